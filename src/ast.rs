@@ -1,0 +1,357 @@
+//! The syntax tree of a `.wf` file: every node carries its byte span; comments are kept for `wf fmt`.
+
+/// A byte range in one source file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Span {
+    pub start: usize,
+    pub end: usize,
+}
+
+impl Span {
+    pub fn new(start: usize, end: usize) -> Span {
+        Span { start, end }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Ident {
+    pub name: String,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug)]
+pub struct Comment {
+    /// The text after `#`, without the line break.
+    pub text: String,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct File {
+    pub items: Vec<Item>,
+    pub comments: Vec<Comment>,
+}
+
+#[derive(Clone, Debug)]
+pub enum Item {
+    Workflow(Workflow),
+    Test(Test),
+}
+
+impl Item {
+    pub fn span(&self) -> Span {
+        match self {
+            Item::Workflow(w) => w.span,
+            Item::Test(t) => t.span,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Workflow {
+    pub name: Ident,
+    pub items: Vec<WfItem>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug)]
+pub enum WfItem {
+    Trigger(Trigger),
+    Extract(Extract),
+    Stmt(Stmt),
+}
+
+impl WfItem {
+    pub fn span(&self) -> Span {
+        match self {
+            WfItem::Trigger(t) => t.span,
+            WfItem::Extract(e) => e.span,
+            WfItem::Stmt(s) => s.span(),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Trigger {
+    pub settings: Vec<Setting>,
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Sync,
+    Async,
+}
+
+#[derive(Clone, Debug)]
+pub enum Setting {
+    Path(Str, Span),
+    Key(Str, Span),
+    Mode(Mode, Span),
+    Auth { user: Expr, password: Expr, span: Span },
+    Respond(Respond),
+}
+
+impl Setting {
+    pub fn span(&self) -> Span {
+        match self {
+            Setting::Path(_, s) | Setting::Key(_, s) | Setting::Mode(_, s) => *s,
+            Setting::Auth { span, .. } => *span,
+            Setting::Respond(r) => r.span,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Extract {
+    pub fields: Vec<Field>,
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    Header,
+    Query,
+    Body,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Header => "header",
+            Source::Query => "query",
+            Source::Body => "body",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Field {
+    pub name: Ident,
+    pub source: Source,
+    pub path: Str,
+    pub ty: Option<Ident>,
+    pub required: Option<Span>,
+    pub default: Option<Expr>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug)]
+pub struct Block {
+    pub stmts: Vec<Stmt>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug)]
+pub enum Stmt {
+    Let { name: Ident, value: Expr, span: Span },
+    If(If),
+    Respond(Respond),
+    Log(Expr, Span),
+    Fail(Expr, Span),
+}
+
+impl Stmt {
+    pub fn span(&self) -> Span {
+        match self {
+            Stmt::Let { span, .. } | Stmt::Log(_, span) | Stmt::Fail(_, span) => *span,
+            Stmt::If(i) => i.span,
+            Stmt::Respond(r) => r.span,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct If {
+    /// `if` and each `else if`: condition and block.
+    pub branches: Vec<(Expr, Block)>,
+    pub otherwise: Option<Block>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug)]
+pub struct Respond {
+    pub status: u64,
+    pub status_span: Span,
+    pub body: RespondBody,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug)]
+pub enum RespondBody {
+    Empty,
+    Text(Expr),
+    Json(Expr),
+    Block(Vec<RespondLine>, Span),
+}
+
+#[derive(Clone, Debug)]
+pub enum RespondLine {
+    Header { name: Str, value: Expr, span: Span },
+    Text(Expr, Span),
+    Json(Expr, Span),
+}
+
+impl RespondLine {
+    pub fn span(&self) -> Span {
+        match self {
+            RespondLine::Header { span, .. } | RespondLine::Text(_, span) | RespondLine::Json(_, span) => *span,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Test {
+    pub name: Str,
+    pub request: Request,
+    pub expects: Vec<Expr>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug)]
+pub struct Request {
+    pub method: Ident,
+    pub url: Str,
+    pub lines: Vec<RequestLine>,
+    /// Whether the request had a `{ ... }` block (kept for the formatter).
+    pub has_block: bool,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug)]
+pub enum RequestLine {
+    Auth { user: Expr, password: Expr, span: Span },
+    Header { name: Str, value: Expr, span: Span },
+    Json(Expr, Span),
+    Text(Expr, Span),
+    ContentType(Str, Span),
+}
+
+impl RequestLine {
+    pub fn span(&self) -> Span {
+        match self {
+            RequestLine::Auth { span, .. }
+            | RequestLine::Header { span, .. }
+            | RequestLine::Json(_, span)
+            | RequestLine::Text(_, span)
+            | RequestLine::ContentType(_, span) => *span,
+        }
+    }
+}
+
+/// A string literal: literal text and `${}` parts, escapes already decoded.
+#[derive(Clone, Debug)]
+pub struct Str {
+    pub parts: Vec<StrPart>,
+    pub span: Span,
+}
+
+impl Str {
+    /// The text of a string without interpolation, or `None` when it has `${}` parts.
+    pub fn literal(&self) -> Option<String> {
+        let mut out = String::new();
+        for part in &self.parts {
+            match part {
+                StrPart::Lit(s) => out.push_str(s),
+                StrPart::Expr(_) => return None,
+            }
+        }
+        Some(out)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub enum StrPart {
+    Lit(String),
+    Expr(Expr),
+}
+
+#[derive(Clone, Debug)]
+pub struct Expr {
+    pub kind: ExprKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug)]
+pub enum ExprKind {
+    Null,
+    Bool(bool),
+    Number(serde_json::Number),
+    Str(Str),
+    Array(Vec<Expr>),
+    Object(Vec<(ObjKey, Expr)>),
+    Var(Ident),
+    Field(Box<Expr>, Ident),
+    Index(Box<Expr>, Box<Expr>),
+    Call(Ident, Vec<Expr>),
+    Unary(UnOp, Box<Expr>),
+    Binary(BinOp, Box<Expr>, Box<Expr>),
+    Paren(Box<Expr>),
+}
+
+#[derive(Clone, Debug)]
+pub enum ObjKey {
+    Name(Ident),
+    Str(Str),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnOp {
+    Not,
+    Neg,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BinOp {
+    Coalesce,
+    Or,
+    And,
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    In,
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Mod,
+}
+
+impl BinOp {
+    /// Binding strength: higher binds tighter (SPEC §2.4, loosest first).
+    pub fn precedence(self) -> u8 {
+        match self {
+            BinOp::Coalesce => 1,
+            BinOp::Or => 2,
+            BinOp::And => 3,
+            BinOp::Eq | BinOp::Ne => 4,
+            BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => 5,
+            BinOp::In => 6,
+            BinOp::Add | BinOp::Sub => 7,
+            BinOp::Mul | BinOp::Div | BinOp::Mod => 8,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BinOp::Coalesce => "??",
+            BinOp::Or => "||",
+            BinOp::And => "&&",
+            BinOp::Eq => "==",
+            BinOp::Ne => "!=",
+            BinOp::Lt => "<",
+            BinOp::Le => "<=",
+            BinOp::Gt => ">",
+            BinOp::Ge => ">=",
+            BinOp::In => "in",
+            BinOp::Add => "+",
+            BinOp::Sub => "-",
+            BinOp::Mul => "*",
+            BinOp::Div => "/",
+            BinOp::Mod => "%",
+        }
+    }
+}

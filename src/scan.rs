@@ -1,0 +1,101 @@
+//! A lexical pre-pass over a source file: collects comments (for `wf fmt`) and rejects bracket
+//! nesting deeper than the parser's recursion may safely go.
+
+use crate::ast::{Comment, Span};
+
+/// Deepest nesting of `(`, `[`, `{` and `${` that a file may use.
+pub const MAX_DEPTH: usize = 32;
+
+pub struct Scan {
+    pub comments: Vec<Comment>,
+    /// Where nesting first went past [`MAX_DEPTH`].
+    pub too_deep: Option<Span>,
+}
+
+enum Frame {
+    Bracket,
+    Interp,
+}
+
+pub fn scan(src: &str) -> Scan {
+    let bytes = src.as_bytes();
+    let mut comments = Vec::new();
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut in_string = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if in_string {
+            match b {
+                b'\\' => i += 1,
+                b'"' | b'\n' => in_string = false,
+                b'$' if bytes.get(i + 1) == Some(&b'{') => {
+                    stack.push(Frame::Interp);
+                    in_string = false;
+                    i += 1;
+                    if stack.len() > MAX_DEPTH {
+                        return Scan { comments, too_deep: Some(Span::new(i - 1, i + 1)) };
+                    }
+                }
+                _ => {}
+            }
+            i += 1;
+            continue;
+        }
+        match b {
+            b'#' => {
+                let end = src[i..].find('\n').map_or(src.len(), |n| i + n);
+                let text = src[i + 1..end].trim_end_matches('\r').to_string();
+                comments.push(Comment { text, span: Span::new(i, end) });
+                i = end;
+                continue;
+            }
+            b'"' => in_string = true,
+            b'(' | b'[' | b'{' => {
+                stack.push(Frame::Bracket);
+                if stack.len() > MAX_DEPTH {
+                    return Scan { comments, too_deep: Some(Span::new(i, i + 1)) };
+                }
+            }
+            b')' | b']' => {
+                if let Some(Frame::Bracket) = stack.last() {
+                    stack.pop();
+                }
+            }
+            b'}' => match stack.pop() {
+                Some(Frame::Interp) => in_string = true,
+                Some(Frame::Bracket) | None => {}
+            },
+            _ => {}
+        }
+        i += 1;
+    }
+    Scan { comments, too_deep: None }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn comments_outside_strings_only() {
+        let s = scan("a # one\n\"# not ${x # y\n} #\" # two");
+        let texts: Vec<_> = s.comments.iter().map(|c| c.text.as_str()).collect();
+        assert_eq!(texts, vec![" one", " y", " two"]);
+    }
+
+    #[test]
+    fn deep_nesting_is_found() {
+        let src = "(".repeat(200_000);
+        let s = scan(&src);
+        assert_eq!(s.too_deep, Some(Span::new(MAX_DEPTH, MAX_DEPTH + 1)));
+        let ok = format!("{}x{}", "(".repeat(MAX_DEPTH), ")".repeat(MAX_DEPTH));
+        assert!(scan(&ok).too_deep.is_none());
+    }
+
+    #[test]
+    fn brackets_inside_strings_do_not_count() {
+        let src = format!("\"{}\"", "(".repeat(100));
+        assert!(scan(&src).too_deep.is_none());
+    }
+}
