@@ -88,7 +88,11 @@ pub enum Setting {
     Path(Str, Span),
     Key(Str, Span),
     Mode(Mode, Span),
-    Auth { user: Expr, password: Expr, span: Span },
+    Auth {
+        user: Expr,
+        password: Expr,
+        span: Span,
+    },
     Respond(Respond),
 }
 
@@ -144,7 +148,11 @@ pub struct Block {
 
 #[derive(Clone, Debug)]
 pub enum Stmt {
-    Let { name: Ident, value: Expr, span: Span },
+    Let {
+        name: Ident,
+        value: Expr,
+        span: Span,
+    },
     If(If),
     Respond(Respond),
     Log(Expr, Span),
@@ -195,7 +203,9 @@ pub enum RespondLine {
 impl RespondLine {
     pub fn span(&self) -> Span {
         match self {
-            RespondLine::Header { span, .. } | RespondLine::Text(_, span) | RespondLine::Json(_, span) => *span,
+            RespondLine::Header { span, .. }
+            | RespondLine::Text(_, span)
+            | RespondLine::Json(_, span) => *span,
         }
     }
 }
@@ -220,8 +230,16 @@ pub struct Request {
 
 #[derive(Clone, Debug)]
 pub enum RequestLine {
-    Auth { user: Expr, password: Expr, span: Span },
-    Header { name: Str, value: Expr, span: Span },
+    Auth {
+        user: Expr,
+        password: Expr,
+        span: Span,
+    },
+    Header {
+        name: Str,
+        value: Expr,
+        span: Span,
+    },
     Json(Expr, Span),
     Text(Expr, Span),
     ContentType(Str, Span),

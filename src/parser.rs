@@ -20,15 +20,26 @@ pub fn parse(file: &Arc<SourceFile>) -> Result<File, Vec<Diagnostic>> {
     let text = file.text.as_str();
     let scanned = scan::scan(text);
     if let Some(span) = scanned.too_deep {
-        return Err(vec![Diagnostic::error("wf::nesting-too-deep", file, span, "nesting too deep")
-            .label(format!("more than {} levels of brackets open here", scan::MAX_DEPTH))
-            .help("split the expression with `let` or flatten the nested blocks")]);
+        return Err(vec![Diagnostic::error(
+            "wf::nesting-too-deep",
+            file,
+            span,
+            "nesting too deep",
+        )
+        .label(format!(
+            "more than {} levels of brackets open here",
+            scan::MAX_DEPTH
+        ))
+        .help("split the expression with `let` or flatten the nested blocks")]);
     }
     let pairs = match WfParser::parse(Rule::file, text) {
         Ok(p) => p,
         Err(e) => return Err(vec![syntax_error(file, &e)]),
     };
-    let mut b = Builder { file, diags: Vec::new() };
+    let mut b = Builder {
+        file,
+        diags: Vec::new(),
+    };
     let mut items = Vec::new();
     for pair in pairs.flat_map(|p| p.into_inner()) {
         match pair.as_rule() {
@@ -38,7 +49,10 @@ pub fn parse(file: &Arc<SourceFile>) -> Result<File, Vec<Diagnostic>> {
         }
     }
     if b.diags.is_empty() {
-        Ok(File { items, comments: scanned.comments })
+        Ok(File {
+            items,
+            comments: scanned.comments,
+        })
     } else {
         Err(b.diags)
     }
@@ -46,13 +60,22 @@ pub fn parse(file: &Arc<SourceFile>) -> Result<File, Vec<Diagnostic>> {
 
 /// Parses a lone expression (used by tests and tools).
 pub fn parse_expr(file: &Arc<SourceFile>) -> Result<Expr, Vec<Diagnostic>> {
-    let pairs = WfParser::parse(Rule::expr, &file.text).map_err(|e| vec![syntax_error(file, &e)])?;
-    let mut b = Builder { file, diags: Vec::new() };
+    let pairs =
+        WfParser::parse(Rule::expr, &file.text).map_err(|e| vec![syntax_error(file, &e)])?;
+    let mut b = Builder {
+        file,
+        diags: Vec::new(),
+    };
     let mut out = None;
     for p in pairs {
         if p.as_span().end() != file.text.len() {
             let span = Span::new(p.as_span().end(), file.text.len());
-            return Err(vec![Diagnostic::error("wf::syntax", file, span, "unexpected input after the expression")]);
+            return Err(vec![Diagnostic::error(
+                "wf::syntax",
+                file,
+                span,
+                "unexpected input after the expression",
+            )]);
         }
         out = Some(b.expr(p));
     }
@@ -73,7 +96,10 @@ struct Builder<'a> {
 
 impl Builder<'_> {
     fn ident(&self, p: Pair<Rule>) -> Ident {
-        Ident { name: p.as_str().to_string(), span: span_of(&p) }
+        Ident {
+            name: p.as_str().to_string(),
+            span: span_of(&p),
+        }
     }
 
     fn workflow(&mut self, p: Pair<Rule>) -> Workflow {
@@ -92,7 +118,10 @@ impl Builder<'_> {
                 }
             }
         }
-        let name = name.unwrap_or(Ident { name: String::new(), span });
+        let name = name.unwrap_or(Ident {
+            name: String::new(),
+            span,
+        });
         Workflow { name, items, span }
     }
 
@@ -113,7 +142,11 @@ impl Builder<'_> {
                     }
                 }
                 Rule::t_mode => {
-                    let mode = if c.as_str().contains("async") { Mode::Async } else { Mode::Sync };
+                    let mode = if c.as_str().contains("async") {
+                        Mode::Async
+                    } else {
+                        Mode::Sync
+                    };
                     settings.push(Setting::Mode(mode, cspan));
                 }
                 Rule::t_auth => {
@@ -127,7 +160,11 @@ impl Builder<'_> {
                     }
                     let mut it = exprs.into_iter();
                     if let (Some(user), Some(password)) = (it.next(), it.next()) {
-                        settings.push(Setting::Auth { user, password, span: cspan });
+                        settings.push(Setting::Auth {
+                            user,
+                            password,
+                            span: cspan,
+                        });
                     }
                 }
                 Rule::respond => settings.push(Setting::Respond(self.respond(c))),
@@ -139,15 +176,25 @@ impl Builder<'_> {
 
     fn extract(&mut self, p: Pair<Rule>) -> Extract {
         let span = span_of(&p);
-        let fields = p.into_inner().filter(|c| c.as_rule() == Rule::field).map(|c| self.field(c)).collect();
+        let fields = p
+            .into_inner()
+            .filter(|c| c.as_rule() == Rule::field)
+            .map(|c| self.field(c))
+            .collect();
         Extract { fields, span }
     }
 
     fn field(&mut self, p: Pair<Rule>) -> Field {
         let span = span_of(&p);
-        let mut name = Ident { name: String::new(), span };
+        let mut name = Ident {
+            name: String::new(),
+            span,
+        };
         let mut source = Source::Body;
-        let mut path = Str { parts: Vec::new(), span };
+        let mut path = Str {
+            parts: Vec::new(),
+            span,
+        };
         let mut ty = None;
         let mut required = None;
         let mut default = None;
@@ -162,15 +209,31 @@ impl Builder<'_> {
                     }
                 }
                 Rule::string => path = self.string(c),
-                Rule::as_type => ty = c.into_inner().find(|x| x.as_rule() == Rule::ident_any).map(|x| self.ident(x)),
+                Rule::as_type => {
+                    ty = c
+                        .into_inner()
+                        .find(|x| x.as_rule() == Rule::ident_any)
+                        .map(|x| self.ident(x))
+                }
                 Rule::k_required => required = Some(span_of(&c)),
                 Rule::default_value => {
-                    default = c.into_inner().find(|x| x.as_rule() == Rule::expr).map(|x| self.expr(x));
+                    default = c
+                        .into_inner()
+                        .find(|x| x.as_rule() == Rule::expr)
+                        .map(|x| self.expr(x));
                 }
                 _ => {}
             }
         }
-        Field { name, source, path, ty, required, default, span }
+        Field {
+            name,
+            source,
+            path,
+            ty,
+            required,
+            default,
+            span,
+        }
     }
 
     fn block(&mut self, p: Pair<Rule>) -> Block {
@@ -192,7 +255,11 @@ impl Builder<'_> {
                         _ => {}
                     }
                 }
-                Stmt::Let { name: name?, value: value?, span }
+                Stmt::Let {
+                    name: name?,
+                    value: value?,
+                    span,
+                }
             }
             Rule::if_stmt => {
                 let mut branches = Vec::new();
@@ -223,12 +290,19 @@ impl Builder<'_> {
                             }
                         }
                         Rule::else_block => {
-                            otherwise = c.into_inner().find(|x| x.as_rule() == Rule::block).map(|x| self.block(x));
+                            otherwise = c
+                                .into_inner()
+                                .find(|x| x.as_rule() == Rule::block)
+                                .map(|x| self.block(x));
                         }
                         _ => {}
                     }
                 }
-                Stmt::If(If { branches, otherwise, span })
+                Stmt::If(If {
+                    branches,
+                    otherwise,
+                    span,
+                })
             }
             Rule::respond => Stmt::Respond(self.respond(p)),
             Rule::log_stmt => Stmt::Log(self.child_expr(p)?, span),
@@ -238,7 +312,9 @@ impl Builder<'_> {
     }
 
     fn child_expr(&mut self, p: Pair<Rule>) -> Option<Expr> {
-        p.into_inner().find(|x| x.as_rule() == Rule::expr).map(|x| self.expr(x))
+        p.into_inner()
+            .find(|x| x.as_rule() == Rule::expr)
+            .map(|x| self.expr(x))
     }
 
     fn respond(&mut self, p: Pair<Rule>) -> Respond {
@@ -279,7 +355,11 @@ impl Builder<'_> {
                                     }
                                 }
                                 if let (Some(name), Some(value)) = (name, value) {
-                                    lines.push(RespondLine::Header { name, value, span: lspan });
+                                    lines.push(RespondLine::Header {
+                                        name,
+                                        value,
+                                        span: lspan,
+                                    });
                                 }
                             }
                             Rule::respond_text => {
@@ -300,12 +380,20 @@ impl Builder<'_> {
                 _ => {}
             }
         }
-        Respond { status, status_span, body, span }
+        Respond {
+            status,
+            status_span,
+            body,
+            span,
+        }
     }
 
     fn test(&mut self, p: Pair<Rule>) -> Test {
         let span = span_of(&p);
-        let mut name = Str { parts: Vec::new(), span };
+        let mut name = Str {
+            parts: Vec::new(),
+            span,
+        };
         let mut request = None;
         let mut expects = Vec::new();
         for c in p.into_inner() {
@@ -321,19 +409,36 @@ impl Builder<'_> {
             }
         }
         let request = request.unwrap_or_else(|| Request {
-            method: Ident { name: "POST".into(), span },
-            url: Str { parts: Vec::new(), span },
+            method: Ident {
+                name: "POST".into(),
+                span,
+            },
+            url: Str {
+                parts: Vec::new(),
+                span,
+            },
             lines: Vec::new(),
             has_block: false,
             span,
         });
-        Test { name, request, expects, span }
+        Test {
+            name,
+            request,
+            expects,
+            span,
+        }
     }
 
     fn request(&mut self, p: Pair<Rule>) -> Request {
         let span = span_of(&p);
-        let mut method = Ident { name: String::new(), span };
-        let mut url = Str { parts: Vec::new(), span };
+        let mut method = Ident {
+            name: String::new(),
+            span,
+        };
+        let mut url = Str {
+            parts: Vec::new(),
+            span,
+        };
         let mut lines = Vec::new();
         let mut has_block = false;
         for c in p.into_inner() {
@@ -346,11 +451,18 @@ impl Builder<'_> {
                         let lspan = span_of(&l);
                         match l.as_rule() {
                             Rule::req_auth => {
-                                let exprs: Vec<Expr> =
-                                    l.into_inner().filter(|x| x.as_rule() == Rule::expr).map(|x| self.expr(x)).collect();
+                                let exprs: Vec<Expr> = l
+                                    .into_inner()
+                                    .filter(|x| x.as_rule() == Rule::expr)
+                                    .map(|x| self.expr(x))
+                                    .collect();
                                 let mut it = exprs.into_iter();
                                 if let (Some(user), Some(password)) = (it.next(), it.next()) {
-                                    lines.push(RequestLine::Auth { user, password, span: lspan });
+                                    lines.push(RequestLine::Auth {
+                                        user,
+                                        password,
+                                        span: lspan,
+                                    });
                                 }
                             }
                             Rule::req_header => {
@@ -364,7 +476,11 @@ impl Builder<'_> {
                                     }
                                 }
                                 if let (Some(name), Some(value)) = (name, value) {
-                                    lines.push(RequestLine::Header { name, value, span: lspan });
+                                    lines.push(RequestLine::Header {
+                                        name,
+                                        value,
+                                        span: lspan,
+                                    });
                                 }
                             }
                             Rule::req_json => {
@@ -378,7 +494,9 @@ impl Builder<'_> {
                                 }
                             }
                             Rule::req_content_type => {
-                                if let Some(s) = l.into_inner().find(|x| x.as_rule() == Rule::string) {
+                                if let Some(s) =
+                                    l.into_inner().find(|x| x.as_rule() == Rule::string)
+                                {
                                     lines.push(RequestLine::ContentType(self.string(s), lspan));
                                 }
                             }
@@ -389,7 +507,13 @@ impl Builder<'_> {
                 _ => {}
             }
         }
-        Request { method, url, lines, has_block, span }
+        Request {
+            method,
+            url,
+            lines,
+            has_block,
+            span,
+        }
     }
 
     fn string(&mut self, p: Pair<Rule>) -> Str {
@@ -449,10 +573,18 @@ impl Builder<'_> {
     fn too_deep(&mut self, span: Span) -> (Expr, usize) {
         self.diags.push(
             Diagnostic::error("wf::nesting-too-deep", self.file, span, "nesting too deep")
-                .label(format!("this expression is more than {MAX_EXPR_DEPTH} levels deep"))
+                .label(format!(
+                    "this expression is more than {MAX_EXPR_DEPTH} levels deep"
+                ))
                 .help("split the expression with `let`"),
         );
-        (Expr { kind: ExprKind::Null, span }, 1)
+        (
+            Expr {
+                kind: ExprKind::Null,
+                span,
+            },
+            1,
+        )
     }
 
     /// Builds an expression and returns its depth, applying precedence to the flat operator list.
@@ -494,11 +626,19 @@ impl Builder<'_> {
         while let Some(top) = ops.pop() {
             self.reduce(&mut operands, top);
         }
-        operands.pop().unwrap_or((Expr { kind: ExprKind::Null, span: Span::default() }, 1))
+        operands.pop().unwrap_or((
+            Expr {
+                kind: ExprKind::Null,
+                span: Span::default(),
+            },
+            1,
+        ))
     }
 
     fn reduce(&mut self, operands: &mut Vec<(Expr, usize)>, op: BinOp) {
-        let (Some((rhs, rd)), Some((lhs, ld))) = (operands.pop(), operands.pop()) else { return };
+        let (Some((rhs, rd)), Some((lhs, ld))) = (operands.pop(), operands.pop()) else {
+            return;
+        };
         let span = Span::new(lhs.span.start, rhs.span.end);
         let depth = 1 + ld.max(rd);
         if depth > MAX_EXPR_DEPTH {
@@ -506,7 +646,13 @@ impl Builder<'_> {
             operands.push(out);
             return;
         }
-        operands.push((Expr { kind: ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)), span }, depth));
+        operands.push((
+            Expr {
+                kind: ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)),
+                span,
+            },
+            depth,
+        ));
     }
 
     fn operand(&mut self, p: Pair<Rule>) -> (Expr, usize) {
@@ -518,23 +664,49 @@ impl Builder<'_> {
                 Rule::op_not => prefixes.push((UnOp::Not, cspan.start)),
                 Rule::op_neg => prefixes.push((UnOp::Neg, cspan.start)),
                 Rule::field_access => {
-                    let Some((base, d)) = current.take() else { continue };
+                    let Some((base, d)) = current.take() else {
+                        continue;
+                    };
                     let name = c.into_inner().next().map(|x| self.ident(x));
-                    let name = name.unwrap_or(Ident { name: String::new(), span: cspan });
+                    let name = name.unwrap_or(Ident {
+                        name: String::new(),
+                        span: cspan,
+                    });
                     let span = Span::new(base.span.start, cspan.end);
                     current = Some(self.deeper(ExprKind::Field(Box::new(base), name), span, d + 1));
                 }
                 Rule::index_access => {
-                    let Some((base, d)) = current.take() else { continue };
-                    let idx = c.into_inner().find(|x| x.as_rule() == Rule::expr).map(|x| self.expr_d(x));
-                    let (idx, id) = idx.unwrap_or((Expr { kind: ExprKind::Null, span: cspan }, 1));
+                    let Some((base, d)) = current.take() else {
+                        continue;
+                    };
+                    let idx = c
+                        .into_inner()
+                        .find(|x| x.as_rule() == Rule::expr)
+                        .map(|x| self.expr_d(x));
+                    let (idx, id) = idx.unwrap_or((
+                        Expr {
+                            kind: ExprKind::Null,
+                            span: cspan,
+                        },
+                        1,
+                    ));
                     let span = Span::new(base.span.start, cspan.end);
-                    current = Some(self.deeper(ExprKind::Index(Box::new(base), Box::new(idx)), span, 1 + d.max(id)));
+                    current = Some(self.deeper(
+                        ExprKind::Index(Box::new(base), Box::new(idx)),
+                        span,
+                        1 + d.max(id),
+                    ));
                 }
                 _ => current = Some(self.primary(c)),
             }
         }
-        let (mut e, mut d) = current.unwrap_or((Expr { kind: ExprKind::Null, span: Span::default() }, 1));
+        let (mut e, mut d) = current.unwrap_or((
+            Expr {
+                kind: ExprKind::Null,
+                span: Span::default(),
+            },
+            1,
+        ));
         for (op, start) in prefixes.into_iter().rev() {
             let span = Span::new(start, e.span.end);
             (e, d) = self.deeper(ExprKind::Unary(op, Box::new(e)), span, d + 1);
@@ -560,9 +732,14 @@ impl Builder<'_> {
                 Some(n) => leaf(ExprKind::Number(n)),
                 None => {
                     self.diags.push(
-                        Diagnostic::error("wf::invalid-number", self.file, span, "number out of range")
-                            .label("this number cannot be represented")
-                            .help("integers must fit in 64 bits; floats must be finite"),
+                        Diagnostic::error(
+                            "wf::invalid-number",
+                            self.file,
+                            span,
+                            "number out of range",
+                        )
+                        .label("this number cannot be represented")
+                        .help("integers must fit in 64 bits; floats must be finite"),
                     );
                     leaf(ExprKind::Null)
                 }
@@ -576,11 +753,26 @@ impl Builder<'_> {
                         depth = 2;
                     }
                 }
-                (Expr { kind: ExprKind::Str(s), span }, depth)
+                (
+                    Expr {
+                        kind: ExprKind::Str(s),
+                        span,
+                    },
+                    depth,
+                )
             }
             Rule::paren => {
-                let inner = p.into_inner().find(|x| x.as_rule() == Rule::expr).map(|x| self.expr_d(x));
-                let (e, d) = inner.unwrap_or((Expr { kind: ExprKind::Null, span }, 1));
+                let inner = p
+                    .into_inner()
+                    .find(|x| x.as_rule() == Rule::expr)
+                    .map(|x| self.expr_d(x));
+                let (e, d) = inner.unwrap_or((
+                    Expr {
+                        kind: ExprKind::Null,
+                        span,
+                    },
+                    1,
+                ));
                 self.deeper(ExprKind::Paren(Box::new(e)), span, d + 1)
             }
             Rule::array => {
@@ -619,7 +811,10 @@ impl Builder<'_> {
             }
             Rule::call => {
                 let mut depth = 1;
-                let mut name = Ident { name: String::new(), span };
+                let mut name = Ident {
+                    name: String::new(),
+                    span,
+                };
                 let mut args = Vec::new();
                 for x in p.into_inner() {
                     match x.as_rule() {
@@ -686,13 +881,25 @@ fn syntax_error(file: &Arc<SourceFile>, e: &pest::error::Error<Rule>) -> Diagnos
     }
     let (message, label) = if at_eof {
         (
-            if expected.is_empty() { "unexpected end of file".to_string() } else { format!("unexpected end of file, expected {expected}") },
+            if expected.is_empty() {
+                "unexpected end of file".to_string()
+            } else {
+                format!("unexpected end of file, expected {expected}")
+            },
             "the file ends here".to_string(),
         )
     } else {
-        let found_desc = if found.starts_with('"') { "a string".to_string() } else { format!("`{found}`") };
+        let found_desc = if found.starts_with('"') {
+            "a string".to_string()
+        } else {
+            format!("`{found}`")
+        };
         (
-            if expected.is_empty() { format!("unexpected {found_desc}") } else { format!("expected {expected}, found {found_desc}") },
+            if expected.is_empty() {
+                format!("unexpected {found_desc}")
+            } else {
+                format!("expected {expected}, found {found_desc}")
+            },
             format!("unexpected {found_desc}"),
         )
     };
@@ -705,26 +912,52 @@ fn syntax_error(file: &Arc<SourceFile>, e: &pest::error::Error<Rule>) -> Diagnos
     } else {
         "see the language reference in README.md".to_string()
     };
-    Diagnostic::error("wf::syntax", file, span, message).label(label).help(help)
+    Diagnostic::error("wf::syntax", file, span, message)
+        .label(label)
+        .help(help)
 }
 
 fn is_reserved(word: &str) -> bool {
     matches!(
         word,
-        "workflow" | "trigger" | "extract" | "let" | "if" | "else" | "respond" | "log" | "fail" | "test"
-            | "request" | "expect" | "true" | "false" | "null" | "in" | "as" | "required" | "default"
+        "workflow"
+            | "trigger"
+            | "extract"
+            | "let"
+            | "if"
+            | "else"
+            | "respond"
+            | "log"
+            | "fail"
+            | "test"
+            | "request"
+            | "expect"
+            | "true"
+            | "false"
+            | "null"
+            | "in"
+            | "as"
+            | "required"
+            | "default"
     )
 }
 
 fn found_token(rest: &str) -> &str {
     let mut chars = rest.char_indices();
-    let Some((_, first)) = chars.next() else { return "" };
+    let Some((_, first)) = chars.next() else {
+        return "";
+    };
     if first.is_ascii_alphanumeric() || first == '_' {
-        let end = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(rest.len());
+        let end = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(rest.len());
         return &rest[..end];
     }
     if first == '"' {
-        let end = rest[1..].find(['"', '\n']).map_or(rest.len(), |i| i + 2).min(rest.len());
+        let end = rest[1..]
+            .find(['"', '\n'])
+            .map_or(rest.len(), |i| i + 2)
+            .min(rest.len());
         return &rest[..end];
     }
     &rest[..first.len_utf8()]
@@ -777,10 +1010,32 @@ fn describe(r: Rule) -> Option<&'static str> {
         Rule::request | Rule::k_request => "`request`",
         Rule::method => "an HTTP method (`POST`, `GET`, ...)",
         Rule::expect_stmt | Rule::k_expect => "`expect`",
-        Rule::expr | Rule::operand | Rule::paren | Rule::array | Rule::object | Rule::call | Rule::number
-        | Rule::k_true | Rule::k_false | Rule::k_null | Rule::op_not | Rule::op_neg => "an expression",
-        Rule::op_coalesce | Rule::op_or | Rule::op_and | Rule::op_eq | Rule::op_ne | Rule::op_lt | Rule::op_le
-        | Rule::op_gt | Rule::op_ge | Rule::op_in | Rule::op_add | Rule::op_sub | Rule::op_mul | Rule::op_div
+        Rule::expr
+        | Rule::operand
+        | Rule::paren
+        | Rule::array
+        | Rule::object
+        | Rule::call
+        | Rule::number
+        | Rule::k_true
+        | Rule::k_false
+        | Rule::k_null
+        | Rule::op_not
+        | Rule::op_neg => "an expression",
+        Rule::op_coalesce
+        | Rule::op_or
+        | Rule::op_and
+        | Rule::op_eq
+        | Rule::op_ne
+        | Rule::op_lt
+        | Rule::op_le
+        | Rule::op_gt
+        | Rule::op_ge
+        | Rule::op_in
+        | Rule::op_add
+        | Rule::op_sub
+        | Rule::op_mul
+        | Rule::op_div
         | Rule::op_mod => "an operator",
         Rule::field_access => "`.`",
         Rule::index_access => "`[`",
@@ -820,7 +1075,11 @@ mod tests {
                 ExprKind::Field(b, n) => format!("{}.{}", show(b), n.name),
                 ExprKind::Index(b, i) => format!("{}[{}]", show(b), show(i)),
                 ExprKind::Paren(x) => format!("[{}]", show(x)),
-                ExprKind::Call(n, args) => format!("{}({})", n.name, args.iter().map(show).collect::<Vec<_>>().join(",")),
+                ExprKind::Call(n, args) => format!(
+                    "{}({})",
+                    n.name,
+                    args.iter().map(show).collect::<Vec<_>>().join(",")
+                ),
                 other => format!("{other:?}"),
             }
         }
@@ -829,7 +1088,10 @@ mod tests {
 
     #[test]
     fn precedence_follows_the_spec() {
-        assert_eq!(expr_str("a ?? b || c && d == e < f in g + h * i"), "(a ?? (b || (c && (d == (e < (f in (g + (h * i))))))))");
+        assert_eq!(
+            expr_str("a ?? b || c && d == e < f in g + h * i"),
+            "(a ?? (b || (c && (d == (e < (f in (g + (h * i))))))))"
+        );
         assert_eq!(expr_str("a - b - c"), "((a - b) - c)");
         assert_eq!(expr_str("!a.b[0] && -x"), "(!a.b[0] && -x)");
         assert_eq!(expr_str("(a + b) * len(c, 2)"), "([(a + b)] * len(c,2))");
@@ -838,7 +1100,9 @@ mod tests {
     #[test]
     fn strings_decode_escapes_and_split_interpolation() {
         let e = parse_expr(&SourceFile::new("e", r#""a\n\"${x}\$\u{e9}""#)).expect("parses");
-        let ExprKind::Str(s) = e.kind else { panic!("not a string") };
+        let ExprKind::Str(s) = e.kind else {
+            panic!("not a string")
+        };
         assert_eq!(s.parts.len(), 3);
         assert!(matches!(&s.parts[0], StrPart::Lit(t) if t == "a\n\""));
         assert!(matches!(&s.parts[2], StrPart::Lit(t) if t == "$é"));
@@ -860,7 +1124,9 @@ mod tests {
         .expect("parses");
         assert_eq!(f.items.len(), 2);
         assert_eq!(f.comments.len(), 1);
-        let Item::Workflow(w) = &f.items[0] else { panic!() };
+        let Item::Workflow(w) = &f.items[0] else {
+            panic!()
+        };
         assert_eq!(w.items.len(), 5);
     }
 
@@ -869,22 +1135,47 @@ mod tests {
         let errs = parse_src("workflow w {\n  trigger webhook {}\n  bogus\n}").unwrap_err();
         assert_eq!(errs[0].message, "expected `trigger`, `extract`, `let`, `if`, `respond`, `log`, `fail` or `}`, found `bogus`");
         let errs = parse_src("workflow w {\n  trigger webhook {}\n").unwrap_err();
-        assert!(errs[0].message.starts_with("unexpected end of file"), "{}", errs[0].message);
+        assert!(
+            errs[0].message.starts_with("unexpected end of file"),
+            "{}",
+            errs[0].message
+        );
         let errs = parse_src("workflow w { let x = \"abc\n }").unwrap_err();
         assert_eq!(errs[0].message, "unterminated string");
         let errs = parse_src("workflow w { let if = 1 }").unwrap_err();
-        assert!(errs[0].help.as_deref().unwrap_or("").contains("keyword"), "{:?}", errs[0]);
+        assert!(
+            errs[0].help.as_deref().unwrap_or("").contains("keyword"),
+            "{:?}",
+            errs[0]
+        );
     }
 
     #[test]
     fn hostile_input_is_a_diagnostic_not_a_crash() {
-        let deep = format!("workflow w {{ let x = {}1{} }}", "(".repeat(200_000), ")".repeat(200_000));
-        assert_eq!(parse_src(&deep).unwrap_err()[0].code, "wf::nesting-too-deep");
+        let deep = format!(
+            "workflow w {{ let x = {}1{} }}",
+            "(".repeat(200_000),
+            ")".repeat(200_000)
+        );
+        assert_eq!(
+            parse_src(&deep).unwrap_err()[0].code,
+            "wf::nesting-too-deep"
+        );
         let long_chain = format!("workflow w {{ let x = 1{} }}", " + 1".repeat(100_000));
-        assert_eq!(parse_src(&long_chain).unwrap_err()[0].code, "wf::nesting-too-deep");
+        assert_eq!(
+            parse_src(&long_chain).unwrap_err()[0].code,
+            "wf::nesting-too-deep"
+        );
         let nots = format!("workflow w {{ let x = {}true }}", "!".repeat(100_000));
-        assert_eq!(parse_src(&nots).unwrap_err()[0].code, "wf::nesting-too-deep");
-        let ok = format!("workflow w {{ let x = {}1{} }}", "(".repeat(20), ")".repeat(20));
+        assert_eq!(
+            parse_src(&nots).unwrap_err()[0].code,
+            "wf::nesting-too-deep"
+        );
+        let ok = format!(
+            "workflow w {{ let x = {}1{} }}",
+            "(".repeat(20),
+            ")".repeat(20)
+        );
         assert!(parse_src(&ok).is_ok());
         assert!(parse_src("workflow w { let x = \"").is_err());
         assert!(parse_src("\u{0}\u{1}\u{fffd}garbage").is_err());

@@ -1,0 +1,118 @@
+//! The command line: parses arguments with clap and runs one subcommand.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "wf",
+    version,
+    about = "Webhook workflows as code: check, test and serve .wf files"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Parse and check workflows; report every error and warning.
+    Check {
+        /// Files or directories (searched recursively for *.wf).
+        #[arg(default_value = ".")]
+        paths: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value = "human")]
+        format: Format,
+        /// Fail (exit 1) on warnings too.
+        #[arg(long)]
+        deny_warnings: bool,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check {
+            paths,
+            format,
+            deny_warnings,
+        } => check(&paths, format, deny_warnings),
+    }
+}
+
+/// Whether to colour output written to stderr.
+pub fn color_stderr() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+fn check(paths: &[PathBuf], format: Format, deny_warnings: bool) -> ExitCode {
+    let loaded = match crate::loader::load(paths) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let errors = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
+    let warnings = loaded.warnings();
+    match format {
+        Format::Json => {
+            let all: Vec<serde_json::Value> =
+                loaded.diagnostics.iter().map(|d| d.to_json()).collect();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&all).unwrap_or_else(|_| "[]".into())
+            );
+        }
+        Format::Human => {
+            eprint!(
+                "{}",
+                crate::diag::render_human(&loaded.diagnostics, color_stderr())
+            );
+            let files = loaded.sources.len();
+            if errors > 0 || warnings > 0 {
+                eprintln!(
+                    "{}, {} in {} file{}",
+                    count(errors, "error"),
+                    count(warnings, "warning"),
+                    files,
+                    plural(files)
+                );
+            } else {
+                let p = &loaded.program;
+                println!(
+                    "ok: {} in {} file{}, {}",
+                    count(p.workflows.len(), "workflow"),
+                    files,
+                    plural(files),
+                    count(p.tests.len(), "test")
+                );
+            }
+        }
+    }
+    if errors > 0 || (deny_warnings && warnings > 0) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+pub fn count(n: usize, what: &str) -> String {
+    format!("{n} {what}{}", plural(n))
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}

@@ -1,0 +1,358 @@
+//! The compiled form of workflows and tests: variables are slot indices, paths are pre-split,
+//! builtins are an enum, regexes are compiled and templates are pre-split. `serve` and `test`
+//! run this, never the AST.
+
+use crate::ast::{BinOp, Mode, Span};
+use crate::diag::SourceFile;
+use http::HeaderName;
+use serde_json::Value;
+use std::sync::Arc;
+
+pub type Slot = u32;
+
+#[derive(Debug, Default)]
+pub struct Program {
+    pub workflows: Vec<Workflow>,
+    pub tests: Vec<TestCase>,
+}
+
+#[derive(Debug)]
+pub struct Workflow {
+    pub name: String,
+    pub file: Arc<SourceFile>,
+    pub span: Span,
+    /// The URL path served, e.g. `/hooks/payment` or `/api/webhook:trigger/<key>`.
+    pub path: String,
+    pub mode: Mode,
+    pub auth: Option<Auth>,
+    /// Async only: the immediate answer (`None`: `200 text/plain ok`).
+    pub immediate: Option<Respond>,
+    pub extracts: Vec<Extraction>,
+    /// The workflow reads the JSON body (it has `body` extractions).
+    pub needs_body: bool,
+    /// The workflow reads the query string.
+    pub needs_query: bool,
+    pub body: Block,
+    /// Size of the per-execution frame.
+    pub slots: usize,
+}
+
+#[derive(Debug)]
+pub struct Auth {
+    pub user: Expr,
+    pub password: Expr,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    Header,
+    Query,
+    Body,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Header => "header",
+            Source::Query => "query",
+            Source::Body => "body",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Extraction {
+    pub slot: Slot,
+    pub name: String,
+    pub source: Source,
+    /// The path as written, for error answers.
+    pub path_text: String,
+    pub getter: Getter,
+    pub ty: Option<Type>,
+    pub required: bool,
+    pub default: Option<Expr>,
+}
+
+#[derive(Debug)]
+pub enum Getter {
+    Header(HeaderName),
+    Path(Vec<Seg>),
+}
+
+/// One step of a pre-split path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Seg {
+    Key(String),
+    /// An index; on an object it reads the key of the same digits (`qs` objects keyed "0").
+    Index(usize, String),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Type {
+    String,
+    Number,
+    Integer,
+    Boolean,
+    Object,
+    Array,
+}
+
+impl Type {
+    pub const NAMES: [&'static str; 6] =
+        ["string", "number", "integer", "boolean", "object", "array"];
+
+    pub fn from_name(s: &str) -> Option<Type> {
+        Some(match s {
+            "string" => Type::String,
+            "number" => Type::Number,
+            "integer" => Type::Integer,
+            "boolean" => Type::Boolean,
+            "object" => Type::Object,
+            "array" => Type::Array,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Type::String => "string",
+            Type::Number => "number",
+            Type::Integer => "integer",
+            Type::Boolean => "boolean",
+            Type::Object => "object",
+            Type::Array => "array",
+        }
+    }
+}
+
+pub type Block = Vec<Stmt>;
+
+#[derive(Debug)]
+pub enum Stmt {
+    Let(Slot, Expr),
+    If(Vec<(Expr, Block)>, Block),
+    Respond(Respond),
+    Log(Expr),
+    Fail(Expr),
+}
+
+#[derive(Debug)]
+pub struct Respond {
+    pub status: u16,
+    pub headers: Vec<(HeaderName, Expr)>,
+    pub body: Body,
+    /// A `header` line sets `content-type`, so the body form does not.
+    pub has_content_type: bool,
+}
+
+#[derive(Debug)]
+pub enum Body {
+    Empty,
+    Text(Expr),
+    Json(Expr),
+}
+
+#[derive(Debug)]
+pub enum Expr {
+    Const(Value),
+    Slot(Slot),
+    Template(Vec<Part>),
+    Array(Vec<Expr>),
+    Object(Vec<(String, Expr)>),
+    Field(Box<Expr>, String),
+    Index(Box<Expr>, Box<Expr>),
+    Not(Box<Expr>),
+    Neg(Box<Expr>),
+    Binary(BinOp, Box<Expr>, Box<Expr>),
+    Call(Builtin, Vec<Expr>),
+    Matches(Box<Expr>, regex::Regex),
+    /// `env("NAME")`: replaced by its value when the program is loaded.
+    Env(String),
+}
+
+#[derive(Debug)]
+pub enum Part {
+    Lit(String),
+    Expr(Expr),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Builtin {
+    Len,
+    Lower,
+    Upper,
+    Trim,
+    Contains,
+    StartsWith,
+    EndsWith,
+    Number,
+    String,
+    Exists,
+    Now,
+    Uuid,
+}
+
+impl Builtin {
+    /// Every function a workflow may call, with its arity (`matches` and `env` are special forms).
+    pub const ALL: [(&'static str, usize); 14] = [
+        ("len", 1),
+        ("lower", 1),
+        ("upper", 1),
+        ("trim", 1),
+        ("contains", 2),
+        ("starts_with", 2),
+        ("ends_with", 2),
+        ("matches", 2),
+        ("number", 1),
+        ("string", 1),
+        ("exists", 1),
+        ("now", 0),
+        ("uuid", 0),
+        ("env", 1),
+    ];
+
+    pub fn from_name(s: &str) -> Option<Builtin> {
+        Some(match s {
+            "len" => Builtin::Len,
+            "lower" => Builtin::Lower,
+            "upper" => Builtin::Upper,
+            "trim" => Builtin::Trim,
+            "contains" => Builtin::Contains,
+            "starts_with" => Builtin::StartsWith,
+            "ends_with" => Builtin::EndsWith,
+            "number" => Builtin::Number,
+            "string" => Builtin::String,
+            "exists" => Builtin::Exists,
+            "now" => Builtin::Now,
+            "uuid" => Builtin::Uuid,
+            _ => return None,
+        })
+    }
+}
+
+/// A `test` block, compiled.
+#[derive(Debug)]
+pub struct TestCase {
+    pub name: String,
+    pub file: Arc<SourceFile>,
+    pub span: Span,
+    pub method: http::Method,
+    pub url: Expr,
+    pub lines: Vec<RequestLine>,
+    pub expects: Vec<Expectation>,
+}
+
+#[derive(Debug)]
+pub enum RequestLine {
+    Auth(Expr, Expr),
+    Header(HeaderName, Expr),
+    Json(Expr),
+    Text(Expr),
+    ContentType(String),
+}
+
+#[derive(Debug)]
+pub struct Expectation {
+    pub expr: Expr,
+    pub span: Span,
+    /// The expression as written, for failure reports.
+    pub source: String,
+}
+
+/// Slots bound while an `expect` is evaluated.
+pub const TEST_NAMES: [&str; 4] = ["status", "headers", "text", "json"];
+
+impl Expr {
+    /// Visits this expression and every sub-expression, mutably (used to resolve `env()`).
+    pub fn walk_mut(&mut self, f: &mut dyn FnMut(&mut Expr)) {
+        f(self);
+        match self {
+            Expr::Const(_) | Expr::Slot(_) | Expr::Env(_) => {}
+            Expr::Template(parts) => {
+                for p in parts {
+                    if let Part::Expr(e) = p {
+                        e.walk_mut(f);
+                    }
+                }
+            }
+            Expr::Array(items) | Expr::Call(_, items) => {
+                items.iter_mut().for_each(|e| e.walk_mut(f))
+            }
+            Expr::Object(entries) => entries.iter_mut().for_each(|(_, e)| e.walk_mut(f)),
+            Expr::Field(e, _) | Expr::Not(e) | Expr::Neg(e) | Expr::Matches(e, _) => e.walk_mut(f),
+            Expr::Index(a, b) | Expr::Binary(_, a, b) => {
+                a.walk_mut(f);
+                b.walk_mut(f);
+            }
+        }
+    }
+}
+
+/// Visits every expression of a block, mutably.
+pub fn walk_block_mut(block: &mut Block, f: &mut dyn FnMut(&mut Expr)) {
+    for s in block {
+        match s {
+            Stmt::Let(_, e) | Stmt::Log(e) | Stmt::Fail(e) => e.walk_mut(f),
+            Stmt::If(branches, otherwise) => {
+                for (c, b) in branches {
+                    c.walk_mut(f);
+                    walk_block_mut(b, f);
+                }
+                walk_block_mut(otherwise, f);
+            }
+            Stmt::Respond(r) => r.walk_exprs_mut(f),
+        }
+    }
+}
+
+impl Respond {
+    pub fn walk_exprs_mut(&mut self, f: &mut dyn FnMut(&mut Expr)) {
+        for (_, e) in &mut self.headers {
+            e.walk_mut(f);
+        }
+        match &mut self.body {
+            Body::Empty => {}
+            Body::Text(e) | Body::Json(e) => e.walk_mut(f),
+        }
+    }
+}
+
+impl Workflow {
+    /// Visits every expression of the workflow (auth, answers, defaults, statements).
+    pub fn walk_exprs_mut(&mut self, f: &mut dyn FnMut(&mut Expr)) {
+        if let Some(a) = &mut self.auth {
+            a.user.walk_mut(f);
+            a.password.walk_mut(f);
+        }
+        if let Some(r) = &mut self.immediate {
+            r.walk_exprs_mut(f);
+        }
+        for x in &mut self.extracts {
+            if let Some(d) = &mut x.default {
+                d.walk_mut(f);
+            }
+        }
+        walk_block_mut(&mut self.body, f);
+    }
+}
+
+impl TestCase {
+    pub fn walk_exprs_mut(&mut self, f: &mut dyn FnMut(&mut Expr)) {
+        self.url.walk_mut(f);
+        for l in &mut self.lines {
+            match l {
+                RequestLine::Auth(a, b) => {
+                    a.walk_mut(f);
+                    b.walk_mut(f);
+                }
+                RequestLine::Header(_, e) | RequestLine::Json(e) | RequestLine::Text(e) => {
+                    e.walk_mut(f)
+                }
+                RequestLine::ContentType(_) => {}
+            }
+        }
+        for x in &mut self.expects {
+            x.expr.walk_mut(f);
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! Finds `.wf` files, reads them, parses and checks them together: the one way every command
+//! turns paths into a program.
+
+use crate::ast;
+use crate::check;
+use crate::diag::{Diagnostic, SourceFile};
+use crate::ir::Program;
+use crate::parser;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Everything read from the given paths.
+pub struct Loaded {
+    pub sources: Vec<(Arc<SourceFile>, ast::File)>,
+    /// Usable only when `diagnostics` holds no error.
+    pub program: Program,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Loaded {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+
+    pub fn warnings(&self) -> usize {
+        self.diagnostics.iter().filter(|d| !d.is_error()).count()
+    }
+}
+
+/// Expands files and directories (recursively, sorted) into `.wf` files. A missing path is an
+/// I/O error (exit 2), so is a directory that cannot be read.
+pub fn find_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    let mut out = Vec::new();
+    for p in paths {
+        let meta = std::fs::metadata(p).map_err(|e| format!("{}: {}", p.display(), e))?;
+        if meta.is_dir() {
+            walk(p, &mut out)?;
+        } else {
+            out.push(p.clone());
+        }
+    }
+    out.dedup();
+    Ok(out)
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| format!("{}: {}", dir.display(), e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    entries.sort();
+    for p in entries {
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if p.is_dir() {
+            if !name.starts_with('.') && name != "target" && name != "node_modules" {
+                walk(&p, out)?;
+            }
+        } else if name.ends_with(".wf") {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// Reads one file; invalid UTF-8 becomes a diagnostic at the first bad byte.
+pub fn read_source(path: &Path) -> Result<(Arc<SourceFile>, Option<Diagnostic>), String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {}", path.display(), e))?;
+    let name = path.display().to_string();
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok((SourceFile::new(name, text), None)),
+        Err(e) => {
+            let at = e.utf8_error().valid_up_to();
+            let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
+            let file = SourceFile::new(name, text);
+            let d = Diagnostic::error(
+                "wf::invalid-utf8",
+                &file,
+                crate::ast::Span::new(at, at + 1),
+                "the file is not valid UTF-8",
+            )
+            .label("invalid byte here")
+            .help("save the file as UTF-8 text");
+            Ok((file, Some(d)))
+        }
+    }
+}
+
+/// Reads, parses and checks every file under `paths`.
+pub fn load(paths: &[PathBuf]) -> Result<Loaded, String> {
+    let files = find_files(paths)?;
+    let mut texts = Vec::new();
+    for f in &files {
+        texts.push(read_source(f)?);
+    }
+    Ok(load_sources(texts))
+}
+
+/// Parses and checks sources already in memory.
+pub fn load_sources(texts: Vec<(Arc<SourceFile>, Option<Diagnostic>)>) -> Loaded {
+    let mut diagnostics = Vec::new();
+    let mut sources = Vec::new();
+    for (file, bad) in texts {
+        if let Some(d) = bad {
+            diagnostics.push(d);
+            continue;
+        }
+        match parser::parse(&file) {
+            Ok(ast) => sources.push((file, ast)),
+            Err(ds) => diagnostics.extend(ds),
+        }
+    }
+    let (program, more) = check::check(&sources);
+    diagnostics.extend(more);
+    diagnostics.sort_by_key(|d| d.sort_key());
+    Loaded {
+        sources,
+        program,
+        diagnostics,
+    }
+}
+
+/// Checks source text given in memory (tests and tools).
+pub fn load_str(name: &str, text: &str) -> Loaded {
+    load_sources(vec![(SourceFile::new(name, text), None)])
+}
