@@ -1,0 +1,404 @@
+//! The interpreter: runs a compiled workflow over one request's frame of slots. Knows nothing of
+//! HTTP transport; it produces an [`Outcome`] that the server (or `wf test`) turns into an answer.
+
+use crate::ast::BinOp;
+use crate::ir::{Block, Body, Builtin, Expr, Part, Respond, Stmt, Workflow};
+use crate::ops;
+use http::{HeaderName, HeaderValue};
+use serde_json::Value;
+use std::borrow::Cow;
+
+/// An answer ready to be sent.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// Set from the body form (`json` / `text`) unless a header line set `content-type`.
+    pub content_type: Option<&'static str>,
+    pub body: Vec<u8>,
+}
+
+#[derive(Debug)]
+pub enum Outcome {
+    /// A `respond` was reached.
+    Responded(Answer),
+    /// The end was reached without `respond`.
+    Completed,
+    /// `fail`, or a runtime error; the reason goes to the log only.
+    Failed(String),
+}
+
+pub const JSON: &str = "application/json";
+pub const TEXT: &str = "text/plain; charset=utf-8";
+
+/// Runs the statements of `wf` over a frame whose extracted slots are filled.
+pub fn run(wf: &Workflow, frame: &mut [Value], logs: &mut Vec<String>) -> Outcome {
+    block(&wf.body, frame, logs).unwrap_or(Outcome::Completed)
+}
+
+fn block(b: &Block, frame: &mut [Value], logs: &mut Vec<String>) -> Option<Outcome> {
+    for s in b {
+        let r = stmt(s, frame, logs);
+        if r.is_some() {
+            return r;
+        }
+    }
+    None
+}
+
+fn stmt(s: &Stmt, frame: &mut [Value], logs: &mut Vec<String>) -> Option<Outcome> {
+    let result: Result<Option<Outcome>, String> = (|| match s {
+        Stmt::Let(slot, e) => {
+            let v = eval(e, frame)?.into_owned();
+            if let Some(x) = frame.get_mut(*slot as usize) {
+                *x = v;
+            }
+            Ok(None)
+        }
+        Stmt::If(branches, otherwise) => {
+            for (cond, body) in branches {
+                if ops::truthy(&*eval(cond, frame)?) {
+                    return Ok(block(body, frame, logs));
+                }
+            }
+            Ok(block(otherwise, frame, logs))
+        }
+        Stmt::Respond(r) => Ok(Some(Outcome::Responded(answer(r, frame)?))),
+        Stmt::Log(e) => {
+            logs.push(ops::render_string(&*eval(e, frame)?));
+            Ok(None)
+        }
+        Stmt::Fail(e) => Ok(Some(Outcome::Failed(ops::render_string(&*eval(e, frame)?)))),
+    })();
+    result.unwrap_or_else(|e| Some(Outcome::Failed(e)))
+}
+
+/// Builds the answer of a `respond`.
+pub fn answer(r: &Respond, frame: &[Value]) -> Result<Answer, String> {
+    let mut headers = Vec::with_capacity(r.headers.len());
+    for (name, e) in &r.headers {
+        let v = eval(e, frame)?;
+        let value = match v.as_ref() {
+            Value::String(s) => HeaderValue::from_str(s),
+            other => HeaderValue::from_str(&other.to_string()),
+        }
+        .map_err(|_| format!("the value of header `{name}` is not a valid header value"))?;
+        headers.push((name.clone(), value));
+    }
+    let (content_type, body) = match &r.body {
+        Body::Empty => (None, Vec::new()),
+        Body::Text(e) => {
+            let mut s = String::new();
+            ops::render(&*eval(e, frame)?, &mut s);
+            (Some(TEXT), s.into_bytes())
+        }
+        Body::Json(e) => {
+            let mut out = Vec::with_capacity(64);
+            write_json(e, frame, &mut out)?;
+            (Some(JSON), out)
+        }
+    };
+    let content_type = if r.has_content_type {
+        None
+    } else {
+        content_type
+    };
+    Ok(Answer {
+        status: r.status,
+        headers,
+        content_type,
+        body,
+    })
+}
+
+/// Serializes an expression's value straight into `out`, without building object literals.
+pub fn write_json(e: &Expr, frame: &[Value], out: &mut Vec<u8>) -> Result<(), String> {
+    match e {
+        Expr::Object(entries) => {
+            out.push(b'{');
+            for (i, (k, v)) in entries.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                serde_json::to_writer(&mut *out, k).map_err(|e| e.to_string())?;
+                out.push(b':');
+                write_json(v, frame, out)?;
+            }
+            out.push(b'}');
+            Ok(())
+        }
+        Expr::Array(items) => {
+            out.push(b'[');
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_json(v, frame, out)?;
+            }
+            out.push(b']');
+            Ok(())
+        }
+        other => serde_json::to_writer(&mut *out, eval(other, frame)?.as_ref())
+            .map_err(|e| e.to_string()),
+    }
+}
+
+type R<'a> = Result<Cow<'a, Value>, String>;
+
+fn owned<'a>(v: Value) -> R<'a> {
+    Ok(Cow::Owned(v))
+}
+
+/// Evaluates an expression; values already in the frame or the program are borrowed, not copied.
+pub fn eval<'a>(e: &'a Expr, frame: &'a [Value]) -> R<'a> {
+    match e {
+        Expr::Const(v) => Ok(Cow::Borrowed(v)),
+        Expr::Slot(s) => Ok(frame
+            .get(*s as usize)
+            .map_or(Cow::Owned(Value::Null), Cow::Borrowed)),
+        Expr::Template(parts) => {
+            let mut s = String::new();
+            for p in parts {
+                match p {
+                    Part::Lit(t) => s.push_str(t),
+                    Part::Expr(e) => ops::render(&*eval(e, frame)?, &mut s),
+                }
+            }
+            owned(Value::String(s))
+        }
+        Expr::Array(items) => {
+            let mut out = Vec::with_capacity(items.len());
+            for x in items {
+                out.push(eval(x, frame)?.into_owned());
+            }
+            owned(Value::Array(out))
+        }
+        Expr::Object(entries) => {
+            let mut map = serde_json::Map::with_capacity(entries.len());
+            for (k, x) in entries {
+                map.insert(k.clone(), eval(x, frame)?.into_owned());
+            }
+            owned(Value::Object(map))
+        }
+        Expr::Field(base, name) => Ok(match eval(base, frame)? {
+            Cow::Borrowed(Value::Object(m)) => {
+                m.get(name).map_or(Cow::Owned(Value::Null), Cow::Borrowed)
+            }
+            Cow::Owned(Value::Object(mut m)) => {
+                Cow::Owned(m.swap_remove(name).unwrap_or(Value::Null))
+            }
+            _ => Cow::Owned(Value::Null),
+        }),
+        Expr::Index(base, idx) => {
+            let i = eval(idx, frame)?;
+            let b = eval(base, frame)?;
+            Ok(match b {
+                Cow::Borrowed(v) => index(v, &i).map_or(Cow::Owned(Value::Null), Cow::Borrowed),
+                Cow::Owned(v) => Cow::Owned(index(&v, &i).cloned().unwrap_or(Value::Null)),
+            })
+        }
+        Expr::Not(x) => owned(Value::Bool(!ops::truthy(&*eval(x, frame)?))),
+        Expr::Neg(x) => owned(ops::neg(&*eval(x, frame)?)?),
+        Expr::Binary(op, l, r) => binary(*op, l, r, frame),
+        Expr::Call(b, args) => call(*b, args, frame),
+        Expr::Matches(s, re) => match eval(s, frame)?.as_ref() {
+            Value::String(s) => owned(Value::Bool(re.is_match(s))),
+            Value::Null => owned(Value::Bool(false)),
+            other => Err(format!(
+                "matches needs a string, got {}",
+                ops::type_name(other)
+            )),
+        },
+        Expr::Env(name) => Err(format!(
+            "env(\"{name}\") was not resolved when the workflow was loaded"
+        )),
+    }
+}
+
+fn index<'v>(v: &'v Value, i: &Value) -> Option<&'v Value> {
+    match (v, i) {
+        (Value::Array(a), Value::Number(n)) => a.get(usize::try_from(n.as_u64()?).ok()?),
+        (Value::Object(m), Value::String(k)) => m.get(k),
+        _ => None,
+    }
+}
+
+fn binary<'a>(op: BinOp, l: &'a Expr, r: &'a Expr, frame: &'a [Value]) -> R<'a> {
+    match op {
+        BinOp::Coalesce => {
+            let a = eval(l, frame)?;
+            if a.is_null() {
+                eval(r, frame)
+            } else {
+                Ok(a)
+            }
+        }
+        BinOp::Or => {
+            let a = eval(l, frame)?;
+            if ops::truthy(&a) {
+                Ok(a)
+            } else {
+                eval(r, frame)
+            }
+        }
+        BinOp::And => {
+            let a = eval(l, frame)?;
+            if !ops::truthy(&a) {
+                Ok(a)
+            } else {
+                eval(r, frame)
+            }
+        }
+        _ => {
+            let a = eval(l, frame)?;
+            let b = eval(r, frame)?;
+            let (a, b) = (a.as_ref(), b.as_ref());
+            owned(match op {
+                BinOp::Eq => Value::Bool(ops::deep_eq(a, b)),
+                BinOp::Ne => Value::Bool(!ops::deep_eq(a, b)),
+                BinOp::Lt => Value::Bool(ops::compare(a, b)?.is_lt()),
+                BinOp::Le => Value::Bool(ops::compare(a, b)?.is_le()),
+                BinOp::Gt => Value::Bool(ops::compare(a, b)?.is_gt()),
+                BinOp::Ge => Value::Bool(ops::compare(a, b)?.is_ge()),
+                BinOp::In => Value::Bool(ops::contains(b, a)?),
+                BinOp::Add => ops::add(a, b)?,
+                _ => ops::arith(op, a, b)?,
+            })
+        }
+    }
+}
+
+fn string_arg<'v>(name: &str, v: &'v Value) -> Result<&'v str, String> {
+    match v {
+        Value::String(s) => Ok(s),
+        other => Err(format!(
+            "{name} needs a string, got {}",
+            ops::type_name(other)
+        )),
+    }
+}
+
+fn call<'a>(b: Builtin, args: &'a [Expr], frame: &'a [Value]) -> R<'a> {
+    let arg = |i: usize| -> R<'a> {
+        match args.get(i) {
+            Some(e) => eval(e, frame),
+            None => Err("missing argument".to_string()),
+        }
+    };
+    owned(match b {
+        Builtin::Len => match arg(0)?.as_ref() {
+            Value::String(s) => Value::from(s.chars().count()),
+            Value::Array(a) => Value::from(a.len()),
+            Value::Object(m) => Value::from(m.len()),
+            other => {
+                return Err(format!(
+                    "len needs a string, array or object, got {}",
+                    ops::type_name(other)
+                ))
+            }
+        },
+        Builtin::Lower => Value::String(string_arg("lower", &*arg(0)?)?.to_lowercase()),
+        Builtin::Upper => Value::String(string_arg("upper", &*arg(0)?)?.to_uppercase()),
+        Builtin::Trim => Value::String(string_arg("trim", &*arg(0)?)?.trim().to_string()),
+        Builtin::Contains => Value::Bool(ops::contains(&*arg(0)?, &*arg(1)?)?),
+        Builtin::StartsWith => {
+            let (s, p) = (arg(0)?, arg(1)?);
+            Value::Bool(
+                string_arg("starts_with", &*s)?.starts_with(string_arg("starts_with", &*p)?),
+            )
+        }
+        Builtin::EndsWith => {
+            let (s, p) = (arg(0)?, arg(1)?);
+            Value::Bool(string_arg("ends_with", &*s)?.ends_with(string_arg("ends_with", &*p)?))
+        }
+        Builtin::Number => {
+            let v = arg(0)?;
+            ops::to_number(&*v).ok_or_else(|| format!("number() cannot convert {}", v.as_ref()))?
+        }
+        Builtin::String => Value::String(ops::render_string(&*arg(0)?)),
+        Builtin::Exists => Value::Bool(!arg(0)?.is_null()),
+        Builtin::Now => Value::String(
+            humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
+        ),
+        Builtin::Uuid => Value::String(uuid::Uuid::new_v4().to_string()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::loader::load_str;
+    use serde_json::json;
+
+    fn run_src(src: &str, frame_init: &[(&str, Value)]) -> (Outcome, Vec<String>) {
+        let loaded = load_str("t.wf", src);
+        assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
+        let wf = &loaded.program.workflows[0];
+        let mut frame = vec![Value::Null; wf.slots];
+        for (name, v) in frame_init {
+            let x = wf
+                .extracts
+                .iter()
+                .find(|x| x.name == *name)
+                .expect("extract");
+            frame[x.slot as usize] = v.clone();
+        }
+        let mut logs = Vec::new();
+        (run(wf, &mut frame, &mut logs), logs)
+    }
+
+    fn body(o: &Outcome) -> String {
+        match o {
+            Outcome::Responded(a) => String::from_utf8_lossy(&a.body).into_owned(),
+            other => format!("{other:?}"),
+        }
+    }
+
+    const WF: &str = r#"workflow w {
+        trigger webhook { }
+        extract { s = body "s"  n = body "n" as number }
+        let cents = n * 100
+        if s == "paid" && n > 0 {
+            log "paid ${cents}"
+            respond 200 { header "X-A" = s json { ok: true, cents: cents, list: [n, s] } }
+        } else if s == "pending" { respond 202 text "wait ${n}" }
+        else if s == "boom" { let x = s < 1 }
+        else if s == "fail" { fail "nope: ${s}" }
+    }"#;
+
+    #[test]
+    fn branches_respond_log_and_fail() {
+        let (o, logs) = run_src(WF, &[("s", json!("paid")), ("n", json!(12.5))]);
+        assert_eq!(
+            body(&o),
+            r#"{"ok":true,"cents":1250.0,"list":[12.5,"paid"]}"#
+        );
+        assert_eq!(logs, vec!["paid 1250.0"]);
+        let (o, _) = run_src(WF, &[("s", json!("paid")), ("n", json!(3))]);
+        assert_eq!(body(&o), r#"{"ok":true,"cents":300,"list":[3,"paid"]}"#);
+        let (o, _) = run_src(WF, &[("s", json!("pending")), ("n", json!(1))]);
+        assert_eq!(body(&o), "wait 1");
+        let (o, _) = run_src(WF, &[("s", json!("boom")), ("n", json!(1))]);
+        assert!(matches!(o, Outcome::Failed(r) if r.contains("cannot compare string with number")));
+        let (o, _) = run_src(WF, &[("s", json!("fail")), ("n", json!(1))]);
+        assert!(matches!(o, Outcome::Failed(r) if r == "nope: fail"));
+        let (o, _) = run_src(WF, &[("s", json!("other")), ("n", json!(1))]);
+        assert!(matches!(o, Outcome::Completed));
+    }
+
+    #[test]
+    fn expressions_and_builtins() {
+        let src = r#"workflow w { trigger webhook { } extract { v = body "v" }
+            respond 200 json {
+              a: v.missing.deeper ?? "dflt", b: len("héllo"), c: upper(trim("  x ")), d: "ell" in "hello",
+              e: contains([1, 2], 2), f: starts_with("abc", "ab"), g: matches("abc", "^a.c$"), h: number("42") + 1,
+              i: string({k: [1]}), j: exists(null), k: v.list[1], l: 7 / 2, m: -v.n, n: !false || false,
+              o: "x" in {x: 1}, p: null ?? 0
+            } }"#;
+        let (o, _) = run_src(src, &[("v", json!({"list": [1, 2], "n": 4}))]);
+        assert_eq!(
+            body(&o),
+            r#"{"a":"dflt","b":5,"c":"X","d":true,"e":true,"f":true,"g":true,"h":43,"i":"{\"k\":[1]}","j":false,"k":2,"l":3.5,"m":-4,"n":true,"o":true,"p":0}"#
+        );
+    }
+}

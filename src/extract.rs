@@ -1,0 +1,198 @@
+//! Extraction: reads each declared value from headers, query or body by its pre-split path into
+//! its slot, applying `as`, `required` and `default`.
+
+use crate::ir::{Extraction, Getter, Seg, Type, Workflow};
+use crate::ops;
+use serde_json::Value;
+
+/// What a request offers to extraction.
+pub struct Inputs<'a> {
+    pub headers: &'a http::HeaderMap,
+    /// The parsed query string (`Null` when the workflow does not read it).
+    pub query: &'a Value,
+    /// The parsed JSON body (`Null` when absent or not read).
+    pub body: &'a Value,
+}
+
+/// A value that is missing or does not convert: answered with `400`.
+#[derive(Debug, PartialEq)]
+pub struct ExtractError {
+    pub field: String,
+    pub source: &'static str,
+    pub path: String,
+    pub reason: String,
+}
+
+impl ExtractError {
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({
+            "error": "invalid request",
+            "field": self.field,
+            "source": self.source,
+            "path": self.path,
+            "reason": self.reason,
+        })
+    }
+}
+
+/// Fills the extracted slots of `frame`, in declaration order.
+pub fn extract_all(
+    wf: &Workflow,
+    inputs: &Inputs,
+    frame: &mut [Value],
+) -> Result<(), ExtractError> {
+    for x in &wf.extracts {
+        let value = extract_one(x, inputs)?;
+        if let Some(slot) = frame.get_mut(x.slot as usize) {
+            *slot = value;
+        }
+    }
+    Ok(())
+}
+
+fn extract_one(x: &Extraction, inputs: &Inputs) -> Result<Value, ExtractError> {
+    let fail = |reason: String| ExtractError {
+        field: x.name.clone(),
+        source: x.source.as_str(),
+        path: x.path_text.clone(),
+        reason,
+    };
+    let header_value;
+    let found: Option<&Value> = match &x.getter {
+        Getter::Header(name) => {
+            header_value = header(inputs.headers, name);
+            header_value.as_ref()
+        }
+        Getter::Path(segs) => {
+            let root = match x.source {
+                crate::ir::Source::Query => inputs.query,
+                _ => inputs.body,
+            };
+            lookup(root, segs)
+        }
+    };
+    match found {
+        None | Some(Value::Null) => {
+            if x.required {
+                return Err(fail("missing".into()));
+            }
+            match &x.default {
+                Some(d) => crate::eval::eval(d, &[])
+                    .map(|v| v.into_owned())
+                    .map_err(fail),
+                None => Ok(Value::Null),
+            }
+        }
+        Some(v) => match x.ty {
+            None => Ok(v.clone()),
+            Some(ty) => convert(v, ty).map_err(fail),
+        },
+    }
+}
+
+/// Every value of a header, joined with `, `; `None` when absent.
+fn header(headers: &http::HeaderMap, name: &http::HeaderName) -> Option<Value> {
+    let mut values = headers.get_all(name).iter();
+    let first = values.next()?;
+    let mut s = String::from_utf8_lossy(first.as_bytes()).into_owned();
+    for v in values {
+        s.push_str(", ");
+        s.push_str(&String::from_utf8_lossy(v.as_bytes()));
+    }
+    Some(Value::String(s))
+}
+
+/// Follows a pre-split path; `None` when any step is missing.
+pub fn lookup<'a>(root: &'a Value, segs: &[Seg]) -> Option<&'a Value> {
+    let mut cur = root;
+    for seg in segs {
+        cur = match (cur, seg) {
+            (Value::Object(m), Seg::Key(k)) => m.get(k)?,
+            (Value::Object(m), Seg::Index(_, k)) => m.get(k)?,
+            (Value::Array(a), Seg::Index(i, _)) => a.get(*i)?,
+            _ => return None,
+        };
+    }
+    Some(cur)
+}
+
+/// Applies `as TYPE` (SPEC §2.2).
+pub fn convert(v: &Value, ty: Type) -> Result<Value, String> {
+    let bad = || format!("expected {}, got {}", ty.as_str(), shown(v));
+    match ty {
+        Type::String => match v {
+            Value::String(_) => Ok(v.clone()),
+            Value::Number(_) | Value::Bool(_) => Ok(Value::String(v.to_string())),
+            _ => Err(bad()),
+        },
+        Type::Number => ops::to_number(v).ok_or_else(bad),
+        Type::Integer => match ops::to_number(v) {
+            Some(Value::Number(n)) => {
+                if let Some(i) = n.as_i64() {
+                    Ok(Value::from(i))
+                } else if let Some(u) = n.as_u64() {
+                    Ok(Value::from(u))
+                } else {
+                    match n.as_f64() {
+                        Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => {
+                            Ok(Value::from(f as i64))
+                        }
+                        _ => Err(bad()),
+                    }
+                }
+            }
+            _ => Err(bad()),
+        },
+        Type::Boolean => match v {
+            Value::Bool(_) => Ok(v.clone()),
+            Value::String(s) if s == "true" => Ok(Value::Bool(true)),
+            Value::String(s) if s == "false" => Ok(Value::Bool(false)),
+            _ => Err(bad()),
+        },
+        Type::Object if v.is_object() => Ok(v.clone()),
+        Type::Array if v.is_array() => Ok(v.clone()),
+        Type::Object | Type::Array => Err(bad()),
+    }
+}
+
+/// A value as shown in an error reason: JSON, cut short when long.
+fn shown(v: &Value) -> String {
+    let s = v.to_string();
+    if s.chars().count() <= 40 {
+        return s;
+    }
+    let cut: String = s.chars().take(37).collect();
+    format!("{cut}...")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn conversions_follow_the_spec() {
+        assert_eq!(convert(&json!("12.5"), Type::Number), Ok(json!(12.5)));
+        assert_eq!(
+            convert(&json!("abc"), Type::Number),
+            Err("expected number, got \"abc\"".into())
+        );
+        assert_eq!(convert(&json!(3.0), Type::Integer), Ok(json!(3)));
+        assert!(convert(&json!(3.5), Type::Integer).is_err());
+        assert_eq!(convert(&json!("true"), Type::Boolean), Ok(json!(true)));
+        assert!(convert(&json!("yes"), Type::Boolean).is_err());
+        assert_eq!(convert(&json!(42), Type::String), Ok(json!("42")));
+        assert!(convert(&json!([1]), Type::String).is_err());
+        assert!(convert(&json!({}), Type::Array).is_err());
+    }
+
+    #[test]
+    fn lookup_walks_objects_and_arrays() {
+        let v = json!({"a": [{"b": 1}], "o": {"0": "zero"}});
+        let segs = crate::path::parse("a[0].b").unwrap();
+        assert_eq!(lookup(&v, &segs), Some(&json!(1)));
+        let segs = crate::path::parse("o[0]").unwrap();
+        assert_eq!(lookup(&v, &segs), Some(&json!("zero")));
+        assert_eq!(lookup(&v, &crate::path::parse("a[3]").unwrap()), None);
+    }
+}

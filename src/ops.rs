@@ -1,0 +1,266 @@
+//! Operations on JSON values: truthiness, deep equality, ordering, arithmetic and rendering.
+
+use serde_json::{Number, Value};
+use std::cmp::Ordering;
+
+pub type OpResult = Result<Value, String>;
+
+pub fn truthy(v: &Value) -> bool {
+    !matches!(v, Value::Null | Value::Bool(false))
+}
+
+pub fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// Deep JSON equality without coercion; numbers compare by value (`1 == 1.0`).
+pub fn deep_eq(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => num_cmp(x, y) == Some(Ordering::Equal),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| deep_eq(a, b))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| deep_eq(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+fn num_cmp(x: &Number, y: &Number) -> Option<Ordering> {
+    match (x.as_i64(), y.as_i64()) {
+        (Some(a), Some(b)) => Some(a.cmp(&b)),
+        _ => match (x.as_u64(), y.as_u64()) {
+            (Some(a), Some(b)) => Some(a.cmp(&b)),
+            _ => x.as_f64()?.partial_cmp(&y.as_f64()?),
+        },
+    }
+}
+
+/// `< <= > >=`: numbers with numbers, strings with strings, anything else is an error.
+pub fn compare(a: &Value, b: &Value) -> Result<Ordering, String> {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            num_cmp(x, y).ok_or_else(|| "cannot compare these numbers".to_string())
+        }
+        (Value::String(x), Value::String(y)) => Ok(x.cmp(y)),
+        _ => Err(format!(
+            "cannot compare {} with {}",
+            type_name(a),
+            type_name(b)
+        )),
+    }
+}
+
+/// `a in b`: element of an array, key of an object, substring of a string.
+pub fn contains(hay: &Value, needle: &Value) -> Result<bool, String> {
+    match (hay, needle) {
+        (Value::Array(items), n) => Ok(items.iter().any(|x| deep_eq(x, n))),
+        (Value::Object(map), Value::String(k)) => Ok(map.contains_key(k)),
+        (Value::String(s), Value::String(n)) => Ok(s.contains(n.as_str())),
+        _ => Err(format!(
+            "cannot look for {} in {}",
+            type_name(needle),
+            type_name(hay)
+        )),
+    }
+}
+
+enum Num {
+    Int(i64),
+    Float(f64),
+}
+
+fn num(v: &Value, op: &str, other: &Value) -> Result<Num, String> {
+    match v {
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => Ok(Num::Int(i)),
+            None => n
+                .as_f64()
+                .map(Num::Float)
+                .ok_or_else(|| "not a number".to_string()),
+        },
+        _ => Err(format!(
+            "cannot apply `{op}` to {} and {}",
+            type_name(v),
+            type_name(other)
+        )),
+    }
+}
+
+fn float(f: f64) -> OpResult {
+    Number::from_f64(f)
+        .map(Value::Number)
+        .ok_or_else(|| "the result is not a finite number".to_string())
+}
+
+fn overflow() -> String {
+    "integer overflow".to_string()
+}
+
+/// `+`: adds numbers or joins strings.
+pub fn add(a: &Value, b: &Value) -> OpResult {
+    if let (Value::String(x), Value::String(y)) = (a, b) {
+        let mut s = String::with_capacity(x.len() + y.len());
+        s.push_str(x);
+        s.push_str(y);
+        return Ok(Value::String(s));
+    }
+    match (num(a, "+", b)?, num(b, "+", a)?) {
+        (Num::Int(x), Num::Int(y)) => x.checked_add(y).map(Value::from).ok_or_else(overflow),
+        (x, y) => float(as_f(x) + as_f(y)),
+    }
+}
+
+fn as_f(n: Num) -> f64 {
+    match n {
+        Num::Int(i) => i as f64,
+        Num::Float(f) => f,
+    }
+}
+
+pub fn arith(op: crate::ast::BinOp, a: &Value, b: &Value) -> OpResult {
+    use crate::ast::BinOp::*;
+    let sym = op.as_str();
+    let (x, y) = (num(a, sym, b)?, num(b, sym, a)?);
+    match (op, x, y) {
+        (Add, x, y) => add_nums(x, y),
+        (Sub, Num::Int(x), Num::Int(y)) => x.checked_sub(y).map(Value::from).ok_or_else(overflow),
+        (Mul, Num::Int(x), Num::Int(y)) => x.checked_mul(y).map(Value::from).ok_or_else(overflow),
+        (Div, Num::Int(_), Num::Int(0)) | (Mod, Num::Int(_), Num::Int(0)) => {
+            Err("division by zero".into())
+        }
+        (Div, Num::Int(x), Num::Int(y)) => match x.checked_rem(y) {
+            Some(0) => x.checked_div(y).map(Value::from).ok_or_else(overflow),
+            Some(_) => float(x as f64 / y as f64),
+            None => Err(overflow()),
+        },
+        (Mod, Num::Int(x), Num::Int(y)) => x.checked_rem(y).map(Value::from).ok_or_else(overflow),
+        (Sub, x, y) => float(as_f(x) - as_f(y)),
+        (Mul, x, y) => float(as_f(x) * as_f(y)),
+        (Div, x, y) => {
+            let d = as_f(y);
+            if d == 0.0 {
+                return Err("division by zero".into());
+            }
+            float(as_f(x) / d)
+        }
+        (Mod, x, y) => {
+            let d = as_f(y);
+            if d == 0.0 {
+                return Err("division by zero".into());
+            }
+            float(as_f(x) % d)
+        }
+        _ => Err(format!("`{sym}` is not arithmetic")),
+    }
+}
+
+fn add_nums(x: Num, y: Num) -> OpResult {
+    match (x, y) {
+        (Num::Int(x), Num::Int(y)) => x.checked_add(y).map(Value::from).ok_or_else(overflow),
+        (x, y) => float(as_f(x) + as_f(y)),
+    }
+}
+
+pub fn neg(v: &Value) -> OpResult {
+    match num(v, "-", &Value::Null)? {
+        Num::Int(i) => i.checked_neg().map(Value::from).ok_or_else(overflow),
+        Num::Float(f) => float(-f),
+    }
+}
+
+/// `string(x)`: strings as themselves, everything else as JSON.
+pub fn render(v: &Value, out: &mut String) {
+    match v {
+        Value::String(s) => out.push_str(s),
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+pub fn render_string(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// `number(x)`: numbers as themselves, numeric strings parsed.
+pub fn to_number(v: &Value) -> Option<Value> {
+    match v {
+        Value::Number(_) => Some(v.clone()),
+        Value::String(s) => parse_number(s),
+        _ => None,
+    }
+}
+
+/// Parses a numeric string (surrounding spaces allowed) into an integer or a finite float.
+pub fn parse_number(s: &str) -> Option<Value> {
+    let t = s.trim();
+    if t.is_empty() {
+        return None;
+    }
+    if let Ok(i) = t.parse::<i64>() {
+        return Some(Value::from(i));
+    }
+    let f = t.parse::<f64>().ok()?;
+    if !f.is_finite() || t.eq_ignore_ascii_case("nan") || t.to_ascii_lowercase().contains("inf") {
+        return None;
+    }
+    Number::from_f64(f).map(Value::Number)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ast::BinOp;
+    use serde_json::json;
+
+    #[test]
+    fn integers_stay_integers() {
+        assert_eq!(add(&json!(2), &json!(3)).unwrap(), json!(5));
+        assert_eq!(arith(BinOp::Div, &json!(6), &json!(3)).unwrap(), json!(2));
+        assert_eq!(arith(BinOp::Div, &json!(7), &json!(2)).unwrap(), json!(3.5));
+        assert_eq!(
+            arith(BinOp::Mul, &json!(2), &json!(1.5)).unwrap(),
+            json!(3.0)
+        );
+        assert_eq!(arith(BinOp::Mod, &json!(7), &json!(4)).unwrap(), json!(3));
+        assert!(arith(BinOp::Mul, &json!(i64::MAX), &json!(2)).is_err());
+        assert!(arith(BinOp::Div, &json!(1), &json!(0)).is_err());
+        assert_eq!(json!(3.0).to_string(), "3.0");
+    }
+
+    #[test]
+    fn comparisons_do_not_coerce() {
+        assert!(deep_eq(&json!(1), &json!(1.0)));
+        assert!(!deep_eq(&json!("1"), &json!(1)));
+        assert!(deep_eq(
+            &json!({"a": [1, {"b": null}]}),
+            &json!({"a": [1, {"b": null}]})
+        ));
+        assert!(compare(&json!("a"), &json!(1)).is_err());
+        assert_eq!(compare(&json!(2), &json!(10.5)).unwrap(), Ordering::Less);
+        assert!(contains(&json!("hello"), &json!("ell")).unwrap());
+        assert!(contains(&json!({"k": 1}), &json!("k")).unwrap());
+        assert!(contains(&json!([1, 2]), &json!(2.0)).unwrap());
+    }
+
+    #[test]
+    fn numeric_strings_parse() {
+        assert_eq!(parse_number(" 42 "), Some(json!(42)));
+        assert_eq!(parse_number("12.5"), Some(json!(12.5)));
+        assert_eq!(parse_number("abc"), None);
+        assert_eq!(parse_number("NaN"), None);
+        assert_eq!(parse_number("inf"), None);
+    }
+}
