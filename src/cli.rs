@@ -35,6 +35,28 @@ enum Command {
         #[arg(long)]
         deny_warnings: bool,
     },
+    /// Serve every workflow over HTTP.
+    Serve {
+        #[arg(default_value = ".")]
+        paths: Vec<PathBuf>,
+        /// Address to listen on; port 0 picks a free port.
+        #[arg(long, default_value = "127.0.0.1:13000")]
+        listen: String,
+        /// Reload when a .wf file changes.
+        #[arg(long)]
+        watch: bool,
+        /// Largest request body accepted (e.g. 1MiB, 65536).
+        #[arg(long, default_value = "1MiB", value_parser = crate::server::parse_size)]
+        max_body: usize,
+        #[arg(long, value_enum, default_value = "human")]
+        log_format: crate::logging::LogFormat,
+        /// Async executions that may wait in the queue before callers get 503.
+        #[arg(long, default_value_t = 1024)]
+        queue_size: usize,
+        /// Seconds to wait, on shutdown, for requests in flight and then for queued executions.
+        #[arg(long, default_value_t = 30)]
+        drain_timeout: u64,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -45,6 +67,23 @@ pub fn main() -> ExitCode {
             format,
             deny_warnings,
         } => check(&paths, format, deny_warnings),
+        Command::Serve {
+            paths,
+            listen,
+            watch,
+            max_body,
+            log_format,
+            queue_size,
+            drain_timeout,
+        } => crate::server::serve(crate::server::Options {
+            paths,
+            listen,
+            watch,
+            max_body,
+            log_format,
+            queue_size,
+            drain_timeout: std::time::Duration::from_secs(drain_timeout),
+        }),
     }
 }
 

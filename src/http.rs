@@ -1,0 +1,457 @@
+//! One request in, one answer out: route, method, Basic auth, body rules, extraction, then the
+//! interpreter (sync) or the queue (async). Shared by `wf serve` and `wf test`, so both answer
+//! the same way; nothing here touches sockets.
+
+use crate::eval::{self, Answer, Outcome};
+use crate::extract::{self, Inputs};
+use crate::router::{Router, Served};
+use bytes::Bytes;
+use http::header::{
+    HeaderName, HeaderValue, ALLOW, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER,
+    WWW_AUTHENTICATE,
+};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use serde_json::{json, Value};
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub const X_WF_EXECUTION: HeaderName = HeaderName::from_static("x-wf-execution");
+
+/// Per-request limits.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub max_body: usize,
+    pub body_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body: 1 << 20,
+            body_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// An execution's id: shown in `x-wf-execution` and on its log lines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExecId(pub u64);
+
+impl fmt::Display for ExecId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+impl ExecId {
+    fn header(self) -> HeaderValue {
+        let mut buf = [0u8; 16];
+        let hex = b"0123456789abcdef";
+        for (i, b) in buf.iter_mut().enumerate() {
+            *b = hex[((self.0 >> (60 - 4 * i)) & 0xf) as usize];
+        }
+        HeaderValue::from_bytes(&buf).unwrap_or(HeaderValue::from_static("0"))
+    }
+}
+
+/// An accepted async execution waiting to run.
+pub struct Job {
+    pub served: Arc<Served>,
+    pub frame: Vec<Value>,
+    pub id: ExecId,
+    pub accepted: Instant,
+}
+
+/// Where async executions go: the server's bounded queue, or `wf test`'s list.
+pub trait Enqueue: Send + Sync {
+    /// Gives the job back when the queue is full.
+    fn try_enqueue(&self, job: Job) -> Result<(), Job>;
+}
+
+/// What happened to one execution, for its log line.
+#[derive(Debug)]
+pub struct Record {
+    pub workflow: String,
+    pub id: ExecId,
+    pub outcome: &'static str,
+    pub status: u16,
+    pub duration: Duration,
+    pub reason: Option<String>,
+    /// The execution's `log` lines.
+    pub logs: Vec<String>,
+}
+
+pub struct Handled {
+    pub response: Response<Full<Bytes>>,
+    /// The execution's record; `None` for an accepted async execution (its worker logs it).
+    pub record: Option<Record>,
+}
+
+/// Answers one request.
+pub async fn handle<B>(
+    router: &Router,
+    limits: &Limits,
+    queue: &dyn Enqueue,
+    id: ExecId,
+    req: Request<B>,
+) -> Handled
+where
+    B: hyper::body::Body,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
+    let started = Instant::now();
+    let reject = |served: Option<&Served>,
+                  status: StatusCode,
+                  body: Value,
+                  extra: &[(HeaderName, HeaderValue)],
+                  reason: &str| {
+        let mut response = json_response(status, &body, id);
+        for (k, v) in extra {
+            response.headers_mut().insert(k.clone(), v.clone());
+        }
+        let record = Record {
+            workflow: served.map_or_else(|| "-".to_string(), |s| s.wf.name.clone()),
+            id,
+            outcome: "rejected",
+            status: status.as_u16(),
+            duration: started.elapsed(),
+            reason: Some(reason.to_string()),
+            logs: Vec::new(),
+        };
+        Handled {
+            response,
+            record: Some(record),
+        }
+    };
+
+    let Some(served) = router.get(req.uri().path()) else {
+        return reject(
+            None,
+            StatusCode::NOT_FOUND,
+            json!({"error": "not found"}),
+            &[],
+            "no workflow serves this path",
+        );
+    };
+    let s: &Served = served;
+    if req.method() != Method::POST {
+        let allow = [(ALLOW, HeaderValue::from_static("POST"))];
+        return reject(
+            Some(s),
+            StatusCode::METHOD_NOT_ALLOWED,
+            json!({"error": "method not allowed"}),
+            &allow,
+            "method not allowed",
+        );
+    }
+    if let Some((user, password)) = &s.credentials {
+        if !authorized(req.headers().get(AUTHORIZATION), user, password) {
+            let challenge = [(WWW_AUTHENTICATE, s.challenge.clone())];
+            return reject(
+                Some(s),
+                StatusCode::UNAUTHORIZED,
+                json!({"error": "unauthorized"}),
+                &challenge,
+                "missing or wrong credentials",
+            );
+        }
+    }
+    let too_large = || json!({"error": "body too large", "limit": limits.max_body});
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limits.max_body as u64) {
+        return reject(
+            Some(s),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            too_large(),
+            &[],
+            "body over the limit",
+        );
+    }
+    let wf = &s.wf;
+    let (parts, body) = req.into_parts();
+    let is_json = parts.headers.get(CONTENT_TYPE).is_some_and(is_json_type);
+    if wf.needs_body && !is_json && declared != Some(0) && !hyper::body::Body::is_end_stream(&body)
+    {
+        let body = json!({"error": "unsupported media type", "expected": "application/json"});
+        return reject(
+            Some(s),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            body,
+            &[],
+            "body is not JSON",
+        );
+    }
+    let bytes = match tokio::time::timeout(
+        limits.body_timeout,
+        Limited::new(body, limits.max_body).collect(),
+    )
+    .await
+    {
+        Err(_) => {
+            return reject(
+                Some(s),
+                StatusCode::REQUEST_TIMEOUT,
+                json!({"error": "timed out reading the body"}),
+                &[],
+                "body timeout",
+            );
+        }
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
+            return reject(
+                Some(s),
+                StatusCode::PAYLOAD_TOO_LARGE,
+                too_large(),
+                &[],
+                "body over the limit",
+            );
+        }
+        Ok(Err(_)) => {
+            return reject(
+                Some(s),
+                StatusCode::BAD_REQUEST,
+                json!({"error": "could not read the body"}),
+                &[],
+                "body read failed",
+            );
+        }
+        Ok(Ok(c)) => c.to_bytes(),
+    };
+    let body_value = if wf.needs_body && !bytes.is_empty() {
+        match serde_json::from_slice::<Value>(&bytes) {
+            Ok(v) => v,
+            Err(e) => {
+                let body = json!({
+                    "error": "malformed JSON",
+                    "line": e.line(),
+                    "column": e.column(),
+                    "reason": format!("{e}"),
+                });
+                return reject(
+                    Some(s),
+                    StatusCode::BAD_REQUEST,
+                    body,
+                    &[],
+                    "malformed JSON",
+                );
+            }
+        }
+    } else {
+        Value::Null
+    };
+    let query = match (wf.needs_query, parts.uri.query()) {
+        (true, Some(q)) => crate::qs::parse(q),
+        _ => Value::Null,
+    };
+    let mut frame = vec![Value::Null; wf.slots];
+    let inputs = Inputs {
+        headers: &parts.headers,
+        query: &query,
+        body: &body_value,
+    };
+    if let Err(e) = extract::extract_all(wf, &inputs, &mut frame) {
+        let reason = format!("{} {} `{}`: {}", e.source, e.field, e.path, e.reason);
+        return reject(Some(s), StatusCode::BAD_REQUEST, e.to_json(), &[], &reason);
+    }
+
+    if wf.mode == crate::ast::Mode::Async {
+        let job = Job {
+            served: served.clone(),
+            frame,
+            id,
+            accepted: started,
+        };
+        if queue.try_enqueue(job).is_err() {
+            let retry = [(RETRY_AFTER, HeaderValue::from_static("1"))];
+            return reject(
+                Some(s),
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({"error": "queue full"}),
+                &retry,
+                "async queue full",
+            );
+        }
+        let response = match &s.immediate {
+            Some(a) => answer_response(a, id),
+            None => text_response(StatusCode::OK, "ok", id),
+        };
+        return Handled {
+            response,
+            record: None,
+        };
+    }
+
+    let (response, record) = execute(s, &mut frame, id, started);
+    Handled {
+        response,
+        record: Some(record),
+    }
+}
+
+/// Runs a workflow over a filled frame and builds its answer and record.
+pub fn execute(
+    s: &Served,
+    frame: &mut [Value],
+    id: ExecId,
+    started: Instant,
+) -> (Response<Full<Bytes>>, Record) {
+    let mut logs = Vec::new();
+    let outcome = eval::run(&s.wf, frame, &mut logs);
+    let (response, outcome, reason) = match outcome {
+        Outcome::Responded(a) => (answer_response(&a, id), "responded", None),
+        Outcome::Completed => (text_response(StatusCode::OK, "ok", id), "completed", None),
+        Outcome::Failed(reason) => {
+            let body = json!({"error": "workflow failed", "execution": id.to_string()});
+            (
+                json_response(StatusCode::INTERNAL_SERVER_ERROR, &body, id),
+                "failed",
+                Some(reason),
+            )
+        }
+    };
+    let record = Record {
+        workflow: s.wf.name.clone(),
+        id,
+        outcome,
+        status: response.status().as_u16(),
+        duration: started.elapsed(),
+        reason,
+        logs,
+    };
+    (response, record)
+}
+
+/// Runs an accepted async execution to its end.
+pub fn run_job(mut job: Job) -> Record {
+    let (_, record) = execute(&job.served, &mut job.frame, job.id, job.accepted);
+    record
+}
+
+fn authorized(header: Option<&HeaderValue>, user: &[u8], password: &[u8]) -> bool {
+    use base64::Engine as _;
+    use subtle::ConstantTimeEq;
+    let Some(value) = header.map(HeaderValue::as_bytes) else {
+        return false;
+    };
+    let Some(split) = value.iter().position(|b| *b == b' ') else {
+        return false;
+    };
+    let (scheme, rest) = value.split_at(split);
+    if !scheme.eq_ignore_ascii_case(b"basic") {
+        return false;
+    }
+    let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(rest.trim_ascii()) else {
+        return false;
+    };
+    let Some(colon) = decoded.iter().position(|b| *b == b':') else {
+        return false;
+    };
+    let (u, p) = (&decoded[..colon], &decoded[colon + 1..]);
+    let ok = u.ct_eq(user) & p.ct_eq(password);
+    ok.into()
+}
+
+fn is_json_type(v: &HeaderValue) -> bool {
+    let Ok(s) = v.to_str() else { return false };
+    let media = s.split(';').next().unwrap_or("").trim();
+    media.eq_ignore_ascii_case("application/json")
+        || (media.len() > 5
+            && media
+                .get(media.len() - 5..)
+                .is_some_and(|t| t.eq_ignore_ascii_case("+json")))
+}
+
+fn base(
+    status: StatusCode,
+    body: Bytes,
+    content_type: Option<HeaderValue>,
+    id: ExecId,
+) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(body));
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    if let Some(ct) = content_type {
+        h.insert(CONTENT_TYPE, ct);
+    }
+    h.insert(X_WF_EXECUTION, id.header());
+    r
+}
+
+pub fn json_response(status: StatusCode, body: &Value, id: ExecId) -> Response<Full<Bytes>> {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    base(
+        status,
+        Bytes::from(bytes),
+        Some(HeaderValue::from_static(eval::JSON)),
+        id,
+    )
+}
+
+fn text_response(status: StatusCode, body: &'static str, id: ExecId) -> Response<Full<Bytes>> {
+    base(
+        status,
+        Bytes::from_static(body.as_bytes()),
+        Some(HeaderValue::from_static(eval::TEXT)),
+        id,
+    )
+}
+
+fn answer_response(a: &Answer, id: ExecId) -> Response<Full<Bytes>> {
+    let status = StatusCode::from_u16(a.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut r = base(
+        status,
+        Bytes::from(a.body.clone()),
+        a.content_type.map(HeaderValue::from_static),
+        id,
+    );
+    for (k, v) in &a.headers {
+        r.headers_mut().append(k.clone(), v.clone());
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_credentials_are_checked() {
+        let h = HeaderValue::from_static("Basic cHNwOnNlY3JldA==");
+        assert!(authorized(Some(&h), b"psp", b"secret"));
+        assert!(!authorized(Some(&h), b"psp", b"other"));
+        assert!(!authorized(
+            Some(&HeaderValue::from_static("Bearer x")),
+            b"psp",
+            b"secret"
+        ));
+        assert!(!authorized(
+            Some(&HeaderValue::from_static("Basic !!!")),
+            b"psp",
+            b"secret"
+        ));
+        assert!(!authorized(None, b"psp", b"secret"));
+    }
+
+    #[test]
+    fn json_content_types() {
+        assert!(is_json_type(&HeaderValue::from_static(
+            "application/json; charset=utf-8"
+        )));
+        assert!(is_json_type(&HeaderValue::from_static(
+            "application/vnd.github+json"
+        )));
+        assert!(!is_json_type(&HeaderValue::from_static("text/plain")));
+    }
+
+    #[test]
+    fn ids_print_as_sixteen_hex_digits() {
+        let id = ExecId(0x0123_4567_89ab_cdef);
+        assert_eq!(id.to_string(), "0123456789abcdef");
+        assert_eq!(id.header(), "0123456789abcdef");
+    }
+}

@@ -1,0 +1,41 @@
+//! Log lines via `tracing`: one line per execution, one per `log` statement; human or JSON lines.
+
+use crate::http::Record;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+/// Installs the subscriber that writes log lines to stderr.
+pub fn init(format: LogFormat) {
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(tracing::Level::INFO);
+    let result = match format {
+        LogFormat::Human => builder.with_ansi(crate::cli::color_stderr()).try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .try_init(),
+    };
+    // A subscriber may already be installed (tests); keep it.
+    drop(result);
+}
+
+/// Logs an execution's `log` lines, then its summary line.
+pub fn record(r: &Record) {
+    for line in &r.logs {
+        tracing::info!(target: "wf::log", workflow = %r.workflow, execution = %r.id, "{line}");
+    }
+    let duration_ms = (r.duration.as_secs_f64() * 1_000_000.0).round() / 1000.0;
+    let reason = r.reason.as_deref();
+    if r.outcome == "failed" {
+        tracing::warn!(target: "wf::execution", workflow = %r.workflow, execution = %r.id, outcome = r.outcome, status = r.status, duration_ms, reason, "execution");
+    } else {
+        tracing::info!(target: "wf::execution", workflow = %r.workflow, execution = %r.id, outcome = r.outcome, status = r.status, duration_ms, reason, "execution");
+    }
+}

@@ -1,0 +1,140 @@
+//! The served set: a checked program with `env()` resolved, credentials and immediate answers
+//! prepared, and a route table from URL path to workflow. Built once per load; swapped whole.
+
+use crate::eval::{self, Answer};
+use crate::ir::{self, Expr, Program, TestCase, Workflow};
+use http::HeaderValue;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// One workflow ready to answer requests.
+#[derive(Debug)]
+pub struct Served {
+    pub wf: Workflow,
+    /// `user:password` as expected from the caller.
+    pub credentials: Option<(Vec<u8>, Vec<u8>)>,
+    /// `Basic realm="<workflow>"`.
+    pub challenge: HeaderValue,
+    /// Async only: the immediate answer, built once.
+    pub immediate: Option<Answer>,
+    pub name_header: HeaderValue,
+}
+
+#[derive(Debug, Default)]
+pub struct Router {
+    routes: HashMap<String, Arc<Served>>,
+    pub tests: Vec<TestCase>,
+}
+
+impl Router {
+    pub fn get(&self, path: &str) -> Option<&Arc<Served>> {
+        self.routes.get(path)
+    }
+
+    pub fn len(&self) -> usize {
+        self.routes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.routes.is_empty()
+    }
+
+    pub fn workflows(&self) -> impl Iterator<Item = &Arc<Served>> {
+        self.routes.values()
+    }
+}
+
+/// Resolves `env()` and prepares every workflow. Errors name the variable and the file.
+pub fn build(
+    program: Program,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Router, Vec<String>> {
+    let mut errors = Vec::new();
+    let mut routes = HashMap::new();
+    for mut wf in program.workflows {
+        let mut missing = Vec::new();
+        wf.walk_exprs_mut(&mut |e| resolve(e, env, &mut missing));
+        for name in missing {
+            errors.push(format!(
+                "environment variable `{name}` is not set; workflow `{}` in {} needs it",
+                wf.name,
+                wf.file.location(wf.span.start)
+            ));
+        }
+        match prepare(wf) {
+            Ok(s) => {
+                routes.insert(s.wf.path.clone(), Arc::new(s));
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    let mut tests = program.tests;
+    for t in &mut tests {
+        let mut missing = Vec::new();
+        t.walk_exprs_mut(&mut |e| resolve(e, env, &mut missing));
+        // A test that needs an unset variable fails when it runs; its env() stays unresolved.
+    }
+    if errors.is_empty() {
+        Ok(Router { routes, tests })
+    } else {
+        errors.dedup();
+        Err(errors)
+    }
+}
+
+fn resolve(e: &mut Expr, env: &dyn Fn(&str) -> Option<String>, missing: &mut Vec<String>) {
+    if let Expr::Env(name) = e {
+        match env(name) {
+            Some(v) => *e = Expr::Const(Value::String(v)),
+            None => {
+                if !missing.contains(name) {
+                    missing.push(name.clone());
+                }
+            }
+        }
+    }
+}
+
+fn prepare(wf: Workflow) -> Result<Served, String> {
+    let at = || {
+        format!(
+            "workflow `{}` in {}",
+            wf.name,
+            wf.file.location(wf.span.start)
+        )
+    };
+    let credentials = match &wf.auth {
+        Some(ir::Auth { user, password }) => {
+            let u = constant_string(user).map_err(|e| format!("auth user of {}: {e}", at()))?;
+            let p =
+                constant_string(password).map_err(|e| format!("auth password of {}: {e}", at()))?;
+            Some((u.into_bytes(), p.into_bytes()))
+        }
+        None => None,
+    };
+    let immediate = match &wf.immediate {
+        Some(r) => {
+            Some(eval::answer(r, &[]).map_err(|e| format!("immediate response of {}: {e}", at()))?)
+        }
+        None => None,
+    };
+    let realm = wf.name.replace(['"', '\\'], "");
+    let challenge =
+        HeaderValue::from_str(&format!("Basic realm=\"{realm}\"")).map_err(|e| e.to_string())?;
+    let name_header = HeaderValue::from_str(&wf.name).map_err(|e| e.to_string())?;
+    Ok(Served {
+        wf,
+        credentials,
+        challenge,
+        immediate,
+        name_header,
+    })
+}
+
+fn constant_string(e: &Expr) -> Result<String, String> {
+    match eval::eval(e, &[]).map(|v| v.into_owned())? {
+        Value::String(s) => Ok(s),
+        other => Ok(crate::ops::render_string(&other)),
+    }
+}

@@ -1,0 +1,343 @@
+//! `wf serve`: hyper 1.x on tokio. Accepts connections, answers through [`crate::http::handle`],
+//! runs async executions on a bounded queue, reloads on file change or SIGHUP, and drains on
+//! SIGTERM/SIGINT.
+
+use crate::http::{self, Enqueue, ExecId, Job, Limits};
+use crate::logging::{self, LogFormat};
+use crate::router::Router;
+use arc_swap::ArcSwap;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use std::convert::Infallible;
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+pub struct Options {
+    pub paths: Vec<PathBuf>,
+    pub listen: String,
+    pub watch: bool,
+    pub max_body: usize,
+    pub log_format: LogFormat,
+    pub queue_size: usize,
+    pub drain_timeout: Duration,
+}
+
+/// Longest wait for a request's head.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most header lines a request may have (more: `431`).
+const MAX_HEADERS: usize = 100;
+/// Largest request head, in bytes (more: `431`).
+const MAX_HEAD: usize = 64 * 1024;
+/// Quiet time after a file change before reloading.
+const DEBOUNCE: Duration = Duration::from_millis(200);
+
+/// Loads, checks and prepares every workflow under `paths`; the error is ready to print.
+pub fn load_router(paths: &[PathBuf]) -> Result<Router, String> {
+    let loaded = crate::loader::load(paths)?;
+    if loaded.has_errors() {
+        return Err(crate::diag::render_human(&loaded.diagnostics, false));
+    }
+    crate::router::build(loaded.program, &|name| std::env::var(name).ok()).map_err(|e| e.join("\n"))
+}
+
+pub fn serve(opts: Options) -> ExitCode {
+    logging::init(opts.log_format);
+    let router = match load_router(&opts.paths) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("{}", e.trim_end());
+            eprintln!("error: not serving: the workflows above must be fixed first");
+            return ExitCode::from(1);
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(8 << 20)
+        .build();
+    let runtime = match runtime {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    runtime.block_on(run(opts, router))
+}
+
+struct Queue(mpsc::Sender<Job>);
+
+impl Enqueue for Queue {
+    fn try_enqueue(&self, job: Job) -> Result<(), Job> {
+        self.0.try_send(job).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(j) | mpsc::error::TrySendError::Closed(j) => j,
+        })
+    }
+}
+
+struct Ctx {
+    router: ArcSwap<Router>,
+    limits: Limits,
+    queue: Queue,
+    seed: u64,
+    counter: AtomicU64,
+}
+
+impl Ctx {
+    fn next_id(&self) -> ExecId {
+        ExecId(
+            self.seed
+                .wrapping_add(self.counter.fetch_add(1, Ordering::Relaxed)),
+        )
+    }
+
+    async fn answer(
+        &self,
+        req: hyper::Request<Incoming>,
+    ) -> hyper::Response<http_body_util::Full<bytes::Bytes>> {
+        let router = self.router.load_full();
+        let handled = http::handle(&router, &self.limits, &self.queue, self.next_id(), req).await;
+        if let Some(r) = &handled.record {
+            logging::record(r);
+        }
+        handled.response
+    }
+}
+
+async fn run(opts: Options, router: Router) -> ExitCode {
+    let addr: SocketAddr = match opts.listen.parse() {
+        Ok(a) => a,
+        Err(_) => match tokio::net::lookup_host(&opts.listen)
+            .await
+            .ok()
+            .and_then(|mut a| a.next())
+        {
+            Some(a) => a,
+            None => {
+                eprintln!("error: cannot resolve listen address `{}`", opts.listen);
+                return ExitCode::from(2);
+            }
+        },
+    };
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: cannot listen on {addr}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let bound = listener.local_addr().map_or(addr, |a| a);
+    println!("listening on http://{bound}");
+    let _ = std::io::stdout().flush();
+    tracing::info!(target: "wf::server", workflows = router.len(), "listening on http://{bound}");
+
+    let (tx, rx) = mpsc::channel::<Job>(opts.queue_size.max(1));
+    let worker = tokio::spawn(worker(rx));
+    let mut seed = [0u8; 8];
+    let _ = getrandom::fill(&mut seed);
+    let ctx = Arc::new(Ctx {
+        router: ArcSwap::from_pointee(router),
+        limits: Limits {
+            max_body: opts.max_body,
+            ..Limits::default()
+        },
+        queue: Queue(tx),
+        seed: u64::from_le_bytes(seed) & 0xffff_ffff_0000_0000,
+        counter: AtomicU64::new(0),
+    });
+
+    let (reload_tx, reload_rx) = mpsc::channel::<()>(1);
+    let _watcher = if opts.watch {
+        watch(&opts.paths, reload_tx.clone())
+    } else {
+        None
+    };
+    let hup = tokio::spawn(forward_sighup(reload_tx));
+    let reloader = tokio::spawn(reloader(ctx.clone(), opts.paths.clone(), reload_rx));
+
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .max_headers(MAX_HEADERS)
+        .max_buf_size(MAX_HEAD);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(MAX_HEAD as u32);
+    let graceful = GracefulShutdown::new();
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let stream = match accepted {
+                    Ok((s, _)) => s,
+                    Err(e) => {
+                        tracing::warn!(target: "wf::server", "accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let ctx = ctx.clone();
+                let service = hyper::service::service_fn(move |req| {
+                    let ctx = ctx.clone();
+                    async move { Ok::<_, Infallible>(ctx.answer(req).await) }
+                });
+                let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+            }
+            _ = &mut shutdown => break,
+        }
+    }
+
+    tracing::info!(target: "wf::server", "shutting down: finishing requests in flight and queued async executions");
+    drop(listener);
+    hup.abort();
+    reloader.abort();
+    let _ = reloader.await;
+    if tokio::time::timeout(opts.drain_timeout, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(target: "wf::server", "some connections were still open after {:?}", opts.drain_timeout);
+    }
+    drop(ctx);
+    match tokio::time::timeout(opts.drain_timeout, worker).await {
+        Ok(_) => tracing::info!(target: "wf::server", "stopped"),
+        Err(_) => {
+            tracing::warn!(target: "wf::server", "async executions still queued after {:?}", opts.drain_timeout)
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// Runs accepted async executions one after another until every sender is gone and the queue is empty.
+async fn worker(mut rx: mpsc::Receiver<Job>) {
+    while let Some(job) = rx.recv().await {
+        let record = http::run_job(job);
+        logging::record(&record);
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+async fn forward_sighup(tx: mpsc::Sender<()>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        return;
+    };
+    while hup.recv().await.is_some() {
+        let _ = tx.try_send(());
+    }
+}
+
+async fn reloader(ctx: Arc<Ctx>, paths: Vec<PathBuf>, mut rx: mpsc::Receiver<()>) {
+    while rx.recv().await.is_some() {
+        tokio::time::sleep(DEBOUNCE).await;
+        while rx.try_recv().is_ok() {}
+        let p = paths.clone();
+        match tokio::task::spawn_blocking(move || load_router(&p)).await {
+            Ok(Ok(router)) => {
+                let n = router.len();
+                ctx.router.store(Arc::new(router));
+                tracing::info!(target: "wf::server", workflows = n, "reloaded");
+            }
+            Ok(Err(diagnostics)) => {
+                tracing::error!(target: "wf::server", "reload failed; still serving the previous workflows\n{}", diagnostics.trim_end());
+            }
+            Err(e) => tracing::error!(target: "wf::server", "reload failed: {e}"),
+        }
+    }
+}
+
+/// Watches the served paths; any change to a `.wf` file (or a directory) asks for a reload.
+fn watch(paths: &[PathBuf], tx: mpsc::Sender<()>) -> Option<notify::RecommendedWatcher> {
+    use notify::{EventKind, RecursiveMode, Watcher};
+    let handler = move |res: notify::Result<notify::Event>| {
+        let Ok(event) = res else { return };
+        if matches!(event.kind, EventKind::Access(_)) {
+            return;
+        }
+        if event
+            .paths
+            .iter()
+            .any(|p| p.extension().is_some_and(|e| e == "wf") || p.is_dir())
+        {
+            let _ = tx.try_send(());
+        }
+    };
+    let mut watcher = match notify::recommended_watcher(handler) {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::error!(target: "wf::server", "cannot watch files: {e}");
+            return None;
+        }
+    };
+    for p in paths {
+        if let Err(e) = watcher.watch(p, RecursiveMode::Recursive) {
+            tracing::error!(target: "wf::server", "cannot watch {}: {e}", p.display());
+        }
+    }
+    Some(watcher)
+}
+
+/// Parses a size such as `1048576`, `512KiB`, `1MiB`, `10kb` or `2M` (binary multiples).
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: usize = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size (try 1MiB or 65536)"))?;
+    let mult: usize = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => {
+            return Err(format!(
+                "`{s}` has an unknown unit (use B, KiB, MiB or GiB)"
+            ))
+        }
+    };
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("`{s}` is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(super::parse_size("1MiB"), Ok(1 << 20));
+        assert_eq!(super::parse_size("512kb"), Ok(512 << 10));
+        assert_eq!(super::parse_size("100"), Ok(100));
+        assert!(super::parse_size("ten").is_err());
+        assert!(super::parse_size("1XB").is_err());
+    }
+}
