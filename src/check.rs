@@ -804,8 +804,7 @@ impl<'a> Lower<'a> {
                         let reason = e.to_string();
                         let last = reason
                             .lines()
-                            .filter(|l| !l.trim().is_empty())
-                            .last()
+                            .rfind(|l| !l.trim().is_empty())
                             .unwrap_or("invalid")
                             .trim()
                             .to_string();

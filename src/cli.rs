@@ -35,6 +35,17 @@ enum Command {
         #[arg(long)]
         deny_warnings: bool,
     },
+    /// Run the `test` blocks: each request goes through the same router and interpreter as serve.
+    Test {
+        #[arg(default_value = ".")]
+        paths: Vec<PathBuf>,
+        /// Set a variable for env() (repeatable); the process environment is the fallback.
+        #[arg(long = "env", value_name = "NAME=VALUE", value_parser = parse_env)]
+        env: Vec<(String, String)>,
+        /// Run only tests whose name contains this text.
+        #[arg(long)]
+        filter: Option<String>,
+    },
     /// Serve every workflow over HTTP.
     Serve {
         #[arg(default_value = ".")]
@@ -67,6 +78,7 @@ pub fn main() -> ExitCode {
             format,
             deny_warnings,
         } => check(&paths, format, deny_warnings),
+        Command::Test { paths, env, filter } => test(&paths, &env, filter.as_deref()),
         Command::Serve {
             paths,
             listen,
@@ -141,6 +153,53 @@ fn check(paths: &[PathBuf], format: Format, deny_warnings: bool) -> ExitCode {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+fn parse_env(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("`{s}` is not NAME=VALUE")),
+    }
+}
+
+/// Loads and checks `paths`; prints the diagnostics. `Err` carries the exit code.
+fn load_checked(paths: &[PathBuf]) -> Result<crate::loader::Loaded, ExitCode> {
+    let loaded = crate::loader::load(paths).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(2)
+    })?;
+    if !loaded.diagnostics.is_empty() {
+        eprint!(
+            "{}",
+            crate::diag::render_human(&loaded.diagnostics, color_stderr())
+        );
+    }
+    if loaded.has_errors() {
+        return Err(ExitCode::from(1));
+    }
+    Ok(loaded)
+}
+
+fn test(paths: &[PathBuf], env: &[(String, String)], filter: Option<&str>) -> ExitCode {
+    let loaded = match load_checked(paths) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let lookup = |name: &str| {
+        env.iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .or_else(|| std::env::var(name).ok())
+    };
+    let router = crate::router::build_partial(loaded.program, &lookup);
+    let results = crate::test_runner::run_all(&router, filter);
+    print!("{}", crate::test_runner::report(&results));
+    if results.iter().all(|r| r.passed) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }
 

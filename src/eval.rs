@@ -209,9 +209,7 @@ pub fn eval<'a>(e: &'a Expr, frame: &'a [Value]) -> R<'a> {
                 ops::type_name(other)
             )),
         },
-        Expr::Env(name) => Err(format!(
-            "env(\"{name}\") was not resolved when the workflow was loaded"
-        )),
+        Expr::Env(name) => Err(format!("environment variable `{name}` is not set")),
     }
 }
 
@@ -304,16 +302,16 @@ fn call<'a>(b: Builtin, args: &'a [Expr], frame: &'a [Value]) -> R<'a> {
         Builtin::StartsWith => {
             let (s, p) = (arg(0)?, arg(1)?);
             Value::Bool(
-                string_arg("starts_with", &*s)?.starts_with(string_arg("starts_with", &*p)?),
+                string_arg("starts_with", &s)?.starts_with(string_arg("starts_with", &p)?),
             )
         }
         Builtin::EndsWith => {
             let (s, p) = (arg(0)?, arg(1)?);
-            Value::Bool(string_arg("ends_with", &*s)?.ends_with(string_arg("ends_with", &*p)?))
+            Value::Bool(string_arg("ends_with", &s)?.ends_with(string_arg("ends_with", &p)?))
         }
         Builtin::Number => {
             let v = arg(0)?;
-            ops::to_number(&*v).ok_or_else(|| format!("number() cannot convert {}", v.as_ref()))?
+            ops::to_number(&v).ok_or_else(|| format!("number() cannot convert {}", v.as_ref()))?
         }
         Builtin::String => Value::String(ops::render_string(&*arg(0)?)),
         Builtin::Exists => Value::Bool(!arg(0)?.is_null()),

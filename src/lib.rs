@@ -17,3 +17,4 @@ pub mod qs;
 pub mod router;
 pub mod scan;
 pub mod server;
+pub mod test_runner;

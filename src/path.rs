@@ -123,6 +123,17 @@ pub fn display(segs: &[Seg]) -> String {
     out
 }
 
+/// The literal text of a number expression (for hints that quote it as a string).
+pub fn display_number(e: &crate::ast::Expr) -> String {
+    use crate::ast::{ExprKind, UnOp};
+    match &e.kind {
+        ExprKind::Number(n) => n.to_string(),
+        ExprKind::Unary(UnOp::Neg, x) => format!("-{}", display_number(x)),
+        ExprKind::Paren(x) => display_number(x),
+        _ => String::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,16 +186,5 @@ mod tests {
         for p in ["a.b[0].c", "[\"x.y\"].z", "data.items[12].sku"] {
             assert_eq!(display(&parse(p).unwrap()), p);
         }
-    }
-}
-
-/// The literal text of a number expression (for hints that quote it as a string).
-pub fn display_number(e: &crate::ast::Expr) -> String {
-    use crate::ast::{ExprKind, UnOp};
-    match &e.kind {
-        ExprKind::Number(n) => n.to_string(),
-        ExprKind::Unary(UnOp::Neg, x) => format!("-{}", display_number(x)),
-        ExprKind::Paren(x) => display_number(x),
-        _ => String::new(),
     }
 }

@@ -24,12 +24,19 @@ pub struct Served {
 #[derive(Debug, Default)]
 pub struct Router {
     routes: HashMap<String, Arc<Served>>,
+    /// Workflows that could not be prepared (an unset `env()`), by path, with the reason.
+    broken: HashMap<String, String>,
     pub tests: Vec<TestCase>,
 }
 
 impl Router {
     pub fn get(&self, path: &str) -> Option<&Arc<Served>> {
         self.routes.get(path)
+    }
+
+    /// Why the workflow at `path` could not be loaded, if it could not.
+    pub fn broken(&self, path: &str) -> Option<&str> {
+        self.broken.get(path).map(String::as_str)
     }
 
     pub fn len(&self) -> usize {
@@ -45,41 +52,56 @@ impl Router {
     }
 }
 
-/// Resolves `env()` and prepares every workflow. Errors name the variable and the file.
+/// Resolves `env()` and prepares every workflow; the errors name the variable and the file.
 pub fn build(
     program: Program,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Router, Vec<String>> {
-    let mut errors = Vec::new();
+    let router = build_partial(program, env);
+    if router.broken.is_empty() {
+        return Ok(router);
+    }
+    let mut errors: Vec<String> = router.broken.into_values().collect();
+    errors.sort();
+    Err(errors)
+}
+
+/// Like [`build`], but keeps going: a workflow that cannot be prepared is recorded as broken
+/// (`wf test` fails the tests that call it, naming the variable).
+pub fn build_partial(program: Program, env: &dyn Fn(&str) -> Option<String>) -> Router {
+    let mut broken = HashMap::new();
     let mut routes = HashMap::new();
     for mut wf in program.workflows {
         let mut missing = Vec::new();
         wf.walk_exprs_mut(&mut |e| resolve(e, env, &mut missing));
-        for name in missing {
-            errors.push(format!(
+        let path = wf.path.clone();
+        if let Some(name) = missing.first() {
+            let why = format!(
                 "environment variable `{name}` is not set; workflow `{}` in {} needs it",
                 wf.name,
                 wf.file.location(wf.span.start)
-            ));
+            );
+            broken.insert(path, why);
+            continue;
         }
         match prepare(wf) {
             Ok(s) => {
-                routes.insert(s.wf.path.clone(), Arc::new(s));
+                routes.insert(path, Arc::new(s));
             }
-            Err(e) => errors.push(e),
+            Err(e) => {
+                broken.insert(path, e);
+            }
         }
     }
     let mut tests = program.tests;
     for t in &mut tests {
-        let mut missing = Vec::new();
-        t.walk_exprs_mut(&mut |e| resolve(e, env, &mut missing));
-        // A test that needs an unset variable fails when it runs; its env() stays unresolved.
+        // A test that needs an unset variable fails when it runs: its env() stays unresolved.
+        t.walk_exprs_mut(&mut |e| resolve(e, env, &mut Vec::new()));
     }
-    if errors.is_empty() {
-        Ok(Router { routes, tests })
-    } else {
-        errors.dedup();
-        Err(errors)
+    Router {
+        routes,
+        broken,
+        tests,
     }
 }
 

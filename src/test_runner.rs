@@ -1,0 +1,243 @@
+//! `wf test`: sends each `test` block's request through the same router, handler and interpreter
+//! as `wf serve` (no socket), runs queued async executions to completion, and checks `expect`s.
+
+use crate::eval;
+use crate::http::{self, Enqueue, ExecId, Job, Limits, Record};
+use crate::ir::{RequestLine, TestCase};
+use crate::ops;
+use crate::router::Router;
+use ::http::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use base64::Engine as _;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use serde_json::{Map, Value};
+use std::fmt::Write as _;
+use std::sync::Mutex;
+
+/// Collects async executions so the test can run them to completion.
+#[derive(Default)]
+struct Collected(Mutex<Vec<Job>>);
+
+impl Enqueue for Collected {
+    fn try_enqueue(&self, job: Job) -> Result<(), Job> {
+        match self.0.lock() {
+            Ok(mut jobs) => {
+                jobs.push(job);
+                Ok(())
+            }
+            Err(_) => Err(job),
+        }
+    }
+}
+
+/// The result of one test.
+pub struct TestResult {
+    pub name: String,
+    pub location: String,
+    pub passed: bool,
+    /// Explanation lines (failures, async executions' logs and failures).
+    pub details: Vec<String>,
+}
+
+/// Runs every test (whose name contains `filter`, when given) against `router`.
+pub fn run_all(router: &Router, filter: Option<&str>) -> Vec<TestResult> {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            return vec![TestResult {
+                name: "runtime".into(),
+                location: String::new(),
+                passed: false,
+                details: vec![format!("cannot start the runtime: {e}")],
+            }]
+        }
+    };
+    let selected = router
+        .tests
+        .iter()
+        .filter(|t| filter.is_none_or(|f| t.name.contains(f)));
+    selected
+        .enumerate()
+        .map(|(i, t)| runtime.block_on(run_one(router, t, i as u64)))
+        .collect()
+}
+
+async fn run_one(router: &Router, t: &TestCase, n: u64) -> TestResult {
+    let location = t.file.location(t.span.start);
+    let mut result = TestResult {
+        name: t.name.clone(),
+        location,
+        passed: false,
+        details: Vec::new(),
+    };
+    let req = match build_request(t) {
+        Ok(r) => r,
+        Err(e) => {
+            result
+                .details
+                .push(format!("cannot build the request: {e}"));
+            return result;
+        }
+    };
+    if let Some(why) = router.broken(req.uri().path()) {
+        result.details.push(why.to_string());
+        return result;
+    }
+    let queue = Collected::default();
+    let handled = http::handle(router, &Limits::default(), &queue, ExecId(n), req).await;
+    let mut records: Vec<Record> = handled.record.into_iter().collect();
+    let jobs = queue.0.into_inner().unwrap_or_default();
+    let async_run = !jobs.is_empty();
+    records.extend(jobs.into_iter().map(http::run_job));
+
+    let (parts, body) = handled.response.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&body).into_owned();
+    let json = serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null);
+    let mut headers = Map::new();
+    for name in parts.headers.keys() {
+        let joined: Vec<String> = parts
+            .headers
+            .get_all(name)
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .collect();
+        headers.insert(name.as_str().to_string(), Value::String(joined.join(", ")));
+    }
+    let frame = [
+        Value::from(parts.status.as_u16()),
+        Value::Object(headers.clone()),
+        Value::String(text.clone()),
+        json,
+    ];
+
+    let mut failed = false;
+    for x in &t.expects {
+        let verdict = match eval::eval(&x.expr, &frame) {
+            Ok(v) if ops::truthy(&v) => continue,
+            Ok(v) => format!("it was {}", ops::render_string(&v)),
+            Err(e) => format!("it could not be evaluated: {e}"),
+        };
+        failed = true;
+        result.details.push(format!(
+            "expect {}  ({}): {verdict}",
+            x.source,
+            t.file.location(x.span.start)
+        ));
+    }
+    if failed {
+        let mut saw = format!("saw status {}", parts.status.as_u16());
+        let _ = write!(saw, ", body {}", shorten(&text));
+        result.details.push(saw);
+        let shown: Vec<String> = headers
+            .iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "x-wf-execution" | "content-length" | "date"))
+            .map(|(k, v)| format!("{k}: {}", ops::render_string(v)))
+            .collect();
+        if !shown.is_empty() {
+            result.details.push(format!("headers {}", shown.join("; ")));
+        }
+    }
+    for r in &records {
+        let show_logs = failed || r.outcome == "failed" || r.outcome != "rejected" && async_run;
+        if show_logs {
+            for line in &r.logs {
+                result.details.push(format!("log ({}): {line}", r.workflow));
+            }
+        }
+        if r.outcome == "failed" {
+            result.details.push(format!(
+                "execution of `{}` failed: {}",
+                r.workflow,
+                r.reason.as_deref().unwrap_or("")
+            ));
+        } else if failed && r.outcome == "rejected" {
+            result
+                .details
+                .push(format!("rejected: {}", r.reason.as_deref().unwrap_or("")));
+        }
+    }
+    result.passed = !failed;
+    result
+}
+
+fn shorten(s: &str) -> String {
+    if s.chars().count() <= 300 {
+        return format!("{s:?}");
+    }
+    let cut: String = s.chars().take(297).collect();
+    format!("{cut:?}...")
+}
+
+fn build_request(t: &TestCase) -> Result<::http::Request<Full<Bytes>>, String> {
+    let url = ops::render_string(&*eval::eval(&t.url, &[])?);
+    let mut builder = ::http::Request::builder()
+        .method(t.method.clone())
+        .uri(&url);
+    let mut body = Vec::new();
+    let mut content_type: Option<String> = None;
+    let mut explicit_type = None;
+    for line in &t.lines {
+        match line {
+            RequestLine::Auth(u, p) => {
+                let u = ops::render_string(&*eval::eval(u, &[])?);
+                let p = ops::render_string(&*eval::eval(p, &[])?);
+                let token = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
+                let value =
+                    HeaderValue::from_str(&format!("Basic {token}")).map_err(|e| e.to_string())?;
+                builder = builder.header(AUTHORIZATION, value);
+            }
+            RequestLine::Header(name, e) => {
+                let v = ops::render_string(&*eval::eval(e, &[])?);
+                let value = HeaderValue::from_str(&v)
+                    .map_err(|_| format!("invalid value for header `{name}`"))?;
+                builder = builder.header(name.clone(), value);
+            }
+            RequestLine::Json(e) => {
+                body =
+                    serde_json::to_vec(eval::eval(e, &[])?.as_ref()).map_err(|e| e.to_string())?;
+                content_type = Some(eval::JSON.to_string());
+            }
+            RequestLine::Text(e) => {
+                body = ops::render_string(&*eval::eval(e, &[])?).into_bytes();
+                content_type = Some(eval::TEXT.to_string());
+            }
+            RequestLine::ContentType(ct) => explicit_type = Some(ct.clone()),
+        }
+    }
+    if let Some(ct) = explicit_type.or(content_type) {
+        let value =
+            HeaderValue::from_str(&ct).map_err(|_| format!("invalid content type `{ct}`"))?;
+        builder = builder.header(CONTENT_TYPE, value);
+    }
+    builder
+        .body(Full::new(Bytes::from(body)))
+        .map_err(|e| format!("invalid request `{url}`: {e}"))
+}
+
+/// Formats results: one line per test, details indented, then `N passed, N failed`.
+pub fn report(results: &[TestResult]) -> String {
+    let mut out = String::new();
+    for r in results {
+        let status = if r.passed { "ok    " } else { "FAILED" };
+        let _ = writeln!(out, "{status} {} ({})", r.name, r.location);
+        for d in &r.details {
+            let _ = writeln!(out, "         {d}");
+        }
+    }
+    let passed = results.iter().filter(|r| r.passed).count();
+    let _ = writeln!(
+        out,
+        "\n{} passed, {} failed",
+        passed,
+        results.len() - passed
+    );
+    out
+}
