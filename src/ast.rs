@@ -88,11 +88,7 @@ pub enum Setting {
     Path(Str, Span),
     Key(Str, Span),
     Mode(Mode, Span),
-    Auth {
-        user: Expr,
-        password: Expr,
-        span: Span,
-    },
+    Auth { user: Expr, password: Expr, span: Span },
     Respond(Respond),
 }
 
@@ -148,11 +144,7 @@ pub struct Block {
 
 #[derive(Clone, Debug)]
 pub enum Stmt {
-    Let {
-        name: Ident,
-        value: Expr,
-        span: Span,
-    },
+    Let { name: Ident, value: Expr, span: Span },
     If(If),
     Respond(Respond),
     Log(Expr, Span),
@@ -203,9 +195,9 @@ pub enum RespondLine {
 impl RespondLine {
     pub fn span(&self) -> Span {
         match self {
-            RespondLine::Header { span, .. }
-            | RespondLine::Text(_, span)
-            | RespondLine::Json(_, span) => *span,
+            RespondLine::Header { span, .. } | RespondLine::Text(_, span) | RespondLine::Json(_, span) => {
+                *span
+            }
         }
     }
 }
@@ -230,16 +222,8 @@ pub struct Request {
 
 #[derive(Clone, Debug)]
 pub enum RequestLine {
-    Auth {
-        user: Expr,
-        password: Expr,
-        span: Span,
-    },
-    Header {
-        name: Str,
-        value: Expr,
-        span: Span,
-    },
+    Auth { user: Expr, password: Expr, span: Span },
+    Header { name: Str, value: Expr, span: Span },
     Json(Expr, Span),
     Text(Expr, Span),
     ContentType(Str, Span),

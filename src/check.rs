@@ -82,24 +82,11 @@ struct Lower<'a> {
 
 impl<'a> Lower<'a> {
     fn new(file: &'a Arc<SourceFile>, diags: &'a mut Vec<Diagnostic>) -> Self {
-        Lower {
-            file,
-            diags,
-            vars: Vec::new(),
-            scopes: vec![Vec::new()],
-            const_only: None,
-            mode: Mode::Sync,
-        }
+        Lower { file, diags, vars: Vec::new(), scopes: vec![Vec::new()], const_only: None, mode: Mode::Sync }
     }
 
-    fn err(
-        &mut self,
-        code: &'static str,
-        span: Span,
-        message: impl Into<String>,
-    ) -> &mut Diagnostic {
-        self.diags
-            .push(Diagnostic::error(code, self.file, span, message));
+    fn err(&mut self, code: &'static str, span: Span, message: impl Into<String>) -> &mut Diagnostic {
+        self.diags.push(Diagnostic::error(code, self.file, span, message));
         let last = self.diags.len() - 1;
         &mut self.diags[last]
     }
@@ -122,11 +109,7 @@ impl<'a> Lower<'a> {
             self.push(d);
         }
         let slot = self.vars.len() as Slot;
-        self.vars.push(Var {
-            name: name.name.clone(),
-            span: name.span,
-            string_only,
-        });
+        self.vars.push(Var { name: name.name.clone(), span: name.span, string_only });
         if let Some(scope) = self.scopes.last_mut() {
             scope.push(slot);
         }
@@ -171,12 +154,8 @@ impl<'a> Lower<'a> {
             self.push(d);
             return Expr::Const(Value::Null);
         }
-        let visible: Vec<String> = self
-            .scopes
-            .iter()
-            .flatten()
-            .map(|&s| self.vars[s as usize].name.clone())
-            .collect();
+        let visible: Vec<String> =
+            self.scopes.iter().flatten().map(|&s| self.vars[s as usize].name.clone()).collect();
         let mut d = Diagnostic::error(
             "wf::unknown-variable",
             self.file,
@@ -199,13 +178,7 @@ impl<'a> Lower<'a> {
         let triggers: Vec<&ast::Trigger> = w
             .items
             .iter()
-            .filter_map(|i| {
-                if let ast::WfItem::Trigger(t) = i {
-                    Some(t)
-                } else {
-                    None
-                }
-            })
+            .filter_map(|i| if let ast::WfItem::Trigger(t) = i { Some(t) } else { None })
             .collect();
         match triggers.as_slice() {
             [] => {
@@ -237,9 +210,7 @@ impl<'a> Lower<'a> {
                         "the trigger must come first in the workflow",
                     )
                     .set_label("move this to the top of the workflow")
-                    .set_help(
-                        "write `trigger webhook { ... }` before `extract` and the statements",
-                    );
+                    .set_help("write `trigger webhook { ... }` before `extract` and the statements");
                 }
             }
         }
@@ -273,9 +244,7 @@ impl<'a> Lower<'a> {
                 }
                 match s {
                     ast::Setting::Mode(m, _) => self.mode = *m,
-                    ast::Setting::Path(p, span) => {
-                        path_setting = self.url_path(p).map(|p| (p, *span))
-                    }
+                    ast::Setting::Path(p, span) => path_setting = self.url_path(p).map(|p| (p, *span)),
                     ast::Setting::Key(k, span) => key_setting = self.url_key(k).map(|k| (k, *span)),
                     _ => {}
                 }
@@ -302,9 +271,7 @@ impl<'a> Lower<'a> {
                     "a trigger-level `respond` needs `mode async`",
                 )
                 .set_label("a sync workflow answers with the `respond` statement it reaches")
-                .set_help(
-                    "add `mode async`, or move this `respond` into the workflow's statements",
-                );
+                .set_help("add `mode async`, or move this `respond` into the workflow's statements");
                 None
             }
             Some(r) => {
@@ -340,12 +307,8 @@ impl<'a> Lower<'a> {
             (None, Some((k, span))) => (format!("/api/webhook:trigger/{k}"), span),
             (None, None) => (format!("/api/webhook:trigger/{}", w.name.name), w.name.span),
         };
-        let needs_body = extracts
-            .iter()
-            .any(|x: &ir::Extraction| x.source == ir::Source::Body);
-        let needs_query = extracts
-            .iter()
-            .any(|x: &ir::Extraction| x.source == ir::Source::Query);
+        let needs_body = extracts.iter().any(|x: &ir::Extraction| x.source == ir::Source::Body);
+        let needs_query = extracts.iter().any(|x: &ir::Extraction| x.source == ir::Source::Query);
         let wf = ir::Workflow {
             name: w.name.name.clone(),
             file: self.file.clone(),
@@ -366,13 +329,9 @@ impl<'a> Lower<'a> {
     fn literal(&mut self, s: &ast::Str, what: &str) -> Option<String> {
         let lit = s.literal();
         if lit.is_none() {
-            self.err(
-                "wf::not-literal",
-                s.span,
-                format!("{what} must be a plain string"),
-            )
-            .set_label("`${...}` is not allowed here")
-            .set_help("write the value literally; escape a dollar sign as `\\$`");
+            self.err("wf::not-literal", s.span, format!("{what} must be a plain string"))
+                .set_label("`${...}` is not allowed here")
+                .set_help("write the value literally; escape a dollar sign as `\\$`");
         }
         lit
     }
@@ -383,15 +342,9 @@ impl<'a> Lower<'a> {
             && !p.contains(['?', '#'])
             && !p.chars().any(|c| c.is_whitespace() || c.is_control());
         if !ok {
-            self.err(
-                "wf::invalid-path",
-                s.span,
-                format!("`{p}` is not a valid URL path"),
-            )
-            .set_label("not a URL path")
-            .set_help(
-                "a path starts with `/` and has no spaces, `?` or `#`, e.g. \"/hooks/payment\"",
-            );
+            self.err("wf::invalid-path", s.span, format!("`{p}` is not a valid URL path"))
+                .set_label("not a URL path")
+                .set_help("a path starts with `/` and has no spaces, `?` or `#`, e.g. \"/hooks/payment\"");
             return None;
         }
         Some(p)
@@ -399,18 +352,10 @@ impl<'a> Lower<'a> {
 
     fn url_key(&mut self, s: &ast::Str) -> Option<String> {
         let k = self.literal(s, "a key")?;
-        if k.is_empty()
-            || !k
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b))
-        {
-            self.err(
-                "wf::invalid-key",
-                s.span,
-                format!("`{k}` is not a valid key"),
-            )
-            .set_label("not URL-safe")
-            .set_help("a key uses letters, digits, `-`, `_`, `.` and `~`");
+        if k.is_empty() || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b)) {
+            self.err("wf::invalid-key", s.span, format!("`{k}` is not a valid key"))
+                .set_label("not URL-safe")
+                .set_help("a key uses letters, digits, `-`, `_`, `.` and `~`");
             return None;
         }
         Some(k)
@@ -429,19 +374,13 @@ impl<'a> Lower<'a> {
                     Some(s) => format!("did you mean `{s}`?"),
                     None => format!("the types are {}", Type::NAMES.join(", ")),
                 };
-                self.err(
-                    "wf::unknown-type",
-                    t.span,
-                    format!("unknown type `{}`", t.name),
-                )
-                .set_label("not a type")
-                .set_help(help);
+                self.err("wf::unknown-type", t.span, format!("unknown type `{}`", t.name))
+                    .set_label("not a type")
+                    .set_help(help);
             }
             ty
         });
-        let path_text = self
-            .literal(&f.path, "an extraction path")
-            .unwrap_or_default();
+        let path_text = self.literal(&f.path, "an extraction path").unwrap_or_default();
         let getter = match source {
             ir::Source::Header => match http::HeaderName::from_bytes(path_text.as_bytes()) {
                 Ok(h) => ir::Getter::Header(h),
@@ -459,15 +398,9 @@ impl<'a> Lower<'a> {
             _ => match path::parse(&path_text) {
                 Ok(segs) => ir::Getter::Path(segs),
                 Err(reason) => {
-                    self.err(
-                        "wf::malformed-path",
-                        f.path.span,
-                        format!("malformed path `{path_text}`"),
-                    )
-                    .set_label(reason)
-                    .set_help(
-                        "paths look like `data.status`, `items[0].id` or `[\"key with.dots\"]`",
-                    );
+                    self.err("wf::malformed-path", f.path.span, format!("malformed path `{path_text}`"))
+                        .set_label(reason)
+                        .set_help("paths look like `data.status`, `items[0].id` or `[\"key with.dots\"]`");
                     ir::Getter::Path(Vec::new())
                 }
             },
@@ -478,10 +411,8 @@ impl<'a> Lower<'a> {
             self.const_only = None;
             e
         });
-        let default_is_string = matches!(
-            &default,
-            None | Some(Expr::Const(Value::String(_)) | Expr::Template(_))
-        );
+        let default_is_string =
+            matches!(&default, None | Some(Expr::Const(Value::String(_)) | Expr::Template(_)));
         let string_only = source != ir::Source::Body && ty.is_none() && default_is_string;
         let slot = self.declare(&f.name, string_only);
         ir::Extraction {
@@ -519,15 +450,10 @@ impl<'a> Lower<'a> {
     ) {
         if let (Some(end), false) = (*ended, *warned) {
             *warned = true;
-            let d = Diagnostic::warning(
-                "wf::unreachable",
-                self.file,
-                s.span(),
-                "unreachable statement",
-            )
-            .label("this never runs")
-            .also(self.file, end, "the execution ends here")
-            .help("remove it, or move it before the `respond` or `fail`");
+            let d = Diagnostic::warning("wf::unreachable", self.file, s.span(), "unreachable statement")
+                .label("this never runs")
+                .also(self.file, end, "the execution ends here")
+                .help("remove it, or move it before the `respond` or `fail`");
             self.push(d);
         }
         if matches!(s, ast::Stmt::Respond(_) | ast::Stmt::Fail(..)) && ended.is_none() {
@@ -544,16 +470,8 @@ impl<'a> Lower<'a> {
                 ir::Stmt::Let(slot, v)
             }
             ast::Stmt::If(i) => {
-                let branches = i
-                    .branches
-                    .iter()
-                    .map(|(c, b)| (self.expr(c), self.block(b)))
-                    .collect();
-                let otherwise = i
-                    .otherwise
-                    .as_ref()
-                    .map(|b| self.block(b))
-                    .unwrap_or_default();
+                let branches = i.branches.iter().map(|(c, b)| (self.expr(c), self.block(b))).collect();
+                let otherwise = i.otherwise.as_ref().map(|b| self.block(b)).unwrap_or_default();
                 ir::Stmt::If(branches, otherwise)
             }
             ast::Stmt::Respond(r) => {
@@ -588,15 +506,11 @@ impl<'a> Lower<'a> {
         let mut body_span: Option<Span> = None;
         let mut set_body = |me: &mut Self, b: ir::Body, span: Span| {
             if let Some(prev) = body_span {
-                let d = Diagnostic::error(
-                    "wf::duplicate-body",
-                    me.file,
-                    span,
-                    "a response has at most one body",
-                )
-                .label("second body")
-                .also(me.file, prev, "first body")
-                .help("keep one `json` or `text` line");
+                let d =
+                    Diagnostic::error("wf::duplicate-body", me.file, span, "a response has at most one body")
+                        .label("second body")
+                        .also(me.file, prev, "first body")
+                        .help("keep one `json` or `text` line");
                 me.push(d);
             }
             body_span = Some(span);
@@ -615,9 +529,15 @@ impl<'a> Lower<'a> {
                                 match http::HeaderName::from_bytes(n.as_bytes()) {
                                     Ok(h) => headers.push((h, value)),
                                     Err(_) => {
-                                        self.err("wf::invalid-header-name", name.span, format!("`{n}` is not a valid header name"))
-                                            .set_label("not a header name")
-                                            .set_help("header names are letters, digits and `-`, e.g. \"X-Request-Id\"");
+                                        self.err(
+                                            "wf::invalid-header-name",
+                                            name.span,
+                                            format!("`{n}` is not a valid header name"),
+                                        )
+                                        .set_label("not a header name")
+                                        .set_help(
+                                            "header names are letters, digits and `-`, e.g. \"X-Request-Id\"",
+                                        );
                                     }
                                 }
                             }
@@ -635,12 +555,7 @@ impl<'a> Lower<'a> {
             }
         }
         let has_content_type = headers.iter().any(|(h, _)| h == http::header::CONTENT_TYPE);
-        ir::Respond {
-            status,
-            headers,
-            body,
-            has_content_type,
-        }
+        ir::Respond { status, headers, body, has_content_type }
     }
 
     // ---- expressions ----------------------------------------------------------------------
@@ -655,13 +570,8 @@ impl<'a> Lower<'a> {
             ExprKind::Array(items) => {
                 let items: Vec<Expr> = items.iter().map(|x| self.expr(x)).collect();
                 if items.iter().all(|x| matches!(x, Expr::Const(_))) {
-                    let values = items.into_iter().filter_map(|x| {
-                        if let Expr::Const(v) = x {
-                            Some(v)
-                        } else {
-                            None
-                        }
-                    });
+                    let values =
+                        items.into_iter().filter_map(|x| if let Expr::Const(v) = x { Some(v) } else { None });
                     return Expr::Const(Value::Array(values.collect()));
                 }
                 Expr::Array(items)
@@ -690,12 +600,8 @@ impl<'a> Lower<'a> {
                 Expr::Object(out)
             }
             ExprKind::Var(name) => self.resolve(name),
-            ExprKind::Field(base, name) => {
-                Expr::Field(Box::new(self.expr(base)), name.name.clone())
-            }
-            ExprKind::Index(base, idx) => {
-                Expr::Index(Box::new(self.expr(base)), Box::new(self.expr(idx)))
-            }
+            ExprKind::Field(base, name) => Expr::Field(Box::new(self.expr(base)), name.name.clone()),
+            ExprKind::Index(base, idx) => Expr::Index(Box::new(self.expr(base)), Box::new(self.expr(idx))),
             ExprKind::Unary(UnOp::Not, x) => Expr::Not(Box::new(self.expr(x))),
             ExprKind::Unary(UnOp::Neg, x) => match self.expr(x) {
                 Expr::Const(Value::Number(n)) => match negate(&n) {
@@ -740,11 +646,7 @@ impl<'a> Lower<'a> {
                 Some(s) => d.help(format!("did you mean `{s}`?")),
                 None => d.help(format!(
                     "the functions are {}",
-                    Builtin::ALL
-                        .iter()
-                        .map(|(n, _)| *n)
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    Builtin::ALL.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
                 )),
             };
             self.push(d);
@@ -763,17 +665,11 @@ impl<'a> Lower<'a> {
         }
         match name.name.as_str() {
             "env" => match &args[0].kind {
-                ExprKind::Str(s) if s.literal().is_some() => {
-                    Expr::Env(s.literal().unwrap_or_default())
-                }
+                ExprKind::Str(s) if s.literal().is_some() => Expr::Env(s.literal().unwrap_or_default()),
                 _ => {
-                    self.err(
-                        "wf::not-literal",
-                        args[0].span,
-                        "`env` takes a literal variable name",
-                    )
-                    .set_label("not a plain string")
-                    .set_help("write env(\"NAME\")");
+                    self.err("wf::not-literal", args[0].span, "`env` takes a literal variable name")
+                        .set_label("not a plain string")
+                        .set_help("write env(\"NAME\")");
                     Expr::Const(Value::Null)
                 }
             },
@@ -784,21 +680,12 @@ impl<'a> Lower<'a> {
                     _ => None,
                 };
                 let Some(pattern) = pattern else {
-                    self.err(
-                        "wf::invalid-regex",
-                        args[1].span,
-                        "`matches` takes a literal regex",
-                    )
-                    .set_label("not a plain string")
-                    .set_help(
-                        "write the pattern as a string literal, e.g. matches(s, \"^[a-z]+$\")",
-                    );
+                    self.err("wf::invalid-regex", args[1].span, "`matches` takes a literal regex")
+                        .set_label("not a plain string")
+                        .set_help("write the pattern as a string literal, e.g. matches(s, \"^[a-z]+$\")");
                     return Expr::Const(Value::Null);
                 };
-                match regex::RegexBuilder::new(&pattern)
-                    .size_limit(1 << 20)
-                    .build()
-                {
+                match regex::RegexBuilder::new(&pattern).size_limit(1 << 20).build() {
                     Ok(re) => Expr::Matches(Box::new(subject), re),
                     Err(e) => {
                         let reason = e.to_string();
@@ -810,7 +697,9 @@ impl<'a> Lower<'a> {
                             .to_string();
                         self.err("wf::invalid-regex", args[1].span, "invalid regex")
                             .set_label(last)
-                            .set_help("regexes use Rust `regex` syntax; escape a backslash as `\\\\` inside a string");
+                            .set_help(
+                            "regexes use Rust `regex` syntax; escape a backslash as `\\\\` inside a string",
+                        );
                         Expr::Const(Value::Null)
                     }
                 }
@@ -826,10 +715,7 @@ impl<'a> Lower<'a> {
     }
 
     fn warn_string_number(&mut self, op: BinOp, l: &ast::Expr, r: &ast::Expr) {
-        if !matches!(
-            op,
-            BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge
-        ) {
+        if !matches!(op, BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge) {
             return;
         }
         let (var, num) = if is_number_literal(r) {
@@ -875,12 +761,8 @@ impl<'a> Lower<'a> {
         let method = match http::Method::from_bytes(t.request.method.name.as_bytes()) {
             Ok(m) => m,
             Err(_) => {
-                self.err(
-                    "wf::invalid-method",
-                    t.request.method.span,
-                    "invalid HTTP method",
-                )
-                .set_label("not a method");
+                self.err("wf::invalid-method", t.request.method.span, "invalid HTTP method")
+                    .set_label("not a method");
                 http::Method::POST
             }
         };
@@ -888,13 +770,9 @@ impl<'a> Lower<'a> {
         let url = self.template(&t.request.url);
         if let Some(u) = t.request.url.literal() {
             if !u.starts_with('/') {
-                self.err(
-                    "wf::invalid-path",
-                    t.request.url.span,
-                    format!("`{u}` is not a request path"),
-                )
-                .set_label("not a path")
-                .set_help("write the path and query, e.g. \"/hooks/payment?order=42\"");
+                self.err("wf::invalid-path", t.request.url.span, format!("`{u}` is not a request path"))
+                    .set_label("not a path")
+                    .set_help("write the path and query, e.g. \"/hooks/payment?order=42\"");
             }
         }
         let mut lines = Vec::new();
@@ -930,13 +808,7 @@ impl<'a> Lower<'a> {
         }
         self.const_only = None;
         for n in ir::TEST_NAMES {
-            self.declare(
-                &Ident {
-                    name: n.to_string(),
-                    span: t.span,
-                },
-                false,
-            );
+            self.declare(&Ident { name: n.to_string(), span: t.span }, false);
         }
         let expects = t
             .expects
@@ -944,23 +816,10 @@ impl<'a> Lower<'a> {
             .map(|e| ir::Expectation {
                 expr: self.expr(e),
                 span: e.span,
-                source: self
-                    .file
-                    .text
-                    .get(e.span.start..e.span.end)
-                    .unwrap_or("")
-                    .to_string(),
+                source: self.file.text.get(e.span.start..e.span.end).unwrap_or("").to_string(),
             })
             .collect();
-        ir::TestCase {
-            name,
-            file: self.file.clone(),
-            span: t.span,
-            method,
-            url,
-            lines,
-            expects,
-        }
+        ir::TestCase { name, file: self.file.clone(), span: t.span, method, url, lines, expects }
     }
 }
 
@@ -971,9 +830,7 @@ fn negate(n: &serde_json::Number) -> Option<Value> {
     if n.is_u64() {
         return None;
     }
-    n.as_f64()
-        .and_then(|f| serde_json::Number::from_f64(-f))
-        .map(Value::Number)
+    n.as_f64().and_then(|f| serde_json::Number::from_f64(-f)).map(Value::Number)
 }
 
 fn is_number_literal(e: &ast::Expr) -> bool {

@@ -6,11 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(
-    name = "wf",
-    version,
-    about = "Webhook workflows as code: check, test and serve .wf files"
-)]
+#[command(name = "wf", version, about = "Webhook workflows as code: check, test and serve .wf files")]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -73,29 +69,19 @@ enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Check {
-            paths,
-            format,
-            deny_warnings,
-        } => check(&paths, format, deny_warnings),
+        Command::Check { paths, format, deny_warnings } => check(&paths, format, deny_warnings),
         Command::Test { paths, env, filter } => test(&paths, &env, filter.as_deref()),
-        Command::Serve {
-            paths,
-            listen,
-            watch,
-            max_body,
-            log_format,
-            queue_size,
-            drain_timeout,
-        } => crate::server::serve(crate::server::Options {
-            paths,
-            listen,
-            watch,
-            max_body,
-            log_format,
-            queue_size,
-            drain_timeout: std::time::Duration::from_secs(drain_timeout),
-        }),
+        Command::Serve { paths, listen, watch, max_body, log_format, queue_size, drain_timeout } => {
+            crate::server::serve(crate::server::Options {
+                paths,
+                listen,
+                watch,
+                max_body,
+                log_format,
+                queue_size,
+                drain_timeout: std::time::Duration::from_secs(drain_timeout),
+            })
+        }
     }
 }
 
@@ -116,19 +102,12 @@ fn check(paths: &[PathBuf], format: Format, deny_warnings: bool) -> ExitCode {
     let warnings = loaded.warnings();
     match format {
         Format::Json => {
-            let all: Vec<serde_json::Value> =
-                loaded.diagnostics.iter().map(|d| d.to_json()).collect();
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&all).unwrap_or_else(|_| "[]".into())
-            );
+            let all: Vec<serde_json::Value> = loaded.diagnostics.iter().map(|d| d.to_json()).collect();
+            println!("{}", serde_json::to_string_pretty(&all).unwrap_or_else(|_| "[]".into()));
         }
         Format::Human => {
-            eprint!(
-                "{}",
-                crate::diag::render_human(&loaded.diagnostics, color_stderr())
-            );
-            let files = loaded.sources.len();
+            eprint!("{}", crate::diag::render_human(&loaded.diagnostics, color_stderr()));
+            let files = loaded.files;
             if errors > 0 || warnings > 0 {
                 eprintln!(
                     "{}, {} in {} file{}",
@@ -170,10 +149,7 @@ fn load_checked(paths: &[PathBuf]) -> Result<crate::loader::Loaded, ExitCode> {
         ExitCode::from(2)
     })?;
     if !loaded.diagnostics.is_empty() {
-        eprint!(
-            "{}",
-            crate::diag::render_human(&loaded.diagnostics, color_stderr())
-        );
+        eprint!("{}", crate::diag::render_human(&loaded.diagnostics, color_stderr()));
     }
     if loaded.has_errors() {
         return Err(ExitCode::from(1));
@@ -187,11 +163,7 @@ fn test(paths: &[PathBuf], env: &[(String, String)], filter: Option<&str>) -> Ex
         Err(code) => return code,
     };
     let lookup = |name: &str| {
-        env.iter()
-            .rev()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .or_else(|| std::env::var(name).ok())
+        env.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone()).or_else(|| std::env::var(name).ok())
     };
     let router = crate::router::build_partial(loaded.program, &lookup);
     let results = crate::test_runner::run_all(&router, filter);

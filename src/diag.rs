@@ -18,11 +18,7 @@ impl SourceFile {
         let text = text.into();
         let mut line_starts = vec![0];
         line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-        Arc::new(SourceFile {
-            name: name.into(),
-            text,
-            line_starts,
-        })
+        Arc::new(SourceFile { name: name.into(), text, line_starts })
     }
 
     /// 1-based line and column (in characters) of a byte offset.
@@ -33,10 +29,7 @@ impl SourceFile {
             Err(i) => i.saturating_sub(1),
         };
         let start = self.line_starts.get(line).copied().unwrap_or(0);
-        let col = self
-            .text
-            .get(start..offset)
-            .map_or(offset - start, |s| s.chars().count());
+        let col = self.text.get(start..offset).map_or(offset - start, |s| s.chars().count());
         (line + 1, col + 1)
     }
 
@@ -44,11 +37,7 @@ impl SourceFile {
     fn line_len(&self, offset: usize) -> usize {
         let (line, _) = self.line_col(offset);
         let start = self.line_starts.get(line - 1).copied().unwrap_or(0);
-        let end = self
-            .line_starts
-            .get(line)
-            .copied()
-            .unwrap_or(self.text.len());
+        let end = self.line_starts.get(line).copied().unwrap_or(self.text.len());
         end - start
     }
 
@@ -84,21 +73,12 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    pub fn error(
-        code: &'static str,
-        file: &Arc<SourceFile>,
-        span: Span,
-        message: impl Into<String>,
-    ) -> Self {
+    pub fn error(code: &'static str, file: &Arc<SourceFile>, span: Span, message: impl Into<String>) -> Self {
         Diagnostic {
             code,
             severity: Severity::Error,
             message: message.into(),
-            primary: Label {
-                file: file.clone(),
-                span,
-                text: String::new(),
-            },
+            primary: Label { file: file.clone(), span, text: String::new() },
             secondary: Vec::new(),
             help: None,
         }
@@ -110,10 +90,7 @@ impl Diagnostic {
         span: Span,
         message: impl Into<String>,
     ) -> Self {
-        Diagnostic {
-            severity: Severity::Warning,
-            ..Diagnostic::error(code, file, span, message)
-        }
+        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(code, file, span, message) }
     }
 
     pub fn label(mut self, text: impl Into<String>) -> Self {
@@ -127,11 +104,7 @@ impl Diagnostic {
     }
 
     pub fn also(mut self, file: &Arc<SourceFile>, span: Span, text: impl Into<String>) -> Self {
-        self.secondary.push(Label {
-            file: file.clone(),
-            span,
-            text: text.into(),
-        });
+        self.secondary.push(Label { file: file.clone(), span, text: text.into() });
         self
     }
 
@@ -151,11 +124,7 @@ impl Diagnostic {
 
     /// Sort key: file, then position.
     pub fn sort_key(&self) -> (String, usize, usize) {
-        (
-            self.primary.file.name.clone(),
-            self.primary.span.start,
-            self.primary.span.end,
-        )
+        (self.primary.file.name.clone(), self.primary.span.start, self.primary.span.end)
     }
 
     /// The diagnostic as one JSON object (for `--format json`).
@@ -179,23 +148,14 @@ impl Diagnostic {
 
 /// Renders diagnostics for people: miette's graphical report, without colour unless `color`.
 pub fn render_human(diags: &[Diagnostic], color: bool) -> String {
-    let theme = if color {
-        miette::GraphicalTheme::unicode()
-    } else {
-        miette::GraphicalTheme::unicode_nocolor()
-    };
-    let handler = miette::GraphicalReportHandler::new_themed(theme)
-        .with_width(100)
-        .with_links(false);
+    let theme =
+        if color { miette::GraphicalTheme::unicode() } else { miette::GraphicalTheme::unicode_nocolor() };
+    let handler = miette::GraphicalReportHandler::new_themed(theme).with_width(100).with_links(false);
     let mut out = String::new();
     for d in diags {
         let report = Report::new(d);
         if handler.render_report(&mut out, &report).is_err() {
-            out.push_str(&format!(
-                "{}: {}\n",
-                d.primary.file.location(d.primary.span.start),
-                d.message
-            ));
+            out.push_str(&format!("{}: {}\n", d.primary.file.location(d.primary.span.start), d.message));
         }
     }
     out
@@ -218,10 +178,7 @@ impl<'a> Report<'a> {
             .secondary
             .iter()
             .filter(|l| !Arc::ptr_eq(&l.file, file))
-            .map(|l| Related {
-                label: l.clone(),
-                source: named(&l.file),
-            })
+            .map(|l| Related { label: l.clone(), source: named(&l.file) })
             .collect();
         let source = (file.line_len(d.primary.span.start) <= MAX_EXCERPT_LINE).then(|| named(file));
         Report { d, source, related }
@@ -264,11 +221,7 @@ impl fmt::Debug for Report<'_> {
 impl fmt::Display for Report<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.source.is_none() {
-            write!(
-                f,
-                "{}: ",
-                self.d.primary.file.location(self.d.primary.span.start)
-            )?;
+            write!(f, "{}: ", self.d.primary.file.location(self.d.primary.span.start))?;
         }
         f.write_str(&self.d.message)
     }
@@ -289,10 +242,7 @@ impl miette::Diagnostic for Report<'_> {
     }
 
     fn help<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
-        self.d
-            .help
-            .as_ref()
-            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
+        self.d.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
@@ -302,23 +252,15 @@ impl miette::Diagnostic for Report<'_> {
     fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
         self.source.as_ref()?;
         let file = &self.d.primary.file;
-        let same = self
-            .d
-            .secondary
-            .iter()
-            .filter(move |l| Arc::ptr_eq(&l.file, file));
-        Some(Box::new(
-            std::iter::once(labeled(&self.d.primary, true)).chain(same.map(|l| labeled(l, false))),
-        ))
+        let same = self.d.secondary.iter().filter(move |l| Arc::ptr_eq(&l.file, file));
+        Some(Box::new(std::iter::once(labeled(&self.d.primary, true)).chain(same.map(|l| labeled(l, false)))))
     }
 
     fn related<'b>(&'b self) -> Option<Box<dyn Iterator<Item = &'b dyn miette::Diagnostic> + 'b>> {
         if self.related.is_empty() {
             return None;
         }
-        Some(Box::new(
-            self.related.iter().map(|r| r as &dyn miette::Diagnostic),
-        ))
+        Some(Box::new(self.related.iter().map(|r| r as &dyn miette::Diagnostic)))
     }
 }
 

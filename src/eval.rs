@@ -98,17 +98,8 @@ pub fn answer(r: &Respond, frame: &[Value]) -> Result<Answer, String> {
             (Some(JSON), out)
         }
     };
-    let content_type = if r.has_content_type {
-        None
-    } else {
-        content_type
-    };
-    Ok(Answer {
-        status: r.status,
-        headers,
-        content_type,
-        body,
-    })
+    let content_type = if r.has_content_type { None } else { content_type };
+    Ok(Answer { status: r.status, headers, content_type, body })
 }
 
 /// Serializes an expression's value straight into `out`, without building object literals.
@@ -138,8 +129,7 @@ pub fn write_json(e: &Expr, frame: &[Value], out: &mut Vec<u8>) -> Result<(), St
             out.push(b']');
             Ok(())
         }
-        other => serde_json::to_writer(&mut *out, eval(other, frame)?.as_ref())
-            .map_err(|e| e.to_string()),
+        other => serde_json::to_writer(&mut *out, eval(other, frame)?.as_ref()).map_err(|e| e.to_string()),
     }
 }
 
@@ -153,9 +143,7 @@ fn owned<'a>(v: Value) -> R<'a> {
 pub fn eval<'a>(e: &'a Expr, frame: &'a [Value]) -> R<'a> {
     match e {
         Expr::Const(v) => Ok(Cow::Borrowed(v)),
-        Expr::Slot(s) => Ok(frame
-            .get(*s as usize)
-            .map_or(Cow::Owned(Value::Null), Cow::Borrowed)),
+        Expr::Slot(s) => Ok(frame.get(*s as usize).map_or(Cow::Owned(Value::Null), Cow::Borrowed)),
         Expr::Template(parts) => {
             let mut s = String::new();
             for p in parts {
@@ -181,12 +169,8 @@ pub fn eval<'a>(e: &'a Expr, frame: &'a [Value]) -> R<'a> {
             owned(Value::Object(map))
         }
         Expr::Field(base, name) => Ok(match eval(base, frame)? {
-            Cow::Borrowed(Value::Object(m)) => {
-                m.get(name).map_or(Cow::Owned(Value::Null), Cow::Borrowed)
-            }
-            Cow::Owned(Value::Object(mut m)) => {
-                Cow::Owned(m.swap_remove(name).unwrap_or(Value::Null))
-            }
+            Cow::Borrowed(Value::Object(m)) => m.get(name).map_or(Cow::Owned(Value::Null), Cow::Borrowed),
+            Cow::Owned(Value::Object(mut m)) => Cow::Owned(m.swap_remove(name).unwrap_or(Value::Null)),
             _ => Cow::Owned(Value::Null),
         }),
         Expr::Index(base, idx) => {
@@ -204,10 +188,7 @@ pub fn eval<'a>(e: &'a Expr, frame: &'a [Value]) -> R<'a> {
         Expr::Matches(s, re) => match eval(s, frame)?.as_ref() {
             Value::String(s) => owned(Value::Bool(re.is_match(s))),
             Value::Null => owned(Value::Bool(false)),
-            other => Err(format!(
-                "matches needs a string, got {}",
-                ops::type_name(other)
-            )),
+            other => Err(format!("matches needs a string, got {}", ops::type_name(other))),
         },
         Expr::Env(name) => Err(format!("environment variable `{name}` is not set")),
     }
@@ -269,10 +250,7 @@ fn binary<'a>(op: BinOp, l: &'a Expr, r: &'a Expr, frame: &'a [Value]) -> R<'a> 
 fn string_arg<'v>(name: &str, v: &'v Value) -> Result<&'v str, String> {
     match v {
         Value::String(s) => Ok(s),
-        other => Err(format!(
-            "{name} needs a string, got {}",
-            ops::type_name(other)
-        )),
+        other => Err(format!("{name} needs a string, got {}", ops::type_name(other))),
     }
 }
 
@@ -289,10 +267,7 @@ fn call<'a>(b: Builtin, args: &'a [Expr], frame: &'a [Value]) -> R<'a> {
             Value::Array(a) => Value::from(a.len()),
             Value::Object(m) => Value::from(m.len()),
             other => {
-                return Err(format!(
-                    "len needs a string, array or object, got {}",
-                    ops::type_name(other)
-                ))
+                return Err(format!("len needs a string, array or object, got {}", ops::type_name(other)))
             }
         },
         Builtin::Lower => Value::String(string_arg("lower", &*arg(0)?)?.to_lowercase()),
@@ -301,9 +276,7 @@ fn call<'a>(b: Builtin, args: &'a [Expr], frame: &'a [Value]) -> R<'a> {
         Builtin::Contains => Value::Bool(ops::contains(&*arg(0)?, &*arg(1)?)?),
         Builtin::StartsWith => {
             let (s, p) = (arg(0)?, arg(1)?);
-            Value::Bool(
-                string_arg("starts_with", &s)?.starts_with(string_arg("starts_with", &p)?),
-            )
+            Value::Bool(string_arg("starts_with", &s)?.starts_with(string_arg("starts_with", &p)?))
         }
         Builtin::EndsWith => {
             let (s, p) = (arg(0)?, arg(1)?);
@@ -315,9 +288,9 @@ fn call<'a>(b: Builtin, args: &'a [Expr], frame: &'a [Value]) -> R<'a> {
         }
         Builtin::String => Value::String(ops::render_string(&*arg(0)?)),
         Builtin::Exists => Value::Bool(!arg(0)?.is_null()),
-        Builtin::Now => Value::String(
-            humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
-        ),
+        Builtin::Now => {
+            Value::String(humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string())
+        }
         Builtin::Uuid => Value::String(uuid::Uuid::new_v4().to_string()),
     })
 }
@@ -334,11 +307,7 @@ mod tests {
         let wf = &loaded.program.workflows[0];
         let mut frame = vec![Value::Null; wf.slots];
         for (name, v) in frame_init {
-            let x = wf
-                .extracts
-                .iter()
-                .find(|x| x.name == *name)
-                .expect("extract");
+            let x = wf.extracts.iter().find(|x| x.name == *name).expect("extract");
             frame[x.slot as usize] = v.clone();
         }
         let mut logs = Vec::new();
@@ -367,10 +336,7 @@ mod tests {
     #[test]
     fn branches_respond_log_and_fail() {
         let (o, logs) = run_src(WF, &[("s", json!("paid")), ("n", json!(12.5))]);
-        assert_eq!(
-            body(&o),
-            r#"{"ok":true,"cents":1250.0,"list":[12.5,"paid"]}"#
-        );
+        assert_eq!(body(&o), r#"{"ok":true,"cents":1250.0,"list":[12.5,"paid"]}"#);
         assert_eq!(logs, vec!["paid 1250.0"]);
         let (o, _) = run_src(WF, &[("s", json!("paid")), ("n", json!(3))]);
         assert_eq!(body(&o), r#"{"ok":true,"cents":300,"list":[3,"paid"]}"#);

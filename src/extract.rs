@@ -36,11 +36,7 @@ impl ExtractError {
 }
 
 /// Fills the extracted slots of `frame`, in declaration order.
-pub fn extract_all(
-    wf: &Workflow,
-    inputs: &Inputs,
-    frame: &mut [Value],
-) -> Result<(), ExtractError> {
+pub fn extract_all(wf: &Workflow, inputs: &Inputs, frame: &mut [Value]) -> Result<(), ExtractError> {
     for x in &wf.extracts {
         let value = extract_one(x, inputs)?;
         if let Some(slot) = frame.get_mut(x.slot as usize) {
@@ -77,9 +73,7 @@ fn extract_one(x: &Extraction, inputs: &Inputs) -> Result<Value, ExtractError> {
                 return Err(fail("missing".into()));
             }
             match &x.default {
-                Some(d) => crate::eval::eval(d, &[])
-                    .map(|v| v.into_owned())
-                    .map_err(fail),
+                Some(d) => crate::eval::eval(d, &[]).map(|v| v.into_owned()).map_err(fail),
                 None => Ok(Value::Null),
             }
         }
@@ -134,9 +128,7 @@ pub fn convert(v: &Value, ty: Type) -> Result<Value, String> {
                     Ok(Value::from(u))
                 } else {
                     match n.as_f64() {
-                        Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => {
-                            Ok(Value::from(f as i64))
-                        }
+                        Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(Value::from(f as i64)),
                         _ => Err(bad()),
                     }
                 }
@@ -173,10 +165,7 @@ mod tests {
     #[test]
     fn conversions_follow_the_spec() {
         assert_eq!(convert(&json!("12.5"), Type::Number), Ok(json!(12.5)));
-        assert_eq!(
-            convert(&json!("abc"), Type::Number),
-            Err("expected number, got \"abc\"".into())
-        );
+        assert_eq!(convert(&json!("abc"), Type::Number), Err("expected number, got \"abc\"".into()));
         assert_eq!(convert(&json!(3.0), Type::Integer), Ok(json!(3)));
         assert!(convert(&json!(3.5), Type::Integer).is_err());
         assert_eq!(convert(&json!("true"), Type::Boolean), Ok(json!(true)));

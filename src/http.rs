@@ -28,10 +28,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            max_body: 1 << 20,
-            body_timeout: Duration::from_secs(30),
-        }
+        Limits { max_body: 1 << 20, body_timeout: Duration::from_secs(30) }
     }
 }
 
@@ -120,10 +117,7 @@ where
             reason: Some(reason.to_string()),
             logs: Vec::new(),
         };
-        Handled {
-            response,
-            record: Some(record),
-        }
+        Handled { response, record: Some(record) }
     };
 
     let Some(served) = router.get(req.uri().path()) else {
@@ -159,39 +153,20 @@ where
         }
     }
     let too_large = || json!({"error": "body too large", "limit": limits.max_body});
-    let declared = req
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared =
+        req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limits.max_body as u64) {
-        return reject(
-            Some(s),
-            StatusCode::PAYLOAD_TOO_LARGE,
-            too_large(),
-            &[],
-            "body over the limit",
-        );
+        return reject(Some(s), StatusCode::PAYLOAD_TOO_LARGE, too_large(), &[], "body over the limit");
     }
     let wf = &s.wf;
     let (parts, body) = req.into_parts();
     let is_json = parts.headers.get(CONTENT_TYPE).is_some_and(is_json_type);
-    if wf.needs_body && !is_json && declared != Some(0) && !hyper::body::Body::is_end_stream(&body)
-    {
+    if wf.needs_body && !is_json && declared != Some(0) && !hyper::body::Body::is_end_stream(&body) {
         let body = json!({"error": "unsupported media type", "expected": "application/json"});
-        return reject(
-            Some(s),
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            body,
-            &[],
-            "body is not JSON",
-        );
+        return reject(Some(s), StatusCode::UNSUPPORTED_MEDIA_TYPE, body, &[], "body is not JSON");
     }
-    let bytes = match tokio::time::timeout(
-        limits.body_timeout,
-        Limited::new(body, limits.max_body).collect(),
-    )
-    .await
+    let bytes = match tokio::time::timeout(limits.body_timeout, Limited::new(body, limits.max_body).collect())
+        .await
     {
         Err(_) => {
             return reject(
@@ -203,13 +178,7 @@ where
             );
         }
         Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
-            return reject(
-                Some(s),
-                StatusCode::PAYLOAD_TOO_LARGE,
-                too_large(),
-                &[],
-                "body over the limit",
-            );
+            return reject(Some(s), StatusCode::PAYLOAD_TOO_LARGE, too_large(), &[], "body over the limit");
         }
         Ok(Err(_)) => {
             return reject(
@@ -232,13 +201,7 @@ where
                     "column": e.column(),
                     "reason": format!("{e}"),
                 });
-                return reject(
-                    Some(s),
-                    StatusCode::BAD_REQUEST,
-                    body,
-                    &[],
-                    "malformed JSON",
-                );
+                return reject(Some(s), StatusCode::BAD_REQUEST, body, &[], "malformed JSON");
             }
         }
     } else {
@@ -249,23 +212,14 @@ where
         _ => Value::Null,
     };
     let mut frame = vec![Value::Null; wf.slots];
-    let inputs = Inputs {
-        headers: &parts.headers,
-        query: &query,
-        body: &body_value,
-    };
+    let inputs = Inputs { headers: &parts.headers, query: &query, body: &body_value };
     if let Err(e) = extract::extract_all(wf, &inputs, &mut frame) {
         let reason = format!("{} {} `{}`: {}", e.source, e.field, e.path, e.reason);
         return reject(Some(s), StatusCode::BAD_REQUEST, e.to_json(), &[], &reason);
     }
 
     if wf.mode == crate::ast::Mode::Async {
-        let job = Job {
-            served: served.clone(),
-            frame,
-            id,
-            accepted: started,
-        };
+        let job = Job { served: served.clone(), frame, id, accepted: started };
         if queue.try_enqueue(job).is_err() {
             let retry = [(RETRY_AFTER, HeaderValue::from_static("1"))];
             return reject(
@@ -280,17 +234,11 @@ where
             Some(a) => answer_response(a, id),
             None => text_response(StatusCode::OK, "ok", id),
         };
-        return Handled {
-            response,
-            record: None,
-        };
+        return Handled { response, record: None };
     }
 
     let (response, record) = execute(s, &mut frame, id, started);
-    Handled {
-        response,
-        record: Some(record),
-    }
+    Handled { response, record: Some(record) }
 }
 
 /// Runs a workflow over a filled frame and builds its answer and record.
@@ -307,11 +255,7 @@ pub fn execute(
         Outcome::Completed => (text_response(StatusCode::OK, "ok", id), "completed", None),
         Outcome::Failed(reason) => {
             let body = json!({"error": "workflow failed", "execution": id.to_string()});
-            (
-                json_response(StatusCode::INTERNAL_SERVER_ERROR, &body, id),
-                "failed",
-                Some(reason),
-            )
+            (json_response(StatusCode::INTERNAL_SERVER_ERROR, &body, id), "failed", Some(reason))
         }
     };
     let record = Record {
@@ -360,10 +304,7 @@ fn is_json_type(v: &HeaderValue) -> bool {
     let Ok(s) = v.to_str() else { return false };
     let media = s.split(';').next().unwrap_or("").trim();
     media.eq_ignore_ascii_case("application/json")
-        || (media.len() > 5
-            && media
-                .get(media.len() - 5..)
-                .is_some_and(|t| t.eq_ignore_ascii_case("+json")))
+        || (media.len() > 5 && media.get(media.len() - 5..).is_some_and(|t| t.eq_ignore_ascii_case("+json")))
 }
 
 fn base(
@@ -384,31 +325,16 @@ fn base(
 
 pub fn json_response(status: StatusCode, body: &Value, id: ExecId) -> Response<Full<Bytes>> {
     let bytes = serde_json::to_vec(body).unwrap_or_default();
-    base(
-        status,
-        Bytes::from(bytes),
-        Some(HeaderValue::from_static(eval::JSON)),
-        id,
-    )
+    base(status, Bytes::from(bytes), Some(HeaderValue::from_static(eval::JSON)), id)
 }
 
 fn text_response(status: StatusCode, body: &'static str, id: ExecId) -> Response<Full<Bytes>> {
-    base(
-        status,
-        Bytes::from_static(body.as_bytes()),
-        Some(HeaderValue::from_static(eval::TEXT)),
-        id,
-    )
+    base(status, Bytes::from_static(body.as_bytes()), Some(HeaderValue::from_static(eval::TEXT)), id)
 }
 
 fn answer_response(a: &Answer, id: ExecId) -> Response<Full<Bytes>> {
     let status = StatusCode::from_u16(a.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut r = base(
-        status,
-        Bytes::from(a.body.clone()),
-        a.content_type.map(HeaderValue::from_static),
-        id,
-    );
+    let mut r = base(status, Bytes::from(a.body.clone()), a.content_type.map(HeaderValue::from_static), id);
     for (k, v) in &a.headers {
         r.headers_mut().append(k.clone(), v.clone());
     }
@@ -424,27 +350,15 @@ mod tests {
         let h = HeaderValue::from_static("Basic cHNwOnNlY3JldA==");
         assert!(authorized(Some(&h), b"psp", b"secret"));
         assert!(!authorized(Some(&h), b"psp", b"other"));
-        assert!(!authorized(
-            Some(&HeaderValue::from_static("Bearer x")),
-            b"psp",
-            b"secret"
-        ));
-        assert!(!authorized(
-            Some(&HeaderValue::from_static("Basic !!!")),
-            b"psp",
-            b"secret"
-        ));
+        assert!(!authorized(Some(&HeaderValue::from_static("Bearer x")), b"psp", b"secret"));
+        assert!(!authorized(Some(&HeaderValue::from_static("Basic !!!")), b"psp", b"secret"));
         assert!(!authorized(None, b"psp", b"secret"));
     }
 
     #[test]
     fn json_content_types() {
-        assert!(is_json_type(&HeaderValue::from_static(
-            "application/json; charset=utf-8"
-        )));
-        assert!(is_json_type(&HeaderValue::from_static(
-            "application/vnd.github+json"
-        )));
+        assert!(is_json_type(&HeaderValue::from_static("application/json; charset=utf-8")));
+        assert!(is_json_type(&HeaderValue::from_static("application/vnd.github+json")));
         assert!(!is_json_type(&HeaderValue::from_static("text/plain")));
     }
 

@@ -98,8 +98,7 @@ pub enum Type {
 }
 
 impl Type {
-    pub const NAMES: [&'static str; 6] =
-        ["string", "number", "integer", "boolean", "object", "array"];
+    pub const NAMES: [&'static str; 6] = ["string", "number", "integer", "boolean", "object", "array"];
 
     pub fn from_name(s: &str) -> Option<Type> {
         Some(match s {
@@ -275,9 +274,7 @@ impl Expr {
                     }
                 }
             }
-            Expr::Array(items) | Expr::Call(_, items) => {
-                items.iter_mut().for_each(|e| e.walk_mut(f))
-            }
+            Expr::Array(items) | Expr::Call(_, items) => items.iter_mut().for_each(|e| e.walk_mut(f)),
             Expr::Object(entries) => entries.iter_mut().for_each(|(_, e)| e.walk_mut(f)),
             Expr::Field(e, _) | Expr::Not(e) | Expr::Neg(e) | Expr::Matches(e, _) => e.walk_mut(f),
             Expr::Index(a, b) | Expr::Binary(_, a, b) => {
@@ -345,9 +342,7 @@ impl TestCase {
                     a.walk_mut(f);
                     b.walk_mut(f);
                 }
-                RequestLine::Header(_, e) | RequestLine::Json(e) | RequestLine::Text(e) => {
-                    e.walk_mut(f)
-                }
+                RequestLine::Header(_, e) | RequestLine::Json(e) | RequestLine::Text(e) => e.walk_mut(f),
                 RequestLine::ContentType(_) => {}
             }
         }

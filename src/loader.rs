@@ -11,6 +11,8 @@ use std::sync::Arc;
 
 /// Everything read from the given paths.
 pub struct Loaded {
+    /// How many files were read.
+    pub files: usize,
     pub sources: Vec<(Arc<SourceFile>, ast::File)>,
     /// Usable only when `diagnostics` holds no error.
     pub program: Program,
@@ -99,6 +101,7 @@ pub fn load(paths: &[PathBuf]) -> Result<Loaded, String> {
 pub fn load_sources(texts: Vec<(Arc<SourceFile>, Option<Diagnostic>)>) -> Loaded {
     let mut diagnostics = Vec::new();
     let mut sources = Vec::new();
+    let files = texts.len();
     for (file, bad) in texts {
         if let Some(d) = bad {
             diagnostics.push(d);
@@ -112,11 +115,7 @@ pub fn load_sources(texts: Vec<(Arc<SourceFile>, Option<Diagnostic>)>) -> Loaded
     let (program, more) = check::check(&sources);
     diagnostics.extend(more);
     diagnostics.sort_by_key(|d| d.sort_key());
-    Loaded {
-        sources,
-        program,
-        diagnostics,
-    }
+    Loaded { files, sources, program, diagnostics }
 }
 
 /// Checks source text given in memory (tests and tools).

@@ -10,17 +10,12 @@ pub enum LogFormat {
 
 /// Installs the subscriber that writes log lines to stderr.
 pub fn init(format: LogFormat) {
-    let builder = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_max_level(tracing::Level::INFO);
+    let builder = tracing_subscriber::fmt().with_writer(std::io::stderr).with_max_level(tracing::Level::INFO);
     let result = match format {
         LogFormat::Human => builder.with_ansi(crate::cli::color_stderr()).try_init(),
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .with_span_list(false)
-            .try_init(),
+        LogFormat::Json => {
+            builder.json().flatten_event(true).with_current_span(false).with_span_list(false).try_init()
+        }
     };
     // A subscriber may already be installed (tests); keep it.
     drop(result);

@@ -28,9 +28,7 @@ pub fn deep_eq(a: &Value, b: &Value) -> bool {
             x.len() == y.len() && x.iter().zip(y).all(|(a, b)| deep_eq(a, b))
         }
         (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .all(|(k, v)| y.get(k).is_some_and(|w| deep_eq(v, w)))
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| deep_eq(v, w)))
         }
         _ => a == b,
     }
@@ -53,11 +51,7 @@ pub fn compare(a: &Value, b: &Value) -> Result<Ordering, String> {
             num_cmp(x, y).ok_or_else(|| "cannot compare these numbers".to_string())
         }
         (Value::String(x), Value::String(y)) => Ok(x.cmp(y)),
-        _ => Err(format!(
-            "cannot compare {} with {}",
-            type_name(a),
-            type_name(b)
-        )),
+        _ => Err(format!("cannot compare {} with {}", type_name(a), type_name(b))),
     }
 }
 
@@ -67,11 +61,7 @@ pub fn contains(hay: &Value, needle: &Value) -> Result<bool, String> {
         (Value::Array(items), n) => Ok(items.iter().any(|x| deep_eq(x, n))),
         (Value::Object(map), Value::String(k)) => Ok(map.contains_key(k)),
         (Value::String(s), Value::String(n)) => Ok(s.contains(n.as_str())),
-        _ => Err(format!(
-            "cannot look for {} in {}",
-            type_name(needle),
-            type_name(hay)
-        )),
+        _ => Err(format!("cannot look for {} in {}", type_name(needle), type_name(hay))),
     }
 }
 
@@ -84,23 +74,14 @@ fn num(v: &Value, op: &str, other: &Value) -> Result<Num, String> {
     match v {
         Value::Number(n) => match n.as_i64() {
             Some(i) => Ok(Num::Int(i)),
-            None => n
-                .as_f64()
-                .map(Num::Float)
-                .ok_or_else(|| "not a number".to_string()),
+            None => n.as_f64().map(Num::Float).ok_or_else(|| "not a number".to_string()),
         },
-        _ => Err(format!(
-            "cannot apply `{op}` to {} and {}",
-            type_name(v),
-            type_name(other)
-        )),
+        _ => Err(format!("cannot apply `{op}` to {} and {}", type_name(v), type_name(other))),
     }
 }
 
 fn float(f: f64) -> OpResult {
-    Number::from_f64(f)
-        .map(Value::Number)
-        .ok_or_else(|| "the result is not a finite number".to_string())
+    Number::from_f64(f).map(Value::Number).ok_or_else(|| "the result is not a finite number".to_string())
 }
 
 fn overflow() -> String {
@@ -136,9 +117,7 @@ pub fn arith(op: crate::ast::BinOp, a: &Value, b: &Value) -> OpResult {
         (Add, x, y) => add_nums(x, y),
         (Sub, Num::Int(x), Num::Int(y)) => x.checked_sub(y).map(Value::from).ok_or_else(overflow),
         (Mul, Num::Int(x), Num::Int(y)) => x.checked_mul(y).map(Value::from).ok_or_else(overflow),
-        (Div, Num::Int(_), Num::Int(0)) | (Mod, Num::Int(_), Num::Int(0)) => {
-            Err("division by zero".into())
-        }
+        (Div, Num::Int(_), Num::Int(0)) | (Mod, Num::Int(_), Num::Int(0)) => Err("division by zero".into()),
         (Div, Num::Int(x), Num::Int(y)) => match x.checked_rem(y) {
             Some(0) => x.checked_div(y).map(Value::from).ok_or_else(overflow),
             Some(_) => float(x as f64 / y as f64),
@@ -230,10 +209,7 @@ mod tests {
         assert_eq!(add(&json!(2), &json!(3)).unwrap(), json!(5));
         assert_eq!(arith(BinOp::Div, &json!(6), &json!(3)).unwrap(), json!(2));
         assert_eq!(arith(BinOp::Div, &json!(7), &json!(2)).unwrap(), json!(3.5));
-        assert_eq!(
-            arith(BinOp::Mul, &json!(2), &json!(1.5)).unwrap(),
-            json!(3.0)
-        );
+        assert_eq!(arith(BinOp::Mul, &json!(2), &json!(1.5)).unwrap(), json!(3.0));
         assert_eq!(arith(BinOp::Mod, &json!(7), &json!(4)).unwrap(), json!(3));
         assert!(arith(BinOp::Mul, &json!(i64::MAX), &json!(2)).is_err());
         assert!(arith(BinOp::Div, &json!(1), &json!(0)).is_err());
@@ -244,10 +220,7 @@ mod tests {
     fn comparisons_do_not_coerce() {
         assert!(deep_eq(&json!(1), &json!(1.0)));
         assert!(!deep_eq(&json!("1"), &json!(1)));
-        assert!(deep_eq(
-            &json!({"a": [1, {"b": null}]}),
-            &json!({"a": [1, {"b": null}]})
-        ));
+        assert!(deep_eq(&json!({"a": [1, {"b": null}]}), &json!({"a": [1, {"b": null}]})));
         assert!(compare(&json!("a"), &json!(1)).is_err());
         assert_eq!(compare(&json!(2), &json!(10.5)).unwrap(), Ordering::Less);
         assert!(contains(&json!("hello"), &json!("ell")).unwrap());

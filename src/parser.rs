@@ -20,26 +20,15 @@ pub fn parse(file: &Arc<SourceFile>) -> Result<File, Vec<Diagnostic>> {
     let text = file.text.as_str();
     let scanned = scan::scan(text);
     if let Some(span) = scanned.too_deep {
-        return Err(vec![Diagnostic::error(
-            "wf::nesting-too-deep",
-            file,
-            span,
-            "nesting too deep",
-        )
-        .label(format!(
-            "more than {} levels of brackets open here",
-            scan::MAX_DEPTH
-        ))
-        .help("split the expression with `let` or flatten the nested blocks")]);
+        return Err(vec![Diagnostic::error("wf::nesting-too-deep", file, span, "nesting too deep")
+            .label(format!("more than {} levels of brackets open here", scan::MAX_DEPTH))
+            .help("split the expression with `let` or flatten the nested blocks")]);
     }
     let pairs = match WfParser::parse(Rule::file, text) {
         Ok(p) => p,
         Err(e) => return Err(vec![syntax_error(file, &e)]),
     };
-    let mut b = Builder {
-        file,
-        diags: Vec::new(),
-    };
+    let mut b = Builder { file, diags: Vec::new(), comments: &scanned.comments };
     let mut items = Vec::new();
     for pair in pairs.flat_map(|p| p.into_inner()) {
         match pair.as_rule() {
@@ -49,10 +38,7 @@ pub fn parse(file: &Arc<SourceFile>) -> Result<File, Vec<Diagnostic>> {
         }
     }
     if b.diags.is_empty() {
-        Ok(File {
-            items,
-            comments: scanned.comments,
-        })
+        Ok(File { items, comments: scanned.comments })
     } else {
         Err(b.diags)
     }
@@ -60,12 +46,8 @@ pub fn parse(file: &Arc<SourceFile>) -> Result<File, Vec<Diagnostic>> {
 
 /// Parses a lone expression (used by tests and tools).
 pub fn parse_expr(file: &Arc<SourceFile>) -> Result<Expr, Vec<Diagnostic>> {
-    let pairs =
-        WfParser::parse(Rule::expr, &file.text).map_err(|e| vec![syntax_error(file, &e)])?;
-    let mut b = Builder {
-        file,
-        diags: Vec::new(),
-    };
+    let pairs = WfParser::parse(Rule::expr, &file.text).map_err(|e| vec![syntax_error(file, &e)])?;
+    let mut b = Builder { file, diags: Vec::new(), comments: &[] };
     let mut out = None;
     for p in pairs {
         if p.as_span().end() != file.text.len() {
@@ -85,25 +67,36 @@ pub fn parse_expr(file: &Arc<SourceFile>) -> Result<Expr, Vec<Diagnostic>> {
     }
 }
 
-fn span_of(p: &Pair<Rule>) -> Span {
-    Span::new(p.as_span().start(), p.as_span().end())
-}
-
 struct Builder<'a> {
     file: &'a Arc<SourceFile>,
     diags: Vec<Diagnostic>,
+    comments: &'a [Comment],
 }
 
 impl Builder<'_> {
-    fn ident(&self, p: Pair<Rule>) -> Ident {
-        Ident {
-            name: p.as_str().to_string(),
-            span: span_of(&p),
+    /// The span of a pair without trailing whitespace and comments (pest skips them before it
+    /// tries an optional part that then does not match).
+    fn span_of(&self, p: &Pair<Rule>) -> Span {
+        let start = p.as_span().start();
+        let mut end = p.as_span().end();
+        let text = self.file.text.as_str();
+        loop {
+            let trimmed = text.get(start..end).map_or(0, |s| s.trim_end().len());
+            end = start + trimmed;
+            let inside = self.comments.partition_point(|c| c.span.start < end);
+            match inside.checked_sub(1).and_then(|i| self.comments.get(i)) {
+                Some(c) if c.span.start >= start && c.span.end >= end => end = c.span.start,
+                _ => return Span::new(start, end),
+            }
         }
     }
 
+    fn ident(&self, p: Pair<Rule>) -> Ident {
+        Ident { name: p.as_str().to_string(), span: self.span_of(&p) }
+    }
+
     fn workflow(&mut self, p: Pair<Rule>) -> Workflow {
-        let span = span_of(&p);
+        let span = self.span_of(&p);
         let mut name = None;
         let mut items = Vec::new();
         for c in p.into_inner() {
@@ -118,18 +111,15 @@ impl Builder<'_> {
                 }
             }
         }
-        let name = name.unwrap_or(Ident {
-            name: String::new(),
-            span,
-        });
+        let name = name.unwrap_or(Ident { name: String::new(), span });
         Workflow { name, items, span }
     }
 
     fn trigger(&mut self, p: Pair<Rule>) -> Trigger {
-        let span = span_of(&p);
+        let span = self.span_of(&p);
         let mut settings = Vec::new();
         for c in p.into_inner() {
-            let cspan = span_of(&c);
+            let cspan = self.span_of(&c);
             match c.as_rule() {
                 Rule::t_path => {
                     if let Some(s) = c.into_inner().find(|x| x.as_rule() == Rule::string) {
@@ -142,11 +132,7 @@ impl Builder<'_> {
                     }
                 }
                 Rule::t_mode => {
-                    let mode = if c.as_str().contains("async") {
-                        Mode::Async
-                    } else {
-                        Mode::Sync
-                    };
+                    let mode = if c.as_str().contains("async") { Mode::Async } else { Mode::Sync };
                     settings.push(Setting::Mode(mode, cspan));
                 }
                 Rule::t_auth => {
@@ -160,11 +146,7 @@ impl Builder<'_> {
                     }
                     let mut it = exprs.into_iter();
                     if let (Some(user), Some(password)) = (it.next(), it.next()) {
-                        settings.push(Setting::Auth {
-                            user,
-                            password,
-                            span: cspan,
-                        });
+                        settings.push(Setting::Auth { user, password, span: cspan });
                     }
                 }
                 Rule::respond => settings.push(Setting::Respond(self.respond(c))),
@@ -175,26 +157,16 @@ impl Builder<'_> {
     }
 
     fn extract(&mut self, p: Pair<Rule>) -> Extract {
-        let span = span_of(&p);
-        let fields = p
-            .into_inner()
-            .filter(|c| c.as_rule() == Rule::field)
-            .map(|c| self.field(c))
-            .collect();
+        let span = self.span_of(&p);
+        let fields = p.into_inner().filter(|c| c.as_rule() == Rule::field).map(|c| self.field(c)).collect();
         Extract { fields, span }
     }
 
     fn field(&mut self, p: Pair<Rule>) -> Field {
-        let span = span_of(&p);
-        let mut name = Ident {
-            name: String::new(),
-            span,
-        };
+        let span = self.span_of(&p);
+        let mut name = Ident { name: String::new(), span };
         let mut source = Source::Body;
-        let mut path = Str {
-            parts: Vec::new(),
-            span,
-        };
+        let mut path = Str { parts: Vec::new(), span };
         let mut ty = None;
         let mut required = None;
         let mut default = None;
@@ -210,40 +182,26 @@ impl Builder<'_> {
                 }
                 Rule::string => path = self.string(c),
                 Rule::as_type => {
-                    ty = c
-                        .into_inner()
-                        .find(|x| x.as_rule() == Rule::ident_any)
-                        .map(|x| self.ident(x))
+                    ty = c.into_inner().find(|x| x.as_rule() == Rule::ident_any).map(|x| self.ident(x))
                 }
-                Rule::k_required => required = Some(span_of(&c)),
+                Rule::k_required => required = Some(self.span_of(&c)),
                 Rule::default_value => {
-                    default = c
-                        .into_inner()
-                        .find(|x| x.as_rule() == Rule::expr)
-                        .map(|x| self.expr(x));
+                    default = c.into_inner().find(|x| x.as_rule() == Rule::expr).map(|x| self.expr(x));
                 }
                 _ => {}
             }
         }
-        Field {
-            name,
-            source,
-            path,
-            ty,
-            required,
-            default,
-            span,
-        }
+        Field { name, source, path, ty, required, default, span }
     }
 
     fn block(&mut self, p: Pair<Rule>) -> Block {
-        let span = span_of(&p);
+        let span = self.span_of(&p);
         let stmts = p.into_inner().filter_map(|c| self.stmt(c)).collect();
         Block { stmts, span }
     }
 
     fn stmt(&mut self, p: Pair<Rule>) -> Option<Stmt> {
-        let span = span_of(&p);
+        let span = self.span_of(&p);
         Some(match p.as_rule() {
             Rule::let_stmt => {
                 let mut name = None;
@@ -255,11 +213,7 @@ impl Builder<'_> {
                         _ => {}
                     }
                 }
-                Stmt::Let {
-                    name: name?,
-                    value: value?,
-                    span,
-                }
+                Stmt::Let { name: name?, value: value?, span }
             }
             Rule::if_stmt => {
                 let mut branches = Vec::new();
@@ -290,19 +244,13 @@ impl Builder<'_> {
                             }
                         }
                         Rule::else_block => {
-                            otherwise = c
-                                .into_inner()
-                                .find(|x| x.as_rule() == Rule::block)
-                                .map(|x| self.block(x));
+                            otherwise =
+                                c.into_inner().find(|x| x.as_rule() == Rule::block).map(|x| self.block(x));
                         }
                         _ => {}
                     }
                 }
-                Stmt::If(If {
-                    branches,
-                    otherwise,
-                    span,
-                })
+                Stmt::If(If { branches, otherwise, span })
             }
             Rule::respond => Stmt::Respond(self.respond(p)),
             Rule::log_stmt => Stmt::Log(self.child_expr(p)?, span),
@@ -312,20 +260,18 @@ impl Builder<'_> {
     }
 
     fn child_expr(&mut self, p: Pair<Rule>) -> Option<Expr> {
-        p.into_inner()
-            .find(|x| x.as_rule() == Rule::expr)
-            .map(|x| self.expr(x))
+        p.into_inner().find(|x| x.as_rule() == Rule::expr).map(|x| self.expr(x))
     }
 
     fn respond(&mut self, p: Pair<Rule>) -> Respond {
-        let span = span_of(&p);
+        let span = self.span_of(&p);
         let mut status = 0;
         let mut status_span = span;
         let mut body = RespondBody::Empty;
         for c in p.into_inner() {
             match c.as_rule() {
                 Rule::status => {
-                    status_span = span_of(&c);
+                    status_span = self.span_of(&c);
                     status = c.as_str().parse::<u64>().unwrap_or(u64::MAX);
                 }
                 Rule::respond_text => {
@@ -339,10 +285,10 @@ impl Builder<'_> {
                     }
                 }
                 Rule::respond_block => {
-                    let bspan = span_of(&c);
+                    let bspan = self.span_of(&c);
                     let mut lines = Vec::new();
                     for l in c.into_inner() {
-                        let lspan = span_of(&l);
+                        let lspan = self.span_of(&l);
                         match l.as_rule() {
                             Rule::respond_header => {
                                 let mut name = None;
@@ -355,11 +301,7 @@ impl Builder<'_> {
                                     }
                                 }
                                 if let (Some(name), Some(value)) = (name, value) {
-                                    lines.push(RespondLine::Header {
-                                        name,
-                                        value,
-                                        span: lspan,
-                                    });
+                                    lines.push(RespondLine::Header { name, value, span: lspan });
                                 }
                             }
                             Rule::respond_text => {
@@ -380,20 +322,12 @@ impl Builder<'_> {
                 _ => {}
             }
         }
-        Respond {
-            status,
-            status_span,
-            body,
-            span,
-        }
+        Respond { status, status_span, body, span }
     }
 
     fn test(&mut self, p: Pair<Rule>) -> Test {
-        let span = span_of(&p);
-        let mut name = Str {
-            parts: Vec::new(),
-            span,
-        };
+        let span = self.span_of(&p);
+        let mut name = Str { parts: Vec::new(), span };
         let mut request = None;
         let mut expects = Vec::new();
         for c in p.into_inner() {
@@ -409,36 +343,19 @@ impl Builder<'_> {
             }
         }
         let request = request.unwrap_or_else(|| Request {
-            method: Ident {
-                name: "POST".into(),
-                span,
-            },
-            url: Str {
-                parts: Vec::new(),
-                span,
-            },
+            method: Ident { name: "POST".into(), span },
+            url: Str { parts: Vec::new(), span },
             lines: Vec::new(),
             has_block: false,
             span,
         });
-        Test {
-            name,
-            request,
-            expects,
-            span,
-        }
+        Test { name, request, expects, span }
     }
 
     fn request(&mut self, p: Pair<Rule>) -> Request {
-        let span = span_of(&p);
-        let mut method = Ident {
-            name: String::new(),
-            span,
-        };
-        let mut url = Str {
-            parts: Vec::new(),
-            span,
-        };
+        let span = self.span_of(&p);
+        let mut method = Ident { name: String::new(), span };
+        let mut url = Str { parts: Vec::new(), span };
         let mut lines = Vec::new();
         let mut has_block = false;
         for c in p.into_inner() {
@@ -448,7 +365,7 @@ impl Builder<'_> {
                 Rule::request_block => {
                     has_block = true;
                     for l in c.into_inner() {
-                        let lspan = span_of(&l);
+                        let lspan = self.span_of(&l);
                         match l.as_rule() {
                             Rule::req_auth => {
                                 let exprs: Vec<Expr> = l
@@ -458,11 +375,7 @@ impl Builder<'_> {
                                     .collect();
                                 let mut it = exprs.into_iter();
                                 if let (Some(user), Some(password)) = (it.next(), it.next()) {
-                                    lines.push(RequestLine::Auth {
-                                        user,
-                                        password,
-                                        span: lspan,
-                                    });
+                                    lines.push(RequestLine::Auth { user, password, span: lspan });
                                 }
                             }
                             Rule::req_header => {
@@ -476,11 +389,7 @@ impl Builder<'_> {
                                     }
                                 }
                                 if let (Some(name), Some(value)) = (name, value) {
-                                    lines.push(RequestLine::Header {
-                                        name,
-                                        value,
-                                        span: lspan,
-                                    });
+                                    lines.push(RequestLine::Header { name, value, span: lspan });
                                 }
                             }
                             Rule::req_json => {
@@ -494,9 +403,7 @@ impl Builder<'_> {
                                 }
                             }
                             Rule::req_content_type => {
-                                if let Some(s) =
-                                    l.into_inner().find(|x| x.as_rule() == Rule::string)
-                                {
+                                if let Some(s) = l.into_inner().find(|x| x.as_rule() == Rule::string) {
                                     lines.push(RequestLine::ContentType(self.string(s), lspan));
                                 }
                             }
@@ -507,17 +414,11 @@ impl Builder<'_> {
                 _ => {}
             }
         }
-        Request {
-            method,
-            url,
-            lines,
-            has_block,
-            span,
-        }
+        Request { method, url, lines, has_block, span }
     }
 
     fn string(&mut self, p: Pair<Rule>) -> Str {
-        let span = span_of(&p);
+        let span = self.span_of(&p);
         let mut parts: Vec<StrPart> = Vec::new();
         let push_lit = |parts: &mut Vec<StrPart>, s: &str| {
             if let Some(StrPart::Lit(last)) = parts.last_mut() {
@@ -541,9 +442,14 @@ impl Builder<'_> {
                                 Some(ch) => ch,
                                 None => {
                                     self.diags.push(
-                                        Diagnostic::error("wf::invalid-escape", self.file, span_of(&c), "invalid unicode escape")
-                                            .label("not a Unicode scalar value")
-                                            .help("use a code point between 0 and 10FFFF, outside D800–DFFF"),
+                                        Diagnostic::error(
+                                            "wf::invalid-escape",
+                                            self.file,
+                                            self.span_of(&c),
+                                            "invalid unicode escape",
+                                        )
+                                        .label("not a Unicode scalar value")
+                                        .help("use a code point between 0 and 10FFFF, outside D800–DFFF"),
                                     );
                                     '\u{FFFD}'
                                 }
@@ -573,18 +479,10 @@ impl Builder<'_> {
     fn too_deep(&mut self, span: Span) -> (Expr, usize) {
         self.diags.push(
             Diagnostic::error("wf::nesting-too-deep", self.file, span, "nesting too deep")
-                .label(format!(
-                    "this expression is more than {MAX_EXPR_DEPTH} levels deep"
-                ))
+                .label(format!("this expression is more than {MAX_EXPR_DEPTH} levels deep"))
                 .help("split the expression with `let`"),
         );
-        (
-            Expr {
-                kind: ExprKind::Null,
-                span,
-            },
-            1,
-        )
+        (Expr { kind: ExprKind::Null, span }, 1)
     }
 
     /// Builds an expression and returns its depth, applying precedence to the flat operator list.
@@ -626,13 +524,7 @@ impl Builder<'_> {
         while let Some(top) = ops.pop() {
             self.reduce(&mut operands, top);
         }
-        operands.pop().unwrap_or((
-            Expr {
-                kind: ExprKind::Null,
-                span: Span::default(),
-            },
-            1,
-        ))
+        operands.pop().unwrap_or((Expr { kind: ExprKind::Null, span: Span::default() }, 1))
     }
 
     fn reduce(&mut self, operands: &mut Vec<(Expr, usize)>, op: BinOp) {
@@ -646,20 +538,14 @@ impl Builder<'_> {
             operands.push(out);
             return;
         }
-        operands.push((
-            Expr {
-                kind: ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)),
-                span,
-            },
-            depth,
-        ));
+        operands.push((Expr { kind: ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)), span }, depth));
     }
 
     fn operand(&mut self, p: Pair<Rule>) -> (Expr, usize) {
         let mut prefixes = Vec::new();
         let mut current: Option<(Expr, usize)> = None;
         for c in p.into_inner() {
-            let cspan = span_of(&c);
+            let cspan = self.span_of(&c);
             match c.as_rule() {
                 Rule::op_not => prefixes.push((UnOp::Not, cspan.start)),
                 Rule::op_neg => prefixes.push((UnOp::Neg, cspan.start)),
@@ -668,10 +554,7 @@ impl Builder<'_> {
                         continue;
                     };
                     let name = c.into_inner().next().map(|x| self.ident(x));
-                    let name = name.unwrap_or(Ident {
-                        name: String::new(),
-                        span: cspan,
-                    });
+                    let name = name.unwrap_or(Ident { name: String::new(), span: cspan });
                     let span = Span::new(base.span.start, cspan.end);
                     current = Some(self.deeper(ExprKind::Field(Box::new(base), name), span, d + 1));
                 }
@@ -679,17 +562,8 @@ impl Builder<'_> {
                     let Some((base, d)) = current.take() else {
                         continue;
                     };
-                    let idx = c
-                        .into_inner()
-                        .find(|x| x.as_rule() == Rule::expr)
-                        .map(|x| self.expr_d(x));
-                    let (idx, id) = idx.unwrap_or((
-                        Expr {
-                            kind: ExprKind::Null,
-                            span: cspan,
-                        },
-                        1,
-                    ));
+                    let idx = c.into_inner().find(|x| x.as_rule() == Rule::expr).map(|x| self.expr_d(x));
+                    let (idx, id) = idx.unwrap_or((Expr { kind: ExprKind::Null, span: cspan }, 1));
                     let span = Span::new(base.span.start, cspan.end);
                     current = Some(self.deeper(
                         ExprKind::Index(Box::new(base), Box::new(idx)),
@@ -700,13 +574,7 @@ impl Builder<'_> {
                 _ => current = Some(self.primary(c)),
             }
         }
-        let (mut e, mut d) = current.unwrap_or((
-            Expr {
-                kind: ExprKind::Null,
-                span: Span::default(),
-            },
-            1,
-        ));
+        let (mut e, mut d) = current.unwrap_or((Expr { kind: ExprKind::Null, span: Span::default() }, 1));
         for (op, start) in prefixes.into_iter().rev() {
             let span = Span::new(start, e.span.end);
             (e, d) = self.deeper(ExprKind::Unary(op, Box::new(e)), span, d + 1);
@@ -722,7 +590,7 @@ impl Builder<'_> {
     }
 
     fn primary(&mut self, p: Pair<Rule>) -> (Expr, usize) {
-        let span = span_of(&p);
+        let span = self.span_of(&p);
         let leaf = |kind| (Expr { kind, span }, 1);
         match p.as_rule() {
             Rule::k_true => leaf(ExprKind::Bool(true)),
@@ -732,14 +600,9 @@ impl Builder<'_> {
                 Some(n) => leaf(ExprKind::Number(n)),
                 None => {
                     self.diags.push(
-                        Diagnostic::error(
-                            "wf::invalid-number",
-                            self.file,
-                            span,
-                            "number out of range",
-                        )
-                        .label("this number cannot be represented")
-                        .help("integers must fit in 64 bits; floats must be finite"),
+                        Diagnostic::error("wf::invalid-number", self.file, span, "number out of range")
+                            .label("this number cannot be represented")
+                            .help("integers must fit in 64 bits; floats must be finite"),
                     );
                     leaf(ExprKind::Null)
                 }
@@ -753,26 +616,11 @@ impl Builder<'_> {
                         depth = 2;
                     }
                 }
-                (
-                    Expr {
-                        kind: ExprKind::Str(s),
-                        span,
-                    },
-                    depth,
-                )
+                (Expr { kind: ExprKind::Str(s), span }, depth)
             }
             Rule::paren => {
-                let inner = p
-                    .into_inner()
-                    .find(|x| x.as_rule() == Rule::expr)
-                    .map(|x| self.expr_d(x));
-                let (e, d) = inner.unwrap_or((
-                    Expr {
-                        kind: ExprKind::Null,
-                        span,
-                    },
-                    1,
-                ));
+                let inner = p.into_inner().find(|x| x.as_rule() == Rule::expr).map(|x| self.expr_d(x));
+                let (e, d) = inner.unwrap_or((Expr { kind: ExprKind::Null, span }, 1));
                 self.deeper(ExprKind::Paren(Box::new(e)), span, d + 1)
             }
             Rule::array => {
@@ -811,10 +659,7 @@ impl Builder<'_> {
             }
             Rule::call => {
                 let mut depth = 1;
-                let mut name = Ident {
-                    name: String::new(),
-                    span,
-                };
+                let mut name = Ident { name: String::new(), span };
                 let mut args = Vec::new();
                 for x in p.into_inner() {
                     match x.as_rule() {
@@ -889,11 +734,7 @@ fn syntax_error(file: &Arc<SourceFile>, e: &pest::error::Error<Rule>) -> Diagnos
             "the file ends here".to_string(),
         )
     } else {
-        let found_desc = if found.starts_with('"') {
-            "a string".to_string()
-        } else {
-            format!("`{found}`")
-        };
+        let found_desc = if found.starts_with('"') { "a string".to_string() } else { format!("`{found}`") };
         (
             if expected.is_empty() {
                 format!("unexpected {found_desc}")
@@ -912,9 +753,7 @@ fn syntax_error(file: &Arc<SourceFile>, e: &pest::error::Error<Rule>) -> Diagnos
     } else {
         "see the language reference in README.md".to_string()
     };
-    Diagnostic::error("wf::syntax", file, span, message)
-        .label(label)
-        .help(help)
+    Diagnostic::error("wf::syntax", file, span, message).label(label).help(help)
 }
 
 fn is_reserved(word: &str) -> bool {
@@ -948,16 +787,11 @@ fn found_token(rest: &str) -> &str {
         return "";
     };
     if first.is_ascii_alphanumeric() || first == '_' {
-        let end = rest
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .unwrap_or(rest.len());
+        let end = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(rest.len());
         return &rest[..end];
     }
     if first == '"' {
-        let end = rest[1..]
-            .find(['"', '\n'])
-            .map_or(rest.len(), |i| i + 2)
-            .min(rest.len());
+        let end = rest[1..].find(['"', '\n']).map_or(rest.len(), |i| i + 2).min(rest.len());
         return &rest[..end];
     }
     &rest[..first.len_utf8()]
@@ -1075,11 +909,9 @@ mod tests {
                 ExprKind::Field(b, n) => format!("{}.{}", show(b), n.name),
                 ExprKind::Index(b, i) => format!("{}[{}]", show(b), show(i)),
                 ExprKind::Paren(x) => format!("[{}]", show(x)),
-                ExprKind::Call(n, args) => format!(
-                    "{}({})",
-                    n.name,
-                    args.iter().map(show).collect::<Vec<_>>().join(",")
-                ),
+                ExprKind::Call(n, args) => {
+                    format!("{}({})", n.name, args.iter().map(show).collect::<Vec<_>>().join(","))
+                }
                 other => format!("{other:?}"),
             }
         }
@@ -1100,9 +932,7 @@ mod tests {
     #[test]
     fn strings_decode_escapes_and_split_interpolation() {
         let e = parse_expr(&SourceFile::new("e", r#""a\n\"${x}\$\u{e9}""#)).expect("parses");
-        let ExprKind::Str(s) = e.kind else {
-            panic!("not a string")
-        };
+        let ExprKind::Str(s) = e.kind else { panic!("not a string") };
         assert_eq!(s.parts.len(), 3);
         assert!(matches!(&s.parts[0], StrPart::Lit(t) if t == "a\n\""));
         assert!(matches!(&s.parts[2], StrPart::Lit(t) if t == "$é"));
@@ -1124,58 +954,34 @@ mod tests {
         .expect("parses");
         assert_eq!(f.items.len(), 2);
         assert_eq!(f.comments.len(), 1);
-        let Item::Workflow(w) = &f.items[0] else {
-            panic!()
-        };
+        let Item::Workflow(w) = &f.items[0] else { panic!() };
         assert_eq!(w.items.len(), 5);
     }
 
     #[test]
     fn syntax_errors_say_what_was_expected() {
         let errs = parse_src("workflow w {\n  trigger webhook {}\n  bogus\n}").unwrap_err();
-        assert_eq!(errs[0].message, "expected `trigger`, `extract`, `let`, `if`, `respond`, `log`, `fail` or `}`, found `bogus`");
-        let errs = parse_src("workflow w {\n  trigger webhook {}\n").unwrap_err();
-        assert!(
-            errs[0].message.starts_with("unexpected end of file"),
-            "{}",
-            errs[0].message
+        assert_eq!(
+            errs[0].message,
+            "expected `trigger`, `extract`, `let`, `if`, `respond`, `log`, `fail` or `}`, found `bogus`"
         );
+        let errs = parse_src("workflow w {\n  trigger webhook {}\n").unwrap_err();
+        assert!(errs[0].message.starts_with("unexpected end of file"), "{}", errs[0].message);
         let errs = parse_src("workflow w { let x = \"abc\n }").unwrap_err();
         assert_eq!(errs[0].message, "unterminated string");
         let errs = parse_src("workflow w { let if = 1 }").unwrap_err();
-        assert!(
-            errs[0].help.as_deref().unwrap_or("").contains("keyword"),
-            "{:?}",
-            errs[0]
-        );
+        assert!(errs[0].help.as_deref().unwrap_or("").contains("keyword"), "{:?}", errs[0]);
     }
 
     #[test]
     fn hostile_input_is_a_diagnostic_not_a_crash() {
-        let deep = format!(
-            "workflow w {{ let x = {}1{} }}",
-            "(".repeat(200_000),
-            ")".repeat(200_000)
-        );
-        assert_eq!(
-            parse_src(&deep).unwrap_err()[0].code,
-            "wf::nesting-too-deep"
-        );
+        let deep = format!("workflow w {{ let x = {}1{} }}", "(".repeat(200_000), ")".repeat(200_000));
+        assert_eq!(parse_src(&deep).unwrap_err()[0].code, "wf::nesting-too-deep");
         let long_chain = format!("workflow w {{ let x = 1{} }}", " + 1".repeat(100_000));
-        assert_eq!(
-            parse_src(&long_chain).unwrap_err()[0].code,
-            "wf::nesting-too-deep"
-        );
+        assert_eq!(parse_src(&long_chain).unwrap_err()[0].code, "wf::nesting-too-deep");
         let nots = format!("workflow w {{ let x = {}true }}", "!".repeat(100_000));
-        assert_eq!(
-            parse_src(&nots).unwrap_err()[0].code,
-            "wf::nesting-too-deep"
-        );
-        let ok = format!(
-            "workflow w {{ let x = {}1{} }}",
-            "(".repeat(20),
-            ")".repeat(20)
-        );
+        assert_eq!(parse_src(&nots).unwrap_err()[0].code, "wf::nesting-too-deep");
+        let ok = format!("workflow w {{ let x = {}1{} }}", "(".repeat(20), ")".repeat(20));
         assert!(parse_src(&ok).is_ok());
         assert!(parse_src("workflow w { let x = \"").is_err());
         assert!(parse_src("\u{0}\u{1}\u{fffd}garbage").is_err());

@@ -38,9 +38,7 @@ pub fn parse(path: &str) -> Result<Vec<Seg>, String> {
                 if !expect_key {
                     return Err(format!("expected `.` or `[` at character {}", i + 1));
                 }
-                let end = path[i..]
-                    .find(['.', '[', ']'])
-                    .map_or(path.len(), |n| i + n);
+                let end = path[i..].find(['.', '[', ']']).map_or(path.len(), |n| i + n);
                 segs.push(Seg::Key(path[i..end].to_string()));
                 i = end;
                 expect_key = false;
@@ -65,10 +63,7 @@ fn bracket(path: &str, start: usize) -> Result<(Seg, usize), String> {
             } else if c == q {
                 let after = start + 1 + 1 + n + 1;
                 if path.as_bytes().get(after) != Some(&b']') {
-                    return Err(format!(
-                        "expected `]` after the quoted key at character {}",
-                        after + 1
-                    ));
+                    return Err(format!("expected `]` after the quoted key at character {}", after + 1));
                 }
                 return Ok((Seg::Key(key), after + 1));
             } else {
@@ -145,38 +140,18 @@ mod tests {
     #[test]
     fn paths_split_into_segments() {
         assert_eq!(parse("a.b.c").unwrap(), vec![key("a"), key("b"), key("c")]);
-        assert_eq!(
-            parse("items[0].id").unwrap(),
-            vec![key("items"), Seg::Index(0, "0".into()), key("id")]
-        );
-        assert_eq!(
-            parse("[\"key with.dots\"]").unwrap(),
-            vec![key("key with.dots")]
-        );
+        assert_eq!(parse("items[0].id").unwrap(), vec![key("items"), Seg::Index(0, "0".into()), key("id")]);
+        assert_eq!(parse("[\"key with.dots\"]").unwrap(), vec![key("key with.dots")]);
         assert_eq!(
             parse("items[0][sku]").unwrap(),
             vec![key("items"), Seg::Index(0, "0".into()), key("sku")]
         );
-        assert_eq!(
-            parse("a['x]y'].z").unwrap(),
-            vec![key("a"), key("x]y"), key("z")]
-        );
+        assert_eq!(parse("a['x]y'].z").unwrap(), vec![key("a"), key("x]y"), key("z")]);
     }
 
     #[test]
     fn malformed_paths_are_explained() {
-        for bad in [
-            "",
-            ".a",
-            "a.",
-            "a..b",
-            "a[",
-            "a[]",
-            "a]",
-            "a[0]b",
-            "a[\"x\"",
-            "a[\"x\"b]",
-        ] {
+        for bad in ["", ".a", "a.", "a..b", "a[", "a[]", "a]", "a[0]b", "a[\"x\"", "a[\"x\"b]"] {
             assert!(parse(bad).is_err(), "{bad} should be rejected");
         }
     }

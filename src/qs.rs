@@ -172,11 +172,7 @@ fn to_value(q: Q) -> Value {
     match q {
         Q::Str(s) => Value::String(s),
         Q::Arr(a) => Value::Array(a.into_values().map(to_value).collect()),
-        Q::Obj(o) => Value::Object(
-            o.into_iter()
-                .map(|(k, v)| (k, to_value(v)))
-                .collect::<Map<_, _>>(),
-        ),
+        Q::Obj(o) => Value::Object(o.into_iter().map(|(k, v)| (k, to_value(v))).collect::<Map<_, _>>()),
     }
 }
 
@@ -217,13 +213,7 @@ mod tests {
 
     #[test]
     fn parameter_count_is_bounded() {
-        let q = (0..5000)
-            .map(|i| format!("k{i}=v"))
-            .collect::<Vec<_>>()
-            .join("&");
-        assert_eq!(
-            parse(&q).as_object().map(|o| o.len()),
-            Some(super::PARAMETER_LIMIT)
-        );
+        let q = (0..5000).map(|i| format!("k{i}=v")).collect::<Vec<_>>().join("&");
+        assert_eq!(parse(&q).as_object().map(|o| o.len()), Some(super::PARAMETER_LIMIT));
     }
 }

@@ -53,10 +53,7 @@ impl Router {
 }
 
 /// Resolves `env()` and prepares every workflow; the errors name the variable and the file.
-pub fn build(
-    program: Program,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Router, Vec<String>> {
+pub fn build(program: Program, env: &dyn Fn(&str) -> Option<String>) -> Result<Router, Vec<String>> {
     let router = build_partial(program, env);
     if router.broken.is_empty() {
         return Ok(router);
@@ -98,11 +95,7 @@ pub fn build_partial(program: Program, env: &dyn Fn(&str) -> Option<String>) -> 
         // A test that needs an unset variable fails when it runs: its env() stays unresolved.
         t.walk_exprs_mut(&mut |e| resolve(e, env, &mut Vec::new()));
     }
-    Router {
-        routes,
-        broken,
-        tests,
-    }
+    Router { routes, broken, tests }
 }
 
 fn resolve(e: &mut Expr, env: &dyn Fn(&str) -> Option<String>, missing: &mut Vec<String>) {
@@ -119,39 +112,23 @@ fn resolve(e: &mut Expr, env: &dyn Fn(&str) -> Option<String>, missing: &mut Vec
 }
 
 fn prepare(wf: Workflow) -> Result<Served, String> {
-    let at = || {
-        format!(
-            "workflow `{}` in {}",
-            wf.name,
-            wf.file.location(wf.span.start)
-        )
-    };
+    let at = || format!("workflow `{}` in {}", wf.name, wf.file.location(wf.span.start));
     let credentials = match &wf.auth {
         Some(ir::Auth { user, password }) => {
             let u = constant_string(user).map_err(|e| format!("auth user of {}: {e}", at()))?;
-            let p =
-                constant_string(password).map_err(|e| format!("auth password of {}: {e}", at()))?;
+            let p = constant_string(password).map_err(|e| format!("auth password of {}: {e}", at()))?;
             Some((u.into_bytes(), p.into_bytes()))
         }
         None => None,
     };
     let immediate = match &wf.immediate {
-        Some(r) => {
-            Some(eval::answer(r, &[]).map_err(|e| format!("immediate response of {}: {e}", at()))?)
-        }
+        Some(r) => Some(eval::answer(r, &[]).map_err(|e| format!("immediate response of {}: {e}", at()))?),
         None => None,
     };
     let realm = wf.name.replace(['"', '\\'], "");
-    let challenge =
-        HeaderValue::from_str(&format!("Basic realm=\"{realm}\"")).map_err(|e| e.to_string())?;
+    let challenge = HeaderValue::from_str(&format!("Basic realm=\"{realm}\"")).map_err(|e| e.to_string())?;
     let name_header = HeaderValue::from_str(&wf.name).map_err(|e| e.to_string())?;
-    Ok(Served {
-        wf,
-        credentials,
-        challenge,
-        immediate,
-        name_header,
-    })
+    Ok(Served { wf, credentials, challenge, immediate, name_header })
 }
 
 fn constant_string(e: &Expr) -> Result<String, String> {

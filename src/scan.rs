@@ -34,10 +34,7 @@ pub fn scan(src: &str) -> Scan {
                     in_string = false;
                     i += 1;
                     if stack.len() > MAX_DEPTH {
-                        return Scan {
-                            comments,
-                            too_deep: Some(Span::new(i - 1, i + 1)),
-                        };
+                        return Scan { comments, too_deep: Some(Span::new(i - 1, i + 1)) };
                     }
                 }
                 _ => {}
@@ -49,10 +46,7 @@ pub fn scan(src: &str) -> Scan {
             b'#' => {
                 let end = src[i..].find('\n').map_or(src.len(), |n| i + n);
                 let text = src[i + 1..end].trim_end_matches('\r').to_string();
-                comments.push(Comment {
-                    text,
-                    span: Span::new(i, end),
-                });
+                comments.push(Comment { text, span: Span::new(i, end) });
                 i = end;
                 continue;
             }
@@ -60,10 +54,7 @@ pub fn scan(src: &str) -> Scan {
             b'(' | b'[' | b'{' => {
                 stack.push(Frame::Bracket);
                 if stack.len() > MAX_DEPTH {
-                    return Scan {
-                        comments,
-                        too_deep: Some(Span::new(i, i + 1)),
-                    };
+                    return Scan { comments, too_deep: Some(Span::new(i, i + 1)) };
                 }
             }
             b')' | b']' => {
@@ -79,10 +70,7 @@ pub fn scan(src: &str) -> Scan {
         }
         i += 1;
     }
-    Scan {
-        comments,
-        too_deep: None,
-    }
+    Scan { comments, too_deep: None }
 }
 
 #[cfg(test)]

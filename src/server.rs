@@ -58,10 +58,7 @@ pub fn serve(opts: Options) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_stack_size(8 << 20)
-        .build();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().thread_stack_size(8 << 20).build();
     let runtime = match runtime {
         Ok(r) => r,
         Err(e) => {
@@ -92,10 +89,7 @@ struct Ctx {
 
 impl Ctx {
     fn next_id(&self) -> ExecId {
-        ExecId(
-            self.seed
-                .wrapping_add(self.counter.fetch_add(1, Ordering::Relaxed)),
-        )
+        ExecId(self.seed.wrapping_add(self.counter.fetch_add(1, Ordering::Relaxed)))
     }
 
     async fn answer(
@@ -114,11 +108,7 @@ impl Ctx {
 async fn run(opts: Options, router: Router) -> ExitCode {
     let addr: SocketAddr = match opts.listen.parse() {
         Ok(a) => a,
-        Err(_) => match tokio::net::lookup_host(&opts.listen)
-            .await
-            .ok()
-            .and_then(|mut a| a.next())
-        {
+        Err(_) => match tokio::net::lookup_host(&opts.listen).await.ok().and_then(|mut a| a.next()) {
             Some(a) => a,
             None => {
                 eprintln!("error: cannot resolve listen address `{}`", opts.listen);
@@ -144,21 +134,14 @@ async fn run(opts: Options, router: Router) -> ExitCode {
     let _ = getrandom::fill(&mut seed);
     let ctx = Arc::new(Ctx {
         router: ArcSwap::from_pointee(router),
-        limits: Limits {
-            max_body: opts.max_body,
-            ..Limits::default()
-        },
+        limits: Limits { max_body: opts.max_body, ..Limits::default() },
         queue: Queue(tx),
         seed: u64::from_le_bytes(seed) & 0xffff_ffff_0000_0000,
         counter: AtomicU64::new(0),
     });
 
     let (reload_tx, reload_rx) = mpsc::channel::<()>(1);
-    let _watcher = if opts.watch {
-        watch(&opts.paths, reload_tx.clone())
-    } else {
-        None
-    };
+    let _watcher = if opts.watch { watch(&opts.paths, reload_tx.clone()) } else { None };
     let hup = tokio::spawn(forward_sighup(reload_tx));
     let reloader = tokio::spawn(reloader(ctx.clone(), opts.paths.clone(), reload_rx));
 
@@ -169,10 +152,7 @@ async fn run(opts: Options, router: Router) -> ExitCode {
         .header_read_timeout(HEADER_TIMEOUT)
         .max_headers(MAX_HEADERS)
         .max_buf_size(MAX_HEAD);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_header_list_size(MAX_HEAD as u32);
+    builder.http2().timer(TokioTimer::new()).max_header_list_size(MAX_HEAD as u32);
     let graceful = GracefulShutdown::new();
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
@@ -208,10 +188,7 @@ async fn run(opts: Options, router: Router) -> ExitCode {
     hup.abort();
     reloader.abort();
     let _ = reloader.await;
-    if tokio::time::timeout(opts.drain_timeout, graceful.shutdown())
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(opts.drain_timeout, graceful.shutdown()).await.is_err() {
         tracing::warn!(target: "wf::server", "some connections were still open after {:?}", opts.drain_timeout);
     }
     drop(ctx);
@@ -284,11 +261,7 @@ fn watch(paths: &[PathBuf], tx: mpsc::Sender<()>) -> Option<notify::RecommendedW
         if matches!(event.kind, EventKind::Access(_)) {
             return;
         }
-        if event
-            .paths
-            .iter()
-            .any(|p| p.extension().is_some_and(|e| e == "wf") || p.is_dir())
-        {
+        if event.paths.iter().any(|p| p.extension().is_some_and(|e| e == "wf") || p.is_dir()) {
             let _ = tx.try_send(());
         }
     };
@@ -312,22 +285,15 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: usize = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a size (try 1MiB or 65536)"))?;
+    let n: usize = num.parse().map_err(|_| format!("`{s}` is not a size (try 1MiB or 65536)"))?;
     let mult: usize = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" | "kb" | "kib" => 1 << 10,
         "m" | "mb" | "mib" => 1 << 20,
         "g" | "gb" | "gib" => 1 << 30,
-        _ => {
-            return Err(format!(
-                "`{s}` has an unknown unit (use B, KiB, MiB or GiB)"
-            ))
-        }
+        _ => return Err(format!("`{s}` has an unknown unit (use B, KiB, MiB or GiB)")),
     };
-    n.checked_mul(mult)
-        .ok_or_else(|| format!("`{s}` is too large"))
+    n.checked_mul(mult).ok_or_else(|| format!("`{s}` is too large"))
 }
 
 #[cfg(test)]

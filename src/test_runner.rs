@@ -41,10 +41,7 @@ pub struct TestResult {
 
 /// Runs every test (whose name contains `filter`, when given) against `router`.
 pub fn run_all(router: &Router, filter: Option<&str>) -> Vec<TestResult> {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             return vec![TestResult {
@@ -55,30 +52,17 @@ pub fn run_all(router: &Router, filter: Option<&str>) -> Vec<TestResult> {
             }]
         }
     };
-    let selected = router
-        .tests
-        .iter()
-        .filter(|t| filter.is_none_or(|f| t.name.contains(f)));
-    selected
-        .enumerate()
-        .map(|(i, t)| runtime.block_on(run_one(router, t, i as u64)))
-        .collect()
+    let selected = router.tests.iter().filter(|t| filter.is_none_or(|f| t.name.contains(f)));
+    selected.enumerate().map(|(i, t)| runtime.block_on(run_one(router, t, i as u64))).collect()
 }
 
 async fn run_one(router: &Router, t: &TestCase, n: u64) -> TestResult {
     let location = t.file.location(t.span.start);
-    let mut result = TestResult {
-        name: t.name.clone(),
-        location,
-        passed: false,
-        details: Vec::new(),
-    };
+    let mut result = TestResult { name: t.name.clone(), location, passed: false, details: Vec::new() };
     let req = match build_request(t) {
         Ok(r) => r,
         Err(e) => {
-            result
-                .details
-                .push(format!("cannot build the request: {e}"));
+            result.details.push(format!("cannot build the request: {e}"));
             return result;
         }
     };
@@ -94,11 +78,7 @@ async fn run_one(router: &Router, t: &TestCase, n: u64) -> TestResult {
     records.extend(jobs.into_iter().map(http::run_job));
 
     let (parts, body) = handled.response.into_parts();
-    let body = body
-        .collect()
-        .await
-        .map(|c| c.to_bytes())
-        .unwrap_or_default();
+    let body = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
     let text = String::from_utf8_lossy(&body).into_owned();
     let json = serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null);
     let mut headers = Map::new();
@@ -126,11 +106,7 @@ async fn run_one(router: &Router, t: &TestCase, n: u64) -> TestResult {
             Err(e) => format!("it could not be evaluated: {e}"),
         };
         failed = true;
-        result.details.push(format!(
-            "expect {}  ({}): {verdict}",
-            x.source,
-            t.file.location(x.span.start)
-        ));
+        result.details.push(format!("expect {}  ({}): {verdict}", x.source, t.file.location(x.span.start)));
     }
     if failed {
         let mut saw = format!("saw status {}", parts.status.as_u16());
@@ -159,9 +135,7 @@ async fn run_one(router: &Router, t: &TestCase, n: u64) -> TestResult {
                 r.reason.as_deref().unwrap_or("")
             ));
         } else if failed && r.outcome == "rejected" {
-            result
-                .details
-                .push(format!("rejected: {}", r.reason.as_deref().unwrap_or("")));
+            result.details.push(format!("rejected: {}", r.reason.as_deref().unwrap_or("")));
         }
     }
     result.passed = !failed;
@@ -178,9 +152,7 @@ fn shorten(s: &str) -> String {
 
 fn build_request(t: &TestCase) -> Result<::http::Request<Full<Bytes>>, String> {
     let url = ops::render_string(&*eval::eval(&t.url, &[])?);
-    let mut builder = ::http::Request::builder()
-        .method(t.method.clone())
-        .uri(&url);
+    let mut builder = ::http::Request::builder().method(t.method.clone()).uri(&url);
     let mut body = Vec::new();
     let mut content_type: Option<String> = None;
     let mut explicit_type = None;
@@ -190,19 +162,17 @@ fn build_request(t: &TestCase) -> Result<::http::Request<Full<Bytes>>, String> {
                 let u = ops::render_string(&*eval::eval(u, &[])?);
                 let p = ops::render_string(&*eval::eval(p, &[])?);
                 let token = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
-                let value =
-                    HeaderValue::from_str(&format!("Basic {token}")).map_err(|e| e.to_string())?;
+                let value = HeaderValue::from_str(&format!("Basic {token}")).map_err(|e| e.to_string())?;
                 builder = builder.header(AUTHORIZATION, value);
             }
             RequestLine::Header(name, e) => {
                 let v = ops::render_string(&*eval::eval(e, &[])?);
-                let value = HeaderValue::from_str(&v)
-                    .map_err(|_| format!("invalid value for header `{name}`"))?;
+                let value =
+                    HeaderValue::from_str(&v).map_err(|_| format!("invalid value for header `{name}`"))?;
                 builder = builder.header(name.clone(), value);
             }
             RequestLine::Json(e) => {
-                body =
-                    serde_json::to_vec(eval::eval(e, &[])?.as_ref()).map_err(|e| e.to_string())?;
+                body = serde_json::to_vec(eval::eval(e, &[])?.as_ref()).map_err(|e| e.to_string())?;
                 content_type = Some(eval::JSON.to_string());
             }
             RequestLine::Text(e) => {
@@ -213,13 +183,10 @@ fn build_request(t: &TestCase) -> Result<::http::Request<Full<Bytes>>, String> {
         }
     }
     if let Some(ct) = explicit_type.or(content_type) {
-        let value =
-            HeaderValue::from_str(&ct).map_err(|_| format!("invalid content type `{ct}`"))?;
+        let value = HeaderValue::from_str(&ct).map_err(|_| format!("invalid content type `{ct}`"))?;
         builder = builder.header(CONTENT_TYPE, value);
     }
-    builder
-        .body(Full::new(Bytes::from(body)))
-        .map_err(|e| format!("invalid request `{url}`: {e}"))
+    builder.body(Full::new(Bytes::from(body))).map_err(|e| format!("invalid request `{url}`: {e}"))
 }
 
 /// Formats results: one line per test, details indented, then `N passed, N failed`.
@@ -233,11 +200,6 @@ pub fn report(results: &[TestResult]) -> String {
         }
     }
     let passed = results.iter().filter(|r| r.passed).count();
-    let _ = writeln!(
-        out,
-        "\n{} passed, {} failed",
-        passed,
-        results.len() - passed
-    );
+    let _ = writeln!(out, "\n{} passed, {} failed", passed, results.len() - passed);
     out
 }

@@ -1,0 +1,134 @@
+//! `wf check`: golden diagnostics for every kind (`tests/check/*`), JSON output, exit codes.
+//! Set `WF_BLESS=1` to rewrite the golden files from the current output.
+
+use crate::common::{repo, text, wf, Dir};
+
+fn cases() -> Vec<String> {
+    let dir = repo().join("tests/check");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .expect("tests/check")
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.is_dir() || p.extension().is_some_and(|x| x == "wf"))
+        .map(|p| format!("tests/check/{}", p.file_name().and_then(|n| n.to_str()).unwrap_or("")))
+        .collect();
+    names.sort();
+    names
+}
+
+fn golden(path: &str, ext: &str, actual: &str) -> Option<String> {
+    let stem = path.trim_end_matches(".wf");
+    let file = repo().join(format!("{stem}.{ext}"));
+    if std::env::var_os("WF_BLESS").is_some() {
+        std::fs::write(&file, actual).expect("bless");
+        return None;
+    }
+    let expected =
+        std::fs::read_to_string(&file).unwrap_or_else(|_| panic!("missing golden {}", file.display()));
+    (expected != actual).then(|| {
+        format!("{}: output differs\n--- expected\n{expected}\n--- actual\n{actual}", file.display())
+    })
+}
+
+#[test]
+fn diagnostics_match_golden_files() {
+    let mut failures = Vec::new();
+    for case in cases() {
+        let human = wf(&["check", &case]);
+        let json = wf(&["check", "--format", "json", &case]);
+        let diags: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json output");
+        let has_error = diags.as_array().is_some_and(|a| a.iter().any(|d| d["severity"] == "error"));
+        let expected_code = if has_error { 1 } else { 0 };
+        if human.status.code() != Some(expected_code) || json.status.code() != Some(expected_code) {
+            failures.push(format!("{case}: exit {:?}, expected {expected_code}", human.status.code()));
+        }
+        failures.extend(golden(&case, "stderr", &text(&human.stderr)));
+        failures.extend(golden(&case, "json", &text(&json.stdout)));
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn every_diagnostic_has_location_code_and_help() {
+    for case in cases() {
+        let out = wf(&["check", "--format", "json", &case]);
+        let diags: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        let diags = diags.as_array().expect("array");
+        assert!(!diags.is_empty(), "{case} reports nothing");
+        for d in diags {
+            assert!(d["line"].as_u64().is_some_and(|l| l >= 1), "{case}: {d}");
+            assert!(d["column"].as_u64().is_some_and(|c| c >= 1), "{case}: {d}");
+            assert!(d["code"].as_str().is_some_and(|c| c.starts_with("wf::")), "{case}: {d}");
+            assert!(d["help"].as_str().is_some_and(|h| !h.is_empty()), "{case}: {d}");
+        }
+    }
+}
+
+#[test]
+fn every_error_of_a_file_is_reported_in_one_run() {
+    let out = wf(&["check", "--format", "json", "tests/check/many_errors.wf"]);
+    let diags: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let codes: Vec<&str> =
+        diags.as_array().expect("array").iter().filter_map(|d| d["code"].as_str()).collect();
+    assert_eq!(
+        codes,
+        [
+            "wf::invalid-path",
+            "wf::unknown-variable",
+            "wf::invalid-status",
+            "wf::unreachable",
+            "wf::wrong-arity"
+        ]
+    );
+}
+
+#[test]
+fn examples_pass_check() {
+    let out = wf(&["check", "--deny-warnings", "examples"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).starts_with("ok: 4 workflows in 4 files"), "{}", text(&out.stdout));
+}
+
+#[test]
+fn warnings_fail_only_with_deny_warnings() {
+    assert_eq!(wf(&["check", "tests/check/unreachable.wf"]).status.code(), Some(0));
+    assert_eq!(wf(&["check", "--deny-warnings", "tests/check/unreachable.wf"]).status.code(), Some(1));
+}
+
+#[test]
+fn a_missing_path_is_exit_2() {
+    let out = wf(&["check", "no/such/file.wf"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("no/such/file.wf"));
+}
+
+#[test]
+fn directories_are_searched_recursively_and_in_order() {
+    let d = Dir::new(&[
+        ("b.wf", "workflow b { trigger webhook { } }"),
+        ("a.wf", "workflow a { trigger webhook { } }"),
+    ]);
+    std::fs::create_dir(d.path().join("sub")).expect("mkdir");
+    std::fs::write(d.path().join("sub/c.wf"), "workflow c { trigger webhook { } respond 999 }")
+        .expect("write");
+    std::fs::write(d.path().join("notes.txt"), "not a workflow").expect("write");
+    let out = wf(&["check", "--format", "json", d.path().to_str().expect("utf8")]);
+    let diags: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(diags[0]["code"], "wf::invalid-status");
+    assert!(diags[0]["file"].as_str().is_some_and(|f| f.ends_with("sub/c.wf")));
+}
+
+#[test]
+fn hostile_files_get_diagnostics_not_crashes() {
+    let long_line = format!("workflow w {{ trigger webhook {{ }} log \"{}\" + }}", "x".repeat(10 << 20));
+    let deep = format!("workflow w {{ trigger webhook {{ }} let x = {}1 }}", "(".repeat(200_000));
+    let garbage: Vec<u8> = (0..100_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let d = Dir::new(&[("long.wf", &long_line), ("deep.wf", &deep)]);
+    std::fs::write(d.path().join("garbage.wf"), garbage).expect("write");
+    for name in ["long.wf", "deep.wf", "garbage.wf"] {
+        let path = d.path().join(name);
+        let out = wf(&["check", path.to_str().expect("utf8")]);
+        assert_eq!(out.status.code(), Some(1), "{name}: {}", text(&out.stderr));
+        assert!(out.stderr.len() < 100_000, "{name}: the report echoes the whole input");
+    }
+}

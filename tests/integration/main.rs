@@ -1,0 +1,6 @@
+//! Integration tests: run the real `wf` binary (and its server on a loopback port).
+
+mod check;
+mod common;
+mod serve;
+mod test_cmd;

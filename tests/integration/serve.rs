@@ -1,0 +1,1 @@
+//! `wf serve`, through a real socket.

@@ -1,0 +1,1 @@
+//! `wf test`, through the real binary.
