@@ -362,6 +362,26 @@ mod tests {
         assert!(!is_json_type(&HeaderValue::from_static("text/plain")));
     }
 
+    struct Full503;
+
+    impl Enqueue for Full503 {
+        fn try_enqueue(&self, job: Job) -> Result<(), Job> {
+            Err(job)
+        }
+    }
+
+    #[test]
+    fn a_full_queue_answers_503_with_retry_after() {
+        let loaded = crate::loader::load_str("q.wf", r#"workflow q { trigger webhook { path "/q" mode async } log "x" }"#);
+        let router = crate::router::build(loaded.program, &|_| None).expect("builds");
+        let req = Request::post("/q").body(Full::new(Bytes::new())).expect("request");
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let handled = rt.block_on(handle(&router, &Limits::default(), &Full503, ExecId(1), req));
+        assert_eq!(handled.response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(handled.response.headers().get(RETRY_AFTER).map(|v| v.as_bytes()), Some(&b"1"[..]));
+        assert_eq!(handled.record.map(|r| r.outcome), Some("rejected"));
+    }
+
     #[test]
     fn ids_print_as_sixteen_hex_digits() {
         let id = ExecId(0x0123_4567_89ab_cdef);

@@ -1,1 +1,369 @@
-//! `wf serve`, through a real socket.
+//! `wf serve`, through a real socket: every row of SPEC §4, every statement form, async runs,
+//! reload and shutdown.
+
+use crate::common::{basic, raw_request, request, wf, Server};
+use std::time::Duration;
+
+const PAYMENT: &str = r#"
+workflow payment {
+  trigger webhook {
+    path "/hooks/payment"
+    auth basic { user "psp" password env("WF_TEST_SECRET") }
+  }
+  extract {
+    request_id = header "X-Request-Id"
+    order      = query "order" required
+    status     = body "data.status" required
+    amount     = body "data.amount" as number default 0
+    tags       = header "X-Tag"
+  }
+  if status == "paid" && amount > 0 {
+    log "paid ${order}"
+    respond 200 {
+      header "X-Request-Id" = request_id ?? "none"
+      json { ok: true, order: order, request: request_id, tags: tags }
+    }
+  } else if status == "pending" {
+    respond 202 text "pending ${order}"
+  } else if status == "boom" {
+    log "about to break"
+    let x = status < 1
+  } else if status == "fail" {
+    fail "refused ${order}"
+  } else if status == "silent" {
+    log "nothing to say"
+  } else if status == "empty" {
+    respond 204
+  } else if status == "typed" {
+    respond 200 {
+      header "Content-Type" = "application/xml"
+      text "<ok/>"
+    }
+  }
+  respond 422 json { ok: false, status: status }
+}
+"#;
+
+fn payment() -> Server {
+    Server::start_env(&[("payment.wf", PAYMENT)], &[], &[("WF_TEST_SECRET", "s3cret")])
+}
+
+fn pay(s: &Server, query: &str, body: &str) -> crate::common::Resp {
+    let auth = basic("psp", "s3cret");
+    s.post(
+        &format!("/hooks/payment{query}"),
+        &[("Authorization", &auth), ("Content-Type", "application/json"), ("X-Request-Id", "abc-123")],
+        body,
+    )
+}
+
+#[test]
+fn sync_answers_follow_the_spec() {
+    let s = payment();
+    let r = pay(&s, "?order=42", r#"{"data":{"status":"paid","amount":12.5}}"#);
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body, r#"{"ok":true,"order":"42","request":"abc-123","tags":null}"#);
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert_eq!(r.header("x-request-id"), Some("abc-123"));
+    let id = r.header("x-wf-execution").expect("execution id").to_string();
+    let log = s.wait_log(&format!("execution={id} outcome=\"responded\" status=200"));
+    assert!(log.contains(&format!("paid 42 workflow=payment execution={id}")), "{log}");
+
+    let r = pay(&s, "?order=7", r#"{"data":{"status":"pending"}}"#);
+    assert_eq!((r.status, r.body.as_str()), (202, "pending 7"));
+    assert_eq!(r.header("content-type"), Some("text/plain; charset=utf-8"));
+
+    let r = pay(&s, "?order=7", r#"{"data":{"status":"other"}}"#);
+    assert_eq!((r.status, r.json()), (422, serde_json::json!({"ok": false, "status": "other"})));
+
+    let r = pay(&s, "?order=7", r#"{"data":{"status":"silent"}}"#);
+    assert_eq!((r.status, r.body.as_str()), (422, r#"{"ok":false,"status":"silent"}"#));
+
+    let r = pay(&s, "?order=7", r#"{"data":{"status":"empty"}}"#);
+    assert_eq!((r.status, r.body.as_str()), (204, ""));
+
+    let r = pay(&s, "?order=7", r#"{"data":{"status":"typed"}}"#);
+    assert_eq!((r.status, r.body.as_str(), r.header("content-type")), (200, "<ok/>", Some("application/xml")));
+}
+
+#[test]
+fn failures_answer_500_without_the_reason() {
+    let s = payment();
+    for (status, reason) in [("fail", "refused 9"), ("boom", "cannot compare string with number")] {
+        let r = pay(&s, "?order=9", &format!(r#"{{"data":{{"status":"{status}"}}}}"#));
+        assert_eq!(r.status, 500);
+        let id = r.header("x-wf-execution").expect("id").to_string();
+        assert_eq!(r.json(), serde_json::json!({"error": "workflow failed", "execution": id}));
+        assert!(!r.body.contains(reason));
+        let log = s.wait_log(&format!("execution={id} outcome=\"failed\""));
+        let line = log.lines().find(|l| l.contains(&format!("execution={id} outcome"))).unwrap_or("");
+        assert!(line.contains(reason), "{line}");
+    }
+}
+
+#[test]
+fn completing_without_respond_answers_200_ok() {
+    let src = r#"workflow w { trigger webhook { path "/w" } log "done" }"#;
+    let s = Server::start(&[("w.wf", src)], &[]);
+    let r = s.post("/w", &[], "");
+    assert_eq!((r.status, r.body.as_str()), (200, "ok"));
+}
+
+#[test]
+fn routing_method_and_auth_errors() {
+    let s = payment();
+    let r = s.post("/nowhere", &[], "");
+    assert_eq!((r.status, r.json()), (404, serde_json::json!({"error": "not found"})));
+    assert!(r.header("x-wf-execution").is_some());
+
+    let r = request(s.addr, "GET", "/hooks/payment", &[], b"");
+    assert_eq!((r.status, r.header("allow")), (405, Some("POST")));
+    assert_eq!(r.json()["error"], "method not allowed");
+
+    let body = r#"{"data":{"status":"paid","amount":1}}"#;
+    for auth in [None, Some(basic("psp", "wrong")), Some(basic("other", "s3cret")), Some("Bearer x".into())] {
+        let mut headers = vec![("Content-Type", "application/json")];
+        if let Some(a) = &auth {
+            headers.push(("Authorization", a));
+        }
+        let r = s.post("/hooks/payment?order=1", &headers, body);
+        assert_eq!(r.status, 401, "{auth:?}");
+        assert_eq!(r.header("www-authenticate"), Some("Basic realm=\"payment\""));
+        assert_eq!(r.json()["error"], "unauthorized");
+    }
+}
+
+#[test]
+fn body_rules_in_spec_order() {
+    let s = Server::start_env(&[("payment.wf", PAYMENT)], &["--max-body", "100"], &[("WF_TEST_SECRET", "s3cret")]);
+    let auth = basic("psp", "s3cret");
+    // 401 comes before every body rule.
+    let r = s.post("/hooks/payment?order=1", &[("Content-Type", "text/plain")], &"x".repeat(500));
+    assert_eq!(r.status, 401);
+    let r = s.post("/hooks/payment?order=1", &[("Authorization", &auth), ("Content-Type", "text/plain")], &"x".repeat(500));
+    assert_eq!(r.status, 413, "{r:?}");
+    assert_eq!(r.json()["error"], "body too large");
+    let r = s.post("/hooks/payment?order=1", &[("Authorization", &auth), ("Content-Type", "text/plain")], "status=paid");
+    assert_eq!(r.status, 415);
+    let r = s.post("/hooks/payment?order=1", &[("Authorization", &auth), ("Content-Type", "application/json")], "{\n \"data\": ");
+    assert_eq!(r.status, 400);
+    let j = r.json();
+    assert_eq!((j["error"].as_str(), j["line"].as_u64(), j["column"].as_u64()), (Some("malformed JSON"), Some(2), Some(9)));
+    // A chunked body has no length to check first: it is cut off while being read.
+    let chunk = "x".repeat(80);
+    let raw = format!(
+        "POST /hooks/payment?order=1 HTTP/1.1\r\nHost: t\r\nConnection: close\r\nAuthorization: {auth}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n50\r\n{chunk}\r\n50\r\n{chunk}\r\n0\r\n\r\n"
+    );
+    assert_eq!(raw_request(s.addr, raw.as_bytes()).status, 413);
+    let r = s.post("/hooks/payment?order=1", &[("Authorization", &auth), ("Content-Type", "application/merge-patch+json")], r#"{"data":{"status":"pending"}}"#);
+    assert_eq!(r.status, 202);
+}
+
+#[test]
+fn extraction_errors_name_the_field() {
+    let s = payment();
+    let r = pay(&s, "?order=1", r#"{"data":{"status":"paid","amount":"abc"}}"#);
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.json(),
+        serde_json::json!({"error": "invalid request", "field": "amount", "source": "body", "path": "data.amount", "reason": "expected number, got \"abc\""})
+    );
+    let r = pay(&s, "", r#"{"data":{"status":"paid"}}"#);
+    assert_eq!(r.json()["field"], "order");
+    assert_eq!(r.json()["reason"], "missing");
+    let r = pay(&s, "?order=1", r#"{"data":{}}"#);
+    assert_eq!((r.json()["field"].as_str(), r.json()["source"].as_str()), (Some("status"), Some("body")));
+}
+
+#[test]
+fn headers_and_query_are_read_like_qs() {
+    let src = r#"workflow q {
+      trigger webhook { path "/q" }
+      extract {
+        tags  = header "x-tag"
+        first = query "items[0][sku]"
+        all   = query "a"
+        qty   = query "items[1].qty" as integer default 1
+        name  = query "name"
+      }
+      respond 200 json { tags: tags, first: first, all: all, qty: qty, name: name }
+    }"#;
+    let s = Server::start(&[("q.wf", src)], &[]);
+    let raw = "POST /q?items[0][sku]=A1&items[1][qty]=3&a=1&a=2&name=J%C3%BCrgen+M HTTP/1.1\r\nHost: t\r\nConnection: close\r\nX-Tag: one\r\nx-tag: two\r\nContent-Length: 0\r\n\r\n";
+    let r = raw_request(s.addr, raw.as_bytes());
+    assert_eq!(r.json(), serde_json::json!({"tags": "one, two", "first": "A1", "all": ["1", "2"], "qty": 3, "name": "Jürgen M"}));
+}
+
+#[test]
+fn async_answers_at_once_and_runs_after() {
+    let src = r#"
+    workflow a {
+      trigger webhook { path "/a" mode async }
+      extract { n = body "n" as integer required }
+      log "working on ${n}"
+      if n == 3 { fail "three is bad" }
+    }
+    workflow b {
+      trigger webhook { path "/b" mode async respond 202 { header "X-Queued" = "yes" json { queued: true } } }
+      log "b ran"
+    }"#;
+    let s = Server::start(&[("a.wf", src)], &[]);
+    let r = s.post("/a", &[("Content-Type", "application/json")], r#"{"n": 1}"#);
+    assert_eq!((r.status, r.body.as_str(), r.header("content-type")), (200, "ok", Some("text/plain; charset=utf-8")));
+    let id = r.header("x-wf-execution").expect("id").to_string();
+    s.wait_log(&format!("working on 1 workflow=a execution={id}"));
+    s.wait_log(&format!("execution={id} outcome=\"completed\""));
+    let r = s.post("/a", &[("Content-Type", "application/json")], r#"{"n": 3}"#);
+    assert_eq!(r.status, 200);
+    let id = r.header("x-wf-execution").expect("id").to_string();
+    s.wait_log(&format!("execution={id} outcome=\"failed\" status=500"));
+    let r = s.post("/a", &[("Content-Type", "application/json")], r#"{"n": "x"}"#);
+    assert_eq!(r.status, 400, "validation answers the caller before queueing");
+    let r = s.post("/b", &[], "");
+    assert_eq!((r.status, r.body.as_str(), r.header("x-queued")), (202, r#"{"queued":true}"#, Some("yes")));
+    s.wait_log("b ran");
+}
+
+#[test]
+fn json_log_lines() {
+    let src = r#"workflow j { trigger webhook { path "/j" } log "hello" respond 201 }"#;
+    let s = Server::start(&[("j.wf", src)], &["--log-format", "json"]);
+    let r = s.post("/j", &[], "");
+    assert_eq!(r.status, 201);
+    let id = r.header("x-wf-execution").expect("id").to_string();
+    let log = s.wait_log("\"outcome\":\"responded\"");
+    let line = log.lines().find(|l| l.contains("\"outcome\"")).expect("execution line");
+    let v: serde_json::Value = serde_json::from_str(line).expect("json line");
+    assert_eq!((v["workflow"].as_str(), v["execution"].as_str(), v["status"].as_u64()), (Some("j"), Some(id.as_str()), Some(201)));
+    assert!(v["duration_ms"].as_f64().is_some());
+    let hello = log.lines().find(|l| l.contains("hello")).expect("log line");
+    let v: serde_json::Value = serde_json::from_str(hello).expect("json line");
+    assert_eq!(v["execution"].as_str(), Some(id.as_str()));
+}
+
+#[test]
+fn serve_refuses_broken_workflows_and_missing_env() {
+    let d = crate::common::Dir::new(&[("p.wf", PAYMENT)]);
+    let out = std::process::Command::new(crate::common::wf_bin())
+        .args(["serve", d.path().to_str().expect("utf8"), "--listen", "127.0.0.1:0"])
+        .env_remove("WF_TEST_SECRET")
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("WF_TEST_SECRET") && err.contains("p.wf"), "{err}");
+
+    let out = wf(&["serve", "tests/check/unknown_variable.wf", "--listen", "127.0.0.1:0"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown variable"));
+}
+
+#[test]
+fn too_many_headers_get_431_and_slow_clients_do_not_block_others() {
+    let src = r#"workflow w { trigger webhook { path "/w" } respond 200 text "hi" }"#;
+    let s = Server::start(&[("w.wf", src)], &[]);
+    let mut raw = String::from("POST /w HTTP/1.1\r\nHost: t\r\n");
+    for i in 0..200 {
+        raw.push_str(&format!("X-H{i}: v\r\n"));
+    }
+    raw.push_str("Content-Length: 0\r\n\r\n");
+    assert_eq!(raw_request(s.addr, raw.as_bytes()).status, 431);
+
+    let mut slow = Vec::new();
+    for _ in 0..200 {
+        let mut c = std::net::TcpStream::connect(s.addr).expect("connect");
+        std::io::Write::write_all(&mut c, b"POST /w HTTP/1.1\r\nHost: t\r\nX-Slow: ").expect("write");
+        slow.push(c);
+    }
+    let started = std::time::Instant::now();
+    let r = s.post("/w", &[], "");
+    assert_eq!((r.status, r.body.as_str()), (200, "hi"));
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+#[test]
+fn reload_keeps_serving_through_good_and_broken_edits() {
+    let v1 = r#"workflow r { trigger webhook { path "/r" } respond 200 text "v1" }"#;
+    let v2 = r#"workflow r { trigger webhook { path "/r" } respond 200 text "v2" }"#;
+    let broken = r#"workflow r { trigger webhook { path "/r" } respond 200 text v3 }"#;
+    let s = Server::start(&[("r.wf", v1)], &["--watch"]);
+    let addr = s.addr;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let hammer = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let r = request(addr, "POST", "/r", &[], b"");
+                assert_eq!(r.status, 200, "a request failed during reload: {r:?}");
+                if seen.last() != Some(&r.body) {
+                    seen.push(r.body);
+                }
+            }
+            seen
+        })
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    s.dir.write("r.wf", v2);
+    s.wait_log("reloaded");
+    std::thread::sleep(Duration::from_millis(200));
+    s.dir.write("r.wf", broken);
+    s.wait_log("reload failed");
+    std::thread::sleep(Duration::from_millis(200));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let seen = hammer.join().expect("no request failed");
+    assert_eq!(seen, vec!["v1".to_string(), "v2".to_string()]);
+    assert!(s.log().contains("unknown variable `v3`"), "{}", s.log());
+    assert_eq!(request(addr, "POST", "/r", &[], b"").body, "v2");
+}
+
+#[test]
+fn sighup_reloads() {
+    let v1 = r#"workflow h { trigger webhook { path "/h" } respond 200 text "one" }"#;
+    let s = Server::start(&[("h.wf", v1)], &[]);
+    assert_eq!(s.post("/h", &[], "").body, "one");
+    s.dir.write("h.wf", &v1.replace("one", "two"));
+    s.signal("HUP");
+    s.wait_log("reloaded");
+    assert_eq!(s.post("/h", &[], "").body, "two");
+}
+
+#[test]
+fn sigterm_drains_every_accepted_async_execution() {
+    // Each execution copies megabytes of text, so the queue is still full when SIGTERM arrives.
+    let src = r#"workflow slow {
+      trigger webhook { path "/slow" mode async }
+      extract { s = body "s" required  n = body "n" }
+      let a = upper(s + s + s + s)
+      let b = lower(a + a + a + a)
+      let c = upper(b + b) + lower(b + b)
+      log "done ${n} ${len(c)}"
+    }"#;
+    let mut s = Server::start(&[("slow.wf", src)], &["--queue-size", "100000", "--max-body", "4MiB"]);
+    let (threads, per_thread) = (4, 25);
+    let addr = s.addr;
+    let senders: Vec<_> = (0..threads)
+        .map(|t| {
+            std::thread::spawn(move || {
+                let text = "a".repeat(256 * 1024);
+                (0..per_thread)
+                    .filter(|i| {
+                        let body = format!("{{\"s\":\"{text}\",\"n\":{}}}", t * per_thread + i);
+                        request(addr, "POST", "/slow", &[("Content-Type", "application/json")], body.as_bytes()).status == 200
+                    })
+                    .count()
+            })
+        })
+        .collect();
+    let accepted: usize = senders.into_iter().map(|h| h.join().expect("sender")).sum();
+    assert_eq!(accepted, threads * per_thread);
+    s.signal("TERM");
+    assert_eq!(s.wait_exit(), Some(0));
+    std::thread::sleep(Duration::from_millis(100));
+    let log = s.log();
+    let done = log.lines().filter(|l| l.contains(" done ") || l.contains(": done ")).count();
+    assert_eq!(done, accepted, "every accepted execution ran before exit:\n{log}");
+    let after = log.split("shutting down").nth(1).unwrap_or("");
+    assert!(after.contains("done "), "some executions were still queued at SIGTERM and ran after it");
+    assert!(log.contains("stopped"));
+}

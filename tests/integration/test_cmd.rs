@@ -1,1 +1,93 @@
 //! `wf test`, through the real binary.
+
+use crate::common::{text, wf, Dir};
+
+const WF: &str = r#"
+workflow echo {
+  trigger webhook { path "/echo" auth basic { user "u" password env("ECHO_PW") } }
+  extract { name = body "name" required }
+  log "hello ${name}"
+  respond 200 json { hello: name }
+}
+workflow later {
+  trigger webhook { path "/later" mode async }
+  log "ran later"
+  fail "later failed"
+}
+"#;
+
+fn run(tests: &str, args: &[&str]) -> (Option<i32>, String) {
+    let d = Dir::new(&[("echo.wf", WF), ("echo_test.wf", tests)]);
+    let path = d.path().to_str().expect("utf8").to_string();
+    let mut all = vec!["test", path.as_str()];
+    all.extend_from_slice(args);
+    let out = wf(&all);
+    (out.status.code(), text(&out.stdout) + &text(&out.stderr))
+}
+
+#[test]
+fn passing_tests_exit_0() {
+    let tests = r#"
+test "greets" {
+  request POST "/echo" { auth basic "u" "pw" json { name: "ada" } }
+  expect status == 200
+  expect json == { hello: "ada" }
+  expect headers["content-type"] == "application/json"
+}
+test "async runs to completion" {
+  request POST "/later"
+  expect status == 200 && text == "ok"
+}"#;
+    let (code, out) = run(tests, &["--env", "ECHO_PW=pw"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("ok     greets"), "{out}");
+    assert!(out.contains("log (later): ran later"), "{out}");
+    assert!(out.contains("execution of `later` failed: later failed"), "{out}");
+    assert!(out.trim_end().ends_with("2 passed, 0 failed"), "{out}");
+}
+
+#[test]
+fn failing_tests_show_what_was_seen_and_exit_1() {
+    let tests = r#"
+test "wrong expectation" {
+  request POST "/echo" { auth basic "u" "pw" json { name: "ada" } }
+  expect json.hello == "bob"
+}
+test "fine" {
+  request POST "/echo" { auth basic "u" "pw" json { name: "x" } }
+  expect status == 200
+}"#;
+    let (code, out) = run(tests, &["--env", "ECHO_PW=pw"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("FAILED wrong expectation"), "{out}");
+    assert!(out.contains("expect json.hello == \"bob\""), "{out}");
+    assert!(out.contains("echo_test.wf:4:10"), "{out}");
+    assert!(out.contains("saw status 200, body \"{\\\"hello\\\":\\\"ada\\\"}\""), "{out}");
+    assert!(out.contains("log (echo): hello ada"), "{out}");
+    assert!(out.trim_end().ends_with("1 passed, 1 failed"), "{out}");
+}
+
+#[test]
+fn an_unset_env_fails_the_test_naming_the_variable() {
+    let tests = r#"test "needs a secret" { request POST "/echo" { json { name: "a" } } expect status == 401 }"#;
+    let (code, out) = run(tests, &[]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("`ECHO_PW` is not set"), "{out}");
+}
+
+#[test]
+fn filter_selects_tests_by_name() {
+    let tests = r#"
+test "alpha" { request POST "/later" expect status == 200 }
+test "beta" { request POST "/later" expect status == 500 }"#;
+    let (code, out) = run(tests, &["--filter", "alph"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.trim_end().ends_with("1 passed, 0 failed"), "{out}");
+}
+
+#[test]
+fn examples_tests_pass() {
+    let out = wf(&["test", "examples", "--env", "PSP_PASSWORD=secret"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).trim_end().ends_with("16 passed, 0 failed"));
+}
