@@ -860,6 +860,11 @@ fn signature(name: &str) -> &'static str {
     }
 }
 
+/// Whether `word` is a keyword that cannot be a name.
+pub fn is_reserved(word: &str) -> bool {
+    crate::parser::is_reserved(word)
+}
+
 /// The closest name to `name` among `candidates`, if one is close enough to be a typo.
 pub fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     candidates

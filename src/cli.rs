@@ -42,6 +42,46 @@ enum Command {
         #[arg(long)]
         filter: Option<String>,
     },
+    /// Rewrite files in the canonical style (comments kept); --check lists files that would change.
+    Fmt {
+        #[arg(default_value = ".")]
+        paths: Vec<PathBuf>,
+        /// Change nothing; exit 1 and list the files that are not formatted.
+        #[arg(long)]
+        check: bool,
+    },
+    /// List every workflow's method, URL path, mode, auth and file.
+    Routes {
+        #[arg(default_value = ".")]
+        paths: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value = "human")]
+        format: Format,
+    },
+    /// Print a new workflow skeleton (with a random key unless --path is given).
+    New {
+        name: String,
+        /// Answer at once and run in the background.
+        #[arg(long = "async")]
+        is_async: bool,
+        /// Serve this URL path instead of /api/webhook:trigger/<random key>.
+        #[arg(long)]
+        path: Option<String>,
+    },
+    /// Print an extract block for every leaf of a sample body, query string and header list.
+    Infer {
+        /// A sample JSON body: a file, or - for standard input.
+        #[arg(long)]
+        body: Option<PathBuf>,
+        /// A sample URL or query string (qs-style nesting: items[0][sku]=A1).
+        #[arg(long)]
+        query: Option<String>,
+        /// Header names, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        headers: Vec<String>,
+        /// Prefix for the variable names.
+        #[arg(long)]
+        name: Option<String>,
+    },
     /// Serve every workflow over HTTP.
     Serve {
         #[arg(default_value = ".")]
@@ -71,6 +111,12 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Check { paths, format, deny_warnings } => check(&paths, format, deny_warnings),
         Command::Test { paths, env, filter } => test(&paths, &env, filter.as_deref()),
+        Command::Fmt { paths, check } => fmt(&paths, check),
+        Command::Routes { paths, format } => routes(&paths, format),
+        Command::New { name, is_async, path } => new(&name, is_async, path.as_deref()),
+        Command::Infer { body, query, headers, name } => {
+            infer(body.as_deref(), query.as_deref(), &headers, name.as_deref().unwrap_or(""))
+        }
         Command::Serve { paths, listen, watch, max_body, log_format, queue_size, drain_timeout } => {
             crate::server::serve(crate::server::Options {
                 paths,
@@ -173,6 +219,132 @@ fn test(paths: &[PathBuf], env: &[(String, String)], filter: Option<&str>) -> Ex
     } else {
         ExitCode::from(1)
     }
+}
+
+fn fmt(paths: &[PathBuf], check: bool) -> ExitCode {
+    let files = match crate::loader::find_files(paths) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut failed = false;
+    for path in files {
+        let (file, bad) = match crate::loader::read_source(&path) {
+            Ok(x) => x,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        let parsed = match bad {
+            Some(d) => Err(vec![d]),
+            None => crate::parser::parse(&file),
+        };
+        let ast = match parsed {
+            Ok(ast) => ast,
+            Err(diags) => {
+                eprint!("{}", crate::diag::render_human(&diags, color_stderr()));
+                eprintln!("not formatted: {} does not parse", path.display());
+                failed = true;
+                continue;
+            }
+        };
+        let formatted = crate::fmt::format(&ast, &file.text);
+        if formatted == file.text {
+            continue;
+        }
+        if check {
+            println!("{}", path.display());
+            failed = true;
+            continue;
+        }
+        let tmp = path.with_extension("wf.fmt-tmp");
+        if let Err(e) = std::fs::write(&tmp, &formatted).and_then(|_| std::fs::rename(&tmp, &path)) {
+            let _ = std::fs::remove_file(&tmp);
+            eprintln!("error: {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+        println!("formatted {}", path.display());
+    }
+    if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn routes(paths: &[PathBuf], format: Format) -> ExitCode {
+    let loaded = match load_checked(paths) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let routes = crate::routes::routes(&loaded.program);
+    match format {
+        Format::Human => print!("{}", crate::routes::human(&routes)),
+        Format::Json => {
+            println!("{}", serde_json::to_string_pretty(&crate::routes::json(&routes)).unwrap_or_default())
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn new(name: &str, is_async: bool, path: Option<&str>) -> ExitCode {
+    if !crate::scaffold::valid_name(name) {
+        eprintln!("error: `{name}` is not a valid workflow name (letters, digits and `_`, not a keyword)");
+        return ExitCode::from(2);
+    }
+    if let Some(p) = path {
+        if !p.starts_with('/') || p.contains(['?', '#', '"', '\\']) || p.chars().any(char::is_whitespace) {
+            eprintln!("error: `{p}` is not a URL path (it starts with `/`, e.g. /hooks/orders)");
+            return ExitCode::from(2);
+        }
+    }
+    match crate::scaffold::skeleton(name, is_async, path) {
+        Ok(s) => {
+            print!("{s}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn infer(body: Option<&std::path::Path>, query: Option<&str>, headers: &[String], prefix: &str) -> ExitCode {
+    if body.is_none() && query.is_none() && headers.is_empty() {
+        eprintln!("error: give a sample with --body FILE, --query URL or --headers Name,...");
+        return ExitCode::from(2);
+    }
+    let body_value = match body {
+        None => None,
+        Some(p) => {
+            let text = if p.as_os_str() == "-" {
+                let mut s = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).map(|_| s)
+            } else {
+                std::fs::read_to_string(p)
+            };
+            let text = match text {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("error: {}: {e}", p.display());
+                    return ExitCode::from(2);
+                }
+            };
+            match serde_json::from_str::<serde_json::Value>(&text) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    eprintln!("error: {}: not JSON: {e}", p.display());
+                    return ExitCode::from(1);
+                }
+            }
+        }
+    };
+    print!("{}", crate::infer::extract_block(headers, query, body_value.as_ref(), prefix));
+    ExitCode::SUCCESS
 }
 
 pub fn count(n: usize, what: &str) -> String {

@@ -372,7 +372,10 @@ mod tests {
 
     #[test]
     fn a_full_queue_answers_503_with_retry_after() {
-        let loaded = crate::loader::load_str("q.wf", r#"workflow q { trigger webhook { path "/q" mode async } log "x" }"#);
+        let loaded = crate::loader::load_str(
+            "q.wf",
+            r#"workflow q { trigger webhook { path "/q" mode async } log "x" }"#,
+        );
         let router = crate::router::build(loaded.program, &|_| None).expect("builds");
         let req = Request::post("/q").body(Full::new(Bytes::new())).expect("request");
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");

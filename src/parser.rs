@@ -756,7 +756,7 @@ fn syntax_error(file: &Arc<SourceFile>, e: &pest::error::Error<Rule>) -> Diagnos
     Diagnostic::error("wf::syntax", file, span, message).label(label).help(help)
 }
 
-fn is_reserved(word: &str) -> bool {
+pub fn is_reserved(word: &str) -> bool {
     matches!(
         word,
         "workflow"

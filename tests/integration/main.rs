@@ -4,3 +4,4 @@ mod check;
 mod common;
 mod serve;
 mod test_cmd;
+mod tools;

@@ -83,7 +83,10 @@ fn sync_answers_follow_the_spec() {
     assert_eq!((r.status, r.body.as_str()), (204, ""));
 
     let r = pay(&s, "?order=7", r#"{"data":{"status":"typed"}}"#);
-    assert_eq!((r.status, r.body.as_str(), r.header("content-type")), (200, "<ok/>", Some("application/xml")));
+    assert_eq!(
+        (r.status, r.body.as_str(), r.header("content-type")),
+        (200, "<ok/>", Some("application/xml"))
+    );
 }
 
 #[test]
@@ -135,27 +138,50 @@ fn routing_method_and_auth_errors() {
 
 #[test]
 fn body_rules_in_spec_order() {
-    let s = Server::start_env(&[("payment.wf", PAYMENT)], &["--max-body", "100"], &[("WF_TEST_SECRET", "s3cret")]);
+    let s = Server::start_env(
+        &[("payment.wf", PAYMENT)],
+        &["--max-body", "100"],
+        &[("WF_TEST_SECRET", "s3cret")],
+    );
     let auth = basic("psp", "s3cret");
     // 401 comes before every body rule.
     let r = s.post("/hooks/payment?order=1", &[("Content-Type", "text/plain")], &"x".repeat(500));
     assert_eq!(r.status, 401);
-    let r = s.post("/hooks/payment?order=1", &[("Authorization", &auth), ("Content-Type", "text/plain")], &"x".repeat(500));
+    let r = s.post(
+        "/hooks/payment?order=1",
+        &[("Authorization", &auth), ("Content-Type", "text/plain")],
+        &"x".repeat(500),
+    );
     assert_eq!(r.status, 413, "{r:?}");
     assert_eq!(r.json()["error"], "body too large");
-    let r = s.post("/hooks/payment?order=1", &[("Authorization", &auth), ("Content-Type", "text/plain")], "status=paid");
+    let r = s.post(
+        "/hooks/payment?order=1",
+        &[("Authorization", &auth), ("Content-Type", "text/plain")],
+        "status=paid",
+    );
     assert_eq!(r.status, 415);
-    let r = s.post("/hooks/payment?order=1", &[("Authorization", &auth), ("Content-Type", "application/json")], "{\n \"data\": ");
+    let r = s.post(
+        "/hooks/payment?order=1",
+        &[("Authorization", &auth), ("Content-Type", "application/json")],
+        "{\n \"data\": ",
+    );
     assert_eq!(r.status, 400);
     let j = r.json();
-    assert_eq!((j["error"].as_str(), j["line"].as_u64(), j["column"].as_u64()), (Some("malformed JSON"), Some(2), Some(9)));
+    assert_eq!(
+        (j["error"].as_str(), j["line"].as_u64(), j["column"].as_u64()),
+        (Some("malformed JSON"), Some(2), Some(9))
+    );
     // A chunked body has no length to check first: it is cut off while being read.
     let chunk = "x".repeat(80);
     let raw = format!(
         "POST /hooks/payment?order=1 HTTP/1.1\r\nHost: t\r\nConnection: close\r\nAuthorization: {auth}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n50\r\n{chunk}\r\n50\r\n{chunk}\r\n0\r\n\r\n"
     );
     assert_eq!(raw_request(s.addr, raw.as_bytes()).status, 413);
-    let r = s.post("/hooks/payment?order=1", &[("Authorization", &auth), ("Content-Type", "application/merge-patch+json")], r#"{"data":{"status":"pending"}}"#);
+    let r = s.post(
+        "/hooks/payment?order=1",
+        &[("Authorization", &auth), ("Content-Type", "application/merge-patch+json")],
+        r#"{"data":{"status":"pending"}}"#,
+    );
     assert_eq!(r.status, 202);
 }
 
@@ -191,7 +217,10 @@ fn headers_and_query_are_read_like_qs() {
     let s = Server::start(&[("q.wf", src)], &[]);
     let raw = "POST /q?items[0][sku]=A1&items[1][qty]=3&a=1&a=2&name=J%C3%BCrgen+M HTTP/1.1\r\nHost: t\r\nConnection: close\r\nX-Tag: one\r\nx-tag: two\r\nContent-Length: 0\r\n\r\n";
     let r = raw_request(s.addr, raw.as_bytes());
-    assert_eq!(r.json(), serde_json::json!({"tags": "one, two", "first": "A1", "all": ["1", "2"], "qty": 3, "name": "Jürgen M"}));
+    assert_eq!(
+        r.json(),
+        serde_json::json!({"tags": "one, two", "first": "A1", "all": ["1", "2"], "qty": 3, "name": "Jürgen M"})
+    );
 }
 
 #[test]
@@ -209,7 +238,10 @@ fn async_answers_at_once_and_runs_after() {
     }"#;
     let s = Server::start(&[("a.wf", src)], &[]);
     let r = s.post("/a", &[("Content-Type", "application/json")], r#"{"n": 1}"#);
-    assert_eq!((r.status, r.body.as_str(), r.header("content-type")), (200, "ok", Some("text/plain; charset=utf-8")));
+    assert_eq!(
+        (r.status, r.body.as_str(), r.header("content-type")),
+        (200, "ok", Some("text/plain; charset=utf-8"))
+    );
     let id = r.header("x-wf-execution").expect("id").to_string();
     s.wait_log(&format!("working on 1 workflow=a execution={id}"));
     s.wait_log(&format!("execution={id} outcome=\"completed\""));
@@ -234,7 +266,10 @@ fn json_log_lines() {
     let log = s.wait_log("\"outcome\":\"responded\"");
     let line = log.lines().find(|l| l.contains("\"outcome\"")).expect("execution line");
     let v: serde_json::Value = serde_json::from_str(line).expect("json line");
-    assert_eq!((v["workflow"].as_str(), v["execution"].as_str(), v["status"].as_u64()), (Some("j"), Some(id.as_str()), Some(201)));
+    assert_eq!(
+        (v["workflow"].as_str(), v["execution"].as_str(), v["status"].as_u64()),
+        (Some("j"), Some(id.as_str()), Some(201))
+    );
     assert!(v["duration_ms"].as_f64().is_some());
     let hello = log.lines().find(|l| l.contains("hello")).expect("log line");
     let v: serde_json::Value = serde_json::from_str(hello).expect("json line");
@@ -349,7 +384,15 @@ fn sigterm_drains_every_accepted_async_execution() {
                 (0..per_thread)
                     .filter(|i| {
                         let body = format!("{{\"s\":\"{text}\",\"n\":{}}}", t * per_thread + i);
-                        request(addr, "POST", "/slow", &[("Content-Type", "application/json")], body.as_bytes()).status == 200
+                        request(
+                            addr,
+                            "POST",
+                            "/slow",
+                            &[("Content-Type", "application/json")],
+                            body.as_bytes(),
+                        )
+                        .status
+                            == 200
                     })
                     .count()
             })

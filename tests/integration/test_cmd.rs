@@ -69,7 +69,8 @@ test "fine" {
 
 #[test]
 fn an_unset_env_fails_the_test_naming_the_variable() {
-    let tests = r#"test "needs a secret" { request POST "/echo" { json { name: "a" } } expect status == 401 }"#;
+    let tests =
+        r#"test "needs a secret" { request POST "/echo" { json { name: "a" } } expect status == 401 }"#;
     let (code, out) = run(tests, &[]);
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("`ECHO_PW` is not set"), "{out}");

@@ -1,0 +1,549 @@
+//! `wf fmt`: prints the AST in the one canonical style, putting every comment back where it was
+//! (on its own line, or at the end of a line) and keeping blank-line paragraphs.
+
+use crate::ast::*;
+
+/// Lines longer than this break object and array literals across lines.
+const WIDTH: usize = 100;
+
+/// Formats a parsed file. `src` is the text it was parsed from (for comments and number literals).
+pub fn format(file: &File, src: &str) -> String {
+    let mut p =
+        Printer { src, comments: &file.comments, next: 0, out: String::new(), indent: 0, last_end: 0 };
+    for (i, item) in file.items.iter().enumerate() {
+        if i > 0 {
+            p.out.push('\n');
+        }
+        p.leading(item.span().start);
+        match item {
+            Item::Workflow(w) => p.workflow(w),
+            Item::Test(t) => p.test(t),
+        }
+    }
+    p.leading(usize::MAX);
+    while p.out.ends_with("\n\n") {
+        p.out.pop();
+    }
+    p.out
+}
+
+struct Printer<'a> {
+    src: &'a str,
+    comments: &'a [Comment],
+    /// The next comment not yet printed.
+    next: usize,
+    out: String,
+    indent: usize,
+    /// Source position of the last thing printed (to find blank lines between things).
+    last_end: usize,
+}
+
+impl Printer<'_> {
+    fn pad(&mut self) {
+        for _ in 0..self.indent {
+            self.out.push_str("  ");
+        }
+    }
+
+    /// Keeps one blank line where the source had one or more before `start`.
+    fn paragraph(&mut self, start: usize) {
+        let gap = self.src.get(self.last_end.min(start)..start).unwrap_or("");
+        let lines: Vec<&str> = gap.split('\n').collect();
+        let blank = lines.len() >= 3 && lines[1..lines.len() - 1].iter().any(|l| l.trim().is_empty());
+        if blank && !self.out.is_empty() && !self.out.ends_with("{\n") && !self.out.ends_with("\n\n") {
+            self.out.push('\n');
+        }
+    }
+
+    /// Prints, on their own lines, the comments that start before `pos`.
+    fn leading(&mut self, pos: usize) {
+        while let Some(c) = self.comments.get(self.next) {
+            if c.span.start >= pos {
+                break;
+            }
+            self.paragraph(c.span.start);
+            self.pad();
+            self.out.push('#');
+            self.out.push_str(c.text.trim_end());
+            self.out.push('\n');
+            self.last_end = c.span.end;
+            self.next += 1;
+        }
+    }
+
+    /// Starts a line for a thing at `start`: comments before it, a kept blank line, indentation.
+    fn open(&mut self, start: usize) {
+        self.leading(start);
+        self.paragraph(start);
+        self.pad();
+    }
+
+    /// Ends the line of a thing that ended at `end`, with its trailing comment if it has one.
+    fn close(&mut self, end: usize) {
+        if let Some(c) = self.comments.get(self.next) {
+            let between = self.src.get(end.min(c.span.start)..c.span.start).unwrap_or("\n");
+            if c.span.start >= end && !between.contains('\n') {
+                self.out.push_str(" #");
+                self.out.push_str(c.text.trim_end());
+                self.next += 1;
+                self.last_end = c.span.end;
+                self.out.push('\n');
+                return;
+            }
+        }
+        self.last_end = self.last_end.max(end);
+        self.out.push('\n');
+    }
+
+    /// Prints the comments left inside a block before its closing `}` (at `end`), then `}`.
+    fn close_block(&mut self, end: usize) {
+        let close = end.saturating_sub(1);
+        self.indent += 1;
+        self.leading(close);
+        self.indent -= 1;
+        self.pad();
+        self.out.push('}');
+        self.close(end);
+    }
+
+    fn has_comments_in(&self, span: Span) -> bool {
+        self.comments
+            .get(self.next..)
+            .unwrap_or(&[])
+            .iter()
+            .any(|c| c.span.start > span.start && c.span.start < span.end)
+    }
+
+    fn column(&self) -> usize {
+        self.out.len() - self.out.rfind('\n').map_or(0, |i| i + 1)
+    }
+
+    fn workflow(&mut self, w: &Workflow) {
+        self.open(w.span.start);
+        self.out.push_str(&format!("workflow {} {{\n", w.name.name));
+        self.last_end = w.name.span.end;
+        self.indent += 1;
+        for item in &w.items {
+            match item {
+                WfItem::Trigger(t) => self.trigger(t),
+                WfItem::Extract(x) => self.extract(x),
+                WfItem::Stmt(s) => self.stmt(s),
+            }
+        }
+        self.indent -= 1;
+        self.close_block(w.span.end);
+    }
+
+    fn trigger(&mut self, t: &Trigger) {
+        self.open(t.span.start);
+        if t.settings.is_empty() && !self.has_comments_in(t.span) {
+            self.out.push_str("trigger webhook {}");
+            self.close(t.span.end);
+            return;
+        }
+        self.out.push_str("trigger webhook {\n");
+        self.indent += 1;
+        for s in &t.settings {
+            match s {
+                Setting::Path(p, span) => self.line(span, &format!("path {}", self.str_lit(p))),
+                Setting::Key(k, span) => self.line(span, &format!("key {}", self.str_lit(k))),
+                Setting::Mode(m, span) => {
+                    self.line(span, if *m == Mode::Async { "mode async" } else { "mode sync" })
+                }
+                Setting::Auth { user, password, span } => {
+                    self.open(span.start);
+                    self.out.push_str("auth basic {\n");
+                    self.indent += 1;
+                    let u = format!("user {}", self.expr(user));
+                    self.line(&user.span, &u);
+                    let p = format!("password {}", self.expr(password));
+                    self.line(&password.span, &p);
+                    self.indent -= 1;
+                    self.close_block(span.end);
+                }
+                Setting::Respond(r) => self.respond(r),
+            }
+        }
+        self.indent -= 1;
+        self.close_block(t.span.end);
+    }
+
+    /// One line holding `text` for a thing with this span.
+    fn line(&mut self, span: &Span, text: &str) {
+        self.open(span.start);
+        self.out.push_str(text);
+        self.close(span.end);
+    }
+
+    fn extract(&mut self, x: &Extract) {
+        self.open(x.span.start);
+        if x.fields.is_empty() && !self.has_comments_in(x.span) {
+            self.out.push_str("extract {}");
+            self.close(x.span.end);
+            return;
+        }
+        self.out.push_str("extract {\n");
+        self.indent += 1;
+        let width = x.fields.iter().map(|f| f.name.name.len()).max().unwrap_or(0);
+        for f in &x.fields {
+            let mut text =
+                format!("{:width$} = {} {}", f.name.name, f.source.as_str(), self.str_lit(&f.path));
+            if let Some(t) = &f.ty {
+                text.push_str(&format!(" as {}", t.name));
+            }
+            if f.required.is_some() {
+                text.push_str(" required");
+            }
+            if let Some(d) = &f.default {
+                text.push_str(&format!(" default {}", self.expr(d)));
+            }
+            self.line(&f.span, &text);
+        }
+        self.indent -= 1;
+        self.close_block(x.span.end);
+    }
+
+    fn block(&mut self, b: &Block) {
+        self.out.push_str("{\n");
+        self.last_end = b.span.start + 1;
+        self.indent += 1;
+        for s in &b.stmts {
+            self.stmt(s);
+        }
+        self.indent -= 1;
+        let close = b.span.end.saturating_sub(1);
+        self.indent += 1;
+        self.leading(close);
+        self.indent -= 1;
+        self.pad();
+        self.out.push('}');
+        self.last_end = b.span.end;
+    }
+
+    fn stmt(&mut self, s: &Stmt) {
+        match s {
+            Stmt::Let { name, value, span } => {
+                self.open(span.start);
+                self.out.push_str(&format!("let {} = ", name.name));
+                self.expr_block(value);
+                self.close(span.end);
+            }
+            Stmt::Log(e, span) => {
+                let text = format!("log {}", self.expr(e));
+                self.line(span, &text);
+            }
+            Stmt::Fail(e, span) => {
+                let text = format!("fail {}", self.expr(e));
+                self.line(span, &text);
+            }
+            Stmt::Respond(r) => self.respond(r),
+            Stmt::If(i) => {
+                self.open(i.span.start);
+                for (n, (cond, body)) in i.branches.iter().enumerate() {
+                    if n > 0 {
+                        self.out.push_str(" else if ");
+                    } else {
+                        self.out.push_str("if ");
+                    }
+                    let c = self.expr(cond);
+                    self.out.push_str(&c);
+                    self.out.push(' ');
+                    self.block(body);
+                }
+                if let Some(b) = &i.otherwise {
+                    self.out.push_str(" else ");
+                    self.block(b);
+                }
+                self.close(i.span.end);
+            }
+        }
+    }
+
+    fn respond(&mut self, r: &Respond) {
+        self.open(r.span.start);
+        self.out.push_str(&format!("respond {}", r.status));
+        match &r.body {
+            RespondBody::Empty => {}
+            RespondBody::Text(e) => {
+                let t = self.expr(e);
+                self.out.push_str(&format!(" text {t}"));
+            }
+            RespondBody::Json(e) => {
+                self.out.push_str(" json ");
+                self.expr_block(e);
+            }
+            RespondBody::Block(lines, span) => {
+                self.out.push_str(" {\n");
+                self.indent += 1;
+                for l in lines {
+                    match l {
+                        RespondLine::Header { name, value, span } => {
+                            let text = format!("header {} = {}", self.str_lit(name), self.expr(value));
+                            self.line(span, &text);
+                        }
+                        RespondLine::Text(e, span) => {
+                            let text = format!("text {}", self.expr(e));
+                            self.line(span, &text);
+                        }
+                        RespondLine::Json(e, span) => {
+                            self.open(span.start);
+                            self.out.push_str("json ");
+                            self.expr_block(e);
+                            self.close(span.end);
+                        }
+                    }
+                }
+                self.indent -= 1;
+                let close = span.end.saturating_sub(1);
+                self.indent += 1;
+                self.leading(close);
+                self.indent -= 1;
+                self.pad();
+                self.out.push('}');
+            }
+        }
+        self.close(r.span.end);
+    }
+
+    fn test(&mut self, t: &Test) {
+        self.open(t.span.start);
+        self.out.push_str(&format!("test {} {{\n", self.str_lit(&t.name)));
+        self.last_end = t.name.span.end;
+        self.indent += 1;
+        let r = &t.request;
+        self.open(r.span.start);
+        self.out.push_str(&format!("request {} {}", r.method.name, self.str_lit(&r.url)));
+        if r.has_block {
+            self.out.push_str(" {\n");
+            self.indent += 1;
+            for l in &r.lines {
+                match l {
+                    RequestLine::Auth { user, password, span } => {
+                        let text = format!("auth basic {} {}", self.expr(user), self.expr(password));
+                        self.line(span, &text);
+                    }
+                    RequestLine::Header { name, value, span } => {
+                        let text = format!("header {} = {}", self.str_lit(name), self.expr(value));
+                        self.line(span, &text);
+                    }
+                    RequestLine::Json(e, span) => {
+                        self.open(span.start);
+                        self.out.push_str("json ");
+                        self.expr_block(e);
+                        self.close(span.end);
+                    }
+                    RequestLine::Text(e, span) => {
+                        let text = format!("text {}", self.expr(e));
+                        self.line(span, &text);
+                    }
+                    RequestLine::ContentType(s, span) => {
+                        let text = format!("content_type {}", self.str_lit(s));
+                        self.line(span, &text);
+                    }
+                }
+            }
+            self.indent -= 1;
+            self.close_block(r.span.end);
+        } else {
+            self.close(r.span.end);
+        }
+        for e in &t.expects {
+            self.open(e.span.start);
+            self.out.push_str("expect ");
+            self.expr_block(e);
+            self.close(e.span.end);
+        }
+        self.indent -= 1;
+        self.close_block(t.span.end);
+    }
+
+    /// Writes an expression at the current position, breaking long (or commented) object and
+    /// array literals one entry per line.
+    fn expr_block(&mut self, e: &Expr) {
+        let one_line = self.expr(e);
+        let fits = self.column() + one_line.len() <= WIDTH && !self.has_comments_in(e.span);
+        match &e.kind {
+            ExprKind::Object(entries) if !fits && !entries.is_empty() => {
+                self.out.push_str("{\n");
+                self.indent += 1;
+                for (k, v) in entries {
+                    let key = match k {
+                        ObjKey::Name(i) => i.name.clone(),
+                        ObjKey::Str(s) => self.str_lit(s),
+                    };
+                    let start = match k {
+                        ObjKey::Name(i) => i.span.start,
+                        ObjKey::Str(s) => s.span.start,
+                    };
+                    self.open(start);
+                    self.out.push_str(&key);
+                    self.out.push_str(": ");
+                    self.expr_block(v);
+                    self.out.push(',');
+                    self.close(v.span.end);
+                }
+                self.indent -= 1;
+                self.leading_inside(e.span.end);
+                self.pad();
+                self.out.push('}');
+            }
+            ExprKind::Array(items) if !fits && !items.is_empty() => {
+                self.out.push_str("[\n");
+                self.indent += 1;
+                for v in items {
+                    self.open(v.span.start);
+                    self.expr_block(v);
+                    self.out.push(',');
+                    self.close(v.span.end);
+                }
+                self.indent -= 1;
+                self.leading_inside(e.span.end);
+                self.pad();
+                self.out.push(']');
+            }
+            _ => self.out.push_str(&one_line),
+        }
+    }
+
+    fn leading_inside(&mut self, end: usize) {
+        self.indent += 1;
+        self.leading(end.saturating_sub(1));
+        self.indent -= 1;
+    }
+
+    /// An expression on one line.
+    fn expr(&self, e: &Expr) -> String {
+        match &e.kind {
+            ExprKind::Null => "null".into(),
+            ExprKind::Bool(b) => b.to_string(),
+            ExprKind::Number(n) => {
+                self.src.get(e.span.start..e.span.end).map_or_else(|| n.to_string(), str::to_string)
+            }
+            ExprKind::Str(s) => self.str_lit(s),
+            ExprKind::Array(items) => {
+                format!("[{}]", items.iter().map(|x| self.expr(x)).collect::<Vec<_>>().join(", "))
+            }
+            ExprKind::Object(entries) if entries.is_empty() => "{}".into(),
+            ExprKind::Object(entries) => {
+                let parts: Vec<String> = entries
+                    .iter()
+                    .map(|(k, v)| {
+                        let key = match k {
+                            ObjKey::Name(i) => i.name.clone(),
+                            ObjKey::Str(s) => self.str_lit(s),
+                        };
+                        format!("{key}: {}", self.expr(v))
+                    })
+                    .collect();
+                format!("{{ {} }}", parts.join(", "))
+            }
+            ExprKind::Var(i) => i.name.clone(),
+            ExprKind::Field(b, n) => format!("{}.{}", self.expr(b), n.name),
+            ExprKind::Index(b, i) => format!("{}[{}]", self.expr(b), self.expr(i)),
+            ExprKind::Call(n, args) => {
+                format!("{}({})", n.name, args.iter().map(|a| self.expr(a)).collect::<Vec<_>>().join(", "))
+            }
+            ExprKind::Unary(UnOp::Not, x) => format!("!{}", self.expr(x)),
+            ExprKind::Unary(UnOp::Neg, x) => format!("-{}", self.expr(x)),
+            ExprKind::Binary(op, l, r) => format!("{} {} {}", self.expr(l), op.as_str(), self.expr(r)),
+            ExprKind::Paren(x) => format!("({})", self.expr(x)),
+        }
+    }
+
+    fn str_lit(&self, s: &Str) -> String {
+        let mut out = String::from("\"");
+        for part in &s.parts {
+            match part {
+                StrPart::Lit(t) => {
+                    let mut chars = t.chars().peekable();
+                    while let Some(c) = chars.next() {
+                        match c {
+                            '"' => out.push_str("\\\""),
+                            '\\' => out.push_str("\\\\"),
+                            '\n' => out.push_str("\\n"),
+                            '\t' => out.push_str("\\t"),
+                            '\r' => out.push_str("\\r"),
+                            '$' if chars.peek() == Some(&'{') => out.push_str("\\$"),
+                            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+                            c => out.push(c),
+                        }
+                    }
+                }
+                StrPart::Expr(e) => {
+                    out.push_str("${");
+                    out.push_str(&self.expr(e));
+                    out.push('}');
+                }
+            }
+        }
+        out.push('"');
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format;
+    use crate::diag::SourceFile;
+
+    fn fmt(src: &str) -> String {
+        let f = SourceFile::new("t.wf", src);
+        let ast = crate::parser::parse(&f).expect("parses");
+        format(&ast, src)
+    }
+
+    #[test]
+    fn canonical_style_with_comments() {
+        let src = "# head\nworkflow   w{trigger webhook{path \"/p\"   # the path\n}\nextract{a=body \"a\" as number\n  longer_name = query \"q\" required}\n\n\n# about b\nlet b=a+1 # trailing\nif b>1{respond 200 json {ok:true}}else{fail \"no\"}}\ntest \"t\" { request POST \"/p\" expect status == 200 }";
+        let out = fmt(src);
+        let expected = "# head\nworkflow w {\n  trigger webhook {\n    path \"/p\" # the path\n  }\n  extract {\n    a           = body \"a\" as number\n    longer_name = query \"q\" required\n  }\n\n  # about b\n  let b = a + 1 # trailing\n  if b > 1 {\n    respond 200 json { ok: true }\n  } else {\n    fail \"no\"\n  }\n}\n\ntest \"t\" {\n  request POST \"/p\"\n  expect status == 200\n}\n";
+        assert_eq!(out, expected);
+        assert_eq!(fmt(&out), out, "idempotent");
+    }
+
+    #[test]
+    fn strings_are_re_escaped() {
+        let src = r#"workflow w { trigger webhook {} log "a\"b\\c\n\${x} ${1 + 2} é" }"#;
+        let out = fmt(src);
+        assert!(out.contains(r#"log "a\"b\\c\n\${x} ${1 + 2} é""#), "{out}");
+        assert_eq!(fmt(&out), out);
+    }
+
+    /// The parsed program without positions, to compare before and after formatting.
+    fn shape(src: &str) -> Option<String> {
+        let ast = crate::parser::parse(&SourceFile::new("t.wf", src)).ok()?;
+        let spans = regex::Regex::new(r"Span \{ start: \d+, end: \d+ \}").ok()?;
+        Some(spans.replace_all(&format!("{:?}", ast.items), "_").into_owned())
+    }
+
+    #[test]
+    fn formatting_is_idempotent_and_keeps_the_program() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let files = crate::loader::find_files(&[root.join("examples"), root.join("tests")]).expect("files");
+        let mut checked = 0;
+        for path in files {
+            let Ok(src) = std::fs::read_to_string(&path) else { continue };
+            let Some(before) = shape(&src) else { continue };
+            let once = fmt(&src);
+            assert_eq!(shape(&once).as_deref(), Some(before.as_str()), "{} changes meaning", path.display());
+            assert_eq!(fmt(&once), once, "{} is not idempotent", path.display());
+            let comments = crate::scan::scan(&src).comments.len();
+            assert_eq!(
+                crate::scan::scan(&once).comments.len(),
+                comments,
+                "{} loses comments",
+                path.display()
+            );
+            checked += 1;
+        }
+        assert!(checked >= 20, "only {checked} files checked");
+    }
+
+    #[test]
+    fn long_literals_break_one_entry_per_line() {
+        let src = r#"workflow w { trigger webhook {} respond 200 json { first_field: "aaaaaaaaaaaaaaaaaaaa", second_field: "bbbbbbbbbbbbbbbbbbbbbbbbb", third: [1, 2, 3] } }"#;
+        let out = fmt(src);
+        assert!(out.contains("respond 200 json {\n    first_field: \"aaaaaaaaaaaaaaaaaaaa\",\n"), "{out}");
+        assert_eq!(fmt(&out), out);
+    }
+}

@@ -1,0 +1,210 @@
+//! `wf infer`: an `extract` block for every leaf of a sample JSON body, query string and header
+//! list — the "parse" button of NocoBase's editor, for the command line.
+
+use crate::ir::Seg;
+use serde_json::Value;
+
+pub struct Leaf {
+    pub source: &'static str,
+    pub path: Vec<Seg>,
+    pub ty: Option<&'static str>,
+}
+
+/// Every leaf of a JSON value (empty arrays and objects count as leaves).
+pub fn leaves(source: &'static str, v: &Value, from_query: bool, out: &mut Vec<Leaf>) {
+    walk(source, v, &mut Vec::new(), from_query, out);
+}
+
+fn walk(source: &'static str, v: &Value, path: &mut Vec<Seg>, from_query: bool, out: &mut Vec<Leaf>) {
+    match v {
+        Value::Object(m) if !m.is_empty() => {
+            for (k, x) in m {
+                path.push(Seg::Key(k.clone()));
+                walk(source, x, path, from_query, out);
+                path.pop();
+            }
+        }
+        Value::Array(a) if !a.is_empty() => {
+            for (i, x) in a.iter().enumerate() {
+                path.push(Seg::Index(i, i.to_string()));
+                walk(source, x, path, from_query, out);
+                path.pop();
+            }
+        }
+        _ if path.is_empty() => {}
+        _ => {
+            let ty = match v {
+                Value::Number(_) => Some("number"),
+                Value::Bool(_) => Some("boolean"),
+                Value::Array(_) => Some("array"),
+                Value::Object(_) => Some("object"),
+                Value::String(s) if from_query && crate::ops::parse_number(s).is_some() => Some("number"),
+                Value::String(s) if from_query && (s == "true" || s == "false") => Some("boolean"),
+                _ => None,
+            };
+            out.push(Leaf { source, path: path.clone(), ty });
+        }
+    }
+}
+
+fn snake(s: &str) -> String {
+    let mut out = String::new();
+    let mut prev_lower = false;
+    for c in s.chars() {
+        if c.is_ascii_uppercase() && prev_lower {
+            out.push('_');
+        }
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('_') {
+            out.push('_');
+        }
+        prev_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+    }
+    out.trim_matches('_').to_string()
+}
+
+fn seg_name(s: &Seg) -> String {
+    match s {
+        Seg::Key(k) => snake(k),
+        Seg::Index(i, _) => i.to_string(),
+    }
+}
+
+fn valid(name: String, prefix: &str) -> String {
+    let mut n = if prefix.is_empty() { name } else { format!("{}_{name}", snake(prefix)) };
+    if n.is_empty() {
+        n = "value".into();
+    }
+    if n.starts_with(|c: char| c.is_ascii_digit()) {
+        n = format!("v_{n}");
+    }
+    if crate::check::is_reserved(&n) {
+        n.push('_');
+    }
+    n
+}
+
+/// Names for leaves: the last path segment, lengthened from the end until unique.
+fn names(paths: &[Vec<String>], prefix: &str) -> Vec<String> {
+    // Start from the last key: an index alone (`0`) says nothing.
+    let mut take: Vec<usize> = paths
+        .iter()
+        .map(|p| {
+            (1 + p.iter().rev().take_while(|s| s.bytes().all(|b| b.is_ascii_digit())).count()).min(p.len())
+        })
+        .collect();
+    let name_of = |i: usize, k: usize| -> String {
+        let segs = &paths[i];
+        let start = segs.len().saturating_sub(k);
+        let parts: Vec<&str> = segs[start..].iter().map(String::as_str).filter(|s| !s.is_empty()).collect();
+        valid(parts.join("_"), prefix)
+    };
+    loop {
+        let current: Vec<String> = (0..paths.len()).map(|i| name_of(i, take[i])).collect();
+        let mut changed = false;
+        for i in 0..paths.len() {
+            let clash = current.iter().enumerate().any(|(j, n)| j != i && *n == current[i]);
+            if clash && take[i] < paths[i].len() {
+                take[i] += 1;
+                changed = true;
+            }
+        }
+        if !changed {
+            let mut seen: Vec<String> = Vec::new();
+            return current
+                .into_iter()
+                .map(|n| {
+                    let mut candidate = n.clone();
+                    let mut k = 2;
+                    while seen.contains(&candidate) {
+                        candidate = format!("{n}_{k}");
+                        k += 1;
+                    }
+                    seen.push(candidate.clone());
+                    candidate
+                })
+                .collect();
+        }
+    }
+}
+
+fn quote(s: &str) -> String {
+    let mut out = String::from("\"");
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '$' if chars.peek() == Some(&'{') => out.push_str("\\$"),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// The `extract` block for headers, a query string and a JSON body.
+pub fn extract_block(headers: &[String], query: Option<&str>, body: Option<&Value>, prefix: &str) -> String {
+    let mut leaves_found = Vec::new();
+    let mut paths: Vec<Vec<String>> = Vec::new();
+    let mut texts: Vec<String> = Vec::new();
+    for h in headers.iter().map(|h| h.trim()).filter(|h| !h.is_empty()) {
+        paths.push(vec![snake(h)]);
+        texts.push(h.to_string());
+        leaves_found.push(None);
+    }
+    if let Some(q) = query {
+        let qs = q.split_once('?').map_or(q, |(_, rest)| rest);
+        let qs = qs.split('#').next().unwrap_or("");
+        let mut found = Vec::new();
+        leaves("query", &crate::qs::parse(qs), true, &mut found);
+        for l in found {
+            paths.push(l.path.iter().map(seg_name).collect());
+            texts.push(crate::path::display(&l.path));
+            leaves_found.push(Some(l));
+        }
+    }
+    if let Some(b) = body {
+        let mut found = Vec::new();
+        leaves("body", b, false, &mut found);
+        for l in found {
+            paths.push(l.path.iter().map(seg_name).collect());
+            texts.push(crate::path::display(&l.path));
+            leaves_found.push(Some(l));
+        }
+    }
+    let names = names(&paths, prefix);
+    let width = names.iter().map(String::len).max().unwrap_or(0);
+    let mut out = String::from("extract {\n");
+    for ((name, text), leaf) in names.iter().zip(&texts).zip(&leaves_found) {
+        let (source, ty) = match leaf {
+            None => ("header", None),
+            Some(l) => (l.source, l.ty),
+        };
+        out.push_str(&format!("  {name:width$} = {source} {}", quote(text)));
+        if let Some(t) = ty {
+            out.push_str(&format!(" as {t}"));
+        }
+        out.push('\n');
+    }
+    out.push_str("}\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn infers_paths_types_and_unique_names() {
+        let body = json!({"data": {"status": "paid", "amount": 1250, "items": [{"sku": "A"}]}, "customer": {"status": "vip", "if": true}});
+        let out = extract_block(&["X-Request-Id".into()], Some("/h?order=42&tags[0]=a"), Some(&body), "");
+        assert_eq!(
+            out,
+            "extract {\n  x_request_id    = header \"X-Request-Id\"\n  order           = query \"order\" as number\n  tags_0          = query \"tags[0]\"\n  data_status     = body \"data.status\"\n  amount          = body \"data.amount\" as number\n  sku             = body \"data.items[0].sku\"\n  customer_status = body \"customer.status\"\n  if_             = body \"customer.if\" as boolean\n}\n"
+        );
+    }
+}

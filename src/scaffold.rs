@@ -1,0 +1,50 @@
+//! `wf new`: a workflow skeleton that passes `check`, with a random URL-safe key.
+
+use base64::Engine as _;
+
+/// Whether `name` can name a workflow.
+pub fn valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    first_ok && chars.all(|c| c.is_ascii_alphanumeric() || c == '_') && !crate::check::is_reserved(name)
+}
+
+/// 22 URL-safe characters from 16 bytes of the operating system's CSPRNG.
+pub fn random_key() -> Result<String, String> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|e| format!("no random bytes: {e}"))?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}
+
+pub fn skeleton(name: &str, is_async: bool, path: Option<&str>) -> Result<String, String> {
+    let (setting, url) = match path {
+        Some(p) => (format!("path \"{p}\""), p.to_string()),
+        None => {
+            let key = random_key()?;
+            (format!("key \"{key}\""), format!("/api/webhook:trigger/{key}"))
+        }
+    };
+    let mode = if is_async { "\n    mode async" } else { "" };
+    let answer = if is_async { "" } else { "\n  respond 200 json { ok: true, event: event }" };
+    Ok(format!(
+        r#"workflow {name} {{
+  trigger webhook {{
+    {setting}{mode}
+  }}
+
+  extract {{
+    event = body "event" default "unknown"
+  }}
+
+  log "{name} received ${{event}}"{answer}
+}}
+
+test "{name} answers" {{
+  request POST "{url}" {{
+    json {{ event: "ping" }}
+  }}
+  expect status == 200
+}}
+"#
+    ))
+}
