@@ -309,6 +309,25 @@ impl<'a> Lower<'a> {
         };
         let needs_body = extracts.iter().any(|x: &ir::Extraction| x.source == ir::Source::Body);
         let needs_query = extracts.iter().any(|x: &ir::Extraction| x.source == ir::Source::Query);
+        let mut body_need = crate::body::Need::default();
+        let mut query_roots: Vec<String> = Vec::new();
+        for x in &extracts {
+            if let ir::Getter::Path(segs) = &x.getter {
+                match x.source {
+                    ir::Source::Body => body_need.add(segs),
+                    ir::Source::Query => {
+                        let root = match segs.first() {
+                            Some(ir::Seg::Key(k) | ir::Seg::Index(_, k)) => k.clone(),
+                            None => continue,
+                        };
+                        if !query_roots.contains(&root) {
+                            query_roots.push(root);
+                        }
+                    }
+                    ir::Source::Header => {}
+                }
+            }
+        }
         let wf = ir::Workflow {
             name: w.name.name.clone(),
             file: self.file.clone(),
@@ -319,7 +338,9 @@ impl<'a> Lower<'a> {
             immediate,
             extracts,
             needs_body,
+            body_need,
             needs_query,
+            query_roots,
             body,
             slots: self.vars.len(),
         };

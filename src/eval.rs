@@ -9,13 +9,13 @@ use serde_json::Value;
 use std::borrow::Cow;
 
 /// An answer ready to be sent.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Answer {
     pub status: u16,
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// Set from the body form (`json` / `text`) unless a header line set `content-type`.
     pub content_type: Option<&'static str>,
-    pub body: Vec<u8>,
+    pub body: bytes::Bytes,
 }
 
 #[derive(Debug)]
@@ -99,7 +99,7 @@ pub fn answer(r: &Respond, frame: &[Value]) -> Result<Answer, String> {
         }
     };
     let content_type = if r.has_content_type { None } else { content_type };
-    Ok(Answer { status: r.status, headers, content_type, body })
+    Ok(Answer { status: r.status, headers, content_type, body: bytes::Bytes::from(body) })
 }
 
 /// Serializes an expression's value straight into `out`, without building object literals.

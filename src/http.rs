@@ -70,7 +70,7 @@ pub trait Enqueue: Send + Sync {
 /// What happened to one execution, for its log line.
 #[derive(Debug)]
 pub struct Record {
-    pub workflow: String,
+    pub workflow: Arc<str>,
     pub id: ExecId,
     pub outcome: &'static str,
     pub status: u16,
@@ -109,7 +109,7 @@ where
             response.headers_mut().insert(k.clone(), v.clone());
         }
         let record = Record {
-            workflow: served.map_or_else(|| "-".to_string(), |s| s.wf.name.clone()),
+            workflow: served.map_or_else(|| Arc::from("-"), |s| s.name.clone()),
             id,
             outcome: "rejected",
             status: status.as_u16(),
@@ -192,7 +192,7 @@ where
         Ok(Ok(c)) => c.to_bytes(),
     };
     let body_value = if wf.needs_body && !bytes.is_empty() {
-        match serde_json::from_slice::<Value>(&bytes) {
+        match crate::body::parse(&bytes, &wf.body_need) {
             Ok(v) => v,
             Err(e) => {
                 let body = json!({
@@ -208,7 +208,7 @@ where
         Value::Null
     };
     let query = match (wf.needs_query, parts.uri.query()) {
-        (true, Some(q)) => crate::qs::parse(q),
+        (true, Some(q)) => crate::qs::parse_roots(q, Some(&wf.query_roots)),
         _ => Value::Null,
     };
     let mut frame = vec![Value::Null; wf.slots];
@@ -231,7 +231,7 @@ where
             );
         }
         let response = match &s.immediate {
-            Some(a) => answer_response(a, id),
+            Some(a) => answer_response(a.clone(), id),
             None => text_response(StatusCode::OK, "ok", id),
         };
         return Handled { response, record: None };
@@ -251,7 +251,7 @@ pub fn execute(
     let mut logs = Vec::new();
     let outcome = eval::run(&s.wf, frame, &mut logs);
     let (response, outcome, reason) = match outcome {
-        Outcome::Responded(a) => (answer_response(&a, id), "responded", None),
+        Outcome::Responded(a) => (answer_response(a, id), "responded", None),
         Outcome::Completed => (text_response(StatusCode::OK, "ok", id), "completed", None),
         Outcome::Failed(reason) => {
             let body = json!({"error": "workflow failed", "execution": id.to_string()});
@@ -259,7 +259,7 @@ pub fn execute(
         }
     };
     let record = Record {
-        workflow: s.wf.name.clone(),
+        workflow: s.name.clone(),
         id,
         outcome,
         status: response.status().as_u16(),
@@ -332,11 +332,11 @@ fn text_response(status: StatusCode, body: &'static str, id: ExecId) -> Response
     base(status, Bytes::from_static(body.as_bytes()), Some(HeaderValue::from_static(eval::TEXT)), id)
 }
 
-fn answer_response(a: &Answer, id: ExecId) -> Response<Full<Bytes>> {
+fn answer_response(a: Answer, id: ExecId) -> Response<Full<Bytes>> {
     let status = StatusCode::from_u16(a.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut r = base(status, Bytes::from(a.body.clone()), a.content_type.map(HeaderValue::from_static), id);
-    for (k, v) in &a.headers {
-        r.headers_mut().append(k.clone(), v.clone());
+    let mut r = base(status, a.body, a.content_type.map(HeaderValue::from_static), id);
+    for (k, v) in a.headers {
+        r.headers_mut().append(k, v);
     }
     r
 }

@@ -30,8 +30,12 @@ pub struct Workflow {
     pub extracts: Vec<Extraction>,
     /// The workflow reads the JSON body (it has `body` extractions).
     pub needs_body: bool,
+    /// The body paths it reads: only these are built when the body is parsed.
+    pub body_need: crate::body::Need,
     /// The workflow reads the query string.
     pub needs_query: bool,
+    /// The root keys of the query paths it reads: only those parameters are parsed.
+    pub query_roots: Vec<String>,
     pub body: Block,
     /// Size of the per-execution frame.
     pub slots: usize,

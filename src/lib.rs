@@ -1,6 +1,7 @@
 //! wf: webhook workflows as code.
 
 pub mod ast;
+pub mod body;
 pub mod check;
 pub mod cli;
 pub mod diag;

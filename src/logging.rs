@@ -8,9 +8,15 @@ pub enum LogFormat {
     Json,
 }
 
-/// Installs the subscriber that writes log lines to stderr.
-pub fn init(format: LogFormat) {
-    let builder = tracing_subscriber::fmt().with_writer(std::io::stderr).with_max_level(tracing::Level::INFO);
+/// Installs the subscriber that writes log lines to stderr. Lines are written by a background
+/// thread (never dropped: a full buffer makes the caller wait), so requests do not wait on the
+/// write; keep the returned guard alive until exit, when it flushes what is left.
+pub fn init(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .buffered_lines_limit(4096)
+        .finish(std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_writer(writer).with_max_level(tracing::Level::INFO);
     let result = match format {
         LogFormat::Human => builder.with_ansi(crate::cli::color_stderr()).try_init(),
         LogFormat::Json => {
@@ -19,6 +25,7 @@ pub fn init(format: LogFormat) {
     };
     // A subscriber may already be installed (tests); keep it.
     drop(result);
+    guard
 }
 
 /// Logs an execution's `log` lines, then its summary line.

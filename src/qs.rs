@@ -24,8 +24,19 @@ enum Q {
 
 /// Parses a raw query string (without `?`) into nested JSON whose leaves are strings.
 pub fn parse(query: &str) -> Value {
+    parse_roots(query, None)
+}
+
+/// Like [`parse`], keeping only the parameters whose top-level key is in `roots` (the others are
+/// never built; the result is what [`parse`] gives for those keys).
+pub fn parse_roots(query: &str, roots: Option<&[String]>) -> Value {
     let mut root: IndexMap<String, Q> = IndexMap::new();
     for (key, value) in form_urlencoded::parse(query.as_bytes()).take(PARAMETER_LIMIT) {
+        if let Some(roots) = roots {
+            if !roots.iter().any(|r| root_of(&key) == r) {
+                continue;
+            }
+        }
         let Some((parent, children)) = split_key(&key) else {
             continue;
         };
@@ -50,6 +61,15 @@ pub fn parse(query: &str) -> Value {
         }
     }
     Value::Object(root.into_iter().map(|(k, v)| (k, to_value(v))).collect())
+}
+
+/// The top-level key a parameter name lands under (what `split_key` calls the parent).
+fn root_of(key: &str) -> &str {
+    match bracket_at(key, 0) {
+        Some((0, end)) => &key[1..end - 1],
+        Some((start, _)) => &key[..start],
+        None => key,
+    }
 }
 
 fn array_index(s: &str) -> Option<usize> {
@@ -209,6 +229,19 @@ mod tests {
         assert_eq!(parse("flag&x="), json!({"flag": "", "x": ""}));
         assert_eq!(parse("a=b&a[]=c"), json!({"a": ["b", "c"]}));
         assert_eq!(parse(""), json!({}));
+    }
+
+    #[test]
+    fn filtering_by_root_keeps_qs_results_for_those_keys() {
+        let q = "a=1&b[x]=2&a=3&[c]=4&items[0][sku]=A&other=5";
+        let full = parse(q);
+        let roots: Vec<String> = ["a", "c", "items"].iter().map(|s| s.to_string()).collect();
+        let part = super::parse_roots(q, Some(&roots));
+        for k in &roots {
+            assert_eq!(part.get(k), full.get(k), "{k}");
+        }
+        assert_eq!(part.get("b"), None);
+        assert_eq!(part.get("other"), None);
     }
 
     #[test]

@@ -18,7 +18,8 @@ pub struct Served {
     pub challenge: HeaderValue,
     /// Async only: the immediate answer, built once.
     pub immediate: Option<Answer>,
-    pub name_header: HeaderValue,
+    /// The workflow's name, shared by every log record.
+    pub name: Arc<str>,
 }
 
 #[derive(Debug, Default)]
@@ -127,8 +128,8 @@ fn prepare(wf: Workflow) -> Result<Served, String> {
     };
     let realm = wf.name.replace(['"', '\\'], "");
     let challenge = HeaderValue::from_str(&format!("Basic realm=\"{realm}\"")).map_err(|e| e.to_string())?;
-    let name_header = HeaderValue::from_str(&wf.name).map_err(|e| e.to_string())?;
-    Ok(Served { wf, credentials, challenge, immediate, name_header })
+    let name = Arc::from(wf.name.as_str());
+    Ok(Served { wf, credentials, challenge, immediate, name })
 }
 
 fn constant_string(e: &Expr) -> Result<String, String> {

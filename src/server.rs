@@ -49,7 +49,7 @@ pub fn load_router(paths: &[PathBuf]) -> Result<Router, String> {
 }
 
 pub fn serve(opts: Options) -> ExitCode {
-    logging::init(opts.log_format);
+    let _log_guard = logging::init(opts.log_format);
     let router = match load_router(&opts.paths) {
         Ok(r) => r,
         Err(e) => {

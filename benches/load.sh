@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Load benchmark: `wf serve benches/payment.wf` against a hand-written hyper + serde_json server
+# (benches/baseline.rs) on the same scenario, with the same load, in one run.
+# Server pinned to core 0, wrk to core 1 (-t1 -c32), rounds alternate baseline, wf, baseline, wf.
+# Prints req/s, p50, p99, idle and peak RSS of every run, then the means and wf/baseline ratios.
+#
+# usage: benches/load.sh [--duration 10s] [--warmup 2s] [--rounds 2] [--peers]
+#   --peers  also runs adnanh/webhook (Debian) and Node-RED (npm) from ../shared/peers on the
+#            same scenario, one round each.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=10s WARMUP=2s ROUNDS=2 PEERS=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --duration) DURATION=$2; shift 2 ;;
+    --warmup) WARMUP=$2; shift 2 ;;
+    --rounds) ROUNDS=$2; shift 2 ;;
+    --peers) PEERS=1; shift ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+done
+
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+cargo build --release --quiet --bin wf --example baseline
+WF=target/release/wf BASE=target/release/examples/baseline
+TMP=$(mktemp -d); PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$TMP"; }
+trap cleanup EXIT
+
+rss() { awk -v k="$2" '$1==k":"{print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+
+# start NAME CMD... : starts a server on core 0 that prints "listening on http://ADDR"; sets PID, ADDR.
+start() {
+  local name=$1; shift
+  taskset -c 0 "$@" >"$TMP/$name.out" 2>/dev/null &
+  PID=$!; PIDS+=("$PID")
+  for _ in $(seq 1 200); do
+    ADDR=$(sed -n 's|^listening on http://||p' "$TMP/$name.out" | head -1)
+    [ -n "$ADDR" ] && return 0
+    sleep 0.05
+  done
+  echo "$name did not start" >&2; exit 1
+}
+
+# measure LABEL PID URL : correctness probe, warm-up, one pinned wrk run; appends a result row.
+measure() {
+  local label=$1 pid=$2 url=$3 idle out body
+  idle=$(rss "$pid" VmRSS)
+  body=$(curl -s -X POST -H 'Content-Type: application/json' -H 'X-Request-Id: abc-123' \
+    --data-binary '{"data":{"status":"paid","amount":1250,"currency":"EUR"},"customer":{"email":"a@b.c"}}' "$url")
+  [ "$body" = '{"ok":true,"order":"42","request":"abc-123"}' ] || { echo "$label answered wrongly: $body" >&2; exit 1; }
+  taskset -c 1 wrk -t1 -c32 -d"$WARMUP" -s benches/post.lua "$url" >/dev/null 2>&1
+  out=$(taskset -c 1 wrk -t1 -c32 -d"$DURATION" --latency -s benches/post.lua "$url" 2>&1 | sed -n 's/^WRKSUM //p')
+  [ -n "$out" ] || { echo "wrk failed against $label" >&2; exit 1; }
+  local rps p50 p99 errs
+  rps=$(sed 's/.*rps=\([0-9.]*\).*/\1/' <<<"$out"); p50=$(sed 's/.*p50_ms=\([0-9.]*\).*/\1/' <<<"$out")
+  p99=$(sed 's/.*p99_ms=\([0-9.]*\).*/\1/' <<<"$out"); errs=$(sed 's/.*non2xx=\([0-9]*\) errors=\([0-9]*\).*/\1+\2/' <<<"$out")
+  printf '%-22s %10s %9s %9s %10s %10s %8s\n' "$label" "$rps" "$p50" "$p99" "$((idle / 1024))" "$(( $(rss "$pid" VmHWM) / 1024 ))" "$errs"
+  echo "$label $rps $p50 $p99 $(rss "$pid" VmHWM)" >>"$TMP/results"
+}
+
+echo "scenario: POST /hooks/payment?order=42, 86-byte JSON body; server on core 0, wrk -t1 -c32 on core 1, $DURATION per run"
+printf '%-22s %10s %9s %9s %10s %10s %8s\n' run req/s p50_ms p99_ms idle_MiB peak_MiB errors
+for round in $(seq 1 "$ROUNDS"); do
+  start baseline "$BASE" 127.0.0.1:0
+  measure "baseline#$round" "$PID" "http://$ADDR/hooks/payment?order=42"
+  kill "$PID"; wait "$PID" 2>/dev/null || true
+  start wf "$WF" serve benches/payment.wf --listen 127.0.0.1:0
+  measure "wf#$round" "$PID" "http://$ADDR/hooks/payment?order=42"
+  kill "$PID"; wait "$PID" 2>/dev/null || true
+done
+
+if [ "$PEERS" = 1 ]; then
+  PEERS_DIR=../shared/peers
+  [ -d "$PEERS_DIR" ] || { echo "no ../shared/peers: skipping the peers" >&2; PEERS=0; }
+fi
+if [ "$PEERS" = 1 ]; then
+  for variant in nocmd true; do
+    PID=$(PIN=0 "$PEERS_DIR/run-webhook.sh" 19000 "$variant"); PIDS+=("$PID"); sleep 1
+    measure "webhook-$variant" "$PID" "http://127.0.0.1:19000/hooks/payment?order=42" || true
+    kill "$PID" 2>/dev/null || true
+  done
+  PID=$(PIN=0 "$PEERS_DIR/run-node-red.sh" 19001 function); PIDS+=("$PID")
+  for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:19001/" && break; sleep 0.2; done
+  measure "node-red-function" "$PID" "http://127.0.0.1:19001/hooks/payment?order=42" || true
+  kill "$PID" 2>/dev/null || true
+fi
+
+awk '
+  { split($1, a, "#"); n[a[1]]++; rps[a[1]] += $2; p50[a[1]] += $3; p99[a[1]] += $4; if ($5 > hwm[a[1]]) hwm[a[1]] = $5 }
+  END {
+    printf "\nmeans over %d rounds\n", n["wf"]
+    for (k in n) printf "%-22s req/s %9.0f  p50 %6.3f ms  p99 %6.3f ms  peak RSS %5.1f MiB\n", k, rps[k]/n[k], p50[k]/n[k], p99[k]/n[k], hwm[k]/1024
+    if (n["baseline"] && n["wf"]) {
+      printf "\nwf/baseline: req/s %.3f  p99 %.3f  (goals: req/s >= 0.95, p99 <= 1.3)\n", (rps["wf"]/n["wf"])/(rps["baseline"]/n["baseline"]), (p99["wf"]/n["wf"])/(p99["baseline"]/n["baseline"])
+    }
+  }' "$TMP/results"
