@@ -1,24 +1,23 @@
 //! Selective JSON body parsing. A workflow knows at compile time which body paths it reads; the
-//! body is parsed into a tree holding only those paths. Everything else is still read and
-//! validated (malformed JSON anywhere is a `400`) but never built.
+//! parser writes each of those values straight into its slot of the execution frame. Everything
+//! else is still read and validated (malformed JSON anywhere is a `400`) but never built.
 
-use crate::ir::Seg;
+use crate::ir::{Seg, Slot};
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::fmt;
 
-/// The body paths a workflow reads, as a trie.
+/// The body paths a workflow reads, as a trie whose nodes name the slots that end there.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Need {
-    /// A path ends here: keep the whole value.
-    pub whole: bool,
+    pub slots: Vec<Slot>,
     pub children: Vec<(Seg, Need)>,
 }
 
 impl Need {
-    pub fn add(&mut self, path: &[Seg]) {
+    pub fn add(&mut self, path: &[Seg], slot: Slot) {
         let Some((first, rest)) = path.split_first() else {
-            self.whole = true;
+            self.slots.push(slot);
             return;
         };
         let i = match self.children.iter().position(|(s, _)| s == first) {
@@ -28,11 +27,11 @@ impl Need {
                 self.children.len() - 1
             }
         };
-        self.children[i].1.add(rest);
+        self.children[i].1.add(rest, slot);
     }
 
     pub fn is_empty(&self) -> bool {
-        !self.whole && self.children.is_empty()
+        self.slots.is_empty() && self.children.is_empty()
     }
 
     fn child_for_key(&self, key: &str) -> Option<&Need> {
@@ -52,34 +51,78 @@ impl Need {
     fn max_index(&self) -> Option<usize> {
         self.children.iter().filter_map(|(s, _)| if let Seg::Index(i, _) = s { Some(*i) } else { None }).max()
     }
-}
 
-/// Parses `bytes` keeping only what `need` asks for.
-pub fn parse(bytes: &[u8], need: &Need) -> Result<Value, serde_json::Error> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let v = need.deserialize(&mut de)?;
-    de.end()?;
-    Ok(v)
-}
-
-impl<'de> DeserializeSeed<'de> for &Need {
-    type Value = Value;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        if self.whole {
-            return serde::Deserialize::deserialize(d);
+    /// Sets every slot of this subtree to `null` (a repeated key: the last one wins, as in JSON
+    /// parsers that build the whole object).
+    fn clear(&self, frame: &mut [Value]) {
+        for s in &self.slots {
+            if let Some(v) = frame.get_mut(*s as usize) {
+                *v = Value::Null;
+            }
         }
-        d.deserialize_any(Partial(self))
+        for (_, c) in &self.children {
+            c.clear(frame);
+        }
+    }
+
+    /// Fills this subtree's slots from an already built value.
+    fn fill_from(&self, v: &Value, frame: &mut [Value]) {
+        for (seg, child) in &self.children {
+            let next = match (v, seg) {
+                (Value::Object(m), Seg::Key(k) | Seg::Index(_, k)) => m.get(k),
+                (Value::Array(a), Seg::Index(i, _)) => a.get(*i),
+                _ => None,
+            };
+            if let Some(next) = next {
+                for s in &child.slots {
+                    if let Some(x) = frame.get_mut(*s as usize) {
+                        *x = next.clone();
+                    }
+                }
+                child.fill_from(next, frame);
+            }
+        }
     }
 }
 
-struct Partial<'a>(&'a Need);
+/// Parses `bytes`, writing the value of every needed path into its slot of `frame`.
+pub fn parse_into(bytes: &[u8], need: &Need, frame: &mut [Value]) -> Result<(), serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    Fill { need, frame }.deserialize(&mut de)?;
+    de.end()
+}
+
+struct Fill<'a, 'f> {
+    need: &'a Need,
+    frame: &'f mut [Value],
+}
+
+impl<'de> DeserializeSeed<'de> for Fill<'_, '_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        if let Some((&last, others)) = self.need.slots.split_last() {
+            let v: Value = serde::Deserialize::deserialize(d)?;
+            self.need.fill_from(&v, self.frame);
+            for s in others {
+                if let Some(x) = self.frame.get_mut(*s as usize) {
+                    *x = v.clone();
+                }
+            }
+            if let Some(x) = self.frame.get_mut(last as usize) {
+                *x = v;
+            }
+            return Ok(());
+        }
+        d.deserialize_any(self)
+    }
+}
 
 /// Matches an object key against the trie without allocating it.
 struct KeySeed<'a>(&'a Need);
 
 impl<'de, 'a> DeserializeSeed<'de> for KeySeed<'a> {
-    type Value = Option<(&'a Need, String)>;
+    type Value = Option<&'a Need>;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_str(self)
@@ -87,84 +130,77 @@ impl<'de, 'a> DeserializeSeed<'de> for KeySeed<'a> {
 }
 
 impl<'de, 'a> Visitor<'de> for KeySeed<'a> {
-    type Value = Option<(&'a Need, String)>;
+    type Value = Option<&'a Need>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("an object key")
     }
 
     fn visit_str<E: de::Error>(self, key: &str) -> Result<Self::Value, E> {
-        Ok(self.0.child_for_key(key).map(|n| (n, key.to_string())))
+        Ok(self.0.child_for_key(key))
     }
 }
 
-impl<'de> Visitor<'de> for Partial<'_> {
-    type Value = Value;
+impl<'de> Visitor<'de> for Fill<'_, '_> {
+    type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a JSON value")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut out = Map::new();
-        while let Some(found) = map.next_key_seed(KeySeed(self.0))? {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(found) = map.next_key_seed(KeySeed(self.need))? {
             match found {
-                Some((need, key)) => {
-                    let v = map.next_value_seed(need)?;
-                    out.insert(key, v);
+                Some(child) => {
+                    child.clear(self.frame);
+                    map.next_value_seed(Fill { need: child, frame: self.frame })?;
                 }
                 None => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
         }
-        Ok(Value::Object(out))
+        Ok(())
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let last = self.0.max_index();
-        let mut out = Vec::new();
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let last = self.need.max_index();
         let mut i = 0;
-        loop {
-            let wanted = last.is_some_and(|m| i <= m);
-            if !wanted {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                break;
-            }
-            let got = match self.0.child_for_index(i) {
-                Some(need) => seq.next_element_seed(need)?,
-                None => seq.next_element::<IgnoredAny>()?.map(|_| Value::Null),
+        while last.is_some_and(|m| i <= m) {
+            let more = match self.need.child_for_index(i) {
+                Some(child) => seq.next_element_seed(Fill { need: child, frame: self.frame })?.is_some(),
+                None => seq.next_element::<IgnoredAny>()?.is_some(),
             };
-            match got {
-                Some(v) => out.push(v),
-                None => break,
+            if !more {
+                return Ok(());
             }
             i += 1;
         }
-        Ok(Value::Array(out))
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(())
     }
 
     // A scalar where the paths expect an object or array: nothing there is read.
-    fn visit_bool<E>(self, _: bool) -> Result<Value, E> {
-        Ok(Value::Null)
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
     }
-    fn visit_i64<E>(self, _: i64) -> Result<Value, E> {
-        Ok(Value::Null)
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
     }
-    fn visit_u64<E>(self, _: u64) -> Result<Value, E> {
-        Ok(Value::Null)
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
     }
-    fn visit_f64<E>(self, _: f64) -> Result<Value, E> {
-        Ok(Value::Null)
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
     }
-    fn visit_str<E>(self, _: &str) -> Result<Value, E> {
-        Ok(Value::Null)
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
     }
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
     }
-    fn visit_none<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
+    fn visit_none<E>(self) -> Result<(), E> {
+        Ok(())
     }
 }
 
@@ -173,56 +209,60 @@ mod tests {
     use super::*;
     use crate::extract::lookup;
     use crate::path;
-    use serde_json::json;
 
-    fn need(paths: &[&str]) -> Need {
-        let mut n = Need::default();
-        for p in paths {
-            n.add(&path::parse(p).expect("path"));
+    /// Parses with the trie and checks every slot against a full parse and a path lookup.
+    fn same_as_full(body: &[u8], paths: &[&str]) {
+        let mut need = Need::default();
+        for (i, p) in paths.iter().enumerate() {
+            need.add(&path::parse(p).expect("path"), i as Slot);
         }
-        n
+        let mut frame = vec![Value::Null; paths.len()];
+        parse_into(body, &need, &mut frame).expect("parses");
+        let full: Value = serde_json::from_slice(body).expect("full");
+        for (i, p) in paths.iter().enumerate() {
+            let expected = lookup(&full, &path::parse(p).expect("path")).cloned().unwrap_or(Value::Null);
+            assert_eq!(frame[i], expected, "{p}");
+        }
     }
 
     #[test]
-    fn keeps_exactly_what_the_paths_read() {
-        let body = br#"{"data":{"status":"paid","amount":1250,"currency":"EUR"},"customer":{"email":"a@b.c"},"items":[{"sku":"A"},{"sku":"B","n":[1,2]}]}"#;
-        let paths = ["data.status", "data.amount", "items[1].sku", "customer", "missing.x"];
-        let partial = parse(body, &need(&paths)).expect("parses");
-        assert_eq!(
-            partial,
-            json!({"data": {"status": "paid", "amount": 1250}, "customer": {"email": "a@b.c"}, "items": [null, {"sku": "B"}]})
+    fn slots_get_exactly_what_a_full_parse_and_lookup_give() {
+        let body = br#"{"data":{"status":"paid","amount":1250,"currency":"EUR"},"customer":{"email":"a@b.c"},"items":[{"sku":"A"},{"sku":"B","n":[1,2]}],"o":{"0":"zero"},"s":"str"}"#;
+        same_as_full(
+            body,
+            &[
+                "data.status",
+                "data.amount",
+                "items[1].sku",
+                "customer",
+                "customer.email",
+                "missing.x",
+                "o[0]",
+                "s.x",
+                "items[5]",
+                "items",
+                "items[1].n[1]",
+            ],
         );
-        let full: Value = serde_json::from_slice(body).expect("full");
-        for p in paths.iter().chain(["data.currency", "items[0].sku", "data.status.x"].iter()) {
-            let segs = path::parse(p).expect("path");
-            if paths.contains(p) {
-                assert_eq!(lookup(&partial, &segs), lookup(&full, &segs), "{p}");
-            }
-        }
+        same_as_full(br#"{"a":{"b":1},"a":{"c":2}}"#, &["a.b", "a.c"]);
+        same_as_full(br#"[1,[2,3]]"#, &["[1][0]", "[0]"]);
     }
 
     #[test]
     fn malformed_json_is_still_an_error_where_it_is_not_read() {
-        let n = need(&["a"]);
+        let mut need = Need::default();
+        need.add(&path::parse("a").expect("path"), 0);
+        let mut frame = vec![Value::Null];
         let bad = br#"{"a": 1, "b": {"c": [1, 2,, 3]}}"#;
-        let err = parse(bad, &n).expect_err("malformed");
+        let err = parse_into(bad, &need, &mut frame).expect_err("malformed");
         let full = serde_json::from_slice::<Value>(bad).expect_err("malformed");
         assert_eq!((err.line(), err.column()), (full.line(), full.column()));
-        assert!(parse(br#"{"a": 1} trailing"#, &n).is_err());
+        assert!(parse_into(br#"{"a": 1} trailing"#, &need, &mut frame).is_err());
         // Unread values are skipped without recursion, so deep nesting there is harmless...
         let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
-        assert!(parse(deep.as_bytes(), &n).is_ok());
+        assert!(parse_into(deep.as_bytes(), &need, &mut frame).is_ok());
         // ...and a read value is bounded by serde_json's recursion limit, never the stack.
         let deep_read = format!("{{\"a\":{}{}}}", "[".repeat(100_000), "]".repeat(100_000));
-        assert!(parse(deep_read.as_bytes(), &n).is_err());
-    }
-
-    #[test]
-    fn keys_matching_index_segments_and_scalars_in_the_way() {
-        let n = need(&["o[0]", "s.x"]);
-        assert_eq!(
-            parse(br#"{"o":{"0":"zero","1":"one"},"s":"str"}"#, &n).expect("ok"),
-            json!({"o": {"0": "zero"}, "s": null})
-        );
+        assert!(parse_into(deep_read.as_bytes(), &need, &mut frame).is_err());
     }
 }

@@ -311,21 +311,30 @@ impl<'a> Lower<'a> {
         let needs_query = extracts.iter().any(|x: &ir::Extraction| x.source == ir::Source::Query);
         let mut body_need = crate::body::Need::default();
         let mut query_roots: Vec<String> = Vec::new();
-        for x in &extracts {
-            if let ir::Getter::Path(segs) = &x.getter {
-                match x.source {
-                    ir::Source::Body => body_need.add(segs),
-                    ir::Source::Query => {
-                        let root = match segs.first() {
-                            Some(ir::Seg::Key(k) | ir::Seg::Index(_, k)) => k.clone(),
-                            None => continue,
-                        };
-                        if !query_roots.contains(&root) {
-                            query_roots.push(root);
-                        }
-                    }
-                    ir::Source::Header => {}
+        for x in &mut extracts {
+            match &mut x.getter {
+                ir::Getter::Body(segs) => body_need.add(segs, x.slot),
+                ir::Getter::Query { root, rest, .. } => {
+                    let name = match rest.first() {
+                        Some(ir::Seg::Key(k) | ir::Seg::Index(_, k)) => k.clone(),
+                        None => continue,
+                    };
+                    rest.remove(0);
+                    *root = query_roots.iter().position(|r| *r == name).unwrap_or_else(|| {
+                        query_roots.push(name);
+                        query_roots.len() - 1
+                    });
                 }
+                ir::Getter::Header(_) => {}
+            }
+        }
+        let readers = |r: usize, xs: &[ir::Extraction]| {
+            xs.iter().filter(|x| matches!(x.getter, ir::Getter::Query { root, .. } if root == r)).count()
+        };
+        let counts: Vec<usize> = (0..query_roots.len()).map(|r| readers(r, &extracts)).collect();
+        for x in &mut extracts {
+            if let ir::Getter::Query { root, rest, sole } = &mut x.getter {
+                *sole = rest.is_empty() && counts.get(*root) == Some(&1);
             }
         }
         let wf = ir::Workflow {
@@ -413,16 +422,19 @@ impl<'a> Lower<'a> {
                     )
                     .set_label("not a header name")
                     .set_help("header names are letters, digits and `-`, e.g. \"X-Request-Id\"");
-                    ir::Getter::Path(Vec::new())
+                    ir::Getter::Body(Vec::new())
                 }
             },
             _ => match path::parse(&path_text) {
-                Ok(segs) => ir::Getter::Path(segs),
+                Ok(segs) if source == ir::Source::Query => {
+                    ir::Getter::Query { root: 0, rest: segs, sole: false }
+                }
+                Ok(segs) => ir::Getter::Body(segs),
                 Err(reason) => {
                     self.err("wf::malformed-path", f.path.span, format!("malformed path `{path_text}`"))
                         .set_label(reason)
                         .set_help("paths look like `data.status`, `items[0].id` or `[\"key with.dots\"]`");
-                    ir::Getter::Path(Vec::new())
+                    ir::Getter::Body(Vec::new())
                 }
             },
         };

@@ -8,10 +8,8 @@ use serde_json::Value;
 /// What a request offers to extraction.
 pub struct Inputs<'a> {
     pub headers: &'a http::HeaderMap,
-    /// The parsed query string (`Null` when the workflow does not read it).
-    pub query: &'a Value,
-    /// The parsed JSON body (`Null` when absent or not read).
-    pub body: &'a Value,
+    /// The value of each root key in `Workflow::query_roots` (see [`crate::qs::roots`]).
+    pub query: &'a mut [Value],
 }
 
 /// A value that is missing or does not convert: answered with `400`.
@@ -35,37 +33,33 @@ impl ExtractError {
     }
 }
 
-/// Fills the extracted slots of `frame`, in declaration order.
-pub fn extract_all(wf: &Workflow, inputs: &Inputs, frame: &mut [Value]) -> Result<(), ExtractError> {
+/// Fills the extracted slots of `frame`, in declaration order. Body values are already in their
+/// slots ([`crate::body::parse_into`] put them there); this reads headers and the query, then
+/// applies `required`, `default` and `as` to every slot.
+pub fn extract_all(wf: &Workflow, inputs: &mut Inputs, frame: &mut [Value]) -> Result<(), ExtractError> {
     for x in &wf.extracts {
-        let value = extract_one(x, inputs)?;
-        if let Some(slot) = frame.get_mut(x.slot as usize) {
-            *slot = value;
-        }
+        let Some(slot) = frame.get_mut(x.slot as usize) else { continue };
+        let found = match &x.getter {
+            Getter::Header(name) => header(inputs.headers, name),
+            Getter::Query { root, rest, sole } => match inputs.query.get_mut(*root) {
+                Some(v) if *sole => Some(std::mem::take(v)),
+                Some(v) => lookup(v, rest).cloned(),
+                None => None,
+            },
+            Getter::Body(_) => Some(std::mem::take(slot)),
+        };
+        *slot = finish(x, found)?;
     }
     Ok(())
 }
 
-fn extract_one(x: &Extraction, inputs: &Inputs) -> Result<Value, ExtractError> {
+/// Applies `required`, `default` and `as` to what was found.
+fn finish(x: &Extraction, found: Option<Value>) -> Result<Value, ExtractError> {
     let fail = |reason: String| ExtractError {
         field: x.name.clone(),
         source: x.source.as_str(),
         path: x.path_text.clone(),
         reason,
-    };
-    let header_value;
-    let found: Option<&Value> = match &x.getter {
-        Getter::Header(name) => {
-            header_value = header(inputs.headers, name);
-            header_value.as_ref()
-        }
-        Getter::Path(segs) => {
-            let root = match x.source {
-                crate::ir::Source::Query => inputs.query,
-                _ => inputs.body,
-            };
-            lookup(root, segs)
-        }
     };
     match found {
         None | Some(Value::Null) => {
@@ -78,7 +72,7 @@ fn extract_one(x: &Extraction, inputs: &Inputs) -> Result<Value, ExtractError> {
             }
         }
         Some(v) => match x.ty {
-            None => Ok(v.clone()),
+            None => Ok(v),
             Some(ty) => convert(v, ty).map_err(fail),
         },
     }
@@ -111,16 +105,17 @@ pub fn lookup<'a>(root: &'a Value, segs: &[Seg]) -> Option<&'a Value> {
 }
 
 /// Applies `as TYPE` (SPEC §2.2).
-pub fn convert(v: &Value, ty: Type) -> Result<Value, String> {
-    let bad = || format!("expected {}, got {}", ty.as_str(), shown(v));
+pub fn convert(v: Value, ty: Type) -> Result<Value, String> {
+    let bad = || format!("expected {}, got {}", ty.as_str(), shown(&v));
     match ty {
         Type::String => match v {
-            Value::String(_) => Ok(v.clone()),
+            Value::String(_) => Ok(v),
             Value::Number(_) | Value::Bool(_) => Ok(Value::String(v.to_string())),
             _ => Err(bad()),
         },
-        Type::Number => ops::to_number(v).ok_or_else(bad),
-        Type::Integer => match ops::to_number(v) {
+        Type::Number if v.is_number() => Ok(v),
+        Type::Number => ops::to_number(&v).ok_or_else(bad),
+        Type::Integer => match ops::to_number(&v) {
             Some(Value::Number(n)) => {
                 if let Some(i) = n.as_i64() {
                     Ok(Value::from(i))
@@ -135,14 +130,14 @@ pub fn convert(v: &Value, ty: Type) -> Result<Value, String> {
             }
             _ => Err(bad()),
         },
-        Type::Boolean => match v {
-            Value::Bool(_) => Ok(v.clone()),
+        Type::Boolean => match &v {
+            Value::Bool(_) => Ok(v),
             Value::String(s) if s == "true" => Ok(Value::Bool(true)),
             Value::String(s) if s == "false" => Ok(Value::Bool(false)),
             _ => Err(bad()),
         },
-        Type::Object if v.is_object() => Ok(v.clone()),
-        Type::Array if v.is_array() => Ok(v.clone()),
+        Type::Object if v.is_object() => Ok(v),
+        Type::Array if v.is_array() => Ok(v),
         Type::Object | Type::Array => Err(bad()),
     }
 }
@@ -164,15 +159,15 @@ mod tests {
 
     #[test]
     fn conversions_follow_the_spec() {
-        assert_eq!(convert(&json!("12.5"), Type::Number), Ok(json!(12.5)));
-        assert_eq!(convert(&json!("abc"), Type::Number), Err("expected number, got \"abc\"".into()));
-        assert_eq!(convert(&json!(3.0), Type::Integer), Ok(json!(3)));
-        assert!(convert(&json!(3.5), Type::Integer).is_err());
-        assert_eq!(convert(&json!("true"), Type::Boolean), Ok(json!(true)));
-        assert!(convert(&json!("yes"), Type::Boolean).is_err());
-        assert_eq!(convert(&json!(42), Type::String), Ok(json!("42")));
-        assert!(convert(&json!([1]), Type::String).is_err());
-        assert!(convert(&json!({}), Type::Array).is_err());
+        assert_eq!(convert(json!("12.5"), Type::Number), Ok(json!(12.5)));
+        assert_eq!(convert(json!("abc"), Type::Number), Err("expected number, got \"abc\"".into()));
+        assert_eq!(convert(json!(3.0), Type::Integer), Ok(json!(3)));
+        assert!(convert(json!(3.5), Type::Integer).is_err());
+        assert_eq!(convert(json!("true"), Type::Boolean), Ok(json!(true)));
+        assert!(convert(json!("yes"), Type::Boolean).is_err());
+        assert_eq!(convert(json!(42), Type::String), Ok(json!("42")));
+        assert!(convert(json!([1]), Type::String).is_err());
+        assert!(convert(json!({}), Type::Array).is_err());
     }
 
     #[test]

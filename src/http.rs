@@ -191,29 +191,24 @@ where
         }
         Ok(Ok(c)) => c.to_bytes(),
     };
-    let body_value = if wf.needs_body && !bytes.is_empty() {
-        match crate::body::parse(&bytes, &wf.body_need) {
-            Ok(v) => v,
-            Err(e) => {
-                let body = json!({
-                    "error": "malformed JSON",
-                    "line": e.line(),
-                    "column": e.column(),
-                    "reason": format!("{e}"),
-                });
-                return reject(Some(s), StatusCode::BAD_REQUEST, body, &[], "malformed JSON");
-            }
-        }
-    } else {
-        Value::Null
-    };
-    let query = match (wf.needs_query, parts.uri.query()) {
-        (true, Some(q)) => crate::qs::parse_roots(q, Some(&wf.query_roots)),
-        _ => Value::Null,
-    };
     let mut frame = vec![Value::Null; wf.slots];
-    let inputs = Inputs { headers: &parts.headers, query: &query, body: &body_value };
-    if let Err(e) = extract::extract_all(wf, &inputs, &mut frame) {
+    if wf.needs_body && !bytes.is_empty() {
+        if let Err(e) = crate::body::parse_into(&bytes, &wf.body_need, &mut frame) {
+            let body = json!({
+                "error": "malformed JSON",
+                "line": e.line(),
+                "column": e.column(),
+                "reason": format!("{e}"),
+            });
+            return reject(Some(s), StatusCode::BAD_REQUEST, body, &[], "malformed JSON");
+        }
+    }
+    let mut query = match (wf.needs_query, parts.uri.query()) {
+        (true, Some(q)) => crate::qs::roots(q, &wf.query_roots),
+        _ => Vec::new(),
+    };
+    let mut inputs = Inputs { headers: &parts.headers, query: &mut query };
+    if let Err(e) = extract::extract_all(wf, &mut inputs, &mut frame) {
         let reason = format!("{} {} `{}`: {}", e.source, e.field, e.path, e.reason);
         return reject(Some(s), StatusCode::BAD_REQUEST, e.to_json(), &[], &reason);
     }

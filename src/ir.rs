@@ -80,7 +80,15 @@ pub struct Extraction {
 #[derive(Debug)]
 pub enum Getter {
     Header(HeaderName),
-    Path(Vec<Seg>),
+    /// A query path: the index of its root key in `Workflow::query_roots`, then the rest.
+    Query {
+        root: usize,
+        rest: Vec<Seg>,
+        /// No other extraction reads this root: its value can be moved, not copied.
+        sole: bool,
+    },
+    /// A body path (the body parser fills the slot; kept for error messages and tools).
+    Body(Vec<Seg>),
 }
 
 /// One step of a pre-split path.

@@ -63,6 +63,36 @@ pub fn parse_roots(query: &str, roots: Option<&[String]>) -> Value {
     Value::Object(root.into_iter().map(|(k, v)| (k, to_value(v))).collect())
 }
 
+/// The value of each of `roots` (in order; `null` when absent), as [`parse`] would give it.
+/// Parameters written without brackets (`order=42`, `a=1&a=2`) are taken directly, building
+/// nothing else; a needed root that also appears with brackets goes through the full rules.
+pub fn roots(query: &str, roots: &[String]) -> Vec<Value> {
+    let mut out = vec![Value::Null; roots.len()];
+    for (key, value) in form_urlencoded::parse(query.as_bytes()).take(PARAMETER_LIMIT) {
+        let Some(i) = roots.iter().position(|r| root_of(&key) == r) else { continue };
+        if key.as_ref() != roots[i] {
+            return full_roots(query, roots);
+        }
+        let value = Value::String(value.into_owned());
+        match &mut out[i] {
+            Value::Null => out[i] = value,
+            Value::Array(items) => items.push(value),
+            first => {
+                let prev = std::mem::take(first);
+                out[i] = Value::Array(vec![prev, value]);
+            }
+        }
+    }
+    out
+}
+
+fn full_roots(query: &str, roots: &[String]) -> Vec<Value> {
+    let Value::Object(mut all) = parse_roots(query, Some(roots)) else {
+        return vec![Value::Null; roots.len()];
+    };
+    roots.iter().map(|r| all.remove(r).unwrap_or(Value::Null)).collect()
+}
+
 /// The top-level key a parameter name lands under (what `split_key` calls the parent).
 fn root_of(key: &str) -> &str {
     match bracket_at(key, 0) {
@@ -242,6 +272,19 @@ mod tests {
         }
         assert_eq!(part.get("b"), None);
         assert_eq!(part.get("other"), None);
+    }
+
+    #[test]
+    fn root_values_match_the_full_parse() {
+        let roots: Vec<String> = ["a", "b", "items", "none"].iter().map(|s| s.to_string()).collect();
+        for q in ["a=1&b=2", "a=1&a=2&a=3", "a=1&items[0][sku]=X&b=%20y+z", "b[x]=1&a=2", "a=1&a[]=2", "x=1"]
+        {
+            let full = parse(q);
+            let got = super::roots(q, &roots);
+            for (r, v) in roots.iter().zip(&got) {
+                assert_eq!(Some(v), full.get(r).or(Some(&serde_json::Value::Null)), "{q}: {r}");
+            }
+        }
     }
 
     #[test]
