@@ -10,12 +10,13 @@ pub enum LogFormat {
 
 /// Installs the subscriber that writes log lines to stderr. Lines are written by a background
 /// thread (never dropped: a full buffer makes the caller wait), so requests do not wait on the
-/// write; keep the returned guard alive until exit, when it flushes what is left.
+/// write; it writes whatever lines are waiting in one go and flushes as soon as none are left.
+/// Keep the returned guard alive until exit, when it flushes what is left.
 pub fn init(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
         .buffered_lines_limit(4096)
-        .finish(std::io::stderr());
+        .finish(std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr()));
     let builder = tracing_subscriber::fmt().with_writer(writer).with_max_level(tracing::Level::INFO);
     let result = match format {
         LogFormat::Human => builder.with_ansi(crate::cli::color_stderr()).try_init(),
