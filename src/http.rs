@@ -2,6 +2,9 @@
 //! interpreter (sync) or the queue (async). Shared by `wf serve` and `wf test`, so both answer
 //! the same way; nothing here touches sockets.
 
+// This module handles untrusted input: no indexing that could panic.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
+
 use crate::eval::{self, Answer, Outcome};
 use crate::extract::{self, Inputs};
 use crate::router::{Router, Served};
@@ -47,7 +50,7 @@ impl ExecId {
         let mut buf = [0u8; 16];
         let hex = b"0123456789abcdef";
         for (i, b) in buf.iter_mut().enumerate() {
-            *b = hex[((self.0 >> (60 - 4 * i)) & 0xf) as usize];
+            *b = hex.get(((self.0 >> (60 - 4 * i)) & 0xf) as usize).copied().unwrap_or(b'0');
         }
         HeaderValue::from_bytes(&buf).unwrap_or(HeaderValue::from_static("0"))
     }
@@ -290,7 +293,8 @@ fn authorized(header: Option<&HeaderValue>, user: &[u8], password: &[u8]) -> boo
     let Some(colon) = decoded.iter().position(|b| *b == b':') else {
         return false;
     };
-    let (u, p) = (&decoded[..colon], &decoded[colon + 1..]);
+    let (u, rest) = decoded.split_at(colon);
+    let p = rest.get(1..).unwrap_or_default();
     let ok = u.ct_eq(user) & p.ct_eq(password);
     ok.into()
 }

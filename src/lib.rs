@@ -1,4 +1,5 @@
 //! wf: webhook workflows as code.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod ast;
 pub mod body;

@@ -5,6 +5,9 @@
 //! No published crate follows qs's semantics (`serde_qs` rejects repeated keys and needs a target
 //! type), so the rules live here, in one place, with qs's own examples as tests.
 
+// This module handles untrusted input: no indexing that could panic.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
+
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -69,17 +72,20 @@ pub fn parse_roots(query: &str, roots: Option<&[String]>) -> Value {
 pub fn roots(query: &str, roots: &[String]) -> Vec<Value> {
     let mut out = vec![Value::Null; roots.len()];
     for (key, value) in form_urlencoded::parse(query.as_bytes()).take(PARAMETER_LIMIT) {
-        let Some(i) = roots.iter().position(|r| root_of(&key) == r) else { continue };
-        if key.as_ref() != roots[i] {
+        let Some((root, slot)) = roots.iter().zip(out.iter_mut()).find(|(r, _)| root_of(&key) == r.as_str())
+        else {
+            continue;
+        };
+        if key.as_ref() != root {
             return full_roots(query, roots);
         }
         let value = Value::String(value.into_owned());
-        match &mut out[i] {
-            Value::Null => out[i] = value,
+        match slot {
+            Value::Null => *slot = value,
             Value::Array(items) => items.push(value),
             first => {
                 let prev = std::mem::take(first);
-                out[i] = Value::Array(vec![prev, value]);
+                *first = Value::Array(vec![prev, value]);
             }
         }
     }
@@ -140,20 +146,13 @@ fn split_key(key: &str) -> Option<(String, Vec<String>)> {
 /// The next `[...]` group (without nested `[`) at or after `from`: (start, end after `]`).
 fn bracket_at(key: &str, from: usize) -> Option<(usize, usize)> {
     let b = key.as_bytes();
-    let mut i = from;
-    while i < b.len() {
-        if b[i] == b'[' {
-            let mut j = i + 1;
-            while j < b.len() && b[j] != b'[' && b[j] != b']' {
-                j += 1;
-            }
-            if j < b.len() && b[j] == b']' {
-                return Some((i, j + 1));
-            }
-            i = j;
-            continue;
+    let mut start = None;
+    for (i, c) in b.iter().enumerate().skip(from) {
+        match (c, start) {
+            (b'[', _) => start = Some(i),
+            (b']', Some(s)) => return Some((s, i + 1)),
+            _ => {}
         }
-        i += 1;
     }
     None
 }
