@@ -385,6 +385,49 @@ mod tests {
     }
 
     #[test]
+    fn random_requests_never_panic() {
+        let src = r#"workflow r {
+          trigger webhook { path "/r" }
+          extract {
+            a = body "a.b[0]" as integer
+            q = query "x[y][0]" as number default 1
+            h = header "X-H"
+            all = query "x"
+            n = body "n" as boolean
+          }
+          respond 200 json { a: a, q: q + 1, h: h, all: all, n: n }
+        }"#;
+        let loaded = crate::loader::load_str("r.wf", src);
+        let router = crate::router::build(loaded.program, &|_| None).expect("builds");
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let pieces: [&[u8]; 14] = [
+            b"{", b"}", b"[", b"]", b"\"a\"", b":", b",", b"1e999", b"\"\\u", b"null", b"-", b"\xff", b"0",
+            b"\"b\"",
+        ];
+        let qpieces = ["x", "[", "]", "y", "=", "&", "%", "%ZZ", "0", "+", "%5B", "a"];
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..3000 {
+            let body: Vec<u8> =
+                (0..next() % 24).flat_map(|_| pieces[(next() % 14) as usize].to_vec()).collect();
+            let query: String = (0..next() % 12).map(|_| qpieces[(next() % 12) as usize]).collect();
+            let req = Request::post(format!("/r?{query}").as_str())
+                .header(CONTENT_TYPE, "application/json")
+                .header("x-h", HeaderValue::from_bytes(&[b'v', (next() % 94 + 32) as u8]).expect("value"))
+                .body(Full::new(Bytes::from(body)));
+            let Ok(req) = req else { continue };
+            let handled = rt.block_on(handle(&router, &Limits::default(), &Full503, ExecId(1), req));
+            let status = handled.response.status().as_u16();
+            assert!(matches!(status, 200 | 400), "unexpected {status}");
+        }
+    }
+
+    #[test]
     fn ids_print_as_sixteen_hex_digits() {
         let id = ExecId(0x0123_4567_89ab_cdef);
         assert_eq!(id.to_string(), "0123456789abcdef");

@@ -1,0 +1,68 @@
+//! Allocations per request for the benchmark scenario, counted with a counting allocator. The
+//! count is deterministic, so this guards the budget (SPEC performance goal: under 20).
+
+use bytes::Bytes;
+use http_body_util::Full;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+struct NoQueue;
+
+impl wf::http::Enqueue for NoQueue {
+    fn try_enqueue(&self, job: wf::http::Job) -> Result<(), wf::http::Job> {
+        Err(job)
+    }
+}
+
+fn request() -> http::Request<Full<Bytes>> {
+    let body = r#"{"data":{"status":"paid","amount":1250,"currency":"EUR"},"customer":{"email":"a@b.c"}}"#;
+    http::Request::post("/hooks/payment?order=42")
+        .header("content-type", "application/json")
+        .header("x-request-id", "abc-123")
+        .body(Full::new(Bytes::from_static(body.as_bytes())))
+        .expect("request")
+}
+
+#[test]
+fn the_scenario_request_allocates_little() {
+    let src = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/benches/payment.wf"))
+        .expect("scenario");
+    let loaded = wf::loader::load_str("payment.wf", &src);
+    let router = wf::router::build(loaded.program, &|_| None).expect("router");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let limits = wf::http::Limits::default();
+    let run = |req| rt.block_on(wf::http::handle(&router, &limits, &NoQueue, wf::http::ExecId(7), req));
+    assert_eq!(run(request()).response.status(), 200);
+
+    let n = 200;
+    let reqs: Vec<_> = (0..n).map(|_| request()).collect();
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    for req in reqs {
+        let handled = run(req);
+        drop(handled);
+    }
+    let per_request = (ALLOCATIONS.load(Ordering::Relaxed) - before) as f64 / n as f64;
+    println!("allocations per scenario request: {per_request:.1}");
+    assert!(per_request <= 15.0, "{per_request} allocations per request (budget 15)");
+}
