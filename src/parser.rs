@@ -657,6 +657,12 @@ impl Builder<'_> {
                 }
                 self.deeper(ExprKind::Object(entries), span, depth)
             }
+            Rule::call if !p.clone().into_inner().any(|x| x.as_rule() == Rule::lparen) => {
+                match p.into_inner().find(|x| x.as_rule() == Rule::ident) {
+                    Some(i) => leaf(ExprKind::Var(self.ident(i))),
+                    None => leaf(ExprKind::Null),
+                }
+            }
             Rule::call => {
                 let mut depth = 1;
                 let mut name = Ident { name: String::new(), span };
@@ -927,6 +933,17 @@ mod tests {
         assert_eq!(expr_str("a - b - c"), "((a - b) - c)");
         assert_eq!(expr_str("!a.b[0] && -x"), "(!a.b[0] && -x)");
         assert_eq!(expr_str("(a + b) * len(c, 2)"), "([(a + b)] * len(c,2))");
+    }
+
+    #[test]
+    fn a_name_followed_by_a_comment_is_not_a_call() {
+        let f = parse_src("workflow w { trigger webhook {} let a = 1 let b = a # see (a)\n log b }")
+            .expect("parses");
+        let Item::Workflow(w) = &f.items[0] else { panic!() };
+        let WfItem::Stmt(Stmt::Let { value, .. }) = &w.items[2] else { panic!() };
+        assert!(matches!(&value.kind, ExprKind::Var(i) if i.name == "a"), "{value:?}");
+        assert_eq!(expr_str("f(a, 1)"), "f(a,1)");
+        assert_eq!(expr_str("now()"), "now()");
     }
 
     #[test]
