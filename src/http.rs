@@ -46,13 +46,18 @@ impl fmt::Display for ExecId {
 }
 
 impl ExecId {
+    /// The id as 16 lower-case hex digits, written into `buf`.
+    pub fn hex(self, buf: &mut [u8; 16]) -> &str {
+        let digits = b"0123456789abcdef";
+        for (i, b) in buf.iter_mut().enumerate() {
+            *b = digits.get(((self.0 >> (60 - 4 * i)) & 0xf) as usize).copied().unwrap_or(b'0');
+        }
+        std::str::from_utf8(buf).unwrap_or("0")
+    }
+
     fn header(self) -> HeaderValue {
         let mut buf = [0u8; 16];
-        let hex = b"0123456789abcdef";
-        for (i, b) in buf.iter_mut().enumerate() {
-            *b = hex.get(((self.0 >> (60 - 4 * i)) & 0xf) as usize).copied().unwrap_or(b'0');
-        }
-        HeaderValue::from_bytes(&buf).unwrap_or(HeaderValue::from_static("0"))
+        HeaderValue::from_str(self.hex(&mut buf)).unwrap_or(HeaderValue::from_static("0"))
     }
 }
 

@@ -66,7 +66,7 @@ fn sync_answers_follow_the_spec() {
     assert_eq!(r.header("content-type"), Some("application/json"));
     assert_eq!(r.header("x-request-id"), Some("abc-123"));
     let id = r.header("x-wf-execution").expect("execution id").to_string();
-    let log = s.wait_log(&format!("execution={id} outcome=\"responded\" status=200"));
+    let log = s.wait_log(&format!("execution={id} outcome=responded status=200"));
     assert!(log.contains(&format!("paid 42 workflow=payment execution={id}")), "{log}");
 
     let r = pay(&s, "?order=7", r#"{"data":{"status":"pending"}}"#);
@@ -98,7 +98,7 @@ fn failures_answer_500_without_the_reason() {
         let id = r.header("x-wf-execution").expect("id").to_string();
         assert_eq!(r.json(), serde_json::json!({"error": "workflow failed", "execution": id}));
         assert!(!r.body.contains(reason));
-        let log = s.wait_log(&format!("execution={id} outcome=\"failed\""));
+        let log = s.wait_log(&format!("execution={id} outcome=failed"));
         let line = log.lines().find(|l| l.contains(&format!("execution={id} outcome"))).unwrap_or("");
         assert!(line.contains(reason), "{line}");
     }
@@ -244,11 +244,11 @@ fn async_answers_at_once_and_runs_after() {
     );
     let id = r.header("x-wf-execution").expect("id").to_string();
     s.wait_log(&format!("working on 1 workflow=a execution={id}"));
-    s.wait_log(&format!("execution={id} outcome=\"completed\""));
+    s.wait_log(&format!("execution={id} outcome=completed"));
     let r = s.post("/a", &[("Content-Type", "application/json")], r#"{"n": 3}"#);
     assert_eq!(r.status, 200);
     let id = r.header("x-wf-execution").expect("id").to_string();
-    s.wait_log(&format!("execution={id} outcome=\"failed\" status=500"));
+    s.wait_log(&format!("execution={id} outcome=failed status=500"));
     let r = s.post("/a", &[("Content-Type", "application/json")], r#"{"n": "x"}"#);
     assert_eq!(r.status, 400, "validation answers the caller before queueing");
     let r = s.post("/b", &[], "");
