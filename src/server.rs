@@ -16,7 +16,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use std::convert::Infallible;
 use std::io::Write as _;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -276,8 +276,16 @@ fn watch(paths: &[PathBuf], tx: mpsc::Sender<()>) -> Option<notify::RecommendedW
         }
     };
     for p in paths {
-        if let Err(e) = watcher.watch(p, RecursiveMode::Recursive) {
-            tracing::error!(target: "wf::server", "cannot watch {}: {e}", p.display());
+        // Editors save by writing a new file and renaming it over the old one, which ends a watch
+        // on the file itself: watch a file's directory instead.
+        let (target, mode) = match p.parent() {
+            Some(dir) if p.is_file() => {
+                (if dir.as_os_str().is_empty() { Path::new(".") } else { dir }, RecursiveMode::NonRecursive)
+            }
+            _ => (p.as_path(), RecursiveMode::Recursive),
+        };
+        if let Err(e) = watcher.watch(target, mode) {
+            tracing::error!(target: "wf::server", "cannot watch {}: {e}", target.display());
         }
     }
     Some(watcher)

@@ -67,10 +67,15 @@ impl Server {
         let dir = Dir::new(files);
         let mut cmd = Command::new(wf_bin());
         cmd.arg("serve").arg(dir.path()).args(["--listen", "127.0.0.1:0"]).args(args);
-        cmd.env("NO_COLOR", "1").stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         for (k, v) in env {
             cmd.env(k, v);
         }
+        Server::spawn(cmd, dir)
+    }
+
+    /// Starts a prepared `wf serve` command and waits for its address.
+    pub fn spawn(mut cmd: Command, dir: Dir) -> Server {
+        cmd.env("NO_COLOR", "1").stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn wf serve");
         let stdout = child.stdout.take().expect("stdout");
         let stderr = child.stderr.take().expect("stderr");

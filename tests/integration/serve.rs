@@ -353,6 +353,47 @@ fn reload_keeps_serving_through_good_and_broken_edits() {
 }
 
 #[test]
+fn watching_a_single_file_survives_editors_that_replace_it() {
+    let v1 = r#"workflow f { trigger webhook { path "/f" } respond 200 text "one" }"#;
+    let d = crate::common::Dir::new(&[("f.wf", v1)]);
+    let file = d.path().join("f.wf");
+    let mut cmd = std::process::Command::new(crate::common::wf_bin());
+    cmd.args(["serve", file.to_str().expect("utf8"), "--watch", "--listen", "127.0.0.1:0"]);
+    let s = Server::spawn(cmd, d);
+    assert_eq!(s.post("/f", &[], "").body, "one");
+    for (n, word) in ["two", "three"].iter().enumerate() {
+        s.dir.write("f.wf", &v1.replace("one", word));
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while s.post("/f", &[], "").body != *word {
+            assert!(std::time::Instant::now() < deadline, "edit {n} was not picked up:\n{}", s.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+#[test]
+fn http2_with_prior_knowledge() {
+    let src = r#"workflow h { trigger webhook { path "/h2" } respond 200 text "over h2" }"#;
+    let s = Server::start(&[("h.wf", src)], &[]);
+    let Ok(out) = std::process::Command::new("curl")
+        .args([
+            "-s",
+            "--http2-prior-knowledge",
+            "-X",
+            "POST",
+            "-w",
+            " %{http_version}",
+            &format!("http://{}/h2", s.addr),
+        ])
+        .output()
+    else {
+        eprintln!("curl is not installed: skipping the HTTP/2 check");
+        return;
+    };
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "over h2 2");
+}
+
+#[test]
 fn sighup_reloads() {
     let v1 = r#"workflow h { trigger webhook { path "/h" } respond 200 text "one" }"#;
     let s = Server::start(&[("h.wf", v1)], &[]);
