@@ -5,30 +5,12 @@
 mod support;
 
 use bytes::Bytes;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-struct Counting;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+mod counting_alloc;
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: counting_alloc::Counting = counting_alloc::Counting;
 
 /// Median time of `f` over `runs` runs of `iters` iterations each, per iteration.
 fn median(runs: usize, iters: usize, mut f: impl FnMut()) -> Duration {
@@ -100,16 +82,16 @@ fn main() {
     }
 
     let n = 1000;
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let before = counting_alloc::allocations();
     for _ in 0..n {
         std::hint::black_box(support::request(body_ref()));
     }
-    let building = (ALLOCATIONS.load(Ordering::Relaxed) - before) as f64 / n as f64;
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let building = (counting_alloc::allocations() - before) as f64 / n as f64;
+    let before = counting_alloc::allocations();
     for _ in 0..n {
         support::one(&rt, &router, &body_ref());
     }
-    let per = (ALLOCATIONS.load(Ordering::Relaxed) - before) as f64 / n as f64 - building;
+    let per = (counting_alloc::allocations() - before) as f64 / n as f64 - building;
     println!("\nallocations per scenario request, in wf (handle, without building the request): {per:.1} (goal < 20)");
 
     let dir = std::env::temp_dir().join(format!("wf-startup-{}", std::process::id()));

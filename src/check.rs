@@ -392,11 +392,7 @@ impl<'a> Lower<'a> {
     }
 
     fn field(&mut self, f: &ast::Field) -> ir::Extraction {
-        let source = match f.source {
-            ast::Source::Header => ir::Source::Header,
-            ast::Source::Query => ir::Source::Query,
-            ast::Source::Body => ir::Source::Body,
-        };
+        let source = f.source;
         let ty = f.ty.as_ref().and_then(|t| {
             let ty = Type::from_name(&t.name);
             if ty.is_none() {

@@ -134,15 +134,24 @@ impl Printer<'_> {
         self.close_block(w.span.end);
     }
 
+    /// Prints `head {` and indents, or `head {}` when the block is empty (then returns false).
+    fn open_block(&mut self, head: &str, span: Span, empty: bool) -> bool {
+        self.open(span.start);
+        self.out.push_str(head);
+        if empty && !self.has_comments_in(span) {
+            self.out.push_str(" {}");
+            self.close(span.end);
+            return false;
+        }
+        self.out.push_str(" {\n");
+        self.indent += 1;
+        true
+    }
+
     fn trigger(&mut self, t: &Trigger) {
-        self.open(t.span.start);
-        if t.settings.is_empty() && !self.has_comments_in(t.span) {
-            self.out.push_str("trigger webhook {}");
-            self.close(t.span.end);
+        if !self.open_block("trigger webhook", t.span, t.settings.is_empty()) {
             return;
         }
-        self.out.push_str("trigger webhook {\n");
-        self.indent += 1;
         for s in &t.settings {
             match s {
                 Setting::Path(p, span) => self.line(span, &format!("path {}", self.str_lit(p))),
@@ -175,15 +184,25 @@ impl Printer<'_> {
         self.close(span.end);
     }
 
+    /// `KEYWORD EXPR` on one line.
+    fn keyword_line(&mut self, keyword: &str, e: &Expr, span: &Span) {
+        let text = format!("{keyword} {}", self.expr(e));
+        self.line(span, &text);
+    }
+
+    /// `KEYWORD EXPR`, where a long object or array literal may break across lines.
+    fn keyword_block(&mut self, keyword: &str, e: &Expr, span: &Span) {
+        self.open(span.start);
+        self.out.push_str(keyword);
+        self.out.push(' ');
+        self.expr_block(e);
+        self.close(span.end);
+    }
+
     fn extract(&mut self, x: &Extract) {
-        self.open(x.span.start);
-        if x.fields.is_empty() && !self.has_comments_in(x.span) {
-            self.out.push_str("extract {}");
-            self.close(x.span.end);
+        if !self.open_block("extract", x.span, x.fields.is_empty()) {
             return;
         }
-        self.out.push_str("extract {\n");
-        self.indent += 1;
         let width = x.fields.iter().map(|f| f.name.name.len()).max().unwrap_or(0);
         for f in &x.fields {
             let mut text =
@@ -228,14 +247,8 @@ impl Printer<'_> {
                 self.expr_block(value);
                 self.close(span.end);
             }
-            Stmt::Log(e, span) => {
-                let text = format!("log {}", self.expr(e));
-                self.line(span, &text);
-            }
-            Stmt::Fail(e, span) => {
-                let text = format!("fail {}", self.expr(e));
-                self.line(span, &text);
-            }
+            Stmt::Log(e, span) => self.keyword_line("log", e, span),
+            Stmt::Fail(e, span) => self.keyword_line("fail", e, span),
             Stmt::Respond(r) => self.respond(r),
             Stmt::If(i) => {
                 self.open(i.span.start);
@@ -281,16 +294,8 @@ impl Printer<'_> {
                             let text = format!("header {} = {}", self.str_lit(name), self.expr(value));
                             self.line(span, &text);
                         }
-                        RespondLine::Text(e, span) => {
-                            let text = format!("text {}", self.expr(e));
-                            self.line(span, &text);
-                        }
-                        RespondLine::Json(e, span) => {
-                            self.open(span.start);
-                            self.out.push_str("json ");
-                            self.expr_block(e);
-                            self.close(span.end);
-                        }
+                        RespondLine::Text(e, span) => self.keyword_line("text", e, span),
+                        RespondLine::Json(e, span) => self.keyword_block("json", e, span),
                     }
                 }
                 self.indent -= 1;
@@ -326,16 +331,8 @@ impl Printer<'_> {
                         let text = format!("header {} = {}", self.str_lit(name), self.expr(value));
                         self.line(span, &text);
                     }
-                    RequestLine::Json(e, span) => {
-                        self.open(span.start);
-                        self.out.push_str("json ");
-                        self.expr_block(e);
-                        self.close(span.end);
-                    }
-                    RequestLine::Text(e, span) => {
-                        let text = format!("text {}", self.expr(e));
-                        self.line(span, &text);
-                    }
+                    RequestLine::Json(e, span) => self.keyword_block("json", e, span),
+                    RequestLine::Text(e, span) => self.keyword_line("text", e, span),
                     RequestLine::ContentType(s, span) => {
                         let text = format!("content_type {}", self.str_lit(s));
                         self.line(span, &text);
@@ -348,10 +345,7 @@ impl Printer<'_> {
             self.close(r.span.end);
         }
         for e in &t.expects {
-            self.open(e.span.start);
-            self.out.push_str("expect ");
-            self.expr_block(e);
-            self.close(e.span.end);
+            self.keyword_block("expect", e, &e.span);
         }
         self.indent -= 1;
         self.close_block(t.span.end);

@@ -47,22 +47,7 @@ pub struct Auth {
     pub password: Expr,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Source {
-    Header,
-    Query,
-    Body,
-}
-
-impl Source {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Source::Header => "header",
-            Source::Query => "query",
-            Source::Body => "body",
-        }
-    }
-}
+pub use crate::ast::Source;
 
 #[derive(Debug)]
 pub struct Extraction {

@@ -259,6 +259,20 @@ impl Builder<'_> {
         })
     }
 
+    /// `header "Name" = EXPR`, in a response or a test request.
+    fn header_line(&mut self, p: Pair<Rule>) -> Option<(Str, Expr)> {
+        let mut name = None;
+        let mut value = None;
+        for x in p.into_inner() {
+            match x.as_rule() {
+                Rule::string => name = Some(self.string(x)),
+                Rule::expr => value = Some(self.expr(x)),
+                _ => {}
+            }
+        }
+        Some((name?, value?))
+    }
+
     fn child_expr(&mut self, p: Pair<Rule>) -> Option<Expr> {
         p.into_inner().find(|x| x.as_rule() == Rule::expr).map(|x| self.expr(x))
     }
@@ -291,16 +305,7 @@ impl Builder<'_> {
                         let lspan = self.span_of(&l);
                         match l.as_rule() {
                             Rule::respond_header => {
-                                let mut name = None;
-                                let mut value = None;
-                                for x in l.into_inner() {
-                                    match x.as_rule() {
-                                        Rule::string => name = Some(self.string(x)),
-                                        Rule::expr => value = Some(self.expr(x)),
-                                        _ => {}
-                                    }
-                                }
-                                if let (Some(name), Some(value)) = (name, value) {
+                                if let Some((name, value)) = self.header_line(l) {
                                     lines.push(RespondLine::Header { name, value, span: lspan });
                                 }
                             }
@@ -379,16 +384,7 @@ impl Builder<'_> {
                                 }
                             }
                             Rule::req_header => {
-                                let mut name = None;
-                                let mut value = None;
-                                for x in l.into_inner() {
-                                    match x.as_rule() {
-                                        Rule::string => name = Some(self.string(x)),
-                                        Rule::expr => value = Some(self.expr(x)),
-                                        _ => {}
-                                    }
-                                }
-                                if let (Some(name), Some(value)) = (name, value) {
+                                if let Some((name, value)) = self.header_line(l) {
                                     lines.push(RequestLine::Header { name, value, span: lspan });
                                 }
                             }

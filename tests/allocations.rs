@@ -3,29 +3,12 @@
 
 use bytes::Bytes;
 use http_body_util::Full;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-struct Counting;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+#[path = "../benches/counting_alloc.rs"]
+mod counting_alloc;
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: counting_alloc::Counting = counting_alloc::Counting;
 
 struct NoQueue;
 
@@ -57,12 +40,12 @@ fn the_scenario_request_allocates_little() {
 
     let n = 200;
     let reqs: Vec<_> = (0..n).map(|_| request()).collect();
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let before = counting_alloc::allocations();
     for req in reqs {
         let handled = run(req);
         drop(handled);
     }
-    let per_request = (ALLOCATIONS.load(Ordering::Relaxed) - before) as f64 / n as f64;
+    let per_request = (counting_alloc::allocations() - before) as f64 / n as f64;
     println!("allocations per scenario request: {per_request:.1}");
     assert!(per_request <= 15.0, "{per_request} allocations per request (budget 15)");
 }
