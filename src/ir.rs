@@ -348,3 +348,14 @@ impl TestCase {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// The compiled program is shared by every request thread and swapped whole on reload.
+    #[test]
+    fn the_compiled_form_is_send_and_sync() {
+        fn shared<T: Send + Sync + 'static>() {}
+        shared::<super::Program>();
+        shared::<crate::router::Router>();
+    }
+}

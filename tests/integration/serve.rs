@@ -257,6 +257,51 @@ fn async_answers_at_once_and_runs_after() {
 }
 
 #[test]
+fn a_full_async_queue_answers_503_with_retry_after() {
+    // One queue slot and executions that take milliseconds: concurrent callers overflow it.
+    let src = r#"workflow busy {
+      trigger webhook { path "/busy" mode async }
+      extract { s = body "s" required }
+      let a = upper(s + s + s + s)
+      let b = lower(a + a + a + a)
+      log "done ${len(b)}"
+    }"#;
+    let s = Server::start(&[("busy.wf", src)], &["--queue-size", "1", "--max-body", "4MiB"]);
+    let addr = s.addr;
+    let callers: Vec<_> = (0..8)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let body = format!("{{\"s\":\"{}\"}}", "a".repeat(256 * 1024));
+                (0..6)
+                    .map(|_| {
+                        request(
+                            addr,
+                            "POST",
+                            "/busy",
+                            &[("Content-Type", "application/json")],
+                            body.as_bytes(),
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let answers: Vec<_> = callers.into_iter().flat_map(|h| h.join().expect("caller")).collect();
+    let full: Vec<_> = answers.iter().filter(|r| r.status == 503).collect();
+    assert!(answers.iter().all(|r| r.status == 200 || r.status == 503), "{answers:?}");
+    assert!(!full.is_empty(), "the queue never filled");
+    assert_eq!(full[0].header("retry-after"), Some("1"));
+    assert_eq!(full[0].json(), serde_json::json!({"error": "queue full"}));
+    let accepted = answers.len() - full.len();
+    s.wait_log(&format!("done {}", 256 * 1024 * 16));
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while s.log().matches("done ").count() < accepted {
+        assert!(std::time::Instant::now() < deadline, "accepted executions did not all run");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
 fn json_log_lines() {
     let src = r#"workflow j { trigger webhook { path "/j" } log "hello" respond 201 }"#;
     let s = Server::start(&[("j.wf", src)], &["--log-format", "json"]);
