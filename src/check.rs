@@ -482,10 +482,10 @@ impl<'a> Lower<'a> {
             let d = Diagnostic::warning("wf::unreachable", self.file, s.span(), "unreachable statement")
                 .label("this never runs")
                 .also(self.file, end, "the execution ends here")
-                .help("remove it, or move it before the `respond` or `fail`");
+                .help("remove it, or move it before the statement that ends the execution");
             self.push(d);
         }
-        if matches!(s, ast::Stmt::Respond(_) | ast::Stmt::Fail(..)) && ended.is_none() {
+        if always_ends(s) && ended.is_none() {
             *ended = Some(s.span());
         }
         out.push(self.stmt(s));
@@ -849,6 +849,19 @@ impl<'a> Lower<'a> {
             })
             .collect();
         ir::TestCase { name, file: self.file.clone(), span: t.span, method, url, lines, expects }
+    }
+}
+
+/// Whether a statement always ends the execution: `respond`, `fail`, or an `if` with an `else`
+/// whose every branch always ends.
+fn always_ends(s: &ast::Stmt) -> bool {
+    let block_ends = |b: &ast::Block| b.stmts.iter().any(always_ends);
+    match s {
+        ast::Stmt::Respond(_) | ast::Stmt::Fail(..) => true,
+        ast::Stmt::If(i) => {
+            i.otherwise.as_ref().is_some_and(block_ends) && i.branches.iter().all(|(_, b)| block_ends(b))
+        }
+        ast::Stmt::Let { .. } | ast::Stmt::Log(..) => false,
     }
 }
 

@@ -103,6 +103,12 @@ enum Command {
         /// Seconds to wait, on shutdown, for requests in flight and then for queued executions.
         #[arg(long, default_value_t = 30)]
         drain_timeout: u64,
+        /// Seconds a client may take to send a request's head.
+        #[arg(long, default_value_t = 10)]
+        header_timeout: u64,
+        /// Seconds a client may take to send a request's body (then 408).
+        #[arg(long, default_value_t = 30)]
+        body_timeout: u64,
     },
 }
 
@@ -117,17 +123,27 @@ pub fn main() -> ExitCode {
         Command::Infer { body, query, headers, name } => {
             infer(body.as_deref(), query.as_deref(), &headers, name.as_deref().unwrap_or(""))
         }
-        Command::Serve { paths, listen, watch, max_body, log_format, queue_size, drain_timeout } => {
-            crate::server::serve(crate::server::Options {
-                paths,
-                listen,
-                watch,
-                max_body,
-                log_format,
-                queue_size,
-                drain_timeout: std::time::Duration::from_secs(drain_timeout),
-            })
-        }
+        Command::Serve {
+            paths,
+            listen,
+            watch,
+            max_body,
+            log_format,
+            queue_size,
+            drain_timeout,
+            header_timeout,
+            body_timeout,
+        } => crate::server::serve(crate::server::Options {
+            paths,
+            listen,
+            watch,
+            max_body,
+            log_format,
+            queue_size,
+            drain_timeout: std::time::Duration::from_secs(drain_timeout),
+            header_timeout: std::time::Duration::from_secs(header_timeout.max(1)),
+            body_timeout: std::time::Duration::from_secs(body_timeout.max(1)),
+        }),
     }
 }
 

@@ -31,10 +31,12 @@ pub struct Options {
     pub log_format: LogFormat,
     pub queue_size: usize,
     pub drain_timeout: Duration,
+    /// Longest wait for a request's head.
+    pub header_timeout: Duration,
+    /// Longest wait for a request's body.
+    pub body_timeout: Duration,
 }
 
-/// Longest wait for a request's head.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most header lines a request may have (more: `431`).
 const MAX_HEADERS: usize = 100;
 /// Largest request head, in bytes (more: `431`).
@@ -137,7 +139,7 @@ async fn run(opts: Options, router: Router) -> ExitCode {
     let _ = getrandom::fill(&mut seed);
     let ctx = Arc::new(Ctx {
         router: ArcSwap::from_pointee(router),
-        limits: Limits { max_body: opts.max_body, ..Limits::default() },
+        limits: Limits { max_body: opts.max_body, body_timeout: opts.body_timeout },
         queue: Queue(tx),
         seed: u64::from_le_bytes(seed) & 0xffff_ffff_0000_0000,
         counter: AtomicU64::new(0),
@@ -152,7 +154,7 @@ async fn run(opts: Options, router: Router) -> ExitCode {
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_TIMEOUT)
+        .header_read_timeout(opts.header_timeout)
         .max_headers(MAX_HEADERS)
         .max_buf_size(MAX_HEAD);
     builder.http2().timer(TokioTimer::new()).max_header_list_size(MAX_HEAD as u32);

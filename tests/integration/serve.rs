@@ -362,6 +362,32 @@ fn too_many_headers_get_431_and_slow_clients_do_not_block_others() {
 }
 
 #[test]
+fn clients_that_stall_are_timed_out() {
+    let src =
+        r#"workflow w { trigger webhook { path "/w" } extract { a = body "a" } respond 200 json { a: a } }"#;
+    let s = Server::start(&[("w.wf", src)], &["--body-timeout", "1", "--header-timeout", "1"]);
+    let started = std::time::Instant::now();
+    let mut c = std::net::TcpStream::connect(s.addr).expect("connect");
+    c.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    let head = "POST /w HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"a\": 1";
+    std::io::Write::write_all(&mut c, head.as_bytes()).expect("write");
+    let mut out = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut c, &mut out);
+    let r = crate::common::parse_response(&out);
+    assert_eq!(r.status, 408, "{r:?}");
+    assert_eq!(r.json()["error"], "timed out reading the body");
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    let mut c = std::net::TcpStream::connect(s.addr).expect("connect");
+    c.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    std::io::Write::write_all(&mut c, b"POST /w HTTP/1.1\r\nHost: t\r\n").expect("write");
+    let started = std::time::Instant::now();
+    let mut out = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut c, &mut out);
+    assert!(started.elapsed() < Duration::from_secs(5), "a stalled head was not timed out");
+}
+
+#[test]
 fn reload_keeps_serving_through_good_and_broken_edits() {
     let v1 = r#"workflow r { trigger webhook { path "/r" } respond 200 text "v1" }"#;
     let v2 = r#"workflow r { trigger webhook { path "/r" } respond 200 text "v2" }"#;
