@@ -83,33 +83,54 @@ enum Command {
         name: Option<String>,
     },
     /// Serve every workflow over HTTP.
-    Serve {
-        #[arg(default_value = ".")]
-        paths: Vec<PathBuf>,
-        /// Address to listen on; port 0 picks a free port.
-        #[arg(long, default_value = "127.0.0.1:13000")]
-        listen: String,
-        /// Reload when a .wf file changes.
-        #[arg(long)]
-        watch: bool,
-        /// Largest request body accepted (e.g. 1MiB, 65536).
-        #[arg(long, default_value = "1MiB", value_parser = crate::server::parse_size)]
-        max_body: usize,
-        #[arg(long, value_enum, default_value = "human")]
-        log_format: crate::logging::LogFormat,
-        /// Async executions that may wait in the queue before callers get 503.
-        #[arg(long, default_value_t = 1024)]
-        queue_size: usize,
-        /// Seconds to wait, on shutdown, for requests in flight and then for queued executions.
-        #[arg(long, default_value_t = 30)]
-        drain_timeout: u64,
-        /// Seconds a client may take to send a request's head.
-        #[arg(long, default_value_t = 10)]
-        header_timeout: u64,
-        /// Seconds a client may take to send a request's body (then 408).
-        #[arg(long, default_value_t = 30)]
-        body_timeout: u64,
-    },
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Files or directories (searched recursively for *.wf).
+    #[arg(default_value = ".")]
+    paths: Vec<PathBuf>,
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:13000")]
+    listen: String,
+    /// Reload when a .wf file changes.
+    #[arg(long)]
+    watch: bool,
+    /// Largest request body accepted (e.g. 1MiB, 65536).
+    #[arg(long, default_value = "1MiB", value_parser = crate::server::parse_size)]
+    max_body: usize,
+    #[arg(long, value_enum, default_value = "human")]
+    log_format: crate::logging::LogFormat,
+    /// Async executions that may wait in the queue before callers get 503.
+    #[arg(long, default_value_t = 1024)]
+    queue_size: usize,
+    /// Seconds to wait, on shutdown, for requests in flight and then for queued executions.
+    #[arg(long, default_value_t = 30)]
+    drain_timeout: u64,
+    /// Seconds a client may take to send a request's head.
+    #[arg(long, default_value_t = 10)]
+    header_timeout: u64,
+    /// Seconds a client may take to send a request's body (then 408).
+    #[arg(long, default_value_t = 30)]
+    body_timeout: u64,
+}
+
+impl ServeArgs {
+    fn options(self) -> crate::server::Options {
+        let secs = std::time::Duration::from_secs;
+        crate::server::Options {
+            paths: self.paths,
+            listen: self.listen,
+            watch: self.watch,
+            max_body: self.max_body,
+            log_format: self.log_format,
+            queue_size: self.queue_size,
+            drain_timeout: secs(self.drain_timeout),
+            header_timeout: secs(self.header_timeout.max(1)),
+            body_timeout: secs(self.body_timeout.max(1)),
+        }
+    }
 }
 
 pub fn main() -> ExitCode {
@@ -123,27 +144,7 @@ pub fn main() -> ExitCode {
         Command::Infer { body, query, headers, name } => {
             infer(body.as_deref(), query.as_deref(), &headers, name.as_deref().unwrap_or(""))
         }
-        Command::Serve {
-            paths,
-            listen,
-            watch,
-            max_body,
-            log_format,
-            queue_size,
-            drain_timeout,
-            header_timeout,
-            body_timeout,
-        } => crate::server::serve(crate::server::Options {
-            paths,
-            listen,
-            watch,
-            max_body,
-            log_format,
-            queue_size,
-            drain_timeout: std::time::Duration::from_secs(drain_timeout),
-            header_timeout: std::time::Duration::from_secs(header_timeout.max(1)),
-            body_timeout: std::time::Duration::from_secs(body_timeout.max(1)),
-        }),
+        Command::Serve(args) => crate::server::serve(args.options()),
     }
 }
 

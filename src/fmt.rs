@@ -358,45 +358,49 @@ impl Printer<'_> {
         let fits = self.column() + one_line.len() <= WIDTH && !self.has_comments_in(e.span);
         match &e.kind {
             ExprKind::Object(entries) if !fits && !entries.is_empty() => {
-                self.out.push_str("{\n");
-                self.indent += 1;
-                for (k, v) in entries {
-                    let key = match k {
-                        ObjKey::Name(i) => i.name.clone(),
-                        ObjKey::Str(s) => self.str_lit(s),
+                self.broken_list(('{', '}'), entries, e.span.end, |p, (k, v)| {
+                    let (key, start) = match k {
+                        ObjKey::Name(i) => (i.name.clone(), i.span.start),
+                        ObjKey::Str(s) => (p.str_lit(s), s.span.start),
                     };
-                    let start = match k {
-                        ObjKey::Name(i) => i.span.start,
-                        ObjKey::Str(s) => s.span.start,
-                    };
-                    self.open(start);
-                    self.out.push_str(&key);
-                    self.out.push_str(": ");
-                    self.expr_block(v);
-                    self.out.push(',');
-                    self.close(v.span.end);
-                }
-                self.indent -= 1;
-                self.leading_inside(e.span.end);
-                self.pad();
-                self.out.push('}');
+                    p.open(start);
+                    p.out.push_str(&key);
+                    p.out.push_str(": ");
+                    v
+                });
             }
             ExprKind::Array(items) if !fits && !items.is_empty() => {
-                self.out.push_str("[\n");
-                self.indent += 1;
-                for v in items {
-                    self.open(v.span.start);
-                    self.expr_block(v);
-                    self.out.push(',');
-                    self.close(v.span.end);
-                }
-                self.indent -= 1;
-                self.leading_inside(e.span.end);
-                self.pad();
-                self.out.push(']');
+                self.broken_list(('[', ']'), items, e.span.end, |p, v| {
+                    p.open(v.span.start);
+                    v
+                });
             }
             _ => self.out.push_str(&one_line),
         }
+    }
+
+    /// An object or array literal one entry per line; `head` starts an entry's line (key and all)
+    /// and gives back the value to print after it.
+    fn broken_list<'e, T>(
+        &mut self,
+        (open, close): (char, char),
+        entries: &'e [T],
+        end: usize,
+        head: impl Fn(&mut Self, &'e T) -> &'e Expr,
+    ) {
+        self.out.push(open);
+        self.out.push('\n');
+        self.indent += 1;
+        for entry in entries {
+            let v = head(self, entry);
+            self.expr_block(v);
+            self.out.push(',');
+            self.close(v.span.end);
+        }
+        self.indent -= 1;
+        self.leading_inside(end);
+        self.pad();
+        self.out.push(close);
     }
 
     fn leading_inside(&mut self, end: usize) {
