@@ -44,20 +44,33 @@ const MAX_HEAD: usize = 64 * 1024;
 /// Quiet time after a file change before reloading.
 const DEBOUNCE: Duration = Duration::from_millis(200);
 
-/// Loads, checks and prepares every workflow under `paths`; the error is ready to print.
-pub fn load_router(paths: &[PathBuf]) -> Result<Router, String> {
-    let loaded = crate::loader::load(paths)?;
+/// Why a set of workflows cannot be served.
+pub enum LoadError {
+    /// A path could not be read (exit 2).
+    Io(String),
+    /// Check errors or unset variables, ready to print (exit 1).
+    Invalid(String),
+}
+
+/// Loads, checks and prepares every workflow under `paths`.
+pub fn load_router(paths: &[PathBuf]) -> Result<Router, LoadError> {
+    let loaded = crate::loader::load(paths).map_err(LoadError::Io)?;
     if loaded.has_errors() {
-        return Err(crate::diag::render_human(&loaded.diagnostics, false));
+        return Err(LoadError::Invalid(crate::diag::render_human(&loaded.diagnostics, false)));
     }
-    crate::router::build(loaded.program, &|name| std::env::var(name).ok()).map_err(|e| e.join("\n"))
+    crate::router::build(loaded.program, &|name| std::env::var(name).ok())
+        .map_err(|e| LoadError::Invalid(e.join("\n")))
 }
 
 pub fn serve(opts: Options) -> ExitCode {
     let _log_guard = logging::init(opts.log_format);
     let router = match load_router(&opts.paths) {
         Ok(r) => r,
-        Err(e) => {
+        Err(LoadError::Io(e)) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+        Err(LoadError::Invalid(e)) => {
             eprintln!("{}", e.trim_end());
             eprintln!("error: not serving: the workflows above must be fixed first");
             return ExitCode::from(1);
@@ -250,8 +263,8 @@ async fn reloader(ctx: Arc<Ctx>, paths: Vec<PathBuf>, mut rx: mpsc::Receiver<()>
                 ctx.router.store(Arc::new(router));
                 tracing::info!(target: "wf::server", workflows = n, "reloaded");
             }
-            Ok(Err(diagnostics)) => {
-                tracing::error!(target: "wf::server", "reload failed; still serving the previous workflows\n{}", diagnostics.trim_end());
+            Ok(Err(LoadError::Io(why) | LoadError::Invalid(why))) => {
+                tracing::error!(target: "wf::server", "reload failed; still serving the previous workflows\n{}", why.trim_end());
             }
             Err(e) => tracing::error!(target: "wf::server", "reload failed: {e}"),
         }

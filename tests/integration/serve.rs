@@ -336,6 +336,10 @@ fn serve_refuses_broken_workflows_and_missing_env() {
     let out = wf(&["serve", "tests/check/unknown_variable.wf", "--listen", "127.0.0.1:0"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown variable"));
+
+    let out = wf(&["serve", "no/such/dir", "--listen", "127.0.0.1:0"]);
+    assert_eq!(out.status.code(), Some(2), "a missing path is an I/O error");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no/such/dir"));
 }
 
 #[test]
