@@ -36,7 +36,8 @@ pub fn parse_roots(query: &str, roots: Option<&[String]>) -> Value {
     let mut root: IndexMap<String, Q> = IndexMap::new();
     for (key, value) in form_urlencoded::parse(query.as_bytes()).take(PARAMETER_LIMIT) {
         if let Some(roots) = roots {
-            if !roots.iter().any(|r| root_of(&key) == r) {
+            let root = root_of(&key);
+            if !roots.iter().any(|r| r == root) {
                 continue;
             }
         }
@@ -72,8 +73,8 @@ pub fn parse_roots(query: &str, roots: Option<&[String]>) -> Value {
 pub fn roots(query: &str, roots: &[String]) -> Vec<Value> {
     let mut out = vec![Value::Null; roots.len()];
     for (key, value) in form_urlencoded::parse(query.as_bytes()).take(PARAMETER_LIMIT) {
-        let Some((root, slot)) = roots.iter().zip(out.iter_mut()).find(|(r, _)| root_of(&key) == r.as_str())
-        else {
+        let wanted = root_of(&key);
+        let Some((root, slot)) = roots.iter().zip(out.iter_mut()).find(|(r, _)| r.as_str() == wanted) else {
             continue;
         };
         if key.as_ref() != root {
