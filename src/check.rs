@@ -85,6 +85,7 @@ impl<'a> Lower<'a> {
         Lower { file, diags, vars: Vec::new(), scopes: vec![Vec::new()], const_only: None, mode: Mode::Sync }
     }
 
+    #[expect(clippy::indexing_slicing, reason = "indexes the element pushed on the line before")]
     fn err(&mut self, code: &'static str, span: Span, message: impl Into<String>) -> &mut Diagnostic {
         self.diags.push(Diagnostic::error(code, self.file, span, message));
         let last = self.diags.len() - 1;
@@ -122,7 +123,7 @@ impl<'a> Lower<'a> {
             .rev()
             .flat_map(|s| s.iter().rev())
             .copied()
-            .find(|&s| self.vars[s as usize].name == name)
+            .find(|&s| self.vars.get(s as usize).is_some_and(|v| v.name == name))
     }
 
     fn resolve(&mut self, name: &Ident) -> Expr {
@@ -154,8 +155,13 @@ impl<'a> Lower<'a> {
             self.push(d);
             return Expr::Const(Value::Null);
         }
-        let visible: Vec<String> =
-            self.scopes.iter().flatten().map(|&s| self.vars[s as usize].name.clone()).collect();
+        let visible: Vec<String> = self
+            .scopes
+            .iter()
+            .flatten()
+            .filter_map(|&s| self.vars.get(s as usize))
+            .map(|v| v.name.clone())
+            .collect();
         let mut d = Diagnostic::error(
             "wf::unknown-variable",
             self.file,
@@ -692,24 +698,24 @@ impl<'a> Lower<'a> {
             .set_help(format!("call it as {}", signature(&name.name)));
             return Expr::Const(Value::Null);
         }
-        match name.name.as_str() {
-            "env" => match &args[0].kind {
+        match (name.name.as_str(), args) {
+            ("env", [arg]) => match &arg.kind {
                 ExprKind::Str(s) if s.literal().is_some() => Expr::Env(s.literal().unwrap_or_default()),
                 _ => {
-                    self.err("wf::not-literal", args[0].span, "`env` takes a literal variable name")
+                    self.err("wf::not-literal", arg.span, "`env` takes a literal variable name")
                         .set_label("not a plain string")
                         .set_help("write env(\"NAME\")");
                     Expr::Const(Value::Null)
                 }
             },
-            "matches" => {
-                let subject = self.expr(&args[0]);
-                let pattern = match &args[1].kind {
+            ("matches", [subject, pattern_arg]) => {
+                let subject = self.expr(subject);
+                let pattern = match &pattern_arg.kind {
                     ExprKind::Str(s) => s.literal(),
                     _ => None,
                 };
                 let Some(pattern) = pattern else {
-                    self.err("wf::invalid-regex", args[1].span, "`matches` takes a literal regex")
+                    self.err("wf::invalid-regex", pattern_arg.span, "`matches` takes a literal regex")
                         .set_label("not a plain string")
                         .set_help("write the pattern as a string literal, e.g. matches(s, \"^[a-z]+$\")");
                     return Expr::Const(Value::Null);
@@ -724,7 +730,7 @@ impl<'a> Lower<'a> {
                             .unwrap_or("invalid")
                             .trim()
                             .to_string();
-                        self.err("wf::invalid-regex", args[1].span, "invalid regex")
+                        self.err("wf::invalid-regex", pattern_arg.span, "invalid regex")
                             .set_label(last)
                             .set_help(
                             "regexes use Rust `regex` syntax; escape a backslash as `\\\\` inside a string",
@@ -733,7 +739,7 @@ impl<'a> Lower<'a> {
                     }
                 }
             }
-            other => {
+            (other, _) => {
                 let args = args.iter().map(|a| self.expr(a)).collect();
                 match Builtin::from_name(other) {
                     Some(b) => Expr::Call(b, args),
@@ -760,10 +766,9 @@ impl<'a> Lower<'a> {
         let Some(slot) = self.lookup(&name.name) else {
             return;
         };
-        let v = &self.vars[slot as usize];
-        if !v.string_only {
+        let Some(v) = self.vars.get(slot as usize).filter(|v| v.string_only) else {
             return;
-        }
+        };
         let d = Diagnostic::warning(
             "wf::string-number-compare",
             self.file,

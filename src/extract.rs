@@ -1,9 +1,6 @@
 //! Extraction: reads each declared value from headers, query or body by its pre-split path into
 //! its slot, applying `as`, `required` and `default`.
 
-// This module handles untrusted input: no indexing that could panic.
-#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
-
 use crate::ir::{Extraction, Getter, Seg, Type, Workflow};
 use crate::ops;
 use serde_json::Value;

@@ -49,7 +49,8 @@ impl Printer<'_> {
     fn paragraph(&mut self, start: usize) {
         let gap = self.src.get(self.last_end.min(start)..start).unwrap_or("");
         let lines: Vec<&str> = gap.split('\n').collect();
-        let blank = lines.len() >= 3 && lines[1..lines.len() - 1].iter().any(|l| l.trim().is_empty());
+        let blank =
+            lines.len() >= 3 && lines.iter().skip(1).take(lines.len() - 2).any(|l| l.trim().is_empty());
         if blank && !self.out.is_empty() && !self.out.ends_with("{\n") && !self.out.ends_with("\n\n") {
             self.out.push('\n');
         }

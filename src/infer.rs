@@ -94,19 +94,19 @@ fn names(paths: &[Vec<String>], prefix: &str) -> Vec<String> {
             (1 + p.iter().rev().take_while(|s| s.bytes().all(|b| b.is_ascii_digit())).count()).min(p.len())
         })
         .collect();
-    let name_of = |i: usize, k: usize| -> String {
-        let segs = &paths[i];
+    let name_of = |segs: &[String], k: usize| -> String {
         let start = segs.len().saturating_sub(k);
-        let parts: Vec<&str> = segs[start..].iter().map(String::as_str).filter(|s| !s.is_empty()).collect();
+        let parts: Vec<&str> =
+            segs.iter().skip(start).map(String::as_str).filter(|s| !s.is_empty()).collect();
         valid(parts.join("_"), prefix)
     };
     loop {
-        let current: Vec<String> = (0..paths.len()).map(|i| name_of(i, take[i])).collect();
+        let current: Vec<String> = paths.iter().zip(&take).map(|(p, &k)| name_of(p, k)).collect();
         let mut changed = false;
-        for i in 0..paths.len() {
-            let clash = current.iter().enumerate().any(|(j, n)| j != i && *n == current[i]);
-            if clash && take[i] < paths[i].len() {
-                take[i] += 1;
+        for (i, ((name, k), segs)) in current.iter().zip(take.iter_mut()).zip(paths).enumerate() {
+            let clash = current.iter().enumerate().any(|(j, n)| j != i && n == name);
+            if clash && *k < segs.len() {
+                *k += 1;
                 changed = true;
             }
         }

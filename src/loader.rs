@@ -67,22 +67,29 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
 /// Reads one file; invalid UTF-8 becomes a diagnostic at the first bad byte.
 pub fn read_source(path: &Path) -> Result<(Arc<SourceFile>, Option<Diagnostic>), String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {}", path.display(), e))?;
-    let name = path.display().to_string();
+    Ok(source_from_bytes(path.display().to_string(), bytes))
+}
+
+/// Turns a file's bytes into source text; invalid UTF-8 becomes a diagnostic at the first bad
+/// byte (the text is kept, with replacement characters, so the diagnostic can show the line).
+pub fn source_from_bytes(name: String, bytes: Vec<u8>) -> (Arc<SourceFile>, Option<Diagnostic>) {
     match String::from_utf8(bytes) {
-        Ok(text) => Ok((SourceFile::new(name, text), None)),
+        Ok(text) => (SourceFile::new(name, text), None),
         Err(e) => {
             let at = e.utf8_error().valid_up_to();
             let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
+            // The lossy text has U+FFFD (3 bytes) where the bad byte was: point at all of it.
+            let end = text.get(at..).and_then(|t| t.chars().next()).map_or(at, |c| at + c.len_utf8());
             let file = SourceFile::new(name, text);
             let d = Diagnostic::error(
                 "wf::invalid-utf8",
                 &file,
-                crate::ast::Span::new(at, at + 1),
+                crate::ast::Span::new(at, end),
                 "the file is not valid UTF-8",
             )
             .label("invalid byte here")
             .help("save the file as UTF-8 text");
-            Ok((file, Some(d)))
+            (file, Some(d))
         }
     }
 }

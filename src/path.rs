@@ -12,8 +12,8 @@ pub fn parse(path: &str) -> Result<Vec<Seg>, String> {
     let mut segs = Vec::new();
     let mut i = 0;
     let mut expect_key = true;
-    while i < b.len() {
-        match b[i] {
+    while let Some(&c) = b.get(i) {
+        match c {
             b'[' => {
                 let (seg, next) = bracket(path, i)?;
                 segs.push(seg);
@@ -25,11 +25,10 @@ pub fn parse(path: &str) -> Result<Vec<Seg>, String> {
                     return Err(format!("empty name before `.` at character {}", i + 1));
                 }
                 i += 1;
-                if i >= b.len() {
-                    return Err("the path ends with `.`".into());
-                }
-                if b[i] == b'.' || b[i] == b'[' {
-                    return Err(format!("empty name after `.` at character {}", i));
+                match b.get(i) {
+                    None => return Err("the path ends with `.`".into()),
+                    Some(b'.' | b'[') => return Err(format!("empty name after `.` at character {}", i)),
+                    Some(_) => {}
                 }
                 expect_key = true;
             }

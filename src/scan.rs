@@ -23,8 +23,7 @@ pub fn scan(src: &str) -> Scan {
     let mut stack: Vec<Frame> = Vec::new();
     let mut in_string = false;
     let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
+    while let Some(&b) = bytes.get(i) {
         if in_string {
             match b {
                 b'\\' => i += 1,

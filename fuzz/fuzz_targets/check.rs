@@ -1,0 +1,19 @@
+//! Parse + check + lower of arbitrary bytes, then render every diagnostic both ways.
+//! Nothing may panic, and a file that checks clean must build a router.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let source = wf::loader::source_from_bytes("fuzz.wf".into(), data.to_vec());
+    let loaded = wf::loader::load_sources(vec![source]);
+    let _ = wf::diag::render_human(&loaded.diagnostics, false);
+    for d in &loaded.diagnostics {
+        let _ = d.to_json();
+    }
+    if !loaded.has_errors() {
+        // Every env() gets a value, so a clean program must build.
+        let router = wf::router::build(loaded.program, &|_| Some("fuzz".to_string()));
+        assert!(router.is_ok(), "a program that checks clean did not build: {:?}", router.err());
+    }
+});
