@@ -1,9 +1,10 @@
 //! Selective JSON body parsing. A workflow knows at compile time which body paths it reads; the
 //! parser writes each of those values straight into its slot of the execution frame. Everything
-//! else is still read and validated (malformed JSON anywhere is a `400`) but never built.
+//! else is still read and validated exactly as a full parse would validate it (malformed JSON,
+//! nesting deeper than 128 or a number out of range anywhere is a `400`) but never built.
 
 use crate::ir::{Seg, Slot};
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use std::fmt;
 
@@ -157,9 +158,7 @@ impl<'de> Visitor<'de> for Fill<'_, '_> {
                     child.clear(self.frame);
                     map.next_value_seed(Fill { need: child, frame: self.frame })?;
                 }
-                None => {
-                    map.next_value::<IgnoredAny>()?;
-                }
+                None => map.next_value_seed(Skip)?,
             }
         }
         Ok(())
@@ -171,14 +170,14 @@ impl<'de> Visitor<'de> for Fill<'_, '_> {
         while last.is_some_and(|m| i <= m) {
             let more = match self.need.child_for_index(i) {
                 Some(child) => seq.next_element_seed(Fill { need: child, frame: self.frame })?.is_some(),
-                None => seq.next_element::<IgnoredAny>()?.is_some(),
+                None => seq.next_element_seed(Skip)?.is_some(),
             };
             if !more {
                 return Ok(());
             }
             i += 1;
         }
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        while seq.next_element_seed(Skip)?.is_some() {}
         Ok(())
     }
 
@@ -202,6 +201,58 @@ impl<'de> Visitor<'de> for Fill<'_, '_> {
         Ok(())
     }
     fn visit_none<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+}
+
+/// Reads a value nothing needs without building it. Unlike serde's `IgnoredAny` (which skips
+/// without looking), it goes through `deserialize_any`, so a body is refused for exactly what
+/// a full parse refuses it for: nesting over serde_json's limit of 128, or a number like `1e400`.
+struct Skip;
+
+impl<'de> DeserializeSeed<'de> for Skip {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(Skip)
+    }
+}
+
+impl<'de> Visitor<'de> for Skip {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while map.next_key_seed(Skip)?.is_some() {
+            map.next_value_seed(Skip)?;
+        }
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(Skip)?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
         Ok(())
     }
 }
@@ -260,11 +311,35 @@ mod tests {
         let full = serde_json::from_slice::<Value>(bad).expect_err("malformed");
         assert_eq!((err.line(), err.column()), (full.line(), full.column()));
         assert!(parse_into(br#"{"a": 1} trailing"#, &need, &mut frame).is_err());
-        // Unread values are skipped without recursion, so deep nesting there is harmless...
-        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
-        assert!(parse_into(deep.as_bytes(), &need, &mut frame).is_ok());
-        // ...and a read value is bounded by serde_json's recursion limit, never the stack.
-        let deep_read = format!("{{\"a\":{}{}}}", "[".repeat(100_000), "]".repeat(100_000));
-        assert!(parse_into(deep_read.as_bytes(), &need, &mut frame).is_err());
+    }
+
+    #[test]
+    fn a_body_is_refused_for_exactly_what_a_full_parse_refuses() {
+        let mut need = Need::default();
+        need.add(&path::parse("a").expect("path"), 0);
+        let mut frame = vec![Value::Null];
+        let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        let cases = [
+            // Nesting: serde_json's limit is 128, read or not, and never the stack.
+            deep(100_000),
+            format!("{{\"a\":{}}}", deep(100_000)),
+            format!("{{\"b\":{}}}", deep(100_000)),
+            format!("{{\"b\":{}}}", deep(127)),
+            format!("{{\"b\":{}}}", deep(128)),
+            format!("{{\"a\":{}}}", deep(127)),
+            // Numbers out of range for a double, read or not.
+            r#"{"a":1e400}"#.to_string(),
+            r#"{"b":1e400}"#.to_string(),
+            r#"{"b":[-1e400]}"#.to_string(),
+            r#"{"b":1e308,"a":2}"#.to_string(),
+            // Escapes in skipped strings and keys.
+            r#"{"b\u00e9":"\ud83d\ude00","a":1}"#.to_string(),
+            r#"{"b":"\x"}"#.to_string(),
+        ];
+        for body in &cases {
+            let full = serde_json::from_str::<Value>(body).is_ok();
+            let ours = parse_into(body.as_bytes(), &need, &mut frame).is_ok();
+            assert_eq!(ours, full, "{}", &body[..body.len().min(60)]);
+        }
     }
 }
