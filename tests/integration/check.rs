@@ -122,13 +122,48 @@ fn directories_are_searched_recursively_and_in_order() {
 fn hostile_files_get_diagnostics_not_crashes() {
     let long_line = format!("workflow w {{ trigger webhook {{ }} log \"{}\" + }}", "x".repeat(10 << 20));
     let deep = format!("workflow w {{ trigger webhook {{ }} let x = {}1 }}", "(".repeat(200_000));
+    let deep_braces = format!("workflow w {{ trigger webhook {{ }} let x = {}", "{a:".repeat(200_000));
     let garbage: Vec<u8> = (0..100_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
-    let d = Dir::new(&[("long.wf", &long_line), ("deep.wf", &deep)]);
+    let mut bad_utf8 = b"workflow w { trigger webhook { path \"/w\" } log \"caf".to_vec();
+    bad_utf8.extend_from_slice(b"\xe9\" }\n");
+    let unterminated_5mb = format!("workflow w {{ trigger webhook {{ }} log \"{}", "y".repeat(5 << 20));
+    let unterminated_block = "workflow w {\n  trigger webhook {\n    path \"/w\"\n  }\n  if true {\n    log \"x\"\n";
+    let d = Dir::new(&[
+        ("long.wf", &long_line),
+        ("deep.wf", &deep),
+        ("deep_braces.wf", &deep_braces),
+        ("unterminated_5mb.wf", &unterminated_5mb),
+        ("unterminated_block.wf", unterminated_block),
+    ]);
     std::fs::write(d.path().join("garbage.wf"), garbage).expect("write");
-    for name in ["long.wf", "deep.wf", "garbage.wf"] {
+    std::fs::write(d.path().join("bad_utf8.wf"), bad_utf8).expect("write");
+    for name in [
+        "long.wf",
+        "deep.wf",
+        "deep_braces.wf",
+        "garbage.wf",
+        "bad_utf8.wf",
+        "unterminated_5mb.wf",
+        "unterminated_block.wf",
+    ] {
         let path = d.path().join(name);
         let out = wf(&["check", path.to_str().expect("utf8")]);
-        assert_eq!(out.status.code(), Some(1), "{name}: {}", text(&out.stderr));
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{name}: {err}");
+        assert!(err.contains(&format!("{name}:")), "{name}: the diagnostic has no location: {err}");
         assert!(out.stderr.len() < 100_000, "{name}: the report echoes the whole input");
     }
+    let err = text(&wf(&["check", d.path().join("bad_utf8.wf").to_str().expect("utf8")]).stderr);
+    assert!(err.contains("bad_utf8.wf:1:52") && err.contains("not valid UTF-8"), "{err}");
+
+    // A 5 MB string literal in a correct workflow is just a long string.
+    let big = format!(
+        "workflow w {{\n  trigger webhook {{\n    path \"/w\"\n  }}\n\n  respond 200 text \"{}\"\n}}\n",
+        "z".repeat(5 << 20)
+    );
+    let d = Dir::new(&[("big.wf", &big)]);
+    let started = std::time::Instant::now();
+    let out = wf(&["check", d.path().to_str().expect("utf8")]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "took {:?}", started.elapsed());
 }
