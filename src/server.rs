@@ -39,7 +39,7 @@ const MAX_HEADERS: usize = 100;
 /// Largest request head, in bytes (more: `431`).
 const MAX_HEAD: usize = 64 * 1024;
 /// Quiet time after a file change before reloading.
-const DEBOUNCE: Duration = Duration::from_millis(200);
+const DEBOUNCE: Duration = Duration::from_millis(50);
 
 /// Why a set of workflows cannot be served.
 pub enum LoadError {
@@ -171,34 +171,38 @@ async fn run(opts: Options, router: Router) -> ExitCode {
     let graceful = GracefulShutdown::new();
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
+    let serve = |stream: tokio::net::TcpStream| {
+        let _ = stream.set_nodelay(true);
+        let ctx = ctx.clone();
+        let service = hyper::service::service_fn(move |req| {
+            let ctx = ctx.clone();
+            async move { Ok::<_, Infallible>(ctx.answer(req).await) }
+        });
+        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+    };
     loop {
         tokio::select! {
-            accepted = listener.accept() => {
-                let stream = match accepted {
-                    Ok((s, _)) => s,
-                    Err(e) => {
-                        tracing::warn!(target: "wf::server", "accept failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
-                let ctx = ctx.clone();
-                let service = hyper::service::service_fn(move |req| {
-                    let ctx = ctx.clone();
-                    async move { Ok::<_, Infallible>(ctx.answer(req).await) }
-                });
-                let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
-                let conn = graceful.watch(conn);
-                tokio::spawn(async move {
-                    let _ = conn.await;
-                });
-            }
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => serve(stream),
+                Err(e) => {
+                    tracing::warn!(target: "wf::server", "accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            },
             _ = &mut shutdown => break,
         }
     }
 
     tracing::info!(target: "wf::server", "shutting down: finishing requests in flight and queued async executions");
+    // Connections the kernel has already completed are callers too: take them before closing
+    // (a zero timeout still polls `accept` once), so they get answers rather than resets.
+    while let Ok(Ok((stream, _))) = tokio::time::timeout(Duration::ZERO, listener.accept()).await {
+        serve(stream);
+    }
     drop(listener);
     hup.abort();
     reloader.abort();

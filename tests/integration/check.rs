@@ -127,7 +127,8 @@ fn hostile_files_get_diagnostics_not_crashes() {
     let mut bad_utf8 = b"workflow w { trigger webhook { path \"/w\" } log \"caf".to_vec();
     bad_utf8.extend_from_slice(b"\xe9\" }\n");
     let unterminated_5mb = format!("workflow w {{ trigger webhook {{ }} log \"{}", "y".repeat(5 << 20));
-    let unterminated_block = "workflow w {\n  trigger webhook {\n    path \"/w\"\n  }\n  if true {\n    log \"x\"\n";
+    let unterminated_block =
+        "workflow w {\n  trigger webhook {\n    path \"/w\"\n  }\n  if true {\n    log \"x\"\n";
     let d = Dir::new(&[
         ("long.wf", &long_line),
         ("deep.wf", &deep),

@@ -201,7 +201,8 @@ fn three_hundred_slow_clients_do_not_delay_the_others() {
     for c in &slow {
         c.set_nonblocking(true).expect("nonblocking");
     }
-    let head = b"POST /echo HTTP/1.1\r\nHost: t\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    let head =
+        b"POST /echo HTTP/1.1\r\nHost: t\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
     let started = Instant::now();
     let mut worst = Duration::ZERO;
     let mut answered = 0;

@@ -2,6 +2,7 @@
 
 mod check;
 mod common;
+mod faults;
 mod hostile;
 mod serve;
 mod test_cmd;
