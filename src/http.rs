@@ -250,10 +250,14 @@ pub fn execute(
 ) -> (Response<Full<Bytes>>, Record) {
     let mut logs = Vec::new();
     let outcome = eval::run(&s.wf, frame, &mut logs);
+    if !s.secrets.is_empty() {
+        logs.iter_mut().for_each(|line| s.redact(line));
+    }
     let (response, outcome, reason) = match outcome {
         Outcome::Responded(a) => (answer_response(a, id), "responded", None),
         Outcome::Completed => (text_response(StatusCode::OK, "ok", id), "completed", None),
-        Outcome::Failed(reason) => {
+        Outcome::Failed(mut reason) => {
+            s.redact(&mut reason);
             let body = json!({"error": "workflow failed", "execution": id.to_string()});
             (json_response(StatusCode::INTERNAL_SERVER_ERROR, &body, id), "failed", Some(reason))
         }

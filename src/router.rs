@@ -20,6 +20,26 @@ pub struct Served {
     pub immediate: Option<Answer>,
     /// The workflow's name, shared by every log record.
     pub name: Arc<str>,
+    /// The values its `env()` calls resolved to (those of [`SECRET_MIN`] bytes or more): never
+    /// written to a log line or a failure reason, whatever the workflow does with them.
+    pub secrets: Vec<Box<str>>,
+}
+
+/// Shorter `env()` values (`"eu"`, `"1"`) are too common in ordinary text to redact.
+pub const SECRET_MIN: usize = 4;
+
+/// What a redacted `env()` value reads as.
+pub const REDACTED: &str = "[redacted]";
+
+impl Served {
+    /// Replaces every `env()` value of this workflow in `text` with [`REDACTED`].
+    pub fn redact(&self, text: &mut String) {
+        for secret in &self.secrets {
+            if text.contains(&**secret) {
+                *text = text.replace(&**secret, REDACTED);
+            }
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -71,7 +91,8 @@ pub fn build_partial(program: Program, env: &dyn Fn(&str) -> Option<String>) -> 
     let mut routes = HashMap::new();
     for mut wf in program.workflows {
         let mut missing = Vec::new();
-        wf.walk_exprs_mut(&mut |e| resolve(e, env, &mut missing));
+        let mut secrets = Vec::new();
+        wf.walk_exprs_mut(&mut |e| resolve(e, env, &mut missing, &mut secrets));
         let path = wf.path.clone();
         if let Some(name) = missing.first() {
             let why = format!(
@@ -82,7 +103,7 @@ pub fn build_partial(program: Program, env: &dyn Fn(&str) -> Option<String>) -> 
             broken.insert(path, why);
             continue;
         }
-        match prepare(wf) {
+        match prepare(wf, secrets) {
             Ok(s) => {
                 routes.insert(path, Arc::new(s));
             }
@@ -94,15 +115,25 @@ pub fn build_partial(program: Program, env: &dyn Fn(&str) -> Option<String>) -> 
     let mut tests = program.tests;
     for t in &mut tests {
         // A test that needs an unset variable fails when it runs: its env() stays unresolved.
-        t.walk_exprs_mut(&mut |e| resolve(e, env, &mut Vec::new()));
+        t.walk_exprs_mut(&mut |e| resolve(e, env, &mut Vec::new(), &mut Vec::new()));
     }
     Router { routes, broken, tests }
 }
 
-fn resolve(e: &mut Expr, env: &dyn Fn(&str) -> Option<String>, missing: &mut Vec<String>) {
+fn resolve(
+    e: &mut Expr,
+    env: &dyn Fn(&str) -> Option<String>,
+    missing: &mut Vec<String>,
+    secrets: &mut Vec<Box<str>>,
+) {
     if let Expr::Env(name) = e {
         match env(name) {
-            Some(v) => *e = Expr::Const(Value::String(v)),
+            Some(v) => {
+                if v.len() >= SECRET_MIN && !secrets.iter().any(|s| **s == *v) {
+                    secrets.push(v.as_str().into());
+                }
+                *e = Expr::Const(Value::String(v));
+            }
             None => {
                 if !missing.contains(name) {
                     missing.push(name.clone());
@@ -112,7 +143,7 @@ fn resolve(e: &mut Expr, env: &dyn Fn(&str) -> Option<String>, missing: &mut Vec
     }
 }
 
-fn prepare(wf: Workflow) -> Result<Served, String> {
+fn prepare(wf: Workflow, secrets: Vec<Box<str>>) -> Result<Served, String> {
     let at = || format!("workflow `{}` in {}", wf.name, wf.file.location(wf.span.start));
     let credentials = match &wf.auth {
         Some(ir::Auth { user, password }) => {
@@ -129,7 +160,7 @@ fn prepare(wf: Workflow) -> Result<Served, String> {
     let realm = wf.name.replace(['"', '\\'], "");
     let challenge = HeaderValue::from_str(&format!("Basic realm=\"{realm}\"")).map_err(|e| e.to_string())?;
     let name = Arc::from(wf.name.as_str());
-    Ok(Served { wf, credentials, challenge, immediate, name })
+    Ok(Served { wf, credentials, challenge, immediate, name, secrets })
 }
 
 fn constant_string(e: &Expr) -> Result<String, String> {

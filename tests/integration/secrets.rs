@@ -1,0 +1,136 @@
+//! A planted `env()` secret never shows in anything wf writes: logs (both formats), answers,
+//! diagnostics, `routes`, `test` output. Credentials sent by callers are never logged either.
+
+use crate::common::{basic, request, Dir, Server};
+use std::process::Command;
+
+const SECRET: &str = "PLANTED-s3cr3t-9d2f";
+
+const GUARDED: &str = r#"
+workflow guarded {
+  trigger webhook {
+    path "/guarded"
+    auth basic { user "psp" password env("WF_PLANTED") }
+  }
+  extract {
+    token = header "X-Token" default ""
+    n     = body "n" as integer default 0
+  }
+  if token == env("WF_PLANTED") {
+    log "the token matched"
+  }
+  log "token was ${token}"
+  if n == 1 {
+    fail "refused, expected ${env("WF_PLANTED")}"
+  }
+  if n == 2 {
+    let x = number(env("WF_PLANTED"))
+  }
+  respond 200 json { ok: true }
+}
+
+test "answers" {
+  request POST "/guarded" {
+    auth basic "psp" env("WF_PLANTED")
+    json { n: 0 }
+  }
+  expect status == 200
+}
+
+test "fails on purpose, printing what it saw" {
+  request POST "/guarded" {
+    auth basic "psp" env("WF_PLANTED")
+    header "X-Token" = env("WF_PLANTED")
+    json { n: 1 }
+  }
+  expect status == 200
+}
+"#;
+
+fn assert_clean(what: &str, out: &str) {
+    let encoded = basic("psp", SECRET);
+    let token = encoded.trim_start_matches("Basic ");
+    assert!(!out.contains(SECRET), "{what} shows the secret:\n{out}");
+    assert!(!out.contains(token), "{what} shows the encoded credentials:\n{out}");
+}
+
+fn run(args: &[&str]) -> String {
+    let out = Command::new(crate::common::wf_bin())
+        .args(args)
+        .env("WF_PLANTED", SECRET)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("wf runs");
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+#[test]
+fn a_planted_secret_never_appears_in_any_output() {
+    for format in ["human", "json"] {
+        let s = Server::start_env(
+            &[("guarded.wf", GUARDED)],
+            &["--log-format", format],
+            &[("WF_PLANTED", SECRET)],
+        );
+        let good = basic("psp", SECRET);
+        let json = ("Content-Type", "application/json");
+        let calls: Vec<(Vec<(&str, String)>, &str, u16)> = vec![
+            (vec![("Authorization", good.clone())], r#"{"n": 0}"#, 200),
+            (vec![("Authorization", good.clone()), ("X-Token", SECRET.to_string())], r#"{"n": 0}"#, 200),
+            (vec![("Authorization", good.clone())], r#"{"n": 1}"#, 500),
+            (vec![("Authorization", good.clone())], r#"{"n": 2}"#, 500),
+            (vec![("Authorization", good.clone())], r#"{"n": "x"}"#, 400),
+            (vec![("Authorization", basic("nobody", SECRET))], r#"{"n": 0}"#, 401),
+            (vec![("Authorization", format!("Bearer {SECRET}"))], r#"{"n": 0}"#, 401),
+            (vec![("Authorization", basic("psp", "wrong"))], r#"{"n": 0}"#, 401),
+        ];
+        let mut answers = String::new();
+        for (headers, body, status) in &calls {
+            let mut h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            h.push(json);
+            let r = request(s.addr, "POST", "/guarded", &h, body.as_bytes());
+            assert_eq!(r.status, *status, "{body}: {r:?}");
+            answers.push_str(&format!("{r:?}\n"));
+        }
+        assert_clean("answers", &answers);
+        let log = s.wait_log("failed");
+        let log = {
+            // Wait for every execution's line, then read the whole log.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            let mut log = log;
+            while log.matches("guarded").count() < calls.len() && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                log = s.log();
+            }
+            log
+        };
+        assert!(log.contains("token was [redacted]"), "{format}: {log}");
+        assert!(log.contains("refused, expected [redacted]"), "{format}: {log}");
+        assert_clean(&format!("the {format} log"), &log);
+    }
+
+    let d = Dir::new(&[("guarded.wf", GUARDED)]);
+    let dir = d.path().to_str().expect("utf8");
+    for args in [
+        vec!["routes", dir],
+        vec!["routes", dir, "--format", "json"],
+        vec!["check", dir],
+        vec!["check", dir, "--format", "json"],
+        vec!["test", dir],
+    ] {
+        let out = run(&args);
+        assert_clean(&args.join(" "), &out);
+    }
+    let test_out = run(&["test", dir]);
+    assert!(test_out.contains("1 passed") && test_out.contains("1 failed"), "{test_out}");
+
+    // Diagnostics of a broken file that uses the secret.
+    let broken = GUARDED.replace("respond 200 json { ok: true }", "respond 200 json { ok: nope }");
+    let d = Dir::new(&[("broken.wf", &broken)]);
+    let dir = d.path().to_str().expect("utf8");
+    for args in [vec!["check", dir], vec!["check", dir, "--format", "json"], vec!["serve", dir]] {
+        let out = run(&args);
+        assert!(out.contains("nope"), "{out}");
+        assert_clean(&args.join(" "), &out);
+    }
+}
