@@ -18,6 +18,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::mpsc;
 
 pub struct Options {
@@ -139,6 +140,10 @@ async fn run(opts: Options, router: Router) -> ExitCode {
         }
     };
     let bound = listener.local_addr().map_or(addr, |a| a);
+    // Signal handlers go in before the address is announced: a SIGHUP or SIGTERM sent the moment
+    // wf says it listens must reload or drain, not meet the default action and kill the process.
+    let stop = [signal(SignalKind::terminate()).ok(), signal(SignalKind::interrupt()).ok()];
+    let hangup = signal(SignalKind::hangup()).ok();
     println!("listening on http://{bound}");
     let _ = std::io::stdout().flush();
     tracing::info!(target: "wf::server", workflows = router.len(), "listening on http://{bound}");
@@ -157,7 +162,7 @@ async fn run(opts: Options, router: Router) -> ExitCode {
 
     let (reload_tx, reload_rx) = mpsc::channel::<()>(1);
     let _watcher = if opts.watch { watch(&opts.paths, reload_tx.clone()) } else { None };
-    let hup = tokio::spawn(forward_sighup(reload_tx));
+    let hup = tokio::spawn(forward_sighup(hangup, reload_tx));
     let reloader = tokio::spawn(reloader(ctx.clone(), opts.paths.clone(), reload_rx));
 
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -169,7 +174,7 @@ async fn run(opts: Options, router: Router) -> ExitCode {
         .max_buf_size(MAX_HEAD);
     builder.http2().timer(TokioTimer::new()).max_header_list_size(MAX_HEAD as u32);
     let graceful = GracefulShutdown::new();
-    let shutdown = shutdown_signal();
+    let shutdown = shutdown_signal(stop);
     tokio::pin!(shutdown);
     let serve = |stream: tokio::net::TcpStream| {
         let _ = stream.set_nodelay(true);
@@ -228,24 +233,24 @@ async fn worker(mut rx: mpsc::Receiver<Job>) {
     }
 }
 
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+/// Resolves on SIGTERM or SIGINT.
+async fn shutdown_signal([term, int]: [Option<Signal>; 2]) {
+    async fn on(s: Option<Signal>) {
+        match s {
+            Some(mut s) => {
+                s.recv().await;
+            }
+            None => std::future::pending().await,
         }
-    };
+    }
     tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
+        _ = on(term) => {}
+        _ = on(int) => {}
     }
 }
 
-async fn forward_sighup(tx: mpsc::Sender<()>) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+async fn forward_sighup(hangup: Option<Signal>, tx: mpsc::Sender<()>) {
+    let Some(mut hup) = hangup else {
         return;
     };
     while hup.recv().await.is_some() {

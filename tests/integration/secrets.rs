@@ -74,7 +74,8 @@ fn a_planted_secret_never_appears_in_any_output() {
         );
         let good = basic("psp", SECRET);
         let json = ("Content-Type", "application/json");
-        let calls: Vec<(Vec<(&str, String)>, &str, u16)> = vec![
+        type Call<'a> = (Vec<(&'a str, String)>, &'a str, u16);
+        let calls: Vec<Call> = vec![
             (vec![("Authorization", good.clone())], r#"{"n": 0}"#, 200),
             (vec![("Authorization", good.clone()), ("X-Token", SECRET.to_string())], r#"{"n": 0}"#, 200),
             (vec![("Authorization", good.clone())], r#"{"n": 1}"#, 500),

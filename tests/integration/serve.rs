@@ -526,3 +526,16 @@ fn sigterm_drains_every_accepted_async_execution() {
     assert!(after.contains("done "), "some executions were still queued at SIGTERM and ran after it");
     assert!(log.contains("stopped"));
 }
+
+#[test]
+fn signals_sent_as_soon_as_wf_listens_are_handled() {
+    let src = r#"workflow h { trigger webhook { path "/h" } respond 200 text "one" }"#;
+    for _ in 0..5 {
+        let s = Server::start(&[("h.wf", src)], &[]);
+        s.signal("HUP");
+        assert_eq!(s.post("/h", &[], "").body, "one", "SIGHUP killed the server:\n{}", s.log());
+        let mut s = Server::start(&[("h.wf", src)], &[]);
+        s.signal("TERM");
+        assert_eq!(s.wait_exit(), Some(0), "SIGTERM was not a graceful stop:\n{}", s.log());
+    }
+}
