@@ -114,6 +114,9 @@ struct ServeArgs {
     /// Seconds a client may take to send a request's body (then 408).
     #[arg(long, default_value_t = 30)]
     body_timeout: u64,
+    /// Connections served at once; further callers wait in the kernel's accept queue.
+    #[arg(long, default_value_t = 10_000)]
+    max_connections: usize,
 }
 
 impl ServeArgs {
@@ -129,6 +132,7 @@ impl ServeArgs {
             drain_timeout: secs(self.drain_timeout),
             header_timeout: secs(self.header_timeout.max(1)),
             body_timeout: secs(self.body_timeout.max(1)),
+            max_connections: self.max_connections.max(1),
         }
     }
 }

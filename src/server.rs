@@ -33,6 +33,8 @@ pub struct Options {
     pub header_timeout: Duration,
     /// Longest wait for a request's body.
     pub body_timeout: Duration,
+    /// Connections served at once.
+    pub max_connections: usize,
 }
 
 /// Most header lines a request may have (more: `431`).
@@ -176,7 +178,8 @@ async fn run(opts: Options, router: Router) -> ExitCode {
     let graceful = GracefulShutdown::new();
     let shutdown = shutdown_signal(stop);
     tokio::pin!(shutdown);
-    let serve = |stream: tokio::net::TcpStream| {
+    let slots = Arc::new(tokio::sync::Semaphore::new(opts.max_connections));
+    let serve = |stream: tokio::net::TcpStream, slot: tokio::sync::OwnedSemaphorePermit| {
         let _ = stream.set_nodelay(true);
         let ctx = ctx.clone();
         let service = hyper::service::service_fn(move |req| {
@@ -187,12 +190,23 @@ async fn run(opts: Options, router: Router) -> ExitCode {
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             let _ = conn.await;
+            drop(slot);
         });
     };
     loop {
+        if slots.available_permits() == 0 {
+            tracing::warn!(target: "wf::server", "{} connections open: new ones wait until one closes", opts.max_connections);
+        }
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+            _ = &mut shutdown => break,
+        };
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => serve(stream),
+                Ok((stream, _)) => serve(stream, slot),
                 Err(e) => {
                     tracing::warn!(target: "wf::server", "accept failed: {e}");
                     tokio::time::sleep(Duration::from_millis(10)).await;
@@ -205,8 +219,11 @@ async fn run(opts: Options, router: Router) -> ExitCode {
     tracing::info!(target: "wf::server", "shutting down: finishing requests in flight and queued async executions");
     // Connections the kernel has already completed are callers too: take them before closing
     // (a zero timeout still polls `accept` once), so they get answers rather than resets.
-    while let Ok(Ok((stream, _))) = tokio::time::timeout(Duration::ZERO, listener.accept()).await {
-        serve(stream);
+    while let Ok(slot) = slots.clone().try_acquire_owned() {
+        match tokio::time::timeout(Duration::ZERO, listener.accept()).await {
+            Ok(Ok((stream, _))) => serve(stream, slot),
+            _ => break,
+        }
     }
     drop(listener);
     hup.abort();

@@ -239,3 +239,24 @@ fn three_hundred_slow_clients_do_not_delay_the_others() {
     }
     assert_eq!(closed, 300, "slow connections left open after the header timeout");
 }
+
+#[test]
+fn connections_over_the_cap_wait_their_turn() {
+    let s = echo(&["--max-connections", "2"]);
+    let held: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(s.addr).expect("connect")).collect();
+    std::thread::sleep(Duration::from_millis(200));
+    // A third caller connects (the kernel queues it) but is not served while two are open.
+    let mut third = TcpStream::connect(s.addr).expect("connect");
+    third.set_read_timeout(Some(Duration::from_millis(500))).expect("timeout");
+    let raw = "POST /echo?q=third HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+    third.write_all(raw.as_bytes()).expect("write");
+    let mut buf = [0u8; 1];
+    assert!(third.read(&mut buf).is_err(), "served past the cap");
+    s.wait_log("2 connections open");
+    drop(held);
+    third.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    let mut out = Vec::new();
+    let _ = third.read_to_end(&mut out);
+    let r = parse_response(&out);
+    assert_eq!((r.status, r.json()["q"].clone()), (200, json!("third")), "{r:?}");
+}
