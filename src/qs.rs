@@ -283,6 +283,15 @@ mod tests {
                 assert_eq!(Some(v), full.get(r).or(Some(&serde_json::Value::Null)), "{q}: {r}");
             }
         }
+        // Found by the qs fuzz target (its harness had listed a root twice).
+        let q = "x=%ZZ%emssku]=A&a=2C4%&&\0absent=1";
+        let roots: Vec<String> = ["x", "a", "\0absent"].iter().map(|s| s.to_string()).collect();
+        let full = parse(q);
+        assert_eq!(
+            super::roots(q, &roots),
+            vec![full["x"].clone(), full["a"].clone(), full["\0absent"].clone()]
+        );
+        assert_eq!(full["\0absent"], "1");
     }
 
     #[test]
