@@ -117,6 +117,9 @@ struct ServeArgs {
     /// Connections served at once; further callers wait in the kernel's accept queue.
     #[arg(long, default_value_t = 10_000)]
     max_connections: usize,
+    /// Seconds a connection may go without sending or receiving a byte before it is closed.
+    #[arg(long, default_value_t = 60)]
+    idle_timeout: u64,
 }
 
 impl ServeArgs {
@@ -133,6 +136,7 @@ impl ServeArgs {
             header_timeout: secs(self.header_timeout.max(1)),
             body_timeout: secs(self.body_timeout.max(1)),
             max_connections: self.max_connections.max(1),
+            idle_timeout: secs(self.idle_timeout.max(1)),
         }
     }
 }

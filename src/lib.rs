@@ -13,6 +13,7 @@ pub mod eval;
 pub mod extract;
 pub mod fmt;
 pub mod http;
+pub mod idle;
 pub mod infer;
 pub mod ir;
 pub mod loader;

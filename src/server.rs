@@ -35,6 +35,8 @@ pub struct Options {
     pub body_timeout: Duration,
     /// Connections served at once.
     pub max_connections: usize,
+    /// A connection with no reads or writes for this long is closed.
+    pub idle_timeout: Duration,
 }
 
 /// Most header lines a request may have (more: `431`).
@@ -186,7 +188,8 @@ async fn run(opts: Options, router: Router) -> ExitCode {
             let ctx = ctx.clone();
             async move { Ok::<_, Infallible>(ctx.answer(req).await) }
         });
-        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
+        let io = TokioIo::new(crate::idle::Idle::new(stream, opts.idle_timeout));
+        let conn = builder.serve_connection_with_upgrades(io, service).into_owned();
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             let _ = conn.await;

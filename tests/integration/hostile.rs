@@ -260,3 +260,34 @@ fn connections_over_the_cap_wait_their_turn() {
     let r = parse_response(&out);
     assert_eq!((r.status, r.json()["q"].clone()), (200, json!("third")), "{r:?}");
 }
+
+#[test]
+fn connections_that_never_send_anything_are_closed() {
+    let s = echo(&["--idle-timeout", "2"]);
+    let h2_preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00";
+    for (what, opening) in [("HTTP/1.1", &b""[..]), ("HTTP/2", &h2_preface[..])] {
+        let mut c = TcpStream::connect(s.addr).expect("connect");
+        c.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+        c.write_all(opening).expect("write");
+        let started = Instant::now();
+        let mut out = Vec::new();
+        let closed = c.read_to_end(&mut out).is_ok();
+        assert!(closed, "{what}: an unused connection stayed open");
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_millis(1500) && took < Duration::from_secs(5),
+            "{what}: closed after {took:?}"
+        );
+    }
+    // A connection in use is not idle: keep-alive requests 1 s apart for 4 s.
+    let mut c = TcpStream::connect(s.addr).expect("connect");
+    c.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    for _ in 0..4 {
+        std::thread::sleep(Duration::from_secs(1));
+        let raw = "POST /echo?q=kept HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n";
+        c.write_all(raw.as_bytes()).expect("the connection is still open");
+        let mut buf = [0u8; 4096];
+        let n = c.read(&mut buf).expect("read");
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&buf[..n]));
+    }
+}
