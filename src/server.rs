@@ -248,8 +248,15 @@ async fn run(opts: Options, router: Router) -> ExitCode {
 /// Runs accepted async executions one after another until every sender is gone and the queue is empty.
 async fn worker(mut rx: mpsc::Receiver<Job>) {
     while let Some(job) = rx.recv().await {
-        let record = http::run_job(job);
-        logging::record(&record);
+        // wf's own code has no panics (clippy denies them); should one slip in anyway, it ends
+        // that execution, not the worker and every execution queued behind it.
+        let (workflow, id) = (job.served.name.clone(), job.id);
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| http::run_job(job))) {
+            Ok(record) => logging::record(&record),
+            Err(_) => {
+                tracing::error!(target: "wf::server", %workflow, execution = %id, "async execution panicked")
+            }
+        }
     }
 }
 
