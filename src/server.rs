@@ -196,9 +196,12 @@ async fn run(opts: Options, router: Router) -> ExitCode {
             drop(slot);
         });
     };
+    let mut warned: Option<std::time::Instant> = None;
     loop {
-        if slots.available_permits() == 0 {
+        // At the cap, say so, at most every 10 s (a flood must not become a flood of log lines).
+        if slots.available_permits() == 0 && warned.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
             tracing::warn!(target: "wf::server", "{} connections open: new ones wait until one closes", opts.max_connections);
+            warned = Some(std::time::Instant::now());
         }
         let slot = tokio::select! {
             slot = slots.clone().acquire_owned() => match slot {
