@@ -31,7 +31,7 @@ fn post(addr: std::net::SocketAddr, path: &str, body: &str) -> Resp {
 fn sigterm_answers_requests_in_flight_and_runs_every_accepted_execution() {
     let mut s = Server::start(&[("work.wf", WORK)], &["--queue-size", "100000", "--max-body", "4MiB"]);
     let addr = s.addr;
-    let text = "a".repeat(256 * 1024);
+    let text = "a".repeat(1024 * 1024);
     // Fill the queue: each execution takes milliseconds, so most are still waiting at SIGTERM.
     let mut accepted = 0;
     for n in 0..60 {
@@ -91,7 +91,7 @@ fn sigterm_answers_requests_in_flight_and_runs_every_accepted_execution() {
             })
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(200));
+    std::thread::sleep(Duration::from_millis(50));
     s.signal("TERM");
     s.wait_log("shutting down");
     for c in &mut in_flight {
@@ -116,9 +116,12 @@ fn sigterm_answers_requests_in_flight_and_runs_every_accepted_execution() {
     let log = s.log();
     let done = log.lines().filter(|l| l.contains("done ")).count();
     assert_eq!(done, accepted, "accepted {accepted} async executions, ran {done}:\n{log}");
-    let after = log.split("shutting down").nth(1).unwrap_or("");
-    assert!(after.contains("done "), "nothing was still queued at SIGTERM: the test proves nothing");
-    eprintln!("drain: accepted {accepted} async executions, executed {done}; {answered} callers answered");
+    let after = log.split("shutting down").nth(1).unwrap_or("").matches("done ").count();
+    assert!(after > 0, "nothing was still queued at SIGTERM: the test proves nothing");
+    eprintln!(
+        "drain: accepted {accepted} async executions, executed {done} ({after} after SIGTERM); \
+         {answered} callers answered"
+    );
 }
 
 /// Edits the served file every 100 ms for 10 s, good and broken in turn, under concurrent load.

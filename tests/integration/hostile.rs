@@ -226,7 +226,7 @@ fn three_hundred_slow_clients_do_not_delay_the_others() {
         }
     }
     assert!(answered > 50, "only {answered} ordinary requests answered in 6 s");
-    assert!(worst < Duration::from_millis(500), "an ordinary request took {worst:?}");
+    assert!(worst < Duration::from_secs(1), "an ordinary request took {worst:?}");
     // The header timeout (3 s) has closed every slow connection.
     let mut closed = 0;
     for c in &mut slow {
