@@ -37,11 +37,15 @@ impl Need {
         self.slots.is_empty() && self.children.is_empty()
     }
 
-    fn child_for_key(&self, key: &str) -> Option<&Need> {
-        self.children.iter().find_map(|(s, n)| match s {
+    /// The children an object member leads to. There are two when the paths name one member
+    /// both ways: as a key (`o.0`, `o["0"]`, which only objects have) and as an index (`o[0]`,
+    /// which also reads element 0 of an array).
+    fn children_for_key(&self, key: &str) -> (Option<&Need>, Option<&Need>) {
+        let mut found = self.children.iter().filter_map(|(s, n)| match s {
             Seg::Key(k) | Seg::Index(_, k) if k == key => Some(n),
             _ => None,
-        })
+        });
+        (found.next(), found.next())
     }
 
     fn child_for_index(&self, i: usize) -> Option<&Need> {
@@ -68,6 +72,15 @@ impl Need {
         }
     }
 
+    /// Puts `v` into this node's own slots.
+    fn fill_slots(&self, v: &Value, frame: &mut [Value]) {
+        for s in &self.slots {
+            if let Some(x) = frame.get_mut(*s as usize) {
+                *x = v.clone();
+            }
+        }
+    }
+
     /// Fills this subtree's slots from an already built value.
     fn fill_from(&self, v: &Value, frame: &mut [Value]) {
         for (seg, child) in &self.children {
@@ -77,11 +90,7 @@ impl Need {
                 _ => None,
             };
             if let Some(next) = next {
-                for s in &child.slots {
-                    if let Some(x) = frame.get_mut(*s as usize) {
-                        *x = next.clone();
-                    }
-                }
+                child.fill_slots(next, frame);
                 child.fill_from(next, frame);
             }
         }
@@ -148,8 +157,10 @@ impl<'de> DeserializeSeed<'de> for Fill<'_, '_> {
 /// Matches an object key against the trie without allocating it.
 struct KeySeed<'a>(&'a Need);
 
+type Children<'a> = (Option<&'a Need>, Option<&'a Need>);
+
 impl<'de, 'a> DeserializeSeed<'de> for KeySeed<'a> {
-    type Value = Option<&'a Need>;
+    type Value = Children<'a>;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_str(self)
@@ -157,14 +168,14 @@ impl<'de, 'a> DeserializeSeed<'de> for KeySeed<'a> {
 }
 
 impl<'de, 'a> Visitor<'de> for KeySeed<'a> {
-    type Value = Option<&'a Need>;
+    type Value = Children<'a>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("an object key")
     }
 
     fn visit_str<E: de::Error>(self, key: &str) -> Result<Self::Value, E> {
-        Ok(self.0.child_for_key(key))
+        Ok(self.0.children_for_key(key))
     }
 }
 
@@ -178,11 +189,21 @@ impl<'de> Visitor<'de> for Fill<'_, '_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         while let Some(found) = map.next_key_seed(KeySeed(self.need))? {
             match found {
-                Some(child) => {
+                (Some(child), None) => {
                     child.clear(self.frame);
                     map.next_value_seed(Fill { need: child, frame: self.frame })?;
                 }
-                None => map.next_value_seed(Skip)?,
+                (Some(first), Some(second)) => {
+                    // Two subtrees read this member: build it once and fill both from it.
+                    first.clear(self.frame);
+                    second.clear(self.frame);
+                    let v: Value = map.next_value()?;
+                    for need in [first, second] {
+                        need.fill_slots(&v, self.frame);
+                        need.fill_from(&v, self.frame);
+                    }
+                }
+                (None, _) => map.next_value_seed(Skip)?,
             }
         }
         Ok(())
@@ -286,6 +307,11 @@ mod tests {
         );
         same_as_full(br#"{"a":{"b":1},"a":{"c":2}}"#, &["a.b", "a.c"]);
         same_as_full(br#"[1,[2,3]]"#, &["[1][0]", "[0]"]);
+        // One member named both as an index and as a key (found by the body fuzz target).
+        let both = ["o[0]", "o.0", "o[\"0\"].x", "o[0].x", "o[1]"];
+        same_as_full(br#"{"o":{"0":{"x":1}}}"#, &both);
+        same_as_full(br#"{"o":[{"x":2},3]}"#, &both);
+        same_as_full(br#"{"o":{"0":"zero"},"o":[{"x":3}]}"#, &both);
     }
 
     #[test]
