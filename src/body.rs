@@ -37,22 +37,31 @@ impl Need {
         self.slots.is_empty() && self.children.is_empty()
     }
 
-    /// The children an object member leads to. There are two when the paths name one member
-    /// both ways: as a key (`o.0`, `o["0"]`, which only objects have) and as an index (`o[0]`,
-    /// which also reads element 0 of an array).
-    fn children_for_key(&self, key: &str) -> (Option<&Need>, Option<&Need>) {
-        let mut found = self.children.iter().filter_map(|(s, n)| match s {
+    /// The children that read object member `key`, and those that read array element `i`.
+    /// Usually one at most, but paths can name one member or element in several ways: `o.0` and
+    /// `o["0"]` (keys, objects only) and `o[0]` (an index, which reads member `"0"` of an object
+    /// too), or `o[0]` and `o[00]` (both element 0).
+    fn for_key<'s, 'k>(&'s self, key: &'k str) -> impl Iterator<Item = &'s Need> + use<'s, 'k> {
+        self.children.iter().filter_map(move |(s, n)| match s {
             Seg::Key(k) | Seg::Index(_, k) if k == key => Some(n),
             _ => None,
-        });
-        (found.next(), found.next())
+        })
     }
 
-    fn child_for_index(&self, i: usize) -> Option<&Need> {
-        self.children.iter().find_map(|(s, n)| match s {
+    fn for_index(&self, i: usize) -> impl Iterator<Item = &Need> {
+        self.children.iter().filter_map(move |(s, n)| match s {
             Seg::Index(j, _) if *j == i => Some(n),
             _ => None,
         })
+    }
+
+    /// Fills `needs` (all reading the same value) from the value built once.
+    fn fill_all<'n>(needs: impl Iterator<Item = &'n Need>, v: &Value, frame: &mut [Value]) {
+        for need in needs {
+            need.clear(frame);
+            need.fill_slots(v, frame);
+            need.fill_from(v, frame);
+        }
     }
 
     fn max_index(&self) -> Option<usize> {
@@ -154,13 +163,18 @@ impl<'de> DeserializeSeed<'de> for Fill<'_, '_> {
     }
 }
 
-/// Matches an object key against the trie without allocating it.
+/// Matches an object key against the trie, allocating the key only when several children read
+/// its member.
 struct KeySeed<'a>(&'a Need);
 
-type Children<'a> = (Option<&'a Need>, Option<&'a Need>);
+enum Member<'a> {
+    Unread,
+    One(&'a Need),
+    Many(String),
+}
 
 impl<'de, 'a> DeserializeSeed<'de> for KeySeed<'a> {
-    type Value = Children<'a>;
+    type Value = Member<'a>;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_str(self)
@@ -168,14 +182,19 @@ impl<'de, 'a> DeserializeSeed<'de> for KeySeed<'a> {
 }
 
 impl<'de, 'a> Visitor<'de> for KeySeed<'a> {
-    type Value = Children<'a>;
+    type Value = Member<'a>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("an object key")
     }
 
     fn visit_str<E: de::Error>(self, key: &str) -> Result<Self::Value, E> {
-        Ok(self.0.children_for_key(key))
+        let mut found = self.0.for_key(key);
+        Ok(match (found.next(), found.next()) {
+            (None, _) => Member::Unread,
+            (Some(one), None) => Member::One(one),
+            (Some(_), Some(_)) => Member::Many(key.to_string()),
+        })
     }
 }
 
@@ -189,21 +208,16 @@ impl<'de> Visitor<'de> for Fill<'_, '_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         while let Some(found) = map.next_key_seed(KeySeed(self.need))? {
             match found {
-                (Some(child), None) => {
+                Member::One(child) => {
                     child.clear(self.frame);
                     map.next_value_seed(Fill { need: child, frame: self.frame })?;
                 }
-                (Some(first), Some(second)) => {
-                    // Two subtrees read this member: build it once and fill both from it.
-                    first.clear(self.frame);
-                    second.clear(self.frame);
+                Member::Many(key) => {
+                    // Several subtrees read this member: build it once and fill them all from it.
                     let v: Value = map.next_value()?;
-                    for need in [first, second] {
-                        need.fill_slots(&v, self.frame);
-                        need.fill_from(&v, self.frame);
-                    }
+                    Need::fill_all(self.need.for_key(&key), &v, self.frame);
                 }
-                (None, _) => map.next_value_seed(Skip)?,
+                Member::Unread => map.next_value_seed(Skip)?,
             }
         }
         Ok(())
@@ -213,9 +227,19 @@ impl<'de> Visitor<'de> for Fill<'_, '_> {
         let last = self.need.max_index();
         let mut i = 0;
         while last.is_some_and(|m| i <= m) {
-            let more = match self.need.child_for_index(i) {
-                Some(child) => seq.next_element_seed(Fill { need: child, frame: self.frame })?.is_some(),
-                None => seq.next_element_seed(Skip)?.is_some(),
+            let mut found = self.need.for_index(i);
+            let more = match (found.next(), found.next()) {
+                (None, _) => seq.next_element_seed(Skip)?.is_some(),
+                (Some(child), None) => {
+                    seq.next_element_seed(Fill { need: child, frame: self.frame })?.is_some()
+                }
+                (Some(_), Some(_)) => match seq.next_element::<Value>()? {
+                    Some(v) => {
+                        Need::fill_all(self.need.for_index(i), &v, self.frame);
+                        true
+                    }
+                    None => false,
+                },
             };
             if !more {
                 return Ok(());
@@ -312,6 +336,9 @@ mod tests {
         same_as_full(br#"{"o":{"0":{"x":1}}}"#, &both);
         same_as_full(br#"{"o":[{"x":2},3]}"#, &both);
         same_as_full(br#"{"o":{"0":"zero"},"o":[{"x":3}]}"#, &both);
+        // One element named by two indices (`[0]`, `[00]`).
+        same_as_full(br#"[[1],[2]]"#, &["[0]", "[00]", "[1][0]", "[01][000]"]);
+        same_as_full(br#"{"00":"key"}"#, &["[0]", "[00]", "00", "[\"00\"]"]);
     }
 
     #[test]
