@@ -55,9 +55,11 @@ fn sigterm_answers_requests_in_flight_and_runs_every_accepted_execution() {
         .collect();
     // And callers that keep coming until the listener is gone.
     let stop = Arc::new(AtomicBool::new(false));
+    let progress = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let callers: Vec<_> = (0..4)
         .map(|t| {
             let stop = stop.clone();
+            let progress = progress.clone();
             std::thread::spawn(move || {
                 let (mut ok, mut queued) = (0, 0);
                 let mut n = 1000 * (t + 1);
@@ -83,6 +85,7 @@ fn sigterm_answers_requests_in_flight_and_runs_every_accepted_execution() {
                     let r = crate::common::parse_response(&out);
                     assert_eq!(r.status, 200, "{r:?}");
                     ok += 1;
+                    progress.fetch_add(1, Ordering::Relaxed);
                     if path == "/slow" {
                         queued += 1;
                     }
@@ -91,7 +94,11 @@ fn sigterm_answers_requests_in_flight_and_runs_every_accepted_execution() {
             })
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(50));
+    // SIGTERM once the callers are under way.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while progress.load(Ordering::Relaxed) < 8 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
     s.signal("TERM");
     s.wait_log("shutting down");
     for c in &mut in_flight {
