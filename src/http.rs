@@ -250,9 +250,7 @@ pub fn execute(
 ) -> (Response<Full<Bytes>>, Record) {
     let mut logs = Vec::new();
     let outcome = eval::run(&s.wf, frame, &mut logs);
-    if !s.secrets.is_empty() {
-        logs.iter_mut().for_each(|line| s.redact(line));
-    }
+    logs.iter_mut().for_each(|line| s.redact(line));
     let (response, outcome, reason) = match outcome {
         Outcome::Responded(a) => (answer_response(a, id), "responded", None),
         Outcome::Completed => (text_response(StatusCode::OK, "ok", id), "completed", None),

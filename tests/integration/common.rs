@@ -193,6 +193,11 @@ pub fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &st
     raw_request(addr, &raw)
 }
 
+/// `POST`s a JSON body.
+pub fn post_json(addr: SocketAddr, path: &str, body: &[u8]) -> Resp {
+    request(addr, "POST", path, &[("Content-Type", "application/json")], body)
+}
+
 /// Sends raw bytes and parses the answer.
 pub fn raw_request(addr: SocketAddr, raw: &[u8]) -> Resp {
     let mut s = TcpStream::connect(addr).expect("connect");

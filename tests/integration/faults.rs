@@ -1,6 +1,6 @@
 //! Faults while serving: shutdown with work in flight, reloads under load.
 
-use crate::common::{request, Resp, Server};
+use crate::common::{post_json, request, Server};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,10 +23,6 @@ workflow sync {
 }
 "#;
 
-fn post(addr: std::net::SocketAddr, path: &str, body: &str) -> Resp {
-    request(addr, "POST", path, &[("Content-Type", "application/json")], body.as_bytes())
-}
-
 #[test]
 fn sigterm_answers_requests_in_flight_and_runs_every_accepted_execution() {
     let mut s = Server::start(&[("work.wf", WORK)], &["--queue-size", "100000", "--max-body", "4MiB"]);
@@ -35,7 +31,7 @@ fn sigterm_answers_requests_in_flight_and_runs_every_accepted_execution() {
     // Fill the queue: each execution takes milliseconds, so most are still waiting at SIGTERM.
     let mut accepted = 0;
     for n in 0..60 {
-        let r = post(addr, "/slow", &format!("{{\"s\":\"{text}\",\"n\":{n}}}"));
+        let r = post_json(addr, "/slow", format!("{{\"s\":\"{text}\",\"n\":{n}}}").as_bytes());
         assert_eq!(r.status, 200, "{r:?}");
         accepted += 1;
     }

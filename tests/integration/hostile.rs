@@ -1,7 +1,7 @@
 //! Hostile requests against the real server on a loopback port: every one gets a bounded answer
 //! (or a closed connection), nothing crashes, and the server goes on answering everyone else.
 
-use crate::common::{parse_response, raw_request, Resp, Server};
+use crate::common::{parse_response, post_json, raw_request, Server};
 use serde_json::json;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -24,14 +24,10 @@ fn echo(args: &[&str]) -> Server {
     Server::start(&[("echo.wf", ECHO)], args)
 }
 
-fn post_json(s: &Server, target: &str, body: &[u8]) -> Resp {
-    crate::common::request(s.addr, "POST", target, &[("Content-Type", "application/json")], body)
-}
-
 /// The server still answers an ordinary request, promptly.
 fn still_serves(s: &Server) {
     let started = Instant::now();
-    let r = post_json(s, "/echo?q=ok", br#"{"a": 1}"#);
+    let r = post_json(s.addr, "/echo?q=ok", br#"{"a": 1}"#);
     assert_eq!((r.status, r.json()["q"].clone()), (200, json!("ok")), "{r:?}");
     assert!(started.elapsed() < Duration::from_secs(2), "an ordinary request took {:?}", started.elapsed());
 }
@@ -63,12 +59,12 @@ fn deep_json_and_out_of_range_numbers_are_400s_wherever_they_are() {
         ("-1e400 in an unread field", r#"{"x": [-1e400]}"#.to_string()),
     ];
     for (what, body) in &cases {
-        let r = post_json(&s, "/echo", body.as_bytes());
+        let r = post_json(s.addr, "/echo", body.as_bytes());
         assert_eq!(r.status, 400, "{what}: {r:?}");
         assert_eq!(r.json()["error"], "malformed JSON", "{what}");
     }
     // Just inside the limits is fine.
-    let r = post_json(&s, "/echo", format!("{{\"x\":{},\"n\":1e308}}", deep(120)).as_bytes());
+    let r = post_json(s.addr, "/echo", format!("{{\"x\":{},\"n\":1e308}}", deep(120)).as_bytes());
     assert_eq!((r.status, r.json()["n"].clone()), (200, json!(1e308)), "{r:?}");
     still_serves(&s);
 }
@@ -79,15 +75,15 @@ fn query_strings_are_bounded() {
     // 20,000 parameters that fit in the head: the first 1,000 are read (qs's limit), quickly.
     let many = format!("/echo?q=first&{}", "x&".repeat(19_999));
     let started = Instant::now();
-    let r = post_json(&s, &many, b"{}");
+    let r = post_json(s.addr, &many, b"{}");
     assert_eq!((r.status, r.json()["q"].clone()), (200, json!("first")), "{r:?}");
     assert!(started.elapsed() < Duration::from_secs(2));
     // 20,000 parameters too long for the head: 431 before any parsing.
     let long: Vec<String> = (0..20_000).map(|i| format!("k{i}=v")).collect();
-    let r = post_json(&s, &format!("/echo?{}", long.join("&")), b"{}");
+    let r = post_json(s.addr, &format!("/echo?{}", long.join("&")), b"{}");
     assert_eq!(r.status, 431, "{r:?}");
     // Deep brackets: five levels are built, the rest is one literal key.
-    let r = post_json(&s, &format!("/echo?q{}=1", "[a]".repeat(5_000)), b"{}");
+    let r = post_json(s.addr, &format!("/echo?q{}=1", "[a]".repeat(5_000)), b"{}");
     assert_eq!(r.status, 200);
     let mut v = &r.json()["q"];
     for _ in 0..5 {
@@ -97,7 +93,7 @@ fn query_strings_are_bounded() {
     assert_eq!(rest.len(), 1);
     assert!(rest.keys().all(|k| k.starts_with("[a][a]")), "{:?}", rest.keys().next());
     // Invalid percent-encoding is kept as written; invalid UTF-8 becomes U+FFFD.
-    let r = post_json(&s, "/echo?q=%ZZ%C3%28%", b"{}");
+    let r = post_json(s.addr, "/echo?q=%ZZ%C3%28%", b"{}");
     assert_eq!((r.status, r.json()["q"].clone()), (200, json!("%ZZ\u{fffd}(%")), "{r:?}");
     // Raw bytes that are not allowed in a request target: the HTTP layer refuses them.
     let r = raw_request(s.addr, b"POST /echo?q=\xc3\x28 HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n");
@@ -128,10 +124,10 @@ fn bodies_at_the_limit_short_and_long() {
     };
     let exact = at_limit(0);
     assert_eq!(exact.len(), 1000);
-    let r = post_json(&s, "/echo", exact.as_bytes());
+    let r = post_json(s.addr, "/echo", exact.as_bytes());
     assert_eq!((r.status, r.json()["a"].as_str().map(str::len)), (200, Some(992)), "{r:?}");
     let over = at_limit(1);
-    let r = post_json(&s, "/echo", over.as_bytes());
+    let r = post_json(s.addr, "/echo", over.as_bytes());
     assert_eq!((r.status, r.json()), (413, json!({"error": "body too large", "limit": 1000})));
     // The same one byte over, chunked, so no content-length announces it.
     let chunked = format!(
@@ -218,7 +214,7 @@ fn three_hundred_slow_clients_do_not_delay_the_others() {
         let tick = Instant::now();
         while tick.elapsed() < Duration::from_secs(1) {
             let t = Instant::now();
-            let r = post_json(&s, "/echo?q=ok", br#"{"a": 1}"#);
+            let r = post_json(s.addr, "/echo?q=ok", br#"{"a": 1}"#);
             assert_eq!(r.status, 200, "{r:?}");
             worst = worst.max(t.elapsed());
             answered += 1;
