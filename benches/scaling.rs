@@ -35,7 +35,7 @@ fn main() {
     let src = support::workflows(1000);
     let lines = src.lines().count();
     let t = median(7 / scale.min(7) + 1, 1, || {
-        let loaded = wf::loader::load_str("gen.wf", &src);
+        let loaded = wf::lang::loader::load_str("gen.wf", &src);
         assert!(!loaded.has_errors());
     });
     println!(

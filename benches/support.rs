@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 use http_body_util::Full;
-use wf::router::Router;
+use wf::request::served::Router;
 
 pub const SCENARIO_BODY: &str =
     r#"{"data":{"status":"paid","amount":1250,"currency":"EUR"},"customer":{"email":"a@b.c"}}"#;
@@ -57,9 +57,9 @@ pub fn router(extra: usize) -> Router {
     let scenario = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/benches/payment.wf"))
         .expect("scenario");
     let src = format!("{scenario}\n{}", workflows(extra));
-    let loaded = wf::loader::load_str("bench.wf", &src);
+    let loaded = wf::lang::loader::load_str("bench.wf", &src);
     assert!(!loaded.has_errors(), "generated workflows must check");
-    wf::router::build(loaded.program, &|_| None).expect("router")
+    wf::request::served::build(loaded.program, &|_| None).expect("router")
 }
 
 pub fn request(body: Bytes) -> http::Request<Full<Bytes>> {
@@ -72,17 +72,22 @@ pub fn request(body: Bytes) -> http::Request<Full<Bytes>> {
 
 pub struct NoQueue;
 
-impl wf::http::Enqueue for NoQueue {
-    fn try_enqueue(&self, job: wf::http::Job) -> Result<(), wf::http::Job> {
+impl wf::request::handle::Enqueue for NoQueue {
+    fn try_enqueue(&self, job: wf::request::handle::Job) -> Result<(), wf::request::handle::Job> {
         Err(job)
     }
 }
 
 /// Runs one request through router, extraction, interpreter and answer building (no socket).
 pub fn one(rt: &tokio::runtime::Runtime, router: &Router, body: &Bytes) -> u16 {
-    let limits = wf::http::Limits { max_body: 4 << 20, ..Default::default() };
-    let handled =
-        rt.block_on(wf::http::handle(router, &limits, &NoQueue, wf::http::ExecId(1), request(body.clone())));
+    let limits = wf::request::handle::Limits { max_body: 4 << 20, ..Default::default() };
+    let handled = rt.block_on(wf::request::handle::handle(
+        router,
+        &limits,
+        &NoQueue,
+        wf::request::handle::ExecId(1),
+        request(body.clone()),
+    ));
     handled.response.status().as_u16()
 }
 

@@ -98,10 +98,10 @@ struct ServeArgs {
     #[arg(long)]
     watch: bool,
     /// Largest request body accepted (e.g. 1MiB, 65536).
-    #[arg(long, default_value = "1MiB", value_parser = crate::server::parse_size)]
+    #[arg(long, default_value = "1MiB", value_parser = crate::serve::server::parse_size)]
     max_body: usize,
     #[arg(long, value_enum, default_value = "human")]
-    log_format: crate::logging::LogFormat,
+    log_format: crate::serve::logging::LogFormat,
     /// Async executions that may wait in the queue before callers get 503.
     #[arg(long, default_value_t = 1024)]
     queue_size: usize,
@@ -123,9 +123,9 @@ struct ServeArgs {
 }
 
 impl ServeArgs {
-    fn options(self) -> crate::server::Options {
+    fn options(self) -> crate::serve::server::Options {
         let secs = std::time::Duration::from_secs;
-        crate::server::Options {
+        crate::serve::server::Options {
             paths: self.paths,
             listen: self.listen,
             watch: self.watch,
@@ -152,7 +152,7 @@ pub fn main() -> ExitCode {
         Command::Infer { body, query, headers, name } => {
             infer(body.as_deref(), query.as_deref(), &headers, name.as_deref().unwrap_or(""))
         }
-        Command::Serve(args) => crate::server::serve(args.options()),
+        Command::Serve(args) => crate::serve::server::serve(args.options()),
     }
 }
 
@@ -162,7 +162,7 @@ pub fn color_stderr() -> bool {
 }
 
 fn check(paths: &[PathBuf], format: Format, deny_warnings: bool) -> ExitCode {
-    let loaded = match crate::loader::load(paths) {
+    let loaded = match crate::lang::loader::load(paths) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("error: {e}");
@@ -177,7 +177,7 @@ fn check(paths: &[PathBuf], format: Format, deny_warnings: bool) -> ExitCode {
             println!("{}", serde_json::to_string_pretty(&all).unwrap_or_else(|_| "[]".into()));
         }
         Format::Human => {
-            eprint!("{}", crate::diag::render_human(&loaded.diagnostics, color_stderr()));
+            eprint!("{}", crate::lang::diagnostic::render_human(&loaded.diagnostics, color_stderr()));
             let files = loaded.files;
             if errors > 0 || warnings > 0 {
                 eprintln!(
@@ -214,13 +214,13 @@ fn parse_env(s: &str) -> Result<(String, String), String> {
 }
 
 /// Loads and checks `paths`; prints the diagnostics. `Err` carries the exit code.
-fn load_checked(paths: &[PathBuf]) -> Result<crate::loader::Loaded, ExitCode> {
-    let loaded = crate::loader::load(paths).map_err(|e| {
+fn load_checked(paths: &[PathBuf]) -> Result<crate::lang::loader::Loaded, ExitCode> {
+    let loaded = crate::lang::loader::load(paths).map_err(|e| {
         eprintln!("error: {e}");
         ExitCode::from(2)
     })?;
     if !loaded.diagnostics.is_empty() {
-        eprint!("{}", crate::diag::render_human(&loaded.diagnostics, color_stderr()));
+        eprint!("{}", crate::lang::diagnostic::render_human(&loaded.diagnostics, color_stderr()));
     }
     if loaded.has_errors() {
         return Err(ExitCode::from(1));
@@ -236,9 +236,9 @@ fn test(paths: &[PathBuf], env: &[(String, String)], filter: Option<&str>) -> Ex
     let lookup = |name: &str| {
         env.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone()).or_else(|| std::env::var(name).ok())
     };
-    let router = crate::router::build_partial(loaded.program, &lookup);
-    let results = crate::test_runner::run_all(&router, filter);
-    print!("{}", crate::test_runner::report(&results));
+    let router = crate::request::served::build_partial(loaded.program, &lookup);
+    let results = crate::tools::test_runner::run_all(&router, filter);
+    print!("{}", crate::tools::test_runner::report(&results));
     if results.iter().all(|r| r.passed) {
         ExitCode::SUCCESS
     } else {
@@ -247,7 +247,7 @@ fn test(paths: &[PathBuf], env: &[(String, String)], filter: Option<&str>) -> Ex
 }
 
 fn fmt(paths: &[PathBuf], check: bool) -> ExitCode {
-    let files = match crate::loader::find_files(paths) {
+    let files = match crate::lang::loader::find_files(paths) {
         Ok(f) => f,
         Err(e) => {
             eprintln!("error: {e}");
@@ -256,7 +256,7 @@ fn fmt(paths: &[PathBuf], check: bool) -> ExitCode {
     };
     let mut failed = false;
     for path in files {
-        let (file, bad) = match crate::loader::read_source(&path) {
+        let (file, bad) = match crate::lang::loader::read_source(&path) {
             Ok(x) => x,
             Err(e) => {
                 eprintln!("error: {e}");
@@ -265,18 +265,18 @@ fn fmt(paths: &[PathBuf], check: bool) -> ExitCode {
         };
         let parsed = match bad {
             Some(d) => Err(vec![d]),
-            None => crate::parser::parse(&file),
+            None => crate::lang::parser::parse(&file),
         };
         let ast = match parsed {
             Ok(ast) => ast,
             Err(diags) => {
-                eprint!("{}", crate::diag::render_human(&diags, color_stderr()));
+                eprint!("{}", crate::lang::diagnostic::render_human(&diags, color_stderr()));
                 eprintln!("not formatted: {} does not parse", path.display());
                 failed = true;
                 continue;
             }
         };
-        let formatted = crate::fmt::format(&ast, &file.text);
+        let formatted = crate::tools::fmt::format(&ast, &file.text);
         if formatted == file.text {
             continue;
         }
@@ -305,18 +305,21 @@ fn routes(paths: &[PathBuf], format: Format) -> ExitCode {
         Ok(l) => l,
         Err(code) => return code,
     };
-    let routes = crate::routes::routes(&loaded.program);
+    let routes = crate::tools::routes::routes(&loaded.program);
     match format {
-        Format::Human => print!("{}", crate::routes::human(&routes)),
+        Format::Human => print!("{}", crate::tools::routes::human(&routes)),
         Format::Json => {
-            println!("{}", serde_json::to_string_pretty(&crate::routes::json(&routes)).unwrap_or_default())
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&crate::tools::routes::json(&routes)).unwrap_or_default()
+            )
         }
     }
     ExitCode::SUCCESS
 }
 
 fn new(name: &str, is_async: bool, path: Option<&str>) -> ExitCode {
-    if !crate::scaffold::valid_name(name) {
+    if !crate::tools::scaffold::valid_name(name) {
         eprintln!("error: `{name}` is not a valid workflow name (letters, digits and `_`, not a keyword)");
         return ExitCode::from(2);
     }
@@ -326,7 +329,7 @@ fn new(name: &str, is_async: bool, path: Option<&str>) -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    match crate::scaffold::skeleton(name, is_async, path) {
+    match crate::tools::scaffold::skeleton(name, is_async, path) {
         Ok(s) => {
             print!("{s}");
             ExitCode::SUCCESS
@@ -368,7 +371,7 @@ fn infer(body: Option<&std::path::Path>, query: Option<&str>, headers: &[String]
             }
         }
     };
-    print!("{}", crate::infer::extract_block(headers, query, body_value.as_ref(), prefix));
+    print!("{}", crate::tools::infer::extract_block(headers, query, body_value.as_ref(), prefix));
     ExitCode::SUCCESS
 }
 

@@ -1,30 +1,17 @@
 //! wf: webhook workflows as code.
+//!
+//! The layers, each depending only on those below it:
+//! - [`cli`]: the command line (clap definitions only);
+//! - [`tools`] and [`serve`]: each command's body, and the HTTP server with its sockets and logs;
+//! - [`request`]: one request in, one answer out (served table, body, query, extraction, interpreter);
+//! - [`lang`]: the `.wf` language (parser, checker, types, compiled form, diagnostics).
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)
 )]
 
-pub mod ast;
-pub mod body;
-pub mod check;
 pub mod cli;
-pub mod diag;
-pub mod eval;
-pub mod extract;
-pub mod fmt;
-pub mod http;
-pub mod idle;
-pub mod infer;
-pub mod ir;
-pub mod loader;
-pub mod logging;
-pub mod ops;
-pub mod parser;
-pub mod path;
-pub mod qs;
-pub mod router;
-pub mod routes;
-pub mod scaffold;
-pub mod scan;
-pub mod server;
-pub mod test_runner;
+pub mod lang;
+pub mod request;
+pub mod serve;
+pub mod tools;

@@ -12,8 +12,8 @@ static GLOBAL: counting_alloc::Counting = counting_alloc::Counting;
 
 struct NoQueue;
 
-impl wf::http::Enqueue for NoQueue {
-    fn try_enqueue(&self, job: wf::http::Job) -> Result<(), wf::http::Job> {
+impl wf::request::handle::Enqueue for NoQueue {
+    fn try_enqueue(&self, job: wf::request::handle::Job) -> Result<(), wf::request::handle::Job> {
         Err(job)
     }
 }
@@ -31,11 +31,19 @@ fn request() -> http::Request<Full<Bytes>> {
 fn the_scenario_request_allocates_little() {
     let src = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/benches/payment.wf"))
         .expect("scenario");
-    let loaded = wf::loader::load_str("payment.wf", &src);
-    let router = wf::router::build(loaded.program, &|_| None).expect("router");
+    let loaded = wf::lang::loader::load_str("payment.wf", &src);
+    let router = wf::request::served::build(loaded.program, &|_| None).expect("router");
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    let limits = wf::http::Limits::default();
-    let run = |req| rt.block_on(wf::http::handle(&router, &limits, &NoQueue, wf::http::ExecId(7), req));
+    let limits = wf::request::handle::Limits::default();
+    let run = |req| {
+        rt.block_on(wf::request::handle::handle(
+            &router,
+            &limits,
+            &NoQueue,
+            wf::request::handle::ExecId(7),
+            req,
+        ))
+    };
     assert_eq!(run(request()).response.status(), 200);
 
     let n = 200;

@@ -7,7 +7,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
-use wf::body::{parse_into, Need};
+use wf::request::body::{parse_into, Need};
 
 fuzz_target!(|data: &[u8]| {
     let split = data.iter().position(|b| *b == b'\n').unwrap_or(data.len());
@@ -16,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(head) = std::str::from_utf8(head) else {
         return;
     };
-    let paths: Vec<_> = head.split(',').filter_map(|p| wf::path::parse(p).ok()).take(16).collect();
+    let paths: Vec<_> = head.split(',').filter_map(|p| wf::lang::path::parse(p).ok()).take(16).collect();
     let mut need = Need::default();
     for (slot, segs) in paths.iter().enumerate() {
         need.add(segs, slot as u32);
@@ -27,7 +27,7 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(ours.is_ok(), full.is_ok(), "ours: {ours:?}, full: {full:?}");
     if let Ok(full) = full {
         for (segs, got) in paths.iter().zip(&frame) {
-            let expected = wf::extract::lookup(&full, segs).unwrap_or(&Value::Null);
+            let expected = wf::request::extract::lookup(&full, segs).unwrap_or(&Value::Null);
             assert_eq!(got, expected, "path {segs:?}");
         }
     }

@@ -5,15 +5,15 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let source = wf::loader::source_from_bytes("fuzz.wf".into(), data.to_vec());
-    let loaded = wf::loader::load_sources(vec![source]);
-    let _ = wf::diag::render_human(&loaded.diagnostics, false);
+    let source = wf::lang::loader::source_from_bytes("fuzz.wf".into(), data.to_vec());
+    let loaded = wf::lang::loader::load_sources(vec![source]);
+    let _ = wf::lang::diagnostic::render_human(&loaded.diagnostics, false);
     for d in &loaded.diagnostics {
         let _ = d.to_json();
     }
     if !loaded.has_errors() {
         // Every env() gets a value, so a clean program must build.
-        let router = wf::router::build(loaded.program, &|_| Some("fuzz".to_string()));
+        let router = wf::request::served::build(loaded.program, &|_| Some("fuzz".to_string()));
         assert!(router.is_ok(), "a program that checks clean did not build: {:?}", router.err());
     }
 });

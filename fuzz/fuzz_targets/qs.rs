@@ -9,7 +9,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(query) = std::str::from_utf8(data) else {
         return;
     };
-    let full = wf::qs::parse(query);
+    let full = wf::request::qs::parse(query);
     let Value::Object(map) = &full else {
         panic!("parse gave a non-object: {full}");
     };
@@ -19,13 +19,13 @@ fuzz_target!(|data: &[u8]| {
     if !wanted.iter().any(|k| k == "\u{0}absent") {
         wanted.push("\u{0}absent".to_string());
     }
-    let fast = wf::qs::roots(query, &wanted);
+    let fast = wf::request::qs::roots(query, &wanted);
     assert_eq!(fast.len(), wanted.len());
     for (key, got) in wanted.iter().zip(&fast) {
         let expected = map.get(key).cloned().unwrap_or(Value::Null);
         assert_eq!(got, &expected, "roots() disagrees with parse() for `{key}` in {query:?}");
     }
-    let Value::Object(some) = wf::qs::parse_roots(query, Some(&wanted)) else {
+    let Value::Object(some) = wf::request::qs::parse_roots(query, Some(&wanted)) else {
         panic!("parse_roots gave a non-object");
     };
     for (key, value) in &some {

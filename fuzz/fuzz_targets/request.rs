@@ -9,8 +9,8 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use libfuzzer_sys::fuzz_target;
 use std::sync::{Mutex, OnceLock};
-use wf::http::{Enqueue, ExecId, Job, Limits};
-use wf::router::Router;
+use wf::request::handle::{Enqueue, ExecId, Job, Limits};
+use wf::request::served::Router;
 
 const EXAMPLES: [(&str, &str); 4] = [
     ("payment.wf", include_str!("../../examples/payment.wf")),
@@ -28,10 +28,10 @@ fn world() -> &'static World {
     static WORLD: OnceLock<World> = OnceLock::new();
     WORLD.get_or_init(|| {
         let sources =
-            EXAMPLES.iter().map(|(name, text)| (wf::diag::SourceFile::new(*name, *text), None)).collect();
-        let loaded = wf::loader::load_sources(sources);
+            EXAMPLES.iter().map(|(name, text)| (wf::lang::diagnostic::SourceFile::new(*name, *text), None)).collect();
+        let loaded = wf::lang::loader::load_sources(sources);
         assert!(!loaded.has_errors(), "the examples must check clean");
-        let router = match wf::router::build(loaded.program, &|_| Some("secret".to_string())) {
+        let router = match wf::request::served::build(loaded.program, &|_| Some("secret".to_string())) {
             Ok(r) => r,
             Err(e) => panic!("the examples must build: {e:?}"),
         };
@@ -88,7 +88,7 @@ fuzz_target!(|data: &[u8]| {
     let queue = Collected::default();
     let limits = Limits { max_body: 64 * 1024, ..Limits::default() };
     w.runtime.block_on(async {
-        let handled = wf::http::handle(&w.router, &limits, &queue, ExecId(1), req).await;
+        let handled = wf::request::handle::handle(&w.router, &limits, &queue, ExecId(1), req).await;
         let status = handled.response.status();
         let body = match handled.response.into_body().collect().await {
             Ok(c) => c.to_bytes(),
@@ -107,6 +107,6 @@ fuzz_target!(|data: &[u8]| {
     });
     let jobs = queue.0.into_inner().unwrap_or_default();
     for job in jobs {
-        let _ = wf::http::run_job(job);
+        let _ = wf::request::handle::run_job(job);
     }
 });

@@ -109,8 +109,8 @@ fn as_f(n: Num) -> f64 {
     }
 }
 
-pub fn arith(op: crate::ast::BinOp, a: &Value, b: &Value) -> OpResult {
-    use crate::ast::BinOp::*;
+pub fn arith(op: crate::lang::ast::BinOp, a: &Value, b: &Value) -> OpResult {
+    use crate::lang::ast::BinOp::*;
     let sym = op.as_str();
     let (x, y) = (num(a, sym, b)?, num(b, sym, a)?);
     match (op, x, y) {
@@ -201,7 +201,7 @@ pub fn parse_number(s: &str) -> Option<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ast::BinOp;
+    use crate::lang::ast::BinOp;
     use serde_json::json;
 
     #[test]

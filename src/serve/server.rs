@@ -1,10 +1,10 @@
-//! `wf serve`: hyper 1.x on tokio. Accepts connections, answers through [`crate::http::handle`],
+//! `wf serve`: hyper 1.x on tokio. Accepts connections, answers through [`crate::request::handle::handle`],
 //! runs async executions on a bounded queue, reloads on file change or SIGHUP, and drains on
 //! SIGTERM/SIGINT.
 
-use crate::http::{self, Enqueue, ExecId, Job, Limits};
-use crate::logging::{self, LogFormat};
-use crate::router::Router;
+use crate::request::handle::{self, Enqueue, ExecId, Job, Limits};
+use crate::request::served::Router;
+use crate::serve::logging::{self, LogFormat};
 use arc_swap::ArcSwap;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -56,11 +56,11 @@ pub enum LoadError {
 
 /// Loads, checks and prepares every workflow under `paths`.
 pub fn load_router(paths: &[PathBuf]) -> Result<Router, LoadError> {
-    let loaded = crate::loader::load(paths).map_err(LoadError::Io)?;
+    let loaded = crate::lang::loader::load(paths).map_err(LoadError::Io)?;
     if loaded.has_errors() {
-        return Err(LoadError::Invalid(crate::diag::render_human(&loaded.diagnostics, false)));
+        return Err(LoadError::Invalid(crate::lang::diagnostic::render_human(&loaded.diagnostics, false)));
     }
-    crate::router::build(loaded.program, &|name| std::env::var(name).ok())
+    crate::request::served::build(loaded.program, &|name| std::env::var(name).ok())
         .map_err(|e| LoadError::Invalid(e.join("\n")))
 }
 
@@ -117,7 +117,7 @@ impl Ctx {
         req: hyper::Request<Incoming>,
     ) -> hyper::Response<http_body_util::Full<bytes::Bytes>> {
         let router = self.router.load_full();
-        let handled = http::handle(&router, &self.limits, &self.queue, self.next_id(), req).await;
+        let handled = handle::handle(&router, &self.limits, &self.queue, self.next_id(), req).await;
         if let Some(r) = &handled.record {
             logging::record(r);
         }
@@ -150,7 +150,7 @@ async fn run(opts: Options, router: Router) -> ExitCode {
     let hangup = signal(SignalKind::hangup()).ok();
     println!("listening on http://{bound}");
     let _ = std::io::stdout().flush();
-    tracing::info!(target: "wf::server", workflows = router.len(), "listening on http://{bound}");
+    tracing::info!(target: "wf::serve::server", workflows = router.len(), "listening on http://{bound}");
 
     let (tx, rx) = mpsc::channel::<Job>(opts.queue_size.max(1));
     let worker = tokio::spawn(worker(rx));
@@ -188,7 +188,7 @@ async fn run(opts: Options, router: Router) -> ExitCode {
             let ctx = ctx.clone();
             async move { Ok::<_, Infallible>(ctx.answer(req).await) }
         });
-        let io = TokioIo::new(crate::idle::Idle::new(stream, opts.idle_timeout));
+        let io = TokioIo::new(crate::serve::idle_timeout::Idle::new(stream, opts.idle_timeout));
         let conn = builder.serve_connection_with_upgrades(io, service).into_owned();
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
@@ -200,7 +200,7 @@ async fn run(opts: Options, router: Router) -> ExitCode {
     loop {
         // At the cap, say so, at most every 10 s (a flood must not become a flood of log lines).
         if slots.available_permits() == 0 && warned.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
-            tracing::warn!(target: "wf::server", "{} connections open: new ones wait until one closes", opts.max_connections);
+            tracing::warn!(target: "wf::serve::server", "{} connections open: new ones wait until one closes", opts.max_connections);
             warned = Some(std::time::Instant::now());
         }
         let slot = tokio::select! {
@@ -214,7 +214,7 @@ async fn run(opts: Options, router: Router) -> ExitCode {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => serve(stream, slot),
                 Err(e) => {
-                    tracing::warn!(target: "wf::server", "accept failed: {e}");
+                    tracing::warn!(target: "wf::serve::server", "accept failed: {e}");
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
             },
@@ -222,7 +222,7 @@ async fn run(opts: Options, router: Router) -> ExitCode {
         }
     }
 
-    tracing::info!(target: "wf::server", "shutting down: finishing requests in flight and queued async executions");
+    tracing::info!(target: "wf::serve::server", "shutting down: finishing requests in flight and queued async executions");
     // Connections the kernel has already completed are callers too: take them before closing
     // (a zero timeout still polls `accept` once), so they get answers rather than resets.
     while let Ok(slot) = slots.clone().try_acquire_owned() {
@@ -236,13 +236,13 @@ async fn run(opts: Options, router: Router) -> ExitCode {
     reloader.abort();
     let _ = reloader.await;
     if tokio::time::timeout(opts.drain_timeout, graceful.shutdown()).await.is_err() {
-        tracing::warn!(target: "wf::server", "some connections were still open after {:?}", opts.drain_timeout);
+        tracing::warn!(target: "wf::serve::server", "some connections were still open after {:?}", opts.drain_timeout);
     }
     drop(ctx);
     match tokio::time::timeout(opts.drain_timeout, worker).await {
-        Ok(_) => tracing::info!(target: "wf::server", "stopped"),
+        Ok(_) => tracing::info!(target: "wf::serve::server", "stopped"),
         Err(_) => {
-            tracing::warn!(target: "wf::server", "async executions still queued after {:?}", opts.drain_timeout)
+            tracing::warn!(target: "wf::serve::server", "async executions still queued after {:?}", opts.drain_timeout)
         }
     }
     ExitCode::SUCCESS
@@ -254,10 +254,10 @@ async fn worker(mut rx: mpsc::Receiver<Job>) {
         // wf's own code has no panics (clippy denies them); should one slip in anyway, it ends
         // that execution, not the worker and every execution queued behind it.
         let (workflow, id) = (job.served.name.clone(), job.id);
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| http::run_job(job))) {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handle::run_job(job))) {
             Ok(record) => logging::record(&record),
             Err(_) => {
-                tracing::error!(target: "wf::server", %workflow, execution = %id, "async execution panicked")
+                tracing::error!(target: "wf::serve::server", %workflow, execution = %id, "async execution panicked")
             }
         }
     }
@@ -297,12 +297,12 @@ async fn reloader(ctx: Arc<Ctx>, paths: Vec<PathBuf>, mut rx: mpsc::Receiver<()>
             Ok(Ok(router)) => {
                 let n = router.len();
                 ctx.router.store(Arc::new(router));
-                tracing::info!(target: "wf::server", workflows = n, "reloaded");
+                tracing::info!(target: "wf::serve::server", workflows = n, "reloaded");
             }
             Ok(Err(LoadError::Io(why) | LoadError::Invalid(why))) => {
-                tracing::error!(target: "wf::server", "reload failed; still serving the previous workflows\n{}", why.trim_end());
+                tracing::error!(target: "wf::serve::server", "reload failed; still serving the previous workflows\n{}", why.trim_end());
             }
-            Err(e) => tracing::error!(target: "wf::server", "reload failed: {e}"),
+            Err(e) => tracing::error!(target: "wf::serve::server", "reload failed: {e}"),
         }
     }
 }
@@ -322,7 +322,7 @@ fn watch(paths: &[PathBuf], tx: mpsc::Sender<()>) -> Option<notify::RecommendedW
     let mut watcher = match notify::recommended_watcher(handler) {
         Ok(w) => w,
         Err(e) => {
-            tracing::error!(target: "wf::server", "cannot watch files: {e}");
+            tracing::error!(target: "wf::serve::server", "cannot watch files: {e}");
             return None;
         }
     };
@@ -336,7 +336,7 @@ fn watch(paths: &[PathBuf], tx: mpsc::Sender<()>) -> Option<notify::RecommendedW
             _ => (p.as_path(), RecursiveMode::Recursive),
         };
         if let Err(e) = watcher.watch(target, mode) {
-            tracing::error!(target: "wf::server", "cannot watch {}: {e}", target.display());
+            tracing::error!(target: "wf::serve::server", "cannot watch {}: {e}", target.display());
         }
     }
     Some(watcher)

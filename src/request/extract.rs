@@ -1,14 +1,14 @@
 //! Extraction: reads each declared value from headers, query or body by its pre-split path into
 //! its slot, applying `as`, `required` and `default`.
 
-use crate::ir::{Extraction, Getter, Seg, Type, Workflow};
-use crate::ops;
+use crate::lang::ir::{Extraction, Getter, Seg, Type, Workflow};
+use crate::request::value;
 use serde_json::Value;
 
 /// What a request offers to extraction.
 pub struct Inputs<'a> {
     pub headers: &'a http::HeaderMap,
-    /// The value of each root key in `Workflow::query_roots` (see [`crate::qs::roots`]).
+    /// The value of each root key in `Workflow::query_roots` (see [`crate::request::qs::roots`]).
     pub query: &'a mut [Value],
 }
 
@@ -34,7 +34,7 @@ impl ExtractError {
 }
 
 /// Fills the extracted slots of `frame`, in declaration order. Body values are already in their
-/// slots ([`crate::body::parse_into`] put them there); this reads headers and the query, then
+/// slots ([`crate::request::body::parse_into`] put them there); this reads headers and the query, then
 /// applies `required`, `default` and `as` to every slot.
 pub fn extract_all(wf: &Workflow, inputs: &mut Inputs, frame: &mut [Value]) -> Result<(), ExtractError> {
     for x in &wf.extracts {
@@ -67,7 +67,7 @@ fn finish(x: &Extraction, found: Option<Value>) -> Result<Value, ExtractError> {
                 return Err(fail("missing".into()));
             }
             match &x.default {
-                Some(d) => crate::eval::eval(d, &[]).map(|v| v.into_owned()).map_err(fail),
+                Some(d) => crate::request::eval::eval(d, &[]).map(|v| v.into_owned()).map_err(fail),
                 None => Ok(Value::Null),
             }
         }
@@ -114,8 +114,8 @@ pub fn convert(v: Value, ty: Type) -> Result<Value, String> {
             _ => Err(bad()),
         },
         Type::Number if v.is_number() => Ok(v),
-        Type::Number => ops::to_number(&v).ok_or_else(bad),
-        Type::Integer => match ops::to_number(&v) {
+        Type::Number => value::to_number(&v).ok_or_else(bad),
+        Type::Integer => match value::to_number(&v) {
             Some(Value::Number(n)) => {
                 if let Some(i) = n.as_i64() {
                     Ok(Value::from(i))
@@ -173,10 +173,10 @@ mod tests {
     #[test]
     fn lookup_walks_objects_and_arrays() {
         let v = json!({"a": [{"b": 1}], "o": {"0": "zero"}});
-        let segs = crate::path::parse("a[0].b").unwrap();
+        let segs = crate::lang::path::parse("a[0].b").unwrap();
         assert_eq!(lookup(&v, &segs), Some(&json!(1)));
-        let segs = crate::path::parse("o[0]").unwrap();
+        let segs = crate::lang::path::parse("o[0]").unwrap();
         assert_eq!(lookup(&v, &segs), Some(&json!("zero")));
-        assert_eq!(lookup(&v, &crate::path::parse("a[3]").unwrap()), None);
+        assert_eq!(lookup(&v, &crate::lang::path::parse("a[3]").unwrap()), None);
     }
 }

@@ -1,9 +1,9 @@
 //! The interpreter: runs a compiled workflow over one request's frame of slots. Knows nothing of
 //! HTTP transport; it produces an [`Outcome`] that the server (or `wf test`) turns into an answer.
 
-use crate::ast::BinOp;
-use crate::ir::{Block, Body, Builtin, Expr, Part, Respond, Stmt, Workflow};
-use crate::ops;
+use crate::lang::ast::BinOp;
+use crate::lang::ir::{Block, Body, Builtin, Expr, Part, Respond, Stmt, Workflow};
+use crate::request::value;
 use http::{HeaderName, HeaderValue};
 use serde_json::Value;
 use std::borrow::Cow;
@@ -57,7 +57,7 @@ fn stmt(s: &Stmt, frame: &mut [Value], logs: &mut Vec<String>) -> Option<Outcome
         }
         Stmt::If(branches, otherwise) => {
             for (cond, body) in branches {
-                if ops::truthy(&*eval(cond, frame)?) {
+                if value::truthy(&*eval(cond, frame)?) {
                     return Ok(block(body, frame, logs));
                 }
             }
@@ -65,10 +65,10 @@ fn stmt(s: &Stmt, frame: &mut [Value], logs: &mut Vec<String>) -> Option<Outcome
         }
         Stmt::Respond(r) => Ok(Some(Outcome::Responded(answer(r, frame)?))),
         Stmt::Log(e) => {
-            logs.push(ops::render_string(&*eval(e, frame)?));
+            logs.push(value::render_string(&*eval(e, frame)?));
             Ok(None)
         }
-        Stmt::Fail(e) => Ok(Some(Outcome::Failed(ops::render_string(&*eval(e, frame)?)))),
+        Stmt::Fail(e) => Ok(Some(Outcome::Failed(value::render_string(&*eval(e, frame)?)))),
     })();
     result.unwrap_or_else(|e| Some(Outcome::Failed(e)))
 }
@@ -89,7 +89,7 @@ pub fn answer(r: &Respond, frame: &[Value]) -> Result<Answer, String> {
         Body::Empty => (None, Vec::new()),
         Body::Text(e) => {
             let mut s = String::new();
-            ops::render(&*eval(e, frame)?, &mut s);
+            value::render(&*eval(e, frame)?, &mut s);
             (Some(TEXT), s.into_bytes())
         }
         Body::Json(e) => {
@@ -149,7 +149,7 @@ pub fn eval<'a>(e: &'a Expr, frame: &'a [Value]) -> R<'a> {
             for p in parts {
                 match p {
                     Part::Lit(t) => s.push_str(t),
-                    Part::Expr(e) => ops::render(&*eval(e, frame)?, &mut s),
+                    Part::Expr(e) => value::render(&*eval(e, frame)?, &mut s),
                 }
             }
             owned(Value::String(s))
@@ -181,14 +181,14 @@ pub fn eval<'a>(e: &'a Expr, frame: &'a [Value]) -> R<'a> {
                 Cow::Owned(v) => Cow::Owned(index(&v, &i).cloned().unwrap_or(Value::Null)),
             })
         }
-        Expr::Not(x) => owned(Value::Bool(!ops::truthy(&*eval(x, frame)?))),
-        Expr::Neg(x) => owned(ops::neg(&*eval(x, frame)?)?),
+        Expr::Not(x) => owned(Value::Bool(!value::truthy(&*eval(x, frame)?))),
+        Expr::Neg(x) => owned(value::neg(&*eval(x, frame)?)?),
         Expr::Binary(op, l, r) => binary(*op, l, r, frame),
         Expr::Call(b, args) => call(*b, args, frame),
         Expr::Matches(s, re) => match eval(s, frame)?.as_ref() {
             Value::String(s) => owned(Value::Bool(re.is_match(s))),
             Value::Null => owned(Value::Bool(false)),
-            other => Err(format!("matches needs a string, got {}", ops::type_name(other))),
+            other => Err(format!("matches needs a string, got {}", value::type_name(other))),
         },
         Expr::Env(name) => Err(format!("environment variable `{name}` is not set")),
     }
@@ -214,7 +214,7 @@ fn binary<'a>(op: BinOp, l: &'a Expr, r: &'a Expr, frame: &'a [Value]) -> R<'a> 
         }
         BinOp::Or => {
             let a = eval(l, frame)?;
-            if ops::truthy(&a) {
+            if value::truthy(&a) {
                 Ok(a)
             } else {
                 eval(r, frame)
@@ -222,7 +222,7 @@ fn binary<'a>(op: BinOp, l: &'a Expr, r: &'a Expr, frame: &'a [Value]) -> R<'a> 
         }
         BinOp::And => {
             let a = eval(l, frame)?;
-            if !ops::truthy(&a) {
+            if !value::truthy(&a) {
                 Ok(a)
             } else {
                 eval(r, frame)
@@ -233,15 +233,15 @@ fn binary<'a>(op: BinOp, l: &'a Expr, r: &'a Expr, frame: &'a [Value]) -> R<'a> 
             let b = eval(r, frame)?;
             let (a, b) = (a.as_ref(), b.as_ref());
             owned(match op {
-                BinOp::Eq => Value::Bool(ops::deep_eq(a, b)),
-                BinOp::Ne => Value::Bool(!ops::deep_eq(a, b)),
-                BinOp::Lt => Value::Bool(ops::compare(a, b)?.is_lt()),
-                BinOp::Le => Value::Bool(ops::compare(a, b)?.is_le()),
-                BinOp::Gt => Value::Bool(ops::compare(a, b)?.is_gt()),
-                BinOp::Ge => Value::Bool(ops::compare(a, b)?.is_ge()),
-                BinOp::In => Value::Bool(ops::contains(b, a)?),
-                BinOp::Add => ops::add(a, b)?,
-                _ => ops::arith(op, a, b)?,
+                BinOp::Eq => Value::Bool(value::deep_eq(a, b)),
+                BinOp::Ne => Value::Bool(!value::deep_eq(a, b)),
+                BinOp::Lt => Value::Bool(value::compare(a, b)?.is_lt()),
+                BinOp::Le => Value::Bool(value::compare(a, b)?.is_le()),
+                BinOp::Gt => Value::Bool(value::compare(a, b)?.is_gt()),
+                BinOp::Ge => Value::Bool(value::compare(a, b)?.is_ge()),
+                BinOp::In => Value::Bool(value::contains(b, a)?),
+                BinOp::Add => value::add(a, b)?,
+                _ => value::arith(op, a, b)?,
             })
         }
     }
@@ -250,7 +250,7 @@ fn binary<'a>(op: BinOp, l: &'a Expr, r: &'a Expr, frame: &'a [Value]) -> R<'a> 
 fn string_arg<'v>(name: &str, v: &'v Value) -> Result<&'v str, String> {
     match v {
         Value::String(s) => Ok(s),
-        other => Err(format!("{name} needs a string, got {}", ops::type_name(other))),
+        other => Err(format!("{name} needs a string, got {}", value::type_name(other))),
     }
 }
 
@@ -267,13 +267,13 @@ fn call<'a>(b: Builtin, args: &'a [Expr], frame: &'a [Value]) -> R<'a> {
             Value::Array(a) => Value::from(a.len()),
             Value::Object(m) => Value::from(m.len()),
             other => {
-                return Err(format!("len needs a string, array or object, got {}", ops::type_name(other)))
+                return Err(format!("len needs a string, array or object, got {}", value::type_name(other)))
             }
         },
         Builtin::Lower => Value::String(string_arg("lower", &*arg(0)?)?.to_lowercase()),
         Builtin::Upper => Value::String(string_arg("upper", &*arg(0)?)?.to_uppercase()),
         Builtin::Trim => Value::String(string_arg("trim", &*arg(0)?)?.trim().to_string()),
-        Builtin::Contains => Value::Bool(ops::contains(&*arg(0)?, &*arg(1)?)?),
+        Builtin::Contains => Value::Bool(value::contains(&*arg(0)?, &*arg(1)?)?),
         Builtin::StartsWith => {
             let (s, p) = (arg(0)?, arg(1)?);
             Value::Bool(string_arg("starts_with", &s)?.starts_with(string_arg("starts_with", &p)?))
@@ -284,9 +284,9 @@ fn call<'a>(b: Builtin, args: &'a [Expr], frame: &'a [Value]) -> R<'a> {
         }
         Builtin::Number => {
             let v = arg(0)?;
-            ops::to_number(&v).ok_or_else(|| format!("number() cannot convert {}", v.as_ref()))?
+            value::to_number(&v).ok_or_else(|| format!("number() cannot convert {}", v.as_ref()))?
         }
-        Builtin::String => Value::String(ops::render_string(&*arg(0)?)),
+        Builtin::String => Value::String(value::render_string(&*arg(0)?)),
         Builtin::Exists => Value::Bool(!arg(0)?.is_null()),
         Builtin::Now => {
             Value::String(humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string())
@@ -298,7 +298,7 @@ fn call<'a>(b: Builtin, args: &'a [Expr], frame: &'a [Value]) -> R<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::loader::load_str;
+    use crate::lang::loader::load_str;
     use serde_json::json;
 
     fn run_src(src: &str, frame_init: &[(&str, Value)]) -> (Outcome, Vec<String>) {

@@ -1,7 +1,7 @@
 //! `wf routes`: one row per workflow — method, URL path, mode, auth, workflow, file:line.
 
-use crate::ast::Mode;
-use crate::ir::Program;
+use crate::lang::ast::Mode;
+use crate::lang::ir::Program;
 use serde_json::{json, Value};
 
 pub struct Route {

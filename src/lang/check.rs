@@ -1,9 +1,9 @@
 //! The checker: the only resolver. Lowers the AST of every file to the IR, or reports every error.
 
-use crate::ast::{self, BinOp, ExprKind, Ident, Mode, Span, StrPart, UnOp};
-use crate::diag::{Diagnostic, SourceFile};
-use crate::ir::{self, Builtin, Expr, Part, Slot, Type};
-use crate::path;
+use crate::lang::ast::{self, BinOp, ExprKind, Ident, Mode, Span, StrPart, UnOp};
+use crate::lang::diagnostic::{Diagnostic, SourceFile};
+use crate::lang::ir::{self, Builtin, Expr, Part, Slot, Type};
+use crate::lang::path;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -315,7 +315,7 @@ impl<'a> Lower<'a> {
         };
         let needs_body = extracts.iter().any(|x: &ir::Extraction| x.source == ir::Source::Body);
         let needs_query = extracts.iter().any(|x: &ir::Extraction| x.source == ir::Source::Query);
-        let mut body_need = crate::body::Need::default();
+        let mut body_need = crate::request::body::Need::default();
         let mut query_roots: Vec<String> = Vec::new();
         for x in &mut extracts {
             match &mut x.getter {
@@ -783,7 +783,7 @@ impl<'a> Lower<'a> {
         .help(format!(
             "add `as number` to the extraction of `{}`, or compare with a string such as \"{}\"",
             name.name,
-            crate::path::display_number(num)
+            crate::lang::path::display_number(num)
         ));
         self.push(d);
     }
@@ -909,7 +909,7 @@ fn signature(name: &str) -> &'static str {
 
 /// Whether `word` is a keyword that cannot be a name.
 pub fn is_reserved(word: &str) -> bool {
-    crate::parser::is_reserved(word)
+    crate::lang::parser::is_reserved(word)
 }
 
 /// The closest name to `name` among `candidates`, if one is close enough to be a typo.

@@ -2,7 +2,7 @@
 //! The human format is written by [`Human`], which formats fields directly (no `Debug`
 //! round-trips), since a line is written for every request.
 
-use crate::http::Record;
+use crate::request::handle::Record;
 use std::fmt::{self, Write as _};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};

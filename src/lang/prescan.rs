@@ -1,7 +1,7 @@
 //! A lexical pre-pass over a source file: collects comments (for `wf fmt`) and rejects bracket
 //! nesting deeper than the parser's recursion may safely go.
 
-use crate::ast::{Comment, Span};
+use crate::lang::ast::{Comment, Span};
 
 /// Deepest nesting of `(`, `[`, `{` and `${` that a file may use.
 pub const MAX_DEPTH: usize = 32;

@@ -1,8 +1,8 @@
 //! Parses a `.wf` file with the pest grammar (`grammar/wf.pest`) into the span-carrying AST.
 
-use crate::ast::*;
-use crate::diag::{Diagnostic, SourceFile};
-use crate::scan;
+use crate::lang::ast::*;
+use crate::lang::diagnostic::{Diagnostic, SourceFile};
+use crate::lang::prescan;
 use pest::error::{ErrorVariant, InputLocation};
 use pest::iterators::Pair;
 use pest::Parser as _;
@@ -18,10 +18,10 @@ pub const MAX_EXPR_DEPTH: usize = 128;
 /// Parses one file; on failure returns every diagnostic found.
 pub fn parse(file: &Arc<SourceFile>) -> Result<File, Vec<Diagnostic>> {
     let text = file.text.as_str();
-    let scanned = scan::scan(text);
+    let scanned = prescan::scan(text);
     if let Some(span) = scanned.too_deep {
         return Err(vec![Diagnostic::error("wf::nesting-too-deep", file, span, "nesting too deep")
-            .label(format!("more than {} levels of brackets open here", scan::MAX_DEPTH))
+            .label(format!("more than {} levels of brackets open here", prescan::MAX_DEPTH))
             .help("split the expression with `let` or flatten the nested blocks")]);
     }
     let pairs = match WfParser::parse(Rule::file, text) {

@@ -1,7 +1,7 @@
 //! `wf fmt`: prints the AST in the one canonical style, putting every comment back where it was
 //! (on its own line, or at the end of a line) and keeping blank-line paragraphs.
 
-use crate::ast::*;
+use crate::lang::ast::*;
 
 /// Lines longer than this break object and array literals across lines.
 const WIDTH: usize = 100;
@@ -483,11 +483,11 @@ impl Printer<'_> {
 #[cfg(test)]
 mod tests {
     use super::format;
-    use crate::diag::SourceFile;
+    use crate::lang::diagnostic::SourceFile;
 
     fn fmt(src: &str) -> String {
         let f = SourceFile::new("t.wf", src);
-        let ast = crate::parser::parse(&f).expect("parses");
+        let ast = crate::lang::parser::parse(&f).expect("parses");
         format(&ast, src)
     }
 
@@ -510,7 +510,7 @@ mod tests {
 
     /// The parsed program without positions, to compare before and after formatting.
     fn shape(src: &str) -> Option<String> {
-        let ast = crate::parser::parse(&SourceFile::new("t.wf", src)).ok()?;
+        let ast = crate::lang::parser::parse(&SourceFile::new("t.wf", src)).ok()?;
         let spans = regex::Regex::new(r"Span \{ start: \d+, end: \d+ \}").ok()?;
         Some(spans.replace_all(&format!("{:?}", ast.items), "_").into_owned())
     }
@@ -518,7 +518,8 @@ mod tests {
     #[test]
     fn formatting_is_idempotent_and_keeps_the_program() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        let files = crate::loader::find_files(&[root.join("examples"), root.join("tests")]).expect("files");
+        let files =
+            crate::lang::loader::find_files(&[root.join("examples"), root.join("tests")]).expect("files");
         let mut checked = 0;
         for path in files {
             let Ok(src) = std::fs::read_to_string(&path) else { continue };
@@ -526,9 +527,9 @@ mod tests {
             let once = fmt(&src);
             assert_eq!(shape(&once).as_deref(), Some(before.as_str()), "{} changes meaning", path.display());
             assert_eq!(fmt(&once), once, "{} is not idempotent", path.display());
-            let comments = crate::scan::scan(&src).comments.len();
+            let comments = crate::lang::prescan::scan(&src).comments.len();
             assert_eq!(
-                crate::scan::scan(&once).comments.len(),
+                crate::lang::prescan::scan(&once).comments.len(),
                 comments,
                 "{} loses comments",
                 path.display()

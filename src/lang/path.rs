@@ -1,7 +1,7 @@
 //! Extraction paths (`data.items[0].sku`, `["key with.dots"]`, `items[0][sku]`): parsed once,
 //! at check time, into segments.
 
-use crate::ir::Seg;
+use crate::lang::ir::Seg;
 
 /// Splits a path into segments, or says what is wrong with it.
 pub fn parse(path: &str) -> Result<Vec<Seg>, String> {
@@ -118,8 +118,8 @@ pub fn display(segs: &[Seg]) -> String {
 }
 
 /// The literal text of a number expression (for hints that quote it as a string).
-pub fn display_number(e: &crate::ast::Expr) -> String {
-    use crate::ast::{ExprKind, UnOp};
+pub fn display_number(e: &crate::lang::ast::Expr) -> String {
+    use crate::lang::ast::{ExprKind, UnOp};
     match &e.kind {
         ExprKind::Number(n) => n.to_string(),
         ExprKind::Unary(UnOp::Neg, x) => format!("-{}", display_number(x)),

@@ -1,11 +1,11 @@
 //! Finds `.wf` files, reads them, parses and checks them together: the one way every command
 //! turns paths into a program.
 
-use crate::ast;
-use crate::check;
-use crate::diag::{Diagnostic, SourceFile};
-use crate::ir::Program;
-use crate::parser;
+use crate::lang::ast;
+use crate::lang::check;
+use crate::lang::diagnostic::{Diagnostic, SourceFile};
+use crate::lang::ir::Program;
+use crate::lang::parser;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -84,7 +84,7 @@ pub fn source_from_bytes(name: String, bytes: Vec<u8>) -> (Arc<SourceFile>, Opti
             let d = Diagnostic::error(
                 "wf::invalid-utf8",
                 &file,
-                crate::ast::Span::new(at, end),
+                crate::lang::ast::Span::new(at, end),
                 "the file is not valid UTF-8",
             )
             .label("invalid byte here")

@@ -2,8 +2,8 @@
 //! builtins are an enum, regexes are compiled and templates are pre-split. `serve` and `test`
 //! run this, never the AST.
 
-use crate::ast::{BinOp, Mode, Span};
-use crate::diag::SourceFile;
+use crate::lang::ast::{BinOp, Mode, Span};
+use crate::lang::diagnostic::SourceFile;
 use http::HeaderName;
 use serde_json::Value;
 use std::sync::Arc;
@@ -31,7 +31,7 @@ pub struct Workflow {
     /// The workflow reads the JSON body (it has `body` extractions).
     pub needs_body: bool,
     /// The body paths it reads: only these are built when the body is parsed.
-    pub body_need: crate::body::Need,
+    pub body_need: crate::request::body::Need,
     /// The workflow reads the query string.
     pub needs_query: bool,
     /// The root keys of the query paths it reads: only those parameters are parsed.
@@ -47,7 +47,7 @@ pub struct Auth {
     pub password: Expr,
 }
 
-pub use crate::ast::Source;
+pub use crate::lang::ast::Source;
 
 #[derive(Debug)]
 pub struct Extraction {
@@ -356,6 +356,6 @@ mod tests {
     fn the_compiled_form_is_send_and_sync() {
         fn shared<T: Send + Sync + 'static>() {}
         shared::<super::Program>();
-        shared::<crate::router::Router>();
+        shared::<crate::request::served::Router>();
     }
 }

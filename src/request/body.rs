@@ -3,7 +3,7 @@
 //! else is still read and validated exactly as a full parse would validate it (malformed JSON,
 //! nesting deeper than 128 or a number out of range anywhere is a `400`) but never built.
 
-use crate::ir::{Seg, Slot};
+use crate::lang::ir::{Seg, Slot};
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use std::fmt;
@@ -292,8 +292,8 @@ impl<'de> Visitor<'de> for Skip {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::extract::lookup;
-    use crate::path;
+    use crate::lang::path;
+    use crate::request::extract::lookup;
 
     /// Parses with the trie and checks every slot against a full parse and a path lookup.
     fn same_as_full(body: &[u8], paths: &[&str]) {

@@ -1,6 +1,6 @@
 //! Diagnostics as data: every error and warning wf reports, rendered at the edge (miette or JSON).
 
-use crate::ast::Span;
+use crate::lang::ast::Span;
 use std::fmt;
 use std::sync::Arc;
 

@@ -2,9 +2,9 @@
 //! interpreter (sync) or the queue (async). Shared by `wf serve` and `wf test`, so both answer
 //! the same way; nothing here touches sockets.
 
-use crate::eval::{self, Answer, Outcome};
-use crate::extract::{self, Inputs};
-use crate::router::{Router, Served};
+use crate::request::eval::{self, Answer, Outcome};
+use crate::request::extract::{self, Inputs};
+use crate::request::served::{Router, Served};
 use bytes::Bytes;
 use http::header::{
     HeaderName, HeaderValue, ALLOW, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER,
@@ -198,7 +198,7 @@ where
     };
     let mut frame = vec![Value::Null; wf.slots];
     if wf.needs_body && !bytes.is_empty() {
-        if let Err(e) = crate::body::parse_into(&bytes, &wf.body_need, &mut frame) {
+        if let Err(e) = crate::request::body::parse_into(&bytes, &wf.body_need, &mut frame) {
             let body = json!({
                 "error": "malformed JSON",
                 "line": e.line(),
@@ -209,7 +209,7 @@ where
         }
     }
     let mut query = match (wf.needs_query, parts.uri.query()) {
-        (true, Some(q)) => crate::qs::roots(q, &wf.query_roots),
+        (true, Some(q)) => crate::request::qs::roots(q, &wf.query_roots),
         _ => Vec::new(),
     };
     let mut inputs = Inputs { headers: &parts.headers, query: &mut query };
@@ -218,7 +218,7 @@ where
         return reject(Some(s), StatusCode::BAD_REQUEST, e.to_json(), &[], &reason);
     }
 
-    if wf.mode == crate::ast::Mode::Async {
+    if wf.mode == crate::lang::ast::Mode::Async {
         let job = Job { served: served.clone(), frame, id, accepted: started };
         if queue.try_enqueue(job).is_err() {
             let retry = [(RETRY_AFTER, HeaderValue::from_static("1"))];
@@ -375,11 +375,11 @@ mod tests {
 
     #[test]
     fn a_full_queue_answers_503_with_retry_after() {
-        let loaded = crate::loader::load_str(
+        let loaded = crate::lang::loader::load_str(
             "q.wf",
             r#"workflow q { trigger webhook { path "/q" mode async } log "x" }"#,
         );
-        let router = crate::router::build(loaded.program, &|_| None).expect("builds");
+        let router = crate::request::served::build(loaded.program, &|_| None).expect("builds");
         let req = Request::post("/q").body(Full::new(Bytes::new())).expect("request");
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         let handled = rt.block_on(handle(&router, &Limits::default(), &Full503, ExecId(1), req));
@@ -401,8 +401,8 @@ mod tests {
           }
           respond 200 json { a: a, q: q + 1, h: h, all: all, n: n }
         }"#;
-        let loaded = crate::loader::load_str("r.wf", src);
-        let router = crate::router::build(loaded.program, &|_| None).expect("builds");
+        let loaded = crate::lang::loader::load_str("r.wf", src);
+        let router = crate::request::served::build(loaded.program, &|_| None).expect("builds");
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         let pieces: [&[u8]; 14] = [
             b"{", b"}", b"[", b"]", b"\"a\"", b":", b",", b"1e999", b"\"\\u", b"null", b"-", b"\xff", b"0",

@@ -1,7 +1,7 @@
 //! `wf infer`: an `extract` block for every leaf of a sample JSON body, query string and header
 //! list — the "parse" button of NocoBase's editor, for the command line.
 
-use crate::ir::Seg;
+use crate::lang::ir::Seg;
 use serde_json::Value;
 
 pub struct Leaf {
@@ -38,7 +38,9 @@ fn walk(source: &'static str, v: &Value, path: &mut Vec<Seg>, from_query: bool, 
                 Value::Bool(_) => Some("boolean"),
                 Value::Array(_) => Some("array"),
                 Value::Object(_) => Some("object"),
-                Value::String(s) if from_query && crate::ops::parse_number(s).is_some() => Some("number"),
+                Value::String(s) if from_query && crate::request::value::parse_number(s).is_some() => {
+                    Some("number")
+                }
                 Value::String(s) if from_query && (s == "true" || s == "false") => Some("boolean"),
                 _ => None,
             };
@@ -79,7 +81,7 @@ fn valid(name: String, prefix: &str) -> String {
     if n.starts_with(|c: char| c.is_ascii_digit()) {
         n = format!("v_{n}");
     }
-    if crate::check::is_reserved(&n) {
+    if crate::lang::check::is_reserved(&n) {
         n.push('_');
     }
     n
@@ -159,10 +161,10 @@ pub fn extract_block(headers: &[String], query: Option<&str>, body: Option<&Valu
         let qs = q.split_once('?').map_or(q, |(_, rest)| rest);
         let qs = qs.split('#').next().unwrap_or("");
         let mut found = Vec::new();
-        leaves("query", &crate::qs::parse(qs), true, &mut found);
+        leaves("query", &crate::request::qs::parse(qs), true, &mut found);
         for l in found {
             paths.push(l.path.iter().map(seg_name).collect());
-            texts.push(crate::path::display(&l.path));
+            texts.push(crate::lang::path::display(&l.path));
             leaves_found.push(Some(l));
         }
     }
@@ -171,7 +173,7 @@ pub fn extract_block(headers: &[String], query: Option<&str>, body: Option<&Valu
         leaves("body", b, false, &mut found);
         for l in found {
             paths.push(l.path.iter().map(seg_name).collect());
-            texts.push(crate::path::display(&l.path));
+            texts.push(crate::lang::path::display(&l.path));
             leaves_found.push(Some(l));
         }
     }

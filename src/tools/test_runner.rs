@@ -1,11 +1,11 @@
 //! `wf test`: sends each `test` block's request through the same router, handler and interpreter
 //! as `wf serve` (no socket), runs queued async executions to completion, and checks `expect`s.
 
-use crate::eval;
-use crate::http::{self, Enqueue, ExecId, Job, Limits, Record};
-use crate::ir::{RequestLine, TestCase};
-use crate::ops;
-use crate::router::Router;
+use crate::lang::ir::{RequestLine, TestCase};
+use crate::request::eval;
+use crate::request::handle::{self, Enqueue, ExecId, Job, Limits, Record};
+use crate::request::served::Router;
+use crate::request::value;
 use ::http::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use base64::Engine as _;
 use bytes::Bytes;
@@ -71,11 +71,11 @@ async fn run_one(router: &Router, t: &TestCase, n: u64) -> TestResult {
         return result;
     }
     let queue = Collected::default();
-    let handled = http::handle(router, &Limits::default(), &queue, ExecId(n), req).await;
+    let handled = handle::handle(router, &Limits::default(), &queue, ExecId(n), req).await;
     let mut records: Vec<Record> = handled.record.into_iter().collect();
     let jobs = queue.0.into_inner().unwrap_or_default();
     let async_run = !jobs.is_empty();
-    records.extend(jobs.into_iter().map(http::run_job));
+    records.extend(jobs.into_iter().map(handle::run_job));
 
     let (parts, body) = handled.response.into_parts();
     let body = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
@@ -101,8 +101,8 @@ async fn run_one(router: &Router, t: &TestCase, n: u64) -> TestResult {
     let mut failed = false;
     for x in &t.expects {
         let verdict = match eval::eval(&x.expr, &frame) {
-            Ok(v) if ops::truthy(&v) => continue,
-            Ok(v) => format!("it was {}", ops::render_string(&v)),
+            Ok(v) if value::truthy(&v) => continue,
+            Ok(v) => format!("it was {}", value::render_string(&v)),
             Err(e) => format!("it could not be evaluated: {e}"),
         };
         failed = true;
@@ -115,7 +115,7 @@ async fn run_one(router: &Router, t: &TestCase, n: u64) -> TestResult {
         let shown: Vec<String> = headers
             .iter()
             .filter(|(k, _)| !matches!(k.as_str(), "x-wf-execution" | "content-length" | "date"))
-            .map(|(k, v)| format!("{k}: {}", ops::render_string(v)))
+            .map(|(k, v)| format!("{k}: {}", value::render_string(v)))
             .collect();
         if !shown.is_empty() {
             result.details.push(format!("headers {}", shown.join("; ")));
@@ -151,7 +151,7 @@ fn shorten(s: &str) -> String {
 }
 
 fn build_request(t: &TestCase) -> Result<::http::Request<Full<Bytes>>, String> {
-    let url = ops::render_string(&*eval::eval(&t.url, &[])?);
+    let url = value::render_string(&*eval::eval(&t.url, &[])?);
     let mut builder = ::http::Request::builder().method(t.method.clone()).uri(&url);
     let mut body = Vec::new();
     let mut content_type: Option<String> = None;
@@ -159,14 +159,14 @@ fn build_request(t: &TestCase) -> Result<::http::Request<Full<Bytes>>, String> {
     for line in &t.lines {
         match line {
             RequestLine::Auth(u, p) => {
-                let u = ops::render_string(&*eval::eval(u, &[])?);
-                let p = ops::render_string(&*eval::eval(p, &[])?);
+                let u = value::render_string(&*eval::eval(u, &[])?);
+                let p = value::render_string(&*eval::eval(p, &[])?);
                 let token = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
                 let value = HeaderValue::from_str(&format!("Basic {token}")).map_err(|e| e.to_string())?;
                 builder = builder.header(AUTHORIZATION, value);
             }
             RequestLine::Header(name, e) => {
-                let v = ops::render_string(&*eval::eval(e, &[])?);
+                let v = value::render_string(&*eval::eval(e, &[])?);
                 let value =
                     HeaderValue::from_str(&v).map_err(|_| format!("invalid value for header `{name}`"))?;
                 builder = builder.header(name.clone(), value);
@@ -176,7 +176,7 @@ fn build_request(t: &TestCase) -> Result<::http::Request<Full<Bytes>>, String> {
                 content_type = Some(eval::JSON.to_string());
             }
             RequestLine::Text(e) => {
-                body = ops::render_string(&*eval::eval(e, &[])?).into_bytes();
+                body = value::render_string(&*eval::eval(e, &[])?).into_bytes();
                 content_type = Some(eval::TEXT.to_string());
             }
             RequestLine::ContentType(ct) => explicit_type = Some(ct.clone()),

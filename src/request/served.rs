@@ -1,8 +1,8 @@
 //! The served set: a checked program with `env()` resolved, credentials and immediate answers
 //! prepared, and a route table from URL path to workflow. Built once per load; swapped whole.
 
-use crate::eval::{self, Answer};
-use crate::ir::{self, Expr, Program, TestCase, Workflow};
+use crate::lang::ir::{self, Expr, Program, TestCase, Workflow};
+use crate::request::eval::{self, Answer};
 use http::HeaderValue;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -166,6 +166,6 @@ fn prepare(wf: Workflow, secrets: Vec<Box<str>>) -> Result<Served, String> {
 fn constant_string(e: &Expr) -> Result<String, String> {
     match eval::eval(e, &[]).map(|v| v.into_owned())? {
         Value::String(s) => Ok(s),
-        other => Ok(crate::ops::render_string(&other)),
+        other => Ok(crate::request::value::render_string(&other)),
     }
 }

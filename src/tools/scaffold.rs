@@ -6,7 +6,7 @@ use base64::Engine as _;
 pub fn valid_name(name: &str) -> bool {
     let mut chars = name.chars();
     let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
-    first_ok && chars.all(|c| c.is_ascii_alphanumeric() || c == '_') && !crate::check::is_reserved(name)
+    first_ok && chars.all(|c| c.is_ascii_alphanumeric() || c == '_') && !crate::lang::check::is_reserved(name)
 }
 
 /// 22 URL-safe characters from 16 bytes of the operating system's CSPRNG.

@@ -1,0 +1,12 @@
+//! The `.wf` language, all at compile time: files are found and read ([`loader`]), pre-scanned for
+//! comments ([`prescan`]), parsed ([`parser`], [`ast`]), checked and lowered ([`check`], [`types`])
+//! into the compiled form ([`ir`]); every mistake is a [`diagnostic`].
+
+pub mod ast;
+pub mod check;
+pub mod diagnostic;
+pub mod ir;
+pub mod loader;
+pub mod parser;
+pub mod path;
+pub mod prescan;

@@ -1,0 +1,11 @@
+//! One request in, one answer out, per request: the served table ([`served`]) built once per load,
+//! then for each request [`handle`] reads the body ([`body`]) and query ([`qs`]) that the workflow's
+//! [`plan`] names, fills its slots ([`extract`]) and runs the interpreter ([`eval`], [`value`]).
+
+pub mod body;
+pub mod eval;
+pub mod extract;
+pub mod handle;
+pub mod qs;
+pub mod served;
+pub mod value;

@@ -1,0 +1,6 @@
+//! `wf serve`: sockets, connections and their timeouts ([`idle_timeout`]), reloads, the async
+//! queue ([`server`]) and the log writer ([`logging`]).
+
+pub mod idle_timeout;
+pub mod logging;
+pub mod server;

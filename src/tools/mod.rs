@@ -1,0 +1,9 @@
+//! The commands other than `serve`: the formatter ([`fmt`]), the test runner ([`test_runner`]),
+//! the route table ([`routes`]), skeletons ([`scaffold`]), extraction inference ([`infer`]) and
+//! each command's body ([`commands`]).
+
+pub mod fmt;
+pub mod infer;
+pub mod routes;
+pub mod scaffold;
+pub mod test_runner;
