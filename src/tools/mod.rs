@@ -7,3 +7,4 @@ pub mod infer;
 pub mod routes;
 pub mod scaffold;
 pub mod test_runner;
+pub mod commands;

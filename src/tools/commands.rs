@@ -1,0 +1,236 @@
+//! The body of each command but `serve`: load, run the tool, print, choose the exit code.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// How `check` and `routes` print.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+}
+
+/// Whether to colour output written to stderr.
+pub fn color_stderr() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+pub fn check(paths: &[PathBuf], format: Format, deny_warnings: bool) -> ExitCode {
+    let loaded = match crate::lang::loader::load(paths) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let errors = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
+    let warnings = loaded.warnings();
+    match format {
+        Format::Json => {
+            let all: Vec<serde_json::Value> = loaded.diagnostics.iter().map(|d| d.to_json()).collect();
+            println!("{}", serde_json::to_string_pretty(&all).unwrap_or_else(|_| "[]".into()));
+        }
+        Format::Human => {
+            eprint!("{}", crate::lang::diagnostic::render_human(&loaded.diagnostics, color_stderr()));
+            let files = loaded.files;
+            if errors > 0 || warnings > 0 {
+                eprintln!(
+                    "{}, {} in {} file{}",
+                    count(errors, "error"),
+                    count(warnings, "warning"),
+                    files,
+                    plural(files)
+                );
+            } else {
+                let p = &loaded.program;
+                println!(
+                    "ok: {} in {} file{}, {}",
+                    count(p.workflows.len(), "workflow"),
+                    files,
+                    plural(files),
+                    count(p.tests.len(), "test")
+                );
+            }
+        }
+    }
+    if errors > 0 || (deny_warnings && warnings > 0) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Loads and checks `paths`; prints the diagnostics. `Err` carries the exit code.
+fn load_checked(paths: &[PathBuf]) -> Result<crate::lang::loader::Loaded, ExitCode> {
+    let loaded = crate::lang::loader::load(paths).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(2)
+    })?;
+    if !loaded.diagnostics.is_empty() {
+        eprint!("{}", crate::lang::diagnostic::render_human(&loaded.diagnostics, color_stderr()));
+    }
+    if loaded.has_errors() {
+        return Err(ExitCode::from(1));
+    }
+    Ok(loaded)
+}
+
+pub fn test(paths: &[PathBuf], env: &[(String, String)], filter: Option<&str>) -> ExitCode {
+    let loaded = match load_checked(paths) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let lookup = |name: &str| {
+        env.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone()).or_else(|| std::env::var(name).ok())
+    };
+    let router = crate::request::served::build_partial(loaded.program, &lookup);
+    let results = crate::tools::test_runner::run_all(&router, filter);
+    print!("{}", crate::tools::test_runner::report(&results));
+    if results.iter().all(|r| r.passed) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+pub fn fmt(paths: &[PathBuf], check: bool) -> ExitCode {
+    let files = match crate::lang::loader::find_files(paths) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut failed = false;
+    for path in files {
+        let (file, bad) = match crate::lang::loader::read_source(&path) {
+            Ok(x) => x,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        let parsed = match bad {
+            Some(d) => Err(vec![d]),
+            None => crate::lang::parser::parse(&file),
+        };
+        let ast = match parsed {
+            Ok(ast) => ast,
+            Err(diags) => {
+                eprint!("{}", crate::lang::diagnostic::render_human(&diags, color_stderr()));
+                eprintln!("not formatted: {} does not parse", path.display());
+                failed = true;
+                continue;
+            }
+        };
+        let formatted = crate::tools::fmt::format(&ast, &file.text);
+        if formatted == file.text {
+            continue;
+        }
+        if check {
+            println!("{}", path.display());
+            failed = true;
+            continue;
+        }
+        let tmp = path.with_extension("wf.fmt-tmp");
+        if let Err(e) = std::fs::write(&tmp, &formatted).and_then(|_| std::fs::rename(&tmp, &path)) {
+            let _ = std::fs::remove_file(&tmp);
+            eprintln!("error: {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+        println!("formatted {}", path.display());
+    }
+    if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+pub fn routes(paths: &[PathBuf], format: Format) -> ExitCode {
+    let loaded = match load_checked(paths) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let routes = crate::tools::routes::routes(&loaded.program);
+    match format {
+        Format::Human => print!("{}", crate::tools::routes::human(&routes)),
+        Format::Json => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&crate::tools::routes::json(&routes)).unwrap_or_default()
+            )
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+pub fn new(name: &str, is_async: bool, path: Option<&str>) -> ExitCode {
+    if !crate::tools::scaffold::valid_name(name) {
+        eprintln!("error: `{name}` is not a valid workflow name (letters, digits and `_`, not a keyword)");
+        return ExitCode::from(2);
+    }
+    if let Some(p) = path {
+        if !p.starts_with('/') || p.contains(['?', '#', '"', '\\']) || p.chars().any(char::is_whitespace) {
+            eprintln!("error: `{p}` is not a URL path (it starts with `/`, e.g. /hooks/orders)");
+            return ExitCode::from(2);
+        }
+    }
+    match crate::tools::scaffold::skeleton(name, is_async, path) {
+        Ok(s) => {
+            print!("{s}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+pub fn infer(body: Option<&std::path::Path>, query: Option<&str>, headers: &[String], prefix: &str) -> ExitCode {
+    if body.is_none() && query.is_none() && headers.is_empty() {
+        eprintln!("error: give a sample with --body FILE, --query URL or --headers Name,...");
+        return ExitCode::from(2);
+    }
+    let body_value = match body {
+        None => None,
+        Some(p) => {
+            let text = if p.as_os_str() == "-" {
+                let mut s = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).map(|_| s)
+            } else {
+                std::fs::read_to_string(p)
+            };
+            let text = match text {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("error: {}: {e}", p.display());
+                    return ExitCode::from(2);
+                }
+            };
+            match serde_json::from_str::<serde_json::Value>(&text) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    eprintln!("error: {}: not JSON: {e}", p.display());
+                    return ExitCode::from(1);
+                }
+            }
+        }
+    };
+    print!("{}", crate::tools::infer::extract_block(headers, query, body_value.as_ref(), prefix));
+    ExitCode::SUCCESS
+}
+
+pub fn count(n: usize, what: &str) -> String {
+    format!("{n} {what}{}", plural(n))
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
