@@ -157,4 +157,3 @@ fn parse_env(s: &str) -> Result<(String, String), String> {
         _ => Err(format!("`{s}` is not NAME=VALUE")),
     }
 }
-

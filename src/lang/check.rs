@@ -313,36 +313,6 @@ impl<'a> Lower<'a> {
             (None, Some((k, span))) => (format!("/api/webhook:trigger/{k}"), span),
             (None, None) => (format!("/api/webhook:trigger/{}", w.name.name), w.name.span),
         };
-        let needs_body = extracts.iter().any(|x: &ir::Extraction| x.source == ir::Source::Body);
-        let needs_query = extracts.iter().any(|x: &ir::Extraction| x.source == ir::Source::Query);
-        let mut body_need = crate::request::body::Need::default();
-        let mut query_roots: Vec<String> = Vec::new();
-        for x in &mut extracts {
-            match &mut x.getter {
-                ir::Getter::Body(segs) => body_need.add(segs, x.slot),
-                ir::Getter::Query { root, rest, .. } => {
-                    let name = match rest.first() {
-                        Some(ir::Seg::Key(k) | ir::Seg::Index(_, k)) => k.clone(),
-                        None => continue,
-                    };
-                    rest.remove(0);
-                    *root = query_roots.iter().position(|r| *r == name).unwrap_or_else(|| {
-                        query_roots.push(name);
-                        query_roots.len() - 1
-                    });
-                }
-                ir::Getter::Header(_) => {}
-            }
-        }
-        let readers = |r: usize, xs: &[ir::Extraction]| {
-            xs.iter().filter(|x| matches!(x.getter, ir::Getter::Query { root, .. } if root == r)).count()
-        };
-        let counts: Vec<usize> = (0..query_roots.len()).map(|r| readers(r, &extracts)).collect();
-        for x in &mut extracts {
-            if let ir::Getter::Query { root, rest, sole } = &mut x.getter {
-                *sole = rest.is_empty() && counts.get(*root) == Some(&1);
-            }
-        }
         let wf = ir::Workflow {
             name: w.name.name.clone(),
             file: self.file.clone(),
@@ -352,10 +322,6 @@ impl<'a> Lower<'a> {
             auth,
             immediate,
             extracts,
-            needs_body,
-            body_need,
-            needs_query,
-            query_roots,
             body,
             slots: self.vars.len(),
         };
@@ -428,9 +394,7 @@ impl<'a> Lower<'a> {
                 }
             },
             _ => match path::parse(&path_text) {
-                Ok(segs) if source == ir::Source::Query => {
-                    ir::Getter::Query { root: 0, rest: segs, sole: false }
-                }
+                Ok(segs) if source == ir::Source::Query => ir::Getter::Query(segs),
                 Ok(segs) => ir::Getter::Body(segs),
                 Err(reason) => {
                     self.err("wf::malformed-path", f.path.span, format!("malformed path `{path_text}`"))

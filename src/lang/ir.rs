@@ -28,14 +28,6 @@ pub struct Workflow {
     /// Async only: the immediate answer (`None`: `200 text/plain ok`).
     pub immediate: Option<Respond>,
     pub extracts: Vec<Extraction>,
-    /// The workflow reads the JSON body (it has `body` extractions).
-    pub needs_body: bool,
-    /// The body paths it reads: only these are built when the body is parsed.
-    pub body_need: crate::request::body::Need,
-    /// The workflow reads the query string.
-    pub needs_query: bool,
-    /// The root keys of the query paths it reads: only those parameters are parsed.
-    pub query_roots: Vec<String>,
     pub body: Block,
     /// Size of the per-execution frame.
     pub slots: usize,
@@ -64,15 +56,11 @@ pub struct Extraction {
 
 #[derive(Debug)]
 pub enum Getter {
+    /// `header "X-Request-Id"`.
     Header(HeaderName),
-    /// A query path: the index of its root key in `Workflow::query_roots`, then the rest.
-    Query {
-        root: usize,
-        rest: Vec<Seg>,
-        /// No other extraction reads this root: its value can be moved, not copied.
-        sole: bool,
-    },
-    /// A body path (the body parser fills the slot; kept for error messages and tools).
+    /// `query "items[0].sku"`: the pre-split path, its first step the parameter's name.
+    Query(Vec<Seg>),
+    /// `body "data.amount"`: the pre-split path.
     Body(Vec<Seg>),
 }
 
@@ -356,6 +344,5 @@ mod tests {
     fn the_compiled_form_is_send_and_sync() {
         fn shared<T: Send + Sync + 'static>() {}
         shared::<super::Program>();
-        shared::<crate::request::served::Router>();
     }
 }

@@ -2,13 +2,14 @@
 //! its slot, applying `as`, `required` and `default`.
 
 use crate::lang::ir::{Extraction, Getter, Seg, Type, Workflow};
+use crate::request::plan::{Plan, Read};
 use crate::request::value;
 use serde_json::Value;
 
 /// What a request offers to extraction.
 pub struct Inputs<'a> {
     pub headers: &'a http::HeaderMap,
-    /// The value of each root key in `Workflow::query_roots` (see [`crate::request::qs::roots`]).
+    /// The value of each root key in `Plan::query_roots` (see [`crate::request::qs::roots`]).
     pub query: &'a mut [Value],
 }
 
@@ -36,17 +37,23 @@ impl ExtractError {
 /// Fills the extracted slots of `frame`, in declaration order. Body values are already in their
 /// slots ([`crate::request::body::parse_into`] put them there); this reads headers and the query, then
 /// applies `required`, `default` and `as` to every slot.
-pub fn extract_all(wf: &Workflow, inputs: &mut Inputs, frame: &mut [Value]) -> Result<(), ExtractError> {
-    for x in &wf.extracts {
+pub fn extract_all(
+    wf: &Workflow,
+    plan: &Plan,
+    inputs: &mut Inputs,
+    frame: &mut [Value],
+) -> Result<(), ExtractError> {
+    for (x, read) in wf.extracts.iter().zip(&plan.reads) {
         let Some(slot) = frame.get_mut(x.slot as usize) else { continue };
-        let found = match &x.getter {
-            Getter::Header(name) => header(inputs.headers, name),
-            Getter::Query { root, rest, sole } => match inputs.query.get_mut(*root) {
+        let found = match (read, &x.getter) {
+            (Read::Header, Getter::Header(name)) => header(inputs.headers, name),
+            (Read::Query { root, rest, sole }, _) => match inputs.query.get_mut(*root) {
                 Some(v) if *sole => Some(std::mem::take(v)),
                 Some(v) => lookup(v, rest).cloned(),
                 None => None,
             },
-            Getter::Body(_) => Some(std::mem::take(slot)),
+            (Read::Body, _) => Some(std::mem::take(slot)),
+            (Read::Header, _) => None,
         };
         *slot = finish(x, found)?;
     }

@@ -166,7 +166,7 @@ where
     let wf = &s.wf;
     let (parts, body) = req.into_parts();
     let is_json = parts.headers.get(CONTENT_TYPE).is_some_and(is_json_type);
-    if wf.needs_body && !is_json && declared != Some(0) && !hyper::body::Body::is_end_stream(&body) {
+    if s.plan.needs_body && !is_json && declared != Some(0) && !hyper::body::Body::is_end_stream(&body) {
         let body = json!({"error": "unsupported media type", "expected": "application/json"});
         return reject(Some(s), StatusCode::UNSUPPORTED_MEDIA_TYPE, body, &[], "body is not JSON");
     }
@@ -197,8 +197,8 @@ where
         Ok(Ok(c)) => c.to_bytes(),
     };
     let mut frame = vec![Value::Null; wf.slots];
-    if wf.needs_body && !bytes.is_empty() {
-        if let Err(e) = crate::request::body::parse_into(&bytes, &wf.body_need, &mut frame) {
+    if s.plan.needs_body && !bytes.is_empty() {
+        if let Err(e) = crate::request::body::parse_into(&bytes, &s.plan.body_need, &mut frame) {
             let body = json!({
                 "error": "malformed JSON",
                 "line": e.line(),
@@ -208,12 +208,12 @@ where
             return reject(Some(s), StatusCode::BAD_REQUEST, body, &[], "malformed JSON");
         }
     }
-    let mut query = match (wf.needs_query, parts.uri.query()) {
-        (true, Some(q)) => crate::request::qs::roots(q, &wf.query_roots),
+    let mut query = match (s.plan.needs_query, parts.uri.query()) {
+        (true, Some(q)) => crate::request::qs::roots(q, &s.plan.query_roots),
         _ => Vec::new(),
     };
     let mut inputs = Inputs { headers: &parts.headers, query: &mut query };
-    if let Err(e) = extract::extract_all(wf, &mut inputs, &mut frame) {
+    if let Err(e) = extract::extract_all(wf, &s.plan, &mut inputs, &mut frame) {
         let reason = format!("{} {} `{}`: {}", e.source, e.field, e.path, e.reason);
         return reject(Some(s), StatusCode::BAD_REQUEST, e.to_json(), &[], &reason);
     }

@@ -6,6 +6,7 @@ pub mod body;
 pub mod eval;
 pub mod extract;
 pub mod handle;
+pub mod plan;
 pub mod qs;
 pub mod served;
 pub mod value;

@@ -3,6 +3,7 @@
 
 use crate::lang::ir::{self, Expr, Program, TestCase, Workflow};
 use crate::request::eval::{self, Answer};
+use crate::request::plan::Plan;
 use http::HeaderValue;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -12,6 +13,8 @@ use std::sync::Arc;
 #[derive(Debug)]
 pub struct Served {
     pub wf: Workflow,
+    /// What it reads of a request.
+    pub plan: Plan,
     /// `user:password` as expected from the caller.
     pub credentials: Option<(Vec<u8>, Vec<u8>)>,
     /// `Basic realm="<workflow>"`.
@@ -160,12 +163,23 @@ fn prepare(wf: Workflow, secrets: Vec<Box<str>>) -> Result<Served, String> {
     let realm = wf.name.replace(['"', '\\'], "");
     let challenge = HeaderValue::from_str(&format!("Basic realm=\"{realm}\"")).map_err(|e| e.to_string())?;
     let name = Arc::from(wf.name.as_str());
-    Ok(Served { wf, credentials, challenge, immediate, name, secrets })
+    let plan = Plan::of(&wf);
+    Ok(Served { wf, plan, credentials, challenge, immediate, name, secrets })
 }
 
 fn constant_string(e: &Expr) -> Result<String, String> {
     match eval::eval(e, &[]).map(|v| v.into_owned())? {
         Value::String(s) => Ok(s),
         other => Ok(crate::request::value::render_string(&other)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The served table is shared by every request thread and swapped whole on reload.
+    #[test]
+    fn the_served_table_is_send_and_sync() {
+        fn shared<T: Send + Sync + 'static>() {}
+        shared::<super::Router>();
     }
 }

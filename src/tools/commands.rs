@@ -189,7 +189,12 @@ pub fn new(name: &str, is_async: bool, path: Option<&str>) -> ExitCode {
     }
 }
 
-pub fn infer(body: Option<&std::path::Path>, query: Option<&str>, headers: &[String], prefix: &str) -> ExitCode {
+pub fn infer(
+    body: Option<&std::path::Path>,
+    query: Option<&str>,
+    headers: &[String],
+    prefix: &str,
+) -> ExitCode {
     if body.is_none() && query.is_none() && headers.is_empty() {
         eprintln!("error: give a sample with --body FILE, --query URL or --headers Name,...");
         return ExitCode::from(2);

@@ -2,9 +2,9 @@
 //! the route table ([`routes`]), skeletons ([`scaffold`]), extraction inference ([`infer`]) and
 //! each command's body ([`commands`]).
 
+pub mod commands;
 pub mod fmt;
 pub mod infer;
 pub mod routes;
 pub mod scaffold;
 pub mod test_runner;
-pub mod commands;

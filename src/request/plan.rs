@@ -1,0 +1,101 @@
+//! What a workflow reads of a request, worked out once per load: the body paths (a trie the body
+//! parser fills slots from) and the query string's root keys (only those parameters are parsed).
+
+use crate::lang::ir::{Getter, Seg, Workflow};
+use crate::request::body::Need;
+
+/// How one extraction is read, in the order of `Workflow::extracts`.
+#[derive(Debug)]
+pub enum Read {
+    /// A header, by name (the extraction's own `Getter::Header`).
+    Header,
+    /// A query path: the index of its root key in [`Plan::query_roots`], then the rest.
+    Query {
+        root: usize,
+        rest: Vec<Seg>,
+        /// No other extraction reads this root: its value can be moved, not copied.
+        sole: bool,
+    },
+    /// A body path: the body parser has already put the value in the slot.
+    Body,
+}
+
+/// The request plan of one workflow.
+#[derive(Debug, Default)]
+pub struct Plan {
+    /// The workflow reads the body (it has `body` extractions).
+    pub needs_body: bool,
+    /// The body paths it reads: only these are built when the body is parsed.
+    pub body_need: Need,
+    /// The workflow reads the query string.
+    pub needs_query: bool,
+    /// The root keys of the query paths it reads: only those parameters are parsed.
+    pub query_roots: Vec<String>,
+    /// One entry per extraction.
+    pub reads: Vec<Read>,
+}
+
+impl Plan {
+    pub fn of(wf: &Workflow) -> Plan {
+        let mut plan = Plan::default();
+        for x in &wf.extracts {
+            let read = match &x.getter {
+                Getter::Header(_) => Read::Header,
+                Getter::Body(segs) => {
+                    plan.needs_body = true;
+                    plan.body_need.add(segs, x.slot);
+                    Read::Body
+                }
+                Getter::Query(segs) => {
+                    plan.needs_query = true;
+                    match segs.split_first() {
+                        Some((Seg::Key(name) | Seg::Index(_, name), rest)) => {
+                            let root = match plan.query_roots.iter().position(|r| r == name) {
+                                Some(i) => i,
+                                None => {
+                                    plan.query_roots.push(name.clone());
+                                    plan.query_roots.len() - 1
+                                }
+                            };
+                            Read::Query { root, rest: rest.to_vec(), sole: false }
+                        }
+                        // An empty path reads no parameter: the value is missing.
+                        None => Read::Query { root: usize::MAX, rest: Vec::new(), sole: false },
+                    }
+                }
+            };
+            plan.reads.push(read);
+        }
+        let readers = |r: usize, reads: &[Read]| {
+            reads.iter().filter(|x| matches!(x, Read::Query { root, .. } if *root == r)).count()
+        };
+        let counts: Vec<usize> = (0..plan.query_roots.len()).map(|r| readers(r, &plan.reads)).collect();
+        for read in &mut plan.reads {
+            if let Read::Query { root, rest, sole } = read {
+                *sole = rest.is_empty() && counts.get(*root) == Some(&1);
+            }
+        }
+        plan
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_roots_are_shared_and_sole_readers_move() {
+        let loaded = crate::lang::loader::load_str(
+            "p.wf",
+            r#"workflow p { trigger webhook { }
+                 extract { a = query "x[0]"  b = query "x[1]"  c = query "y"  d = body "d.e"  h = header "H" } }"#,
+        );
+        let plan = Plan::of(&loaded.program.workflows[0]);
+        assert_eq!(plan.query_roots, ["x", "y"]);
+        assert!(plan.needs_body && plan.needs_query);
+        assert!(matches!(plan.reads[0], Read::Query { root: 0, sole: false, .. }));
+        assert!(matches!(plan.reads[2], Read::Query { root: 1, sole: true, .. }));
+        assert!(matches!(plan.reads[3], Read::Body));
+        assert!(matches!(plan.reads[4], Read::Header));
+    }
+}
