@@ -1,7 +1,7 @@
 //! The checker: the only resolver. Lowers the AST of every file to the IR, or reports every error.
 
 use crate::lang::ast::{self, BinOp, ExprKind, Ident, Mode, Span, StrPart, UnOp};
-use crate::lang::diagnostic::{Diagnostic, SourceFile};
+use crate::lang::diagnostic::{Diagnostic, Kind, SourceFile};
 use crate::lang::ir::{self, Builtin, Expr, Part, Slot, Type};
 use crate::lang::path;
 use serde_json::Value;
@@ -22,8 +22,8 @@ pub fn check(files: &[(Arc<SourceFile>, ast::File)]) -> (ir::Program, Vec<Diagno
                     let (wf, path_span) = Lower::new(file, &mut diags).workflow(w);
                     if let Some((f0, s0)) = names.get(&wf.name) {
                         diags.push(
-                            Diagnostic::error(
-                                "wf::duplicate-workflow",
+                            Diagnostic::new(
+                                Kind::DuplicateWorkflow,
                                 file,
                                 w.name.span,
                                 format!("workflow `{}` is defined twice", wf.name),
@@ -37,8 +37,8 @@ pub fn check(files: &[(Arc<SourceFile>, ast::File)]) -> (ir::Program, Vec<Diagno
                     }
                     if let Some((f0, s0, other)) = paths.get(&wf.path) {
                         diags.push(
-                            Diagnostic::error(
-                                "wf::duplicate-path",
+                            Diagnostic::new(
+                                Kind::DuplicatePath,
                                 file,
                                 path_span,
                                 format!("URL path `{}` is served twice", wf.path),
@@ -86,8 +86,8 @@ impl<'a> Lower<'a> {
     }
 
     #[expect(clippy::indexing_slicing, reason = "indexes the element pushed on the line before")]
-    fn err(&mut self, code: &'static str, span: Span, message: impl Into<String>) -> &mut Diagnostic {
-        self.diags.push(Diagnostic::error(code, self.file, span, message));
+    fn err(&mut self, kind: Kind, span: Span, message: impl Into<String>) -> &mut Diagnostic {
+        self.diags.push(Diagnostic::new(kind, self.file, span, message));
         let last = self.diags.len() - 1;
         &mut self.diags[last]
     }
@@ -98,8 +98,8 @@ impl<'a> Lower<'a> {
 
     fn declare(&mut self, name: &Ident, string_only: bool) -> Slot {
         if let Some(prev) = self.vars.iter().find(|v| v.name == name.name) {
-            let d = Diagnostic::error(
-                "wf::duplicate-variable",
+            let d = Diagnostic::new(
+                Kind::DuplicateVariable,
                 self.file,
                 name.span,
                 format!("`{}` is bound twice", name.name),
@@ -128,8 +128,8 @@ impl<'a> Lower<'a> {
 
     fn resolve(&mut self, name: &Ident) -> Expr {
         if let Some(what) = self.const_only {
-            let d = Diagnostic::error(
-                "wf::unknown-variable",
+            let d = Diagnostic::new(
+                Kind::VariableNotAllowed,
                 self.file,
                 name.span,
                 format!("{what} cannot use variables"),
@@ -143,8 +143,8 @@ impl<'a> Lower<'a> {
             return Expr::Slot(slot);
         }
         if let Some(v) = self.vars.iter().find(|v| v.name == name.name) {
-            let d = Diagnostic::error(
-                "wf::unknown-variable",
+            let d = Diagnostic::new(
+                Kind::OutOfScope,
                 self.file,
                 name.span,
                 format!("`{}` is not in scope here", name.name),
@@ -162,8 +162,8 @@ impl<'a> Lower<'a> {
             .filter_map(|&s| self.vars.get(s as usize))
             .map(|v| v.name.clone())
             .collect();
-        let mut d = Diagnostic::error(
-            "wf::unknown-variable",
+        let mut d = Diagnostic::new(
+            Kind::UnknownVariable,
             self.file,
             name.span,
             format!("unknown variable `{}`", name.name),
@@ -189,7 +189,7 @@ impl<'a> Lower<'a> {
         match triggers.as_slice() {
             [] => {
                 self.err(
-                    "wf::missing-trigger",
+                    Kind::MissingTrigger,
                     w.name.span,
                     format!("workflow `{}` has no trigger", w.name.name),
                 )
@@ -198,8 +198,8 @@ impl<'a> Lower<'a> {
             }
             [first, rest @ ..] => {
                 for t in rest {
-                    let d = Diagnostic::error(
-                        "wf::duplicate-trigger",
+                    let d = Diagnostic::new(
+                        Kind::DuplicateTrigger,
                         self.file,
                         t.span,
                         "a workflow has exactly one trigger",
@@ -211,7 +211,7 @@ impl<'a> Lower<'a> {
                 }
                 if !matches!(w.items.first(), Some(ast::WfItem::Trigger(_))) {
                     self.err(
-                        "wf::trigger-not-first",
+                        Kind::TriggerNotFirst,
                         first.span,
                         "the trigger must come first in the workflow",
                     )
@@ -237,8 +237,8 @@ impl<'a> Lower<'a> {
                     ast::Setting::Respond(_) => "respond",
                 };
                 if let Some(prev) = seen.insert(kind, s.span()) {
-                    let d = Diagnostic::error(
-                        "wf::duplicate-setting",
+                    let d = Diagnostic::new(
+                        Kind::DuplicateSetting,
                         self.file,
                         s.span(),
                         format!("`{kind}` is set twice"),
@@ -271,13 +271,9 @@ impl<'a> Lower<'a> {
         }
         let immediate = match immediate_ast {
             Some(r) if self.mode == Mode::Sync => {
-                self.err(
-                    "wf::trigger-respond-in-sync",
-                    r.span,
-                    "a trigger-level `respond` needs `mode async`",
-                )
-                .set_label("a sync workflow answers with the `respond` statement it reaches")
-                .set_help("add `mode async`, or move this `respond` into the workflow's statements");
+                self.err(Kind::TriggerRespondInSync, r.span, "a trigger-level `respond` needs `mode async`")
+                    .set_label("a sync workflow answers with the `respond` statement it reaches")
+                    .set_help("add `mode async`, or move this `respond` into the workflow's statements");
                 None
             }
             Some(r) => {
@@ -331,7 +327,7 @@ impl<'a> Lower<'a> {
     fn literal(&mut self, s: &ast::Str, what: &str) -> Option<String> {
         let lit = s.literal();
         if lit.is_none() {
-            self.err("wf::not-literal", s.span, format!("{what} must be a plain string"))
+            self.err(Kind::NotLiteral, s.span, format!("{what} must be a plain string"))
                 .set_label("`${...}` is not allowed here")
                 .set_help("write the value literally; escape a dollar sign as `\\$`");
         }
@@ -340,11 +336,8 @@ impl<'a> Lower<'a> {
 
     fn url_path(&mut self, s: &ast::Str) -> Option<String> {
         let p = self.literal(s, "a path")?;
-        let ok = p.starts_with('/')
-            && !p.contains(['?', '#'])
-            && !p.chars().any(|c| c.is_whitespace() || c.is_control());
-        if !ok {
-            self.err("wf::invalid-path", s.span, format!("`{p}` is not a valid URL path"))
+        if crate::lang::url::path_problem(&p).is_some() {
+            self.err(Kind::InvalidPath, s.span, format!("`{p}` is not a valid URL path"))
                 .set_label("not a URL path")
                 .set_help("a path starts with `/` and has no spaces, `?` or `#`, e.g. \"/hooks/payment\"");
             return None;
@@ -354,8 +347,8 @@ impl<'a> Lower<'a> {
 
     fn url_key(&mut self, s: &ast::Str) -> Option<String> {
         let k = self.literal(s, "a key")?;
-        if k.is_empty() || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b)) {
-            self.err("wf::invalid-key", s.span, format!("`{k}` is not a valid key"))
+        if !crate::lang::url::is_key(&k) {
+            self.err(Kind::InvalidKey, s.span, format!("`{k}` is not a valid key"))
                 .set_label("not URL-safe")
                 .set_help("a key uses letters, digits, `-`, `_`, `.` and `~`");
             return None;
@@ -372,7 +365,7 @@ impl<'a> Lower<'a> {
                     Some(s) => format!("did you mean `{s}`?"),
                     None => format!("the types are {}", Type::NAMES.join(", ")),
                 };
-                self.err("wf::unknown-type", t.span, format!("unknown type `{}`", t.name))
+                self.err(Kind::UnknownType, t.span, format!("unknown type `{}`", t.name))
                     .set_label("not a type")
                     .set_help(help);
             }
@@ -384,7 +377,7 @@ impl<'a> Lower<'a> {
                 Ok(h) => ir::Getter::Header(h),
                 Err(_) => {
                     self.err(
-                        "wf::malformed-path",
+                        Kind::InvalidHeaderName,
                         f.path.span,
                         format!("`{path_text}` is not a valid header name"),
                     )
@@ -397,7 +390,7 @@ impl<'a> Lower<'a> {
                 Ok(segs) if source == ir::Source::Query => ir::Getter::Query(segs),
                 Ok(segs) => ir::Getter::Body(segs),
                 Err(reason) => {
-                    self.err("wf::malformed-path", f.path.span, format!("malformed path `{path_text}`"))
+                    self.err(Kind::MalformedPath, f.path.span, format!("malformed path `{path_text}`"))
                         .set_label(reason)
                         .set_help("paths look like `data.status`, `items[0].id` or `[\"key with.dots\"]`");
                     ir::Getter::Body(Vec::new())
@@ -449,7 +442,7 @@ impl<'a> Lower<'a> {
     ) {
         if let (Some(end), false) = (*ended, *warned) {
             *warned = true;
-            let d = Diagnostic::warning("wf::unreachable", self.file, s.span(), "unreachable statement")
+            let d = Diagnostic::new(Kind::Unreachable, self.file, s.span(), "unreachable statement")
                 .label("this never runs")
                 .also(self.file, end, "the execution ends here")
                 .help("remove it, or move it before the statement that ends the execution");
@@ -475,7 +468,7 @@ impl<'a> Lower<'a> {
             }
             ast::Stmt::Respond(r) => {
                 if self.mode == Mode::Async {
-                    self.err("wf::respond-in-async", r.span, "`respond` in an async workflow")
+                    self.err(Kind::RespondInAsync, r.span, "`respond` in an async workflow")
                         .set_label("the caller has already been answered")
                         .set_help("set the immediate answer with `respond` inside `trigger webhook { }`, or use `mode sync`");
                 }
@@ -491,7 +484,7 @@ impl<'a> Lower<'a> {
             Ok(s) if (100..=599).contains(&s) => s,
             _ => {
                 self.err(
-                    "wf::invalid-status",
+                    Kind::InvalidStatus,
                     r.status_span,
                     format!("status {} is outside 100–599", r.status),
                 )
@@ -506,7 +499,7 @@ impl<'a> Lower<'a> {
         let mut set_body = |me: &mut Self, b: ir::Body, span: Span| {
             if let Some(prev) = body_span {
                 let d =
-                    Diagnostic::error("wf::duplicate-body", me.file, span, "a response has at most one body")
+                    Diagnostic::new(Kind::DuplicateBody, me.file, span, "a response has at most one body")
                         .label("second body")
                         .also(me.file, prev, "first body")
                         .help("keep one `json` or `text` line");
@@ -529,7 +522,7 @@ impl<'a> Lower<'a> {
                                     Ok(h) => headers.push((h, value)),
                                     Err(_) => {
                                         self.err(
-                                            "wf::invalid-header-name",
+                                            Kind::InvalidHeaderName,
                                             name.span,
                                             format!("`{n}` is not a valid header name"),
                                         )
@@ -634,8 +627,8 @@ impl<'a> Lower<'a> {
 
     fn call(&mut self, name: &Ident, args: &[ast::Expr], span: Span) -> Expr {
         let Some(&(_, arity)) = Builtin::ALL.iter().find(|(n, _)| *n == name.name) else {
-            let mut d = Diagnostic::error(
-                "wf::unknown-function",
+            let mut d = Diagnostic::new(
+                Kind::UnknownFunction,
                 self.file,
                 name.span,
                 format!("unknown function `{}`", name.name),
@@ -654,7 +647,7 @@ impl<'a> Lower<'a> {
         if args.len() != arity {
             let plural = if arity == 1 { "argument" } else { "arguments" };
             self.err(
-                "wf::wrong-arity",
+                Kind::WrongArity,
                 span,
                 format!("`{}` takes {arity} {plural}, got {}", name.name, args.len()),
             )
@@ -666,7 +659,7 @@ impl<'a> Lower<'a> {
             ("env", [arg]) => match &arg.kind {
                 ExprKind::Str(s) if s.literal().is_some() => Expr::Env(s.literal().unwrap_or_default()),
                 _ => {
-                    self.err("wf::not-literal", arg.span, "`env` takes a literal variable name")
+                    self.err(Kind::NotLiteral, arg.span, "`env` takes a literal variable name")
                         .set_label("not a plain string")
                         .set_help("write env(\"NAME\")");
                     Expr::Const(Value::Null)
@@ -679,7 +672,7 @@ impl<'a> Lower<'a> {
                     _ => None,
                 };
                 let Some(pattern) = pattern else {
-                    self.err("wf::invalid-regex", pattern_arg.span, "`matches` takes a literal regex")
+                    self.err(Kind::NotLiteral, pattern_arg.span, "`matches` takes a literal regex")
                         .set_label("not a plain string")
                         .set_help("write the pattern as a string literal, e.g. matches(s, \"^[a-z]+$\")");
                     return Expr::Const(Value::Null);
@@ -694,7 +687,7 @@ impl<'a> Lower<'a> {
                             .unwrap_or("invalid")
                             .trim()
                             .to_string();
-                        self.err("wf::invalid-regex", pattern_arg.span, "invalid regex")
+                        self.err(Kind::InvalidRegex, pattern_arg.span, "invalid regex")
                             .set_label(last)
                             .set_help(
                             "regexes use Rust `regex` syntax; escape a backslash as `\\\\` inside a string",
@@ -733,8 +726,8 @@ impl<'a> Lower<'a> {
         let Some(v) = self.vars.get(slot as usize).filter(|v| v.string_only) else {
             return;
         };
-        let d = Diagnostic::warning(
-            "wf::string-number-compare",
+        let d = Diagnostic::new(
+            Kind::StringNumberCompare,
             self.file,
             Span::new(l.span.start, r.span.end),
             format!(
@@ -759,7 +752,7 @@ impl<'a> Lower<'a> {
         let method = match http::Method::from_bytes(t.request.method.name.as_bytes()) {
             Ok(m) => m,
             Err(_) => {
-                self.err("wf::invalid-method", t.request.method.span, "invalid HTTP method")
+                self.err(Kind::InvalidMethod, t.request.method.span, "invalid HTTP method")
                     .set_label("not a method");
                 http::Method::POST
             }
@@ -768,7 +761,7 @@ impl<'a> Lower<'a> {
         let url = self.template(&t.request.url);
         if let Some(u) = t.request.url.literal() {
             if !u.starts_with('/') {
-                self.err("wf::invalid-path", t.request.url.span, format!("`{u}` is not a request path"))
+                self.err(Kind::InvalidPath, t.request.url.span, format!("`{u}` is not a request path"))
                     .set_label("not a path")
                     .set_help("write the path and query, e.g. \"/hooks/payment?order=42\"");
             }
@@ -786,7 +779,7 @@ impl<'a> Lower<'a> {
                             Ok(h) => lines.push(ir::RequestLine::Header(h, value)),
                             Err(_) => {
                                 self.err(
-                                    "wf::invalid-header-name",
+                                    Kind::InvalidHeaderName,
                                     name.span,
                                     format!("`{n}` is not a valid header name"),
                                 )
@@ -869,11 +862,6 @@ fn signature(name: &str) -> &'static str {
         "uuid" => "uuid()",
         _ => "env(\"NAME\")",
     }
-}
-
-/// Whether `word` is a keyword that cannot be a name.
-pub fn is_reserved(word: &str) -> bool {
-    crate::lang::parser::is_reserved(word)
 }
 
 /// The closest name to `name` among `candidates`, if one is close enough to be a typo.

@@ -3,7 +3,7 @@
 
 use crate::lang::ast;
 use crate::lang::check;
-use crate::lang::diagnostic::{Diagnostic, SourceFile};
+use crate::lang::diagnostic::{Diagnostic, Kind, SourceFile};
 use crate::lang::ir::Program;
 use crate::lang::parser;
 use std::path::{Path, PathBuf};
@@ -81,8 +81,8 @@ pub fn source_from_bytes(name: String, bytes: Vec<u8>) -> (Arc<SourceFile>, Opti
             // The lossy text has U+FFFD (3 bytes) where the bad byte was: point at all of it.
             let end = text.get(at..).and_then(|t| t.chars().next()).map_or(at, |c| at + c.len_utf8());
             let file = SourceFile::new(name, text);
-            let d = Diagnostic::error(
-                "wf::invalid-utf8",
+            let d = Diagnostic::new(
+                Kind::InvalidUtf8,
                 &file,
                 crate::lang::ast::Span::new(at, end),
                 "the file is not valid UTF-8",

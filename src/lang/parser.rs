@@ -1,7 +1,7 @@
 //! Parses a `.wf` file with the pest grammar (`grammar/wf.pest`) into the span-carrying AST.
 
 use crate::lang::ast::*;
-use crate::lang::diagnostic::{Diagnostic, SourceFile};
+use crate::lang::diagnostic::{Diagnostic, Kind, SourceFile};
 use crate::lang::prescan;
 use pest::error::{ErrorVariant, InputLocation};
 use pest::iterators::Pair;
@@ -20,7 +20,7 @@ pub fn parse(file: &Arc<SourceFile>) -> Result<File, Vec<Diagnostic>> {
     let text = file.text.as_str();
     let scanned = prescan::scan(text);
     if let Some(span) = scanned.too_deep {
-        return Err(vec![Diagnostic::error("wf::nesting-too-deep", file, span, "nesting too deep")
+        return Err(vec![Diagnostic::new(Kind::NestingTooDeep, file, span, "nesting too deep")
             .label(format!("more than {} levels of brackets open here", prescan::MAX_DEPTH))
             .help("split the expression with `let` or flatten the nested blocks")]);
     }
@@ -52,8 +52,8 @@ pub fn parse_expr(file: &Arc<SourceFile>) -> Result<Expr, Vec<Diagnostic>> {
     for p in pairs {
         if p.as_span().end() != file.text.len() {
             let span = Span::new(p.as_span().end(), file.text.len());
-            return Err(vec![Diagnostic::error(
-                "wf::syntax",
+            return Err(vec![Diagnostic::new(
+                Kind::Syntax,
                 file,
                 span,
                 "unexpected input after the expression",
@@ -438,8 +438,8 @@ impl Builder<'_> {
                                 Some(ch) => ch,
                                 None => {
                                     self.diags.push(
-                                        Diagnostic::error(
-                                            "wf::invalid-escape",
+                                        Diagnostic::new(
+                                            Kind::InvalidEscape,
                                             self.file,
                                             self.span_of(&c),
                                             "invalid unicode escape",
@@ -474,7 +474,7 @@ impl Builder<'_> {
 
     fn too_deep(&mut self, span: Span) -> (Expr, usize) {
         self.diags.push(
-            Diagnostic::error("wf::nesting-too-deep", self.file, span, "nesting too deep")
+            Diagnostic::new(Kind::NestingTooDeep, self.file, span, "nesting too deep")
                 .label(format!("this expression is more than {MAX_EXPR_DEPTH} levels deep"))
                 .help("split the expression with `let`"),
         );
@@ -596,7 +596,7 @@ impl Builder<'_> {
                 Some(n) => leaf(ExprKind::Number(n)),
                 None => {
                     self.diags.push(
-                        Diagnostic::error("wf::invalid-number", self.file, span, "number out of range")
+                        Diagnostic::new(Kind::InvalidNumber, self.file, span, "number out of range")
                             .label("this number cannot be represented")
                             .help("integers must fit in 64 bits; floats must be finite"),
                     );
@@ -722,7 +722,7 @@ fn syntax_error(file: &Arc<SourceFile>, e: &pest::error::Error<Rule>) -> Diagnos
     let end = (pos + found.len().max(1)).min(text.len().max(pos));
     let span = Span::new(pos, end);
     if in_string && (at_eof || rest.starts_with('\n') || rest.starts_with('\r')) {
-        return Diagnostic::error("wf::syntax", file, span, "unterminated string")
+        return Diagnostic::new(Kind::Syntax, file, span, "unterminated string")
             .label("the string is not closed before the end of the line")
             .help("close it with `\"`; write a line break inside a string as `\\n`");
     }
@@ -746,7 +746,7 @@ fn syntax_error(file: &Arc<SourceFile>, e: &pest::error::Error<Rule>) -> Diagnos
             format!("unexpected {found_desc}"),
         )
     };
-    let help = if is_reserved(found) && words.contains(&"a name") {
+    let help = if crate::lang::keywords::is_reserved(found) && words.contains(&"a name") {
         format!("`{found}` is a keyword and cannot be used as a name; pick another name")
     } else if at_eof {
         "a `{` may be missing its `}`".to_string()
@@ -755,32 +755,7 @@ fn syntax_error(file: &Arc<SourceFile>, e: &pest::error::Error<Rule>) -> Diagnos
     } else {
         "see the language reference in README.md".to_string()
     };
-    Diagnostic::error("wf::syntax", file, span, message).label(label).help(help)
-}
-
-pub fn is_reserved(word: &str) -> bool {
-    matches!(
-        word,
-        "workflow"
-            | "trigger"
-            | "extract"
-            | "let"
-            | "if"
-            | "else"
-            | "respond"
-            | "log"
-            | "fail"
-            | "test"
-            | "request"
-            | "expect"
-            | "true"
-            | "false"
-            | "null"
-            | "in"
-            | "as"
-            | "required"
-            | "default"
-    )
+    Diagnostic::new(Kind::Syntax, file, span, message).label(label).help(help)
 }
 
 fn found_token(rest: &str) -> &str {

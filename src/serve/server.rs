@@ -150,7 +150,7 @@ async fn run(opts: Options, router: Router) -> ExitCode {
     let hangup = signal(SignalKind::hangup()).ok();
     println!("listening on http://{bound}");
     let _ = std::io::stdout().flush();
-    tracing::info!(target: "wf::serve::server", workflows = router.len(), "listening on http://{bound}");
+    tracing::info!(target: "wf::server", workflows = router.len(), "listening on http://{bound}");
 
     let (tx, rx) = mpsc::channel::<Job>(opts.queue_size.max(1));
     let worker = tokio::spawn(worker(rx));
@@ -200,7 +200,7 @@ async fn run(opts: Options, router: Router) -> ExitCode {
     loop {
         // At the cap, say so, at most every 10 s (a flood must not become a flood of log lines).
         if slots.available_permits() == 0 && warned.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
-            tracing::warn!(target: "wf::serve::server", "{} connections open: new ones wait until one closes", opts.max_connections);
+            tracing::warn!(target: "wf::server", "{} connections open: new ones wait until one closes", opts.max_connections);
             warned = Some(std::time::Instant::now());
         }
         let slot = tokio::select! {
@@ -214,7 +214,7 @@ async fn run(opts: Options, router: Router) -> ExitCode {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => serve(stream, slot),
                 Err(e) => {
-                    tracing::warn!(target: "wf::serve::server", "accept failed: {e}");
+                    tracing::warn!(target: "wf::server", "accept failed: {e}");
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
             },
@@ -222,7 +222,7 @@ async fn run(opts: Options, router: Router) -> ExitCode {
         }
     }
 
-    tracing::info!(target: "wf::serve::server", "shutting down: finishing requests in flight and queued async executions");
+    tracing::info!(target: "wf::server", "shutting down: finishing requests in flight and queued async executions");
     // Connections the kernel has already completed are callers too: take them before closing
     // (a zero timeout still polls `accept` once), so they get answers rather than resets.
     while let Ok(slot) = slots.clone().try_acquire_owned() {
@@ -236,13 +236,13 @@ async fn run(opts: Options, router: Router) -> ExitCode {
     reloader.abort();
     let _ = reloader.await;
     if tokio::time::timeout(opts.drain_timeout, graceful.shutdown()).await.is_err() {
-        tracing::warn!(target: "wf::serve::server", "some connections were still open after {:?}", opts.drain_timeout);
+        tracing::warn!(target: "wf::server", "some connections were still open after {:?}", opts.drain_timeout);
     }
     drop(ctx);
     match tokio::time::timeout(opts.drain_timeout, worker).await {
-        Ok(_) => tracing::info!(target: "wf::serve::server", "stopped"),
+        Ok(_) => tracing::info!(target: "wf::server", "stopped"),
         Err(_) => {
-            tracing::warn!(target: "wf::serve::server", "async executions still queued after {:?}", opts.drain_timeout)
+            tracing::warn!(target: "wf::server", "async executions still queued after {:?}", opts.drain_timeout)
         }
     }
     ExitCode::SUCCESS
@@ -257,7 +257,7 @@ async fn worker(mut rx: mpsc::Receiver<Job>) {
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handle::run_job(job))) {
             Ok(record) => logging::record(&record),
             Err(_) => {
-                tracing::error!(target: "wf::serve::server", %workflow, execution = %id, "async execution panicked")
+                tracing::error!(target: "wf::server", %workflow, execution = %id, "async execution panicked")
             }
         }
     }
@@ -297,12 +297,12 @@ async fn reloader(ctx: Arc<Ctx>, paths: Vec<PathBuf>, mut rx: mpsc::Receiver<()>
             Ok(Ok(router)) => {
                 let n = router.len();
                 ctx.router.store(Arc::new(router));
-                tracing::info!(target: "wf::serve::server", workflows = n, "reloaded");
+                tracing::info!(target: "wf::server", workflows = n, "reloaded");
             }
             Ok(Err(LoadError::Io(why) | LoadError::Invalid(why))) => {
-                tracing::error!(target: "wf::serve::server", "reload failed; still serving the previous workflows\n{}", why.trim_end());
+                tracing::error!(target: "wf::server", "reload failed; still serving the previous workflows\n{}", why.trim_end());
             }
-            Err(e) => tracing::error!(target: "wf::serve::server", "reload failed: {e}"),
+            Err(e) => tracing::error!(target: "wf::server", "reload failed: {e}"),
         }
     }
 }
@@ -322,7 +322,7 @@ fn watch(paths: &[PathBuf], tx: mpsc::Sender<()>) -> Option<notify::RecommendedW
     let mut watcher = match notify::recommended_watcher(handler) {
         Ok(w) => w,
         Err(e) => {
-            tracing::error!(target: "wf::serve::server", "cannot watch files: {e}");
+            tracing::error!(target: "wf::server", "cannot watch files: {e}");
             return None;
         }
     };
@@ -336,7 +336,7 @@ fn watch(paths: &[PathBuf], tx: mpsc::Sender<()>) -> Option<notify::RecommendedW
             _ => (p.as_path(), RecursiveMode::Recursive),
         };
         if let Err(e) = watcher.watch(target, mode) {
-            tracing::error!(target: "wf::serve::server", "cannot watch {}: {e}", target.display());
+            tracing::error!(target: "wf::server", "cannot watch {}: {e}", target.display());
         }
     }
     Some(watcher)

@@ -172,8 +172,8 @@ pub fn new(name: &str, is_async: bool, path: Option<&str>) -> ExitCode {
         return ExitCode::from(2);
     }
     if let Some(p) = path {
-        if !p.starts_with('/') || p.contains(['?', '#', '"', '\\']) || p.chars().any(char::is_whitespace) {
-            eprintln!("error: `{p}` is not a URL path (it starts with `/`, e.g. /hooks/orders)");
+        if let Some(problem) = crate::lang::url::path_problem(p) {
+            eprintln!("error: `{p}` is not a URL path ({problem}, e.g. /hooks/orders)");
             return ExitCode::from(2);
         }
     }

@@ -453,21 +453,7 @@ impl Printer<'_> {
         let mut out = String::from("\"");
         for part in &s.parts {
             match part {
-                StrPart::Lit(t) => {
-                    let mut chars = t.chars().peekable();
-                    while let Some(c) = chars.next() {
-                        match c {
-                            '"' => out.push_str("\\\""),
-                            '\\' => out.push_str("\\\\"),
-                            '\n' => out.push_str("\\n"),
-                            '\t' => out.push_str("\\t"),
-                            '\r' => out.push_str("\\r"),
-                            '$' if chars.peek() == Some(&'{') => out.push_str("\\$"),
-                            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
-                            c => out.push(c),
-                        }
-                    }
-                }
+                StrPart::Lit(t) => crate::lang::quote::escape_into(t, &mut out),
                 StrPart::Expr(e) => {
                     out.push_str("${");
                     out.push_str(&self.expr(e));

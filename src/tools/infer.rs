@@ -81,7 +81,7 @@ fn valid(name: String, prefix: &str) -> String {
     if n.starts_with(|c: char| c.is_ascii_digit()) {
         n = format!("v_{n}");
     }
-    if crate::lang::check::is_reserved(&n) {
+    if crate::lang::keywords::is_reserved(&n) {
         n.push('_');
     }
     n
@@ -131,22 +131,6 @@ fn names(paths: &[Vec<String>], prefix: &str) -> Vec<String> {
     }
 }
 
-fn quote(s: &str) -> String {
-    let mut out = String::from("\"");
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '$' if chars.peek() == Some(&'{') => out.push_str("\\$"),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 /// The `extract` block for headers, a query string and a JSON body.
 pub fn extract_block(headers: &[String], query: Option<&str>, body: Option<&Value>, prefix: &str) -> String {
     let mut leaves_found = Vec::new();
@@ -185,7 +169,7 @@ pub fn extract_block(headers: &[String], query: Option<&str>, body: Option<&Valu
             None => ("header", None),
             Some(l) => (l.source, l.ty),
         };
-        out.push_str(&format!("  {name:width$} = {source} {}", quote(text)));
+        out.push_str(&format!("  {name:width$} = {source} {}", crate::lang::quote::quote(text)));
         if let Some(t) = ty {
             out.push_str(&format!(" as {t}"));
         }

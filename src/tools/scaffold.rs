@@ -1,12 +1,11 @@
 //! `wf new`: a workflow skeleton that passes `check`, with a random URL-safe key.
 
+use crate::lang::quote::quote;
 use base64::Engine as _;
 
 /// Whether `name` can name a workflow.
 pub fn valid_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
-    first_ok && chars.all(|c| c.is_ascii_alphanumeric() || c == '_') && !crate::lang::check::is_reserved(name)
+    crate::lang::keywords::is_name(name)
 }
 
 /// 22 URL-safe characters from 16 bytes of the operating system's CSPRNG.
@@ -18,7 +17,7 @@ pub fn random_key() -> Result<String, String> {
 
 pub fn skeleton(name: &str, is_async: bool, path: Option<&str>) -> Result<String, String> {
     let (setting, url) = match path {
-        Some(p) => (format!("path \"{p}\""), p.to_string()),
+        Some(p) => (format!("path {}", quote(p)), p.to_string()),
         None => {
             let key = random_key()?;
             (format!("key \"{key}\""), format!("/api/webhook:trigger/{key}"))
@@ -26,6 +25,7 @@ pub fn skeleton(name: &str, is_async: bool, path: Option<&str>) -> Result<String
     };
     let mode = if is_async { "\n    mode async" } else { "" };
     let answer = if is_async { "" } else { "\n  respond 200 json { ok: true, event: event }" };
+    let url = quote(&url);
     Ok(format!(
         r#"workflow {name} {{
   trigger webhook {{
@@ -40,7 +40,7 @@ pub fn skeleton(name: &str, is_async: bool, path: Option<&str>) -> Result<String
 }}
 
 test "{name} answers" {{
-  request POST "{url}" {{
+  request POST {url} {{
     json {{ event: "ping" }}
   }}
   expect status == 200

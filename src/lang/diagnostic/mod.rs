@@ -1,5 +1,9 @@
 //! Diagnostics as data: every error and warning wf reports, rendered at the edge (miette or JSON).
 
+mod kind;
+
+pub use kind::Kind;
+
 use crate::lang::ast::Span;
 use std::fmt;
 use std::sync::Arc;
@@ -63,34 +67,29 @@ pub struct Label {
 
 #[derive(Clone, Debug)]
 pub struct Diagnostic {
-    /// Stable code, e.g. `wf::unknown-variable`.
+    pub kind: Kind,
+    /// Stable code, e.g. `wf::unknown-variable` (the kind's).
     pub code: &'static str,
     pub severity: Severity,
     pub message: String,
     pub primary: Label,
     pub secondary: Vec<Label>,
+    /// Set where the place that raises it knows better than the kind's help.
     pub help: Option<String>,
 }
 
 impl Diagnostic {
-    pub fn error(code: &'static str, file: &Arc<SourceFile>, span: Span, message: impl Into<String>) -> Self {
+    /// A diagnostic of `kind` (its severity is the kind's).
+    pub fn new(kind: Kind, file: &Arc<SourceFile>, span: Span, message: impl Into<String>) -> Self {
         Diagnostic {
-            code,
-            severity: Severity::Error,
+            kind,
+            code: kind.code(),
+            severity: kind.severity(),
             message: message.into(),
             primary: Label { file: file.clone(), span, text: String::new() },
             secondary: Vec::new(),
             help: None,
         }
-    }
-
-    pub fn warning(
-        code: &'static str,
-        file: &Arc<SourceFile>,
-        span: Span,
-        message: impl Into<String>,
-    ) -> Self {
-        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(code, file, span, message) }
     }
 
     pub fn label(mut self, text: impl Into<String>) -> Self {
@@ -118,6 +117,11 @@ impl Diagnostic {
         self
     }
 
+    /// The help line: the one set here, else the kind's.
+    pub fn help_text(&self) -> &str {
+        self.help.as_deref().unwrap_or(self.kind.help())
+    }
+
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }
@@ -141,7 +145,7 @@ impl Diagnostic {
             "severity": match self.severity { Severity::Error => "error", Severity::Warning => "warning" },
             "message": self.message,
             "label": self.primary.text,
-            "help": self.help,
+            "help": self.help_text(),
         })
     }
 }
@@ -242,7 +246,7 @@ impl miette::Diagnostic for Report<'_> {
     }
 
     fn help<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
-        self.d.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
+        Some(Box::new(self.d.help_text()))
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {

@@ -1,0 +1,153 @@
+//! Every kind of diagnostic wf reports, once: its stable code, severity, what it means and the help
+//! shown when the place that raises it has nothing more specific to say.
+
+use super::Severity;
+
+macro_rules! kinds {
+    ($( $(#[$doc:meta])* $name:ident = $code:literal, $sev:ident, $summary:literal, $help:literal; )*) => {
+        /// The kinds of diagnostic: one per meaning, each with its own code.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum Kind {
+            $( $(#[$doc])* $name, )*
+        }
+
+        impl Kind {
+            /// Every kind, in declaration order (a test demands a golden case for each).
+            pub const ALL: &'static [Kind] = &[$(Kind::$name),*];
+
+            /// The stable code, e.g. `wf::unknown-variable`.
+            pub fn code(self) -> &'static str {
+                match self { $(Kind::$name => $code,)* }
+            }
+
+            pub fn severity(self) -> Severity {
+                match self { $(Kind::$name => Severity::$sev,)* }
+            }
+
+            /// What the kind means, in one line (the README's table of codes).
+            pub fn summary(self) -> &'static str {
+                match self { $(Kind::$name => $summary,)* }
+            }
+
+            /// The help shown when the diagnostic does not set a more specific one.
+            pub fn help(self) -> &'static str {
+                match self { $(Kind::$name => $help,)* }
+            }
+        }
+    };
+}
+
+kinds! {
+    /// The text does not follow the grammar.
+    Syntax = "wf::syntax", Error, "the text does not follow the grammar",
+        "see the language reference in README.md";
+    /// `total = total + 1`: an assignment to a name already bound.
+    Reassignment = "wf::reassignment", Error, "an assignment to a bound name (names are bound once)",
+        "a name is bound once; bind the new value to a new name with `let`";
+    /// `respond "200"`: a status written as a string.
+    QuotedStatus = "wf::quoted-status", Error, "a status written as a string",
+        "write the status as a number, without quotes, e.g. `respond 200`";
+    /// Expressions or blocks nested beyond the limit.
+    NestingTooDeep = "wf::nesting-too-deep", Error, "expressions or blocks nested too deep",
+        "split the expression with `let` or flatten the nested blocks";
+    /// `"\q"` or `"\u{D800}"`.
+    InvalidEscape = "wf::invalid-escape", Error, "an escape a string cannot hold",
+        "escapes are `\\n`, `\\t`, `\\r`, `\\\"`, `\\\\`, `\\$` and `\\u{...}`";
+    /// A number literal out of range.
+    InvalidNumber = "wf::invalid-number", Error, "a number literal out of range",
+        "integers must fit in 64 bits; floats must be finite";
+    /// The file is not UTF-8.
+    InvalidUtf8 = "wf::invalid-utf8", Error, "the file is not valid UTF-8", "save the file as UTF-8 text";
+    /// Two workflows with one name.
+    DuplicateWorkflow = "wf::duplicate-workflow", Error, "two workflows with one name",
+        "workflow names must be unique across all files; rename one";
+    /// Two workflows serving one URL path.
+    DuplicatePath = "wf::duplicate-path", Error, "two workflows serving one URL path",
+        "give one of the workflows another `path` or `key`";
+    /// A second `trigger` in a workflow.
+    DuplicateTrigger = "wf::duplicate-trigger", Error, "a second trigger in one workflow",
+        "merge the settings into the first `trigger`";
+    /// A trigger setting given twice.
+    DuplicateSetting = "wf::duplicate-setting", Error, "a trigger setting given twice", "keep one of them";
+    /// A name bound twice in one workflow.
+    DuplicateVariable = "wf::duplicate-variable", Error, "a name bound twice in one workflow",
+        "a name is bound once per workflow; pick another name";
+    /// A response with two bodies.
+    DuplicateBody = "wf::duplicate-body", Error, "a response with two bodies",
+        "keep one `json` or `text` line";
+    /// A workflow without a trigger.
+    MissingTrigger = "wf::missing-trigger", Error, "a workflow without a trigger",
+        "add `trigger webhook { }` as the first line of the workflow";
+    /// The trigger is not the first item.
+    TriggerNotFirst = "wf::trigger-not-first", Error, "the trigger is not first in its workflow",
+        "write `trigger webhook { ... }` before `extract` and the statements";
+    /// A trigger-level `respond` in a sync workflow.
+    TriggerRespondInSync = "wf::trigger-respond-in-sync", Error,
+        "an immediate answer in a sync workflow",
+        "add `mode async`, or move this `respond` into the workflow's statements";
+    /// A `respond` statement in an async workflow.
+    RespondInAsync = "wf::respond-in-async", Error, "a `respond` statement in an async workflow",
+        "set the immediate answer with `respond` inside `trigger webhook { }`, or use `mode sync`";
+    /// A URL path (trigger `path` or test request) that is not one.
+    InvalidPath = "wf::invalid-path", Error, "a URL path that is not one",
+        "a path starts with `/` and has no spaces, `?` or `#`, e.g. \"/hooks/payment\"";
+    /// A `key` that is not URL-safe.
+    InvalidKey = "wf::invalid-key", Error, "a trigger key that is not URL-safe",
+        "a key uses letters, digits, `-`, `_`, `.` and `~`";
+    /// A test request's method that is not an HTTP method.
+    InvalidMethod = "wf::invalid-method", Error, "a request method that is not an HTTP method",
+        "write a method such as POST, GET or PUT";
+    /// A status outside 100–599.
+    InvalidStatus = "wf::invalid-status", Error, "a status outside 100–599",
+        "use a status between 100 and 599, e.g. 200, 400 or 422";
+    /// A header name that is not one.
+    InvalidHeaderName = "wf::invalid-header-name", Error, "a header name that is not one",
+        "header names are letters, digits and `-`, e.g. \"X-Request-Id\"";
+    /// A constant header value that no answer can carry (a line break, a control character).
+    InvalidHeaderValue = "wf::invalid-header-value", Error, "a header value no answer can carry",
+        "header values are visible ASCII and spaces; no line breaks or control characters";
+    /// A malformed extraction path.
+    MalformedPath = "wf::malformed-path", Error, "a malformed extraction path",
+        "paths look like `data.status`, `items[0].id` or `[\"key with.dots\"]`";
+    /// `${...}` where a plain string is required.
+    NotLiteral = "wf::not-literal", Error, "an interpolated string where a plain one is required",
+        "write the value literally; escape a dollar sign as `\\$`";
+    /// A name bound nowhere.
+    UnknownVariable = "wf::unknown-variable", Error, "a name bound nowhere",
+        "bind it in an `extract` block or with `let` before using it";
+    /// A `let` used outside the block that binds it.
+    OutOfScope = "wf::out-of-scope", Error, "a `let` used outside the block that binds it",
+        "a `let` is visible after it, in its own block and in the blocks nested in it";
+    /// A variable where only constants are allowed (auth, defaults, immediate answers, test requests).
+    VariableNotAllowed = "wf::variable-not-allowed", Error,
+        "a variable where only constants are allowed",
+        "use a literal value or a function such as env(\"NAME\")";
+    /// A function wf does not have.
+    UnknownFunction = "wf::unknown-function", Error, "a function wf does not have",
+        "see the functions in README.md";
+    /// A function called with the wrong number of arguments.
+    WrongArity = "wf::wrong-arity", Error, "a function called with the wrong number of arguments",
+        "see the functions in README.md";
+    /// An `as` type wf does not have.
+    UnknownType = "wf::unknown-type", Error, "an `as` type wf does not have",
+        "the types are string, number, integer, boolean, object and array";
+    /// A regex that does not compile, or is not a literal.
+    InvalidRegex = "wf::invalid-regex", Error, "a regex that does not compile",
+        "regexes use Rust `regex` syntax; escape a backslash as `\\\\` inside a string";
+    /// An operation or function whose operands can only hold types it refuses: it always fails.
+    TypeMismatch = "wf::type-mismatch", Error, "an operation that always fails for the types it is given",
+        "convert the value first, e.g. with string(x) or number(x), or extract it `as` the type needed";
+    /// A `default` whose value contradicts the extraction's `as` type.
+    DefaultType = "wf::default-type", Error, "a `default` that contradicts the `as` type",
+        "give a default of the extraction's type, or drop the `as`";
+    /// A constant (auth setting, immediate answer) whose evaluation fails when it is loaded.
+    ConstantFails = "wf::constant-fails", Error, "a constant that fails when it is computed",
+        "fix the expression so that it can be computed";
+    /// A statement after the execution has ended.
+    Unreachable = "wf::unreachable", Warning, "a statement after the execution has ended",
+        "remove it, or move it before the statement that ends the execution";
+    /// A string-only value compared with a number: always false.
+    StringNumberCompare = "wf::string-number-compare", Warning,
+        "a string-only value compared with a number (always false)",
+        "add `as number` to the extraction, or compare with a string";
+}
