@@ -72,42 +72,8 @@ pub enum Seg {
     Index(usize, String),
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Type {
-    String,
-    Number,
-    Integer,
-    Boolean,
-    Object,
-    Array,
-}
-
-impl Type {
-    pub const NAMES: [&'static str; 6] = ["string", "number", "integer", "boolean", "object", "array"];
-
-    pub fn from_name(s: &str) -> Option<Type> {
-        Some(match s {
-            "string" => Type::String,
-            "number" => Type::Number,
-            "integer" => Type::Integer,
-            "boolean" => Type::Boolean,
-            "object" => Type::Object,
-            "array" => Type::Array,
-            _ => return None,
-        })
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Type::String => "string",
-            Type::Number => "number",
-            Type::Integer => "integer",
-            Type::Boolean => "boolean",
-            Type::Object => "object",
-            Type::Array => "array",
-        }
-    }
-}
+pub use crate::lang::types::Type;
+use crate::lang::types::Types;
 
 pub type Block = Vec<Stmt>;
 
@@ -160,59 +126,7 @@ pub enum Part {
     Expr(Expr),
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Builtin {
-    Len,
-    Lower,
-    Upper,
-    Trim,
-    Contains,
-    StartsWith,
-    EndsWith,
-    Number,
-    String,
-    Exists,
-    Now,
-    Uuid,
-}
-
-impl Builtin {
-    /// Every function a workflow may call, with its arity (`matches` and `env` are special forms).
-    pub const ALL: [(&'static str, usize); 14] = [
-        ("len", 1),
-        ("lower", 1),
-        ("upper", 1),
-        ("trim", 1),
-        ("contains", 2),
-        ("starts_with", 2),
-        ("ends_with", 2),
-        ("matches", 2),
-        ("number", 1),
-        ("string", 1),
-        ("exists", 1),
-        ("now", 0),
-        ("uuid", 0),
-        ("env", 1),
-    ];
-
-    pub fn from_name(s: &str) -> Option<Builtin> {
-        Some(match s {
-            "len" => Builtin::Len,
-            "lower" => Builtin::Lower,
-            "upper" => Builtin::Upper,
-            "trim" => Builtin::Trim,
-            "contains" => Builtin::Contains,
-            "starts_with" => Builtin::StartsWith,
-            "ends_with" => Builtin::EndsWith,
-            "number" => Builtin::Number,
-            "string" => Builtin::String,
-            "exists" => Builtin::Exists,
-            "now" => Builtin::Now,
-            "uuid" => Builtin::Uuid,
-            _ => return None,
-        })
-    }
-}
+pub use crate::lang::builtins::Builtin;
 
 /// A `test` block, compiled.
 #[derive(Debug)]
@@ -244,7 +158,8 @@ pub struct Expectation {
 }
 
 /// Slots bound while an `expect` is evaluated.
-pub const TEST_NAMES: [&str; 4] = ["status", "headers", "text", "json"];
+pub const TEST_NAMES: [(&str, Types); 4] =
+    [("status", Types::NUMBER), ("headers", Types::OBJECT), ("text", Types::STRING), ("json", Types::ANY)];
 
 impl Expr {
     /// Visits this expression and every sub-expression, mutably (used to resolve `env()`).

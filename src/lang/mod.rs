@@ -3,6 +3,7 @@
 //! into the compiled form ([`ir`]); every mistake is a [`diagnostic`].
 
 pub mod ast;
+pub mod builtins;
 pub mod check;
 pub mod diagnostic;
 pub mod ir;
@@ -12,4 +13,5 @@ pub mod parser;
 pub mod path;
 pub mod prescan;
 pub mod quote;
+pub mod types;
 pub mod url;

@@ -1,0 +1,366 @@
+//! Expressions: names resolved to slots, calls to builtins, regexes compiled, constants folded,
+//! and the types each expression can hold inferred, so that a use that can only fail is an error.
+
+use super::{closest, Lower};
+use crate::lang::ast::{self, BinOp, ExprKind, Ident, Span, StrPart, UnOp};
+use crate::lang::builtins::{self, Form, FUNCTIONS};
+use crate::lang::diagnostic::{Diagnostic, Kind};
+use crate::lang::ir::{Expr, Part};
+use crate::lang::types::Types;
+use serde_json::Value;
+
+const N: Types = Types::NUMBER;
+const S: Types = Types::STRING;
+
+impl Lower<'_> {
+    pub(super) fn expr(&mut self, e: &ast::Expr) -> Expr {
+        self.typed(e).0
+    }
+
+    /// Lowers an expression and infers the JSON types it can hold.
+    pub(super) fn typed(&mut self, e: &ast::Expr) -> (Expr, Types) {
+        match &e.kind {
+            ExprKind::Null => (Expr::Const(Value::Null), Types::NULL),
+            ExprKind::Bool(b) => (Expr::Const(Value::Bool(*b)), Types::BOOL),
+            ExprKind::Number(n) => (Expr::Const(Value::Number(n.clone())), N),
+            ExprKind::Str(s) => (self.template(s), S),
+            ExprKind::Paren(x) => self.typed(x),
+            ExprKind::Array(items) => {
+                let items: Vec<Expr> = items.iter().map(|x| self.expr(x)).collect();
+                if items.iter().all(|x| matches!(x, Expr::Const(_))) {
+                    let values =
+                        items.into_iter().filter_map(|x| if let Expr::Const(v) = x { Some(v) } else { None });
+                    return (Expr::Const(Value::Array(values.collect())), Types::ARRAY);
+                }
+                (Expr::Array(items), Types::ARRAY)
+            }
+            ExprKind::Object(entries) => {
+                let mut out = Vec::new();
+                for (k, v) in entries {
+                    let key = match k {
+                        ast::ObjKey::Name(i) => Some(i.name.clone()),
+                        ast::ObjKey::Str(s) => self.literal(s, "an object key"),
+                    };
+                    let v = self.expr(v);
+                    if let Some(key) = key {
+                        out.push((key, v));
+                    }
+                }
+                if out.iter().all(|(_, x)| matches!(x, Expr::Const(_))) {
+                    let mut map = serde_json::Map::new();
+                    for (k, v) in out {
+                        if let Expr::Const(v) = v {
+                            map.insert(k, v);
+                        }
+                    }
+                    return (Expr::Const(Value::Object(map)), Types::OBJECT);
+                }
+                (Expr::Object(out), Types::OBJECT)
+            }
+            ExprKind::Var(name) => self.resolve(name),
+            ExprKind::Field(base, name) => {
+                (Expr::Field(Box::new(self.expr(base)), name.name.clone()), Types::ANY)
+            }
+            ExprKind::Index(base, idx) => {
+                (Expr::Index(Box::new(self.expr(base)), Box::new(self.expr(idx))), Types::ANY)
+            }
+            ExprKind::Unary(UnOp::Not, x) => (Expr::Not(Box::new(self.expr(x))), Types::BOOL),
+            ExprKind::Unary(UnOp::Neg, x) => {
+                let (inner, t) = self.typed(x);
+                if !t.meets(N) {
+                    let message = format!("`-` negates a number, not {}", t.describe_value());
+                    self.mismatch(e.span, message, &[(x, t)]);
+                }
+                let lowered = match inner {
+                    Expr::Const(Value::Number(n)) => match negate(&n) {
+                        Some(v) => Expr::Const(v),
+                        None => Expr::Neg(Box::new(Expr::Const(Value::Number(n)))),
+                    },
+                    other => Expr::Neg(Box::new(other)),
+                };
+                (lowered, N)
+            }
+            ExprKind::Binary(op, l, r) => self.binary(*op, l, r, e.span),
+            ExprKind::Call(name, args) => self.call(name, args, e.span),
+        }
+    }
+
+    pub(super) fn template(&mut self, s: &ast::Str) -> Expr {
+        if let Some(lit) = s.literal() {
+            return Expr::Const(Value::String(lit));
+        }
+        let parts = s
+            .parts
+            .iter()
+            .map(|p| match p {
+                StrPart::Lit(t) => Part::Lit(t.clone()),
+                StrPart::Expr(e) => Part::Expr(self.expr(e)),
+            })
+            .collect();
+        Expr::Template(parts)
+    }
+
+    fn binary(&mut self, op: BinOp, l: &ast::Expr, r: &ast::Expr, span: Span) -> (Expr, Types) {
+        self.warn_string_number(op, l, r);
+        let (le, lt) = self.typed(l);
+        let (re, rt) = self.typed(r);
+        let pair = || format!("{} and {}", lt.describe_value(), rt.describe_value());
+        let sym = op.as_str();
+        let (types, problem) = match op {
+            BinOp::Coalesce => (if lt == Types::NULL { rt } else { lt.without(Types::NULL).or(rt) }, None),
+            BinOp::Or | BinOp::And => (lt.or(rt), None),
+            BinOp::Eq | BinOp::Ne => (Types::BOOL, None),
+            BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => {
+                let ok = (lt.meets(N) && rt.meets(N)) || (lt.meets(S) && rt.meets(S));
+                (
+                    Types::BOOL,
+                    (!ok).then(|| format!("`{sym}` compares two numbers or two strings, not {}", pair())),
+                )
+            }
+            BinOp::In => {
+                let ok = rt.meets(Types::ARRAY) || (rt.meets(S.or(Types::OBJECT)) && lt.meets(S));
+                let why = || {
+                    format!(
+                        "`in` looks for a value in an array, a key in an object or a text in a string, not {} in {}",
+                        lt.describe_value(),
+                        rt.describe_value()
+                    )
+                };
+                (Types::BOOL, (!ok).then(why))
+            }
+            BinOp::Add => {
+                let strings = lt.meets(S) && rt.meets(S);
+                let numbers = lt.meets(N) && rt.meets(N);
+                let types = Types::NONE.or(if strings { S } else { Types::NONE }).or(if numbers {
+                    N
+                } else {
+                    Types::NONE
+                });
+                (
+                    types,
+                    types
+                        .is_none()
+                        .then(|| format!("`+` adds two numbers or joins two strings, not {}", pair())),
+                )
+            }
+            BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Mod => {
+                let at_fault = if lt.meets(N) { rt } else { lt };
+                let ok = lt.meets(N) && rt.meets(N);
+                (N, (!ok).then(|| format!("`{sym}` needs two numbers, not {}", at_fault.describe_value())))
+            }
+        };
+        let types = match problem {
+            Some(message) => {
+                // Arithmetic: only the operands that are no number are at fault.
+                let arithmetic = matches!(op, BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Mod);
+                let operands: Vec<(&ast::Expr, Types)> =
+                    [(l, lt), (r, rt)].into_iter().filter(|(_, t)| !arithmetic || !t.meets(N)).collect();
+                self.mismatch(span, message, &operands);
+                Types::ANY
+            }
+            None => types,
+        };
+        (Expr::Binary(op, Box::new(le), Box::new(re)), types)
+    }
+
+    /// Reports an operation that always fails: the whole expression, and what each operand is
+    /// (with where a variable got its type).
+    fn mismatch(&mut self, span: Span, message: String, operands: &[(&ast::Expr, Types)]) {
+        let mut d = Diagnostic::new(Kind::TypeMismatch, self.file, span, message).label("this always fails");
+        for (e, t) in operands {
+            d = self.describe_operand(d, e, *t);
+        }
+        self.push(d);
+    }
+
+    /// Adds labels saying what `e` holds, and where a variable got that type.
+    fn describe_operand(&self, mut d: Diagnostic, e: &ast::Expr, t: Types) -> Diagnostic {
+        let inner = strip_parens(e);
+        if let ExprKind::Var(name) = &inner.kind {
+            if let Some(v) = self.lookup(&name.name).and_then(|s| self.vars.get(s as usize)) {
+                d = d.also(self.file, inner.span, format!("`{}` is {} here", name.name, t.describe_value()));
+                let (span, text) = &v.origin;
+                return d.also(self.file, *span, text.clone());
+            }
+        }
+        let shown = self.file.text.get(inner.span.start..inner.span.end).unwrap_or("");
+        let text = if shown.chars().count() <= 30 && !shown.contains('\n') {
+            format!("`{shown}` is {}", t.describe_value())
+        } else {
+            format!("this is {}", t.describe_value())
+        };
+        d.also(self.file, inner.span, text)
+    }
+
+    fn call(&mut self, name: &Ident, args: &[ast::Expr], span: Span) -> (Expr, Types) {
+        let Some(f) = builtins::find(&name.name) else {
+            let mut d = Diagnostic::new(
+                Kind::UnknownFunction,
+                self.file,
+                name.span,
+                format!("unknown function `{}`", name.name),
+            )
+            .label("not a function of wf");
+            d = match closest(&name.name, FUNCTIONS.iter().map(|f| f.name)) {
+                Some(s) => d.help(format!("did you mean `{s}`?")),
+                None => d.help(format!(
+                    "the functions are {}",
+                    FUNCTIONS.iter().map(|f| f.name).collect::<Vec<_>>().join(", ")
+                )),
+            };
+            self.push(d);
+            return (Expr::Const(Value::Null), Types::ANY);
+        };
+        let arity = f.params.len();
+        if args.len() != arity {
+            let plural = if arity == 1 { "argument" } else { "arguments" };
+            self.err(
+                Kind::WrongArity,
+                span,
+                format!("`{}` takes {arity} {plural}, got {}", f.name, args.len()),
+            )
+            .set_label("wrong number of arguments")
+            .set_help(format!("call it as {}", f.signature));
+            return (Expr::Const(Value::Null), f.returns);
+        }
+        match (f.form, args) {
+            (Form::Env, [arg]) => match &arg.kind {
+                ExprKind::Str(s) if s.literal().is_some() => (Expr::Env(s.literal().unwrap_or_default()), S),
+                _ => {
+                    self.err(Kind::NotLiteral, arg.span, "`env` takes a literal variable name")
+                        .set_label("not a plain string")
+                        .set_help("write env(\"NAME\")");
+                    (Expr::Const(Value::Null), S)
+                }
+            },
+            (Form::Matches, [subject, pattern_arg]) => {
+                let (subject_ir, subject_types) = self.typed(subject);
+                self.check_argument(f, 0, subject, subject_types);
+                let pattern = match &pattern_arg.kind {
+                    ExprKind::Str(s) => s.literal(),
+                    _ => None,
+                };
+                let Some(pattern) = pattern else {
+                    self.err(Kind::NotLiteral, pattern_arg.span, "`matches` takes a literal regex")
+                        .set_label("not a plain string")
+                        .set_help("write the pattern as a string literal, e.g. matches(s, \"^[a-z]+$\")");
+                    return (Expr::Const(Value::Null), Types::BOOL);
+                };
+                match regex::RegexBuilder::new(&pattern).size_limit(1 << 20).build() {
+                    Ok(re) => (Expr::Matches(Box::new(subject_ir), re), Types::BOOL),
+                    Err(e) => {
+                        let reason = e.to_string();
+                        let last = reason
+                            .lines()
+                            .rfind(|l| !l.trim().is_empty())
+                            .unwrap_or("invalid")
+                            .trim()
+                            .to_string();
+                        self.err(Kind::InvalidRegex, pattern_arg.span, "invalid regex").set_label(last);
+                        (Expr::Const(Value::Null), Types::BOOL)
+                    }
+                }
+            }
+            (Form::Call(b), _) => {
+                let mut lowered = Vec::with_capacity(args.len());
+                for (i, a) in args.iter().enumerate() {
+                    let (x, t) = self.typed(a);
+                    self.check_argument(f, i, a, t);
+                    lowered.push(x);
+                }
+                (Expr::Call(b, lowered), f.returns)
+            }
+            _ => (Expr::Const(Value::Null), f.returns),
+        }
+    }
+
+    /// Argument `i` of a call to `f` can hold only types `f` refuses: the call always fails.
+    fn check_argument(&mut self, f: &builtins::Function, i: usize, arg: &ast::Expr, t: Types) {
+        let Some(&wanted) = f.params.get(i) else { return };
+        if t.meets(wanted) {
+            return;
+        }
+        let message = format!("`{}` needs {}, not {}", f.name, wanted.describe_value(), t.describe_value());
+        let d = Diagnostic::new(Kind::TypeMismatch, self.file, arg.span, message).help(format!(
+            "`{}`: {}; convert the value first, e.g. with string(x) or number(x)",
+            f.signature, f.doc
+        ));
+        let d = self.describe_operand(d, arg, t);
+        // The argument itself is the primary span: its first secondary label becomes the primary one.
+        let d = promote_first_label(d);
+        self.push(d);
+    }
+
+    fn warn_string_number(&mut self, op: BinOp, l: &ast::Expr, r: &ast::Expr) {
+        if !matches!(op, BinOp::Eq | BinOp::Ne) {
+            return;
+        }
+        let (var, num) = if is_number_literal(r) {
+            (l, r)
+        } else if is_number_literal(l) {
+            (r, l)
+        } else {
+            return;
+        };
+        let ExprKind::Var(name) = &var.kind else {
+            return;
+        };
+        let Some(slot) = self.lookup(&name.name) else {
+            return;
+        };
+        let Some(v) = self.vars.get(slot as usize).filter(|v| v.string_only) else {
+            return;
+        };
+        let d = Diagnostic::new(
+            Kind::StringNumberCompare,
+            self.file,
+            Span::new(l.span.start, r.span.end),
+            format!(
+                "`{}` only ever holds a string, so comparing it with a number is always false",
+                name.name
+            ),
+        )
+        .label(format!("string `{}` compared with a number", name.name))
+        .also(self.file, v.span, "extracted without `as` here")
+        .help(format!(
+            "add `as number` to the extraction of `{}`, or compare with a string such as \"{}\"",
+            name.name,
+            crate::lang::path::display_number(num)
+        ));
+        self.push(d);
+    }
+}
+
+/// Makes the first secondary label the primary one (its span and text).
+fn promote_first_label(mut d: Diagnostic) -> Diagnostic {
+    if !d.secondary.is_empty() {
+        let first = d.secondary.remove(0);
+        d.primary = first;
+    }
+    d
+}
+
+fn strip_parens(e: &ast::Expr) -> &ast::Expr {
+    match &e.kind {
+        ExprKind::Paren(x) => strip_parens(x),
+        _ => e,
+    }
+}
+
+fn negate(n: &serde_json::Number) -> Option<Value> {
+    if let Some(i) = n.as_i64() {
+        return i.checked_neg().map(Value::from);
+    }
+    if n.is_u64() {
+        return None;
+    }
+    n.as_f64().and_then(|f| serde_json::Number::from_f64(-f)).map(Value::Number)
+}
+
+fn is_number_literal(e: &ast::Expr) -> bool {
+    match &e.kind {
+        ExprKind::Number(_) => true,
+        ExprKind::Unary(UnOp::Neg, x) | ExprKind::Paren(x) => is_number_literal(x),
+        _ => false,
+    }
+}

@@ -1,0 +1,207 @@
+//! The checker: the only resolver. Lowers the AST of every file to the IR, or reports every error.
+
+mod expr;
+mod extract;
+mod stmt;
+mod test;
+mod trigger;
+
+use crate::lang::ast::{self, Ident, Mode, Span};
+use crate::lang::diagnostic::{Diagnostic, Kind, SourceFile};
+use crate::lang::ir::{self, Expr, Slot};
+use crate::lang::types::Types;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Checks and lowers every parsed file together (names and URL paths must be unique across them).
+/// The program is usable only when no diagnostic is an error.
+pub fn check(files: &[(Arc<SourceFile>, ast::File)]) -> (ir::Program, Vec<Diagnostic>) {
+    let mut diags = Vec::new();
+    let mut program = ir::Program::default();
+    let mut names: HashMap<String, (Arc<SourceFile>, Span)> = HashMap::new();
+    let mut paths: HashMap<String, (Arc<SourceFile>, Span, String)> = HashMap::new();
+    for (file, parsed) in files {
+        for item in &parsed.items {
+            match item {
+                ast::Item::Workflow(w) => {
+                    let (wf, path_span) = Lower::new(file, &mut diags).workflow(w);
+                    if let Some((f0, s0)) = names.get(&wf.name) {
+                        diags.push(
+                            Diagnostic::new(
+                                Kind::DuplicateWorkflow,
+                                file,
+                                w.name.span,
+                                format!("workflow `{}` is defined twice", wf.name),
+                            )
+                            .label("defined again here")
+                            .also(f0, *s0, "first defined here")
+                            .help("workflow names must be unique across all files; rename one"),
+                        );
+                    } else {
+                        names.insert(wf.name.clone(), (file.clone(), w.name.span));
+                    }
+                    if let Some((f0, s0, other)) = paths.get(&wf.path) {
+                        diags.push(
+                            Diagnostic::new(
+                                Kind::DuplicatePath,
+                                file,
+                                path_span,
+                                format!("URL path `{}` is served twice", wf.path),
+                            )
+                            .label(format!("`{}` serves it again here", wf.name))
+                            .also(f0, *s0, format!("`{other}` serves it here"))
+                            .help("give one of the workflows another `path` or `key`"),
+                        );
+                    } else {
+                        paths.insert(wf.path.clone(), (file.clone(), path_span, wf.name.clone()));
+                    }
+                    program.workflows.push(wf);
+                }
+                ast::Item::Test(t) => {
+                    let tc = Lower::new(file, &mut diags).test(t);
+                    program.tests.push(tc);
+                }
+            }
+        }
+    }
+    diags.sort_by_key(|d| d.sort_key());
+    (program, diags)
+}
+
+struct Var {
+    name: String,
+    span: Span,
+    /// A header or query extraction without `as`: it only ever holds a string (or null).
+    string_only: bool,
+    /// What it can hold.
+    types: Types,
+    /// Where its type comes from, and how to say so ("declared `as number` here").
+    origin: (Span, String),
+}
+
+struct Lower<'a> {
+    file: &'a Arc<SourceFile>,
+    diags: &'a mut Vec<Diagnostic>,
+    vars: Vec<Var>,
+    scopes: Vec<Vec<Slot>>,
+    /// Lowering a `default` or a test request: no variables may be used.
+    const_only: Option<&'static str>,
+    mode: Mode,
+}
+
+impl<'a> Lower<'a> {
+    pub(super) fn new(file: &'a Arc<SourceFile>, diags: &'a mut Vec<Diagnostic>) -> Self {
+        Lower { file, diags, vars: Vec::new(), scopes: vec![Vec::new()], const_only: None, mode: Mode::Sync }
+    }
+
+    #[expect(clippy::indexing_slicing, reason = "indexes the element pushed on the line before")]
+    pub(super) fn err(&mut self, kind: Kind, span: Span, message: impl Into<String>) -> &mut Diagnostic {
+        self.diags.push(Diagnostic::new(kind, self.file, span, message));
+        let last = self.diags.len() - 1;
+        &mut self.diags[last]
+    }
+
+    pub(super) fn push(&mut self, d: Diagnostic) {
+        self.diags.push(d);
+    }
+
+    /// Binds `name` to a new slot holding `types`; `origin` says where those types come from.
+    pub(super) fn declare(
+        &mut self,
+        name: &Ident,
+        string_only: bool,
+        types: Types,
+        origin: (Span, String),
+    ) -> Slot {
+        if let Some(prev) = self.vars.iter().find(|v| v.name == name.name) {
+            let d = Diagnostic::new(
+                Kind::DuplicateVariable,
+                self.file,
+                name.span,
+                format!("`{}` is bound twice", name.name),
+            )
+            .label("bound again here")
+            .also(self.file, prev.span, "first bound here")
+            .help("a name is bound once per workflow; pick another name");
+            self.push(d);
+        }
+        let slot = self.vars.len() as Slot;
+        self.vars.push(Var { name: name.name.clone(), span: name.span, string_only, types, origin });
+        if let Some(scope) = self.scopes.last_mut() {
+            scope.push(slot);
+        }
+        slot
+    }
+
+    pub(super) fn lookup(&self, name: &str) -> Option<Slot> {
+        self.scopes
+            .iter()
+            .rev()
+            .flat_map(|s| s.iter().rev())
+            .copied()
+            .find(|&s| self.vars.get(s as usize).is_some_and(|v| v.name == name))
+    }
+
+    /// The slot a name refers to, and what it holds; reports names that cannot be used here.
+    pub(super) fn resolve(&mut self, name: &Ident) -> (Expr, Types) {
+        if let Some(what) = self.const_only {
+            let d = Diagnostic::new(
+                Kind::VariableNotAllowed,
+                self.file,
+                name.span,
+                format!("{what} cannot use variables"),
+            )
+            .label(format!("`{}` is not available here", name.name))
+            .help("use a literal value or a function such as env(\"NAME\")");
+            self.push(d);
+            return (Expr::Const(Value::Null), Types::ANY);
+        }
+        if let Some(slot) = self.lookup(&name.name) {
+            let types = self.vars.get(slot as usize).map_or(Types::ANY, |v| v.types);
+            return (Expr::Slot(slot), types);
+        }
+        if let Some(v) = self.vars.iter().find(|v| v.name == name.name) {
+            let d = Diagnostic::new(
+                Kind::OutOfScope,
+                self.file,
+                name.span,
+                format!("`{}` is not in scope here", name.name),
+            )
+            .label("used outside the block that binds it")
+            .also(self.file, v.span, "bound here")
+            .help("a `let` is visible after it, in its own block and in the blocks nested in it");
+            self.push(d);
+            return (Expr::Const(Value::Null), Types::ANY);
+        }
+        let visible: Vec<String> = self
+            .scopes
+            .iter()
+            .flatten()
+            .filter_map(|&s| self.vars.get(s as usize))
+            .map(|v| v.name.clone())
+            .collect();
+        let mut d = Diagnostic::new(
+            Kind::UnknownVariable,
+            self.file,
+            name.span,
+            format!("unknown variable `{}`", name.name),
+        )
+        .label("not bound by `extract` or `let`");
+        d = match closest(&name.name, visible.iter().map(String::as_str)) {
+            Some(s) => d.help(format!("did you mean `{s}`?")),
+            None => d.help("bind it in an `extract` block or with `let` before using it"),
+        };
+        self.push(d);
+        (Expr::Const(Value::Null), Types::ANY)
+    }
+}
+
+/// The closest name to `name` among `candidates`, if one is close enough to be a typo.
+pub fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .map(|c| (strsim::jaro_winkler(name, c), c))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
+}

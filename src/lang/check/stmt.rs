@@ -1,0 +1,153 @@
+//! Statements and answers: `let`, `if`, `respond`, `log`, `fail`; unreachable code.
+
+use super::Lower;
+use crate::lang::ast::{self, Mode, Span};
+use crate::lang::diagnostic::{Diagnostic, Kind};
+use crate::lang::ir;
+
+impl Lower<'_> {
+    // ---- statements -----------------------------------------------------------------------
+
+    pub(super) fn block(&mut self, b: &ast::Block) -> ir::Block {
+        self.scopes.push(Vec::new());
+        let mut out = Vec::new();
+        let mut ended = None;
+        let mut warned = false;
+        for s in &b.stmts {
+            self.stmt_in_block(s, &mut out, &mut ended, &mut warned);
+        }
+        self.scopes.pop();
+        out
+    }
+
+    pub(super) fn stmt_in_block(
+        &mut self,
+        s: &ast::Stmt,
+        out: &mut ir::Block,
+        ended: &mut Option<Span>,
+        warned: &mut bool,
+    ) {
+        if let (Some(end), false) = (*ended, *warned) {
+            *warned = true;
+            let d = Diagnostic::new(Kind::Unreachable, self.file, s.span(), "unreachable statement")
+                .label("this never runs")
+                .also(self.file, end, "the execution ends here")
+                .help("remove it, or move it before the statement that ends the execution");
+            self.push(d);
+        }
+        if always_ends(s) && ended.is_none() {
+            *ended = Some(s.span());
+        }
+        out.push(self.stmt(s));
+    }
+
+    pub(super) fn stmt(&mut self, s: &ast::Stmt) -> ir::Stmt {
+        match s {
+            ast::Stmt::Let { name, value, .. } => {
+                let (v, types) = self.typed(value);
+                let origin = (name.span, format!("bound here to {}", types.describe()));
+                let slot = self.declare(name, false, types, origin);
+                ir::Stmt::Let(slot, v)
+            }
+            ast::Stmt::If(i) => {
+                let branches = i.branches.iter().map(|(c, b)| (self.expr(c), self.block(b))).collect();
+                let otherwise = i.otherwise.as_ref().map(|b| self.block(b)).unwrap_or_default();
+                ir::Stmt::If(branches, otherwise)
+            }
+            ast::Stmt::Respond(r) => {
+                if self.mode == Mode::Async {
+                    self.err(Kind::RespondInAsync, r.span, "`respond` in an async workflow")
+                        .set_label("the caller has already been answered")
+                        .set_help("set the immediate answer with `respond` inside `trigger webhook { }`, or use `mode sync`");
+                }
+                ir::Stmt::Respond(self.respond(r))
+            }
+            ast::Stmt::Log(e, _) => ir::Stmt::Log(self.expr(e)),
+            ast::Stmt::Fail(e, _) => ir::Stmt::Fail(self.expr(e)),
+        }
+    }
+
+    pub(super) fn respond(&mut self, r: &ast::Respond) -> ir::Respond {
+        let status = match u16::try_from(r.status) {
+            Ok(s) if (100..=599).contains(&s) => s,
+            _ => {
+                self.err(
+                    Kind::InvalidStatus,
+                    r.status_span,
+                    format!("status {} is outside 100–599", r.status),
+                )
+                .set_label("not an HTTP status")
+                .set_help("use a status between 100 and 599, e.g. 200, 400 or 422");
+                500
+            }
+        };
+        let mut headers = Vec::new();
+        let mut body = ir::Body::Empty;
+        let mut body_span: Option<Span> = None;
+        let mut set_body = |me: &mut Self, b: ir::Body, span: Span| {
+            if let Some(prev) = body_span {
+                let d =
+                    Diagnostic::new(Kind::DuplicateBody, me.file, span, "a response has at most one body")
+                        .label("second body")
+                        .also(me.file, prev, "first body")
+                        .help("keep one `json` or `text` line");
+                me.push(d);
+            }
+            body_span = Some(span);
+            b
+        };
+        match &r.body {
+            ast::RespondBody::Empty => {}
+            ast::RespondBody::Text(e) => body = ir::Body::Text(self.expr(e)),
+            ast::RespondBody::Json(e) => body = ir::Body::Json(self.expr(e)),
+            ast::RespondBody::Block(lines, _) => {
+                for line in lines {
+                    match line {
+                        ast::RespondLine::Header { name, value, .. } => {
+                            let value = self.expr(value);
+                            if let Some(n) = self.literal(name, "a header name") {
+                                match http::HeaderName::from_bytes(n.as_bytes()) {
+                                    Ok(h) => headers.push((h, value)),
+                                    Err(_) => {
+                                        self.err(
+                                            Kind::InvalidHeaderName,
+                                            name.span,
+                                            format!("`{n}` is not a valid header name"),
+                                        )
+                                        .set_label("not a header name")
+                                        .set_help(
+                                            "header names are letters, digits and `-`, e.g. \"X-Request-Id\"",
+                                        );
+                                    }
+                                }
+                            }
+                        }
+                        ast::RespondLine::Text(e, span) => {
+                            let e = self.expr(e);
+                            body = set_body(self, ir::Body::Text(e), *span);
+                        }
+                        ast::RespondLine::Json(e, span) => {
+                            let e = self.expr(e);
+                            body = set_body(self, ir::Body::Json(e), *span);
+                        }
+                    }
+                }
+            }
+        }
+        let has_content_type = headers.iter().any(|(h, _)| h == http::header::CONTENT_TYPE);
+        ir::Respond { status, headers, body, has_content_type }
+    }
+}
+
+/// Whether a statement always ends the execution: `respond`, `fail`, or an `if` with an `else`
+/// whose every branch always ends.
+fn always_ends(s: &ast::Stmt) -> bool {
+    let block_ends = |b: &ast::Block| b.stmts.iter().any(always_ends);
+    match s {
+        ast::Stmt::Respond(_) | ast::Stmt::Fail(..) => true,
+        ast::Stmt::If(i) => {
+            i.otherwise.as_ref().is_some_and(block_ends) && i.branches.iter().all(|(_, b)| block_ends(b))
+        }
+        ast::Stmt::Let { .. } | ast::Stmt::Log(..) => false,
+    }
+}

@@ -1,0 +1,82 @@
+//! `test` blocks: the request (constants only) and the `expect` lines.
+
+use super::Lower;
+use crate::lang::ast::{self, Ident};
+use crate::lang::diagnostic::Kind;
+use crate::lang::ir;
+
+impl Lower<'_> {
+    // ---- tests ----------------------------------------------------------------------------
+
+    pub(super) fn test(mut self, t: &ast::Test) -> ir::TestCase {
+        let name = self.literal(&t.name, "a test name").unwrap_or_default();
+        let method = match http::Method::from_bytes(t.request.method.name.as_bytes()) {
+            Ok(m) => m,
+            Err(_) => {
+                self.err(Kind::InvalidMethod, t.request.method.span, "invalid HTTP method")
+                    .set_label("not a method");
+                http::Method::POST
+            }
+        };
+        self.const_only = Some("a test request");
+        let url = self.template(&t.request.url);
+        if let Some(u) = t.request.url.literal() {
+            if !u.starts_with('/') {
+                self.err(Kind::InvalidPath, t.request.url.span, format!("`{u}` is not a request path"))
+                    .set_label("not a path")
+                    .set_help("write the path and query, e.g. \"/hooks/payment?order=42\"");
+            }
+        }
+        let mut lines = Vec::new();
+        for l in &t.request.lines {
+            match l {
+                ast::RequestLine::Auth { user, password, .. } => {
+                    lines.push(ir::RequestLine::Auth(self.expr(user), self.expr(password)))
+                }
+                ast::RequestLine::Header { name, value, .. } => {
+                    let value = self.expr(value);
+                    if let Some(n) = self.literal(name, "a header name") {
+                        match http::HeaderName::from_bytes(n.as_bytes()) {
+                            Ok(h) => lines.push(ir::RequestLine::Header(h, value)),
+                            Err(_) => {
+                                self.err(
+                                    Kind::InvalidHeaderName,
+                                    name.span,
+                                    format!("`{n}` is not a valid header name"),
+                                )
+                                .set_label("not a header name");
+                            }
+                        }
+                    }
+                }
+                ast::RequestLine::Json(e, _) => lines.push(ir::RequestLine::Json(self.expr(e))),
+                ast::RequestLine::Text(e, _) => lines.push(ir::RequestLine::Text(self.expr(e))),
+                ast::RequestLine::ContentType(s, _) => {
+                    if let Some(ct) = self.literal(s, "a content type") {
+                        lines.push(ir::RequestLine::ContentType(ct));
+                    }
+                }
+            }
+        }
+        self.const_only = None;
+        let what = ["the answer's status", "the answer's headers", "the answer's body", "the answer's JSON"];
+        for ((n, types), what) in ir::TEST_NAMES.into_iter().zip(what) {
+            self.declare(
+                &Ident { name: n.to_string(), span: t.span },
+                false,
+                types,
+                (t.span, format!("{n} is {what}")),
+            );
+        }
+        let expects = t
+            .expects
+            .iter()
+            .map(|e| ir::Expectation {
+                expr: self.expr(e),
+                span: e.span,
+                source: self.file.text.get(e.span.start..e.span.end).unwrap_or("").to_string(),
+            })
+            .collect();
+        ir::TestCase { name, file: self.file.clone(), span: t.span, method, url, lines, expects }
+    }
+}

@@ -1,0 +1,189 @@
+//! A workflow's frame: its trigger settings (path, key, mode, auth, immediate answer), then its
+//! extractions and statements in order.
+
+use super::Lower;
+use crate::lang::ast::{self, Mode, Span};
+use crate::lang::diagnostic::{Diagnostic, Kind};
+use crate::lang::ir;
+use std::collections::HashMap;
+
+impl Lower<'_> {
+    // ---- workflows ------------------------------------------------------------------------
+
+    /// Lowers one workflow; also returns the span that names its URL path (for duplicate reports).
+    pub(super) fn workflow(mut self, w: &ast::Workflow) -> (ir::Workflow, Span) {
+        let triggers: Vec<&ast::Trigger> = w
+            .items
+            .iter()
+            .filter_map(|i| if let ast::WfItem::Trigger(t) = i { Some(t) } else { None })
+            .collect();
+        match triggers.as_slice() {
+            [] => {
+                self.err(
+                    Kind::MissingTrigger,
+                    w.name.span,
+                    format!("workflow `{}` has no trigger", w.name.name),
+                )
+                .set_label("this workflow cannot be called")
+                .set_help("add `trigger webhook { }` as the first line of the workflow");
+            }
+            [first, rest @ ..] => {
+                for t in rest {
+                    let d = Diagnostic::new(
+                        Kind::DuplicateTrigger,
+                        self.file,
+                        t.span,
+                        "a workflow has exactly one trigger",
+                    )
+                    .label("second trigger")
+                    .also(self.file, first.span, "first trigger")
+                    .help("merge the settings into the first `trigger`");
+                    self.push(d);
+                }
+                if !matches!(w.items.first(), Some(ast::WfItem::Trigger(_))) {
+                    self.err(
+                        Kind::TriggerNotFirst,
+                        first.span,
+                        "the trigger must come first in the workflow",
+                    )
+                    .set_label("move this to the top of the workflow")
+                    .set_help("write `trigger webhook { ... }` before `extract` and the statements");
+                }
+            }
+        }
+        let trigger = triggers.first().copied();
+
+        let mut path_setting: Option<(String, Span)> = None;
+        let mut key_setting: Option<(String, Span)> = None;
+        let mut auth = None;
+        let mut immediate_ast = None;
+        let mut seen: HashMap<&'static str, Span> = HashMap::new();
+        if let Some(t) = trigger {
+            for s in &t.settings {
+                let kind = match s {
+                    ast::Setting::Path(..) => "path",
+                    ast::Setting::Key(..) => "key",
+                    ast::Setting::Mode(..) => "mode",
+                    ast::Setting::Auth { .. } => "auth",
+                    ast::Setting::Respond(_) => "respond",
+                };
+                if let Some(prev) = seen.insert(kind, s.span()) {
+                    let d = Diagnostic::new(
+                        Kind::DuplicateSetting,
+                        self.file,
+                        s.span(),
+                        format!("`{kind}` is set twice"),
+                    )
+                    .label("set again here")
+                    .also(self.file, prev, "first set here")
+                    .help("keep one of them");
+                    self.push(d);
+                }
+                match s {
+                    ast::Setting::Mode(m, _) => self.mode = *m,
+                    ast::Setting::Path(p, span) => path_setting = self.url_path(p).map(|p| (p, *span)),
+                    ast::Setting::Key(k, span) => key_setting = self.url_key(k).map(|k| (k, *span)),
+                    _ => {}
+                }
+            }
+            for s in &t.settings {
+                match s {
+                    ast::Setting::Auth { user, password, .. } => {
+                        self.const_only = Some("auth settings");
+                        let user = self.expr(user);
+                        let password = self.expr(password);
+                        self.const_only = None;
+                        auth = Some(ir::Auth { user, password });
+                    }
+                    ast::Setting::Respond(r) => immediate_ast = Some(r),
+                    _ => {}
+                }
+            }
+        }
+        let immediate = match immediate_ast {
+            Some(r) if self.mode == Mode::Sync => {
+                self.err(Kind::TriggerRespondInSync, r.span, "a trigger-level `respond` needs `mode async`")
+                    .set_label("a sync workflow answers with the `respond` statement it reaches")
+                    .set_help("add `mode async`, or move this `respond` into the workflow's statements");
+                None
+            }
+            Some(r) => {
+                self.const_only = Some("the immediate response of an async trigger");
+                let out = self.respond(r);
+                self.const_only = None;
+                Some(out)
+            }
+            None => None,
+        };
+
+        // Extracted variables are visible in the whole workflow: declare them all first.
+        let mut extracts = Vec::new();
+        for item in &w.items {
+            if let ast::WfItem::Extract(x) = item {
+                for f in &x.fields {
+                    extracts.push(self.field(f));
+                }
+            }
+        }
+
+        let mut body = Vec::new();
+        let mut ended: Option<Span> = None;
+        let mut warned = false;
+        for item in &w.items {
+            if let ast::WfItem::Stmt(s) = item {
+                self.stmt_in_block(s, &mut body, &mut ended, &mut warned);
+            }
+        }
+
+        let (path, path_span) = match (path_setting, key_setting) {
+            (Some((p, span)), _) => (p, span),
+            (None, Some((k, span))) => (format!("/api/webhook:trigger/{k}"), span),
+            (None, None) => (format!("/api/webhook:trigger/{}", w.name.name), w.name.span),
+        };
+        let wf = ir::Workflow {
+            name: w.name.name.clone(),
+            file: self.file.clone(),
+            span: w.name.span,
+            path,
+            mode: self.mode,
+            auth,
+            immediate,
+            extracts,
+            body,
+            slots: self.vars.len(),
+        };
+        (wf, path_span)
+    }
+
+    pub(super) fn literal(&mut self, s: &ast::Str, what: &str) -> Option<String> {
+        let lit = s.literal();
+        if lit.is_none() {
+            self.err(Kind::NotLiteral, s.span, format!("{what} must be a plain string"))
+                .set_label("`${...}` is not allowed here")
+                .set_help("write the value literally; escape a dollar sign as `\\$`");
+        }
+        lit
+    }
+
+    pub(super) fn url_path(&mut self, s: &ast::Str) -> Option<String> {
+        let p = self.literal(s, "a path")?;
+        if crate::lang::url::path_problem(&p).is_some() {
+            self.err(Kind::InvalidPath, s.span, format!("`{p}` is not a valid URL path"))
+                .set_label("not a URL path")
+                .set_help("a path starts with `/` and has no spaces, `?` or `#`, e.g. \"/hooks/payment\"");
+            return None;
+        }
+        Some(p)
+    }
+
+    pub(super) fn url_key(&mut self, s: &ast::Str) -> Option<String> {
+        let k = self.literal(s, "a key")?;
+        if !crate::lang::url::is_key(&k) {
+            self.err(Kind::InvalidKey, s.span, format!("`{k}` is not a valid key"))
+                .set_label("not URL-safe")
+                .set_help("a key uses letters, digits, `-`, `_`, `.` and `~`");
+            return None;
+        }
+        Some(k)
+    }
+}
