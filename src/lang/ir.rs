@@ -35,6 +35,8 @@ pub struct Workflow {
 
 #[derive(Debug)]
 pub struct Auth {
+    /// The whole `auth` setting, for diagnostics.
+    pub span: Span,
     pub user: Expr,
     pub password: Expr,
 }
@@ -88,6 +90,8 @@ pub enum Stmt {
 
 #[derive(Debug)]
 pub struct Respond {
+    /// The whole `respond`, for diagnostics.
+    pub span: Span,
     pub status: u16,
     pub headers: Vec<(HeaderName, Expr)>,
     pub body: Body,
@@ -162,6 +166,19 @@ pub const TEST_NAMES: [(&str, Types); 4] =
     [("status", Types::NUMBER), ("headers", Types::OBJECT), ("text", Types::STRING), ("json", Types::ANY)];
 
 impl Expr {
+    /// Whether this expression reads `env()` anywhere.
+    pub fn mentions_env(&self) -> bool {
+        match self {
+            Expr::Env(_) => true,
+            Expr::Const(_) | Expr::Slot(_) => false,
+            Expr::Template(parts) => parts.iter().any(|p| matches!(p, Part::Expr(e) if e.mentions_env())),
+            Expr::Array(items) | Expr::Call(_, items) => items.iter().any(Expr::mentions_env),
+            Expr::Object(entries) => entries.iter().any(|(_, e)| e.mentions_env()),
+            Expr::Field(e, _) | Expr::Not(e) | Expr::Neg(e) | Expr::Matches(e, _) => e.mentions_env(),
+            Expr::Index(a, b) | Expr::Binary(_, a, b) => a.mentions_env() || b.mentions_env(),
+        }
+    }
+
     /// Visits this expression and every sub-expression, mutably (used to resolve `env()`).
     pub fn walk_mut(&mut self, f: &mut dyn FnMut(&mut Expr)) {
         f(self);
@@ -203,6 +220,15 @@ pub fn walk_block_mut(block: &mut Block, f: &mut dyn FnMut(&mut Expr)) {
 }
 
 impl Respond {
+    /// Whether a header or the body reads `env()`.
+    pub fn mentions_env(&self) -> bool {
+        let body = match &self.body {
+            Body::Empty => false,
+            Body::Text(e) | Body::Json(e) => e.mentions_env(),
+        };
+        body || self.headers.iter().any(|(_, e)| e.mentions_env())
+    }
+
     pub fn walk_exprs_mut(&mut self, f: &mut dyn FnMut(&mut Expr)) {
         for (_, e) in &mut self.headers {
             e.walk_mut(f);

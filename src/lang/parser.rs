@@ -726,6 +726,9 @@ fn syntax_error(file: &Arc<SourceFile>, e: &pest::error::Error<Rule>) -> Diagnos
             .label("the string is not closed before the end of the line")
             .help("close it with `\"`; write a line break inside a string as `\\n`");
     }
+    if let Some(d) = common_slip(file, text, pos, found) {
+        return d;
+    }
     let (message, label) = if at_eof {
         (
             if expected.is_empty() {
@@ -756,6 +759,43 @@ fn syntax_error(file: &Arc<SourceFile>, e: &pest::error::Error<Rule>) -> Diagnos
         "see the language reference in README.md".to_string()
     };
     Diagnostic::new(Kind::Syntax, file, span, message).label(label).help(help)
+}
+
+/// A syntax error that is a known slip gets its own diagnostic: `total = total + 1` (names are
+/// bound once) and `respond "200"` (a status is a number).
+fn common_slip(file: &Arc<SourceFile>, text: &str, pos: usize, found: &str) -> Option<Diagnostic> {
+    let rest = text.get(pos..)?;
+    let is_name = found.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_');
+    if is_name {
+        let after = rest.get(found.len()..)?.trim_start();
+        if after.starts_with('=') && !after.starts_with("==") {
+            let span = Span::new(pos, pos + found.len());
+            let d = Diagnostic::new(
+                Kind::Reassignment,
+                file,
+                span,
+                format!("`{found}` cannot be assigned: a name is bound once, with `let`"),
+            )
+            .label("an assignment")
+            .help(format!(
+                "bind the value to a new name, e.g. `let {found}_2 = ...`, or write `let {found} = ...` if `{found}` is not bound yet"
+            ));
+            return Some(d);
+        }
+    }
+    let before = text.get(..pos)?.trim_end();
+    let digits = found.strip_prefix('"').and_then(|f| f.strip_suffix('"'));
+    if before.ends_with("respond")
+        && digits.is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+    {
+        let status = digits.unwrap_or_default();
+        let span = Span::new(pos, pos + found.len());
+        let d = Diagnostic::new(Kind::QuotedStatus, file, span, "a status is a number, not a string")
+            .label("a quoted status")
+            .help(format!("write `respond {status}` without quotes"));
+        return Some(d);
+    }
+    None
 }
 
 fn found_token(rest: &str) -> &str {

@@ -1,6 +1,7 @@
 //! The served set: a checked program with `env()` resolved, credentials and immediate answers
 //! prepared, and a route table from URL path to workflow. Built once per load; swapped whole.
 
+use crate::lang::diagnostic::{Diagnostic, Kind};
 use crate::lang::ir::{self, Expr, Program, TestCase, Workflow};
 use crate::request::eval::{self, Answer};
 use crate::request::plan::Plan;
@@ -49,7 +50,7 @@ impl Served {
 pub struct Router {
     routes: HashMap<String, Arc<Served>>,
     /// Workflows that could not be prepared (an unset `env()`), by path, with the reason.
-    broken: HashMap<String, String>,
+    broken: HashMap<String, BuildError>,
     pub tests: Vec<TestCase>,
 }
 
@@ -59,8 +60,8 @@ impl Router {
     }
 
     /// Why the workflow at `path` could not be loaded, if it could not.
-    pub fn broken(&self, path: &str) -> Option<&str> {
-        self.broken.get(path).map(String::as_str)
+    pub fn broken(&self, path: &str) -> Option<&BuildError> {
+        self.broken.get(path)
     }
 
     pub fn len(&self) -> usize {
@@ -76,15 +77,45 @@ impl Router {
     }
 }
 
+/// Why a checked workflow cannot be served.
+#[derive(Debug)]
+pub enum BuildError {
+    /// An `env()` variable is not set: the variable, the workflow, its file and line.
+    MissingEnv { name: String, workflow: String, location: String },
+    /// A constant that fails with the values `env()` gave it.
+    Invalid(Diagnostic),
+}
+
+impl std::fmt::Display for BuildError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BuildError::MissingEnv { name, workflow, location } => write!(
+                f,
+                "environment variable `{name}` is not set; workflow `{workflow}` in {location} needs it"
+            ),
+            BuildError::Invalid(d) => {
+                write!(f, "{}: {}", d.primary.file.location(d.primary.span.start), d.message)
+            }
+        }
+    }
+}
+
 /// Resolves `env()` and prepares every workflow; the errors name the variable and the file.
-pub fn build(program: Program, env: &dyn Fn(&str) -> Option<String>) -> Result<Router, Vec<String>> {
+pub fn build(program: Program, env: &dyn Fn(&str) -> Option<String>) -> Result<Router, Vec<BuildError>> {
     let router = build_partial(program, env);
     if router.broken.is_empty() {
         return Ok(router);
     }
-    let mut errors: Vec<String> = router.broken.into_values().collect();
-    errors.sort();
+    let mut errors: Vec<BuildError> = router.broken.into_values().collect();
+    errors.sort_by_key(|e| e.to_string());
     Err(errors)
+}
+
+/// What `serve` would refuse about a checked program, other than unset `env()` variables: its
+/// constants computed the way [`build`] computes them (those that read `env()` are left to
+/// `serve`, whose values `check` does not know). `wf check` reports these with the checker's.
+pub fn verify(program: &Program) -> Vec<Diagnostic> {
+    program.workflows.iter().filter_map(|wf| constants(wf, true).err()).collect()
 }
 
 /// Like [`build`], but keeps going: a workflow that cannot be prepared is recorded as broken
@@ -98,11 +129,11 @@ pub fn build_partial(program: Program, env: &dyn Fn(&str) -> Option<String>) -> 
         wf.walk_exprs_mut(&mut |e| resolve(e, env, &mut missing, &mut secrets));
         let path = wf.path.clone();
         if let Some(name) = missing.first() {
-            let why = format!(
-                "environment variable `{name}` is not set; workflow `{}` in {} needs it",
-                wf.name,
-                wf.file.location(wf.span.start)
-            );
+            let why = BuildError::MissingEnv {
+                name: name.clone(),
+                workflow: wf.name.clone(),
+                location: wf.file.location(wf.span.start),
+            };
             broken.insert(path, why);
             continue;
         }
@@ -110,8 +141,8 @@ pub fn build_partial(program: Program, env: &dyn Fn(&str) -> Option<String>) -> 
             Ok(s) => {
                 routes.insert(path, Arc::new(s));
             }
-            Err(e) => {
-                broken.insert(path, e);
+            Err(d) => {
+                broken.insert(path, BuildError::Invalid(d));
             }
         }
     }
@@ -146,25 +177,45 @@ fn resolve(
     }
 }
 
-fn prepare(wf: Workflow, secrets: Vec<Box<str>>) -> Result<Served, String> {
-    let at = || format!("workflow `{}` in {}", wf.name, wf.file.location(wf.span.start));
+fn prepare(wf: Workflow, secrets: Vec<Box<str>>) -> Result<Served, Diagnostic> {
+    let Constants { credentials, immediate } = constants(&wf, false)?;
+    let realm = wf.name.replace(['"', '\\'], "");
+    let challenge = HeaderValue::from_str(&format!("Basic realm=\"{realm}\""))
+        .unwrap_or(HeaderValue::from_static("Basic realm=\"wf\""));
+    let name = Arc::from(wf.name.as_str());
+    let plan = Plan::of(&wf);
+    Ok(Served { wf, plan, credentials, challenge, immediate, name, secrets })
+}
+
+/// A workflow's values computed once, at load.
+struct Constants {
+    credentials: Option<(Vec<u8>, Vec<u8>)>,
+    immediate: Option<Answer>,
+}
+
+/// Computes the credentials and the immediate answer. With `skip_env`, those that read `env()`
+/// are left out (and come back `None`).
+fn constants(wf: &Workflow, skip_env: bool) -> Result<Constants, Diagnostic> {
+    let fails = |span, what: &str, e: String| {
+        Diagnostic::new(Kind::ConstantFails, &wf.file, span, format!("{what} cannot be computed: {e}"))
+            .label(format!("fails when `{}` is loaded", wf.name))
+    };
+    let skip = |e: &Expr| skip_env && e.mentions_env();
     let credentials = match &wf.auth {
-        Some(ir::Auth { user, password }) => {
-            let u = constant_string(user).map_err(|e| format!("auth user of {}: {e}", at()))?;
-            let p = constant_string(password).map_err(|e| format!("auth password of {}: {e}", at()))?;
+        Some(ir::Auth { user, password, .. }) if skip(user) || skip(password) => None,
+        Some(ir::Auth { user, password, span }) => {
+            let u = constant_string(user).map_err(|e| fails(*span, "the auth user", e))?;
+            let p = constant_string(password).map_err(|e| fails(*span, "the auth password", e))?;
             Some((u.into_bytes(), p.into_bytes()))
         }
         None => None,
     };
     let immediate = match &wf.immediate {
-        Some(r) => Some(eval::answer(r, &[]).map_err(|e| format!("immediate response of {}: {e}", at()))?),
+        Some(r) if skip_env && r.mentions_env() => None,
+        Some(r) => Some(eval::answer(r, &[]).map_err(|e| fails(r.span, "the immediate answer", e))?),
         None => None,
     };
-    let realm = wf.name.replace(['"', '\\'], "");
-    let challenge = HeaderValue::from_str(&format!("Basic realm=\"{realm}\"")).map_err(|e| e.to_string())?;
-    let name = Arc::from(wf.name.as_str());
-    let plan = Plan::of(&wf);
-    Ok(Served { wf, plan, credentials, challenge, immediate, name, secrets })
+    Ok(Constants { credentials, immediate })
 }
 
 fn constant_string(e: &Expr) -> Result<String, String> {

@@ -3,7 +3,7 @@
 //! SIGTERM/SIGINT.
 
 use crate::request::handle::{self, Enqueue, ExecId, Job, Limits};
-use crate::request::served::Router;
+use crate::request::served::{BuildError, Router};
 use crate::serve::logging::{self, LogFormat};
 use arc_swap::ArcSwap;
 use hyper::body::Incoming;
@@ -50,8 +50,10 @@ const DEBOUNCE: Duration = Duration::from_millis(50);
 pub enum LoadError {
     /// A path could not be read (exit 2).
     Io(String),
-    /// Check errors or unset variables, ready to print (exit 1).
+    /// Check errors, rendered (exit 1).
     Invalid(String),
+    /// Unset `env()` variables, one line each naming the variable and the file (exit 1).
+    Unset(String),
 }
 
 /// Loads, checks and prepares every workflow under `paths`.
@@ -60,8 +62,19 @@ pub fn load_router(paths: &[PathBuf]) -> Result<Router, LoadError> {
     if loaded.has_errors() {
         return Err(LoadError::Invalid(crate::lang::diagnostic::render_human(&loaded.diagnostics, false)));
     }
-    crate::request::served::build(loaded.program, &|name| std::env::var(name).ok())
-        .map_err(|e| LoadError::Invalid(e.join("\n")))
+    crate::request::served::build(loaded.program, &|name| std::env::var(name).ok()).map_err(|errors| {
+        let (unset, invalid): (Vec<_>, Vec<_>) =
+            errors.into_iter().partition(|e| matches!(e, BuildError::MissingEnv { .. }));
+        if invalid.is_empty() {
+            let lines: Vec<String> = unset.iter().map(|e| format!("error: not serving: {e}")).collect();
+            return LoadError::Unset(lines.join("\n"));
+        }
+        let diags: Vec<_> = invalid
+            .into_iter()
+            .filter_map(|e| if let BuildError::Invalid(d) = e { Some(d) } else { None })
+            .collect();
+        LoadError::Invalid(crate::lang::diagnostic::render_human(&diags, false))
+    })
 }
 
 pub fn serve(opts: Options) -> ExitCode {
@@ -75,6 +88,10 @@ pub fn serve(opts: Options) -> ExitCode {
         Err(LoadError::Invalid(e)) => {
             eprintln!("{}", e.trim_end());
             eprintln!("error: not serving: the workflows above must be fixed first");
+            return ExitCode::from(1);
+        }
+        Err(LoadError::Unset(e)) => {
+            eprintln!("{}", e.trim_end());
             return ExitCode::from(1);
         }
     };
@@ -299,7 +316,7 @@ async fn reloader(ctx: Arc<Ctx>, paths: Vec<PathBuf>, mut rx: mpsc::Receiver<()>
                 ctx.router.store(Arc::new(router));
                 tracing::info!(target: "wf::server", workflows = n, "reloaded");
             }
-            Ok(Err(LoadError::Io(why) | LoadError::Invalid(why))) => {
+            Ok(Err(LoadError::Io(why) | LoadError::Invalid(why) | LoadError::Unset(why))) => {
                 tracing::error!(target: "wf::server", "reload failed; still serving the previous workflows\n{}", why.trim_end());
             }
             Err(e) => tracing::error!(target: "wf::server", "reload failed: {e}"),

@@ -17,7 +17,7 @@ pub fn color_stderr() -> bool {
 }
 
 pub fn check(paths: &[PathBuf], format: Format, deny_warnings: bool) -> ExitCode {
-    let loaded = match crate::lang::loader::load(paths) {
+    let loaded = match load(paths) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("error: {e}");
@@ -62,8 +62,19 @@ pub fn check(paths: &[PathBuf], format: Format, deny_warnings: bool) -> ExitCode
 }
 
 /// Loads and checks `paths`; prints the diagnostics. `Err` carries the exit code.
+/// Reads, parses and checks every file, then computes the constants the way `serve` does: what
+/// `serve` would refuse about a file (other than unset `env()` variables) is a diagnostic here.
+pub fn load(paths: &[PathBuf]) -> Result<crate::lang::loader::Loaded, String> {
+    let mut loaded = crate::lang::loader::load(paths)?;
+    if !loaded.has_errors() {
+        loaded.diagnostics.extend(crate::request::served::verify(&loaded.program));
+        loaded.diagnostics.sort_by_key(|d| d.sort_key());
+    }
+    Ok(loaded)
+}
+
 fn load_checked(paths: &[PathBuf]) -> Result<crate::lang::loader::Loaded, ExitCode> {
-    let loaded = crate::lang::loader::load(paths).map_err(|e| {
+    let loaded = load(paths).map_err(|e| {
         eprintln!("error: {e}");
         ExitCode::from(2)
     })?;

@@ -168,3 +168,58 @@ fn hostile_files_get_diagnostics_not_crashes() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(started.elapsed() < std::time::Duration::from_secs(10), "took {:?}", started.elapsed());
 }
+
+#[test]
+fn every_kind_of_diagnostic_has_a_golden_case() {
+    let mut human = String::new();
+    let mut json = String::new();
+    for case in cases() {
+        let stem = case.trim_end_matches(".wf");
+        human.push_str(&std::fs::read_to_string(repo().join(format!("{stem}.stderr"))).unwrap_or_default());
+        json.push_str(&std::fs::read_to_string(repo().join(format!("{stem}.json"))).unwrap_or_default());
+    }
+    let missing: Vec<&str> = wf::lang::diagnostic::Kind::ALL
+        .iter()
+        .map(|k| k.code())
+        .filter(|code| !human.contains(code) || !json.contains(&format!("\"code\": \"{code}\"")))
+        .collect();
+    assert!(missing.is_empty(), "no golden case in tests/check/ for {missing:?}");
+}
+
+/// Whether `wf serve` starts on `path` (with every `env()` variable it names set).
+fn serve_starts(path: &std::path::Path) -> bool {
+    use std::io::BufRead as _;
+    let text = String::from_utf8_lossy(&std::fs::read(path).unwrap_or_default()).into_owned();
+    let mut cmd = std::process::Command::new(crate::common::wf_bin());
+    cmd.args(["serve", path.to_str().expect("utf8"), "--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    for name in text.split("env(\"").skip(1).filter_map(|r| r.split('"').next()) {
+        if !name.is_empty() && !name.contains(['=', '\0', '$']) {
+            cmd.env(name, "value");
+        }
+    }
+    let mut child = cmd.spawn().expect("spawn wf serve");
+    let mut first = String::new();
+    let stdout = child.stdout.take().expect("stdout");
+    let _ = std::io::BufReader::new(stdout).read_line(&mut first);
+    let _ = child.kill();
+    let _ = child.wait();
+    first.starts_with("listening on")
+}
+
+#[test]
+fn check_and_serve_agree_on_every_case_and_fuzz_seed() {
+    let mut paths: Vec<std::path::PathBuf> = cases().iter().map(|c| repo().join(c)).collect();
+    let seeds = std::fs::read_dir(repo().join("fuzz/seeds/check")).expect("fuzz/seeds/check");
+    paths.extend(seeds.filter_map(|e| e.ok()).map(|e| e.path()));
+    paths.sort();
+    let mut disagree = Vec::new();
+    for p in &paths {
+        let checked = wf(&["check", p.to_str().expect("utf8")]).status.code() == Some(0);
+        if checked != serve_starts(p) {
+            disagree.push(format!("{}: check {}", p.display(), if checked { "passes" } else { "fails" }));
+        }
+    }
+    assert!(disagree.is_empty(), "check and serve disagree:\n{}", disagree.join("\n"));
+}

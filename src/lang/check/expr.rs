@@ -155,12 +155,24 @@ impl Lower<'_> {
                 let arithmetic = matches!(op, BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Mod);
                 let operands: Vec<(&ast::Expr, Types)> =
                     [(l, lt), (r, rt)].into_iter().filter(|(_, t)| !arithmetic || !t.meets(N)).collect();
-                self.mismatch(span, message, &operands);
+                self.mismatch(self.operator_span(l, r, span), message, &operands);
                 Types::ANY
             }
             None => types,
         };
         (Expr::Binary(op, Box::new(le), Box::new(re)), types)
+    }
+
+    /// The operator between two operands (the text between them, without white space).
+    fn operator_span(&self, l: &ast::Expr, r: &ast::Expr, whole: Span) -> Span {
+        let between = self.file.text.get(l.span.end..r.span.start).unwrap_or("");
+        let start = l.span.end + (between.len() - between.trim_start().len());
+        let end = r.span.start - (between.len() - between.trim_end().len());
+        if start < end {
+            Span::new(start, end)
+        } else {
+            whole
+        }
     }
 
     /// Reports an operation that always fails: the whole expression, and what each operand is

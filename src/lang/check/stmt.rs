@@ -6,6 +6,21 @@ use crate::lang::diagnostic::{Diagnostic, Kind};
 use crate::lang::ir;
 
 impl Lower<'_> {
+    /// A header value whose written text holds a line break or another control character can
+    /// never be sent: that is a `check` error, not a failure of every execution.
+    pub(super) fn header_value(&mut self, value: &ir::Expr, span: Span) {
+        let bad = |t: &str| t.bytes().any(|b| (b < 32 && b != b'\t') || b == 127);
+        let fixed = match value {
+            ir::Expr::Const(serde_json::Value::String(s)) => bad(s),
+            ir::Expr::Template(parts) => parts.iter().any(|p| matches!(p, ir::Part::Lit(t) if bad(t))),
+            _ => false,
+        };
+        if fixed {
+            self.err(Kind::InvalidHeaderValue, span, "this header value can never be sent")
+                .set_label("holds a line break or another control character");
+        }
+    }
+
     // ---- statements -----------------------------------------------------------------------
 
     pub(super) fn block(&mut self, b: &ast::Block) -> ir::Block {
@@ -103,8 +118,9 @@ impl Lower<'_> {
             ast::RespondBody::Block(lines, _) => {
                 for line in lines {
                     match line {
-                        ast::RespondLine::Header { name, value, .. } => {
-                            let value = self.expr(value);
+                        ast::RespondLine::Header { name, value: value_ast, .. } => {
+                            let value = self.expr(value_ast);
+                            self.header_value(&value, value_ast.span);
                             if let Some(n) = self.literal(name, "a header name") {
                                 match http::HeaderName::from_bytes(n.as_bytes()) {
                                     Ok(h) => headers.push((h, value)),
@@ -135,7 +151,7 @@ impl Lower<'_> {
             }
         }
         let has_content_type = headers.iter().any(|(h, _)| h == http::header::CONTENT_TYPE);
-        ir::Respond { status, headers, body, has_content_type }
+        ir::Respond { status, headers, body, has_content_type, span: r.span }
     }
 }
 

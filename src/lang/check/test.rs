@@ -13,7 +13,8 @@ impl Lower<'_> {
         let method = match http::Method::from_bytes(t.request.method.name.as_bytes()) {
             Ok(m) => m,
             Err(_) => {
-                self.err(Kind::InvalidMethod, t.request.method.span, "invalid HTTP method")
+                // The grammar only lets upper-case letters through, and those always make a method.
+                self.err(Kind::Syntax, t.request.method.span, "invalid HTTP method")
                     .set_label("not a method");
                 http::Method::POST
             }
@@ -33,8 +34,9 @@ impl Lower<'_> {
                 ast::RequestLine::Auth { user, password, .. } => {
                     lines.push(ir::RequestLine::Auth(self.expr(user), self.expr(password)))
                 }
-                ast::RequestLine::Header { name, value, .. } => {
-                    let value = self.expr(value);
+                ast::RequestLine::Header { name, value: value_ast, .. } => {
+                    let value = self.expr(value_ast);
+                    self.header_value(&value, value_ast.span);
                     if let Some(n) = self.literal(name, "a header name") {
                         match http::HeaderName::from_bytes(n.as_bytes()) {
                             Ok(h) => lines.push(ir::RequestLine::Header(h, value)),

@@ -88,12 +88,12 @@ impl Lower<'_> {
             }
             for s in &t.settings {
                 match s {
-                    ast::Setting::Auth { user, password, .. } => {
+                    ast::Setting::Auth { user, password, span } => {
                         self.const_only = Some("auth settings");
                         let user = self.expr(user);
                         let password = self.expr(password);
                         self.const_only = None;
-                        auth = Some(ir::Auth { user, password });
+                        auth = Some(ir::Auth { user, password, span: *span });
                     }
                     ast::Setting::Respond(r) => immediate_ast = Some(r),
                     _ => {}

@@ -94,9 +94,6 @@ kinds! {
     /// A `key` that is not URL-safe.
     InvalidKey = "wf::invalid-key", Error, "a trigger key that is not URL-safe",
         "a key uses letters, digits, `-`, `_`, `.` and `~`";
-    /// A test request's method that is not an HTTP method.
-    InvalidMethod = "wf::invalid-method", Error, "a request method that is not an HTTP method",
-        "write a method such as POST, GET or PUT";
     /// A status outside 100–599.
     InvalidStatus = "wf::invalid-status", Error, "a status outside 100–599",
         "use a status between 100 and 599, e.g. 200, 400 or 422";
