@@ -765,7 +765,8 @@ fn syntax_error(file: &Arc<SourceFile>, e: &pest::error::Error<Rule>) -> Diagnos
 /// bound once) and `respond "200"` (a status is a number).
 fn common_slip(file: &Arc<SourceFile>, text: &str, pos: usize, found: &str) -> Option<Diagnostic> {
     let rest = text.get(pos..)?;
-    let is_name = found.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_');
+    let is_name = found.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && !crate::lang::keywords::is_reserved(found);
     if is_name {
         let after = rest.get(found.len()..)?.trim_start();
         if after.starts_with('=') && !after.starts_with("==") {
