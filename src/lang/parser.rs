@@ -769,7 +769,7 @@ fn common_slip(file: &Arc<SourceFile>, text: &str, pos: usize, found: &str) -> O
         && !crate::lang::keywords::is_reserved(found);
     if is_name {
         let after = rest.get(found.len()..)?.trim_start();
-        if after.starts_with('=') && !after.starts_with("==") {
+        if after.starts_with('=') && !after.starts_with("==") && bound_before(text.get(..pos)?, found) {
             let span = Span::new(pos, pos + found.len());
             let d = Diagnostic::new(
                 Kind::Reassignment,
@@ -778,9 +778,7 @@ fn common_slip(file: &Arc<SourceFile>, text: &str, pos: usize, found: &str) -> O
                 format!("`{found}` cannot be assigned: a name is bound once, with `let`"),
             )
             .label("an assignment")
-            .help(format!(
-                "bind the value to a new name, e.g. `let {found}_2 = ...`, or write `let {found} = ...` if `{found}` is not bound yet"
-            ));
+            .help(format!("bind the new value to a new name, e.g. `let {found}_2 = ...`"));
             return Some(d);
         }
     }
@@ -797,6 +795,23 @@ fn common_slip(file: &Arc<SourceFile>, text: &str, pos: usize, found: &str) -> O
         return Some(d);
     }
     None
+}
+
+/// Whether `name` is bound (by `let` or an extraction) somewhere in `before`.
+fn bound_before(before: &str, name: &str) -> bool {
+    let words = |s: &str| {
+        s.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|w| !w.is_empty())
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    before.lines().any(|line| {
+        let w = words(line);
+        let t = line.trim_start();
+        (w.first().is_some_and(|f| f == "let") && w.get(1).is_some_and(|n| n == name))
+            || (w.first().is_some_and(|f| f == name)
+                && t.get(name.len()..).is_some_and(|r| r.trim_start().starts_with('=')))
+    })
 }
 
 fn found_token(rest: &str) -> &str {
