@@ -323,6 +323,11 @@ pub enum BinOp {
 }
 
 impl BinOp {
+    /// `== != < <= > >= in`: the operators whose two sides a failed `expect` shows.
+    pub fn is_comparison(self) -> bool {
+        matches!(self, BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge | BinOp::In)
+    }
+
     /// Binding strength: higher binds tighter (SPEC §2.4, loosest first).
     pub fn precedence(self) -> u8 {
         match self {

@@ -77,7 +77,14 @@ pub enum Seg {
 pub use crate::lang::types::Type;
 use crate::lang::types::Types;
 
-pub type Block = Vec<Stmt>;
+/// A statement and where it is written (runtime failures name the place).
+#[derive(Debug)]
+pub struct Statement {
+    pub span: Span,
+    pub stmt: Stmt,
+}
+
+pub type Block = Vec<Statement>;
 
 #[derive(Debug)]
 pub enum Stmt {
@@ -156,6 +163,9 @@ pub enum RequestLine {
 #[derive(Debug)]
 pub struct Expectation {
     pub expr: Expr,
+    /// A comparison (`a == b`, `a < b`, …): the operator, and each side as written, so that a
+    /// failure can show what each side was.
+    pub comparison: Option<(BinOp, String, String)>,
     pub span: Span,
     /// The expression as written, for failure reports.
     pub source: String,
@@ -205,7 +215,7 @@ impl Expr {
 /// Visits every expression of a block, mutably.
 pub fn walk_block_mut(block: &mut Block, f: &mut dyn FnMut(&mut Expr)) {
     for s in block {
-        match s {
+        match &mut s.stmt {
             Stmt::Let(_, e) | Stmt::Log(e) | Stmt::Fail(e) => e.walk_mut(f),
             Stmt::If(branches, otherwise) => {
                 for (c, b) in branches {

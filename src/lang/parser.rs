@@ -592,7 +592,7 @@ impl Builder<'_> {
             Rule::k_true => leaf(ExprKind::Bool(true)),
             Rule::k_false => leaf(ExprKind::Bool(false)),
             Rule::k_null => leaf(ExprKind::Null),
-            Rule::number => match parse_number(p.as_str()) {
+            Rule::number => match number_literal(p.as_str()) {
                 Some(n) => leaf(ExprKind::Number(n)),
                 None => {
                     self.diags.push(
@@ -681,7 +681,7 @@ impl Builder<'_> {
     }
 }
 
-fn parse_number(s: &str) -> Option<serde_json::Number> {
+fn number_literal(s: &str) -> Option<serde_json::Number> {
     if s.bytes().all(|b| b.is_ascii_digit()) {
         if let Ok(i) = s.parse::<i64>() {
             return Some(i.into());

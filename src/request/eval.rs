@@ -2,7 +2,8 @@
 //! HTTP transport; it produces an [`Outcome`] that the server (or `wf test`) turns into an answer.
 
 use crate::lang::ast::BinOp;
-use crate::lang::ir::{Block, Body, Builtin, Expr, Part, Respond, Stmt, Workflow};
+use crate::lang::ast::Span;
+use crate::lang::ir::{Block, Body, Builtin, Expr, Part, Respond, Statement, Stmt, Workflow};
 use crate::request::value;
 use http::{HeaderName, HeaderValue};
 use serde_json::Value;
@@ -24,8 +25,9 @@ pub enum Outcome {
     Responded(Answer),
     /// The end was reached without `respond`.
     Completed,
-    /// `fail`, or a runtime error; the reason goes to the log only.
-    Failed(String),
+    /// `fail`, or a runtime error: the reason, and the statement where it happened. Both go to
+    /// the log only.
+    Failed(String, Span),
 }
 
 pub const JSON: &str = "application/json";
@@ -46,8 +48,8 @@ fn block(b: &Block, frame: &mut [Value], logs: &mut Vec<String>) -> Option<Outco
     None
 }
 
-fn stmt(s: &Stmt, frame: &mut [Value], logs: &mut Vec<String>) -> Option<Outcome> {
-    let result: Result<Option<Outcome>, String> = (|| match s {
+fn stmt(s: &Statement, frame: &mut [Value], logs: &mut Vec<String>) -> Option<Outcome> {
+    let result: Result<Option<Outcome>, String> = (|| match &s.stmt {
         Stmt::Let(slot, e) => {
             let v = eval(e, frame)?.into_owned();
             if let Some(x) = frame.get_mut(*slot as usize) {
@@ -68,9 +70,9 @@ fn stmt(s: &Stmt, frame: &mut [Value], logs: &mut Vec<String>) -> Option<Outcome
             logs.push(value::render_string(&*eval(e, frame)?));
             Ok(None)
         }
-        Stmt::Fail(e) => Ok(Some(Outcome::Failed(value::render_string(&*eval(e, frame)?)))),
+        Stmt::Fail(e) => Ok(Some(Outcome::Failed(value::render_string(&*eval(e, frame)?), s.span))),
     })();
-    result.unwrap_or_else(|e| Some(Outcome::Failed(e)))
+    result.unwrap_or_else(|e| Some(Outcome::Failed(e, s.span)))
 }
 
 /// Builds the answer of a `respond`.
@@ -343,9 +345,9 @@ mod tests {
         let (o, _) = run_src(WF, &[("s", json!("pending")), ("n", json!(1))]);
         assert_eq!(body(&o), "wait 1");
         let (o, _) = run_src(WF, &[("s", json!("boom")), ("n", json!(1))]);
-        assert!(matches!(o, Outcome::Failed(r) if r.contains("cannot compare string with number")));
+        assert!(matches!(o, Outcome::Failed(r, _) if r.contains("cannot compare string with number")));
         let (o, _) = run_src(WF, &[("s", json!("fail")), ("n", json!(1))]);
-        assert!(matches!(o, Outcome::Failed(r) if r == "nope: fail"));
+        assert!(matches!(o, Outcome::Failed(r, _) if r == "nope: fail"));
         let (o, _) = run_src(WF, &[("s", json!("other")), ("n", json!(1))]);
         assert!(matches!(o, Outcome::Completed));
     }

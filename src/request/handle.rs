@@ -81,6 +81,8 @@ pub struct Record {
     pub status: u16,
     pub duration: Duration,
     pub reason: Option<String>,
+    /// Where a failed execution failed: `file:line:column` of the statement.
+    pub at: Option<String>,
     /// The execution's `log` lines.
     pub logs: Vec<String>,
 }
@@ -120,6 +122,7 @@ where
             status: status.as_u16(),
             duration: started.elapsed(),
             reason: Some(reason.to_string()),
+            at: None,
             logs: Vec::new(),
         };
         Handled { response, record: Some(record) }
@@ -251,13 +254,14 @@ pub fn execute(
     let mut logs = Vec::new();
     let outcome = eval::run(&s.wf, frame, &mut logs);
     logs.iter_mut().for_each(|line| s.redact(line));
-    let (response, outcome, reason) = match outcome {
-        Outcome::Responded(a) => (answer_response(a, id), "responded", None),
-        Outcome::Completed => (text_response(StatusCode::OK, "ok", id), "completed", None),
-        Outcome::Failed(mut reason) => {
+    let (response, outcome, reason, at) = match outcome {
+        Outcome::Responded(a) => (answer_response(a, id), "responded", None, None),
+        Outcome::Completed => (text_response(StatusCode::OK, "ok", id), "completed", None, None),
+        Outcome::Failed(mut reason, span) => {
             s.redact(&mut reason);
             let body = json!({"error": "workflow failed", "execution": id.to_string()});
-            (json_response(StatusCode::INTERNAL_SERVER_ERROR, &body, id), "failed", Some(reason))
+            let at = s.wf.file.location(span.start);
+            (json_response(StatusCode::INTERNAL_SERVER_ERROR, &body, id), "failed", Some(reason), Some(at))
         }
     };
     let record = Record {
@@ -267,6 +271,7 @@ pub fn execute(
         status: response.status().as_u16(),
         duration: started.elapsed(),
         reason,
+        at,
         logs,
     };
     (response, record)

@@ -83,7 +83,7 @@ pub enum BuildError {
     /// An `env()` variable is not set: the variable, the workflow, its file and line.
     MissingEnv { name: String, workflow: String, location: String },
     /// A constant that fails with the values `env()` gave it.
-    Invalid(Diagnostic),
+    Invalid(Box<Diagnostic>),
 }
 
 impl std::fmt::Display for BuildError {
@@ -115,7 +115,7 @@ pub fn build(program: Program, env: &dyn Fn(&str) -> Option<String>) -> Result<R
 /// constants computed the way [`build`] computes them (those that read `env()` are left to
 /// `serve`, whose values `check` does not know). `wf check` reports these with the checker's.
 pub fn verify(program: &Program) -> Vec<Diagnostic> {
-    program.workflows.iter().filter_map(|wf| constants(wf, true).err()).collect()
+    program.workflows.iter().filter_map(|wf| constants(wf, true).err()).map(|d| *d).collect()
 }
 
 /// Like [`build`], but keeps going: a workflow that cannot be prepared is recorded as broken
@@ -177,7 +177,7 @@ fn resolve(
     }
 }
 
-fn prepare(wf: Workflow, secrets: Vec<Box<str>>) -> Result<Served, Diagnostic> {
+fn prepare(wf: Workflow, secrets: Vec<Box<str>>) -> Result<Served, Box<Diagnostic>> {
     let Constants { credentials, immediate } = constants(&wf, false)?;
     let realm = wf.name.replace(['"', '\\'], "");
     let challenge = HeaderValue::from_str(&format!("Basic realm=\"{realm}\""))
@@ -195,10 +195,12 @@ struct Constants {
 
 /// Computes the credentials and the immediate answer. With `skip_env`, those that read `env()`
 /// are left out (and come back `None`).
-fn constants(wf: &Workflow, skip_env: bool) -> Result<Constants, Diagnostic> {
+fn constants(wf: &Workflow, skip_env: bool) -> Result<Constants, Box<Diagnostic>> {
     let fails = |span, what: &str, e: String| {
-        Diagnostic::new(Kind::ConstantFails, &wf.file, span, format!("{what} cannot be computed: {e}"))
-            .label(format!("fails when `{}` is loaded", wf.name))
+        Box::new(
+            Diagnostic::new(Kind::ConstantFails, &wf.file, span, format!("{what} cannot be computed: {e}"))
+                .label(format!("fails when `{}` is loaded", wf.name)),
+        )
     };
     let skip = |e: &Expr| skip_env && e.mentions_env();
     let credentials = match &wf.auth {

@@ -70,13 +70,21 @@ enum Num {
     Float(f64),
 }
 
-fn num(v: &Value, op: &str, other: &Value) -> Result<Num, String> {
+fn num(v: &Value) -> Option<Num> {
     match v {
         Value::Number(n) => match n.as_i64() {
-            Some(i) => Ok(Num::Int(i)),
-            None => n.as_f64().map(Num::Float).ok_or_else(|| "not a number".to_string()),
+            Some(i) => Some(Num::Int(i)),
+            None => n.as_f64().map(Num::Float),
         },
-        _ => Err(format!("cannot apply `{op}` to {} and {}", type_name(v), type_name(other))),
+        _ => None,
+    }
+}
+
+/// Both operands of an arithmetic operator as numbers; the error names them in the order written.
+fn nums(op: &str, a: &Value, b: &Value) -> Result<(Num, Num), String> {
+    match (num(a), num(b)) {
+        (Some(x), Some(y)) => Ok((x, y)),
+        _ => Err(format!("cannot apply `{op}` to {} and {}", type_name(a), type_name(b))),
     }
 }
 
@@ -96,7 +104,7 @@ pub fn add(a: &Value, b: &Value) -> OpResult {
         s.push_str(y);
         return Ok(Value::String(s));
     }
-    match (num(a, "+", b)?, num(b, "+", a)?) {
+    match nums("+", a, b)? {
         (Num::Int(x), Num::Int(y)) => x.checked_add(y).map(Value::from).ok_or_else(overflow),
         (x, y) => float(as_f(x) + as_f(y)),
     }
@@ -112,7 +120,7 @@ fn as_f(n: Num) -> f64 {
 pub fn arith(op: crate::lang::ast::BinOp, a: &Value, b: &Value) -> OpResult {
     use crate::lang::ast::BinOp::*;
     let sym = op.as_str();
-    let (x, y) = (num(a, sym, b)?, num(b, sym, a)?);
+    let (x, y) = nums(sym, a, b)?;
     match (op, x, y) {
         (Add, x, y) => add_nums(x, y),
         (Sub, Num::Int(x), Num::Int(y)) => x.checked_sub(y).map(Value::from).ok_or_else(overflow),
@@ -152,7 +160,10 @@ fn add_nums(x: Num, y: Num) -> OpResult {
 }
 
 pub fn neg(v: &Value) -> OpResult {
-    match num(v, "-", &Value::Null)? {
+    let Some(n) = num(v) else {
+        return Err(format!("cannot apply `-` to {}", type_name(v)));
+    };
+    match n {
         Num::Int(i) => i.checked_neg().map(Value::from).ok_or_else(overflow),
         Num::Float(f) => float(-f),
     }
@@ -177,13 +188,13 @@ pub fn render_string(v: &Value) -> String {
 pub fn to_number(v: &Value) -> Option<Value> {
     match v {
         Value::Number(_) => Some(v.clone()),
-        Value::String(s) => parse_number(s),
+        Value::String(s) => parse_numeric_string(s),
         _ => None,
     }
 }
 
 /// Parses a numeric string (surrounding spaces allowed) into an integer or a finite float.
-pub fn parse_number(s: &str) -> Option<Value> {
+pub fn parse_numeric_string(s: &str) -> Option<Value> {
     let t = s.trim();
     if t.is_empty() {
         return None;
@@ -217,6 +228,17 @@ mod tests {
     }
 
     #[test]
+    fn errors_name_the_operands_in_the_order_written() {
+        let n = json!(1);
+        let s = json!("a");
+        assert_eq!(add(&n, &s).unwrap_err(), "cannot apply `+` to number and string");
+        assert_eq!(add(&s, &n).unwrap_err(), "cannot apply `+` to string and number");
+        assert_eq!(arith(BinOp::Sub, &n, &s).unwrap_err(), "cannot apply `-` to number and string");
+        assert_eq!(compare(&n, &s).unwrap_err(), "cannot compare number with string");
+        assert_eq!(neg(&s).unwrap_err(), "cannot apply `-` to string");
+    }
+
+    #[test]
     fn comparisons_do_not_coerce() {
         assert!(deep_eq(&json!(1), &json!(1.0)));
         assert!(!deep_eq(&json!("1"), &json!(1)));
@@ -230,10 +252,10 @@ mod tests {
 
     #[test]
     fn numeric_strings_parse() {
-        assert_eq!(parse_number(" 42 "), Some(json!(42)));
-        assert_eq!(parse_number("12.5"), Some(json!(12.5)));
-        assert_eq!(parse_number("abc"), None);
-        assert_eq!(parse_number("NaN"), None);
-        assert_eq!(parse_number("inf"), None);
+        assert_eq!(parse_numeric_string(" 42 "), Some(json!(42)));
+        assert_eq!(parse_numeric_string("12.5"), Some(json!(12.5)));
+        assert_eq!(parse_numeric_string("abc"), None);
+        assert_eq!(parse_numeric_string("NaN"), None);
+        assert_eq!(parse_numeric_string("inf"), None);
     }
 }

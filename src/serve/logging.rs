@@ -48,7 +48,8 @@ pub fn record(r: &Record) {
     let duration_ms = r.duration.as_secs_f64() * 1000.0;
     let reason = r.reason.as_deref();
     if r.outcome == "failed" {
-        tracing::warn!(target: "wf::execution", workflow, execution, outcome = r.outcome, status = r.status, duration_ms, reason, "execution");
+        let at = r.at.as_deref();
+        tracing::warn!(target: "wf::execution", workflow, execution, outcome = r.outcome, status = r.status, duration_ms, reason, at, "execution");
     } else {
         tracing::info!(target: "wf::execution", workflow, execution, outcome = r.outcome, status = r.status, duration_ms, reason, "execution");
     }

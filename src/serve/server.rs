@@ -71,7 +71,7 @@ pub fn load_router(paths: &[PathBuf]) -> Result<Router, LoadError> {
         }
         let diags: Vec<_> = invalid
             .into_iter()
-            .filter_map(|e| if let BuildError::Invalid(d) = e { Some(d) } else { None })
+            .filter_map(|e| if let BuildError::Invalid(d) = e { Some(*d) } else { None })
             .collect();
         LoadError::Invalid(crate::lang::diagnostic::render_human(&diags, false))
     })

@@ -38,7 +38,9 @@ fn walk(source: &'static str, v: &Value, path: &mut Vec<Seg>, from_query: bool, 
                 Value::Bool(_) => Some("boolean"),
                 Value::Array(_) => Some("array"),
                 Value::Object(_) => Some("object"),
-                Value::String(s) if from_query && crate::request::value::parse_number(s).is_some() => {
+                Value::String(s)
+                    if from_query && crate::request::value::parse_numeric_string(s).is_some() =>
+                {
                     Some("number")
                 }
                 Value::String(s) if from_query && (s == "true" || s == "false") => Some("boolean"),

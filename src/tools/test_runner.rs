@@ -1,7 +1,8 @@
 //! `wf test`: sends each `test` block's request through the same router, handler and interpreter
 //! as `wf serve` (no socket), runs queued async executions to completion, and checks `expect`s.
 
-use crate::lang::ir::{RequestLine, TestCase};
+use crate::lang::ast::BinOp;
+use crate::lang::ir::{Expr, RequestLine, TestCase};
 use crate::request::eval;
 use crate::request::handle::{self, Enqueue, ExecId, Job, Limits, Record};
 use crate::request::served::Router;
@@ -102,7 +103,10 @@ async fn run_one(router: &Router, t: &TestCase, n: u64) -> TestResult {
     for x in &t.expects {
         let verdict = match eval::eval(&x.expr, &frame) {
             Ok(v) if value::truthy(&v) => continue,
-            Ok(v) => format!("it was {}", value::render_string(&v)),
+            Ok(v) => match (&x.comparison, &x.expr) {
+                (Some((op, left, right)), Expr::Binary(_, l, r)) => compared(*op, left, l, right, r, &frame),
+                _ => format!("it was {}", value::render_string(&v)),
+            },
             Err(e) => format!("it could not be evaluated: {e}"),
         };
         failed = true;
@@ -130,9 +134,10 @@ async fn run_one(router: &Router, t: &TestCase, n: u64) -> TestResult {
         }
         if r.outcome == "failed" {
             result.details.push(format!(
-                "execution of `{}` failed: {}",
+                "execution of `{}` failed: {} (at {})",
                 r.workflow,
-                r.reason.as_deref().unwrap_or("")
+                r.reason.as_deref().unwrap_or(""),
+                r.at.as_deref().unwrap_or("?")
             ));
         } else if failed && r.outcome == "rejected" {
             result.details.push(format!("rejected: {}", r.reason.as_deref().unwrap_or("")));
@@ -140,6 +145,37 @@ async fn run_one(router: &Router, t: &TestCase, n: u64) -> TestResult {
     }
     result.passed = !failed;
     result
+}
+
+/// What each side of a failed comparison was: "`json.ok` was `false`, expected `true`".
+fn compared(op: BinOp, left: &str, l: &Expr, right: &str, r: &Expr, frame: &[Value]) -> String {
+    let show = |e: &Expr| match eval::eval(e, frame) {
+        Ok(v) => shorten_json(&v),
+        Err(e) => format!("an error ({e})"),
+    };
+    let (a, b) = (show(l), show(r));
+    let literal = |text: &str| {
+        text.starts_with(['"', '-'])
+            || text.starts_with(|c: char| c.is_ascii_digit())
+            || matches!(text, "true" | "false" | "null")
+    };
+    match op {
+        BinOp::Eq if literal(right) => format!("`{left}` was `{a}`, expected `{b}`"),
+        _ if literal(right) => format!("`{left}` was `{a}`, expected `{} {b}`", op.as_str()),
+        BinOp::Eq => format!("`{left}` was `{a}` and `{right}` was `{b}`; they differ"),
+        BinOp::Ne => format!("`{left}` and `{right}` were both `{a}`"),
+        _ => format!("`{left}` was `{a}` and `{right}` was `{b}`, so `{}` is false", op.as_str()),
+    }
+}
+
+/// A value as JSON, cut short when long.
+fn shorten_json(v: &Value) -> String {
+    let s = v.to_string();
+    if s.chars().count() <= 120 {
+        return s;
+    }
+    let cut: String = s.chars().take(117).collect();
+    format!("{cut}...")
 }
 
 fn shorten(s: &str) -> String {

@@ -539,3 +539,16 @@ fn signals_sent_as_soon_as_wf_listens_are_handled() {
         assert_eq!(s.wait_exit(), Some(0), "SIGTERM was not a graceful stop:\n{}", s.log());
     }
 }
+
+#[test]
+fn a_runtime_failure_is_logged_with_its_place() {
+    let src = "workflow w {\n  trigger webhook { path \"/w\" }\n  extract { n = body \"n\" }\n  let x = n < 1\n  respond 200 json { x: x }\n}\n";
+    for format in ["human", "json"] {
+        let s = Server::start(&[("w.wf", src)], &["--log-format", format]);
+        let r = crate::common::post_json(s.addr, "/w", br#"{"n":"a"}"#);
+        assert_eq!(r.status, 500);
+        let log = s.wait_log("outcome");
+        let line = log.lines().find(|l| l.contains("cannot compare string with number")).unwrap_or("");
+        assert!(line.contains("w.wf:4:3"), "{format}: {line}");
+    }
+}

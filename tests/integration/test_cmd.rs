@@ -92,3 +92,30 @@ fn examples_tests_pass() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
     assert!(text(&out.stdout).trim_end().ends_with("16 passed, 0 failed"));
 }
+
+#[test]
+fn a_failed_comparison_shows_each_side_and_a_runtime_failure_its_place() {
+    let tests = r#"
+workflow divide {
+  trigger webhook { path "/divide" }
+  extract { n = body "n" as number required }
+  let ratio = 10 / n
+  respond 200 json { ok: n > 1, ratio: ratio }
+}
+test "ok is true" {
+  request POST "/divide" { json { n: 1 } }
+  expect json.ok == true
+  expect status < 300
+}
+test "zero" {
+  request POST "/divide" { json { n: 0 } }
+  expect status == 200
+}"#;
+    let (code, out) = run(tests, &["--env", "ECHO_PW=pw"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("`json.ok` was `false`, expected `true`"), "{out}");
+    assert!(!out.contains("expect status < 300"), "{out}");
+    assert!(out.contains("`status` was `500`, expected `200`"), "{out}");
+    assert!(out.contains("failed: division by zero (at "), "{out}");
+    assert!(out.contains("echo_test.wf:5:3)"), "{out}");
+}

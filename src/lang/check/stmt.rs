@@ -53,7 +53,7 @@ impl Lower<'_> {
         if always_ends(s) && ended.is_none() {
             *ended = Some(s.span());
         }
-        out.push(self.stmt(s));
+        out.push(ir::Statement { span: s.span(), stmt: self.stmt(s) });
     }
 
     pub(super) fn stmt(&mut self, s: &ast::Stmt) -> ir::Stmt {

@@ -74,6 +74,15 @@ impl Lower<'_> {
             .expects
             .iter()
             .map(|e| ir::Expectation {
+                comparison: match &e.kind {
+                    ast::ExprKind::Binary(op, l, r) if op.is_comparison() => {
+                        let text = |x: &ast::Expr| {
+                            self.file.text.get(x.span.start..x.span.end).unwrap_or("").to_string()
+                        };
+                        Some((*op, text(l), text(r)))
+                    }
+                    _ => None,
+                },
                 expr: self.expr(e),
                 span: e.span,
                 source: self.file.text.get(e.span.start..e.span.end).unwrap_or("").to_string(),
