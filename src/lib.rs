@@ -7,8 +7,15 @@
 //! - [`lang`]: the `.wf` language (parser, checker, types, compiled form, diagnostics).
 #![cfg_attr(
     not(test),
-    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::string_slice
+    )
 )]
+#![deny(unreachable_pub)]
 
 pub mod cli;
 pub mod lang;

@@ -821,13 +821,14 @@ fn found_token(rest: &str) -> &str {
     };
     if first.is_ascii_alphanumeric() || first == '_' {
         let end = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(rest.len());
-        return &rest[..end];
+        return rest.get(..end).unwrap_or(rest);
     }
     if first == '"' {
-        let end = rest[1..].find(['"', '\n']).map_or(rest.len(), |i| i + 2).min(rest.len());
-        return &rest[..end];
+        let after = rest.get(1..).unwrap_or("");
+        let end = after.find(['"', '\n']).map_or(rest.len(), |i| i + 2).min(rest.len());
+        return rest.get(..end).unwrap_or(rest);
     }
-    &rest[..first.len_utf8()]
+    rest.get(..first.len_utf8()).unwrap_or(rest)
 }
 
 fn join_or(words: &[&str]) -> String {

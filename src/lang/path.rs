@@ -37,8 +37,9 @@ pub fn parse(path: &str) -> Result<Vec<Seg>, String> {
                 if !expect_key {
                     return Err(format!("expected `.` or `[` at character {}", i + 1));
                 }
-                let end = path[i..].find(['.', '[', ']']).map_or(path.len(), |n| i + n);
-                segs.push(Seg::Key(path[i..end].to_string()));
+                let tail = path.get(i..).unwrap_or("");
+                let end = tail.find(['.', '[', ']']).map_or(path.len(), |n| i + n);
+                segs.push(Seg::Key(path.get(i..end).unwrap_or("").to_string()));
                 i = end;
                 expect_key = false;
             }
@@ -50,10 +51,10 @@ pub fn parse(path: &str) -> Result<Vec<Seg>, String> {
 /// Parses `[0]`, `[name]`, `["key"]` or `['key']` starting at `start`; returns the segment and
 /// the index after `]`.
 fn bracket(path: &str, start: usize) -> Result<(Seg, usize), String> {
-    let rest = &path[start + 1..];
+    let rest = path.get(start + 1..).unwrap_or("");
     if let Some(q) = rest.chars().next().filter(|c| *c == '"' || *c == '\'') {
         let mut key = String::new();
-        let mut chars = rest[1..].char_indices();
+        let mut chars = rest.get(1..).unwrap_or("").char_indices();
         while let Some((n, c)) = chars.next() {
             if c == '\\' {
                 if let Some((_, e)) = chars.next() {
@@ -74,7 +75,7 @@ fn bracket(path: &str, start: usize) -> Result<(Seg, usize), String> {
     let Some(close) = rest.find(']') else {
         return Err(format!("unclosed `[` at character {}", start + 1));
     };
-    let inner = &rest[..close];
+    let inner = rest.get(..close).unwrap_or("");
     if inner.is_empty() {
         return Err(format!("empty `[]` at character {}", start + 1));
     }

@@ -43,8 +43,8 @@ pub fn scan(src: &str) -> Scan {
         }
         match b {
             b'#' => {
-                let end = src[i..].find('\n').map_or(src.len(), |n| i + n);
-                let text = src[i + 1..end].trim_end_matches('\r').to_string();
+                let end = src.get(i..).and_then(|t| t.find('\n')).map_or(src.len(), |n| i + n);
+                let text = src.get(i + 1..end).unwrap_or("").trim_end_matches('\r').to_string();
                 comments.push(Comment { text, span: Span::new(i, end) });
                 i = end;
                 continue;

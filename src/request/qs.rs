@@ -101,8 +101,8 @@ fn full_roots(query: &str, roots: &[String]) -> Vec<Value> {
 /// The top-level key a parameter name lands under (what `split_key` calls the parent).
 fn root_of(key: &str) -> &str {
     match bracket_at(key, 0) {
-        Some((0, end)) => &key[1..end - 1],
-        Some((start, _)) => &key[..start],
+        Some((0, end)) => key.get(1..end - 1).unwrap_or(""),
+        Some((start, _)) => key.get(..start).unwrap_or(""),
         None => key,
     }
 }
@@ -127,16 +127,16 @@ fn split_key(key: &str) -> Option<(String, Vec<String>)> {
     let (parent, mut pos) = if first == 0 {
         // `[a]=b`: qs takes the first group as the parent.
         let (s, e) = bracket_at(key, 0)?;
-        (key[s + 1..e - 1].to_string(), e)
+        (key.get(s + 1..e - 1).unwrap_or("").to_string(), e)
     } else {
-        (key[..first].to_string(), first)
+        (key.get(..first).unwrap_or("").to_string(), first)
     };
     while let Some((s, e)) = bracket_at(key, pos) {
         if children.len() == DEPTH {
-            children.push(key[s..].to_string());
+            children.push(key.get(s..).unwrap_or("").to_string());
             break;
         }
-        children.push(key[s + 1..e - 1].to_string());
+        children.push(key.get(s + 1..e - 1).unwrap_or("").to_string());
         pos = e;
     }
     Some((parent, children))
