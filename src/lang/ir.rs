@@ -8,14 +8,17 @@ use http::HeaderName;
 use serde_json::Value;
 use std::sync::Arc;
 
+/// A variable's index in the execution's frame.
 pub type Slot = u32;
 
+/// Every workflow and test of the checked files.
 #[derive(Debug, Default)]
 pub struct Program {
     pub workflows: Vec<Workflow>,
     pub tests: Vec<TestCase>,
 }
 
+/// `workflow NAME { trigger webhook { ... } extract { ... } statements }`.
 #[derive(Debug)]
 pub struct Workflow {
     pub name: String,
@@ -33,6 +36,7 @@ pub struct Workflow {
     pub slots: usize,
 }
 
+/// `auth basic { user EXPR password EXPR }` (constants).
 #[derive(Debug)]
 pub struct Auth {
     /// The whole `auth` setting, for diagnostics.
@@ -43,6 +47,7 @@ pub struct Auth {
 
 pub use crate::lang::ast::Source;
 
+/// One `extract` line: `name = SOURCE "path" [as TYPE] [required | default EXPR]`.
 #[derive(Debug)]
 pub struct Extraction {
     pub slot: Slot,
@@ -56,6 +61,7 @@ pub struct Extraction {
     pub default: Option<Expr>,
 }
 
+/// Where an extraction reads its value.
 #[derive(Debug)]
 pub enum Getter {
     /// `header "X-Request-Id"`.
@@ -69,8 +75,9 @@ pub enum Getter {
 /// One step of a pre-split path.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Seg {
+    /// `.name`, `[name]` or `["key with.dots"]`.
     Key(String),
-    /// An index; on an object it reads the key of the same digits (`qs` objects keyed "0").
+    /// `[0]`: an index; on an object it reads the key of the same digits (`qs` objects keyed "0").
     Index(usize, String),
 }
 
@@ -86,15 +93,23 @@ pub struct Statement {
 
 pub type Block = Vec<Statement>;
 
+/// A statement of a workflow's body.
 #[derive(Debug)]
 pub enum Stmt {
+    /// `let name = EXPR`: the slot of `name`, and its value.
     Let(Slot, Expr),
+    /// `if C { } else if C { } else { }`: each condition with its block, then the `else` block
+    /// (empty when there is none).
     If(Vec<(Expr, Block)>, Block),
+    /// `respond STATUS ...`: ends the execution with this answer.
     Respond(Respond),
+    /// `log EXPR`.
     Log(Expr),
+    /// `fail EXPR`: ends the execution as failed, with this reason.
     Fail(Expr),
 }
 
+/// `respond STATUS [text EXPR | json EXPR | { header "N" = EXPR ... json EXPR }]`.
 #[derive(Debug)]
 pub struct Respond {
     /// The whole `respond`, for diagnostics.
@@ -106,34 +121,55 @@ pub struct Respond {
     pub has_content_type: bool,
 }
 
+/// The body of an answer.
 #[derive(Debug)]
 pub enum Body {
+    /// `respond 204`: no body.
     Empty,
+    /// `text EXPR`: the value rendered as text.
     Text(Expr),
+    /// `json EXPR`: the value as JSON.
     Json(Expr),
 }
 
+/// An expression.
 #[derive(Debug)]
 pub enum Expr {
+    /// A literal (`"text"`, `12.5`, `true`, `null`), or an array or object literal whose
+    /// elements are all literals (`[1, 2]`, `{ ok: true }`), folded once by the checker.
     Const(Value),
+    /// A variable (`order`): its slot in the execution's frame.
     Slot(Slot),
+    /// `"paid ${order}: ${cents} cents"`: literal parts and interpolated expressions.
     Template(Vec<Part>),
+    /// `[a, b]` with at least one element that is not a literal.
     Array(Vec<Expr>),
+    /// `{ key: a, "any key": b }` with at least one value that is not a literal.
     Object(Vec<(String, Expr)>),
+    /// `x.name`: a member; `null` when absent or when `x` is not an object.
     Field(Box<Expr>, String),
+    /// `x[i]` / `x["k"]`: an element or member; `null` when absent.
     Index(Box<Expr>, Box<Expr>),
+    /// `!x`.
     Not(Box<Expr>),
+    /// `-x`.
     Neg(Box<Expr>),
+    /// `a OP b`: `?? || && == != < <= > >= in + - * / %`.
     Binary(BinOp, Box<Expr>, Box<Expr>),
+    /// `len(x)`, `upper(s)`, …: a builtin and its arguments.
     Call(Builtin, Vec<Expr>),
+    /// `matches(s, "regex")`: the subject and the regex, compiled once by the checker.
     Matches(Box<Expr>, regex::Regex),
     /// `env("NAME")`: replaced by its value when the program is loaded.
     Env(String),
 }
 
+/// A part of a string with interpolations.
 #[derive(Debug)]
 pub enum Part {
+    /// The literal text between interpolations (escapes decoded).
     Lit(String),
+    /// `${EXPR}`: rendered as text (strings as themselves, other values as JSON).
     Expr(Expr),
 }
 
@@ -151,15 +187,22 @@ pub struct TestCase {
     pub expects: Vec<Expectation>,
 }
 
+/// A line of a test's `request` block.
 #[derive(Debug)]
 pub enum RequestLine {
+    /// `auth basic "user" "password"`.
     Auth(Expr, Expr),
+    /// `header "Name" = EXPR`.
     Header(HeaderName, Expr),
+    /// `json EXPR`: the body, with `content-type: application/json`.
     Json(Expr),
+    /// `text EXPR`: the body, with `content-type: text/plain; charset=utf-8`.
     Text(Expr),
+    /// `content_type "..."`: overrides the body's content type.
     ContentType(String),
 }
 
+/// `expect EXPR`.
 #[derive(Debug)]
 pub struct Expectation {
     pub expr: Expr,
