@@ -223,3 +223,20 @@ fn check_and_serve_agree_on_every_case_and_fuzz_seed() {
     }
     assert!(disagree.is_empty(), "check and serve disagree:\n{}", disagree.join("\n"));
 }
+
+#[test]
+fn the_readme_lists_every_code_function_and_keyword() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).expect("README.md");
+    for k in wf::lang::diagnostic::Kind::ALL {
+        assert!(
+            readme.contains(&format!("| `{}` | {} |", k.code(), k.summary())),
+            "README lacks {}",
+            k.code()
+        );
+    }
+    for f in &wf::lang::builtins::FUNCTIONS {
+        assert!(readme.contains(&format!("| `{}` | {} |", f.signature, f.doc)), "README lacks {}", f.name);
+    }
+    let keywords = wf::lang::keywords::RESERVED.join(" ");
+    assert!(readme.replace('\n', " ").contains(&keywords), "README lacks the keyword list `{keywords}`");
+}
