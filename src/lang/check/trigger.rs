@@ -7,11 +7,57 @@ use crate::lang::diagnostic::{Diagnostic, Kind};
 use crate::lang::ir;
 use std::collections::HashMap;
 
-impl Lower<'_> {
-    // ---- workflows ------------------------------------------------------------------------
+/// What a trigger's settings lower to.
+struct Settings {
+    path: String,
+    /// The setting that names the path (or the workflow's name), for duplicate reports.
+    path_span: Span,
+    auth: Option<ir::Auth>,
+    immediate: Option<ir::Respond>,
+}
 
+impl Lower<'_> {
     /// Lowers one workflow; also returns the span that names its URL path (for duplicate reports).
     pub(super) fn workflow(mut self, w: &ast::Workflow) -> (ir::Workflow, Span) {
+        let trigger = self.the_trigger(w);
+        let settings = self.settings(trigger, &w.name);
+
+        // Extracted variables are visible in the whole workflow: declare them all first.
+        let mut extracts = Vec::new();
+        for item in &w.items {
+            if let ast::WfItem::Extract(x) = item {
+                for f in &x.fields {
+                    extracts.push(self.field(f));
+                }
+            }
+        }
+
+        let mut body = Vec::new();
+        let mut ended: Option<Span> = None;
+        let mut warned = false;
+        for item in &w.items {
+            if let ast::WfItem::Stmt(s) = item {
+                self.stmt_in_block(s, &mut body, &mut ended, &mut warned);
+            }
+        }
+
+        let wf = ir::Workflow {
+            name: w.name.name.clone(),
+            file: self.file.clone(),
+            span: w.name.span,
+            path: settings.path,
+            mode: self.mode,
+            auth: settings.auth,
+            immediate: settings.immediate,
+            extracts,
+            body,
+            slots: self.vars.len(),
+        };
+        (wf, settings.path_span)
+    }
+
+    /// The workflow's one trigger, first; reports a missing, second or misplaced trigger.
+    fn the_trigger<'w>(&mut self, w: &'w ast::Workflow) -> Option<&'w ast::Trigger> {
         let triggers: Vec<&ast::Trigger> = w
             .items
             .iter()
@@ -51,8 +97,12 @@ impl Lower<'_> {
                 }
             }
         }
-        let trigger = triggers.first().copied();
+        triggers.first().copied()
+    }
 
+    /// The trigger's settings: the URL path served, auth and the immediate answer (and the mode,
+    /// kept in `self.mode` for the statements).
+    fn settings(&mut self, trigger: Option<&ast::Trigger>, name: &ast::Ident) -> Settings {
         let mut path_setting: Option<(String, Span)> = None;
         let mut key_setting: Option<(String, Span)> = None;
         let mut auth = None;
@@ -116,43 +166,12 @@ impl Lower<'_> {
             None => None,
         };
 
-        // Extracted variables are visible in the whole workflow: declare them all first.
-        let mut extracts = Vec::new();
-        for item in &w.items {
-            if let ast::WfItem::Extract(x) = item {
-                for f in &x.fields {
-                    extracts.push(self.field(f));
-                }
-            }
-        }
-
-        let mut body = Vec::new();
-        let mut ended: Option<Span> = None;
-        let mut warned = false;
-        for item in &w.items {
-            if let ast::WfItem::Stmt(s) = item {
-                self.stmt_in_block(s, &mut body, &mut ended, &mut warned);
-            }
-        }
-
         let (path, path_span) = match (path_setting, key_setting) {
             (Some((p, span)), _) => (p, span),
             (None, Some((k, span))) => (format!("/api/webhook:trigger/{k}"), span),
-            (None, None) => (format!("/api/webhook:trigger/{}", w.name.name), w.name.span),
+            (None, None) => (format!("/api/webhook:trigger/{}", name.name), name.span),
         };
-        let wf = ir::Workflow {
-            name: w.name.name.clone(),
-            file: self.file.clone(),
-            span: w.name.span,
-            path,
-            mode: self.mode,
-            auth,
-            immediate,
-            extracts,
-            body,
-            slots: self.vars.len(),
-        };
-        (wf, path_span)
+        Settings { path, path_span, auth, immediate }
     }
 
     pub(super) fn literal(&mut self, s: &ast::Str, what: &str) -> Option<String> {
