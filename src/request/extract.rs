@@ -113,7 +113,7 @@ pub fn lookup<'a>(root: &'a Value, segs: &[Seg]) -> Option<&'a Value> {
 
 /// Applies `as TYPE` (SPEC §2.2).
 pub fn convert(v: Value, ty: Type) -> Result<Value, String> {
-    let bad = || format!("expected {}, got {}", ty.as_str(), shown(&v));
+    let bad = || format!("expected {}, got {}", ty.as_str(), value::shown(&v, 40));
     match ty {
         Type::String => match v {
             Value::String(_) => Ok(v),
@@ -147,16 +147,6 @@ pub fn convert(v: Value, ty: Type) -> Result<Value, String> {
         Type::Array if v.is_array() => Ok(v),
         Type::Object | Type::Array => Err(bad()),
     }
-}
-
-/// A value as shown in an error reason: JSON, cut short when long.
-fn shown(v: &Value) -> String {
-    let s = v.to_string();
-    if s.chars().count() <= 40 {
-        return s;
-    }
-    let cut: String = s.chars().take(37).collect();
-    format!("{cut}...")
 }
 
 #[cfg(test)]

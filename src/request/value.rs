@@ -184,6 +184,16 @@ pub fn render_string(v: &Value) -> String {
     }
 }
 
+/// A value as JSON for a message, cut to at most `max` characters (ending in `...` when cut).
+pub fn shown(v: &Value, max: usize) -> String {
+    let s = v.to_string();
+    if s.chars().count() <= max {
+        return s;
+    }
+    let cut: String = s.chars().take(max.saturating_sub(3)).collect();
+    format!("{cut}...")
+}
+
 /// `number(x)`: numbers as themselves, numeric strings parsed.
 pub fn to_number(v: &Value) -> Option<Value> {
     match v {

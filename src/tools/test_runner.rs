@@ -150,7 +150,7 @@ async fn run_one(router: &Router, t: &TestCase, n: u64) -> TestResult {
 /// What each side of a failed comparison was: "`json.ok` was `false`, expected `true`".
 fn compared(op: BinOp, left: &str, l: &Expr, right: &str, r: &Expr, frame: &[Value]) -> String {
     let show = |e: &Expr| match eval::eval(e, frame) {
-        Ok(v) => shorten_json(&v),
+        Ok(v) => value::shown(&v, 120),
         Err(e) => format!("an error ({e})"),
     };
     let (a, b) = (show(l), show(r));
@@ -166,16 +166,6 @@ fn compared(op: BinOp, left: &str, l: &Expr, right: &str, r: &Expr, frame: &[Val
         BinOp::Ne => format!("`{left}` and `{right}` were both `{a}`"),
         _ => format!("`{left}` was `{a}` and `{right}` was `{b}`, so `{}` is false", op.as_str()),
     }
-}
-
-/// A value as JSON, cut short when long.
-fn shorten_json(v: &Value) -> String {
-    let s = v.to_string();
-    if s.chars().count() <= 120 {
-        return s;
-    }
-    let cut: String = s.chars().take(117).collect();
-    format!("{cut}...")
 }
 
 fn shorten(s: &str) -> String {
