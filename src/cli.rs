@@ -115,6 +115,9 @@ struct ServeArgs {
     /// Seconds a connection may go without sending or receiving a byte before it is closed.
     #[arg(long, default_value_t = 60)]
     idle_timeout: u64,
+    /// A proxy (address or CIDR network, repeatable) whose X-Forwarded-For names the caller.
+    #[arg(long = "trusted-proxy", value_name = "CIDR", value_parser = parse_network)]
+    trusted_proxy: Vec<ipnet::IpNet>,
 }
 
 impl ServeArgs {
@@ -132,6 +135,7 @@ impl ServeArgs {
             body_timeout: secs(self.body_timeout.max(1)),
             max_connections: self.max_connections.max(1),
             idle_timeout: secs(self.idle_timeout.max(1)),
+            trusted_proxies: self.trusted_proxy,
         }
     }
 }
@@ -149,6 +153,13 @@ pub fn main() -> ExitCode {
         }
         Command::Serve(args) => crate::serve::server::serve(args.options()),
     }
+}
+
+fn parse_network(s: &str) -> Result<ipnet::IpNet, String> {
+    s.parse::<ipnet::IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map(|n| n.trunc())
+        .map_err(|_| format!("`{s}` is not an address or a CIDR network"))
 }
 
 fn parse_env(s: &str) -> Result<(String, String), String> {

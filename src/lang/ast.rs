@@ -88,18 +88,81 @@ pub enum Setting {
     Path(Str, Span),
     Key(Str, Span),
     Mode(Mode, Span),
-    Auth { user: Expr, password: Expr, span: Span },
+    /// `method "GET" "POST"`.
+    Methods(Vec<Str>, Span),
+    /// `allow ip "10.0.0.0/8" "::1"`.
+    AllowIp(Vec<Str>, Span),
+    /// `cors { origin "https://a.example" ... }`.
+    Cors(Vec<Str>, Span),
+    Auth(Auth),
     Respond(Respond),
 }
 
 impl Setting {
     pub fn span(&self) -> Span {
         match self {
-            Setting::Path(_, s) | Setting::Key(_, s) | Setting::Mode(_, s) => *s,
-            Setting::Auth { span, .. } => *span,
+            Setting::Path(_, s)
+            | Setting::Key(_, s)
+            | Setting::Mode(_, s)
+            | Setting::Methods(_, s)
+            | Setting::AllowIp(_, s)
+            | Setting::Cors(_, s) => *s,
+            Setting::Auth(a) => a.span,
             Setting::Respond(r) => r.span,
         }
     }
+}
+
+/// `auth ...`: who may call.
+#[derive(Clone, Debug)]
+pub struct Auth {
+    pub form: AuthForm,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug)]
+pub enum AuthForm {
+    /// `auth basic { user EXPR password EXPR }`.
+    Basic { user: Expr, password: Expr },
+    /// `auth header "Name" EXPR`.
+    Header { name: Str, secret: Expr },
+    /// `auth github EXPR`, `auth stripe EXPR tolerance 5m`, `auth twilio EXPR url "..."`, …
+    Token { scheme: Ident, secret: Expr, tolerance: Option<Duration>, url: Option<Str> },
+    /// `auth hmac { header "N" prefix "sha256=" algorithm sha256 encoding hex secret EXPR signed EXPR }`.
+    Hmac(Vec<HmacLine>),
+}
+
+#[derive(Clone, Debug)]
+pub enum HmacLine {
+    Header(Str, Span),
+    Prefix(Str, Span),
+    Algorithm(Ident, Span),
+    Encoding(Ident, Span),
+    Secret(Expr, Span),
+    Signed(Expr, Span),
+}
+
+impl HmacLine {
+    pub fn span(&self) -> Span {
+        match self {
+            HmacLine::Header(_, s)
+            | HmacLine::Prefix(_, s)
+            | HmacLine::Algorithm(_, s)
+            | HmacLine::Encoding(_, s)
+            | HmacLine::Secret(_, s)
+            | HmacLine::Signed(_, s) => *s,
+        }
+    }
+}
+
+/// `500ms`, `30s`, `5m`, `2h`, `7d`.
+#[derive(Clone, Debug)]
+pub struct Duration {
+    /// As written.
+    pub text: String,
+    /// `None` when it does not fit.
+    pub millis: Option<u64>,
+    pub span: Span,
 }
 
 #[derive(Clone, Debug)]
@@ -113,6 +176,8 @@ pub enum Source {
     Header,
     Query,
     Body,
+    /// `request "method" | "path" | "url" | "ip" | "raw_body"`.
+    Request,
 }
 
 impl Source {
@@ -121,6 +186,7 @@ impl Source {
             Source::Header => "header",
             Source::Query => "query",
             Source::Body => "body",
+            Source::Request => "request",
         }
     }
 }
@@ -129,7 +195,8 @@ impl Source {
 pub struct Field {
     pub name: Ident,
     pub source: Source,
-    pub path: Str,
+    /// `None` for a whole source (`body`, `query`, `header` without a path).
+    pub path: Option<Str>,
     pub ty: Option<Ident>,
     pub required: Option<Span>,
     pub default: Option<Expr>,
@@ -226,6 +293,10 @@ pub enum RequestLine {
     Header { name: Str, value: Expr, span: Span },
     Json(Expr, Span),
     Text(Expr, Span),
+    /// `form EXPR`: the object, sent form-urlencoded.
+    Form(Expr, Span),
+    /// `sign github EXPR`: the headers that provider would send for the final body.
+    Sign { provider: Ident, secret: Expr, span: Span },
     ContentType(Str, Span),
 }
 
@@ -236,6 +307,8 @@ impl RequestLine {
             | RequestLine::Header { span, .. }
             | RequestLine::Json(_, span)
             | RequestLine::Text(_, span)
+            | RequestLine::Form(_, span)
+            | RequestLine::Sign { span, .. }
             | RequestLine::ContentType(_, span) => *span,
         }
     }

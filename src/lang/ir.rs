@@ -27,6 +27,12 @@ pub struct Workflow {
     /// The URL path served, e.g. `/hooks/payment` or `/api/webhook:trigger/<key>`.
     pub path: String,
     pub mode: Mode,
+    /// `method "GET" "POST"`: the methods served (default `POST`).
+    pub methods: Vec<http::Method>,
+    /// `allow ip "10.0.0.0/8"`: the networks callers may come from (empty: any).
+    pub allow: Vec<ipnet::IpNet>,
+    /// `cors { origin ... }`: the origins allowed (`"*"` for any); `None` without `cors`.
+    pub cors: Option<Vec<String>>,
     pub auth: Option<Auth>,
     /// Async only: the immediate answer (`None`: `200 text/plain ok`).
     pub immediate: Option<Respond>,
@@ -36,13 +42,107 @@ pub struct Workflow {
     pub slots: usize,
 }
 
-/// `auth basic { user EXPR password EXPR }` (constants).
+/// `auth ...`: who may call. Secrets are constants; each may be an array of them (rotation).
 #[derive(Debug)]
 pub struct Auth {
     /// The whole `auth` setting, for diagnostics.
     pub span: Span,
-    pub user: Expr,
-    pub password: Expr,
+    pub kind: AuthKind,
+}
+
+#[derive(Debug)]
+pub enum AuthKind {
+    /// `auth basic { user EXPR password EXPR }`.
+    Basic { user: Expr, password: Expr },
+    /// `auth bearer EXPR`: `Authorization: Bearer <token>`.
+    Bearer(Expr),
+    /// `auth header "X-Gitlab-Token" EXPR`: the header equals the secret.
+    Header { name: HeaderName, secret: Expr },
+    /// `auth github EXPR`, `auth stripe EXPR`, …, `auth hmac { ... }`: a signature over the raw body.
+    Signature(Signature),
+}
+
+/// A signature check (SPEC §2.1).
+#[derive(Debug)]
+pub struct Signature {
+    pub scheme: Scheme,
+    pub secret: Expr,
+    /// How far a signed timestamp may be from now (stripe, slack, standard_webhooks).
+    pub tolerance: std::time::Duration,
+    /// `auth twilio EXPR url "https://public/url"`: the URL the sender signed.
+    pub url: Option<String>,
+    /// `auth hmac { ... }` only.
+    pub hmac: Option<Hmac>,
+}
+
+/// The signature schemes of `auth`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scheme {
+    /// `X-Hub-Signature-256: sha256=<hex>`.
+    Github,
+    /// `Stripe-Signature: t=<unix>,v1=<hex>`.
+    Stripe,
+    /// `X-Slack-Signature: v0=<hex>` with `X-Slack-Request-Timestamp`.
+    Slack,
+    /// `X-Shopify-Hmac-Sha256: <base64>`.
+    Shopify,
+    /// `webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64>` (or `svix-`).
+    StandardWebhooks,
+    /// `X-Twilio-Signature: <base64 HMAC-SHA1>` over the URL and the sorted form parameters.
+    Twilio,
+    /// `auth hmac { ... }`.
+    Hmac,
+}
+
+impl Scheme {
+    /// The forms of `auth` that take one secret, by name (`hmac` has a block).
+    pub const NAMES: [(&'static str, Scheme); 6] = [
+        ("github", Scheme::Github),
+        ("stripe", Scheme::Stripe),
+        ("slack", Scheme::Slack),
+        ("shopify", Scheme::Shopify),
+        ("standard_webhooks", Scheme::StandardWebhooks),
+        ("twilio", Scheme::Twilio),
+    ];
+
+    pub fn from_name(name: &str) -> Option<Scheme> {
+        Scheme::NAMES.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
+    }
+
+    pub fn name(self) -> &'static str {
+        Scheme::NAMES.iter().find(|(_, s)| *s == self).map_or("hmac", |(n, _)| n)
+    }
+
+    /// Whether the scheme signs a timestamp (and so takes `tolerance`).
+    pub fn has_timestamp(self) -> bool {
+        matches!(self, Scheme::Stripe | Scheme::Slack | Scheme::StandardWebhooks)
+    }
+}
+
+/// `auth hmac { header "N" prefix "sha256=" algorithm sha256 encoding hex secret EXPR signed EXPR }`.
+#[derive(Debug)]
+pub struct Hmac {
+    pub header: HeaderName,
+    pub prefix: String,
+    pub algorithm: Algorithm,
+    pub encoding: Encoding,
+    /// What is signed (default: the raw body); may read `raw_body` and header extractions.
+    pub signed: Option<Expr>,
+    /// The slot `raw_body` has while `signed` is evaluated.
+    pub raw_body_slot: Slot,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Algorithm {
+    Sha1,
+    Sha256,
+    Sha512,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encoding {
+    Hex,
+    Base64,
 }
 
 pub use crate::lang::ast::Source;
@@ -64,12 +164,40 @@ pub struct Extraction {
 /// Where an extraction reads its value.
 #[derive(Debug)]
 pub enum Getter {
-    /// `header "X-Request-Id"`.
-    Header(HeaderName),
-    /// `query "items[0].sku"`: the pre-split path, its first step the parameter's name.
+    /// `header "X-Request-Id"`; `None` for `header` alone: an object of every header.
+    Header(Option<HeaderName>),
+    /// `query "items[0].sku"`: the pre-split path, its first step the parameter's name; empty for
+    /// `query` alone (the whole parsed query string).
     Query(Vec<Seg>),
-    /// `body "data.amount"`: the pre-split path.
+    /// `body "data.amount"`: the pre-split path; empty for `body` alone (the whole body).
     Body(Vec<Seg>),
+    /// `request "method"`, …
+    Request(RequestField),
+}
+
+/// What `request "..."` reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RequestField {
+    /// `"method"`: `POST`, `GET`, …
+    Method,
+    /// `"path"`: the path, without the query string.
+    Path,
+    /// `"url"`: the path with its query string.
+    Url,
+    /// `"ip"`: the caller's address (see `allow ip` and `--trusted-proxy`).
+    Ip,
+    /// `"raw_body"`: the body as text.
+    RawBody,
+}
+
+impl RequestField {
+    pub const NAMES: [(&'static str, RequestField); 5] = [
+        ("method", RequestField::Method),
+        ("path", RequestField::Path),
+        ("url", RequestField::Url),
+        ("ip", RequestField::Ip),
+        ("raw_body", RequestField::RawBody),
+    ];
 }
 
 /// One step of a pre-split path.
@@ -200,6 +328,10 @@ pub enum RequestLine {
     Text(Expr),
     /// `content_type "..."`: overrides the body's content type.
     ContentType(String),
+    /// `form EXPR`: the body, form-urlencoded.
+    Form(Expr),
+    /// `sign PROVIDER EXPR`: the provider's signature headers for the final body.
+    Sign(Scheme, Expr),
 }
 
 /// `expect EXPR`.
@@ -297,8 +429,19 @@ impl Workflow {
     /// Visits every expression of the workflow (auth, answers, defaults, statements).
     pub fn walk_exprs_mut(&mut self, f: &mut dyn FnMut(&mut Expr)) {
         if let Some(a) = &mut self.auth {
-            a.user.walk_mut(f);
-            a.password.walk_mut(f);
+            match &mut a.kind {
+                AuthKind::Basic { user, password } => {
+                    user.walk_mut(f);
+                    password.walk_mut(f);
+                }
+                AuthKind::Bearer(e) | AuthKind::Header { secret: e, .. } => e.walk_mut(f),
+                AuthKind::Signature(s) => {
+                    s.secret.walk_mut(f);
+                    if let Some(signed) = s.hmac.as_mut().and_then(|h| h.signed.as_mut()) {
+                        signed.walk_mut(f);
+                    }
+                }
+            }
         }
         if let Some(r) = &mut self.immediate {
             r.walk_exprs_mut(f);
@@ -321,7 +464,11 @@ impl TestCase {
                     a.walk_mut(f);
                     b.walk_mut(f);
                 }
-                RequestLine::Header(_, e) | RequestLine::Json(e) | RequestLine::Text(e) => e.walk_mut(f),
+                RequestLine::Header(_, e)
+                | RequestLine::Json(e)
+                | RequestLine::Text(e)
+                | RequestLine::Form(e)
+                | RequestLine::Sign(_, e) => e.walk_mut(f),
                 RequestLine::ContentType(_) => {}
             }
         }

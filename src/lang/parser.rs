@@ -135,18 +135,28 @@ impl Builder<'_> {
                     let mode = if c.as_str().contains("async") { Mode::Async } else { Mode::Sync };
                     settings.push(Setting::Mode(mode, cspan));
                 }
+                Rule::t_method | Rule::t_allow => {
+                    let strings = c.clone().into_inner().filter(|x| x.as_rule() == Rule::string);
+                    let strings: Vec<Str> = strings.map(|x| self.string(x)).collect();
+                    settings.push(if c.as_rule() == Rule::t_method {
+                        Setting::Methods(strings, cspan)
+                    } else {
+                        Setting::AllowIp(strings, cspan)
+                    });
+                }
+                Rule::t_cors => {
+                    let origins = c.into_inner().filter(|x| x.as_rule() == Rule::cors_origin);
+                    let strings: Vec<Str> = origins
+                        .flat_map(|o| o.into_inner().filter(|x| x.as_rule() == Rule::string))
+                        .map(|x| self.string(x))
+                        .collect();
+                    settings.push(Setting::Cors(strings, cspan));
+                }
                 Rule::t_auth => {
-                    let mut exprs = Vec::new();
-                    for part in c.into_inner() {
-                        if matches!(part.as_rule(), Rule::auth_user | Rule::auth_password) {
-                            if let Some(e) = part.into_inner().find(|x| x.as_rule() == Rule::expr) {
-                                exprs.push(self.expr(e));
-                            }
+                    if let Some(form) = c.into_inner().find(|x| x.as_rule() != Rule::k_auth) {
+                        if let Some(form) = self.auth_form(form) {
+                            settings.push(Setting::Auth(Auth { form, span: cspan }));
                         }
-                    }
-                    let mut it = exprs.into_iter();
-                    if let (Some(user), Some(password)) = (it.next(), it.next()) {
-                        settings.push(Setting::Auth { user, password, span: cspan });
                     }
                 }
                 Rule::respond => settings.push(Setting::Respond(self.respond(c))),
@@ -154,6 +164,87 @@ impl Builder<'_> {
             }
         }
         Trigger { settings, span }
+    }
+
+    fn auth_form(&mut self, p: Pair<Rule>) -> Option<AuthForm> {
+        match p.as_rule() {
+            Rule::auth_basic => {
+                let mut exprs = Vec::new();
+                for part in p.into_inner() {
+                    if matches!(part.as_rule(), Rule::auth_user | Rule::auth_password) {
+                        exprs.extend(self.child_expr(part));
+                    }
+                }
+                let mut it = exprs.into_iter();
+                Some(AuthForm::Basic { user: it.next()?, password: it.next()? })
+            }
+            Rule::auth_header => {
+                let mut name = None;
+                let mut secret = None;
+                for part in p.into_inner() {
+                    match part.as_rule() {
+                        Rule::string => name = Some(self.string(part)),
+                        Rule::expr => secret = Some(self.expr(part)),
+                        _ => {}
+                    }
+                }
+                Some(AuthForm::Header { name: name?, secret: secret? })
+            }
+            Rule::auth_token => {
+                let (mut scheme, mut secret, mut tolerance, mut url) = (None, None, None, None);
+                for part in p.into_inner() {
+                    match part.as_rule() {
+                        Rule::auth_scheme => scheme = Some(self.ident(part)),
+                        Rule::expr => secret = Some(self.expr(part)),
+                        Rule::auth_tolerance => {
+                            tolerance = part.into_inner().find(|x| x.as_rule() == Rule::duration).map(|d| self.duration(d))
+                        }
+                        Rule::auth_url => {
+                            url = part.into_inner().find(|x| x.as_rule() == Rule::string).map(|x| self.string(x))
+                        }
+                        _ => {}
+                    }
+                }
+                Some(AuthForm::Token { scheme: scheme?, secret: secret?, tolerance, url })
+            }
+            Rule::auth_hmac => {
+                let mut lines = Vec::new();
+                for part in p.into_inner() {
+                    let span = self.span_of(&part);
+                    let rule = part.as_rule();
+                    let inner: Vec<Pair<Rule>> = part.into_inner().collect();
+                    let last = inner.into_iter().last();
+                    let line = match (rule, last) {
+                        (Rule::hmac_header, Some(x)) => HmacLine::Header(self.string(x), span),
+                        (Rule::hmac_prefix, Some(x)) => HmacLine::Prefix(self.string(x), span),
+                        (Rule::hmac_algorithm, Some(x)) => HmacLine::Algorithm(self.ident(x), span),
+                        (Rule::hmac_encoding, Some(x)) => HmacLine::Encoding(self.ident(x), span),
+                        (Rule::hmac_secret, Some(x)) => HmacLine::Secret(self.expr(x), span),
+                        (Rule::hmac_signed, Some(x)) => HmacLine::Signed(self.expr(x), span),
+                        _ => continue,
+                    };
+                    lines.push(line);
+                }
+                Some(AuthForm::Hmac(lines))
+            }
+            _ => None,
+        }
+    }
+
+    fn duration(&mut self, p: Pair<Rule>) -> Duration {
+        let span = self.span_of(&p);
+        let text = p.as_str().to_string();
+        let unit_at = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+        let (digits, unit) = text.split_at(unit_at);
+        let scale: u64 = match unit {
+            "ms" => 1,
+            "s" => 1_000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            _ => 86_400_000,
+        };
+        let millis = digits.parse::<u64>().ok().and_then(|n| n.checked_mul(scale));
+        Duration { text, millis, span }
     }
 
     fn extract(&mut self, p: Pair<Rule>) -> Extract {
@@ -166,7 +257,7 @@ impl Builder<'_> {
         let span = self.span_of(&p);
         let mut name = Ident { name: String::new(), span };
         let mut source = Source::Body;
-        let mut path = Str { parts: Vec::new(), span };
+        let mut path = None;
         let mut ty = None;
         let mut required = None;
         let mut default = None;
@@ -177,10 +268,11 @@ impl Builder<'_> {
                     source = match c.as_str() {
                         "header" => Source::Header,
                         "query" => Source::Query,
+                        "request" => Source::Request,
                         _ => Source::Body,
                     }
                 }
-                Rule::string => path = self.string(c),
+                Rule::string => path = Some(self.string(c)),
                 Rule::as_type => {
                     ty = c.into_inner().find(|x| x.as_rule() == Rule::ident_any).map(|x| self.ident(x))
                 }
@@ -396,6 +488,25 @@ impl Builder<'_> {
                             Rule::req_text => {
                                 if let Some(e) = self.child_expr(l) {
                                     lines.push(RequestLine::Text(e, lspan));
+                                }
+                            }
+                            Rule::req_form => {
+                                if let Some(e) = self.child_expr(l) {
+                                    lines.push(RequestLine::Form(e, lspan));
+                                }
+                            }
+                            Rule::req_sign => {
+                                let mut provider = None;
+                                let mut secret = None;
+                                for x in l.into_inner() {
+                                    match x.as_rule() {
+                                        Rule::ident_any => provider = Some(self.ident(x)),
+                                        Rule::expr => secret = Some(self.expr(x)),
+                                        _ => {}
+                                    }
+                                }
+                                if let (Some(provider), Some(secret)) = (provider, secret) {
+                                    lines.push(RequestLine::Sign { provider, secret, span: lspan });
                                 }
                             }
                             Rule::req_content_type => {

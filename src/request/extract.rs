@@ -1,7 +1,7 @@
 //! Extraction: reads each declared value from headers, query or body by its pre-split path into
 //! its slot, applying `as`, `required` and `default`.
 
-use crate::lang::ir::{Extraction, Getter, Seg, Type, Workflow};
+use crate::lang::ir::{Extraction, Getter, RequestField, Seg, Type, Workflow};
 use crate::request::plan::{Plan, Read};
 use crate::request::value;
 use serde_json::Value;
@@ -11,6 +11,14 @@ pub struct Inputs<'a> {
     pub headers: &'a http::HeaderMap,
     /// The value of each root key in `Plan::query_roots` (see [`crate::request::qs::roots`]).
     pub query: &'a mut [Value],
+    /// The whole query string, parsed, when some extraction reads it.
+    pub query_whole: Option<&'a Value>,
+    pub method: &'a http::Method,
+    pub uri: &'a http::Uri,
+    /// The caller's address, when known.
+    pub ip: Option<std::net::IpAddr>,
+    /// The body as text, when some extraction reads `request "raw_body"`.
+    pub raw_body: Option<&'a str>,
 }
 
 /// A value that is missing or does not convert: answered with `400`.
@@ -46,7 +54,11 @@ pub fn extract_all(
     for (x, read) in wf.extracts.iter().zip(&plan.reads) {
         let Some(slot) = frame.get_mut(x.slot as usize) else { continue };
         let found = match (read, &x.getter) {
-            (Read::Header, Getter::Header(name)) => header(inputs.headers, name),
+            (Read::Header, Getter::Header(Some(name))) => header(inputs.headers, name),
+            (Read::Header, Getter::Header(None)) => Some(all_headers(inputs.headers)),
+            (Read::QueryWhole, _) => Some(inputs.query_whole.cloned().unwrap_or_else(|| Value::Object(Default::default()))),
+            (Read::Request, Getter::Request(field)) => request_field(inputs, *field),
+            (Read::Request, _) => None,
             (Read::Query { root, rest, sole }, _) => match inputs.query.get_mut(*root) {
                 Some(v) if *sole => Some(std::mem::take(v)),
                 Some(v) => lookup(v, rest).cloned(),
@@ -83,6 +95,28 @@ fn finish(x: &Extraction, found: Option<Value>) -> Result<Value, ExtractError> {
             Some(ty) => convert(v, ty).map_err(fail),
         },
     }
+}
+
+/// `request "..."`.
+fn request_field(inputs: &Inputs, field: RequestField) -> Option<Value> {
+    Some(Value::String(match field {
+        RequestField::Method => inputs.method.as_str().to_string(),
+        RequestField::Path => inputs.uri.path().to_string(),
+        RequestField::Url => inputs.uri.path_and_query().map_or_else(|| inputs.uri.path().to_string(), |p| p.as_str().to_string()),
+        RequestField::Ip => inputs.ip?.to_string(),
+        RequestField::RawBody => inputs.raw_body.unwrap_or("").to_string(),
+    }))
+}
+
+/// Every header as an object: lower-case names, repeated values joined with `, `.
+pub fn all_headers(headers: &http::HeaderMap) -> Value {
+    let mut out = serde_json::Map::new();
+    for name in headers.keys() {
+        if let Some(v) = header(headers, name) {
+            out.insert(name.as_str().to_string(), v);
+        }
+    }
+    Value::Object(out)
 }
 
 /// Every value of a header, joined with `, `; `None` when absent.

@@ -3,10 +3,13 @@
 //! [`plan`] names, fills its slots ([`extract`]) and runs the interpreter ([`eval`], [`value`]).
 
 pub mod body;
+pub mod caller;
 pub mod eval;
+pub mod form;
 pub mod extract;
 pub mod handle;
 pub mod plan;
 pub mod qs;
 pub mod served;
+pub mod signature;
 pub mod value;

@@ -16,8 +16,12 @@ pub enum Read {
         /// No other extraction reads this root: its value can be moved, not copied.
         sole: bool,
     },
+    /// The whole query string, parsed.
+    QueryWhole,
     /// A body path: the body parser has already put the value in the slot.
     Body,
+    /// `request "..."`.
+    Request,
 }
 
 /// The request plan of one workflow.
@@ -25,6 +29,12 @@ pub enum Read {
 pub struct Plan {
     /// The workflow reads the body (it has `body` extractions).
     pub needs_body: bool,
+    /// Some `body` extraction has a path (so a body read as one string cannot serve it: `415`).
+    pub body_paths: bool,
+    /// Every body read (slot, path): how bodies other than JSON fill their slots.
+    pub body_reads: Vec<(crate::lang::ir::Slot, Vec<Seg>)>,
+    /// Some extraction reads the whole query string.
+    pub query_whole: bool,
     /// The body paths it reads: only these are built when the body is parsed.
     pub body_need: Need,
     /// The workflow reads the query string.
@@ -43,9 +53,12 @@ impl Plan {
                 Getter::Header(_) => Read::Header,
                 Getter::Body(segs) => {
                     plan.needs_body = true;
+                    plan.body_paths |= !segs.is_empty();
                     plan.body_need.add(segs, x.slot);
+                    plan.body_reads.push((x.slot, segs.clone()));
                     Read::Body
                 }
+                Getter::Request(_) => Read::Request,
                 Getter::Query(segs) => {
                     plan.needs_query = true;
                     match segs.split_first() {
@@ -59,8 +72,10 @@ impl Plan {
                             };
                             Read::Query { root, rest: rest.to_vec(), sole: false }
                         }
-                        // An empty path reads no parameter: the value is missing.
-                        None => Read::Query { root: usize::MAX, rest: Vec::new(), sole: false },
+                        None => {
+                            plan.query_whole = true;
+                            Read::QueryWhole
+                        }
                     }
                 }
             };

@@ -2,9 +2,10 @@
 //! prepared, and a route table from URL path to workflow. Built once per load; swapped whole.
 
 use crate::lang::diagnostic::{Diagnostic, Kind};
-use crate::lang::ir::{self, Expr, Program, TestCase, Workflow};
+use crate::lang::ir::{AuthKind, Expr, Program, Scheme, TestCase, Workflow};
 use crate::request::eval::{self, Answer};
 use crate::request::plan::Plan;
+use crate::request::signature::{HmacHeader, Verifier};
 use http::HeaderValue;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -16,10 +17,14 @@ pub struct Served {
     pub wf: Workflow,
     /// What it reads of a request.
     pub plan: Plan,
-    /// `user:password` as expected from the caller.
-    pub credentials: Option<(Vec<u8>, Vec<u8>)>,
+    /// Who may call, checked before the body is read (Basic, bearer, a header).
+    pub access: Access,
+    /// A signature over the raw body, checked once it is read.
+    pub signature: Option<Verifier>,
     /// `Basic realm="<workflow>"`.
     pub challenge: HeaderValue,
+    /// The methods served, for `allow` (and CORS preflights).
+    pub allow_methods: HeaderValue,
     /// Async only: the immediate answer, built once.
     pub immediate: Option<Answer>,
     /// The workflow's name, shared by every log record.
@@ -27,6 +32,19 @@ pub struct Served {
     /// The values its `env()` calls resolved to (those of [`SECRET_MIN`] bytes or more): never
     /// written to a log line or a failure reason, whatever the workflow does with them.
     pub secrets: Vec<Box<str>>,
+}
+
+/// Credentials checked before the body: each accepted value (several when rotating).
+#[derive(Debug, Default)]
+pub enum Access {
+    #[default]
+    Anyone,
+    /// `user:password` pairs.
+    Basic(Vec<(Vec<u8>, Vec<u8>)>),
+    /// `Authorization: Bearer <token>`.
+    Bearer(Vec<Vec<u8>>),
+    /// The header equals one of the secrets.
+    Header(http::HeaderName, Vec<Vec<u8>>),
 }
 
 /// Shorter `env()` values (`"eu"`, `"1"`) are too common in ordinary text to redact.
@@ -178,23 +196,26 @@ fn resolve(
 }
 
 fn prepare(wf: Workflow, secrets: Vec<Box<str>>) -> Result<Served, Box<Diagnostic>> {
-    let Constants { credentials, immediate } = constants(&wf, false)?;
+    let Constants { access, signature, immediate } = constants(&wf, false)?;
     let realm = wf.name.replace(['"', '\\'], "");
     let challenge = HeaderValue::from_str(&format!("Basic realm=\"{realm}\""))
         .unwrap_or(HeaderValue::from_static("Basic realm=\"wf\""));
+    let methods: Vec<&str> = wf.methods.iter().map(http::Method::as_str).collect();
+    let allow_methods = HeaderValue::from_str(&methods.join(", ")).unwrap_or(HeaderValue::from_static("POST"));
     let name = Arc::from(wf.name.as_str());
     let plan = Plan::of(&wf);
-    Ok(Served { wf, plan, credentials, challenge, immediate, name, secrets })
+    Ok(Served { wf, plan, access, signature, challenge, allow_methods, immediate, name, secrets })
 }
 
 /// A workflow's values computed once, at load.
 struct Constants {
-    credentials: Option<(Vec<u8>, Vec<u8>)>,
+    access: Access,
+    signature: Option<Verifier>,
     immediate: Option<Answer>,
 }
 
-/// Computes the credentials and the immediate answer. With `skip_env`, those that read `env()`
-/// are left out (and come back `None`).
+/// Computes the credentials, signature secrets and the immediate answer. With `skip_env`, those
+/// that read `env()` are left out.
 fn constants(wf: &Workflow, skip_env: bool) -> Result<Constants, Box<Diagnostic>> {
     let fails = |span, what: &str, e: String| {
         Box::new(
@@ -203,21 +224,72 @@ fn constants(wf: &Workflow, skip_env: bool) -> Result<Constants, Box<Diagnostic>
         )
     };
     let skip = |e: &Expr| skip_env && e.mentions_env();
-    let credentials = match &wf.auth {
-        Some(ir::Auth { user, password, .. }) if skip(user) || skip(password) => None,
-        Some(ir::Auth { user, password, span }) => {
-            let u = constant_string(user).map_err(|e| fails(*span, "the auth user", e))?;
-            let p = constant_string(password).map_err(|e| fails(*span, "the auth password", e))?;
-            Some((u.into_bytes(), p.into_bytes()))
+    let mut access = Access::Anyone;
+    let mut signature = None;
+    if let Some(auth) = &wf.auth {
+        let span = auth.span;
+        match &auth.kind {
+            AuthKind::Basic { user, password } if !skip(user) && !skip(password) => {
+                let u = constant_string(user).map_err(|e| fails(span, "the auth user", e))?;
+                let ps = secrets(password).map_err(|e| fails(span, "the auth password", e))?;
+                access = Access::Basic(ps.into_iter().map(|p| (u.clone().into_bytes(), p)).collect());
+            }
+            AuthKind::Bearer(e) if !skip(e) => {
+                access = Access::Bearer(secrets(e).map_err(|e| fails(span, "the bearer token", e))?);
+            }
+            AuthKind::Header { name, secret } if !skip(secret) => {
+                access = Access::Header(name.clone(), secrets(secret).map_err(|e| fails(span, "the secret", e))?);
+            }
+            AuthKind::Signature(sig) if !skip(&sig.secret) => {
+                let mut keys = secrets(&sig.secret).map_err(|e| fails(span, "the secret", e))?;
+                if sig.scheme == Scheme::StandardWebhooks {
+                    let decoded: Option<Vec<Vec<u8>>> = keys
+                        .iter()
+                        .map(|k| std::str::from_utf8(k).ok().and_then(crate::request::signature::standard_key))
+                        .collect();
+                    keys = decoded.ok_or_else(|| {
+                        fails(span, "the secret", "a Standard Webhooks secret is `whsec_` followed by base64".into())
+                    })?;
+                }
+                let hmac = sig.hmac.as_ref().map(|h| HmacHeader {
+                    header: h.header.clone(),
+                    prefix: h.prefix.clone(),
+                    algorithm: h.algorithm,
+                    encoding: h.encoding,
+                });
+                let tolerance_secs = sig.tolerance.as_secs();
+                signature = Some(Verifier { scheme: sig.scheme, secrets: keys, tolerance_secs, hmac });
+            }
+            _ => {}
         }
-        None => None,
-    };
+    }
     let immediate = match &wf.immediate {
         Some(r) if skip_env && r.mentions_env() => None,
         Some(r) => Some(eval::answer(r, &[]).map_err(|e| fails(r.span, "the immediate answer", e))?),
         None => None,
     };
-    Ok(Constants { credentials, immediate })
+    Ok(Constants { access, signature, immediate })
+}
+
+/// A secret, or an array of them (rotation), as bytes; none may be empty.
+fn secrets(e: &Expr) -> Result<Vec<Vec<u8>>, String> {
+    let v = eval::eval(e, &[])?.into_owned();
+    let list = match v {
+        Value::Array(items) => items,
+        other => vec![other],
+    };
+    if list.is_empty() {
+        return Err("an empty array of secrets".into());
+    }
+    let mut out = Vec::with_capacity(list.len());
+    for item in list {
+        match item {
+            Value::String(s) if !s.is_empty() => out.push(s.into_bytes()),
+            Value::String(_) => return Err("a secret is empty".into()),
+            other => return Err(format!("a secret is a string, not {}", crate::request::value::type_name(&other))),
+        }
+    }
+    Ok(out)
 }
 
 fn constant_string(e: &Expr) -> Result<String, String> {

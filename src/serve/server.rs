@@ -37,6 +37,8 @@ pub struct Options {
     pub max_connections: usize,
     /// A connection with no reads or writes for this long is closed.
     pub idle_timeout: Duration,
+    /// Peers whose `X-Forwarded-For` (and `X-Forwarded-Proto`) are believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// Most header lines a request may have (more: `431`).
@@ -175,7 +177,11 @@ async fn run(opts: Options, router: Router) -> ExitCode {
     let _ = getrandom::fill(&mut seed);
     let ctx = Arc::new(Ctx {
         router: ArcSwap::from_pointee(router),
-        limits: Limits { max_body: opts.max_body, body_timeout: opts.body_timeout },
+        limits: Limits {
+            max_body: opts.max_body,
+            body_timeout: opts.body_timeout,
+            trusted_proxies: Arc::from(opts.trusted_proxies.as_slice()),
+        },
         queue: Queue(tx),
         seed: u64::from_le_bytes(seed) & 0xffff_ffff_0000_0000,
         counter: AtomicU64::new(0),
@@ -200,8 +206,10 @@ async fn run(opts: Options, router: Router) -> ExitCode {
     let slots = Arc::new(tokio::sync::Semaphore::new(opts.max_connections));
     let serve = |stream: tokio::net::TcpStream, slot: tokio::sync::OwnedSemaphorePermit| {
         let _ = stream.set_nodelay(true);
+        let peer = stream.peer_addr().map_or(std::net::IpAddr::from([0, 0, 0, 0]), |a| a.ip());
         let ctx = ctx.clone();
-        let service = hyper::service::service_fn(move |req| {
+        let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+            req.extensions_mut().insert(crate::request::caller::Peer(peer));
             let ctx = ctx.clone();
             async move { Ok::<_, Infallible>(ctx.answer(req).await) }
         });

@@ -160,22 +160,87 @@ impl Printer<'_> {
                 Setting::Mode(m, span) => {
                     self.line(span, if *m == Mode::Async { "mode async" } else { "mode sync" })
                 }
-                Setting::Auth { user, password, span } => {
-                    self.open(span.start);
-                    self.out.push_str("auth basic {\n");
-                    self.indent += 1;
-                    let u = format!("user {}", self.expr(user));
-                    self.line(&user.span, &u);
-                    let p = format!("password {}", self.expr(password));
-                    self.line(&password.span, &p);
-                    self.indent -= 1;
-                    self.close_block(span.end);
+                Setting::Methods(list, span) => {
+                    let text = format!("method {}", self.str_list(list));
+                    self.line(span, &text);
                 }
+                Setting::AllowIp(list, span) => {
+                    let text = format!("allow ip {}", self.str_list(list));
+                    self.line(span, &text);
+                }
+                Setting::Cors(list, span) => {
+                    if list.is_empty() {
+                        self.line(span, "cors { }");
+                    } else {
+                        self.open(span.start);
+                        self.out.push_str("cors {\n");
+                        self.indent += 1;
+                        let text = format!("origin {}", self.str_list(list));
+                        let first = list.first().map_or(*span, |s| s.span);
+                        self.line(&first, &text);
+                        self.indent -= 1;
+                        self.close_block(span.end);
+                    }
+                }
+                Setting::Auth(a) => self.auth(a),
                 Setting::Respond(r) => self.respond(r),
             }
         }
         self.indent -= 1;
         self.close_block(t.span.end);
+    }
+
+    fn auth(&mut self, a: &Auth) {
+        match &a.form {
+            AuthForm::Basic { user, password } => {
+                self.open(a.span.start);
+                self.out.push_str("auth basic {\n");
+                self.indent += 1;
+                let u = format!("user {}", self.expr(user));
+                self.line(&user.span, &u);
+                let p = format!("password {}", self.expr(password));
+                self.line(&password.span, &p);
+                self.indent -= 1;
+                self.close_block(a.span.end);
+            }
+            AuthForm::Header { name, secret } => {
+                let text = format!("auth header {} {}", self.str_lit(name), self.expr(secret));
+                self.line(&a.span, &text);
+            }
+            AuthForm::Token { scheme, secret, tolerance, url } => {
+                let mut text = format!("auth {} {}", scheme.name, self.expr(secret));
+                if let Some(d) = tolerance {
+                    text.push_str(&format!(" tolerance {}", d.text));
+                }
+                if let Some(u) = url {
+                    text.push_str(&format!(" url {}", self.str_lit(u)));
+                }
+                self.line(&a.span, &text);
+            }
+            AuthForm::Hmac(lines) => {
+                self.open(a.span.start);
+                self.out.push_str("auth hmac {\n");
+                self.indent += 1;
+                for l in lines {
+                    let text = match l {
+                        HmacLine::Header(s, _) => format!("header {}", self.str_lit(s)),
+                        HmacLine::Prefix(s, _) => format!("prefix {}", self.str_lit(s)),
+                        HmacLine::Algorithm(i, _) => format!("algorithm {}", i.name),
+                        HmacLine::Encoding(i, _) => format!("encoding {}", i.name),
+                        HmacLine::Secret(e, _) => format!("secret {}", self.expr(e)),
+                        HmacLine::Signed(e, _) => format!("signed {}", self.expr(e)),
+                    };
+                    self.line(&l.span(), &text);
+                }
+                self.indent -= 1;
+                self.close_block(a.span.end);
+            }
+        }
+    }
+
+    /// Strings separated by spaces.
+    fn str_list(&self, list: &[Str]) -> String {
+        list.iter().map(|s| self.str_lit(s)).collect::<Vec<_>>().join(" ")
     }
 
     /// One line holding `text` for a thing with this span.
@@ -206,8 +271,11 @@ impl Printer<'_> {
         }
         let width = x.fields.iter().map(|f| f.name.name.len()).max().unwrap_or(0);
         for f in &x.fields {
-            let mut text =
-                format!("{:width$} = {} {}", f.name.name, f.source.as_str(), self.str_lit(&f.path));
+            let mut text = format!("{:width$} = {}", f.name.name, f.source.as_str());
+            if let Some(p) = &f.path {
+                text.push(' ');
+                text.push_str(&self.str_lit(p));
+            }
             if let Some(t) = &f.ty {
                 text.push_str(&format!(" as {}", t.name));
             }
@@ -334,6 +402,11 @@ impl Printer<'_> {
                     }
                     RequestLine::Json(e, span) => self.keyword_block("json", e, span),
                     RequestLine::Text(e, span) => self.keyword_line("text", e, span),
+                    RequestLine::Form(e, span) => self.keyword_block("form", e, span),
+                    RequestLine::Sign { provider, secret, span } => {
+                        let text = format!("sign {} {}", provider.name, self.expr(secret));
+                        self.line(span, &text);
+                    }
                     RequestLine::ContentType(s, span) => {
                         let text = format!("content_type {}", self.str_lit(s));
                         self.line(span, &text);

@@ -2,7 +2,8 @@
 //! as `wf serve` (no socket), runs queued async executions to completion, and checks `expect`s.
 
 use crate::lang::ast::BinOp;
-use crate::lang::ir::{Expr, RequestLine, TestCase};
+use crate::lang::ir::{Auth, AuthKind, Expr, RequestLine, TestCase};
+use crate::request::signature;
 use crate::request::eval;
 use crate::request::handle::{self, Enqueue, ExecId, Job, Limits, Record};
 use crate::request::served::Router;
@@ -60,7 +61,7 @@ pub fn run_all(router: &Router, filter: Option<&str>) -> Vec<TestResult> {
 async fn run_one(router: &Router, t: &TestCase, n: u64) -> TestResult {
     let location = t.file.location(t.span.start);
     let mut result = TestResult { name: t.name.clone(), location, passed: false, details: Vec::new() };
-    let req = match build_request(t) {
+    let req = match build_request(t, router) {
         Ok(r) => r,
         Err(e) => {
             result.details.push(format!("cannot build the request: {e}"));
@@ -176,12 +177,13 @@ fn shorten(s: &str) -> String {
     format!("{cut:?}...")
 }
 
-fn build_request(t: &TestCase) -> Result<::http::Request<Full<Bytes>>, String> {
+fn build_request(t: &TestCase, router: &Router) -> Result<::http::Request<Full<Bytes>>, String> {
     let url = value::render_string(&*eval::eval(&t.url, &[])?);
     let mut builder = ::http::Request::builder().method(t.method.clone()).uri(&url);
     let mut body = Vec::new();
     let mut content_type: Option<String> = None;
     let mut explicit_type = None;
+    let mut sign = None;
     for line in &t.lines {
         match line {
             RequestLine::Auth(u, p) => {
@@ -205,7 +207,41 @@ fn build_request(t: &TestCase) -> Result<::http::Request<Full<Bytes>>, String> {
                 body = value::render_string(&*eval::eval(e, &[])?).into_bytes();
                 content_type = Some(eval::TEXT.to_string());
             }
+            RequestLine::Form(e) => {
+                let mut form = form_urlencoded::Serializer::new(String::new());
+                form_pairs("", eval::eval(e, &[])?.as_ref(), &mut form);
+                body = form.finish().into_bytes();
+                content_type = Some("application/x-www-form-urlencoded".to_string());
+            }
+            RequestLine::Sign(scheme, e) => {
+                let secret = match eval::eval(e, &[])?.into_owned() {
+                    Value::Array(items) => items.first().map(value::render_string).unwrap_or_default(),
+                    other => value::render_string(&other),
+                };
+                sign = Some((*scheme, secret));
+            }
             RequestLine::ContentType(ct) => explicit_type = Some(ct.clone()),
+        }
+    }
+    if let Some((scheme, secret)) = sign {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let path = url.split('?').next().unwrap_or("");
+        // Twilio signs the URL the sender used: the workflow's `url` setting, else this server's.
+        let fixed = router.get(path).and_then(|s| match &s.wf.auth {
+            Some(Auth { kind: AuthKind::Signature(sig), .. }) => sig.url.clone(),
+            _ => None,
+        });
+        let signed_url = match fixed {
+            Some(base) => match url.split_once('?') {
+                Some((_, q)) if !base.contains('?') => format!("{base}?{q}"),
+                _ => base,
+            },
+            None => format!("http://localhost{url}"),
+        };
+        let params = crate::request::form::pairs(&body);
+        for (name, v) in signature::sign(scheme, &secret, &body, &signed_url, &params, now) {
+            let value = HeaderValue::from_str(&v).map_err(|_| format!("invalid value for header `{name}`"))?;
+            builder = builder.header(name, value);
         }
     }
     if let Some(ct) = explicit_type.or(content_type) {
@@ -213,6 +249,29 @@ fn build_request(t: &TestCase) -> Result<::http::Request<Full<Bytes>>, String> {
         builder = builder.header(CONTENT_TYPE, value);
     }
     builder.body(Full::new(Bytes::from(body))).map_err(|e| format!("invalid request `{url}`: {e}"))
+}
+
+/// Writes an object as form pairs, nesting the way `qs` reads them back (`user[id]=U1`).
+fn form_pairs(prefix: &str, v: &Value, out: &mut form_urlencoded::Serializer<String>) {
+    match v {
+        Value::Object(map) => {
+            for (k, x) in map {
+                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}[{k}]") };
+                form_pairs(&key, x, out);
+            }
+        }
+        Value::Array(items) => {
+            for (i, x) in items.iter().enumerate() {
+                form_pairs(&format!("{prefix}[{i}]"), x, out);
+            }
+        }
+        Value::Null => {
+            out.append_pair(prefix, "");
+        }
+        other => {
+            out.append_pair(prefix, &value::render_string(other));
+        }
+    }
 }
 
 /// Formats results: one line per test, details indented, then `N passed, N failed`.

@@ -1,5 +1,6 @@
 //! The checker: the only resolver. Lowers the AST of every file to the IR, or reports every error.
 
+mod auth;
 mod expr;
 mod extract;
 mod stmt;
@@ -74,6 +75,8 @@ struct Var {
     span: Span,
     /// A header or query extraction without `as`: it only ever holds a string (or null).
     string_only: bool,
+    /// A `header` extraction (readable by `auth hmac`'s `signed`).
+    header: bool,
     /// What it can hold.
     types: Types,
     /// Where its type comes from, and how to say so ("declared `as number` here").
@@ -127,7 +130,7 @@ impl<'a> Lower<'a> {
             self.push(d);
         }
         let slot = self.vars.len() as Slot;
-        self.vars.push(Var { name: name.name.clone(), span: name.span, string_only, types, origin });
+        self.vars.push(Var { name: name.name.clone(), span: name.span, string_only, header: false, types, origin });
         if let Some(scope) = self.scopes.last_mut() {
             scope.push(slot);
         }

@@ -53,6 +53,27 @@ impl Lower<'_> {
                 }
                 ast::RequestLine::Json(e, _) => lines.push(ir::RequestLine::Json(self.expr(e))),
                 ast::RequestLine::Text(e, _) => lines.push(ir::RequestLine::Text(self.expr(e))),
+                ast::RequestLine::Form(e, _) => {
+                    let (x, t) = self.typed(e);
+                    if !t.meets(crate::lang::types::Types::OBJECT) {
+                        self.err(Kind::TypeMismatch, e.span, format!("`form` sends an object, not {}", t.describe_value()))
+                            .set_label("not an object")
+                            .set_help("write form { text: \"hello\", user_id: \"U1\" }");
+                    }
+                    lines.push(ir::RequestLine::Form(x));
+                }
+                ast::RequestLine::Sign { provider, secret, .. } => {
+                    let secret = self.expr(secret);
+                    match ir::Scheme::from_name(&provider.name) {
+                        Some(scheme) => lines.push(ir::RequestLine::Sign(scheme, secret)),
+                        None => {
+                            let names: Vec<&str> = ir::Scheme::NAMES.iter().map(|(n, _)| *n).collect();
+                            self.err(Kind::UnknownAuth, provider.span, format!("`sign` knows no provider `{}`", provider.name))
+                                .set_label("not a provider")
+                                .set_help(format!("the providers are {}", names.join(", ")));
+                        }
+                    }
+                }
                 ast::RequestLine::ContentType(s, _) => {
                     if let Some(ct) = self.literal(s, "a content type") {
                         lines.push(ir::RequestLine::ContentType(ct));

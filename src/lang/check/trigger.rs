@@ -8,11 +8,16 @@ use crate::lang::ir;
 use std::collections::HashMap;
 
 /// What a trigger's settings lower to.
-struct Settings {
+struct Settings<'a> {
     path: String,
     /// The setting that names the path (or the workflow's name), for duplicate reports.
     path_span: Span,
+    methods: Vec<http::Method>,
+    allow: Vec<ipnet::IpNet>,
+    cors: Option<Vec<String>>,
     auth: Option<ir::Auth>,
+    /// `auth hmac`'s `signed`, lowered once the extractions are declared.
+    signed: Option<super::auth::PendingSigned<'a>>,
     immediate: Option<ir::Respond>,
 }
 
@@ -20,7 +25,7 @@ impl Lower<'_> {
     /// Lowers one workflow; also returns the span that names its URL path (for duplicate reports).
     pub(super) fn workflow(mut self, w: &ast::Workflow) -> (ir::Workflow, Span) {
         let trigger = self.the_trigger(w);
-        let settings = self.settings(trigger, &w.name);
+        let mut settings = self.settings(trigger, &w.name);
 
         // Extracted variables are visible in the whole workflow: declare them all first.
         let mut extracts = Vec::new();
@@ -30,6 +35,10 @@ impl Lower<'_> {
                     extracts.push(self.field(f));
                 }
             }
+        }
+
+        if let Some(pending) = settings.signed.take() {
+            self.signed(&mut settings.auth, pending);
         }
 
         let mut body = Vec::new();
@@ -47,6 +56,9 @@ impl Lower<'_> {
             span: w.name.span,
             path: settings.path,
             mode: self.mode,
+            methods: settings.methods,
+            allow: settings.allow,
+            cors: settings.cors,
             auth: settings.auth,
             immediate: settings.immediate,
             extracts,
@@ -102,10 +114,14 @@ impl Lower<'_> {
 
     /// The trigger's settings: the URL path served, auth and the immediate answer (and the mode,
     /// kept in `self.mode` for the statements).
-    fn settings(&mut self, trigger: Option<&ast::Trigger>, name: &ast::Ident) -> Settings {
+    fn settings<'a>(&mut self, trigger: Option<&'a ast::Trigger>, name: &ast::Ident) -> Settings<'a> {
         let mut path_setting: Option<(String, Span)> = None;
         let mut key_setting: Option<(String, Span)> = None;
         let mut auth = None;
+        let mut signed = None;
+        let mut methods = vec![http::Method::POST];
+        let mut allow = Vec::new();
+        let mut cors = None;
         let mut immediate_ast = None;
         let mut seen: HashMap<&'static str, Span> = HashMap::new();
         if let Some(t) = trigger {
@@ -114,7 +130,10 @@ impl Lower<'_> {
                     ast::Setting::Path(..) => "path",
                     ast::Setting::Key(..) => "key",
                     ast::Setting::Mode(..) => "mode",
-                    ast::Setting::Auth { .. } => "auth",
+                    ast::Setting::Methods(..) => "method",
+                    ast::Setting::AllowIp(..) => "allow ip",
+                    ast::Setting::Cors(..) => "cors",
+                    ast::Setting::Auth(_) => "auth",
                     ast::Setting::Respond(_) => "respond",
                 };
                 if let Some(prev) = seen.insert(kind, s.span()) {
@@ -138,13 +157,10 @@ impl Lower<'_> {
             }
             for s in &t.settings {
                 match s {
-                    ast::Setting::Auth { user, password, span } => {
-                        self.const_only = Some("auth settings");
-                        let user = self.expr(user);
-                        let password = self.expr(password);
-                        self.const_only = None;
-                        auth = Some(ir::Auth { user, password, span: *span });
-                    }
+                    ast::Setting::Auth(a) => (auth, signed) = self.auth(a),
+                    ast::Setting::Methods(list, _) => methods = self.methods(list),
+                    ast::Setting::AllowIp(list, _) => allow = self.networks(list),
+                    ast::Setting::Cors(list, _) => cors = Some(self.origins(list)),
                     ast::Setting::Respond(r) => immediate_ast = Some(r),
                     _ => {}
                 }
@@ -171,7 +187,7 @@ impl Lower<'_> {
             (None, Some((k, span))) => (format!("/api/webhook:trigger/{k}"), span),
             (None, None) => (format!("/api/webhook:trigger/{}", name.name), name.span),
         };
-        Settings { path, path_span, auth, immediate }
+        Settings { path, path_span, methods, allow, cors, auth, signed, immediate }
     }
 
     pub(super) fn literal(&mut self, s: &ast::Str, what: &str) -> Option<String> {

@@ -94,6 +94,24 @@ kinds! {
     /// A `key` that is not URL-safe.
     InvalidKey = "wf::invalid-key", Error, "a trigger key that is not URL-safe",
         "a key uses letters, digits, `-`, `_`, `.` and `~`";
+    /// `method "G ET"`: not an HTTP method.
+    InvalidMethod = "wf::invalid-method", Error, "a method that is not an HTTP method",
+        "write methods in upper case, e.g. method \"GET\" \"POST\"";
+    /// `allow ip "10.0.0.300"`.
+    InvalidNetwork = "wf::invalid-network", Error, "an `allow ip` entry that is not an address or network",
+        "write an address or a CIDR network, e.g. \"10.0.0.0/8\", \"192.0.2.7\" or \"2001:db8::/32\"";
+    /// `cors { origin "a.example" }`.
+    InvalidOrigin = "wf::invalid-origin", Error, "a `cors` origin that is not scheme://host[:port]",
+        "write the origin as the browser sends it, e.g. \"https://app.example\", or \"*\"";
+    /// `auth gitlab ...`.
+    UnknownAuth = "wf::unknown-auth", Error, "an `auth` form wf does not have",
+        "the forms are basic, bearer, header, github, stripe, slack, shopify, standard_webhooks, twilio and hmac";
+    /// An `auth` form with a missing, misplaced or invalid setting.
+    InvalidAuth = "wf::invalid-auth", Error, "an `auth` form with a missing, misplaced or invalid setting",
+        "see the `auth` forms in README.md";
+    /// `request "host"`.
+    UnknownRequestField = "wf::unknown-request-field", Error, "a `request` field wf does not have",
+        "the fields are method, path, url, ip and raw_body";
     /// A status outside 100–599.
     InvalidStatus = "wf::invalid-status", Error, "a status outside 100–599",
         "use a status between 100 and 599, e.g. 200, 400 or 422";

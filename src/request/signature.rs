@@ -1,0 +1,356 @@
+//! Signatures of webhook providers (SPEC §2.1): each scheme's header parsed, the MAC computed over
+//! the raw bytes exactly as received, compared in constant time against every secret (rotation).
+//! Also signs, as the provider would, for `wf test`'s `sign`.
+
+use crate::lang::ir::{Algorithm, Encoding, Scheme};
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use http::HeaderMap;
+use subtle::ConstantTimeEq;
+
+/// Why a signature check failed: the text of the `401`'s `error`. Never says what was expected.
+pub type Refusal = &'static str;
+
+pub const MISSING_SIGNATURE: Refusal = "missing signature";
+pub const INVALID_SIGNATURE: Refusal = "invalid signature";
+pub const MISSING_TIMESTAMP: Refusal = "missing timestamp";
+pub const INVALID_TIMESTAMP: Refusal = "invalid timestamp";
+pub const OUTSIDE_TOLERANCE: Refusal = "timestamp outside tolerance";
+
+/// Most signatures one header may offer (Stripe's `v1=`, Standard Webhooks' `v1,`): more is refused.
+const MAX_CANDIDATES: usize = 32;
+
+/// A signature check ready to run: the scheme and its secrets as bytes.
+#[derive(Debug)]
+pub struct Verifier {
+    pub scheme: Scheme,
+    /// Every accepted secret (rotation); for standard_webhooks, the decoded keys.
+    pub secrets: Vec<Vec<u8>>,
+    pub tolerance_secs: u64,
+    /// `auth hmac` only.
+    pub hmac: Option<HmacHeader>,
+}
+
+/// Where `auth hmac` finds its signature and how it is written.
+#[derive(Debug)]
+pub struct HmacHeader {
+    pub header: http::HeaderName,
+    pub prefix: String,
+    pub algorithm: Algorithm,
+    pub encoding: Encoding,
+}
+
+/// What a check reads of a request.
+pub struct Signed<'a> {
+    pub headers: &'a HeaderMap,
+    /// The raw body, or for `auth hmac` with `signed` the content it names.
+    pub body: &'a [u8],
+    /// Twilio: the full URL the sender used.
+    pub url: &'a str,
+    /// Twilio: the form parameters (name, value), as sent.
+    pub params: &'a [(String, String)],
+    /// Seconds since the Unix epoch.
+    pub now: u64,
+}
+
+impl Verifier {
+    /// Checks the request's signature against every secret.
+    pub fn verify(&self, r: &Signed) -> Result<(), Refusal> {
+        match self.scheme {
+            Scheme::Github => {
+                let given = header(r.headers, "x-hub-signature-256")?;
+                let hex = given.strip_prefix("sha256=").ok_or(INVALID_SIGNATURE)?;
+                let tag = decode_hex(hex)?;
+                self.any(Algorithm::Sha256, &[r.body], |mac| ct(&mac, &tag))
+            }
+            Scheme::Shopify => {
+                let tag = decode_base64(header(r.headers, "x-shopify-hmac-sha256")?)?;
+                self.any(Algorithm::Sha256, &[r.body], |mac| ct(&mac, &tag))
+            }
+            Scheme::Stripe => {
+                let given = header(r.headers, "stripe-signature")?;
+                let (t, candidates) = parse_stripe(given)?;
+                self.fresh(t, r.now)?;
+                let tags = candidates.iter().map(|c| decode_hex(c)).collect::<Result<Vec<_>, _>>()?;
+                self.any(Algorithm::Sha256, &[t.as_bytes(), b".", r.body], |mac| tags.iter().any(|t| ct(&mac, t)))
+            }
+            Scheme::Slack => {
+                let ts = header(r.headers, "x-slack-request-timestamp").map_err(|_| MISSING_TIMESTAMP)?;
+                let given = header(r.headers, "x-slack-signature")?;
+                self.fresh(ts, r.now)?;
+                let tag = decode_hex(given.strip_prefix("v0=").ok_or(INVALID_SIGNATURE)?)?;
+                self.any(Algorithm::Sha256, &[b"v0:", ts.as_bytes(), b":", r.body], |mac| ct(&mac, &tag))
+            }
+            Scheme::StandardWebhooks => {
+                let pick = |name: &str| {
+                    header(r.headers, &format!("webhook-{name}")).or_else(|_| header(r.headers, &format!("svix-{name}")))
+                };
+                let id = pick("id").map_err(|_| INVALID_SIGNATURE)?;
+                let ts = pick("timestamp").map_err(|_| MISSING_TIMESTAMP)?;
+                let given = pick("signature")?;
+                self.fresh(ts, r.now)?;
+                let tags = parse_standard(given)?;
+                let content: [&[u8]; 5] = [id.as_bytes(), b".", ts.as_bytes(), b".", r.body];
+                self.any(Algorithm::Sha256, &content, |mac| tags.iter().any(|t| ct(&mac, t)))
+            }
+            Scheme::Twilio => {
+                let tag = decode_base64(header(r.headers, "x-twilio-signature")?)?;
+                let content = twilio_content(r.url, r.params);
+                self.any(Algorithm::Sha1, &[content.as_bytes()], |mac| ct(&mac, &tag))
+            }
+            Scheme::Hmac => {
+                let Some(h) = &self.hmac else { return Err(INVALID_SIGNATURE) };
+                let given = header(r.headers, h.header.as_str())?;
+                let given = given.strip_prefix(h.prefix.as_str()).ok_or(INVALID_SIGNATURE)?;
+                let tag = match h.encoding {
+                    Encoding::Hex => decode_hex(given)?,
+                    Encoding::Base64 => decode_base64(given)?,
+                };
+                self.any(h.algorithm, &[r.body], |mac| ct(&mac, &tag))
+            }
+        }
+    }
+
+    /// Whether any secret's MAC over the concatenated `parts` satisfies `ok`.
+    fn any(&self, algorithm: Algorithm, parts: &[&[u8]], ok: impl Fn(Vec<u8>) -> bool) -> Result<(), Refusal> {
+        let mut matched = false;
+        for secret in &self.secrets {
+            // Every secret is tried, so the time taken does not say which one matched.
+            matched |= ok(mac(algorithm, secret, parts));
+        }
+        if matched {
+            Ok(())
+        } else {
+            Err(INVALID_SIGNATURE)
+        }
+    }
+
+    /// The signed timestamp is within the tolerance of now, in either direction.
+    fn fresh(&self, ts: &str, now: u64) -> Result<(), Refusal> {
+        let t = parse_timestamp(ts)?;
+        if now.abs_diff(t) > self.tolerance_secs {
+            return Err(OUTSIDE_TOLERANCE);
+        }
+        Ok(())
+    }
+}
+
+/// A header's value as text; absent, empty or not visible ASCII is "missing".
+fn header<'h>(headers: &'h HeaderMap, name: &str) -> Result<&'h str, Refusal> {
+    let v = headers.get(name).ok_or(MISSING_SIGNATURE)?;
+    let s = v.to_str().map_err(|_| INVALID_SIGNATURE)?.trim();
+    if s.is_empty() {
+        return Err(MISSING_SIGNATURE);
+    }
+    Ok(s)
+}
+
+/// Seconds since the epoch, as sent: digits only (no sign, no fraction), at most 12 of them.
+pub fn parse_timestamp(ts: &str) -> Result<u64, Refusal> {
+    if ts.is_empty() || ts.len() > 12 || !ts.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(INVALID_TIMESTAMP);
+    }
+    ts.parse::<u64>().map_err(|_| INVALID_TIMESTAMP)
+}
+
+/// `t=1492774577,v1=5257a8...,v1=...,v0=...` → the timestamp and every `v1`.
+pub fn parse_stripe(header: &str) -> Result<(&str, Vec<&str>), Refusal> {
+    let mut t = None;
+    let mut v1 = Vec::new();
+    for item in header.split(',') {
+        let Some((k, v)) = item.trim().split_once('=') else { continue };
+        match k {
+            "t" => t = Some(v),
+            "v1" => {
+                if v1.len() == MAX_CANDIDATES {
+                    return Err(INVALID_SIGNATURE);
+                }
+                v1.push(v);
+            }
+            _ => {}
+        }
+    }
+    let t = t.ok_or(MISSING_TIMESTAMP)?;
+    if v1.is_empty() {
+        return Err(MISSING_SIGNATURE);
+    }
+    Ok((t, v1))
+}
+
+/// `v1,<base64> v1,<base64>` → every `v1` signature, decoded (other versions are skipped).
+pub fn parse_standard(header: &str) -> Result<Vec<Vec<u8>>, Refusal> {
+    let mut out = Vec::new();
+    for item in header.split(' ').filter(|s| !s.is_empty()) {
+        let Some(sig) = item.strip_prefix("v1,") else { continue };
+        if out.len() == MAX_CANDIDATES {
+            return Err(INVALID_SIGNATURE);
+        }
+        out.push(decode_base64(sig)?);
+    }
+    if out.is_empty() {
+        return Err(INVALID_SIGNATURE);
+    }
+    Ok(out)
+}
+
+/// The Standard Webhooks key: `whsec_` + base64 (the prefix is optional).
+pub fn standard_key(secret: &str) -> Option<Vec<u8>> {
+    let b64 = secret.strip_prefix("whsec_").unwrap_or(secret);
+    base64::engine::general_purpose::STANDARD.decode(b64).ok()
+}
+
+/// Twilio signs the full URL followed by each form parameter, sorted by name, as name+value.
+pub fn twilio_content(url: &str, params: &[(String, String)]) -> String {
+    let mut sorted: Vec<&(String, String)> = params.iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
+    let mut out = String::from(url);
+    for (k, v) in sorted {
+        out.push_str(k);
+        out.push_str(v);
+    }
+    out
+}
+
+fn decode_hex(s: &str) -> Result<Vec<u8>, Refusal> {
+    hex::decode(s).map_err(|_| INVALID_SIGNATURE)
+}
+
+fn decode_base64(s: &str) -> Result<Vec<u8>, Refusal> {
+    base64::engine::general_purpose::STANDARD.decode(s).map_err(|_| INVALID_SIGNATURE)
+}
+
+/// Constant-time equality (only a length difference is visible).
+fn ct(a: &[u8], b: &[u8]) -> bool {
+    a.ct_eq(b).into()
+}
+
+/// The HMAC of the concatenated `parts`.
+pub fn mac(algorithm: Algorithm, key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    fn run<M: Mac + hmac::digest::KeyInit>(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+        let Ok(mut m) = <M as hmac::digest::KeyInit>::new_from_slice(key) else {
+            return Vec::new();
+        };
+        for p in parts {
+            m.update(p);
+        }
+        m.finalize().into_bytes().to_vec()
+    }
+    match algorithm {
+        Algorithm::Sha1 => run::<Hmac<sha1::Sha1>>(key, parts),
+        Algorithm::Sha256 => run::<Hmac<sha2::Sha256>>(key, parts),
+        Algorithm::Sha512 => run::<Hmac<sha2::Sha512>>(key, parts),
+    }
+}
+
+/// The headers `scheme` would send for `body`, signed at `now` with `secret` (for `wf test`).
+pub fn sign(scheme: Scheme, secret: &str, body: &[u8], url: &str, params: &[(String, String)], now: u64) -> Vec<(&'static str, String)> {
+    let b64 = |b: Vec<u8>| base64::engine::general_purpose::STANDARD.encode(b);
+    let key = secret.as_bytes();
+    let ts = now.to_string();
+    match scheme {
+        Scheme::Github => vec![("x-hub-signature-256", format!("sha256={}", hex::encode(mac(Algorithm::Sha256, key, &[body]))))],
+        Scheme::Shopify => vec![("x-shopify-hmac-sha256", b64(mac(Algorithm::Sha256, key, &[body])))],
+        Scheme::Stripe => {
+            let sig = hex::encode(mac(Algorithm::Sha256, key, &[ts.as_bytes(), b".", body]));
+            vec![("stripe-signature", format!("t={ts},v1={sig}"))]
+        }
+        Scheme::Slack => {
+            let sig = hex::encode(mac(Algorithm::Sha256, key, &[b"v0:", ts.as_bytes(), b":", body]));
+            vec![("x-slack-request-timestamp", ts), ("x-slack-signature", format!("v0={sig}"))]
+        }
+        Scheme::StandardWebhooks => {
+            let id = format!("msg_{now:x}");
+            let key = standard_key(secret).unwrap_or_default();
+            let sig = b64(mac(Algorithm::Sha256, &key, &[id.as_bytes(), b".", ts.as_bytes(), b".", body]));
+            vec![("webhook-id", id), ("webhook-timestamp", ts), ("webhook-signature", format!("v1,{sig}"))]
+        }
+        Scheme::Twilio => {
+            let content = twilio_content(url, params);
+            vec![("x-twilio-signature", b64(mac(Algorithm::Sha1, key, &[content.as_bytes()])))]
+        }
+        Scheme::Hmac => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn verifier(scheme: Scheme, secret: &[u8]) -> Verifier {
+        Verifier { scheme, secrets: vec![secret.to_vec()], tolerance_secs: 300, hmac: None }
+    }
+
+    fn headers(list: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in list {
+            h.insert(http::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
+        }
+        h
+    }
+
+    fn check(v: &Verifier, h: &HeaderMap, body: &[u8], now: u64) -> Result<(), Refusal> {
+        v.verify(&Signed { headers: h, body, url: "", params: &[], now })
+    }
+
+    /// GitHub's documented test vector (docs.github.com, "Validating webhook deliveries").
+    #[test]
+    fn githubs_documented_vector() {
+        let v = verifier(Scheme::Github, b"It's a Secret to Everybody");
+        let good = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+        assert_eq!(check(&v, &headers(&[("x-hub-signature-256", good)]), b"Hello, World!", 0), Ok(()));
+        assert_eq!(check(&v, &headers(&[("x-hub-signature-256", good)]), b"Hello, World?", 0), Err(INVALID_SIGNATURE));
+        assert_eq!(check(&v, &headers(&[]), b"Hello, World!", 0), Err(MISSING_SIGNATURE));
+        assert_eq!(check(&v, &headers(&[("x-hub-signature-256", "sha256=00")]), b"x", 0), Err(INVALID_SIGNATURE));
+    }
+
+    #[test]
+    fn stripe_headers_parse() {
+        assert_eq!(parse_stripe("t=12,v1=ab,v0=cd,v1=ef"), Ok(("12", vec!["ab", "ef"])));
+        assert_eq!(parse_stripe("v1=ab"), Err(MISSING_TIMESTAMP));
+        assert_eq!(parse_stripe("t=1"), Err(MISSING_SIGNATURE));
+        let many = format!("t=1,{}", vec!["v1=00"; 1000].join(","));
+        assert_eq!(parse_stripe(&many), Err(INVALID_SIGNATURE));
+    }
+
+    #[test]
+    fn timestamps_are_digits_that_fit() {
+        assert_eq!(parse_timestamp("1700000000"), Ok(1_700_000_000));
+        for bad in ["", "-5", "1.5", "abc", "99999999999999999999", " 12"] {
+            assert_eq!(parse_timestamp(bad), Err(INVALID_TIMESTAMP), "{bad}");
+        }
+    }
+
+    #[test]
+    fn what_sign_writes_verify_accepts_for_every_scheme() {
+        let now = 1_700_000_000;
+        for (scheme, secret) in [
+            (Scheme::Github, "s"),
+            (Scheme::Shopify, "s"),
+            (Scheme::Stripe, "whsec_abc"),
+            (Scheme::Slack, "s"),
+            (Scheme::StandardWebhooks, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+            (Scheme::Twilio, "s"),
+        ] {
+            let params = vec![("Body".to_string(), "hi".to_string()), ("From".to_string(), "+1".to_string())];
+            let list = sign(scheme, secret, b"{}", "https://a.example/sms", &params, now);
+            let mut h = HeaderMap::new();
+            for (k, v) in &list {
+                h.insert(*k, v.parse().unwrap());
+            }
+            let key = if scheme == Scheme::StandardWebhooks { standard_key(secret).unwrap() } else { secret.as_bytes().to_vec() };
+            let v = Verifier { scheme, secrets: vec![b"old".to_vec(), key], tolerance_secs: 300, hmac: None };
+            let r = Signed { headers: &h, body: b"{}", url: "https://a.example/sms", params: &params, now };
+            assert_eq!(v.verify(&r), Ok(()), "{scheme:?}");
+            let altered = Signed { body: b"{ }", ..r };
+            if scheme != Scheme::Twilio {
+                assert_eq!(v.verify(&altered), Err(INVALID_SIGNATURE), "{scheme:?}");
+            }
+            if scheme.has_timestamp() {
+                let late = Signed { headers: &h, body: b"{}", url: "", params: &[], now: now + 301 };
+                assert_eq!(v.verify(&late), Err(OUTSIDE_TOLERANCE), "{scheme:?}");
+                let early = Signed { headers: &h, body: b"{}", url: "", params: &[], now: now - 301 };
+                assert_eq!(v.verify(&early), Err(OUTSIDE_TOLERANCE), "{scheme:?}");
+            }
+        }
+    }
+}
