@@ -289,14 +289,26 @@ pub struct Request {
 
 #[derive(Clone, Debug)]
 pub enum RequestLine {
-    Auth { user: Expr, password: Expr, span: Span },
-    Header { name: Str, value: Expr, span: Span },
+    Auth {
+        user: Expr,
+        password: Expr,
+        span: Span,
+    },
+    Header {
+        name: Str,
+        value: Expr,
+        span: Span,
+    },
     Json(Expr, Span),
     Text(Expr, Span),
     /// `form EXPR`: the object, sent form-urlencoded.
     Form(Expr, Span),
     /// `sign github EXPR`: the headers that provider would send for the final body.
-    Sign { provider: Ident, secret: Expr, span: Span },
+    Sign {
+        provider: Ident,
+        secret: Expr,
+        span: Span,
+    },
     ContentType(Str, Span),
 }
 

@@ -19,6 +19,7 @@ pub enum Builtin {
     Exists,
     Now,
     Uuid,
+    XmlEscape,
 }
 
 /// How a call is lowered.
@@ -51,7 +52,7 @@ const ANY: Types = Types::ANY;
 const COLLECTION: Types = Types::STRING.or(Types::ARRAY).or(Types::OBJECT);
 
 /// Every function, in the order the README lists them.
-pub const FUNCTIONS: [Function; 14] = [
+pub const FUNCTIONS: [Function; 15] = [
     Function {
         name: "len",
         form: Form::Call(Builtin::Len),
@@ -157,6 +158,14 @@ pub const FUNCTIONS: [Function; 14] = [
         doc: "a random v4 UUID",
     },
     Function {
+        name: "xml_escape",
+        form: Form::Call(Builtin::XmlEscape),
+        params: &[S],
+        returns: S,
+        signature: "xml_escape(string)",
+        doc: "the string with `&`, `<`, `>`, `\"` and `'` escaped, for XML and HTML answers",
+    },
+    Function {
         name: "env",
         form: Form::Env,
         params: &[S],
@@ -181,7 +190,7 @@ mod tests {
             .iter()
             .filter_map(|f| if let Form::Call(b) = f.form { Some(b) } else { None })
             .collect();
-        assert_eq!(calls.len(), 12);
+        assert_eq!(calls.len(), 13);
         for (i, b) in calls.iter().enumerate() {
             assert!(!calls[..i].contains(b), "{b:?} twice");
         }

@@ -62,6 +62,18 @@ pub enum AuthKind {
     Signature(Signature),
 }
 
+impl AuthKind {
+    /// The form's name as written after `auth`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            AuthKind::Basic { .. } => "basic",
+            AuthKind::Bearer(_) => "bearer",
+            AuthKind::Header { .. } => "header",
+            AuthKind::Signature(s) => s.scheme.name(),
+        }
+    }
+}
+
 /// A signature check (SPEC §2.1).
 #[derive(Debug)]
 pub struct Signature {

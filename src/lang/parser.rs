@@ -197,10 +197,16 @@ impl Builder<'_> {
                         Rule::auth_scheme => scheme = Some(self.ident(part)),
                         Rule::expr => secret = Some(self.expr(part)),
                         Rule::auth_tolerance => {
-                            tolerance = part.into_inner().find(|x| x.as_rule() == Rule::duration).map(|d| self.duration(d))
+                            tolerance = part
+                                .into_inner()
+                                .find(|x| x.as_rule() == Rule::duration)
+                                .map(|d| self.duration(d))
                         }
                         Rule::auth_url => {
-                            url = part.into_inner().find(|x| x.as_rule() == Rule::string).map(|x| self.string(x))
+                            url = part
+                                .into_inner()
+                                .find(|x| x.as_rule() == Rule::string)
+                                .map(|x| self.string(x))
                         }
                         _ => {}
                     }

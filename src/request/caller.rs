@@ -65,10 +65,17 @@ mod tests {
         let trusted = vec!["10.0.0.0/8".parse::<IpNet>().unwrap()];
         let h = xff("198.51.100.7, 10.0.0.2");
         assert_eq!(client_ip(proxy, &h, &trusted), Some("198.51.100.7".parse().unwrap()));
-        assert_eq!(client_ip(outsider, &h, &trusted), Some(outsider), "an untrusted peer's header is ignored");
+        assert_eq!(
+            client_ip(outsider, &h, &trusted),
+            Some(outsider),
+            "an untrusted peer's header is ignored"
+        );
         assert_eq!(client_ip(proxy, &HeaderMap::new(), &trusted), Some(proxy));
         assert_eq!(client_ip(proxy, &xff("garbage"), &trusted), None);
-        assert_eq!(client_ip(proxy, &xff("[2001:db8::1]:443"), &trusted), Some("2001:db8::1".parse().unwrap()));
+        assert_eq!(
+            client_ip(proxy, &xff("[2001:db8::1]:443"), &trusted),
+            Some("2001:db8::1".parse().unwrap())
+        );
         let long = vec!["198.51.100.7"; 1000].join(",");
         assert_eq!(client_ip(proxy, &xff(&long), &trusted), None);
     }

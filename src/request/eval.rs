@@ -294,6 +294,7 @@ fn call<'a>(b: Builtin, args: &'a [Expr], frame: &'a [Value]) -> R<'a> {
             Value::String(humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string())
         }
         Builtin::Uuid => Value::String(uuid::Uuid::new_v4().to_string()),
+        Builtin::XmlEscape => Value::String(value::xml_escape(string_arg("xml_escape", &*arg(0)?)?)),
     })
 }
 

@@ -56,7 +56,9 @@ pub fn extract_all(
         let found = match (read, &x.getter) {
             (Read::Header, Getter::Header(Some(name))) => header(inputs.headers, name),
             (Read::Header, Getter::Header(None)) => Some(all_headers(inputs.headers)),
-            (Read::QueryWhole, _) => Some(inputs.query_whole.cloned().unwrap_or_else(|| Value::Object(Default::default()))),
+            (Read::QueryWhole, _) => {
+                Some(inputs.query_whole.cloned().unwrap_or_else(|| Value::Object(Default::default())))
+            }
             (Read::Request, Getter::Request(field)) => request_field(inputs, *field),
             (Read::Request, _) => None,
             (Read::Query { root, rest, sole }, _) => match inputs.query.get_mut(*root) {
@@ -102,7 +104,10 @@ fn request_field(inputs: &Inputs, field: RequestField) -> Option<Value> {
     Some(Value::String(match field {
         RequestField::Method => inputs.method.as_str().to_string(),
         RequestField::Path => inputs.uri.path().to_string(),
-        RequestField::Url => inputs.uri.path_and_query().map_or_else(|| inputs.uri.path().to_string(), |p| p.as_str().to_string()),
+        RequestField::Url => inputs
+            .uri
+            .path_and_query()
+            .map_or_else(|| inputs.uri.path().to_string(), |p| p.as_str().to_string()),
         RequestField::Ip => inputs.ip?.to_string(),
         RequestField::RawBody => inputs.raw_body.unwrap_or("").to_string(),
     }))

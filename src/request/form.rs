@@ -44,7 +44,8 @@ impl Kind {
 
 /// The body as text; invalid UTF-8 is malformed.
 pub fn text(bytes: &[u8]) -> Result<&str, Malformed> {
-    std::str::from_utf8(bytes).map_err(|e| Malformed(format!("the body is not UTF-8 text (byte {})", e.valid_up_to())))
+    std::str::from_utf8(bytes)
+        .map_err(|e| Malformed(format!("the body is not UTF-8 text (byte {})", e.valid_up_to())))
 }
 
 /// A form-urlencoded body, parsed the way the query string is (`qs`).
@@ -60,7 +61,8 @@ pub fn pairs(bytes: &[u8]) -> Vec<(String, String)> {
 /// A multipart/form-data body: each text field as a string, each file as
 /// `{filename, content_type, size}`; a name given several times becomes an array.
 pub async fn multipart(bytes: bytes::Bytes, content_type: &str) -> Result<Value, Malformed> {
-    let boundary = multer::parse_boundary(content_type).map_err(|_| Malformed("no multipart boundary".into()))?;
+    let boundary =
+        multer::parse_boundary(content_type).map_err(|_| Malformed("no multipart boundary".into()))?;
     if boundary.len() > 70 {
         return Err(Malformed("the multipart boundary is longer than 70 characters".into()));
     }
@@ -129,7 +131,10 @@ mod tests {
 
     #[test]
     fn forms_parse_like_the_query_string() {
-        assert_eq!(urlencoded(b"text=hi+there&user%5Bid%5D=U1").unwrap(), json!({"text": "hi there", "user": {"id": "U1"}}));
+        assert_eq!(
+            urlencoded(b"text=hi+there&user%5Bid%5D=U1").unwrap(),
+            json!({"text": "hi there", "user": {"id": "U1"}})
+        );
         assert!(urlencoded(b"\xff=1").is_err());
     }
 
@@ -139,9 +144,15 @@ mod tests {
                     --XyZ\r\nContent-Disposition: form-data; name=\"doc\"; filename=\"a.txt\"\r\nContent-Type: text/plain\r\n\r\n12345\r\n\
                     --XyZ\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nagain\r\n--XyZ--\r\n";
         let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        let v = rt.block_on(multipart(bytes::Bytes::from(body), "multipart/form-data; boundary=XyZ")).unwrap();
-        assert_eq!(v, json!({"title": ["hello", "again"], "doc": {"filename": "a.txt", "content_type": "text/plain", "size": 5}}));
+        let v =
+            rt.block_on(multipart(bytes::Bytes::from(body), "multipart/form-data; boundary=XyZ")).unwrap();
+        assert_eq!(
+            v,
+            json!({"title": ["hello", "again"], "doc": {"filename": "a.txt", "content_type": "text/plain", "size": 5}})
+        );
         assert!(rt.block_on(multipart(bytes::Bytes::from(body), "multipart/form-data")).is_err());
-        assert!(rt.block_on(multipart(bytes::Bytes::from("garbage"), "multipart/form-data; boundary=XyZ")).is_err());
+        assert!(rt
+            .block_on(multipart(bytes::Bytes::from("garbage"), "multipart/form-data; boundary=XyZ"))
+            .is_err());
     }
 }

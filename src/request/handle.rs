@@ -2,24 +2,24 @@
 //! interpreter (sync) or the queue (async). Shared by `wf serve` and `wf test`, so both answer
 //! the same way; nothing here touches sockets.
 
-use crate::request::eval::{self, Answer, Outcome};
-use crate::request::extract::{self, Inputs};
 use crate::lang::ir::{Getter, RequestField, Scheme};
 use crate::request::caller::{client_ip, Peer};
+use crate::request::eval::{self, Answer, Outcome};
+use crate::request::extract::{self, Inputs};
 use crate::request::form;
 use crate::request::served::{Access, Router, Served};
 use crate::request::signature::{self, Signed, Verifier};
-use std::net::IpAddr;
 use bytes::Bytes;
 use http::header::{
     HeaderName, HeaderValue, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS,
-    ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_MAX_AGE, ACCESS_CONTROL_REQUEST_HEADERS, ALLOW, AUTHORIZATION,
-    CONTENT_LENGTH, CONTENT_TYPE, HOST, ORIGIN, RETRY_AFTER, VARY, WWW_AUTHENTICATE,
+    ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_MAX_AGE, ACCESS_CONTROL_REQUEST_HEADERS, ALLOW,
+    AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HOST, ORIGIN, RETRY_AFTER, VARY, WWW_AUTHENTICATE,
 };
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use serde_json::{json, Value};
 use std::fmt;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -172,11 +172,18 @@ where
     let peer = req.extensions().get::<Peer>().map_or(IpAddr::from([127, 0, 0, 1]), |p| p.0);
     let ip = client_ip(peer, req.headers(), &limits.trusted_proxies);
     if !wf.allow.is_empty() && !ip.is_some_and(|ip| wf.allow.iter().any(|n| n.contains(&ip))) {
-        return with_cors(reject(Some(s), StatusCode::FORBIDDEN, json!({"error": "forbidden"}), &[], "caller not allowed"));
+        return with_cors(reject(
+            Some(s),
+            StatusCode::FORBIDDEN,
+            json!({"error": "forbidden"}),
+            &[],
+            "caller not allowed",
+        ));
     }
     if !permitted(&s.access, req.headers()) {
         let challenge = [(WWW_AUTHENTICATE, s.challenge.clone())];
-        let extra: &[(HeaderName, HeaderValue)] = if matches!(s.access, Access::Basic(_)) { &challenge } else { &[] };
+        let extra: &[(HeaderName, HeaderValue)] =
+            if matches!(s.access, Access::Basic(_)) { &challenge } else { &[] };
         return with_cors(reject(
             Some(s),
             StatusCode::UNAUTHORIZED,
@@ -189,7 +196,13 @@ where
     let declared =
         req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limits.max_body as u64) {
-        return with_cors(reject(Some(s), StatusCode::PAYLOAD_TOO_LARGE, too_large(), &[], "body over the limit"));
+        return with_cors(reject(
+            Some(s),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            too_large(),
+            &[],
+            "body over the limit",
+        ));
     }
     let (parts, body) = req.into_parts();
     let bytes = match tokio::time::timeout(limits.body_timeout, Limited::new(body, limits.max_body).collect())
@@ -205,7 +218,13 @@ where
             ));
         }
         Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
-            return with_cors(reject(Some(s), StatusCode::PAYLOAD_TOO_LARGE, too_large(), &[], "body over the limit"));
+            return with_cors(reject(
+                Some(s),
+                StatusCode::PAYLOAD_TOO_LARGE,
+                too_large(),
+                &[],
+                "body over the limit",
+            ));
         }
         Ok(Err(_)) => {
             return with_cors(reject(
@@ -234,7 +253,13 @@ where
             "error": "unsupported media type",
             "expected": "application/json, application/x-www-form-urlencoded or multipart/form-data",
         });
-        return with_cors(reject(Some(s), StatusCode::UNSUPPORTED_MEDIA_TYPE, body, &[], "body type not readable"));
+        return with_cors(reject(
+            Some(s),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            body,
+            &[],
+            "body type not readable",
+        ));
     }
     let malformed = |what: &str, reason: String| {
         let body = json!({"error": format!("malformed {what}"), "reason": reason});
@@ -376,9 +401,7 @@ fn verify_signature(
     behind_proxy: bool,
     frame: &mut [Value],
 ) -> Result<(), signature::Refusal> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let sig = match &s.wf.auth {
         Some(crate::lang::ir::Auth { kind: crate::lang::ir::AuthKind::Signature(sig), .. }) => sig,
         _ => return Ok(()),
@@ -535,7 +558,6 @@ fn authorized(header: Option<&HeaderValue>, user: &[u8], password: &[u8]) -> boo
     let ok = u.ct_eq(user) & p.ct_eq(password);
     ok.into()
 }
-
 
 fn base(
     status: StatusCode,

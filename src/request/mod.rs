@@ -5,8 +5,8 @@
 pub mod body;
 pub mod caller;
 pub mod eval;
-pub mod form;
 pub mod extract;
+pub mod form;
 pub mod handle;
 pub mod plan;
 pub mod qs;

@@ -201,7 +201,8 @@ fn prepare(wf: Workflow, secrets: Vec<Box<str>>) -> Result<Served, Box<Diagnosti
     let challenge = HeaderValue::from_str(&format!("Basic realm=\"{realm}\""))
         .unwrap_or(HeaderValue::from_static("Basic realm=\"wf\""));
     let methods: Vec<&str> = wf.methods.iter().map(http::Method::as_str).collect();
-    let allow_methods = HeaderValue::from_str(&methods.join(", ")).unwrap_or(HeaderValue::from_static("POST"));
+    let allow_methods =
+        HeaderValue::from_str(&methods.join(", ")).unwrap_or(HeaderValue::from_static("POST"));
     let name = Arc::from(wf.name.as_str());
     let plan = Plan::of(&wf);
     Ok(Served { wf, plan, access, signature, challenge, allow_methods, immediate, name, secrets })
@@ -238,17 +239,24 @@ fn constants(wf: &Workflow, skip_env: bool) -> Result<Constants, Box<Diagnostic>
                 access = Access::Bearer(secrets(e).map_err(|e| fails(span, "the bearer token", e))?);
             }
             AuthKind::Header { name, secret } if !skip(secret) => {
-                access = Access::Header(name.clone(), secrets(secret).map_err(|e| fails(span, "the secret", e))?);
+                access =
+                    Access::Header(name.clone(), secrets(secret).map_err(|e| fails(span, "the secret", e))?);
             }
             AuthKind::Signature(sig) if !skip(&sig.secret) => {
                 let mut keys = secrets(&sig.secret).map_err(|e| fails(span, "the secret", e))?;
                 if sig.scheme == Scheme::StandardWebhooks {
                     let decoded: Option<Vec<Vec<u8>>> = keys
                         .iter()
-                        .map(|k| std::str::from_utf8(k).ok().and_then(crate::request::signature::standard_key))
+                        .map(|k| {
+                            std::str::from_utf8(k).ok().and_then(crate::request::signature::standard_key)
+                        })
                         .collect();
                     keys = decoded.ok_or_else(|| {
-                        fails(span, "the secret", "a Standard Webhooks secret is `whsec_` followed by base64".into())
+                        fails(
+                            span,
+                            "the secret",
+                            "a Standard Webhooks secret is `whsec_` followed by base64".into(),
+                        )
                     })?;
                 }
                 let hmac = sig.hmac.as_ref().map(|h| HmacHeader {
@@ -286,7 +294,9 @@ fn secrets(e: &Expr) -> Result<Vec<Vec<u8>>, String> {
         match item {
             Value::String(s) if !s.is_empty() => out.push(s.into_bytes()),
             Value::String(_) => return Err("a secret is empty".into()),
-            other => return Err(format!("a secret is a string, not {}", crate::request::value::type_name(&other))),
+            other => {
+                return Err(format!("a secret is a string, not {}", crate::request::value::type_name(&other)))
+            }
         }
     }
     Ok(out)

@@ -72,7 +72,9 @@ impl Verifier {
                 let (t, candidates) = parse_stripe(given)?;
                 self.fresh(t, r.now)?;
                 let tags = candidates.iter().map(|c| decode_hex(c)).collect::<Result<Vec<_>, _>>()?;
-                self.any(Algorithm::Sha256, &[t.as_bytes(), b".", r.body], |mac| tags.iter().any(|t| ct(&mac, t)))
+                self.any(Algorithm::Sha256, &[t.as_bytes(), b".", r.body], |mac| {
+                    tags.iter().any(|t| ct(&mac, t))
+                })
             }
             Scheme::Slack => {
                 let ts = header(r.headers, "x-slack-request-timestamp").map_err(|_| MISSING_TIMESTAMP)?;
@@ -83,7 +85,8 @@ impl Verifier {
             }
             Scheme::StandardWebhooks => {
                 let pick = |name: &str| {
-                    header(r.headers, &format!("webhook-{name}")).or_else(|_| header(r.headers, &format!("svix-{name}")))
+                    header(r.headers, &format!("webhook-{name}"))
+                        .or_else(|_| header(r.headers, &format!("svix-{name}")))
                 };
                 let id = pick("id").map_err(|_| INVALID_SIGNATURE)?;
                 let ts = pick("timestamp").map_err(|_| MISSING_TIMESTAMP)?;
@@ -112,7 +115,12 @@ impl Verifier {
     }
 
     /// Whether any secret's MAC over the concatenated `parts` satisfies `ok`.
-    fn any(&self, algorithm: Algorithm, parts: &[&[u8]], ok: impl Fn(Vec<u8>) -> bool) -> Result<(), Refusal> {
+    fn any(
+        &self,
+        algorithm: Algorithm,
+        parts: &[&[u8]],
+        ok: impl Fn(Vec<u8>) -> bool,
+    ) -> Result<(), Refusal> {
         let mut matched = false;
         for secret in &self.secrets {
             // Every secret is tried, so the time taken does not say which one matched.
@@ -243,12 +251,22 @@ pub fn mac(algorithm: Algorithm, key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
 }
 
 /// The headers `scheme` would send for `body`, signed at `now` with `secret` (for `wf test`).
-pub fn sign(scheme: Scheme, secret: &str, body: &[u8], url: &str, params: &[(String, String)], now: u64) -> Vec<(&'static str, String)> {
+pub fn sign(
+    scheme: Scheme,
+    secret: &str,
+    body: &[u8],
+    url: &str,
+    params: &[(String, String)],
+    now: u64,
+) -> Vec<(&'static str, String)> {
     let b64 = |b: Vec<u8>| base64::engine::general_purpose::STANDARD.encode(b);
     let key = secret.as_bytes();
     let ts = now.to_string();
     match scheme {
-        Scheme::Github => vec![("x-hub-signature-256", format!("sha256={}", hex::encode(mac(Algorithm::Sha256, key, &[body]))))],
+        Scheme::Github => vec![(
+            "x-hub-signature-256",
+            format!("sha256={}", hex::encode(mac(Algorithm::Sha256, key, &[body]))),
+        )],
         Scheme::Shopify => vec![("x-shopify-hmac-sha256", b64(mac(Algorithm::Sha256, key, &[body])))],
         Scheme::Stripe => {
             let sig = hex::encode(mac(Algorithm::Sha256, key, &[ts.as_bytes(), b".", body]));
@@ -298,9 +316,15 @@ mod tests {
         let v = verifier(Scheme::Github, b"It's a Secret to Everybody");
         let good = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
         assert_eq!(check(&v, &headers(&[("x-hub-signature-256", good)]), b"Hello, World!", 0), Ok(()));
-        assert_eq!(check(&v, &headers(&[("x-hub-signature-256", good)]), b"Hello, World?", 0), Err(INVALID_SIGNATURE));
+        assert_eq!(
+            check(&v, &headers(&[("x-hub-signature-256", good)]), b"Hello, World?", 0),
+            Err(INVALID_SIGNATURE)
+        );
         assert_eq!(check(&v, &headers(&[]), b"Hello, World!", 0), Err(MISSING_SIGNATURE));
-        assert_eq!(check(&v, &headers(&[("x-hub-signature-256", "sha256=00")]), b"x", 0), Err(INVALID_SIGNATURE));
+        assert_eq!(
+            check(&v, &headers(&[("x-hub-signature-256", "sha256=00")]), b"x", 0),
+            Err(INVALID_SIGNATURE)
+        );
     }
 
     #[test]
@@ -337,7 +361,11 @@ mod tests {
             for (k, v) in &list {
                 h.insert(*k, v.parse().unwrap());
             }
-            let key = if scheme == Scheme::StandardWebhooks { standard_key(secret).unwrap() } else { secret.as_bytes().to_vec() };
+            let key = if scheme == Scheme::StandardWebhooks {
+                standard_key(secret).unwrap()
+            } else {
+                secret.as_bytes().to_vec()
+            };
             let v = Verifier { scheme, secrets: vec![b"old".to_vec(), key], tolerance_secs: 300, hmac: None };
             let r = Signed { headers: &h, body: b"{}", url: "https://a.example/sms", params: &params, now };
             assert_eq!(v.verify(&r), Ok(()), "{scheme:?}");

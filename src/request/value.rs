@@ -184,6 +184,22 @@ pub fn render_string(v: &Value) -> String {
     }
 }
 
+/// `xml_escape(s)`: the five characters XML gives meaning to, as entities.
+pub fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// A value as JSON for a message, cut to at most `max` characters (ending in `...` when cut).
 pub fn shown(v: &Value, max: usize) -> String {
     let s = v.to_string();
@@ -246,6 +262,14 @@ mod tests {
         assert_eq!(arith(BinOp::Sub, &n, &s).unwrap_err(), "cannot apply `-` to number and string");
         assert_eq!(compare(&n, &s).unwrap_err(), "cannot compare number with string");
         assert_eq!(neg(&s).unwrap_err(), "cannot apply `-` to string");
+    }
+
+    #[test]
+    fn xml_escape_leaves_no_markup() {
+        assert_eq!(
+            xml_escape("</Message><Redirect>x</Redirect> & 'q' \"d\""),
+            "&lt;/Message&gt;&lt;Redirect&gt;x&lt;/Redirect&gt; &amp; &apos;q&apos; &quot;d&quot;"
+        );
     }
 
     #[test]

@@ -5,6 +5,8 @@ use crate::lang::ir::Program;
 use serde_json::{json, Value};
 
 pub struct Route {
+    /// The methods served, comma-separated (`POST`, `GET,POST`).
+    pub methods: String,
     pub path: String,
     pub mode: &'static str,
     pub auth: &'static str,
@@ -18,9 +20,10 @@ pub fn routes(program: &Program) -> Vec<Route> {
         .workflows
         .iter()
         .map(|w| Route {
+            methods: w.methods.iter().map(http::Method::as_str).collect::<Vec<_>>().join(","),
             path: w.path.clone(),
             mode: if w.mode == Mode::Async { "async" } else { "sync" },
-            auth: if w.auth.is_some() { "basic" } else { "none" },
+            auth: w.auth.as_ref().map_or("none", |a| a.kind.name()),
             workflow: w.name.clone(),
             file: w.file.name.clone(),
             line: w.file.line_col(w.span.start).0,
@@ -36,7 +39,7 @@ pub fn human(routes: &[Route]) -> String {
         .iter()
         .map(|r| {
             [
-                "POST".to_string(),
+                r.methods.clone(),
                 r.path.clone(),
                 r.mode.to_string(),
                 r.auth.to_string(),
@@ -77,7 +80,7 @@ pub fn json(routes: &[Route]) -> Value {
             .iter()
             .map(|r| {
                 json!({
-                    "method": "POST", "path": r.path, "mode": r.mode, "auth": r.auth,
+                    "method": r.methods, "path": r.path, "mode": r.mode, "auth": r.auth,
                     "workflow": r.workflow, "file": r.file, "line": r.line,
                 })
             })

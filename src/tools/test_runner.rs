@@ -3,10 +3,10 @@
 
 use crate::lang::ast::BinOp;
 use crate::lang::ir::{Auth, AuthKind, Expr, RequestLine, TestCase};
-use crate::request::signature;
 use crate::request::eval;
 use crate::request::handle::{self, Enqueue, ExecId, Job, Limits, Record};
 use crate::request::served::Router;
+use crate::request::signature;
 use crate::request::value;
 use ::http::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use base64::Engine as _;
@@ -224,7 +224,8 @@ fn build_request(t: &TestCase, router: &Router) -> Result<::http::Request<Full<B
         }
     }
     if let Some((scheme, secret)) = sign {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let path = url.split('?').next().unwrap_or("");
         // Twilio signs the URL the sender used: the workflow's `url` setting, else this server's.
         let fixed = router.get(path).and_then(|s| match &s.wf.auth {
@@ -240,7 +241,8 @@ fn build_request(t: &TestCase, router: &Router) -> Result<::http::Request<Full<B
         };
         let params = crate::request::form::pairs(&body);
         for (name, v) in signature::sign(scheme, &secret, &body, &signed_url, &params, now) {
-            let value = HeaderValue::from_str(&v).map_err(|_| format!("invalid value for header `{name}`"))?;
+            let value =
+                HeaderValue::from_str(&v).map_err(|_| format!("invalid value for header `{name}`"))?;
             builder = builder.header(name, value);
         }
     }

@@ -7,6 +7,23 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// The secrets the examples read with `env()`, as `--env` arguments (the README's serve command
+/// sets the same ones).
+pub const EXAMPLE_ENV: [&str; 12] = [
+    "--env",
+    "PSP_PASSWORD=secret",
+    "--env",
+    "GITHUB_WEBHOOK_SECRET=gh-secret",
+    "--env",
+    "STRIPE_WEBHOOK_SECRET=whsec_test",
+    "--env",
+    "SLACK_SIGNING_SECRET=slack-secret",
+    "--env",
+    "TWILIO_AUTH_TOKEN=twilio-token",
+    "--env",
+    "STANDARD_WEBHOOK_SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+];
+
 pub fn wf_bin() -> &'static str {
     env!("CARGO_BIN_EXE_wf")
 }

@@ -88,9 +88,11 @@ test "beta" { request POST "/later" expect status == 500 }"#;
 
 #[test]
 fn examples_tests_pass() {
-    let out = wf(&["test", "examples", "--env", "PSP_PASSWORD=secret"]);
+    let mut args = vec!["test", "examples"];
+    args.extend(crate::common::EXAMPLE_ENV);
+    let out = wf(&args);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
-    assert!(text(&out.stdout).trim_end().ends_with("16 passed, 0 failed"));
+    assert!(text(&out.stdout).trim_end().ends_with("27 passed, 0 failed"));
 }
 
 #[test]

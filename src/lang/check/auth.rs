@@ -42,8 +42,12 @@ impl Lower<'_> {
     fn secret(&mut self, e: &ast::Expr) -> ir::Expr {
         let (x, t) = self.typed(e);
         if !t.meets(Types::STRING.or(Types::ARRAY)) {
-            self.err(Kind::TypeMismatch, e.span, format!("a secret is a string or an array of strings, not {}", t.describe_value()))
-                .set_label("not a secret");
+            self.err(
+                Kind::TypeMismatch,
+                e.span,
+                format!("a secret is a string or an array of strings, not {}", t.describe_value()),
+            )
+            .set_label("not a secret");
         }
         x
     }
@@ -174,17 +178,14 @@ impl Lower<'_> {
                 .set_label("incomplete")
                 .set_help("write `auth hmac { header \"X-Signature\" algorithm sha256 encoding hex secret env(\"KEY\") }`");
         }
-        let (Some(header), Some(algorithm), Some(encoding), Some(secret)) = (header, algorithm, encoding, secret) else {
+        let (Some(header), Some(algorithm), Some(encoding), Some(secret)) =
+            (header, algorithm, encoding, secret)
+        else {
             return (None, None);
         };
         let hmac = ir::Hmac { header, prefix, algorithm, encoding, signed: None, raw_body_slot: 0 };
-        let sig = ir::Signature {
-            scheme: Scheme::Hmac,
-            secret,
-            tolerance: TOLERANCE,
-            url: None,
-            hmac: Some(hmac),
-        };
+        let sig =
+            ir::Signature { scheme: Scheme::Hmac, secret, tolerance: TOLERANCE, url: None, hmac: Some(hmac) };
         (Some(AuthKind::Signature(sig)), signed)
     }
 
@@ -217,8 +218,12 @@ impl Lower<'_> {
                 .set_help("`signed` may use `raw_body` and header extractions, e.g. \"${ts}.${raw_body}\"");
         }
         if !t.meets(Types::STRING) {
-            self.err(Kind::TypeMismatch, pending.0.span, format!("`signed` is text, not {}", t.describe_value()))
-                .set_label("not text");
+            self.err(
+                Kind::TypeMismatch,
+                pending.0.span,
+                format!("`signed` is text, not {}", t.describe_value()),
+            )
+            .set_label("not text");
         }
         hmac.signed = Some(e);
         hmac.raw_body_slot = raw;
@@ -256,8 +261,12 @@ impl Lower<'_> {
             match net {
                 Some(n) => out.push(n.trunc()),
                 None => {
-                    self.err(Kind::InvalidNetwork, s.span, format!("`{text}` is not an address or a network"))
-                        .set_label("not an IP address or CIDR network");
+                    self.err(
+                        Kind::InvalidNetwork,
+                        s.span,
+                        format!("`{text}` is not an address or a network"),
+                    )
+                    .set_label("not an IP address or CIDR network");
                 }
             }
         }

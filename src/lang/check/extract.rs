@@ -35,9 +35,13 @@ impl Lower<'_> {
             ir::Source::Header => match http::HeaderName::from_bytes(path_text.as_bytes()) {
                 Ok(h) => ir::Getter::Header(Some(h)),
                 Err(_) => {
-                    self.err(Kind::InvalidHeaderName, path_span, format!("`{path_text}` is not a valid header name"))
-                        .set_label("not a header name")
-                        .set_help("header names are letters, digits and `-`, e.g. \"X-Request-Id\"");
+                    self.err(
+                        Kind::InvalidHeaderName,
+                        path_span,
+                        format!("`{path_text}` is not a valid header name"),
+                    )
+                    .set_label("not a header name")
+                    .set_help("header names are letters, digits and `-`, e.g. \"X-Request-Id\"");
                     ir::Getter::Header(None)
                 }
             },
@@ -49,9 +53,13 @@ impl Lower<'_> {
                         Some(n) => format!("did you mean \"{n}\"?"),
                         None => "the fields are method, path, url, ip and raw_body".to_string(),
                     };
-                    self.err(Kind::UnknownRequestField, path_span, format!("`request` has no field `{path_text}`"))
-                        .set_label("not a request field")
-                        .set_help(help);
+                    self.err(
+                        Kind::UnknownRequestField,
+                        path_span,
+                        format!("`request` has no field `{path_text}`"),
+                    )
+                    .set_label("not a request field")
+                    .set_help(help);
                     ir::Getter::Request(ir::RequestField::Method)
                 }
             },
@@ -97,7 +105,8 @@ impl Lower<'_> {
         });
         let default_is_string =
             matches!(&default, None | Some(Expr::Const(Value::String(_)) | Expr::Template(_)));
-        let string_only = source != ir::Source::Body && !(whole && source != ir::Source::Request)
+        let string_only = source != ir::Source::Body
+            && !(whole && source != ir::Source::Request)
             && ty.is_none()
             && default_is_string;
         let found = match (ty, source) {
@@ -119,7 +128,9 @@ impl Lower<'_> {
         let origin = match (&f.ty, ty, source) {
             (Some(t), Some(ty), _) => (t.span, format!("declared `as {}` here", ty.as_str())),
             (_, _, ir::Source::Body) => (f.name.span, "extracted from the body here".to_string()),
-            (_, _, ir::Source::Header | ir::Source::Query) if whole => (path_span, "the whole source is an object".to_string()),
+            (_, _, ir::Source::Header | ir::Source::Query) if whole => {
+                (path_span, "the whole source is an object".to_string())
+            }
             (_, _, s) => (path_span, format!("a {} value is a string", s.as_str())),
         };
         let slot = self.declare(&f.name, string_only, found.or(missing), origin);

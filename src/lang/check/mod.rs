@@ -130,7 +130,14 @@ impl<'a> Lower<'a> {
             self.push(d);
         }
         let slot = self.vars.len() as Slot;
-        self.vars.push(Var { name: name.name.clone(), span: name.span, string_only, header: false, types, origin });
+        self.vars.push(Var {
+            name: name.name.clone(),
+            span: name.span,
+            string_only,
+            header: false,
+            types,
+            origin,
+        });
         if let Some(scope) = self.scopes.last_mut() {
             scope.push(slot);
         }

@@ -56,9 +56,13 @@ impl Lower<'_> {
                 ast::RequestLine::Form(e, _) => {
                     let (x, t) = self.typed(e);
                     if !t.meets(crate::lang::types::Types::OBJECT) {
-                        self.err(Kind::TypeMismatch, e.span, format!("`form` sends an object, not {}", t.describe_value()))
-                            .set_label("not an object")
-                            .set_help("write form { text: \"hello\", user_id: \"U1\" }");
+                        self.err(
+                            Kind::TypeMismatch,
+                            e.span,
+                            format!("`form` sends an object, not {}", t.describe_value()),
+                        )
+                        .set_label("not an object")
+                        .set_help("write form { text: \"hello\", user_id: \"U1\" }");
                     }
                     lines.push(ir::RequestLine::Form(x));
                 }
@@ -68,9 +72,13 @@ impl Lower<'_> {
                         Some(scheme) => lines.push(ir::RequestLine::Sign(scheme, secret)),
                         None => {
                             let names: Vec<&str> = ir::Scheme::NAMES.iter().map(|(n, _)| *n).collect();
-                            self.err(Kind::UnknownAuth, provider.span, format!("`sign` knows no provider `{}`", provider.name))
-                                .set_label("not a provider")
-                                .set_help(format!("the providers are {}", names.join(", ")));
+                            self.err(
+                                Kind::UnknownAuth,
+                                provider.span,
+                                format!("`sign` knows no provider `{}`", provider.name),
+                            )
+                            .set_label("not a provider")
+                            .set_help(format!("the providers are {}", names.join(", ")));
                         }
                     }
                 }
