@@ -1,0 +1,436 @@
+//! Real providers in: every `auth` form through the real server, with signatures computed by
+//! `openssl` (never by wf's code), `method`, `allow ip` behind `--trusted-proxy`, `cors`, form,
+//! multipart and text bodies, `request` fields, the order of checks and hostile signature input.
+
+use crate::common::{basic, request, Resp, Server};
+use base64::Engine as _;
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+
+/// `openssl dgst -<alg> -mac HMAC -macopt hexkey:<key> -binary`: the MAC of `data`, computed
+/// outside wf.
+fn openssl_hmac(alg: &str, key: &[u8], data: &[u8]) -> Vec<u8> {
+    let hexkey: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    let mut child = Command::new("openssl")
+        .args(["dgst", &format!("-{alg}"), "-mac", "HMAC", "-macopt", &format!("hexkey:{hexkey}"), "-binary"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("openssl (Debian package openssl) is needed for the signature tests");
+    child.stdin.take().expect("stdin").write_all(data).expect("write");
+    let out = child.wait_with_output().expect("openssl");
+    assert!(out.status.success());
+    out.stdout
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn b64(b: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(b)
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs()
+}
+
+fn serve(auth: &str, extra: &str) -> Server {
+    let src = format!(
+        "workflow p {{\n  trigger webhook {{\n    path \"/p\"\n    {auth}\n  }}\n  {extra}\n  respond 200 text \"ok\"\n}}\n"
+    );
+    Server::start_env(&[("p.wf", &src)], &[], &[("SECRET", "s3cret"), ("OLD", "old-secret")])
+}
+
+fn post(s: &Server, headers: &[(&str, &str)], body: &[u8]) -> Resp {
+    request(s.addr, "POST", "/p", headers, body)
+}
+
+fn refused(r: &Resp, why: &str) {
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert_eq!(r.json()["error"], why, "{}", r.body);
+    assert!(!r.body.contains("s3cret"));
+}
+
+#[test]
+fn github_documented_vector_and_its_failures() {
+    // GitHub documents: secret "It's a Secret to Everybody", payload "Hello, World!" →
+    // sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17
+    let src = "workflow g { trigger webhook { path \"/p\" auth github \"It's a Secret to Everybody\" } respond 200 text \"ok\" }";
+    let s = Server::start(&[("g.wf", src)], &[]);
+    let good = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+    assert_eq!(post(&s, &[("X-Hub-Signature-256", good)], b"Hello, World!").status, 200);
+    refused(&post(&s, &[("X-Hub-Signature-256", good)], b"Hello, World?"), "invalid signature");
+    refused(&post(&s, &[], b"Hello, World!"), "missing signature");
+    refused(&post(&s, &[("X-Hub-Signature-256", "sha256=0000")], b"Hello, World!"), "invalid signature");
+    refused(&post(&s, &[("X-Hub-Signature-256", "")], b"Hello, World!"), "missing signature");
+    refused(
+        &post(&s, &[("X-Hub-Signature-256", &good[..good.len() - 2])], b"Hello, World!"),
+        "invalid signature",
+    );
+    let huge = format!("sha256={}", "a".repeat(30_000));
+    refused(&post(&s, &[("X-Hub-Signature-256", &huge)], b"Hello, World!"), "invalid signature");
+    let raw = b"POST /p HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Hub-Signature-256: sha256=\xc3\xa9\r\nContent-Length: 1\r\n\r\nx";
+    assert_eq!(crate::common::raw_request(s.addr, raw).status, 401);
+}
+
+#[test]
+fn a_rotated_secret_is_accepted_and_any_other_refused() {
+    let s = serve("auth github [env(\"OLD\"), env(\"SECRET\")]", "");
+    let body = br#"{"zen":"hi"}"#;
+    for key in ["s3cret", "old-secret"] {
+        let sig = format!("sha256={}", hex(&openssl_hmac("sha256", key.as_bytes(), body)));
+        assert_eq!(post(&s, &[("X-Hub-Signature-256", &sig)], body).status, 200, "{key}");
+    }
+    let sig = format!("sha256={}", hex(&openssl_hmac("sha256", b"other", body)));
+    refused(&post(&s, &[("X-Hub-Signature-256", &sig)], body), "invalid signature");
+}
+
+#[test]
+fn stripe_signatures_timestamps_and_many_v1() {
+    let s = serve("auth stripe env(\"SECRET\")", "");
+    let body = br#"{"id":"evt_1","type":"charge.succeeded"}"#;
+    let sign = |t: u64| {
+        let content = [t.to_string().as_bytes(), b".", body].concat();
+        hex(&openssl_hmac("sha256", b"s3cret", &content))
+    };
+    let t = now();
+    let ok = format!("t={t},v1={}", sign(t));
+    assert_eq!(post(&s, &[("Stripe-Signature", &ok)], body).status, 200);
+    let two = format!("t={t},v1={},v1={}", "00".repeat(32), sign(t));
+    assert_eq!(post(&s, &[("Stripe-Signature", &two)], body).status, 200, "any v1 matching is enough");
+    let stale = t - 600;
+    refused(
+        &post(&s, &[("Stripe-Signature", &format!("t={stale},v1={}", sign(stale)))], body),
+        "timestamp outside tolerance",
+    );
+    let future = t + 600;
+    refused(
+        &post(&s, &[("Stripe-Signature", &format!("t={future},v1={}", sign(future)))], body),
+        "timestamp outside tolerance",
+    );
+    refused(
+        &post(&s, &[("Stripe-Signature", &ok)], br#"{"id":"evt_2","type":"charge.succeeded"}"#),
+        "invalid signature",
+    );
+    refused(&post(&s, &[("Stripe-Signature", &format!("v1={}", sign(t)))], body), "missing timestamp");
+    for bad in ["abc", "-5", "99999999999999999999999", "1.5"] {
+        refused(
+            &post(&s, &[("Stripe-Signature", &format!("t={bad},v1={}", sign(t)))], body),
+            "invalid timestamp",
+        );
+    }
+    let many = format!("t={t},{}", vec!["v1=00"; 1000].join(","));
+    refused(&post(&s, &[("Stripe-Signature", &many)], body), "invalid signature");
+    refused(&post(&s, &[], body), "missing signature");
+}
+
+#[test]
+fn slack_signatures_over_the_form_body() {
+    let s = serve("auth slack env(\"SECRET\")", "extract { command = body \"command\" required }");
+    let body = b"command=%2Fdeploy&text=checkout&user_name=ada";
+    let sign = |ts: u64, b: &[u8]| {
+        let content = [b"v0:", ts.to_string().as_bytes(), b":", b].concat();
+        format!("v0={}", hex(&openssl_hmac("sha256", b"s3cret", &content)))
+    };
+    let ts = now();
+    let form = ("Content-Type", "application/x-www-form-urlencoded");
+    let ts_s = ts.to_string();
+    let ok = sign(ts, body);
+    assert_eq!(
+        post(&s, &[form, ("X-Slack-Request-Timestamp", &ts_s), ("X-Slack-Signature", &ok)], body).status,
+        200
+    );
+    let stale = (ts - 301).to_string();
+    refused(
+        &post(
+            &s,
+            &[form, ("X-Slack-Request-Timestamp", &stale), ("X-Slack-Signature", &sign(ts - 301, body))],
+            body,
+        ),
+        "timestamp outside tolerance",
+    );
+    refused(&post(&s, &[form, ("X-Slack-Signature", &ok)], body), "missing timestamp");
+    refused(
+        &post(
+            &s,
+            &[form, ("X-Slack-Request-Timestamp", &ts_s), ("X-Slack-Signature", &ok)],
+            b"command=%2Fdeploy&text=checkouT&user_name=ada",
+        ),
+        "invalid signature",
+    );
+}
+
+#[test]
+fn shopify_base64_signatures() {
+    let s = serve("auth shopify env(\"SECRET\")", "");
+    let body = br#"{"id":820982911946154508,"email":"jon@example.com"}"#;
+    let ok = b64(&openssl_hmac("sha256", b"s3cret", body));
+    assert_eq!(post(&s, &[("X-Shopify-Hmac-Sha256", &ok)], body).status, 200);
+    refused(&post(&s, &[("X-Shopify-Hmac-Sha256", "not base64!")], body), "invalid signature");
+    refused(&post(&s, &[("X-Shopify-Hmac-Sha256", &ok)], &body[1..]), "invalid signature");
+}
+
+#[test]
+fn standard_webhooks_and_svix_headers() {
+    // The Standard Webhooks secret is `whsec_` + base64 of the key.
+    let key = b"wf-standard-webhooks-test-key!!!";
+    let secret = format!("whsec_{}", b64(key));
+    let src = "workflow p { trigger webhook { path \"/p\" auth standard_webhooks env(\"SW\") } respond 200 text \"ok\" }";
+    let s = Server::start_env(&[("p.wf", src)], &[], &[("SW", &secret)]);
+    let body = br#"{"type":"invoice.paid"}"#;
+    let ts = now().to_string();
+    let sig = |id: &str, ts: &str| {
+        let content = [id.as_bytes(), b".", ts.as_bytes(), b".", body].concat();
+        format!("v1,{}", b64(&openssl_hmac("sha256", key, &content)))
+    };
+    let good = sig("msg_1", &ts);
+    let ok =
+        post(&s, &[("webhook-id", "msg_1"), ("webhook-timestamp", &ts), ("webhook-signature", &good)], body);
+    assert_eq!(ok.status, 200);
+    let both = format!("v1,{} {good}", b64(b"nope"));
+    assert_eq!(
+        post(&s, &[("webhook-id", "msg_1"), ("webhook-timestamp", &ts), ("webhook-signature", &both)], body)
+            .status,
+        200
+    );
+    let svix = post(&s, &[("svix-id", "msg_1"), ("svix-timestamp", &ts), ("svix-signature", &good)], body);
+    assert_eq!(svix.status, 200, "svix- headers are accepted");
+    refused(
+        &post(&s, &[("webhook-id", "msg_2"), ("webhook-timestamp", &ts), ("webhook-signature", &good)], body),
+        "invalid signature",
+    );
+    let old = (now() - 3600).to_string();
+    refused(
+        &post(
+            &s,
+            &[
+                ("webhook-id", "msg_1"),
+                ("webhook-timestamp", &old),
+                ("webhook-signature", &sig("msg_1", &old)),
+            ],
+            body,
+        ),
+        "timestamp outside tolerance",
+    );
+}
+
+#[test]
+fn twilio_signs_the_url_and_sorted_parameters() {
+    let src = "workflow t {\n  trigger webhook {\n    path \"/sms\"\n    auth twilio env(\"SECRET\")\n  }\n  extract { text = body \"Body\" }\n  respond 200 text xml_escape(text)\n}\n";
+    let s = Server::start_env(&[("t.wf", src)], &[], &[("SECRET", "s3cret")]);
+    let body = b"To=%2B15005550001&From=%2B15005550006&Body=hi+%3Cb%3E";
+    // Twilio: the full URL, then each parameter sorted by name, as name+value.
+    let url = format!("http://{}/sms", s.addr);
+    let content = format!("{url}Bodyhi <b>From+15005550006To+15005550001");
+    let sig = b64(&openssl_hmac("sha1", b"s3cret", content.as_bytes()));
+    let form = ("Content-Type", "application/x-www-form-urlencoded");
+    let r = request(s.addr, "POST", "/sms", &[form, ("X-Twilio-Signature", &sig)], body);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body, "hi &lt;b&gt;");
+    let r = request(
+        s.addr,
+        "POST",
+        "/sms",
+        &[form, ("X-Twilio-Signature", &sig)],
+        b"To=%2B15005550001&From=%2B15005550006&Body=hi",
+    );
+    refused(&r, "invalid signature");
+}
+
+#[test]
+fn generic_hmac_with_a_signed_expression() {
+    let auth = "auth hmac {\n header \"X-Signature\"\n prefix \"sha512=\"\n algorithm sha512\n encoding hex\n secret env(\"SECRET\")\n signed \"${ts}.${raw_body}\"\n }";
+    let s = serve(auth, "extract { ts = header \"X-Timestamp\" }");
+    let body = b"{\"a\":1}";
+    let sig = format!("sha512={}", hex(&openssl_hmac("sha512", b"s3cret", b"1700000000.{\"a\":1}")));
+    assert_eq!(post(&s, &[("X-Timestamp", "1700000000"), ("X-Signature", &sig)], body).status, 200);
+    refused(&post(&s, &[("X-Timestamp", "1700000001"), ("X-Signature", &sig)], body), "invalid signature");
+    refused(&post(&s, &[("X-Timestamp", "1700000000")], body), "missing signature");
+}
+
+#[test]
+fn bearer_and_header_tokens() {
+    let s = serve("auth bearer env(\"SECRET\")", "");
+    assert_eq!(post(&s, &[("Authorization", "Bearer s3cret")], b"").status, 200);
+    assert_eq!(post(&s, &[("Authorization", "bearer s3cret")], b"").status, 200);
+    for bad in ["Bearer s3cre", "Bearer s3crett", "Basic czNjcmV0", ""] {
+        let r = post(&s, &[("Authorization", bad)], b"");
+        assert_eq!(r.status, 401, "{bad}");
+        assert!(r.header("www-authenticate").is_none());
+    }
+    let s = serve("auth header \"X-Gitlab-Token\" env(\"SECRET\")", "");
+    assert_eq!(post(&s, &[("X-Gitlab-Token", "s3cret")], b"").status, 200);
+    assert_eq!(post(&s, &[("X-Gitlab-Token", "wrong")], b"").status, 401);
+    assert_eq!(post(&s, &[], b"").status, 401);
+    let s = serve("auth basic { user \"u\" password env(\"SECRET\") }", "");
+    assert_eq!(post(&s, &[("Authorization", &basic("u", "s3cret"))], b"").status, 200);
+}
+
+#[test]
+fn checks_run_in_order_so_a_caller_without_credentials_learns_nothing_of_the_body() {
+    let src = "workflow p {\n  trigger webhook {\n    path \"/p\"\n    allow ip \"127.0.0.1\"\n    auth github env(\"SECRET\")\n  }\n  extract { a = body \"a\" required }\n  respond 200 text \"ok\"\n}\n";
+    let s = Server::start_env(&[("p.wf", src)], &["--max-body", "64"], &[("SECRET", "s3cret")]);
+    assert_eq!(request(s.addr, "GET", "/p", &[], b"").status, 405);
+    assert_eq!(request(s.addr, "POST", "/nowhere", &[], b"").status, 404);
+    // Unsigned: 401 whatever the body (too large, wrong type, malformed, missing fields).
+    assert_eq!(post(&s, &[("Content-Type", "text/plain")], b"x").status, 401);
+    assert_eq!(post(&s, &[("Content-Type", "application/json")], b"{").status, 401);
+    let sign = |b: &[u8]| format!("sha256={}", hex(&openssl_hmac("sha256", b"s3cret", b)));
+    let big = vec![b'x'; 100];
+    assert_eq!(post(&s, &[("X-Hub-Signature-256", &sign(&big))], &big).status, 413);
+    assert_eq!(
+        post(&s, &[("Content-Type", "text/plain"), ("X-Hub-Signature-256", &sign(b"x"))], b"x").status,
+        415
+    );
+    assert_eq!(
+        post(&s, &[("Content-Type", "application/json"), ("X-Hub-Signature-256", &sign(b"{"))], b"{").status,
+        400
+    );
+    assert_eq!(
+        post(&s, &[("Content-Type", "application/json"), ("X-Hub-Signature-256", &sign(b"{}"))], b"{}")
+            .status,
+        400
+    );
+    assert_eq!(
+        post(
+            &s,
+            &[("Content-Type", "application/json"), ("X-Hub-Signature-256", &sign(b"{\"a\":1}"))],
+            b"{\"a\":1}"
+        )
+        .status,
+        200
+    );
+}
+
+#[test]
+fn allow_ip_and_forwarded_for_only_from_trusted_proxies() {
+    let src = "workflow p {\n  trigger webhook {\n    path \"/p\"\n    allow ip \"198.51.100.0/24\" \"127.0.0.1\"\n  }\n  extract { ip = request \"ip\" }\n  respond 200 text ip\n}\n";
+    let inside = Server::start(&[("p.wf", src)], &[]);
+    // Not behind a trusted proxy: X-Forwarded-For is ignored, the peer (127.0.0.1) is the caller.
+    let r = post(&inside, &[("X-Forwarded-For", "203.0.113.5")], b"");
+    assert_eq!((r.status, r.body.as_str()), (200, "127.0.0.1"));
+
+    let only_net = src.replace(" \"127.0.0.1\"", "");
+    let plain = Server::start(&[("p.wf", &only_net)], &[]);
+    let r = post(&plain, &[("X-Forwarded-For", "198.51.100.7")], b"");
+    assert_eq!(r.status, 403, "a forged X-Forwarded-For from an untrusted peer does not get in");
+    assert_eq!(r.json()["error"], "forbidden");
+
+    let proxied = Server::start(&[("p.wf", &only_net)], &["--trusted-proxy", "127.0.0.0/8"]);
+    let r = post(&proxied, &[("X-Forwarded-For", "198.51.100.7")], b"");
+    assert_eq!((r.status, r.body.as_str()), (200, "198.51.100.7"));
+    assert_eq!(post(&proxied, &[("X-Forwarded-For", "203.0.113.5")], b"").status, 403);
+    assert_eq!(post(&proxied, &[("X-Forwarded-For", "garbage")], b"").status, 403);
+    let hops = vec!["198.51.100.7"; 1000].join(", ");
+    assert_eq!(post(&proxied, &[("X-Forwarded-For", &hops)], b"").status, 403);
+}
+
+#[test]
+fn methods_and_cors() {
+    let src = "workflow p {\n  trigger webhook {\n    path \"/p\"\n    method \"GET\" \"POST\"\n    cors {\n      origin \"https://app.example\"\n    }\n  }\n  extract { challenge = query \"[\\\"hub.challenge\\\"]\" }\n  respond 200 text challenge ?? \"none\"\n}\n";
+    let s = Server::start(&[("p.wf", src)], &[]);
+    let r = request(s.addr, "GET", "/p?hub.challenge=1158201444&hub.mode=subscribe", &[], b"");
+    assert_eq!((r.status, r.body.as_str()), (200, "1158201444"), "Meta's verification GET");
+    let r = request(s.addr, "PUT", "/p", &[], b"");
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("allow"), Some("GET, POST"));
+    let pre = request(
+        s.addr,
+        "OPTIONS",
+        "/p",
+        &[
+            ("Origin", "https://app.example"),
+            ("Access-Control-Request-Method", "POST"),
+            ("Access-Control-Request-Headers", "content-type,x-token"),
+        ],
+        b"",
+    );
+    assert_eq!(pre.status, 204);
+    assert_eq!(pre.header("access-control-allow-origin"), Some("https://app.example"));
+    assert_eq!(pre.header("access-control-allow-methods"), Some("GET, POST"));
+    assert_eq!(pre.header("access-control-allow-headers"), Some("content-type,x-token"));
+    let r = request(s.addr, "POST", "/p", &[("Origin", "https://app.example")], b"");
+    assert_eq!(r.header("access-control-allow-origin"), Some("https://app.example"));
+    let r = request(s.addr, "POST", "/p", &[("Origin", "https://evil.example")], b"");
+    assert_eq!(r.header("access-control-allow-origin"), None);
+}
+
+#[test]
+fn form_multipart_text_and_request_fields() {
+    let src = r#"workflow p {
+  trigger webhook { path "/p" }
+  extract {
+    all    = body
+    name   = body "user.name"
+    method = request "method"
+    url    = request "url"
+    raw    = request "raw_body"
+    hdrs   = header
+    q      = query
+  }
+  respond 200 json { all: all, name: name, method: method, url: url, raw: raw, agent: hdrs["x-agent"], q: q }
+}
+"#;
+    let s = Server::start(&[("p.wf", src)], &[]);
+    let form = ("Content-Type", "application/x-www-form-urlencoded");
+    let r = request(s.addr, "POST", "/p?a[b]=c", &[form, ("X-Agent", "t")], b"user[name]=ada&tags=a&tags=b");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v = r.json();
+    assert_eq!(v["all"], serde_json::json!({"user": {"name": "ada"}, "tags": ["a", "b"]}));
+    assert_eq!(v["name"], "ada");
+    assert_eq!(v["method"], "POST");
+    assert_eq!(v["url"], "/p?a[b]=c");
+    assert_eq!(v["raw"], "user[name]=ada&tags=a&tags=b");
+    assert_eq!(v["agent"], "t");
+    assert_eq!(v["q"], serde_json::json!({"a": {"b": "c"}}));
+
+    let mp = "--B\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhello\r\n--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"r.csv\"\r\nContent-Type: text/csv\r\n\r\na,b\n1,2\r\n--B--\r\n";
+    let r =
+        request(s.addr, "POST", "/p", &[("Content-Type", "multipart/form-data; boundary=B")], mp.as_bytes());
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.json()["all"],
+        serde_json::json!({"note": "hello", "file": {"filename": "r.csv", "content_type": "text/csv", "size": 7}})
+    );
+
+    // A text body is one string; a path into it cannot be read.
+    let whole = "workflow w { trigger webhook { path \"/w\" } extract { t = body } respond 200 text t }";
+    let w = Server::start(&[("w.wf", whole)], &[]);
+    let r = request(w.addr, "POST", "/w", &[("Content-Type", "text/plain")], b"just text");
+    assert_eq!((r.status, r.body.as_str()), (200, "just text"));
+    assert_eq!(request(w.addr, "POST", "/w", &[("Content-Type", "text/plain")], b"\xff\xfe").status, 400);
+    let r = request(s.addr, "POST", "/p", &[("Content-Type", "text/plain")], b"x");
+    assert_eq!(r.status, 415);
+}
+
+#[test]
+fn hostile_form_and_multipart_bodies_get_400_or_are_bounded() {
+    let src =
+        "workflow p { trigger webhook { path \"/p\" } extract { a = body \"a\" } respond 200 json { a: a } }";
+    let s = Server::start(&[("p.wf", src)], &["--max-body", "4MiB"]);
+    let form = ("Content-Type", "application/x-www-form-urlencoded");
+    let many: String = (0..100_000).map(|i| format!("f{i}=1&")).collect();
+    let r = request(s.addr, "POST", "/p", &[form], format!("{many}a=last").as_bytes());
+    assert_eq!(r.status, 200, "the first 1000 fields are read, like the query string");
+    let deep = format!("a{}=1", "[x]".repeat(5000));
+    assert_eq!(request(s.addr, "POST", "/p", &[form], deep.as_bytes()).status, 200);
+    let mp = |ct: &str, body: &[u8]| request(s.addr, "POST", "/p", &[("Content-Type", ct)], body).status;
+    let part = "--B\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\n1\r\n";
+    let parts = format!("{}--B--\r\n", part.repeat(20_000));
+    assert_eq!(mp("multipart/form-data; boundary=B", parts.as_bytes()), 400, "more than 1000 parts");
+    assert_eq!(mp("multipart/form-data", b"--B\r\n\r\n"), 400, "no boundary");
+    let long = "b".repeat(10_000);
+    assert_eq!(mp(&format!("multipart/form-data; boundary={long}"), b"x"), 400);
+    let bomb = format!("--B\r\n{}\r\n\r\n1\r\n--B--\r\n", "X-H: v\r\n".repeat(5000));
+    assert_eq!(mp("multipart/form-data; boundary=B", bomb.as_bytes()), 400, "a part header bomb");
+    let nested = "--B\r\nContent-Disposition: form-data; name=\"a\"\r\nContent-Type: multipart/mixed; boundary=C\r\n\r\n--C\r\n\r\nin\r\n--C--\r\n--B--\r\n";
+    let r = request(
+        s.addr,
+        "POST",
+        "/p",
+        &[("Content-Type", "multipart/form-data; boundary=B")],
+        nested.as_bytes(),
+    );
+    assert_eq!(r.status, 200, "a nested multipart part is read as text: {}", r.body);
+}
