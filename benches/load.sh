@@ -3,6 +3,9 @@
 # (benches/baseline.rs) on the same scenario, with the same load, in one run.
 # Server pinned to core 0, wrk to core 1 (-t1 -c32), rounds alternate baseline, wf, baseline, wf.
 # Prints req/s, p50, p99, idle and peak RSS of every run, then the means and wf/baseline ratios.
+# Then the signed scenario: the same request signed as GitHub signs it (X-Hub-Signature-256),
+# `wf serve benches/signed.wf` (auth github) against the baseline's /hooks/signed, which checks
+# the HMAC by hand with the hmac and sha2 crates.
 #
 # usage: benches/load.sh [--duration 10s] [--warmup 2s] [--rounds 2] [--peers]
 #   --peers  also runs adnanh/webhook (Debian) and Node-RED (npm) from ../shared/peers on the
@@ -47,6 +50,7 @@ measure() {
   local label=$1 pid=$2 url=$3 idle out body
   idle=$(rss "$pid" VmRSS)
   body=$(curl -s -X POST -H 'Content-Type: application/json' -H 'X-Request-Id: abc-123' \
+    ${WF_BENCH_SIGNATURE:+-H "X-Hub-Signature-256: $WF_BENCH_SIGNATURE"} \
     --data-binary '{"data":{"status":"paid","amount":1250,"currency":"EUR"},"customer":{"email":"a@b.c"}}' "$url")
   [ "$body" = '{"ok":true,"order":"42","request":"abc-123"}' ] || { echo "$label answered wrongly: $body" >&2; exit 1; }
   taskset -c 1 wrk -t1 -c32 -d"$WARMUP" -s benches/post.lua "$url" >/dev/null 2>&1
@@ -69,6 +73,22 @@ for round in $(seq 1 "$ROUNDS"); do
   measure "wf#$round" "$PID" "http://$ADDR/hooks/payment?order=42"
   kill "$PID"; wait "$PID" 2>/dev/null || true
 done
+
+# The signed scenario: GitHub's signature of the request body, computed with openssl.
+export BENCH_SECRET=bench-secret
+BODY='{"data":{"status":"paid","amount":1250,"currency":"EUR"},"customer":{"email":"a@b.c"}}'
+WF_BENCH_SIGNATURE="sha256=$(printf '%s' "$BODY" | openssl dgst -sha256 -hmac "$BENCH_SECRET" -r | cut -d' ' -f1)"
+export WF_BENCH_SIGNATURE
+echo "signed scenario: POST /hooks/signed?order=42 with X-Hub-Signature-256"
+for round in $(seq 1 "$ROUNDS"); do
+  start baseline-signed "$BASE" 127.0.0.1:0
+  measure "baseline-signed#$round" "$PID" "http://$ADDR/hooks/signed?order=42"
+  kill "$PID"; wait "$PID" 2>/dev/null || true
+  start wf-signed "$WF" serve benches/signed.wf --listen 127.0.0.1:0
+  measure "wf-signed#$round" "$PID" "http://$ADDR/hooks/signed?order=42"
+  kill "$PID"; wait "$PID" 2>/dev/null || true
+done
+unset WF_BENCH_SIGNATURE
 
 if [ "$PEERS" = 1 ]; then
   PEERS_DIR=../shared/peers
@@ -93,5 +113,8 @@ awk '
     for (k in n) printf "%-22s req/s %9.0f  p50 %6.3f ms  p99 %6.3f ms  peak RSS %5.1f MiB\n", k, rps[k]/n[k], p50[k]/n[k], p99[k]/n[k], hwm[k]/1024
     if (n["baseline"] && n["wf"]) {
       printf "\nwf/baseline: req/s %.3f  p99 %.3f  (goals: req/s >= 0.95, p99 <= 1.3)\n", (rps["wf"]/n["wf"])/(rps["baseline"]/n["baseline"]), (p99["wf"]/n["wf"])/(p99["baseline"]/n["baseline"])
+    }
+    if (n["baseline-signed"] && n["wf-signed"]) {
+      printf "signed, wf/baseline: req/s %.3f  p99 %.3f  (goal: req/s >= 0.95)\n", (rps["wf-signed"]/n["wf-signed"])/(rps["baseline-signed"]/n["baseline-signed"]), (p99["wf-signed"]/n["wf-signed"])/(p99["baseline-signed"]/n["baseline-signed"])
     }
   }' "$TMP/results"

@@ -3,6 +3,11 @@ wrk.method = "POST"
 wrk.body   = '{"data":{"status":"paid","amount":1250,"currency":"EUR"},"customer":{"email":"a@b.c"}}'
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["X-Request-Id"] = "abc-123"
+-- The signed scenario: load.sh computes GitHub's signature of the body with openssl.
+local signature = os.getenv("WF_BENCH_SIGNATURE")
+if signature and signature ~= "" then
+  wrk.headers["X-Hub-Signature-256"] = signature
+end
 
 function done(summary, latency, requests)
   io.write(string.format("WRKSUM rps=%.0f p50_ms=%.3f p99_ms=%.3f requests=%d non2xx=%d errors=%d\n",

@@ -24,12 +24,15 @@ pub enum Kind {
 impl Kind {
     pub fn of(content_type: Option<&str>) -> Kind {
         let Some(ct) = content_type else { return Kind::Text };
-        let media = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-        if media == "application/json" || media.ends_with("+json") {
+        let media = ct.split(';').next().unwrap_or("").trim();
+        let is = |name: &str| media.eq_ignore_ascii_case(name);
+        let json_suffix =
+            media.len() > 5 && media.get(media.len() - 5..).is_some_and(|t| t.eq_ignore_ascii_case("+json"));
+        if is("application/json") || json_suffix {
             Kind::Json
-        } else if media == "application/x-www-form-urlencoded" {
+        } else if is("application/x-www-form-urlencoded") {
             Kind::Form
-        } else if media == "multipart/form-data" {
+        } else if is("multipart/form-data") {
             Kind::Multipart
         } else {
             Kind::Text

@@ -2,7 +2,7 @@
 //! interpreter (sync) or the queue (async). Shared by `wf serve` and `wf test`, so both answer
 //! the same way; nothing here touches sockets.
 
-use crate::lang::ir::{Getter, RequestField, Scheme};
+use crate::lang::ir::{Getter, Scheme};
 use crate::request::caller::{client_ip, Peer};
 use crate::request::eval::{self, Answer, Outcome};
 use crate::request::extract::{self, Inputs};
@@ -170,7 +170,7 @@ where
         ));
     }
     let peer = req.extensions().get::<Peer>().map_or(IpAddr::from([127, 0, 0, 1]), |p| p.0);
-    let ip = client_ip(peer, req.headers(), &limits.trusted_proxies);
+    let ip = if s.plan.needs_ip { client_ip(peer, req.headers(), &limits.trusted_proxies) } else { None };
     if !wf.allow.is_empty() && !ip.is_some_and(|ip| wf.allow.iter().any(|n| n.contains(&ip))) {
         return with_cors(reject(
             Some(s),
@@ -300,7 +300,7 @@ where
             }
         }
     }
-    let raw_body = if wf.extracts.iter().any(|x| matches!(x.getter, Getter::Request(RequestField::RawBody))) {
+    let raw_body = if s.plan.raw_body {
         match form::text(&bytes) {
             Ok(t) => Some(t),
             Err(e) => return malformed("body", e.0),

@@ -35,6 +35,10 @@ pub struct Plan {
     pub body_reads: Vec<(crate::lang::ir::Slot, Vec<Seg>)>,
     /// Some extraction reads the whole query string.
     pub query_whole: bool,
+    /// Some extraction reads `request "raw_body"`.
+    pub raw_body: bool,
+    /// The caller's address is needed (`allow ip`, `request "ip"`, a Twilio URL behind a proxy).
+    pub needs_ip: bool,
     /// The body paths it reads: only these are built when the body is parsed.
     pub body_need: Need,
     /// The workflow reads the query string.
@@ -58,7 +62,11 @@ impl Plan {
                     plan.body_reads.push((x.slot, segs.clone()));
                     Read::Body
                 }
-                Getter::Request(_) => Read::Request,
+                Getter::Request(field) => {
+                    plan.raw_body |= *field == crate::lang::ir::RequestField::RawBody;
+                    plan.needs_ip |= *field == crate::lang::ir::RequestField::Ip;
+                    Read::Request
+                }
                 Getter::Query(segs) => {
                     plan.needs_query = true;
                     match segs.split_first() {
@@ -81,6 +89,7 @@ impl Plan {
             };
             plan.reads.push(read);
         }
+        plan.needs_ip |= !wf.allow.is_empty() || matches!(&wf.auth, Some(a) if a.kind.name() == "twilio");
         let readers = |r: usize, reads: &[Read]| {
             reads.iter().filter(|x| matches!(x, Read::Query { root, .. } if *root == r)).count()
         };

@@ -73,6 +73,11 @@ pub struct Router {
 }
 
 impl Router {
+    /// Whether some workflow needs the caller's address (so the server records the peer).
+    pub fn needs_peer(&self) -> bool {
+        self.routes.values().any(|s| s.plan.needs_ip)
+    }
+
     pub fn get(&self, path: &str) -> Option<&Arc<Served>> {
         self.routes.get(path)
     }

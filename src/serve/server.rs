@@ -124,6 +124,8 @@ struct Ctx {
     queue: Queue,
     seed: u64,
     counter: AtomicU64,
+    /// Some workflow reads the caller's address: requests carry the peer's (see `Router::needs_peer`).
+    needs_peer: std::sync::atomic::AtomicBool,
 }
 
 impl Ctx {
@@ -175,7 +177,9 @@ async fn run(opts: Options, router: Router) -> ExitCode {
     let worker = tokio::spawn(worker(rx));
     let mut seed = [0u8; 8];
     let _ = getrandom::fill(&mut seed);
+    let needs_peer = std::sync::atomic::AtomicBool::new(router.needs_peer());
     let ctx = Arc::new(Ctx {
+        needs_peer,
         router: ArcSwap::from_pointee(router),
         limits: Limits {
             max_body: opts.max_body,
@@ -209,7 +213,9 @@ async fn run(opts: Options, router: Router) -> ExitCode {
         let peer = stream.peer_addr().map_or(std::net::IpAddr::from([0, 0, 0, 0]), |a| a.ip());
         let ctx = ctx.clone();
         let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
-            req.extensions_mut().insert(crate::request::caller::Peer(peer));
+            if ctx.needs_peer.load(Ordering::Relaxed) {
+                req.extensions_mut().insert(crate::request::caller::Peer(peer));
+            }
             let ctx = ctx.clone();
             async move { Ok::<_, Infallible>(ctx.answer(req).await) }
         });
@@ -321,6 +327,7 @@ async fn reloader(ctx: Arc<Ctx>, paths: Vec<PathBuf>, mut rx: mpsc::Receiver<()>
         match tokio::task::spawn_blocking(move || load_router(&p)).await {
             Ok(Ok(router)) => {
                 let n = router.len();
+                ctx.needs_peer.store(router.needs_peer(), Ordering::Relaxed);
                 ctx.router.store(Arc::new(router));
                 tracing::info!(target: "wf::server", workflows = n, "reloaded");
             }

@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 
 /// `openssl dgst -<alg> -mac HMAC -macopt hexkey:<key> -binary`: the MAC of `data`, computed
 /// outside wf.
-fn openssl_hmac(alg: &str, key: &[u8], data: &[u8]) -> Vec<u8> {
+pub fn openssl_hmac(alg: &str, key: &[u8], data: &[u8]) -> Vec<u8> {
     let hexkey: String = key.iter().map(|b| format!("{b:02x}")).collect();
     let mut child = Command::new("openssl")
         .args(["dgst", &format!("-{alg}"), "-mac", "HMAC", "-macopt", &format!("hexkey:{hexkey}"), "-binary"])
@@ -23,15 +23,15 @@ fn openssl_hmac(alg: &str, key: &[u8], data: &[u8]) -> Vec<u8> {
     out.stdout
 }
 
-fn hex(b: &[u8]) -> String {
+pub fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-fn b64(b: &[u8]) -> String {
+pub fn b64(b: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(b)
 }
 
-fn now() -> u64 {
+pub fn now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs()
 }
 
