@@ -113,6 +113,29 @@ where
     B: hyper::body::Body,
     B::Error: std::error::Error + Send + Sync + 'static,
 {
+    let mut cors = None;
+    let mut handled = answer(router, limits, queue, id, req, &mut cors).await;
+    if let Some(origin) = cors {
+        let headers = handled.response.headers_mut();
+        headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        headers.append(VARY, HeaderValue::from_static("origin"));
+    }
+    handled
+}
+
+/// Answers one request; sets `cors` to the `access-control-allow-origin` its answer carries.
+async fn answer<B>(
+    router: &Router,
+    limits: &Limits,
+    queue: &dyn Enqueue,
+    id: ExecId,
+    req: Request<B>,
+    cors: &mut Option<HeaderValue>,
+) -> Handled
+where
+    B: hyper::body::Body,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
     let started = Instant::now();
     let reject = |served: Option<&Served>,
                   status: StatusCode,
@@ -147,93 +170,73 @@ where
     };
     let s: &Served = served;
     let wf = &s.wf;
-    let cors = cors_origin(wf, req.headers());
-    let with_cors = |mut h: Handled| {
-        if let Some(origin) = &cors {
-            let headers = h.response.headers_mut();
-            headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
-            headers.append(VARY, HeaderValue::from_static("origin"));
-        }
-        h
-    };
+    *cors = cors_origin(wf, req.headers());
     if wf.cors.is_some() && req.method() == Method::OPTIONS {
-        return with_cors(preflight(s, &req, id, started));
+        return preflight(s, &req, id, started);
     }
     if !wf.methods.contains(req.method()) {
         let allow = [(ALLOW, s.allow_methods.clone())];
-        return with_cors(reject(
+        return reject(
             Some(s),
             StatusCode::METHOD_NOT_ALLOWED,
             json!({"error": "method not allowed"}),
             &allow,
             "method not allowed",
-        ));
+        );
     }
     let peer = req.extensions().get::<Peer>().map_or(IpAddr::from([127, 0, 0, 1]), |p| p.0);
     let ip = if s.plan.needs_ip { client_ip(peer, req.headers(), &limits.trusted_proxies) } else { None };
     if !wf.allow.is_empty() && !ip.is_some_and(|ip| wf.allow.iter().any(|n| n.contains(&ip))) {
-        return with_cors(reject(
+        return reject(
             Some(s),
             StatusCode::FORBIDDEN,
             json!({"error": "forbidden"}),
             &[],
             "caller not allowed",
-        ));
+        );
     }
     if !permitted(&s.access, req.headers()) {
         let challenge = [(WWW_AUTHENTICATE, s.challenge.clone())];
         let extra: &[(HeaderName, HeaderValue)] =
             if matches!(s.access, Access::Basic(_)) { &challenge } else { &[] };
-        return with_cors(reject(
+        return reject(
             Some(s),
             StatusCode::UNAUTHORIZED,
             json!({"error": "unauthorized"}),
             extra,
             "missing or wrong credentials",
-        ));
+        );
     }
     let too_large = || json!({"error": "body too large", "limit": limits.max_body});
     let declared =
         req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limits.max_body as u64) {
-        return with_cors(reject(
-            Some(s),
-            StatusCode::PAYLOAD_TOO_LARGE,
-            too_large(),
-            &[],
-            "body over the limit",
-        ));
+        return reject(Some(s), StatusCode::PAYLOAD_TOO_LARGE, too_large(), &[], "body over the limit");
     }
     let (parts, body) = req.into_parts();
     let bytes = match tokio::time::timeout(limits.body_timeout, Limited::new(body, limits.max_body).collect())
         .await
     {
         Err(_) => {
-            return with_cors(reject(
+            return reject(
                 Some(s),
                 StatusCode::REQUEST_TIMEOUT,
                 json!({"error": "timed out reading the body"}),
                 &[],
                 "body timeout",
-            ));
+            );
         }
         Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
-            return with_cors(reject(
-                Some(s),
-                StatusCode::PAYLOAD_TOO_LARGE,
-                too_large(),
-                &[],
-                "body over the limit",
-            ));
+            return reject(Some(s), StatusCode::PAYLOAD_TOO_LARGE, too_large(), &[], "body over the limit");
         }
         Ok(Err(_)) => {
-            return with_cors(reject(
+            return reject(
                 Some(s),
                 StatusCode::BAD_REQUEST,
                 json!({"error": "could not read the body"}),
                 &[],
                 "body read failed",
-            ));
+            );
         }
         Ok(Ok(c)) => c.to_bytes(),
     };
@@ -244,7 +247,7 @@ where
         let behind_proxy = limits.trusted_proxies.iter().any(|n| n.contains(&peer));
         if let Err(why) = verify_signature(s, verifier, &parts, &bytes, kind, behind_proxy, &mut frame) {
             let reason = format!("signature: {why}");
-            return with_cors(reject(Some(s), StatusCode::UNAUTHORIZED, json!({"error": why}), &[], &reason));
+            return reject(Some(s), StatusCode::UNAUTHORIZED, json!({"error": why}), &[], &reason);
         }
     }
     let plan = &s.plan;
@@ -253,17 +256,11 @@ where
             "error": "unsupported media type",
             "expected": "application/json, application/x-www-form-urlencoded or multipart/form-data",
         });
-        return with_cors(reject(
-            Some(s),
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            body,
-            &[],
-            "body type not readable",
-        ));
+        return reject(Some(s), StatusCode::UNSUPPORTED_MEDIA_TYPE, body, &[], "body type not readable");
     }
     let malformed = |what: &str, reason: String| {
         let body = json!({"error": format!("malformed {what}"), "reason": reason});
-        with_cors(reject(Some(s), StatusCode::BAD_REQUEST, body, &[], &format!("malformed {what}")))
+        reject(Some(s), StatusCode::BAD_REQUEST, body, &[], &format!("malformed {what}"))
     };
     if plan.needs_body && !bytes.is_empty() {
         let tree = match kind {
@@ -275,7 +272,7 @@ where
                         "column": e.column(),
                         "reason": format!("{e}"),
                     });
-                    return with_cors(reject(Some(s), StatusCode::BAD_REQUEST, body, &[], "malformed JSON"));
+                    return reject(Some(s), StatusCode::BAD_REQUEST, body, &[], "malformed JSON");
                 }
                 None
             }
@@ -283,10 +280,13 @@ where
                 Ok(v) => Some(v),
                 Err(e) => return malformed("form body", e.0),
             },
-            form::Kind::Multipart => match form::multipart(bytes.clone(), content_type.unwrap_or("")).await {
-                Ok(v) => Some(v),
-                Err(e) => return malformed("multipart body", e.0),
-            },
+            // Boxed: its state would otherwise make every request's future larger.
+            form::Kind::Multipart => {
+                match Box::pin(form::multipart(bytes.clone(), content_type.unwrap_or(""))).await {
+                    Ok(v) => Some(v),
+                    Err(e) => return malformed("multipart body", e.0),
+                }
+            }
             form::Kind::Text => match form::text(&bytes) {
                 Ok(t) => Some(Value::String(t.to_string())),
                 Err(e) => return malformed("body", e.0),
@@ -329,30 +329,30 @@ where
     };
     if let Err(e) = extract::extract_all(wf, plan, &mut inputs, &mut frame) {
         let reason = format!("{} {} `{}`: {}", e.source, e.field, e.path, e.reason);
-        return with_cors(reject(Some(s), StatusCode::BAD_REQUEST, e.to_json(), &[], &reason));
+        return reject(Some(s), StatusCode::BAD_REQUEST, e.to_json(), &[], &reason);
     }
 
     if wf.mode == crate::lang::ast::Mode::Async {
         let job = Job { served: served.clone(), frame, id, accepted: started };
         if queue.try_enqueue(job).is_err() {
             let retry = [(RETRY_AFTER, HeaderValue::from_static("1"))];
-            return with_cors(reject(
+            return reject(
                 Some(s),
                 StatusCode::SERVICE_UNAVAILABLE,
                 json!({"error": "queue full"}),
                 &retry,
                 "async queue full",
-            ));
+            );
         }
         let response = match &s.immediate {
             Some(a) => answer_response(a.clone(), id),
             None => text_response(StatusCode::OK, "ok", id),
         };
-        return with_cors(Handled { response, record: None });
+        return Handled { response, record: None };
     }
 
     let (response, record) = execute(s, &mut frame, id, started);
-    with_cors(Handled { response, record: Some(record) })
+    Handled { response, record: Some(record) }
 }
 
 /// The `access-control-allow-origin` value for this caller, when the workflow has `cors` and the
