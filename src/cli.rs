@@ -118,6 +118,9 @@ struct ServeArgs {
     /// A proxy (address or CIDR network, repeatable) whose X-Forwarded-For names the caller.
     #[arg(long = "trusted-proxy", value_name = "CIDR", value_parser = parse_network)]
     trusted_proxy: Vec<ipnet::IpNet>,
+    /// Serve /metrics (Prometheus), /healthz and /readyz on this second address (off by default).
+    #[arg(long, value_name = "ADDR")]
+    admin: Option<String>,
 }
 
 impl ServeArgs {
@@ -136,6 +139,7 @@ impl ServeArgs {
             max_connections: self.max_connections.max(1),
             idle_timeout: secs(self.idle_timeout.max(1)),
             trusted_proxies: self.trusted_proxy,
+            admin: self.admin,
         }
     }
 }

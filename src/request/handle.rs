@@ -97,6 +97,8 @@ pub struct Record {
 
 pub struct Handled {
     pub response: Response<Full<Bytes>>,
+    /// The workflow that answered (`-` when no workflow serves the path), for metrics.
+    pub workflow: Arc<str>,
     /// The execution's record; `None` for an accepted async execution (its worker logs it).
     pub record: Option<Record>,
 }
@@ -156,7 +158,8 @@ where
             at: None,
             logs: Vec::new(),
         };
-        Handled { response, record: Some(record) }
+        let workflow = record.workflow.clone();
+        Handled { response, workflow, record: Some(record) }
     };
 
     let Some(served) = router.get(req.uri().path()) else {
@@ -348,11 +351,11 @@ where
             Some(a) => answer_response(a.clone(), id),
             None => text_response(StatusCode::OK, "ok", id),
         };
-        return Handled { response, record: None };
+        return Handled { response, workflow: s.name.clone(), record: None };
     }
 
     let (response, record) = execute(s, &mut frame, id, started);
-    Handled { response, record: Some(record) }
+    Handled { response, workflow: s.name.clone(), record: Some(record) }
 }
 
 /// The `access-control-allow-origin` value for this caller, when the workflow has `cors` and the
@@ -388,7 +391,7 @@ fn preflight<B>(s: &Served, req: &Request<B>, id: ExecId, started: Instant) -> H
         at: None,
         logs: Vec::new(),
     };
-    Handled { response, record: Some(record) }
+    Handled { response, workflow: s.name.clone(), record: Some(record) }
 }
 
 /// Checks a signature over the raw body (SPEC §2.1). `frame` is used for `auth hmac`'s `signed`.

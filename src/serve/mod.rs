@@ -3,4 +3,5 @@
 
 pub mod idle_timeout;
 pub mod logging;
+pub mod metrics;
 pub mod server;

@@ -5,6 +5,7 @@
 use crate::request::handle::{self, Enqueue, ExecId, Job, Limits};
 use crate::request::served::{BuildError, Router};
 use crate::serve::logging::{self, LogFormat};
+use crate::serve::metrics::Metrics;
 use arc_swap::ArcSwap;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -39,6 +40,8 @@ pub struct Options {
     pub idle_timeout: Duration,
     /// Peers whose `X-Forwarded-For` (and `X-Forwarded-Proto`) are believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// `--admin ADDR`: the listener for `/metrics`, `/healthz` and `/readyz`.
+    pub admin: Option<String>,
 }
 
 /// Most header lines a request may have (more: `431`).
@@ -126,6 +129,8 @@ struct Ctx {
     counter: AtomicU64,
     /// Some workflow reads the caller's address: requests carry the peer's (see `Router::needs_peer`).
     needs_peer: std::sync::atomic::AtomicBool,
+    /// With `--admin`: what `/metrics` reports.
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl Ctx {
@@ -138,9 +143,18 @@ impl Ctx {
         req: hyper::Request<Incoming>,
     ) -> hyper::Response<http_body_util::Full<bytes::Bytes>> {
         let router = self.router.load_full();
+        let started = self.metrics.as_ref().map(|_| std::time::Instant::now());
         let handled = handle::handle(&router, &self.limits, &self.queue, self.next_id(), req).await;
         if let Some(r) = &handled.record {
             logging::record(r);
+        }
+        if let (Some(m), Some(t)) = (&self.metrics, started) {
+            m.request(
+                &handled.workflow,
+                handled.response.status().as_u16(),
+                t.elapsed(),
+                handled.record.as_ref(),
+            );
         }
         handled.response
     }
@@ -165,6 +179,16 @@ async fn run(opts: Options, router: Router) -> ExitCode {
         }
     };
     let bound = listener.local_addr().map_or(addr, |a| a);
+    let admin = match &opts.admin {
+        Some(a) => match tokio::net::TcpListener::bind(a.as_str()).await {
+            Ok(l) => Some(l),
+            Err(e) => {
+                eprintln!("error: cannot listen on {a} (--admin): {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => None,
+    };
     // Signal handlers go in before the address is announced: a SIGHUP or SIGTERM sent the moment
     // wf says it listens must reload or drain, not meet the default action and kill the process.
     let stop = [signal(SignalKind::terminate()).ok(), signal(SignalKind::interrupt()).ok()];
@@ -173,13 +197,18 @@ async fn run(opts: Options, router: Router) -> ExitCode {
     let _ = std::io::stdout().flush();
     tracing::info!(target: "wf::server", workflows = router.len(), "listening on http://{bound}");
 
+    let metrics = admin.as_ref().map(|_| Arc::new(Metrics::new()));
+    if let Some(m) = &metrics {
+        m.set_workflows(router.len());
+    }
     let (tx, rx) = mpsc::channel::<Job>(opts.queue_size.max(1));
-    let worker = tokio::spawn(worker(rx));
+    let worker = tokio::spawn(worker(rx, metrics.clone()));
     let mut seed = [0u8; 8];
     let _ = getrandom::fill(&mut seed);
     let needs_peer = std::sync::atomic::AtomicBool::new(router.needs_peer());
     let ctx = Arc::new(Ctx {
         needs_peer,
+        metrics: metrics.clone(),
         router: ArcSwap::from_pointee(router),
         limits: Limits {
             max_body: opts.max_body,
@@ -208,6 +237,17 @@ async fn run(opts: Options, router: Router) -> ExitCode {
     let shutdown = shutdown_signal(stop);
     tokio::pin!(shutdown);
     let slots = Arc::new(tokio::sync::Semaphore::new(opts.max_connections));
+    let admin_task = match (admin, &metrics) {
+        (Some(listener), Some(m)) => {
+            let gauges = Gauges {
+                queue: ctx.queue.0.clone(),
+                slots: slots.clone(),
+                max_connections: opts.max_connections,
+            };
+            Some(tokio::spawn(serve_admin(listener, m.clone(), gauges)))
+        }
+        _ => None,
+    };
     let serve = |stream: tokio::net::TcpStream, slot: tokio::sync::OwnedSemaphorePermit| {
         let _ = stream.set_nodelay(true);
         let peer = stream.peer_addr().map_or(std::net::IpAddr::from([0, 0, 0, 0]), |a| a.ip());
@@ -254,6 +294,9 @@ async fn run(opts: Options, router: Router) -> ExitCode {
     }
 
     tracing::info!(target: "wf::server", "shutting down: finishing requests in flight and queued async executions");
+    if let Some(m) = &metrics {
+        m.not_ready();
+    }
     // Connections the kernel has already completed are callers too: take them before closing
     // (a zero timeout still polls `accept` once), so they get answers rather than resets.
     while let Ok(slot) = slots.clone().try_acquire_owned() {
@@ -263,6 +306,9 @@ async fn run(opts: Options, router: Router) -> ExitCode {
         }
     }
     drop(listener);
+    if let Some(t) = admin_task {
+        t.abort();
+    }
     hup.abort();
     reloader.abort();
     let _ = reloader.await;
@@ -279,14 +325,54 @@ async fn run(opts: Options, router: Router) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// What `/metrics` reads at scrape time: the async queue and the connection slots.
+struct Gauges {
+    queue: mpsc::Sender<Job>,
+    slots: Arc<tokio::sync::Semaphore>,
+    max_connections: usize,
+}
+
+/// The admin listener: `/metrics`, `/healthz`, `/readyz` over HTTP/1.
+async fn serve_admin(listener: tokio::net::TcpListener, metrics: Arc<Metrics>, gauges: Gauges) {
+    let bound = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    tracing::info!(target: "wf::server", "admin listening on http://{bound}");
+    let gauges = Arc::new(gauges);
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        };
+        let (metrics, gauges) = (metrics.clone(), gauges.clone());
+        let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+            let depth = gauges.queue.max_capacity().saturating_sub(gauges.queue.capacity());
+            let open = gauges.max_connections.saturating_sub(gauges.slots.available_permits());
+            let (status, content_type, body) = metrics.answer(req.uri().path(), depth, open);
+            let mut r = hyper::Response::new(http_body_util::Full::new(bytes::Bytes::from(body)));
+            *r.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::OK);
+            r.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static(content_type));
+            async move { Ok::<_, Infallible>(r) }
+        });
+        tokio::spawn(async move {
+            let conn =
+                hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+            let _ = tokio::time::timeout(Duration::from_secs(30), conn).await;
+        });
+    }
+}
+
 /// Runs accepted async executions one after another until every sender is gone and the queue is empty.
-async fn worker(mut rx: mpsc::Receiver<Job>) {
+async fn worker(mut rx: mpsc::Receiver<Job>, metrics: Option<Arc<Metrics>>) {
     while let Some(job) = rx.recv().await {
         // wf's own code has no panics (clippy denies them); should one slip in anyway, it ends
         // that execution, not the worker and every execution queued behind it.
         let (workflow, id) = (job.served.name.clone(), job.id);
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handle::run_job(job))) {
-            Ok(record) => logging::record(&record),
+            Ok(record) => {
+                logging::record(&record);
+                if let Some(m) = &metrics {
+                    m.execution(&record);
+                }
+            }
             Err(_) => {
                 tracing::error!(target: "wf::server", %workflow, execution = %id, "async execution panicked")
             }
@@ -328,10 +414,17 @@ async fn reloader(ctx: Arc<Ctx>, paths: Vec<PathBuf>, mut rx: mpsc::Receiver<()>
             Ok(Ok(router)) => {
                 let n = router.len();
                 ctx.needs_peer.store(router.needs_peer(), Ordering::Relaxed);
+                if let Some(m) = &ctx.metrics {
+                    m.reload(true);
+                    m.set_workflows(router.len());
+                }
                 ctx.router.store(Arc::new(router));
                 tracing::info!(target: "wf::server", workflows = n, "reloaded");
             }
             Ok(Err(LoadError::Io(why) | LoadError::Invalid(why) | LoadError::Unset(why))) => {
+                if let Some(m) = &ctx.metrics {
+                    m.reload(false);
+                }
                 tracing::error!(target: "wf::server", "reload failed; still serving the previous workflows\n{}", why.trim_end());
             }
             Err(e) => tracing::error!(target: "wf::server", "reload failed: {e}"),

@@ -242,3 +242,27 @@ pub fn basic(user: &str, password: &str) -> String {
     use base64::Engine as _;
     format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
 }
+
+/// Whether a checker the tests need is installed. When it is not, the test is skipped with one
+/// line saying how to install it — unless `WF_REQUIRE_ALL` is set (as `.ci/run` does), which turns
+/// the skip into a failure.
+pub fn have(available: bool, what: &str, install: &str) -> bool {
+    if available {
+        return true;
+    }
+    if std::env::var_os("WF_REQUIRE_ALL").is_some() {
+        panic!("{what} is required (WF_REQUIRE_ALL is set): {install}");
+    }
+    eprintln!("skipped: {what} is not installed ({install})");
+    false
+}
+
+/// Whether `python3 -c "import MODULE"` works.
+pub fn python_module(module: &str) -> bool {
+    Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}

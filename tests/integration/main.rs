@@ -4,6 +4,7 @@ mod check;
 mod common;
 mod faults;
 mod hostile;
+mod operability;
 mod payloads;
 mod providers;
 mod secrets;

@@ -1,0 +1,233 @@
+//! `wf serve --admin ADDR`: Prometheus metrics (OpenMetrics text, `prometheus-client`), `/healthz`
+//! and `/readyz` on a second listener. Labels are bounded: workflow names come from the files
+//! (`-` for a path no workflow serves), statuses and outcomes from small fixed sets.
+
+use crate::request::handle::Record;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A workflow's name as a label value (shared with the served workflow; cloning is a count).
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+struct Name(Arc<str>);
+
+impl prometheus_client::encoding::EncodeLabelValue for Name {
+    fn encode(
+        &self,
+        encoder: &mut prometheus_client::encoding::LabelValueEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        use std::fmt::Write as _;
+        encoder.write_str(&self.0)
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    workflow: Name,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WorkflowLabel {
+    workflow: Name,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ExecutionLabels {
+    workflow: Name,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EffectLabels {
+    kind: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReloadLabels {
+    result: &'static str,
+}
+
+type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
+
+/// Request durations: 100 µs to ~3 s.
+fn duration_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.0001, 2.0, 16))
+}
+
+/// Every metric wf serves, and the readiness flag.
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    durations: Histograms<WorkflowLabel>,
+    executions: Family<ExecutionLabels, Counter>,
+    queue_depth: Gauge,
+    reloads: Family<ReloadLabels, Counter>,
+    open_connections: Gauge,
+    workflows: Gauge,
+    /// Cleared when shutdown begins: `/readyz` then answers 503.
+    ready: AtomicBool,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("wf");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register("requests", "Requests answered, by workflow and status", requests.clone());
+        let durations: Histograms<WorkflowLabel> = Family::new_with_constructor(duration_histogram);
+        registry.register(
+            "request_duration_seconds",
+            "Time to answer a request, by workflow",
+            durations.clone(),
+        );
+        let executions = Family::<ExecutionLabels, Counter>::default();
+        registry.register(
+            "executions",
+            "Executions that ran, by workflow and outcome (responded, completed, failed)",
+            executions.clone(),
+        );
+        let queue_depth = Gauge::default();
+        registry.register(
+            "async_queue_depth",
+            "Async executions accepted and waiting to run",
+            queue_depth.clone(),
+        );
+        let effects = Family::<EffectLabels, Counter>::default();
+        registry.register("effects", "Effects (http, run) by kind and outcome", effects);
+        let effect_durations: Histograms<EffectLabels> = Family::new_with_constructor(duration_histogram);
+        registry.register(
+            "effect_duration_seconds",
+            "Time an effect took, by kind and outcome",
+            effect_durations,
+        );
+        let reloads = Family::<ReloadLabels, Counter>::default();
+        registry.register(
+            "reloads",
+            "Reloads of the workflow files, by result (ok, refused)",
+            reloads.clone(),
+        );
+        let open_connections = Gauge::default();
+        registry.register(
+            "open_connections",
+            "Connections open on the main listener",
+            open_connections.clone(),
+        );
+        let workflows = Gauge::default();
+        registry.register("workflows", "Workflows being served", workflows.clone());
+        Metrics {
+            registry,
+            requests,
+            durations,
+            executions,
+            queue_depth,
+            reloads,
+            open_connections,
+            workflows,
+            ready: AtomicBool::new(true),
+        }
+    }
+
+    /// Counts an answered request, and its execution when one ran.
+    pub fn request(&self, workflow: &Arc<str>, status: u16, duration: Duration, record: Option<&Record>) {
+        self.requests.get_or_create(&RequestLabels { workflow: Name(workflow.clone()), status }).inc();
+        self.durations
+            .get_or_create(&WorkflowLabel { workflow: Name(workflow.clone()) })
+            .observe(duration.as_secs_f64());
+        if let Some(r) = record {
+            self.execution(r);
+        }
+    }
+
+    /// Counts an execution that ran (not a rejection).
+    pub fn execution(&self, r: &Record) {
+        if matches!(r.outcome, "responded" | "completed" | "failed") {
+            self.executions
+                .get_or_create(&ExecutionLabels { workflow: Name(r.workflow.clone()), outcome: r.outcome })
+                .inc();
+        }
+    }
+
+    pub fn reload(&self, ok: bool) {
+        self.reloads.get_or_create(&ReloadLabels { result: if ok { "ok" } else { "refused" } }).inc();
+    }
+
+    pub fn set_workflows(&self, n: usize) {
+        self.workflows.set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    pub fn not_ready(&self) {
+        self.ready.store(false, Ordering::Relaxed);
+    }
+
+    /// The text of `/metrics`, with the gauges read now.
+    pub fn render(&self, queue_depth: usize, open_connections: usize) -> String {
+        self.queue_depth.set(i64::try_from(queue_depth).unwrap_or(i64::MAX));
+        self.open_connections.set(i64::try_from(open_connections).unwrap_or(i64::MAX));
+        let mut out = String::with_capacity(4096);
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+
+    /// The answer of an admin path: status, content type, body.
+    pub fn answer(
+        &self,
+        path: &str,
+        queue_depth: usize,
+        open_connections: usize,
+    ) -> (u16, &'static str, String) {
+        match path {
+            "/metrics" => (
+                200,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                self.render(queue_depth, open_connections),
+            ),
+            "/healthz" => (200, "application/json", "{\"status\":\"ok\"}".to_string()),
+            "/readyz" if self.ready.load(Ordering::Relaxed) && self.workflows.get() > 0 => (
+                200,
+                "application/json",
+                format!("{{\"status\":\"ready\",\"workflows\":{}}}", self.workflows.get()),
+            ),
+            "/readyz" => (503, "application/json", "{\"status\":\"not ready\"}".to_string()),
+            _ => (404, "application/json", "{\"error\":\"not found\"}".to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_render_in_openmetrics_text() {
+        let m = Metrics::new();
+        let w: Arc<str> = Arc::from("pay");
+        m.request(&w, 200, Duration::from_millis(2), None);
+        m.request(&w, 200, Duration::from_millis(3), None);
+        m.reload(false);
+        m.set_workflows(1);
+        let text = m.render(3, 2);
+        assert!(text.contains("wf_requests_total{workflow=\"pay\",status=\"200\"} 2"), "{text}");
+        assert!(text.contains("wf_request_duration_seconds_count{workflow=\"pay\"} 2"), "{text}");
+        assert!(text.contains("wf_reloads_total{result=\"refused\"} 1"), "{text}");
+        assert!(text.contains("wf_async_queue_depth 3"), "{text}");
+        assert!(text.ends_with("# EOF\n"));
+        assert_eq!(m.answer("/readyz", 0, 0).0, 200);
+        m.not_ready();
+        assert_eq!(m.answer("/readyz", 0, 0).0, 503);
+    }
+}

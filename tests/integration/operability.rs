@@ -1,0 +1,120 @@
+//! `wf serve --admin`: `/metrics` scraped after known traffic and parsed with an independent parser
+//! (Python's `prometheus_client`), `/healthz`, `/readyz`.
+
+use crate::common::{basic, have, python_module, request, Server};
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+
+const PAY: &str = r#"workflow pay {
+  trigger webhook {
+    path "/pay"
+    auth basic { user "u" password "p" }
+  }
+  extract { ok = body "ok" as boolean default true }
+  if ok { respond 200 text "ok" }
+  fail "refused"
+}
+
+workflow later {
+  trigger webhook { path "/later" mode async }
+  log "ran"
+}
+"#;
+
+/// `(name, labels, value)` of every sample, as Python's OpenMetrics parser reads `text`.
+fn parse_with_python(text: &str) -> Vec<(String, serde_json::Value, f64)> {
+    let script = r#"
+import json, sys
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+out = []
+for family in text_string_to_metric_families(sys.stdin.read()):
+    for s in family.samples:
+        out.append([s.name, s.labels, s.value])
+print(json.dumps(out))
+"#;
+    let mut child = Command::new("python3")
+        .args(["-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    child.stdin.take().expect("stdin").write_all(text.as_bytes()).expect("write");
+    let out = child.wait_with_output().expect("python");
+    assert!(out.status.success(), "the OpenMetrics parser refused /metrics:\n{text}");
+    let rows: Vec<(String, serde_json::Value, f64)> = serde_json::from_slice(&out.stdout).expect("json");
+    rows
+}
+
+fn admin_addr(s: &Server) -> std::net::SocketAddr {
+    let log = s.wait_log("admin listening on http://");
+    let line = log.lines().find(|l| l.contains("admin listening on http://")).expect("line");
+    line.rsplit("http://").next().expect("addr").trim().parse().expect("address")
+}
+
+#[test]
+fn metrics_count_known_traffic_and_health_endpoints_answer() {
+    if !have(
+        python_module("prometheus_client"),
+        "Python's prometheus_client",
+        "pip install prometheus-client",
+    ) {
+        return;
+    }
+    let s = Server::start(&[("pay.wf", PAY)], &["--admin", "127.0.0.1:0"]);
+    let admin = admin_addr(&s);
+    let auth = basic("u", "p");
+    let json = ("Content-Type", "application/json");
+    for _ in 0..3 {
+        assert_eq!(request(s.addr, "POST", "/pay", &[("Authorization", &auth), json], b"{}").status, 200);
+    }
+    assert_eq!(
+        request(s.addr, "POST", "/pay", &[("Authorization", &auth), json], br#"{"ok":false}"#).status,
+        500
+    );
+    assert_eq!(request(s.addr, "POST", "/pay", &[], b"{}").status, 401);
+    assert_eq!(request(s.addr, "POST", "/nowhere", &[], b"").status, 404);
+    assert_eq!(request(s.addr, "POST", "/later", &[], b"").status, 200);
+    s.wait_log("workflow=later");
+
+    let health = request(admin, "GET", "/healthz", &[], b"");
+    assert_eq!((health.status, health.json()["status"].as_str()), (200, Some("ok")));
+    let ready = request(admin, "GET", "/readyz", &[], b"");
+    assert_eq!(ready.status, 200);
+    assert_eq!(ready.json()["workflows"], 2);
+    let scrape = request(admin, "GET", "/metrics", &[], b"");
+    assert_eq!(scrape.status, 200);
+    assert!(scrape.header("content-type").is_some_and(|c| c.starts_with("application/openmetrics-text")));
+    let samples = parse_with_python(&scrape.body);
+    let value = |name: &str, labels: &[(&str, &str)]| -> f64 {
+        samples
+            .iter()
+            .filter(|(n, l, _)| n == name && labels.iter().all(|(k, v)| l[*k] == *v))
+            .map(|(_, _, v)| *v)
+            .sum()
+    };
+    assert_eq!(value("wf_requests_total", &[("workflow", "pay"), ("status", "200")]), 3.0);
+    assert_eq!(value("wf_requests_total", &[("workflow", "pay"), ("status", "500")]), 1.0);
+    assert_eq!(value("wf_requests_total", &[("workflow", "pay"), ("status", "401")]), 1.0);
+    assert_eq!(value("wf_requests_total", &[("workflow", "-"), ("status", "404")]), 1.0);
+    assert_eq!(value("wf_request_duration_seconds_count", &[("workflow", "pay")]), 5.0);
+    assert_eq!(value("wf_executions_total", &[("workflow", "pay"), ("outcome", "responded")]), 3.0);
+    assert_eq!(value("wf_executions_total", &[("workflow", "pay"), ("outcome", "failed")]), 1.0);
+    assert_eq!(value("wf_executions_total", &[("workflow", "later"), ("outcome", "completed")]), 1.0);
+    assert_eq!(value("wf_async_queue_depth", &[]), 0.0);
+    assert_eq!(value("wf_workflows", &[]), 2.0);
+    assert!(value("wf_open_connections", &[]) >= 0.0);
+    // Labels are bounded: no request data ever becomes a label value.
+    assert!(!scrape.body.contains("nowhere"));
+
+    s.dir.write("pay.wf", "workflow broken {");
+    s.signal("HUP");
+    s.wait_log("reload failed");
+    let samples = parse_with_python(&request(admin, "GET", "/metrics", &[], b"").body);
+    let refused: f64 = samples
+        .iter()
+        .filter(|(n, l, _)| n == "wf_reloads_total" && l["result"] == "refused")
+        .map(|r| r.2)
+        .sum();
+    assert_eq!(refused, 1.0);
+    assert_eq!(request(admin, "GET", "/nothing", &[], b"").status, 404);
+}
