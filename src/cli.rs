@@ -1,7 +1,7 @@
 //! The command line: clap's definitions of the commands and their flags; each command's body is
 //! in [`crate::tools::commands`] (or [`crate::serve`]).
 
-use crate::tools::commands::{self, Format};
+use crate::tools::commands::{self, Format, RoutesFormat};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,12 +45,12 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
-    /// List every workflow's method, URL path, mode, auth and file.
+    /// List every workflow's method, URL path, mode, auth and file (or an OpenAPI 3.1 document).
     Routes {
         #[arg(default_value = ".")]
         paths: Vec<PathBuf>,
         #[arg(long, value_enum, default_value = "human")]
-        format: Format,
+        format: RoutesFormat,
     },
     /// Print a new workflow skeleton (with a random key unless --path is given).
     New {

@@ -4,11 +4,20 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// How `check` and `routes` print.
+/// How `check` prints.
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
     Human,
     Json,
+}
+
+/// How `routes` prints.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RoutesFormat {
+    Human,
+    Json,
+    /// An OpenAPI 3.1 document (JSON).
+    Openapi,
 }
 
 /// Whether to colour output written to stderr.
@@ -159,19 +168,23 @@ pub fn fmt(paths: &[PathBuf], check: bool) -> ExitCode {
     }
 }
 
-pub fn routes(paths: &[PathBuf], format: Format) -> ExitCode {
+pub fn routes(paths: &[PathBuf], format: RoutesFormat) -> ExitCode {
     let loaded = match load_checked(paths) {
         Ok(l) => l,
         Err(code) => return code,
     };
     let routes = crate::tools::routes::routes(&loaded.program);
     match format {
-        Format::Human => print!("{}", crate::tools::routes::human(&routes)),
-        Format::Json => {
+        RoutesFormat::Human => print!("{}", crate::tools::routes::human(&routes)),
+        RoutesFormat::Json => {
             println!(
                 "{}",
                 serde_json::to_string_pretty(&crate::tools::routes::json(&routes)).unwrap_or_default()
             )
+        }
+        RoutesFormat::Openapi => {
+            let doc = crate::tools::openapi::document(&loaded.program);
+            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default())
         }
     }
     ExitCode::SUCCESS

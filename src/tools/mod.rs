@@ -5,6 +5,7 @@
 pub mod commands;
 pub mod fmt;
 pub mod infer;
+pub mod openapi;
 pub mod routes;
 pub mod scaffold;
 pub mod test_runner;

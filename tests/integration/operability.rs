@@ -118,3 +118,36 @@ fn metrics_count_known_traffic_and_health_endpoints_answer() {
     assert_eq!(refused, 1.0);
     assert_eq!(request(admin, "GET", "/nothing", &[], b"").status, 404);
 }
+
+#[test]
+fn routes_openapi_is_a_valid_openapi_3_1_document() {
+    if !have(python_module("openapi_spec_validator"), "openapi-spec-validator", "pip install openapi-spec-validator") {
+        return;
+    }
+    let out = crate::common::wf(&["routes", "--format", "openapi", "examples"]);
+    assert_eq!(out.status.code(), Some(0));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(doc["openapi"], "3.1.0");
+    let pay = &doc["paths"]["/hooks/payment"]["post"];
+    assert_eq!(pay["operationId"], "payment_callback");
+    let order = pay["parameters"].as_array().expect("parameters").iter().find(|p| p["name"] == "order").expect("order");
+    assert_eq!((order["in"].as_str(), order["required"].as_bool()), (Some("query"), Some(true)));
+    let body = &pay["requestBody"]["content"]["application/json"]["schema"];
+    assert_eq!(body["properties"]["data"]["properties"]["amount"]["type"], "number");
+    assert_eq!(body["properties"]["data"]["required"], serde_json::json!(["status"]));
+    assert_eq!(pay["responses"]["422"]["content"]["application/json"]["schema"]["properties"]["ok"]["type"], "boolean");
+    assert_eq!(doc["components"]["securitySchemes"]["payment_callback_auth"]["scheme"], "basic");
+    assert_eq!(doc["components"]["securitySchemes"]["github_push_auth"]["name"], "X-Hub-Signature-256");
+    assert!(doc["paths"]["/hooks/twilio/sms"]["get"].is_object());
+
+    let mut child = Command::new("python3")
+        .args(["-c", "import json, sys\nfrom openapi_spec_validator import validate\nvalidate(json.load(sys.stdin))\nprint('valid')"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    child.stdin.take().expect("stdin").write_all(&out.stdout).expect("write");
+    let v = child.wait_with_output().expect("validator");
+    assert!(v.status.success(), "openapi-spec-validator refused it: {}", String::from_utf8_lossy(&v.stderr));
+}
