@@ -77,6 +77,16 @@ enum Command {
         #[arg(long)]
         name: Option<String>,
     },
+    /// Draw a file's workflows (trigger, extractions, decisions, answers) as Mermaid or DOT.
+    Graph {
+        /// A .wf file.
+        file: PathBuf,
+        /// Only this workflow.
+        #[arg(long)]
+        workflow: Option<String>,
+        #[arg(long, value_enum, default_value = "mermaid")]
+        format: crate::tools::graph::GraphFormat,
+    },
     /// Serve every workflow over HTTP.
     Serve(ServeArgs),
 }
@@ -155,6 +165,7 @@ pub fn main() -> ExitCode {
         Command::Infer { body, query, headers, name } => {
             commands::infer(body.as_deref(), query.as_deref(), &headers, name.as_deref().unwrap_or(""))
         }
+        Command::Graph { file, workflow, format } => commands::graph(&file, workflow.as_deref(), format),
         Command::Serve(args) => crate::serve::server::serve(args.options()),
     }
 }

@@ -190,6 +190,33 @@ pub fn routes(paths: &[PathBuf], format: RoutesFormat) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+pub fn graph(
+    file: &std::path::Path,
+    workflow: Option<&str>,
+    format: crate::tools::graph::GraphFormat,
+) -> ExitCode {
+    let loaded = match load_checked(&[file.to_path_buf()]) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let Some((source, parsed)) = loaded.sources.first() else {
+        eprintln!("error: {}: not a .wf file", file.display());
+        return ExitCode::from(2);
+    };
+    match crate::tools::graph::render(source, parsed, &loaded.program, workflow, format) {
+        Ok(text) => {
+            use std::io::Write as _;
+            // A closed pipe (`wf graph f.wf | head`) is not an error worth a panic.
+            let _ = std::io::stdout().write_all(text.as_bytes());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 pub fn new(name: &str, is_async: bool, path: Option<&str>) -> ExitCode {
     if !crate::tools::scaffold::valid_name(name) {
         eprintln!("error: `{name}` is not a valid workflow name (letters, digits and `_`, not a keyword)");

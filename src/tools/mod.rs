@@ -4,6 +4,7 @@
 
 pub mod commands;
 pub mod fmt;
+pub mod graph;
 pub mod infer;
 pub mod openapi;
 pub mod routes;

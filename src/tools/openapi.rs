@@ -273,11 +273,21 @@ fn security_scheme(kind: &AuthKind) -> Value {
         AuthKind::Header { name, .. } => header(name.as_str(), "the header equals the shared secret"),
         AuthKind::Signature(s) => match s.scheme {
             Scheme::Github => header("X-Hub-Signature-256", "GitHub: sha256=<hex HMAC-SHA256 of the body>"),
-            Scheme::Stripe => header("Stripe-Signature", "Stripe: t=<unix>,v1=<hex HMAC-SHA256 of \"t.body\">"),
-            Scheme::Slack => header("X-Slack-Signature", "Slack: v0=<hex HMAC-SHA256 of \"v0:ts:body\">, with X-Slack-Request-Timestamp"),
+            Scheme::Stripe => {
+                header("Stripe-Signature", "Stripe: t=<unix>,v1=<hex HMAC-SHA256 of \"t.body\">")
+            }
+            Scheme::Slack => header(
+                "X-Slack-Signature",
+                "Slack: v0=<hex HMAC-SHA256 of \"v0:ts:body\">, with X-Slack-Request-Timestamp",
+            ),
             Scheme::Shopify => header("X-Shopify-Hmac-Sha256", "Shopify: base64 HMAC-SHA256 of the body"),
-            Scheme::StandardWebhooks => header("webhook-signature", "Standard Webhooks: v1,<base64>, with webhook-id and webhook-timestamp"),
-            Scheme::Twilio => header("X-Twilio-Signature", "Twilio: base64 HMAC-SHA1 of the URL and the sorted parameters"),
+            Scheme::StandardWebhooks => header(
+                "webhook-signature",
+                "Standard Webhooks: v1,<base64>, with webhook-id and webhook-timestamp",
+            ),
+            Scheme::Twilio => {
+                header("X-Twilio-Signature", "Twilio: base64 HMAC-SHA1 of the URL and the sorted parameters")
+            }
             Scheme::Hmac => {
                 let name = s.hmac.as_ref().map_or("X-Signature", |h| h.header.as_str());
                 header(name, "an HMAC of the body")

@@ -3,6 +3,7 @@
 mod check;
 mod common;
 mod faults;
+mod graph;
 mod hostile;
 mod operability;
 mod payloads;

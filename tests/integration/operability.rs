@@ -121,7 +121,11 @@ fn metrics_count_known_traffic_and_health_endpoints_answer() {
 
 #[test]
 fn routes_openapi_is_a_valid_openapi_3_1_document() {
-    if !have(python_module("openapi_spec_validator"), "openapi-spec-validator", "pip install openapi-spec-validator") {
+    if !have(
+        python_module("openapi_spec_validator"),
+        "openapi-spec-validator",
+        "pip install openapi-spec-validator",
+    ) {
         return;
     }
     let out = crate::common::wf(&["routes", "--format", "openapi", "examples"]);
@@ -130,12 +134,20 @@ fn routes_openapi_is_a_valid_openapi_3_1_document() {
     assert_eq!(doc["openapi"], "3.1.0");
     let pay = &doc["paths"]["/hooks/payment"]["post"];
     assert_eq!(pay["operationId"], "payment_callback");
-    let order = pay["parameters"].as_array().expect("parameters").iter().find(|p| p["name"] == "order").expect("order");
+    let order = pay["parameters"]
+        .as_array()
+        .expect("parameters")
+        .iter()
+        .find(|p| p["name"] == "order")
+        .expect("order");
     assert_eq!((order["in"].as_str(), order["required"].as_bool()), (Some("query"), Some(true)));
     let body = &pay["requestBody"]["content"]["application/json"]["schema"];
     assert_eq!(body["properties"]["data"]["properties"]["amount"]["type"], "number");
     assert_eq!(body["properties"]["data"]["required"], serde_json::json!(["status"]));
-    assert_eq!(pay["responses"]["422"]["content"]["application/json"]["schema"]["properties"]["ok"]["type"], "boolean");
+    assert_eq!(
+        pay["responses"]["422"]["content"]["application/json"]["schema"]["properties"]["ok"]["type"],
+        "boolean"
+    );
     assert_eq!(doc["components"]["securitySchemes"]["payment_callback_auth"]["scheme"], "basic");
     assert_eq!(doc["components"]["securitySchemes"]["github_push_auth"]["name"], "X-Hub-Signature-256");
     assert!(doc["paths"]["/hooks/twilio/sms"]["get"].is_object());
