@@ -40,7 +40,7 @@ pub fn document(program: &Program) -> Value {
         "paths": paths,
     });
     if !schemes.is_empty() {
-        doc["components"] = json!({ "securitySchemes": schemes });
+        set(&mut doc, "components", json!({ "securitySchemes": schemes }));
     }
     doc
 }
@@ -121,18 +121,18 @@ fn insert(schema: &mut Value, path: &[Seg], leaf: Value, required: bool) {
     };
     match first {
         Seg::Index(..) => {
-            schema["type"] = json!("array");
+            set(schema, "type", json!("array"));
             if schema.get("items").is_none() {
-                schema["items"] = json!({});
+                set(schema, "items", json!({}));
             }
             if let Some(items) = schema.get_mut("items") {
                 insert(items, rest, leaf, required);
             }
         }
         Seg::Key(k) => {
-            schema["type"] = json!("object");
+            set(schema, "type", json!("object"));
             if schema.get("properties").is_none() {
-                schema["properties"] = json!({});
+                set(schema, "properties", json!({}));
             }
             if required {
                 let list = schema.as_object_mut().map(|o| o.entry("required").or_insert_with(|| json!([])));
@@ -222,7 +222,7 @@ fn shape(e: &Expr) -> Value {
     match e {
         Expr::Const(v) => {
             let mut s = of_value(v);
-            s["examples"] = json!([v]);
+            set(&mut s, "examples", json!([v]));
             s
         }
         Expr::Object(entries) => {
@@ -247,6 +247,13 @@ fn of_value(v: &Value) -> Value {
             let props: Map<String, Value> = m.iter().map(|(k, v)| (k.clone(), of_value(v))).collect();
             json!({ "type": "object", "properties": props })
         }
+    }
+}
+
+/// Sets a member of a schema object (a schema is always an object here).
+fn set(v: &mut Value, key: &str, x: Value) {
+    if let Some(o) = v.as_object_mut() {
+        o.insert(key.to_string(), x);
     }
 }
 
