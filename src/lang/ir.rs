@@ -16,6 +16,24 @@ pub type Slot = u32;
 pub struct Program {
     pub workflows: Vec<Workflow>,
     pub tests: Vec<TestCase>,
+    /// Every name bound, for tools (the language server's hover, definition and completion).
+    pub bindings: Vec<Binding>,
+}
+
+/// A name bound by `extract`, `let`, `auth hmac`'s `signed` or a test: where, what it can hold,
+/// and where it is visible.
+#[derive(Debug, Clone)]
+pub struct Binding {
+    pub file: Arc<SourceFile>,
+    pub name: String,
+    /// The name where it is bound.
+    pub span: Span,
+    /// From the binding to the end of the block (or workflow, or test) it is visible in.
+    pub scope: Span,
+    /// What it can hold, in words ("a number", "a string or null").
+    pub types: String,
+    /// Where its type comes from ("declared `as number` here").
+    pub origin: String,
 }
 
 /// `workflow NAME { trigger webhook { ... } extract { ... } statements }`.

@@ -44,6 +44,39 @@ pub fn parse(file: &Arc<SourceFile>) -> Result<File, Vec<Diagnostic>> {
     }
 }
 
+/// The words the grammar accepts right after `prefix` (for completion): keywords as written, and
+/// `name` where a name may stand. Empty when the text before goes wrong earlier.
+pub fn expected_after(prefix: &str) -> Vec<&'static str> {
+    if prescan::scan(prefix).too_deep.is_some() {
+        return Vec::new();
+    }
+    let e = match WfParser::parse(Rule::file, prefix) {
+        Ok(_) => return vec!["workflow", "test"],
+        Err(e) => e,
+    };
+    let pos = match e.location {
+        InputLocation::Pos(p) => p,
+        InputLocation::Span((s, _)) => s,
+    };
+    if pos < prefix.trim_end().len() {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    if let ErrorVariant::ParsingError { positives, .. } = &e.variant {
+        for r in positives {
+            let Some(word) = describe(*r) else { continue };
+            for w in word.split(" or ") {
+                let w = w.trim_matches('`');
+                let w = if w == "a name" { "name" } else { w };
+                if w.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && !out.contains(&w) {
+                    out.push(w);
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Parses a lone expression (used by tests and tools).
 pub fn parse_expr(file: &Arc<SourceFile>) -> Result<Expr, Vec<Diagnostic>> {
     let pairs = WfParser::parse(Rule::expr, &file.text).map_err(|e| vec![syntax_error(file, &e)])?;
@@ -979,9 +1012,28 @@ fn describe(r: Rule) -> Option<&'static str> {
         Rule::t_auth | Rule::k_auth | Rule::req_auth => "`auth`",
         Rule::k_basic => "`basic`",
         Rule::auth_user | Rule::k_user => "`user`",
+        Rule::t_method | Rule::k_method => "`method`",
+        Rule::t_allow | Rule::k_allow => "`allow`",
+        Rule::k_ip => "`ip`",
+        Rule::t_cors | Rule::k_cors => "`cors`",
+        Rule::cors_origin | Rule::k_origin => "`origin`",
+        Rule::auth_scheme => "an auth form",
+        Rule::auth_header => "`header`",
+        Rule::auth_hmac | Rule::k_hmac => "`hmac`",
+        Rule::auth_tolerance | Rule::k_tolerance => "`tolerance`",
+        Rule::auth_url | Rule::k_url => "`url`",
+        Rule::hmac_header => "`header`",
+        Rule::hmac_prefix | Rule::k_prefix => "`prefix`",
+        Rule::hmac_algorithm | Rule::k_algorithm => "`algorithm`",
+        Rule::hmac_encoding | Rule::k_encoding => "`encoding`",
+        Rule::hmac_secret | Rule::k_secret => "`secret`",
+        Rule::hmac_signed | Rule::k_signed => "`signed`",
+        Rule::duration => "a duration (`5m`, `30s`)",
+        Rule::req_form | Rule::k_form => "`form`",
+        Rule::req_sign | Rule::k_sign => "`sign`",
         Rule::auth_password | Rule::k_password => "`password`",
         Rule::field => "a field (`name = header|query|body \"path\"`)",
-        Rule::source => "`header`, `query` or `body`",
+        Rule::source => "`header`, `query`, `body` or `request`",
         Rule::k_header | Rule::respond_header | Rule::req_header => "`header`",
         Rule::k_query => "`query`",
         Rule::k_body => "`body`",

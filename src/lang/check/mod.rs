@@ -20,13 +20,14 @@ use std::sync::Arc;
 pub fn check(files: &[(Arc<SourceFile>, ast::File)]) -> (ir::Program, Vec<Diagnostic>) {
     let mut diags = Vec::new();
     let mut program = ir::Program::default();
+    let mut bindings = Vec::new();
     let mut names: HashMap<String, (Arc<SourceFile>, Span)> = HashMap::new();
     let mut paths: HashMap<String, (Arc<SourceFile>, Span, String)> = HashMap::new();
     for (file, parsed) in files {
         for item in &parsed.items {
             match item {
                 ast::Item::Workflow(w) => {
-                    let (wf, path_span) = Lower::new(file, &mut diags).workflow(w);
+                    let (wf, path_span) = Lower::new(file, &mut diags, &mut bindings, w.span.end).workflow(w);
                     if let Some((f0, s0)) = names.get(&wf.name) {
                         diags.push(
                             Diagnostic::new(
@@ -60,13 +61,14 @@ pub fn check(files: &[(Arc<SourceFile>, ast::File)]) -> (ir::Program, Vec<Diagno
                     program.workflows.push(wf);
                 }
                 ast::Item::Test(t) => {
-                    let tc = Lower::new(file, &mut diags).test(t);
+                    let tc = Lower::new(file, &mut diags, &mut bindings, t.span.end).test(t);
                     program.tests.push(tc);
                 }
             }
         }
     }
     diags.sort_by_key(|d| d.sort_key());
+    program.bindings = bindings;
     (program, diags)
 }
 
@@ -88,14 +90,31 @@ struct Lower<'a> {
     diags: &'a mut Vec<Diagnostic>,
     vars: Vec<Var>,
     scopes: Vec<Vec<Slot>>,
+    /// Where each scope of `scopes` ends (a byte offset), for the bindings tools see.
+    scope_ends: Vec<usize>,
+    bindings: &'a mut Vec<ir::Binding>,
     /// Lowering a `default` or a test request: no variables may be used.
     const_only: Option<&'static str>,
     mode: Mode,
 }
 
 impl<'a> Lower<'a> {
-    pub(super) fn new(file: &'a Arc<SourceFile>, diags: &'a mut Vec<Diagnostic>) -> Self {
-        Lower { file, diags, vars: Vec::new(), scopes: vec![Vec::new()], const_only: None, mode: Mode::Sync }
+    pub(super) fn new(
+        file: &'a Arc<SourceFile>,
+        diags: &'a mut Vec<Diagnostic>,
+        bindings: &'a mut Vec<ir::Binding>,
+        end: usize,
+    ) -> Self {
+        Lower {
+            file,
+            diags,
+            vars: Vec::new(),
+            scopes: vec![Vec::new()],
+            scope_ends: vec![end],
+            bindings,
+            const_only: None,
+            mode: Mode::Sync,
+        }
     }
 
     #[expect(clippy::indexing_slicing, reason = "indexes the element pushed on the line before")]
@@ -130,6 +149,15 @@ impl<'a> Lower<'a> {
             self.push(d);
         }
         let slot = self.vars.len() as Slot;
+        let end = self.scope_ends.last().copied().unwrap_or(name.span.end);
+        self.bindings.push(ir::Binding {
+            file: self.file.clone(),
+            name: name.name.clone(),
+            span: name.span,
+            scope: Span::new(name.span.start, end.max(name.span.end)),
+            types: types.describe(),
+            origin: origin.1.clone(),
+        });
         self.vars.push(Var {
             name: name.name.clone(),
             span: name.span,

@@ -25,6 +25,7 @@ impl Lower<'_> {
 
     pub(super) fn block(&mut self, b: &ast::Block) -> ir::Block {
         self.scopes.push(Vec::new());
+        self.scope_ends.push(b.span.end);
         let mut out = Vec::new();
         let mut ended = None;
         let mut warned = false;
@@ -32,6 +33,7 @@ impl Lower<'_> {
             self.stmt_in_block(s, &mut out, &mut ended, &mut warned);
         }
         self.scopes.pop();
+        self.scope_ends.pop();
         out
     }
 
