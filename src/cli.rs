@@ -87,6 +87,8 @@ enum Command {
         #[arg(long, value_enum, default_value = "mermaid")]
         format: crate::tools::graph::GraphFormat,
     },
+    /// A language server on stdio (diagnostics, hover, definition, completion, formatting).
+    Lsp,
     /// Serve every workflow over HTTP.
     Serve(ServeArgs),
 }
@@ -166,6 +168,7 @@ pub fn main() -> ExitCode {
             commands::infer(body.as_deref(), query.as_deref(), &headers, name.as_deref().unwrap_or(""))
         }
         Command::Graph { file, workflow, format } => commands::graph(&file, workflow.as_deref(), format),
+        Command::Lsp => crate::tools::lsp::run(),
         Command::Serve(args) => crate::serve::server::serve(args.options()),
     }
 }

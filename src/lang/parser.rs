@@ -66,8 +66,12 @@ pub fn expected_after(prefix: &str) -> Vec<&'static str> {
         for r in positives {
             let Some(word) = describe(*r) else { continue };
             for w in word.split(" or ") {
-                let w = w.trim_matches('`');
-                let w = if w == "a name" { "name" } else { w };
+                let w = match w.trim_matches('`') {
+                    "a name" => "name",
+                    "an expression" => "expression",
+                    "an auth form" => "auth_form",
+                    other => other,
+                };
                 if w.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && !out.contains(&w) {
                     out.push(w);
                 }

@@ -6,6 +6,7 @@ pub mod commands;
 pub mod fmt;
 pub mod graph;
 pub mod infer;
+pub mod lsp;
 pub mod openapi;
 pub mod routes;
 pub mod scaffold;

@@ -5,6 +5,7 @@ mod common;
 mod faults;
 mod graph;
 mod hostile;
+mod lsp;
 mod operability;
 mod payloads;
 mod providers;
