@@ -41,7 +41,9 @@ pub fn find_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
             out.push(p.clone());
         }
     }
-    out.dedup();
+    // One file given twice (two spellings, a symlink) is read once.
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|p| seen.insert(std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())));
     Ok(out)
 }
 
@@ -53,6 +55,12 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
     entries.sort();
     for p in entries {
         let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        // Symlinked directories are not followed: a link to `.` or `..` would walk for ever or
+        // read the same files twice.
+        let link = std::fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_symlink());
+        if link && p.is_dir() {
+            continue;
+        }
         if p.is_dir() {
             if !name.starts_with('.') && name != "target" && name != "node_modules" {
                 walk(&p, out)?;

@@ -81,6 +81,8 @@ pub fn answer(r: &Respond, frame: &[Value]) -> Result<Answer, String> {
     for (name, e) in &r.headers {
         let v = eval(e, frame)?;
         let value = match v.as_ref() {
+            // A `null` value leaves the header out.
+            Value::Null => continue,
             Value::String(s) => HeaderValue::from_str(s),
             other => HeaderValue::from_str(&other.to_string()),
         }

@@ -463,8 +463,12 @@ fn twilio_url(fixed: Option<&str>, parts: &http::request::Parts, behind_proxy: b
 /// Checks credentials sent in headers (Basic, bearer, a header), in constant time.
 fn permitted(access: &Access, headers: &http::HeaderMap) -> bool {
     use subtle::ConstantTimeEq;
+    // Credentials sent twice are ambiguous (which one would a proxy have checked?): refused.
+    let twice = |name: &HeaderName| headers.get_all(name).iter().nth(1).is_some();
     match access {
         Access::Anyone => true,
+        Access::Basic(_) | Access::Bearer(_) if twice(&AUTHORIZATION) => false,
+        Access::Header(name, _) if twice(name) => false,
         Access::Basic(pairs) => {
             let header = headers.get(AUTHORIZATION);
             let mut ok = false;

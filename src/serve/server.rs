@@ -57,7 +57,8 @@ pub enum LoadError {
     Io(String),
     /// Check errors, rendered (exit 1).
     Invalid(String),
-    /// Unset `env()` variables, one line each naming the variable and the file (exit 1).
+    /// Unset `env()` variables (one line each naming the variable and the file), or nothing to
+    /// serve (exit 1).
     Unset(String),
 }
 
@@ -66,6 +67,10 @@ pub fn load_router(paths: &[PathBuf]) -> Result<Router, LoadError> {
     let loaded = crate::lang::loader::load(paths).map_err(LoadError::Io)?;
     if loaded.has_errors() {
         return Err(LoadError::Invalid(crate::lang::diagnostic::render_human(&loaded.diagnostics, false)));
+    }
+    if loaded.program.workflows.is_empty() {
+        let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        return Err(LoadError::Unset(format!("error: not serving: no workflow in {}", shown.join(", "))));
     }
     crate::request::served::build(loaded.program, &|name| std::env::var(name).ok()).map_err(|errors| {
         let (unset, invalid): (Vec<_>, Vec<_>) =

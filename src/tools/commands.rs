@@ -154,7 +154,12 @@ pub fn fmt(paths: &[PathBuf], check: bool) -> ExitCode {
             continue;
         }
         let tmp = path.with_extension("wf.fmt-tmp");
-        if let Err(e) = std::fs::write(&tmp, &formatted).and_then(|_| std::fs::rename(&tmp, &path)) {
+        // The rewritten file keeps the original's permissions (a 0600 file stays 0600).
+        let written = std::fs::write(&tmp, &formatted)
+            .and_then(|_| std::fs::metadata(&path))
+            .and_then(|m| std::fs::set_permissions(&tmp, m.permissions()))
+            .and_then(|_| std::fs::rename(&tmp, &path));
+        if let Err(e) = written {
             let _ = std::fs::remove_file(&tmp);
             eprintln!("error: {}: {e}", path.display());
             return ExitCode::from(2);

@@ -1,5 +1,6 @@
 //! Integration tests: run the real `wf` binary (and its server on a loopback port).
 
+mod answers;
 mod check;
 mod common;
 mod faults;

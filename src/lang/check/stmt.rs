@@ -86,15 +86,21 @@ impl Lower<'_> {
 
     pub(super) fn respond(&mut self, r: &ast::Respond) -> ir::Respond {
         let status = match u16::try_from(r.status) {
-            Ok(s) if (100..=599).contains(&s) => s,
+            Ok(s) if (200..=599).contains(&s) => s,
+            Ok(s) if (100..=199).contains(&s) => {
+                self.err(Kind::InvalidStatus, r.status_span, format!("status {s} cannot end an exchange"))
+                    .set_label("an informational status")
+                    .set_help("a 1xx status is never a final answer; use a status between 200 and 599");
+                500
+            }
             _ => {
                 self.err(
                     Kind::InvalidStatus,
                     r.status_span,
-                    format!("status {} is outside 100–599", r.status),
+                    format!("status {} is outside 200–599", r.status),
                 )
                 .set_label("not an HTTP status")
-                .set_help("use a status between 100 and 599, e.g. 200, 400 or 422");
+                .set_help("use a status between 200 and 599, e.g. 200, 400 or 422");
                 500
             }
         };
@@ -125,6 +131,14 @@ impl Lower<'_> {
                             self.header_value(&value, value_ast.span);
                             if let Some(n) = self.literal(name, "a header name") {
                                 match http::HeaderName::from_bytes(n.as_bytes()) {
+                                    Ok(h) if forbidden(&h) => {
+                                        self.err(
+                                            Kind::ForbiddenHeader,
+                                            name.span,
+                                            format!("a workflow may not set `{h}`"),
+                                        )
+                                        .set_label("set by the server");
+                                    }
                                     Ok(h) => headers.push((h, value)),
                                     Err(_) => {
                                         self.err(
@@ -155,6 +169,15 @@ impl Lower<'_> {
         let has_content_type = headers.iter().any(|(h, _)| h == http::header::CONTENT_TYPE);
         ir::Respond { status, headers, body, has_content_type, span: r.span }
     }
+}
+
+/// Headers an answer's framing and wf own: a workflow setting them could split the answer
+/// (`content-length`, `transfer-encoding`) or forge wf's (`x-wf-*`).
+fn forbidden(h: &http::HeaderName) -> bool {
+    matches!(
+        h.as_str(),
+        "content-length" | "transfer-encoding" | "connection" | "keep-alive" | "upgrade" | "te" | "trailer"
+    ) || h.as_str().starts_with("x-wf-")
 }
 
 /// Whether a statement always ends the execution: `respond`, `fail`, or an `if` with an `else`

@@ -112,9 +112,13 @@ kinds! {
     /// `request "host"`.
     UnknownRequestField = "wf::unknown-request-field", Error, "a `request` field wf does not have",
         "the fields are method, path, url, ip and raw_body";
-    /// A status outside 100–599.
-    InvalidStatus = "wf::invalid-status", Error, "a status outside 100–599",
-        "use a status between 100 and 599, e.g. 200, 400 or 422";
+    /// A status outside 200–599 (1xx cannot end an exchange).
+    InvalidStatus = "wf::invalid-status", Error, "a status outside 200–599",
+        "use a status between 200 and 599, e.g. 200, 400 or 422";
+    /// `header "Content-Length" = ...` in a `respond`.
+    ForbiddenHeader = "wf::forbidden-header", Error,
+        "a header the server owns (framing, connection, `x-wf-*`)",
+        "remove it: wf sets `content-length`, `transfer-encoding`, `connection`, `keep-alive`, `upgrade`, `te`, `trailer` and `x-wf-*` itself";
     /// A header name that is not one.
     InvalidHeaderName = "wf::invalid-header-name", Error, "a header name that is not one",
         "header names are letters, digits and `-`, e.g. \"X-Request-Id\"";

@@ -1,0 +1,97 @@
+//! Answers are always well formed and logs cannot be forged: headers a workflow may not set,
+//! `null` header values, informational statuses, repeated credentials, control characters in log
+//! lines; and the file walker, `wf fmt`'s permissions and serving an empty directory.
+
+use crate::common::{basic, request, text, wf, Dir, Server};
+
+#[test]
+fn a_workflow_cannot_set_framing_headers_or_wf_s_own() {
+    for header in ["Content-Length", "Transfer-Encoding", "Connection", "X-Wf-Execution"] {
+        let src = format!("workflow w {{ trigger webhook {{ }} respond 200 {{ header \"{header}\" = \"1\" text \"ok\" }} }}");
+        let d = Dir::new(&[("w.wf", &src)]);
+        let p = d.path().to_str().expect("utf8");
+        let out = wf(&["check", p]);
+        assert_eq!(out.status.code(), Some(1), "{header}");
+        assert!(text(&out.stderr).contains("wf::forbidden-header"), "{header}: {}", text(&out.stderr));
+        assert_eq!(
+            wf(&["serve", p, "--listen", "127.0.0.1:0"]).status.code(),
+            Some(1),
+            "serve refuses {header}"
+        );
+    }
+    let out = wf(&["check", "tests/check/informational_status.wf"]);
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn a_null_header_value_leaves_the_header_out() {
+    let src = "workflow w {\n  trigger webhook { path \"/w\" }\n  extract { tag = query \"tag\" }\n  respond 200 { header \"X-Tag\" = tag text \"ok\" }\n}\n";
+    let s = Server::start(&[("w.wf", src)], &[]);
+    let r = request(s.addr, "POST", "/w", &[], b"");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("x-tag"), None, "not the text `null`");
+    assert_eq!(request(s.addr, "POST", "/w?tag=a", &[], b"").header("x-tag"), Some("a"));
+}
+
+#[test]
+fn credentials_sent_twice_are_refused() {
+    let src = "workflow w { trigger webhook { path \"/w\" auth basic { user \"u\" password \"p\" } } respond 200 text \"ok\" }";
+    let s = Server::start(&[("w.wf", src)], &[]);
+    let good = basic("u", "p");
+    assert_eq!(request(s.addr, "POST", "/w", &[("Authorization", &good)], b"").status, 200);
+    let bad = basic("u", "wrong");
+    assert_eq!(
+        request(s.addr, "POST", "/w", &[("Authorization", &good), ("Authorization", &bad)], b"").status,
+        401
+    );
+    assert_eq!(
+        request(s.addr, "POST", "/w", &[("Authorization", &bad), ("Authorization", &good)], b"").status,
+        401
+    );
+}
+
+#[test]
+fn log_lines_cannot_be_forged_by_request_data() {
+    let src = "workflow w {\n  trigger webhook { path \"/w\" }\n  extract { q = query \"q\" }\n  log \"got ${q}\"\n}\n";
+    let s = Server::start(&[("w.wf", src)], &[]);
+    let r = request(s.addr, "POST", "/w?q=a%0D%0AINFO%20wf%3A%3Aexecution%3A%20forged%1B%5B31m", &[], b"");
+    assert_eq!(r.status, 200);
+    let log = s.wait_log("outcome=completed");
+    let line = log.lines().find(|l| l.contains("got a")).expect("the log line");
+    assert!(line.contains("got a\\r\\nINFO wf::execution: forged\\u{1b}[31m"), "{line}");
+    assert!(!log.lines().any(|l| l.starts_with("INFO wf::execution: forged")), "{log}");
+    assert!(!log.contains('\u{1b}'), "a raw escape reached the log");
+}
+
+#[test]
+fn the_walker_does_not_follow_symlinked_directories_and_reads_a_file_once() {
+    let d = Dir::new(&[("a.wf", "workflow a { trigger webhook { } }")]);
+    std::fs::create_dir(d.path().join("sub")).expect("mkdir");
+    std::fs::write(d.path().join("sub/b.wf"), "workflow b { trigger webhook { } }").expect("write");
+    for (link, to) in [("loop1", "."), ("loop2", "."), ("sub/up", "..")] {
+        std::os::unix::fs::symlink(to, d.path().join(link)).expect("symlink");
+    }
+    let p = d.path().to_str().expect("utf8");
+    let out = wf(&["check", p, &format!("{p}/a.wf"), &format!("{p}/sub/../a.wf")]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).starts_with("ok: 2 workflows in 2 files"), "{}", text(&out.stdout));
+}
+
+#[test]
+fn fmt_keeps_a_file_s_permissions() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let d = Dir::new(&[("w.wf", "workflow w {trigger webhook {}   }")]);
+    let f = d.path().join("w.wf");
+    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    assert_eq!(wf(&["fmt", f.to_str().expect("utf8")]).status.code(), Some(0));
+    assert_eq!(std::fs::read_to_string(&f).expect("read"), "workflow w {\n  trigger webhook {}\n}\n");
+    assert_eq!(std::fs::metadata(&f).expect("meta").permissions().mode() & 0o777, 0o600);
+}
+
+#[test]
+fn serve_refuses_a_path_without_workflows() {
+    let d = Dir::new(&[("notes.txt", "no workflows here")]);
+    let out = wf(&["serve", d.path().to_str().expect("utf8"), "--listen", "127.0.0.1:0"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("no workflow in"), "{}", text(&out.stderr));
+}
