@@ -17,14 +17,18 @@ pub enum LogFormat {
 }
 
 /// Installs the subscriber that writes log lines to stderr. Lines are written by a background
-/// thread (never dropped: a full buffer makes the caller wait), so requests do not wait on the
-/// write; it writes whatever lines are waiting in one go and flushes as soon as none are left.
-/// Keep the returned guard alive until exit, when it flushes what is left.
-pub fn init(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
+/// thread, so requests do not wait on the write; it writes whatever lines are waiting in one go
+/// and flushes as soon as none are left. When the sink blocks (a log pipe nobody reads) and 4,096
+/// lines wait, further lines are dropped and counted rather than stop the server; see
+/// [`report_dropped`]. Keep the returned guard alive until exit, when it flushes what is left.
+pub fn init(
+    format: LogFormat,
+) -> (tracing_appender::non_blocking::WorkerGuard, tracing_appender::non_blocking::ErrorCounter) {
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
+        .lossy(true)
         .buffered_lines_limit(4096)
         .finish(std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr()));
+    let dropped = writer.error_counter();
     let builder = tracing_subscriber::fmt().with_writer(writer).with_max_level(tracing::Level::INFO);
     let result = match format {
         LogFormat::Human => builder.event_format(Human).try_init(),
@@ -34,7 +38,23 @@ pub fn init(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     };
     // A subscriber may already be installed (tests); keep it.
     drop(result);
-    guard
+    (guard, dropped)
+}
+
+/// Says, once the log sink has drained, how many lines were dropped while it was blocked.
+pub async fn report_dropped(counter: tracing_appender::non_blocking::ErrorCounter) {
+    let mut reported = 0;
+    let mut last = 0;
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        let now = counter.dropped_lines();
+        // Still dropping: the sink is blocked; say nothing until it drains.
+        if now == last && now > reported {
+            tracing::warn!(target: "wf::server", dropped = now - reported, "log lines were dropped while the log output was blocked");
+            reported = now;
+        }
+        last = now;
+    }
 }
 
 /// Logs an execution's `log` lines, then its summary line.

@@ -88,7 +88,7 @@ pub fn load_router(paths: &[PathBuf]) -> Result<Router, LoadError> {
 }
 
 pub fn serve(opts: Options) -> ExitCode {
-    let _log_guard = logging::init(opts.log_format);
+    let (_log_guard, dropped_lines) = logging::init(opts.log_format);
     let router = match load_router(&opts.paths) {
         Ok(r) => r,
         Err(LoadError::Io(e)) => {
@@ -113,6 +113,7 @@ pub fn serve(opts: Options) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    runtime.spawn(logging::report_dropped(dropped_lines));
     runtime.block_on(run(opts, router))
 }
 

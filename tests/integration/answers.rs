@@ -95,3 +95,27 @@ fn serve_refuses_a_path_without_workflows() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("no workflow in"), "{}", text(&out.stderr));
 }
+
+#[test]
+fn a_log_pipe_nobody_reads_never_stops_the_server() {
+    use std::io::BufRead as _;
+    let d = Dir::new(&[("w.wf", "workflow w {\n  trigger webhook { path \"/w\" }\n  log \"a line of some length to fill the pipe sooner ..........................\"\n}\n")]);
+    let mut child = std::process::Command::new(crate::common::wf_bin())
+        .args(["serve", d.path().to_str().expect("utf8"), "--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped()) // kept open, never read
+        .spawn()
+        .expect("wf serve");
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut first).expect("line");
+    let addr: std::net::SocketAddr =
+        first.trim().strip_prefix("listening on http://").expect("address").parse().expect("addr");
+    let _stderr = child.stderr.take();
+    // Two log lines per request: far more than the pipe and the log buffer hold.
+    for i in 0..6000 {
+        let r = request(addr, "POST", "/w", &[], b"");
+        assert_eq!(r.status, 200, "request {i} was not answered");
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
