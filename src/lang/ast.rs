@@ -211,8 +211,20 @@ pub struct Block {
 
 #[derive(Clone, Debug)]
 pub enum Stmt {
-    Let { name: Ident, value: Expr, span: Span },
+    Let {
+        name: Ident,
+        value: Expr,
+        span: Span,
+    },
     If(If),
+    /// `for NAME in EXPR { }` / `for KEY, VALUE in EXPR { }`.
+    For {
+        key: Option<Ident>,
+        value: Ident,
+        iter: Expr,
+        body: Block,
+        span: Span,
+    },
     Respond(Respond),
     Log(Expr, Span),
     Fail(Expr, Span),
@@ -223,6 +235,7 @@ impl Stmt {
         match self {
             Stmt::Let { span, .. } | Stmt::Log(_, span) | Stmt::Fail(_, span) => *span,
             Stmt::If(i) => i.span,
+            Stmt::For { span, .. } => *span,
             Stmt::Respond(r) => r.span,
         }
     }
@@ -374,6 +387,13 @@ pub enum ExprKind {
     Unary(UnOp, Box<Expr>),
     Binary(BinOp, Box<Expr>, Box<Expr>),
     Paren(Box<Expr>),
+    /// `[ELEM for NAME in ITER]` / `[ELEM for NAME in ITER if COND]`.
+    Comprehension {
+        elem: Box<Expr>,
+        name: Ident,
+        iter: Box<Expr>,
+        cond: Option<Box<Expr>>,
+    },
 }
 
 #[derive(Clone, Debug)]

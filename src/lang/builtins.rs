@@ -20,6 +20,26 @@ pub enum Builtin {
     Now,
     Uuid,
     XmlEscape,
+    Split,
+    Join,
+    Replace,
+    Slice,
+    Keys,
+    Values,
+    Sum,
+    Min,
+    Max,
+    Any,
+    All,
+    JsonEncode,
+    JsonDecode,
+    Base64Encode,
+    Base64Decode,
+    UrlEncode,
+    Sha256,
+    HmacSha256,
+    UnixTime,
+    SecureEq,
 }
 
 /// How a call is lowered.
@@ -40,6 +60,8 @@ pub struct Function {
     pub form: Form,
     /// What each argument may be without the call failing.
     pub params: &'static [Types],
+    /// How many of the last `params` may be left out (`slice(s, start)`).
+    pub optional: usize,
     pub returns: Types,
     pub signature: &'static str,
     pub doc: &'static str,
@@ -50,12 +72,15 @@ const N: Types = Types::NUMBER;
 const B: Types = Types::BOOL;
 const ANY: Types = Types::ANY;
 const COLLECTION: Types = Types::STRING.or(Types::ARRAY).or(Types::OBJECT);
+const A: Types = Types::ARRAY;
+const O: Types = Types::OBJECT;
 
 /// Every function, in the order the README lists them.
-pub const FUNCTIONS: [Function; 15] = [
+pub const FUNCTIONS: [Function; 35] = [
     Function {
         name: "len",
         form: Form::Call(Builtin::Len),
+        optional: 0,
         params: &[COLLECTION],
         returns: N,
         signature: "len(value)",
@@ -64,6 +89,7 @@ pub const FUNCTIONS: [Function; 15] = [
     Function {
         name: "lower",
         form: Form::Call(Builtin::Lower),
+        optional: 0,
         params: &[S],
         returns: S,
         signature: "lower(string)",
@@ -72,6 +98,7 @@ pub const FUNCTIONS: [Function; 15] = [
     Function {
         name: "upper",
         form: Form::Call(Builtin::Upper),
+        optional: 0,
         params: &[S],
         returns: S,
         signature: "upper(string)",
@@ -80,6 +107,7 @@ pub const FUNCTIONS: [Function; 15] = [
     Function {
         name: "trim",
         form: Form::Call(Builtin::Trim),
+        optional: 0,
         params: &[S],
         returns: S,
         signature: "trim(string)",
@@ -88,6 +116,7 @@ pub const FUNCTIONS: [Function; 15] = [
     Function {
         name: "contains",
         form: Form::Call(Builtin::Contains),
+        optional: 0,
         params: &[COLLECTION, ANY],
         returns: B,
         signature: "contains(haystack, needle)",
@@ -96,6 +125,7 @@ pub const FUNCTIONS: [Function; 15] = [
     Function {
         name: "starts_with",
         form: Form::Call(Builtin::StartsWith),
+        optional: 0,
         params: &[S, S],
         returns: B,
         signature: "starts_with(string, prefix)",
@@ -104,6 +134,7 @@ pub const FUNCTIONS: [Function; 15] = [
     Function {
         name: "ends_with",
         form: Form::Call(Builtin::EndsWith),
+        optional: 0,
         params: &[S, S],
         returns: B,
         signature: "ends_with(string, suffix)",
@@ -112,6 +143,7 @@ pub const FUNCTIONS: [Function; 15] = [
     Function {
         name: "matches",
         form: Form::Matches,
+        optional: 0,
         params: &[S.or(Types::NULL), S],
         returns: B,
         signature: "matches(string, \"regex\")",
@@ -120,6 +152,7 @@ pub const FUNCTIONS: [Function; 15] = [
     Function {
         name: "number",
         form: Form::Call(Builtin::Number),
+        optional: 0,
         params: &[N.or(S)],
         returns: N,
         signature: "number(value)",
@@ -128,6 +161,7 @@ pub const FUNCTIONS: [Function; 15] = [
     Function {
         name: "string",
         form: Form::Call(Builtin::String),
+        optional: 0,
         params: &[ANY],
         returns: S,
         signature: "string(value)",
@@ -136,6 +170,7 @@ pub const FUNCTIONS: [Function; 15] = [
     Function {
         name: "exists",
         form: Form::Call(Builtin::Exists),
+        optional: 0,
         params: &[ANY],
         returns: B,
         signature: "exists(value)",
@@ -144,6 +179,7 @@ pub const FUNCTIONS: [Function; 15] = [
     Function {
         name: "now",
         form: Form::Call(Builtin::Now),
+        optional: 0,
         params: &[],
         returns: S,
         signature: "now()",
@@ -152,6 +188,7 @@ pub const FUNCTIONS: [Function; 15] = [
     Function {
         name: "uuid",
         form: Form::Call(Builtin::Uuid),
+        optional: 0,
         params: &[],
         returns: S,
         signature: "uuid()",
@@ -160,14 +197,197 @@ pub const FUNCTIONS: [Function; 15] = [
     Function {
         name: "xml_escape",
         form: Form::Call(Builtin::XmlEscape),
+        optional: 0,
         params: &[S],
         returns: S,
         signature: "xml_escape(string)",
         doc: "the string with `&`, `<`, `>`, `\"` and `'` escaped, for XML and HTML answers",
     },
     Function {
+        name: "split",
+        form: Form::Call(Builtin::Split),
+        optional: 0,
+        params: &[S, S],
+        returns: A,
+        signature: "split(string, separator)",
+        doc: "the parts of the string between separators",
+    },
+    Function {
+        name: "join",
+        form: Form::Call(Builtin::Join),
+        optional: 0,
+        params: &[A, S],
+        returns: S,
+        signature: "join(array, separator)",
+        doc: "the elements rendered as text, with the separator between them",
+    },
+    Function {
+        name: "replace",
+        form: Form::Call(Builtin::Replace),
+        optional: 0,
+        params: &[S, S, S],
+        returns: S,
+        signature: "replace(string, from, to)",
+        doc: "the string with every occurrence of `from` replaced",
+    },
+    Function {
+        name: "slice",
+        form: Form::Call(Builtin::Slice),
+        optional: 1,
+        params: &[S.or(A), N, N],
+        returns: S.or(A),
+        signature: "slice(string_or_array, start, end)",
+        doc:
+            "characters or elements from start to end (exclusive; end optional; negative counts from the end)",
+    },
+    Function {
+        name: "keys",
+        form: Form::Call(Builtin::Keys),
+        optional: 0,
+        params: &[O],
+        returns: A,
+        signature: "keys(object)",
+        doc: "the object's keys, in order",
+    },
+    Function {
+        name: "values",
+        form: Form::Call(Builtin::Values),
+        optional: 0,
+        params: &[O],
+        returns: A,
+        signature: "values(object)",
+        doc: "the object's values, in order",
+    },
+    Function {
+        name: "sum",
+        form: Form::Call(Builtin::Sum),
+        optional: 0,
+        params: &[A],
+        returns: N,
+        signature: "sum(array)",
+        doc: "the sum of the numbers (of integers: an integer)",
+    },
+    Function {
+        name: "min",
+        form: Form::Call(Builtin::Min),
+        optional: 0,
+        params: &[A],
+        returns: ANY,
+        signature: "min(array)",
+        doc: "the smallest number or string (null for an empty array)",
+    },
+    Function {
+        name: "max",
+        form: Form::Call(Builtin::Max),
+        optional: 0,
+        params: &[A],
+        returns: ANY,
+        signature: "max(array)",
+        doc: "the largest number or string (null for an empty array)",
+    },
+    Function {
+        name: "any",
+        form: Form::Call(Builtin::Any),
+        optional: 0,
+        params: &[A],
+        returns: B,
+        signature: "any(array)",
+        doc: "whether some element is truthy (false for an empty array)",
+    },
+    Function {
+        name: "all",
+        form: Form::Call(Builtin::All),
+        optional: 0,
+        params: &[A],
+        returns: B,
+        signature: "all(array)",
+        doc: "whether every element is truthy (true for an empty array)",
+    },
+    Function {
+        name: "json_encode",
+        form: Form::Call(Builtin::JsonEncode),
+        optional: 0,
+        params: &[ANY],
+        returns: S,
+        signature: "json_encode(value)",
+        doc: "the value as compact JSON text, keys in their order",
+    },
+    Function {
+        name: "json_decode",
+        form: Form::Call(Builtin::JsonDecode),
+        optional: 0,
+        params: &[S],
+        returns: ANY,
+        signature: "json_decode(string)",
+        doc: "the value the JSON text holds",
+    },
+    Function {
+        name: "base64_encode",
+        form: Form::Call(Builtin::Base64Encode),
+        optional: 0,
+        params: &[S],
+        returns: S,
+        signature: "base64_encode(string)",
+        doc: "standard base64 with padding",
+    },
+    Function {
+        name: "base64_decode",
+        form: Form::Call(Builtin::Base64Decode),
+        optional: 0,
+        params: &[S],
+        returns: S,
+        signature: "base64_decode(string)",
+        doc: "the text standard base64 holds",
+    },
+    Function {
+        name: "url_encode",
+        form: Form::Call(Builtin::UrlEncode),
+        optional: 0,
+        params: &[S],
+        returns: S,
+        signature: "url_encode(string)",
+        doc: "percent-encoded, all but A-Za-z0-9-._~",
+    },
+    Function {
+        name: "sha256",
+        form: Form::Call(Builtin::Sha256),
+        optional: 0,
+        params: &[S],
+        returns: S,
+        signature: "sha256(string)",
+        doc: "the SHA-256 of the text, in hex",
+    },
+    Function {
+        name: "hmac_sha256",
+        form: Form::Call(Builtin::HmacSha256),
+        optional: 0,
+        params: &[S, S],
+        returns: S,
+        signature: "hmac_sha256(key, string)",
+        doc: "the HMAC-SHA256 of the text with the key, in hex",
+    },
+    Function {
+        name: "unix_time",
+        form: Form::Call(Builtin::UnixTime),
+        optional: 0,
+        params: &[],
+        returns: N,
+        signature: "unix_time()",
+        doc: "the current time in whole seconds since 1970",
+    },
+    Function {
+        name: "secure_eq",
+        form: Form::Call(Builtin::SecureEq),
+        optional: 0,
+        params: &[S, S],
+        returns: B,
+        signature: "secure_eq(a, b)",
+        doc: "constant-time string equality",
+    },
+    Function {
         name: "env",
         form: Form::Env,
+        optional: 0,
         params: &[S],
         returns: S,
         signature: "env(\"NAME\")",
@@ -190,13 +410,14 @@ mod tests {
             .iter()
             .filter_map(|f| if let Form::Call(b) = f.form { Some(b) } else { None })
             .collect();
-        assert_eq!(calls.len(), 13);
+        assert_eq!(calls.len(), 33);
         for (i, b) in calls.iter().enumerate() {
             assert!(!calls[..i].contains(b), "{b:?} twice");
         }
         for f in &FUNCTIONS {
             assert!(f.signature.starts_with(f.name), "{}", f.name);
-            assert_eq!(f.signature.matches(',').count() + usize::from(!f.params.is_empty()), f.params.len());
+            let commas = f.signature.matches(',').count() + usize::from(!f.params.is_empty());
+            assert_eq!(commas, f.params.len(), "{}", f.name);
         }
     }
 }

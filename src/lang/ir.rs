@@ -259,6 +259,9 @@ pub enum Stmt {
     /// `if C { } else if C { } else { }`: each condition with its block, then the `else` block
     /// (empty when there is none).
     If(Vec<(Expr, Block)>, Block),
+    /// `for VALUE in ITER { }` / `for KEY, VALUE in ITER { }`: the slots of the names, the
+    /// iterable, the block.
+    For { key: Option<Slot>, value: Slot, iter: Expr, body: Block },
     /// `respond STATUS ...`: ends the execution with this answer.
     Respond(Respond),
     /// `log EXPR`.
@@ -318,6 +321,8 @@ pub enum Expr {
     Call(Builtin, Vec<Expr>),
     /// `matches(s, "regex")`: the subject and the regex, compiled once by the checker.
     Matches(Box<Expr>, regex::Regex),
+    /// `[ELEM for NAME in ITER if COND]`: the slot of NAME, the iterable, the element, the filter.
+    Comprehension { slot: Slot, iter: Box<Expr>, elem: Box<Expr>, cond: Option<Box<Expr>> },
     /// `env("NAME")`: replaced by its value when the program is loaded.
     Env(String),
 }
@@ -391,6 +396,9 @@ impl Expr {
             Expr::Object(entries) => entries.iter().any(|(_, e)| e.mentions_env()),
             Expr::Field(e, _) | Expr::Not(e) | Expr::Neg(e) | Expr::Matches(e, _) => e.mentions_env(),
             Expr::Index(a, b) | Expr::Binary(_, a, b) => a.mentions_env() || b.mentions_env(),
+            Expr::Comprehension { iter, elem, cond, .. } => {
+                iter.mentions_env() || elem.mentions_env() || cond.as_ref().is_some_and(|c| c.mentions_env())
+            }
         }
     }
 
@@ -413,6 +421,13 @@ impl Expr {
                 a.walk_mut(f);
                 b.walk_mut(f);
             }
+            Expr::Comprehension { iter, elem, cond, .. } => {
+                iter.walk_mut(f);
+                elem.walk_mut(f);
+                if let Some(c) = cond {
+                    c.walk_mut(f);
+                }
+            }
         }
     }
 }
@@ -430,6 +445,10 @@ pub fn walk_block_mut(block: &mut Block, f: &mut dyn FnMut(&mut Expr)) {
                 walk_block_mut(otherwise, f);
             }
             Stmt::Respond(r) => r.walk_exprs_mut(f),
+            Stmt::For { iter, body, .. } => {
+                iter.walk_mut(f);
+                walk_block_mut(body, f);
+            }
         }
     }
 }

@@ -2,9 +2,9 @@
 //! holds the two together.
 
 /// Keywords reserved everywhere: never a variable, workflow or function name.
-pub const RESERVED: [&str; 19] = [
-    "workflow", "trigger", "extract", "let", "if", "else", "respond", "log", "fail", "test", "request",
-    "expect", "true", "false", "null", "in", "as", "required", "default",
+pub const RESERVED: [&str; 20] = [
+    "workflow", "trigger", "extract", "let", "if", "else", "for", "respond", "log", "fail", "test",
+    "request", "expect", "true", "false", "null", "in", "as", "required", "default",
 ];
 
 /// Whether `word` is a keyword that cannot be a name.

@@ -387,6 +387,21 @@ impl Builder<'_> {
                 }
                 Stmt::If(If { branches, otherwise, span })
             }
+            Rule::for_stmt => {
+                let mut names = Vec::new();
+                let mut iter = None;
+                let mut body = None;
+                for c in p.into_inner() {
+                    match c.as_rule() {
+                        Rule::ident => names.push(self.ident(c)),
+                        Rule::expr => iter = Some(self.expr(c)),
+                        Rule::block => body = Some(self.block(c)),
+                        _ => {}
+                    }
+                }
+                let value = names.pop()?;
+                Stmt::For { key: names.pop(), value, iter: iter?, body: body?, span }
+            }
             Rule::respond => Stmt::Respond(self.respond(p)),
             Rule::log_stmt => Stmt::Log(self.child_expr(p)?, span),
             Rule::fail_stmt => Stmt::Fail(self.child_expr(p)?, span),
@@ -773,6 +788,38 @@ impl Builder<'_> {
                 let (e, d) = inner.unwrap_or((Expr { kind: ExprKind::Null, span }, 1));
                 self.deeper(ExprKind::Paren(Box::new(e)), span, d + 1)
             }
+            Rule::array if p.clone().into_inner().any(|x| x.as_rule() == Rule::comprehension) => {
+                let mut depth = 1;
+                let mut parts = Vec::new();
+                let mut name = None;
+                if let Some(c) = p.into_inner().find(|x| x.as_rule() == Rule::comprehension) {
+                    for x in c.into_inner() {
+                        match x.as_rule() {
+                            Rule::expr => {
+                                let (e, d) = self.expr_d(x);
+                                depth = depth.max(d + 1);
+                                parts.push(e);
+                            }
+                            Rule::ident => name = Some(self.ident(x)),
+                            _ => {}
+                        }
+                    }
+                }
+                let mut parts = parts.into_iter();
+                match (parts.next(), name, parts.next()) {
+                    (Some(elem), Some(name), Some(iter)) => {
+                        let cond = parts.next().map(Box::new);
+                        let kind = ExprKind::Comprehension {
+                            elem: Box::new(elem),
+                            name,
+                            iter: Box::new(iter),
+                            cond,
+                        };
+                        self.deeper(kind, span, depth)
+                    }
+                    _ => self.deeper(ExprKind::Array(Vec::new()), span, depth),
+                }
+            }
             Rule::array => {
                 let mut depth = 1;
                 let mut items = Vec::new();
@@ -1003,6 +1050,9 @@ fn describe(r: Rule) -> Option<&'static str> {
         Rule::extract | Rule::k_extract => "`extract`",
         Rule::let_stmt | Rule::k_let => "`let`",
         Rule::if_stmt | Rule::k_if => "`if`",
+        Rule::for_stmt | Rule::k_for => "`for`",
+        Rule::k_in => "`in`",
+        Rule::comprehension => "an expression",
         Rule::else_if | Rule::else_block | Rule::k_else => "`else`",
         Rule::respond | Rule::k_respond => "`respond`",
         Rule::log_stmt | Rule::k_log => "`log`",
@@ -1181,7 +1231,7 @@ mod tests {
         let errs = parse_src("workflow w {\n  trigger webhook {}\n  bogus\n}").unwrap_err();
         assert_eq!(
             errs[0].message,
-            "expected `trigger`, `extract`, `let`, `if`, `respond`, `log`, `fail` or `}`, found `bogus`"
+            "expected `trigger`, `extract`, `let`, `for`, `if`, `respond`, `log`, `fail` or `}`, found `bogus`"
         );
         let errs = parse_src("workflow w {\n  trigger webhook {}\n").unwrap_err();
         assert!(errs[0].message.starts_with("unexpected end of file"), "{}", errs[0].message);

@@ -35,7 +35,39 @@ pub const TEXT: &str = "text/plain; charset=utf-8";
 
 /// Runs the statements of `wf` over a frame whose extracted slots are filled.
 pub fn run(wf: &Workflow, frame: &mut [Value], logs: &mut Vec<String>) -> Outcome {
+    ITERATIONS.with(|n| n.set(0));
     block(&wf.body, frame, logs).unwrap_or(Outcome::Completed)
+}
+
+/// Most loop iterations (`for` and comprehensions together) one execution may run.
+pub const MAX_ITERATIONS: u32 = 10_000;
+
+thread_local! {
+    /// Iterations run by the execution on this thread (an execution runs on one thread, start to end).
+    static ITERATIONS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Counts one iteration; an error past [`MAX_ITERATIONS`].
+fn iterate() -> Result<(), String> {
+    ITERATIONS.with(|n| {
+        let next = n.get().saturating_add(1);
+        n.set(next);
+        if next > MAX_ITERATIONS {
+            Err(format!("more than {MAX_ITERATIONS} loop iterations in one execution"))
+        } else {
+            Ok(())
+        }
+    })
+}
+
+/// The pairs a loop goes over: (index or key, element or value); `null` gives none.
+fn entries(v: Value, what: &str) -> Result<Vec<(Value, Value)>, String> {
+    match v {
+        Value::Null => Ok(Vec::new()),
+        Value::Array(items) => Ok(items.into_iter().enumerate().map(|(i, x)| (Value::from(i), x)).collect()),
+        Value::Object(map) => Ok(map.into_iter().map(|(k, x)| (Value::String(k), x)).collect()),
+        other => Err(format!("{what} goes over an array or an object, got {}", value::type_name(&other))),
+    }
 }
 
 fn block(b: &Block, frame: &mut [Value], logs: &mut Vec<String>) -> Option<Outcome> {
@@ -64,6 +96,22 @@ fn stmt(s: &Statement, frame: &mut [Value], logs: &mut Vec<String>) -> Option<Ou
                 }
             }
             Ok(block(otherwise, frame, logs))
+        }
+        Stmt::For { key, value, iter, body } => {
+            let items = eval(iter, frame)?.into_owned();
+            for (k, v) in entries(items, "`for`")? {
+                iterate()?;
+                if let Some(x) = key.and_then(|s| frame.get_mut(s as usize)) {
+                    *x = k;
+                }
+                if let Some(x) = frame.get_mut(*value as usize) {
+                    *x = v;
+                }
+                if let Some(outcome) = block(body, frame, logs) {
+                    return Ok(Some(outcome));
+                }
+            }
+            Ok(None)
         }
         Stmt::Respond(r) => Ok(Some(Outcome::Responded(answer(r, frame)?))),
         Stmt::Log(e) => {
@@ -194,6 +242,26 @@ pub fn eval<'a>(e: &'a Expr, frame: &'a [Value]) -> R<'a> {
             Value::Null => owned(Value::Bool(false)),
             other => Err(format!("matches needs a string, got {}", value::type_name(other))),
         },
+        Expr::Comprehension { slot, iter, elem, cond } => {
+            let items = eval(iter, frame)?.into_owned();
+            // The element is evaluated with the name bound: over a copy of the frame, since the
+            // expression evaluator only reads it.
+            let mut local = frame.to_vec();
+            let mut out = Vec::new();
+            for (_, v) in entries(items, "a comprehension")? {
+                iterate()?;
+                if let Some(x) = local.get_mut(*slot as usize) {
+                    *x = v;
+                }
+                if let Some(c) = cond {
+                    if !value::truthy(&*eval(c, &local)?) {
+                        continue;
+                    }
+                }
+                out.push(eval(elem, &local)?.into_owned());
+            }
+            owned(Value::Array(out))
+        }
         Expr::Env(name) => Err(format!("environment variable `{name}` is not set")),
     }
 }
@@ -266,6 +334,30 @@ fn call<'a>(b: Builtin, args: &'a [Expr], frame: &'a [Value]) -> R<'a> {
         }
     };
     owned(match b {
+        Builtin::Split
+        | Builtin::Join
+        | Builtin::Replace
+        | Builtin::Slice
+        | Builtin::Keys
+        | Builtin::Values
+        | Builtin::Sum
+        | Builtin::Min
+        | Builtin::Max
+        | Builtin::Any
+        | Builtin::All
+        | Builtin::JsonEncode
+        | Builtin::JsonDecode
+        | Builtin::Base64Encode
+        | Builtin::Base64Decode
+        | Builtin::UrlEncode
+        | Builtin::Sha256
+        | Builtin::HmacSha256
+        | Builtin::UnixTime
+        | Builtin::SecureEq => {
+            let values = args.iter().map(|e| eval(e, frame)).collect::<Result<Vec<_>, String>>()?;
+            let refs: Vec<&Value> = values.iter().map(|v| v.as_ref()).collect();
+            crate::request::functions::apply(b, &refs)?
+        }
         Builtin::Len => match arg(0)?.as_ref() {
             Value::String(s) => Value::from(s.chars().count()),
             Value::Array(a) => Value::from(a.len()),
@@ -353,6 +445,25 @@ mod tests {
         assert!(matches!(o, Outcome::Failed(r, _) if r == "nope: fail"));
         let (o, _) = run_src(WF, &[("s", json!("other")), ("n", json!(1))]);
         assert!(matches!(o, Outcome::Completed));
+    }
+
+    #[test]
+    fn loops_and_comprehensions_are_bounded() {
+        let src = r#"workflow w { trigger webhook { } extract { n = body "n" as array }
+            let squares = [x * x for x in n if x > 1]
+            for i, x in n { log "${i}=${x}" }
+            respond 200 json { squares: squares, none: [y for y in null], keys: [k for k in {a: 1, b: 2}] } }"#;
+        let (o, logs) = run_src(src, &[("n", json!([1, 2, 3]))]);
+        assert_eq!(body(&o), r#"{"squares":[4,9],"none":[],"keys":[1,2]}"#);
+        assert_eq!(logs, vec!["0=1", "1=2", "2=3"]);
+        let many: Vec<Value> = (0..10_001).map(Value::from).collect();
+        let (o, _) = run_src(src, &[("n", Value::Array(many))]);
+        assert!(
+            matches!(&o, Outcome::Failed(r, _) if r.contains("more than 10000 loop iterations")),
+            "{o:?}"
+        );
+        let (o, _) = run_src(src, &[("n", json!("text"))]);
+        assert!(matches!(o, Outcome::Failed(..)));
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod caller;
 pub mod eval;
 pub mod extract;
 pub mod form;
+pub mod functions;
 pub mod handle;
 pub mod plan;
 pub mod qs;

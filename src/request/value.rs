@@ -58,6 +58,8 @@ pub fn compare(a: &Value, b: &Value) -> Result<Ordering, String> {
 /// `a in b`: element of an array, key of an object, substring of a string.
 pub fn contains(hay: &Value, needle: &Value) -> Result<bool, String> {
     match (hay, needle) {
+        // `x in null` is false (an absent list holds nothing).
+        (Value::Null, _) => Ok(false),
         (Value::Array(items), n) => Ok(items.iter().any(|x| deep_eq(x, n))),
         (Value::Object(map), Value::String(k)) => Ok(map.contains_key(k)),
         (Value::String(s), Value::String(n)) => Ok(s.contains(n.as_str())),

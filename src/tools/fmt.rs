@@ -338,6 +338,18 @@ impl Printer<'_> {
                 }
                 self.close(i.span.end);
             }
+            Stmt::For { key, value, iter, body, span } => {
+                self.open(span.start);
+                match key {
+                    Some(k) => self.out.push_str(&format!("for {}, {} in ", k.name, value.name)),
+                    None => self.out.push_str(&format!("for {} in ", value.name)),
+                }
+                let it = self.expr(iter);
+                self.out.push_str(&it);
+                self.out.push(' ');
+                self.block(body);
+                self.close(span.end);
+            }
         }
     }
 
@@ -494,6 +506,10 @@ impl Printer<'_> {
             ExprKind::Str(s) => self.str_lit(s),
             ExprKind::Array(items) => {
                 format!("[{}]", items.iter().map(|x| self.expr(x)).collect::<Vec<_>>().join(", "))
+            }
+            ExprKind::Comprehension { elem, name, iter, cond } => {
+                let filter = cond.as_ref().map(|c| format!(" if {}", self.expr(c))).unwrap_or_default();
+                format!("[{} for {} in {}{filter}]", self.expr(elem), name.name, self.expr(iter))
             }
             ExprKind::Object(entries) if entries.is_empty() => "{}".into(),
             ExprKind::Object(entries) => {

@@ -92,6 +92,16 @@ impl Builder<'_> {
 
     fn stmt(&mut self, s: &Stmt, exits: Exits) -> Exits {
         match s {
+            Stmt::For { iter, body, span, .. } => {
+                // The loop: its header, the body, and back to the header for the next element.
+                let head = self.text(crate::lang::ast::Span::new(span.start, iter.span.end));
+                let header = self.node(Shape::Decision, vec![head], &exits);
+                let back = self.block(&body.stmts, vec![(header.clone(), Some("each"))]);
+                for (from, label) in back {
+                    self.drawing.edges.push(Edge { from, to: header.clone(), label: label.or(Some("next")) });
+                }
+                vec![(header, Some("done"))]
+            }
             Stmt::Let { .. } | Stmt::Log(..) => {
                 let label = vec![self.text(s.span())];
                 vec![(self.node(Shape::Step, label, &exits), None)]

@@ -121,3 +121,35 @@ test "zero" {
     assert!(out.contains("failed: division by zero (at "), "{out}");
     assert!(out.contains("echo_test.wf:5:3)"), "{out}");
 }
+
+#[test]
+fn loops_comprehensions_and_the_functions_real_payloads_need() {
+    // Shopify's line items totalled (every item, not the first two) and GitHub's commits searched.
+    let tests = r#"
+workflow shop {
+  trigger webhook { path "/order" }
+  extract {
+    items   = body "line_items" as array default []
+    commits = body "commits" as array default []
+  }
+  let totals = [item.price * item.quantity for item in items]
+  let touched = any([any([starts_with(f, "deploy/") for f in c.modified ?? []]) for c in commits])
+  let skus = join([i.sku for i in items if i.quantity > 1], ",")
+  for n, item in items {
+    log "item ${n}: ${item.sku}"
+  }
+  respond 200 json { total: sum(totals), most: max(totals), deploy: touched, skus: skus, none: "x" in null }
+}
+test "every line item is counted" {
+  request POST "/order" {
+    json {
+      line_items: [{ sku: "A", price: 5, quantity: 2 }, { sku: "B", price: 1, quantity: 3 }, { sku: "C", price: 2, quantity: 1 }],
+      commits: [{ modified: ["README.md"] }, { modified: ["deploy/app.yaml"] }],
+    }
+  }
+  expect json == { total: 15, most: 10, deploy: true, skus: "A,B", none: false }
+}"#;
+    let (code, out) = run(tests, &["--env", "ECHO_PW=pw"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("ok     every line item is counted"), "{out}");
+}

@@ -328,5 +328,12 @@ fn walk_slots(e: &ir::Expr, f: &mut dyn FnMut(ir::Slot)) {
             walk_slots(a, f);
             walk_slots(b, f);
         }
+        Expr::Comprehension { iter, elem, cond, .. } => {
+            walk_slots(iter, f);
+            walk_slots(elem, f);
+            if let Some(c) = cond {
+                walk_slots(c, f);
+            }
+        }
     }
 }

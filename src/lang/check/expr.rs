@@ -81,6 +81,21 @@ impl Lower<'_> {
                 (lowered, N)
             }
             ExprKind::Binary(op, l, r) => self.binary(*op, l, r, e.span),
+            ExprKind::Comprehension { elem, name, iter, cond } => {
+                let (iter_ir, t) = self.typed(iter);
+                self.iterable(iter, t, "a comprehension");
+                let slot = self.loop_name(name, Types::ANY, e.span.end);
+                let elem_ir = self.expr(elem);
+                let cond_ir = cond.as_ref().map(|c| Box::new(self.expr(c)));
+                self.end_scope();
+                let comprehension = Expr::Comprehension {
+                    slot,
+                    iter: Box::new(iter_ir),
+                    elem: Box::new(elem_ir),
+                    cond: cond_ir,
+                };
+                (comprehension, Types::ARRAY)
+            }
             ExprKind::Call(name, args) => self.call(name, args, e.span),
         }
     }
@@ -118,7 +133,8 @@ impl Lower<'_> {
                 )
             }
             BinOp::In => {
-                let ok = rt.meets(Types::ARRAY) || (rt.meets(S.or(Types::OBJECT)) && lt.meets(S));
+                let ok =
+                    rt.meets(Types::ARRAY.or(Types::NULL)) || (rt.meets(S.or(Types::OBJECT)) && lt.meets(S));
                 let why = || {
                     format!(
                         "`in` looks for a value in an array, a key in an object or a text in a string, not {} in {}",
@@ -175,6 +191,17 @@ impl Lower<'_> {
         }
     }
 
+    /// What a loop goes over can only be an array, an object or null.
+    pub(super) fn iterable(&mut self, iter: &ast::Expr, t: Types, what: &str) {
+        if !t.meets(Types::ARRAY.or(Types::OBJECT).or(Types::NULL)) {
+            let message = format!("{what} goes over an array or an object, not {}", t.describe_value());
+            let d = Diagnostic::new(Kind::TypeMismatch, self.file, iter.span, message);
+            let d = self.describe_operand(d, iter, t);
+            let d = promote_first_label(d);
+            self.push(d);
+        }
+    }
+
     /// Reports an operation that always fails: the whole expression, and what each operand is
     /// (with where a variable got its type).
     fn mismatch(&mut self, span: Span, message: String, operands: &[(&ast::Expr, Types)]) {
@@ -224,8 +251,10 @@ impl Lower<'_> {
             return (Expr::Const(Value::Null), Types::ANY);
         };
         let arity = f.params.len();
-        if args.len() != arity {
+        let fewest = arity - f.optional.min(arity);
+        if args.len() > arity || args.len() < fewest {
             let plural = if arity == 1 { "argument" } else { "arguments" };
+            let arity = if fewest < arity { format!("{fewest} or {arity}") } else { arity.to_string() };
             self.err(
                 Kind::WrongArity,
                 span,

@@ -79,6 +79,8 @@ struct Var {
     string_only: bool,
     /// A `header` extraction (readable by `auth hmac`'s `signed`).
     header: bool,
+    /// A `for` or comprehension name: visible in its block only, reusable by sibling loops.
+    loop_var: bool,
     /// What it can hold.
     types: Types,
     /// Where its type comes from, and how to say so ("declared `as number` here").
@@ -136,7 +138,9 @@ impl<'a> Lower<'a> {
         types: Types,
         origin: (Span, String),
     ) -> Slot {
-        if let Some(prev) = self.vars.iter().find(|v| v.name == name.name) {
+        let visible = self.lookup(&name.name).and_then(|s| self.vars.get(s as usize)).map(|v| v.span);
+        let bound = self.vars.iter().find(|v| v.name == name.name && !v.loop_var).map(|v| v.span);
+        if let Some(prev_span) = bound.or(visible) {
             let d = Diagnostic::new(
                 Kind::DuplicateVariable,
                 self.file,
@@ -144,7 +148,7 @@ impl<'a> Lower<'a> {
                 format!("`{}` is bound twice", name.name),
             )
             .label("bound again here")
-            .also(self.file, prev.span, "first bound here")
+            .also(self.file, prev_span, "first bound here")
             .help("a name is bound once per workflow; pick another name");
             self.push(d);
         }
@@ -163,6 +167,7 @@ impl<'a> Lower<'a> {
             span: name.span,
             string_only,
             header: false,
+            loop_var: false,
             types,
             origin,
         });
@@ -179,6 +184,28 @@ impl<'a> Lower<'a> {
             .flat_map(|s| s.iter().rev())
             .copied()
             .find(|&s| self.vars.get(s as usize).is_some_and(|v| v.name == name))
+    }
+
+    /// Binds a loop name (`for`, comprehension) in a new scope ending at `end`: it may not shadow
+    /// a visible name, but sibling loops may reuse it. Pop the scope with [`Lower::end_scope`].
+    pub(super) fn loop_name(&mut self, name: &Ident, types: Types, end: usize) -> Slot {
+        self.scopes.push(Vec::new());
+        self.scope_ends.push(end);
+        let slot = self.declare(
+            name,
+            false,
+            types,
+            (name.span, format!("bound by the loop to {}", types.describe())),
+        );
+        if let Some(v) = self.vars.get_mut(slot as usize) {
+            v.loop_var = true;
+        }
+        slot
+    }
+
+    pub(super) fn end_scope(&mut self) {
+        self.scopes.pop();
+        self.scope_ends.pop();
     }
 
     /// The slot a name refers to, and what it holds; reports names that cannot be used here.

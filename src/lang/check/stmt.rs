@@ -4,6 +4,7 @@ use super::Lower;
 use crate::lang::ast::{self, Mode, Span};
 use crate::lang::diagnostic::{Diagnostic, Kind};
 use crate::lang::ir;
+use crate::lang::types::Types;
 
 impl Lower<'_> {
     /// A header value whose written text holds a line break or another control character can
@@ -70,6 +71,24 @@ impl Lower<'_> {
                 let branches = i.branches.iter().map(|(c, b)| (self.expr(c), self.block(b))).collect();
                 let otherwise = i.otherwise.as_ref().map(|b| self.block(b)).unwrap_or_default();
                 ir::Stmt::If(branches, otherwise)
+            }
+            ast::Stmt::For { key, value, iter, body, .. } => {
+                let (iter_ir, t) = self.typed(iter);
+                self.iterable(iter, t, "`for`");
+                let end = body.span.end;
+                let key_types = match (t.meets(Types::ARRAY), t.meets(Types::OBJECT)) {
+                    (true, false) => Types::NUMBER,
+                    (false, true) => Types::STRING,
+                    _ => Types::NUMBER.or(Types::STRING),
+                };
+                let key_slot = key.as_ref().map(|k| self.loop_name(k, key_types, end));
+                let value_slot = self.loop_name(value, Types::ANY, end);
+                let body_ir = self.block(body);
+                self.end_scope();
+                if key_slot.is_some() {
+                    self.end_scope();
+                }
+                ir::Stmt::For { key: key_slot, value: value_slot, iter: iter_ir, body: body_ir }
             }
             ast::Stmt::Respond(r) => {
                 if self.mode == Mode::Async {
@@ -189,6 +208,6 @@ fn always_ends(s: &ast::Stmt) -> bool {
         ast::Stmt::If(i) => {
             i.otherwise.as_ref().is_some_and(block_ends) && i.branches.iter().all(|(_, b)| block_ends(b))
         }
-        ast::Stmt::Let { .. } | ast::Stmt::Log(..) => false,
+        ast::Stmt::Let { .. } | ast::Stmt::Log(..) | ast::Stmt::For { .. } => false,
     }
 }
