@@ -36,6 +36,9 @@ enum Command {
         /// Run only tests whose name contains this text.
         #[arg(long)]
         filter: Option<String>,
+        /// Where secret("NAME") finds the file NAME when no variable NAME is given.
+        #[arg(long, value_name = "DIR")]
+        secrets_dir: Option<PathBuf>,
     },
     /// Rewrite files in the canonical style (comments kept); --check lists files that would change.
     Fmt {
@@ -133,6 +136,9 @@ struct ServeArgs {
     /// Serve /metrics (Prometheus), /healthz and /readyz on this second address (off by default).
     #[arg(long, value_name = "ADDR")]
     admin: Option<String>,
+    /// Where secret("NAME") finds the file NAME when no environment variable NAME is set.
+    #[arg(long, value_name = "DIR")]
+    secrets_dir: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -152,6 +158,7 @@ impl ServeArgs {
             idle_timeout: secs(self.idle_timeout.max(1)),
             trusted_proxies: self.trusted_proxy,
             admin: self.admin,
+            secrets_dir: self.secrets_dir,
         }
     }
 }
@@ -160,7 +167,9 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check { paths, format, deny_warnings } => commands::check(&paths, format, deny_warnings),
-        Command::Test { paths, env, filter } => commands::test(&paths, &env, filter.as_deref()),
+        Command::Test { paths, env, filter, secrets_dir } => {
+            commands::test(&paths, &env, filter.as_deref(), secrets_dir.as_deref())
+        }
         Command::Fmt { paths, check } => commands::fmt(&paths, check),
         Command::Routes { paths, format } => commands::routes(&paths, format),
         Command::New { name, is_async, path } => commands::new(&name, is_async, path.as_deref()),

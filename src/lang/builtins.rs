@@ -51,6 +51,8 @@ pub enum Form {
     Matches,
     /// `env("NAME")`: replaced by the variable's value when the workflow is loaded.
     Env,
+    /// `secret("NAME")`: a secret, read when the workflow is loaded.
+    Secret,
 }
 
 /// One function.
@@ -76,7 +78,7 @@ const A: Types = Types::ARRAY;
 const O: Types = Types::OBJECT;
 
 /// Every function, in the order the README lists them.
-pub const FUNCTIONS: [Function; 35] = [
+pub const FUNCTIONS: [Function; 36] = [
     Function {
         name: "len",
         form: Form::Call(Builtin::Len),
@@ -383,6 +385,15 @@ pub const FUNCTIONS: [Function; 35] = [
         returns: B,
         signature: "secure_eq(a, b)",
         doc: "constant-time string equality",
+    },
+    Function {
+        name: "secret",
+        form: Form::Secret,
+        optional: 0,
+        params: &[S],
+        returns: S,
+        signature: "secret(\"NAME\")",
+        doc: "the secret NAME: the environment variable, else the file NAME in $CREDENTIALS_DIRECTORY or --secrets-dir; it may reach only auth settings, hmac_sha256(), sha256() and secure_eq()",
     },
     Function {
         name: "env",

@@ -325,6 +325,9 @@ pub enum Expr {
     Comprehension { slot: Slot, iter: Box<Expr>, elem: Box<Expr>, cond: Option<Box<Expr>> },
     /// `env("NAME")`: replaced by its value when the program is loaded.
     Env(String),
+    /// `secret("NAME")`: replaced when the program is loaded by the environment variable NAME, or
+    /// else the file NAME in `$CREDENTIALS_DIRECTORY` or `--secrets-dir`.
+    Secret(String),
 }
 
 /// A part of a string with interpolations.
@@ -389,7 +392,7 @@ impl Expr {
     /// Whether this expression reads `env()` anywhere.
     pub fn mentions_env(&self) -> bool {
         match self {
-            Expr::Env(_) => true,
+            Expr::Env(_) | Expr::Secret(_) => true,
             Expr::Const(_) | Expr::Slot(_) => false,
             Expr::Template(parts) => parts.iter().any(|p| matches!(p, Part::Expr(e) if e.mentions_env())),
             Expr::Array(items) | Expr::Call(_, items) => items.iter().any(Expr::mentions_env),
@@ -406,7 +409,7 @@ impl Expr {
     pub fn walk_mut(&mut self, f: &mut dyn FnMut(&mut Expr)) {
         f(self);
         match self {
-            Expr::Const(_) | Expr::Slot(_) | Expr::Env(_) => {}
+            Expr::Const(_) | Expr::Slot(_) | Expr::Env(_) | Expr::Secret(_) => {}
             Expr::Template(parts) => {
                 for p in parts {
                     if let Part::Expr(e) = p {

@@ -263,6 +263,7 @@ pub fn eval<'a>(e: &'a Expr, frame: &'a [Value]) -> R<'a> {
             owned(Value::Array(out))
         }
         Expr::Env(name) => Err(format!("environment variable `{name}` is not set")),
+        Expr::Secret(name) => Err(format!("secret `{name}` is not set")),
     }
 }
 

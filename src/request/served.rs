@@ -104,7 +104,7 @@ impl Router {
 #[derive(Debug)]
 pub enum BuildError {
     /// An `env()` variable is not set: the variable, the workflow, its file and line.
-    MissingEnv { name: String, workflow: String, location: String },
+    MissingEnv { what: &'static str, name: String, workflow: String, location: String },
     /// A constant that fails with the values `env()` gave it.
     Invalid(Box<Diagnostic>),
 }
@@ -112,10 +112,13 @@ pub enum BuildError {
 impl std::fmt::Display for BuildError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            BuildError::MissingEnv { name, workflow, location } => write!(
+            BuildError::MissingEnv { what: "secret", name, workflow, location } => write!(
                 f,
-                "environment variable `{name}` is not set; workflow `{workflow}` in {location} needs it"
+                "secret `{name}` is not set or empty (an environment variable, or a file in $CREDENTIALS_DIRECTORY or --secrets-dir); workflow `{workflow}` in {location} needs it"
             ),
+            BuildError::MissingEnv { what, name, workflow, location } => {
+                write!(f, "{what} `{name}` is not set; workflow `{workflow}` in {location} needs it")
+            }
             BuildError::Invalid(d) => {
                 write!(f, "{}: {}", d.primary.file.location(d.primary.span.start), d.message)
             }
@@ -123,9 +126,19 @@ impl std::fmt::Display for BuildError {
     }
 }
 
-/// Resolves `env()` and prepares every workflow; the errors name the variable and the file.
+/// Resolves `env()` and `secret()` and prepares every workflow; the errors name the variable and
+/// the file. Secrets not in the environment are read from `$CREDENTIALS_DIRECTORY`.
 pub fn build(program: Program, env: &dyn Fn(&str) -> Option<String>) -> Result<Router, Vec<BuildError>> {
-    let router = build_partial(program, env);
+    build_in(program, env, credentials_directory().as_deref())
+}
+
+/// Like [`build`], with secrets also read from the files of `secrets_dir`.
+pub fn build_in(
+    program: Program,
+    env: &dyn Fn(&str) -> Option<String>,
+    secrets_dir: Option<&std::path::Path>,
+) -> Result<Router, Vec<BuildError>> {
+    let router = build_partial_in(program, env, secrets_dir);
     if router.broken.is_empty() {
         return Ok(router);
     }
@@ -144,15 +157,53 @@ pub fn verify(program: &Program) -> Vec<Diagnostic> {
 /// Like [`build`], but keeps going: a workflow that cannot be prepared is recorded as broken
 /// (`wf test` fails the tests that call it, naming the variable).
 pub fn build_partial(program: Program, env: &dyn Fn(&str) -> Option<String>) -> Router {
+    build_partial_in(program, env, credentials_directory().as_deref())
+}
+
+/// systemd's `$CREDENTIALS_DIRECTORY`, where services find their secrets as files.
+pub fn credentials_directory() -> Option<std::path::PathBuf> {
+    std::env::var_os("CREDENTIALS_DIRECTORY").filter(|d| !d.is_empty()).map(std::path::PathBuf::from)
+}
+
+/// A secret: the environment variable `name`, else the file `name` in `dir` (one trailing newline
+/// dropped, as Docker and Kubernetes write them).
+fn read_secret(
+    name: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    dir: Option<&std::path::Path>,
+) -> Option<String> {
+    if let Some(v) = env(name) {
+        return Some(v);
+    }
+    // A file name only: no path separators, no `..`.
+    let safe = !name.is_empty()
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        && name != "."
+        && name != "..";
+    if !safe {
+        return None;
+    }
+    let text = std::fs::read_to_string(dir?.join(name)).ok()?;
+    Some(text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&text).to_string())
+}
+
+/// Like [`build_partial`], with secrets also read from the files of `secrets_dir`.
+pub fn build_partial_in(
+    program: Program,
+    env: &dyn Fn(&str) -> Option<String>,
+    secrets_dir: Option<&std::path::Path>,
+) -> Router {
+    let secret = |name: &str| read_secret(name, env, secrets_dir);
     let mut broken = HashMap::new();
     let mut routes = HashMap::new();
     for mut wf in program.workflows {
         let mut missing = Vec::new();
         let mut secrets = Vec::new();
-        wf.walk_exprs_mut(&mut |e| resolve(e, env, &mut missing, &mut secrets));
+        wf.walk_exprs_mut(&mut |e| resolve(e, env, &secret, &mut missing, &mut secrets));
         let path = wf.path.clone();
-        if let Some(name) = missing.first() {
+        if let Some((name, what)) = missing.first() {
             let why = BuildError::MissingEnv {
+                what,
                 name: name.clone(),
                 workflow: wf.name.clone(),
                 location: wf.file.location(wf.span.start),
@@ -172,29 +223,39 @@ pub fn build_partial(program: Program, env: &dyn Fn(&str) -> Option<String>) -> 
     let mut tests = program.tests;
     for t in &mut tests {
         // A test that needs an unset variable fails when it runs: its env() stays unresolved.
-        t.walk_exprs_mut(&mut |e| resolve(e, env, &mut Vec::new(), &mut Vec::new()));
+        t.walk_exprs_mut(&mut |e| resolve(e, env, &secret, &mut Vec::new(), &mut Vec::new()));
     }
     Router { routes, broken, tests }
 }
 
+/// Replaces `env()` and `secret()` by their values, noting what is missing (a secret that is
+/// empty counts as missing) and every value to redact from logs, JSON-escaped form included.
 fn resolve(
     e: &mut Expr,
     env: &dyn Fn(&str) -> Option<String>,
-    missing: &mut Vec<String>,
+    secret: &dyn Fn(&str) -> Option<String>,
+    missing: &mut Vec<(String, &'static str)>,
     secrets: &mut Vec<Box<str>>,
 ) {
-    if let Expr::Env(name) = e {
-        match env(name) {
-            Some(v) => {
-                if v.len() >= SECRET_MIN && !secrets.iter().any(|s| **s == *v) {
-                    secrets.push(v.as_str().into());
+    let (name, value, what) = match e {
+        Expr::Env(name) => (name.clone(), env(name), "environment variable"),
+        Expr::Secret(name) => (name.clone(), secret(name).filter(|v| !v.is_empty()), "secret"),
+        _ => return,
+    };
+    match value {
+        Some(v) => {
+            let escaped = serde_json::to_string(&v).unwrap_or_default();
+            let escaped = escaped.get(1..escaped.len().saturating_sub(1)).unwrap_or("").to_string();
+            for form in [v.as_str(), escaped.as_str()] {
+                if form.len() >= SECRET_MIN && !secrets.iter().any(|s| **s == *form) {
+                    secrets.push(form.into());
                 }
-                *e = Expr::Const(Value::String(v));
             }
-            None => {
-                if !missing.contains(name) {
-                    missing.push(name.clone());
-                }
+            *e = Expr::Const(Value::String(v));
+        }
+        None => {
+            if !missing.iter().any(|(n, _)| *n == name) {
+                missing.push((name, what));
             }
         }
     }

@@ -42,6 +42,8 @@ pub struct Options {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// `--admin ADDR`: the listener for `/metrics`, `/healthz` and `/readyz`.
     pub admin: Option<String>,
+    /// `--secrets-dir DIR`: where `secret("NAME")` finds the file NAME (else `$CREDENTIALS_DIRECTORY`).
+    pub secrets_dir: Option<PathBuf>,
 }
 
 /// Most header lines a request may have (more: `431`).
@@ -63,7 +65,7 @@ pub enum LoadError {
 }
 
 /// Loads, checks and prepares every workflow under `paths`.
-pub fn load_router(paths: &[PathBuf]) -> Result<Router, LoadError> {
+pub fn load_router(paths: &[PathBuf], secrets_dir: Option<&Path>) -> Result<Router, LoadError> {
     let loaded = crate::lang::loader::load(paths).map_err(LoadError::Io)?;
     if loaded.has_errors() {
         return Err(LoadError::Invalid(crate::lang::diagnostic::render_human(&loaded.diagnostics, false)));
@@ -72,7 +74,9 @@ pub fn load_router(paths: &[PathBuf]) -> Result<Router, LoadError> {
         let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
         return Err(LoadError::Unset(format!("error: not serving: no workflow in {}", shown.join(", "))));
     }
-    crate::request::served::build(loaded.program, &|name| std::env::var(name).ok()).map_err(|errors| {
+    let dir = secrets_dir.map(Path::to_path_buf).or_else(crate::request::served::credentials_directory);
+    let env = |name: &str| std::env::var(name).ok();
+    crate::request::served::build_in(loaded.program, &env, dir.as_deref()).map_err(|errors| {
         let (unset, invalid): (Vec<_>, Vec<_>) =
             errors.into_iter().partition(|e| matches!(e, BuildError::MissingEnv { .. }));
         if invalid.is_empty() {
@@ -89,7 +93,7 @@ pub fn load_router(paths: &[PathBuf]) -> Result<Router, LoadError> {
 
 pub fn serve(opts: Options) -> ExitCode {
     let (_log_guard, dropped_lines) = logging::init(opts.log_format);
-    let router = match load_router(&opts.paths) {
+    let router = match load_router(&opts.paths, opts.secrets_dir.as_deref()) {
         Ok(r) => r,
         Err(LoadError::Io(e)) => {
             eprintln!("error: {e}");
@@ -229,7 +233,8 @@ async fn run(opts: Options, router: Router) -> ExitCode {
     let (reload_tx, reload_rx) = mpsc::channel::<()>(1);
     let _watcher = if opts.watch { watch(&opts.paths, reload_tx.clone()) } else { None };
     let hup = tokio::spawn(forward_sighup(hangup, reload_tx));
-    let reloader = tokio::spawn(reloader(ctx.clone(), opts.paths.clone(), reload_rx));
+    let reloader =
+        tokio::spawn(reloader(ctx.clone(), opts.paths.clone(), opts.secrets_dir.clone(), reload_rx));
 
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
@@ -411,12 +416,18 @@ async fn forward_sighup(hangup: Option<Signal>, tx: mpsc::Sender<()>) {
     }
 }
 
-async fn reloader(ctx: Arc<Ctx>, paths: Vec<PathBuf>, mut rx: mpsc::Receiver<()>) {
+async fn reloader(
+    ctx: Arc<Ctx>,
+    paths: Vec<PathBuf>,
+    secrets_dir: Option<PathBuf>,
+    mut rx: mpsc::Receiver<()>,
+) {
     while rx.recv().await.is_some() {
         tokio::time::sleep(DEBOUNCE).await;
         while rx.try_recv().is_ok() {}
         let p = paths.clone();
-        match tokio::task::spawn_blocking(move || load_router(&p)).await {
+        let dir = secrets_dir.clone();
+        match tokio::task::spawn_blocking(move || load_router(&p, dir.as_deref())).await {
             Ok(Ok(router)) => {
                 let n = router.len();
                 ctx.needs_peer.store(router.needs_peer(), Ordering::Relaxed);

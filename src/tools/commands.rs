@@ -96,7 +96,12 @@ fn load_checked(paths: &[PathBuf]) -> Result<crate::lang::loader::Loaded, ExitCo
     Ok(loaded)
 }
 
-pub fn test(paths: &[PathBuf], env: &[(String, String)], filter: Option<&str>) -> ExitCode {
+pub fn test(
+    paths: &[PathBuf],
+    env: &[(String, String)],
+    filter: Option<&str>,
+    secrets_dir: Option<&std::path::Path>,
+) -> ExitCode {
     let loaded = match load_checked(paths) {
         Ok(l) => l,
         Err(code) => return code,
@@ -104,7 +109,9 @@ pub fn test(paths: &[PathBuf], env: &[(String, String)], filter: Option<&str>) -
     let lookup = |name: &str| {
         env.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone()).or_else(|| std::env::var(name).ok())
     };
-    let router = crate::request::served::build_partial(loaded.program, &lookup);
+    let dir =
+        secrets_dir.map(std::path::Path::to_path_buf).or_else(crate::request::served::credentials_directory);
+    let router = crate::request::served::build_partial_in(loaded.program, &lookup, dir.as_deref());
     let results = crate::tools::test_runner::run_all(&router, filter);
     print!("{}", crate::tools::test_runner::report(&results));
     if results.iter().all(|r| r.passed) {

@@ -119,3 +119,38 @@ fn a_log_pipe_nobody_reads_never_stops_the_server() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn secrets_come_from_the_environment_or_a_secrets_directory() {
+    let src = "workflow w {\n  trigger webhook {\n    path \"/w\"\n    auth bearer secret(\"API_TOKEN\")\n  }\n  respond 200 text \"ok\"\n}\n";
+    let secrets = Dir::new(&[("API_TOKEN", "from-a-file\n")]);
+    let dir = secrets.path().to_str().expect("utf8").to_string();
+    let s = Server::start(&[("w.wf", src)], &["--secrets-dir", &dir]);
+    assert_eq!(request(s.addr, "POST", "/w", &[("Authorization", "Bearer from-a-file")], b"").status, 200);
+    assert_eq!(request(s.addr, "POST", "/w", &[("Authorization", "Bearer from-a-fil")], b"").status, 401);
+    let s = Server::start_env(&[("w.wf", src)], &["--secrets-dir", &dir], &[("API_TOKEN", "from-env")]);
+    assert_eq!(request(s.addr, "POST", "/w", &[("Authorization", "Bearer from-env")], b"").status, 200);
+
+    // Missing, or empty: serve refuses, naming the secret.
+    let d = Dir::new(&[("w.wf", src)]);
+    let out = std::process::Command::new(crate::common::wf_bin())
+        .args(["serve", d.path().to_str().expect("utf8"), "--listen", "127.0.0.1:0"])
+        .env_remove("API_TOKEN")
+        .env_remove("CREDENTIALS_DIRECTORY")
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("secret `API_TOKEN` is not set"), "{}", text(&out.stderr));
+    let out = std::process::Command::new(crate::common::wf_bin())
+        .args(["serve", d.path().to_str().expect("utf8"), "--listen", "127.0.0.1:0"])
+        .env("API_TOKEN", "")
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1), "an empty secret lets nobody in: it stops serve");
+
+    // wf test reads the same directory.
+    let with_test = format!("{src}\ntest \"t\" {{\n  request POST \"/w\" {{ header \"Authorization\" = \"Bearer ${{secret(\"API_TOKEN\")}}\" }}\n  expect status == 200\n}}\n");
+    let t = Dir::new(&[("w.wf", &with_test)]);
+    let out = wf(&["test", t.path().to_str().expect("utf8"), "--secrets-dir", &dir]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+}

@@ -4,7 +4,7 @@ use crate::common::{text, wf, Dir};
 
 const WF: &str = r#"
 workflow echo {
-  trigger webhook { path "/echo" auth basic { user "u" password env("ECHO_PW") } }
+  trigger webhook { path "/echo" auth basic { user "u" password secret("ECHO_PW") } }
   extract { name = body "name" required }
   log "hello ${name}"
   respond 200 json { hello: name }

@@ -35,6 +35,16 @@ impl Lower<'_> {
             }
         };
         self.const_only = None;
+        if auth_uses_env(&a.form) {
+            let d = crate::lang::diagnostic::Diagnostic::new(
+                Kind::EnvInAuth,
+                self.file,
+                a.span,
+                "`env()` in an auth setting",
+            )
+            .label("a secret read with env()");
+            self.push(d);
+        }
         (kind.map(|kind| ir::Auth { span: a.span, kind }), pending)
     }
 
@@ -308,12 +318,33 @@ impl Lower<'_> {
     }
 }
 
+/// Whether an auth setting reads `env()` (rather than `secret()`).
+fn auth_uses_env(form: &AuthForm) -> bool {
+    fn env_in(e: &ast::Expr) -> bool {
+        use ast::ExprKind as K;
+        match &e.kind {
+            K::Call(name, args) => name.name == "env" || args.iter().any(env_in),
+            K::Array(items) => items.iter().any(env_in),
+            K::Object(entries) => entries.iter().any(|(_, x)| env_in(x)),
+            K::Str(s) => s.parts.iter().any(|p| matches!(p, ast::StrPart::Expr(x) if env_in(x))),
+            K::Field(x, _) | K::Unary(_, x) | K::Paren(x) => env_in(x),
+            K::Index(a, b) | K::Binary(_, a, b) => env_in(a) || env_in(b),
+            _ => false,
+        }
+    }
+    match form {
+        AuthForm::Basic { user, password } => env_in(user) || env_in(password),
+        AuthForm::Header { secret, .. } | AuthForm::Token { secret, .. } => env_in(secret),
+        AuthForm::Hmac(lines) => lines.iter().any(|l| matches!(l, HmacLine::Secret(e, _) if env_in(e))),
+    }
+}
+
 /// Calls `f` with every slot an expression reads.
 fn walk_slots(e: &ir::Expr, f: &mut dyn FnMut(ir::Slot)) {
     use ir::Expr;
     match e {
         Expr::Slot(s) => f(*s),
-        Expr::Const(_) | Expr::Env(_) => {}
+        Expr::Const(_) | Expr::Env(_) | Expr::Secret(_) => {}
         Expr::Template(parts) => {
             for p in parts {
                 if let ir::Part::Expr(x) = p {

@@ -191,6 +191,50 @@ impl Lower<'_> {
         }
     }
 
+    /// The secret `e` is computed from, if any: a `secret("NAME")` in it, or a name bound to a
+    /// value computed from one. `sha256`, `hmac_sha256` and `secure_eq` give values that are not
+    /// secret.
+    pub(super) fn secret_in(&self, e: &ast::Expr) -> Option<String> {
+        match &e.kind {
+            ExprKind::Call(name, args) => match name.name.as_str() {
+                "sha256" | "hmac_sha256" | "secure_eq" => None,
+                "secret" => args.first().and_then(|a| match &a.kind {
+                    ExprKind::Str(s) => s.literal(),
+                    _ => None,
+                }),
+                _ => args.iter().find_map(|a| self.secret_in(a)),
+            },
+            ExprKind::Var(name) => {
+                self.lookup(&name.name).and_then(|s| self.vars.get(s as usize)).and_then(|v| v.secret.clone())
+            }
+            ExprKind::Str(s) => s.parts.iter().find_map(|p| match p {
+                StrPart::Expr(x) => self.secret_in(x),
+                StrPart::Lit(_) => None,
+            }),
+            ExprKind::Array(items) => items.iter().find_map(|x| self.secret_in(x)),
+            ExprKind::Object(entries) => entries.iter().find_map(|(_, x)| self.secret_in(x)),
+            ExprKind::Field(x, _) | ExprKind::Unary(_, x) | ExprKind::Paren(x) => self.secret_in(x),
+            ExprKind::Index(a, b) | ExprKind::Binary(_, a, b) => {
+                self.secret_in(a).or_else(|| self.secret_in(b))
+            }
+            ExprKind::Comprehension { elem, iter, cond, .. } => self
+                .secret_in(elem)
+                .or_else(|| self.secret_in(iter))
+                .or_else(|| cond.as_ref().and_then(|c| self.secret_in(c))),
+            ExprKind::Null | ExprKind::Bool(_) | ExprKind::Number(_) => None,
+        }
+    }
+
+    /// Lowers an expression that is written where people can read it (`log`, `fail`, an answer):
+    /// a value computed from a secret may not flow there.
+    pub(super) fn shown(&mut self, e: &ast::Expr, place: &str) -> Expr {
+        if let Some(name) = self.secret_in(e) {
+            self.err(Kind::SecretLeak, e.span, format!("the secret `{name}` would reach {place}"))
+                .set_label(format!("computed from secret(\"{name}\")"));
+        }
+        self.expr(e)
+    }
+
     /// What a loop goes over can only be an array, an object or null.
     pub(super) fn iterable(&mut self, iter: &ast::Expr, t: Types, what: &str) {
         if !t.meets(Types::ARRAY.or(Types::OBJECT).or(Types::NULL)) {
@@ -265,6 +309,17 @@ impl Lower<'_> {
             return (Expr::Const(Value::Null), f.returns);
         }
         match (f.form, args) {
+            (Form::Secret, [arg]) => match &arg.kind {
+                ExprKind::Str(s) if s.literal().is_some() => {
+                    (Expr::Secret(s.literal().unwrap_or_default()), S)
+                }
+                _ => {
+                    self.err(Kind::NotLiteral, arg.span, "`secret` takes a literal name")
+                        .set_label("not a plain string")
+                        .set_help("write secret(\"NAME\")");
+                    (Expr::Const(Value::Null), S)
+                }
+            },
             (Form::Env, [arg]) => match &arg.kind {
                 ExprKind::Str(s) if s.literal().is_some() => (Expr::Env(s.literal().unwrap_or_default()), S),
                 _ => {

@@ -81,6 +81,8 @@ struct Var {
     header: bool,
     /// A `for` or comprehension name: visible in its block only, reusable by sibling loops.
     loop_var: bool,
+    /// The secret its value is computed from, if any.
+    secret: Option<String>,
     /// What it can hold.
     types: Types,
     /// Where its type comes from, and how to say so ("declared `as number` here").
@@ -168,6 +170,7 @@ impl<'a> Lower<'a> {
             string_only,
             header: false,
             loop_var: false,
+            secret: None,
             types,
             origin,
         });

@@ -62,9 +62,13 @@ impl Lower<'_> {
     pub(super) fn stmt(&mut self, s: &ast::Stmt) -> ir::Stmt {
         match s {
             ast::Stmt::Let { name, value, .. } => {
+                let secret = self.secret_in(value);
                 let (v, types) = self.typed(value);
                 let origin = (name.span, format!("bound here to {}", types.describe()));
                 let slot = self.declare(name, false, types, origin);
+                if let Some(var) = self.vars.get_mut(slot as usize) {
+                    var.secret = secret;
+                }
                 ir::Stmt::Let(slot, v)
             }
             ast::Stmt::If(i) => {
@@ -98,8 +102,8 @@ impl Lower<'_> {
                 }
                 ir::Stmt::Respond(self.respond(r))
             }
-            ast::Stmt::Log(e, _) => ir::Stmt::Log(self.expr(e)),
-            ast::Stmt::Fail(e, _) => ir::Stmt::Fail(self.expr(e)),
+            ast::Stmt::Log(e, _) => ir::Stmt::Log(self.shown(e, "`log`")),
+            ast::Stmt::Fail(e, _) => ir::Stmt::Fail(self.shown(e, "`fail` (and the log)")),
         }
     }
 
@@ -140,13 +144,13 @@ impl Lower<'_> {
         };
         match &r.body {
             ast::RespondBody::Empty => {}
-            ast::RespondBody::Text(e) => body = ir::Body::Text(self.expr(e)),
-            ast::RespondBody::Json(e) => body = ir::Body::Json(self.expr(e)),
+            ast::RespondBody::Text(e) => body = ir::Body::Text(self.shown(e, "the answer")),
+            ast::RespondBody::Json(e) => body = ir::Body::Json(self.shown(e, "the answer")),
             ast::RespondBody::Block(lines, _) => {
                 for line in lines {
                     match line {
                         ast::RespondLine::Header { name, value: value_ast, .. } => {
-                            let value = self.expr(value_ast);
+                            let value = self.shown(value_ast, "the answer");
                             self.header_value(&value, value_ast.span);
                             if let Some(n) = self.literal(name, "a header name") {
                                 match http::HeaderName::from_bytes(n.as_bytes()) {
@@ -174,11 +178,11 @@ impl Lower<'_> {
                             }
                         }
                         ast::RespondLine::Text(e, span) => {
-                            let e = self.expr(e);
+                            let e = self.shown(e, "the answer");
                             body = set_body(self, ir::Body::Text(e), *span);
                         }
                         ast::RespondLine::Json(e, span) => {
-                            let e = self.expr(e);
+                            let e = self.shown(e, "the answer");
                             body = set_body(self, ir::Body::Json(e), *span);
                         }
                     }

@@ -162,6 +162,12 @@ kinds! {
     /// A constant (auth setting, immediate answer) whose evaluation fails when it is loaded.
     ConstantFails = "wf::constant-fails", Error, "a constant that fails when it is computed",
         "fix the expression so that it can be computed";
+    /// `log secret("KEY")`, or an answer, a `fail` computed from a secret.
+    SecretLeak = "wf::secret-leak", Error, "a secret flowing where people can read it",
+        "a secret may reach only auth settings, hmac_sha256(), sha256() and secure_eq(); log or answer a digest instead";
+    /// `auth ... env("KEY")`.
+    EnvInAuth = "wf::env-in-auth", Warning, "`env()` in an auth setting",
+        "use secret(\"NAME\"): it reads the environment too, or a file in $CREDENTIALS_DIRECTORY or --secrets-dir, and the checker keeps it out of logs and answers";
     /// A statement after the execution has ended.
     Unreachable = "wf::unreachable", Warning, "a statement after the execution has ended",
         "remove it, or move it before the statement that ends the execution";
