@@ -212,7 +212,8 @@ async fn run(opts: Options, router: Router) -> ExitCode {
         m.set_workflows(router.len());
     }
     let (tx, rx) = mpsc::channel::<Job>(opts.queue_size.max(1));
-    let worker = tokio::spawn(worker(rx, metrics.clone()));
+    let rx = Arc::new(tokio::sync::Mutex::new(rx));
+    let worker = tokio::spawn(worker(rx.clone(), metrics.clone()));
     let mut seed = [0u8; 8];
     let _ = getrandom::fill(&mut seed);
     let needs_peer = std::sync::atomic::AtomicBool::new(router.needs_peer());
@@ -327,13 +328,32 @@ async fn run(opts: Options, router: Router) -> ExitCode {
         tracing::warn!(target: "wf::server", "some connections were still open after {:?}", opts.drain_timeout);
     }
     drop(ctx);
+    let abort = worker.abort_handle();
     match tokio::time::timeout(opts.drain_timeout, worker).await {
-        Ok(_) => tracing::info!(target: "wf::server", "stopped"),
+        Ok(_) => {
+            tracing::info!(target: "wf::server", "stopped");
+            ExitCode::SUCCESS
+        }
         Err(_) => {
-            tracing::warn!(target: "wf::server", "async executions still queued after {:?}", opts.drain_timeout)
+            // Accepted runs that will not run: say how many and which, and exit non-zero.
+            abort.abort();
+            let mut queued = rx.lock().await;
+            let mut ids = Vec::new();
+            while let Ok(job) = queued.try_recv() {
+                ids.push(job.id.to_string());
+            }
+            let shown = ids.iter().take(100).cloned().collect::<Vec<_>>().join(" ");
+            let more = if ids.len() > 100 { format!(" and {} more", ids.len() - 100) } else { String::new() };
+            tracing::error!(
+                target: "wf::server",
+                dropped = ids.len(),
+                "{} accepted async executions were not run within --drain-timeout {:?}: {shown}{more}",
+                ids.len(),
+                opts.drain_timeout
+            );
+            ExitCode::from(1)
         }
     }
-    ExitCode::SUCCESS
 }
 
 /// What `/metrics` reads at scrape time: the async queue and the connection slots.
@@ -372,8 +392,11 @@ async fn serve_admin(listener: tokio::net::TcpListener, metrics: Arc<Metrics>, g
 }
 
 /// Runs accepted async executions one after another until every sender is gone and the queue is empty.
-async fn worker(mut rx: mpsc::Receiver<Job>, metrics: Option<Arc<Metrics>>) {
-    while let Some(job) = rx.recv().await {
+async fn worker(rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>, metrics: Option<Arc<Metrics>>) {
+    loop {
+        // The lock is held only while waiting, so the drain can take what is left.
+        let next = rx.lock().await.recv().await;
+        let Some(job) = next else { break };
         // wf's own code has no panics (clippy denies them); should one slip in anyway, it ends
         // that execution, not the worker and every execution queued behind it.
         let (workflow, id) = (job.served.name.clone(), job.id);

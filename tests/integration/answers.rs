@@ -154,3 +154,20 @@ fn secrets_come_from_the_environment_or_a_secrets_directory() {
     let out = wf(&["test", t.path().to_str().expect("utf8"), "--secrets-dir", &dir]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
 }
+
+#[test]
+fn runs_that_cannot_drain_in_time_are_counted_named_and_fail_the_exit() {
+    // Each run does real work (9,000 digests), so a backlog is still queued at SIGTERM.
+    let heavy = "workflow slow {\n  trigger webhook { path \"/slow\" mode async }\n  extract { n = body \"n\" as array default [] }\n  let digests = [sha256(string(x)) for x in n]\n  log \"${len(digests)}\"\n}\n";
+    let mut s = Server::start(&[("slow.wf", heavy)], &["--drain-timeout", "0", "--queue-size", "2000"]);
+    let items: Vec<String> = (0..9000).map(|i| i.to_string()).collect();
+    let body = format!("{{\"n\":[{}]}}", items.join(","));
+    for _ in 0..400 {
+        let r = request(s.addr, "POST", "/slow", &[("Content-Type", "application/json")], body.as_bytes());
+        assert_eq!(r.status, 200);
+    }
+    s.signal("TERM");
+    assert_eq!(s.wait_exit(), Some(1), "exit non-zero when accepted runs are dropped");
+    let log = s.log();
+    assert!(log.contains("accepted async executions were not run within --drain-timeout"), "{log}");
+}
