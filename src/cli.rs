@@ -139,6 +139,9 @@ struct ServeArgs {
     /// Where secret("NAME") finds the file NAME when no environment variable NAME is set.
     #[arg(long, value_name = "DIR")]
     secrets_dir: Option<PathBuf>,
+    /// Bytes all the request bodies being read may hold together; beyond, callers get 503.
+    #[arg(long, default_value = "256MiB", value_parser = crate::serve::server::parse_size)]
+    max_body_memory: usize,
 }
 
 impl ServeArgs {
@@ -159,6 +162,7 @@ impl ServeArgs {
             trusted_proxies: self.trusted_proxy,
             admin: self.admin,
             secrets_dir: self.secrets_dir,
+            max_body_memory: self.max_body_memory,
         }
     }
 }

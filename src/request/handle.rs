@@ -32,11 +32,22 @@ pub struct Limits {
     pub body_timeout: Duration,
     /// `wf serve --trusted-proxy`.
     pub trusted_proxies: Arc<[ipnet::IpNet]>,
+    /// `--max-body-memory`: bytes all the bodies being read may hold together; each request
+    /// reserves its `content-length` (or `--max-body` when unknown) before reading.
+    pub body_memory: Arc<tokio::sync::Semaphore>,
 }
+
+/// Default of `--max-body-memory`: 256 MiB.
+pub const MAX_BODY_MEMORY: usize = 256 << 20;
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_body: 1 << 20, body_timeout: Duration::from_secs(30), trusted_proxies: Arc::from([]) }
+        Limits {
+            max_body: 1 << 20,
+            body_timeout: Duration::from_secs(30),
+            trusted_proxies: Arc::from([]),
+            body_memory: Arc::new(tokio::sync::Semaphore::new(MAX_BODY_MEMORY)),
+        }
     }
 }
 
@@ -216,6 +227,30 @@ where
     if declared.is_some_and(|n| n > limits.max_body as u64) {
         return reject(Some(s), StatusCode::PAYLOAD_TOO_LARGE, too_large(), &[], "body over the limit");
     }
+    // Bodies held in memory have a global budget: a request that cannot reserve its share now
+    // gets 503 rather than push the process over it.
+    let reserve = match declared {
+        Some(n) => usize::try_from(n).unwrap_or(usize::MAX).min(limits.max_body),
+        None if hyper::body::Body::is_end_stream(req.body()) => 0,
+        None => limits.max_body,
+    };
+    let _reserved = if reserve == 0 {
+        None
+    } else {
+        match limits.body_memory.clone().try_acquire_many_owned(u32::try_from(reserve).unwrap_or(u32::MAX)) {
+            Ok(permit) => Some(permit),
+            Err(_) => {
+                let retry = [(RETRY_AFTER, HeaderValue::from_static("1"))];
+                return reject(
+                    Some(s),
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    json!({"error": "too many request bodies in memory"}),
+                    &retry,
+                    "body memory budget exhausted",
+                );
+            }
+        }
+    };
     let (parts, body) = req.into_parts();
     let bytes = match tokio::time::timeout(limits.body_timeout, Limited::new(body, limits.max_body).collect())
         .await

@@ -44,6 +44,8 @@ pub struct Options {
     pub admin: Option<String>,
     /// `--secrets-dir DIR`: where `secret("NAME")` finds the file NAME (else `$CREDENTIALS_DIRECTORY`).
     pub secrets_dir: Option<PathBuf>,
+    /// `--max-body-memory SIZE`: bytes all the bodies being read may hold together.
+    pub max_body_memory: usize,
 }
 
 /// Most header lines a request may have (more: `431`).
@@ -206,6 +208,9 @@ async fn run(opts: Options, router: Router) -> ExitCode {
     println!("listening on http://{bound}");
     let _ = std::io::stdout().flush();
     tracing::info!(target: "wf::server", workflows = router.len(), "listening on http://{bound}");
+    if opts.max_body > opts.max_body_memory {
+        tracing::warn!(target: "wf::server", "--max-body ({} bytes) is larger than --max-body-memory ({} bytes): such bodies always get 503", opts.max_body, opts.max_body_memory);
+    }
 
     let metrics = admin.as_ref().map(|_| Arc::new(Metrics::new()));
     if let Some(m) = &metrics {
@@ -225,6 +230,9 @@ async fn run(opts: Options, router: Router) -> ExitCode {
             max_body: opts.max_body,
             body_timeout: opts.body_timeout,
             trusted_proxies: Arc::from(opts.trusted_proxies.as_slice()),
+            body_memory: Arc::new(tokio::sync::Semaphore::new(
+                opts.max_body_memory.min(tokio::sync::Semaphore::MAX_PERMITS),
+            )),
         },
         queue: Queue(tx),
         seed: u64::from_le_bytes(seed) & 0xffff_ffff_0000_0000,

@@ -171,3 +171,31 @@ fn runs_that_cannot_drain_in_time_are_counted_named_and_fail_the_exit() {
     let log = s.log();
     assert!(log.contains("accepted async executions were not run within --drain-timeout"), "{log}");
 }
+
+#[test]
+fn bodies_held_in_memory_have_a_global_budget() {
+    use std::io::Write as _;
+    let src =
+        "workflow w { trigger webhook { path \"/w\" } extract { a = body \"a\" } respond 200 text \"ok\" }";
+    let s = Server::start(&[("w.wf", src)], &["--max-body", "64KiB", "--max-body-memory", "100KiB"]);
+    // A caller announcing 60,000 bytes and stalling holds its share of the budget...
+    let mut stalled = std::net::TcpStream::connect(s.addr).expect("connect");
+    stalled
+        .write_all(b"POST /w HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 60000\r\n\r\n{\"a\":")
+        .expect("write");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // ...so a second such body does not fit: 503 at once, with retry-after.
+    let big = format!("{{\"a\":\"{}\"}}", "x".repeat(59_990));
+    let r = request(s.addr, "POST", "/w", &[("Content-Type", "application/json")], big.as_bytes());
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert_eq!(r.header("retry-after"), Some("1"));
+    // A small body still fits, and once the stalled caller is gone the budget is back.
+    assert_eq!(
+        request(s.addr, "POST", "/w", &[("Content-Type", "application/json")], b"{\"a\":1}").status,
+        200
+    );
+    drop(stalled);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let r = request(s.addr, "POST", "/w", &[("Content-Type", "application/json")], big.as_bytes());
+    assert_eq!(r.status, 200, "{}", r.body);
+}
