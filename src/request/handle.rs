@@ -165,7 +165,12 @@ where
             outcome: "rejected",
             status: status.as_u16(),
             duration: started.elapsed(),
-            reason: Some(reason.to_string()),
+            reason: Some({
+                // A caller may send a secret (of any workflow); it never reaches the log.
+                let mut reason = reason.to_string();
+                router.redact(&mut reason);
+                reason
+            }),
             at: None,
             logs: Vec::new(),
         };

@@ -56,10 +56,16 @@ pub const REDACTED: &str = "[redacted]";
 impl Served {
     /// Replaces every `env()` value of this workflow in `text` with [`REDACTED`].
     pub fn redact(&self, text: &mut String) {
-        for secret in &self.secrets {
-            if text.contains(&**secret) {
-                *text = text.replace(&**secret, REDACTED);
-            }
+        redact(&self.secrets, text);
+    }
+}
+
+/// Replaces every one of `secrets` in `text` with [`REDACTED`], longest first (so a secret that
+/// contains another is replaced whole).
+fn redact(secrets: &[Box<str>], text: &mut String) {
+    for secret in secrets {
+        if text.contains(&**secret) {
+            *text = text.replace(&**secret, REDACTED);
         }
     }
 }
@@ -70,9 +76,17 @@ pub struct Router {
     /// Workflows that could not be prepared (an unset `env()`), by path, with the reason.
     broken: HashMap<String, BuildError>,
     pub tests: Vec<TestCase>,
+    /// Every `env()` and `secret()` value of 4 bytes or more (and its JSON-escaped, upper- and
+    /// lower-case forms): never written to a log line, a failure reason or `wf test`'s output.
+    pub secrets: Vec<Box<str>>,
 }
 
 impl Router {
+    /// Replaces every secret value in `text` with [`REDACTED`].
+    pub fn redact(&self, text: &mut String) {
+        redact(&self.secrets, text);
+    }
+
     /// Whether some workflow needs the caller's address (so the server records the peer).
     pub fn needs_peer(&self) -> bool {
         self.routes.values().any(|s| s.plan.needs_ip)
@@ -196,10 +210,23 @@ pub fn build_partial_in(
     let secret = |name: &str| read_secret(name, env, secrets_dir);
     let mut broken = HashMap::new();
     let mut routes = HashMap::new();
+    // Every workflow redacts every secret: a caller may send another workflow's secret, and it
+    // must not reach a log line through a 400's reason or this workflow's `log`.
+    let mut all_secrets = Vec::new();
+    let mut resolved = Vec::new();
     for mut wf in program.workflows {
         let mut missing = Vec::new();
-        let mut secrets = Vec::new();
-        wf.walk_exprs_mut(&mut |e| resolve(e, env, &secret, &mut missing, &mut secrets));
+        wf.walk_exprs_mut(&mut |e| resolve(e, env, &secret, &mut missing, &mut all_secrets));
+        resolved.push((wf, missing));
+    }
+    let mut tests = program.tests;
+    for t in &mut tests {
+        // A test that needs an unset variable fails when it runs: its env() stays unresolved.
+        t.walk_exprs_mut(&mut |e| resolve(e, env, &secret, &mut Vec::new(), &mut all_secrets));
+    }
+    all_secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    for (wf, missing) in resolved {
+        let secrets = all_secrets.clone();
         let path = wf.path.clone();
         if let Some((name, what)) = missing.first() {
             let why = BuildError::MissingEnv {
@@ -220,12 +247,7 @@ pub fn build_partial_in(
             }
         }
     }
-    let mut tests = program.tests;
-    for t in &mut tests {
-        // A test that needs an unset variable fails when it runs: its env() stays unresolved.
-        t.walk_exprs_mut(&mut |e| resolve(e, env, &secret, &mut Vec::new(), &mut Vec::new()));
-    }
-    Router { routes, broken, tests }
+    Router { routes, broken, tests, secrets: all_secrets }
 }
 
 /// Replaces `env()` and `secret()` by their values, noting what is missing (a secret that is
@@ -246,7 +268,8 @@ fn resolve(
         Some(v) => {
             let escaped = serde_json::to_string(&v).unwrap_or_default();
             let escaped = escaped.get(1..escaped.len().saturating_sub(1)).unwrap_or("").to_string();
-            for form in [v.as_str(), escaped.as_str()] {
+            let (upper, lower) = (v.to_uppercase(), v.to_lowercase());
+            for form in [v.as_str(), escaped.as_str(), upper.as_str(), lower.as_str()] {
                 if form.len() >= SECRET_MIN && !secrets.iter().any(|s| **s == *form) {
                     secrets.push(form.into());
                 }

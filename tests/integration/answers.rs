@@ -199,3 +199,28 @@ fn bodies_held_in_memory_have_a_global_budget() {
     let r = request(s.addr, "POST", "/w", &[("Content-Type", "application/json")], big.as_bytes());
     assert_eq!(r.status, 200, "{}", r.body);
 }
+
+#[test]
+fn secrets_are_redacted_wherever_they_show_up() {
+    let a = "workflow a {\n  trigger webhook { path \"/a\" auth bearer secret(\"A_TOKEN\") }\n  respond 200 text \"ok\"\n}\n";
+    let b = "workflow b {\n  trigger webhook { path \"/b\" }\n  extract { n = query \"n\" as number }\n  log upper(env(\"B_KEY\"))\n}\n";
+    let s = Server::start_env(
+        &[("a.wf", a), ("b.wf", b)],
+        &[],
+        &[("A_TOKEN", "tok-Alpha-1"), ("B_KEY", "key-beta-2")],
+    );
+    // A caller sends workflow a's token where workflow b expects a number: the 400 reason would
+    // carry it; and b logs its key transformed by upper().
+    assert_eq!(request(s.addr, "POST", "/b?n=tok-Alpha-1", &[], b"").status, 400);
+    assert_eq!(request(s.addr, "POST", "/b?n=1", &[], b"").status, 200);
+    let log = s.wait_log("outcome=completed");
+    assert!(!log.contains("tok-Alpha-1") && !log.contains("KEY-BETA-2"), "{log}");
+    assert!(log.contains("[redacted]"), "{log}");
+
+    // wf test's report (answers, headers, logs) redacts too.
+    let t = "workflow c {\n  trigger webhook { path \"/c\" }\n  respond 200 text env(\"C_KEY\")\n}\ntest \"shows the answer\" {\n  request POST \"/c\"\n  expect status == 500\n}\n";
+    let d = Dir::new(&[("c.wf", t)]);
+    let out = wf(&["test", d.path().to_str().expect("utf8"), "--env", "C_KEY=very-secret-c"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!text(&out.stdout).contains("very-secret-c"), "{}", text(&out.stdout));
+}
