@@ -106,16 +106,21 @@ fn names(paths: &[Vec<String>], prefix: &str) -> Vec<String> {
     };
     loop {
         let current: Vec<String> = paths.iter().zip(&take).map(|(p, &k)| name_of(p, k)).collect();
+        // How many leaves have each name (a hash map: linear in the number of keys per round).
+        let mut counts: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        for n in &current {
+            *counts.entry(n.as_str()).or_insert(0) += 1;
+        }
         let mut changed = false;
-        for (i, ((name, k), segs)) in current.iter().zip(take.iter_mut()).zip(paths).enumerate() {
-            let clash = current.iter().enumerate().any(|(j, n)| j != i && n == name);
+        for ((name, k), segs) in current.iter().zip(take.iter_mut()).zip(paths) {
+            let clash = counts.get(name.as_str()).is_some_and(|c| *c > 1);
             if clash && *k < segs.len() {
                 *k += 1;
                 changed = true;
             }
         }
         if !changed {
-            let mut seen: Vec<String> = Vec::new();
+            let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
             return current
                 .into_iter()
                 .map(|n| {
@@ -125,7 +130,7 @@ fn names(paths: &[Vec<String>], prefix: &str) -> Vec<String> {
                         candidate = format!("{n}_{k}");
                         k += 1;
                     }
-                    seen.push(candidate.clone());
+                    seen.insert(candidate.clone());
                     candidate
                 })
                 .collect();
