@@ -394,6 +394,26 @@ where
         return Handled { response, workflow: s.name.clone(), record: None };
     }
 
+    if s.plan.heavy {
+        // A workflow that loops may run long: on the blocking pool, so that the threads answering
+        // other requests are never held up by it.
+        let served = served.clone();
+        let ran = tokio::task::spawn_blocking(move || {
+            let mut frame = frame;
+            execute(&served, &mut frame, id, started)
+        })
+        .await;
+        return match ran {
+            Ok((response, record)) => Handled { response, workflow: s.name.clone(), record: Some(record) },
+            Err(_) => reject(
+                Some(s),
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json!({"error": "workflow failed", "execution": id.to_string()}),
+                &[],
+                "execution did not finish",
+            ),
+        };
+    }
     let (response, record) = execute(s, &mut frame, id, started);
     Handled { response, workflow: s.name.clone(), record: Some(record) }
 }

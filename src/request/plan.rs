@@ -39,6 +39,9 @@ pub struct Plan {
     pub raw_body: bool,
     /// The caller's address is needed (`allow ip`, `request "ip"`, a Twilio URL behind a proxy).
     pub needs_ip: bool,
+    /// The workflow loops (`for`, comprehensions): its executions may take long, so they run on
+    /// the blocking pool, never on the threads that answer other requests.
+    pub heavy: bool,
     /// The body paths it reads: only these are built when the body is parsed.
     pub body_need: Need,
     /// The workflow reads the query string.
@@ -89,6 +92,7 @@ impl Plan {
             };
             plan.reads.push(read);
         }
+        plan.heavy = loops(&wf.body);
         plan.needs_ip |= !wf.allow.is_empty() || matches!(&wf.auth, Some(a) if a.kind.name() == "twilio");
         let readers = |r: usize, reads: &[Read]| {
             reads.iter().filter(|x| matches!(x, Read::Query { root, .. } if *root == r)).count()
@@ -101,6 +105,33 @@ impl Plan {
         }
         plan
     }
+}
+
+/// Whether a block holds a `for` or a comprehension.
+fn loops(block: &crate::lang::ir::Block) -> bool {
+    use crate::lang::ir::{Body, Expr, Part, Stmt};
+    fn expr(e: &Expr) -> bool {
+        match e {
+            Expr::Comprehension { .. } => true,
+            Expr::Const(_) | Expr::Slot(_) | Expr::Env(_) | Expr::Secret(_) => false,
+            Expr::Template(parts) => parts.iter().any(|p| matches!(p, Part::Expr(x) if expr(x))),
+            Expr::Array(items) | Expr::Call(_, items) => items.iter().any(expr),
+            Expr::Object(entries) => entries.iter().any(|(_, x)| expr(x)),
+            Expr::Field(x, _) | Expr::Not(x) | Expr::Neg(x) | Expr::Matches(x, _) => expr(x),
+            Expr::Index(a, b) | Expr::Binary(_, a, b) => expr(a) || expr(b),
+        }
+    }
+    block.iter().any(|s| match &s.stmt {
+        Stmt::For { .. } => true,
+        Stmt::Let(_, e) | Stmt::Log(e) | Stmt::Fail(e) => expr(e),
+        Stmt::If(branches, otherwise) => {
+            branches.iter().any(|(c, b)| expr(c) || loops(b)) || loops(otherwise)
+        }
+        Stmt::Respond(r) => {
+            r.headers.iter().any(|(_, e)| expr(e))
+                || matches!(&r.body, Body::Text(e) | Body::Json(e) if expr(e))
+        }
+    })
 }
 
 #[cfg(test)]

@@ -408,7 +408,13 @@ async fn worker(rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>, metrics: Optio
         // wf's own code has no panics (clippy denies them); should one slip in anyway, it ends
         // that execution, not the worker and every execution queued behind it.
         let (workflow, id) = (job.served.name.clone(), job.id);
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handle::run_job(job))) {
+        let ran = if job.served.plan.heavy {
+            // Long executions run on the blocking pool, off the threads that answer requests.
+            tokio::task::spawn_blocking(move || handle::run_job(job)).await.map_err(|_| ())
+        } else {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handle::run_job(job))).map_err(|_| ())
+        };
+        match ran {
             Ok(record) => {
                 logging::record(&record);
                 if let Some(m) = &metrics {

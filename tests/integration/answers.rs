@@ -236,3 +236,35 @@ fn infer_is_linear_in_the_number_of_keys() {
     assert_eq!(text(&out.stdout).lines().count(), 100_002);
     assert!(started.elapsed() < std::time::Duration::from_secs(60), "took {:?}", started.elapsed());
 }
+
+#[test]
+fn cpu_heavy_executions_never_stall_other_requests() {
+    let heavy = "workflow heavy {\n  trigger webhook { path \"/heavy\" }\n  extract {\n    s = body \"s\" as string\n    n = body \"n\" as array\n  }\n  let digests = [sha256(\"${s}${x}\") for x in n]\n  respond 200 json { count: len(digests) }\n}\n";
+    let light = "workflow light {\n  trigger webhook { path \"/light\" }\n  respond 200 text \"ok\"\n}\n";
+    let s = Server::start(&[("heavy.wf", heavy), ("light.wf", light)], &["--max-body", "4MiB"]);
+    let n: Vec<String> = (0..3000).map(|i| i.to_string()).collect();
+    let body = format!("{{\"s\":\"{}\",\"n\":[{}]}}", "x".repeat(20_000), n.join(","));
+    let addr = s.addr;
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            let body = body.clone();
+            std::thread::spawn(move || {
+                let started = std::time::Instant::now();
+                let r =
+                    request(addr, "POST", "/heavy", &[("Content-Type", "application/json")], body.as_bytes());
+                (r.status, started.elapsed())
+            })
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let started = std::time::Instant::now();
+    assert_eq!(request(addr, "POST", "/light", &[], b"").status, 200);
+    let light_took = started.elapsed();
+    let heavy_took: Vec<_> = workers.into_iter().map(|w| w.join().expect("thread")).collect();
+    eprintln!("light: {light_took:?}; heavy: {heavy_took:?}");
+    assert!(heavy_took.iter().all(|(status, _)| *status == 200));
+    assert!(
+        light_took < std::time::Duration::from_millis(500),
+        "a trivial request waited {light_took:?} behind {heavy_took:?}"
+    );
+}
