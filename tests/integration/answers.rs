@@ -268,3 +268,18 @@ fn cpu_heavy_executions_never_stall_other_requests() {
         "a trivial request waited {light_took:?} behind {heavy_took:?}"
     );
 }
+
+#[test]
+fn check_is_linear_in_the_number_of_bindings() {
+    // 60,000 lets: names were looked up by scanning every binding (13 s in release); now a hash.
+    let mut src = String::from("workflow w {\n  trigger webhook { }\n  let a0 = 1\n");
+    for i in 1..60_000 {
+        src.push_str(&format!("  let a{i} = [a{}]\n", i - 1));
+    }
+    src.push_str("}\n");
+    let d = Dir::new(&[("lets.wf", &src)]);
+    let started = std::time::Instant::now();
+    let out = wf(&["check", d.path().to_str().expect("utf8")]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(started.elapsed() < std::time::Duration::from_secs(60), "took {:?}", started.elapsed());
+}

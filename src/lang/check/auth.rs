@@ -212,8 +212,7 @@ impl Lower<'_> {
         let name = ast::Ident { name: "raw_body".to_string(), span: pending.0.span };
         let raw = self.declare(&name, false, Types::STRING, (pending.0.span, "the raw body".to_string()));
         let (e, t) = self.typed(pending.0);
-        self.scopes.pop();
-        self.scope_ends.pop();
+        self.end_scope();
         // Only header extractions and `raw_body` exist before the body is checked.
         let allowed = |slot: ir::Slot, vars: &[super::Var]| {
             slot == raw || vars.get(slot as usize).is_some_and(|v| v.header)

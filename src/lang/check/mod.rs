@@ -96,6 +96,11 @@ struct Lower<'a> {
     scopes: Vec<Vec<Slot>>,
     /// Where each scope of `scopes` ends (a byte offset), for the bindings tools see.
     scope_ends: Vec<usize>,
+    /// Every slot bound to each name, in order: name lookups cost a hash, not a scan, so checking
+    /// is linear in the number of bindings.
+    by_name: HashMap<String, Vec<Slot>>,
+    /// Whether each slot is in a scope still open.
+    in_scope: Vec<bool>,
     bindings: &'a mut Vec<ir::Binding>,
     /// Lowering a `default` or a test request: no variables may be used.
     const_only: Option<&'static str>,
@@ -115,6 +120,8 @@ impl<'a> Lower<'a> {
             vars: Vec::new(),
             scopes: vec![Vec::new()],
             scope_ends: vec![end],
+            by_name: HashMap::new(),
+            in_scope: Vec::new(),
             bindings,
             const_only: None,
             mode: Mode::Sync,
@@ -141,7 +148,14 @@ impl<'a> Lower<'a> {
         origin: (Span, String),
     ) -> Slot {
         let visible = self.lookup(&name.name).and_then(|s| self.vars.get(s as usize)).map(|v| v.span);
-        let bound = self.vars.iter().find(|v| v.name == name.name && !v.loop_var).map(|v| v.span);
+        let bound = self
+            .by_name
+            .get(&name.name)
+            .into_iter()
+            .flatten()
+            .filter_map(|s| self.vars.get(*s as usize))
+            .find(|v| !v.loop_var)
+            .map(|v| v.span);
         if let Some(prev_span) = bound.or(visible) {
             let d = Diagnostic::new(
                 Kind::DuplicateVariable,
@@ -177,16 +191,15 @@ impl<'a> Lower<'a> {
         if let Some(scope) = self.scopes.last_mut() {
             scope.push(slot);
         }
+        self.by_name.entry(name.name.clone()).or_default().push(slot);
+        self.in_scope.push(true);
         slot
     }
 
+    /// The innermost binding of `name` visible here.
     pub(super) fn lookup(&self, name: &str) -> Option<Slot> {
-        self.scopes
-            .iter()
-            .rev()
-            .flat_map(|s| s.iter().rev())
-            .copied()
-            .find(|&s| self.vars.get(s as usize).is_some_and(|v| v.name == name))
+        let slots = self.by_name.get(name)?;
+        slots.iter().rev().copied().find(|s| self.in_scope.get(*s as usize).copied().unwrap_or(false))
     }
 
     /// Binds a loop name (`for`, comprehension) in a new scope ending at `end`: it may not shadow
@@ -207,7 +220,11 @@ impl<'a> Lower<'a> {
     }
 
     pub(super) fn end_scope(&mut self) {
-        self.scopes.pop();
+        for slot in self.scopes.pop().unwrap_or_default() {
+            if let Some(open) = self.in_scope.get_mut(slot as usize) {
+                *open = false;
+            }
+        }
         self.scope_ends.pop();
     }
 

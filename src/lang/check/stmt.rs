@@ -33,8 +33,7 @@ impl Lower<'_> {
         for s in &b.stmts {
             self.stmt_in_block(s, &mut out, &mut ended, &mut warned);
         }
-        self.scopes.pop();
-        self.scope_ends.pop();
+        self.end_scope();
         out
     }
 
