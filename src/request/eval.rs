@@ -203,6 +203,9 @@ pub fn eval<'a>(e: &'a Expr, frame: &'a [Value]) -> R<'a> {
                     Part::Lit(t) => s.push_str(t),
                     Part::Expr(e) => value::render(&*eval(e, frame)?, &mut s),
                 }
+                if s.len() > value::MAX_STRING {
+                    return Err(value::too_long());
+                }
             }
             owned(Value::String(s))
         }

@@ -49,6 +49,10 @@ pub fn apply(b: Builtin, args: &[&Value]) -> Result<Value, String> {
         Builtin::Join => {
             let (items, sep) = (array("join", arg(0)?)?, string("join", arg(1)?)?);
             let parts: Vec<String> = items.iter().map(value::render_string).collect();
+            let len = parts.iter().map(String::len).sum::<usize>() + sep.len() * parts.len();
+            if len > value::MAX_STRING {
+                return Err(value::too_long());
+            }
             Value::String(parts.join(sep))
         }
         Builtin::Replace => {
@@ -56,6 +60,10 @@ pub fn apply(b: Builtin, args: &[&Value]) -> Result<Value, String> {
                 (string("replace", arg(0)?)?, string("replace", arg(1)?)?, string("replace", arg(2)?)?);
             if from.is_empty() {
                 return Err("replace needs a text to replace, got \"\"".into());
+            }
+            let grows = to.len().saturating_sub(from.len()).saturating_mul(s.matches(from).count());
+            if s.len().saturating_add(grows) > value::MAX_STRING {
+                return Err(value::too_long());
             }
             Value::String(s.replace(from, to))
         }

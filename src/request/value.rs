@@ -98,9 +98,21 @@ fn overflow() -> String {
     "integer overflow".to_string()
 }
 
+/// Longest string an execution may build (by `+`, templates, `join`, `replace`, encodings): a run
+/// that doubles a string in a loop fails with a clear reason instead of exhausting memory.
+pub const MAX_STRING: usize = 64 << 20;
+
+/// The error for a string past [`MAX_STRING`].
+pub fn too_long() -> String {
+    format!("a string longer than {} MiB", MAX_STRING >> 20)
+}
+
 /// `+`: adds numbers or joins strings.
 pub fn add(a: &Value, b: &Value) -> OpResult {
     if let (Value::String(x), Value::String(y)) = (a, b) {
+        if x.len().saturating_add(y.len()) > MAX_STRING {
+            return Err(too_long());
+        }
         let mut s = String::with_capacity(x.len() + y.len());
         s.push_str(x);
         s.push_str(y);

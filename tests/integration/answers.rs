@@ -283,3 +283,18 @@ fn check_is_linear_in_the_number_of_bindings() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(started.elapsed() < std::time::Duration::from_secs(60), "took {:?}", started.elapsed());
 }
+
+#[test]
+fn a_run_that_doubles_a_string_fails_instead_of_exhausting_memory() {
+    let mut src = String::from("workflow w {\n  trigger webhook { path \"/w\" }\n  extract { s = body \"s\" as string }\n  let d0 = s\n");
+    for i in 1..=20 {
+        src.push_str(&format!("  let d{i} = d{} + d{}\n", i - 1, i - 1));
+    }
+    src.push_str("  respond 200 json { n: len(d20) }\n}\nworkflow ok { trigger webhook { path \"/ok\" } respond 200 text \"ok\" }\n");
+    let s = Server::start(&[("w.wf", &src)], &[]);
+    let body = format!("{{\"s\":\"{}\"}}", "x".repeat(1000));
+    let r = request(s.addr, "POST", "/w", &[("Content-Type", "application/json")], body.as_bytes());
+    assert_eq!(r.status, 500, "the execution fails (1 GB would be needed)");
+    assert!(s.wait_log("outcome=failed").contains("a string longer than 64 MiB"));
+    assert_eq!(request(s.addr, "POST", "/ok", &[], b"").status, 200, "the server is still there");
+}
