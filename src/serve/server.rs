@@ -272,14 +272,23 @@ async fn run(opts: Options, router: Router) -> ExitCode {
         let _ = stream.set_nodelay(true);
         let peer = stream.peer_addr().map_or(std::net::IpAddr::from([0, 0, 0, 0]), |a| a.ip());
         let ctx = ctx.clone();
+        let activity = Arc::new(crate::serve::idle_timeout::Activity::default());
+        let requests = activity.clone();
         let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
             if ctx.needs_peer.load(Ordering::Relaxed) {
                 req.extensions_mut().insert(crate::request::caller::Peer(peer));
             }
             let ctx = ctx.clone();
-            async move { Ok::<_, Infallible>(ctx.answer(req).await) }
+            let requests = requests.clone();
+            requests.start();
+            async move {
+                let response = ctx.answer(req).await;
+                requests.end();
+                Ok::<_, Infallible>(response)
+            }
         });
-        let io = TokioIo::new(crate::serve::idle_timeout::Idle::new(stream, opts.idle_timeout));
+        let idle = crate::serve::idle_timeout::Idle::with_activity(stream, opts.idle_timeout, activity);
+        let io = TokioIo::new(idle);
         let conn = builder.serve_connection_with_upgrades(io, service).into_owned();
         let conn = graceful.watch(conn);
         tokio::spawn(async move {

@@ -298,3 +298,30 @@ fn a_run_that_doubles_a_string_fails_instead_of_exhausting_memory() {
     assert!(s.wait_log("outcome=failed").contains("a string longer than 64 MiB"));
     assert_eq!(request(s.addr, "POST", "/ok", &[], b"").status, 200, "the server is still there");
 }
+
+#[test]
+fn an_http2_connection_that_only_pings_is_closed_when_idle() {
+    let src = "workflow w { trigger webhook { path \"/w\" } respond 200 text \"ok\" }";
+    let s = Server::start(&[("w.wf", src)], &["--idle-timeout", "1"]);
+    let addr = s.addr;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let closed_after = rt.block_on(async move {
+        let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let (_send, mut conn) = h2::client::handshake(tcp).await.expect("h2 handshake");
+        let mut pings = conn.ping_pong().expect("ping_pong");
+        let driver = tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let started = std::time::Instant::now();
+        // A PING every 200 ms, no request: the server closes the connection after about 1 s.
+        while started.elapsed() < std::time::Duration::from_secs(10) {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            if pings.ping(h2::Ping::opaque()).await.is_err() {
+                break;
+            }
+        }
+        let _ = driver.await;
+        started.elapsed()
+    });
+    assert!(closed_after < std::time::Duration::from_secs(5), "still open after {closed_after:?}");
+}
