@@ -266,3 +266,19 @@ pub fn python_module(module: &str) -> bool {
         .status()
         .is_ok_and(|s| s.success())
 }
+
+/// Runs an independent checker with `input` on its standard input; its output and status.
+pub fn pipe(program: &str, args: &[&str], input: &[u8]) -> Output {
+    use std::io::Write as _;
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(input);
+    }
+    child.wait_with_output().unwrap_or_else(|e| panic!("{program}: {e}"))
+}

@@ -2,7 +2,6 @@
 //! rewrites them), and every DOT drawing renders with Graphviz's `dot -Tsvg`.
 
 use crate::common::{have, repo, text, wf};
-use std::io::Write as _;
 use std::process::{Command, Stdio};
 
 fn examples() -> Vec<String> {
@@ -48,15 +47,7 @@ fn dot_drawings_render_with_graphviz() {
     }
     for name in examples() {
         let out = wf(&["graph", &format!("examples/{name}.wf"), "--format", "dot"]);
-        let mut child = Command::new("dot")
-            .arg("-Tsvg")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("dot");
-        child.stdin.take().expect("stdin").write_all(&out.stdout).expect("write");
-        let svg = child.wait_with_output().expect("dot");
+        let svg = crate::common::pipe("dot", &["-Tsvg"], &out.stdout);
         assert!(svg.status.success(), "{name}: dot refused it: {}", text(&svg.stderr));
         assert!(text(&svg.stdout).contains("<svg"), "{name}");
     }

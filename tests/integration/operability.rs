@@ -2,8 +2,6 @@
 //! (Python's `prometheus_client`), `/healthz`, `/readyz`.
 
 use crate::common::{basic, have, python_module, request, Server};
-use std::io::Write as _;
-use std::process::{Command, Stdio};
 
 const PAY: &str = r#"workflow pay {
   trigger webhook {
@@ -32,14 +30,7 @@ for family in text_string_to_metric_families(sys.stdin.read()):
         out.append([s.name, s.labels, s.value])
 print(json.dumps(out))
 "#;
-    let mut child = Command::new("python3")
-        .args(["-c", script])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("python3");
-    child.stdin.take().expect("stdin").write_all(text.as_bytes()).expect("write");
-    let out = child.wait_with_output().expect("python");
+    let out = crate::common::pipe("python3", &["-c", script], text.as_bytes());
     assert!(out.status.success(), "the OpenMetrics parser refused /metrics:\n{text}");
     let rows: Vec<(String, serde_json::Value, f64)> = serde_json::from_slice(&out.stdout).expect("json");
     rows
@@ -152,14 +143,7 @@ fn routes_openapi_is_a_valid_openapi_3_1_document() {
     assert_eq!(doc["components"]["securitySchemes"]["github_push_auth"]["name"], "X-Hub-Signature-256");
     assert!(doc["paths"]["/hooks/twilio/sms"]["get"].is_object());
 
-    let mut child = Command::new("python3")
-        .args(["-c", "import json, sys\nfrom openapi_spec_validator import validate\nvalidate(json.load(sys.stdin))\nprint('valid')"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3");
-    child.stdin.take().expect("stdin").write_all(&out.stdout).expect("write");
-    let v = child.wait_with_output().expect("validator");
+    let validate = "import json, sys\nfrom openapi_spec_validator import validate\nvalidate(json.load(sys.stdin))\nprint('valid')";
+    let v = crate::common::pipe("python3", &["-c", validate], &out.stdout);
     assert!(v.status.success(), "openapi-spec-validator refused it: {}", String::from_utf8_lossy(&v.stderr));
 }

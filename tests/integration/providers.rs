@@ -4,22 +4,18 @@
 
 use crate::common::{basic, request, Resp, Server};
 use base64::Engine as _;
-use std::io::Write as _;
-use std::process::{Command, Stdio};
 
 /// `openssl dgst -<alg> -mac HMAC -macopt hexkey:<key> -binary`: the MAC of `data`, computed
 /// outside wf.
 pub fn openssl_hmac(alg: &str, key: &[u8], data: &[u8]) -> Vec<u8> {
     let hexkey: String = key.iter().map(|b| format!("{b:02x}")).collect();
-    let mut child = Command::new("openssl")
-        .args(["dgst", &format!("-{alg}"), "-mac", "HMAC", "-macopt", &format!("hexkey:{hexkey}"), "-binary"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("openssl (Debian package openssl) is needed for the signature tests");
-    child.stdin.take().expect("stdin").write_all(data).expect("write");
-    let out = child.wait_with_output().expect("openssl");
-    assert!(out.status.success());
+    let (digest, hexkey) = (format!("-{alg}"), format!("hexkey:{hexkey}"));
+    let out = crate::common::pipe(
+        "openssl",
+        &["dgst", &digest, "-mac", "HMAC", "-macopt", &hexkey, "-binary"],
+        data,
+    );
+    assert!(out.status.success(), "openssl (Debian package openssl) is needed for the signature tests");
     out.stdout
 }
 
