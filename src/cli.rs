@@ -142,6 +142,12 @@ struct ServeArgs {
     /// Bytes all the request bodies being read may hold together; beyond, callers get 503.
     #[arg(long, default_value = "256MiB", value_parser = crate::serve::server::parse_size)]
     max_body_memory: usize,
+    /// Let workflows run programs (`run`); without it, a workflow with `run` is not served.
+    #[arg(long)]
+    allow_run: bool,
+    /// Async executions run at once.
+    #[arg(long, default_value_t = 64)]
+    workers: usize,
 }
 
 impl ServeArgs {
@@ -163,6 +169,8 @@ impl ServeArgs {
             admin: self.admin,
             secrets_dir: self.secrets_dir,
             max_body_memory: self.max_body_memory,
+            allow_run: self.allow_run,
+            workers: self.workers.max(1),
         }
     }
 }

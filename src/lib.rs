@@ -3,6 +3,7 @@
 //! The layers, each depending only on those below it:
 //! - [`cli`]: the command line (clap definitions only);
 //! - [`tools`] and [`serve`]: each command's body, and the HTTP server with its sockets and logs;
+//! - [`effect`]: `http` calls and `run` of programs performed for real (for `serve`);
 //! - [`request`]: one request in, one answer out (served table, body, query, extraction, interpreter);
 //! - [`lang`]: the `.wf` language (parser, checker, types, compiled form, diagnostics).
 #![cfg_attr(
@@ -18,6 +19,7 @@
 #![deny(unreachable_pub)]
 
 pub mod cli;
+pub mod effect;
 pub mod lang;
 pub mod request;
 pub mod serve;

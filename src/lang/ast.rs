@@ -228,12 +228,80 @@ pub enum Stmt {
     Respond(Respond),
     Log(Expr, Span),
     Fail(Expr, Span),
+    /// `http ...` / `run ...`, or `let NAME = http ...` when the result is kept.
+    Effect {
+        name: Option<Ident>,
+        effect: Effect,
+        span: Span,
+    },
+}
+
+/// A call to another service or a program.
+#[derive(Clone, Debug)]
+pub enum Effect {
+    Http(HttpCall),
+    Run(RunCall),
+}
+
+impl Effect {
+    pub fn span(&self) -> Span {
+        match self {
+            Effect::Http(h) => h.span,
+            Effect::Run(r) => r.span,
+        }
+    }
+}
+
+/// `http METHOD URL { header "N" = EXPR  json EXPR | text EXPR | form EXPR  timeout D  retry N }`.
+#[derive(Clone, Debug)]
+pub struct HttpCall {
+    pub method: Ident,
+    pub url: Expr,
+    pub lines: Vec<HttpLine>,
+    /// Whether the call had a `{ ... }` block (kept for the formatter).
+    pub has_block: bool,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug)]
+pub enum HttpLine {
+    Header { name: Str, value: Expr, span: Span },
+    Json(Expr, Span),
+    Text(Expr, Span),
+    Form(Expr, Span),
+    Timeout(Duration, Span),
+    Retry(Count, Span),
+}
+
+/// A whole number as written (`retry 3`); `value` is `None` when it does not fit.
+#[derive(Clone, Debug)]
+pub struct Count {
+    pub value: Option<u64>,
+    pub span: Span,
+}
+
+/// `run "program" [ARGS] { env "N" = EXPR  stdin EXPR  dir "path"  timeout D }`.
+#[derive(Clone, Debug)]
+pub struct RunCall {
+    pub program: Str,
+    pub args: Option<Expr>,
+    pub lines: Vec<RunLine>,
+    pub has_block: bool,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug)]
+pub enum RunLine {
+    Env { name: Str, value: Expr, span: Span },
+    Stdin(Expr, Span),
+    Dir(Str, Span),
+    Timeout(Duration, Span),
 }
 
 impl Stmt {
     pub fn span(&self) -> Span {
         match self {
-            Stmt::Let { span, .. } | Stmt::Log(_, span) | Stmt::Fail(_, span) => *span,
+            Stmt::Let { span, .. } | Stmt::Log(_, span) | Stmt::Fail(_, span) | Stmt::Effect { span, .. } => *span,
             Stmt::If(i) => i.span,
             Stmt::For { span, .. } => *span,
             Stmt::Respond(r) => r.span,
@@ -287,7 +355,32 @@ pub struct Test {
     pub name: Str,
     pub request: Request,
     pub expects: Vec<Expr>,
+    /// `mock` lines, wherever they stand in the block.
+    pub mocks: Vec<Mock>,
     pub span: Span,
+}
+
+/// A test's answer to an effect: `mock http METHOD "url" { respond ... | fail EXPR }` or
+/// `mock run "program" { code N stdout EXPR stderr EXPR }`.
+#[derive(Clone, Debug)]
+pub enum Mock {
+    Http { method: Ident, url: Str, answer: MockAnswer, span: Span },
+    Run { program: Str, code: Option<Expr>, stdout: Option<Expr>, stderr: Option<Expr>, span: Span },
+}
+
+impl Mock {
+    pub fn span(&self) -> Span {
+        match self {
+            Mock::Http { span, .. } | Mock::Run { span, .. } => *span,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub enum MockAnswer {
+    Respond(Respond),
+    /// A connection error with this reason.
+    Fail(Expr, Span),
 }
 
 #[derive(Clone, Debug)]

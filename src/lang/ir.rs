@@ -268,6 +268,109 @@ pub enum Stmt {
     Log(Expr),
     /// `fail EXPR`: ends the execution as failed, with this reason.
     Fail(Expr),
+    /// `http ...` / `run ...`: the slot its result goes to (`let r = ...`), and the call.
+    Effect(Option<Slot>, Effect),
+}
+
+/// A call to another service or a program: a step of the execution (see `request::step`).
+#[derive(Debug)]
+pub enum Effect {
+    Http(Box<HttpCall>),
+    Run(Box<RunCall>),
+}
+
+/// `http METHOD URL { ... }`.
+#[derive(Debug)]
+pub struct HttpCall {
+    pub method: http::Method,
+    pub url: Expr,
+    pub headers: Vec<(HeaderName, Expr)>,
+    pub body: Payload,
+    /// A `header` line sets `content-type`, so the body form does not.
+    pub has_content_type: bool,
+    /// Per attempt.
+    pub timeout: std::time::Duration,
+    /// Attempts after the first.
+    pub retry: u32,
+}
+
+/// The body an `http` call sends.
+#[derive(Debug)]
+pub enum Payload {
+    Empty,
+    Json(Expr),
+    Text(Expr),
+    /// An object, sent form-urlencoded.
+    Form(Expr),
+}
+
+/// `run "program" ARGS { ... }`.
+#[derive(Debug)]
+pub struct RunCall {
+    pub program: Expr,
+    /// An array: each element one argument.
+    pub args: Option<Expr>,
+    pub env: Vec<(String, Expr)>,
+    pub stdin: Option<Expr>,
+    pub dir: Option<String>,
+    pub timeout: std::time::Duration,
+}
+
+/// Default per-attempt timeout of `http`.
+pub const HTTP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// Default timeout of `run`.
+pub const RUN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+/// Most `retry` an `http` call may ask for.
+pub const MAX_RETRY: u32 = 10;
+
+/// The fields of an `http` result, with what each holds.
+pub const HTTP_RESULT: [(&str, Types); 4] =
+    [("status", Types::NUMBER), ("headers", Types::OBJECT), ("json", Types::ANY), ("text", Types::STRING)];
+/// The fields of a `run` result.
+pub const RUN_RESULT: [(&str, Types); 3] =
+    [("code", Types::NUMBER), ("stdout", Types::STRING), ("stderr", Types::STRING)];
+
+impl Effect {
+    /// Visits every expression of the call, mutably.
+    pub fn walk_exprs_mut(&mut self, f: &mut dyn FnMut(&mut Expr)) {
+        match self {
+            Effect::Http(h) => {
+                h.url.walk_mut(f);
+                h.headers.iter_mut().for_each(|(_, e)| e.walk_mut(f));
+                match &mut h.body {
+                    Payload::Empty => {}
+                    Payload::Json(e) | Payload::Text(e) | Payload::Form(e) => e.walk_mut(f),
+                }
+            }
+            Effect::Run(r) => {
+                r.program.walk_mut(f);
+                r.args.iter_mut().for_each(|e| e.walk_mut(f));
+                r.env.iter_mut().for_each(|(_, e)| e.walk_mut(f));
+                r.stdin.iter_mut().for_each(|e| e.walk_mut(f));
+            }
+        }
+    }
+
+    /// Every expression of the call.
+    pub fn exprs(&self) -> Vec<&Expr> {
+        let mut out = Vec::new();
+        match self {
+            Effect::Http(h) => {
+                out.push(&h.url);
+                out.extend(h.headers.iter().map(|(_, e)| e));
+                if let Payload::Json(e) | Payload::Text(e) | Payload::Form(e) = &h.body {
+                    out.push(e);
+                }
+            }
+            Effect::Run(r) => {
+                out.push(&r.program);
+                out.extend(r.args.iter());
+                out.extend(r.env.iter().map(|(_, e)| e));
+                out.extend(r.stdin.iter());
+            }
+        }
+        out
+    }
 }
 
 /// `respond STATUS [text EXPR | json EXPR | { header "N" = EXPR ... json EXPR }]`.
@@ -351,6 +454,17 @@ pub struct TestCase {
     pub url: Expr,
     pub lines: Vec<RequestLine>,
     pub expects: Vec<Expectation>,
+    /// `mock` lines, in order: the first that matches an effect answers it.
+    pub mocks: Vec<MockCase>,
+}
+
+/// A test's answer to an effect.
+#[derive(Debug)]
+pub enum MockCase {
+    /// `mock http METHOD "url" { respond ... }`; a url ending in `*` matches by prefix.
+    Http { method: http::Method, url: String, answer: Result<Respond, Expr> },
+    /// `mock run "program" { code N stdout EXPR stderr EXPR }`.
+    Run { program: String, code: Expr, stdout: Expr, stderr: Expr },
 }
 
 /// A line of a test's `request` block.
@@ -385,8 +499,13 @@ pub struct Expectation {
 }
 
 /// Slots bound while an `expect` is evaluated.
-pub const TEST_NAMES: [(&str, Types); 4] =
-    [("status", Types::NUMBER), ("headers", Types::OBJECT), ("text", Types::STRING), ("json", Types::ANY)];
+pub const TEST_NAMES: [(&str, Types); 5] = [
+    ("status", Types::NUMBER),
+    ("headers", Types::OBJECT),
+    ("text", Types::STRING),
+    ("json", Types::ANY),
+    ("calls", Types::ARRAY),
+];
 
 impl Expr {
     /// Whether this expression reads `env()` anywhere.
@@ -435,6 +554,21 @@ impl Expr {
     }
 }
 
+/// Visits every statement of a block and of the blocks nested in it.
+pub fn walk_stmts(block: &Block, f: &mut dyn FnMut(&Stmt)) {
+    for s in block {
+        f(&s.stmt);
+        match &s.stmt {
+            Stmt::If(branches, otherwise) => {
+                branches.iter().for_each(|(_, b)| walk_stmts(b, f));
+                walk_stmts(otherwise, f);
+            }
+            Stmt::For { body, .. } => walk_stmts(body, f),
+            _ => {}
+        }
+    }
+}
+
 /// Visits every expression of a block, mutably.
 pub fn walk_block_mut(block: &mut Block, f: &mut dyn FnMut(&mut Expr)) {
     for s in block {
@@ -452,6 +586,7 @@ pub fn walk_block_mut(block: &mut Block, f: &mut dyn FnMut(&mut Expr)) {
                 iter.walk_mut(f);
                 walk_block_mut(body, f);
             }
+            Stmt::Effect(_, effect) => effect.walk_exprs_mut(f),
         }
     }
 }

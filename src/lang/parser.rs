@@ -341,12 +341,17 @@ impl Builder<'_> {
             Rule::let_stmt => {
                 let mut name = None;
                 let mut value = None;
+                let mut effect = None;
                 for c in p.into_inner() {
                     match c.as_rule() {
                         Rule::ident => name = Some(self.ident(c)),
                         Rule::expr => value = Some(self.expr(c)),
+                        Rule::http_call | Rule::run_call => effect = self.effect(c),
                         _ => {}
                     }
+                }
+                if let Some(effect) = effect {
+                    return Some(Stmt::Effect { name: Some(name?), effect, span });
                 }
                 Stmt::Let { name: name?, value: value?, span }
             }
@@ -405,7 +410,110 @@ impl Builder<'_> {
             Rule::respond => Stmt::Respond(self.respond(p)),
             Rule::log_stmt => Stmt::Log(self.child_expr(p)?, span),
             Rule::fail_stmt => Stmt::Fail(self.child_expr(p)?, span),
+            Rule::http_call | Rule::run_call => Stmt::Effect { name: None, effect: self.effect(p)?, span },
             _ => return None,
+        })
+    }
+
+    fn effect(&mut self, p: Pair<Rule>) -> Option<Effect> {
+        let span = self.span_of(&p);
+        let rule = p.as_rule();
+        let mut method = None;
+        let mut first = None;
+        let mut program = None;
+        let mut args = None;
+        let mut http_lines = Vec::new();
+        let mut run_lines = Vec::new();
+        let mut has_block = false;
+        for c in p.into_inner() {
+            match c.as_rule() {
+                Rule::method => method = Some(self.ident(c)),
+                Rule::string => program = Some(self.string(c)),
+                Rule::expr if rule == Rule::http_call => first = Some(self.expr(c)),
+                Rule::expr => args = Some(self.expr(c)),
+                Rule::http_block => {
+                    has_block = true;
+                    for l in c.into_inner() {
+                        let lspan = self.span_of(&l);
+                        let line = match l.as_rule() {
+                            Rule::respond_header => self
+                                .header_line(l)
+                                .map(|(name, value)| HttpLine::Header { name, value, span: lspan }),
+                            Rule::respond_json => self.child_expr(l).map(|e| HttpLine::Json(e, lspan)),
+                            Rule::respond_text => self.child_expr(l).map(|e| HttpLine::Text(e, lspan)),
+                            Rule::req_form => self.child_expr(l).map(|e| HttpLine::Form(e, lspan)),
+                            Rule::e_timeout => self.child_duration(l).map(|d| HttpLine::Timeout(d, lspan)),
+                            Rule::e_retry => self.child_count(l).map(|n| HttpLine::Retry(n, lspan)),
+                            _ => None,
+                        };
+                        http_lines.extend(line);
+                    }
+                }
+                Rule::run_block => {
+                    has_block = true;
+                    for l in c.into_inner() {
+                        let lspan = self.span_of(&l);
+                        let line = match l.as_rule() {
+                            Rule::run_env => {
+                                self.header_line(l).map(|(name, value)| RunLine::Env { name, value, span: lspan })
+                            }
+                            Rule::run_stdin => self.child_expr(l).map(|e| RunLine::Stdin(e, lspan)),
+                            Rule::run_dir => l
+                                .into_inner()
+                                .find(|x| x.as_rule() == Rule::string)
+                                .map(|x| RunLine::Dir(self.string(x), lspan)),
+                            Rule::e_timeout => self.child_duration(l).map(|d| RunLine::Timeout(d, lspan)),
+                            _ => None,
+                        };
+                        run_lines.extend(line);
+                    }
+                }
+                _ => {}
+            }
+        }
+        Some(match rule {
+            Rule::http_call => {
+                Effect::Http(HttpCall { method: method?, url: first?, lines: http_lines, has_block, span })
+            }
+            _ => Effect::Run(RunCall { program: program?, args, lines: run_lines, has_block, span }),
+        })
+    }
+
+    fn child_duration(&mut self, p: Pair<Rule>) -> Option<Duration> {
+        p.into_inner().find(|x| x.as_rule() == Rule::duration).map(|x| self.duration(x))
+    }
+
+    fn child_count(&mut self, p: Pair<Rule>) -> Option<Count> {
+        let c = p.into_inner().find(|x| x.as_rule() == Rule::count)?;
+        Some(Count { value: c.as_str().parse().ok(), span: self.span_of(&c) })
+    }
+
+    fn mock(&mut self, p: Pair<Rule>) -> Option<Mock> {
+        let span = self.span_of(&p);
+        let inner = p.into_inner().find(|x| matches!(x.as_rule(), Rule::mock_http | Rule::mock_run))?;
+        let rule = inner.as_rule();
+        let mut method = None;
+        let mut target = None;
+        let mut answer = None;
+        let (mut code, mut stdout, mut stderr) = (None, None, None);
+        for c in inner.into_inner() {
+            match c.as_rule() {
+                Rule::method => method = Some(self.ident(c)),
+                Rule::string => target = Some(self.string(c)),
+                Rule::respond => answer = Some(MockAnswer::Respond(self.respond(c))),
+                Rule::fail_stmt => {
+                    let fspan = self.span_of(&c);
+                    answer = self.child_expr(c).map(|e| MockAnswer::Fail(e, fspan));
+                }
+                Rule::mock_code => code = self.child_expr(c),
+                Rule::mock_stdout => stdout = self.child_expr(c),
+                Rule::mock_stderr => stderr = self.child_expr(c),
+                _ => {}
+            }
+        }
+        Some(match rule {
+            Rule::mock_http => Mock::Http { method: method?, url: target?, answer: answer?, span },
+            _ => Mock::Run { program: target?, code, stdout, stderr, span },
         })
     }
 
@@ -485,6 +593,7 @@ impl Builder<'_> {
         let mut name = Str { parts: Vec::new(), span };
         let mut request = None;
         let mut expects = Vec::new();
+        let mut mocks = Vec::new();
         for c in p.into_inner() {
             match c.as_rule() {
                 Rule::string => name = self.string(c),
@@ -494,6 +603,7 @@ impl Builder<'_> {
                         expects.push(e);
                     }
                 }
+                Rule::mock => mocks.extend(self.mock(c)),
                 _ => {}
             }
         }
@@ -504,7 +614,7 @@ impl Builder<'_> {
             has_block: false,
             span,
         });
-        Test { name, request, expects, span }
+        Test { name, request, expects, mocks, span }
     }
 
     fn request(&mut self, p: Pair<Rule>) -> Request {
@@ -1101,6 +1211,18 @@ fn describe(r: Rule) -> Option<&'static str> {
         Rule::request | Rule::k_request => "`request`",
         Rule::method => "an HTTP method (`POST`, `GET`, ...)",
         Rule::expect_stmt | Rule::k_expect => "`expect`",
+        Rule::http_call | Rule::mock_http | Rule::k_http => "`http`",
+        Rule::run_call | Rule::mock_run | Rule::k_run => "`run`",
+        Rule::e_timeout | Rule::k_timeout => "`timeout`",
+        Rule::e_retry | Rule::k_retry => "`retry`",
+        Rule::count => "a whole number",
+        Rule::run_env | Rule::k_env => "`env`",
+        Rule::run_stdin | Rule::k_stdin => "`stdin`",
+        Rule::run_dir | Rule::k_dir => "`dir`",
+        Rule::mock | Rule::k_mock => "`mock`",
+        Rule::mock_code | Rule::k_code => "`code`",
+        Rule::mock_stdout | Rule::k_stdout => "`stdout`",
+        Rule::mock_stderr | Rule::k_stderr => "`stderr`",
         Rule::expr
         | Rule::operand
         | Rule::paren
@@ -1134,7 +1256,12 @@ fn describe(r: Rule) -> Option<&'static str> {
         Rule::str_text | Rule::str_escape | Rule::interp => "`\"`",
         Rule::ident | Rule::ident_any => "a name",
         Rule::obj_entry => "a key",
-        Rule::lbrace | Rule::block | Rule::respond_block | Rule::request_block => "`{`",
+        Rule::lbrace
+        | Rule::block
+        | Rule::respond_block
+        | Rule::request_block
+        | Rule::http_block
+        | Rule::run_block => "`{`",
         Rule::rbrace => "`}`",
         Rule::lparen => "`(`",
         Rule::rparen => "`)`",

@@ -7,7 +7,10 @@ use crate::lang::ir::{Block, Body, Builtin, Expr, Part, Respond, Statement, Stmt
 use crate::request::value;
 use http::{HeaderName, HeaderValue};
 use serde_json::Value;
+use crate::request::effects;
+use crate::request::step::{self, Step, Steps};
 use std::borrow::Cow;
+use std::cell::{Cell, RefCell};
 
 /// An answer ready to be sent.
 #[derive(Clone, Debug)]
@@ -33,31 +36,55 @@ pub enum Outcome {
 pub const JSON: &str = "application/json";
 pub const TEXT: &str = "text/plain; charset=utf-8";
 
-/// Runs the statements of `wf` over a frame whose extracted slots are filled.
-pub fn run(wf: &Workflow, frame: &mut [Value], logs: &mut Vec<String>) -> Outcome {
-    ITERATIONS.with(|n| n.set(0));
-    block(&wf.body, frame, logs).unwrap_or(Outcome::Completed)
+/// Runs the statements of `wf` over a frame whose extracted slots are filled; every effect, and
+/// `now()` and `uuid()`, pass through `steps`.
+pub fn run(wf: &Workflow, frame: &mut [Value], logs: &mut Vec<String>, steps: &mut dyn Steps) -> Outcome {
+    let cx = Context::new(steps);
+    block(&wf.body, frame, logs, &cx).unwrap_or(Outcome::Completed)
 }
 
 /// Most loop iterations (`for` and comprehensions together) one execution may run.
 pub const MAX_ITERATIONS: u32 = 10_000;
 
-thread_local! {
-    /// Iterations run by the execution on this thread (an execution runs on one thread, start to end).
-    static ITERATIONS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+/// What one execution carries besides its frame: where its steps go, how many it has taken, and
+/// how many loop iterations it has run.
+pub struct Context<'s> {
+    steps: RefCell<&'s mut dyn Steps>,
+    step: Cell<u32>,
+    iterations: Cell<u32>,
 }
 
-/// Counts one iteration; an error past [`MAX_ITERATIONS`].
-fn iterate() -> Result<(), String> {
-    ITERATIONS.with(|n| {
-        let next = n.get().saturating_add(1);
-        n.set(next);
+impl<'s> Context<'s> {
+    pub fn new(steps: &'s mut dyn Steps) -> Self {
+        Context { steps: RefCell::new(steps), step: Cell::new(0), iterations: Cell::new(0) }
+    }
+
+    /// Counts one iteration; an error past [`MAX_ITERATIONS`].
+    fn iterate(&self) -> Result<(), String> {
+        let next = self.iterations.get().saturating_add(1);
+        self.iterations.set(next);
         if next > MAX_ITERATIONS {
             Err(format!("more than {MAX_ITERATIONS} loop iterations in one execution"))
         } else {
             Ok(())
         }
-    })
+    }
+
+    /// Takes the execution's next step.
+    fn perform(&self, step: Step) -> Result<Value, String> {
+        let n = self.step.get().saturating_add(1);
+        self.step.set(n);
+        let mut steps = self.steps.try_borrow_mut().map_err(|_| "a step started inside another step".to_string())?;
+        steps.perform(n, step)
+    }
+}
+
+/// Evaluates an expression outside any execution (constants, a test's `expect`): `now()` and
+/// `uuid()` read the clock and the random source; effects cannot be reached from an expression.
+pub fn eval<'a>(e: &'a Expr, frame: &'a [Value]) -> Result<Value, String> {
+    let mut clock = step::Clock;
+    let cx = Context::new(&mut clock);
+    ev(e, frame, &cx).map(Cow::into_owned)
 }
 
 /// The pairs a loop goes over: (index or key, element or value); `null` gives none.
@@ -70,9 +97,9 @@ fn entries(v: Value, what: &str) -> Result<Vec<(Value, Value)>, String> {
     }
 }
 
-fn block(b: &Block, frame: &mut [Value], logs: &mut Vec<String>) -> Option<Outcome> {
+fn block(b: &Block, frame: &mut [Value], logs: &mut Vec<String>, cx: &Context) -> Option<Outcome> {
     for s in b {
-        let r = stmt(s, frame, logs);
+        let r = stmt(s, frame, logs, cx);
         if r.is_some() {
             return r;
         }
@@ -80,10 +107,10 @@ fn block(b: &Block, frame: &mut [Value], logs: &mut Vec<String>) -> Option<Outco
     None
 }
 
-fn stmt(s: &Statement, frame: &mut [Value], logs: &mut Vec<String>) -> Option<Outcome> {
+fn stmt(s: &Statement, frame: &mut [Value], logs: &mut Vec<String>, cx: &Context) -> Option<Outcome> {
     let result: Result<Option<Outcome>, String> = (|| match &s.stmt {
         Stmt::Let(slot, e) => {
-            let v = eval(e, frame)?.into_owned();
+            let v = ev(e, frame, cx)?.into_owned();
             if let Some(x) = frame.get_mut(*slot as usize) {
                 *x = v;
             }
@@ -91,43 +118,57 @@ fn stmt(s: &Statement, frame: &mut [Value], logs: &mut Vec<String>) -> Option<Ou
         }
         Stmt::If(branches, otherwise) => {
             for (cond, body) in branches {
-                if value::truthy(&*eval(cond, frame)?) {
-                    return Ok(block(body, frame, logs));
+                if value::truthy(&*ev(cond, frame, cx)?) {
+                    return Ok(block(body, frame, logs, cx));
                 }
             }
-            Ok(block(otherwise, frame, logs))
+            Ok(block(otherwise, frame, logs, cx))
         }
         Stmt::For { key, value, iter, body } => {
-            let items = eval(iter, frame)?.into_owned();
+            let items = ev(iter, frame, cx)?.into_owned();
             for (k, v) in entries(items, "`for`")? {
-                iterate()?;
+                cx.iterate()?;
                 if let Some(x) = key.and_then(|s| frame.get_mut(s as usize)) {
                     *x = k;
                 }
                 if let Some(x) = frame.get_mut(*value as usize) {
                     *x = v;
                 }
-                if let Some(outcome) = block(body, frame, logs) {
+                if let Some(outcome) = block(body, frame, logs, cx) {
                     return Ok(Some(outcome));
                 }
             }
             Ok(None)
         }
-        Stmt::Respond(r) => Ok(Some(Outcome::Responded(answer(r, frame)?))),
+        Stmt::Respond(r) => Ok(Some(Outcome::Responded(answer(r, frame, cx)?))),
         Stmt::Log(e) => {
-            logs.push(value::render_string(&*eval(e, frame)?));
+            logs.push(value::render_string(&*ev(e, frame, cx)?));
             Ok(None)
         }
-        Stmt::Fail(e) => Ok(Some(Outcome::Failed(value::render_string(&*eval(e, frame)?), s.span))),
+        Stmt::Fail(e) => Ok(Some(Outcome::Failed(value::render_string(&*ev(e, frame, cx)?), s.span))),
+        Stmt::Effect(slot, effect) => {
+            let step = effects::request(effect, frame, cx)?;
+            let result = cx.perform(step)?;
+            if let Some(x) = slot.and_then(|s| frame.get_mut(s as usize)) {
+                *x = result;
+            }
+            Ok(None)
+        }
     })();
     result.unwrap_or_else(|e| Some(Outcome::Failed(e, s.span)))
 }
 
+/// Builds an answer whose expressions are constants (a trigger's immediate answer, a mock's).
+pub fn constant_answer(r: &Respond) -> Result<Answer, String> {
+    let mut clock = step::Clock;
+    answer(r, &[], &Context::new(&mut clock))
+}
+
 /// Builds the answer of a `respond`.
-pub fn answer(r: &Respond, frame: &[Value]) -> Result<Answer, String> {
+pub fn answer(r: &Respond, frame: &[Value], cx: &Context) -> Result<Answer, String> {
     let mut headers = Vec::with_capacity(r.headers.len());
     for (name, e) in &r.headers {
-        let v = eval(e, frame)?;
+        let v = ev(e, frame, cx)?;
         let value = match v.as_ref() {
             // A `null` value leaves the header out.
             Value::Null => continue,
@@ -141,12 +182,12 @@ pub fn answer(r: &Respond, frame: &[Value]) -> Result<Answer, String> {
         Body::Empty => (None, Vec::new()),
         Body::Text(e) => {
             let mut s = String::new();
-            value::render(&*eval(e, frame)?, &mut s);
+            value::render(&*ev(e, frame, cx)?, &mut s);
             (Some(TEXT), s.into_bytes())
         }
         Body::Json(e) => {
             let mut out = Vec::with_capacity(64);
-            write_json(e, frame, &mut out)?;
+            write_json(e, frame, &mut out, cx)?;
             (Some(JSON), out)
         }
     };
@@ -155,7 +196,7 @@ pub fn answer(r: &Respond, frame: &[Value]) -> Result<Answer, String> {
 }
 
 /// Serializes an expression's value straight into `out`, without building object literals.
-pub fn write_json(e: &Expr, frame: &[Value], out: &mut Vec<u8>) -> Result<(), String> {
+pub fn write_json(e: &Expr, frame: &[Value], out: &mut Vec<u8>, cx: &Context) -> Result<(), String> {
     match e {
         Expr::Object(entries) => {
             out.push(b'{');
@@ -165,7 +206,7 @@ pub fn write_json(e: &Expr, frame: &[Value], out: &mut Vec<u8>) -> Result<(), St
                 }
                 serde_json::to_writer(&mut *out, k).map_err(|e| e.to_string())?;
                 out.push(b':');
-                write_json(v, frame, out)?;
+                write_json(v, frame, out, cx)?;
             }
             out.push(b'}');
             Ok(())
@@ -176,12 +217,12 @@ pub fn write_json(e: &Expr, frame: &[Value], out: &mut Vec<u8>) -> Result<(), St
                 if i > 0 {
                     out.push(b',');
                 }
-                write_json(v, frame, out)?;
+                write_json(v, frame, out, cx)?;
             }
             out.push(b']');
             Ok(())
         }
-        other => serde_json::to_writer(&mut *out, eval(other, frame)?.as_ref()).map_err(|e| e.to_string()),
+        other => serde_json::to_writer(&mut *out, ev(other, frame, cx)?.as_ref()).map_err(|e| e.to_string()),
     }
 }
 
@@ -192,7 +233,7 @@ fn owned<'a>(v: Value) -> R<'a> {
 }
 
 /// Evaluates an expression; values already in the frame or the program are borrowed, not copied.
-pub fn eval<'a>(e: &'a Expr, frame: &'a [Value]) -> R<'a> {
+pub(crate) fn ev<'a>(e: &'a Expr, frame: &'a [Value], cx: &Context) -> R<'a> {
     match e {
         Expr::Const(v) => Ok(Cow::Borrowed(v)),
         Expr::Slot(s) => Ok(frame.get(*s as usize).map_or(Cow::Owned(Value::Null), Cow::Borrowed)),
@@ -201,7 +242,7 @@ pub fn eval<'a>(e: &'a Expr, frame: &'a [Value]) -> R<'a> {
             for p in parts {
                 match p {
                     Part::Lit(t) => s.push_str(t),
-                    Part::Expr(e) => value::render(&*eval(e, frame)?, &mut s),
+                    Part::Expr(e) => value::render(&*ev(e, frame, cx)?, &mut s),
                 }
                 if s.len() > value::MAX_STRING {
                     return Err(value::too_long());
@@ -212,56 +253,56 @@ pub fn eval<'a>(e: &'a Expr, frame: &'a [Value]) -> R<'a> {
         Expr::Array(items) => {
             let mut out = Vec::with_capacity(items.len());
             for x in items {
-                out.push(eval(x, frame)?.into_owned());
+                out.push(ev(x, frame, cx)?.into_owned());
             }
             owned(Value::Array(out))
         }
         Expr::Object(entries) => {
             let mut map = serde_json::Map::with_capacity(entries.len());
             for (k, x) in entries {
-                map.insert(k.clone(), eval(x, frame)?.into_owned());
+                map.insert(k.clone(), ev(x, frame, cx)?.into_owned());
             }
             owned(Value::Object(map))
         }
-        Expr::Field(base, name) => Ok(match eval(base, frame)? {
+        Expr::Field(base, name) => Ok(match ev(base, frame, cx)? {
             Cow::Borrowed(Value::Object(m)) => m.get(name).map_or(Cow::Owned(Value::Null), Cow::Borrowed),
             Cow::Owned(Value::Object(mut m)) => Cow::Owned(m.swap_remove(name).unwrap_or(Value::Null)),
             _ => Cow::Owned(Value::Null),
         }),
         Expr::Index(base, idx) => {
-            let i = eval(idx, frame)?;
-            let b = eval(base, frame)?;
+            let i = ev(idx, frame, cx)?;
+            let b = ev(base, frame, cx)?;
             Ok(match b {
                 Cow::Borrowed(v) => index(v, &i).map_or(Cow::Owned(Value::Null), Cow::Borrowed),
                 Cow::Owned(v) => Cow::Owned(index(&v, &i).cloned().unwrap_or(Value::Null)),
             })
         }
-        Expr::Not(x) => owned(Value::Bool(!value::truthy(&*eval(x, frame)?))),
-        Expr::Neg(x) => owned(value::neg(&*eval(x, frame)?)?),
-        Expr::Binary(op, l, r) => binary(*op, l, r, frame),
-        Expr::Call(b, args) => call(*b, args, frame),
-        Expr::Matches(s, re) => match eval(s, frame)?.as_ref() {
+        Expr::Not(x) => owned(Value::Bool(!value::truthy(&*ev(x, frame, cx)?))),
+        Expr::Neg(x) => owned(value::neg(&*ev(x, frame, cx)?)?),
+        Expr::Binary(op, l, r) => binary(*op, l, r, frame, cx),
+        Expr::Call(b, args) => call(*b, args, frame, cx),
+        Expr::Matches(s, re) => match ev(s, frame, cx)?.as_ref() {
             Value::String(s) => owned(Value::Bool(re.is_match(s))),
             Value::Null => owned(Value::Bool(false)),
             other => Err(format!("matches needs a string, got {}", value::type_name(other))),
         },
         Expr::Comprehension { slot, iter, elem, cond } => {
-            let items = eval(iter, frame)?.into_owned();
+            let items = ev(iter, frame, cx)?.into_owned();
             // The element is evaluated with the name bound: over a copy of the frame, since the
             // expression evaluator only reads it.
             let mut local = frame.to_vec();
             let mut out = Vec::new();
             for (_, v) in entries(items, "a comprehension")? {
-                iterate()?;
+                cx.iterate()?;
                 if let Some(x) = local.get_mut(*slot as usize) {
                     *x = v;
                 }
                 if let Some(c) = cond {
-                    if !value::truthy(&*eval(c, &local)?) {
+                    if !value::truthy(&*ev(c, &local, cx)?) {
                         continue;
                     }
                 }
-                out.push(eval(elem, &local)?.into_owned());
+                out.push(ev(elem, &local, cx)?.into_owned());
             }
             owned(Value::Array(out))
         }
@@ -278,35 +319,35 @@ fn index<'v>(v: &'v Value, i: &Value) -> Option<&'v Value> {
     }
 }
 
-fn binary<'a>(op: BinOp, l: &'a Expr, r: &'a Expr, frame: &'a [Value]) -> R<'a> {
+fn binary<'a>(op: BinOp, l: &'a Expr, r: &'a Expr, frame: &'a [Value], cx: &Context) -> R<'a> {
     match op {
         BinOp::Coalesce => {
-            let a = eval(l, frame)?;
+            let a = ev(l, frame, cx)?;
             if a.is_null() {
-                eval(r, frame)
+                ev(r, frame, cx)
             } else {
                 Ok(a)
             }
         }
         BinOp::Or => {
-            let a = eval(l, frame)?;
+            let a = ev(l, frame, cx)?;
             if value::truthy(&a) {
                 Ok(a)
             } else {
-                eval(r, frame)
+                ev(r, frame, cx)
             }
         }
         BinOp::And => {
-            let a = eval(l, frame)?;
+            let a = ev(l, frame, cx)?;
             if !value::truthy(&a) {
                 Ok(a)
             } else {
-                eval(r, frame)
+                ev(r, frame, cx)
             }
         }
         _ => {
-            let a = eval(l, frame)?;
-            let b = eval(r, frame)?;
+            let a = ev(l, frame, cx)?;
+            let b = ev(r, frame, cx)?;
             let (a, b) = (a.as_ref(), b.as_ref());
             owned(match op {
                 BinOp::Eq => Value::Bool(value::deep_eq(a, b)),
@@ -330,10 +371,10 @@ fn string_arg<'v>(name: &str, v: &'v Value) -> Result<&'v str, String> {
     }
 }
 
-fn call<'a>(b: Builtin, args: &'a [Expr], frame: &'a [Value]) -> R<'a> {
+fn call<'a>(b: Builtin, args: &'a [Expr], frame: &'a [Value], cx: &Context) -> R<'a> {
     let arg = |i: usize| -> R<'a> {
         match args.get(i) {
-            Some(e) => eval(e, frame),
+            Some(e) => ev(e, frame, cx),
             None => Err("missing argument".to_string()),
         }
     };
@@ -358,7 +399,7 @@ fn call<'a>(b: Builtin, args: &'a [Expr], frame: &'a [Value]) -> R<'a> {
         | Builtin::HmacSha256
         | Builtin::UnixTime
         | Builtin::SecureEq => {
-            let values = args.iter().map(|e| eval(e, frame)).collect::<Result<Vec<_>, String>>()?;
+            let values = args.iter().map(|e| ev(e, frame, cx)).collect::<Result<Vec<_>, String>>()?;
             let refs: Vec<&Value> = values.iter().map(|v| v.as_ref()).collect();
             crate::request::functions::apply(b, &refs)?
         }
@@ -388,10 +429,8 @@ fn call<'a>(b: Builtin, args: &'a [Expr], frame: &'a [Value]) -> R<'a> {
         }
         Builtin::String => Value::String(value::render_string(&*arg(0)?)),
         Builtin::Exists => Value::Bool(!arg(0)?.is_null()),
-        Builtin::Now => {
-            Value::String(humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string())
-        }
-        Builtin::Uuid => Value::String(uuid::Uuid::new_v4().to_string()),
+        Builtin::Now => cx.perform(Step::Now)?,
+        Builtin::Uuid => cx.perform(Step::Uuid)?,
         Builtin::XmlEscape => Value::String(value::xml_escape(string_arg("xml_escape", &*arg(0)?)?)),
     })
 }
@@ -412,7 +451,7 @@ mod tests {
             frame[x.slot as usize] = v.clone();
         }
         let mut logs = Vec::new();
-        (run(wf, &mut frame, &mut logs), logs)
+        (run(wf, &mut frame, &mut logs, &mut step::Clock), logs)
     }
 
     fn body(o: &Outcome) -> String {

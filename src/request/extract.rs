@@ -88,7 +88,7 @@ fn finish(x: &Extraction, found: Option<Value>) -> Result<Value, ExtractError> {
                 return Err(fail("missing".into()));
             }
             match &x.default {
-                Some(d) => crate::request::eval::eval(d, &[]).map(|v| v.into_owned()).map_err(fail),
+                Some(d) => crate::request::eval::eval(d, &[]).map_err(fail),
                 None => Ok(Value::Null),
             }
         }

@@ -57,6 +57,36 @@ pub fn urlencoded(bytes: &[u8]) -> Result<Value, Malformed> {
 }
 
 /// The form parameters as sent (name, value), percent-decoded, in order (Twilio signs these).
+/// Encodes a value form-urlencoded, qs-style: nested keys as `a[b]`, array elements as `a[0]`,
+/// `null` as an empty value, other values rendered as text.
+pub fn encode(v: &Value) -> String {
+    let mut out = form_urlencoded::Serializer::new(String::new());
+    encode_pairs("", v, &mut out);
+    out.finish()
+}
+
+fn encode_pairs(prefix: &str, v: &Value, out: &mut form_urlencoded::Serializer<String>) {
+    match v {
+        Value::Object(map) => {
+            for (k, x) in map {
+                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}[{k}]") };
+                encode_pairs(&key, x, out);
+            }
+        }
+        Value::Array(items) => {
+            for (i, x) in items.iter().enumerate() {
+                encode_pairs(&format!("{prefix}[{i}]"), x, out);
+            }
+        }
+        Value::Null => {
+            out.append_pair(prefix, "");
+        }
+        other => {
+            out.append_pair(prefix, &crate::request::value::render_string(other));
+        }
+    }
+}
+
 pub fn pairs(bytes: &[u8]) -> Vec<(String, String)> {
     form_urlencoded::parse(bytes).take(MAX_PARTS).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
 }

@@ -9,6 +9,7 @@ use crate::request::extract::{self, Inputs};
 use crate::request::form;
 use crate::request::served::{Access, Router, Served};
 use crate::request::signature::{self, Signed, Verifier};
+use crate::request::step::Steps;
 use bytes::Bytes;
 use http::header::{
     HeaderName, HeaderValue, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS,
@@ -83,12 +84,21 @@ pub struct Job {
     pub frame: Vec<Value>,
     pub id: ExecId,
     pub accepted: Instant,
+    /// Where its steps go.
+    pub steps: Box<dyn Steps>,
 }
 
-/// Where async executions go: the server's bounded queue, or `wf test`'s list.
+/// Where executions go and where their steps are performed: the server's bounded queue and live
+/// effects, or `wf test`'s list and mocks.
 pub trait Enqueue: Send + Sync {
     /// Gives the job back when the queue is full.
     fn try_enqueue(&self, job: Job) -> Result<(), Job>;
+
+    /// Where the steps of execution `id` of `served` go. By default there are no effects: the
+    /// clock is read, `http` and `run` fail.
+    fn steps(&self, _id: ExecId, _served: &Arc<Served>) -> Box<dyn Steps> {
+        Box::new(crate::request::step::Clock)
+    }
 }
 
 /// What happened to one execution, for its log line.
@@ -376,7 +386,8 @@ where
     }
 
     if wf.mode == crate::lang::ast::Mode::Async {
-        let job = Job { served: served.clone(), frame, id, accepted: started };
+        let steps = queue.steps(id, served);
+        let job = Job { served: served.clone(), frame, id, accepted: started, steps };
         if queue.try_enqueue(job).is_err() {
             let retry = [(RETRY_AFTER, HeaderValue::from_static("1"))];
             return reject(
@@ -397,10 +408,11 @@ where
     if s.plan.heavy {
         // A workflow that loops may run long: on the blocking pool, so that the threads answering
         // other requests are never held up by it.
+        let mut steps = queue.steps(id, served);
         let served = served.clone();
         let ran = tokio::task::spawn_blocking(move || {
             let mut frame = frame;
-            execute(&served, &mut frame, id, started)
+            execute(&served, &mut frame, id, started, steps.as_mut())
         })
         .await;
         return match ran {
@@ -414,7 +426,7 @@ where
             ),
         };
     }
-    let (response, record) = execute(s, &mut frame, id, started);
+    let (response, record) = execute(s, &mut frame, id, started, &mut crate::request::step::Clock);
     Handled { response, workflow: s.name.clone(), record: Some(record) }
 }
 
@@ -568,9 +580,10 @@ pub fn execute(
     frame: &mut [Value],
     id: ExecId,
     started: Instant,
+    steps: &mut dyn Steps,
 ) -> (Response<Full<Bytes>>, Record) {
     let mut logs = Vec::new();
-    let outcome = eval::run(&s.wf, frame, &mut logs);
+    let outcome = eval::run(&s.wf, frame, &mut logs, steps);
     logs.iter_mut().for_each(|line| s.redact(line));
     let (response, outcome, reason, at) = match outcome {
         Outcome::Responded(a) => (answer_response(a, id), "responded", None, None),
@@ -597,7 +610,7 @@ pub fn execute(
 
 /// Runs an accepted async execution to its end.
 pub fn run_job(mut job: Job) -> Record {
-    let (_, record) = execute(&job.served, &mut job.frame, job.id, job.accepted);
+    let (_, record) = execute(&job.served, &mut job.frame, job.id, job.accepted, job.steps.as_mut());
     record
 }
 

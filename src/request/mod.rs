@@ -3,6 +3,7 @@
 //! [`plan`] names, fills its slots ([`extract`]) and runs the interpreter ([`eval`], [`value`]).
 
 pub mod body;
+pub mod effects;
 pub mod caller;
 pub mod eval;
 pub mod extract;
@@ -13,4 +14,5 @@ pub mod plan;
 pub mod qs;
 pub mod served;
 pub mod signature;
+pub mod step;
 pub mod value;

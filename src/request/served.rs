@@ -362,7 +362,7 @@ fn constants(wf: &Workflow, skip_env: bool) -> Result<Constants, Box<Diagnostic>
     }
     let immediate = match &wf.immediate {
         Some(r) if skip_env && r.mentions_env() => None,
-        Some(r) => Some(eval::answer(r, &[]).map_err(|e| fails(r.span, "the immediate answer", e))?),
+        Some(r) => Some(eval::constant_answer(r).map_err(|e| fails(r.span, "the immediate answer", e))?),
         None => None,
     };
     Ok(Constants { access, signature, immediate })
@@ -370,7 +370,7 @@ fn constants(wf: &Workflow, skip_env: bool) -> Result<Constants, Box<Diagnostic>
 
 /// A secret, or an array of them (rotation), as bytes; none may be empty.
 fn secrets(e: &Expr) -> Result<Vec<Vec<u8>>, String> {
-    let v = eval::eval(e, &[])?.into_owned();
+    let v = eval::eval(e, &[])?;
     let list = match v {
         Value::Array(items) => items,
         other => vec![other],
@@ -392,7 +392,7 @@ fn secrets(e: &Expr) -> Result<Vec<Vec<u8>>, String> {
 }
 
 fn constant_string(e: &Expr) -> Result<String, String> {
-    match eval::eval(e, &[]).map(|v| v.into_owned())? {
+    match eval::eval(e, &[])? {
         Value::String(s) => Ok(s),
         other => Ok(crate::request::value::render_string(&other)),
     }

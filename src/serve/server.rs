@@ -2,6 +2,7 @@
 //! runs async executions on a bounded queue, reloads on file change or SIGHUP, and drains on
 //! SIGTERM/SIGINT.
 
+use crate::effect::Effects;
 use crate::request::handle::{self, Enqueue, ExecId, Job, Limits};
 use crate::request::served::{BuildError, Router};
 use crate::serve::logging::{self, LogFormat};
@@ -46,6 +47,10 @@ pub struct Options {
     pub secrets_dir: Option<PathBuf>,
     /// `--max-body-memory SIZE`: bytes all the bodies being read may hold together.
     pub max_body_memory: usize,
+    /// `--allow-run`: workflows may run programs.
+    pub allow_run: bool,
+    /// `--workers N`: async executions run at once.
+    pub workers: usize,
 }
 
 /// Most header lines a request may have (more: `431`).
@@ -66,8 +71,24 @@ pub enum LoadError {
     Unset(String),
 }
 
-/// Loads, checks and prepares every workflow under `paths`.
-pub fn load_router(paths: &[PathBuf], secrets_dir: Option<&Path>) -> Result<Router, LoadError> {
+/// Loads, checks and prepares every workflow under `paths`; a workflow that runs programs is
+/// refused unless `allow_run` (`--allow-run`).
+pub fn load_router(paths: &[PathBuf], secrets_dir: Option<&Path>, allow_run: bool) -> Result<Router, LoadError> {
+    let router = prepare_router(paths, secrets_dir)?;
+    if !allow_run {
+        let running: Vec<String> = router
+            .workflows()
+            .filter(|s| s.plan.runs)
+            .map(|s| format!("error: not serving: workflow `{}` ({}) runs programs; serve it with `wf serve --allow-run`", s.name, s.wf.file.location(s.wf.span.start)))
+            .collect();
+        if !running.is_empty() {
+            return Err(LoadError::Unset(running.join("\n")));
+        }
+    }
+    Ok(router)
+}
+
+fn prepare_router(paths: &[PathBuf], secrets_dir: Option<&Path>) -> Result<Router, LoadError> {
     let loaded = crate::lang::loader::load(paths).map_err(LoadError::Io)?;
     if loaded.has_errors() {
         return Err(LoadError::Invalid(crate::lang::diagnostic::render_human(&loaded.diagnostics, false)));
@@ -95,7 +116,7 @@ pub fn load_router(paths: &[PathBuf], secrets_dir: Option<&Path>) -> Result<Rout
 
 pub fn serve(opts: Options) -> ExitCode {
     let (_log_guard, dropped_lines) = logging::init(opts.log_format);
-    let router = match load_router(&opts.paths, opts.secrets_dir.as_deref()) {
+    let router = match load_router(&opts.paths, opts.secrets_dir.as_deref(), opts.allow_run) {
         Ok(r) => r,
         Err(LoadError::Io(e)) => {
             eprintln!("error: {e}");
@@ -123,13 +144,18 @@ pub fn serve(opts: Options) -> ExitCode {
     runtime.block_on(run(opts, router))
 }
 
-struct Queue(mpsc::Sender<Job>);
+/// The async queue, and the effects every execution shares.
+struct Queue(mpsc::Sender<Job>, Arc<Effects>);
 
 impl Enqueue for Queue {
     fn try_enqueue(&self, job: Job) -> Result<(), Job> {
         self.0.try_send(job).map_err(|e| match e {
             mpsc::error::TrySendError::Full(j) | mpsc::error::TrySendError::Closed(j) => j,
         })
+    }
+
+    fn steps(&self, id: ExecId, served: &Arc<crate::request::served::Served>) -> Box<dyn crate::request::step::Steps> {
+        self.1.steps(id, served)
     }
 }
 
@@ -218,10 +244,20 @@ async fn run(opts: Options, router: Router) -> ExitCode {
     }
     let (tx, rx) = mpsc::channel::<Job>(opts.queue_size.max(1));
     let rx = Arc::new(tokio::sync::Mutex::new(rx));
-    let worker = tokio::spawn(worker(rx.clone(), metrics.clone()));
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..opts.workers.max(1) {
+        workers.spawn(worker(rx.clone(), metrics.clone()));
+    }
     let mut seed = [0u8; 8];
     let _ = getrandom::fill(&mut seed);
     let needs_peer = std::sync::atomic::AtomicBool::new(router.needs_peer());
+    let effects = match Effects::new(opts.allow_run) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let ctx = Arc::new(Ctx {
         needs_peer,
         metrics: metrics.clone(),
@@ -234,7 +270,7 @@ async fn run(opts: Options, router: Router) -> ExitCode {
                 opts.max_body_memory.min(tokio::sync::Semaphore::MAX_PERMITS),
             )),
         },
-        queue: Queue(tx),
+        queue: Queue(tx, effects),
         seed: u64::from_le_bytes(seed) & 0xffff_ffff_0000_0000,
         counter: AtomicU64::new(0),
     });
@@ -243,7 +279,7 @@ async fn run(opts: Options, router: Router) -> ExitCode {
     let _watcher = if opts.watch { watch(&opts.paths, reload_tx.clone()) } else { None };
     let hup = tokio::spawn(forward_sighup(hangup, reload_tx));
     let reloader =
-        tokio::spawn(reloader(ctx.clone(), opts.paths.clone(), opts.secrets_dir.clone(), reload_rx));
+        tokio::spawn(reloader(ctx.clone(), opts.paths.clone(), opts.secrets_dir.clone(), opts.allow_run, reload_rx));
 
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
@@ -345,15 +381,18 @@ async fn run(opts: Options, router: Router) -> ExitCode {
         tracing::warn!(target: "wf::server", "some connections were still open after {:?}", opts.drain_timeout);
     }
     drop(ctx);
-    let abort = worker.abort_handle();
-    match tokio::time::timeout(opts.drain_timeout, worker).await {
+    let all_done = async {
+        while workers.join_next().await.is_some() {}
+    };
+    let drained = tokio::time::timeout(opts.drain_timeout, all_done).await;
+    match drained {
         Ok(_) => {
             tracing::info!(target: "wf::server", "stopped");
             ExitCode::SUCCESS
         }
         Err(_) => {
             // Accepted runs that will not run: say how many and which, and exit non-zero.
-            abort.abort();
+            workers.abort_all();
             let mut queued = rx.lock().await;
             let mut ids = Vec::new();
             while let Ok(job) = queued.try_recv() {
@@ -466,6 +505,7 @@ async fn reloader(
     ctx: Arc<Ctx>,
     paths: Vec<PathBuf>,
     secrets_dir: Option<PathBuf>,
+    allow_run: bool,
     mut rx: mpsc::Receiver<()>,
 ) {
     while rx.recv().await.is_some() {
@@ -473,7 +513,7 @@ async fn reloader(
         while rx.try_recv().is_ok() {}
         let p = paths.clone();
         let dir = secrets_dir.clone();
-        match tokio::task::spawn_blocking(move || load_router(&p, dir.as_deref())).await {
+        match tokio::task::spawn_blocking(move || load_router(&p, dir.as_deref(), allow_run)).await {
             Ok(Ok(router)) => {
                 let n = router.len();
                 ctx.needs_peer.store(router.needs_peer(), Ordering::Relaxed);

@@ -319,6 +319,14 @@ impl Printer<'_> {
             Stmt::Log(e, span) => self.keyword_line("log", e, span),
             Stmt::Fail(e, span) => self.keyword_line("fail", e, span),
             Stmt::Respond(r) => self.respond(r),
+            Stmt::Effect { name, effect, span } => {
+                self.open(span.start);
+                if let Some(n) = name {
+                    self.out.push_str(&format!("let {} = ", n.name));
+                }
+                self.effect(effect);
+                self.close(span.end);
+            }
             Stmt::If(i) => {
                 self.open(i.span.start);
                 for (n, (cond, body)) in i.branches.iter().enumerate() {
@@ -349,6 +357,103 @@ impl Printer<'_> {
                 self.out.push(' ');
                 self.block(body);
                 self.close(span.end);
+            }
+        }
+    }
+
+    /// An `http` or `run` call from the current position; its block, if any, one line a setting.
+    fn effect(&mut self, e: &Effect) {
+        match e {
+            Effect::Http(h) => {
+                self.out.push_str(&format!("http {} ", h.method.name));
+                self.expr_block(&h.url);
+                if !h.has_block {
+                    return;
+                }
+                self.out.push_str(" {\n");
+                self.indent += 1;
+                for l in &h.lines {
+                    match l {
+                        HttpLine::Header { name, value, span } => {
+                            let text = format!("header {} = {}", self.str_lit(name), self.expr(value));
+                            self.line(span, &text);
+                        }
+                        HttpLine::Json(e, span) => self.keyword_block("json", e, span),
+                        HttpLine::Text(e, span) => self.keyword_line("text", e, span),
+                        HttpLine::Form(e, span) => self.keyword_block("form", e, span),
+                        HttpLine::Timeout(d, span) => self.line(span, &format!("timeout {}", d.text)),
+                        HttpLine::Retry(n, span) => {
+                            let text = format!("retry {}", self.src.get(n.span.start..n.span.end).unwrap_or("0"));
+                            self.line(span, &text);
+                        }
+                    }
+                }
+                self.indent -= 1;
+                self.end_inner_block(h.span.end);
+            }
+            Effect::Run(r) => {
+                self.out.push_str(&format!("run {}", self.str_lit(&r.program)));
+                if let Some(a) = &r.args {
+                    self.out.push(' ');
+                    self.expr_block(a);
+                }
+                if !r.has_block {
+                    return;
+                }
+                self.out.push_str(" {\n");
+                self.indent += 1;
+                for l in &r.lines {
+                    match l {
+                        RunLine::Env { name, value, span } => {
+                            let text = format!("env {} = {}", self.str_lit(name), self.expr(value));
+                            self.line(span, &text);
+                        }
+                        RunLine::Stdin(e, span) => self.keyword_block("stdin", e, span),
+                        RunLine::Dir(d, span) => self.line(span, &format!("dir {}", self.str_lit(d))),
+                        RunLine::Timeout(d, span) => self.line(span, &format!("timeout {}", d.text)),
+                    }
+                }
+                self.indent -= 1;
+                self.end_inner_block(r.span.end);
+            }
+        }
+    }
+
+    /// Closes a block that ends a statement's line (`}` at `end`, comments inside kept); the
+    /// caller closes the line.
+    fn end_inner_block(&mut self, end: usize) {
+        let close = end.saturating_sub(1);
+        self.indent += 1;
+        self.leading(close);
+        self.indent -= 1;
+        self.pad();
+        self.out.push('}');
+    }
+
+    fn mock(&mut self, m: &Mock) {
+        match m {
+            Mock::Http { method, url, answer, span } => {
+                self.open(span.start);
+                self.out.push_str(&format!("mock http {} {} {{\n", method.name, self.str_lit(url)));
+                self.indent += 1;
+                match answer {
+                    MockAnswer::Respond(r) => self.respond(r),
+                    MockAnswer::Fail(e, fspan) => self.keyword_line("fail", e, fspan),
+                }
+                self.indent -= 1;
+                self.close_block(span.end);
+            }
+            Mock::Run { program, code, stdout, stderr, span } => {
+                self.open(span.start);
+                self.out.push_str(&format!("mock run {} {{\n", self.str_lit(program)));
+                self.indent += 1;
+                for (word, e) in [("code", code), ("stdout", stdout), ("stderr", stderr)] {
+                    if let Some(e) = e {
+                        self.keyword_block(word, e, &e.span);
+                    }
+                }
+                self.indent -= 1;
+                self.close_block(span.end);
             }
         }
     }
@@ -397,6 +502,10 @@ impl Printer<'_> {
         self.last_end = t.name.span.end;
         self.indent += 1;
         let r = &t.request;
+        let mut mocks = t.mocks.iter().peekable();
+        while let Some(m) = mocks.next_if(|m| m.span().start < r.span.start) {
+            self.mock(m);
+        }
         self.open(r.span.start);
         self.out.push_str(&format!("request {} {}", r.method.name, self.str_lit(&r.url)));
         if r.has_block {
@@ -431,7 +540,13 @@ impl Printer<'_> {
             self.close(r.span.end);
         }
         for e in &t.expects {
+            while let Some(m) = mocks.next_if(|m| m.span().start < e.span.start) {
+                self.mock(m);
+            }
             self.keyword_block("expect", e, &e.span);
+        }
+        for m in mocks {
+            self.mock(m);
         }
         self.indent -= 1;
         self.close_block(t.span.end);

@@ -26,6 +26,8 @@ enum Shape {
     Answer,
     /// `fail`.
     Failure,
+    /// `http`, `run`: a call to another service or a program.
+    Effect,
 }
 
 struct Node {
@@ -110,6 +112,20 @@ impl Builder<'_> {
                 let label = vec![self.text(r.span)];
                 self.node(Shape::Answer, label, &exits);
                 Vec::new()
+            }
+            Stmt::Effect { name, effect, span } => {
+                // The call's head: up to its block, or its URL / arguments when it has none.
+                let head_end = match effect {
+                    crate::lang::ast::Effect::Http(h) => h.url.span.end,
+                    crate::lang::ast::Effect::Run(r) => r.args.as_ref().map_or(r.program.span.end, |a| a.span.end),
+                };
+                let head = self.text(Span::new(effect.span().start, head_end));
+                let label = match name {
+                    Some(n) => vec![format!("{} = {head}", n.name)],
+                    None => vec![head],
+                };
+                let _ = span;
+                vec![(self.node(Shape::Effect, label, &exits), None)]
             }
             Stmt::Fail(..) => {
                 let label = vec![self.text(s.span())];
@@ -234,6 +250,7 @@ fn mermaid(drawings: &[Drawing]) -> String {
                 Shape::Decision => ("{\"", "\"}"),
                 Shape::Answer => ("[/\"", "\"/]"),
                 Shape::Failure => ("[[\"", "\"]]"),
+                Shape::Effect => ("{{\"", "\"}}"),
             };
             let _ = writeln!(out, "    {}{open}{label}{close}", n.id);
         }
@@ -271,6 +288,7 @@ fn dot(drawings: &[Drawing]) -> String {
                 Shape::Decision => "shape=diamond",
                 Shape::Answer => "shape=box, style=filled, fillcolor=\"#dcfce7\"",
                 Shape::Failure => "shape=box, style=filled, fillcolor=\"#fee2e2\"",
+                Shape::Effect => "shape=component, style=filled, fillcolor=\"#fef3c7\"",
             };
             let _ = writeln!(out, "    {} [label=\"{label}\", {style}];", n.id);
         }

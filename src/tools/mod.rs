@@ -7,6 +7,7 @@ pub mod fmt;
 pub mod graph;
 pub mod infer;
 pub mod lsp;
+pub mod mocks;
 pub mod openapi;
 pub mod routes;
 pub mod scaffold;

@@ -7,6 +7,8 @@ use crate::request::eval;
 use crate::request::handle::{self, Enqueue, ExecId, Job, Limits, Record};
 use crate::request::served::Router;
 use crate::request::signature;
+use crate::request::step::Steps;
+use crate::tools::mocks::Mocks;
 use crate::request::value;
 use ::http::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use base64::Engine as _;
@@ -16,9 +18,9 @@ use serde_json::{Map, Value};
 use std::fmt::Write as _;
 use std::sync::Mutex;
 
-/// Collects async executions so the test can run them to completion.
-#[derive(Default)]
-struct Collected(Mutex<Vec<Job>>);
+/// Collects async executions so the test can run them to completion; answers effects from the
+/// test's mocks.
+struct Collected(Mutex<Vec<Job>>, Mocks);
 
 impl Enqueue for Collected {
     fn try_enqueue(&self, job: Job) -> Result<(), Job> {
@@ -29,6 +31,10 @@ impl Enqueue for Collected {
             }
             Err(_) => Err(job),
         }
+    }
+
+    fn steps(&self, _id: ExecId, _served: &std::sync::Arc<crate::request::served::Served>) -> Box<dyn Steps> {
+        Box::new(self.1.clone())
     }
 }
 
@@ -72,7 +78,14 @@ async fn run_one(router: &Router, t: &TestCase, n: u64) -> TestResult {
         result.details.push(why.to_string());
         return result;
     }
-    let queue = Collected::default();
+    let mocks = match Mocks::of(&t.mocks) {
+        Ok(m) => m,
+        Err(e) => {
+            result.details.push(format!("cannot prepare the mocks: {e}"));
+            return result;
+        }
+    };
+    let queue = Collected(Mutex::default(), mocks.clone());
     let handled = handle::handle(router, &Limits::default(), &queue, ExecId(n), req).await;
     let mut records: Vec<Record> = handled.record.into_iter().collect();
     let jobs = queue.0.into_inner().unwrap_or_default();
@@ -93,14 +106,29 @@ async fn run_one(router: &Router, t: &TestCase, n: u64) -> TestResult {
             .collect();
         headers.insert(name.as_str().to_string(), Value::String(joined.join(", ")));
     }
+    let (calls, unmatched) = match mocks.record.lock() {
+        Ok(mut r) => (std::mem::take(&mut r.calls), std::mem::take(&mut r.unmatched)),
+        Err(_) => (Vec::new(), Vec::new()),
+    };
     let frame = [
         Value::from(parts.status.as_u16()),
         Value::Object(headers.clone()),
         Value::String(text.clone()),
         json,
+        Value::Array(calls),
     ];
 
     let mut failed = false;
+    for call in &unmatched {
+        failed = true;
+        let words: Vec<&str> = call.trim_matches('`').split(' ').collect();
+        let hint = match words.as_slice() {
+            ["http", method, url, ..] => format!("mock http {method} \"{url}\" {{ respond 200 }}"),
+            ["run", program, ..] => format!("mock run \"{program}\" {{ code 0 }}"),
+            _ => "a `mock` line".to_string(),
+        };
+        result.details.push(format!("no mock answers {call}: add `{hint}` to the test"));
+    }
     for x in &t.expects {
         let verdict = match eval::eval(&x.expr, &frame) {
             Ok(v) if value::truthy(&v) => continue,
@@ -182,7 +210,7 @@ fn shorten(s: &str) -> String {
 }
 
 fn build_request(t: &TestCase, router: &Router) -> Result<::http::Request<Full<Bytes>>, String> {
-    let url = value::render_string(&*eval::eval(&t.url, &[])?);
+    let url = value::render_string(&eval::eval(&t.url, &[])?);
     let mut builder = ::http::Request::builder().method(t.method.clone()).uri(&url);
     let mut body = Vec::new();
     let mut content_type: Option<String> = None;
@@ -191,34 +219,32 @@ fn build_request(t: &TestCase, router: &Router) -> Result<::http::Request<Full<B
     for line in &t.lines {
         match line {
             RequestLine::Auth(u, p) => {
-                let u = value::render_string(&*eval::eval(u, &[])?);
-                let p = value::render_string(&*eval::eval(p, &[])?);
+                let u = value::render_string(&eval::eval(u, &[])?);
+                let p = value::render_string(&eval::eval(p, &[])?);
                 let token = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
                 let value = HeaderValue::from_str(&format!("Basic {token}")).map_err(|e| e.to_string())?;
                 builder = builder.header(AUTHORIZATION, value);
             }
             RequestLine::Header(name, e) => {
-                let v = value::render_string(&*eval::eval(e, &[])?);
+                let v = value::render_string(&eval::eval(e, &[])?);
                 let value =
                     HeaderValue::from_str(&v).map_err(|_| format!("invalid value for header `{name}`"))?;
                 builder = builder.header(name.clone(), value);
             }
             RequestLine::Json(e) => {
-                body = serde_json::to_vec(eval::eval(e, &[])?.as_ref()).map_err(|e| e.to_string())?;
+                body = serde_json::to_vec(&eval::eval(e, &[])?).map_err(|e| e.to_string())?;
                 content_type = Some(eval::JSON.to_string());
             }
             RequestLine::Text(e) => {
-                body = value::render_string(&*eval::eval(e, &[])?).into_bytes();
+                body = value::render_string(&eval::eval(e, &[])?).into_bytes();
                 content_type = Some(eval::TEXT.to_string());
             }
             RequestLine::Form(e) => {
-                let mut form = form_urlencoded::Serializer::new(String::new());
-                form_pairs("", eval::eval(e, &[])?.as_ref(), &mut form);
-                body = form.finish().into_bytes();
+                body = crate::request::form::encode(&eval::eval(e, &[])?).into_bytes();
                 content_type = Some("application/x-www-form-urlencoded".to_string());
             }
             RequestLine::Sign(scheme, e) => {
-                let secret = match eval::eval(e, &[])?.into_owned() {
+                let secret = match eval::eval(e, &[])? {
                     Value::Array(items) => items.first().map(value::render_string).unwrap_or_default(),
                     other => value::render_string(&other),
                 };
@@ -258,28 +284,6 @@ fn build_request(t: &TestCase, router: &Router) -> Result<::http::Request<Full<B
 }
 
 /// Writes an object as form pairs, nesting the way `qs` reads them back (`user[id]=U1`).
-fn form_pairs(prefix: &str, v: &Value, out: &mut form_urlencoded::Serializer<String>) {
-    match v {
-        Value::Object(map) => {
-            for (k, x) in map {
-                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}[{k}]") };
-                form_pairs(&key, x, out);
-            }
-        }
-        Value::Array(items) => {
-            for (i, x) in items.iter().enumerate() {
-                form_pairs(&format!("{prefix}[{i}]"), x, out);
-            }
-        }
-        Value::Null => {
-            out.append_pair(prefix, "");
-        }
-        other => {
-            out.append_pair(prefix, &value::render_string(other));
-        }
-    }
-}
-
 /// Formats results: one line per test, details indented, then `N passed, N failed`.
 pub fn report(results: &[TestResult]) -> String {
     let mut out = String::new();

@@ -59,7 +59,8 @@ impl Lower<'_> {
             }
             ExprKind::Var(name) => self.resolve(name),
             ExprKind::Field(base, name) => {
-                (Expr::Field(Box::new(self.expr(base)), name.name.clone()), Types::ANY)
+                let types = self.field_type(base, name);
+                (Expr::Field(Box::new(self.expr(base)), name.name.clone()), types)
             }
             ExprKind::Index(base, idx) => {
                 (Expr::Index(Box::new(self.expr(base)), Box::new(self.expr(idx))), Types::ANY)
@@ -223,6 +224,56 @@ impl Lower<'_> {
                 .or_else(|| cond.as_ref().and_then(|c| self.secret_in(c))),
             ExprKind::Null | ExprKind::Bool(_) | ExprKind::Number(_) => None,
         }
+    }
+
+    /// Whether `e` may hold data from the request or another service: it uses a name that is not
+    /// bound to constants.
+    pub(super) fn request_data_in(&self, e: &ast::Expr) -> bool {
+        match &e.kind {
+            ExprKind::Var(name) => {
+                self.lookup(&name.name).and_then(|s| self.vars.get(s as usize)).is_some_and(|v| v.request_data)
+            }
+            ExprKind::Call(_, args) | ExprKind::Array(args) => args.iter().any(|a| self.request_data_in(a)),
+            ExprKind::Str(s) => s.parts.iter().any(|p| matches!(p, StrPart::Expr(x) if self.request_data_in(x))),
+            ExprKind::Object(entries) => entries.iter().any(|(_, x)| self.request_data_in(x)),
+            ExprKind::Field(x, _) | ExprKind::Unary(_, x) | ExprKind::Paren(x) => self.request_data_in(x),
+            ExprKind::Index(a, b) | ExprKind::Binary(_, a, b) => self.request_data_in(a) || self.request_data_in(b),
+            ExprKind::Comprehension { elem, iter, cond, .. } => {
+                self.request_data_in(elem)
+                    || self.request_data_in(iter)
+                    || cond.as_ref().is_some_and(|c| self.request_data_in(c))
+            }
+            ExprKind::Null | ExprKind::Bool(_) | ExprKind::Number(_) => false,
+        }
+    }
+
+    /// What `base.name` holds: the field's type when `base` is an effect's result (an unknown
+    /// field there is an error), anything otherwise.
+    fn field_type(&mut self, base: &ast::Expr, name: &ast::Ident) -> Types {
+        let ExprKind::Var(var) = &base.kind else { return Types::ANY };
+        let Some(v) = self.lookup(&var.name).and_then(|s| self.vars.get(s as usize)) else { return Types::ANY };
+        let Some(fields) = v.fields else { return Types::ANY };
+        if let Some((_, t)) = fields.iter().find(|(f, _)| *f == name.name) {
+            return *t;
+        }
+        let what = if fields.len() == crate::lang::ir::HTTP_RESULT.len() { "an `http`" } else { "a `run`" };
+        let names: Vec<String> = fields.iter().map(|(f, _)| format!("`{f}`")).collect();
+        let (var_name, var_span) = (var.name.clone(), v.span);
+        let guess = super::closest(&name.name, fields.iter().map(|(f, _)| *f)).map(str::to_string);
+        let d = Diagnostic::new(
+            Kind::UnknownField,
+            self.file,
+            name.span,
+            format!("{what} result has no field `{}`", name.name),
+        )
+        .label("not a field of the result")
+        .also(self.file, var_span, format!("`{var_name}` is bound to {what} result here"))
+        .help(match guess {
+            Some(g) => format!("did you mean `{g}`?"),
+            None => format!("its fields are {}", names.join(", ")),
+        });
+        self.push(d);
+        Types::ANY
     }
 
     /// Lowers an expression that is written where people can read it (`log`, `fail`, an answer):

@@ -1,6 +1,7 @@
 //! The checker: the only resolver. Lowers the AST of every file to the IR, or reports every error.
 
 mod auth;
+mod effect;
 mod expr;
 mod extract;
 mod stmt;
@@ -85,6 +86,11 @@ struct Var {
     secret: Option<String>,
     /// What it can hold.
     types: Types,
+    /// Its value may come from the request or another service (everything but a `let` of
+    /// constants): an `http` URL whose host is built from it is a forgery risk.
+    request_data: bool,
+    /// The fields of an effect's result (`r.status`), when it holds one.
+    fields: Option<&'static [(&'static str, Types)]>,
     /// Where its type comes from, and how to say so ("declared `as number` here").
     origin: (Span, String),
 }
@@ -186,6 +192,8 @@ impl<'a> Lower<'a> {
             loop_var: false,
             secret: None,
             types,
+            request_data: true,
+            fields: None,
             origin,
         });
         if let Some(scope) = self.scopes.last_mut() {

@@ -62,11 +62,13 @@ impl Lower<'_> {
         match s {
             ast::Stmt::Let { name, value, .. } => {
                 let secret = self.secret_in(value);
+                let request_data = self.request_data_in(value);
                 let (v, types) = self.typed(value);
                 let origin = (name.span, format!("bound here to {}", types.describe()));
                 let slot = self.declare(name, false, types, origin);
                 if let Some(var) = self.vars.get_mut(slot as usize) {
                     var.secret = secret;
+                    var.request_data = request_data;
                 }
                 ir::Stmt::Let(slot, v)
             }
@@ -103,6 +105,11 @@ impl Lower<'_> {
             }
             ast::Stmt::Log(e, _) => ir::Stmt::Log(self.shown(e, "`log`")),
             ast::Stmt::Fail(e, _) => ir::Stmt::Fail(self.shown(e, "`fail` (and the log)")),
+            ast::Stmt::Effect { name, effect, .. } => {
+                let call = self.effect(effect);
+                let slot = name.as_ref().map(|n| self.effect_result(n, &call));
+                ir::Stmt::Effect(slot, call)
+            }
         }
     }
 
@@ -195,7 +202,7 @@ impl Lower<'_> {
 
 /// Headers an answer's framing and wf own: a workflow setting them could split the answer
 /// (`content-length`, `transfer-encoding`) or forge wf's (`x-wf-*`).
-fn forbidden(h: &http::HeaderName) -> bool {
+pub(super) fn forbidden(h: &http::HeaderName) -> bool {
     matches!(
         h.as_str(),
         "content-length" | "transfer-encoding" | "connection" | "keep-alive" | "upgrade" | "te" | "trailer"
@@ -211,6 +218,6 @@ fn always_ends(s: &ast::Stmt) -> bool {
         ast::Stmt::If(i) => {
             i.otherwise.as_ref().is_some_and(block_ends) && i.branches.iter().all(|(_, b)| block_ends(b))
         }
-        ast::Stmt::Let { .. } | ast::Stmt::Log(..) | ast::Stmt::For { .. } => false,
+        ast::Stmt::Let { .. } | ast::Stmt::Log(..) | ast::Stmt::For { .. } | ast::Stmt::Effect { .. } => false,
     }
 }

@@ -89,8 +89,15 @@ impl Lower<'_> {
                 }
             }
         }
+        let mocks = t.mocks.iter().filter_map(|m| self.mock(m)).collect();
         self.const_only = None;
-        let what = ["the answer's status", "the answer's headers", "the answer's body", "the answer's JSON"];
+        let what = [
+            "the answer's status",
+            "the answer's headers",
+            "the answer's body",
+            "the answer's JSON",
+            "the effects the execution called, in order",
+        ];
         for ((n, types), what) in ir::TEST_NAMES.into_iter().zip(what) {
             self.declare(
                 &Ident { name: n.to_string(), span: t.span },
@@ -117,6 +124,6 @@ impl Lower<'_> {
                 source: self.file.text.get(e.span.start..e.span.end).unwrap_or("").to_string(),
             })
             .collect();
-        ir::TestCase { name, file: self.file.clone(), span: t.span, method, url, lines, expects }
+        ir::TestCase { name, file: self.file.clone(), span: t.span, method, url, lines, expects, mocks }
     }
 }

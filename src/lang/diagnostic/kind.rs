@@ -164,13 +164,29 @@ kinds! {
         "fix the expression so that it can be computed";
     /// `log secret("KEY")`, or an answer, a `fail` computed from a secret.
     SecretLeak = "wf::secret-leak", Error, "a secret flowing where people can read it",
-        "a secret may reach only auth settings, hmac_sha256(), sha256() and secure_eq(); log or answer a digest instead";
+        "a secret may reach only auth settings, `http` headers and bodies, `run` env lines and stdin, hmac_sha256(), sha256() and secure_eq(); log or answer a digest instead";
+    /// `r.stauts` where `r` holds an `http` or `run` result.
+    UnknownField = "wf::unknown-field", Error, "a field an effect's result does not have",
+        "an `http` result has status, headers, json and text; a `run` result has code, stdout and stderr";
+    /// An `http` or `run` setting that cannot be used (a method, a timeout, a retry count).
+    InvalidEffect = "wf::invalid-effect", Error, "an `http` or `run` setting wf cannot use",
+        "see `http` and `run` in README.md";
+    /// A `mock` wf cannot use.
+    InvalidMock = "wf::invalid-mock", Error, "a `mock` wf cannot use",
+        "write mock http POST \"https://api.example/*\" { respond 200 json { ok: true } } or mock run \"deploy.sh\" { code 0 }";
     /// `auth ... env("KEY")`.
     EnvInAuth = "wf::env-in-auth", Warning, "`env()` in an auth setting",
         "use secret(\"NAME\"): it reads the environment too, or a file in $CREDENTIALS_DIRECTORY or --secrets-dir, and the checker keeps it out of logs and answers";
     /// A statement after the execution has ended.
     Unreachable = "wf::unreachable", Warning, "a statement after the execution has ended",
         "remove it, or move it before the statement that ends the execution";
+    /// `http GET "${url}"`: the scheme or host of a call comes from request data.
+    RequestUrl = "wf::request-url", Warning,
+        "an `http` URL whose scheme or host comes from request data (server-side request forgery)",
+        "write the scheme and host in the URL's text, e.g. \"https://api.example/orders/${id}\", and put request data in the path or query";
+    /// `run "${tool}"`: a program that is not a constant.
+    ProgramNotConstant = "wf::program-not-constant", Warning, "a `run` program that is not a constant",
+        "name the program with a plain string, e.g. run \"scripts/deploy.sh\" [branch], and pass request data as arguments";
     /// A string-only value compared with a number: always false.
     StringNumberCompare = "wf::string-number-compare", Warning,
         "a string-only value compared with a number (always false)",

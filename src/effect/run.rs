@@ -1,0 +1,102 @@
+//! `run`: a program started directly (never through a shell) in its own process group, with a
+//! minimal environment, its outputs capped, and the whole group killed when it runs too long.
+
+use crate::request::step::{self, RunRequest};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+
+/// Most bytes of stdout (and of stderr) a `run` result keeps.
+pub const MAX_OUTPUT: usize = 1 << 20;
+
+/// Where and for whom a program runs.
+pub struct Context<'a> {
+    /// The execution's id (`WF_EXECUTION`).
+    pub execution: String,
+    /// The workflow's name (`WF_WORKFLOW`).
+    pub workflow: &'a str,
+    /// The directory of the workflow's file.
+    pub dir: &'a Path,
+}
+
+/// Runs the program to its end; a non-zero exit is a result, a program that cannot start or
+/// runs past its timeout fails the step.
+pub async fn run(req: RunRequest, cx: &Context<'_>) -> Result<Value, String> {
+    let what = format!("`run {}`", req.program);
+    // A relative path with a slash is the workflow's file's neighbour; a bare name is found on PATH.
+    let program = if req.program.contains('/') { resolve(cx.dir, &req.program) } else { PathBuf::from(&req.program) };
+    let dir = req.dir.as_deref().map_or_else(|| cx.dir.to_path_buf(), |d| resolve(cx.dir, d));
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    let mut command = tokio::process::Command::new(&program);
+    command
+        .args(&req.args)
+        .env_clear()
+        .env("PATH", path)
+        .env("WF_EXECUTION", &cx.execution)
+        .env("WF_WORKFLOW", cx.workflow)
+        .envs(req.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .current_dir(&dir)
+        .stdin(if req.stdin.is_some() { std::process::Stdio::piped() } else { std::process::Stdio::null() })
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    let mut child = command.spawn().map_err(|e| format!("{what}: cannot start it: {e}"))?;
+    let group = child.id().and_then(|id| i32::try_from(id).ok());
+    let stdin = child.stdin.take();
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take();
+    let input = req.stdin.clone();
+    let work = async move {
+        let feed = async move {
+            if let (Some(mut pipe), Some(bytes)) = (stdin, input) {
+                // A program that exits without reading its input is not an error.
+                let _ = pipe.write_all(&bytes).await;
+            }
+        };
+        let ((), out, err, status) = tokio::join!(feed, capped(stdout), capped(stderr), child.wait());
+        (out, err, status)
+    };
+    match tokio::time::timeout(req.timeout, work).await {
+        Ok((out, err, Ok(status))) => {
+            use std::os::unix::process::ExitStatusExt as _;
+            let code = status.code().map_or_else(|| 128 + i64::from(status.signal().unwrap_or(0)), i64::from);
+            Ok(step::run_result(code, &out, &err))
+        }
+        Ok((_, _, Err(e))) => Err(format!("{what}: {e}")),
+        Err(_) => {
+            if let Some(pgid) = group {
+                // The whole group: a script's children and grandchildren go with it.
+                let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgid), nix::sys::signal::Signal::SIGKILL);
+            }
+            Err(format!("{what} timed out after {}", humantime::format_duration(req.timeout)))
+        }
+    }
+}
+
+fn resolve(base: &Path, p: &str) -> PathBuf {
+    let p = Path::new(p);
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
+}
+
+/// Reads a pipe to its end, keeping the first [`MAX_OUTPUT`] bytes (the rest is read and
+/// dropped, so the program never blocks on a full pipe).
+async fn capped(pipe: Option<impl AsyncRead + Unpin>) -> Vec<u8> {
+    let mut kept = Vec::new();
+    let Some(mut pipe) = pipe else { return kept };
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match pipe.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                let room = MAX_OUTPUT.saturating_sub(kept.len());
+                kept.extend_from_slice(buf.get(..n.min(room)).unwrap_or(&[]));
+            }
+        }
+    }
+    kept
+}

@@ -1,0 +1,140 @@
+//! The step API. Every effect of an execution (`http`, `run`) and every `now()` and `uuid()` is a
+//! numbered step that passes through [`Steps::perform`], in the order the execution reaches it.
+//! That is the one place a store journals an execution: it records each step's result, and a
+//! resumed execution is given the recorded results of finished steps instead of running them
+//! again. `wf serve` performs steps for real, `wf test` answers them from the test's mocks.
+
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, Method};
+use serde_json::Value;
+use std::time::Duration;
+
+/// What a step asks for.
+#[derive(Debug)]
+pub enum Step {
+    Http(HttpRequest),
+    Run(RunRequest),
+    /// `now()`: the current UTC time, RFC 3339 with milliseconds.
+    Now,
+    /// `uuid()`: a random v4 UUID.
+    Uuid,
+}
+
+/// An `http` call, its expressions evaluated.
+#[derive(Debug, Clone)]
+pub struct HttpRequest {
+    pub method: Method,
+    pub url: String,
+    /// In order; `content-type` included when the body form set it.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub body: Bytes,
+    /// Per attempt.
+    pub timeout: Duration,
+    /// Attempts after the first.
+    pub retry: u32,
+}
+
+/// A `run`, its expressions evaluated.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    pub program: String,
+    pub args: Vec<String>,
+    /// The `env` lines (the program's environment also holds `PATH`, `WF_EXECUTION` and
+    /// `WF_WORKFLOW`).
+    pub env: Vec<(String, String)>,
+    pub stdin: Option<Bytes>,
+    pub dir: Option<String>,
+    pub timeout: Duration,
+}
+
+/// Performs an execution's steps.
+pub trait Steps: Send {
+    /// Performs step `n` (numbered from 1) and gives its result, or the reason it failed, which
+    /// fails the execution.
+    fn perform(&mut self, n: u32, step: Step) -> Result<Value, String>;
+}
+
+/// Steps where there are no effects (constants, a test's `expect`, benchmarks): the clock and the
+/// random source are read; `http` and `run` are refused.
+pub struct Clock;
+
+impl Steps for Clock {
+    fn perform(&mut self, _n: u32, step: Step) -> Result<Value, String> {
+        match step {
+            Step::Now => Ok(now()),
+            Step::Uuid => Ok(uuid()),
+            Step::Http(h) => Err(format!("`http {} {}` cannot run here", h.method, h.url)),
+            Step::Run(r) => Err(format!("`run {}` cannot run here", r.program)),
+        }
+    }
+}
+
+/// The current UTC time as `now()` gives it.
+pub fn now() -> Value {
+    Value::String(humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string())
+}
+
+/// A new random v4 UUID as `uuid()` gives it.
+pub fn uuid() -> Value {
+    Value::String(uuid::Uuid::new_v4().to_string())
+}
+
+/// The result of an `http` call: `{ status, headers, json, text }`; `json` is `null` unless the
+/// answer's text parses as JSON. Header names are lower case; repeated headers are joined with
+/// `, `.
+pub fn http_result(status: u16, headers: &http::HeaderMap, body: &[u8]) -> Value {
+    let mut h = serde_json::Map::new();
+    for name in headers.keys() {
+        let joined: Vec<String> =
+            headers.get_all(name).iter().map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()).collect();
+        h.insert(name.as_str().to_string(), Value::String(joined.join(", ")));
+    }
+    let text = String::from_utf8_lossy(body).into_owned();
+    let json = serde_json::from_str::<Value>(&text).unwrap_or(Value::Null);
+    let mut out = serde_json::Map::with_capacity(4);
+    out.insert("status".into(), Value::from(status));
+    out.insert("headers".into(), Value::Object(h));
+    out.insert("json".into(), json);
+    out.insert("text".into(), Value::String(text));
+    Value::Object(out)
+}
+
+/// The result of a `run`: `{ code, stdout, stderr }`.
+pub fn run_result(code: i64, stdout: &[u8], stderr: &[u8]) -> Value {
+    let mut out = serde_json::Map::with_capacity(3);
+    out.insert("code".into(), Value::from(code));
+    out.insert("stdout".into(), Value::String(String::from_utf8_lossy(stdout).into_owned()));
+    out.insert("stderr".into(), Value::String(String::from_utf8_lossy(stderr).into_owned()));
+    Value::Object(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_clock_refuses_effects_and_reads_the_time() {
+        let mut c = Clock;
+        assert!(c.perform(1, Step::Now).is_ok_and(|v| v.as_str().is_some_and(|s| s.ends_with('Z'))));
+        let r = RunRequest {
+            program: "true".into(),
+            args: vec![],
+            env: vec![],
+            stdin: None,
+            dir: None,
+            timeout: Duration::from_secs(1),
+        };
+        assert!(c.perform(2, Step::Run(r)).is_err());
+    }
+
+    #[test]
+    fn results_have_their_fields() {
+        let mut h = http::HeaderMap::new();
+        h.append("x-a", HeaderValue::from_static("1"));
+        h.append("x-a", HeaderValue::from_static("2"));
+        let r = http_result(201, &h, br#"{"ok":true}"#);
+        assert_eq!(r, serde_json::json!({"status": 201, "headers": {"x-a": "1, 2"}, "json": {"ok": true}, "text": "{\"ok\":true}"}));
+        assert_eq!(http_result(200, &http::HeaderMap::new(), b"plain")["json"], Value::Null);
+        assert_eq!(run_result(3, b"out", b"err"), serde_json::json!({"code": 3, "stdout": "out", "stderr": "err"}));
+    }
+}

@@ -1,0 +1,158 @@
+//! `wf test`'s effects: each `http` and `run` is answered by the test's first matching `mock`
+//! and recorded for `calls`; a call no mock matches fails the execution and the test, naming the
+//! call. Tests never reach the network or start a program.
+
+use crate::lang::ir::MockCase;
+use crate::request::eval;
+use crate::request::step::{self, Step, Steps};
+use ::http::header::{HeaderValue, CONTENT_TYPE};
+use serde_json::{Map, Value};
+use std::sync::{Arc, Mutex};
+
+/// A mock with its answer computed.
+enum Mock {
+    Http { method: ::http::Method, url: String, answer: Result<Value, String> },
+    Run { program: String, answer: Value },
+}
+
+/// What the effects of one test did: the calls in order, and those no mock answered.
+#[derive(Default)]
+pub struct Record {
+    pub calls: Vec<Value>,
+    pub unmatched: Vec<String>,
+}
+
+/// The mocks of one test, shared by every execution the test starts.
+#[derive(Clone)]
+pub struct Mocks {
+    mocks: Arc<[Mock]>,
+    pub record: Arc<Mutex<Record>>,
+}
+
+impl Mocks {
+    pub fn of(cases: &[MockCase]) -> Result<Mocks, String> {
+        let mut mocks = Vec::with_capacity(cases.len());
+        for m in cases {
+            mocks.push(match m {
+                MockCase::Http { method, url, answer } => {
+                    let answer = match answer {
+                        Ok(r) => {
+                            let a = eval::constant_answer(r)?;
+                            let mut headers = ::http::HeaderMap::new();
+                            if let Some(ct) = a.content_type {
+                                headers.insert(CONTENT_TYPE, HeaderValue::from_static(ct));
+                            }
+                            for (name, value) in a.headers {
+                                headers.append(name, value);
+                            }
+                            Ok(step::http_result(a.status, &headers, &a.body))
+                        }
+                        Err(reason) => Err(crate::request::value::render_string(&eval::eval(reason, &[])?)),
+                    };
+                    Mock::Http { method: method.clone(), url: url.clone(), answer }
+                }
+                MockCase::Run { program, code, stdout, stderr } => {
+                    let text = |e| eval::eval(e, &[]).map(|v| crate::request::value::render_string(&v));
+                    let code = match eval::eval(code, &[])? {
+                        Value::Number(n) => n.as_i64().ok_or("`code` is a whole number")?,
+                        _ => return Err("`code` is a whole number".to_string()),
+                    };
+                    let answer = step::run_result(code, text(stdout)?.as_bytes(), text(stderr)?.as_bytes());
+                    Mock::Run { program: program.clone(), answer }
+                }
+            });
+        }
+        Ok(Mocks { mocks: mocks.into(), record: Arc::default() })
+    }
+
+    fn note(&self, call: Value, unmatched: Option<String>) {
+        if let Ok(mut r) = self.record.lock() {
+            r.calls.push(call);
+            r.unmatched.extend(unmatched);
+        }
+    }
+}
+
+fn matches(pattern: &str, url: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => url.starts_with(prefix),
+        None => pattern == url,
+    }
+}
+
+impl Steps for Mocks {
+    fn perform(&mut self, _n: u32, s: Step) -> Result<Value, String> {
+        match s {
+            Step::Now => Ok(step::now()),
+            Step::Uuid => Ok(step::uuid()),
+            Step::Http(req) => {
+                let mut headers = Map::new();
+                for (name, value) in &req.headers {
+                    headers.insert(name.as_str().to_string(), Value::String(String::from_utf8_lossy(value.as_bytes()).into_owned()));
+                }
+                let text = String::from_utf8_lossy(&req.body).into_owned();
+                let json = serde_json::from_str::<Value>(&text).unwrap_or(Value::Null);
+                let mut call = Map::new();
+                call.insert("kind".into(), Value::from("http"));
+                call.insert("method".into(), Value::from(req.method.as_str()));
+                call.insert("url".into(), Value::from(req.url.clone()));
+                call.insert("headers".into(), Value::Object(headers));
+                call.insert("json".into(), json);
+                call.insert("text".into(), Value::String(text));
+                let found = self.mocks.iter().find_map(|m| match m {
+                    Mock::Http { method, url, answer } if *method == req.method && matches(url, &req.url) => {
+                        Some(answer.clone())
+                    }
+                    _ => None,
+                });
+                let what = format!("`http {} {}`", req.method, req.url);
+                match found {
+                    Some(answer) => {
+                        self.note(Value::Object(call), None);
+                        answer.map_err(|why| format!("{what} failed: {why}"))
+                    }
+                    None => {
+                        self.note(Value::Object(call), Some(what.clone()));
+                        Err(format!("no mock answers {what}"))
+                    }
+                }
+            }
+            Step::Run(req) => {
+                let mut call = Map::new();
+                call.insert("kind".into(), Value::from("run"));
+                call.insert("program".into(), Value::from(req.program.clone()));
+                call.insert("args".into(), Value::from(req.args.clone()));
+                let stdin = req.stdin.as_ref().map(|b| Value::String(String::from_utf8_lossy(b).into_owned()));
+                call.insert("stdin".into(), stdin.unwrap_or(Value::Null));
+                let found = self.mocks.iter().find_map(|m| match m {
+                    Mock::Run { program, answer } if *program == req.program => Some(answer.clone()),
+                    _ => None,
+                });
+                let what = format!("`run {}`", req.program);
+                match found {
+                    Some(answer) => {
+                        self.note(Value::Object(call), None);
+                        Ok(answer)
+                    }
+                    None => {
+                        self.note(Value::Object(call), Some(what.clone()));
+                        Err(format!("no mock answers {what}"))
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_match_exactly_or_by_prefix() {
+        assert!(matches("https://a.example/x", "https://a.example/x"));
+        assert!(!matches("https://a.example/x", "https://a.example/xy"));
+        assert!(matches("https://a.example/*", "https://a.example/orders/1"));
+        assert!(!matches("https://a.example/*", "https://b.example/"));
+    }
+}
