@@ -1358,7 +1358,7 @@ mod tests {
         let errs = parse_src("workflow w {\n  trigger webhook {}\n  bogus\n}").unwrap_err();
         assert_eq!(
             errs[0].message,
-            "expected `trigger`, `extract`, `let`, `for`, `if`, `respond`, `log`, `fail` or `}`, found `bogus`"
+            "expected `trigger`, `extract`, `let`, `for`, `if`, `respond`, `log`, `fail`, `http`, `run` or `}`, found `bogus`"
         );
         let errs = parse_src("workflow w {\n  trigger webhook {}\n").unwrap_err();
         assert!(errs[0].message.starts_with("unexpected end of file"), "{}", errs[0].message);

@@ -191,7 +191,7 @@ fn serve_starts(path: &std::path::Path) -> bool {
     use std::io::BufRead as _;
     let text = String::from_utf8_lossy(&std::fs::read(path).unwrap_or_default()).into_owned();
     let mut cmd = std::process::Command::new(crate::common::wf_bin());
-    cmd.args(["serve", path.to_str().expect("utf8"), "--listen", "127.0.0.1:0"])
+    cmd.args(["serve", path.to_str().expect("utf8"), "--listen", "127.0.0.1:0", "--allow-run"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null());
     for name in text.split("env(\"").skip(1).filter_map(|r| r.split('"').next()) {
