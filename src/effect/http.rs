@@ -51,10 +51,8 @@ pub async fn call(client: &reqwest::Client, req: HttpRequest, key: &str) -> Resu
     }
     let mut attempt: u32 = 0;
     loop {
-        let request = client
-            .request(req.method.clone(), url.clone())
-            .headers(headers.clone())
-            .body(req.body.clone());
+        let request =
+            client.request(req.method.clone(), url.clone()).headers(headers.clone()).body(req.body.clone());
         let outcome = tokio::time::timeout(req.timeout, once(request)).await;
         let last = attempt >= req.retry;
         let retry_after = match outcome {

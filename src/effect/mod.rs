@@ -61,7 +61,8 @@ impl Steps for Live {
                 if !self.effects.allow_run {
                     return Err(format!("`run {}` needs `wf serve --allow-run`", req.program));
                 }
-                let ctx = run::Context { execution: self.id.to_string(), workflow: &self.workflow, dir: &self.dir };
+                let ctx =
+                    run::Context { execution: self.id.to_string(), workflow: &self.workflow, dir: &self.dir };
                 self.effects.runtime.block_on(run::run(req, &ctx))
             }
         }

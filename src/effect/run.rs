@@ -24,7 +24,8 @@ pub struct Context<'a> {
 pub async fn run(req: RunRequest, cx: &Context<'_>) -> Result<Value, String> {
     let what = format!("`run {}`", req.program);
     // A relative path with a slash is the workflow's file's neighbour; a bare name is found on PATH.
-    let program = if req.program.contains('/') { resolve(cx.dir, &req.program) } else { PathBuf::from(&req.program) };
+    let program =
+        if req.program.contains('/') { resolve(cx.dir, &req.program) } else { PathBuf::from(&req.program) };
     let dir = req.dir.as_deref().map_or_else(|| cx.dir.to_path_buf(), |d| resolve(cx.dir, d));
     let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
     let mut command = tokio::process::Command::new(&program);
@@ -67,7 +68,10 @@ pub async fn run(req: RunRequest, cx: &Context<'_>) -> Result<Value, String> {
         Err(_) => {
             if let Some(pgid) = group {
                 // The whole group: a script's children and grandchildren go with it.
-                let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgid), nix::sys::signal::Signal::SIGKILL);
+                let _ = nix::sys::signal::killpg(
+                    nix::unistd::Pid::from_raw(pgid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
             }
             Err(format!("{what} timed out after {}", humantime::format_duration(req.timeout)))
         }

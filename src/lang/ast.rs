@@ -301,7 +301,9 @@ pub enum RunLine {
 impl Stmt {
     pub fn span(&self) -> Span {
         match self {
-            Stmt::Let { span, .. } | Stmt::Log(_, span) | Stmt::Fail(_, span) | Stmt::Effect { span, .. } => *span,
+            Stmt::Let { span, .. } | Stmt::Log(_, span) | Stmt::Fail(_, span) | Stmt::Effect { span, .. } => {
+                *span
+            }
             Stmt::If(i) => i.span,
             Stmt::For { span, .. } => *span,
             Stmt::Respond(r) => r.span,

@@ -454,9 +454,11 @@ impl Builder<'_> {
                     for l in c.into_inner() {
                         let lspan = self.span_of(&l);
                         let line = match l.as_rule() {
-                            Rule::run_env => {
-                                self.header_line(l).map(|(name, value)| RunLine::Env { name, value, span: lspan })
-                            }
+                            Rule::run_env => self.header_line(l).map(|(name, value)| RunLine::Env {
+                                name,
+                                value,
+                                span: lspan,
+                            }),
                             Rule::run_stdin => self.child_expr(l).map(|e| RunLine::Stdin(e, lspan)),
                             Rule::run_dir => l
                                 .into_inner()

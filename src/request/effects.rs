@@ -61,7 +61,9 @@ fn run(r: &RunCall, frame: &[Value], cx: &Context) -> Result<RunRequest, String>
         Some(e) => match eval::ev(e, frame, cx)?.into_owned() {
             Value::Array(items) => items.iter().map(value::render_string).collect(),
             Value::Null => Vec::new(),
-            other => return Err(format!("`run` takes an array of arguments, got {}", value::type_name(&other))),
+            other => {
+                return Err(format!("`run` takes an array of arguments, got {}", value::type_name(&other)))
+            }
         },
     };
     let mut env = Vec::with_capacity(r.env.len());

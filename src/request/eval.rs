@@ -4,11 +4,11 @@
 use crate::lang::ast::BinOp;
 use crate::lang::ast::Span;
 use crate::lang::ir::{Block, Body, Builtin, Expr, Part, Respond, Statement, Stmt, Workflow};
+use crate::request::effects;
+use crate::request::step::{self, Step, Steps};
 use crate::request::value;
 use http::{HeaderName, HeaderValue};
 use serde_json::Value;
-use crate::request::effects;
-use crate::request::step::{self, Step, Steps};
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 
@@ -74,7 +74,8 @@ impl<'s> Context<'s> {
     fn perform(&self, step: Step) -> Result<Value, String> {
         let n = self.step.get().saturating_add(1);
         self.step.set(n);
-        let mut steps = self.steps.try_borrow_mut().map_err(|_| "a step started inside another step".to_string())?;
+        let mut steps =
+            self.steps.try_borrow_mut().map_err(|_| "a step started inside another step".to_string())?;
         steps.perform(n, step)
     }
 }

@@ -3,8 +3,8 @@
 //! [`plan`] names, fills its slots ([`extract`]) and runs the interpreter ([`eval`], [`value`]).
 
 pub mod body;
-pub mod effects;
 pub mod caller;
+pub mod effects;
 pub mod eval;
 pub mod extract;
 pub mod form;

@@ -85,8 +85,11 @@ pub fn uuid() -> Value {
 pub fn http_result(status: u16, headers: &http::HeaderMap, body: &[u8]) -> Value {
     let mut h = serde_json::Map::new();
     for name in headers.keys() {
-        let joined: Vec<String> =
-            headers.get_all(name).iter().map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()).collect();
+        let joined: Vec<String> = headers
+            .get_all(name)
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .collect();
         h.insert(name.as_str().to_string(), Value::String(joined.join(", ")));
     }
     let text = String::from_utf8_lossy(body).into_owned();
@@ -133,8 +136,14 @@ mod tests {
         h.append("x-a", HeaderValue::from_static("1"));
         h.append("x-a", HeaderValue::from_static("2"));
         let r = http_result(201, &h, br#"{"ok":true}"#);
-        assert_eq!(r, serde_json::json!({"status": 201, "headers": {"x-a": "1, 2"}, "json": {"ok": true}, "text": "{\"ok\":true}"}));
+        assert_eq!(
+            r,
+            serde_json::json!({"status": 201, "headers": {"x-a": "1, 2"}, "json": {"ok": true}, "text": "{\"ok\":true}"})
+        );
         assert_eq!(http_result(200, &http::HeaderMap::new(), b"plain")["json"], Value::Null);
-        assert_eq!(run_result(3, b"out", b"err"), serde_json::json!({"code": 3, "stdout": "out", "stderr": "err"}));
+        assert_eq!(
+            run_result(3, b"out", b"err"),
+            serde_json::json!({"code": 3, "stdout": "out", "stderr": "err"})
+        );
     }
 }

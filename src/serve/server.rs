@@ -73,7 +73,11 @@ pub enum LoadError {
 
 /// Loads, checks and prepares every workflow under `paths`; a workflow that runs programs is
 /// refused unless `allow_run` (`--allow-run`).
-pub fn load_router(paths: &[PathBuf], secrets_dir: Option<&Path>, allow_run: bool) -> Result<Router, LoadError> {
+pub fn load_router(
+    paths: &[PathBuf],
+    secrets_dir: Option<&Path>,
+    allow_run: bool,
+) -> Result<Router, LoadError> {
     let router = prepare_router(paths, secrets_dir)?;
     if !allow_run {
         let running: Vec<String> = router
@@ -154,7 +158,11 @@ impl Enqueue for Queue {
         })
     }
 
-    fn steps(&self, id: ExecId, served: &Arc<crate::request::served::Served>) -> Box<dyn crate::request::step::Steps> {
+    fn steps(
+        &self,
+        id: ExecId,
+        served: &Arc<crate::request::served::Served>,
+    ) -> Box<dyn crate::request::step::Steps> {
         self.1.steps(id, served)
     }
 }
@@ -278,8 +286,13 @@ async fn run(opts: Options, router: Router) -> ExitCode {
     let (reload_tx, reload_rx) = mpsc::channel::<()>(1);
     let _watcher = if opts.watch { watch(&opts.paths, reload_tx.clone()) } else { None };
     let hup = tokio::spawn(forward_sighup(hangup, reload_tx));
-    let reloader =
-        tokio::spawn(reloader(ctx.clone(), opts.paths.clone(), opts.secrets_dir.clone(), opts.allow_run, reload_rx));
+    let reloader = tokio::spawn(reloader(
+        ctx.clone(),
+        opts.paths.clone(),
+        opts.secrets_dir.clone(),
+        opts.allow_run,
+        reload_rx,
+    ));
 
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
@@ -381,9 +394,7 @@ async fn run(opts: Options, router: Router) -> ExitCode {
         tracing::warn!(target: "wf::server", "some connections were still open after {:?}", opts.drain_timeout);
     }
     drop(ctx);
-    let all_done = async {
-        while workers.join_next().await.is_some() {}
-    };
+    let all_done = async { while workers.join_next().await.is_some() {} };
     let drained = tokio::time::timeout(opts.drain_timeout, all_done).await;
     match drained {
         Ok(_) => {

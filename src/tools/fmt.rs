@@ -383,7 +383,8 @@ impl Printer<'_> {
                         HttpLine::Form(e, span) => self.keyword_block("form", e, span),
                         HttpLine::Timeout(d, span) => self.line(span, &format!("timeout {}", d.text)),
                         HttpLine::Retry(n, span) => {
-                            let text = format!("retry {}", self.src.get(n.span.start..n.span.end).unwrap_or("0"));
+                            let text =
+                                format!("retry {}", self.src.get(n.span.start..n.span.end).unwrap_or("0"));
                             self.line(span, &text);
                         }
                     }

@@ -117,7 +117,9 @@ impl Builder<'_> {
                 // The call's head: up to its block, or its URL / arguments when it has none.
                 let head_end = match effect {
                     crate::lang::ast::Effect::Http(h) => h.url.span.end,
-                    crate::lang::ast::Effect::Run(r) => r.args.as_ref().map_or(r.program.span.end, |a| a.span.end),
+                    crate::lang::ast::Effect::Run(r) => {
+                        r.args.as_ref().map_or(r.program.span.end, |a| a.span.end)
+                    }
                 };
                 let head = self.text(Span::new(effect.span().start, head_end));
                 let label = match name {

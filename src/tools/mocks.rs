@@ -88,7 +88,10 @@ impl Steps for Mocks {
             Step::Http(req) => {
                 let mut headers = Map::new();
                 for (name, value) in &req.headers {
-                    headers.insert(name.as_str().to_string(), Value::String(String::from_utf8_lossy(value.as_bytes()).into_owned()));
+                    headers.insert(
+                        name.as_str().to_string(),
+                        Value::String(String::from_utf8_lossy(value.as_bytes()).into_owned()),
+                    );
                 }
                 let text = String::from_utf8_lossy(&req.body).into_owned();
                 let json = serde_json::from_str::<Value>(&text).unwrap_or(Value::Null);
@@ -122,7 +125,8 @@ impl Steps for Mocks {
                 call.insert("kind".into(), Value::from("run"));
                 call.insert("program".into(), Value::from(req.program.clone()));
                 call.insert("args".into(), Value::from(req.args.clone()));
-                let stdin = req.stdin.as_ref().map(|b| Value::String(String::from_utf8_lossy(b).into_owned()));
+                let stdin =
+                    req.stdin.as_ref().map(|b| Value::String(String::from_utf8_lossy(b).into_owned()));
                 call.insert("stdin".into(), stdin.unwrap_or(Value::Null));
                 let found = self.mocks.iter().find_map(|m| match m {
                     Mock::Run { program, answer } if *program == req.program => Some(answer.clone()),

@@ -3,6 +3,7 @@
 mod answers;
 mod check;
 mod common;
+mod effects;
 mod faults;
 mod graph;
 mod hostile;

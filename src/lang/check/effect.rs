@@ -52,14 +52,22 @@ impl Lower<'_> {
                     if let Some(n) = self.literal(name, "a header name") {
                         match http::HeaderName::from_bytes(n.as_bytes()) {
                             Ok(h) if super::stmt::forbidden(&h) || h == http::header::HOST => {
-                                self.err(Kind::ForbiddenHeader, name.span, format!("a call may not set `{h}`"))
-                                    .set_label("set by the client")
-                                    .set_help("wf sets framing headers and `host` from the URL itself");
+                                self.err(
+                                    Kind::ForbiddenHeader,
+                                    name.span,
+                                    format!("a call may not set `{h}`"),
+                                )
+                                .set_label("set by the client")
+                                .set_help("wf sets framing headers and `host` from the URL itself");
                             }
                             Ok(h) => call.headers.push((h, v)),
                             Err(_) => {
-                                self.err(Kind::InvalidHeaderName, name.span, format!("`{n}` is not a valid header name"))
-                                    .set_label("not a header name");
+                                self.err(
+                                    Kind::InvalidHeaderName,
+                                    name.span,
+                                    format!("`{n}` is not a valid header name"),
+                                )
+                                .set_label("not a header name");
                             }
                         }
                     }
@@ -70,9 +78,13 @@ impl Lower<'_> {
                 ast::HttpLine::Form(e, span) => {
                     let (x, t) = self.typed(e);
                     if !t.meets(Types::OBJECT) {
-                        self.err(Kind::TypeMismatch, e.span, format!("`form` sends an object, not {}", t.describe_value()))
-                            .set_label("not an object")
-                            .set_help("write form { text: \"hello\", channel: \"C1\" }");
+                        self.err(
+                            Kind::TypeMismatch,
+                            e.span,
+                            format!("`form` sends an object, not {}", t.describe_value()),
+                        )
+                        .set_label("not an object")
+                        .set_help("write form { text: \"hello\", channel: \"C1\" }");
                     }
                     Some((ir::Payload::Form(x), *span))
                 }
@@ -84,9 +96,15 @@ impl Lower<'_> {
                     match n.value.and_then(|v| u32::try_from(v).ok()).filter(|v| *v <= ir::MAX_RETRY) {
                         Some(v) => call.retry = v,
                         None => {
-                            self.err(Kind::InvalidEffect, n.span, format!("`retry` is at most {}", ir::MAX_RETRY))
-                                .set_label("too many attempts")
-                                .set_help("waits double from 1 s: retry 10 already waits about 17 minutes in all");
+                            self.err(
+                                Kind::InvalidEffect,
+                                n.span,
+                                format!("`retry` is at most {}", ir::MAX_RETRY),
+                            )
+                            .set_label("too many attempts")
+                            .set_help(
+                                "waits double from 1 s: retry 10 already waits about 17 minutes in all",
+                            );
                         }
                     }
                     None
@@ -94,10 +112,11 @@ impl Lower<'_> {
             };
             if let Some((payload, span)) = body {
                 if let Some(prev) = body_at {
-                    let d = Diagnostic::new(Kind::DuplicateBody, self.file, span, "a call has at most one body")
-                        .label("second body")
-                        .also(self.file, prev, "first body")
-                        .help("keep one `json`, `text` or `form` line");
+                    let d =
+                        Diagnostic::new(Kind::DuplicateBody, self.file, span, "a call has at most one body")
+                            .label("second body")
+                            .also(self.file, prev, "first body")
+                            .help("keep one `json`, `text` or `form` line");
                     self.push(d);
                 }
                 body_at = Some(span);
@@ -144,9 +163,9 @@ impl Lower<'_> {
             return;
         }
         let host_fixed = whole
-            || prefix
-                .split_once("://")
-                .is_some_and(|(_, rest)| rest.contains(['/', '?', '#']) && !rest.starts_with(['/', '?', '#']));
+            || prefix.split_once("://").is_some_and(|(_, rest)| {
+                rest.contains(['/', '?', '#']) && !rest.starts_with(['/', '?', '#'])
+            });
         if !host_fixed && self.request_data_in(url) {
             self.err(Kind::RequestUrl, url.span, "the scheme or host of this URL comes from request data")
                 .set_label("a caller could make wf call any server, including internal ones")
@@ -156,9 +175,13 @@ impl Lower<'_> {
 
     fn run_call(&mut self, r: &ast::RunCall) -> ir::RunCall {
         if let Some(name) = self.secret_in_str(&r.program) {
-            self.err(Kind::SecretLeak, r.program.span, format!("the secret `{name}` would reach a program's arguments"))
-                .set_label(format!("computed from secret(\"{name}\")"))
-                .set_help("pass a secret to a program with an `env` line");
+            self.err(
+                Kind::SecretLeak,
+                r.program.span,
+                format!("the secret `{name}` would reach a program's arguments"),
+            )
+            .set_label(format!("computed from secret(\"{name}\")"))
+            .set_help("pass a secret to a program with an `env` line");
         }
         match r.program.literal() {
             Some(p) if p.is_empty() || p.contains('\0') => {
@@ -184,22 +207,31 @@ impl Lower<'_> {
             let x = self.shown(a, "a program's arguments");
             let (_, t) = self.typed(a);
             if !t.meets(Types::ARRAY) {
-                self.err(Kind::TypeMismatch, a.span, format!("`run` takes an array of arguments, not {}", t.describe_value()))
-                    .set_label("not an array")
-                    .set_help("write each argument as an element, e.g. run \"deploy.sh\" [branch, sha]");
+                self.err(
+                    Kind::TypeMismatch,
+                    a.span,
+                    format!("`run` takes an array of arguments, not {}", t.describe_value()),
+                )
+                .set_label("not an array")
+                .set_help("write each argument as an element, e.g. run \"deploy.sh\" [branch, sha]");
             }
             x
         });
-        let mut call = ir::RunCall { program, args, env: Vec::new(), stdin: None, dir: None, timeout: ir::RUN_TIMEOUT };
+        let mut call =
+            ir::RunCall { program, args, env: Vec::new(), stdin: None, dir: None, timeout: ir::RUN_TIMEOUT };
         for line in &r.lines {
             match line {
                 ast::RunLine::Env { name, value, .. } => {
                     let v = self.expr(value);
                     if let Some(n) = self.literal(name, "a variable name") {
                         if n.is_empty() || n.contains(['=', '\0']) {
-                            self.err(Kind::InvalidEffect, name.span, format!("`{n}` cannot name an environment variable"))
-                                .set_label("not a variable name")
-                                .set_help("names are letters, digits and `_`, e.g. \"DEPLOY_REF\"");
+                            self.err(
+                                Kind::InvalidEffect,
+                                name.span,
+                                format!("`{n}` cannot name an environment variable"),
+                            )
+                            .set_label("not a variable name")
+                            .set_help("names are letters, digits and `_`, e.g. \"DEPLOY_REF\"");
                         } else {
                             call.env.push((n, v));
                         }
@@ -270,8 +302,12 @@ impl Lower<'_> {
                     Some(e) => {
                         let (x, t) = me.typed(e);
                         if !t.meets(want) {
-                            me.err(Kind::InvalidMock, e.span, format!("`{what}` is {}, not {}", want.describe_value(), t.describe_value()))
-                                .set_label("the wrong type");
+                            me.err(
+                                Kind::InvalidMock,
+                                e.span,
+                                format!("`{what}` is {}, not {}", want.describe_value(), t.describe_value()),
+                            )
+                            .set_label("the wrong type");
                         }
                         x
                     }

@@ -230,14 +230,19 @@ impl Lower<'_> {
     /// bound to constants.
     pub(super) fn request_data_in(&self, e: &ast::Expr) -> bool {
         match &e.kind {
-            ExprKind::Var(name) => {
-                self.lookup(&name.name).and_then(|s| self.vars.get(s as usize)).is_some_and(|v| v.request_data)
-            }
+            ExprKind::Var(name) => self
+                .lookup(&name.name)
+                .and_then(|s| self.vars.get(s as usize))
+                .is_some_and(|v| v.request_data),
             ExprKind::Call(_, args) | ExprKind::Array(args) => args.iter().any(|a| self.request_data_in(a)),
-            ExprKind::Str(s) => s.parts.iter().any(|p| matches!(p, StrPart::Expr(x) if self.request_data_in(x))),
+            ExprKind::Str(s) => {
+                s.parts.iter().any(|p| matches!(p, StrPart::Expr(x) if self.request_data_in(x)))
+            }
             ExprKind::Object(entries) => entries.iter().any(|(_, x)| self.request_data_in(x)),
             ExprKind::Field(x, _) | ExprKind::Unary(_, x) | ExprKind::Paren(x) => self.request_data_in(x),
-            ExprKind::Index(a, b) | ExprKind::Binary(_, a, b) => self.request_data_in(a) || self.request_data_in(b),
+            ExprKind::Index(a, b) | ExprKind::Binary(_, a, b) => {
+                self.request_data_in(a) || self.request_data_in(b)
+            }
             ExprKind::Comprehension { elem, iter, cond, .. } => {
                 self.request_data_in(elem)
                     || self.request_data_in(iter)
@@ -251,7 +256,9 @@ impl Lower<'_> {
     /// field there is an error), anything otherwise.
     fn field_type(&mut self, base: &ast::Expr, name: &ast::Ident) -> Types {
         let ExprKind::Var(var) = &base.kind else { return Types::ANY };
-        let Some(v) = self.lookup(&var.name).and_then(|s| self.vars.get(s as usize)) else { return Types::ANY };
+        let Some(v) = self.lookup(&var.name).and_then(|s| self.vars.get(s as usize)) else {
+            return Types::ANY;
+        };
         let Some(fields) = v.fields else { return Types::ANY };
         if let Some((_, t)) = fields.iter().find(|(f, _)| *f == name.name) {
             return *t;

@@ -218,6 +218,8 @@ fn always_ends(s: &ast::Stmt) -> bool {
         ast::Stmt::If(i) => {
             i.otherwise.as_ref().is_some_and(block_ends) && i.branches.iter().all(|(_, b)| block_ends(b))
         }
-        ast::Stmt::Let { .. } | ast::Stmt::Log(..) | ast::Stmt::For { .. } | ast::Stmt::Effect { .. } => false,
+        ast::Stmt::Let { .. } | ast::Stmt::Log(..) | ast::Stmt::For { .. } | ast::Stmt::Effect { .. } => {
+            false
+        }
     }
 }
