@@ -20,7 +20,7 @@ cargo build --release --quiet --bin wf
 TMP=$(mktemp -d)
 PSP_PASSWORD=secret GITHUB_WEBHOOK_SECRET=gh-secret STRIPE_WEBHOOK_SECRET=whsec_test SLACK_SIGNING_SECRET=slack-secret \
   TWILIO_AUTH_TOKEN=twilio-token STANDARD_WEBHOOK_SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw \
-  target/release/wf serve examples benches/soak.wf --listen 127.0.0.1:0 \
+  target/release/wf serve examples benches/soak.wf --listen 127.0.0.1:0 --allow-run \
   --max-body 4KiB >"$TMP/out" 2>"$TMP/log" &
 PID=$!
 trap 'kill $PID 2>/dev/null || true; rm -rf "$TMP"' EXIT

@@ -66,20 +66,23 @@ fn routes_lists_every_workflow() {
     let expected = "\
 METHOD    PATH                                         MODE   AUTH               WORKFLOW          FILE
 POST      /api/webhook:trigger/audit-7f3c9d2e41b8a6f0  async  none               audit_ingest      examples/audit.wf:2
+POST      /hooks/deploy                                async  github             deploy            examples/deploy.wf:4
 POST      /hooks/form                                  sync   none               order_form        examples/form.wf:2
 POST      /hooks/github                                sync   github             github_push       examples/github_push.wf:3
 POST      /hooks/invoices                              async  standard_webhooks  invoice_events    examples/standard_webhooks.wf:3
 POST      /hooks/payment                               sync   basic              payment_callback  examples/payment.wf:2
 POST      /hooks/slack/command                         sync   slack              slack_command     examples/slack_command.wf:3
+POST      /hooks/slack/deploy                          async  slack              slack_deploy      examples/slack_deploy.wf:5
 POST      /hooks/stripe                                sync   stripe             stripe_events     examples/stripe.wf:2
+POST      /hooks/stripe/forward                        async  stripe             forward_stripe    examples/forward.wf:4
 POST,GET  /hooks/twilio/sms                            sync   twilio             twilio_sms        examples/twilio_sms.wf:3
 ";
     assert_eq!(text(&out.stdout), expected);
     let out = wf(&["routes", "--format", "json", "examples"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    assert_eq!(v[4]["path"], "/hooks/payment");
-    assert_eq!(v[4]["auth"], "basic");
-    assert_eq!(v[7]["method"], "POST,GET");
+    assert_eq!(v[5]["path"], "/hooks/payment");
+    assert_eq!(v[5]["auth"], "basic");
+    assert_eq!(v[10]["method"], "POST,GET");
     assert_eq!(v[0]["mode"], "async");
     assert_eq!(v[0]["line"], 2);
 }

@@ -285,7 +285,11 @@ mod tests {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
         let mut previous: Option<Document> = None;
         for entry in std::fs::read_dir(dir).unwrap() {
-            let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "wf") {
+                continue;
+            }
+            let text = std::fs::read_to_string(path).unwrap();
             let cuts: Vec<usize> =
                 (0..=text.len()).filter(|i| text.is_char_boundary(*i)).step_by(7).collect();
             for cut in cuts {
