@@ -107,6 +107,6 @@ fuzz_target!(|data: &[u8]| {
     });
     let jobs = queue.0.into_inner().unwrap_or_default();
     for job in jobs {
-        let _ = wf::request::handle::run_job(job);
+        let _ = w.runtime.block_on(wf::request::handle::run_job(job));
     }
 });

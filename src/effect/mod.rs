@@ -7,25 +7,20 @@ pub mod run;
 
 use crate::request::handle::ExecId;
 use crate::request::served::Served;
-use crate::request::step::{self, Step, Steps};
-use serde_json::Value;
+use crate::request::step::{self, Pending, Step, Steps};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// What every execution's effects share: the HTTP client (its connection pool), the runtime that
-/// drives calls, and whether programs may run.
+/// What every execution's effects share: the HTTP client (its connection pool) and whether
+/// programs may run.
 pub struct Effects {
     client: reqwest::Client,
-    runtime: tokio::runtime::Handle,
     allow_run: bool,
 }
 
 impl Effects {
-    /// Builds the shared client; call inside the runtime that will drive the calls.
     pub fn new(allow_run: bool) -> Result<Arc<Effects>, String> {
-        let client = http::client()?;
-        let runtime = tokio::runtime::Handle::try_current().map_err(|e| e.to_string())?;
-        Ok(Arc::new(Effects { client, runtime, allow_run }))
+        Ok(Arc::new(Effects { client: http::client()?, allow_run }))
     }
 
     /// The steps of execution `id` of `served`.
@@ -38,8 +33,7 @@ impl Effects {
     }
 }
 
-/// The steps of one execution, performed for real. `perform` blocks its thread while the effect
-/// runs: executions with effects run on the blocking pool (see `Plan::heavy`).
+/// The steps of one execution, performed for real; an effect is awaited on the server's runtime.
 struct Live {
     effects: Arc<Effects>,
     id: ExecId,
@@ -49,22 +43,21 @@ struct Live {
 }
 
 impl Steps for Live {
-    fn perform(&mut self, n: u32, s: Step) -> Result<Value, String> {
+    fn perform(&mut self, n: u32, s: Step) -> Pending<'_> {
         match s {
-            Step::Now => Ok(step::now()),
-            Step::Uuid => Ok(step::uuid()),
-            Step::Http(req) => {
+            Step::Now | Step::Uuid => Box::pin(std::future::ready(step::local(&s))),
+            Step::Http(req) => Box::pin(async move {
                 let key = format!("{}-{n}", self.id);
-                self.effects.runtime.block_on(http::call(&self.effects.client, req, &key))
-            }
-            Step::Run(req) => {
+                http::call(&self.effects.client, req, &key).await
+            }),
+            Step::Run(req) => Box::pin(async move {
                 if !self.effects.allow_run {
                     return Err(format!("`run {}` needs `wf serve --allow-run`", req.program));
                 }
                 let ctx =
                     run::Context { execution: self.id.to_string(), workflow: &self.workflow, dir: &self.dir };
-                self.effects.runtime.block_on(run::run(req, &ctx))
-            }
+                run::run(req, &ctx).await
+            }),
         }
     }
 }

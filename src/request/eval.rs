@@ -10,7 +10,11 @@ use crate::request::value;
 use http::{HeaderName, HeaderValue};
 use serde_json::Value;
 use std::borrow::Cow;
-use std::cell::{Cell, RefCell};
+use futures_util::FutureExt as _;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Mutex;
 
 /// An answer ready to be sent.
 #[derive(Clone, Debug)]
@@ -37,32 +41,33 @@ pub const JSON: &str = "application/json";
 pub const TEXT: &str = "text/plain; charset=utf-8";
 
 /// Runs the statements of `wf` over a frame whose extracted slots are filled; every effect, and
-/// `now()` and `uuid()`, pass through `steps`.
-pub fn run(wf: &Workflow, frame: &mut [Value], logs: &mut Vec<String>, steps: &mut dyn Steps) -> Outcome {
+/// `now()` and `uuid()`, pass through `steps`. Without effects the future is ready at its first
+/// poll; with them it waits for each effect without holding a thread.
+pub async fn run(wf: &Workflow, frame: &mut [Value], logs: &mut Vec<String>, steps: &mut dyn Steps) -> Outcome {
     let cx = Context::new(steps);
-    block(&wf.body, frame, logs, &cx).unwrap_or(Outcome::Completed)
+    block(&wf.body, frame, logs, &cx).await.unwrap_or(Outcome::Completed)
 }
 
 /// Most loop iterations (`for` and comprehensions together) one execution may run.
 pub const MAX_ITERATIONS: u32 = 10_000;
 
 /// What one execution carries besides its frame: where its steps go, how many it has taken, and
-/// how many loop iterations it has run.
+/// how many loop iterations it has run. Shared by reference across the awaits of an execution
+/// (hence the atomics and the lock; an execution never uses it from two threads at once).
 pub struct Context<'s> {
-    steps: RefCell<&'s mut dyn Steps>,
-    step: Cell<u32>,
-    iterations: Cell<u32>,
+    steps: Mutex<Option<&'s mut dyn Steps>>,
+    step: AtomicU32,
+    iterations: AtomicU32,
 }
 
 impl<'s> Context<'s> {
     pub fn new(steps: &'s mut dyn Steps) -> Self {
-        Context { steps: RefCell::new(steps), step: Cell::new(0), iterations: Cell::new(0) }
+        Context { steps: Mutex::new(Some(steps)), step: AtomicU32::new(0), iterations: AtomicU32::new(0) }
     }
 
     /// Counts one iteration; an error past [`MAX_ITERATIONS`].
     fn iterate(&self) -> Result<(), String> {
-        let next = self.iterations.get().saturating_add(1);
-        self.iterations.set(next);
+        let next = self.iterations.fetch_add(1, Ordering::Relaxed).saturating_add(1);
         if next > MAX_ITERATIONS {
             Err(format!("more than {MAX_ITERATIONS} loop iterations in one execution"))
         } else {
@@ -70,13 +75,28 @@ impl<'s> Context<'s> {
         }
     }
 
-    /// Takes the execution's next step.
-    fn perform(&self, step: Step) -> Result<Value, String> {
-        let n = self.step.get().saturating_add(1);
-        self.step.set(n);
-        let mut steps =
-            self.steps.try_borrow_mut().map_err(|_| "a step started inside another step".to_string())?;
-        steps.perform(n, step)
+    fn next_step(&self) -> u32 {
+        self.step.fetch_add(1, Ordering::Relaxed).saturating_add(1)
+    }
+
+    /// Takes a step that is answered at once (`now()`, `uuid()`), inside an expression.
+    fn perform_now(&self, step: Step) -> Result<Value, String> {
+        let n = self.next_step();
+        let mut guard = self.steps.lock().map_err(|_| "the execution's steps are unusable".to_string())?;
+        let steps = guard.as_mut().ok_or("a step started inside another step")?;
+        steps.perform(n, step).now_or_never().unwrap_or_else(|| Err("`now()` and `uuid()` must be answered at once".into()))
+    }
+
+    /// Takes an effect step and waits for its result.
+    async fn perform(&self, step: Step) -> Result<Value, String> {
+        let n = self.next_step();
+        let taken = self.steps.lock().ok().and_then(|mut s| s.take());
+        let Some(steps) = taken else { return Err("the execution's steps are unusable".into()) };
+        let result = steps.perform(n, step).await;
+        if let Ok(mut slot) = self.steps.lock() {
+            *slot = Some(steps);
+        }
+        result
     }
 }
 
@@ -98,18 +118,36 @@ fn entries(v: Value, what: &str) -> Result<Vec<(Value, Value)>, String> {
     }
 }
 
-fn block(b: &Block, frame: &mut [Value], logs: &mut Vec<String>, cx: &Context) -> Option<Outcome> {
-    for s in b {
-        let r = stmt(s, frame, logs, cx);
-        if r.is_some() {
-            return r;
+/// Runs a block's statements until one ends the execution (boxed: blocks nest).
+fn block<'a>(
+    b: &'a Block,
+    frame: &'a mut [Value],
+    logs: &'a mut Vec<String>,
+    cx: &'a Context<'_>,
+) -> Pin<Box<dyn Future<Output = Option<Outcome>> + Send + 'a>> {
+    Box::pin(async move {
+        for s in b {
+            let r = stmt(s, frame, logs, cx).await;
+            if r.is_some() {
+                return r;
+            }
         }
-    }
-    None
+        None
+    })
 }
 
-fn stmt(s: &Statement, frame: &mut [Value], logs: &mut Vec<String>, cx: &Context) -> Option<Outcome> {
-    let result: Result<Option<Outcome>, String> = (|| match &s.stmt {
+async fn stmt(s: &Statement, frame: &mut [Value], logs: &mut Vec<String>, cx: &Context<'_>) -> Option<Outcome> {
+    let result = statement(s, frame, logs, cx).await;
+    result.unwrap_or_else(|e| Some(Outcome::Failed(e, s.span)))
+}
+
+async fn statement(
+    s: &Statement,
+    frame: &mut [Value],
+    logs: &mut Vec<String>,
+    cx: &Context<'_>,
+) -> Result<Option<Outcome>, String> {
+    match &s.stmt {
         Stmt::Let(slot, e) => {
             let v = ev(e, frame, cx)?.into_owned();
             if let Some(x) = frame.get_mut(*slot as usize) {
@@ -120,10 +158,10 @@ fn stmt(s: &Statement, frame: &mut [Value], logs: &mut Vec<String>, cx: &Context
         Stmt::If(branches, otherwise) => {
             for (cond, body) in branches {
                 if value::truthy(&*ev(cond, frame, cx)?) {
-                    return Ok(block(body, frame, logs, cx));
+                    return Ok(block(body, frame, logs, cx).await);
                 }
             }
-            Ok(block(otherwise, frame, logs, cx))
+            Ok(block(otherwise, frame, logs, cx).await)
         }
         Stmt::For { key, value, iter, body } => {
             let items = ev(iter, frame, cx)?.into_owned();
@@ -135,7 +173,7 @@ fn stmt(s: &Statement, frame: &mut [Value], logs: &mut Vec<String>, cx: &Context
                 if let Some(x) = frame.get_mut(*value as usize) {
                     *x = v;
                 }
-                if let Some(outcome) = block(body, frame, logs, cx) {
+                if let Some(outcome) = block(body, frame, logs, cx).await {
                     return Ok(Some(outcome));
                 }
             }
@@ -149,14 +187,13 @@ fn stmt(s: &Statement, frame: &mut [Value], logs: &mut Vec<String>, cx: &Context
         Stmt::Fail(e) => Ok(Some(Outcome::Failed(value::render_string(&*ev(e, frame, cx)?), s.span))),
         Stmt::Effect(slot, effect) => {
             let step = effects::request(effect, frame, cx)?;
-            let result = cx.perform(step)?;
+            let result = cx.perform(step).await?;
             if let Some(x) = slot.and_then(|s| frame.get_mut(s as usize)) {
                 *x = result;
             }
             Ok(None)
         }
-    })();
-    result.unwrap_or_else(|e| Some(Outcome::Failed(e, s.span)))
+    }
 }
 
 /// Builds an answer whose expressions are constants (a trigger's immediate answer, a mock's).
@@ -430,8 +467,8 @@ fn call<'a>(b: Builtin, args: &'a [Expr], frame: &'a [Value], cx: &Context) -> R
         }
         Builtin::String => Value::String(value::render_string(&*arg(0)?)),
         Builtin::Exists => Value::Bool(!arg(0)?.is_null()),
-        Builtin::Now => cx.perform(Step::Now)?,
-        Builtin::Uuid => cx.perform(Step::Uuid)?,
+        Builtin::Now => cx.perform_now(Step::Now)?,
+        Builtin::Uuid => cx.perform_now(Step::Uuid)?,
         Builtin::XmlEscape => Value::String(value::xml_escape(string_arg("xml_escape", &*arg(0)?)?)),
     })
 }
@@ -452,7 +489,8 @@ mod tests {
             frame[x.slot as usize] = v.clone();
         }
         let mut logs = Vec::new();
-        (run(wf, &mut frame, &mut logs, &mut step::Clock), logs)
+        let outcome = run(wf, &mut frame, &mut logs, &mut step::Clock).now_or_never().expect("no effects");
+        (outcome, logs)
     }
 
     fn body(o: &Outcome) -> String {

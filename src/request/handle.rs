@@ -410,9 +410,10 @@ where
         // other requests are never held up by it.
         let mut steps = queue.steps(id, served);
         let served = served.clone();
+        let runtime = tokio::runtime::Handle::current();
         let ran = tokio::task::spawn_blocking(move || {
             let mut frame = frame;
-            execute(&served, &mut frame, id, started, steps.as_mut())
+            runtime.block_on(execute(&served, &mut frame, id, started, steps.as_mut()))
         })
         .await;
         return match ran {
@@ -426,7 +427,13 @@ where
             ),
         };
     }
-    let (response, record) = execute(s, &mut frame, id, started, &mut crate::request::step::Clock);
+    let (response, record) = if s.plan.effects {
+        // Effects are awaited here, on this request's task: waiting holds no thread.
+        let mut steps = queue.steps(id, served);
+        execute(s, &mut frame, id, started, steps.as_mut()).await
+    } else {
+        execute(s, &mut frame, id, started, &mut crate::request::step::Clock).await
+    };
     Handled { response, workflow: s.name.clone(), record: Some(record) }
 }
 
@@ -575,7 +582,7 @@ fn permitted(access: &Access, headers: &http::HeaderMap) -> bool {
 }
 
 /// Runs a workflow over a filled frame and builds its answer and record.
-pub fn execute(
+pub async fn execute(
     s: &Served,
     frame: &mut [Value],
     id: ExecId,
@@ -583,7 +590,7 @@ pub fn execute(
     steps: &mut dyn Steps,
 ) -> (Response<Full<Bytes>>, Record) {
     let mut logs = Vec::new();
-    let outcome = eval::run(&s.wf, frame, &mut logs, steps);
+    let outcome = eval::run(&s.wf, frame, &mut logs, steps).await;
     logs.iter_mut().for_each(|line| s.redact(line));
     let (response, outcome, reason, at) = match outcome {
         Outcome::Responded(a) => (answer_response(a, id), "responded", None, None),
@@ -609,8 +616,8 @@ pub fn execute(
 }
 
 /// Runs an accepted async execution to its end.
-pub fn run_job(mut job: Job) -> Record {
-    let (_, record) = execute(&job.served, &mut job.frame, job.id, job.accepted, job.steps.as_mut());
+pub async fn run_job(mut job: Job) -> Record {
+    let (_, record) = execute(&job.served, &mut job.frame, job.id, job.accepted, job.steps.as_mut()).await;
     record
 }
 

@@ -39,9 +39,11 @@ pub struct Plan {
     pub raw_body: bool,
     /// The caller's address is needed (`allow ip`, `request "ip"`, a Twilio URL behind a proxy).
     pub needs_ip: bool,
-    /// The workflow loops (`for`, comprehensions) or has effects: its executions may take long, so
+    /// The workflow loops (`for`, comprehensions): its executions may use the CPU for long, so
     /// they run on the blocking pool, never on the threads that answer other requests.
     pub heavy: bool,
+    /// The workflow has effects (`http`, `run`): its executions get the server's steps.
+    pub effects: bool,
     /// The workflow runs programs (`run`): served only with `wf serve --allow-run`.
     pub runs: bool,
     /// The body paths it reads: only these are built when the body is parsed.
@@ -96,7 +98,8 @@ impl Plan {
         }
         plan.heavy = loops(&wf.body);
         crate::lang::ir::walk_stmts(&wf.body, &mut |s| {
-            plan.runs |= matches!(s, crate::lang::ir::Stmt::Effect(_, crate::lang::ir::Effect::Run(_)))
+            plan.effects |= matches!(s, crate::lang::ir::Stmt::Effect(..));
+            plan.runs |= matches!(s, crate::lang::ir::Stmt::Effect(_, crate::lang::ir::Effect::Run(_)));
         });
         plan.needs_ip |= !wf.allow.is_empty() || matches!(&wf.auth, Some(a) if a.kind.name() == "twilio");
         let readers = |r: usize, reads: &[Read]| {
@@ -112,8 +115,7 @@ impl Plan {
     }
 }
 
-/// Whether a block holds a `for`, a comprehension or an effect: its executions may take long, so
-/// they run where they cannot hold up the threads answering requests.
+/// Whether a block holds a `for` or a comprehension.
 fn loops(block: &crate::lang::ir::Block) -> bool {
     use crate::lang::ir::{Body, Expr, Part, Stmt};
     fn expr(e: &Expr) -> bool {
@@ -137,8 +139,7 @@ fn loops(block: &crate::lang::ir::Block) -> bool {
             r.headers.iter().any(|(_, e)| expr(e))
                 || matches!(&r.body, Body::Text(e) | Body::Json(e) if expr(e))
         }
-        // An effect waits for another service or a program.
-        Stmt::Effect(..) => true,
+        Stmt::Effect(_, effect) => effect.exprs().into_iter().any(expr),
     })
 }
 

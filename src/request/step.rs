@@ -7,6 +7,8 @@
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Method};
 use serde_json::Value;
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 /// What a step asks for.
@@ -47,11 +49,26 @@ pub struct RunRequest {
     pub timeout: Duration,
 }
 
+/// A step's result to come: effects wait for another service or a program, without holding a
+/// thread.
+pub type Pending<'a> = Pin<Box<dyn Future<Output = Result<Value, String>> + Send + 'a>>;
+
 /// Performs an execution's steps.
 pub trait Steps: Send {
     /// Performs step `n` (numbered from 1) and gives its result, or the reason it failed, which
-    /// fails the execution.
-    fn perform(&mut self, n: u32, step: Step) -> Result<Value, String>;
+    /// fails the execution. `now()` and `uuid()` are answered at once (the interpreter evaluates
+    /// expressions without waiting); effects are awaited.
+    fn perform(&mut self, n: u32, step: Step) -> Pending<'_>;
+}
+
+/// The result of `now()` or `uuid()` read at once; any other step is refused.
+pub fn local(step: &Step) -> Result<Value, String> {
+    match step {
+        Step::Now => Ok(now()),
+        Step::Uuid => Ok(uuid()),
+        Step::Http(h) => Err(format!("`http {} {}` cannot run here", h.method, h.url)),
+        Step::Run(r) => Err(format!("`run {}` cannot run here", r.program)),
+    }
 }
 
 /// Steps where there are no effects (constants, a test's `expect`, benchmarks): the clock and the
@@ -59,13 +76,9 @@ pub trait Steps: Send {
 pub struct Clock;
 
 impl Steps for Clock {
-    fn perform(&mut self, _n: u32, step: Step) -> Result<Value, String> {
-        match step {
-            Step::Now => Ok(now()),
-            Step::Uuid => Ok(uuid()),
-            Step::Http(h) => Err(format!("`http {} {}` cannot run here", h.method, h.url)),
-            Step::Run(r) => Err(format!("`run {}` cannot run here", r.program)),
-        }
+    fn perform(&mut self, _n: u32, step: Step) -> Pending<'_> {
+        let result = local(&step);
+        Box::pin(std::future::ready(result))
     }
 }
 
@@ -117,8 +130,7 @@ mod tests {
 
     #[test]
     fn the_clock_refuses_effects_and_reads_the_time() {
-        let mut c = Clock;
-        assert!(c.perform(1, Step::Now).is_ok_and(|v| v.as_str().is_some_and(|s| s.ends_with('Z'))));
+        assert!(local(&Step::Now).is_ok_and(|v| v.as_str().is_some_and(|s| s.ends_with('Z'))));
         let r = RunRequest {
             program: "true".into(),
             args: vec![],
@@ -127,7 +139,7 @@ mod tests {
             dir: None,
             timeout: Duration::from_secs(1),
         };
-        assert!(c.perform(2, Step::Run(r)).is_err());
+        assert!(local(&Step::Run(r)).is_err());
     }
 
     #[test]

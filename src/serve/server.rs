@@ -3,6 +3,7 @@
 //! SIGTERM/SIGINT.
 
 use crate::effect::Effects;
+use futures_util::FutureExt as _;
 use crate::request::handle::{self, Enqueue, ExecId, Job, Limits};
 use crate::request::served::{BuildError, Router};
 use crate::serve::logging::{self, LogFormat};
@@ -468,10 +469,12 @@ async fn worker(rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>, metrics: Optio
         // that execution, not the worker and every execution queued behind it.
         let (workflow, id) = (job.served.name.clone(), job.id);
         let ran = if job.served.plan.heavy {
-            // Long executions run on the blocking pool, off the threads that answer requests.
-            tokio::task::spawn_blocking(move || handle::run_job(job)).await.map_err(|_| ())
+            // Executions that loop run on the blocking pool, off the threads that answer requests.
+            let runtime = tokio::runtime::Handle::current();
+            tokio::task::spawn_blocking(move || runtime.block_on(handle::run_job(job))).await.map_err(|_| ())
         } else {
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handle::run_job(job))).map_err(|_| ())
+            // Effects are awaited: a worker waiting for a call holds no thread.
+            std::panic::AssertUnwindSafe(handle::run_job(job)).catch_unwind().await.map_err(|_| ())
         };
         match ran {
             Ok(record) => {

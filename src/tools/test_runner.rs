@@ -90,7 +90,9 @@ async fn run_one(router: &Router, t: &TestCase, n: u64) -> TestResult {
     let mut records: Vec<Record> = handled.record.into_iter().collect();
     let jobs = queue.0.into_inner().unwrap_or_default();
     let async_run = !jobs.is_empty();
-    records.extend(jobs.into_iter().map(handle::run_job));
+    for job in jobs {
+        records.push(handle::run_job(job).await);
+    }
 
     let (parts, body) = handled.response.into_parts();
     let body = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();

@@ -139,6 +139,7 @@ fn forms_headers_and_async_calls() {
     server.wait_log("relayed");
     let got = up.received();
     assert_eq!(got.len(), 1);
+    assert_eq!((got[0].method.as_str(), got[0].path.as_str()), ("POST", "/hook"));
     assert_eq!(got[0].header("authorization"), Some("Bearer t0ken"));
     assert_eq!(got[0].header("x-skip"), None);
     assert_eq!(got[0].header("content-type"), Some("application/x-www-form-urlencoded"));
