@@ -71,7 +71,11 @@ async fn sink(addr: String) {
             if req.method() == hyper::Method::GET {
                 let mut l = stats.lock().expect("stats").latencies_ns.clone();
                 l.sort_unstable();
-                let pick = |q: f64| l.get(((l.len() as f64 * q) as usize).min(l.len().saturating_sub(1))).copied().unwrap_or(0);
+                let pick = |q: f64| {
+                    l.get(((l.len() as f64 * q) as usize).min(l.len().saturating_sub(1)))
+                        .copied()
+                        .unwrap_or(0)
+                };
                 let body = format!(
                     r#"{{"count":{},"p50_ms":{:.2},"p99_ms":{:.2}}}"#,
                     l.len(),
@@ -107,7 +111,8 @@ async fn baseline(addr: String, sink_url: String) {
             };
             let key = format!("{}-1", counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
             tokio::spawn(async move {
-                let forwarded = serde_json::json!({"id": event["id"], "type": event["type"], "sent": event["sent"]});
+                let forwarded =
+                    serde_json::json!({"id": event["id"], "type": event["type"], "sent": event["sent"]});
                 for attempt in 0..6u32 {
                     let sent = client
                         .post(&sink_url)
@@ -144,7 +149,8 @@ async fn load(url: String, n: usize, concurrency: usize, stats_url: String) {
                 }
                 loop {
                     let body = format!(r#"{{"id":"evt_{i}","type":"invoice.paid","sent":{}}}"#, now_ns());
-                    let r = client.post(&url).header("content-type", "application/json").body(body).send().await;
+                    let r =
+                        client.post(&url).header("content-type", "application/json").body(body).send().await;
                     match r {
                         Ok(r) if r.status() == StatusCode::SERVICE_UNAVAILABLE => {
                             tokio::time::sleep(Duration::from_millis(10)).await
@@ -200,6 +206,8 @@ fn main() {
             arg(3).parse().unwrap_or(32),
             arg(4),
         )),
-        _ => eprintln!("usage: forward sink ADDR | baseline ADDR SINK_URL | load URL N CONCURRENCY SINK_STATS_URL"),
+        _ => eprintln!(
+            "usage: forward sink ADDR | baseline ADDR SINK_URL | load URL N CONCURRENCY SINK_STATS_URL"
+        ),
     }
 }

@@ -67,6 +67,9 @@ pub struct Function {
     pub returns: Types,
     pub signature: &'static str,
     pub doc: &'static str,
+    /// A use of it; for the functions of expressions, an expression that is true (a test holds
+    /// each to that, and the README shows them).
+    pub example: &'static str,
 }
 
 const S: Types = Types::STRING;
@@ -87,6 +90,7 @@ pub const FUNCTIONS: [Function; 36] = [
         returns: N,
         signature: "len(value)",
         doc: "characters of a string, elements of an array, keys of an object",
+        example: "len(\"héllo\") == 5",
     },
     Function {
         name: "lower",
@@ -96,6 +100,7 @@ pub const FUNCTIONS: [Function; 36] = [
         returns: S,
         signature: "lower(string)",
         doc: "the string in lower case",
+        example: "lower(\"PAID\") == \"paid\"",
     },
     Function {
         name: "upper",
@@ -105,6 +110,7 @@ pub const FUNCTIONS: [Function; 36] = [
         returns: S,
         signature: "upper(string)",
         doc: "the string in upper case",
+        example: "upper(\"usd\") == \"USD\"",
     },
     Function {
         name: "trim",
@@ -114,6 +120,7 @@ pub const FUNCTIONS: [Function; 36] = [
         returns: S,
         signature: "trim(string)",
         doc: "the string without leading and trailing white space",
+        example: "trim(\"  main \\n\") == \"main\"",
     },
     Function {
         name: "contains",
@@ -123,6 +130,7 @@ pub const FUNCTIONS: [Function; 36] = [
         returns: B,
         signature: "contains(haystack, needle)",
         doc: "whether an array holds the value, an object the key, a string the substring",
+        example: "contains([\"a\", \"b\"], \"b\")",
     },
     Function {
         name: "starts_with",
@@ -132,6 +140,7 @@ pub const FUNCTIONS: [Function; 36] = [
         returns: B,
         signature: "starts_with(string, prefix)",
         doc: "whether the string starts with the prefix",
+        example: "starts_with(\"refs/heads/main\", \"refs/heads/\")",
     },
     Function {
         name: "ends_with",
@@ -141,6 +150,7 @@ pub const FUNCTIONS: [Function; 36] = [
         returns: B,
         signature: "ends_with(string, suffix)",
         doc: "whether the string ends with the suffix",
+        example: "ends_with(\"invoice.pdf\", \".pdf\")",
     },
     Function {
         name: "matches",
@@ -150,6 +160,7 @@ pub const FUNCTIONS: [Function; 36] = [
         returns: B,
         signature: "matches(string, \"regex\")",
         doc: "whether the string matches the literal regex (Rust `regex` syntax; null: false)",
+        example: "matches(\"evt_1NG8\", \"^evt_[A-Za-z0-9]+$\")",
     },
     Function {
         name: "number",
@@ -159,6 +170,7 @@ pub const FUNCTIONS: [Function; 36] = [
         returns: N,
         signature: "number(value)",
         doc: "a number, or a numeric string parsed",
+        example: "number(\"12.5\") == 12.5",
     },
     Function {
         name: "string",
@@ -168,6 +180,7 @@ pub const FUNCTIONS: [Function; 36] = [
         returns: S,
         signature: "string(value)",
         doc: "a string as itself, any other value as JSON",
+        example: "string({ ok: true }) == \"{\\\"ok\\\":true}\"",
     },
     Function {
         name: "exists",
@@ -177,6 +190,7 @@ pub const FUNCTIONS: [Function; 36] = [
         returns: B,
         signature: "exists(value)",
         doc: "whether the value is not null",
+        example: "!exists(null)",
     },
     Function {
         name: "now",
@@ -186,6 +200,7 @@ pub const FUNCTIONS: [Function; 36] = [
         returns: S,
         signature: "now()",
         doc: "the current UTC time as an RFC 3339 string, e.g. \"2026-01-01T00:00:00.000Z\"",
+        example: "ends_with(now(), \"Z\")",
     },
     Function {
         name: "uuid",
@@ -195,6 +210,7 @@ pub const FUNCTIONS: [Function; 36] = [
         returns: S,
         signature: "uuid()",
         doc: "a random v4 UUID",
+        example: "len(uuid()) == 36",
     },
     Function {
         name: "xml_escape",
@@ -204,6 +220,7 @@ pub const FUNCTIONS: [Function; 36] = [
         returns: S,
         signature: "xml_escape(string)",
         doc: "the string with `&`, `<`, `>`, `\"` and `'` escaped, for XML and HTML answers",
+        example: "xml_escape(\"<b>\") == \"&lt;b&gt;\"",
     },
     Function {
         name: "split",
@@ -213,6 +230,7 @@ pub const FUNCTIONS: [Function; 36] = [
         returns: A,
         signature: "split(string, separator)",
         doc: "the parts of the string between separators",
+        example: "split(\"a,b,c\", \",\") == [\"a\", \"b\", \"c\"]",
     },
     Function {
         name: "join",
@@ -222,6 +240,7 @@ pub const FUNCTIONS: [Function; 36] = [
         returns: S,
         signature: "join(array, separator)",
         doc: "the elements rendered as text, with the separator between them",
+        example: "join([\"a\", 1, true], \"-\") == \"a-1-true\"",
     },
     Function {
         name: "replace",
@@ -231,6 +250,7 @@ pub const FUNCTIONS: [Function; 36] = [
         returns: S,
         signature: "replace(string, from, to)",
         doc: "the string with every occurrence of `from` replaced",
+        example: "replace(\"a-b-c\", \"-\", \"/\") == \"a/b/c\"",
     },
     Function {
         name: "slice",
@@ -241,6 +261,7 @@ pub const FUNCTIONS: [Function; 36] = [
         signature: "slice(string_or_array, start, end)",
         doc:
             "characters or elements from start to end (exclusive; end optional; negative counts from the end)",
+        example: "slice(\"refs/heads/main\", 11) == \"main\" && slice([1, 2, 3], -2) == [2, 3]",
     },
     Function {
         name: "keys",
@@ -250,6 +271,7 @@ pub const FUNCTIONS: [Function; 36] = [
         returns: A,
         signature: "keys(object)",
         doc: "the object's keys, in order",
+        example: "keys({ a: 1, b: 2 }) == [\"a\", \"b\"]",
     },
     Function {
         name: "values",
@@ -259,6 +281,7 @@ pub const FUNCTIONS: [Function; 36] = [
         returns: A,
         signature: "values(object)",
         doc: "the object's values, in order",
+        example: "values({ a: 1, b: 2 }) == [1, 2]",
     },
     Function {
         name: "sum",
@@ -268,6 +291,7 @@ pub const FUNCTIONS: [Function; 36] = [
         returns: N,
         signature: "sum(array)",
         doc: "the sum of the numbers (of integers: an integer)",
+        example: "sum([1, 2, 3.5]) == 6.5",
     },
     Function {
         name: "min",
@@ -277,6 +301,7 @@ pub const FUNCTIONS: [Function; 36] = [
         returns: ANY,
         signature: "min(array)",
         doc: "the smallest number or string (null for an empty array)",
+        example: "min([3, 1, 2]) == 1",
     },
     Function {
         name: "max",
@@ -286,6 +311,7 @@ pub const FUNCTIONS: [Function; 36] = [
         returns: ANY,
         signature: "max(array)",
         doc: "the largest number or string (null for an empty array)",
+        example: "max([\"a\", \"c\", \"b\"]) == \"c\"",
     },
     Function {
         name: "any",
@@ -295,6 +321,7 @@ pub const FUNCTIONS: [Function; 36] = [
         returns: B,
         signature: "any(array)",
         doc: "whether some element is truthy (false for an empty array)",
+        example: "any([false, null, 1])",
     },
     Function {
         name: "all",
@@ -304,6 +331,7 @@ pub const FUNCTIONS: [Function; 36] = [
         returns: B,
         signature: "all(array)",
         doc: "whether every element is truthy (true for an empty array)",
+        example: "all([])",
     },
     Function {
         name: "json_encode",
@@ -313,6 +341,7 @@ pub const FUNCTIONS: [Function; 36] = [
         returns: S,
         signature: "json_encode(value)",
         doc: "the value as compact JSON text, keys in their order",
+        example: "json_encode({ a: [1, \"x\"] }) == \"{\\\"a\\\":[1,\\\"x\\\"]}\"",
     },
     Function {
         name: "json_decode",
@@ -322,6 +351,7 @@ pub const FUNCTIONS: [Function; 36] = [
         returns: ANY,
         signature: "json_decode(string)",
         doc: "the value the JSON text holds",
+        example: "json_decode(\"{\\\"a\\\":1}\").a == 1",
     },
     Function {
         name: "base64_encode",
@@ -331,6 +361,7 @@ pub const FUNCTIONS: [Function; 36] = [
         returns: S,
         signature: "base64_encode(string)",
         doc: "standard base64 with padding",
+        example: "base64_encode(\"hi\") == \"aGk=\"",
     },
     Function {
         name: "base64_decode",
@@ -340,6 +371,7 @@ pub const FUNCTIONS: [Function; 36] = [
         returns: S,
         signature: "base64_decode(string)",
         doc: "the text standard base64 holds",
+        example: "base64_decode(\"aGk=\") == \"hi\"",
     },
     Function {
         name: "url_encode",
@@ -349,6 +381,7 @@ pub const FUNCTIONS: [Function; 36] = [
         returns: S,
         signature: "url_encode(string)",
         doc: "percent-encoded, all but A-Za-z0-9-._~",
+        example: "url_encode(\"a b&c\") == \"a%20b%26c\"",
     },
     Function {
         name: "sha256",
@@ -358,6 +391,7 @@ pub const FUNCTIONS: [Function; 36] = [
         returns: S,
         signature: "sha256(string)",
         doc: "the SHA-256 of the text, in hex",
+        example: "sha256(\"\") == \"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\"",
     },
     Function {
         name: "hmac_sha256",
@@ -367,6 +401,7 @@ pub const FUNCTIONS: [Function; 36] = [
         returns: S,
         signature: "hmac_sha256(key, string)",
         doc: "the HMAC-SHA256 of the text with the key, in hex",
+        example: "hmac_sha256(\"key\", \"data\") == \"5031fe3d989c6d1537a013fa6e739da23463fdaec3b70137d828e36ace221bd0\"",
     },
     Function {
         name: "unix_time",
@@ -376,6 +411,7 @@ pub const FUNCTIONS: [Function; 36] = [
         returns: N,
         signature: "unix_time()",
         doc: "the current time in whole seconds since 1970",
+        example: "unix_time() > 1700000000",
     },
     Function {
         name: "secure_eq",
@@ -385,6 +421,7 @@ pub const FUNCTIONS: [Function; 36] = [
         returns: B,
         signature: "secure_eq(a, b)",
         doc: "constant-time string equality",
+        example: "secure_eq(\"a\", \"a\")",
     },
     Function {
         name: "secret",
@@ -393,7 +430,8 @@ pub const FUNCTIONS: [Function; 36] = [
         params: &[S],
         returns: S,
         signature: "secret(\"NAME\")",
-        doc: "the secret NAME: the environment variable, else the file NAME in $CREDENTIALS_DIRECTORY or --secrets-dir; it may reach only auth settings, hmac_sha256(), sha256() and secure_eq()",
+        doc: "the secret NAME: the environment variable, else the file NAME in $CREDENTIALS_DIRECTORY or --secrets-dir; it may reach only auth settings, `http` headers and bodies, `run` env and stdin, hmac_sha256(), sha256() and secure_eq()",
+        example: "auth bearer secret(\"API_TOKEN\")",
     },
     Function {
         name: "env",
@@ -403,6 +441,7 @@ pub const FUNCTIONS: [Function; 36] = [
         returns: S,
         signature: "env(\"NAME\")",
         doc: "the environment variable NAME, read when the workflow is loaded",
+        example: "x = header \"X\" default env(\"DEFAULT_X\")",
     },
 ];
 

@@ -7,10 +7,10 @@ use crate::lang::ir::{Block, Body, Builtin, Expr, Part, Respond, Statement, Stmt
 use crate::request::effects;
 use crate::request::step::{self, Step, Steps};
 use crate::request::value;
+use futures_util::FutureExt as _;
 use http::{HeaderName, HeaderValue};
 use serde_json::Value;
 use std::borrow::Cow;
-use futures_util::FutureExt as _;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -43,7 +43,12 @@ pub const TEXT: &str = "text/plain; charset=utf-8";
 /// Runs the statements of `wf` over a frame whose extracted slots are filled; every effect, and
 /// `now()` and `uuid()`, pass through `steps`. Without effects the future is ready at its first
 /// poll; with them it waits for each effect without holding a thread.
-pub async fn run(wf: &Workflow, frame: &mut [Value], logs: &mut Vec<String>, steps: &mut dyn Steps) -> Outcome {
+pub async fn run(
+    wf: &Workflow,
+    frame: &mut [Value],
+    logs: &mut Vec<String>,
+    steps: &mut dyn Steps,
+) -> Outcome {
     let cx = Context::new(steps);
     block(&wf.body, frame, logs, &cx).await.unwrap_or(Outcome::Completed)
 }
@@ -84,7 +89,10 @@ impl<'s> Context<'s> {
         let n = self.next_step();
         let mut guard = self.steps.lock().map_err(|_| "the execution's steps are unusable".to_string())?;
         let steps = guard.as_mut().ok_or("a step started inside another step")?;
-        steps.perform(n, step).now_or_never().unwrap_or_else(|| Err("`now()` and `uuid()` must be answered at once".into()))
+        steps
+            .perform(n, step)
+            .now_or_never()
+            .unwrap_or_else(|| Err("`now()` and `uuid()` must be answered at once".into()))
     }
 
     /// Takes an effect step and waits for its result.
@@ -136,7 +144,12 @@ fn block<'a>(
     })
 }
 
-async fn stmt(s: &Statement, frame: &mut [Value], logs: &mut Vec<String>, cx: &Context<'_>) -> Option<Outcome> {
+async fn stmt(
+    s: &Statement,
+    frame: &mut [Value],
+    logs: &mut Vec<String>,
+    cx: &Context<'_>,
+) -> Option<Outcome> {
     let result = statement(s, frame, logs, cx).await;
     result.unwrap_or_else(|e| Some(Outcome::Failed(e, s.span)))
 }
@@ -546,6 +559,24 @@ mod tests {
         );
         let (o, _) = run_src(src, &[("n", json!("text"))]);
         assert!(matches!(o, Outcome::Failed(..)));
+    }
+
+    #[test]
+    fn every_function_example_is_true() {
+        let examples: Vec<&str> = crate::lang::builtins::FUNCTIONS
+            .iter()
+            .filter(|f| !matches!(f.name, "secret" | "env"))
+            .map(|f| f.example)
+            .collect();
+        let src =
+            format!("workflow w {{ trigger webhook {{ }} respond 200 json [{}] }}", examples.join(", "));
+        let (o, _) = run_src(&src, &[]);
+        let Outcome::Responded(a) = o else { panic!("{o:?}") };
+        let results: Vec<Value> = serde_json::from_slice(&a.body).unwrap();
+        for (example, result) in examples.iter().zip(&results) {
+            assert_eq!(result, &Value::Bool(true), "{example}");
+        }
+        assert_eq!(results.len(), examples.len());
     }
 
     #[test]

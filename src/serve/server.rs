@@ -3,12 +3,12 @@
 //! SIGTERM/SIGINT.
 
 use crate::effect::Effects;
-use futures_util::FutureExt as _;
 use crate::request::handle::{self, Enqueue, ExecId, Job, Limits};
 use crate::request::served::{BuildError, Router};
 use crate::serve::logging::{self, LogFormat};
 use crate::serve::metrics::Metrics;
 use arc_swap::ArcSwap;
+use futures_util::FutureExt as _;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;

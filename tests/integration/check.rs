@@ -235,7 +235,8 @@ fn the_readme_lists_every_code_function_and_keyword() {
         );
     }
     for f in &wf::lang::builtins::FUNCTIONS {
-        assert!(readme.contains(&format!("| `{}` | {} |", f.signature, f.doc)), "README lacks {}", f.name);
+        let row = format!("| `{}` | {} | `{}` |", f.signature, f.doc, f.example.replace('|', "\\|"));
+        assert!(readme.contains(&row), "README lacks {row}");
     }
     let keywords = wf::lang::keywords::RESERVED.join(" ");
     assert!(readme.replace('\n', " ").contains(&keywords), "README lacks the keyword list `{keywords}`");

@@ -12,7 +12,13 @@ fn examples() -> Server {
     let env: Vec<(&str, &str)> =
         crate::common::EXAMPLE_ENV.iter().skip(1).step_by(2).filter_map(|kv| kv.split_once('=')).collect();
     let mut cmd = std::process::Command::new(crate::common::wf_bin());
-    cmd.args(["serve", repo().join("examples").to_str().expect("utf8"), "--listen", "127.0.0.1:0", "--allow-run"]);
+    cmd.args([
+        "serve",
+        repo().join("examples").to_str().expect("utf8"),
+        "--listen",
+        "127.0.0.1:0",
+        "--allow-run",
+    ]);
     for (k, v) in env {
         cmd.env(k, v);
     }

@@ -23,7 +23,7 @@ pub enum Hover {
     /// A bound name: its types and where they come from.
     Binding(Binding),
     /// A function: its signature and doc line.
-    Function(&'static str, &'static str),
+    Function(&'static str, &'static str, &'static str),
     /// A keyword and what it does.
     Keyword(&'static str, &'static str),
 }
@@ -91,7 +91,7 @@ impl Document {
             return Some(Hover::Binding(b.clone()));
         }
         if let Some(f) = FUNCTIONS.iter().find(|f| f.name == word) {
-            return Some(Hover::Function(f.signature, f.doc));
+            return Some(Hover::Function(f.signature, f.doc, f.example));
         }
         KEYWORDS.iter().find(|(k, _)| *k == word).map(|(k, doc)| Hover::Keyword(k, doc))
     }

@@ -176,7 +176,9 @@ fn respond(docs: &HashMap<String, Open>, req: &Request) -> Result<serde_json::Va
                     let (line, col) = b.file.line_col(b.span.start);
                     format!("`{}`: {}\n\n{} (line {line}, column {col})", b.name, b.types, b.origin)
                 }
-                Some(Hover::Function(signature, doc)) => format!("```wf\n{signature}\n```\n{doc}"),
+                Some(Hover::Function(signature, doc, example)) => {
+                    format!("```wf\n{signature}\n```\n{doc}\n\nFor example: `{example}`")
+                }
                 Some(Hover::Keyword(k, doc)) => format!("**{k}**: {doc}"),
                 None => return Ok(serde_json::Value::Null),
             };
