@@ -186,7 +186,7 @@ fn every_kind_of_diagnostic_has_a_golden_case() {
     assert!(missing.is_empty(), "no golden case in tests/check/ for {missing:?}");
 }
 
-/// Whether `wf serve` starts on `path` (with every `env()` variable it names set).
+/// Whether `wf serve` starts on `path` (with every `env()` variable and `secret()` it names set).
 fn serve_starts(path: &std::path::Path) -> bool {
     use std::io::BufRead as _;
     let text = String::from_utf8_lossy(&std::fs::read(path).unwrap_or_default()).into_owned();
@@ -194,7 +194,9 @@ fn serve_starts(path: &std::path::Path) -> bool {
     cmd.args(["serve", path.to_str().expect("utf8"), "--listen", "127.0.0.1:0", "--allow-run"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null());
-    for name in text.split("env(\"").skip(1).filter_map(|r| r.split('"').next()) {
+    let named =
+        |call: &'static str| text.split(call).skip(1).filter_map(|r| r.split('"').next()).collect::<Vec<_>>();
+    for name in named("env(\"").into_iter().chain(named("secret(\"")) {
         if !name.is_empty() && !name.contains(['=', '\0', '$']) {
             cmd.env(name, "value");
         }
