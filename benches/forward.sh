@@ -40,7 +40,7 @@ start() {
 
 start sink "$FWD" sink 127.0.0.1:13099
 SINK=$ADDR
-start wf "$WF" serve benches/forward.wf --listen 127.0.0.1:0 --queue-size 100000
+start wf "$WF" serve benches/forward.wf --listen 127.0.0.1:0 --queue-size 100000 ${WF_ARGS:-}
 WF_ADDR=$ADDR
 start baseline "$FWD" baseline 127.0.0.1:0 "http://$SINK/events"
 BASE_ADDR=$ADDR
