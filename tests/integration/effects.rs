@@ -262,3 +262,15 @@ fn relative_programs_are_found_beside_the_workflow() {
     let j = server.post("/run", &[], "").json();
     assert_eq!(j["stdout"], format!("hello there from {name}\n"));
 }
+
+#[test]
+fn dir_sets_the_working_directory_relative_to_the_workflow() {
+    let dir = crate::common::Dir::new(&[("run.wf", &runner("pwd", "", r#"dir "work""#))]);
+    std::fs::create_dir(dir.path().join("work")).expect("mkdir");
+    let expected = format!("{}\n", dir.path().join("work").canonicalize().expect("canonical").display());
+    let mut cmd = std::process::Command::new(crate::common::wf_bin());
+    cmd.arg("serve").arg(dir.path()).args(["--listen", "127.0.0.1:0", "--allow-run"]);
+    let server = Server::spawn(cmd, dir);
+    let j = server.post("/run", &[], "").json();
+    assert_eq!(j["stdout"], expected);
+}

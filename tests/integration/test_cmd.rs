@@ -153,3 +153,47 @@ test "every line item is counted" {
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("ok     every line item is counted"), "{out}");
 }
+
+#[test]
+fn effects_are_answered_by_mocks_and_an_unmatched_one_fails_naming_the_call() {
+    let tests = r#"
+workflow notify {
+  trigger webhook { path "/notify" mode async }
+  extract { who = body "who" required }
+  let r = http POST "https://chat.example/api/messages" { json { text: "hello ${who}" } }
+  if r.status != 200 { fail "chat said ${r.status}" }
+  let s = http GET "https://status.example/health"
+  log "status ${s.status}"
+}
+test "mocked" {
+  mock http POST "https://chat.example/*" { respond 200 json { ok: true } }
+  request POST "/notify" { json { who: "ada" } }
+  mock http GET "https://status.example/health" { respond 204 }
+  expect calls[0] == { kind: "http", method: "POST", url: "https://chat.example/api/messages", headers: { "content-type": "application/json" }, json: { text: "hello ada" }, text: "{\"text\":\"hello ada\"}" }
+  expect calls[1].method == "GET"
+}
+test "a connection error" {
+  mock http POST "https://chat.example/*" { fail "connection refused" }
+  request POST "/notify" { json { who: "bob" } }
+  expect len(calls) == 1
+}
+test "nothing answers the status call" {
+  mock http POST "https://chat.example/api/messages" { respond 200 }
+  request POST "/notify" { json { who: "eve" } }
+  expect len(calls) == 2
+}"#;
+    let (code, out) = run(tests, &[]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("ok     mocked"), "{out}");
+    assert!(out.contains("ok     a connection error"), "{out}");
+    assert!(
+        out.contains("failed: `http POST https://chat.example/api/messages` failed: connection refused"),
+        "{out}"
+    );
+    assert!(out.contains("FAILED nothing answers the status call"), "{out}");
+    assert!(
+        out.contains("no mock answers `http GET https://status.example/health`: add `mock http GET \"https://status.example/health\" { respond 200 }` to the test"),
+        "{out}"
+    );
+    assert!(out.contains("2 passed, 1 failed"), "{out}");
+}
