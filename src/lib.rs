@@ -20,6 +20,7 @@
 
 pub mod cli;
 pub mod effect;
+pub mod store;
 pub mod lang;
 pub mod request;
 pub mod serve;

@@ -32,6 +32,11 @@ pub struct Served {
     /// The values its `env()` calls resolved to (those of [`SECRET_MIN`] bytes or more): never
     /// written to a log line or a failure reason, whatever the workflow does with them.
     pub secrets: Vec<Box<str>>,
+    /// The version it was loaded from: the SHA-256 (hex) of its file's text. A store keeps an
+    /// async run with the text of its version, so the run resumes under it after a restart.
+    pub version: String,
+    /// The names of the `env()` variables and secrets it reads (never their values).
+    pub env_names: Vec<String>,
 }
 
 /// Credentials checked before the body: each accepted value (several when rotating).
@@ -216,8 +221,16 @@ pub fn build_partial_in(
     let mut resolved = Vec::new();
     for mut wf in program.workflows {
         let mut missing = Vec::new();
-        wf.walk_exprs_mut(&mut |e| resolve(e, env, &secret, &mut missing, &mut all_secrets));
-        resolved.push((wf, missing));
+        let mut names = Vec::new();
+        wf.walk_exprs_mut(&mut |e| {
+            if let Expr::Env(n) | Expr::Secret(n) = e {
+                if !names.contains(n) {
+                    names.push(n.clone());
+                }
+            }
+            resolve(e, env, &secret, &mut missing, &mut all_secrets)
+        });
+        resolved.push((wf, missing, names));
     }
     let mut tests = program.tests;
     for t in &mut tests {
@@ -225,7 +238,8 @@ pub fn build_partial_in(
         t.walk_exprs_mut(&mut |e| resolve(e, env, &secret, &mut Vec::new(), &mut all_secrets));
     }
     all_secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-    for (wf, missing) in resolved {
+    let mut versions: HashMap<usize, String> = HashMap::new();
+    for (wf, missing, env_names) in resolved {
         let secrets = all_secrets.clone();
         let path = wf.path.clone();
         if let Some((name, what)) = missing.first() {
@@ -238,7 +252,15 @@ pub fn build_partial_in(
             broken.insert(path, why);
             continue;
         }
-        match prepare(wf, secrets) {
+        // One hash per file, however many workflows it holds.
+        let version = versions
+            .entry(Arc::as_ptr(&wf.file) as usize)
+            .or_insert_with(|| {
+                use sha2::Digest as _;
+                hex::encode(sha2::Sha256::digest(wf.file.text.as_bytes()))
+            })
+            .clone();
+        match prepare(wf, secrets, env_names, version) {
             Ok(s) => {
                 routes.insert(path, Arc::new(s));
             }
@@ -284,7 +306,12 @@ fn resolve(
     }
 }
 
-fn prepare(wf: Workflow, secrets: Vec<Box<str>>) -> Result<Served, Box<Diagnostic>> {
+fn prepare(
+    wf: Workflow,
+    secrets: Vec<Box<str>>,
+    env_names: Vec<String>,
+    version: String,
+) -> Result<Served, Box<Diagnostic>> {
     let Constants { access, signature, immediate } = constants(&wf, false)?;
     let realm = wf.name.replace(['"', '\\'], "");
     let challenge = HeaderValue::from_str(&format!("Basic realm=\"{realm}\""))
@@ -294,7 +321,19 @@ fn prepare(wf: Workflow, secrets: Vec<Box<str>>) -> Result<Served, Box<Diagnosti
         HeaderValue::from_str(&methods.join(", ")).unwrap_or(HeaderValue::from_static("POST"));
     let name = Arc::from(wf.name.as_str());
     let plan = Plan::of(&wf);
-    Ok(Served { wf, plan, access, signature, challenge, allow_methods, immediate, name, secrets })
+    Ok(Served {
+        wf,
+        plan,
+        access,
+        signature,
+        challenge,
+        allow_methods,
+        immediate,
+        name,
+        secrets,
+        version,
+        env_names,
+    })
 }
 
 /// A workflow's values computed once, at load.

@@ -1,0 +1,110 @@
+//! What every store does, written once and run against each store this build has.
+
+use super::*;
+use serde_json::json;
+
+fn version() -> Version {
+    Version { hash: "h1".into(), file: "hooks.wf".into(), source: Arc::from("workflow w { trigger webhook { } }") }
+}
+
+fn run(id: &str, accepted_ms: i64) -> NewRun {
+    NewRun {
+        id: id.into(),
+        workflow: "w".into(),
+        version: version(),
+        frame: json!(["a", 1]),
+        request: json!({"method": "POST", "path": "/w", "headers": {"authorization": "[masked]"}, "body": "{}"}),
+        env_names: vec!["TOKEN".into()],
+        accepted_ms,
+    }
+}
+
+fn ended(id: &str, mode: &'static str, started_ms: i64, outcome: &'static str) -> Ended {
+    Ended {
+        id: id.into(),
+        workflow: "w".into(),
+        mode,
+        started_ms,
+        duration_ms: 5,
+        status: 200,
+        outcome,
+        reason: (outcome == "failed").then(|| "boom".to_string()),
+        at: (outcome == "failed").then(|| "hooks.wf:3:5".to_string()),
+        logs: vec!["one".into(), "two".into()],
+    }
+}
+
+/// The contract: accepted runs are kept until they end, with their finished steps; history is
+/// listed newest first and filtered; pruning removes only old ended executions.
+pub(crate) async fn contract(store: &dyn Store) {
+    store.accept(run("00000000000000a1", 1_000)).await.expect("accept");
+    store.accept(run("00000000000000a2", 2_000)).await.expect("accept");
+    store.step_started("00000000000000a1", 1, "http", json!({"method": "POST", "url": "http://x"}));
+    store.step_ended("00000000000000a1", 1, &Ok(json!({"status": 200}))).await.expect("step");
+    store.step_value("00000000000000a1", 2, "uuid", &json!("u-1"));
+    store.step_started("00000000000000a1", 3, "run", json!({"program": "x"}));
+    store.step_ended("00000000000000a1", 3, &Err("timed out".into())).await.expect("step");
+
+    let open = store.unfinished().expect("unfinished");
+    assert_eq!(open.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["00000000000000a1", "00000000000000a2"]);
+    assert_eq!(open[0].frame, json!(["a", 1]));
+    assert_eq!(open[0].version, version());
+    // Finished steps come back; a failed one runs again.
+    assert_eq!(open[0].journal, vec![(1, Ok(json!({"status": 200}))), (2, Ok(json!("u-1")))]);
+    assert!(open[1].journal.is_empty());
+
+    store.ended(ended("00000000000000a1", "async", 1_000, "completed"));
+    store.ended(ended("00000000000000b1", "sync", 3_000, "failed"));
+    store.ended(ended("00000000000000b2", "sync", 4_000, "responded"));
+    store.flush().await.expect("flush");
+
+    let open = store.unfinished().expect("unfinished");
+    assert_eq!(open.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["00000000000000a2"]);
+
+    let all = store.list(&Filter { limit: 50, ..Filter::default() }).expect("list");
+    let ids: Vec<&str> = all.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["00000000000000b2", "00000000000000b1", "00000000000000a2", "00000000000000a1"]);
+    let failed = store.list(&Filter { status: Some("failed".into()), limit: 50, ..Filter::default() }).expect("list");
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].reason.as_deref(), Some("boom"));
+    let queued = store.list(&Filter { status: Some("queued".into()), limit: 50, ..Filter::default() }).expect("list");
+    assert_eq!(queued.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["00000000000000a2"]);
+    let recent = store.list(&Filter { since_ms: Some(3_500), limit: 50, ..Filter::default() }).expect("list");
+    assert_eq!(recent.len(), 1);
+    assert_eq!(store.list(&Filter { limit: 2, ..Filter::default() }).expect("list").len(), 2);
+    let other = store.list(&Filter { workflow: Some("other".into()), limit: 50, ..Filter::default() }).expect("list");
+    assert!(other.is_empty());
+
+    let shown = store.show("00000000000000a1").expect("show").expect("exists");
+    assert_eq!((shown.mode.as_str(), shown.state.as_str(), shown.outcome.as_deref()), ("async", "ended", Some("completed")));
+    assert_eq!(shown.logs, ["one", "two"]);
+    assert_eq!(shown.request.as_ref().map(|r| r["headers"]["authorization"].clone()), Some(json!("[masked]")));
+    let steps: Vec<(u32, &str, &str)> = shown.steps.iter().map(|s| (s.n, s.kind.as_str(), s.state.as_str())).collect();
+    assert_eq!(steps, [(1, "http", "finished"), (2, "uuid", "finished"), (3, "run", "failed")]);
+    assert_eq!(shown.steps[2].reason.as_deref(), Some("timed out"));
+    assert!(store.show("ffffffffffffffff").expect("show").is_none());
+
+    // Pruning takes ended executions older than the cut, in batches, never an unfinished run.
+    assert_eq!(store.prune(3_500, 1).expect("prune"), 1);
+    assert_eq!(store.prune(3_500, 100).expect("prune"), 1);
+    let left: Vec<String> =
+        store.list(&Filter { limit: 50, ..Filter::default() }).expect("list").into_iter().map(|r| r.id).collect();
+    assert_eq!(left, ["00000000000000b2", "00000000000000a2"]);
+    assert_eq!(store.dropped(), 0);
+}
+
+#[tokio::test]
+async fn sqlite_keeps_the_contract() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("state").join("state.db");
+    let store = sqlite::Sqlite::open(&path).expect("open");
+    contract(&store).await;
+    assert!(dir.path().join("state/.gitignore").exists(), "a directory the store creates is ignored by git");
+    // One `wf serve` per file.
+    let second = sqlite::Sqlite::open(&path).err().expect("the second open is refused");
+    assert!(second.contains("in use by another `wf serve`"), "{second}");
+    drop(store);
+    // What was kept is there after a reopen.
+    let again = sqlite::Sqlite::open(&path).expect("reopen");
+    assert_eq!(again.unfinished().expect("unfinished").len(), 1);
+}

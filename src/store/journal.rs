@@ -1,0 +1,66 @@
+//! Journaled steps: wraps the steps of an async run so that every step is recorded in the store,
+//! and a resumed run is given the recorded results of the steps that had finished instead of
+//! performing them again. A step that was under way at a crash has no result: it runs again
+//! (an `http` call with the same idempotency key, since the key is the execution id and step).
+
+use super::Store;
+use crate::request::step::{self, Pending, Step, Steps};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+pub struct Journaled {
+    inner: Box<dyn Steps>,
+    store: Arc<dyn Store>,
+    id: String,
+    /// Results of the steps that finished before a restart, by step number.
+    replay: HashMap<u32, Result<Value, String>>,
+}
+
+impl Journaled {
+    pub fn new(
+        inner: Box<dyn Steps>,
+        store: Arc<dyn Store>,
+        id: String,
+        journal: Vec<(u32, Result<Value, String>)>,
+    ) -> Journaled {
+        Journaled { inner, store, id, replay: journal.into_iter().collect() }
+    }
+}
+
+/// What the journal shows of a step's request: never headers, bodies or environment (they may
+/// hold secrets).
+fn summary(s: &Step) -> (&'static str, Value) {
+    match s {
+        Step::Http(h) => ("http", json!({"method": h.method.as_str(), "url": h.url})),
+        Step::Run(r) => ("run", json!({"program": r.program, "args": r.args})),
+        Step::Now => ("now", Value::Null),
+        Step::Uuid => ("uuid", Value::Null),
+    }
+}
+
+impl Steps for Journaled {
+    fn perform(&mut self, n: u32, s: Step) -> Pending<'_> {
+        if let Some(recorded) = self.replay.remove(&n) {
+            return Box::pin(std::future::ready(recorded));
+        }
+        let (kind, request) = summary(&s);
+        if matches!(s, Step::Now | Step::Uuid) {
+            let result = step::local(&s);
+            if let Ok(v) = &result {
+                self.store.step_value(&self.id, n, kind, v);
+            }
+            return Box::pin(std::future::ready(result));
+        }
+        self.store.step_started(&self.id, n, kind, request);
+        Box::pin(async move {
+            let result = self.inner.perform(n, s).await;
+            // The next step starts only once this one's end is kept; should the store fail,
+            // the run goes on (after a crash the step would run again).
+            if let Err(why) = self.store.step_ended(&self.id, n, &result).await {
+                tracing::warn!(target: "wf::store", execution = %self.id, step = n, "step not journaled: {why}");
+            }
+            result
+        })
+    }
+}

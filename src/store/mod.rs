@@ -1,0 +1,159 @@
+//! The store: what `wf serve` keeps (SPEC §5). Async runs are committed before the caller gets
+//! its answer and kept until they have run; each effect of a run is a journaled step; every
+//! execution, sync or async, leaves a history record. `sqlite.rs` is the embedded store (one
+//! file, one writer thread committing in batches); `journal.rs` wraps an execution's steps so
+//! that each is recorded and a resumed run gets finished steps' results back.
+//!
+//! Layering: `serve/` and `tools/` use this; this uses `request/` and `lang/`.
+
+pub mod journal;
+pub mod sqlite;
+
+use serde_json::Value;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+/// The text of a workflow file as a run was accepted under it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Version {
+    /// SHA-256 (hex) of `source`.
+    pub hash: String,
+    /// The file's path as `serve` was given it.
+    pub file: String,
+    pub source: Arc<str>,
+}
+
+/// An accepted async run, to keep until it has run.
+#[derive(Clone, Debug)]
+pub struct NewRun {
+    /// The execution id (16 hex digits, as in `x-wf-execution`).
+    pub id: String,
+    pub workflow: String,
+    pub version: Version,
+    /// The execution's frame once its values were extracted (a JSON array, slot by slot): what
+    /// a resumed run starts from.
+    pub frame: Value,
+    /// The request as shown by `wf runs show`: method, path, headers (credentials and signatures
+    /// masked), body as text.
+    pub request: Value,
+    /// The names of the `env()` variables and secrets the workflow reads, never their values.
+    pub env_names: Vec<String>,
+    /// Milliseconds since the epoch.
+    pub accepted_ms: i64,
+}
+
+/// An execution that ended (sync or async), for the history.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ended {
+    pub id: String,
+    pub workflow: String,
+    /// `sync` or `async`.
+    pub mode: &'static str,
+    pub started_ms: i64,
+    pub duration_ms: i64,
+    pub status: u16,
+    /// `responded`, `completed`, `failed`, `rejected`.
+    pub outcome: &'static str,
+    pub reason: Option<String>,
+    /// `file:line:column` of a failure.
+    pub at: Option<String>,
+    pub logs: Vec<String>,
+}
+
+/// A run accepted but not ended when the store was last closed: resumed at start.
+#[derive(Clone, Debug)]
+pub struct Unfinished {
+    pub id: String,
+    pub workflow: String,
+    pub version: Version,
+    pub frame: Value,
+    pub accepted_ms: i64,
+    /// The steps that finished, with their results (or failure reasons).
+    pub journal: Vec<(u32, Result<Value, String>)>,
+}
+
+/// One execution as `wf runs` shows it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct RunView {
+    pub id: String,
+    pub workflow: String,
+    pub mode: String,
+    /// `queued`, `running` or `ended`.
+    pub state: String,
+    pub outcome: Option<String>,
+    pub status: Option<u16>,
+    pub started_ms: i64,
+    pub duration_ms: Option<i64>,
+    pub reason: Option<String>,
+    pub at: Option<String>,
+    pub attempts: i64,
+    pub logs: Vec<String>,
+    pub request: Option<Value>,
+    pub steps: Vec<StepView>,
+}
+
+/// One journaled step as `wf runs show` shows it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct StepView {
+    pub n: u32,
+    pub kind: String,
+    /// `started`, `finished` or `failed`.
+    pub state: String,
+    pub request: Option<Value>,
+    pub result: Option<Value>,
+    pub reason: Option<String>,
+}
+
+/// Which executions `wf runs` lists.
+#[derive(Clone, Debug, Default)]
+pub struct Filter {
+    pub workflow: Option<String>,
+    /// An outcome (`failed`, …) or a state (`queued`, `running`).
+    pub status: Option<String>,
+    pub since_ms: Option<i64>,
+    pub limit: usize,
+}
+
+/// Resolves when what was written is durable (or could not be written).
+pub type Commit<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+
+/// A store of runs, steps and history. The SQLite store implements it; the PostgreSQL store
+/// will; `store::contract` holds the tests every store passes.
+pub trait Store: Send + Sync {
+    /// Keeps an accepted async run; resolves once it is durable. Until then the caller must not
+    /// be answered.
+    fn accept(&self, run: NewRun) -> Commit<'_>;
+    /// Notes that step `n` of run `id` started (written with the next batch, not waited for).
+    fn step_started(&self, id: &str, n: u32, kind: &str, request: Value);
+    /// Records how step `n` ended; resolves once durable, so the next step starts only after.
+    fn step_ended(&self, id: &str, n: u32, result: &Result<Value, String>) -> Commit<'_>;
+    /// Records a step answered at once (`now()`, `uuid()`), written with the next batch.
+    fn step_value(&self, id: &str, n: u32, kind: &str, value: &Value);
+    /// Records an execution's end: a sync execution's history, an async run's end (after
+    /// which it is not resumed). Written off the caller's path, in batches.
+    fn ended(&self, e: Ended);
+    /// The runs accepted and not ended, oldest first, with their finished steps.
+    fn unfinished(&self) -> Result<Vec<Unfinished>, String>;
+    /// Deletes up to `batch` ended executions older than `before_ms`; gives how many went.
+    fn prune(&self, before_ms: i64, batch: usize) -> Result<usize, String>;
+    /// Lists executions, newest first.
+    fn list(&self, filter: &Filter) -> Result<Vec<RunView>, String>;
+    /// One execution, whole (request, steps, logs).
+    fn show(&self, id: &str) -> Result<Option<RunView>, String>;
+    /// Resolves once every write sent before it is durable (at shutdown, in tests).
+    fn flush(&self) -> Commit<'_>;
+    /// Writes that could not be kept (a full queue of history writes, a failed batch), so far.
+    fn dropped(&self) -> u64;
+}
+
+/// Milliseconds since the epoch, now.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod contract;

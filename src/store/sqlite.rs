@@ -1,0 +1,494 @@
+//! The embedded store: one SQLite file in WAL mode. One writer thread owns the writing
+//! connection and commits in batches (group commit: it takes every write waiting, runs them in
+//! one transaction, syncs once, then answers every caller waiting on the batch). Reads use a
+//! second connection. A lock file beside the database keeps a second `wf serve` out.
+
+use super::{Commit, Ended, Filter, NewRun, RunView, StepView, Store, Unfinished, Version};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use serde_json::Value;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, oneshot};
+
+/// The schema this build writes; older files are migrated on open.
+const SCHEMA_VERSION: i64 = 1;
+
+/// Writes waiting for the writer at most; beyond, history writes are dropped (and counted) and
+/// accepts wait.
+const QUEUE: usize = 65_536;
+/// Most writes in one transaction.
+const BATCH: usize = 4_096;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS versions (
+    hash   TEXT PRIMARY KEY,
+    file   TEXT NOT NULL,
+    source TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS executions (
+    id          TEXT PRIMARY KEY,
+    workflow    TEXT NOT NULL,
+    mode        TEXT NOT NULL,
+    state       TEXT NOT NULL,
+    version     TEXT,
+    started_ms  INTEGER NOT NULL,
+    ended_ms    INTEGER,
+    duration_ms INTEGER,
+    status      INTEGER,
+    outcome     TEXT,
+    reason      TEXT,
+    at          TEXT,
+    logs        TEXT,
+    request     TEXT,
+    frame       TEXT,
+    env_names   TEXT,
+    attempts    INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS executions_started ON executions (started_ms);
+CREATE INDEX IF NOT EXISTS executions_open ON executions (state) WHERE state != 'ended';
+CREATE TABLE IF NOT EXISTS steps (
+    execution  TEXT NOT NULL,
+    n          INTEGER NOT NULL,
+    kind       TEXT NOT NULL,
+    state      TEXT NOT NULL,
+    request    TEXT,
+    result     TEXT,
+    reason     TEXT,
+    started_ms INTEGER,
+    ended_ms   INTEGER,
+    attempts   INTEGER NOT NULL DEFAULT 1,
+    PRIMARY KEY (execution, n)
+);
+";
+
+enum Write {
+    Accept(Box<NewRun>),
+    StepStarted { id: String, n: u32, kind: String, request: String, at: i64 },
+    StepEnded { id: String, n: u32, result: Result<String, String>, at: i64 },
+    StepValue { id: String, n: u32, kind: String, value: String, at: i64 },
+    Ended(Box<Ended>),
+    Flush,
+}
+
+struct Cmd {
+    write: Write,
+    done: Option<oneshot::Sender<Result<(), String>>>,
+}
+
+/// The SQLite store.
+pub struct Sqlite {
+    tx: mpsc::Sender<Cmd>,
+    reader: Mutex<Connection>,
+    dropped: Arc<AtomicU64>,
+    path: PathBuf,
+    /// Held while the store is open: the lock that keeps a second `wf serve` out.
+    _lock: nix::fcntl::Flock<std::fs::File>,
+}
+
+fn sql(e: rusqlite::Error) -> String {
+    e.to_string()
+}
+
+/// Opens a connection with the store's settings: WAL, full sync on commit, a busy timeout.
+fn connect(path: &Path, flags: OpenFlags) -> Result<Connection, String> {
+    let conn = Connection::open_with_flags(path, flags).map_err(sql)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(sql)?;
+    Ok(conn)
+}
+
+impl Sqlite {
+    /// Opens (creating when needed) the store at `path`, migrating its schema, and starts its
+    /// writer. A directory it creates gets a `.gitignore` (the store is not source).
+    pub fn open(path: &Path) -> Result<Sqlite, String> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if !dir.exists() {
+                std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                let _ = std::fs::write(dir.join(".gitignore"), "# wf's store (wf serve --store): not source.\n*\n");
+            }
+        }
+        let lock_path = PathBuf::from(format!("{}.lock", path.display()));
+        let lock_file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| format!("cannot open {}: {e}", lock_path.display()))?;
+        let lock = nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(|_| {
+            format!("the store {} is in use by another `wf serve` (its lock is {})", path.display(), lock_path.display())
+        })?;
+        let mut writer = connect(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE)
+            .map_err(|e| format!("cannot open the store {}: {e}", path.display()))?;
+        writer
+            .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
+            .map_err(|e| format!("cannot open the store {}: {e}", path.display()))?;
+        migrate(&mut writer).map_err(|e| format!("the store {}: {e}", path.display()))?;
+        let reader = connect(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let dropped = Arc::new(AtomicU64::new(0));
+        let counted = dropped.clone();
+        std::thread::Builder::new()
+            .name("wf-store".into())
+            .spawn(move || write_loop(writer, rx, &counted))
+            .map_err(|e| format!("cannot start the store's writer: {e}"))?;
+        Ok(Sqlite { tx, reader: Mutex::new(reader), dropped, path: path.to_path_buf(), _lock: lock })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Sends a write the caller does not wait for; a full queue drops it and counts it.
+    fn later(&self, write: Write) {
+        if self.tx.try_send(Cmd { write, done: None }).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Sends a write and resolves once its batch is committed.
+    fn durable(&self, write: Write) -> Commit<'_> {
+        Box::pin(async move {
+            let (done, wait) = oneshot::channel();
+            self.tx.send(Cmd { write, done: Some(done) }).await.map_err(|_| "the store's writer stopped".to_string())?;
+            wait.await.map_err(|_| "the store's writer stopped".to_string())?
+        })
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T, rusqlite::Error>) -> Result<T, String> {
+        let conn = self.reader.lock().map_err(|_| "the store's reader is unusable".to_string())?;
+        f(&conn).map_err(sql)
+    }
+}
+
+/// Opens a store for reading only (`wf runs` while `wf serve` runs).
+pub fn open_read_only(path: &Path) -> Result<ReadOnly, String> {
+    if !path.exists() {
+        return Err(format!("no store at {} (wf serve creates it; see --store)", path.display()));
+    }
+    let conn = connect(path, OpenFlags::SQLITE_OPEN_READ_WRITE)
+        .map_err(|e| format!("cannot open the store {}: {e}", path.display()))?;
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(sql)?;
+    if version != SCHEMA_VERSION {
+        return Err(format!("the store {} has schema {version}; this wf reads {SCHEMA_VERSION}", path.display()));
+    }
+    Ok(ReadOnly { conn })
+}
+
+/// A store opened by `wf runs`: listing, showing and pruning, beside a running `wf serve`.
+pub struct ReadOnly {
+    conn: Connection,
+}
+
+impl ReadOnly {
+    pub fn list(&self, filter: &Filter) -> Result<Vec<RunView>, String> {
+        list(&self.conn, filter).map_err(sql)
+    }
+
+    pub fn show(&self, id: &str) -> Result<Option<RunView>, String> {
+        show(&self.conn, id).map_err(sql)
+    }
+
+    pub fn prune(&self, before_ms: i64, batch: usize) -> Result<usize, String> {
+        prune(&self.conn, before_ms, batch).map_err(sql)
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), String> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(sql)?;
+    if version > SCHEMA_VERSION {
+        return Err(format!("it has schema {version}, newer than this wf's {SCHEMA_VERSION}; use a newer wf"));
+    }
+    if version < SCHEMA_VERSION {
+        let tx = conn.transaction().map_err(sql)?;
+        tx.execute_batch(SCHEMA).map_err(sql)?;
+        tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}")).map_err(sql)?;
+        tx.commit().map_err(sql)?;
+    }
+    Ok(())
+}
+
+fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<Cmd>, dropped: &AtomicU64) {
+    let mut known: HashSet<String> = HashSet::new();
+    let mut batch = Vec::with_capacity(BATCH);
+    while let Some(first) = rx.blocking_recv() {
+        batch.push(first);
+        while batch.len() < BATCH {
+            match rx.try_recv() {
+                Ok(c) => batch.push(c),
+                Err(_) => break,
+            }
+        }
+        let result = apply(&mut conn, &batch, &mut known);
+        if result.is_err() {
+            // Versions written in a batch that failed are not there after all.
+            known.clear();
+        }
+        for cmd in batch.drain(..) {
+            match cmd.done {
+                Some(done) => {
+                    let _ = done.send(result.clone());
+                }
+                None if result.is_err() => {
+                    dropped.fetch_add(1, Ordering::Relaxed);
+                }
+                None => {}
+            }
+        }
+    }
+}
+
+/// Runs a batch of writes in one transaction.
+fn apply(conn: &mut Connection, batch: &[Cmd], known: &mut HashSet<String>) -> Result<(), String> {
+    let tx = conn.transaction().map_err(sql)?;
+    for cmd in batch {
+        match &cmd.write {
+            Write::Accept(run) => {
+                if !known.contains(&run.version.hash) {
+                    tx.prepare_cached("INSERT OR IGNORE INTO versions (hash, file, source) VALUES (?1, ?2, ?3)")
+                        .and_then(|mut s| s.execute(params![run.version.hash, run.version.file, &*run.version.source]))
+                        .map_err(sql)?;
+                    known.insert(run.version.hash.clone());
+                }
+                tx.prepare_cached(
+                    "INSERT INTO executions (id, workflow, mode, state, version, started_ms, request, frame, env_names)
+                     VALUES (?1, ?2, 'async', 'queued', ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO NOTHING",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        run.id,
+                        run.workflow,
+                        run.version.hash,
+                        run.accepted_ms,
+                        run.request.to_string(),
+                        run.frame.to_string(),
+                        serde_json::to_string(&run.env_names).unwrap_or_default(),
+                    ])
+                })
+                .map_err(sql)?;
+            }
+            Write::StepStarted { id, n, kind, request, at } => {
+                tx.prepare_cached(
+                    "INSERT INTO steps (execution, n, kind, state, request, started_ms) VALUES (?1, ?2, ?3, 'started', ?4, ?5)
+                     ON CONFLICT (execution, n) DO UPDATE SET state = 'started', started_ms = excluded.started_ms,
+                     attempts = attempts + 1, result = NULL, reason = NULL",
+                )
+                .and_then(|mut s| s.execute(params![id, n, kind, request, at]))
+                .map_err(sql)?;
+                tx.prepare_cached("UPDATE executions SET state = 'running' WHERE id = ?1 AND state = 'queued'")
+                    .and_then(|mut s| s.execute(params![id]))
+                    .map_err(sql)?;
+            }
+            Write::StepEnded { id, n, result, at } => {
+                let (state, value, reason) = match result {
+                    Ok(v) => ("finished", Some(v.as_str()), None),
+                    Err(r) => ("failed", None, Some(r.as_str())),
+                };
+                tx.prepare_cached(
+                    "INSERT INTO steps (execution, n, kind, state, result, reason, ended_ms) VALUES (?1, ?2, '', ?3, ?4, ?5, ?6)
+                     ON CONFLICT (execution, n) DO UPDATE SET state = excluded.state, result = excluded.result,
+                     reason = excluded.reason, ended_ms = excluded.ended_ms",
+                )
+                .and_then(|mut s| s.execute(params![id, n, state, value, reason, at]))
+                .map_err(sql)?;
+            }
+            Write::StepValue { id, n, kind, value, at } => {
+                tx.prepare_cached(
+                    "INSERT OR REPLACE INTO steps (execution, n, kind, state, result, started_ms, ended_ms)
+                     VALUES (?1, ?2, ?3, 'finished', ?4, ?5, ?5)",
+                )
+                .and_then(|mut s| s.execute(params![id, n, kind, value, at]))
+                .map_err(sql)?;
+            }
+            Write::Flush => {}
+            Write::Ended(e) => {
+                tx.prepare_cached(
+                    "INSERT INTO executions (id, workflow, mode, state, started_ms, ended_ms, duration_ms, status, outcome, reason, at, logs)
+                     VALUES (?1, ?2, ?3, 'ended', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                     ON CONFLICT (id) DO UPDATE SET state = 'ended', ended_ms = excluded.ended_ms,
+                     duration_ms = excluded.duration_ms, status = excluded.status, outcome = excluded.outcome,
+                     reason = excluded.reason, at = excluded.at, logs = excluded.logs, frame = NULL",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        e.id,
+                        e.workflow,
+                        e.mode,
+                        e.started_ms,
+                        e.started_ms.saturating_add(e.duration_ms),
+                        e.duration_ms,
+                        e.status,
+                        e.outcome,
+                        e.reason,
+                        e.at,
+                        serde_json::to_string(&e.logs).unwrap_or_default(),
+                    ])
+                })
+                .map_err(sql)?;
+            }
+        }
+    }
+    tx.commit().map_err(sql)
+}
+
+impl Store for Sqlite {
+    fn accept(&self, run: NewRun) -> Commit<'_> {
+        self.durable(Write::Accept(Box::new(run)))
+    }
+
+    fn step_started(&self, id: &str, n: u32, kind: &str, request: Value) {
+        let write =
+            Write::StepStarted { id: id.into(), n, kind: kind.into(), request: request.to_string(), at: super::now_ms() };
+        self.later(write);
+    }
+
+    fn step_ended(&self, id: &str, n: u32, result: &Result<Value, String>) -> Commit<'_> {
+        let result = result.as_ref().map(Value::to_string).map_err(Clone::clone);
+        self.durable(Write::StepEnded { id: id.into(), n, result, at: super::now_ms() })
+    }
+
+    fn step_value(&self, id: &str, n: u32, kind: &str, value: &Value) {
+        let write =
+            Write::StepValue { id: id.into(), n, kind: kind.into(), value: value.to_string(), at: super::now_ms() };
+        self.later(write);
+    }
+
+    fn ended(&self, e: Ended) {
+        self.later(Write::Ended(Box::new(e)));
+    }
+
+    fn unfinished(&self) -> Result<Vec<Unfinished>, String> {
+        self.read(|conn| {
+            let mut runs = Vec::new();
+            let mut stmt = conn.prepare(
+                "SELECT e.id, e.workflow, e.frame, e.started_ms, v.hash, v.file, v.source
+                 FROM executions e JOIN versions v ON v.hash = e.version
+                 WHERE e.state != 'ended' AND e.mode = 'async' ORDER BY e.started_ms, e.id",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(Unfinished {
+                    id: r.get(0)?,
+                    workflow: r.get(1)?,
+                    frame: serde_json::from_str(&r.get::<_, String>(2)?).unwrap_or(Value::Null),
+                    accepted_ms: r.get(3)?,
+                    version: Version { hash: r.get(4)?, file: r.get(5)?, source: Arc::from(r.get::<_, String>(6)?) },
+                    journal: Vec::new(),
+                })
+            })?;
+            for run in rows {
+                runs.push(run?);
+            }
+            let mut steps = conn.prepare(
+                "SELECT n, result FROM steps WHERE execution = ?1 AND state = 'finished' ORDER BY n",
+            )?;
+            for run in &mut runs {
+                let rows = steps.query_map(params![run.id], |r| {
+                    let text: Option<String> = r.get(1)?;
+                    Ok((r.get::<_, u32>(0)?, text.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or(Value::Null)))
+                })?;
+                for row in rows {
+                    let (n, v) = row?;
+                    run.journal.push((n, Ok(v)));
+                }
+            }
+            conn.execute(
+                "UPDATE executions SET attempts = attempts + 1 WHERE state != 'ended' AND mode = 'async'",
+                [],
+            )?;
+            Ok(runs)
+        })
+    }
+
+    fn prune(&self, before_ms: i64, batch: usize) -> Result<usize, String> {
+        self.read(|conn| prune(conn, before_ms, batch))
+    }
+
+    fn list(&self, filter: &Filter) -> Result<Vec<RunView>, String> {
+        self.read(|conn| list(conn, filter))
+    }
+
+    fn show(&self, id: &str) -> Result<Option<RunView>, String> {
+        self.read(|conn| show(conn, id))
+    }
+
+    fn flush(&self) -> Commit<'_> {
+        self.durable(Write::Flush)
+    }
+
+    fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+const COLUMNS: &str =
+    "id, workflow, mode, state, outcome, status, started_ms, duration_ms, reason, at, attempts, logs, request";
+
+fn view(r: &rusqlite::Row<'_>) -> Result<RunView, rusqlite::Error> {
+    let logs: Option<String> = r.get(11)?;
+    let request: Option<String> = r.get(12)?;
+    Ok(RunView {
+        id: r.get(0)?,
+        workflow: r.get(1)?,
+        mode: r.get(2)?,
+        state: r.get(3)?,
+        outcome: r.get(4)?,
+        status: r.get(5)?,
+        started_ms: r.get(6)?,
+        duration_ms: r.get(7)?,
+        reason: r.get(8)?,
+        at: r.get(9)?,
+        attempts: r.get(10)?,
+        logs: logs.and_then(|l| serde_json::from_str(&l).ok()).unwrap_or_default(),
+        request: request.and_then(|q| serde_json::from_str(&q).ok()),
+        steps: Vec::new(),
+    })
+}
+
+fn list(conn: &Connection, f: &Filter) -> Result<Vec<RunView>, rusqlite::Error> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM executions
+         WHERE (?1 IS NULL OR workflow = ?1) AND (?2 IS NULL OR outcome = ?2 OR state = ?2) AND started_ms >= ?3
+         ORDER BY started_ms DESC, id DESC LIMIT ?4"
+    ))?;
+    let limit = i64::try_from(f.limit.max(1)).unwrap_or(i64::MAX);
+    let rows = stmt.query_map(params![f.workflow, f.status, f.since_ms.unwrap_or(0), limit], view)?;
+    rows.collect()
+}
+
+fn show(conn: &Connection, id: &str) -> Result<Option<RunView>, rusqlite::Error> {
+    let found =
+        conn.query_row(&format!("SELECT {COLUMNS} FROM executions WHERE id = ?1"), params![id], view).optional()?;
+    let Some(mut run) = found else { return Ok(None) };
+    let mut stmt =
+        conn.prepare("SELECT n, kind, state, request, result, reason FROM steps WHERE execution = ?1 ORDER BY n")?;
+    let json = |t: Option<String>| t.and_then(|t| serde_json::from_str(&t).ok());
+    let rows = stmt.query_map(params![id], |r| {
+        Ok(StepView {
+            n: r.get(0)?,
+            kind: r.get(1)?,
+            state: r.get(2)?,
+            request: json(r.get(3)?),
+            result: json(r.get(4)?),
+            reason: r.get(5)?,
+        })
+    })?;
+    run.steps = rows.collect::<Result<_, _>>()?;
+    Ok(Some(run))
+}
+
+fn prune(conn: &Connection, before_ms: i64, batch: usize) -> Result<usize, rusqlite::Error> {
+    let limit = i64::try_from(batch.max(1)).unwrap_or(i64::MAX);
+    let tx = conn.unchecked_transaction()?;
+    tx.execute(
+        "DELETE FROM steps WHERE execution IN
+         (SELECT id FROM executions WHERE state = 'ended' AND started_ms < ?1 ORDER BY started_ms LIMIT ?2)",
+        params![before_ms, limit],
+    )?;
+    let gone = tx.execute(
+        "DELETE FROM executions WHERE id IN
+         (SELECT id FROM executions WHERE state = 'ended' AND started_ms < ?1 ORDER BY started_ms LIMIT ?2)",
+        params![before_ms, limit],
+    )?;
+    tx.commit()?;
+    Ok(gone)
+}
