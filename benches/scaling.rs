@@ -117,7 +117,7 @@ fn startup(dir: &std::path::Path) -> Duration {
     use std::io::{BufRead, BufReader, Read, Write};
     let t = Instant::now();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_wf"))
-        .args(["serve", dir.to_str().expect("utf8"), "--listen", "127.0.0.1:0"])
+        .args(["serve", dir.to_str().expect("utf8"), "--listen", "127.0.0.1:0", "--store", "memory"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()

@@ -148,6 +148,12 @@ struct ServeArgs {
     /// Async executions run at once.
     #[arg(long, default_value_t = 64)]
     workers: usize,
+    /// Where accepted runs and the history are kept: a SQLite file, or `memory` (nothing kept).
+    #[arg(long, env = "WF_STORE", default_value = ".wf/state.db", value_parser = crate::serve::server::StoreChoice::parse)]
+    store: crate::serve::server::StoreChoice,
+    /// How long the history of executions is kept (`7d`, `12h`).
+    #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
+    retain: std::time::Duration,
 }
 
 impl ServeArgs {
@@ -171,6 +177,8 @@ impl ServeArgs {
             max_body_memory: self.max_body_memory,
             allow_run: self.allow_run,
             workers: self.workers.max(1),
+            store: self.store,
+            retain: self.retain,
         }
     }
 }

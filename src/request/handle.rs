@@ -88,11 +88,36 @@ pub struct Job {
     pub steps: Box<dyn Steps>,
 }
 
-/// Where executions go and where their steps are performed: the server's bounded queue and live
-/// effects, or `wf test`'s list and mocks.
+/// The request of an accepted async run, for a store to keep.
+pub struct Accepted<'a> {
+    pub parts: &'a http::request::Parts,
+    pub body: &'a [u8],
+}
+
+/// Why an accepted async run could not be taken: the caller gets `503` with `retry-after`.
+#[derive(Debug)]
+pub enum Refused {
+    QueueFull,
+    /// The store could not commit the run (full, read-only, gone): never a `200` for it.
+    StoreUnavailable,
+}
+
+/// Where executions go and where their steps are performed: the server's bounded queue, store
+/// and live effects, or `wf test`'s list and mocks.
 pub trait Enqueue: Send + Sync {
     /// Gives the job back when the queue is full.
     fn try_enqueue(&self, job: Job) -> Result<(), Job>;
+
+    /// Takes an accepted async run; resolves once it is kept (queued, and committed when there
+    /// is a durable store). By default: [`Enqueue::try_enqueue`].
+    fn accept<'a>(
+        &'a self,
+        job: Job,
+        _request: Accepted<'a>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Refused>> + Send + 'a>> {
+        let taken = self.try_enqueue(job).map_err(|_| Refused::QueueFull);
+        Box::pin(std::future::ready(taken))
+    }
 
     /// Where the steps of execution `id` of `served` go. By default there are no effects: the
     /// clock is read, `http` and `run` fail.
@@ -388,15 +413,13 @@ where
     if wf.mode == crate::lang::ast::Mode::Async {
         let steps = queue.steps(id, served);
         let job = Job { served: served.clone(), frame, id, accepted: started, steps };
-        if queue.try_enqueue(job).is_err() {
+        if let Err(refused) = queue.accept(job, Accepted { parts: &parts, body: &bytes }).await {
             let retry = [(RETRY_AFTER, HeaderValue::from_static("1"))];
-            return reject(
-                Some(s),
-                StatusCode::SERVICE_UNAVAILABLE,
-                json!({"error": "queue full"}),
-                &retry,
-                "async queue full",
-            );
+            let (error, reason) = match refused {
+                Refused::QueueFull => ("queue full", "async queue full"),
+                Refused::StoreUnavailable => ("store unavailable", "the store could not keep the run"),
+            };
+            return reject(Some(s), StatusCode::SERVICE_UNAVAILABLE, json!({"error": error}), &retry, reason);
         }
         let response = match &s.immediate {
             Some(a) => answer_response(a.clone(), id),

@@ -4,4 +4,5 @@
 pub mod idle_timeout;
 pub mod logging;
 pub mod metrics;
+pub mod runs;
 pub mod server;

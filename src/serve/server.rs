@@ -3,6 +3,11 @@
 //! SIGTERM/SIGINT.
 
 use crate::effect::Effects;
+use crate::request::handle::{Accepted, Refused};
+use crate::request::served::Served;
+use crate::serve::runs;
+use crate::store::journal::Journaled;
+use crate::store::Store;
 use crate::request::handle::{self, Enqueue, ExecId, Job, Limits};
 use crate::request::served::{BuildError, Router};
 use crate::serve::logging::{self, LogFormat};
@@ -52,6 +57,31 @@ pub struct Options {
     pub allow_run: bool,
     /// `--workers N`: async executions run at once.
     pub workers: usize,
+    /// `--store`: where accepted runs and history are kept.
+    pub store: StoreChoice,
+    /// `--retain`: how long history is kept.
+    pub retain: Duration,
+}
+
+/// `--store PATH|memory`.
+#[derive(Clone, Debug)]
+pub enum StoreChoice {
+    /// Nothing is kept: an accepted run lives in memory until it has run.
+    Memory,
+    Sqlite(PathBuf),
+}
+
+impl StoreChoice {
+    pub fn parse(s: &str) -> Result<StoreChoice, String> {
+        match s {
+            "memory" => Ok(StoreChoice::Memory),
+            "" => Err("give a path, or `memory`".into()),
+            _ if s.starts_with("postgres://") || s.starts_with("postgresql://") => {
+                Err("a PostgreSQL store is not in this build yet; use a file path or `memory`".into())
+            }
+            path => Ok(StoreChoice::Sqlite(PathBuf::from(path))),
+        }
+    }
 }
 
 /// Most header lines a request may have (more: `431`).
@@ -149,22 +179,48 @@ pub fn serve(opts: Options) -> ExitCode {
     runtime.block_on(run(opts, router))
 }
 
-/// The async queue, and the effects every execution shares.
-struct Queue(mpsc::Sender<Job>, Arc<Effects>);
+/// The async queue, the store that keeps accepted runs, and the effects every execution shares.
+struct Queue {
+    tx: mpsc::Sender<Job>,
+    effects: Arc<Effects>,
+    store: Option<Arc<dyn Store>>,
+}
 
 impl Enqueue for Queue {
     fn try_enqueue(&self, job: Job) -> Result<(), Job> {
-        self.0.try_send(job).map_err(|e| match e {
+        self.tx.try_send(job).map_err(|e| match e {
             mpsc::error::TrySendError::Full(j) | mpsc::error::TrySendError::Closed(j) => j,
         })
     }
 
-    fn steps(
-        &self,
-        id: ExecId,
-        served: &Arc<crate::request::served::Served>,
-    ) -> Box<dyn crate::request::step::Steps> {
-        self.1.steps(id, served)
+    fn accept<'a>(
+        &'a self,
+        job: Job,
+        request: Accepted<'a>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Refused>> + Send + 'a>> {
+        Box::pin(async move {
+            // A place in the queue first, so a run the store keeps is never refused after.
+            let place = self.tx.try_reserve().map_err(|_| Refused::QueueFull)?;
+            if let Some(store) = &self.store {
+                let run = runs::new_run(&job, &request);
+                if let Err(why) = store.accept(run).await {
+                    tracing::error!(target: "wf::store", execution = %job.id, "cannot keep an accepted run: {why}");
+                    return Err(Refused::StoreUnavailable);
+                }
+            }
+            place.send(job);
+            Ok(())
+        })
+    }
+
+    fn steps(&self, id: ExecId, served: &Arc<Served>) -> Box<dyn crate::request::step::Steps> {
+        let live = self.effects.steps(id, served);
+        match &self.store {
+            Some(store) if served.wf.mode == crate::lang::ast::Mode::Async => {
+                Box::new(Journaled::new(live, store.clone(), id.to_string(), Vec::new()))
+            }
+            _ => live,
+        }
     }
 }
 
@@ -194,6 +250,11 @@ impl Ctx {
         let handled = handle::handle(&router, &self.limits, &self.queue, self.next_id(), req).await;
         if let Some(r) = &handled.record {
             logging::record(r);
+            if let Some(store) = &self.queue.store {
+                if &*r.workflow != "-" {
+                    store.ended(runs::ended(r, "sync"));
+                }
+            }
         }
         if let (Some(m), Some(t)) = (&self.metrics, started) {
             m.request(
@@ -236,6 +297,16 @@ async fn run(opts: Options, router: Router) -> ExitCode {
         },
         None => None,
     };
+    let store: Option<Arc<dyn Store>> = match &opts.store {
+        StoreChoice::Memory => None,
+        StoreChoice::Sqlite(path) => match crate::store::sqlite::Sqlite::open(path) {
+            Ok(s) => Some(Arc::new(s)),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        },
+    };
     // Signal handlers go in before the address is announced: a SIGHUP or SIGTERM sent the moment
     // wf says it listens must reload or drain, not meet the default action and kill the process.
     let stop = [signal(SignalKind::terminate()).ok(), signal(SignalKind::interrupt()).ok()];
@@ -255,7 +326,7 @@ async fn run(opts: Options, router: Router) -> ExitCode {
     let rx = Arc::new(tokio::sync::Mutex::new(rx));
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..opts.workers.max(1) {
-        workers.spawn(worker(rx.clone(), metrics.clone()));
+        workers.spawn(worker(rx.clone(), metrics.clone(), store.clone()));
     }
     let mut seed = [0u8; 8];
     let _ = getrandom::fill(&mut seed);
@@ -279,10 +350,17 @@ async fn run(opts: Options, router: Router) -> ExitCode {
                 opts.max_body_memory.min(tokio::sync::Semaphore::MAX_PERMITS),
             )),
         },
-        queue: Queue(tx, effects),
+        queue: Queue { tx: tx.clone(), effects: effects.clone(), store: store.clone() },
         seed: u64::from_le_bytes(seed) & 0xffff_ffff_0000_0000,
         counter: AtomicU64::new(0),
     });
+
+    if let Some(store) = &store {
+        runs::resume(store, &effects, &tx, opts.secrets_dir.as_deref()).await;
+        tokio::spawn(runs::prune_every_minute(store.clone(), opts.retain));
+    }
+    // The queue's only sender is now the context's: once it is dropped, the workers drain and stop.
+    drop(tx);
 
     let (reload_tx, reload_rx) = mpsc::channel::<()>(1);
     let _watcher = if opts.watch { watch(&opts.paths, reload_tx.clone()) } else { None };
@@ -310,7 +388,7 @@ async fn run(opts: Options, router: Router) -> ExitCode {
     let admin_task = match (admin, &metrics) {
         (Some(listener), Some(m)) => {
             let gauges = Gauges {
-                queue: ctx.queue.0.clone(),
+                queue: ctx.queue.tx.clone(),
                 slots: slots.clone(),
                 max_connections: opts.max_connections,
             };
@@ -397,9 +475,27 @@ async fn run(opts: Options, router: Router) -> ExitCode {
     drop(ctx);
     let all_done = async { while workers.join_next().await.is_some() {} };
     let drained = tokio::time::timeout(opts.drain_timeout, all_done).await;
+    // History written off the request path is committed before the process ends.
+    if let Some(store) = &store {
+        if let Err(why) = store.flush().await {
+            tracing::error!(target: "wf::store", "the last writes were not kept: {why}");
+        }
+    }
     match drained {
         Ok(_) => {
             tracing::info!(target: "wf::server", "stopped");
+            ExitCode::SUCCESS
+        }
+        Err(_) if store.is_some() => {
+            // Kept runs are not lost: the next `wf serve` on this store resumes them.
+            workers.abort_all();
+            let left = rx.lock().await.len();
+            tracing::warn!(
+                target: "wf::server",
+                left,
+                "stopped with accepted runs not ended after --drain-timeout {:?}; they are kept and resume at the next start",
+                opts.drain_timeout
+            );
             ExitCode::SUCCESS
         }
         Err(_) => {
@@ -460,7 +556,11 @@ async fn serve_admin(listener: tokio::net::TcpListener, metrics: Arc<Metrics>, g
 }
 
 /// Runs accepted async executions one after another until every sender is gone and the queue is empty.
-async fn worker(rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>, metrics: Option<Arc<Metrics>>) {
+async fn worker(
+    rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
+    metrics: Option<Arc<Metrics>>,
+    store: Option<Arc<dyn Store>>,
+) {
     loop {
         // The lock is held only while waiting, so the drain can take what is left.
         let next = rx.lock().await.recv().await;
@@ -481,6 +581,9 @@ async fn worker(rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>, metrics: Optio
                 logging::record(&record);
                 if let Some(m) = &metrics {
                     m.execution(&record);
+                }
+                if let Some(store) = &store {
+                    store.ended(runs::ended(&record, "async"));
                 }
             }
             Err(_) => {

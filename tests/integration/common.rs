@@ -24,7 +24,11 @@ pub const EXAMPLE_ENV: [&str; 12] = [
     "STANDARD_WEBHOOK_SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
 ];
 
+/// The `wf` binary. Every `wf serve` the tests start keeps nothing (`WF_STORE=memory`) unless
+/// the test gives `--store`: servers run side by side and must not share the default store.
 pub fn wf_bin() -> &'static str {
+    static MEMORY_STORE: std::sync::Once = std::sync::Once::new();
+    MEMORY_STORE.call_once(|| std::env::set_var("WF_STORE", "memory"));
     env!("CARGO_BIN_EXE_wf")
 }
 

@@ -1,0 +1,173 @@
+//! What `wf serve` keeps in its store: accepted runs (with their request, masked), history
+//! records, runs resumed at start under the version they were accepted with, and pruning.
+
+use crate::effect::Effects;
+use crate::request::handle::{Accepted, ExecId, Job, Record};
+use crate::request::served::Served;
+use crate::store::journal::Journaled;
+use crate::store::{self, Ended, NewRun, Store, Unfinished, Version};
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// Headers a kept request never shows: credentials and signatures.
+fn masked(name: &str) -> bool {
+    matches!(name, "authorization" | "proxy-authorization" | "cookie" | "stripe-signature")
+        || name.contains("signature")
+        || name.contains("hmac")
+        || name.contains("token")
+        || name.contains("secret")
+}
+
+/// An accepted async run as the store keeps it.
+pub fn new_run(job: &Job, request: &Accepted<'_>) -> NewRun {
+    let mut headers = Map::new();
+    for (name, value) in &request.parts.headers {
+        let shown = if masked(name.as_str()) {
+            "[masked]".to_string()
+        } else {
+            String::from_utf8_lossy(value.as_bytes()).into_owned()
+        };
+        headers.insert(name.as_str().to_string(), Value::String(shown));
+    }
+    let mut body = String::from_utf8_lossy(request.body).into_owned();
+    job.served.redact(&mut body);
+    let served = &job.served;
+    NewRun {
+        id: job.id.to_string(),
+        workflow: served.name.to_string(),
+        version: Version {
+            hash: served.version.clone(),
+            file: served.wf.file.name.clone(),
+            source: Arc::from(served.wf.file.text.as_str()),
+        },
+        frame: Value::Array(job.frame.clone()),
+        request: json!({
+            "method": request.parts.method.as_str(),
+            "target": request.parts.uri.to_string(),
+            "headers": headers,
+            "body": body,
+        }),
+        env_names: served.env_names.clone(),
+        accepted_ms: store::now_ms(),
+    }
+}
+
+/// An execution's record as the history keeps it.
+pub fn ended(r: &Record, mode: &'static str) -> Ended {
+    let duration_ms = i64::try_from(r.duration.as_millis()).unwrap_or(i64::MAX);
+    Ended {
+        id: r.id.to_string(),
+        workflow: r.workflow.to_string(),
+        mode,
+        started_ms: store::now_ms().saturating_sub(duration_ms),
+        duration_ms,
+        status: r.status,
+        outcome: r.outcome,
+        reason: r.reason.clone(),
+        at: r.at.clone(),
+        logs: r.logs.clone(),
+    }
+}
+
+/// Queues every run the store holds that had not ended, under the version it was accepted with,
+/// its finished steps replayed from the journal. A run whose version cannot be served any more
+/// (a secret it needs is unset) ends as failed, saying why.
+pub async fn resume(store: &Arc<dyn Store>, effects: &Arc<Effects>, tx: &mpsc::Sender<Job>, secrets_dir: Option<&Path>) {
+    let runs = match store.unfinished() {
+        Ok(r) => r,
+        Err(why) => {
+            tracing::error!(target: "wf::store", "cannot read the runs to resume: {why}");
+            return;
+        }
+    };
+    if runs.is_empty() {
+        return;
+    }
+    let mut versions: HashMap<String, Result<crate::request::served::Router, String>> = HashMap::new();
+    let mut resumed = 0usize;
+    for run in runs {
+        let router = versions.entry(run.version.hash.clone()).or_insert_with(|| build(&run.version, secrets_dir));
+        let served = match router {
+            Ok(r) => r.workflows().find(|s| *s.name == *run.workflow).cloned(),
+            Err(_) => None,
+        };
+        let Some(served) = served else {
+            let why = match router {
+                Err(why) => why.clone(),
+                Ok(_) => format!("workflow `{}` is not in its version any more", run.workflow),
+            };
+            give_up(store, &run, &why);
+            continue;
+        };
+        let Some(job) = job(store, effects, &served, run) else { continue };
+        if tx.send(job).await.is_err() {
+            return;
+        }
+        resumed += 1;
+    }
+    tracing::info!(target: "wf::store", resumed, "resumed the accepted runs that had not ended");
+}
+
+fn build(version: &Version, secrets_dir: Option<&Path>) -> Result<crate::request::served::Router, String> {
+    let loaded = crate::lang::loader::load_str(&version.file, &version.source);
+    if loaded.has_errors() {
+        return Err("its version no longer passes check".to_string());
+    }
+    let env = |name: &str| std::env::var(name).ok();
+    crate::request::served::build_in(loaded.program, &env, secrets_dir).map_err(|errors| {
+        errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+    })
+}
+
+fn job(store: &Arc<dyn Store>, effects: &Arc<Effects>, served: &Arc<Served>, run: Unfinished) -> Option<Job> {
+    let id = u64::from_str_radix(&run.id, 16).ok().map(ExecId)?;
+    let mut frame = match run.frame {
+        Value::Array(values) => values,
+        _ => Vec::new(),
+    };
+    frame.resize(served.wf.slots, Value::Null);
+    let steps = Box::new(Journaled::new(effects.steps(id, served), store.clone(), run.id.clone(), run.journal));
+    Some(Job { served: served.clone(), frame, id, accepted: Instant::now(), steps })
+}
+
+fn give_up(store: &Arc<dyn Store>, run: &Unfinished, why: &str) {
+    let reason = format!("cannot resume: {why}");
+    tracing::error!(target: "wf::store", execution = %run.id, workflow = %run.workflow, "{reason}");
+    store.ended(Ended {
+        id: run.id.clone(),
+        workflow: run.workflow.clone(),
+        mode: "async",
+        started_ms: run.accepted_ms,
+        duration_ms: store::now_ms().saturating_sub(run.accepted_ms),
+        status: 200,
+        outcome: "failed",
+        reason: Some(reason),
+        at: None,
+        logs: Vec::new(),
+    });
+}
+
+/// Deletes history older than `retain`, a thousand executions at a time, every minute.
+pub async fn prune_every_minute(store: Arc<dyn Store>, retain: Duration) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        let cut = store::now_ms().saturating_sub(i64::try_from(retain.as_millis()).unwrap_or(i64::MAX));
+        loop {
+            let s = store.clone();
+            match tokio::task::spawn_blocking(move || s.prune(cut, 1000)).await {
+                Ok(Ok(n)) if n == 1000 => tokio::task::yield_now().await,
+                Ok(Ok(_)) => break,
+                Ok(Err(why)) => {
+                    tracing::warn!(target: "wf::store", "pruning the history failed: {why}");
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+    }
+}
