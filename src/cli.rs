@@ -92,8 +92,48 @@ enum Command {
     },
     /// A language server on stdio (diagnostics, hover, definition, completion, formatting).
     Lsp,
+    /// List the executions the store keeps (newest first); `runs show ID`, `runs prune`.
+    Runs(RunsArgs),
     /// Serve every workflow over HTTP.
     Serve(ServeArgs),
+}
+
+#[derive(clap::Args)]
+struct RunsArgs {
+    #[command(subcommand)]
+    action: Option<RunsAction>,
+    /// The store `wf serve` keeps (its --store).
+    #[arg(long, global = true, env = "WF_STORE", default_value = ".wf/state.db")]
+    store: PathBuf,
+    /// Only this workflow's executions.
+    #[arg(long)]
+    workflow: Option<String>,
+    /// Only executions with this outcome (responded, completed, failed, rejected) or state
+    /// (queued, running).
+    #[arg(long)]
+    status: Option<String>,
+    /// Only executions started within this long (`1h`, `2d`).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    since: Option<std::time::Duration>,
+    /// At most this many.
+    #[arg(long, default_value_t = 50)]
+    limit: usize,
+    #[arg(long, global = true, value_enum, default_value = "human")]
+    format: commands::Format,
+}
+
+#[derive(clap::Subcommand)]
+enum RunsAction {
+    /// One execution, whole: request (credentials masked), steps, log lines, answer, failure.
+    Show {
+        /// Its id (the `x-wf-execution` header).
+        id: String,
+    },
+    /// Delete ended executions older than --older-than.
+    Prune {
+        #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
+        older_than: std::time::Duration,
+    },
 }
 
 #[derive(clap::Args)]
@@ -198,6 +238,24 @@ pub fn main() -> ExitCode {
         }
         Command::Graph { file, workflow, format } => commands::graph(&file, workflow.as_deref(), format),
         Command::Lsp => crate::tools::lsp::run(),
+        Command::Runs(a) => {
+            let store = a.store.as_path();
+            match a.action {
+                None => {
+                    let filter = crate::store::Filter {
+                        workflow: a.workflow,
+                        status: a.status,
+                        since_ms: a.since.map(|d| {
+                            crate::store::now_ms().saturating_sub(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+                        }),
+                        limit: a.limit,
+                    };
+                    crate::tools::runs::list(store, &filter, a.format)
+                }
+                Some(RunsAction::Show { id }) => crate::tools::runs::show(store, &id, a.format),
+                Some(RunsAction::Prune { older_than }) => crate::tools::runs::prune(store, older_than),
+            }
+        }
         Command::Serve(args) => crate::serve::server::serve(args.options()),
     }
 }

@@ -10,5 +10,6 @@ pub mod lsp;
 pub mod mocks;
 pub mod openapi;
 pub mod routes;
+pub mod runs;
 pub mod scaffold;
 pub mod test_runner;

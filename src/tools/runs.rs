@@ -1,0 +1,162 @@
+//! `wf runs`: the executions a store keeps, read beside a running `wf serve`.
+
+use crate::store::sqlite::{self, ReadOnly};
+use crate::store::{Filter, RunView};
+use crate::tools::commands::Format;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::ExitCode;
+
+fn open(store: &Path) -> Result<ReadOnly, ExitCode> {
+    if store.as_os_str() == "memory" {
+        eprintln!("error: `--store memory` keeps nothing to list; give the store `wf serve` uses");
+        return Err(ExitCode::from(2));
+    }
+    sqlite::open_read_only(store).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(2)
+    })
+}
+
+fn time(ms: i64) -> String {
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+    humantime::format_rfc3339_seconds(at).to_string()
+}
+
+/// The state an execution is in, as one word: its outcome once ended.
+fn status(r: &RunView) -> &str {
+    r.outcome.as_deref().filter(|_| r.state == "ended").unwrap_or(&r.state)
+}
+
+pub fn list(store: &Path, filter: &Filter, format: Format) -> ExitCode {
+    let db = match open(store) {
+        Ok(db) => db,
+        Err(code) => return code,
+    };
+    let runs = match db.list(filter) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(&runs).unwrap_or_default());
+        return ExitCode::SUCCESS;
+    }
+    let mut out = format!(
+        "{:<16}  {:<20}  {:<5}  {:<9}  {:>6}  {:>8}  {:<20}  {:>9}\n",
+        "ID", "WORKFLOW", "MODE", "STATUS", "ANSWER", "ATTEMPTS", "STARTED", "DURATION"
+    );
+    for r in &runs {
+        let answer = r.status.map_or("-".to_string(), |s| s.to_string());
+        let duration = r.duration_ms.map_or("-".to_string(), |d| format!("{d} ms"));
+        let _ = writeln!(
+            out,
+            "{:<16}  {:<20}  {:<5}  {:<9}  {:>6}  {:>8}  {:<20}  {:>9}",
+            r.id,
+            r.workflow,
+            r.mode,
+            status(r),
+            answer,
+            r.attempts,
+            time(r.started_ms),
+            duration
+        );
+    }
+    print!("{out}");
+    ExitCode::SUCCESS
+}
+
+pub fn show(store: &Path, id: &str, format: Format) -> ExitCode {
+    let db = match open(store) {
+        Ok(db) => db,
+        Err(code) => return code,
+    };
+    let run = match db.show(id) {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            eprintln!("error: no execution {id} in {}", store.display());
+            return ExitCode::from(1);
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(&run).unwrap_or_default());
+        return ExitCode::SUCCESS;
+    }
+    let mut out = String::new();
+    let _ = writeln!(out, "execution {} of {} ({})", run.id, run.workflow, run.mode);
+    let _ = writeln!(out, "  status    {}", status(&run));
+    if let Some(s) = run.status {
+        let _ = writeln!(out, "  answer    {s}");
+    }
+    let _ = writeln!(out, "  started   {}", time(run.started_ms));
+    if let Some(d) = run.duration_ms {
+        let _ = writeln!(out, "  duration  {d} ms");
+    }
+    let _ = writeln!(out, "  attempts  {}", run.attempts);
+    if let Some(reason) = &run.reason {
+        let _ = writeln!(out, "  failed    {reason}{}", run.at.as_ref().map(|a| format!(" (at {a})")).unwrap_or_default());
+    }
+    if let Some(req) = &run.request {
+        let _ = writeln!(out, "request");
+        let _ = writeln!(out, "  {} {}", req["method"].as_str().unwrap_or("?"), req["target"].as_str().unwrap_or("?"));
+        if let Some(headers) = req["headers"].as_object() {
+            for (k, v) in headers {
+                let _ = writeln!(out, "  {k}: {}", v.as_str().unwrap_or(""));
+            }
+        }
+        if let Some(body) = req["body"].as_str().filter(|b| !b.is_empty()) {
+            let _ = writeln!(out, "  {body}");
+        }
+    }
+    if !run.steps.is_empty() {
+        let _ = writeln!(out, "steps");
+        for s in &run.steps {
+            let what = s.request.as_ref().map(|r| r.to_string()).unwrap_or_default();
+            let result = match (&s.result, &s.reason) {
+                (_, Some(reason)) => format!("failed: {reason}"),
+                (Some(v), None) => crate::request::value::shown(v, 200),
+                (None, None) => String::new(),
+            };
+            let _ = writeln!(out, "  {:>3}  {:<5} {:<9} {what} {result}", s.n, s.kind, s.state);
+        }
+    }
+    if !run.logs.is_empty() {
+        let _ = writeln!(out, "log");
+        for l in &run.logs {
+            let _ = writeln!(out, "  {l}");
+        }
+    }
+    print!("{out}");
+    ExitCode::SUCCESS
+}
+
+pub fn prune(store: &Path, older_than: std::time::Duration) -> ExitCode {
+    let db = match open(store) {
+        Ok(db) => db,
+        Err(code) => return code,
+    };
+    let cut = crate::store::now_ms().saturating_sub(i64::try_from(older_than.as_millis()).unwrap_or(i64::MAX));
+    let mut total = 0;
+    loop {
+        match db.prune(cut, 1000) {
+            Ok(n) => {
+                total += n;
+                if n < 1000 {
+                    break;
+                }
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    println!("pruned {total} executions");
+    ExitCode::SUCCESS
+}
