@@ -246,7 +246,8 @@ pub fn main() -> ExitCode {
                         workflow: a.workflow,
                         status: a.status,
                         since_ms: a.since.map(|d| {
-                            crate::store::now_ms().saturating_sub(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+                            crate::store::now_ms()
+                                .saturating_sub(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
                         }),
                         limit: a.limit,
                     };

@@ -20,8 +20,8 @@
 
 pub mod cli;
 pub mod effect;
-pub mod store;
 pub mod lang;
 pub mod request;
 pub mod serve;
+pub mod store;
 pub mod tools;

@@ -76,7 +76,12 @@ pub fn ended(r: &Record, mode: &'static str) -> Ended {
 /// Queues every run the store holds that had not ended, under the version it was accepted with,
 /// its finished steps replayed from the journal. A run whose version cannot be served any more
 /// (a secret it needs is unset) ends as failed, saying why.
-pub async fn resume(store: &Arc<dyn Store>, effects: &Arc<Effects>, tx: &mpsc::Sender<Job>, secrets_dir: Option<&Path>) {
+pub async fn resume(
+    store: &Arc<dyn Store>,
+    effects: &Arc<Effects>,
+    tx: &mpsc::Sender<Job>,
+    secrets_dir: Option<&Path>,
+) {
     let runs = match store.unfinished() {
         Ok(r) => r,
         Err(why) => {
@@ -90,7 +95,8 @@ pub async fn resume(store: &Arc<dyn Store>, effects: &Arc<Effects>, tx: &mpsc::S
     let mut versions: HashMap<String, Result<crate::request::served::Router, String>> = HashMap::new();
     let mut resumed = 0usize;
     for run in runs {
-        let router = versions.entry(run.version.hash.clone()).or_insert_with(|| build(&run.version, secrets_dir));
+        let router =
+            versions.entry(run.version.hash.clone()).or_insert_with(|| build(&run.version, secrets_dir));
         let served = match router {
             Ok(r) => r.workflows().find(|s| *s.name == *run.workflow).cloned(),
             Err(_) => None,
@@ -118,9 +124,8 @@ fn build(version: &Version, secrets_dir: Option<&Path>) -> Result<crate::request
         return Err("its version no longer passes check".to_string());
     }
     let env = |name: &str| std::env::var(name).ok();
-    crate::request::served::build_in(loaded.program, &env, secrets_dir).map_err(|errors| {
-        errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
-    })
+    crate::request::served::build_in(loaded.program, &env, secrets_dir)
+        .map_err(|errors| errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))
 }
 
 fn job(store: &Arc<dyn Store>, effects: &Arc<Effects>, served: &Arc<Served>, run: Unfinished) -> Option<Job> {
@@ -130,7 +135,8 @@ fn job(store: &Arc<dyn Store>, effects: &Arc<Effects>, served: &Arc<Served>, run
         _ => Vec::new(),
     };
     frame.resize(served.wf.slots, Value::Null);
-    let steps = Box::new(Journaled::new(effects.steps(id, served), store.clone(), run.id.clone(), run.journal));
+    let steps =
+        Box::new(Journaled::new(effects.steps(id, served), store.clone(), run.id.clone(), run.journal));
     Some(Job { served: served.clone(), frame, id, accepted: Instant::now(), steps })
 }
 
@@ -160,7 +166,7 @@ pub async fn prune_every_minute(store: Arc<dyn Store>, retain: Duration) {
         loop {
             let s = store.clone();
             match tokio::task::spawn_blocking(move || s.prune(cut, 1000)).await {
-                Ok(Ok(n)) if n == 1000 => tokio::task::yield_now().await,
+                Ok(Ok(1000)) => tokio::task::yield_now().await,
                 Ok(Ok(_)) => break,
                 Ok(Err(why)) => {
                     tracing::warn!(target: "wf::store", "pruning the history failed: {why}");

@@ -3,15 +3,15 @@
 //! SIGTERM/SIGINT.
 
 use crate::effect::Effects;
+use crate::request::handle::{self, Enqueue, ExecId, Job, Limits};
 use crate::request::handle::{Accepted, Refused};
 use crate::request::served::Served;
-use crate::serve::runs;
-use crate::store::journal::Journaled;
-use crate::store::Store;
-use crate::request::handle::{self, Enqueue, ExecId, Job, Limits};
 use crate::request::served::{BuildError, Router};
 use crate::serve::logging::{self, LogFormat};
 use crate::serve::metrics::Metrics;
+use crate::serve::runs;
+use crate::store::journal::Journaled;
+use crate::store::Store;
 use arc_swap::ArcSwap;
 use futures_util::FutureExt as _;
 use hyper::body::Incoming;

@@ -4,7 +4,11 @@ use super::*;
 use serde_json::json;
 
 fn version() -> Version {
-    Version { hash: "h1".into(), file: "hooks.wf".into(), source: Arc::from("workflow w { trigger webhook { } }") }
+    Version {
+        hash: "h1".into(),
+        file: "hooks.wf".into(),
+        source: Arc::from("workflow w { trigger webhook { } }"),
+    }
 }
 
 fn run(id: &str, accepted_ms: i64) -> NewRun {
@@ -46,7 +50,10 @@ pub(crate) async fn contract(store: &dyn Store) {
     store.step_ended("00000000000000a1", 3, &Err("timed out".into())).await.expect("step");
 
     let open = store.unfinished().expect("unfinished");
-    assert_eq!(open.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["00000000000000a1", "00000000000000a2"]);
+    assert_eq!(
+        open.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        ["00000000000000a1", "00000000000000a2"]
+    );
     assert_eq!(open[0].frame, json!(["a", 1]));
     assert_eq!(open[0].version, version());
     // Finished steps come back; a failed one runs again.
@@ -64,22 +71,32 @@ pub(crate) async fn contract(store: &dyn Store) {
     let all = store.list(&Filter { limit: 50, ..Filter::default() }).expect("list");
     let ids: Vec<&str> = all.iter().map(|r| r.id.as_str()).collect();
     assert_eq!(ids, ["00000000000000b2", "00000000000000b1", "00000000000000a2", "00000000000000a1"]);
-    let failed = store.list(&Filter { status: Some("failed".into()), limit: 50, ..Filter::default() }).expect("list");
+    let failed =
+        store.list(&Filter { status: Some("failed".into()), limit: 50, ..Filter::default() }).expect("list");
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0].reason.as_deref(), Some("boom"));
-    let queued = store.list(&Filter { status: Some("queued".into()), limit: 50, ..Filter::default() }).expect("list");
+    let queued =
+        store.list(&Filter { status: Some("queued".into()), limit: 50, ..Filter::default() }).expect("list");
     assert_eq!(queued.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["00000000000000a2"]);
     let recent = store.list(&Filter { since_ms: Some(3_500), limit: 50, ..Filter::default() }).expect("list");
     assert_eq!(recent.len(), 1);
     assert_eq!(store.list(&Filter { limit: 2, ..Filter::default() }).expect("list").len(), 2);
-    let other = store.list(&Filter { workflow: Some("other".into()), limit: 50, ..Filter::default() }).expect("list");
+    let other =
+        store.list(&Filter { workflow: Some("other".into()), limit: 50, ..Filter::default() }).expect("list");
     assert!(other.is_empty());
 
     let shown = store.show("00000000000000a1").expect("show").expect("exists");
-    assert_eq!((shown.mode.as_str(), shown.state.as_str(), shown.outcome.as_deref()), ("async", "ended", Some("completed")));
+    assert_eq!(
+        (shown.mode.as_str(), shown.state.as_str(), shown.outcome.as_deref()),
+        ("async", "ended", Some("completed"))
+    );
     assert_eq!(shown.logs, ["one", "two"]);
-    assert_eq!(shown.request.as_ref().map(|r| r["headers"]["authorization"].clone()), Some(json!("[masked]")));
-    let steps: Vec<(u32, &str, &str)> = shown.steps.iter().map(|s| (s.n, s.kind.as_str(), s.state.as_str())).collect();
+    assert_eq!(
+        shown.request.as_ref().map(|r| r["headers"]["authorization"].clone()),
+        Some(json!("[masked]"))
+    );
+    let steps: Vec<(u32, &str, &str)> =
+        shown.steps.iter().map(|s| (s.n, s.kind.as_str(), s.state.as_str())).collect();
     assert_eq!(steps, [(1, "http", "finished"), (2, "uuid", "finished"), (3, "run", "failed")]);
     assert_eq!(shown.steps[2].reason.as_deref(), Some("timed out"));
     assert!(store.show("ffffffffffffffff").expect("show").is_none());
@@ -87,8 +104,12 @@ pub(crate) async fn contract(store: &dyn Store) {
     // Pruning takes ended executions older than the cut, in batches, never an unfinished run.
     assert_eq!(store.prune(3_500, 1).expect("prune"), 1);
     assert_eq!(store.prune(3_500, 100).expect("prune"), 1);
-    let left: Vec<String> =
-        store.list(&Filter { limit: 50, ..Filter::default() }).expect("list").into_iter().map(|r| r.id).collect();
+    let left: Vec<String> = store
+        .list(&Filter { limit: 50, ..Filter::default() })
+        .expect("list")
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
     assert_eq!(left, ["00000000000000b2", "00000000000000a2"]);
     assert_eq!(store.dropped(), 0);
 }

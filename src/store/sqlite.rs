@@ -105,7 +105,10 @@ impl Sqlite {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             if !dir.exists() {
                 std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-                let _ = std::fs::write(dir.join(".gitignore"), "# wf's store (wf serve --store): not source.\n*\n");
+                let _ = std::fs::write(
+                    dir.join(".gitignore"),
+                    "# wf's store (wf serve --store): not source.\n*\n",
+                );
             }
         }
         let lock_path = PathBuf::from(format!("{}.lock", path.display()));
@@ -115,9 +118,15 @@ impl Sqlite {
             .write(true)
             .open(&lock_path)
             .map_err(|e| format!("cannot open {}: {e}", lock_path.display()))?;
-        let lock = nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(|_| {
-            format!("the store {} is in use by another `wf serve` (its lock is {})", path.display(), lock_path.display())
-        })?;
+        let lock = nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(
+            |_| {
+                format!(
+                    "the store {} is in use by another `wf serve` (its lock is {})",
+                    path.display(),
+                    lock_path.display()
+                )
+            },
+        )?;
         let mut writer = connect(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE)
             .map_err(|e| format!("cannot open the store {}: {e}", path.display()))?;
         writer
@@ -150,7 +159,10 @@ impl Sqlite {
     fn durable(&self, write: Write) -> Commit<'_> {
         Box::pin(async move {
             let (done, wait) = oneshot::channel();
-            self.tx.send(Cmd { write, done: Some(done) }).await.map_err(|_| "the store's writer stopped".to_string())?;
+            self.tx
+                .send(Cmd { write, done: Some(done) })
+                .await
+                .map_err(|_| "the store's writer stopped".to_string())?;
             wait.await.map_err(|_| "the store's writer stopped".to_string())?
         })
     }
@@ -170,7 +182,10 @@ pub fn open_read_only(path: &Path) -> Result<ReadOnly, String> {
         .map_err(|e| format!("cannot open the store {}: {e}", path.display()))?;
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(sql)?;
     if version != SCHEMA_VERSION {
-        return Err(format!("the store {} has schema {version}; this wf reads {SCHEMA_VERSION}", path.display()));
+        return Err(format!(
+            "the store {} has schema {version}; this wf reads {SCHEMA_VERSION}",
+            path.display()
+        ));
     }
     Ok(ReadOnly { conn })
 }
@@ -197,7 +212,9 @@ impl ReadOnly {
 fn migrate(conn: &mut Connection) -> Result<(), String> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(sql)?;
     if version > SCHEMA_VERSION {
-        return Err(format!("it has schema {version}, newer than this wf's {SCHEMA_VERSION}; use a newer wf"));
+        return Err(format!(
+            "it has schema {version}, newer than this wf's {SCHEMA_VERSION}; use a newer wf"
+        ));
     }
     if version < SCHEMA_VERSION {
         let tx = conn.transaction().map_err(sql)?;
@@ -245,9 +262,13 @@ fn apply(conn: &mut Connection, batch: &[Cmd], known: &mut HashSet<String>) -> R
         match &cmd.write {
             Write::Accept(run) => {
                 if !known.contains(&run.version.hash) {
-                    tx.prepare_cached("INSERT OR IGNORE INTO versions (hash, file, source) VALUES (?1, ?2, ?3)")
-                        .and_then(|mut s| s.execute(params![run.version.hash, run.version.file, &*run.version.source]))
-                        .map_err(sql)?;
+                    tx.prepare_cached(
+                        "INSERT OR IGNORE INTO versions (hash, file, source) VALUES (?1, ?2, ?3)",
+                    )
+                    .and_then(|mut s| {
+                        s.execute(params![run.version.hash, run.version.file, &*run.version.source])
+                    })
+                    .map_err(sql)?;
                     known.insert(run.version.hash.clone());
                 }
                 tx.prepare_cached(
@@ -275,9 +296,11 @@ fn apply(conn: &mut Connection, batch: &[Cmd], known: &mut HashSet<String>) -> R
                 )
                 .and_then(|mut s| s.execute(params![id, n, kind, request, at]))
                 .map_err(sql)?;
-                tx.prepare_cached("UPDATE executions SET state = 'running' WHERE id = ?1 AND state = 'queued'")
-                    .and_then(|mut s| s.execute(params![id]))
-                    .map_err(sql)?;
+                tx.prepare_cached(
+                    "UPDATE executions SET state = 'running' WHERE id = ?1 AND state = 'queued'",
+                )
+                .and_then(|mut s| s.execute(params![id]))
+                .map_err(sql)?;
             }
             Write::StepEnded { id, n, result, at } => {
                 let (state, value, reason) = match result {
@@ -337,8 +360,13 @@ impl Store for Sqlite {
     }
 
     fn step_started(&self, id: &str, n: u32, kind: &str, request: Value) {
-        let write =
-            Write::StepStarted { id: id.into(), n, kind: kind.into(), request: request.to_string(), at: super::now_ms() };
+        let write = Write::StepStarted {
+            id: id.into(),
+            n,
+            kind: kind.into(),
+            request: request.to_string(),
+            at: super::now_ms(),
+        };
         self.later(write);
     }
 
@@ -348,8 +376,13 @@ impl Store for Sqlite {
     }
 
     fn step_value(&self, id: &str, n: u32, kind: &str, value: &Value) {
-        let write =
-            Write::StepValue { id: id.into(), n, kind: kind.into(), value: value.to_string(), at: super::now_ms() };
+        let write = Write::StepValue {
+            id: id.into(),
+            n,
+            kind: kind.into(),
+            value: value.to_string(),
+            at: super::now_ms(),
+        };
         self.later(write);
     }
 
@@ -371,7 +404,11 @@ impl Store for Sqlite {
                     workflow: r.get(1)?,
                     frame: serde_json::from_str(&r.get::<_, String>(2)?).unwrap_or(Value::Null),
                     accepted_ms: r.get(3)?,
-                    version: Version { hash: r.get(4)?, file: r.get(5)?, source: Arc::from(r.get::<_, String>(6)?) },
+                    version: Version {
+                        hash: r.get(4)?,
+                        file: r.get(5)?,
+                        source: Arc::from(r.get::<_, String>(6)?),
+                    },
                     journal: Vec::new(),
                 })
             })?;
@@ -384,7 +421,10 @@ impl Store for Sqlite {
             for run in &mut runs {
                 let rows = steps.query_map(params![run.id], |r| {
                     let text: Option<String> = r.get(1)?;
-                    Ok((r.get::<_, u32>(0)?, text.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or(Value::Null)))
+                    Ok((
+                        r.get::<_, u32>(0)?,
+                        text.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or(Value::Null),
+                    ))
                 })?;
                 for row in rows {
                     let (n, v) = row?;
@@ -456,11 +496,13 @@ fn list(conn: &Connection, f: &Filter) -> Result<Vec<RunView>, rusqlite::Error> 
 }
 
 fn show(conn: &Connection, id: &str) -> Result<Option<RunView>, rusqlite::Error> {
-    let found =
-        conn.query_row(&format!("SELECT {COLUMNS} FROM executions WHERE id = ?1"), params![id], view).optional()?;
+    let found = conn
+        .query_row(&format!("SELECT {COLUMNS} FROM executions WHERE id = ?1"), params![id], view)
+        .optional()?;
     let Some(mut run) = found else { return Ok(None) };
-    let mut stmt =
-        conn.prepare("SELECT n, kind, state, request, result, reason FROM steps WHERE execution = ?1 ORDER BY n")?;
+    let mut stmt = conn.prepare(
+        "SELECT n, kind, state, request, result, reason FROM steps WHERE execution = ?1 ORDER BY n",
+    )?;
     let json = |t: Option<String>| t.and_then(|t| serde_json::from_str(&t).ok());
     let rows = stmt.query_map(params![id], |r| {
         Ok(StepView {

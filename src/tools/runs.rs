@@ -100,11 +100,20 @@ pub fn show(store: &Path, id: &str, format: Format) -> ExitCode {
     }
     let _ = writeln!(out, "  attempts  {}", run.attempts);
     if let Some(reason) = &run.reason {
-        let _ = writeln!(out, "  failed    {reason}{}", run.at.as_ref().map(|a| format!(" (at {a})")).unwrap_or_default());
+        let _ = writeln!(
+            out,
+            "  failed    {reason}{}",
+            run.at.as_ref().map(|a| format!(" (at {a})")).unwrap_or_default()
+        );
     }
     if let Some(req) = &run.request {
         let _ = writeln!(out, "request");
-        let _ = writeln!(out, "  {} {}", req["method"].as_str().unwrap_or("?"), req["target"].as_str().unwrap_or("?"));
+        let _ = writeln!(
+            out,
+            "  {} {}",
+            req["method"].as_str().unwrap_or("?"),
+            req["target"].as_str().unwrap_or("?")
+        );
         if let Some(headers) = req["headers"].as_object() {
             for (k, v) in headers {
                 let _ = writeln!(out, "  {k}: {}", v.as_str().unwrap_or(""));
@@ -141,7 +150,8 @@ pub fn prune(store: &Path, older_than: std::time::Duration) -> ExitCode {
         Ok(db) => db,
         Err(code) => return code,
     };
-    let cut = crate::store::now_ms().saturating_sub(i64::try_from(older_than.as_millis()).unwrap_or(i64::MAX));
+    let cut =
+        crate::store::now_ms().saturating_sub(i64::try_from(older_than.as_millis()).unwrap_or(i64::MAX));
     let mut total = 0;
     loop {
         match db.prune(cut, 1000) {

@@ -13,5 +13,6 @@ mod payloads;
 mod providers;
 mod secrets;
 mod serve;
+mod store;
 mod test_cmd;
 mod tools;
