@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Store benchmark: acknowledged async runs per second and p99 acknowledgement latency of
+# `wf serve benches/accept.wf` with the default store (SQLite, synchronous=FULL, group commit)
+# against `--store memory`, at 32 and 256 concurrent callers (wrk, one thread per core), in one
+# run. Then sync requests (benches/payment.wf) with history on against `--store memory`.
+#
+# usage: benches/accept.sh [--duration 10s] [--rounds 2]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=10s ROUNDS=2
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --duration) DURATION=$2; shift 2 ;;
+    --rounds) ROUNDS=$2; shift 2 ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+done
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+cargo build --release --quiet --bin wf
+WF=target/release/wf
+TMP=$(mktemp -d); PID=
+cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$TMP"; }
+trap cleanup EXIT
+
+run() { # run LABEL CONNECTIONS WORKFLOW PATH STORE
+  local label=$1 conns=$2 wf=$3 path=$4 store=$5
+  rm -f "$TMP"/state.db*
+  "$WF" serve "$wf" --listen 127.0.0.1:0 --store "$store" --queue-size 100000 >"$TMP/out" 2>/dev/null &
+  PID=$!
+  for _ in $(seq 1 200); do
+    ADDR=$(sed -n 's|^listening on http://||p' "$TMP/out" | head -1); [ -n "$ADDR" ] && break; sleep 0.05
+  done
+  wrk -t2 -c"$conns" -d"$DURATION" -s benches/post.lua "http://$ADDR$path" | sed -n 's/^WRKSUM //p' \
+    | awk -v l="$label" '{ print l, $0 }' | tee -a "$TMP/results"
+  kill "$PID"; wait "$PID" 2>/dev/null || true; PID=
+}
+
+for r in $(seq 1 "$ROUNDS"); do
+  for c in 32 256; do
+    run "memory-c$c" "$c" benches/accept.wf /hooks/accept memory
+    run "sqlite-c$c" "$c" benches/accept.wf /hooks/accept "$TMP/state.db"
+  done
+  run "sync-memory" 32 benches/payment.wf "/hooks/payment?order=42" memory
+  run "sync-history" 32 benches/payment.wf "/hooks/payment?order=42" "$TMP/state.db"
+done
+
+python3 - "$TMP/results" <<'PY'
+import sys, statistics, collections
+rows = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    parts = line.split()
+    fields = dict(p.split("=") for p in parts[1:])
+    rows[parts[0]].append(fields)
+mean = lambda label, k: statistics.mean(float(r[k]) for r in rows[label])
+print()
+for label in rows:
+    bad = sum(int(r["non2xx"]) + int(r["errors"]) for r in rows[label])
+    print(f"{label:14} {mean(label,'rps'):9.0f} req/s  p50 {mean(label,'p50_ms'):6.2f} ms  p99 {mean(label,'p99_ms'):6.2f} ms  non-2xx+errors {bad}")
+for c in (32, 256):
+    print(f"c={c}: sqlite/memory {mean(f'sqlite-c{c}','rps')/mean(f'memory-c{c}','rps'):.2f}")
+print(f"sync with history / memory: {mean('sync-history','rps')/mean('sync-memory','rps'):.2f}")
+PY
