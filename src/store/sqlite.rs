@@ -28,7 +28,7 @@ CREATE TABLE IF NOT EXISTS versions (
     source TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS executions (
-    id          TEXT PRIMARY KEY,
+    id          INTEGER PRIMARY KEY,
     workflow    TEXT NOT NULL,
     mode        TEXT NOT NULL,
     state       TEXT NOT NULL,
@@ -49,7 +49,7 @@ CREATE TABLE IF NOT EXISTS executions (
 CREATE INDEX IF NOT EXISTS executions_started ON executions (started_ms);
 CREATE INDEX IF NOT EXISTS executions_open ON executions (state) WHERE state != 'ended';
 CREATE TABLE IF NOT EXISTS steps (
-    execution  TEXT NOT NULL,
+    execution  INTEGER NOT NULL,
     n          INTEGER NOT NULL,
     kind       TEXT NOT NULL,
     state      TEXT NOT NULL,
@@ -85,6 +85,17 @@ pub struct Sqlite {
     path: PathBuf,
     /// Held while the store is open: the lock that keeps a second `wf serve` out.
     _lock: nix::fcntl::Flock<std::fs::File>,
+}
+
+/// An execution id (16 hex digits) as the store's integer key (the table's rowid: no second
+/// index to keep up).
+fn key(id: &str) -> i64 {
+    u64::from_str_radix(id, 16).map_or(-1, |v| v as i64)
+}
+
+/// The store's integer key as the execution id.
+fn hex(key: i64) -> String {
+    format!("{:016x}", key as u64)
 }
 
 fn sql(e: rusqlite::Error) -> String {
@@ -277,7 +288,7 @@ fn apply(conn: &mut Connection, batch: &[Cmd], known: &mut HashSet<String>) -> R
                 )
                 .and_then(|mut s| {
                     s.execute(params![
-                        run.id,
+                        key(&run.id),
                         run.workflow,
                         run.version.hash,
                         run.accepted_ms,
@@ -294,12 +305,12 @@ fn apply(conn: &mut Connection, batch: &[Cmd], known: &mut HashSet<String>) -> R
                      ON CONFLICT (execution, n) DO UPDATE SET state = 'started', started_ms = excluded.started_ms,
                      attempts = attempts + 1, result = NULL, reason = NULL",
                 )
-                .and_then(|mut s| s.execute(params![id, n, kind, request, at]))
+                .and_then(|mut s| s.execute(params![key(id), n, kind, request, at]))
                 .map_err(sql)?;
                 tx.prepare_cached(
                     "UPDATE executions SET state = 'running' WHERE id = ?1 AND state = 'queued'",
                 )
-                .and_then(|mut s| s.execute(params![id]))
+                .and_then(|mut s| s.execute(params![key(id)]))
                 .map_err(sql)?;
             }
             Write::StepEnded { id, n, result, at } => {
@@ -312,7 +323,7 @@ fn apply(conn: &mut Connection, batch: &[Cmd], known: &mut HashSet<String>) -> R
                      ON CONFLICT (execution, n) DO UPDATE SET state = excluded.state, result = excluded.result,
                      reason = excluded.reason, ended_ms = excluded.ended_ms",
                 )
-                .and_then(|mut s| s.execute(params![id, n, state, value, reason, at]))
+                .and_then(|mut s| s.execute(params![key(id), n, state, value, reason, at]))
                 .map_err(sql)?;
             }
             Write::StepValue { id, n, kind, value, at } => {
@@ -320,7 +331,7 @@ fn apply(conn: &mut Connection, batch: &[Cmd], known: &mut HashSet<String>) -> R
                     "INSERT OR REPLACE INTO steps (execution, n, kind, state, result, started_ms, ended_ms)
                      VALUES (?1, ?2, ?3, 'finished', ?4, ?5, ?5)",
                 )
-                .and_then(|mut s| s.execute(params![id, n, kind, value, at]))
+                .and_then(|mut s| s.execute(params![key(id), n, kind, value, at]))
                 .map_err(sql)?;
             }
             Write::Flush => {}
@@ -334,7 +345,7 @@ fn apply(conn: &mut Connection, batch: &[Cmd], known: &mut HashSet<String>) -> R
                 )
                 .and_then(|mut s| {
                     s.execute(params![
-                        e.id,
+                        key(&e.id),
                         e.workflow,
                         e.mode,
                         e.started_ms,
@@ -400,7 +411,7 @@ impl Store for Sqlite {
             )?;
             let rows = stmt.query_map([], |r| {
                 Ok(Unfinished {
-                    id: r.get(0)?,
+                    id: hex(r.get(0)?),
                     workflow: r.get(1)?,
                     frame: serde_json::from_str(&r.get::<_, String>(2)?).unwrap_or(Value::Null),
                     accepted_ms: r.get(3)?,
@@ -419,7 +430,7 @@ impl Store for Sqlite {
                 "SELECT n, result FROM steps WHERE execution = ?1 AND state = 'finished' ORDER BY n",
             )?;
             for run in &mut runs {
-                let rows = steps.query_map(params![run.id], |r| {
+                let rows = steps.query_map(params![key(&run.id)], |r| {
                     let text: Option<String> = r.get(1)?;
                     Ok((
                         r.get::<_, u32>(0)?,
@@ -467,7 +478,7 @@ fn view(r: &rusqlite::Row<'_>) -> Result<RunView, rusqlite::Error> {
     let logs: Option<String> = r.get(11)?;
     let request: Option<String> = r.get(12)?;
     Ok(RunView {
-        id: r.get(0)?,
+        id: hex(r.get(0)?),
         workflow: r.get(1)?,
         mode: r.get(2)?,
         state: r.get(3)?,
@@ -497,14 +508,14 @@ fn list(conn: &Connection, f: &Filter) -> Result<Vec<RunView>, rusqlite::Error> 
 
 fn show(conn: &Connection, id: &str) -> Result<Option<RunView>, rusqlite::Error> {
     let found = conn
-        .query_row(&format!("SELECT {COLUMNS} FROM executions WHERE id = ?1"), params![id], view)
+        .query_row(&format!("SELECT {COLUMNS} FROM executions WHERE id = ?1"), params![key(id)], view)
         .optional()?;
     let Some(mut run) = found else { return Ok(None) };
     let mut stmt = conn.prepare(
         "SELECT n, kind, state, request, result, reason FROM steps WHERE execution = ?1 ORDER BY n",
     )?;
     let json = |t: Option<String>| t.and_then(|t| serde_json::from_str(&t).ok());
-    let rows = stmt.query_map(params![id], |r| {
+    let rows = stmt.query_map(params![key(id)], |r| {
         Ok(StepView {
             n: r.get(0)?,
             kind: r.get(1)?,
