@@ -568,6 +568,8 @@ async fn worker(
         // wf's own code has no panics (clippy denies them); should one slip in anyway, it ends
         // that execution, not the worker and every execution queued behind it.
         let (workflow, id) = (job.served.name.clone(), job.id);
+        // The caller of an async run got the trigger's answer, whatever the run does after.
+        let answered = job.served.immediate.as_ref().map_or(200, |a| a.status);
         let ran = if job.served.plan.heavy {
             // Executions that loop run on the blocking pool, off the threads that answer requests.
             let runtime = tokio::runtime::Handle::current();
@@ -583,7 +585,9 @@ async fn worker(
                     m.execution(&record);
                 }
                 if let Some(store) = &store {
-                    store.ended(runs::ended(&record, "async"));
+                    let mut ended = runs::ended(&record, "async");
+                    ended.status = answered;
+                    store.ended(ended);
                 }
             }
             Err(_) => {

@@ -154,6 +154,7 @@ fn runs_lists_and_shows_the_history_with_credentials_masked() {
 workflow later {
   trigger webhook { path "/later" mode async }
   log "later"
+  fail "after the answer"
 }"#;
     let server = serve(Dir::new(&[("hook.wf", wf)]), &[]);
     let json = ("Content-Type", "application/json");
@@ -175,12 +176,13 @@ workflow later {
     let id = |r: &crate::common::Resp| r.header("x-wf-execution").expect("id").to_string();
     let ids: Vec<&str> = list.as_array().expect("list").iter().filter_map(|r| r["id"].as_str()).collect();
     assert!(ids.contains(&id(&ok).as_str()) && ids.contains(&id(&bad).as_str()));
-    let failed = runs(&store, &["--status", "failed"]);
+    let failed = runs(&store, &["--status", "failed", "--workflow", "hook"]);
     assert_eq!(failed.as_array().map(Vec::len), Some(1));
     assert_eq!(failed[0]["reason"], "bad kind");
     assert!(failed[0]["at"].as_str().is_some_and(|a| a.ends_with("hook.wf:4:22")), "{}", failed[0]);
     let shown = runs(&store, &["show", &id(&later)]);
     assert_eq!(shown["mode"], "async");
+    assert_eq!(shown["status"], 200, "an async run's answer is the one its caller got");
     assert_eq!(shown["request"]["headers"]["authorization"], "[masked]");
     assert!(!shown.to_string().contains("hunter2"));
     assert_eq!(runs(&store, &["--workflow", "later"]).as_array().map(Vec::len), Some(1));
