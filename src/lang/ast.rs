@@ -96,6 +96,8 @@ pub enum Setting {
     Cors(Vec<Str>, Span),
     Auth(Auth),
     Respond(Respond),
+    /// `concurrency 4`: executions of the workflow at once.
+    Concurrency(Count, Span),
 }
 
 impl Setting {
@@ -106,7 +108,8 @@ impl Setting {
             | Setting::Mode(_, s)
             | Setting::Methods(_, s)
             | Setting::AllowIp(_, s)
-            | Setting::Cors(_, s) => *s,
+            | Setting::Cors(_, s)
+            | Setting::Concurrency(_, s) => *s,
             Setting::Auth(a) => a.span,
             Setting::Respond(r) => r.span,
         }

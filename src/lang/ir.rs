@@ -54,6 +54,8 @@ pub struct Workflow {
     pub auth: Option<Auth>,
     /// Async only: the immediate answer (`None`: `200 text/plain ok`).
     pub immediate: Option<Respond>,
+    /// `concurrency N`: executions at once (sync beyond it: `429`; async: they wait).
+    pub concurrency: Option<u32>,
     pub extracts: Vec<Extraction>,
     pub body: Block,
     /// Size of the per-execution frame.

@@ -197,6 +197,11 @@ impl Builder<'_> {
                     }
                 }
                 Rule::respond => settings.push(Setting::Respond(self.respond(c))),
+                Rule::t_concurrency => {
+                    if let Some(n) = self.child_count(c) {
+                        settings.push(Setting::Concurrency(n, cspan));
+                    }
+                }
                 _ => {}
             }
         }
@@ -1172,6 +1177,7 @@ fn describe(r: Rule) -> Option<&'static str> {
         Rule::t_path | Rule::k_path => "`path`",
         Rule::t_key | Rule::k_key => "`key`",
         Rule::t_mode | Rule::k_mode => "`mode`",
+        Rule::t_concurrency | Rule::k_concurrency => "`concurrency`",
         Rule::mode_name => "`sync` or `async`",
         Rule::k_sync => "`sync`",
         Rule::k_async => "`async`",

@@ -37,6 +37,8 @@ pub struct Served {
     pub version: String,
     /// The names of the `env()` variables and secrets it reads (never their values).
     pub env_names: Vec<String>,
+    /// `concurrency N`: one permit per execution under way.
+    pub running: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 /// Credentials checked before the body: each accepted value (several when rotating).
@@ -321,6 +323,7 @@ fn prepare(
         HeaderValue::from_str(&methods.join(", ")).unwrap_or(HeaderValue::from_static("POST"));
     let name = Arc::from(wf.name.as_str());
     let plan = Plan::of(&wf);
+    let running = wf.concurrency.map(|n| Arc::new(tokio::sync::Semaphore::new(n as usize)));
     Ok(Served {
         wf,
         plan,
@@ -333,6 +336,7 @@ fn prepare(
         secrets,
         version,
         env_names,
+        running,
     })
 }
 

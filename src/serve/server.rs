@@ -570,6 +570,11 @@ async fn worker(
         let (workflow, id) = (job.served.name.clone(), job.id);
         // The caller of an async run got the trigger's answer, whatever the run does after.
         let answered = job.served.immediate.as_ref().map_or(200, |a| a.status);
+        // `concurrency N`: a run beyond it waits here (holding this worker) for a place.
+        let _running = match job.served.running.clone() {
+            Some(limit) => limit.acquire_owned().await.ok(),
+            None => None,
+        };
         let ran = if job.served.plan.heavy {
             // Executions that loop run on the blocking pool, off the threads that answer requests.
             let runtime = tokio::runtime::Handle::current();

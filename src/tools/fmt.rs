@@ -160,6 +160,11 @@ impl Printer<'_> {
                 Setting::Mode(m, span) => {
                     self.line(span, if *m == Mode::Async { "mode async" } else { "mode sync" })
                 }
+                Setting::Concurrency(n, span) => {
+                    let text =
+                        format!("concurrency {}", self.src.get(n.span.start..n.span.end).unwrap_or("1"));
+                    self.line(span, &text);
+                }
                 Setting::Methods(list, span) => {
                     let text = format!("method {}", self.str_list(list));
                     self.line(span, &text);

@@ -274,3 +274,49 @@ fn dir_sets_the_working_directory_relative_to_the_workflow() {
     let j = server.post("/run", &[], "").json();
     assert_eq!(j["stdout"], expected);
 }
+
+#[test]
+fn concurrency_turns_sync_callers_away_and_makes_async_runs_wait() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let (active, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (a, m) = (active.clone(), most.clone());
+    let up = Upstream::start(move |_, _| {
+        let now = a.fetch_add(1, Ordering::SeqCst) + 1;
+        m.fetch_max(now, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(300));
+        a.fetch_sub(1, Ordering::SeqCst);
+        Reply::new(200, "ok")
+    });
+    let wf = format!(
+        r#"workflow one_at_a_time {{
+  trigger webhook {{ path "/sync" concurrency 1 }}
+  http POST "{url}"
+}}
+workflow queued {{
+  trigger webhook {{ path "/async" mode async concurrency 1 }}
+  http POST "{url}"
+  log "queued run done"
+}}"#,
+        url = up.url("/slow")
+    );
+    let server = Server::start(&[("c.wf", &wf)], &[]);
+    let addr = server.addr;
+    let first = std::thread::spawn(move || crate::common::request(addr, "POST", "/sync", &[], b""));
+    std::thread::sleep(Duration::from_millis(100));
+    let second = server.post("/sync", &[], "");
+    assert_eq!(second.status, 429, "{}", second.body);
+    assert_eq!(second.header("retry-after"), Some("1"));
+    assert_eq!(first.join().expect("first").status, 200);
+
+    most.store(0, Ordering::SeqCst);
+    for _ in 0..3 {
+        assert_eq!(server.post("/async", &[], "").status, 200);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.log().matches("queued run done").count() < 3 {
+        assert!(Instant::now() < deadline, "{}", server.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(most.load(Ordering::SeqCst), 1, "async runs beyond the concurrency waited");
+}

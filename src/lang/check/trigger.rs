@@ -19,6 +19,7 @@ struct Settings<'a> {
     /// `auth hmac`'s `signed`, lowered once the extractions are declared.
     signed: Option<super::auth::PendingSigned<'a>>,
     immediate: Option<ir::Respond>,
+    concurrency: Option<u32>,
 }
 
 impl Lower<'_> {
@@ -61,6 +62,7 @@ impl Lower<'_> {
             cors: settings.cors,
             auth: settings.auth,
             immediate: settings.immediate,
+            concurrency: settings.concurrency,
             extracts,
             body,
             slots: self.vars.len(),
@@ -123,6 +125,7 @@ impl Lower<'_> {
         let mut allow = Vec::new();
         let mut cors = None;
         let mut immediate_ast = None;
+        let mut concurrency = None;
         let mut seen: HashMap<&'static str, Span> = HashMap::new();
         if let Some(t) = trigger {
             for s in &t.settings {
@@ -135,6 +138,7 @@ impl Lower<'_> {
                     ast::Setting::Cors(..) => "cors",
                     ast::Setting::Auth(_) => "auth",
                     ast::Setting::Respond(_) => "respond",
+                    ast::Setting::Concurrency(..) => "concurrency",
                 };
                 if let Some(prev) = seen.insert(kind, s.span()) {
                     let d = Diagnostic::new(
@@ -162,6 +166,24 @@ impl Lower<'_> {
                     ast::Setting::AllowIp(list, _) => allow = self.networks(list),
                     ast::Setting::Cors(list, _) => cors = Some(self.origins(list)),
                     ast::Setting::Respond(r) => immediate_ast = Some(r),
+                    ast::Setting::Concurrency(n, _) => {
+                        match n
+                            .value
+                            .and_then(|v| u32::try_from(v).ok())
+                            .filter(|v| (1..=100_000).contains(v))
+                        {
+                            Some(v) => concurrency = Some(v),
+                            None => {
+                                self.err(
+                                    Kind::InvalidConcurrency,
+                                    n.span,
+                                    "`concurrency` is between 1 and 100000",
+                                )
+                                .set_label("not a number of executions")
+                                .set_help("write how many executions may run at once, e.g. `concurrency 4`");
+                            }
+                        }
+                    }
                     _ => {}
                 }
             }
@@ -187,7 +209,7 @@ impl Lower<'_> {
             (None, Some((k, span))) => (format!("/api/webhook:trigger/{k}"), span),
             (None, None) => (format!("/api/webhook:trigger/{}", name.name), name.span),
         };
-        Settings { path, path_span, methods, allow, cors, auth, signed, immediate }
+        Settings { path, path_span, methods, allow, cors, auth, signed, immediate, concurrency }
     }
 
     pub(super) fn literal(&mut self, s: &ast::Str, what: &str) -> Option<String> {

@@ -171,6 +171,9 @@ kinds! {
     /// An `http` or `run` setting that cannot be used (a method, a timeout, a retry count).
     InvalidEffect = "wf::invalid-effect", Error, "an `http` or `run` setting wf cannot use",
         "see `http` and `run` in README.md";
+    /// `concurrency 0`.
+    InvalidConcurrency = "wf::invalid-concurrency", Error, "a `concurrency` that is not between 1 and 100000",
+        "write how many executions may run at once, e.g. `concurrency 4`";
     /// A `mock` wf cannot use.
     InvalidMock = "wf::invalid-mock", Error, "a `mock` wf cannot use",
         "write mock http POST \"https://api.example/*\" { respond 200 json { ok: true } } or mock run \"deploy.sh\" { code 0 }";
