@@ -98,6 +98,12 @@ pub enum Setting {
     Respond(Respond),
     /// `concurrency 4`: executions of the workflow at once.
     Concurrency(Count, Span),
+    /// `dedupe delivery_id window 24h`: a delivery seen within the window does not run again.
+    Dedupe {
+        key: Expr,
+        window: Option<Duration>,
+        span: Span,
+    },
 }
 
 impl Setting {
@@ -109,7 +115,8 @@ impl Setting {
             | Setting::Methods(_, s)
             | Setting::AllowIp(_, s)
             | Setting::Cors(_, s)
-            | Setting::Concurrency(_, s) => *s,
+            | Setting::Concurrency(_, s)
+            | Setting::Dedupe { span: s, .. } => *s,
             Setting::Auth(a) => a.span,
             Setting::Respond(r) => r.span,
         }

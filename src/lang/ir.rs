@@ -56,6 +56,8 @@ pub struct Workflow {
     pub immediate: Option<Respond>,
     /// `concurrency N`: executions at once (sync beyond it: `429`; async: they wait).
     pub concurrency: Option<u32>,
+    /// `dedupe EXPR [window D]`: a delivery whose key was seen within the window does not run.
+    pub dedupe: Option<Dedupe>,
     pub extracts: Vec<Extraction>,
     pub body: Block,
     /// Size of the per-execution frame.
@@ -243,6 +245,14 @@ pub enum Seg {
 
 pub use crate::lang::types::Type;
 use crate::lang::types::Types;
+
+/// `dedupe EXPR [window D]`.
+#[derive(Debug)]
+pub struct Dedupe {
+    /// Evaluated after extraction; `null` means no key (the request runs).
+    pub key: Expr,
+    pub window: std::time::Duration,
+}
 
 /// A statement and where it is written (runtime failures name the place).
 #[derive(Debug)]
@@ -634,6 +644,9 @@ impl Workflow {
         }
         if let Some(r) = &mut self.immediate {
             r.walk_exprs_mut(f);
+        }
+        if let Some(d) = &mut self.dedupe {
+            d.key.walk_mut(f);
         }
         for x in &mut self.extracts {
             if let Some(d) = &mut x.default {

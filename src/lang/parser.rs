@@ -197,6 +197,20 @@ impl Builder<'_> {
                     }
                 }
                 Rule::respond => settings.push(Setting::Respond(self.respond(c))),
+                Rule::t_dedupe => {
+                    let mut key = None;
+                    let mut window = None;
+                    for x in c.into_inner() {
+                        match x.as_rule() {
+                            Rule::expr => key = Some(self.expr(x)),
+                            Rule::duration => window = Some(self.duration(x)),
+                            _ => {}
+                        }
+                    }
+                    if let Some(key) = key {
+                        settings.push(Setting::Dedupe { key, window, span: cspan });
+                    }
+                }
                 Rule::t_concurrency => {
                     if let Some(n) = self.child_count(c) {
                         settings.push(Setting::Concurrency(n, cspan));
@@ -1178,6 +1192,8 @@ fn describe(r: Rule) -> Option<&'static str> {
         Rule::t_key | Rule::k_key => "`key`",
         Rule::t_mode | Rule::k_mode => "`mode`",
         Rule::t_concurrency | Rule::k_concurrency => "`concurrency`",
+        Rule::t_dedupe | Rule::k_dedupe => "`dedupe`",
+        Rule::k_window => "`window`",
         Rule::mode_name => "`sync` or `async`",
         Rule::k_sync => "`sync`",
         Rule::k_async => "`async`",

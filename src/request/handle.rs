@@ -25,6 +25,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub const X_WF_EXECUTION: HeaderName = HeaderName::from_static("x-wf-execution");
+/// On the answer to a duplicate delivery: the first execution's id.
+pub const X_WF_DUPLICATE_OF: HeaderName = HeaderName::from_static("x-wf-duplicate-of");
 
 /// Per-request limits, and the proxies whose `X-Forwarded-For` is believed.
 #[derive(Clone, Debug)]
@@ -94,6 +96,29 @@ pub struct Accepted<'a> {
     pub body: &'a [u8],
 }
 
+/// A request's `dedupe` key, evaluated after extraction.
+#[derive(Clone, Debug)]
+pub struct DedupeKey {
+    pub key: String,
+    pub window: Duration,
+}
+
+/// Whether a delivery was seen before.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Seen {
+    First,
+    /// Seen within the window: the first execution, and (sync, once it ended) its answer as
+    /// `{status, headers, body}`.
+    Duplicate {
+        of: String,
+        answer: Option<Value>,
+    },
+}
+
+/// Resolves with whether a delivery was seen, or why it cannot be taken.
+pub type Deciding<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Seen, Refused>> + Send + 'a>>;
+
 /// Why an accepted async run could not be taken: the caller gets `503` with `retry-after`.
 #[derive(Debug)]
 pub enum Refused {
@@ -109,15 +134,20 @@ pub trait Enqueue: Send + Sync {
     fn try_enqueue(&self, job: Job) -> Result<(), Job>;
 
     /// Takes an accepted async run; resolves once it is kept (queued, and committed when there
-    /// is a durable store). By default: [`Enqueue::try_enqueue`].
-    fn accept<'a>(
-        &'a self,
-        job: Job,
-        _request: Accepted<'a>,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Refused>> + Send + 'a>> {
-        let taken = self.try_enqueue(job).map_err(|_| Refused::QueueFull);
+    /// is a durable store). With a `dedupe` key, a delivery already seen is not kept: the first
+    /// execution is named. By default: [`Enqueue::try_enqueue`], no dedupe.
+    fn accept<'a>(&'a self, job: Job, _request: Accepted<'a>, _dedupe: Option<DedupeKey>) -> Deciding<'a> {
+        let taken = self.try_enqueue(job).map(|()| Seen::First).map_err(|_| Refused::QueueFull);
         Box::pin(std::future::ready(taken))
     }
+
+    /// Claims a sync execution's `dedupe` key. By default every delivery is the first.
+    fn claim<'a>(&'a self, _served: &'a Served, _id: ExecId, _dedupe: DedupeKey) -> Deciding<'a> {
+        Box::pin(std::future::ready(Ok(Seen::First)))
+    }
+
+    /// The answer a sync execution that claimed `dedupe` gave, for duplicates to get again.
+    fn answered(&self, _served: &Served, _id: ExecId, _dedupe: DedupeKey, _answer: Value) {}
 
     /// Where the steps of execution `id` of `served` go. By default there are no effects: the
     /// clock is read, `http` and `run` fail.
@@ -410,22 +440,64 @@ where
         return reject(Some(s), StatusCode::BAD_REQUEST, e.to_json(), &[], &reason);
     }
 
+    let dedupe = match &wf.dedupe {
+        None => None,
+        Some(d) => match eval::eval(&d.key, &frame) {
+            Ok(Value::Null) => None,
+            Ok(v) => Some(DedupeKey { key: crate::request::value::render_string(&v), window: d.window }),
+            Err(e) => {
+                let body = json!({"error": "workflow failed", "execution": id.to_string()});
+                let reason = format!("the dedupe key cannot be computed: {e}");
+                return reject(Some(s), StatusCode::INTERNAL_SERVER_ERROR, body, &[], &reason);
+            }
+        },
+    };
+    let refuse = |refused: Refused| {
+        let retry = [(RETRY_AFTER, HeaderValue::from_static("1"))];
+        let (error, reason) = match refused {
+            Refused::QueueFull => ("queue full", "async queue full"),
+            Refused::StoreUnavailable => ("store unavailable", "the store could not keep the run"),
+        };
+        reject(Some(s), StatusCode::SERVICE_UNAVAILABLE, json!({"error": error}), &retry, reason)
+    };
+
     if wf.mode == crate::lang::ast::Mode::Async {
         let steps = queue.steps(id, served);
         let job = Job { served: served.clone(), frame, id, accepted: started, steps };
-        if let Err(refused) = queue.accept(job, Accepted { parts: &parts, body: &bytes }).await {
-            let retry = [(RETRY_AFTER, HeaderValue::from_static("1"))];
-            let (error, reason) = match refused {
-                Refused::QueueFull => ("queue full", "async queue full"),
-                Refused::StoreUnavailable => ("store unavailable", "the store could not keep the run"),
-            };
-            return reject(Some(s), StatusCode::SERVICE_UNAVAILABLE, json!({"error": error}), &retry, reason);
-        }
+        let seen = match queue.accept(job, Accepted { parts: &parts, body: &bytes }, dedupe).await {
+            Ok(seen) => seen,
+            Err(refused) => return refuse(refused),
+        };
         let response = match &s.immediate {
             Some(a) => answer_response(a.clone(), id),
             None => text_response(StatusCode::OK, "ok", id),
         };
+        if let Seen::Duplicate { of, .. } = seen {
+            // The delivery was seen: the caller gets the immediate answer again, and no run.
+            return duplicate(s, response, &of, started, id);
+        }
         return Handled { response, workflow: s.name.clone(), record: None };
+    }
+
+    if let Some(key) = &dedupe {
+        match queue.claim(s, id, key.clone()).await {
+            Ok(Seen::First) => {}
+            Ok(Seen::Duplicate { of, answer: Some(answer) }) => {
+                return duplicate(s, stored_answer(&answer, id), &of, started, id);
+            }
+            Ok(Seen::Duplicate { of, answer: None }) => {
+                let retry = [(RETRY_AFTER, HeaderValue::from_static("1"))];
+                let body = json!({"error": "duplicate in progress", "duplicate_of": of});
+                return reject(
+                    Some(s),
+                    StatusCode::CONFLICT,
+                    body,
+                    &retry,
+                    "a duplicate of a running execution",
+                );
+            }
+            Err(refused) => return refuse(refused),
+        }
     }
 
     // `concurrency N`: a sync caller beyond it is told to come back.
@@ -457,16 +529,16 @@ where
             runtime.block_on(execute(&served, &mut frame, id, started, steps.as_mut()))
         })
         .await;
-        return match ran {
-            Ok((response, record)) => Handled { response, workflow: s.name.clone(), record: Some(record) },
-            Err(_) => reject(
+        let Ok((response, record)) = ran else {
+            return reject(
                 Some(s),
                 StatusCode::INTERNAL_SERVER_ERROR,
                 json!({"error": "workflow failed", "execution": id.to_string()}),
                 &[],
                 "execution did not finish",
-            ),
+            );
         };
+        return remembered(queue, s, id, dedupe, response, record).await;
     }
     let (response, record) = if s.plan.effects {
         // Effects are awaited here, on this request's task: waiting holds no thread.
@@ -475,7 +547,79 @@ where
     } else {
         execute(s, &mut frame, id, started, &mut crate::request::step::Clock).await
     };
+    remembered(queue, s, id, dedupe, response, record).await
+}
+
+/// With a `dedupe` key, keeps the answer a sync execution gave so duplicates get it again.
+async fn remembered(
+    queue: &dyn Enqueue,
+    s: &Served,
+    id: ExecId,
+    dedupe: Option<DedupeKey>,
+    response: Response<Full<Bytes>>,
+    record: Record,
+) -> Handled {
+    if let Some(key) = dedupe {
+        let (parts, body) = response.into_parts();
+        let bytes = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+        let headers: Vec<Value> = parts
+            .headers
+            .iter()
+            .filter(|(name, _)| *name != X_WF_EXECUTION)
+            .map(|(name, value)| json!([name.as_str(), String::from_utf8_lossy(value.as_bytes())]))
+            .collect();
+        let answer = json!({
+            "status": parts.status.as_u16(),
+            "headers": headers,
+            "body": String::from_utf8_lossy(&bytes),
+        });
+        queue.answered(s, id, key, answer);
+        let response = Response::from_parts(parts, Full::new(bytes));
+        return Handled { response, workflow: s.name.clone(), record: Some(record) };
+    }
     Handled { response, workflow: s.name.clone(), record: Some(record) }
+}
+
+/// The answer to a duplicate delivery: the first execution's, with `x-wf-duplicate-of`.
+fn duplicate(
+    s: &Served,
+    mut response: Response<Full<Bytes>>,
+    of: &str,
+    started: Instant,
+    id: ExecId,
+) -> Handled {
+    if let Ok(v) = HeaderValue::from_str(of) {
+        response.headers_mut().insert(X_WF_DUPLICATE_OF, v);
+    }
+    let record = Record {
+        workflow: s.name.clone(),
+        id,
+        outcome: "duplicate",
+        status: response.status().as_u16(),
+        duration: started.elapsed(),
+        reason: Some(format!("a duplicate of {of}")),
+        at: None,
+        logs: Vec::new(),
+    };
+    Handled { response, workflow: s.name.clone(), record: Some(record) }
+}
+
+/// A kept sync answer (`{status, headers, body}`) as a response again.
+fn stored_answer(answer: &Value, id: ExecId) -> Response<Full<Bytes>> {
+    let status = answer["status"].as_u64().and_then(|s| u16::try_from(s).ok()).unwrap_or(200);
+    let body = answer["body"].as_str().unwrap_or("").to_string();
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    if let Some(headers) = answer["headers"].as_array() {
+        for h in headers {
+            let (Some(name), Some(value)) = (h[0].as_str(), h[1].as_str()) else { continue };
+            if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) {
+                response.headers_mut().append(n, v);
+            }
+        }
+    }
+    response.headers_mut().insert(X_WF_EXECUTION, id.header());
+    response
 }
 
 /// The `access-control-allow-origin` value for this caller, when the workflow has `cors` and the

@@ -2,7 +2,7 @@
 //! records, runs resumed at start under the version they were accepted with, and pruning.
 
 use crate::effect::Effects;
-use crate::request::handle::{Accepted, ExecId, Job, Record};
+use crate::request::handle::{Accepted, ExecId, Job, Record, Seen};
 use crate::request::served::Served;
 use crate::store::journal::Journaled;
 use crate::store::{self, Ended, NewRun, Store, Unfinished, Version};
@@ -173,6 +173,42 @@ pub async fn prune_every_minute(store: Arc<dyn Store>, retain: Duration) {
                     break;
                 }
                 Err(_) => break,
+            }
+        }
+    }
+}
+
+/// A claimed key in memory: the execution that claimed it, when it expires, its sync answer.
+type Held = (String, i64, Option<Value>);
+
+/// `dedupe` keys kept in memory (`--store memory`): they last as long as the process.
+#[derive(Default)]
+pub struct Keys(std::sync::Mutex<HashMap<(String, String), Held>>);
+
+impl Keys {
+    pub fn claim(&self, k: store::Key) -> Seen {
+        let Ok(mut keys) = self.0.lock() else { return Seen::First };
+        let now = store::now_ms();
+        if keys.len() > 100_000 {
+            keys.retain(|_, (_, expires, _)| *expires > now);
+        }
+        match keys.get(&(k.workflow.clone(), k.key.clone())) {
+            Some((of, expires, answer)) if *expires > now => {
+                Seen::Duplicate { of: of.clone(), answer: answer.clone() }
+            }
+            _ => {
+                keys.insert((k.workflow, k.key), (k.id, k.expires_ms, None));
+                Seen::First
+            }
+        }
+    }
+
+    pub fn answered(&self, k: store::Key, answer: Value) {
+        if let Ok(mut keys) = self.0.lock() {
+            if let Some(entry) = keys.get_mut(&(k.workflow, k.key)) {
+                if entry.0 == k.id {
+                    entry.2 = Some(answer);
+                }
             }
         }
     }

@@ -4,7 +4,7 @@
 
 use crate::effect::Effects;
 use crate::request::handle::{self, Enqueue, ExecId, Job, Limits};
-use crate::request::handle::{Accepted, Refused};
+use crate::request::handle::{Accepted, Deciding, DedupeKey, Refused, Seen};
 use crate::request::served::Served;
 use crate::request::served::{BuildError, Router};
 use crate::serve::logging::{self, LogFormat};
@@ -184,6 +184,27 @@ struct Queue {
     tx: mpsc::Sender<Job>,
     effects: Arc<Effects>,
     store: Option<Arc<dyn Store>>,
+    /// `dedupe` keys when there is no store (`--store memory`).
+    keys: runs::Keys,
+}
+
+impl Queue {
+    fn key(&self, served: &Served, id: ExecId, d: &DedupeKey) -> crate::store::Key {
+        let window = i64::try_from(d.window.as_millis()).unwrap_or(i64::MAX);
+        crate::store::Key {
+            workflow: served.name.to_string(),
+            key: d.key.clone(),
+            id: id.to_string(),
+            expires_ms: crate::store::now_ms().saturating_add(window),
+        }
+    }
+}
+
+fn seen(claim: crate::store::Claim) -> Seen {
+    match claim {
+        crate::store::Claim::First => Seen::First,
+        crate::store::Claim::Duplicate { of, answer } => Seen::Duplicate { of, answer },
+    }
 }
 
 impl Enqueue for Queue {
@@ -193,24 +214,50 @@ impl Enqueue for Queue {
         })
     }
 
-    fn accept<'a>(
-        &'a self,
-        job: Job,
-        request: Accepted<'a>,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Refused>> + Send + 'a>> {
+    fn accept<'a>(&'a self, job: Job, request: Accepted<'a>, dedupe: Option<DedupeKey>) -> Deciding<'a> {
         Box::pin(async move {
             // A place in the queue first, so a run the store keeps is never refused after.
             let place = self.tx.try_reserve().map_err(|_| Refused::QueueFull)?;
-            if let Some(store) = &self.store {
-                let run = runs::new_run(&job, &request);
-                if let Err(why) = store.accept(run).await {
-                    tracing::error!(target: "wf::store", execution = %job.id, "cannot keep an accepted run: {why}");
-                    return Err(Refused::StoreUnavailable);
+            let key = dedupe.map(|d| self.key(&job.served, job.id, &d));
+            let seen = match &self.store {
+                Some(store) => {
+                    let run = runs::new_run(&job, &request);
+                    match store.accept(run, key).await {
+                        Ok(claim) => seen(claim),
+                        Err(why) => {
+                            tracing::error!(target: "wf::store", execution = %job.id, "cannot keep an accepted run: {why}");
+                            return Err(Refused::StoreUnavailable);
+                        }
+                    }
                 }
+                None => key.map_or(Seen::First, |k| self.keys.claim(k)),
+            };
+            if seen == Seen::First {
+                place.send(job);
             }
-            place.send(job);
-            Ok(())
+            Ok(seen)
         })
+    }
+
+    fn claim<'a>(&'a self, served: &'a Served, id: ExecId, dedupe: DedupeKey) -> Deciding<'a> {
+        let key = self.key(served, id, &dedupe);
+        Box::pin(async move {
+            match &self.store {
+                Some(store) => store.claim(key).await.map(seen).map_err(|why| {
+                    tracing::error!(target: "wf::store", execution = %id, "cannot claim a dedupe key: {why}");
+                    Refused::StoreUnavailable
+                }),
+                None => Ok(self.keys.claim(key)),
+            }
+        })
+    }
+
+    fn answered(&self, served: &Served, id: ExecId, dedupe: DedupeKey, answer: serde_json::Value) {
+        let key = self.key(served, id, &dedupe);
+        match &self.store {
+            Some(store) => store.answered(key, answer),
+            None => self.keys.answered(key, answer),
+        }
     }
 
     fn steps(&self, id: ExecId, served: &Arc<Served>) -> Box<dyn crate::request::step::Steps> {
@@ -350,7 +397,12 @@ async fn run(opts: Options, router: Router) -> ExitCode {
                 opts.max_body_memory.min(tokio::sync::Semaphore::MAX_PERMITS),
             )),
         },
-        queue: Queue { tx: tx.clone(), effects: effects.clone(), store: store.clone() },
+        queue: Queue {
+            tx: tx.clone(),
+            effects: effects.clone(),
+            store: store.clone(),
+            keys: runs::Keys::default(),
+        },
         seed: u64::from_le_bytes(seed) & 0xffff_ffff_0000_0000,
         counter: AtomicU64::new(0),
     });

@@ -41,8 +41,8 @@ fn ended(id: &str, mode: &'static str, started_ms: i64, outcome: &'static str) -
 /// The contract: accepted runs are kept until they end, with their finished steps; history is
 /// listed newest first and filtered; pruning removes only old ended executions.
 pub(crate) async fn contract(store: &dyn Store) {
-    store.accept(run("00000000000000a1", 1_000)).await.expect("accept");
-    store.accept(run("00000000000000a2", 2_000)).await.expect("accept");
+    store.accept(run("00000000000000a1", 1_000), None).await.expect("accept");
+    store.accept(run("00000000000000a2", 2_000), None).await.expect("accept");
     store.step_started("00000000000000a1", 1, "http", json!({"method": "POST", "url": "http://x"}));
     store.step_ended("00000000000000a1", 1, &Ok(json!({"status": 200}))).await.expect("step");
     store.step_value("00000000000000a1", 2, "uuid", &json!("u-1"));
@@ -114,12 +114,60 @@ pub(crate) async fn contract(store: &dyn Store) {
     assert_eq!(store.dropped(), 0);
 }
 
+fn key(key: &str, id: &str, expires_ms: i64) -> Key {
+    Key { workflow: "w".into(), key: key.into(), id: id.into(), expires_ms }
+}
+
+/// The dedupe contract: a key is claimed once within its window, in the same transaction as the
+/// run it belongs to; a sync claim keeps its answer for the duplicates.
+pub(crate) async fn dedupe_contract(store: &dyn Store) {
+    let later = now_ms() + 60_000;
+    let first = store.accept(run("00000000000000c1", 5_000), Some(key("evt_1", "00000000000000c1", later)));
+    assert_eq!(first.await.expect("accept"), Claim::First);
+    let again = store.accept(run("00000000000000c2", 5_001), Some(key("evt_1", "00000000000000c2", later)));
+    assert_eq!(
+        again.await.expect("accept"),
+        Claim::Duplicate { of: "00000000000000c1".into(), answer: None }
+    );
+    let open: Vec<String> = store.unfinished().expect("unfinished").into_iter().map(|r| r.id).collect();
+    assert!(
+        open.contains(&"00000000000000c1".to_string()) && !open.contains(&"00000000000000c2".to_string())
+    );
+
+    assert_eq!(store.claim(key("evt_2", "00000000000000d1", later)).await.expect("claim"), Claim::First);
+    let busy = store.claim(key("evt_2", "00000000000000d2", later)).await.expect("claim");
+    assert_eq!(busy, Claim::Duplicate { of: "00000000000000d1".into(), answer: None });
+    store.answered(key("evt_2", "00000000000000d1", later), json!({"status": 201}));
+    let done = store.claim(key("evt_2", "00000000000000d3", later)).await.expect("claim");
+    assert_eq!(
+        done,
+        Claim::Duplicate { of: "00000000000000d1".into(), answer: Some(json!({"status": 201})) }
+    );
+    // An expired key is claimed anew.
+    assert_eq!(
+        store.claim(key("evt_3", "00000000000000e1", now_ms() - 1)).await.expect("claim"),
+        Claim::First
+    );
+    assert_eq!(store.claim(key("evt_3", "00000000000000e2", later)).await.expect("claim"), Claim::First);
+    // Fifty claims of one key at once: one first.
+    let claims: Vec<_> =
+        (0..50).map(|i| store.claim(key("evt_4", &format!("{:016x}", 0xf00 + i), later))).collect();
+    let mut firsts = 0;
+    for c in claims {
+        if c.await.expect("claim") == Claim::First {
+            firsts += 1;
+        }
+    }
+    assert_eq!(firsts, 1);
+}
+
 #[tokio::test]
 async fn sqlite_keeps_the_contract() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("state").join("state.db");
     let store = sqlite::Sqlite::open(&path).expect("open");
     contract(&store).await;
+    dedupe_contract(&store).await;
     assert!(dir.path().join("state/.gitignore").exists(), "a directory the store creates is ignored by git");
     // One `wf serve` per file.
     let second = sqlite::Sqlite::open(&path).err().expect("the second open is refused");
@@ -127,5 +175,5 @@ async fn sqlite_keeps_the_contract() {
     drop(store);
     // What was kept is there after a reopen.
     let again = sqlite::Sqlite::open(&path).expect("reopen");
-    assert_eq!(again.unfinished().expect("unfinished").len(), 1);
+    assert_eq!(again.unfinished().expect("unfinished").len(), 2);
 }

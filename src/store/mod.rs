@@ -118,12 +118,39 @@ pub struct Filter {
 /// Resolves when what was written is durable (or could not be written).
 pub type Commit<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
 
+/// A delivery's `dedupe` key, claimed by an execution until it expires.
+#[derive(Clone, Debug)]
+pub struct Key {
+    pub workflow: String,
+    pub key: String,
+    /// The execution that claims it.
+    pub id: String,
+    pub expires_ms: i64,
+}
+
+/// What claiming a key found.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Claim {
+    /// The key is new (or expired): this execution runs.
+    First,
+    /// Seen within its window: the first execution, and its answer once a sync one has one.
+    Duplicate { of: String, answer: Option<Value> },
+}
+
+/// Resolves with what claiming found, once durable.
+pub type Claimed<'a> = Pin<Box<dyn Future<Output = Result<Claim, String>> + Send + 'a>>;
+
 /// A store of runs, steps and history. The SQLite store implements it; the PostgreSQL store
 /// will; `store::contract` holds the tests every store passes.
 pub trait Store: Send + Sync {
     /// Keeps an accepted async run; resolves once it is durable. Until then the caller must not
-    /// be answered.
-    fn accept(&self, run: NewRun) -> Commit<'_>;
+    /// be answered. With a `dedupe` key, the key is claimed in the same transaction: when it was
+    /// already claimed, the run is not kept and the first execution is named.
+    fn accept(&self, run: NewRun, dedupe: Option<Key>) -> Claimed<'_>;
+    /// Claims a sync execution's `dedupe` key.
+    fn claim(&self, key: Key) -> Claimed<'_>;
+    /// Keeps the answer a sync execution gave under its key, for duplicates to get again.
+    fn answered(&self, key: Key, answer: Value);
     /// Notes that step `n` of run `id` started (written with the next batch, not waited for).
     fn step_started(&self, id: &str, n: u32, kind: &str, request: Value);
     /// Records how step `n` ended; resolves once durable, so the next step starts only after.

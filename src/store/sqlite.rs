@@ -3,7 +3,9 @@
 //! one transaction, syncs once, then answers every caller waiting on the batch). Reads use a
 //! second connection. A lock file beside the database keeps a second `wf serve` out.
 
-use super::{Commit, Ended, Filter, NewRun, RunView, StepView, Store, Unfinished, Version};
+use super::{
+    Claim, Claimed, Commit, Ended, Filter, Key, NewRun, RunView, StepView, Store, Unfinished, Version,
+};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde_json::Value;
 use std::collections::HashSet;
@@ -48,6 +50,14 @@ CREATE TABLE IF NOT EXISTS executions (
 );
 CREATE INDEX IF NOT EXISTS executions_started ON executions (started_ms);
 CREATE INDEX IF NOT EXISTS executions_open ON executions (state) WHERE state != 'ended';
+CREATE TABLE IF NOT EXISTS dedupe (
+    workflow   TEXT NOT NULL,
+    key        TEXT NOT NULL,
+    execution  INTEGER NOT NULL,
+    expires_ms INTEGER NOT NULL,
+    answer     TEXT,
+    PRIMARY KEY (workflow, key)
+);
 CREATE TABLE IF NOT EXISTS steps (
     execution  INTEGER NOT NULL,
     n          INTEGER NOT NULL,
@@ -64,7 +74,9 @@ CREATE TABLE IF NOT EXISTS steps (
 ";
 
 enum Write {
-    Accept(Box<NewRun>),
+    Accept(Box<NewRun>, Option<Key>),
+    Claim(Key),
+    Answered(Key, String),
     StepStarted { id: String, n: u32, kind: String, request: String, at: i64 },
     StepEnded { id: String, n: u32, result: Result<String, String>, at: i64 },
     StepValue { id: String, n: u32, kind: String, value: String, at: i64 },
@@ -74,7 +86,7 @@ enum Write {
 
 struct Cmd {
     write: Write,
-    done: Option<oneshot::Sender<Result<(), String>>>,
+    done: Option<oneshot::Sender<Result<Claim, String>>>,
 }
 
 /// The SQLite store.
@@ -168,6 +180,12 @@ impl Sqlite {
 
     /// Sends a write and resolves once its batch is committed.
     fn durable(&self, write: Write) -> Commit<'_> {
+        let claimed = self.claimed(write);
+        Box::pin(async move { claimed.await.map(|_| ()) })
+    }
+
+    /// Sends a write and resolves with what it found once its batch is committed.
+    fn claimed(&self, write: Write) -> Claimed<'_> {
         Box::pin(async move {
             let (done, wait) = oneshot::channel();
             self.tx
@@ -252,10 +270,14 @@ fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<Cmd>, dropped: &Atomi
             // Versions written in a batch that failed are not there after all.
             known.clear();
         }
-        for cmd in batch.drain(..) {
+        for (i, cmd) in batch.drain(..).enumerate() {
+            let found = match &result {
+                Ok(claims) => Ok(claims.get(i).cloned().unwrap_or(Claim::First)),
+                Err(e) => Err(e.clone()),
+            };
             match cmd.done {
                 Some(done) => {
-                    let _ = done.send(result.clone());
+                    let _ = done.send(found);
                 }
                 None if result.is_err() => {
                     dropped.fetch_add(1, Ordering::Relaxed);
@@ -266,12 +288,52 @@ fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<Cmd>, dropped: &Atomi
     }
 }
 
-/// Runs a batch of writes in one transaction.
-fn apply(conn: &mut Connection, batch: &[Cmd], known: &mut HashSet<String>) -> Result<(), String> {
+/// Claims a `dedupe` key unless an execution holds it unexpired: then names that execution.
+fn claim(tx: &rusqlite::Transaction<'_>, k: &Key) -> Result<Claim, String> {
+    let held: Option<(i64, Option<String>)> = tx
+        .prepare_cached(
+            "SELECT execution, answer FROM dedupe WHERE workflow = ?1 AND key = ?2 AND expires_ms > ?3",
+        )
+        .and_then(|mut s| {
+            s.query_row(params![k.workflow, k.key, super::now_ms()], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })
+        .map_err(sql)?;
+    if let Some((of, answer)) = held {
+        let answer = answer.and_then(|a| serde_json::from_str(&a).ok());
+        return Ok(Claim::Duplicate { of: hex(of), answer });
+    }
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO dedupe (workflow, key, execution, expires_ms, answer) VALUES (?1, ?2, ?3, ?4, NULL)",
+    )
+    .and_then(|mut s| s.execute(params![k.workflow, k.key, key(&k.id), k.expires_ms]))
+    .map_err(sql)?;
+    Ok(Claim::First)
+}
+
+/// Runs a batch of writes in one transaction; gives what each claim found.
+fn apply(conn: &mut Connection, batch: &[Cmd], known: &mut HashSet<String>) -> Result<Vec<Claim>, String> {
     let tx = conn.transaction().map_err(sql)?;
+    let mut claims = Vec::with_capacity(batch.len());
     for cmd in batch {
+        let mut found = Claim::First;
         match &cmd.write {
-            Write::Accept(run) => {
+            Write::Claim(k) => found = claim(&tx, k)?,
+            Write::Answered(k, answer) => {
+                tx.prepare_cached(
+                    "UPDATE dedupe SET answer = ?4 WHERE workflow = ?1 AND key = ?2 AND execution = ?3",
+                )
+                .and_then(|mut s| s.execute(params![k.workflow, k.key, key(&k.id), answer]))
+                .map_err(sql)?;
+            }
+            Write::Accept(run, dedupe) => {
+                if let Some(k) = dedupe {
+                    found = claim(&tx, k)?;
+                    if found != Claim::First {
+                        claims.push(found);
+                        continue;
+                    }
+                }
                 if !known.contains(&run.version.hash) {
                     tx.prepare_cached(
                         "INSERT OR IGNORE INTO versions (hash, file, source) VALUES (?1, ?2, ?3)",
@@ -361,13 +423,23 @@ fn apply(conn: &mut Connection, batch: &[Cmd], known: &mut HashSet<String>) -> R
                 .map_err(sql)?;
             }
         }
+        claims.push(found);
     }
-    tx.commit().map_err(sql)
+    tx.commit().map_err(sql)?;
+    Ok(claims)
 }
 
 impl Store for Sqlite {
-    fn accept(&self, run: NewRun) -> Commit<'_> {
-        self.durable(Write::Accept(Box::new(run)))
+    fn accept(&self, run: NewRun, dedupe: Option<Key>) -> Claimed<'_> {
+        self.claimed(Write::Accept(Box::new(run), dedupe))
+    }
+
+    fn claim(&self, key: Key) -> Claimed<'_> {
+        self.claimed(Write::Claim(key))
+    }
+
+    fn answered(&self, key: Key, answer: Value) {
+        self.later(Write::Answered(key, answer.to_string()));
     }
 
     fn step_started(&self, id: &str, n: u32, kind: &str, request: Value) {
@@ -537,6 +609,7 @@ fn prune(conn: &Connection, before_ms: i64, batch: usize) -> Result<usize, rusql
          (SELECT id FROM executions WHERE state = 'ended' AND started_ms < ?1 ORDER BY started_ms LIMIT ?2)",
         params![before_ms, limit],
     )?;
+    tx.execute("DELETE FROM dedupe WHERE expires_ms < ?1", params![super::now_ms()])?;
     let gone = tx.execute(
         "DELETE FROM executions WHERE id IN
          (SELECT id FROM executions WHERE state = 'ended' AND started_ms < ?1 ORDER BY started_ms LIMIT ?2)",

@@ -160,6 +160,13 @@ impl Printer<'_> {
                 Setting::Mode(m, span) => {
                     self.line(span, if *m == Mode::Async { "mode async" } else { "mode sync" })
                 }
+                Setting::Dedupe { key, window, span } => {
+                    let mut text = format!("dedupe {}", self.expr(key));
+                    if let Some(w) = window {
+                        text.push_str(&format!(" window {}", w.text));
+                    }
+                    self.line(span, &text);
+                }
                 Setting::Concurrency(n, span) => {
                     let text =
                         format!("concurrency {}", self.src.get(n.span.start..n.span.end).unwrap_or("1"));

@@ -222,3 +222,93 @@ fn the_default_store_is_created_with_a_gitignore() {
     assert!(wf_dir.join("state.db").exists());
     assert!(std::fs::read_to_string(wf_dir.join(".gitignore")).expect("gitignore").contains('*'));
 }
+
+#[test]
+fn the_same_delivery_sent_50_times_at_once_runs_once() {
+    let wf = r#"workflow events {
+  trigger webhook { path "/events" mode async dedupe event_id window 1h respond 202 json { accepted: true } }
+  extract { event_id = body "id" }
+  log "ran ${event_id}"
+}"#;
+    for store in ["sqlite", "memory"] {
+        let dir = Dir::new(&[("events.wf", wf)]);
+        let server = if store == "memory" {
+            Server::start(&[("events.wf", wf)], &["--store", "memory"])
+        } else {
+            serve(dir, &[])
+        };
+        let addr = server.addr;
+        let answers: Vec<crate::common::Resp> = (0..50)
+            .map(|_| {
+                std::thread::spawn(move || {
+                    crate::common::request(
+                        addr,
+                        "POST",
+                        "/events",
+                        &[("Content-Type", "application/json")],
+                        br#"{"id":"evt_1"}"#,
+                    )
+                })
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|t| t.join().expect("thread"))
+            .collect();
+        assert!(
+            answers.iter().all(|a| a.status == 202 && a.body == r#"{"accepted":true}"#),
+            "{store}: {answers:?}"
+        );
+        let firsts: Vec<&crate::common::Resp> =
+            answers.iter().filter(|a| a.header("x-wf-duplicate-of").is_none()).collect();
+        assert_eq!(firsts.len(), 1, "{store}");
+        let first = firsts[0].header("x-wf-execution").expect("id");
+        assert!(
+            answers.iter().filter_map(|a| a.header("x-wf-duplicate-of")).all(|of| of == first),
+            "{store}"
+        );
+        // Another delivery, and a delivery without an id, run.
+        let json = ("Content-Type", "application/json");
+        assert!(server.post("/events", &[json], r#"{"id":"evt_2"}"#).header("x-wf-duplicate-of").is_none());
+        assert!(server.post("/events", &[json], r#"{}"#).header("x-wf-duplicate-of").is_none());
+        server.wait_log("ran evt_2");
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(server.log().matches("ran evt_1").count(), 1, "{store}: {}", server.log());
+    }
+}
+
+#[test]
+fn a_sync_duplicate_gets_the_first_answer_again_or_409_while_it_runs() {
+    let up = Upstream::start(|_, _| {
+        let mut r = Reply::new(200, "ok");
+        r.delay = Duration::from_millis(600);
+        r
+    });
+    let wf = format!(
+        r#"workflow pay {{
+  trigger webhook {{ path "/pay" dedupe order }}
+  extract {{ order = query "order" }}
+  http POST "{}"
+  respond 201 {{ header "X-Order" = order json {{ order: order, at: uuid() }} }}
+}}"#,
+        up.url("/slow")
+    );
+    let server = serve(Dir::new(&[("pay.wf", &wf)]), &[]);
+    let addr = server.addr;
+    let first = std::thread::spawn(move || crate::common::request(addr, "POST", "/pay?order=7", &[], b""));
+    std::thread::sleep(Duration::from_millis(200));
+    let busy = server.post("/pay?order=7", &[], "");
+    assert_eq!(busy.status, 409, "{}", busy.body);
+    assert_eq!(busy.header("retry-after"), Some("1"));
+    let first = first.join().expect("first");
+    assert_eq!(first.status, 201);
+    std::thread::sleep(Duration::from_millis(200));
+    let again = server.post("/pay?order=7", &[], "");
+    assert_eq!(again.status, 201);
+    assert_eq!(again.body, first.body, "the same answer, uuid() and all");
+    assert_eq!(again.header("x-order"), Some("7"));
+    assert_eq!(again.header("x-wf-duplicate-of"), first.header("x-wf-execution"));
+    assert_ne!(again.header("x-wf-execution"), first.header("x-wf-execution"));
+    assert_eq!(up.received().len(), 1, "the duplicate did not call again");
+    // Another order runs.
+    assert!(server.post("/pay?order=8", &[], "").header("x-wf-duplicate-of").is_none());
+}

@@ -20,7 +20,12 @@ struct Settings<'a> {
     signed: Option<super::auth::PendingSigned<'a>>,
     immediate: Option<ir::Respond>,
     concurrency: Option<u32>,
+    /// `dedupe EXPR`, lowered once the extractions are declared.
+    dedupe: Option<(&'a ast::Expr, std::time::Duration)>,
 }
+
+/// How long a `dedupe` key is remembered by default.
+const DEDUPE_WINDOW: std::time::Duration = std::time::Duration::from_secs(86_400);
 
 impl Lower<'_> {
     /// Lowers one workflow; also returns the span that names its URL path (for duplicate reports).
@@ -41,6 +46,10 @@ impl Lower<'_> {
         if let Some(pending) = settings.signed.take() {
             self.signed(&mut settings.auth, pending);
         }
+        let dedupe = settings.dedupe.take().map(|(key, window)| {
+            let key = self.shown(key, "a dedupe key (kept in the store)");
+            ir::Dedupe { key, window }
+        });
 
         let mut body = Vec::new();
         let mut ended: Option<Span> = None;
@@ -63,6 +72,7 @@ impl Lower<'_> {
             auth: settings.auth,
             immediate: settings.immediate,
             concurrency: settings.concurrency,
+            dedupe,
             extracts,
             body,
             slots: self.vars.len(),
@@ -126,6 +136,7 @@ impl Lower<'_> {
         let mut cors = None;
         let mut immediate_ast = None;
         let mut concurrency = None;
+        let mut dedupe = None;
         let mut seen: HashMap<&'static str, Span> = HashMap::new();
         if let Some(t) = trigger {
             for s in &t.settings {
@@ -139,6 +150,7 @@ impl Lower<'_> {
                     ast::Setting::Auth(_) => "auth",
                     ast::Setting::Respond(_) => "respond",
                     ast::Setting::Concurrency(..) => "concurrency",
+                    ast::Setting::Dedupe { .. } => "dedupe",
                 };
                 if let Some(prev) = seen.insert(kind, s.span()) {
                     let d = Diagnostic::new(
@@ -166,6 +178,25 @@ impl Lower<'_> {
                     ast::Setting::AllowIp(list, _) => allow = self.networks(list),
                     ast::Setting::Cors(list, _) => cors = Some(self.origins(list)),
                     ast::Setting::Respond(r) => immediate_ast = Some(r),
+                    ast::Setting::Dedupe { key, window, .. } => {
+                        let window = match window {
+                            None => DEDUPE_WINDOW,
+                            Some(d) => match d.millis.filter(|ms| *ms >= 1_000 && *ms <= 366 * 86_400_000) {
+                                Some(ms) => std::time::Duration::from_millis(ms),
+                                None => {
+                                    self.err(
+                                        Kind::InvalidConcurrency,
+                                        d.span,
+                                        format!("a dedupe window of {} cannot be used", d.text),
+                                    )
+                                    .set_label("between 1s and 366d")
+                                    .set_help("write how long a delivery is remembered, e.g. `window 24h`");
+                                    DEDUPE_WINDOW
+                                }
+                            },
+                        };
+                        dedupe = Some((key, window));
+                    }
                     ast::Setting::Concurrency(n, _) => {
                         match n
                             .value
@@ -209,7 +240,7 @@ impl Lower<'_> {
             (None, Some((k, span))) => (format!("/api/webhook:trigger/{k}"), span),
             (None, None) => (format!("/api/webhook:trigger/{}", name.name), name.span),
         };
-        Settings { path, path_span, methods, allow, cors, auth, signed, immediate, concurrency }
+        Settings { path, path_span, methods, allow, cors, auth, signed, immediate, concurrency, dedupe }
     }
 
     pub(super) fn literal(&mut self, s: &ast::Str, what: &str) -> Option<String> {

@@ -236,6 +236,8 @@ const KEYWORDS: &[(&str, &str)] = &[
     ("log", "`log EXPR`: one log line for this execution."),
     ("http", "`http METHOD URL { header \"N\" = EXPR  json|text|form EXPR  timeout 10s  retry N }`: calls a service; `let r = http ...` keeps `{ status, headers, json, text }`. In a test, `mock http METHOD \"url\" { respond ... }`."),
     ("run", "`run \"program\" [ARGS] { env \"N\" = EXPR  stdin EXPR  dir \"d\"  timeout 60s }`: runs a program without a shell (needs `wf serve --allow-run`); `let r = run ...` keeps `{ code, stdout, stderr }`."),
+    ("dedupe", "`dedupe EXPR [window 24h]`: a delivery whose key was seen within the window does not run again; it gets the first answer with x-wf-duplicate-of."),
+    ("window", "`window 24h`: how long a `dedupe` key is remembered."),
     ("concurrency", "`concurrency N`: at most N executions at once; sync callers beyond it get 429, async runs wait."),
     ("timeout", "`timeout 10s`: per attempt for `http` (default 10s), for the whole program for `run` (default 60s)."),
     ("retry", "`retry N`: attempts after the first (at most 10) on connection errors, timeouts, 408, 429 and 5xx; waits 1s·2^n ±20% or `retry-after`."),
