@@ -129,6 +129,8 @@ enum RunsAction {
         /// Its id (the `x-wf-execution` header).
         id: String,
     },
+    /// Run a failed async execution again from its journal (its finished steps are not redone).
+    Retry { id: String },
     /// Delete ended executions older than --older-than.
     Prune {
         #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
@@ -254,6 +256,7 @@ pub fn main() -> ExitCode {
                     crate::tools::runs::list(store, &filter, a.format)
                 }
                 Some(RunsAction::Show { id }) => crate::tools::runs::show(store, &id, a.format),
+                Some(RunsAction::Retry { id }) => crate::tools::runs::retry(store, &id),
                 Some(RunsAction::Prune { older_than }) => crate::tools::runs::prune(store, older_than),
             }
         }

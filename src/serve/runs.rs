@@ -82,13 +82,39 @@ pub async fn resume(
     tx: &mpsc::Sender<Job>,
     secrets_dir: Option<&Path>,
 ) {
-    let runs = match store.unfinished() {
-        Ok(r) => r,
-        Err(why) => {
-            tracing::error!(target: "wf::store", "cannot read the runs to resume: {why}");
-            return;
+    match store.unfinished() {
+        Ok(runs) => queue(runs, store, effects, tx, secrets_dir).await,
+        Err(why) => tracing::error!(target: "wf::store", "cannot read the runs to resume: {why}"),
+    }
+}
+
+/// Every two seconds, queues the failed runs `wf runs retry` marked.
+pub async fn take_retries(
+    store: Arc<dyn Store>,
+    effects: Arc<Effects>,
+    tx: mpsc::Sender<Job>,
+    secrets_dir: Option<std::path::PathBuf>,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(2));
+    loop {
+        tick.tick().await;
+        let s = store.clone();
+        match tokio::task::spawn_blocking(move || s.retried()).await {
+            Ok(Ok(runs)) => queue(runs, &store, &effects, &tx, secrets_dir.as_deref()).await,
+            Ok(Err(why)) => tracing::warn!(target: "wf::store", "cannot read the runs to retry: {why}"),
+            Err(_) => {}
         }
-    };
+    }
+}
+
+/// Queues runs taken from the store under their versions, finished steps replayed.
+async fn queue(
+    runs: Vec<Unfinished>,
+    store: &Arc<dyn Store>,
+    effects: &Arc<Effects>,
+    tx: &mpsc::Sender<Job>,
+    secrets_dir: Option<&Path>,
+) {
     if runs.is_empty() {
         return;
     }
@@ -115,7 +141,7 @@ pub async fn resume(
         }
         resumed += 1;
     }
-    tracing::info!(target: "wf::store", resumed, "resumed the accepted runs that had not ended");
+    tracing::info!(target: "wf::store", resumed, "resumed runs from the store");
 }
 
 fn build(version: &Version, secrets_dir: Option<&Path>) -> Result<crate::request::served::Router, String> {

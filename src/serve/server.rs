@@ -411,6 +411,9 @@ async fn run(opts: Options, router: Router) -> ExitCode {
         runs::resume(store, &effects, &tx, opts.secrets_dir.as_deref()).await;
         tokio::spawn(runs::prune_every_minute(store.clone(), opts.retain));
     }
+    let retries = store.as_ref().map(|store| {
+        tokio::spawn(runs::take_retries(store.clone(), effects.clone(), tx.clone(), opts.secrets_dir.clone()))
+    });
     // The queue's only sender is now the context's: once it is dropped, the workers drain and stop.
     drop(tx);
 
@@ -523,6 +526,11 @@ async fn run(opts: Options, router: Router) -> ExitCode {
     let _ = reloader.await;
     if tokio::time::timeout(opts.drain_timeout, graceful.shutdown()).await.is_err() {
         tracing::warn!(target: "wf::server", "some connections were still open after {:?}", opts.drain_timeout);
+    }
+    // The retry poller holds a sender of the queue: stop it so the workers can drain.
+    if let Some(r) = retries {
+        r.abort();
+        let _ = r.await;
     }
     drop(ctx);
     let all_done = async { while workers.join_next().await.is_some() {} };

@@ -160,8 +160,11 @@ pub trait Store: Send + Sync {
     /// Records an execution's end: a sync execution's history, an async run's end (after
     /// which it is not resumed). Written off the caller's path, in batches.
     fn ended(&self, e: Ended);
-    /// The runs accepted and not ended, oldest first, with their finished steps.
+    /// The runs accepted and not ended, oldest first, with their finished steps (at start: runs
+    /// marked for a retry are taken too).
     fn unfinished(&self) -> Result<Vec<Unfinished>, String>;
+    /// The failed runs `wf runs retry` marked since, taken (they are queued from now on).
+    fn retried(&self) -> Result<Vec<Unfinished>, String>;
     /// Deletes up to `batch` ended executions older than `before_ms`; gives how many went.
     fn prune(&self, before_ms: i64, batch: usize) -> Result<usize, String>;
     /// Lists executions, newest first.

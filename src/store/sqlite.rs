@@ -236,6 +236,20 @@ impl ReadOnly {
     pub fn prune(&self, before_ms: i64, batch: usize) -> Result<usize, String> {
         prune(&self.conn, before_ms, batch).map_err(sql)
     }
+
+    /// Marks a failed async run to run again from its journal (finished steps are not redone);
+    /// `wf serve` takes it within seconds, or at its next start. False when there is no such run.
+    pub fn retry(&self, id: &str) -> Result<bool, String> {
+        let n = self
+            .conn
+            .execute(
+                "UPDATE executions SET state = 'retry' WHERE id = ?1 AND mode = 'async' AND state = 'ended'
+                 AND outcome = 'failed' AND frame IS NOT NULL",
+                params![key(id)],
+            )
+            .map_err(sql)?;
+        Ok(n == 1)
+    }
 }
 
 fn migrate(conn: &mut Connection) -> Result<(), String> {
@@ -403,7 +417,8 @@ fn apply(conn: &mut Connection, batch: &[Cmd], known: &mut HashSet<String>) -> R
                      VALUES (?1, ?2, ?3, 'ended', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
                      ON CONFLICT (id) DO UPDATE SET state = 'ended', ended_ms = excluded.ended_ms,
                      duration_ms = excluded.duration_ms, status = excluded.status, outcome = excluded.outcome,
-                     reason = excluded.reason, at = excluded.at, logs = excluded.logs, frame = NULL",
+                     reason = excluded.reason, at = excluded.at, logs = excluded.logs,
+                     frame = CASE WHEN excluded.outcome = 'failed' THEN frame ELSE NULL END",
                 )
                 .and_then(|mut s| {
                     s.execute(params![
@@ -474,52 +489,11 @@ impl Store for Sqlite {
     }
 
     fn unfinished(&self) -> Result<Vec<Unfinished>, String> {
-        self.read(|conn| {
-            let mut runs = Vec::new();
-            let mut stmt = conn.prepare(
-                "SELECT e.id, e.workflow, e.frame, e.started_ms, v.hash, v.file, v.source
-                 FROM executions e JOIN versions v ON v.hash = e.version
-                 WHERE e.state != 'ended' AND e.mode = 'async' ORDER BY e.started_ms, e.id",
-            )?;
-            let rows = stmt.query_map([], |r| {
-                Ok(Unfinished {
-                    id: hex(r.get(0)?),
-                    workflow: r.get(1)?,
-                    frame: serde_json::from_str(&r.get::<_, String>(2)?).unwrap_or(Value::Null),
-                    accepted_ms: r.get(3)?,
-                    version: Version {
-                        hash: r.get(4)?,
-                        file: r.get(5)?,
-                        source: Arc::from(r.get::<_, String>(6)?),
-                    },
-                    journal: Vec::new(),
-                })
-            })?;
-            for run in rows {
-                runs.push(run?);
-            }
-            let mut steps = conn.prepare(
-                "SELECT n, result FROM steps WHERE execution = ?1 AND state = 'finished' ORDER BY n",
-            )?;
-            for run in &mut runs {
-                let rows = steps.query_map(params![key(&run.id)], |r| {
-                    let text: Option<String> = r.get(1)?;
-                    Ok((
-                        r.get::<_, u32>(0)?,
-                        text.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or(Value::Null),
-                    ))
-                })?;
-                for row in rows {
-                    let (n, v) = row?;
-                    run.journal.push((n, Ok(v)));
-                }
-            }
-            conn.execute(
-                "UPDATE executions SET attempts = attempts + 1 WHERE state != 'ended' AND mode = 'async'",
-                [],
-            )?;
-            Ok(runs)
-        })
+        self.read(|conn| open_runs(conn, "e.state != 'ended'"))
+    }
+
+    fn retried(&self) -> Result<Vec<Unfinished>, String> {
+        self.read(|conn| open_runs(conn, "e.state = 'retry'"))
     }
 
     fn prune(&self, before_ms: i64, batch: usize) -> Result<usize, String> {
@@ -541,6 +515,60 @@ impl Store for Sqlite {
     fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }
+}
+
+/// The async runs in `which` state, oldest first, with their finished steps; they are `queued`
+/// from now on, and count one more attempt.
+fn open_runs(conn: &Connection, which: &str) -> Result<Vec<Unfinished>, rusqlite::Error> {
+    let tx = conn.unchecked_transaction()?;
+    let mut runs = Vec::new();
+    {
+        let mut stmt = tx.prepare(&format!(
+            "SELECT e.id, e.workflow, e.frame, e.started_ms, v.hash, v.file, v.source
+             FROM executions e JOIN versions v ON v.hash = e.version
+             WHERE {which} AND e.mode = 'async' ORDER BY e.started_ms, e.id"
+        ))?;
+        let rows = stmt.query_map([], |r| {
+            let frame: Option<String> = r.get(2)?;
+            Ok(Unfinished {
+                id: hex(r.get(0)?),
+                workflow: r.get(1)?,
+                frame: frame.and_then(|f| serde_json::from_str(&f).ok()).unwrap_or(Value::Null),
+                accepted_ms: r.get(3)?,
+                version: Version {
+                    hash: r.get(4)?,
+                    file: r.get(5)?,
+                    source: Arc::from(r.get::<_, String>(6)?),
+                },
+                journal: Vec::new(),
+            })
+        })?;
+        for run in rows {
+            runs.push(run?);
+        }
+        let mut steps =
+            tx.prepare("SELECT n, result FROM steps WHERE execution = ?1 AND state = 'finished' ORDER BY n")?;
+        let mut taken = tx.prepare(
+            "UPDATE executions SET attempts = attempts + 1, state = CASE WHEN state = 'running' THEN state ELSE 'queued' END
+             WHERE id = ?1",
+        )?;
+        for run in &mut runs {
+            let rows = steps.query_map(params![key(&run.id)], |r| {
+                let text: Option<String> = r.get(1)?;
+                Ok((
+                    r.get::<_, u32>(0)?,
+                    text.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or(Value::Null),
+                ))
+            })?;
+            for row in rows {
+                let (n, v) = row?;
+                run.journal.push((n, Ok(v)));
+            }
+            taken.execute(params![key(&run.id)])?;
+        }
+    }
+    tx.commit()?;
+    Ok(runs)
 }
 
 const COLUMNS: &str =

@@ -170,3 +170,27 @@ pub fn prune(store: &Path, older_than: std::time::Duration) -> ExitCode {
     println!("pruned {total} executions");
     ExitCode::SUCCESS
 }
+
+pub fn retry(store: &Path, id: &str) -> ExitCode {
+    let db = match open(store) {
+        Ok(db) => db,
+        Err(code) => return code,
+    };
+    match db.retry(id) {
+        Ok(true) => {
+            println!(
+                "{id} will run again: `wf serve` on {} takes it within seconds (or at its next start)",
+                store.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(false) => {
+            eprintln!("error: {id} is not a failed async execution in {}", store.display());
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -333,7 +333,15 @@ pub struct Upstream {
 
 impl Upstream {
     pub fn start(script: impl Fn(usize, &Received) -> Reply + Send + Sync + 'static) -> Upstream {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        Upstream::start_at("127.0.0.1:0", script)
+    }
+
+    /// The same on a chosen address (to come up where a workflow already calls).
+    pub fn start_at(
+        addr: &str,
+        script: impl Fn(usize, &Received) -> Reply + Send + Sync + 'static,
+    ) -> Upstream {
+        let listener = std::net::TcpListener::bind(addr).expect("bind");
         let addr = listener.local_addr().expect("addr");
         let received: Arc<Mutex<Vec<Received>>> = Arc::default();
         let log = received.clone();

@@ -312,3 +312,41 @@ fn a_sync_duplicate_gets_the_first_answer_again_or_409_while_it_runs() {
     // Another order runs.
     assert!(server.post("/pay?order=8", &[], "").header("x-wf-duplicate-of").is_none());
 }
+
+#[test]
+fn runs_retry_resumes_a_failed_run_from_its_journal() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let wf = format!(
+        r#"workflow notify {{
+  trigger webhook {{ path "/notify" mode async }}
+  let a = run "sh" ["-c", "echo one >> trace.txt"]
+  let r = http POST "http://127.0.0.1:{port}/hook" {{ timeout 2s }}
+  log "notified ${{r.status}}"
+}}"#
+    );
+    let server = serve(Dir::new(&[("notify.wf", &wf)]), &["--allow-run"]);
+    let root = server.dir.path().to_path_buf();
+    let store = root.join("state.db");
+    let id = server.post("/notify", &[], "").header("x-wf-execution").expect("id").to_string();
+    server.wait_log("Connection refused");
+    // The service comes up; the failed run is retried from its journal.
+    let up = Upstream::start_at(&format!("127.0.0.1:{port}"), |_, _| Reply::new(204, ""));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while runs(&store, &["show", &id])["outcome"] != "failed" {
+        assert!(Instant::now() < deadline, "the failure was not recorded");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = crate::common::wf(&["runs", "--store", store.to_str().expect("utf8"), "retry", &id]);
+    assert_eq!(out.status.code(), Some(0), "{}", crate::common::text(&out.stderr));
+    server.wait_log("notified 204");
+    assert_eq!(std::fs::read_to_string(root.join("trace.txt")).expect("trace"), "one\n", "step 1 not redone");
+    assert_eq!(up.received().len(), 1);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while runs(&store, &["show", &id])["outcome"] != "completed" {
+        assert!(Instant::now() < deadline, "{}", runs(&store, &["show", &id]));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Only a failed async run can be retried.
+    let again = crate::common::wf(&["runs", "--store", store.to_str().expect("utf8"), "retry", &id]);
+    assert_eq!(again.status.code(), Some(1));
+}
