@@ -5,6 +5,7 @@ use crate::effect::Effects;
 use crate::request::handle::{Accepted, ExecId, Job, Record, Seen};
 use crate::request::served::Served;
 use crate::store::journal::Journaled;
+use crate::store::standby::Standby;
 use crate::store::{self, Ended, NewRun, Store, Unfinished, Version};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
@@ -88,16 +89,28 @@ pub async fn resume(
     }
 }
 
-/// Every two seconds, queues the failed runs `wf runs retry` marked.
+/// Every two seconds: opens the store if it could not be opened yet (then resumes its runs), and
+/// queues the failed runs `wf runs retry` marked.
 pub async fn take_retries(
-    store: Arc<dyn Store>,
+    standby: Arc<Standby>,
     effects: Arc<Effects>,
     tx: mpsc::Sender<Job>,
     secrets_dir: Option<std::path::PathBuf>,
 ) {
+    let store: Arc<dyn Store> = standby.clone();
     let mut tick = tokio::time::interval(Duration::from_secs(2));
+    let mut open = standby.why().is_empty();
     loop {
         tick.tick().await;
+        if !open {
+            let s = standby.clone();
+            if tokio::task::spawn_blocking(move || s.try_open()).await.unwrap_or(false) {
+                open = true;
+                tracing::info!(target: "wf::store", "the store is open again");
+                resume(&store, &effects, &tx, secrets_dir.as_deref()).await;
+            }
+            continue;
+        }
         let s = store.clone();
         match tokio::task::spawn_blocking(move || s.retried()).await {
             Ok(Ok(runs)) => queue(runs, &store, &effects, &tx, secrets_dir.as_deref()).await,

@@ -344,9 +344,9 @@ async fn run(opts: Options, router: Router) -> ExitCode {
         },
         None => None,
     };
-    let store: Option<Arc<dyn Store>> = match &opts.store {
+    let standby = match &opts.store {
         StoreChoice::Memory => None,
-        StoreChoice::Sqlite(path) => match crate::store::sqlite::Sqlite::open(path) {
+        StoreChoice::Sqlite(path) => match crate::store::standby::Standby::open(path) {
             Ok(s) => Some(Arc::new(s)),
             Err(e) => {
                 eprintln!("error: {e}");
@@ -354,6 +354,7 @@ async fn run(opts: Options, router: Router) -> ExitCode {
             }
         },
     };
+    let store: Option<Arc<dyn Store>> = standby.clone().map(|s| s as Arc<dyn Store>);
     // Signal handlers go in before the address is announced: a SIGHUP or SIGTERM sent the moment
     // wf says it listens must reload or drain, not meet the default action and kill the process.
     let stop = [signal(SignalKind::terminate()).ok(), signal(SignalKind::interrupt()).ok()];
@@ -407,12 +408,25 @@ async fn run(opts: Options, router: Router) -> ExitCode {
         counter: AtomicU64::new(0),
     });
 
+    if let Some(standby) = &standby {
+        let why = standby.why();
+        if why.is_empty() {
+            runs::resume(&(standby.clone() as Arc<dyn Store>), &effects, &tx, opts.secrets_dir.as_deref())
+                .await;
+        } else {
+            tracing::error!(target: "wf::store", "{why}; async callers get 503 until it opens (tried again every 2 s)");
+        }
+    }
     if let Some(store) = &store {
-        runs::resume(store, &effects, &tx, opts.secrets_dir.as_deref()).await;
         tokio::spawn(runs::prune_every_minute(store.clone(), opts.retain));
     }
-    let retries = store.as_ref().map(|store| {
-        tokio::spawn(runs::take_retries(store.clone(), effects.clone(), tx.clone(), opts.secrets_dir.clone()))
+    let retries = standby.as_ref().map(|standby| {
+        tokio::spawn(runs::take_retries(
+            standby.clone(),
+            effects.clone(),
+            tx.clone(),
+            opts.secrets_dir.clone(),
+        ))
     });
     // The queue's only sender is now the context's: once it is dropped, the workers drain and stop.
     drop(tx);

@@ -8,6 +8,7 @@
 
 pub mod journal;
 pub mod sqlite;
+pub mod standby;
 
 use serde_json::Value;
 use std::future::Future;

@@ -92,7 +92,8 @@ struct Cmd {
 /// The SQLite store.
 pub struct Sqlite {
     tx: mpsc::Sender<Cmd>,
-    reader: Mutex<Connection>,
+    /// The reading connection, and the identity of the file it opened.
+    reader: Mutex<(Connection, Option<(u64, u64)>)>,
     dropped: Arc<AtomicU64>,
     path: PathBuf,
     /// Held while the store is open: the lock that keeps a second `wf serve` out.
@@ -125,46 +126,33 @@ impl Sqlite {
     /// Opens (creating when needed) the store at `path`, migrating its schema, and starts its
     /// writer. A directory it creates gets a `.gitignore` (the store is not source).
     pub fn open(path: &Path) -> Result<Sqlite, String> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            if !dir.exists() {
-                std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-                let _ = std::fs::write(
-                    dir.join(".gitignore"),
-                    "# wf's store (wf serve --store): not source.\n*\n",
-                );
-            }
-        }
-        let lock_path = PathBuf::from(format!("{}.lock", path.display()));
-        let lock_file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| format!("cannot open {}: {e}", lock_path.display()))?;
-        let lock = nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(
-            |_| {
-                format!(
-                    "the store {} is in use by another `wf serve` (its lock is {})",
-                    path.display(),
-                    lock_path.display()
-                )
-            },
-        )?;
-        let mut writer = connect(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE)
-            .map_err(|e| format!("cannot open the store {}: {e}", path.display()))?;
-        writer
-            .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
-            .map_err(|e| format!("cannot open the store {}: {e}", path.display()))?;
-        migrate(&mut writer).map_err(|e| format!("the store {}: {e}", path.display()))?;
-        let reader = connect(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+        let lock = lock(path)?;
+        Sqlite::open_locked(path, lock).map_err(|(why, _)| why)
+    }
+
+    /// Opens the store whose lock is held; gives the lock back when the file cannot be opened
+    /// (corrupt, unreadable), so the caller can try again later.
+    pub fn open_locked(path: &Path, lock: Lock) -> Result<Sqlite, (String, Lock)> {
+        let writer = match writer_connection(path) {
+            Ok(w) => w,
+            Err(why) => return Err((why, lock)),
+        };
+        let reader = match connect(path, OpenFlags::SQLITE_OPEN_READ_WRITE) {
+            Ok(r) => r,
+            Err(why) => return Err((why, lock)),
+        };
         let (tx, rx) = mpsc::channel(QUEUE);
         let dropped = Arc::new(AtomicU64::new(0));
         let counted = dropped.clone();
-        std::thread::Builder::new()
+        let file = path.to_path_buf();
+        let spawned = std::thread::Builder::new()
             .name("wf-store".into())
-            .spawn(move || write_loop(writer, rx, &counted))
-            .map_err(|e| format!("cannot start the store's writer: {e}"))?;
-        Ok(Sqlite { tx, reader: Mutex::new(reader), dropped, path: path.to_path_buf(), _lock: lock })
+            .spawn(move || write_loop(writer, &file, rx, &counted));
+        if let Err(e) = spawned {
+            return Err((format!("cannot start the store's writer: {e}"), lock));
+        }
+        let reader = Mutex::new((reader, identity(path)));
+        Ok(Sqlite { tx, reader, dropped, path: path.to_path_buf(), _lock: lock.0 })
     }
 
     pub fn path(&self) -> &Path {
@@ -197,8 +185,15 @@ impl Sqlite {
     }
 
     fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T, rusqlite::Error>) -> Result<T, String> {
-        let conn = self.reader.lock().map_err(|_| "the store's reader is unusable".to_string())?;
-        f(&conn).map_err(sql)
+        let mut guard = self.reader.lock().map_err(|_| "the store's reader is unusable".to_string())?;
+        // A store deleted or replaced while open: read the file that is there now.
+        let now = identity(&self.path);
+        if now != guard.1 {
+            if let Ok(conn) = connect(&self.path, OpenFlags::SQLITE_OPEN_READ_WRITE) {
+                *guard = (conn, now);
+            }
+        }
+        f(&guard.0).map_err(sql)
     }
 }
 
@@ -268,9 +263,55 @@ fn migrate(conn: &mut Connection) -> Result<(), String> {
     Ok(())
 }
 
-fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<Cmd>, dropped: &AtomicU64) {
+/// The held lock of a store (`state.db.lock`): one `wf serve` per store.
+pub struct Lock(nix::fcntl::Flock<std::fs::File>);
+
+/// Takes the store's lock (creating its directory, with a `.gitignore`, when needed).
+pub fn lock(path: &Path) -> Result<Lock, String> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.exists() {
+            std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            let _ =
+                std::fs::write(dir.join(".gitignore"), "# wf's store (wf serve --store): not source.\n*\n");
+        }
+    }
+    let lock_path = PathBuf::from(format!("{}.lock", path.display()));
+    let lock_file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| format!("cannot open {}: {e}", lock_path.display()))?;
+    nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusiveNonblock).map(Lock).map_err(|_| {
+        format!(
+            "the store {} is in use by another `wf serve` (its lock is {})",
+            path.display(),
+            lock_path.display()
+        )
+    })
+}
+
+/// The writing connection: WAL, a sync on every commit, the schema migrated.
+fn writer_connection(path: &Path) -> Result<Connection, String> {
+    let mut writer = connect(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE)
+        .map_err(|e| format!("cannot open the store {}: {e}", path.display()))?;
+    writer
+        .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
+        .map_err(|e| format!("cannot open the store {}: {e}", path.display()))?;
+    migrate(&mut writer).map_err(|e| format!("the store {}: {e}", path.display()))?;
+    Ok(writer)
+}
+
+/// The identity (device, inode) of the file at `path`, if there is one.
+fn identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt as _;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+fn write_loop(mut conn: Connection, path: &Path, mut rx: mpsc::Receiver<Cmd>, dropped: &AtomicU64) {
     let mut known: HashSet<String> = HashSet::new();
     let mut batch = Vec::with_capacity(BATCH);
+    let mut opened = identity(path);
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
         while batch.len() < BATCH {
@@ -279,7 +320,20 @@ fn write_loop(mut conn: Connection, mut rx: mpsc::Receiver<Cmd>, dropped: &Atomi
                 Err(_) => break,
             }
         }
-        let result = apply(&mut conn, &batch, &mut known);
+        // A store deleted (or replaced) while open would take writes into a file nobody can read
+        // again: write to a new one at the path instead.
+        let now = identity(path);
+        let reopened = if now == opened {
+            Ok(())
+        } else {
+            writer_connection(path).map(|c| {
+                conn = c;
+                known.clear();
+                opened = identity(path);
+                tracing::warn!(target: "wf::store", "the store {} was deleted or replaced: writing to a new one", path.display());
+            })
+        };
+        let result = reopened.and_then(|()| apply(&mut conn, &batch, &mut known));
         if result.is_err() {
             // Versions written in a batch that failed are not there after all.
             known.clear();

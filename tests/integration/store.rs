@@ -350,3 +350,61 @@ fn runs_retry_resumes_a_failed_run_from_its_journal() {
     let again = crate::common::wf(&["runs", "--store", store.to_str().expect("utf8"), "retry", &id]);
     assert_eq!(again.status.code(), Some(1));
 }
+
+const BOTH: &str = r#"workflow later {
+  trigger webhook { path "/later" mode async }
+  log "later ran"
+}
+workflow now {
+  trigger webhook { path "/now" }
+  respond 200 json { ok: true }
+}"#;
+
+#[test]
+fn a_corrupt_store_at_start_gives_503_to_async_callers_until_it_can_be_opened() {
+    let dir = Dir::new(&[("both.wf", BOTH)]);
+    let store = dir.path().join("state.db");
+    std::fs::write(&store, b"this is not a SQLite database, it is a text file that got in the way")
+        .expect("write");
+    let server = serve(dir, &[]);
+    let r = server.post("/later", &[], "");
+    assert_eq!(r.status, 503, "never a 200 for a run that is not kept: {}", r.body);
+    assert_eq!(r.header("retry-after"), Some("1"));
+    assert_eq!(r.json()["error"], "store unavailable");
+    assert_eq!(server.post("/now", &[], "").status, 200, "sync workflows keep answering");
+    server.wait_log("the store is unavailable");
+    // The operator moves the bad file away: the store opens within seconds, and runs are kept.
+    std::fs::rename(&store, server.dir.path().join("state.db.bad")).expect("rename");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = server.post("/later", &[], "");
+        if r.status == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the store never opened: {}", server.log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    server.wait_log("later ran");
+    assert!(server.log().contains("the store is open again"));
+}
+
+#[test]
+fn a_store_deleted_while_serving_is_created_again() {
+    let server = serve(Dir::new(&[("both.wf", BOTH)]), &[]);
+    let store = server.dir.path().join("state.db");
+    assert_eq!(server.post("/later", &[], "").status, 200);
+    server.wait_log("later ran");
+    for ext in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(server.dir.path().join(format!("state.db{ext}")));
+    }
+    let r = server.post("/later", &[], "");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let id = r.header("x-wf-execution").expect("id").to_string();
+    assert!(store.exists(), "a new store is written at the path");
+    server.wait_log("was deleted or replaced");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while runs(&store, &["show", &id])["id"] != id.as_str() {
+        assert!(Instant::now() < deadline, "the run is not in the new store");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

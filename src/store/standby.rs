@@ -1,0 +1,169 @@
+//! A store that may not be open yet. `wf serve` starts even when its store file cannot be opened
+//! (corrupt, unreadable): it holds the store's lock, async callers get `503` (nothing is
+//! acknowledged that is not kept), sync workflows keep answering, and it tries again every few
+//! seconds until the store opens.
+
+use super::sqlite::{self, Lock, Sqlite};
+use super::{Claimed, Commit, Ended, Filter, Key, NewRun, RunView, Store, Unfinished};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+pub struct Standby {
+    path: PathBuf,
+    open: arc_swap::ArcSwapOption<Sqlite>,
+    /// The lock, while the store is not open yet (then the open store holds it).
+    lock: Mutex<Option<Lock>>,
+    /// Why it is not open.
+    why: Mutex<String>,
+    dropped: AtomicU64,
+}
+
+impl Standby {
+    /// Takes the store's lock and opens it; only a lock held by another `wf serve` is an error.
+    pub fn open(path: &Path) -> Result<Standby, String> {
+        let lock = sqlite::lock(path)?;
+        let s = Standby {
+            path: path.to_path_buf(),
+            open: arc_swap::ArcSwapOption::empty(),
+            lock: Mutex::new(Some(lock)),
+            why: Mutex::new(String::new()),
+            dropped: AtomicU64::new(0),
+        };
+        s.try_open();
+        Ok(s)
+    }
+
+    /// Tries to open the store (again); true once it is open.
+    pub fn try_open(&self) -> bool {
+        if self.open.load().is_some() {
+            return true;
+        }
+        let Ok(mut held) = self.lock.lock() else { return false };
+        let Some(lock) = held.take() else { return self.open.load().is_some() };
+        match Sqlite::open_locked(&self.path, lock) {
+            Ok(store) => {
+                self.open.store(Some(Arc::new(store)));
+                true
+            }
+            Err((why, lock)) => {
+                *held = Some(lock);
+                if let Ok(mut w) = self.why.lock() {
+                    *w = why;
+                }
+                false
+            }
+        }
+    }
+
+    /// Why the store is not open (empty once it is).
+    pub fn why(&self) -> String {
+        if self.open.load().is_some() {
+            return String::new();
+        }
+        self.why.lock().map(|w| w.clone()).unwrap_or_default()
+    }
+
+    fn unavailable(&self) -> String {
+        format!("the store is unavailable: {}", self.why())
+    }
+}
+
+impl Store for Standby {
+    fn accept(&self, run: NewRun, dedupe: Option<Key>) -> Claimed<'_> {
+        let open = self.open.load_full();
+        Box::pin(async move {
+            match open {
+                Some(s) => s.accept(run, dedupe).await,
+                None => Err(self.unavailable()),
+            }
+        })
+    }
+
+    fn claim(&self, key: Key) -> Claimed<'_> {
+        let open = self.open.load_full();
+        Box::pin(async move {
+            match open {
+                Some(s) => s.claim(key).await,
+                None => Err(self.unavailable()),
+            }
+        })
+    }
+
+    fn answered(&self, key: Key, answer: Value) {
+        match self.open.load_full() {
+            Some(s) => s.answered(key, answer),
+            None => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn step_started(&self, id: &str, n: u32, kind: &str, request: Value) {
+        if let Some(s) = self.open.load_full() {
+            s.step_started(id, n, kind, request);
+        }
+    }
+
+    fn step_ended(&self, id: &str, n: u32, result: &Result<Value, String>) -> Commit<'_> {
+        let open = self.open.load_full();
+        let result = result.clone();
+        let id = id.to_string();
+        Box::pin(async move {
+            match open {
+                Some(s) => s.step_ended(&id, n, &result).await,
+                None => Err(self.unavailable()),
+            }
+        })
+    }
+
+    fn step_value(&self, id: &str, n: u32, kind: &str, value: &Value) {
+        if let Some(s) = self.open.load_full() {
+            s.step_value(id, n, kind, value);
+        }
+    }
+
+    fn ended(&self, e: Ended) {
+        match self.open.load_full() {
+            Some(s) => s.ended(e),
+            None => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn unfinished(&self) -> Result<Vec<Unfinished>, String> {
+        self.open.load_full().map_or_else(|| Err(self.unavailable()), |s| s.unfinished())
+    }
+
+    fn retried(&self) -> Result<Vec<Unfinished>, String> {
+        self.open.load_full().map_or_else(|| Err(self.unavailable()), |s| s.retried())
+    }
+
+    fn prune(&self, before_ms: i64, batch: usize) -> Result<usize, String> {
+        self.open.load_full().map_or_else(|| Err(self.unavailable()), |s| s.prune(before_ms, batch))
+    }
+
+    fn list(&self, filter: &Filter) -> Result<Vec<RunView>, String> {
+        self.open.load_full().map_or_else(|| Err(self.unavailable()), |s| s.list(filter))
+    }
+
+    fn show(&self, id: &str) -> Result<Option<RunView>, String> {
+        self.open.load_full().map_or_else(|| Err(self.unavailable()), |s| s.show(id))
+    }
+
+    fn flush(&self) -> Commit<'_> {
+        let open = self.open.load_full();
+        Box::pin(async move {
+            match open {
+                Some(s) => s.flush().await,
+                None => Ok(()),
+            }
+        })
+    }
+
+    fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed) + self.open.load_full().map_or(0, |s| s.dropped())
+    }
+}
