@@ -193,6 +193,12 @@ struct ServeArgs {
     /// Where accepted runs and the history are kept: a SQLite file, or `memory` (nothing kept).
     #[arg(long, env = "WF_STORE", default_value = ".wf/state.db", value_parser = crate::serve::server::StoreChoice::parse)]
     store: crate::serve::server::StoreChoice,
+    /// Most evaluation steps one execution may take; past it the execution fails.
+    #[arg(long, default_value_t = 10_000_000)]
+    max_steps: u64,
+    /// Most bytes of values one execution may build (e.g. 64MiB); past it the execution fails.
+    #[arg(long, default_value = "64MiB", value_parser = crate::serve::server::parse_size)]
+    max_memory: usize,
     /// How long the history of executions is kept (`7d`, `12h`).
     #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
     retain: std::time::Duration,
@@ -221,6 +227,10 @@ impl ServeArgs {
             workers: self.workers.max(1),
             store: self.store,
             retain: self.retain,
+            budget: crate::request::eval::Budget {
+                steps: self.max_steps.max(1),
+                bytes: u64::try_from(self.max_memory).unwrap_or(u64::MAX),
+            },
         }
     }
 }

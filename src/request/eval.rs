@@ -13,7 +13,7 @@ use serde_json::Value;
 use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 /// An answer ready to be sent.
@@ -48,13 +48,28 @@ pub async fn run(
     frame: &mut [Value],
     logs: &mut Vec<String>,
     steps: &mut dyn Steps,
+    budget: Budget,
 ) -> Outcome {
-    let cx = Context::new(steps);
+    let cx = Context::new(steps).with_budget(budget);
     block(&wf.body, frame, logs, &cx).await.unwrap_or(Outcome::Completed)
 }
 
 /// Most loop iterations (`for` and comprehensions together) one execution may run.
 pub const MAX_ITERATIONS: u32 = 10_000;
+
+/// The bounds of one execution: evaluation steps, and bytes of values it builds (`--max-steps`,
+/// `--max-memory`). Exceeding either fails the execution with a reason that says which.
+#[derive(Clone, Copy, Debug)]
+pub struct Budget {
+    pub steps: u64,
+    pub bytes: u64,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Budget { steps: 10_000_000, bytes: 64 << 20 }
+    }
+}
 
 /// What one execution carries besides its frame: where its steps go, how many it has taken, and
 /// how many loop iterations it has run. Shared by reference across the awaits of an execution
@@ -63,11 +78,62 @@ pub struct Context<'s> {
     steps: Mutex<Option<&'s mut dyn Steps>>,
     step: AtomicU32,
     iterations: AtomicU32,
+    budget: Budget,
+    evaluated: AtomicU64,
+    built: AtomicU64,
 }
 
 impl<'s> Context<'s> {
     pub fn new(steps: &'s mut dyn Steps) -> Self {
-        Context { steps: Mutex::new(Some(steps)), step: AtomicU32::new(0), iterations: AtomicU32::new(0) }
+        Context {
+            steps: Mutex::new(Some(steps)),
+            step: AtomicU32::new(0),
+            iterations: AtomicU32::new(0),
+            budget: Budget::default(),
+            evaluated: AtomicU64::new(0),
+            built: AtomicU64::new(0),
+        }
+    }
+
+    pub fn with_budget(mut self, budget: Budget) -> Self {
+        self.budget = budget;
+        self
+    }
+
+    /// Counts one evaluation step; an error past the budget.
+    fn tick(&self) -> Result<(), String> {
+        let n = self.evaluated.fetch_add(1, Ordering::Relaxed);
+        if n >= self.budget.steps {
+            return Err(format!(
+                "more than {} evaluation steps in one execution (--max-steps)",
+                self.budget.steps
+            ));
+        }
+        Ok(())
+    }
+
+    /// Counts `bytes` of values built; an error past the budget.
+    fn build(&self, bytes: usize) -> Result<(), String> {
+        let bytes = u64::try_from(bytes).unwrap_or(u64::MAX);
+        let total = self.built.fetch_add(bytes, Ordering::Relaxed).saturating_add(bytes);
+        if total > self.budget.bytes {
+            return Err(format!(
+                "the values built by one execution passed {} MiB (--max-memory)",
+                self.budget.bytes >> 20
+            ));
+        }
+        Ok(())
+    }
+
+    /// A value to keep: a borrowed one is copied, and its size counted.
+    fn own(&self, v: Cow<'_, Value>) -> Result<Value, String> {
+        match v {
+            Cow::Owned(v) => Ok(v),
+            Cow::Borrowed(v) => {
+                self.build(value::size(v))?;
+                Ok(v.clone())
+            }
+        }
     }
 
     /// Counts one iteration; an error past [`MAX_ITERATIONS`].
@@ -162,7 +228,7 @@ async fn statement(
 ) -> Result<Option<Outcome>, String> {
     match &s.stmt {
         Stmt::Let(slot, e) => {
-            let v = ev(e, frame, cx)?.into_owned();
+            let v = cx.own(ev(e, frame, cx)?)?;
             if let Some(x) = frame.get_mut(*slot as usize) {
                 *x = v;
             }
@@ -285,6 +351,7 @@ fn owned<'a>(v: Value) -> R<'a> {
 
 /// Evaluates an expression; values already in the frame or the program are borrowed, not copied.
 pub(crate) fn ev<'a>(e: &'a Expr, frame: &'a [Value], cx: &Context) -> R<'a> {
+    cx.tick()?;
     match e {
         Expr::Const(v) => Ok(Cow::Borrowed(v)),
         Expr::Slot(s) => Ok(frame.get(*s as usize).map_or(Cow::Owned(Value::Null), Cow::Borrowed)),
@@ -299,19 +366,20 @@ pub(crate) fn ev<'a>(e: &'a Expr, frame: &'a [Value], cx: &Context) -> R<'a> {
                     return Err(value::too_long());
                 }
             }
+            cx.build(s.len())?;
             owned(Value::String(s))
         }
         Expr::Array(items) => {
             let mut out = Vec::with_capacity(items.len());
             for x in items {
-                out.push(ev(x, frame, cx)?.into_owned());
+                out.push(cx.own(ev(x, frame, cx)?)?);
             }
             owned(Value::Array(out))
         }
         Expr::Object(entries) => {
             let mut map = serde_json::Map::with_capacity(entries.len());
             for (k, x) in entries {
-                map.insert(k.clone(), ev(x, frame, cx)?.into_owned());
+                map.insert(k.clone(), cx.own(ev(x, frame, cx)?)?);
             }
             owned(Value::Object(map))
         }
@@ -353,7 +421,7 @@ pub(crate) fn ev<'a>(e: &'a Expr, frame: &'a [Value], cx: &Context) -> R<'a> {
                         continue;
                     }
                 }
-                out.push(ev(elem, &local, cx)?.into_owned());
+                out.push(cx.own(ev(elem, &local, cx)?)?);
             }
             owned(Value::Array(out))
         }
@@ -408,7 +476,13 @@ fn binary<'a>(op: BinOp, l: &'a Expr, r: &'a Expr, frame: &'a [Value], cx: &Cont
                 BinOp::Gt => Value::Bool(value::compare(a, b)?.is_gt()),
                 BinOp::Ge => Value::Bool(value::compare(a, b)?.is_ge()),
                 BinOp::In => Value::Bool(value::contains(b, a)?),
-                BinOp::Add => value::add(a, b)?,
+                BinOp::Add => {
+                    let sum = value::add(a, b)?;
+                    if let Value::String(joined) = &sum {
+                        cx.build(joined.len())?;
+                    }
+                    sum
+                }
                 _ => value::arith(op, a, b)?,
             })
         }
@@ -452,7 +526,9 @@ fn call<'a>(b: Builtin, args: &'a [Expr], frame: &'a [Value], cx: &Context) -> R
         | Builtin::SecureEq => {
             let values = args.iter().map(|e| ev(e, frame, cx)).collect::<Result<Vec<_>, String>>()?;
             let refs: Vec<&Value> = values.iter().map(|v| v.as_ref()).collect();
-            crate::request::functions::apply(b, &refs)?
+            let built = crate::request::functions::apply(b, &refs)?;
+            cx.build(value::size(&built))?;
+            built
         }
         Builtin::Len => match arg(0)?.as_ref() {
             Value::String(s) => Value::from(s.chars().count()),
@@ -502,7 +578,9 @@ mod tests {
             frame[x.slot as usize] = v.clone();
         }
         let mut logs = Vec::new();
-        let outcome = run(wf, &mut frame, &mut logs, &mut step::Clock).now_or_never().expect("no effects");
+        let outcome = run(wf, &mut frame, &mut logs, &mut step::Clock, Budget::default())
+            .now_or_never()
+            .expect("no effects");
         (outcome, logs)
     }
 

@@ -38,6 +38,8 @@ pub struct Limits {
     /// `--max-body-memory`: bytes all the bodies being read may hold together; each request
     /// reserves its `content-length` (or `--max-body` when unknown) before reading.
     pub body_memory: Arc<tokio::sync::Semaphore>,
+    /// `--max-steps`, `--max-memory`: the bounds of each execution.
+    pub budget: eval::Budget,
 }
 
 /// Default of `--max-body-memory`: 256 MiB.
@@ -50,6 +52,7 @@ impl Default for Limits {
             body_timeout: Duration::from_secs(30),
             trusted_proxies: Arc::from([]),
             body_memory: Arc::new(tokio::sync::Semaphore::new(MAX_BODY_MEMORY)),
+            budget: eval::Budget::default(),
         }
     }
 }
@@ -88,6 +91,8 @@ pub struct Job {
     pub accepted: Instant,
     /// Where its steps go.
     pub steps: Box<dyn Steps>,
+    /// Its bounds.
+    pub budget: eval::Budget,
 }
 
 /// The request of an accepted async run, for a store to keep.
@@ -463,7 +468,7 @@ where
 
     if wf.mode == crate::lang::ast::Mode::Async {
         let steps = queue.steps(id, served);
-        let job = Job { served: served.clone(), frame, id, accepted: started, steps };
+        let job = Job { served: served.clone(), frame, id, accepted: started, steps, budget: limits.budget };
         let seen = match queue.accept(job, Accepted { parts: &parts, body: &bytes }, dedupe).await {
             Ok(seen) => seen,
             Err(refused) => return refuse(refused),
@@ -523,10 +528,11 @@ where
         // other requests are never held up by it.
         let mut steps = queue.steps(id, served);
         let served = served.clone();
+        let budget = limits.budget;
         let runtime = tokio::runtime::Handle::current();
         let ran = tokio::task::spawn_blocking(move || {
             let mut frame = frame;
-            runtime.block_on(execute(&served, &mut frame, id, started, steps.as_mut()))
+            runtime.block_on(execute(&served, &mut frame, id, started, steps.as_mut(), budget))
         })
         .await;
         let Ok((response, record)) = ran else {
@@ -543,9 +549,9 @@ where
     let (response, record) = if s.plan.effects {
         // Effects are awaited here, on this request's task: waiting holds no thread.
         let mut steps = queue.steps(id, served);
-        execute(s, &mut frame, id, started, steps.as_mut()).await
+        execute(s, &mut frame, id, started, steps.as_mut(), limits.budget).await
     } else {
-        execute(s, &mut frame, id, started, &mut crate::request::step::Clock).await
+        execute(s, &mut frame, id, started, &mut crate::request::step::Clock, limits.budget).await
     };
     remembered(queue, s, id, dedupe, response, record).await
 }
@@ -773,9 +779,10 @@ pub async fn execute(
     id: ExecId,
     started: Instant,
     steps: &mut dyn Steps,
+    budget: eval::Budget,
 ) -> (Response<Full<Bytes>>, Record) {
     let mut logs = Vec::new();
-    let outcome = eval::run(&s.wf, frame, &mut logs, steps).await;
+    let outcome = eval::run(&s.wf, frame, &mut logs, steps, budget).await;
     logs.iter_mut().for_each(|line| s.redact(line));
     let (response, outcome, reason, at) = match outcome {
         Outcome::Responded(a) => (answer_response(a, id), "responded", None, None),
@@ -802,7 +809,8 @@ pub async fn execute(
 
 /// Runs an accepted async execution to its end.
 pub async fn run_job(mut job: Job) -> Record {
-    let (_, record) = execute(&job.served, &mut job.frame, job.id, job.accepted, job.steps.as_mut()).await;
+    let (_, record) =
+        execute(&job.served, &mut job.frame, job.id, job.accepted, job.steps.as_mut(), job.budget).await;
     record
 }
 

@@ -102,6 +102,18 @@ fn overflow() -> String {
 /// that doubles a string in a loop fails with a clear reason instead of exhausting memory.
 pub const MAX_STRING: usize = 64 << 20;
 
+/// About how many bytes a value holds (what `--max-memory` counts).
+pub fn size(v: &Value) -> usize {
+    match v {
+        Value::Null | Value::Bool(_) | Value::Number(_) => 16,
+        Value::String(s) => 24 + s.len(),
+        Value::Array(a) => a.iter().fold(24, |n, x| n.saturating_add(size(x))),
+        Value::Object(m) => {
+            m.iter().fold(48, |n, (k, x)| n.saturating_add(32 + k.len()).saturating_add(size(x)))
+        }
+    }
+}
+
 /// The error for a string past [`MAX_STRING`].
 pub fn too_long() -> String {
     format!("a string longer than {} MiB", MAX_STRING >> 20)

@@ -2,6 +2,7 @@
 //! records, runs resumed at start under the version they were accepted with, and pruning.
 
 use crate::effect::Effects;
+use crate::request::eval::Budget;
 use crate::request::handle::{Accepted, ExecId, Job, Record, Seen};
 use crate::request::served::Served;
 use crate::store::journal::Journaled;
@@ -82,9 +83,10 @@ pub async fn resume(
     effects: &Arc<Effects>,
     tx: &mpsc::Sender<Job>,
     secrets_dir: Option<&Path>,
+    budget: Budget,
 ) {
     match store.unfinished() {
-        Ok(runs) => queue(runs, store, effects, tx, secrets_dir).await,
+        Ok(runs) => queue(runs, store, effects, tx, secrets_dir, budget).await,
         Err(why) => tracing::error!(target: "wf::store", "cannot read the runs to resume: {why}"),
     }
 }
@@ -96,6 +98,7 @@ pub async fn take_retries(
     effects: Arc<Effects>,
     tx: mpsc::Sender<Job>,
     secrets_dir: Option<std::path::PathBuf>,
+    budget: Budget,
 ) {
     let store: Arc<dyn Store> = standby.clone();
     let mut tick = tokio::time::interval(Duration::from_secs(2));
@@ -107,13 +110,13 @@ pub async fn take_retries(
             if tokio::task::spawn_blocking(move || s.try_open()).await.unwrap_or(false) {
                 open = true;
                 tracing::info!(target: "wf::store", "the store is open again");
-                resume(&store, &effects, &tx, secrets_dir.as_deref()).await;
+                resume(&store, &effects, &tx, secrets_dir.as_deref(), budget).await;
             }
             continue;
         }
         let s = store.clone();
         match tokio::task::spawn_blocking(move || s.retried()).await {
-            Ok(Ok(runs)) => queue(runs, &store, &effects, &tx, secrets_dir.as_deref()).await,
+            Ok(Ok(runs)) => queue(runs, &store, &effects, &tx, secrets_dir.as_deref(), budget).await,
             Ok(Err(why)) => tracing::warn!(target: "wf::store", "cannot read the runs to retry: {why}"),
             Err(_) => {}
         }
@@ -127,6 +130,7 @@ async fn queue(
     effects: &Arc<Effects>,
     tx: &mpsc::Sender<Job>,
     secrets_dir: Option<&Path>,
+    budget: Budget,
 ) {
     if runs.is_empty() {
         return;
@@ -148,7 +152,8 @@ async fn queue(
             give_up(store, &run, &why);
             continue;
         };
-        let Some(job) = job(store, effects, &served, run) else { continue };
+        let Some(mut job) = job(store, effects, &served, run) else { continue };
+        job.budget = budget;
         if tx.send(job).await.is_err() {
             return;
         }
@@ -176,7 +181,14 @@ fn job(store: &Arc<dyn Store>, effects: &Arc<Effects>, served: &Arc<Served>, run
     frame.resize(served.wf.slots, Value::Null);
     let steps =
         Box::new(Journaled::new(effects.steps(id, served), store.clone(), run.id.clone(), run.journal));
-    Some(Job { served: served.clone(), frame, id, accepted: Instant::now(), steps })
+    Some(Job {
+        served: served.clone(),
+        frame,
+        id,
+        accepted: Instant::now(),
+        steps,
+        budget: Budget::default(),
+    })
 }
 
 fn give_up(store: &Arc<dyn Store>, run: &Unfinished, why: &str) {

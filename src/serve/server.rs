@@ -61,6 +61,8 @@ pub struct Options {
     pub store: StoreChoice,
     /// `--retain`: how long history is kept.
     pub retain: Duration,
+    /// `--max-steps`, `--max-memory`: the bounds of each execution.
+    pub budget: crate::request::eval::Budget,
 }
 
 /// `--store PATH|memory`.
@@ -397,6 +399,7 @@ async fn run(opts: Options, router: Router) -> ExitCode {
             body_memory: Arc::new(tokio::sync::Semaphore::new(
                 opts.max_body_memory.min(tokio::sync::Semaphore::MAX_PERMITS),
             )),
+            budget: opts.budget,
         },
         queue: Queue {
             tx: tx.clone(),
@@ -411,8 +414,8 @@ async fn run(opts: Options, router: Router) -> ExitCode {
     if let Some(standby) = &standby {
         let why = standby.why();
         if why.is_empty() {
-            runs::resume(&(standby.clone() as Arc<dyn Store>), &effects, &tx, opts.secrets_dir.as_deref())
-                .await;
+            let store = standby.clone() as Arc<dyn Store>;
+            runs::resume(&store, &effects, &tx, opts.secrets_dir.as_deref(), opts.budget).await;
         } else {
             tracing::error!(target: "wf::store", "{why}; async callers get 503 until it opens (tried again every 2 s)");
         }
@@ -426,6 +429,7 @@ async fn run(opts: Options, router: Router) -> ExitCode {
             effects.clone(),
             tx.clone(),
             opts.secrets_dir.clone(),
+            opts.budget,
         ))
     });
     // The queue's only sender is now the context's: once it is dropped, the workers drain and stop.

@@ -295,8 +295,45 @@ fn a_run_that_doubles_a_string_fails_instead_of_exhausting_memory() {
     let body = format!("{{\"s\":\"{}\"}}", "x".repeat(1000));
     let r = request(s.addr, "POST", "/w", &[("Content-Type", "application/json")], body.as_bytes());
     assert_eq!(r.status, 500, "the execution fails (1 GB would be needed)");
-    assert!(s.wait_log("outcome=failed").contains("a string longer than 64 MiB"));
+    assert!(s.wait_log("outcome=failed").contains("passed 64 MiB (--max-memory)"));
     assert_eq!(request(s.addr, "POST", "/ok", &[], b"").status, 200, "the server is still there");
+}
+
+#[test]
+fn each_let_copying_the_last_is_bounded_by_max_memory() {
+    // `let aN = [aN-1, aN-1]` doubles what each `let` copies: without a bound, the process dies.
+    let mut src = String::from("workflow w {\n  trigger webhook { path \"/w\" }\n  let a0 = [1]\n");
+    for i in 1..=3000 {
+        src.push_str(&format!("  let a{i} = [a{}, a{}]\n", i - 1, i - 1));
+    }
+    src.push_str("  respond 200 json { n: len(a3000) }\n}\nworkflow ok { trigger webhook { path \"/ok\" } respond 200 text \"ok\" }\n");
+    let s = Server::start(&[("w.wf", &src)], &["--max-memory", "8MiB"]);
+    let started = std::time::Instant::now();
+    let r = request(s.addr, "POST", "/w", &[], b"");
+    assert_eq!(r.status, 500);
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "{:?}", started.elapsed());
+    assert!(s.wait_log("outcome=failed").contains("passed 8 MiB (--max-memory)"));
+    assert_eq!(request(s.addr, "POST", "/ok", &[], b"").status, 200, "the server is still there");
+}
+
+#[test]
+fn max_steps_bounds_the_work_of_one_execution() {
+    let src = r#"workflow w {
+  trigger webhook { path "/w" }
+  extract { items = body "items" as array required }
+  let squares = [x * x + x * 2 + 1 for x in items]
+  respond 200 json { n: len(squares) }
+}"#;
+    let s = Server::start(&[("w.wf", src)], &["--max-steps", "5000"]);
+    let small = format!("{{\"items\":{:?}}}", (0..100).collect::<Vec<u32>>());
+    let r = request(s.addr, "POST", "/w", &[("Content-Type", "application/json")], small.as_bytes());
+    assert_eq!(r.status, 200, "{}", r.body);
+    let big = format!("{{\"items\":{:?}}}", (0..5000).collect::<Vec<u32>>());
+    let r = request(s.addr, "POST", "/w", &[("Content-Type", "application/json")], big.as_bytes());
+    assert_eq!(r.status, 500);
+    assert!(s
+        .wait_log("outcome=failed")
+        .contains("more than 5000 evaluation steps in one execution (--max-steps)"));
 }
 
 #[test]
