@@ -69,7 +69,7 @@ for round in $(seq 1 "$ROUNDS"); do
   start baseline "$BASE" 127.0.0.1:0
   measure "baseline#$round" "$PID" "http://$ADDR/hooks/payment?order=42"
   kill "$PID"; wait "$PID" 2>/dev/null || true
-  start wf "$WF" serve benches/payment.wf --listen 127.0.0.1:0
+  start wf "$WF" serve benches/payment.wf --listen 127.0.0.1:0 --store memory
   measure "wf#$round" "$PID" "http://$ADDR/hooks/payment?order=42"
   kill "$PID"; wait "$PID" 2>/dev/null || true
 done
@@ -84,7 +84,7 @@ for round in $(seq 1 "$ROUNDS"); do
   start baseline-signed "$BASE" 127.0.0.1:0
   measure "baseline-signed#$round" "$PID" "http://$ADDR/hooks/signed?order=42"
   kill "$PID"; wait "$PID" 2>/dev/null || true
-  start wf-signed "$WF" serve benches/signed.wf --listen 127.0.0.1:0
+  start wf-signed "$WF" serve benches/signed.wf --listen 127.0.0.1:0 --store memory
   measure "wf-signed#$round" "$PID" "http://$ADDR/hooks/signed?order=42"
   kill "$PID"; wait "$PID" 2>/dev/null || true
 done
