@@ -304,13 +304,16 @@ impl Lower<'_> {
         out
     }
 
+    /// The header a `header "Name"` (auth, answer, call or test line) names; a name that is not
+    /// one is reported.
     pub(super) fn header_name(&mut self, s: &ast::Str) -> Option<http::HeaderName> {
         let n = self.literal(s, "a header name")?;
         match http::HeaderName::from_bytes(n.as_bytes()) {
             Ok(h) => Some(h),
             Err(_) => {
                 self.err(Kind::InvalidHeaderName, s.span, format!("`{n}` is not a valid header name"))
-                    .set_label("not a header name");
+                    .set_label("not a header name")
+                    .set_help("header names are letters, digits and `-`, e.g. \"X-Request-Id\"");
                 None
             }
         }

@@ -49,27 +49,14 @@ impl Lower<'_> {
                 ast::HttpLine::Header { name, value, .. } => {
                     let v = self.expr(value);
                     self.header_value(&v, value.span);
-                    if let Some(n) = self.literal(name, "a header name") {
-                        match http::HeaderName::from_bytes(n.as_bytes()) {
-                            Ok(h) if super::stmt::forbidden(&h) || h == http::header::HOST => {
-                                self.err(
-                                    Kind::ForbiddenHeader,
-                                    name.span,
-                                    format!("a call may not set `{h}`"),
-                                )
+                    match self.header_name(name) {
+                        Some(h) if super::stmt::forbidden(&h) || h == http::header::HOST => {
+                            self.err(Kind::ForbiddenHeader, name.span, format!("a call may not set `{h}`"))
                                 .set_label("set by the client")
                                 .set_help("wf sets framing headers and `host` from the URL itself");
-                            }
-                            Ok(h) => call.headers.push((h, v)),
-                            Err(_) => {
-                                self.err(
-                                    Kind::InvalidHeaderName,
-                                    name.span,
-                                    format!("`{n}` is not a valid header name"),
-                                )
-                                .set_label("not a header name");
-                            }
                         }
+                        Some(h) => call.headers.push((h, v)),
+                        None => {}
                     }
                     None
                 }

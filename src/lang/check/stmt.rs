@@ -158,29 +158,17 @@ impl Lower<'_> {
                         ast::RespondLine::Header { name, value: value_ast, .. } => {
                             let value = self.shown(value_ast, "the answer");
                             self.header_value(&value, value_ast.span);
-                            if let Some(n) = self.literal(name, "a header name") {
-                                match http::HeaderName::from_bytes(n.as_bytes()) {
-                                    Ok(h) if forbidden(&h) => {
-                                        self.err(
-                                            Kind::ForbiddenHeader,
-                                            name.span,
-                                            format!("a workflow may not set `{h}`"),
-                                        )
-                                        .set_label("set by the server");
-                                    }
-                                    Ok(h) => headers.push((h, value)),
-                                    Err(_) => {
-                                        self.err(
-                                            Kind::InvalidHeaderName,
-                                            name.span,
-                                            format!("`{n}` is not a valid header name"),
-                                        )
-                                        .set_label("not a header name")
-                                        .set_help(
-                                            "header names are letters, digits and `-`, e.g. \"X-Request-Id\"",
-                                        );
-                                    }
+                            match self.header_name(name) {
+                                Some(h) if forbidden(&h) => {
+                                    self.err(
+                                        Kind::ForbiddenHeader,
+                                        name.span,
+                                        format!("a workflow may not set `{h}`"),
+                                    )
+                                    .set_label("set by the server");
                                 }
+                                Some(h) => headers.push((h, value)),
+                                None => {}
                             }
                         }
                         ast::RespondLine::Text(e, span) => {

@@ -37,18 +37,8 @@ impl Lower<'_> {
                 ast::RequestLine::Header { name, value: value_ast, .. } => {
                     let value = self.expr(value_ast);
                     self.header_value(&value, value_ast.span);
-                    if let Some(n) = self.literal(name, "a header name") {
-                        match http::HeaderName::from_bytes(n.as_bytes()) {
-                            Ok(h) => lines.push(ir::RequestLine::Header(h, value)),
-                            Err(_) => {
-                                self.err(
-                                    Kind::InvalidHeaderName,
-                                    name.span,
-                                    format!("`{n}` is not a valid header name"),
-                                )
-                                .set_label("not a header name");
-                            }
-                        }
+                    if let Some(h) = self.header_name(name) {
+                        lines.push(ir::RequestLine::Header(h, value));
                     }
                 }
                 ast::RequestLine::Json(e, _) => lines.push(ir::RequestLine::Json(self.expr(e))),
