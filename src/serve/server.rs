@@ -268,7 +268,8 @@ impl Enqueue for Queue {
             Some(store) if served.wf.mode == crate::lang::ast::Mode::Async => {
                 Box::new(Journaled::new(live, store.clone(), id.to_string(), Vec::new()))
             }
-            _ => live,
+            Some(store) => Box::new(Journaled::noted(live, store.clone(), id.to_string())),
+            None => live,
         }
     }
 }

@@ -13,6 +13,9 @@ pub struct Journaled {
     inner: Box<dyn Steps>,
     store: Arc<dyn Store>,
     id: String,
+    /// An async run waits for each step's end to be kept before the next starts; a sync
+    /// execution (never resumed) only notes its steps for the history.
+    durable: bool,
     /// Results of the steps that finished before a restart, by step number.
     replay: HashMap<u32, Result<Value, String>>,
 }
@@ -24,7 +27,12 @@ impl Journaled {
         id: String,
         journal: Vec<(u32, Result<Value, String>)>,
     ) -> Journaled {
-        Journaled { inner, store, id, replay: journal.into_iter().collect() }
+        Journaled { inner, store, id, durable: true, replay: journal.into_iter().collect() }
+    }
+
+    /// The steps of a sync execution: recorded for its history, never waited for.
+    pub fn noted(inner: Box<dyn Steps>, store: Arc<dyn Store>, id: String) -> Journaled {
+        Journaled { inner, store, id, durable: false, replay: HashMap::new() }
     }
 }
 
@@ -55,6 +63,10 @@ impl Steps for Journaled {
         self.store.step_started(&self.id, n, kind, request);
         Box::pin(async move {
             let result = self.inner.perform(n, s).await;
+            if !self.durable {
+                self.store.step_noted(&self.id, n, &result);
+                return result;
+            }
             // The next step starts only once this one's end is kept; should the store fail,
             // the run goes on (after a crash the step would run again).
             if let Err(why) = self.store.step_ended(&self.id, n, &result).await {

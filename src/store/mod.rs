@@ -156,6 +156,9 @@ pub trait Store: Send + Sync {
     fn step_started(&self, id: &str, n: u32, kind: &str, request: Value);
     /// Records how step `n` ended; resolves once durable, so the next step starts only after.
     fn step_ended(&self, id: &str, n: u32, result: &Result<Value, String>) -> Commit<'_>;
+    /// Records how a step of a sync execution ended, written with the next batch (a sync
+    /// execution is not resumed, so nothing waits for it).
+    fn step_noted(&self, id: &str, n: u32, result: &Result<Value, String>);
     /// Records a step answered at once (`now()`, `uuid()`), written with the next batch.
     fn step_value(&self, id: &str, n: u32, kind: &str, value: &Value);
     /// Records an execution's end: a sync execution's history, an async run's end (after

@@ -527,6 +527,11 @@ impl Store for Sqlite {
         self.durable(Write::StepEnded { id: id.into(), n, result, at: super::now_ms() })
     }
 
+    fn step_noted(&self, id: &str, n: u32, result: &Result<Value, String>) {
+        let result = result.as_ref().map(Value::to_string).map_err(Clone::clone);
+        self.later(Write::StepEnded { id: id.into(), n, result, at: super::now_ms() });
+    }
+
     fn step_value(&self, id: &str, n: u32, kind: &str, value: &Value) {
         let write = Write::StepValue {
             id: id.into(),

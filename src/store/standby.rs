@@ -118,6 +118,12 @@ impl Store for Standby {
         })
     }
 
+    fn step_noted(&self, id: &str, n: u32, result: &Result<Value, String>) {
+        if let Some(s) = self.open.load_full() {
+            s.step_noted(id, n, result);
+        }
+    }
+
     fn step_value(&self, id: &str, n: u32, kind: &str, value: &Value) {
         if let Some(s) = self.open.load_full() {
             s.step_value(id, n, kind, value);

@@ -408,3 +408,45 @@ fn a_store_deleted_while_serving_is_created_again() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn a_sync_execution_s_steps_are_in_its_history() {
+    let up = Upstream::start(|_, _| Reply::new(200, r#"{"ok":true}"#));
+    let wf = format!(
+        r#"workflow check {{
+  trigger webhook {{ path "/check" }}
+  let r = http GET "{}"
+  respond 200 json {{ upstream: r.json.ok }}
+}}"#,
+        up.url("/health")
+    );
+    let server = serve(Dir::new(&[("check.wf", &wf)]), &[]);
+    let r = server.post("/check", &[], "");
+    assert_eq!(r.json()["upstream"], true);
+    let id = r.header("x-wf-execution").expect("id").to_string();
+    let store = server.dir.path().join("state.db");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let out = crate::common::wf(&[
+            "runs",
+            "--store",
+            store.to_str().expect("utf8"),
+            "show",
+            &id,
+            "--format",
+            "json",
+        ]);
+        if out.status.code() == Some(0) {
+            let shown: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+            if shown["steps"].as_array().is_some_and(|s| !s.is_empty()) {
+                assert_eq!(shown["mode"], "sync");
+                assert_eq!(shown["steps"][0]["kind"], "http");
+                assert_eq!(shown["steps"][0]["state"], "finished");
+                assert_eq!(shown["steps"][0]["result"]["status"], 200);
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "the sync execution's steps never showed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
