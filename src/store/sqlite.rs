@@ -92,6 +92,9 @@ struct Cmd {
 /// The SQLite store.
 pub struct Sqlite {
     tx: mpsc::Sender<Cmd>,
+    /// Writes nobody waits for (history, step notes): gathered here without waking the writer,
+    /// which takes them with its next batch (at the latest every [`GATHER`]).
+    later: Arc<Mutex<Vec<Write>>>,
     /// The reading connection, and the identity of the file it opened.
     reader: Mutex<(Connection, Option<(u64, u64)>)>,
     dropped: Arc<AtomicU64>,
@@ -142,27 +145,33 @@ impl Sqlite {
             Err(why) => return Err((why, lock)),
         };
         let (tx, rx) = mpsc::channel(QUEUE);
+        let later: Arc<Mutex<Vec<Write>>> = Arc::default();
+        let gathered = later.clone();
         let dropped = Arc::new(AtomicU64::new(0));
         let counted = dropped.clone();
         let file = path.to_path_buf();
         let spawned = std::thread::Builder::new()
             .name("wf-store".into())
-            .spawn(move || write_loop(writer, &file, rx, &counted));
+            .spawn(move || write_loop(writer, &file, rx, &gathered, &counted));
         if let Err(e) = spawned {
             return Err((format!("cannot start the store's writer: {e}"), lock));
         }
         let reader = Mutex::new((reader, identity(path)));
-        Ok(Sqlite { tx, reader, dropped, path: path.to_path_buf(), _lock: lock.0 })
+        Ok(Sqlite { tx, later, reader, dropped, path: path.to_path_buf(), _lock: lock.0 })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// Sends a write the caller does not wait for; a full queue drops it and counts it.
+    /// Gathers a write the caller does not wait for; beyond [`QUEUE`] waiting, it is dropped and
+    /// counted.
     fn later(&self, write: Write) {
-        if self.tx.try_send(Cmd { write, done: None }).is_err() {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
+        match self.later.lock() {
+            Ok(mut waiting) if waiting.len() < QUEUE => waiting.push(write),
+            _ => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 
@@ -308,18 +317,43 @@ fn identity(path: &Path) -> Option<(u64, u64)> {
     std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
-fn write_loop(mut conn: Connection, path: &Path, mut rx: mpsc::Receiver<Cmd>, dropped: &AtomicU64) {
+/// How long gathered writes (history) may wait for a batch when no one waits for a commit.
+const GATHER: std::time::Duration = std::time::Duration::from_millis(10);
+
+fn write_loop(
+    mut conn: Connection,
+    path: &Path,
+    mut rx: mpsc::Receiver<Cmd>,
+    later: &Mutex<Vec<Write>>,
+    dropped: &AtomicU64,
+) {
+    let Ok(clock) = tokio::runtime::Builder::new_current_thread().enable_time().build() else { return };
     let mut known: HashSet<String> = HashSet::new();
-    let mut batch = Vec::with_capacity(BATCH);
+    let mut batch: Vec<Cmd> = Vec::with_capacity(BATCH);
     let mut opened = identity(path);
-    while let Some(first) = rx.blocking_recv() {
-        batch.push(first);
+    let mut open = true;
+    while open {
+        // A write someone waits for starts a batch at once; gathered ones wait up to GATHER.
+        match clock.block_on(async { tokio::time::timeout(GATHER, rx.recv()).await }) {
+            Ok(Some(first)) => batch.push(first),
+            Ok(None) => open = false,
+            Err(_) => {}
+        }
         while batch.len() < BATCH {
             match rx.try_recv() {
                 Ok(c) => batch.push(c),
                 Err(_) => break,
             }
         }
+        // Gathered writes were made before the waited ones they could follow (a step's start
+        // before its end), so they go first.
+        let gathered = later.lock().map(|mut w| std::mem::take(&mut *w)).unwrap_or_default();
+        if gathered.is_empty() && batch.is_empty() {
+            continue;
+        }
+        let mut waited = std::mem::take(&mut batch);
+        batch.extend(gathered.into_iter().map(|write| Cmd { write, done: None }));
+        batch.append(&mut waited);
         // A store deleted (or replaced) while open would take writes into a file nobody can read
         // again: write to a new one at the path instead.
         let now = identity(path);
