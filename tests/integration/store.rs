@@ -131,8 +131,16 @@ fn finished_steps_are_not_repeated_after_kill_9() {
     let second = Server::spawn(cmd, Dir::new(&[]));
     second.wait_log("all done");
     assert_eq!(std::fs::read_to_string(&trace).expect("trace"), "one\nthree\n", "step 1 ran once");
-    let list = runs(&root.join("state.db"), &[]);
-    assert_eq!(list[0]["outcome"], "completed");
+    // The run's end is history, written off the run's path: wait for it.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let list = loop {
+        let list = runs(&root.join("state.db"), &[]);
+        if list[0]["outcome"] == "completed" {
+            break list;
+        }
+        assert!(Instant::now() < deadline, "the end was not recorded: {list}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
     assert_eq!(list[0]["attempts"], 1, "resumed once");
     let id = list[0]["id"].as_str().expect("id").to_string();
     let shown = runs(&root.join("state.db"), &["show", &id]);
@@ -167,7 +175,8 @@ workflow later {
     let deadline = Instant::now() + Duration::from_secs(5);
     let list = loop {
         let list = runs(&store, &[]);
-        if list.as_array().map_or(0, Vec::len) >= 3 {
+        let rows = list.as_array().cloned().unwrap_or_default();
+        if rows.len() >= 3 && rows.iter().all(|r| r["state"] == "ended") {
             break list;
         }
         assert!(Instant::now() < deadline, "history not written: {list}");
