@@ -484,6 +484,25 @@ where
         return Handled { response, workflow: s.name.clone(), record: None };
     }
 
+    // `concurrency N`: a sync caller beyond it is told to come back (before its `dedupe` key is
+    // claimed: a request turned away must not hold the key).
+    let _running = match &s.running {
+        Some(limit) => match limit.clone().try_acquire_owned() {
+            Ok(permit) => Some(permit),
+            Err(_) => {
+                let retry = [(RETRY_AFTER, HeaderValue::from_static("1"))];
+                let body = json!({"error": "too many executions"});
+                return reject(
+                    Some(s),
+                    StatusCode::TOO_MANY_REQUESTS,
+                    body,
+                    &retry,
+                    "over the workflow's concurrency",
+                );
+            }
+        },
+        None => None,
+    };
     if let Some(key) = &dedupe {
         match queue.claim(s, id, key.clone()).await {
             Ok(Seen::First) => {}
@@ -505,24 +524,6 @@ where
         }
     }
 
-    // `concurrency N`: a sync caller beyond it is told to come back.
-    let _running = match &s.running {
-        Some(limit) => match limit.clone().try_acquire_owned() {
-            Ok(permit) => Some(permit),
-            Err(_) => {
-                let retry = [(RETRY_AFTER, HeaderValue::from_static("1"))];
-                let body = json!({"error": "too many executions"});
-                return reject(
-                    Some(s),
-                    StatusCode::TOO_MANY_REQUESTS,
-                    body,
-                    &retry,
-                    "over the workflow's concurrency",
-                );
-            }
-        },
-        None => None,
-    };
     if s.plan.heavy {
         // A workflow that loops may run long: on the blocking pool, so that the threads answering
         // other requests are never held up by it.

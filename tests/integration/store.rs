@@ -459,3 +459,30 @@ fn a_sync_execution_s_steps_are_in_its_history() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn a_request_turned_away_by_concurrency_does_not_hold_its_dedupe_key() {
+    let up = Upstream::start(|_, _| {
+        let mut r = Reply::new(200, "ok");
+        r.delay = Duration::from_millis(500);
+        r
+    });
+    let wf = format!(
+        r#"workflow pay {{
+  trigger webhook {{ path "/pay" dedupe order concurrency 1 }}
+  extract {{ order = query "order" }}
+  http POST "{}"
+  respond 200 json {{ order: order }}
+}}"#,
+        up.url("/slow")
+    );
+    let server = serve(Dir::new(&[("pay.wf", &wf)]), &[]);
+    let addr = server.addr;
+    let first = std::thread::spawn(move || crate::common::request(addr, "POST", "/pay?order=1", &[], b""));
+    std::thread::sleep(Duration::from_millis(150));
+    assert_eq!(server.post("/pay?order=2", &[], "").status, 429);
+    assert_eq!(first.join().expect("first").status, 200);
+    let again = server.post("/pay?order=2", &[], "");
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert!(again.header("x-wf-duplicate-of").is_none(), "order 2 never ran before");
+}
