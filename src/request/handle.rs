@@ -154,6 +154,9 @@ pub trait Enqueue: Send + Sync {
     /// The answer a sync execution that claimed `dedupe` gave, for duplicates to get again.
     fn answered(&self, _served: &Served, _id: ExecId, _dedupe: DedupeKey, _answer: Value) {}
 
+    /// Lets go of a key claimed by a sync execution that will not answer (its caller went away).
+    fn release(&self, _served: &Served, _id: ExecId, _dedupe: DedupeKey) {}
+
     /// Where the steps of execution `id` of `served` go. By default there are no effects: the
     /// clock is read, `http` and `run` fail.
     fn steps(&self, _id: ExecId, _served: &Arc<Served>) -> Box<dyn Steps> {
@@ -503,9 +506,12 @@ where
         },
         None => None,
     };
+    // Should this request's future be dropped before it answers (the caller went away), the key
+    // it claims is let go, so that the caller's retry runs rather than waiting out the window.
+    let mut claimed = None;
     if let Some(key) = &dedupe {
         match queue.claim(s, id, key.clone()).await {
-            Ok(Seen::First) => {}
+            Ok(Seen::First) => claimed = Some(Claimed { queue, served: s, id, key: Some(key.clone()) }),
             Ok(Seen::Duplicate { of, answer: Some(answer) }) => {
                 return duplicate(s, stored_answer(&answer, id), &of, started, id);
             }
@@ -545,7 +551,11 @@ where
                 "execution did not finish",
             );
         };
-        return remembered(queue, s, id, dedupe, response, record).await;
+        let handled = remembered(queue, s, id, dedupe, response, record).await;
+        if let Some(c) = claimed {
+            c.keep();
+        }
+        return handled;
     }
     let (response, record) = if s.plan.effects {
         // Effects are awaited here, on this request's task: waiting holds no thread.
@@ -554,7 +564,34 @@ where
     } else {
         execute(s, &mut frame, id, started, &mut crate::request::step::Clock, limits.budget).await
     };
-    remembered(queue, s, id, dedupe, response, record).await
+    let handled = remembered(queue, s, id, dedupe, response, record).await;
+    if let Some(c) = claimed {
+        c.keep();
+    }
+    handled
+}
+
+/// A sync execution's claim on its `dedupe` key, let go if the execution never answers.
+struct Claimed<'a> {
+    queue: &'a dyn Enqueue,
+    served: &'a Served,
+    id: ExecId,
+    key: Option<DedupeKey>,
+}
+
+impl Claimed<'_> {
+    /// The execution answered: the key stays claimed (with the answer kept by `remembered`).
+    fn keep(mut self) {
+        self.key = None;
+    }
+}
+
+impl Drop for Claimed<'_> {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            self.queue.release(self.served, self.id, key);
+        }
+    }
 }
 
 /// With a `dedupe` key, keeps the answer a sync execution gave so duplicates get it again.

@@ -254,6 +254,17 @@ impl Keys {
         }
     }
 
+    pub fn release(&self, k: store::Key) {
+        if let Ok(mut keys) = self.0.lock() {
+            let mine = keys
+                .get(&(k.workflow.clone(), k.key.clone()))
+                .is_some_and(|(id, _, a)| *id == k.id && a.is_none());
+            if mine {
+                keys.remove(&(k.workflow, k.key));
+            }
+        }
+    }
+
     pub fn answered(&self, k: store::Key, answer: Value) {
         if let Ok(mut keys) = self.0.lock() {
             if let Some(entry) = keys.get_mut(&(k.workflow, k.key)) {

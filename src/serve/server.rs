@@ -254,6 +254,14 @@ impl Enqueue for Queue {
         })
     }
 
+    fn release(&self, served: &Served, id: ExecId, dedupe: DedupeKey) {
+        let key = self.key(served, id, &dedupe);
+        match &self.store {
+            Some(store) => store.release(key),
+            None => self.keys.release(key),
+        }
+    }
+
     fn answered(&self, served: &Served, id: ExecId, dedupe: DedupeKey, answer: serde_json::Value) {
         let key = self.key(served, id, &dedupe);
         match &self.store {

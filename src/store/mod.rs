@@ -152,6 +152,8 @@ pub trait Store: Send + Sync {
     fn claim(&self, key: Key) -> Claimed<'_>;
     /// Keeps the answer a sync execution gave under its key, for duplicates to get again.
     fn answered(&self, key: Key, answer: Value);
+    /// Lets go of a key a sync execution claimed and will not answer (its caller went away).
+    fn release(&self, key: Key);
     /// Notes that step `n` of run `id` started (written with the next batch, not waited for).
     fn step_started(&self, id: &str, n: u32, kind: &str, request: Value);
     /// Records how step `n` ended; resolves once durable, so the next step starts only after.

@@ -77,6 +77,7 @@ enum Write {
     Accept(Box<NewRun>, Option<Key>),
     Claim(Key),
     Answered(Key, String),
+    Release(Key),
     StepStarted { id: String, n: u32, kind: String, request: String, at: i64 },
     StepEnded { id: String, n: u32, result: Result<String, String>, at: i64 },
     StepValue { id: String, n: u32, kind: String, value: String, at: i64 },
@@ -421,6 +422,13 @@ fn apply(conn: &mut Connection, batch: &[Cmd], known: &mut HashSet<String>) -> R
         let mut found = Claim::First;
         match &cmd.write {
             Write::Claim(k) => found = claim(&tx, k)?,
+            Write::Release(k) => {
+                tx.prepare_cached(
+                    "DELETE FROM dedupe WHERE workflow = ?1 AND key = ?2 AND execution = ?3 AND answer IS NULL",
+                )
+                .and_then(|mut s| s.execute(params![k.workflow, k.key, key(&k.id)]))
+                .map_err(sql)?;
+            }
             Write::Answered(k, answer) => {
                 tx.prepare_cached(
                     "UPDATE dedupe SET answer = ?4 WHERE workflow = ?1 AND key = ?2 AND execution = ?3",
@@ -543,6 +551,10 @@ impl Store for Sqlite {
 
     fn answered(&self, key: Key, answer: Value) {
         self.later(Write::Answered(key, answer.to_string()));
+    }
+
+    fn release(&self, key: Key) {
+        self.later(Write::Release(key));
     }
 
     fn step_started(&self, id: &str, n: u32, kind: &str, request: Value) {

@@ -100,6 +100,12 @@ impl Store for Standby {
         }
     }
 
+    fn release(&self, key: Key) {
+        if let Some(s) = self.open.load_full() {
+            s.release(key);
+        }
+    }
+
     fn step_started(&self, id: &str, n: u32, kind: &str, request: Value) {
         if let Some(s) = self.open.load_full() {
             s.step_started(id, n, kind, request);

@@ -486,3 +486,33 @@ fn a_request_turned_away_by_concurrency_does_not_hold_its_dedupe_key() {
     assert_eq!(again.status, 200, "{}", again.body);
     assert!(again.header("x-wf-duplicate-of").is_none(), "order 2 never ran before");
 }
+
+#[test]
+fn a_caller_that_goes_away_does_not_hold_its_dedupe_key() {
+    use std::io::Write as _;
+    let up = Upstream::start(|_, _| {
+        let mut r = Reply::new(200, "ok");
+        r.delay = Duration::from_millis(800);
+        r
+    });
+    let wf = format!(
+        r#"workflow pay {{
+  trigger webhook {{ path "/pay" dedupe order }}
+  extract {{ order = query "order" }}
+  http POST "{}"
+  respond 200 json {{ order: order }}
+}}"#,
+        up.url("/slow")
+    );
+    let server = serve(Dir::new(&[("pay.wf", &wf)]), &[]);
+    // A caller that gives up (a provider's timeout) while the execution waits for its call.
+    let mut gone = std::net::TcpStream::connect(server.addr).expect("connect");
+    gone.write_all(b"POST /pay?order=9 HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n").expect("send");
+    std::thread::sleep(Duration::from_millis(200));
+    drop(gone);
+    std::thread::sleep(Duration::from_millis(300));
+    // Its retry runs: the key was let go, so it is neither a 409 nor someone else's answer.
+    let retry = server.post("/pay?order=9", &[], "");
+    assert_eq!(retry.status, 200, "{}", retry.body);
+    assert!(retry.header("x-wf-duplicate-of").is_none());
+}
