@@ -4,6 +4,7 @@
 //! - [`cli`]: the command line (clap definitions only);
 //! - [`tools`] and [`serve`]: each command's body, and the HTTP server with its sockets and logs;
 //! - [`effect`]: `http` calls and `run` of programs performed for real (for `serve`);
+//! - [`store`]: what `serve` keeps: accepted runs, journaled steps, dedupe keys, history;
 //! - [`request`]: one request in, one answer out (served table, body, query, extraction, interpreter);
 //! - [`lang`]: the `.wf` language (parser, checker, types, compiled form, diagnostics).
 #![cfg_attr(

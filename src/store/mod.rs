@@ -1,8 +1,9 @@
 //! The store: what `wf serve` keeps (SPEC §5). Async runs are committed before the caller gets
 //! its answer and kept until they have run; each effect of a run is a journaled step; every
 //! execution, sync or async, leaves a history record. `sqlite.rs` is the embedded store (one
-//! file, one writer thread committing in batches); `journal.rs` wraps an execution's steps so
-//! that each is recorded and a resumed run gets finished steps' results back.
+//! file, one writer thread committing in batches); `standby.rs` stands for it while it cannot be
+//! opened; `journal.rs` wraps an execution's steps so that each is recorded and a resumed run gets
+//! finished steps' results back; `contract.rs` holds the tests every store passes.
 //!
 //! Layering: `serve/` and `tools/` use this; this uses `request/` and `lang/`.
 
@@ -141,8 +142,9 @@ pub enum Claim {
 /// Resolves with what claiming found, once durable.
 pub type Claimed<'a> = Pin<Box<dyn Future<Output = Result<Claim, String>> + Send + 'a>>;
 
-/// A store of runs, steps and history. The SQLite store implements it; the PostgreSQL store
-/// will; `store::contract` holds the tests every store passes.
+/// A store of runs, steps, dedupe keys and history. The SQLite store implements it (and the
+/// stand-in that waits for it to open); the PostgreSQL store will; `store::contract` holds the
+/// tests every store passes.
 pub trait Store: Send + Sync {
     /// Keeps an accepted async run; resolves once it is durable. Until then the caller must not
     /// be answered. With a `dedupe` key, the key is claimed in the same transaction: when it was
