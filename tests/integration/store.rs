@@ -516,3 +516,44 @@ fn a_caller_that_goes_away_does_not_hold_its_dedupe_key() {
     assert_eq!(retry.status, 200, "{}", retry.body);
     assert!(retry.header("x-wf-duplicate-of").is_none());
 }
+
+#[test]
+fn runs_not_drained_at_sigterm_stay_kept_and_resume_at_the_next_start() {
+    let up = Upstream::start(|_, _| {
+        let mut r = Reply::new(200, "ok");
+        r.delay = Duration::from_secs(3);
+        r
+    });
+    let wf = format!(
+        r#"workflow slow {{
+  trigger webhook {{ path "/slow" mode async }}
+  extract {{ n = body "n" required }}
+  http POST "{}" {{ json {{ n: n }} timeout 10s }}
+  log "delivered ${{n}}"
+}}"#,
+        up.url("/slow")
+    );
+    let dir = Dir::new(&[("slow.wf", &wf)]);
+    let root = dir.path().to_path_buf();
+    let mut first = serve(dir, &["--drain-timeout", "1", "--workers", "1"]);
+    let json = ("Content-Type", "application/json");
+    for n in 0..3 {
+        assert_eq!(first.post("/slow", &[json], &format!(r#"{{"n":{n}}}"#)).status, 200);
+    }
+    first.signal("TERM");
+    assert_eq!(first.wait_exit(), Some(0), "nothing is dropped with a store: {}", first.log());
+    assert!(first.log().contains("resume at the next start"), "{}", first.log());
+    let mut cmd = Command::new(crate::common::wf_bin());
+    cmd.arg("serve")
+        .arg(&root)
+        .args(["--listen", "127.0.0.1:0", "--store", root.join("state.db").to_str().expect("utf8")])
+        .current_dir(&root);
+    let second = Server::spawn(cmd, Dir::new(&[]));
+    for n in 0..3 {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !second.log().contains(&format!("delivered {n}")) {
+            assert!(Instant::now() < deadline, "run {n} never delivered: {}", second.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
