@@ -498,12 +498,7 @@ impl Printer<'_> {
                     }
                 }
                 self.indent -= 1;
-                let close = span.end.saturating_sub(1);
-                self.indent += 1;
-                self.leading(close);
-                self.indent -= 1;
-                self.pad();
-                self.out.push('}');
+                self.end_inner_block(span.end);
             }
         }
         self.close(r.span.end);

@@ -8,14 +8,20 @@ use std::time::{Duration, Instant};
 
 /// `wf serve DIR --store DIR/state.db` (plus `args`), started in DIR.
 fn serve(dir: Dir, args: &[&str]) -> Server {
+    let root = dir.path().to_path_buf();
+    Server::spawn(serve_command(&root, args), dir)
+}
+
+/// `wf serve ROOT --store ROOT/state.db ARGS`, run in ROOT: a restart on the same files and store.
+fn serve_command(root: &std::path::Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(crate::common::wf_bin());
-    let store = dir.path().join("state.db");
+    let store = root.join("state.db");
     cmd.arg("serve")
-        .arg(dir.path())
+        .arg(root)
         .args(["--listen", "127.0.0.1:0", "--store", store.to_str().expect("utf8")])
         .args(args)
-        .current_dir(dir.path());
-    Server::spawn(cmd, dir)
+        .current_dir(root);
+    cmd
 }
 
 fn kill9(server: &mut Server) {
@@ -61,19 +67,7 @@ fn acknowledged_runs_survive_kill_9_and_each_completes() {
     let done_before = up.received().len();
     assert!(done_before < 2000, "the kill came too late to test anything ({done_before} done)");
 
-    let mut cmd = Command::new(crate::common::wf_bin());
-    cmd.arg("serve")
-        .arg(&root)
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--workers",
-            "64",
-            "--store",
-            root.join("state.db").to_str().expect("utf8"),
-        ])
-        .current_dir(&root);
-    let second = Server::spawn(cmd, Dir::new(&[]));
+    let second = Server::spawn(serve_command(&root, &["--workers", "64"]), Dir::new(&[]));
     let deadline = Instant::now() + Duration::from_secs(30);
     let keys = loop {
         let mut keys: HashMap<String, usize> = HashMap::new();
@@ -117,18 +111,7 @@ fn finished_steps_are_not_repeated_after_kill_9() {
     std::thread::sleep(Duration::from_millis(200));
     kill9(&mut first);
     // Restart on the same directory and store.
-    let mut cmd = Command::new(crate::common::wf_bin());
-    cmd.arg("serve")
-        .arg(&root)
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--allow-run",
-            "--store",
-            root.join("state.db").to_str().expect("utf8"),
-        ])
-        .current_dir(&root);
-    let second = Server::spawn(cmd, Dir::new(&[]));
+    let second = Server::spawn(serve_command(&root, &["--allow-run"]), Dir::new(&[]));
     second.wait_log("all done");
     assert_eq!(std::fs::read_to_string(&trace).expect("trace"), "one\nthree\n", "step 1 ran once");
     // The run's end is history, written off the run's path: wait for it.
@@ -543,12 +526,7 @@ fn runs_not_drained_at_sigterm_stay_kept_and_resume_at_the_next_start() {
     first.signal("TERM");
     assert_eq!(first.wait_exit(), Some(0), "nothing is dropped with a store: {}", first.log());
     assert!(first.log().contains("resume at the next start"), "{}", first.log());
-    let mut cmd = Command::new(crate::common::wf_bin());
-    cmd.arg("serve")
-        .arg(&root)
-        .args(["--listen", "127.0.0.1:0", "--store", root.join("state.db").to_str().expect("utf8")])
-        .current_dir(&root);
-    let second = Server::spawn(cmd, Dir::new(&[]));
+    let second = Server::spawn(serve_command(&root, &[]), Dir::new(&[]));
     for n in 0..3 {
         let deadline = Instant::now() + Duration::from_secs(20);
         while !second.log().contains(&format!("delivered {n}")) {

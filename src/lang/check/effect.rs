@@ -143,7 +143,7 @@ impl Lower<'_> {
                 .set_help("write the whole URL, e.g. \"https://api.example/orders\"");
             return;
         }
-        if whole && reqwest_url_invalid(&prefix) {
+        if whole && url_unusable(&prefix) {
             self.err(Kind::InvalidEffect, url.span, format!("`{prefix}` is not a valid URL"))
                 .set_label("not a URL")
                 .set_help("write the whole URL, e.g. \"https://api.example/orders\"");
@@ -257,7 +257,7 @@ impl Lower<'_> {
 }
 
 /// Whether a whole written URL is one no request can be sent to (no host, spaces).
-fn reqwest_url_invalid(u: &str) -> bool {
+fn url_unusable(u: &str) -> bool {
     let Some((_, rest)) = u.split_once("://") else { return true };
     let host = rest.split(['/', '?', '#']).next().unwrap_or("");
     host.is_empty() || u.contains(|c: char| c.is_whitespace() || c.is_control())
