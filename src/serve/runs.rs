@@ -85,7 +85,7 @@ pub async fn resume(
     secrets_dir: Option<&Path>,
     budget: Budget,
 ) {
-    match store.unfinished() {
+    match store.unfinished().await {
         Ok(runs) => queue(runs, store, effects, tx, secrets_dir, budget).await,
         Err(why) => tracing::error!(target: "wf::store", "cannot read the runs to resume: {why}"),
     }
@@ -114,11 +114,9 @@ pub async fn take_retries(
             }
             continue;
         }
-        let s = store.clone();
-        match tokio::task::spawn_blocking(move || s.retried()).await {
-            Ok(Ok(runs)) => queue(runs, &store, &effects, &tx, secrets_dir.as_deref(), budget).await,
-            Ok(Err(why)) => tracing::warn!(target: "wf::store", "cannot read the runs to retry: {why}"),
-            Err(_) => {}
+        match store.retried().await {
+            Ok(runs) => queue(runs, &store, &effects, &tx, secrets_dir.as_deref(), budget).await,
+            Err(why) => tracing::warn!(target: "wf::store", "cannot read the runs to retry: {why}"),
         }
     }
 }
@@ -215,15 +213,13 @@ pub async fn prune_every_minute(store: Arc<dyn Store>, retain: Duration) {
         tick.tick().await;
         let cut = store::now_ms().saturating_sub(i64::try_from(retain.as_millis()).unwrap_or(i64::MAX));
         loop {
-            let s = store.clone();
-            match tokio::task::spawn_blocking(move || s.prune(cut, 1000)).await {
-                Ok(Ok(1000)) => tokio::task::yield_now().await,
-                Ok(Ok(_)) => break,
-                Ok(Err(why)) => {
+            match store.prune(cut, 1000).await {
+                Ok(1000) => tokio::task::yield_now().await,
+                Ok(_) => break,
+                Err(why) => {
                     tracing::warn!(target: "wf::store", "pruning the history failed: {why}");
                     break;
                 }
-                Err(_) => break,
             }
         }
     }

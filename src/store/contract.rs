@@ -49,7 +49,7 @@ pub(crate) async fn contract(store: &dyn Store) {
     store.step_started("00000000000000a1", 3, "run", json!({"program": "x"}));
     store.step_ended("00000000000000a1", 3, &Err("timed out".into())).await.expect("step");
 
-    let open = store.unfinished().expect("unfinished");
+    let open = store.unfinished().await.expect("unfinished");
     assert_eq!(
         open.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
         ["00000000000000a1", "00000000000000a2"]
@@ -65,27 +65,27 @@ pub(crate) async fn contract(store: &dyn Store) {
     store.ended(ended("00000000000000b2", "sync", 4_000, "responded"));
     store.flush().await.expect("flush");
 
-    let open = store.unfinished().expect("unfinished");
+    let open = store.unfinished().await.expect("unfinished");
     assert_eq!(open.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["00000000000000a2"]);
 
-    let all = store.list(&Filter { limit: 50, ..Filter::default() }).expect("list");
+    let all = store.list(&Filter { limit: 50, ..Filter::default() }).await.expect("list");
     let ids: Vec<&str> = all.iter().map(|r| r.id.as_str()).collect();
     assert_eq!(ids, ["00000000000000b2", "00000000000000b1", "00000000000000a2", "00000000000000a1"]);
     let failed =
-        store.list(&Filter { status: Some("failed".into()), limit: 50, ..Filter::default() }).expect("list");
+        store.list(&Filter { status: Some("failed".into()), limit: 50, ..Filter::default() }).await.expect("list");
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0].reason.as_deref(), Some("boom"));
     let queued =
-        store.list(&Filter { status: Some("queued".into()), limit: 50, ..Filter::default() }).expect("list");
+        store.list(&Filter { status: Some("queued".into()), limit: 50, ..Filter::default() }).await.expect("list");
     assert_eq!(queued.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["00000000000000a2"]);
-    let recent = store.list(&Filter { since_ms: Some(3_500), limit: 50, ..Filter::default() }).expect("list");
+    let recent = store.list(&Filter { since_ms: Some(3_500), limit: 50, ..Filter::default() }).await.expect("list");
     assert_eq!(recent.len(), 1);
-    assert_eq!(store.list(&Filter { limit: 2, ..Filter::default() }).expect("list").len(), 2);
+    assert_eq!(store.list(&Filter { limit: 2, ..Filter::default() }).await.expect("list").len(), 2);
     let other =
-        store.list(&Filter { workflow: Some("other".into()), limit: 50, ..Filter::default() }).expect("list");
+        store.list(&Filter { workflow: Some("other".into()), limit: 50, ..Filter::default() }).await.expect("list");
     assert!(other.is_empty());
 
-    let shown = store.show("00000000000000a1").expect("show").expect("exists");
+    let shown = store.show("00000000000000a1").await.expect("show").expect("exists");
     assert_eq!(
         (shown.mode.as_str(), shown.state.as_str(), shown.outcome.as_deref()),
         ("async", "ended", Some("completed"))
@@ -99,13 +99,14 @@ pub(crate) async fn contract(store: &dyn Store) {
         shown.steps.iter().map(|s| (s.n, s.kind.as_str(), s.state.as_str())).collect();
     assert_eq!(steps, [(1, "http", "finished"), (2, "uuid", "finished"), (3, "run", "failed")]);
     assert_eq!(shown.steps[2].reason.as_deref(), Some("timed out"));
-    assert!(store.show("ffffffffffffffff").expect("show").is_none());
+    assert!(store.show("ffffffffffffffff").await.expect("show").is_none());
 
     // Pruning takes ended executions older than the cut, in batches, never an unfinished run.
-    assert_eq!(store.prune(3_500, 1).expect("prune"), 1);
-    assert_eq!(store.prune(3_500, 100).expect("prune"), 1);
+    assert_eq!(store.prune(3_500, 1).await.expect("prune"), 1);
+    assert_eq!(store.prune(3_500, 100).await.expect("prune"), 1);
     let left: Vec<String> = store
         .list(&Filter { limit: 50, ..Filter::default() })
+        .await
         .expect("list")
         .into_iter()
         .map(|r| r.id)
@@ -129,7 +130,7 @@ pub(crate) async fn dedupe_contract(store: &dyn Store) {
         again.await.expect("accept"),
         Claim::Duplicate { of: "00000000000000c1".into(), answer: None }
     );
-    let open: Vec<String> = store.unfinished().expect("unfinished").into_iter().map(|r| r.id).collect();
+    let open: Vec<String> = store.unfinished().await.expect("unfinished").into_iter().map(|r| r.id).collect();
     assert!(
         open.contains(&"00000000000000c1".to_string()) && !open.contains(&"00000000000000c2".to_string())
     );
@@ -175,5 +176,5 @@ async fn sqlite_keeps_the_contract() {
     drop(store);
     // What was kept is there after a reopen.
     let again = sqlite::Sqlite::open(&path).expect("reopen");
-    assert_eq!(again.unfinished().expect("unfinished").len(), 2);
+    assert_eq!(again.unfinished().await.expect("unfinished").len(), 2);
 }

@@ -142,6 +142,9 @@ pub enum Claim {
 /// Resolves with what claiming found, once durable.
 pub type Claimed<'a> = Pin<Box<dyn Future<Output = Result<Claim, String>> + Send + 'a>>;
 
+/// Resolves with what a read (or a maintenance write) found.
+pub type Reading<'a, T> = Pin<Box<dyn Future<Output = Result<T, String>> + Send + 'a>>;
+
 /// A store of runs, steps, dedupe keys and history. The SQLite store implements it (and the
 /// stand-in that waits for it to open); the PostgreSQL store will; `store::contract` holds the
 /// tests every store passes.
@@ -170,15 +173,15 @@ pub trait Store: Send + Sync {
     fn ended(&self, e: Ended);
     /// The runs accepted and not ended, oldest first, with their finished steps (at start: runs
     /// marked for a retry are taken too).
-    fn unfinished(&self) -> Result<Vec<Unfinished>, String>;
+    fn unfinished(&self) -> Reading<'_, Vec<Unfinished>>;
     /// The failed runs `wf runs retry` marked since, taken (they are queued from now on).
-    fn retried(&self) -> Result<Vec<Unfinished>, String>;
+    fn retried(&self) -> Reading<'_, Vec<Unfinished>>;
     /// Deletes up to `batch` ended executions older than `before_ms`; gives how many went.
-    fn prune(&self, before_ms: i64, batch: usize) -> Result<usize, String>;
+    fn prune(&self, before_ms: i64, batch: usize) -> Reading<'_, usize>;
     /// Lists executions, newest first.
-    fn list(&self, filter: &Filter) -> Result<Vec<RunView>, String>;
+    fn list(&self, filter: &Filter) -> Reading<'_, Vec<RunView>>;
     /// One execution, whole (request, steps, logs).
-    fn show(&self, id: &str) -> Result<Option<RunView>, String>;
+    fn show(&self, id: &str) -> Reading<'_, Option<RunView>>;
     /// Resolves once every write sent before it is durable (at shutdown, in tests).
     fn flush(&self) -> Commit<'_>;
     /// Writes that could not be kept (a full queue of history writes, a failed batch), so far.

@@ -4,7 +4,8 @@
 //! second connection. A lock file beside the database keeps a second `wf serve` out.
 
 use super::{
-    Claim, Claimed, Commit, Ended, Filter, Key, NewRun, RunView, StepView, Store, Unfinished, Version,
+    Claim, Claimed, Commit, Ended, Filter, Key, NewRun, Reading, RunView, StepView, Store, Unfinished,
+    Version,
 };
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde_json::Value;
@@ -97,7 +98,7 @@ pub struct Sqlite {
     /// which takes them with its next batch (at the latest every [`GATHER`]).
     later: Arc<Mutex<Vec<Write>>>,
     /// The reading connection, and the identity of the file it opened.
-    reader: Mutex<(Connection, Option<(u64, u64)>)>,
+    reader: Arc<Mutex<(Connection, Option<(u64, u64)>)>>,
     dropped: Arc<AtomicU64>,
     path: PathBuf,
     /// Held while the store is open: the lock that keeps a second `wf serve` out.
@@ -157,7 +158,7 @@ impl Sqlite {
         if let Err(e) = spawned {
             return Err((format!("cannot start the store's writer: {e}"), lock));
         }
-        let reader = Mutex::new((reader, identity(path)));
+        let reader = Arc::new(Mutex::new((reader, identity(path))));
         Ok(Sqlite { tx, later, reader, dropped, path: path.to_path_buf(), _lock: lock.0 })
     }
 
@@ -194,16 +195,26 @@ impl Sqlite {
         })
     }
 
-    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T, rusqlite::Error>) -> Result<T, String> {
-        let mut guard = self.reader.lock().map_err(|_| "the store's reader is unusable".to_string())?;
-        // A store deleted or replaced while open: read the file that is there now.
-        let now = identity(&self.path);
-        if now != guard.1 {
-            if let Ok(conn) = connect(&self.path, OpenFlags::SQLITE_OPEN_READ_WRITE) {
-                *guard = (conn, now);
-            }
-        }
-        f(&guard.0).map_err(sql)
+    /// Reads on the blocking pool (a read may wait for the file), with the reading connection.
+    fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, rusqlite::Error> + Send + 'static,
+    ) -> Reading<'_, T> {
+        let (reader, path) = (self.reader.clone(), self.path.clone());
+        Box::pin(async move {
+            let read = move || {
+                let mut guard = reader.lock().map_err(|_| "the store's reader is unusable".to_string())?;
+                // A store deleted or replaced while open: read the file that is there now.
+                let now = identity(&path);
+                if now != guard.1 {
+                    if let Ok(conn) = connect(&path, OpenFlags::SQLITE_OPEN_READ_WRITE) {
+                        *guard = (conn, now);
+                    }
+                }
+                f(&guard.0).map_err(sql)
+            };
+            tokio::task::spawn_blocking(read).await.map_err(|_| "the store's reader stopped".to_string())?
+        })
     }
 }
 
@@ -593,24 +604,26 @@ impl Store for Sqlite {
         self.later(Write::Ended(Box::new(e)));
     }
 
-    fn unfinished(&self) -> Result<Vec<Unfinished>, String> {
+    fn unfinished(&self) -> Reading<'_, Vec<Unfinished>> {
         self.read(|conn| open_runs(conn, "e.state != 'ended'"))
     }
 
-    fn retried(&self) -> Result<Vec<Unfinished>, String> {
+    fn retried(&self) -> Reading<'_, Vec<Unfinished>> {
         self.read(|conn| open_runs(conn, "e.state = 'retry'"))
     }
 
-    fn prune(&self, before_ms: i64, batch: usize) -> Result<usize, String> {
-        self.read(|conn| prune(conn, before_ms, batch))
+    fn prune(&self, before_ms: i64, batch: usize) -> Reading<'_, usize> {
+        self.read(move |conn| prune(conn, before_ms, batch))
     }
 
-    fn list(&self, filter: &Filter) -> Result<Vec<RunView>, String> {
-        self.read(|conn| list(conn, filter))
+    fn list(&self, filter: &Filter) -> Reading<'_, Vec<RunView>> {
+        let filter = filter.clone();
+        self.read(move |conn| list(conn, &filter))
     }
 
-    fn show(&self, id: &str) -> Result<Option<RunView>, String> {
-        self.read(|conn| show(conn, id))
+    fn show(&self, id: &str) -> Reading<'_, Option<RunView>> {
+        let id = id.to_string();
+        self.read(move |conn| show(conn, &id))
     }
 
     fn flush(&self) -> Commit<'_> {

@@ -4,7 +4,7 @@
 //! seconds until the store opens.
 
 use super::sqlite::{self, Lock, Sqlite};
-use super::{Claimed, Commit, Ended, Filter, Key, NewRun, RunView, Store, Unfinished};
+use super::{Claimed, Commit, Ended, Filter, Key, NewRun, Reading, RunView, Store, Unfinished};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -67,6 +67,11 @@ impl Standby {
 
     fn unavailable(&self) -> String {
         format!("the store is unavailable: {}", self.why())
+    }
+
+    fn not_open<T: Send + 'static>(&self) -> Reading<'_, T> {
+        let why = self.unavailable();
+        Box::pin(std::future::ready(Err(why)))
     }
 }
 
@@ -145,24 +150,41 @@ impl Store for Standby {
         }
     }
 
-    fn unfinished(&self) -> Result<Vec<Unfinished>, String> {
-        self.open.load_full().map_or_else(|| Err(self.unavailable()), |s| s.unfinished())
+    fn unfinished(&self) -> Reading<'_, Vec<Unfinished>> {
+        match self.open.load_full() {
+            Some(s) => Box::pin(async move { s.unfinished().await }),
+            None => self.not_open(),
+        }
     }
 
-    fn retried(&self) -> Result<Vec<Unfinished>, String> {
-        self.open.load_full().map_or_else(|| Err(self.unavailable()), |s| s.retried())
+    fn retried(&self) -> Reading<'_, Vec<Unfinished>> {
+        match self.open.load_full() {
+            Some(s) => Box::pin(async move { s.retried().await }),
+            None => self.not_open(),
+        }
     }
 
-    fn prune(&self, before_ms: i64, batch: usize) -> Result<usize, String> {
-        self.open.load_full().map_or_else(|| Err(self.unavailable()), |s| s.prune(before_ms, batch))
+    fn prune(&self, before_ms: i64, batch: usize) -> Reading<'_, usize> {
+        match self.open.load_full() {
+            Some(s) => Box::pin(async move { s.prune(before_ms, batch).await }),
+            None => self.not_open(),
+        }
     }
 
-    fn list(&self, filter: &Filter) -> Result<Vec<RunView>, String> {
-        self.open.load_full().map_or_else(|| Err(self.unavailable()), |s| s.list(filter))
+    fn list(&self, filter: &Filter) -> Reading<'_, Vec<RunView>> {
+        let filter = filter.clone();
+        match self.open.load_full() {
+            Some(s) => Box::pin(async move { s.list(&filter).await }),
+            None => self.not_open(),
+        }
     }
 
-    fn show(&self, id: &str) -> Result<Option<RunView>, String> {
-        self.open.load_full().map_or_else(|| Err(self.unavailable()), |s| s.show(id))
+    fn show(&self, id: &str) -> Reading<'_, Option<RunView>> {
+        let id = id.to_string();
+        match self.open.load_full() {
+            Some(s) => Box::pin(async move { s.show(&id).await }),
+            None => self.not_open(),
+        }
     }
 
     fn flush(&self) -> Commit<'_> {
