@@ -1,13 +1,15 @@
 //! The store: what `wf serve` keeps (SPEC §5). Async runs are committed before the caller gets
 //! its answer and kept until they have run; each effect of a run is a journaled step; every
 //! execution, sync or async, leaves a history record. `sqlite.rs` is the embedded store (one
-//! file, one writer thread committing in batches); `standby.rs` stands for it while it cannot be
+//! file, one writer thread committing in batches); `postgres.rs` the store several instances
+//! share (leases, fencing, `LISTEN/NOTIFY`); `standby.rs` stands for it while it cannot be
 //! opened; `journal.rs` wraps an execution's steps so that each is recorded and a resumed run gets
 //! finished steps' results back; `contract.rs` holds the tests every store passes.
 //!
 //! Layering: `serve/` and `tools/` use this; this uses `request/` and `lang/`.
 
 pub mod journal;
+pub mod postgres;
 pub mod sqlite;
 pub mod standby;
 
@@ -186,6 +188,17 @@ pub trait Store: Send + Sync {
     fn flush(&self) -> Commit<'_>;
     /// Writes that could not be kept (a full queue of history writes, a failed batch), so far.
     fn dropped(&self) -> u64;
+    /// Lets go of the runs this process holds and did not finish (at shutdown, after the
+    /// drain), for another process sharing the store to take at once. A store only one process
+    /// uses keeps them for its next start.
+    fn leave(&self) -> Commit<'_> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+    /// Woken when runs may be there to take (a store shared between processes tells); the
+    /// taker polls as well.
+    fn woken(&self) -> Option<Arc<tokio::sync::Notify>> {
+        None
+    }
 }
 
 /// Milliseconds since the epoch, now.
@@ -198,3 +211,7 @@ pub fn now_ms() -> i64 {
 
 #[cfg(test)]
 mod contract;
+/// A throwaway PostgreSQL cluster (shared with the integration tests).
+#[cfg(test)]
+#[path = "../../tests/support/postgres.rs"]
+pub(crate) mod test_postgres;

@@ -1,0 +1,1077 @@
+//! The PostgreSQL store: several `wf serve` instances share one database (SPEC §5).
+//!
+//! - An accepted run is one statement (with its `dedupe` key, one statement too: the key's
+//!   `INSERT ... ON CONFLICT` and the run's insert in one data-modifying `WITH`), committed before
+//!   the caller is answered. PostgreSQL's own group commit shares the WAL flush between callers.
+//! - Each instance registers in `wf_instances` with a lease it renews on a heartbeat; the runs it
+//!   accepted are its own (`owner`). A run whose owner's lease expired (or that no one owns: a
+//!   retry, a run let go at shutdown) is taken with `FOR UPDATE SKIP LOCKED`, a batch at a time.
+//! - Fencing: a step's end and a run's end are written only while the writer still owns the run
+//!   (the run's row is locked `FOR SHARE` in the same statement). An instance that finds its lease
+//!   expired takes a new identity, so the runs it was running can no longer record anything.
+//! - `LISTEN wf_runs` wakes an instance when runs are let go or marked for a retry; it also polls.
+//! - History and step notes are gathered and written every 10 ms in one transaction.
+
+use super::{
+    Claim, Claimed, Commit, Ended, Filter, Key, NewRun, Reading, RunView, StepView, Store, Unfinished, Version,
+};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use serde_json::Value;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio_postgres::{NoTls, Row};
+
+/// The schema this build writes.
+const SCHEMA_VERSION: i32 = 1;
+/// The advisory lock held while the schema is migrated, so instances may start at once.
+const MIGRATION_LOCK: i64 = 0x7766_7374_6f72_6531;
+/// The channel instances listen on for runs to take.
+pub const CHANNEL: &str = "wf_runs";
+/// Writes nobody waits for, gathered at most; beyond, they are dropped and counted.
+const QUEUE: usize = 65_536;
+/// Runs taken in one go.
+const TAKE: i64 = 256;
+/// Why a step's or a run's end was not recorded: another instance owns the run now.
+pub const FENCED: &str = "this instance no longer holds the run (its lease expired; another instance runs it)";
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS wf_schema (version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS wf_versions (
+    hash   TEXT PRIMARY KEY,
+    file   TEXT NOT NULL,
+    source TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS wf_instances (
+    id          TEXT PRIMARY KEY,
+    lease_until TIMESTAMPTZ NOT NULL,
+    started     TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS wf_executions (
+    id          BIGINT PRIMARY KEY,
+    workflow    TEXT NOT NULL,
+    mode        TEXT NOT NULL,
+    state       TEXT NOT NULL,
+    version     TEXT,
+    owner       TEXT,
+    started_ms  BIGINT NOT NULL,
+    ended_ms    BIGINT,
+    duration_ms BIGINT,
+    status      INTEGER,
+    outcome     TEXT,
+    reason      TEXT,
+    at          TEXT,
+    logs        TEXT,
+    request     TEXT,
+    frame       TEXT,
+    env_names   TEXT,
+    attempts    INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS wf_executions_started ON wf_executions (started_ms);
+CREATE INDEX IF NOT EXISTS wf_executions_open ON wf_executions (started_ms) WHERE state <> 'ended';
+CREATE TABLE IF NOT EXISTS wf_dedupe (
+    workflow   TEXT NOT NULL,
+    key        TEXT NOT NULL,
+    execution  BIGINT NOT NULL,
+    expires_ms BIGINT NOT NULL,
+    answer     TEXT,
+    PRIMARY KEY (workflow, key)
+);
+CREATE TABLE IF NOT EXISTS wf_steps (
+    execution  BIGINT NOT NULL,
+    n          INTEGER NOT NULL,
+    kind       TEXT NOT NULL,
+    state      TEXT NOT NULL,
+    request    TEXT,
+    result     TEXT,
+    reason     TEXT,
+    started_ms BIGINT,
+    ended_ms   BIGINT,
+    attempts   INTEGER NOT NULL DEFAULT 1,
+    PRIMARY KEY (execution, n)
+);
+";
+
+const INSERT_RUN: &str = "
+INSERT INTO wf_executions (id, workflow, mode, state, version, owner, started_ms, request, frame, env_names)
+VALUES ($1, $2, 'async', 'queued', $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING";
+
+/// The run and its key in one statement: the run is inserted only when the key was claimed.
+const INSERT_KEYED_RUN: &str = "
+WITH k AS (
+    INSERT INTO wf_dedupe (workflow, key, execution, expires_ms) VALUES ($9, $10, $1, $11)
+    ON CONFLICT (workflow, key) DO UPDATE SET execution = EXCLUDED.execution,
+        expires_ms = EXCLUDED.expires_ms, answer = NULL
+    WHERE wf_dedupe.expires_ms <= $12
+    RETURNING execution)
+INSERT INTO wf_executions (id, workflow, mode, state, version, owner, started_ms, request, frame, env_names)
+SELECT $1::BIGINT, $2::TEXT, 'async', 'queued', $3::TEXT, $4::TEXT, $5::BIGINT, $6::TEXT, $7::TEXT, $8::TEXT FROM k
+ON CONFLICT (id) DO NOTHING RETURNING id";
+
+const CLAIM_KEY: &str = "
+INSERT INTO wf_dedupe (workflow, key, execution, expires_ms) VALUES ($1, $2, $3, $4)
+ON CONFLICT (workflow, key) DO UPDATE SET execution = EXCLUDED.execution,
+    expires_ms = EXCLUDED.expires_ms, answer = NULL
+WHERE wf_dedupe.expires_ms <= $5
+RETURNING execution";
+
+const HELD_KEY: &str =
+    "SELECT execution, answer FROM wf_dedupe WHERE workflow = $1 AND key = $2 AND expires_ms > $3";
+
+/// A step's end, recorded only while this instance owns the run.
+const STEP_ENDED: &str = "
+WITH mine AS (SELECT id FROM wf_executions WHERE id = $1 AND owner = $2 FOR SHARE)
+INSERT INTO wf_steps (execution, n, kind, state, result, reason, ended_ms)
+SELECT id, $3, '', $4, $5, $6, $7 FROM mine
+ON CONFLICT (execution, n) DO UPDATE SET state = EXCLUDED.state, result = EXCLUDED.result,
+    reason = EXCLUDED.reason, ended_ms = EXCLUDED.ended_ms";
+
+/// A sync step's end (a sync execution has no owner to check).
+const STEP_NOTED: &str = "
+INSERT INTO wf_steps (execution, n, kind, state, result, reason, ended_ms) VALUES ($1, $2, '', $3, $4, $5, $6)
+ON CONFLICT (execution, n) DO UPDATE SET state = EXCLUDED.state, result = EXCLUDED.result,
+    reason = EXCLUDED.reason, ended_ms = EXCLUDED.ended_ms";
+
+/// A step's start. Gathered writes may reach the database after the step's end (which is
+/// written at once): a start never undoes an end at or after it.
+const STEP_STARTED: &str = "
+INSERT INTO wf_steps (execution, n, kind, state, request, started_ms) VALUES ($1, $2, $3, 'started', $4, $5)
+ON CONFLICT (execution, n) DO UPDATE SET kind = EXCLUDED.kind, request = EXCLUDED.request,
+    started_ms = EXCLUDED.started_ms,
+    state = CASE WHEN wf_steps.ended_ms >= EXCLUDED.started_ms THEN wf_steps.state ELSE 'started' END,
+    result = CASE WHEN wf_steps.ended_ms >= EXCLUDED.started_ms THEN wf_steps.result END,
+    reason = CASE WHEN wf_steps.ended_ms >= EXCLUDED.started_ms THEN wf_steps.reason END,
+    attempts = CASE WHEN wf_steps.started_ms IS NULL THEN wf_steps.attempts ELSE wf_steps.attempts + 1 END";
+
+const RUNNING: &str = "UPDATE wf_executions SET state = 'running' WHERE id = $1 AND state = 'queued'";
+
+const STEP_VALUE: &str = "
+INSERT INTO wf_steps (execution, n, kind, state, result, started_ms, ended_ms) VALUES ($1, $2, $3, 'finished', $4, $5, $5)
+ON CONFLICT (execution, n) DO UPDATE SET kind = EXCLUDED.kind, state = 'finished', result = EXCLUDED.result,
+    started_ms = EXCLUDED.started_ms, ended_ms = EXCLUDED.ended_ms";
+
+/// An execution's end: a sync one's whole record; an async run's end only while this instance
+/// owns it.
+const ENDED: &str = "
+INSERT INTO wf_executions (id, workflow, mode, state, started_ms, ended_ms, duration_ms, status, outcome, reason, at, logs)
+VALUES ($1, $2, $3, 'ended', $4, $5, $6, $7, $8, $9, $10, $11)
+ON CONFLICT (id) DO UPDATE SET state = 'ended', ended_ms = EXCLUDED.ended_ms,
+    duration_ms = EXCLUDED.duration_ms, status = EXCLUDED.status, outcome = EXCLUDED.outcome,
+    reason = EXCLUDED.reason, at = EXCLUDED.at, logs = EXCLUDED.logs,
+    frame = CASE WHEN EXCLUDED.outcome = 'failed' THEN wf_executions.frame END
+WHERE wf_executions.mode = 'sync' OR wf_executions.owner = $12";
+
+/// Takes runs no live instance holds: their owner's lease expired, or they have no owner.
+const TAKE_RUNS: &str = "
+UPDATE wf_executions e SET owner = $1, attempts = e.attempts + 1,
+    state = CASE WHEN e.state = 'running' THEN 'running' ELSE 'queued' END
+WHERE e.id IN (
+    SELECT c.id FROM wf_executions c
+    WHERE c.mode = 'async' AND c.state <> 'ended'
+      AND (c.owner IS NULL OR NOT EXISTS
+           (SELECT 1 FROM wf_instances i WHERE i.id = c.owner AND i.lease_until > now()))
+    ORDER BY c.started_ms, c.id LIMIT $2
+    FOR UPDATE SKIP LOCKED)
+RETURNING e.id, e.workflow, e.frame, e.started_ms, e.version";
+
+const COLUMNS: &str =
+    "id, workflow, mode, state, outcome, status, started_ms, duration_ms, reason, at, attempts, logs, request";
+
+/// A write nobody waits for, gathered until the next batch.
+enum Write {
+    Answered(Key, String),
+    Release(Key),
+    StepStarted { id: i64, n: i32, kind: String, request: String, at: i64 },
+    StepNoted { id: i64, n: i32, result: Result<String, String>, at: i64 },
+    StepValue { id: i64, n: i32, kind: String, value: String, at: i64 },
+    Ended(Box<Ended>),
+}
+
+/// An execution id (16 hex digits) as the store's integer key.
+fn key(id: &str) -> i64 {
+    u64::from_str_radix(id, 16).map_or(-1, |v| v as i64)
+}
+
+fn hex(key: i64) -> String {
+    format!("{:016x}", key as u64)
+}
+
+fn sql(e: tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("PostgreSQL: {}", db.message()),
+        None => format!("PostgreSQL: {e}"),
+    }
+}
+
+fn pooled(e: deadpool_postgres::PoolError) -> String {
+    match e {
+        deadpool_postgres::PoolError::Backend(e) => sql(e),
+        other => format!("PostgreSQL: {other}"),
+    }
+}
+
+/// The URL as logs may show it: without its password.
+pub fn shown(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let user = &url[scheme + 3..at];
+            match user.find(':') {
+                Some(colon) => format!("{}{}:***{}", &url[..scheme + 3], &user[..colon], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+fn pool(url: &str, size: usize) -> Result<Pool, String> {
+    let mut config: tokio_postgres::Config =
+        url.parse().map_err(|e| format!("the store URL {} is not valid: {e}", shown(url)))?;
+    config.connect_timeout(Duration::from_secs(5));
+    if config.get_application_name().is_none() {
+        config.application_name("wf");
+    }
+    let manager =
+        Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+    Pool::builder(manager)
+        .max_size(size)
+        .runtime(Runtime::Tokio1)
+        .create_timeout(Some(Duration::from_secs(5)))
+        .wait_timeout(Some(Duration::from_secs(5)))
+        .build()
+        .map_err(|e| format!("cannot set up the store's connections: {e}"))
+}
+
+/// Creates or migrates the schema, under an advisory lock so several instances may start at once.
+async fn migrate(pool: &Pool) -> Result<(), String> {
+    let mut client = pool.get().await.map_err(pooled)?;
+    let tx = client.transaction().await.map_err(sql)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await.map_err(sql)?;
+    tx.batch_execute(SCHEMA).await.map_err(sql)?;
+    let found: Option<i32> =
+        tx.query_opt("SELECT max(version) FROM wf_schema", &[]).await.map_err(sql)?.and_then(|r| r.get(0));
+    match found {
+        Some(v) if v > SCHEMA_VERSION => {
+            return Err(format!("it has schema {v}, newer than this wf's {SCHEMA_VERSION}; use a newer wf"));
+        }
+        Some(_) => {}
+        None => {
+            tx.execute("INSERT INTO wf_schema (version) VALUES ($1)", &[&SCHEMA_VERSION]).await.map_err(sql)?;
+        }
+    }
+    tx.commit().await.map_err(sql)
+}
+
+/// A new instance identity: 16 random hex digits.
+fn new_identity() -> String {
+    let mut bytes = [0u8; 8];
+    let _ = getrandom::fill(&mut bytes);
+    hex::encode(bytes)
+}
+
+struct Inner {
+    pool: Pool,
+    /// This instance's identity: the owner of the runs it holds. Changed when its lease is found
+    /// expired, so that what it was running can no longer record anything.
+    me: arc_swap::ArcSwap<String>,
+    lease: Duration,
+    later: Mutex<Vec<Write>>,
+    dropped: AtomicU64,
+    /// Versions known to be in the database.
+    known: Mutex<HashSet<String>>,
+    /// Woken by `NOTIFY wf_runs`: runs may be there to take.
+    woken: Arc<Notify>,
+}
+
+/// The PostgreSQL store of one `wf serve` instance.
+pub struct Postgres {
+    inner: Arc<Inner>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl Postgres {
+    /// Connects, migrates the schema, registers this instance with a lease of `lease`, and starts
+    /// the heartbeat, the batch writer and the listener.
+    pub async fn connect(url: &str, lease: Duration) -> Result<Postgres, String> {
+        let pool = pool(url, 32)?;
+        migrate(&pool).await.map_err(|e| format!("the store {}: {e}", shown(url)))?;
+        let inner = Arc::new(Inner {
+            pool,
+            me: arc_swap::ArcSwap::from_pointee(new_identity()),
+            lease,
+            later: Mutex::new(Vec::new()),
+            dropped: AtomicU64::new(0),
+            known: Mutex::new(HashSet::new()),
+            woken: Arc::new(Notify::new()),
+        });
+        inner.register().await?;
+        let tasks = vec![
+            tokio::spawn(heartbeat(inner.clone())),
+            tokio::spawn(write_gathered(inner.clone())),
+            tokio::spawn(listen(url.to_string(), inner.woken.clone())),
+        ];
+        Ok(Postgres { inner, tasks })
+    }
+
+    /// This instance's identity (the owner of the runs it holds).
+    pub fn identity(&self) -> String {
+        self.inner.me.load().to_string()
+    }
+}
+
+impl Inner {
+    async fn client(&self) -> Result<deadpool_postgres::Object, String> {
+        self.pool.get().await.map_err(pooled)
+    }
+
+    fn lease_secs(&self) -> f64 {
+        self.lease.as_secs_f64()
+    }
+
+    async fn register(&self) -> Result<(), String> {
+        let client = self.client().await?;
+        let me = self.me.load_full();
+        client
+            .execute(
+                "INSERT INTO wf_instances (id, lease_until) VALUES ($1, now() + make_interval(secs => $2))
+                 ON CONFLICT (id) DO UPDATE SET lease_until = EXCLUDED.lease_until",
+                &[&*me, &self.lease_secs()],
+            )
+            .await
+            .map_err(sql)?;
+        Ok(())
+    }
+
+    /// Renews the lease; when it had expired, takes a new identity (the runs held under the old
+    /// one may be another instance's by now).
+    async fn renew(&self) -> Result<(), String> {
+        let client = self.client().await?;
+        let me = self.me.load_full();
+        let renewed = client
+            .execute(
+                "UPDATE wf_instances SET lease_until = now() + make_interval(secs => $2)
+                 WHERE id = $1 AND lease_until > now()",
+                &[&*me, &self.lease_secs()],
+            )
+            .await
+            .map_err(sql)?;
+        if renewed == 0 {
+            tracing::warn!(target: "wf::store", instance = %me, "this instance's lease had expired: the runs it held may be taken over, and what they do is no longer recorded; going on as a new instance");
+            self.me.store(Arc::new(new_identity()));
+            drop(client);
+            self.register().await?;
+        }
+        Ok(())
+    }
+
+    /// Writes a version's text once.
+    async fn version(&self, client: &deadpool_postgres::Object, v: &Version) -> Result<(), String> {
+        if self.known.lock().is_ok_and(|k| k.contains(&v.hash)) {
+            return Ok(());
+        }
+        let st = client
+            .prepare_cached("INSERT INTO wf_versions (hash, file, source) VALUES ($1, $2, $3) ON CONFLICT (hash) DO NOTHING")
+            .await
+            .map_err(sql)?;
+        client.execute(&st, &[&v.hash, &v.file, &&*v.source]).await.map_err(sql)?;
+        if let Ok(mut k) = self.known.lock() {
+            k.insert(v.hash.clone());
+        }
+        Ok(())
+    }
+
+    fn later(&self, write: Write) {
+        match self.later.lock() {
+            Ok(mut waiting) if waiting.len() < QUEUE => waiting.push(write),
+            _ => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Writes what was gathered, in one transaction. On failure the writes go back to wait for
+    /// the next batch (as many as fit).
+    async fn write_gathered(&self) -> Result<(), String> {
+        let batch = self.later.lock().map(|mut w| std::mem::take(&mut *w)).unwrap_or_default();
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let written = async {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(sql)?;
+            let me = self.me.load_full();
+            for write in &batch {
+                apply(&tx, write, &me).await.map_err(sql)?;
+            }
+            tx.commit().await.map_err(sql)
+        }
+        .await;
+        if let Err(why) = &written {
+            if let Ok(mut waiting) = self.later.lock() {
+                let room = QUEUE.saturating_sub(waiting.len());
+                let lost = batch.len().saturating_sub(room);
+                self.dropped.fetch_add(lost as u64, Ordering::Relaxed);
+                let mut kept: Vec<Write> = batch.into_iter().take(room).collect();
+                kept.append(&mut waiting);
+                *waiting = kept;
+            }
+            tracing::warn!(target: "wf::store", "history not written yet (tried again): {why}");
+        }
+        written
+    }
+
+    async fn held(&self, client: &deadpool_postgres::Object, k: &Key) -> Result<Option<Claim>, String> {
+        let st = client.prepare_cached(HELD_KEY).await.map_err(sql)?;
+        let row = client.query_opt(&st, &[&k.workflow, &k.key, &super::now_ms()]).await.map_err(sql)?;
+        Ok(row.map(|r| {
+            let answer: Option<String> = r.get(1);
+            Claim::Duplicate {
+                of: hex(r.get(0)),
+                answer: answer.and_then(|a| serde_json::from_str(&a).ok()),
+            }
+        }))
+    }
+
+    async fn accept(&self, run: NewRun, dedupe: Option<Key>) -> Result<Claim, String> {
+        let client = self.client().await?;
+        self.version(&client, &run.version).await?;
+        let id = key(&run.id);
+        let me = self.me.load_full();
+        let (request, frame) = (run.request.to_string(), run.frame.to_string());
+        let env = serde_json::to_string(&run.env_names).unwrap_or_default();
+        let Some(k) = dedupe else {
+            let st = client.prepare_cached(INSERT_RUN).await.map_err(sql)?;
+            client
+                .execute(
+                    &st,
+                    &[&id, &run.workflow, &run.version.hash, &*me, &run.accepted_ms, &request, &frame, &env],
+                )
+                .await
+                .map_err(sql)?;
+            return Ok(Claim::First);
+        };
+        let st = client.prepare_cached(INSERT_KEYED_RUN).await.map_err(sql)?;
+        // The key's holder may expire between the insert and the look: then try again.
+        for _ in 0..3 {
+            let inserted = client
+                .query(
+                    &st,
+                    &[
+                        &id,
+                        &run.workflow,
+                        &run.version.hash,
+                        &*me,
+                        &run.accepted_ms,
+                        &request,
+                        &frame,
+                        &env,
+                        &k.workflow,
+                        &k.key,
+                        &k.expires_ms,
+                        &super::now_ms(),
+                    ],
+                )
+                .await
+                .map_err(sql)?;
+            if !inserted.is_empty() {
+                return Ok(Claim::First);
+            }
+            if let Some(dup) = self.held(&client, &k).await? {
+                return Ok(dup);
+            }
+        }
+        Err("the dedupe key kept changing hands".into())
+    }
+
+    async fn claim(&self, k: Key) -> Result<Claim, String> {
+        let client = self.client().await?;
+        let st = client.prepare_cached(CLAIM_KEY).await.map_err(sql)?;
+        for _ in 0..3 {
+            let rows = client
+                .query(&st, &[&k.workflow, &k.key, &key(&k.id), &k.expires_ms, &super::now_ms()])
+                .await
+                .map_err(sql)?;
+            if !rows.is_empty() {
+                return Ok(Claim::First);
+            }
+            if let Some(dup) = self.held(&client, &k).await? {
+                return Ok(dup);
+            }
+        }
+        Err("the dedupe key kept changing hands".into())
+    }
+
+    async fn step_ended(&self, id: i64, n: i32, result: Result<String, String>) -> Result<(), String> {
+        let client = self.client().await?;
+        let st = client.prepare_cached(STEP_ENDED).await.map_err(sql)?;
+        let me = self.me.load_full();
+        let (state, value, reason) = match &result {
+            Ok(v) => ("finished", Some(v.as_str()), None),
+            Err(r) => ("failed", None, Some(r.as_str())),
+        };
+        let written = client
+            .execute(&st, &[&id, &*me, &n, &state, &value, &reason, &super::now_ms()])
+            .await
+            .map_err(sql)?;
+        if written == 0 {
+            return Err(FENCED.to_string());
+        }
+        Ok(())
+    }
+
+    /// Takes up to [`TAKE`] runs no live instance holds, oldest first, with their finished steps.
+    async fn take(&self) -> Result<Vec<Unfinished>, String> {
+        let mut client = self.client().await?;
+        let me = self.me.load_full();
+        let tx = client.transaction().await.map_err(sql)?;
+        let rows = tx.query(TAKE_RUNS, &[&*me, &TAKE]).await.map_err(sql)?;
+        let mut runs = Vec::with_capacity(rows.len());
+        for r in rows {
+            let hash: Option<String> = r.get(4);
+            let Some(hash) = hash else { continue };
+            let v = tx
+                .query_opt("SELECT file, source FROM wf_versions WHERE hash = $1", &[&hash])
+                .await
+                .map_err(sql)?;
+            let Some(v) = v else { continue };
+            let frame: Option<String> = r.get(2);
+            let id: i64 = r.get(0);
+            let steps = tx
+                .query(
+                    "SELECT n, result FROM wf_steps WHERE execution = $1 AND state = 'finished' ORDER BY n",
+                    &[&id],
+                )
+                .await
+                .map_err(sql)?;
+            let journal = steps
+                .iter()
+                .map(|s| {
+                    let text: Option<String> = s.get(1);
+                    let n: i32 = s.get(0);
+                    let value = text.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or(Value::Null);
+                    (u32::try_from(n).unwrap_or(0), Ok(value))
+                })
+                .collect();
+            runs.push(Unfinished {
+                id: hex(id),
+                workflow: r.get(1),
+                version: Version { hash, file: v.get(0), source: Arc::from(v.get::<_, String>(1)) },
+                frame: frame.and_then(|f| serde_json::from_str(&f).ok()).unwrap_or(Value::Null),
+                accepted_ms: r.get(3),
+                journal,
+            });
+        }
+        tx.commit().await.map_err(sql)?;
+        runs.sort_by_key(|r| (r.accepted_ms, key(&r.id)));
+        Ok(runs)
+    }
+
+    /// Lets go of the runs this instance holds (at shutdown): another instance takes them at once.
+    async fn leave(&self) -> Result<(), String> {
+        let mut client = self.client().await?;
+        let me = self.me.load_full();
+        let tx = client.transaction().await.map_err(sql)?;
+        let released = tx
+            .execute("UPDATE wf_executions SET owner = NULL WHERE owner = $1 AND state <> 'ended'", &[&*me])
+            .await
+            .map_err(sql)?;
+        tx.execute("DELETE FROM wf_instances WHERE id = $1", &[&*me]).await.map_err(sql)?;
+        if released > 0 {
+            tx.execute(&format!("NOTIFY {CHANNEL}"), &[]).await.map_err(sql)?;
+        }
+        tx.commit().await.map_err(sql)
+    }
+}
+
+/// One gathered write, in the batch's transaction.
+async fn apply(tx: &deadpool_postgres::Transaction<'_>, write: &Write, me: &str) -> Result<(), tokio_postgres::Error> {
+    match write {
+        Write::Answered(k, answer) => {
+            let st = tx
+                .prepare_cached("UPDATE wf_dedupe SET answer = $4 WHERE workflow = $1 AND key = $2 AND execution = $3")
+                .await?;
+            tx.execute(&st, &[&k.workflow, &k.key, &key(&k.id), answer]).await?;
+        }
+        Write::Release(k) => {
+            let st = tx
+                .prepare_cached(
+                    "DELETE FROM wf_dedupe WHERE workflow = $1 AND key = $2 AND execution = $3 AND answer IS NULL",
+                )
+                .await?;
+            tx.execute(&st, &[&k.workflow, &k.key, &key(&k.id)]).await?;
+        }
+        Write::StepStarted { id, n, kind, request, at } => {
+            let st = tx.prepare_cached(STEP_STARTED).await?;
+            tx.execute(&st, &[id, n, kind, request, at]).await?;
+            let st = tx.prepare_cached(RUNNING).await?;
+            tx.execute(&st, &[id]).await?;
+        }
+        Write::StepNoted { id, n, result, at } => {
+            let (state, value, reason) = match result {
+                Ok(v) => ("finished", Some(v.as_str()), None),
+                Err(r) => ("failed", None, Some(r.as_str())),
+            };
+            let st = tx.prepare_cached(STEP_NOTED).await?;
+            tx.execute(&st, &[id, n, &state, &value, &reason, at]).await?;
+        }
+        Write::StepValue { id, n, kind, value, at } => {
+            let st = tx.prepare_cached(STEP_VALUE).await?;
+            tx.execute(&st, &[id, n, kind, value, at]).await?;
+        }
+        Write::Ended(e) => {
+            let st = tx.prepare_cached(ENDED).await?;
+            let logs = serde_json::to_string(&e.logs).unwrap_or_default();
+            tx.execute(
+                &st,
+                &[
+                    &key(&e.id),
+                    &e.workflow,
+                    &e.mode,
+                    &e.started_ms,
+                    &e.started_ms.saturating_add(e.duration_ms),
+                    &e.duration_ms,
+                    &i32::from(e.status),
+                    &e.outcome,
+                    &e.reason,
+                    &e.at,
+                    &logs,
+                    &me,
+                ],
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Renews the lease three times per lease.
+async fn heartbeat(inner: Arc<Inner>) {
+    let mut tick = tokio::time::interval((inner.lease / 3).max(Duration::from_millis(100)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(why) = inner.renew().await {
+            tracing::warn!(target: "wf::store", "cannot renew this instance's lease: {why}");
+        }
+    }
+}
+
+/// Every 10 ms, writes what was gathered.
+async fn write_gathered(inner: Arc<Inner>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(10));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let _ = inner.write_gathered().await;
+    }
+}
+
+/// Listens on [`CHANNEL`] and wakes the takers; reconnects when the connection is lost.
+async fn listen(url: String, woken: Arc<Notify>) {
+    loop {
+        if let Ok((client, mut connection)) = tokio_postgres::connect(&url, NoTls).await {
+            let messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+            let listening = async {
+                // Wakes once connected: runs may have been let go while this instance was away.
+                woken.notify_one();
+                client.batch_execute(&format!("LISTEN {CHANNEL}")).await
+            };
+            let mut messages = std::pin::pin!(messages);
+            let (listened, ()) = tokio::join!(listening, async {
+                use futures_util::StreamExt as _;
+                while let Some(Ok(message)) = messages.next().await {
+                    if let tokio_postgres::AsyncMessage::Notification(_) = message {
+                        woken.notify_one();
+                    }
+                }
+            });
+            drop(listened);
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+impl Store for Postgres {
+    fn accept(&self, run: NewRun, dedupe: Option<Key>) -> Claimed<'_> {
+        Box::pin(self.inner.accept(run, dedupe))
+    }
+
+    fn claim(&self, key: Key) -> Claimed<'_> {
+        Box::pin(self.inner.claim(key))
+    }
+
+    fn answered(&self, key: Key, answer: Value) {
+        self.inner.later(Write::Answered(key, answer.to_string()));
+    }
+
+    fn release(&self, key: Key) {
+        self.inner.later(Write::Release(key));
+    }
+
+    fn step_started(&self, id: &str, n: u32, kind: &str, request: Value) {
+        self.inner.later(Write::StepStarted {
+            id: key(id),
+            n: i32::try_from(n).unwrap_or(i32::MAX),
+            kind: kind.into(),
+            request: request.to_string(),
+            at: super::now_ms(),
+        });
+    }
+
+    fn step_ended(&self, id: &str, n: u32, result: &Result<Value, String>) -> Commit<'_> {
+        let result = result.as_ref().map(Value::to_string).map_err(Clone::clone);
+        let (id, n) = (key(id), i32::try_from(n).unwrap_or(i32::MAX));
+        Box::pin(self.inner.step_ended(id, n, result))
+    }
+
+    fn step_noted(&self, id: &str, n: u32, result: &Result<Value, String>) {
+        let result = result.as_ref().map(Value::to_string).map_err(Clone::clone);
+        let (id, n) = (key(id), i32::try_from(n).unwrap_or(i32::MAX));
+        self.inner.later(Write::StepNoted { id, n, result, at: super::now_ms() });
+    }
+
+    fn step_value(&self, id: &str, n: u32, kind: &str, value: &Value) {
+        self.inner.later(Write::StepValue {
+            id: key(id),
+            n: i32::try_from(n).unwrap_or(i32::MAX),
+            kind: kind.into(),
+            value: value.to_string(),
+            at: super::now_ms(),
+        });
+    }
+
+    fn ended(&self, e: Ended) {
+        self.inner.later(Write::Ended(Box::new(e)));
+    }
+
+    fn unfinished(&self) -> Reading<'_, Vec<Unfinished>> {
+        Box::pin(self.inner.take())
+    }
+
+    fn retried(&self) -> Reading<'_, Vec<Unfinished>> {
+        Box::pin(self.inner.take())
+    }
+
+    fn prune(&self, before_ms: i64, batch: usize) -> Reading<'_, usize> {
+        Box::pin(async move {
+            let client = self.inner.client().await?;
+            prune(&client, before_ms, batch).await
+        })
+    }
+
+    fn list(&self, filter: &Filter) -> Reading<'_, Vec<RunView>> {
+        let filter = filter.clone();
+        Box::pin(async move {
+            let client = self.inner.client().await?;
+            list(&client, &filter).await
+        })
+    }
+
+    fn show(&self, id: &str) -> Reading<'_, Option<RunView>> {
+        let id = id.to_string();
+        Box::pin(async move {
+            let client = self.inner.client().await?;
+            show(&client, &id).await
+        })
+    }
+
+    fn flush(&self) -> Commit<'_> {
+        Box::pin(self.inner.write_gathered())
+    }
+
+    fn dropped(&self) -> u64 {
+        self.inner.dropped.load(Ordering::Relaxed)
+    }
+
+    fn leave(&self) -> Commit<'_> {
+        Box::pin(self.inner.leave())
+    }
+
+    fn woken(&self) -> Option<Arc<Notify>> {
+        Some(self.inner.woken.clone())
+    }
+}
+
+fn view(r: &Row) -> RunView {
+    let logs: Option<String> = r.get(11);
+    let request: Option<String> = r.get(12);
+    let status: Option<i32> = r.get(5);
+    let attempts: i32 = r.get(10);
+    RunView {
+        id: hex(r.get(0)),
+        workflow: r.get(1),
+        mode: r.get(2),
+        state: r.get(3),
+        outcome: r.get(4),
+        status: status.and_then(|s| u16::try_from(s).ok()),
+        started_ms: r.get(6),
+        duration_ms: r.get(7),
+        reason: r.get(8),
+        at: r.get(9),
+        attempts: i64::from(attempts),
+        logs: logs.and_then(|l| serde_json::from_str(&l).ok()).unwrap_or_default(),
+        request: request.and_then(|q| serde_json::from_str(&q).ok()),
+        steps: Vec::new(),
+    }
+}
+
+async fn list(client: &tokio_postgres::Client, f: &Filter) -> Result<Vec<RunView>, String> {
+    let limit = i64::try_from(f.limit.max(1)).unwrap_or(i64::MAX);
+    let rows = client
+        .query(
+            &format!(
+                "SELECT {COLUMNS} FROM wf_executions
+                 WHERE ($1::TEXT IS NULL OR workflow = $1) AND ($2::TEXT IS NULL OR outcome = $2 OR state = $2)
+                   AND started_ms >= $3
+                 ORDER BY started_ms DESC, id DESC LIMIT $4"
+            ),
+            &[&f.workflow, &f.status, &f.since_ms.unwrap_or(0), &limit],
+        )
+        .await
+        .map_err(sql)?;
+    Ok(rows.iter().map(view).collect())
+}
+
+async fn show(client: &tokio_postgres::Client, id: &str) -> Result<Option<RunView>, String> {
+    let found = client
+        .query_opt(&format!("SELECT {COLUMNS} FROM wf_executions WHERE id = $1"), &[&key(id)])
+        .await
+        .map_err(sql)?;
+    let Some(row) = found else { return Ok(None) };
+    let mut run = view(&row);
+    let steps = client
+        .query(
+            "SELECT n, kind, state, request, result, reason FROM wf_steps WHERE execution = $1 ORDER BY n",
+            &[&key(id)],
+        )
+        .await
+        .map_err(sql)?;
+    let json = |t: Option<String>| t.and_then(|t| serde_json::from_str(&t).ok());
+    run.steps = steps
+        .iter()
+        .map(|s| StepView {
+            n: u32::try_from(s.get::<_, i32>(0)).unwrap_or(0),
+            kind: s.get(1),
+            state: s.get(2),
+            request: json(s.get(3)),
+            result: json(s.get(4)),
+            reason: s.get(5),
+        })
+        .collect();
+    Ok(Some(run))
+}
+
+async fn prune(client: &tokio_postgres::Client, before_ms: i64, batch: usize) -> Result<usize, String> {
+    let limit = i64::try_from(batch.max(1)).unwrap_or(i64::MAX);
+    let gone = client
+        .query_one(
+            "WITH old AS (
+                 SELECT id FROM wf_executions WHERE state = 'ended' AND started_ms < $1
+                 ORDER BY started_ms LIMIT $2 FOR UPDATE SKIP LOCKED),
+             steps AS (DELETE FROM wf_steps WHERE execution IN (SELECT id FROM old)),
+             gone AS (DELETE FROM wf_executions WHERE id IN (SELECT id FROM old) RETURNING 1)
+             SELECT count(*) FROM gone",
+            &[&before_ms, &limit],
+        )
+        .await
+        .map_err(sql)?;
+    client.execute("DELETE FROM wf_dedupe WHERE expires_ms < $1", &[&super::now_ms()]).await.map_err(sql)?;
+    // Instances gone for a day are forgotten (their runs were taken long ago).
+    client
+        .execute("DELETE FROM wf_instances WHERE lease_until < now() - interval '1 day'", &[])
+        .await
+        .map_err(sql)?;
+    let n: i64 = gone.get(0);
+    Ok(usize::try_from(n).unwrap_or(0))
+}
+
+/// `wf runs` against a PostgreSQL store: listing, showing, pruning and retrying beside running
+/// instances, without registering as one.
+pub struct Reader {
+    client: tokio_postgres::Client,
+    _connection: tokio::task::JoinHandle<()>,
+}
+
+impl Reader {
+    pub async fn connect(url: &str) -> Result<Reader, String> {
+        let (client, connection) = tokio_postgres::connect(url, NoTls)
+            .await
+            .map_err(|e| format!("cannot reach the store {}: {}", shown(url), sql(e)))?;
+        let connection = tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        let schema = client
+            .query_opt("SELECT max(version) FROM wf_schema", &[])
+            .await
+            .map_err(|_| format!("no wf store in {} (wf serve --store creates it)", shown(url)))?;
+        let version: Option<i32> = schema.and_then(|r| r.get(0));
+        if version != Some(SCHEMA_VERSION) {
+            return Err(format!(
+                "the store {} has schema {}; this wf reads {SCHEMA_VERSION}",
+                shown(url),
+                version.map_or("none".to_string(), |v| v.to_string())
+            ));
+        }
+        Ok(Reader { client, _connection: connection })
+    }
+
+    pub async fn list(&self, filter: &Filter) -> Result<Vec<RunView>, String> {
+        list(&self.client, filter).await
+    }
+
+    pub async fn show(&self, id: &str) -> Result<Option<RunView>, String> {
+        show(&self.client, id).await
+    }
+
+    pub async fn prune(&self, before_ms: i64, batch: usize) -> Result<usize, String> {
+        prune(&self.client, before_ms, batch).await
+    }
+
+    /// Marks a failed async run to run again from its journal; the first instance to hear of it
+    /// takes it. False when there is no such run.
+    pub async fn retry(&self, id: &str) -> Result<bool, String> {
+        let n = self
+            .client
+            .execute(
+                "UPDATE wf_executions SET state = 'retry', owner = NULL WHERE id = $1 AND mode = 'async'
+                 AND state = 'ended' AND outcome = 'failed' AND frame IS NOT NULL",
+                &[&key(id)],
+            )
+            .await
+            .map_err(sql)?;
+        if n == 1 {
+            self.client.batch_execute(&format!("NOTIFY {CHANNEL}")).await.map_err(sql)?;
+        }
+        Ok(n == 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shown;
+
+    #[test]
+    fn a_shown_url_has_no_password() {
+        assert_eq!(shown("postgres://wf:s3cret@db:5432/wf"), "postgres://wf:***@db:5432/wf");
+        assert_eq!(shown("postgres://wf@db/wf"), "postgres://wf@db/wf");
+        assert_eq!(shown("host=db user=wf"), "host=db user=wf");
+    }
+}
+
+#[cfg(test)]
+mod shared {
+    //! What sharing one database between instances takes: leases, taking over, fencing.
+
+    use super::*;
+    use crate::store::test_postgres::Cluster;
+    use serde_json::json;
+
+    fn run(id: u64) -> NewRun {
+        NewRun {
+            id: format!("{id:016x}"),
+            workflow: "w".into(),
+            version: Version { hash: "h".into(), file: "w.wf".into(), source: Arc::from("workflow w {}") },
+            frame: json!([]),
+            request: json!({}),
+            env_names: Vec::new(),
+            accepted_ms: i64::try_from(id).unwrap_or(0),
+        }
+    }
+
+    /// Expires an instance's lease as if it had died.
+    fn expire(pg: &Cluster, store: &Postgres) {
+        pg.psql(&format!(
+            "UPDATE wf_instances SET lease_until = now() - interval '1 second' WHERE id = '{}'",
+            store.identity()
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_dead_instance_s_runs_are_taken_once_and_its_late_results_refused() {
+        let Some(pg) = Cluster::start() else { return };
+        let lease = Duration::from_secs(30);
+        let dead = Postgres::connect(&pg.url, lease).await.expect("connect");
+        let (b, c) = (
+            Postgres::connect(&pg.url, lease).await.expect("connect"),
+            Postgres::connect(&pg.url, lease).await.expect("connect"),
+        );
+        for id in 1..=600 {
+            dead.accept(run(id), None).await.expect("accept");
+        }
+        // A live instance's runs are nobody else's.
+        assert!(b.unfinished().await.expect("take").is_empty());
+        expire(&pg, &dead);
+        // Two instances take at once: every run exactly once.
+        let mut taken: Vec<String> = Vec::new();
+        loop {
+            let (x, y) = tokio::join!(b.retried(), c.retried());
+            let (x, y) = (x.expect("take"), y.expect("take"));
+            if x.is_empty() && y.is_empty() {
+                break;
+            }
+            taken.extend(x.into_iter().chain(y).map(|r| r.id));
+        }
+        let unique: HashSet<&String> = taken.iter().collect();
+        assert_eq!((taken.len(), unique.len()), (600, 600));
+        // The dead instance wakes up late: what it would record is refused.
+        let late = dead.step_ended(&format!("{:016x}", 1), 1, &Ok(json!({"status": 200}))).await;
+        assert_eq!(late, Err(FENCED.to_string()));
+        dead.ended(Ended {
+            id: format!("{:016x}", 1),
+            workflow: "w".into(),
+            mode: "async",
+            started_ms: 1,
+            duration_ms: 1,
+            status: 200,
+            outcome: "completed",
+            reason: None,
+            at: None,
+            logs: Vec::new(),
+        });
+        dead.flush().await.expect("flush");
+        let shown = b.show(&format!("{:016x}", 1)).await.expect("show").expect("kept");
+        assert_eq!(shown.state, "queued", "a late end is not recorded");
+        assert!(shown.steps.is_empty(), "a late step is not recorded");
+        // Its lease renewed, it finds it had expired and goes on as a new instance.
+        let old = dead.identity();
+        dead.inner.renew().await.expect("renew");
+        assert_ne!(dead.identity(), old);
+        // The new owner records.
+        let owner = if b.step_ended(&format!("{:016x}", 1), 1, &Ok(json!(1))).await.is_ok() { &b } else { &c };
+        assert!(owner.step_ended(&format!("{:016x}", 1), 2, &Ok(json!(2))).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn runs_let_go_at_shutdown_are_taken_at_once_and_a_waiting_instance_is_woken() {
+        let Some(pg) = Cluster::start() else { return };
+        let lease = Duration::from_secs(30);
+        let leaving = Postgres::connect(&pg.url, lease).await.expect("connect");
+        let staying = Postgres::connect(&pg.url, lease).await.expect("connect");
+        let woken = staying.woken().expect("a shared store wakes");
+        // The listener's first wake-up (on connecting) is taken here.
+        tokio::time::timeout(Duration::from_secs(10), woken.notified()).await.expect("listening");
+        leaving.accept(run(7), None).await.expect("accept");
+        leaving.leave().await.expect("leave");
+        tokio::time::timeout(Duration::from_secs(10), woken.notified()).await.expect("woken by NOTIFY");
+        let taken = staying.retried().await.expect("take");
+        assert_eq!(taken.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), [format!("{:016x}", 7)]);
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_database_is_an_error_not_a_hang() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port());
+        let url = format!("postgres://wf:pw@127.0.0.1:{}/wf", port.unwrap_or(1));
+        let err = Postgres::connect(&url, Duration::from_secs(30)).await.err().expect("refused");
+        assert!(err.contains("PostgreSQL") && !err.contains("pw@"), "{err}");
+    }
+}
