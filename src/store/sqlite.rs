@@ -91,6 +91,9 @@ struct Cmd {
     done: Option<oneshot::Sender<Result<Claim, String>>>,
 }
 
+/// The reading connection and the identity (device, inode) of the file it opened.
+type Reader = (Connection, Option<(u64, u64)>);
+
 /// The SQLite store.
 pub struct Sqlite {
     tx: mpsc::Sender<Cmd>,
@@ -98,7 +101,7 @@ pub struct Sqlite {
     /// which takes them with its next batch (at the latest every [`GATHER`]).
     later: Arc<Mutex<Vec<Write>>>,
     /// The reading connection, and the identity of the file it opened.
-    reader: Arc<Mutex<(Connection, Option<(u64, u64)>)>>,
+    reader: Arc<Mutex<Reader>>,
     dropped: Arc<AtomicU64>,
     path: PathBuf,
     /// Held while the store is open: the lock that keeps a second `wf serve` out.
