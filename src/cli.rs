@@ -102,9 +102,9 @@ enum Command {
 struct RunsArgs {
     #[command(subcommand)]
     action: Option<RunsAction>,
-    /// The store `wf serve` keeps (its --store).
+    /// The store `wf serve` keeps (its --store: a SQLite file or a `postgres://` URL).
     #[arg(long, global = true, env = "WF_STORE", default_value = ".wf/state.db")]
-    store: PathBuf,
+    store: String,
     /// Only this workflow's executions.
     #[arg(long)]
     workflow: Option<String>,
@@ -190,7 +190,8 @@ struct ServeArgs {
     /// Async executions run at once.
     #[arg(long, default_value_t = 64)]
     workers: usize,
-    /// Where accepted runs and the history are kept: a SQLite file, or `memory` (nothing kept).
+    /// Where accepted runs and the history are kept: a SQLite file, a `postgres://` URL (shared by
+    /// several instances), or `memory` (nothing kept).
     #[arg(long, env = "WF_STORE", default_value = ".wf/state.db", value_parser = crate::serve::server::StoreChoice::parse)]
     store: crate::serve::server::StoreChoice,
     /// Most evaluation steps one execution may take; past it the execution fails.
@@ -202,6 +203,10 @@ struct ServeArgs {
     /// How long the history of executions is kept (`7d`, `12h`).
     #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
     retain: std::time::Duration,
+    /// With a PostgreSQL store: how long an instance holds its runs without renewing its lease;
+    /// the runs of an instance that died are taken over after it.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    lease: std::time::Duration,
 }
 
 impl ServeArgs {
@@ -227,6 +232,7 @@ impl ServeArgs {
             workers: self.workers.max(1),
             store: self.store,
             retain: self.retain,
+            lease: self.lease.max(std::time::Duration::from_secs(1)),
             budget: crate::request::eval::Budget {
                 steps: self.max_steps.max(1),
                 bytes: u64::try_from(self.max_memory).unwrap_or(u64::MAX),
@@ -251,7 +257,7 @@ pub fn main() -> ExitCode {
         Command::Graph { file, workflow, format } => commands::graph(&file, workflow.as_deref(), format),
         Command::Lsp => crate::tools::lsp::run(),
         Command::Runs(a) => {
-            let store = a.store.as_path();
+            let store = a.store.as_str();
             match a.action {
                 None => {
                     let filter = crate::store::Filter {

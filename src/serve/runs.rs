@@ -91,22 +91,33 @@ pub async fn resume(
     }
 }
 
-/// Every two seconds: opens the store if it could not be opened yet (then resumes its runs), and
-/// queues the failed runs `wf runs retry` marked.
+/// Every two seconds, or at once when the store says runs may be there: opens the store if it
+/// could not be opened yet (then resumes its runs), and queues the runs there are to take (the
+/// failed runs `wf runs retry` marked; with a shared store, the runs of instances that died or
+/// let go of them).
 pub async fn take_retries(
-    standby: Arc<Standby>,
+    store: Arc<dyn Store>,
+    standby: Option<Arc<Standby>>,
     effects: Arc<Effects>,
     tx: mpsc::Sender<Job>,
     secrets_dir: Option<std::path::PathBuf>,
     budget: Budget,
 ) {
-    let store: Arc<dyn Store> = standby.clone();
     let mut tick = tokio::time::interval(Duration::from_secs(2));
-    let mut open = standby.why().is_empty();
+    let woken = store.woken();
+    let mut open = standby.as_ref().is_none_or(|s| s.why().is_empty());
     loop {
-        tick.tick().await;
+        match &woken {
+            Some(w) => tokio::select! {
+                _ = tick.tick() => {}
+                () = w.notified() => {}
+            },
+            None => {
+                tick.tick().await;
+            }
+        }
         if !open {
-            let s = standby.clone();
+            let Some(s) = standby.clone() else { continue };
             if tokio::task::spawn_blocking(move || s.try_open()).await.unwrap_or(false) {
                 open = true;
                 tracing::info!(target: "wf::store", "the store is open again");
@@ -114,9 +125,16 @@ pub async fn take_retries(
             }
             continue;
         }
-        match store.retried().await {
-            Ok(runs) => queue(runs, &store, &effects, &tx, secrets_dir.as_deref(), budget).await,
-            Err(why) => tracing::warn!(target: "wf::store", "cannot read the runs to retry: {why}"),
+        // Taken a batch at a time, until none is left.
+        loop {
+            match store.retried().await {
+                Ok(runs) if runs.is_empty() => break,
+                Ok(runs) => queue(runs, &store, &effects, &tx, secrets_dir.as_deref(), budget).await,
+                Err(why) => {
+                    tracing::warn!(target: "wf::store", "cannot take the runs to run: {why}");
+                    break;
+                }
+            }
         }
     }
 }

@@ -11,6 +11,7 @@ use crate::serve::logging::{self, LogFormat};
 use crate::serve::metrics::Metrics;
 use crate::serve::runs;
 use crate::store::journal::Journaled;
+use crate::store::standby::Standby;
 use crate::store::Store;
 use arc_swap::ArcSwap;
 use futures_util::FutureExt as _;
@@ -61,16 +62,20 @@ pub struct Options {
     pub store: StoreChoice,
     /// `--retain`: how long history is kept.
     pub retain: Duration,
+    /// `--lease`: how long a PostgreSQL store's instance holds its runs unrenewed.
+    pub lease: Duration,
     /// `--max-steps`, `--max-memory`: the bounds of each execution.
     pub budget: crate::request::eval::Budget,
 }
 
-/// `--store PATH|memory`.
+/// `--store PATH|postgres://...|memory`.
 #[derive(Clone, Debug)]
 pub enum StoreChoice {
     /// Nothing is kept: an accepted run lives in memory until it has run.
     Memory,
     Sqlite(PathBuf),
+    /// A PostgreSQL database several instances share (its URL).
+    Postgres(String),
 }
 
 impl StoreChoice {
@@ -79,7 +84,7 @@ impl StoreChoice {
             "memory" => Ok(StoreChoice::Memory),
             "" => Err("give a path, or `memory`".into()),
             _ if s.starts_with("postgres://") || s.starts_with("postgresql://") => {
-                Err("a PostgreSQL store is not in this build yet; use a file path or `memory`".into())
+                Ok(StoreChoice::Postgres(s.to_string()))
             }
             path => Ok(StoreChoice::Sqlite(PathBuf::from(path))),
         }
@@ -355,17 +360,26 @@ async fn run(opts: Options, router: Router) -> ExitCode {
         },
         None => None,
     };
-    let standby = match &opts.store {
-        StoreChoice::Memory => None,
-        StoreChoice::Sqlite(path) => match crate::store::standby::Standby::open(path) {
-            Ok(s) => Some(Arc::new(s)),
+    let (standby, store): (Option<Arc<Standby>>, Option<Arc<dyn Store>>) = match &opts.store {
+        StoreChoice::Memory => (None, None),
+        StoreChoice::Sqlite(path) => match Standby::open(path) {
+            Ok(s) => {
+                let s = Arc::new(s);
+                (Some(s.clone()), Some(s))
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        StoreChoice::Postgres(url) => match crate::store::postgres::Postgres::connect(url, opts.lease).await {
+            Ok(s) => (None, Some(Arc::new(s))),
             Err(e) => {
                 eprintln!("error: {e}");
                 return ExitCode::from(2);
             }
         },
     };
-    let store: Option<Arc<dyn Store>> = standby.clone().map(|s| s as Arc<dyn Store>);
     // Signal handlers go in before the address is announced: a SIGHUP or SIGTERM sent the moment
     // wf says it listens must reload or drain, not meet the default action and kill the process.
     let stop = [signal(SignalKind::terminate()).ok(), signal(SignalKind::interrupt()).ok()];
@@ -420,20 +434,18 @@ async fn run(opts: Options, router: Router) -> ExitCode {
         counter: AtomicU64::new(0),
     });
 
-    if let Some(standby) = &standby {
-        let why = standby.why();
-        if why.is_empty() {
-            let store = standby.clone() as Arc<dyn Store>;
-            runs::resume(&store, &effects, &tx, opts.secrets_dir.as_deref(), opts.budget).await;
-        } else {
-            tracing::error!(target: "wf::store", "{why}; async callers get 503 until it opens (tried again every 2 s)");
-        }
+    let why = standby.as_ref().map(|s| s.why()).unwrap_or_default();
+    if !why.is_empty() {
+        tracing::error!(target: "wf::store", "{why}; async callers get 503 until it opens (tried again every 2 s)");
+    } else if let Some(store) = &store {
+        runs::resume(store, &effects, &tx, opts.secrets_dir.as_deref(), opts.budget).await;
     }
     if let Some(store) = &store {
         tokio::spawn(runs::prune_every_minute(store.clone(), opts.retain));
     }
-    let retries = standby.as_ref().map(|standby| {
+    let retries = store.as_ref().map(|store| {
         tokio::spawn(runs::take_retries(
+            store.clone(),
             standby.clone(),
             effects.clone(),
             tx.clone(),
@@ -566,6 +578,10 @@ async fn run(opts: Options, router: Router) -> ExitCode {
     if let Some(store) = &store {
         if let Err(why) = store.flush().await {
             tracing::error!(target: "wf::store", "the last writes were not kept: {why}");
+        }
+        // Runs not ended are let go for another instance sharing the store to take at once.
+        if let Err(why) = store.leave().await {
+            tracing::warn!(target: "wf::store", "cannot let go of the runs not ended: {why}");
         }
     }
     match drained {

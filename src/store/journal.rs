@@ -68,11 +68,16 @@ impl Steps for Journaled {
                 return result;
             }
             // The next step starts only once this one's end is kept; should the store fail,
-            // the run goes on (after a crash the step would run again).
-            if let Err(why) = self.store.step_ended(&self.id, n, &result).await {
-                tracing::warn!(target: "wf::store", execution = %self.id, step = n, "step not journaled: {why}");
+            // the run goes on (after a crash the step would run again). A run another instance
+            // took over stops here: its new owner runs it.
+            match self.store.step_ended(&self.id, n, &result).await {
+                Err(why) if why == super::FENCED => Err(why),
+                Err(why) => {
+                    tracing::warn!(target: "wf::store", execution = %self.id, step = n, "step not journaled: {why}");
+                    result
+                }
+                Ok(()) => result,
             }
-            result
         })
     }
 }

@@ -201,6 +201,10 @@ pub trait Store: Send + Sync {
     }
 }
 
+/// Why a step's end was not recorded: another process sharing the store took the run over (this
+/// one's lease had expired). The run stops here; its new owner runs it.
+pub const FENCED: &str = "this instance no longer holds the run (its lease expired; another instance runs it)";
+
 /// Milliseconds since the epoch, now.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()

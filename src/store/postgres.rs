@@ -13,7 +13,7 @@
 //! - History and step notes are gathered and written every 10 ms in one transaction.
 
 use super::{
-    Claim, Claimed, Commit, Ended, Filter, Key, NewRun, Reading, RunView, StepView, Store, Unfinished, Version,
+    Claim, FENCED, Claimed, Commit, Ended, Filter, Key, NewRun, Reading, RunView, StepView, Store, Unfinished, Version,
 };
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use serde_json::Value;
@@ -34,8 +34,6 @@ pub const CHANNEL: &str = "wf_runs";
 const QUEUE: usize = 65_536;
 /// Runs taken in one go.
 const TAKE: i64 = 256;
-/// Why a step's or a run's end was not recorded: another instance owns the run now.
-pub const FENCED: &str = "this instance no longer holds the run (its lease expired; another instance runs it)";
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS wf_schema (version INTEGER NOT NULL);
@@ -181,12 +179,25 @@ const COLUMNS: &str =
 
 /// A write nobody waits for, gathered until the next batch.
 enum Write {
+    /// A run's first step started.
+    Running(i64),
     Answered(Key, String),
     Release(Key),
     StepStarted { id: i64, n: i32, kind: String, request: String, at: i64 },
     StepNoted { id: i64, n: i32, result: Result<String, String>, at: i64 },
     StepValue { id: i64, n: i32, kind: String, value: String, at: i64 },
     Ended(Box<Ended>),
+}
+
+impl Write {
+    /// When in a batch it is written: runs' rows (0), steps (1), keys (2).
+    fn pass(&self) -> u8 {
+        match self {
+            Write::Running(_) | Write::Ended(_) => 0,
+            Write::StepStarted { .. } | Write::StepNoted { .. } | Write::StepValue { .. } => 1,
+            Write::Answered(..) | Write::Release(_) => 2,
+        }
+    }
 }
 
 /// An execution id (16 hex digits) as the store's integer key.
@@ -406,8 +417,13 @@ impl Inner {
             let mut client = self.client().await?;
             let tx = client.transaction().await.map_err(sql)?;
             let me = self.me.load_full();
-            for write in &batch {
-                apply(&tx, write, &me).await.map_err(sql)?;
+            // Runs' rows first, then steps, then keys: a step's end (written at once) locks its
+            // run's row and then its step's, so a batch that took them the other way round
+            // could deadlock with it.
+            for pass in 0..3 {
+                for write in batch.iter().filter(|w| w.pass() == pass) {
+                    apply(&tx, write, &me).await.map_err(sql)?;
+                }
             }
             tx.commit().await.map_err(sql)
         }
@@ -606,11 +622,13 @@ async fn apply(tx: &deadpool_postgres::Transaction<'_>, write: &Write, me: &str)
                 .await?;
             tx.execute(&st, &[&k.workflow, &k.key, &key(&k.id)]).await?;
         }
+        Write::Running(id) => {
+            let st = tx.prepare_cached(RUNNING).await?;
+            tx.execute(&st, &[id]).await?;
+        }
         Write::StepStarted { id, n, kind, request, at } => {
             let st = tx.prepare_cached(STEP_STARTED).await?;
             tx.execute(&st, &[id, n, kind, request, at]).await?;
-            let st = tx.prepare_cached(RUNNING).await?;
-            tx.execute(&st, &[id]).await?;
         }
         Write::StepNoted { id, n, result, at } => {
             let (state, value, reason) = match result {
@@ -715,6 +733,7 @@ impl Store for Postgres {
     }
 
     fn step_started(&self, id: &str, n: u32, kind: &str, request: Value) {
+        self.inner.later(Write::Running(key(id)));
         self.inner.later(Write::StepStarted {
             id: key(id),
             n: i32::try_from(n).unwrap_or(i32::MAX),

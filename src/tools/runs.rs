@@ -1,5 +1,7 @@
-//! `wf runs`: the executions a store keeps, read beside a running `wf serve`.
+//! `wf runs`: the executions a store keeps, read beside a running `wf serve` (a SQLite file, or a
+//! PostgreSQL database that instances share).
 
+use crate::store::postgres::{self, Reader};
 use crate::store::sqlite::{self, ReadOnly};
 use crate::store::{Filter, RunView};
 use crate::tools::commands::Format;
@@ -7,12 +9,73 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
 
-fn open(store: &Path) -> Result<ReadOnly, ExitCode> {
-    if store.as_os_str() == "memory" {
+/// The store `wf runs` reads.
+enum Db {
+    Sqlite(ReadOnly),
+    Postgres(tokio::runtime::Runtime, Reader),
+}
+
+impl Db {
+    fn list(&self, filter: &Filter) -> Result<Vec<RunView>, String> {
+        match self {
+            Db::Sqlite(db) => db.list(filter),
+            Db::Postgres(rt, db) => rt.block_on(db.list(filter)),
+        }
+    }
+
+    fn show(&self, id: &str) -> Result<Option<RunView>, String> {
+        match self {
+            Db::Sqlite(db) => db.show(id),
+            Db::Postgres(rt, db) => rt.block_on(db.show(id)),
+        }
+    }
+
+    fn prune(&self, before_ms: i64, batch: usize) -> Result<usize, String> {
+        match self {
+            Db::Sqlite(db) => db.prune(before_ms, batch),
+            Db::Postgres(rt, db) => rt.block_on(db.prune(before_ms, batch)),
+        }
+    }
+
+    fn retry(&self, id: &str) -> Result<bool, String> {
+        match self {
+            Db::Sqlite(db) => db.retry(id),
+            Db::Postgres(rt, db) => rt.block_on(db.retry(id)),
+        }
+    }
+}
+
+fn is_postgres(store: &str) -> bool {
+    store.starts_with("postgres://") || store.starts_with("postgresql://")
+}
+
+/// The store as messages name it (a URL without its password).
+fn named(store: &str) -> String {
+    if is_postgres(store) {
+        postgres::shown(store)
+    } else {
+        store.to_string()
+    }
+}
+
+fn open(store: &str) -> Result<Db, ExitCode> {
+    if store == "memory" {
         eprintln!("error: `--store memory` keeps nothing to list; give the store `wf serve` uses");
         return Err(ExitCode::from(2));
     }
-    sqlite::open_read_only(store).map_err(|e| {
+    let opened = if is_postgres(store) {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start: {e}"))
+            .and_then(|rt| {
+                let reader = rt.block_on(Reader::connect(store))?;
+                Ok(Db::Postgres(rt, reader))
+            })
+    } else {
+        sqlite::open_read_only(Path::new(store)).map(Db::Sqlite)
+    };
+    opened.map_err(|e| {
         eprintln!("error: {e}");
         ExitCode::from(2)
     })
@@ -28,7 +91,7 @@ fn status(r: &RunView) -> &str {
     r.outcome.as_deref().filter(|_| r.state == "ended").unwrap_or(&r.state)
 }
 
-pub fn list(store: &Path, filter: &Filter, format: Format) -> ExitCode {
+pub fn list(store: &str, filter: &Filter, format: Format) -> ExitCode {
     let db = match open(store) {
         Ok(db) => db,
         Err(code) => return code,
@@ -68,7 +131,7 @@ pub fn list(store: &Path, filter: &Filter, format: Format) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-pub fn show(store: &Path, id: &str, format: Format) -> ExitCode {
+pub fn show(store: &str, id: &str, format: Format) -> ExitCode {
     let db = match open(store) {
         Ok(db) => db,
         Err(code) => return code,
@@ -76,7 +139,7 @@ pub fn show(store: &Path, id: &str, format: Format) -> ExitCode {
     let run = match db.show(id) {
         Ok(Some(r)) => r,
         Ok(None) => {
-            eprintln!("error: no execution {id} in {}", store.display());
+            eprintln!("error: no execution {id} in {}", named(store));
             return ExitCode::from(1);
         }
         Err(e) => {
@@ -145,7 +208,7 @@ pub fn show(store: &Path, id: &str, format: Format) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-pub fn prune(store: &Path, older_than: std::time::Duration) -> ExitCode {
+pub fn prune(store: &str, older_than: std::time::Duration) -> ExitCode {
     let db = match open(store) {
         Ok(db) => db,
         Err(code) => return code,
@@ -171,7 +234,7 @@ pub fn prune(store: &Path, older_than: std::time::Duration) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-pub fn retry(store: &Path, id: &str) -> ExitCode {
+pub fn retry(store: &str, id: &str) -> ExitCode {
     let db = match open(store) {
         Ok(db) => db,
         Err(code) => return code,
@@ -180,12 +243,12 @@ pub fn retry(store: &Path, id: &str) -> ExitCode {
         Ok(true) => {
             println!(
                 "{id} will run again: `wf serve` on {} takes it within seconds (or at its next start)",
-                store.display()
+                named(store)
             );
             ExitCode::SUCCESS
         }
         Ok(false) => {
-            eprintln!("error: {id} is not a failed async execution in {}", store.display());
+            eprintln!("error: {id} is not a failed async execution in {}", named(store));
             ExitCode::from(1)
         }
         Err(e) => {

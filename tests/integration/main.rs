@@ -10,9 +10,12 @@ mod hostile;
 mod lsp;
 mod operability;
 mod payloads;
+#[path = "../support/postgres.rs"]
+mod postgres_cluster;
 mod providers;
 mod secrets;
 mod serve;
+mod shared_store;
 mod store;
 mod test_cmd;
 mod tools;

@@ -1,0 +1,211 @@
+//! Several `wf serve` instances sharing one PostgreSQL database, through the real binary and a
+//! throwaway cluster: every run executes once, a delivery sent to both runs once, the runs of an
+//! instance killed with `kill -9` are finished by the other, and a database restart is survived.
+
+use crate::common::{Dir, Reply, Resp, Server, Upstream};
+use crate::postgres_cluster::Cluster;
+use std::collections::HashMap;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// `wf serve DIR --store URL ARGS` (a directory of its own per instance, same workflow).
+fn instance(wf: &str, url: &str, args: &[&str]) -> Server {
+    let dir = Dir::new(&[("relay.wf", wf)]);
+    let mut cmd = Command::new(crate::common::wf_bin());
+    cmd.arg("serve")
+        .arg(dir.path())
+        .args(["--listen", "127.0.0.1:0", "--store", url])
+        .args(args)
+        .current_dir(dir.path());
+    Server::spawn(cmd, dir)
+}
+
+/// An async workflow that makes one call to `up` per run (its idempotency key names the run).
+fn relay(up: &Upstream, dedupe: bool) -> String {
+    format!(
+        r#"workflow relay {{
+  trigger webhook {{
+    path "/relay"
+    mode async
+    {}
+  }}
+  extract {{
+    n = body "n" required
+    delivery = header "x-delivery"
+  }}
+  let r = http POST "{}" {{ json {{ n: n }} retry 3 }}
+  log "relayed ${{n}}"
+}}"#,
+        if dedupe { "dedupe delivery window 1h" } else { "" },
+        up.url("/count")
+    )
+}
+
+/// How many times each run's first call reached `up`, by execution id.
+fn calls(up: &Upstream) -> HashMap<String, usize> {
+    let mut runs: HashMap<String, usize> = HashMap::new();
+    for r in up.received() {
+        if let Some(id) = r.header("idempotency-key").and_then(|k| k.strip_suffix("-1")) {
+            *runs.entry(id.to_string()).or_default() += 1;
+        }
+    }
+    runs
+}
+
+/// Waits until every id in `acked` made its call; gives the calls.
+fn all_called(up: &Upstream, acked: &[String], within: Duration, log: impl Fn() -> String) -> HashMap<String, usize> {
+    let deadline = Instant::now() + within;
+    loop {
+        let runs = calls(up);
+        if acked.iter().all(|id| runs.contains_key(id)) {
+            return runs;
+        }
+        let missing = acked.iter().filter(|id| !runs.contains_key(*id)).count();
+        assert!(Instant::now() < deadline, "{missing} acknowledged runs never ran:\n{}", log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn post(s: &Server, n: usize, delivery: Option<&str>) -> Resp {
+    let mut headers = vec![("Content-Type", "application/json")];
+    if let Some(d) = delivery {
+        headers.push(("x-delivery", d));
+    }
+    s.post("/relay", &headers, &format!(r#"{{"n":{n}}}"#))
+}
+
+#[test]
+fn two_instances_run_each_run_once_and_a_delivery_sent_to_both_once() {
+    let Some(pg) = Cluster::start() else { return };
+    let up = Upstream::start(|_, _| Reply::new(200, "ok"));
+    let wf = relay(&up, true);
+    let (a, b) = (instance(&wf, &pg.url, &[]), instance(&wf, &pg.url, &[]));
+    let mut acked = Vec::new();
+    for n in 0..400 {
+        let s = if n % 2 == 0 { &a } else { &b };
+        let r = post(s, n, Some(&format!("d-{n}")));
+        assert_eq!(r.status, 200, "{}", r.body);
+        acked.push(r.header("x-wf-execution").expect("id").to_string());
+    }
+    // The same delivery to both instances at once, twenty times: one run each.
+    let mut duplicates = 0;
+    for n in 0..20 {
+        let key = format!("twice-{n}");
+        let (ra, rb) = std::thread::scope(|s| {
+            let x = s.spawn(|| post(&a, 1000 + n, Some(&key)));
+            let y = s.spawn(|| post(&b, 1000 + n, Some(&key)));
+            (x.join().expect("a"), y.join().expect("b"))
+        });
+        assert_eq!((ra.status, rb.status), (200, 200), "{} {}", ra.body, rb.body);
+        let dup: Vec<&Resp> = [&ra, &rb].into_iter().filter(|r| r.header("x-wf-duplicate-of").is_some()).collect();
+        assert_eq!(dup.len(), 1, "exactly one of the two is the duplicate");
+        let first = if dup[0].header("x-wf-execution") == ra.header("x-wf-execution") { &rb } else { &ra };
+        assert_eq!(dup[0].header("x-wf-duplicate-of"), first.header("x-wf-execution"));
+        acked.push(first.header("x-wf-execution").expect("id").to_string());
+        duplicates += 1;
+    }
+    let runs = all_called(&up, &acked, Duration::from_secs(30), || format!("{}\n{}", a.log(), b.log()));
+    let twice: Vec<_> = runs.iter().filter(|(_, &c)| c > 1).collect();
+    assert!(twice.is_empty(), "runs that executed twice: {twice:?}");
+    assert_eq!(runs.len(), acked.len(), "no run beyond the acknowledged ones (duplicates made none)");
+    assert_eq!(duplicates, 20);
+    // `wf runs` reads the shared history like a file's (written off the request path: within
+    // moments).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = crate::common::wf(&["runs", "--store", &pg.url, "--format", "json", "--limit", "1000"]);
+        assert_eq!(out.status.code(), Some(0), "{}", crate::common::text(&out.stderr));
+        let listed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        let completed = listed
+            .as_array()
+            .expect("a list")
+            .iter()
+            .filter(|r| r["outcome"] == "completed" && r["workflow"] == "relay")
+            .count();
+        if completed == 420 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{completed} of 420 completed in the history:\n{}\n{}", a.log(), b.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let shown = crate::common::wf(&["runs", "--store", &pg.url, "show", &acked[0]]);
+    let text = crate::common::text(&shown.stdout);
+    assert!(text.contains("completed") && text.contains("http"), "{text}");
+}
+
+#[test]
+fn kill_9_of_one_instance_its_runs_are_finished_by_the_other_after_the_lease() {
+    let Some(pg) = Cluster::start() else { return };
+    let up = Upstream::start(|_, _| {
+        let mut r = Reply::new(200, "ok");
+        r.delay = Duration::from_millis(20);
+        r
+    });
+    let wf = relay(&up, false);
+    let lease = ["--lease", "2s"];
+    let mut doomed = instance(&wf, &pg.url, &["--workers", "2", "--queue-size", "4096", lease[0], lease[1]]);
+    let other = instance(&wf, &pg.url, &[lease[0], lease[1]]);
+    let mut acked = Vec::new();
+    for n in 0..1000 {
+        let r = post(&doomed, n, None);
+        assert_eq!(r.status, 200, "{}", r.body);
+        acked.push(r.header("x-wf-execution").expect("id").to_string());
+    }
+    let _ = doomed.child.kill();
+    let _ = doomed.child.wait();
+    let done_before = calls(&up).len();
+    assert!(done_before < 1000, "the kill came too late to test anything ({done_before} done)");
+    let started = Instant::now();
+    let runs = all_called(&up, &acked, Duration::from_secs(60), || other.log());
+    let twice = runs.values().filter(|&&c| c > 1).count();
+    // Only the calls under way at the kill may run twice (the killed instance's 2 workers).
+    assert!(twice <= 2, "{twice} calls ran twice");
+    eprintln!(
+        "kill -9 with {done_before} of 1000 done: the other instance finished the rest within {:?} of the kill (lease 2 s); {twice} calls ran twice",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn a_database_restart_gives_503_while_down_and_the_instance_recovers_without_a_restart() {
+    let Some(pg) = Cluster::start() else { return };
+    let up = Upstream::start(|_, _| Reply::new(200, "ok"));
+    let wf = relay(&up, false);
+    let s = instance(&wf, &pg.url, &[]);
+    let mut acked = Vec::new();
+    for n in 0..50 {
+        let r = post(&s, n, None);
+        assert_eq!(r.status, 200, "{}", r.body);
+        acked.push(r.header("x-wf-execution").expect("id").to_string());
+    }
+    pg.down();
+    let mut refused = 0;
+    for n in 50..80 {
+        let r = post(&s, n, None);
+        // Never 200 for a run that was not committed.
+        assert_eq!(r.status, 503, "{}", r.body);
+        refused += 1;
+    }
+    pg.up();
+    // Back within seconds, without restarting wf.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut n = 100;
+    loop {
+        let r = post(&s, n, None);
+        n += 1;
+        if r.status == 200 {
+            acked.push(r.header("x-wf-execution").expect("id").to_string());
+            break;
+        }
+        assert_eq!(r.status, 503, "{}", r.body);
+        assert!(Instant::now() < deadline, "still refused after the restart:\n{}", s.log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    for m in 0..50 {
+        let r = post(&s, 200 + m, None);
+        assert_eq!(r.status, 200, "{}", r.body);
+        acked.push(r.header("x-wf-execution").expect("id").to_string());
+    }
+    all_called(&up, &acked, Duration::from_secs(30), || s.log());
+    assert_eq!(refused, 30);
+}
