@@ -124,6 +124,10 @@ pub enum Seen {
 pub type Deciding<'a> =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<Seen, Refused>> + Send + 'a>>;
 
+/// Resolves with whether a place of the workflow's `concurrency` was taken.
+pub type Placing<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<bool, Refused>> + Send + 'a>>;
+
 /// Why an accepted async run could not be taken: the caller gets `503` with `retry-after`.
 #[derive(Debug)]
 pub enum Refused {
@@ -156,6 +160,15 @@ pub trait Enqueue: Send + Sync {
 
     /// Lets go of a key claimed by a sync execution that will not answer (its caller went away).
     fn release(&self, _served: &Served, _id: ExecId, _dedupe: DedupeKey) {}
+
+    /// `concurrency N` shared with other processes: takes a place for sync execution `id`;
+    /// `false` when every place is taken. By default the process's own count is the whole count.
+    fn place<'a>(&'a self, _served: &'a Served, _id: ExecId) -> Placing<'a> {
+        Box::pin(std::future::ready(Ok(true)))
+    }
+
+    /// Frees the place execution `id` took.
+    fn free_place(&self, _served: &Served, _id: ExecId) {}
 
     /// Where the steps of execution `id` of `served` go. By default there are no effects: the
     /// clock is read, `http` and `run` fail.
@@ -506,6 +519,25 @@ where
         },
         None => None,
     };
+    // Beyond this process's count, the count every process sharing the store keeps.
+    let _placed = match &s.running {
+        Some(_) => match queue.place(s, id).await {
+            Ok(true) => Some(Placed { queue, served: s, id }),
+            Ok(false) => {
+                let retry = [(RETRY_AFTER, HeaderValue::from_static("1"))];
+                let body = json!({"error": "too many executions"});
+                return reject(
+                    Some(s),
+                    StatusCode::TOO_MANY_REQUESTS,
+                    body,
+                    &retry,
+                    "over the workflow's concurrency",
+                );
+            }
+            Err(refused) => return refuse(refused),
+        },
+        None => None,
+    };
     // Should this request's future be dropped before it answers (the caller went away), the key
     // it claims is let go, so that the caller's retry runs rather than waiting out the window.
     let mut claimed = None;
@@ -572,6 +604,19 @@ where
 }
 
 /// A sync execution's claim on its `dedupe` key, let go if the execution never answers.
+/// A place of the workflow's `concurrency` held by a sync execution, freed when it is done.
+struct Placed<'a> {
+    queue: &'a dyn Enqueue,
+    served: &'a Served,
+    id: ExecId,
+}
+
+impl Drop for Placed<'_> {
+    fn drop(&mut self) {
+        self.queue.free_place(self.served, self.id);
+    }
+}
+
 struct Claimed<'a> {
     queue: &'a dyn Enqueue,
     served: &'a Served,

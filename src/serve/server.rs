@@ -3,7 +3,7 @@
 //! SIGTERM/SIGINT.
 
 use crate::effect::Effects;
-use crate::request::handle::{self, Enqueue, ExecId, Job, Limits};
+use crate::request::handle::{self, Enqueue, ExecId, Job, Limits, Placing};
 use crate::request::handle::{Accepted, Deciding, DedupeKey, Refused, Seen};
 use crate::request::served::Served;
 use crate::request::served::{BuildError, Router};
@@ -275,6 +275,27 @@ impl Enqueue for Queue {
         }
     }
 
+    fn place<'a>(&'a self, served: &'a Served, id: ExecId) -> Placing<'a> {
+        let limit = served.wf.concurrency.unwrap_or(u32::MAX);
+        let id = id.to_string();
+        let placing = self.store.as_ref().and_then(|s| s.place(&served.name, limit, &id));
+        Box::pin(async move {
+            match placing {
+                None => Ok(true),
+                Some(p) => p.await.map_err(|why| {
+                    tracing::error!(target: "wf::store", execution = %id, "cannot take a place of the workflow's concurrency: {why}");
+                    Refused::StoreUnavailable
+                }),
+            }
+        })
+    }
+
+    fn free_place(&self, served: &Served, id: ExecId) {
+        if let Some(store) = &self.store {
+            store.free_place(&served.name, &id.to_string());
+        }
+    }
+
     fn steps(&self, id: ExecId, served: &Arc<Served>) -> Box<dyn crate::request::step::Steps> {
         let live = self.effects.steps(id, served);
         match &self.store {
@@ -372,13 +393,15 @@ async fn run(opts: Options, router: Router) -> ExitCode {
                 return ExitCode::from(2);
             }
         },
-        StoreChoice::Postgres(url) => match crate::store::postgres::Postgres::connect(url, opts.lease).await {
-            Ok(s) => (None, Some(Arc::new(s))),
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::from(2);
+        StoreChoice::Postgres(url) => {
+            match crate::store::postgres::Postgres::connect(url, opts.lease).await {
+                Ok(s) => (None, Some(Arc::new(s))),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
             }
-        },
+        }
     };
     // Signal handlers go in before the address is announced: a SIGHUP or SIGTERM sent the moment
     // wf says it listens must reload or drain, not meet the default action and kill the process.
@@ -673,10 +696,17 @@ async fn worker(
         let (workflow, id) = (job.served.name.clone(), job.id);
         // The caller of an async run got the trigger's answer, whatever the run does after.
         let answered = job.served.immediate.as_ref().map_or(200, |a| a.status);
-        // `concurrency N`: a run beyond it waits here (holding this worker) for a place.
+        // `concurrency N`: a run beyond it waits here (holding this worker) for a place, in this
+        // process and then among every process sharing the store.
         let _running = match job.served.running.clone() {
             Some(limit) => limit.acquire_owned().await.ok(),
             None => None,
+        };
+        let placed = match (&store, job.served.wf.concurrency) {
+            (Some(store), Some(limit)) => {
+                wait_for_place(store, &job.served.name, limit, &id.to_string()).await
+            }
+            _ => false,
         };
         let ran = if job.served.plan.heavy {
             // Executions that loop run on the blocking pool, off the threads that answer requests.
@@ -686,6 +716,11 @@ async fn worker(
             // Effects are awaited: a worker waiting for a call holds no thread.
             std::panic::AssertUnwindSafe(handle::run_job(job)).catch_unwind().await.map_err(|_| ())
         };
+        if placed {
+            if let Some(store) = &store {
+                store.free_place(&workflow, &id.to_string());
+            }
+        }
         match ran {
             Ok(record) => {
                 logging::record(&record);
@@ -700,6 +735,22 @@ async fn worker(
             }
             Err(_) => {
                 tracing::error!(target: "wf::server", %workflow, execution = %id, "async execution panicked")
+            }
+        }
+    }
+}
+
+/// Waits for a place of a workflow's `concurrency` shared with other processes; true once one
+/// is held (false when the store shares none).
+async fn wait_for_place(store: &Arc<dyn Store>, workflow: &str, limit: u32, id: &str) -> bool {
+    loop {
+        let Some(placing) = store.place(workflow, limit, id) else { return false };
+        match placing.await {
+            Ok(true) => return true,
+            Ok(false) => tokio::time::sleep(Duration::from_millis(50)).await,
+            Err(why) => {
+                tracing::warn!(target: "wf::store", execution = %id, "cannot take a place of the workflow's concurrency: {why}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
     }

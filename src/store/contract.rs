@@ -75,19 +75,26 @@ pub(crate) async fn contract(first: &dyn Store, store: &dyn Store) {
     let all = store.list(&Filter { limit: 50, ..Filter::default() }).await.expect("list");
     let ids: Vec<&str> = all.iter().map(|r| r.id.as_str()).collect();
     assert_eq!(ids, ["00000000000000b2", "00000000000000b1", "00000000000000a2", "00000000000000a1"]);
-    let failed =
-        store.list(&Filter { status: Some("failed".into()), limit: 50, ..Filter::default() }).await.expect("list");
+    let failed = store
+        .list(&Filter { status: Some("failed".into()), limit: 50, ..Filter::default() })
+        .await
+        .expect("list");
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0].reason.as_deref(), Some("boom"));
     // An ended run is not open any more; the other is.
-    let queued =
-        store.list(&Filter { status: Some("queued".into()), limit: 50, ..Filter::default() }).await.expect("list");
+    let queued = store
+        .list(&Filter { status: Some("queued".into()), limit: 50, ..Filter::default() })
+        .await
+        .expect("list");
     assert_eq!(queued.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["00000000000000a2"]);
-    let recent = store.list(&Filter { since_ms: Some(3_500), limit: 50, ..Filter::default() }).await.expect("list");
+    let recent =
+        store.list(&Filter { since_ms: Some(3_500), limit: 50, ..Filter::default() }).await.expect("list");
     assert_eq!(recent.len(), 1);
     assert_eq!(store.list(&Filter { limit: 2, ..Filter::default() }).await.expect("list").len(), 2);
-    let other =
-        store.list(&Filter { workflow: Some("other".into()), limit: 50, ..Filter::default() }).await.expect("list");
+    let other = store
+        .list(&Filter { workflow: Some("other".into()), limit: 50, ..Filter::default() })
+        .await
+        .expect("list");
     assert!(other.is_empty());
 
     let shown = store.show("00000000000000a1").await.expect("show").expect("exists");

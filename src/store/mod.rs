@@ -194,6 +194,14 @@ pub trait Store: Send + Sync {
     fn leave(&self) -> Commit<'_> {
         Box::pin(std::future::ready(Ok(())))
     }
+    /// `concurrency N` across every process sharing the store: takes one of `limit` places of
+    /// `workflow` for execution `id`; `false` when all are taken. `None` for a store one process
+    /// uses: that process's own count is the whole count.
+    fn place(&self, _workflow: &str, _limit: u32, _id: &str) -> Option<Reading<'_, bool>> {
+        None
+    }
+    /// Frees the place execution `id` took.
+    fn free_place(&self, _workflow: &str, _id: &str) {}
     /// Woken when runs may be there to take (a store shared between processes tells); the
     /// taker polls as well.
     fn woken(&self) -> Option<Arc<tokio::sync::Notify>> {
@@ -203,7 +211,8 @@ pub trait Store: Send + Sync {
 
 /// Why a step's end was not recorded: another process sharing the store took the run over (this
 /// one's lease had expired). The run stops here; its new owner runs it.
-pub const FENCED: &str = "this instance no longer holds the run (its lease expired; another instance runs it)";
+pub const FENCED: &str =
+    "this instance no longer holds the run (its lease expired; another instance runs it)";
 
 /// Milliseconds since the epoch, now.
 pub fn now_ms() -> i64 {

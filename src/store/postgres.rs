@@ -13,7 +13,8 @@
 //! - History and step notes are gathered and written every 10 ms in one transaction.
 
 use super::{
-    Claim, FENCED, Claimed, Commit, Ended, Filter, Key, NewRun, Reading, RunView, StepView, Store, Unfinished, Version,
+    Claim, Claimed, Commit, Ended, Filter, Key, NewRun, Reading, RunView, StepView, Store, Unfinished,
+    Version, FENCED,
 };
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use serde_json::Value;
@@ -76,6 +77,13 @@ CREATE TABLE IF NOT EXISTS wf_dedupe (
     expires_ms BIGINT NOT NULL,
     answer     TEXT,
     PRIMARY KEY (workflow, key)
+);
+CREATE TABLE IF NOT EXISTS wf_places (
+    workflow  TEXT NOT NULL,
+    place     INTEGER NOT NULL,
+    owner     TEXT NOT NULL,
+    execution BIGINT NOT NULL,
+    PRIMARY KEY (workflow, place)
 );
 CREATE TABLE IF NOT EXISTS wf_steps (
     execution  BIGINT NOT NULL,
@@ -174,6 +182,18 @@ WHERE e.id IN (
     FOR UPDATE SKIP LOCKED)
 RETURNING e.id, e.workflow, e.frame, e.started_ms, e.version";
 
+/// Takes a free place of a workflow's `concurrency`: one no live instance holds.
+const TAKE_PLACE: &str = "
+WITH free AS (
+    SELECT s FROM generate_series(0, $2::INTEGER - 1) s
+    WHERE NOT EXISTS (SELECT 1 FROM wf_places p JOIN wf_instances i ON i.id = p.owner
+                      WHERE p.workflow = $1 AND p.place = s AND i.lease_until > now())
+    ORDER BY s LIMIT 1)
+INSERT INTO wf_places (workflow, place, owner, execution) SELECT $1, s, $3, $4 FROM free
+ON CONFLICT (workflow, place) DO UPDATE SET owner = EXCLUDED.owner, execution = EXCLUDED.execution
+WHERE NOT EXISTS (SELECT 1 FROM wf_instances i WHERE i.id = wf_places.owner AND i.lease_until > now())
+RETURNING place";
+
 const COLUMNS: &str =
     "id, workflow, mode, state, outcome, status, started_ms, duration_ms, reason, at, attempts, logs, request";
 
@@ -181,11 +201,30 @@ const COLUMNS: &str =
 enum Write {
     /// A run's first step started.
     Running(i64),
+    /// A place of a workflow's `concurrency` freed.
+    FreePlace(String, i64),
     Answered(Key, String),
     Release(Key),
-    StepStarted { id: i64, n: i32, kind: String, request: String, at: i64 },
-    StepNoted { id: i64, n: i32, result: Result<String, String>, at: i64 },
-    StepValue { id: i64, n: i32, kind: String, value: String, at: i64 },
+    StepStarted {
+        id: i64,
+        n: i32,
+        kind: String,
+        request: String,
+        at: i64,
+    },
+    StepNoted {
+        id: i64,
+        n: i32,
+        result: Result<String, String>,
+        at: i64,
+    },
+    StepValue {
+        id: i64,
+        n: i32,
+        kind: String,
+        value: String,
+        at: i64,
+    },
     Ended(Box<Ended>),
 }
 
@@ -195,7 +234,7 @@ impl Write {
         match self {
             Write::Running(_) | Write::Ended(_) => 0,
             Write::StepStarted { .. } | Write::StepNoted { .. } | Write::StepValue { .. } => 1,
-            Write::Answered(..) | Write::Release(_) => 2,
+            Write::Answered(..) | Write::Release(_) | Write::FreePlace(..) => 2,
         }
     }
 }
@@ -265,7 +304,9 @@ async fn migrate(pool: &Pool) -> Result<(), String> {
         }
         Some(_) => {}
         None => {
-            tx.execute("INSERT INTO wf_schema (version) VALUES ($1)", &[&SCHEMA_VERSION]).await.map_err(sql)?;
+            tx.execute("INSERT INTO wf_schema (version) VALUES ($1)", &[&SCHEMA_VERSION])
+                .await
+                .map_err(sql)?;
         }
     }
     tx.commit().await.map_err(sql)
@@ -447,10 +488,7 @@ impl Inner {
         let row = client.query_opt(&st, &[&k.workflow, &k.key, &super::now_ms()]).await.map_err(sql)?;
         Ok(row.map(|r| {
             let answer: Option<String> = r.get(1);
-            Claim::Duplicate {
-                of: hex(r.get(0)),
-                answer: answer.and_then(|a| serde_json::from_str(&a).ok()),
-            }
+            Claim::Duplicate { of: hex(r.get(0)), answer: answer.and_then(|a| serde_json::from_str(&a).ok()) }
         }))
     }
 
@@ -541,6 +579,34 @@ impl Inner {
         Ok(())
     }
 
+    /// Takes a place of `workflow`'s `concurrency` (a few tries: two instances may reach for
+    /// the same free place at once).
+    async fn place(&self, workflow: &str, limit: u32, id: i64) -> Result<bool, String> {
+        let client = self.client().await?;
+        let st = client.prepare_cached(TAKE_PLACE).await.map_err(sql)?;
+        let limit = i32::try_from(limit).unwrap_or(i32::MAX);
+        for _ in 0..3 {
+            let me = self.me.load_full();
+            let rows = client.query(&st, &[&workflow, &limit, &*me, &id]).await.map_err(sql)?;
+            if !rows.is_empty() {
+                return Ok(true);
+            }
+            // None free, or one taken under us: free places are looked for again.
+            let held = client
+                .query_one(
+                    "SELECT count(*) FROM wf_places p JOIN wf_instances i ON i.id = p.owner
+                     WHERE p.workflow = $1 AND i.lease_until > now()",
+                    &[&workflow],
+                )
+                .await
+                .map_err(sql)?;
+            if held.get::<_, i64>(0) >= i64::from(limit) {
+                return Ok(false);
+            }
+        }
+        Ok(false)
+    }
+
     /// Takes up to [`TAKE`] runs no live instance holds, oldest first, with their finished steps.
     async fn take(&self) -> Result<Vec<Unfinished>, String> {
         let mut client = self.client().await?;
@@ -597,6 +663,7 @@ impl Inner {
             .execute("UPDATE wf_executions SET owner = NULL WHERE owner = $1 AND state <> 'ended'", &[&*me])
             .await
             .map_err(sql)?;
+        tx.execute("DELETE FROM wf_places WHERE owner = $1", &[&*me]).await.map_err(sql)?;
         tx.execute("DELETE FROM wf_instances WHERE id = $1", &[&*me]).await.map_err(sql)?;
         if released > 0 {
             tx.execute(&format!("NOTIFY {CHANNEL}"), &[]).await.map_err(sql)?;
@@ -606,11 +673,17 @@ impl Inner {
 }
 
 /// One gathered write, in the batch's transaction.
-async fn apply(tx: &deadpool_postgres::Transaction<'_>, write: &Write, me: &str) -> Result<(), tokio_postgres::Error> {
+async fn apply(
+    tx: &deadpool_postgres::Transaction<'_>,
+    write: &Write,
+    me: &str,
+) -> Result<(), tokio_postgres::Error> {
     match write {
         Write::Answered(k, answer) => {
             let st = tx
-                .prepare_cached("UPDATE wf_dedupe SET answer = $4 WHERE workflow = $1 AND key = $2 AND execution = $3")
+                .prepare_cached(
+                    "UPDATE wf_dedupe SET answer = $4 WHERE workflow = $1 AND key = $2 AND execution = $3",
+                )
                 .await?;
             tx.execute(&st, &[&k.workflow, &k.key, &key(&k.id), answer]).await?;
         }
@@ -621,6 +694,11 @@ async fn apply(tx: &deadpool_postgres::Transaction<'_>, write: &Write, me: &str)
                 )
                 .await?;
             tx.execute(&st, &[&k.workflow, &k.key, &key(&k.id)]).await?;
+        }
+        Write::FreePlace(workflow, id) => {
+            let st =
+                tx.prepare_cached("DELETE FROM wf_places WHERE workflow = $1 AND execution = $2").await?;
+            tx.execute(&st, &[workflow, id]).await?;
         }
         Write::Running(id) => {
             let st = tx.prepare_cached(RUNNING).await?;
@@ -810,6 +888,15 @@ impl Store for Postgres {
 
     fn leave(&self) -> Commit<'_> {
         Box::pin(self.inner.leave())
+    }
+
+    fn place(&self, workflow: &str, limit: u32, id: &str) -> Option<Reading<'_, bool>> {
+        let (workflow, id) = (workflow.to_string(), key(id));
+        Some(Box::pin(async move { self.inner.place(&workflow, limit, id).await }))
+    }
+
+    fn free_place(&self, workflow: &str, id: &str) {
+        self.inner.later(Write::FreePlace(workflow.to_string(), key(id)));
     }
 
     fn woken(&self) -> Option<Arc<Notify>> {
@@ -1062,7 +1149,8 @@ mod shared {
         dead.inner.renew().await.expect("renew");
         assert_ne!(dead.identity(), old);
         // The new owner records.
-        let owner = if b.step_ended(&format!("{:016x}", 1), 1, &Ok(json!(1))).await.is_ok() { &b } else { &c };
+        let owner =
+            if b.step_ended(&format!("{:016x}", 1), 1, &Ok(json!(1))).await.is_ok() { &b } else { &c };
         assert!(owner.step_ended(&format!("{:016x}", 1), 2, &Ok(json!(2))).await.is_ok());
     }
 

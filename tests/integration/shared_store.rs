@@ -53,7 +53,12 @@ fn calls(up: &Upstream) -> HashMap<String, usize> {
 }
 
 /// Waits until every id in `acked` made its call; gives the calls.
-fn all_called(up: &Upstream, acked: &[String], within: Duration, log: impl Fn() -> String) -> HashMap<String, usize> {
+fn all_called(
+    up: &Upstream,
+    acked: &[String],
+    within: Duration,
+    log: impl Fn() -> String,
+) -> HashMap<String, usize> {
     let deadline = Instant::now() + within;
     loop {
         let runs = calls(up);
@@ -97,7 +102,8 @@ fn two_instances_run_each_run_once_and_a_delivery_sent_to_both_once() {
             (x.join().expect("a"), y.join().expect("b"))
         });
         assert_eq!((ra.status, rb.status), (200, 200), "{} {}", ra.body, rb.body);
-        let dup: Vec<&Resp> = [&ra, &rb].into_iter().filter(|r| r.header("x-wf-duplicate-of").is_some()).collect();
+        let dup: Vec<&Resp> =
+            [&ra, &rb].into_iter().filter(|r| r.header("x-wf-duplicate-of").is_some()).collect();
         assert_eq!(dup.len(), 1, "exactly one of the two is the duplicate");
         let first = if dup[0].header("x-wf-execution") == ra.header("x-wf-execution") { &rb } else { &ra };
         assert_eq!(dup[0].header("x-wf-duplicate-of"), first.header("x-wf-execution"));
@@ -125,7 +131,12 @@ fn two_instances_run_each_run_once_and_a_delivery_sent_to_both_once() {
         if completed == 420 {
             break;
         }
-        assert!(Instant::now() < deadline, "{completed} of 420 completed in the history:\n{}\n{}", a.log(), b.log());
+        assert!(
+            Instant::now() < deadline,
+            "{completed} of 420 completed in the history:\n{}\n{}",
+            a.log(),
+            b.log()
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     let shown = crate::common::wf(&["runs", "--store", &pg.url, "show", &acked[0]]);
@@ -208,4 +219,64 @@ fn a_database_restart_gives_503_while_down_and_the_instance_recovers_without_a_r
     }
     all_called(&up, &acked, Duration::from_secs(30), || s.log());
     assert_eq!(refused, 30);
+}
+
+#[test]
+fn concurrency_is_one_count_across_instances() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let Some(pg) = Cluster::start() else { return };
+    let (now, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (n2, m2) = (now.clone(), most.clone());
+    // Each call lasts 100 ms; the upstream notes how many were under way at once.
+    let up = Upstream::start(move |_, _| {
+        let under_way = n2.fetch_add(1, Ordering::SeqCst) + 1;
+        m2.fetch_max(under_way, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(100));
+        n2.fetch_sub(1, Ordering::SeqCst);
+        Reply::new(200, "ok")
+    });
+    let wf = format!(
+        r#"workflow relay {{
+  trigger webhook {{ path "/relay" mode async concurrency 1 }}
+  extract {{ n = body "n" required }}
+  let r = http POST "{}" {{ json {{ n: n }} }}
+}}
+
+workflow pay {{
+  trigger webhook {{ path "/pay" concurrency 1 }}
+  let r = http POST "{}" {{ json {{ }} }}
+  respond 200 json {{ ok: true }}
+}}"#,
+        up.url("/count"),
+        up.url("/pay")
+    );
+    let (a, b) = (instance(&wf, &pg.url, &[]), instance(&wf, &pg.url, &[]));
+    let mut acked = Vec::new();
+    for n in 0..10 {
+        for s in [&a, &b] {
+            let r = post(s, n, None);
+            assert_eq!(r.status, 200, "{}", r.body);
+            acked.push(r.header("x-wf-execution").expect("id").to_string());
+        }
+    }
+    all_called(&up, &acked, Duration::from_secs(30), || format!("{}\n{}", a.log(), b.log()));
+    assert_eq!(
+        most.load(Ordering::SeqCst),
+        1,
+        "runs of a `concurrency 1` workflow overlapped across instances"
+    );
+    // A sync request while the other instance runs one: 429.
+    let (first, second) = std::thread::scope(|sc| {
+        let x = sc.spawn(|| a.post("/pay", &[("Content-Type", "application/json")], "{}"));
+        std::thread::sleep(Duration::from_millis(40));
+        let y = sc.spawn(|| b.post("/pay", &[("Content-Type", "application/json")], "{}"));
+        (x.join().expect("a"), y.join().expect("b"))
+    });
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert_eq!(second.status, 429, "{}", second.body);
+    // Its place is free again once it answered.
+    std::thread::sleep(Duration::from_millis(100));
+    let again = b.post("/pay", &[("Content-Type", "application/json")], "{}");
+    assert_eq!(again.status, 200, "{}", again.body);
 }

@@ -23,7 +23,8 @@ pub struct Cluster {
 /// The directory holding `initdb`, `pg_ctl` and `postgres`: on `PATH`, or Debian's
 /// `/usr/lib/postgresql/VERSION/bin` (newest first).
 fn bin_dir() -> Option<PathBuf> {
-    let on_path = std::env::var_os("PATH").into_iter().flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>());
+    let on_path =
+        std::env::var_os("PATH").into_iter().flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>());
     for dir in on_path {
         if dir.join("initdb").is_file() && dir.join("pg_ctl").is_file() {
             // A link to Debian's directory (as /usr/local/bin/initdb may be): use the real one.
@@ -113,7 +114,11 @@ impl Cluster {
         let data = self.data();
         let out = self.run("pg_ctl", &["-D", &data, "-o", &options, "-l", &log, "-w", "-t", "60", "start"]);
         let server_log = std::fs::read_to_string(&log).unwrap_or_default();
-        assert!(out.status.success(), "pg_ctl start failed: {}\n{server_log}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "pg_ctl start failed: {}\n{server_log}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// Stops the server at once (as a crash would), keeping its data.
