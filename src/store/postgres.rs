@@ -22,7 +22,7 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::Notify;
+use tokio::sync::{mpsc, oneshot, Notify};
 use tokio_postgres::{NoTls, Row};
 
 /// The schema this build writes.
@@ -319,8 +319,51 @@ fn new_identity() -> String {
     hex::encode(bytes)
 }
 
+/// An accepted run (without a `dedupe` key) waiting for its batch.
+struct Accepting {
+    id: i64,
+    run: NewRun,
+    request: String,
+    frame: String,
+    env: String,
+    done: oneshot::Sender<Result<(), String>>,
+}
+
+/// Runs waiting for a batch at most; beyond, callers wait.
+const ACCEPTS: usize = 16_384;
+/// Most runs in one batch.
+const ACCEPT_BATCH: usize = 1_024;
+/// Tasks committing batches of accepted runs at once (each on its own connection).
+const ACCEPTERS: usize = 4;
+
+/// Takes the accepted runs waiting (as many as there are, up to a batch) and commits them.
+async fn accept_batches(inner: Arc<Inner>, rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Accepting>>>) {
+    loop {
+        let mut batch = Vec::new();
+        {
+            let mut rx = rx.lock().await;
+            match rx.recv().await {
+                Some(first) => batch.push(first),
+                None => return,
+            }
+            while batch.len() < ACCEPT_BATCH {
+                match rx.try_recv() {
+                    Ok(next) => batch.push(next),
+                    Err(_) => break,
+                }
+            }
+        }
+        let committed = inner.accept_batch(&batch).await;
+        for a in batch {
+            let _ = a.done.send(committed.clone());
+        }
+    }
+}
+
 struct Inner {
     pool: Pool,
+    /// Accepted runs on their way to a batch.
+    accepts: mpsc::Sender<Accepting>,
     /// This instance's identity: the owner of the runs it holds. Changed when its lease is found
     /// expired, so that what it was running can no longer record anything.
     me: arc_swap::ArcSwap<String>,
@@ -353,8 +396,10 @@ impl Postgres {
     pub async fn connect(url: &str, lease: Duration) -> Result<Postgres, String> {
         let pool = pool(url, 32)?;
         migrate(&pool).await.map_err(|e| format!("the store {}: {e}", shown(url)))?;
+        let (accepts, accepted) = mpsc::channel(ACCEPTS);
         let inner = Arc::new(Inner {
             pool,
+            accepts,
             me: arc_swap::ArcSwap::from_pointee(new_identity()),
             lease,
             later: Mutex::new(Vec::new()),
@@ -363,11 +408,15 @@ impl Postgres {
             woken: Arc::new(Notify::new()),
         });
         inner.register().await?;
-        let tasks = vec![
+        let mut tasks = vec![
             tokio::spawn(heartbeat(inner.clone())),
             tokio::spawn(write_gathered(inner.clone())),
             tokio::spawn(listen(url.to_string(), inner.woken.clone())),
         ];
+        let accepted = Arc::new(tokio::sync::Mutex::new(accepted));
+        for _ in 0..ACCEPTERS {
+            tasks.push(tokio::spawn(accept_batches(inner.clone(), accepted.clone())));
+        }
         Ok(Postgres { inner, tasks })
     }
 
@@ -461,10 +510,11 @@ impl Inner {
             // Runs' rows first, then steps, then keys: a step's end (written at once) locks its
             // run's row and then its step's, so a batch that took them the other way round
             // could deadlock with it.
+            // Within a pass the statements are pipelined (sent in order, not waited for one
+            // by one).
             for pass in 0..3 {
-                for write in batch.iter().filter(|w| w.pass() == pass) {
-                    apply(&tx, write, &me).await.map_err(sql)?;
-                }
+                let writes = batch.iter().filter(|w| w.pass() == pass).map(|w| apply(&tx, w, &me));
+                futures_util::future::try_join_all(writes).await.map_err(sql)?;
             }
             tx.commit().await.map_err(sql)
         }
@@ -500,14 +550,13 @@ impl Inner {
         let (request, frame) = (run.request.to_string(), run.frame.to_string());
         let env = serde_json::to_string(&run.env_names).unwrap_or_default();
         let Some(k) = dedupe else {
-            let st = client.prepare_cached(INSERT_RUN).await.map_err(sql)?;
-            client
-                .execute(
-                    &st,
-                    &[&id, &run.workflow, &run.version.hash, &*me, &run.accepted_ms, &request, &frame, &env],
-                )
-                .await
-                .map_err(sql)?;
+            // Without a key, runs are committed in batches (one transaction, its inserts
+            // pipelined) by the accepting tasks.
+            drop(client);
+            let (done, committed) = oneshot::channel();
+            let run = Accepting { id, run, request, frame, env, done };
+            self.accepts.send(run).await.map_err(|_| "the store's accepting tasks stopped".to_string())?;
+            committed.await.map_err(|_| "the store's accepting tasks stopped".to_string())??;
             return Ok(Claim::First);
         };
         let st = client.prepare_cached(INSERT_KEYED_RUN).await.map_err(sql)?;
@@ -541,6 +590,34 @@ impl Inner {
             }
         }
         Err("the dedupe key kept changing hands".into())
+    }
+
+    /// Commits a batch of accepted runs in one transaction, their inserts pipelined.
+    async fn accept_batch(&self, batch: &[Accepting]) -> Result<(), String> {
+        let mut client = self.client().await?;
+        for a in batch {
+            self.version(&client, &a.run.version).await?;
+        }
+        let me = self.me.load_full();
+        let tx = client.transaction().await.map_err(sql)?;
+        let st = tx.prepare_cached(INSERT_RUN).await.map_err(sql)?;
+        let inserts = batch.iter().map(|a| {
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 8] = [
+                &a.id,
+                &a.run.workflow,
+                &a.run.version.hash,
+                &*me,
+                &a.run.accepted_ms,
+                &a.request,
+                &a.frame,
+                &a.env,
+            ];
+            let st = &st;
+            let tx = &tx;
+            async move { tx.execute(st, &params).await }
+        });
+        futures_util::future::try_join_all(inserts).await.map_err(sql)?;
+        tx.commit().await.map_err(sql)
     }
 
     async fn claim(&self, k: Key) -> Result<Claim, String> {
