@@ -1248,6 +1248,17 @@ mod shared {
     }
 
     #[tokio::test]
+    async fn instances_starting_at_once_migrate_the_schema_once() {
+        let Some(pg) = Cluster::start() else { return };
+        let lease = Duration::from_secs(30);
+        let starts = (0..6).map(|_| Postgres::connect(&pg.url, lease));
+        for started in futures_util::future::join_all(starts).await {
+            assert!(started.is_ok(), "{:?}", started.err());
+        }
+        assert_eq!(pg.psql("SELECT count(*) FROM wf_schema"), "1");
+    }
+
+    #[tokio::test]
     async fn an_unreachable_database_is_an_error_not_a_hang() {
         let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port());
         let url = format!("postgres://wf:pw@127.0.0.1:{}/wf", port.unwrap_or(1));

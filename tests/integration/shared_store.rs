@@ -280,3 +280,63 @@ workflow pay {{
     let again = b.post("/pay", &[("Content-Type", "application/json")], "{}");
     assert_eq!(again.status, 200, "{}", again.body);
 }
+
+/// `wf runs --store URL ARGS --format json`.
+fn runs(url: &str, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["runs", "--store", url, "--format", "json"];
+    all.extend_from_slice(args);
+    let out = crate::common::wf(&all);
+    assert_eq!(out.status.code(), Some(0), "{}", crate::common::text(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("json")
+}
+
+#[test]
+fn runs_retry_and_prune_work_on_the_shared_store() {
+    let Some(pg) = Cluster::start() else { return };
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let wf = format!(
+        r#"workflow relay {{
+  trigger webhook {{ path "/relay" mode async }}
+  let r = http POST "http://127.0.0.1:{port}/hook" {{ timeout 2s }}
+  log "relayed ${{r.status}}"
+}}"#
+    );
+    let (a, b) = (instance(&wf, &pg.url, &[]), instance(&wf, &pg.url, &[]));
+    let id = a.post("/relay", &[], "").header("x-wf-execution").expect("id").to_string();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while runs(&pg.url, &["show", &id])["outcome"] != "failed" {
+        assert!(Instant::now() < deadline, "the failure was not recorded:\n{}", a.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The service comes up; the retried run is taken by an instance (woken by NOTIFY).
+    let up = Upstream::start_at(&format!("127.0.0.1:{port}"), |_, _| Reply::new(204, ""));
+    let out = crate::common::wf(&["runs", "--store", &pg.url, "retry", &id]);
+    assert_eq!(out.status.code(), Some(0), "{}", crate::common::text(&out.stderr));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while runs(&pg.url, &["show", &id])["outcome"] != "completed" {
+        assert!(Instant::now() < deadline, "not retried:\n{}\n{}", a.log(), b.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(up.received().len(), 1);
+    let shown = runs(&pg.url, &["show", &id]);
+    assert_eq!(shown["attempts"], 1, "{shown}");
+    assert_eq!(shown["logs"], serde_json::json!(["relayed 204"]), "{shown}");
+    // Only a failed async run can be retried.
+    let again = crate::common::wf(&["runs", "--store", &pg.url, "retry", &id]);
+    assert_eq!(again.status.code(), Some(1));
+    // Pruning takes ended executions.
+    let out = crate::common::wf(&["runs", "--store", &pg.url, "prune", "--older-than", "0s"]);
+    assert_eq!(out.status.code(), Some(0), "{}", crate::common::text(&out.stderr));
+    assert!(
+        crate::common::text(&out.stdout).contains("pruned 1 executions"),
+        "{}",
+        crate::common::text(&out.stdout)
+    );
+    assert_eq!(runs(&pg.url, &[]), serde_json::json!([]));
+    // A database that is not a wf store is named as such, its password not shown.
+    let other = format!("postgres://postgres:hunter2@127.0.0.1:{}/template1", pg.port);
+    let out = crate::common::wf(&["runs", "--store", &other]);
+    let err = crate::common::text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("no wf store") && !err.contains("hunter2"), "{err}");
+}
