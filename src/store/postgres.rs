@@ -354,6 +354,14 @@ async fn accept_batches(inner: Arc<Inner>, rx: Arc<tokio::sync::Mutex<mpsc::Rece
             }
         }
         let committed = inner.accept_batch(&batch).await;
+        if committed.is_err() {
+            // The commit may have happened with its answer lost: such runs would be kept under
+            // this instance and never run here (their callers got 503). They are let go once
+            // the database answers again, for any instance to take.
+            if let Ok(mut doubt) = inner.in_doubt.lock() {
+                doubt.extend(batch.iter().map(|a| a.id));
+            }
+        }
         for a in batch {
             let _ = a.done.send(committed.clone());
         }
@@ -364,6 +372,8 @@ struct Inner {
     pool: Pool,
     /// Accepted runs on their way to a batch.
     accepts: mpsc::Sender<Accepting>,
+    /// Runs of batches whose commit failed: perhaps committed all the same.
+    in_doubt: Mutex<Vec<i64>>,
     /// This instance's identity: the owner of the runs it holds. Changed when its lease is found
     /// expired, so that what it was running can no longer record anything.
     me: arc_swap::ArcSwap<String>,
@@ -400,6 +410,7 @@ impl Postgres {
         let inner = Arc::new(Inner {
             pool,
             accepts,
+            in_doubt: Mutex::new(Vec::new()),
             me: arc_swap::ArcSwap::from_pointee(new_identity()),
             lease,
             later: Mutex::new(Vec::new()),
@@ -492,6 +503,39 @@ impl Inner {
             Ok(mut waiting) if waiting.len() < QUEUE => waiting.push(write),
             _ => {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Lets go of runs whose batch failed to commit (should they have been committed anyway).
+    async fn release_in_doubt(&self) -> Result<(), String> {
+        let ids = self.in_doubt.lock().map(|mut d| std::mem::take(&mut *d)).unwrap_or_default();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let released = async {
+            let client = self.client().await?;
+            let me = self.me.load_full();
+            client
+                .execute(
+                    "UPDATE wf_executions SET owner = NULL WHERE id = ANY($1) AND owner = $2 AND state = 'queued'",
+                    &[&ids, &*me],
+                )
+                .await
+                .map_err(sql)
+        }
+        .await;
+        match released {
+            Ok(0) => Ok(()),
+            Ok(n) => {
+                tracing::warn!(target: "wf::store", runs = n, "runs whose callers were told 503 had been kept after all: they will run");
+                Ok(())
+            }
+            Err(why) => {
+                if let Ok(mut d) = self.in_doubt.lock() {
+                    d.extend(ids);
+                }
+                Err(why)
             }
         }
     }
@@ -842,6 +886,7 @@ async fn write_gathered(inner: Arc<Inner>) {
     loop {
         tick.tick().await;
         let _ = inner.write_gathered().await;
+        let _ = inner.release_in_doubt().await;
     }
 }
 
@@ -1245,6 +1290,22 @@ mod shared {
         tokio::time::timeout(Duration::from_secs(10), woken.notified()).await.expect("woken by NOTIFY");
         let taken = staying.retried().await.expect("take");
         assert_eq!(taken.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), [format!("{:016x}", 7)]);
+    }
+
+    #[tokio::test]
+    async fn a_run_whose_commit_answer_was_lost_is_let_go_for_any_instance() {
+        let Some(pg) = Cluster::start() else { return };
+        let lease = Duration::from_secs(30);
+        let (a, b) = (
+            Postgres::connect(&pg.url, lease).await.expect("connect"),
+            Postgres::connect(&pg.url, lease).await.expect("connect"),
+        );
+        a.accept(run(42), None).await.expect("accept");
+        // As if its batch had failed after committing: its caller was told 503.
+        a.inner.in_doubt.lock().expect("lock").push(42);
+        a.inner.release_in_doubt().await.expect("release");
+        let taken = b.retried().await.expect("take");
+        assert_eq!(taken.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), [format!("{:016x}", 42)]);
     }
 
     #[tokio::test]
