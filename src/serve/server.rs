@@ -353,6 +353,9 @@ impl Ctx {
 }
 
 async fn run(opts: Options, router: Router) -> ExitCode {
+    // A file-size limit reached (`ulimit -f`) makes a write fail with EFBIG, as a full disk fails
+    // with ENOSPC; its signal must not kill the process (and every run it holds in memory).
+    let _file_too_big = signal(SignalKind::from_raw(nix::sys::signal::Signal::SIGXFSZ as i32)).ok();
     let addr: SocketAddr = match opts.listen.parse() {
         Ok(a) => a,
         Err(_) => match tokio::net::lookup_host(&opts.listen).await.ok().and_then(|mut a| a.next()) {

@@ -89,7 +89,13 @@ enum Write {
 struct Cmd {
     write: Write,
     done: Option<oneshot::Sender<Result<Claim, String>>>,
+    /// When a write nobody waits for was first in a batch that failed.
+    failed: Option<std::time::Instant>,
 }
+
+/// How long a write nobody waits for (history) is tried again after its batch failed (a full
+/// disk, a store that went away) before it is dropped and counted.
+const KEEP_TRYING: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// The reading connection and the identity (device, inode) of the file it opened.
 type Reader = (Connection, Option<(u64, u64)>);
@@ -191,7 +197,7 @@ impl Sqlite {
         Box::pin(async move {
             let (done, wait) = oneshot::channel();
             self.tx
-                .send(Cmd { write, done: Some(done) })
+                .send(Cmd { write, done: Some(done), failed: None })
                 .await
                 .map_err(|_| "the store's writer stopped".to_string())?;
             wait.await.map_err(|_| "the store's writer stopped".to_string())?
@@ -345,6 +351,8 @@ fn write_loop(
     let Ok(clock) = tokio::runtime::Builder::new_current_thread().enable_time().build() else { return };
     let mut known: HashSet<String> = HashSet::new();
     let mut batch: Vec<Cmd> = Vec::with_capacity(BATCH);
+    // Writes nobody waits for whose batch failed: tried again first.
+    let mut again: Vec<Cmd> = Vec::new();
     let mut opened = identity(path);
     let mut open = true;
     while open {
@@ -363,11 +371,12 @@ fn write_loop(
         // Gathered writes were made before the waited ones they could follow (a step's start
         // before its end), so they go first.
         let gathered = later.lock().map(|mut w| std::mem::take(&mut *w)).unwrap_or_default();
-        if gathered.is_empty() && batch.is_empty() {
+        if gathered.is_empty() && batch.is_empty() && again.is_empty() {
             continue;
         }
         let mut waited = std::mem::take(&mut batch);
-        batch.extend(gathered.into_iter().map(|write| Cmd { write, done: None }));
+        batch.append(&mut again);
+        batch.extend(gathered.into_iter().map(|write| Cmd { write, done: None, failed: None }));
         batch.append(&mut waited);
         // A store deleted (or replaced) while open would take writes into a file nobody can read
         // again: write to a new one at the path instead.
@@ -396,11 +405,21 @@ fn write_loop(
                 Some(done) => {
                     let _ = done.send(found);
                 }
+                // History is tried again with the next batches, for a while.
                 None if result.is_err() => {
-                    dropped.fetch_add(1, Ordering::Relaxed);
+                    let since = cmd.failed.unwrap_or_else(std::time::Instant::now);
+                    if since.elapsed() < KEEP_TRYING && again.len() < QUEUE {
+                        again.push(Cmd { failed: Some(since), ..cmd });
+                    } else {
+                        dropped.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
                 None => {}
             }
+        }
+        if result.is_err() {
+            // Not a busy loop while the store cannot be written.
+            std::thread::sleep(std::time::Duration::from_millis(100));
         }
     }
 }

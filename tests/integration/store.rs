@@ -535,3 +535,62 @@ fn runs_not_drained_at_sigterm_stay_kept_and_resume_at_the_next_start() {
         }
     }
 }
+
+/// Sets the soft file-size limit (`ulimit -f`, in bytes) of a running process with `prlimit`.
+fn file_size_limit(server: &Server, limit: &str) {
+    let pid = server.child.id().to_string();
+    let out = Command::new("prlimit")
+        .args(["--pid", &pid, &format!("--fsize={limit}:")])
+        .output()
+        .expect("prlimit");
+    assert!(out.status.success(), "prlimit: {}", crate::common::text(&out.stderr));
+}
+
+#[test]
+fn a_store_that_cannot_grow_gives_503_to_async_callers_and_recovers_when_it_can() {
+    if !crate::common::have(
+        Command::new("prlimit").arg("--version").output().is_ok_and(|o| o.status.success()),
+        "prlimit",
+        "apt-get install util-linux",
+    ) {
+        return;
+    }
+    let server = serve(Dir::new(&[("both.wf", BOTH)]), &[]);
+    for _ in 0..5 {
+        assert_eq!(server.post("/later", &[], "").status, 200);
+    }
+    // The store's files may not grow past 4 KiB: every write fails as on a full disk.
+    file_size_limit(&server, "4096");
+    for _ in 0..5 {
+        let r = server.post("/later", &[], "");
+        assert_eq!(r.status, 503, "never 200 for a run that was not committed: {}", r.body);
+        assert_eq!(r.header("retry-after"), Some("1"));
+        // Sync workflows keep answering.
+        assert_eq!(server.post("/now", &[], "").status, 200);
+    }
+    server.wait_log("cannot keep an accepted run");
+    // Room again: runs are kept and run.
+    file_size_limit(&server, "unlimited");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = server.post("/later", &[], "");
+        if r.status == 200 {
+            break;
+        }
+        assert_eq!(r.status, 503, "{}", r.body);
+        assert!(Instant::now() < deadline, "the store did not recover:\n{}", server.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Every run acknowledged ran, and its history was written once the store could grow again
+    // (history that failed to be written is tried again).
+    let store = server.dir.path().join("state.db");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let kept = runs(&store, &["--workflow", "later", "--status", "completed"]);
+        if kept.as_array().map_or(0, Vec::len) == 6 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{kept}\n{}", server.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
