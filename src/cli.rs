@@ -207,6 +207,10 @@ struct ServeArgs {
     /// the runs of an instance that died are taken over after it.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     lease: std::time::Duration,
+    /// With a store: an async run's `http` retry that would wait this long or longer parks the
+    /// run (kept with its due time, no worker held) instead of waiting.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    park_after: std::time::Duration,
 }
 
 impl ServeArgs {
@@ -233,6 +237,7 @@ impl ServeArgs {
             store: self.store,
             retain: self.retain,
             lease: self.lease.max(std::time::Duration::from_secs(1)),
+            park_after: self.park_after,
             budget: crate::request::eval::Budget {
                 steps: self.max_steps.max(1),
                 bytes: u64::try_from(self.max_memory).unwrap_or(u64::MAX),

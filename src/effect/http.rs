@@ -33,9 +33,23 @@ enum Failure {
     Final(String),
 }
 
+/// A call resumed or allowed to park: the attempts made before (by a run resumed from its
+/// journal), and, for a run that is kept, the wait from which the run parks instead of waiting
+/// (leaving its due time in the slot and failing with [`step::PARKED`]).
+#[derive(Default)]
+pub struct Waits<'a> {
+    pub attempts_before: u32,
+    pub park: Option<(std::time::Duration, u32, &'a step::ParkedSlot)>,
+}
+
 /// Performs a call: the first attempt, then up to `retry` more; gives the result of the last
 /// answer, or fails when the last attempt got none.
-pub async fn call(client: &reqwest::Client, req: HttpRequest, key: &str) -> Result<Value, String> {
+pub async fn call(
+    client: &reqwest::Client,
+    req: HttpRequest,
+    key: &str,
+    waits: Waits<'_>,
+) -> Result<Value, String> {
     let what = format!("`http {} {}`", req.method, req.url);
     let url = reqwest::Url::parse(&req.url).map_err(|e| format!("{what}: not a URL: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") {
@@ -49,7 +63,7 @@ pub async fn call(client: &reqwest::Client, req: HttpRequest, key: &str) -> Resu
         let key = HeaderValue::from_str(key).map_err(|_| format!("{what}: invalid idempotency key"))?;
         headers.insert(IDEMPOTENCY_KEY, key);
     }
-    let mut attempt: u32 = 0;
+    let mut attempt: u32 = waits.attempts_before;
     loop {
         let request =
             client.request(req.method.clone(), url.clone()).headers(headers.clone()).body(req.body.clone());
@@ -78,7 +92,18 @@ pub async fn call(client: &reqwest::Client, req: HttpRequest, key: &str) -> Resu
                 None
             }
         };
-        tokio::time::sleep(retry_after.unwrap_or_else(|| backoff(attempt))).await;
+        let wait = retry_after.unwrap_or_else(|| backoff(attempt));
+        if let Some((after, n, slot)) = waits.park {
+            if wait >= after {
+                let wait_ms = i64::try_from(wait.as_millis()).unwrap_or(i64::MAX);
+                let due_ms = step::now_ms().saturating_add(wait_ms);
+                if let Ok(mut parked) = slot.lock() {
+                    *parked = Some(step::Parked { n, due_ms, attempts: attempt + 1 });
+                }
+                return Err(step::PARKED.to_string());
+            }
+        }
+        tokio::time::sleep(wait).await;
         attempt += 1;
     }
 }

@@ -16,21 +16,51 @@ use std::sync::Arc;
 pub struct Effects {
     client: reqwest::Client,
     allow_run: bool,
+    /// A kept run's `http` retry that would wait this long or longer parks the run instead.
+    park_after: std::time::Duration,
 }
 
 impl Effects {
-    pub fn new(allow_run: bool) -> Result<Arc<Effects>, String> {
-        Ok(Arc::new(Effects { client: http::client()?, allow_run }))
+    pub fn new(allow_run: bool, park_after: std::time::Duration) -> Result<Arc<Effects>, String> {
+        Ok(Arc::new(Effects { client: http::client()?, allow_run, park_after }))
     }
 
     /// The steps of execution `id` of `served`.
     pub fn steps(self: &Arc<Self>, id: ExecId, served: &Served) -> Box<dyn Steps> {
+        self.live(id, served, None)
+    }
+
+    /// The steps of a kept run: its `http` retries that would wait `--park-after` or longer park
+    /// it instead (leaving their due time in the slot given back); `resumed` is the step that
+    /// was parked when the run was taken again, and the attempts it had made.
+    pub fn kept_steps(
+        self: &Arc<Self>,
+        id: ExecId,
+        served: &Served,
+        resumed: Option<(u32, u32)>,
+    ) -> (Box<dyn Steps>, step::ParkedSlot) {
+        let slot = step::ParkedSlot::default();
+        let park = Parking { after: self.park_after, resumed, slot: slot.clone() };
+        (self.live(id, served, Some(park)), slot)
+    }
+
+    fn live(self: &Arc<Self>, id: ExecId, served: &Served, park: Option<Parking>) -> Box<dyn Steps> {
         let dir = std::path::Path::new(&served.wf.file.name)
             .parent()
             .map(|p| if p.as_os_str().is_empty() { PathBuf::from(".") } else { p.to_path_buf() })
             .unwrap_or_else(|| PathBuf::from("."));
-        Box::new(Live { effects: self.clone(), id, workflow: served.name.to_string(), dir })
+        Box::new(Live { effects: self.clone(), id, workflow: served.name.to_string(), dir, park })
     }
+}
+
+/// How a kept run's long `http` waits park it.
+struct Parking {
+    /// Waits this long or longer park the run.
+    pub after: std::time::Duration,
+    /// The step that was parked when the run was resumed, and the attempts it had made.
+    pub resumed: Option<(u32, u32)>,
+    /// Where a step that parks leaves its due time.
+    pub slot: step::ParkedSlot,
 }
 
 /// The steps of one execution, performed for real; an effect is awaited on the server's runtime.
@@ -40,6 +70,7 @@ struct Live {
     workflow: String,
     /// The directory of the workflow's file: relative programs and `dir`s are resolved from it.
     dir: PathBuf,
+    park: Option<Parking>,
 }
 
 impl Steps for Live {
@@ -48,7 +79,14 @@ impl Steps for Live {
             Step::Now | Step::Uuid => Box::pin(std::future::ready(step::local(&s))),
             Step::Http(req) => Box::pin(async move {
                 let key = format!("{}-{n}", self.id);
-                http::call(&self.effects.client, req, &key).await
+                let waits = match &self.park {
+                    Some(p) => http::Waits {
+                        attempts_before: p.resumed.filter(|(step, _)| *step == n).map_or(0, |(_, a)| a),
+                        park: Some((p.after, n, &p.slot)),
+                    },
+                    None => http::Waits::default(),
+                };
+                http::call(&self.effects.client, req, &key, waits).await
             }),
             Step::Run(req) => Box::pin(async move {
                 if !self.effects.allow_run {

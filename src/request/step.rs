@@ -49,6 +49,22 @@ pub struct RunRequest {
     pub timeout: Duration,
 }
 
+/// The reason an execution stops when a step parked it: an `http` call's next attempt is due
+/// later than a worker should wait for it. Not a failure: the run is kept with its due time.
+pub const PARKED: &str = "parked until its next attempt is due";
+
+/// A step that parked its run: step `n`'s next attempt is due at `due_ms` (milliseconds since
+/// the epoch), after `attempts` attempts.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Parked {
+    pub n: u32,
+    pub due_ms: i64,
+    pub attempts: u32,
+}
+
+/// Where the step that parks a run leaves its [`Parked`], for the journal to keep.
+pub type ParkedSlot = std::sync::Arc<std::sync::Mutex<Option<Parked>>>;
+
 /// A step's result to come: effects wait for another service or a program, without holding a
 /// thread.
 pub type Pending<'a> = Pin<Box<dyn Future<Output = Result<Value, String>> + Send + 'a>>;
@@ -80,6 +96,14 @@ impl Steps for Clock {
         let result = local(&step);
         Box::pin(std::future::ready(result))
     }
+}
+
+/// Milliseconds since the epoch, now.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }
 
 /// The current UTC time as `now()` gives it.

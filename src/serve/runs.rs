@@ -195,8 +195,8 @@ fn job(store: &Arc<dyn Store>, effects: &Arc<Effects>, served: &Arc<Served>, run
         _ => Vec::new(),
     };
     frame.resize(served.wf.slots, Value::Null);
-    let steps =
-        Box::new(Journaled::new(effects.steps(id, served), store.clone(), run.id.clone(), run.journal));
+    let (live, parked) = effects.kept_steps(id, served, run.waiting);
+    let steps = Box::new(Journaled::new(live, store.clone(), run.id.clone(), run.journal, Some(parked)));
     Some(Job {
         served: served.clone(),
         frame,

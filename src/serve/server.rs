@@ -64,6 +64,8 @@ pub struct Options {
     pub retain: Duration,
     /// `--lease`: how long a PostgreSQL store's instance holds its runs unrenewed.
     pub lease: Duration,
+    /// `--park-after`: a kept run's `http` retry that would wait this long parks the run.
+    pub park_after: Duration,
     /// `--max-steps`, `--max-memory`: the bounds of each execution.
     pub budget: crate::request::eval::Budget,
 }
@@ -297,13 +299,15 @@ impl Enqueue for Queue {
     }
 
     fn steps(&self, id: ExecId, served: &Arc<Served>) -> Box<dyn crate::request::step::Steps> {
-        let live = self.effects.steps(id, served);
         match &self.store {
             Some(store) if served.wf.mode == crate::lang::ast::Mode::Async => {
-                Box::new(Journaled::new(live, store.clone(), id.to_string(), Vec::new()))
+                let (live, parked) = self.effects.kept_steps(id, served, None);
+                Box::new(Journaled::new(live, store.clone(), id.to_string(), Vec::new(), Some(parked)))
             }
-            Some(store) => Box::new(Journaled::noted(live, store.clone(), id.to_string())),
-            None => live,
+            Some(store) => {
+                Box::new(Journaled::noted(self.effects.steps(id, served), store.clone(), id.to_string()))
+            }
+            None => self.effects.steps(id, served),
         }
     }
 }
@@ -430,7 +434,7 @@ async fn run(opts: Options, router: Router) -> ExitCode {
     let mut seed = [0u8; 8];
     let _ = getrandom::fill(&mut seed);
     let needs_peer = std::sync::atomic::AtomicBool::new(router.needs_peer());
-    let effects = match Effects::new(opts.allow_run) {
+    let effects = match Effects::new(opts.allow_run, opts.park_after) {
         Ok(e) => e,
         Err(e) => {
             eprintln!("error: {e}");
@@ -725,6 +729,10 @@ async fn worker(
             }
         }
         match ran {
+            Ok(record) if record.reason.as_deref() == Some(crate::request::step::PARKED) => {
+                // Not ended: kept with its due time, taken again then (by any instance).
+                tracing::info!(target: "wf::server", %workflow, execution = %id, "parked until its next attempt is due");
+            }
             Ok(record) => {
                 logging::record(&record);
                 if let Some(m) = &metrics {

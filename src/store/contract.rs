@@ -127,6 +127,31 @@ pub(crate) async fn contract(first: &dyn Store, store: &dyn Store) {
     assert_eq!(store.dropped(), 0);
 }
 
+/// The parking contract: a parked run is taken again once due (not before), with the attempts
+/// its waiting step had made; its finished steps come back as ever.
+pub(crate) async fn parking_contract(store: &dyn Store) {
+    store.accept(run("00000000000000f1", 9_000), None).await.expect("accept");
+    store.accept(run("00000000000000f2", 9_001), None).await.expect("accept");
+    store.step_value("00000000000000f1", 1, "uuid", &json!("u-9"));
+    store.step_started("00000000000000f1", 2, "http", json!({"method": "POST", "url": "http://x"}));
+    store.flush().await.expect("flush");
+    store.step_parked("00000000000000f1", 2, now_ms() - 1, 3).await.expect("park");
+    store.step_started("00000000000000f2", 1, "http", json!({"method": "POST", "url": "http://x"}));
+    store.flush().await.expect("flush");
+    store.step_parked("00000000000000f2", 1, now_ms() + 3_600_000, 1).await.expect("park");
+    let shown = store.show("00000000000000f2").await.expect("show").expect("kept");
+    assert_eq!((shown.state.as_str(), shown.steps[0].state.as_str()), ("parked", "waiting"));
+    let taken = store.retried().await.expect("take");
+    assert_eq!(
+        taken.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        ["00000000000000f1"],
+        "only the due one"
+    );
+    assert_eq!(taken[0].waiting, Some((2, 3)));
+    assert_eq!(taken[0].journal, vec![(1, Ok(json!("u-9")))]);
+    assert!(store.retried().await.expect("take").is_empty(), "taken once");
+}
+
 fn key(key: &str, id: &str, expires_ms: i64) -> Key {
     Key { workflow: "w".into(), key: key.into(), id: id.into(), expires_ms }
 }
@@ -181,6 +206,7 @@ async fn sqlite_keeps_the_contract() {
     let store = sqlite::Sqlite::open(&path).expect("open");
     contract(&store, &store).await;
     dedupe_contract(&store).await;
+    parking_contract(&store).await;
     assert!(dir.path().join("state/.gitignore").exists(), "a directory the store creates is ignored by git");
     // One `wf serve` per file.
     let second = sqlite::Sqlite::open(&path).err().expect("the second open is refused");
@@ -188,7 +214,9 @@ async fn sqlite_keeps_the_contract() {
     drop(store);
     // What was kept is there after a reopen.
     let again = sqlite::Sqlite::open(&path).expect("reopen");
-    assert_eq!(again.unfinished().await.expect("unfinished").len(), 2);
+    // (a2 and c1 never ended; f1 was taken again; f2 is parked for an hour.)
+    let open: Vec<String> = again.unfinished().await.expect("unfinished").into_iter().map(|r| r.id).collect();
+    assert_eq!(open, ["00000000000000a2", "00000000000000c1", "00000000000000f1"]);
 }
 
 #[tokio::test]
@@ -199,4 +227,5 @@ async fn postgres_keeps_the_contract() {
     let next = postgres::Postgres::connect(&pg.url, lease).await.expect("connect");
     contract(&first, &next).await;
     dedupe_contract(&next).await;
+    parking_contract(&next).await;
 }

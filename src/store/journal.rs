@@ -4,7 +4,7 @@
 //! (an `http` call with the same idempotency key, since the key is the execution id and step).
 
 use super::Store;
-use crate::request::step::{self, Pending, Step, Steps};
+use crate::request::step::{self, ParkedSlot, Pending, Step, Steps};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,6 +18,8 @@ pub struct Journaled {
     durable: bool,
     /// Results of the steps that finished before a restart, by step number.
     replay: HashMap<u32, Result<Value, String>>,
+    /// Where a step that parks the run leaves its due time (a kept run's steps may park).
+    parked: Option<ParkedSlot>,
 }
 
 impl Journaled {
@@ -26,13 +28,14 @@ impl Journaled {
         store: Arc<dyn Store>,
         id: String,
         journal: Vec<(u32, Result<Value, String>)>,
+        parked: Option<ParkedSlot>,
     ) -> Journaled {
-        Journaled { inner, store, id, durable: true, replay: journal.into_iter().collect() }
+        Journaled { inner, store, id, durable: true, replay: journal.into_iter().collect(), parked }
     }
 
     /// The steps of a sync execution: recorded for its history, never waited for.
     pub fn noted(inner: Box<dyn Steps>, store: Arc<dyn Store>, id: String) -> Journaled {
-        Journaled { inner, store, id, durable: false, replay: HashMap::new() }
+        Journaled { inner, store, id, durable: false, replay: HashMap::new(), parked: None }
     }
 }
 
@@ -63,6 +66,16 @@ impl Steps for Journaled {
         self.store.step_started(&self.id, n, kind, request);
         Box::pin(async move {
             let result = self.inner.perform(n, s).await;
+            // A step that parked the run: kept with its due time, and the run stops here.
+            let parked = self.parked.as_ref().and_then(|slot| slot.lock().ok().and_then(|mut p| p.take()));
+            if let (Some(p), Err(why)) = (parked, &result) {
+                if why == step::PARKED {
+                    return match self.store.step_parked(&self.id, p.n, p.due_ms, p.attempts).await {
+                        Ok(()) => result,
+                        Err(e) => Err(format!("the run could not be parked until its next attempt: {e}")),
+                    };
+                }
+            }
             if !self.durable {
                 self.store.step_noted(&self.id, n, &result);
                 return result;

@@ -75,6 +75,9 @@ pub struct Unfinished {
     pub accepted_ms: i64,
     /// The steps that finished, with their results (or failure reasons).
     pub journal: Vec<(u32, Result<Value, String>)>,
+    /// The step that parked the run (an `http` call waiting for its next attempt) and the
+    /// attempts it had made.
+    pub waiting: Option<(u32, u32)>,
 }
 
 /// One execution as `wf runs` shows it.
@@ -165,6 +168,10 @@ pub trait Store: Send + Sync {
     fn step_started(&self, id: &str, n: u32, kind: &str, request: Value);
     /// Records how step `n` ended; resolves once durable, so the next step starts only after.
     fn step_ended(&self, id: &str, n: u32, result: &Result<Value, String>) -> Commit<'_>;
+    /// Parks run `id`: its step `n` (an `http` call, `attempts` made) is due again at `due_ms`.
+    /// The run stops; it is taken again (with [`Store::retried`]) once due. Resolves once
+    /// durable.
+    fn step_parked(&self, id: &str, n: u32, due_ms: i64, attempts: u32) -> Commit<'_>;
     /// Records how a step of a sync execution ended, written with the next batch (a sync
     /// execution is not resumed, so nothing waits for it).
     fn step_noted(&self, id: &str, n: u32, result: &Result<Value, String>);
@@ -174,9 +181,10 @@ pub trait Store: Send + Sync {
     /// which it is not resumed). Written off the caller's path, in batches.
     fn ended(&self, e: Ended);
     /// The runs accepted and not ended, oldest first, with their finished steps (at start: runs
-    /// marked for a retry are taken too).
+    /// marked for a retry are taken too; parked runs only once due).
     fn unfinished(&self) -> Reading<'_, Vec<Unfinished>>;
-    /// The failed runs `wf runs retry` marked since, taken (they are queued from now on).
+    /// The runs to take now, taken (they are queued from now on): the failed runs `wf runs
+    /// retry` marked, parked runs now due (and, with a shared store, runs no live process holds).
     fn retried(&self) -> Reading<'_, Vec<Unfinished>>;
     /// Deletes up to `batch` ended executions older than `before_ms`; gives how many went.
     fn prune(&self, before_ms: i64, batch: usize) -> Reading<'_, usize>;
@@ -214,13 +222,7 @@ pub trait Store: Send + Sync {
 pub const FENCED: &str =
     "this instance no longer holds the run (its lease expired; another instance runs it)";
 
-/// Milliseconds since the epoch, now.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
+pub use crate::request::step::now_ms;
 
 #[cfg(test)]
 mod contract;

@@ -66,8 +66,10 @@ CREATE TABLE IF NOT EXISTS wf_executions (
     request     TEXT,
     frame       TEXT,
     env_names   TEXT,
-    attempts    INTEGER NOT NULL DEFAULT 0
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    due_ms      BIGINT
 );
+ALTER TABLE wf_executions ADD COLUMN IF NOT EXISTS due_ms BIGINT;
 CREATE INDEX IF NOT EXISTS wf_executions_started ON wf_executions (started_ms);
 CREATE INDEX IF NOT EXISTS wf_executions_open ON wf_executions (started_ms) WHERE state <> 'ended';
 CREATE TABLE IF NOT EXISTS wf_dedupe (
@@ -134,6 +136,16 @@ SELECT id, $3, '', $4, $5, $6, $7 FROM mine
 ON CONFLICT (execution, n) DO UPDATE SET state = EXCLUDED.state, result = EXCLUDED.result,
     reason = EXCLUDED.reason, ended_ms = EXCLUDED.ended_ms";
 
+/// A run parked until its step's next attempt is due: let go (any instance takes it once due),
+/// only while this instance owns it.
+const STEP_PARKED: &str = "
+WITH mine AS (
+    UPDATE wf_executions SET state = 'parked', due_ms = $3, owner = NULL WHERE id = $1 AND owner = $2
+    RETURNING id)
+INSERT INTO wf_steps (execution, n, kind, state, result, ended_ms) SELECT id, $4, 'http', 'waiting', $5, $6 FROM mine
+ON CONFLICT (execution, n) DO UPDATE SET state = 'waiting', result = EXCLUDED.result, reason = NULL,
+    ended_ms = EXCLUDED.ended_ms";
+
 /// A sync step's end (a sync execution has no owner to check).
 const STEP_NOTED: &str = "
 INSERT INTO wf_steps (execution, n, kind, state, result, reason, ended_ms) VALUES ($1, $2, '', $3, $4, $5, $6)
@@ -178,6 +190,7 @@ WHERE e.id IN (
     WHERE c.mode = 'async' AND c.state <> 'ended'
       AND (c.owner IS NULL OR NOT EXISTS
            (SELECT 1 FROM wf_instances i WHERE i.id = c.owner AND i.lease_until > now()))
+      AND (c.state <> 'parked' OR c.due_ms <= $3)
     ORDER BY c.started_ms, c.id LIMIT $2
     FOR UPDATE SKIP LOCKED)
 RETURNING e.id, e.workflow, e.frame, e.started_ms, e.version";
@@ -700,6 +713,19 @@ impl Inner {
         Ok(())
     }
 
+    async fn step_parked(&self, id: i64, n: i32, due_ms: i64, attempts: u32) -> Result<(), String> {
+        let client = self.client().await?;
+        let st = client.prepare_cached(STEP_PARKED).await.map_err(sql)?;
+        let me = self.me.load_full();
+        let made = serde_json::json!({"attempts": attempts}).to_string();
+        let written =
+            client.execute(&st, &[&id, &*me, &due_ms, &n, &made, &super::now_ms()]).await.map_err(sql)?;
+        if written == 0 {
+            return Err(FENCED.to_string());
+        }
+        Ok(())
+    }
+
     /// Takes a place of `workflow`'s `concurrency` (a few tries: two instances may reach for
     /// the same free place at once).
     async fn place(&self, workflow: &str, limit: u32, id: i64) -> Result<bool, String> {
@@ -733,7 +759,7 @@ impl Inner {
         let mut client = self.client().await?;
         let me = self.me.load_full();
         let tx = client.transaction().await.map_err(sql)?;
-        let rows = tx.query(TAKE_RUNS, &[&*me, &TAKE]).await.map_err(sql)?;
+        let rows = tx.query(TAKE_RUNS, &[&*me, &TAKE, &super::now_ms()]).await.map_err(sql)?;
         let mut runs = Vec::with_capacity(rows.len());
         for r in rows {
             let hash: Option<String> = r.get(4);
@@ -747,20 +773,23 @@ impl Inner {
             let id: i64 = r.get(0);
             let steps = tx
                 .query(
-                    "SELECT n, result FROM wf_steps WHERE execution = $1 AND state = 'finished' ORDER BY n",
+                    "SELECT n, result, state FROM wf_steps WHERE execution = $1 AND state IN ('finished', 'waiting')
+                     ORDER BY n",
                     &[&id],
                 )
                 .await
                 .map_err(sql)?;
-            let journal = steps
-                .iter()
-                .map(|s| {
-                    let text: Option<String> = s.get(1);
-                    let n: i32 = s.get(0);
-                    let value = text.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or(Value::Null);
-                    (u32::try_from(n).unwrap_or(0), Ok(value))
-                })
-                .collect();
+            let (mut journal, mut waiting) = (Vec::new(), None);
+            for s in &steps {
+                let text: Option<String> = s.get(1);
+                let n = u32::try_from(s.get::<_, i32>(0)).unwrap_or(0);
+                let value = text.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or(Value::Null);
+                if s.get::<_, &str>(2) == "waiting" {
+                    waiting = Some((n, super::sqlite::attempts_made(&value)));
+                } else {
+                    journal.push((n, Ok(value)));
+                }
+            }
             runs.push(Unfinished {
                 id: hex(id),
                 workflow: r.get(1),
@@ -768,6 +797,7 @@ impl Inner {
                 frame: frame.and_then(|f| serde_json::from_str(&f).ok()).unwrap_or(Value::Null),
                 accepted_ms: r.get(3),
                 journal,
+                waiting,
             });
         }
         tx.commit().await.map_err(sql)?;
@@ -947,6 +977,11 @@ impl Store for Postgres {
         let result = result.as_ref().map(Value::to_string).map_err(Clone::clone);
         let (id, n) = (key(id), i32::try_from(n).unwrap_or(i32::MAX));
         Box::pin(self.inner.step_ended(id, n, result))
+    }
+
+    fn step_parked(&self, id: &str, n: u32, due_ms: i64, attempts: u32) -> Commit<'_> {
+        let (id, n) = (key(id), i32::try_from(n).unwrap_or(i32::MAX));
+        Box::pin(self.inner.step_parked(id, n, due_ms, attempts))
     }
 
     fn step_noted(&self, id: &str, n: u32, result: &Result<Value, String>) {

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 
 /// The schema this build writes; older files are migrated on open.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 /// Writes waiting for the writer at most; beyond, history writes are dropped (and counted) and
 /// accepts wait.
@@ -47,7 +47,8 @@ CREATE TABLE IF NOT EXISTS executions (
     request     TEXT,
     frame       TEXT,
     env_names   TEXT,
-    attempts    INTEGER NOT NULL DEFAULT 0
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    due_ms      INTEGER
 );
 CREATE INDEX IF NOT EXISTS executions_started ON executions (started_ms);
 CREATE INDEX IF NOT EXISTS executions_open ON executions (state) WHERE state != 'ended';
@@ -82,6 +83,7 @@ enum Write {
     StepStarted { id: String, n: u32, kind: String, request: String, at: i64 },
     StepEnded { id: String, n: u32, result: Result<String, String>, at: i64 },
     StepValue { id: String, n: u32, kind: String, value: String, at: i64 },
+    StepParked { id: String, n: u32, due_ms: i64, attempts: u32 },
     Ended(Box<Ended>),
     Flush,
 }
@@ -286,6 +288,10 @@ fn migrate(conn: &mut Connection) -> Result<(), String> {
     }
     if version < SCHEMA_VERSION {
         let tx = conn.transaction().map_err(sql)?;
+        if version == 1 {
+            // 2: parked runs have a due time.
+            tx.execute_batch("ALTER TABLE executions ADD COLUMN due_ms INTEGER").map_err(sql)?;
+        }
         tx.execute_batch(SCHEMA).map_err(sql)?;
         tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}")).map_err(sql)?;
         tx.commit().map_err(sql)?;
@@ -540,6 +546,18 @@ fn apply(conn: &mut Connection, batch: &[Cmd], known: &mut HashSet<String>) -> R
                 .map_err(sql)?;
             }
             Write::Flush => {}
+            Write::StepParked { id, n, due_ms, attempts } => {
+                let made = serde_json::json!({"attempts": attempts}).to_string();
+                tx.prepare_cached(
+                    "INSERT INTO steps (execution, n, kind, state, result) VALUES (?1, ?2, 'http', 'waiting', ?3)
+                     ON CONFLICT (execution, n) DO UPDATE SET state = 'waiting', result = excluded.result, reason = NULL",
+                )
+                .and_then(|mut s| s.execute(params![key(id), n, made]))
+                .map_err(sql)?;
+                tx.prepare_cached("UPDATE executions SET state = 'parked', due_ms = ?2 WHERE id = ?1")
+                    .and_then(|mut s| s.execute(params![key(id), due_ms]))
+                    .map_err(sql)?;
+            }
             Write::Ended(e) => {
                 tx.prepare_cached(
                     "INSERT INTO executions (id, workflow, mode, state, started_ms, ended_ms, duration_ms, status, outcome, reason, at, logs)
@@ -606,6 +624,10 @@ impl Store for Sqlite {
         self.durable(Write::StepEnded { id: id.into(), n, result, at: super::now_ms() })
     }
 
+    fn step_parked(&self, id: &str, n: u32, due_ms: i64, attempts: u32) -> Commit<'_> {
+        self.durable(Write::StepParked { id: id.into(), n, due_ms, attempts })
+    }
+
     fn step_noted(&self, id: &str, n: u32, result: &Result<Value, String>) {
         let result = result.as_ref().map(Value::to_string).map_err(Clone::clone);
         self.later(Write::StepEnded { id: id.into(), n, result, at: super::now_ms() });
@@ -627,11 +649,13 @@ impl Store for Sqlite {
     }
 
     fn unfinished(&self) -> Reading<'_, Vec<Unfinished>> {
-        self.read(|conn| open_runs(conn, "e.state != 'ended'"))
+        self.read(|conn| {
+            open_runs(conn, "(e.state NOT IN ('ended', 'parked') OR (e.state = 'parked' AND e.due_ms <= ?1))")
+        })
     }
 
     fn retried(&self) -> Reading<'_, Vec<Unfinished>> {
-        self.read(|conn| open_runs(conn, "e.state = 'retry'"))
+        self.read(|conn| open_runs(conn, "(e.state = 'retry' OR (e.state = 'parked' AND e.due_ms <= ?1))"))
     }
 
     fn prune(&self, before_ms: i64, batch: usize) -> Reading<'_, usize> {
@@ -668,7 +692,7 @@ fn open_runs(conn: &Connection, which: &str) -> Result<Vec<Unfinished>, rusqlite
              FROM executions e JOIN versions v ON v.hash = e.version
              WHERE {which} AND e.mode = 'async' ORDER BY e.started_ms, e.id"
         ))?;
-        let rows = stmt.query_map([], |r| {
+        let rows = stmt.query_map(params![super::now_ms()], |r| {
             let frame: Option<String> = r.get(2)?;
             Ok(Unfinished {
                 id: hex(r.get(0)?),
@@ -681,13 +705,15 @@ fn open_runs(conn: &Connection, which: &str) -> Result<Vec<Unfinished>, rusqlite
                     source: Arc::from(r.get::<_, String>(6)?),
                 },
                 journal: Vec::new(),
+                waiting: None,
             })
         })?;
         for run in rows {
             runs.push(run?);
         }
-        let mut steps =
-            tx.prepare("SELECT n, result FROM steps WHERE execution = ?1 AND state = 'finished' ORDER BY n")?;
+        let mut steps = tx.prepare(
+            "SELECT n, result, state FROM steps WHERE execution = ?1 AND state IN ('finished', 'waiting') ORDER BY n",
+        )?;
         let mut taken = tx.prepare(
             "UPDATE executions SET attempts = attempts + 1, state = CASE WHEN state = 'running' THEN state ELSE 'queued' END
              WHERE id = ?1",
@@ -698,17 +724,25 @@ fn open_runs(conn: &Connection, which: &str) -> Result<Vec<Unfinished>, rusqlite
                 Ok((
                     r.get::<_, u32>(0)?,
                     text.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or(Value::Null),
+                    r.get::<_, String>(2)?,
                 ))
             })?;
             for row in rows {
-                let (n, v) = row?;
-                run.journal.push((n, Ok(v)));
+                match row? {
+                    (n, v, state) if state == "waiting" => run.waiting = Some((n, attempts_made(&v))),
+                    (n, v, _) => run.journal.push((n, Ok(v))),
+                }
             }
             taken.execute(params![key(&run.id)])?;
         }
     }
     tx.commit()?;
     Ok(runs)
+}
+
+/// The attempts a parked step had made, as its journal row keeps them.
+pub(crate) fn attempts_made(v: &Value) -> u32 {
+    v["attempts"].as_u64().and_then(|a| u32::try_from(a).ok()).unwrap_or(0)
 }
 
 const COLUMNS: &str =
@@ -785,4 +819,35 @@ fn prune(conn: &Connection, before_ms: i64, batch: usize) -> Result<usize, rusql
     )?;
     tx.commit()?;
     Ok(gone)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_schema_1_store_is_migrated_and_keeps_its_runs() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("state.db");
+        {
+            let conn = Connection::open(&path).expect("create");
+            let v1 = SCHEMA.replace(",\n    due_ms      INTEGER", "");
+            assert_ne!(v1, SCHEMA, "schema 1 had no due time");
+            conn.execute_batch(&v1).expect("schema 1");
+            conn.execute_batch(
+                "PRAGMA user_version = 1;
+                 INSERT INTO versions VALUES ('h', 'w.wf', 'workflow w {}');
+                 INSERT INTO executions (id, workflow, mode, state, version, started_ms, frame)
+                 VALUES (7, 'w', 'async', 'queued', 'h', 1, '[]');",
+            )
+            .expect("a run");
+        }
+        let store = Sqlite::open(&path).expect("migrated");
+        let open = store.unfinished().await.expect("unfinished");
+        assert_eq!(open.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["0000000000000007"]);
+        store.step_parked("0000000000000007", 1, 5, 1).await.expect("parks");
+        let version: i64 =
+            store.read(|c| c.query_row("PRAGMA user_version", [], |r| r.get(0))).await.expect("read");
+        assert_eq!(version, SCHEMA_VERSION);
+    }
 }

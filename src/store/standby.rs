@@ -129,6 +129,17 @@ impl Store for Standby {
         })
     }
 
+    fn step_parked(&self, id: &str, n: u32, due_ms: i64, attempts: u32) -> Commit<'_> {
+        let open = self.open.load_full();
+        let id = id.to_string();
+        Box::pin(async move {
+            match open {
+                Some(s) => s.step_parked(&id, n, due_ms, attempts).await,
+                None => Err(self.unavailable()),
+            }
+        })
+    }
+
     fn step_noted(&self, id: &str, n: u32, result: &Result<Value, String>) {
         if let Some(s) = self.open.load_full() {
             s.step_noted(id, n, result);

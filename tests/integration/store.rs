@@ -594,3 +594,54 @@ fn a_store_that_cannot_grow_gives_503_to_async_callers_and_recovers_when_it_can(
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn a_long_retry_wait_parks_the_run_and_frees_its_worker_even_across_a_restart() {
+    // The service asks to come back in 2 s, then answers.
+    let up = Upstream::start(|i, _| {
+        if i == 0 {
+            Reply::new(503, "busy").header("retry-after", "2")
+        } else {
+            Reply::new(200, "ok")
+        }
+    });
+    let wf = format!(
+        r#"workflow slow {{
+  trigger webhook {{ path "/slow" mode async }}
+  let r = http POST "{}" {{ retry 3 }}
+  log "slow ${{r.status}}"
+}}
+
+workflow quick {{
+  trigger webhook {{ path "/quick" mode async }}
+  log "quick ran"
+}}"#,
+        up.url("/slow")
+    );
+    let dir = Dir::new(&[("both.wf", &wf)]);
+    let root = dir.path().to_path_buf();
+    let store = root.join("state.db");
+    // One worker: a run that waited in it would hold up every other.
+    let mut first = serve(dir, &["--workers", "1", "--park-after", "1s"]);
+    let id = first.post("/slow", &[], "").header("x-wf-execution").expect("id").to_string();
+    first.wait_log("parked until its next attempt is due");
+    assert_eq!(first.post("/quick", &[], "").status, 200);
+    first.wait_log("quick ran");
+    let shown = runs(&store, &["show", &id]);
+    assert_eq!(shown["state"], "parked", "{shown}");
+    assert_eq!(shown["steps"][0]["state"], "waiting", "{shown}");
+    // A crash while it is parked loses nothing: the next serve runs it when it is due.
+    kill9(&mut first);
+    let second =
+        Server::spawn(serve_command(&root, &["--workers", "1", "--park-after", "1s"]), Dir::new(&[]));
+    second.wait_log("slow 200");
+    let calls = up.received();
+    assert_eq!(calls.len(), 2, "one attempt before parking, one after");
+    let keys: Vec<_> = calls.iter().map(|c| c.header("idempotency-key").unwrap_or("").to_string()).collect();
+    assert_eq!(keys, [format!("{id}-1"), format!("{id}-1")], "the same key on every attempt");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while runs(&store, &["show", &id])["outcome"] != "completed" {
+        assert!(Instant::now() < deadline, "{}", runs(&store, &["show", &id]));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
