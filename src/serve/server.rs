@@ -226,25 +226,34 @@ impl Enqueue for Queue {
     fn accept<'a>(&'a self, job: Job, request: Accepted<'a>, dedupe: Option<DedupeKey>) -> Deciding<'a> {
         Box::pin(async move {
             // A place in the queue first, so a run the store keeps is never refused after.
-            let place = self.tx.try_reserve().map_err(|_| Refused::QueueFull)?;
+            let place = self.tx.clone().try_reserve_owned().map_err(|_| Refused::QueueFull)?;
             let key = dedupe.map(|d| self.key(&job.served, job.id, &d));
-            let seen = match &self.store {
-                Some(store) => {
-                    let run = runs::new_run(&job, &request);
-                    match store.accept(run, key).await {
-                        Ok(claim) => seen(claim),
-                        Err(why) => {
-                            tracing::error!(target: "wf::store", execution = %job.id, "cannot keep an accepted run: {why}");
-                            return Err(Refused::StoreUnavailable);
-                        }
-                    }
+            let Some(store) = self.store.clone() else {
+                let seen = key.map_or(Seen::First, |k| self.keys.claim(k));
+                if seen == Seen::First {
+                    place.send(job);
                 }
-                None => key.map_or(Seen::First, |k| self.keys.claim(k)),
+                return Ok(seen);
             };
-            if seen == Seen::First {
-                place.send(job);
+            // Kept and queued in a task of its own: should the caller go away while the run is
+            // being committed, the run committed is still queued here (not left to a restart).
+            let run = runs::new_run(&job, &request);
+            let id = job.id;
+            let kept = tokio::spawn(async move {
+                let claim = store.accept(run, key).await;
+                if matches!(claim, Ok(crate::store::Claim::First)) {
+                    place.send(job);
+                }
+                claim
+            });
+            match kept.await {
+                Ok(Ok(claim)) => Ok(seen(claim)),
+                Ok(Err(why)) => {
+                    tracing::error!(target: "wf::store", execution = %id, "cannot keep an accepted run: {why}");
+                    Err(Refused::StoreUnavailable)
+                }
+                Err(_) => Err(Refused::StoreUnavailable),
             }
-            Ok(seen)
         })
     }
 
