@@ -23,7 +23,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, Notify};
-use tokio_postgres::{NoTls, Row};
+use tokio_postgres::Row;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// The schema this build writes.
 const SCHEMA_VERSION: i32 = 1;
@@ -261,11 +262,22 @@ fn hex(key: i64) -> String {
     format!("{:016x}", key as u64)
 }
 
+/// A driver error with its causes (a TLS handshake's names the certificate problem).
 fn sql(e: tokio_postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => format!("PostgreSQL: {}", db.message()),
-        None => format!("PostgreSQL: {e}"),
+    if let Some(db) = e.as_db_error() {
+        return format!("PostgreSQL: {}", db.message());
     }
+    let mut text = format!("PostgreSQL: {e}");
+    let mut cause = std::error::Error::source(&e);
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = c.source();
+    }
+    text
 }
 
 fn pooled(e: deadpool_postgres::PoolError) -> String {
@@ -285,15 +297,89 @@ pub fn shown(url: &str) -> String {
     }
 }
 
-fn pool(url: &str, size: usize) -> Result<Pool, String> {
-    let mut config: tokio_postgres::Config =
-        url.parse().map_err(|e| format!("the store URL {} is not valid: {e}", shown(url)))?;
-    config.connect_timeout(Duration::from_secs(5));
-    if config.get_application_name().is_none() {
-        config.application_name("wf");
+/// Where the store is and how to reach it: the connection settings of its URL and TLS.
+#[derive(Clone)]
+struct Target {
+    config: tokio_postgres::Config,
+    tls: MakeRustlsConnect,
+}
+
+/// Splits `sslrootcert=FILE` (certificates of a private CA to trust, as libpq names it) off a
+/// URL or `key=value` string: the driver does not know it.
+fn root_cert(url: &str) -> (String, Option<std::path::PathBuf>) {
+    const KEY: &str = "sslrootcert=";
+    if let Some((base, query)) = url.split_once('?') {
+        let (mut kept, mut file) = (Vec::new(), None);
+        for pair in query.split('&') {
+            match pair.strip_prefix(KEY) {
+                Some(f) => file = Some(std::path::PathBuf::from(f)),
+                None => kept.push(pair),
+            }
+        }
+        let rest = if kept.is_empty() { base.to_string() } else { format!("{base}?{}", kept.join("&")) };
+        return (rest, file);
     }
-    let manager =
-        Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+    let mut file = None;
+    let kept: Vec<&str> = url
+        .split_whitespace()
+        .filter(|w| match w.strip_prefix(KEY) {
+            Some(f) => {
+                file = Some(std::path::PathBuf::from(f));
+                false
+            }
+            None => true,
+        })
+        .collect();
+    (if file.is_some() { kept.join(" ") } else { url.to_string() }, file)
+}
+
+impl Target {
+    /// The settings of a store URL. TLS is used as its `sslmode` says (`prefer` by default,
+    /// `require`, `disable`), verifying the server's certificate against the public roots and
+    /// the `sslrootcert` file when given.
+    fn parse(url: &str) -> Result<Target, String> {
+        let (rest, root) = root_cert(url);
+        let mut config: tokio_postgres::Config =
+            rest.parse().map_err(|e| format!("the store URL {} is not valid: {e}", shown(url)))?;
+        config.connect_timeout(Duration::from_secs(5));
+        if config.get_application_name().is_none() {
+            config.application_name("wf");
+        }
+        let mut roots = rustls::RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        if let Some(file) = &root {
+            use rustls::pki_types::pem::PemObject as _;
+            let certs = rustls::pki_types::CertificateDer::pem_file_iter(file)
+                .map_err(|e| format!("sslrootcert {}: {e}", file.display()))?;
+            for cert in certs {
+                let cert = cert.map_err(|e| format!("sslrootcert {}: {e}", file.display()))?;
+                roots.add(cert).map_err(|e| format!("sslrootcert {}: {e}", file.display()))?;
+            }
+        }
+        let tls =
+            rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .map_err(|e| format!("TLS: {e}"))?
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+        Ok(Target { config, tls: MakeRustlsConnect::new(tls) })
+    }
+
+    async fn connect(&self) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+        let (client, connection) = self.config.connect(self.tls.clone()).await?;
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        Ok(client)
+    }
+}
+
+fn pool(target: &Target, size: usize) -> Result<Pool, String> {
+    let manager = Manager::from_config(
+        target.config.clone(),
+        target.tls.clone(),
+        ManagerConfig { recycling_method: RecyclingMethod::Fast },
+    );
     Pool::builder(manager)
         .max_size(size)
         .runtime(Runtime::Tokio1)
@@ -417,7 +503,8 @@ impl Postgres {
     /// Connects, migrates the schema, registers this instance with a lease of `lease`, and starts
     /// the heartbeat, the batch writer and the listener.
     pub async fn connect(url: &str, lease: Duration) -> Result<Postgres, String> {
-        let pool = pool(url, 32)?;
+        let target = Target::parse(url)?;
+        let pool = pool(&target, 32)?;
         migrate(&pool).await.map_err(|e| format!("the store {}: {e}", shown(url)))?;
         let (accepts, accepted) = mpsc::channel(ACCEPTS);
         let inner = Arc::new(Inner {
@@ -435,7 +522,7 @@ impl Postgres {
         let mut tasks = vec![
             tokio::spawn(heartbeat(inner.clone())),
             tokio::spawn(write_gathered(inner.clone())),
-            tokio::spawn(listen(url.to_string(), inner.woken.clone())),
+            tokio::spawn(listen(target, inner.woken.clone())),
         ];
         let accepted = Arc::new(tokio::sync::Mutex::new(accepted));
         for _ in 0..ACCEPTERS {
@@ -921,9 +1008,9 @@ async fn write_gathered(inner: Arc<Inner>) {
 }
 
 /// Listens on [`CHANNEL`] and wakes the takers; reconnects when the connection is lost.
-async fn listen(url: String, woken: Arc<Notify>) {
+async fn listen(target: Target, woken: Arc<Notify>) {
     loop {
-        if let Ok((client, mut connection)) = tokio_postgres::connect(&url, NoTls).await {
+        if let Ok((client, mut connection)) = target.config.connect(target.tls.clone()).await {
             let messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
             let listening = async {
                 // Wakes once connected: runs may have been let go while this instance was away.
@@ -1158,17 +1245,14 @@ async fn prune(client: &tokio_postgres::Client, before_ms: i64, batch: usize) ->
 /// instances, without registering as one.
 pub struct Reader {
     client: tokio_postgres::Client,
-    _connection: tokio::task::JoinHandle<()>,
 }
 
 impl Reader {
     pub async fn connect(url: &str) -> Result<Reader, String> {
-        let (client, connection) = tokio_postgres::connect(url, NoTls)
+        let client = Target::parse(url)?
+            .connect()
             .await
             .map_err(|e| format!("cannot reach the store {}: {}", shown(url), sql(e)))?;
-        let connection = tokio::spawn(async move {
-            let _ = connection.await;
-        });
         let schema = client
             .query_opt("SELECT max(version) FROM wf_schema", &[])
             .await
@@ -1181,7 +1265,7 @@ impl Reader {
                 version.map_or("none".to_string(), |v| v.to_string())
             ));
         }
-        Ok(Reader { client, _connection: connection })
+        Ok(Reader { client })
     }
 
     pub async fn list(&self, filter: &Filter) -> Result<Vec<RunView>, String> {
@@ -1352,6 +1436,34 @@ mod shared {
             assert!(started.is_ok(), "{:?}", started.err());
         }
         assert_eq!(pg.psql("SELECT count(*) FROM wf_schema"), "1");
+    }
+
+    #[tokio::test]
+    async fn tls_is_used_and_the_server_certificate_verified() {
+        let Some(pg) = Cluster::start_tls() else { return };
+        let lease = Duration::from_secs(30);
+        let ca = pg.ca_cert();
+        let url = format!("{}?sslmode=require&sslrootcert={}", pg.url, ca.display());
+        let store = Postgres::connect(&url, lease).await.expect("connects over TLS");
+        store.accept(run(5), None).await.expect("accept");
+        let over_tls = pg.psql(
+            "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)
+             WHERE a.application_name = 'wf' AND s.ssl",
+        );
+        assert_ne!(over_tls, "0", "wf's connections use TLS");
+        let reader = Reader::connect(&url).await.expect("wf runs over TLS");
+        assert!(reader.show(&format!("{:016x}", 5)).await.expect("show").is_some());
+        // A server whose certificate no trusted CA signed is refused.
+        let unverified = format!("{}?sslmode=require", pg.url);
+        let err = Postgres::connect(&unverified, lease).await.err().expect("refused");
+        assert!(err.to_lowercase().contains("certificate"), "{err}");
+        // The CA file given in key=value form too.
+        let kv = format!(
+            "host=127.0.0.1 port={} user=postgres sslmode=require sslrootcert={}",
+            pg.port,
+            ca.display()
+        );
+        assert!(Reader::connect(&kv).await.is_ok());
     }
 
     #[tokio::test]

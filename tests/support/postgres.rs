@@ -18,6 +18,8 @@ pub struct Cluster {
     /// `postgres://postgres@127.0.0.1:PORT/postgres`
     pub url: String,
     as_postgres: bool,
+    /// Serving TLS with `server.crt` (signed by `ca.crt`, for 127.0.0.1) in its directory.
+    ssl: bool,
 }
 
 /// The directory holding `initdb`, `pg_ctl` and `postgres`: on `PATH`, or Debian's
@@ -73,7 +75,7 @@ impl Cluster {
             std::os::unix::fs::chown(dir.path(), Some(user.uid.as_raw()), Some(user.gid.as_raw()))
                 .expect("chown the cluster's directory");
         }
-        let mut cluster = Cluster { bin, dir, port: 0, url: String::new(), as_postgres };
+        let mut cluster = Cluster { bin, dir, port: 0, url: String::new(), as_postgres, ssl: false };
         let data = cluster.data();
         let out = cluster.run(
             "initdb",
@@ -84,6 +86,52 @@ impl Cluster {
         cluster.url = format!("postgres://postgres@127.0.0.1:{}/postgres", cluster.port);
         cluster.up();
         Some(cluster)
+    }
+
+    /// A cluster that serves TLS with a certificate for 127.0.0.1 signed by a CA of its own
+    /// (`ca_cert()`), made with openssl; `None` (after one line) when openssl is missing.
+    pub fn start_tls() -> Option<Cluster> {
+        let have = Command::new("openssl").arg("version").output().is_ok_and(|o| o.status.success());
+        if !have {
+            if std::env::var_os("WF_REQUIRE_ALL").is_some() {
+                panic!("openssl is required (WF_REQUIRE_ALL is set): apt-get install openssl");
+            }
+            eprintln!("skipped: openssl is not installed (apt-get install openssl)");
+            return None;
+        }
+        let mut cluster = Cluster::start()?;
+        let script = "set -e
+            openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key \
+              -out ca.crt -days 2 -subj /CN=wf-test-ca 2>/dev/null
+            openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout server.key \
+              -out server.csr -subj /CN=127.0.0.1 2>/dev/null
+            printf 'subjectAltName=IP:127.0.0.1\n' > san.ext
+            openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt \
+              -days 2 -extfile san.ext 2>/dev/null
+            chmod 600 server.key";
+        let out =
+            Command::new("sh").args(["-c", script]).current_dir(cluster.dir.path()).output().expect("sh");
+        assert!(out.status.success(), "making certificates: {}", String::from_utf8_lossy(&out.stderr));
+        if cluster.as_postgres {
+            let user = nix::unistd::User::from_name("postgres").ok().flatten().expect("the postgres user");
+            for f in ["server.crt", "server.key"] {
+                std::os::unix::fs::chown(
+                    cluster.dir.path().join(f),
+                    Some(user.uid.as_raw()),
+                    Some(user.gid.as_raw()),
+                )
+                .expect("chown");
+            }
+        }
+        cluster.down();
+        cluster.ssl = true;
+        cluster.up();
+        Some(cluster)
+    }
+
+    /// The CA that signed a TLS cluster's certificate.
+    pub fn ca_cert(&self) -> PathBuf {
+        self.dir.path().join("ca.crt")
     }
 
     fn data(&self) -> String {
@@ -105,11 +153,17 @@ impl Cluster {
 
     /// Starts the server (again) and waits until it accepts connections.
     pub fn up(&self) {
-        let options = format!(
+        let mut options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c max_connections=200",
             self.port,
             self.dir.path().display()
         );
+        if self.ssl {
+            let d = self.dir.path().display();
+            options.push_str(&format!(
+                " -c ssl=on -c ssl_cert_file={d}/server.crt -c ssl_key_file={d}/server.key"
+            ));
+        }
         let log = self.dir.path().join("server.log").display().to_string();
         let data = self.data();
         let out = self.run("pg_ctl", &["-D", &data, "-o", &options, "-l", &log, "-w", "-t", "60", "start"]);
