@@ -416,6 +416,9 @@ pub enum Expr {
     Const(Value),
     /// A variable (`order`): its slot in the execution's frame.
     Slot(Slot),
+    /// A variable read for the last time, where its value may be moved rather than copied
+    /// (see `lang::moves`); read like [`Expr::Slot`] anywhere else.
+    Take(Slot),
     /// `"paid ${order}: ${cents} cents"`: literal parts and interpolated expressions.
     Template(Vec<Part>),
     /// `[a, b]` with at least one element that is not a literal.
@@ -524,7 +527,7 @@ impl Expr {
     pub fn mentions_env(&self) -> bool {
         match self {
             Expr::Env(_) | Expr::Secret(_) => true,
-            Expr::Const(_) | Expr::Slot(_) => false,
+            Expr::Const(_) | Expr::Slot(_) | Expr::Take(_) => false,
             Expr::Template(parts) => parts.iter().any(|p| matches!(p, Part::Expr(e) if e.mentions_env())),
             Expr::Array(items) | Expr::Call(_, items) => items.iter().any(Expr::mentions_env),
             Expr::Object(entries) => entries.iter().any(|(_, e)| e.mentions_env()),
@@ -540,7 +543,7 @@ impl Expr {
     pub fn walk_mut(&mut self, f: &mut dyn FnMut(&mut Expr)) {
         f(self);
         match self {
-            Expr::Const(_) | Expr::Slot(_) | Expr::Env(_) | Expr::Secret(_) => {}
+            Expr::Const(_) | Expr::Slot(_) | Expr::Take(_) | Expr::Env(_) | Expr::Secret(_) => {}
             Expr::Template(parts) => {
                 for p in parts {
                     if let Part::Expr(e) = p {
@@ -582,7 +585,7 @@ pub fn walk_stmts(block: &Block, f: &mut dyn FnMut(&Stmt)) {
 }
 
 /// Visits every expression of a block, mutably.
-pub fn walk_block_mut(block: &mut Block, f: &mut dyn FnMut(&mut Expr)) {
+pub fn walk_block_mut(block: &mut [Statement], f: &mut dyn FnMut(&mut Expr)) {
     for s in block {
         match &mut s.stmt {
             Stmt::Let(_, e) | Stmt::Log(e) | Stmt::Fail(e) => e.walk_mut(f),

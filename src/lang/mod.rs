@@ -9,6 +9,7 @@ pub mod diagnostic;
 pub mod ir;
 pub mod keywords;
 pub mod loader;
+pub mod moves;
 pub mod parser;
 pub mod path;
 pub mod prescan;

@@ -112,6 +112,40 @@ impl<'s> Context<'s> {
         Ok(())
     }
 
+    /// How deep a value nests (a scalar: 0); an error past [`value::MAX_DEPTH`]. The walk looks
+    /// no deeper than the limit and counts a step per array or object it visits.
+    fn nesting(&self, v: &Value) -> Result<usize, String> {
+        fn walk(cx: &Context, v: &Value, depth: usize) -> Result<usize, String> {
+            let children: Box<dyn Iterator<Item = &Value>> = match v {
+                Value::Array(a) => Box::new(a.iter()),
+                Value::Object(m) => Box::new(m.values()),
+                _ => return Ok(depth),
+            };
+            if depth >= value::MAX_DEPTH {
+                return Err(value::too_deep());
+            }
+            cx.tick()?;
+            let mut deepest = depth + 1;
+            for x in children {
+                if matches!(x, Value::Array(_) | Value::Object(_)) {
+                    deepest = deepest.max(walk(cx, x, depth + 1)?);
+                }
+            }
+            Ok(deepest)
+        }
+        walk(self, v, 0)
+    }
+
+    /// Checks that a value built from `elements` (one level above them) nests within the limit.
+    fn nests<'v>(&self, elements: impl Iterator<Item = &'v Value>) -> Result<(), String> {
+        for x in elements {
+            if matches!(x, Value::Array(_) | Value::Object(_)) && self.nesting(x)? + 1 > value::MAX_DEPTH {
+                return Err(value::too_deep());
+            }
+        }
+        Ok(())
+    }
+
     /// Counts `bytes` of values built; an error past the budget.
     fn build(&self, bytes: usize) -> Result<(), String> {
         let bytes = u64::try_from(bytes).unwrap_or(u64::MAX);
@@ -228,7 +262,7 @@ async fn statement(
 ) -> Result<Option<Outcome>, String> {
     match &s.stmt {
         Stmt::Let(slot, e) => {
-            let v = cx.own(ev(e, frame, cx)?)?;
+            let v = moving(e, frame, cx)?;
             if let Some(x) = frame.get_mut(*slot as usize) {
                 *x = v;
             }
@@ -345,6 +379,46 @@ pub fn write_json(e: &Expr, frame: &[Value], out: &mut Vec<u8>, cx: &Context) ->
 
 type R<'a> = Result<Cow<'a, Value>, String>;
 
+/// The value of a `let`'s expression, the variables it reads for the last time moved out of the
+/// frame (whole, or as array elements and object members) instead of copied.
+fn moving(e: &Expr, frame: &mut [Value], cx: &Context) -> Result<Value, String> {
+    match e {
+        Expr::Take(s) => {
+            cx.tick()?;
+            Ok(frame.get_mut(*s as usize).map(std::mem::take).unwrap_or(Value::Null))
+        }
+        Expr::Array(items) if items.iter().any(takes) => {
+            cx.tick()?;
+            let mut out = Vec::with_capacity(items.len());
+            for x in items {
+                out.push(moving(x, frame, cx)?);
+            }
+            cx.nests(out.iter())?;
+            Ok(Value::Array(out))
+        }
+        Expr::Object(entries) if entries.iter().any(|(_, x)| takes(x)) => {
+            cx.tick()?;
+            let mut map = serde_json::Map::with_capacity(entries.len());
+            for (k, x) in entries {
+                map.insert(k.clone(), moving(x, frame, cx)?);
+            }
+            cx.nests(map.values())?;
+            Ok(Value::Object(map))
+        }
+        other => cx.own(ev(other, frame, cx)?),
+    }
+}
+
+/// Whether a `let`'s expression moves a variable (see [`moving`]).
+fn takes(e: &Expr) -> bool {
+    match e {
+        Expr::Take(_) => true,
+        Expr::Array(items) => items.iter().any(takes),
+        Expr::Object(entries) => entries.iter().any(|(_, x)| takes(x)),
+        _ => false,
+    }
+}
+
 fn owned<'a>(v: Value) -> R<'a> {
     Ok(Cow::Owned(v))
 }
@@ -354,7 +428,9 @@ pub(crate) fn ev<'a>(e: &'a Expr, frame: &'a [Value], cx: &Context) -> R<'a> {
     cx.tick()?;
     match e {
         Expr::Const(v) => Ok(Cow::Borrowed(v)),
-        Expr::Slot(s) => Ok(frame.get(*s as usize).map_or(Cow::Owned(Value::Null), Cow::Borrowed)),
+        Expr::Slot(s) | Expr::Take(s) => {
+            Ok(frame.get(*s as usize).map_or(Cow::Owned(Value::Null), Cow::Borrowed))
+        }
         Expr::Template(parts) => {
             let mut s = String::new();
             for p in parts {
@@ -374,6 +450,7 @@ pub(crate) fn ev<'a>(e: &'a Expr, frame: &'a [Value], cx: &Context) -> R<'a> {
             for x in items {
                 out.push(cx.own(ev(x, frame, cx)?)?);
             }
+            cx.nests(out.iter())?;
             owned(Value::Array(out))
         }
         Expr::Object(entries) => {
@@ -381,6 +458,7 @@ pub(crate) fn ev<'a>(e: &'a Expr, frame: &'a [Value], cx: &Context) -> R<'a> {
             for (k, x) in entries {
                 map.insert(k.clone(), cx.own(ev(x, frame, cx)?)?);
             }
+            cx.nests(map.values())?;
             owned(Value::Object(map))
         }
         Expr::Field(base, name) => Ok(match ev(base, frame, cx)? {
@@ -423,6 +501,7 @@ pub(crate) fn ev<'a>(e: &'a Expr, frame: &'a [Value], cx: &Context) -> R<'a> {
                 }
                 out.push(cx.own(ev(elem, &local, cx)?)?);
             }
+            cx.nests(out.iter())?;
             owned(Value::Array(out))
         }
         Expr::Env(name) => Err(format!("environment variable `{name}` is not set")),

@@ -121,7 +121,7 @@ fn loops(block: &crate::lang::ir::Block) -> bool {
     fn expr(e: &Expr) -> bool {
         match e {
             Expr::Comprehension { .. } => true,
-            Expr::Const(_) | Expr::Slot(_) | Expr::Env(_) | Expr::Secret(_) => false,
+            Expr::Const(_) | Expr::Slot(_) | Expr::Take(_) | Expr::Env(_) | Expr::Secret(_) => false,
             Expr::Template(parts) => parts.iter().any(|p| matches!(p, Part::Expr(x) if expr(x))),
             Expr::Array(items) | Expr::Call(_, items) => items.iter().any(expr),
             Expr::Object(entries) => entries.iter().any(|(_, x)| expr(x)),

@@ -114,6 +114,16 @@ pub fn size(v: &Value) -> usize {
     }
 }
 
+/// The deepest nesting of arrays and objects a value built by an execution may have (a request's
+/// JSON nests at most 128 levels). Deeper values would make copying, comparing, writing and
+/// dropping them recurse without bound.
+pub const MAX_DEPTH: usize = 256;
+
+/// The error for a value nested past [`MAX_DEPTH`].
+pub fn too_deep() -> String {
+    format!("a value nested more than {MAX_DEPTH} levels deep")
+}
+
 /// The error for a string past [`MAX_STRING`].
 pub fn too_long() -> String {
     format!("a string longer than {} MiB", MAX_STRING >> 20)

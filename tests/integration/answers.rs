@@ -317,6 +317,44 @@ fn each_let_copying_the_last_is_bounded_by_max_memory() {
 }
 
 #[test]
+fn a_let_that_reads_a_variable_for_the_last_time_moves_it_instead_of_copying() {
+    // A 100,000-element array passed along 1,000 `let`s: each copy would count 1.6 MB against
+    // the 8 MiB budget; each last read moves the value instead, so this costs nothing.
+    let mut src = String::from(
+        "workflow w {\n  trigger webhook { path \"/w\" }\n  extract { items = body \"items\" as array required }\n  let b0 = { data: items }\n",
+    );
+    for i in 1..1000 {
+        src.push_str(&format!("  let b{i} = b{}\n", i - 1));
+    }
+    src.push_str("  respond 200 json { n: len(b999.data) }\n}\n");
+    let s = Server::start(&[("w.wf", &src)], &["--max-memory", "8MiB"]);
+    let body = format!("{{\"items\":{:?}}}", (0..100_000).collect::<Vec<u32>>());
+    let r = request(s.addr, "POST", "/w", &[("Content-Type", "application/json")], body.as_bytes());
+    assert_eq!(r.status, 200, "{}\n{}", r.body, s.log());
+    assert_eq!(r.json()["n"], 100_000);
+}
+
+#[test]
+fn a_chain_of_lets_each_wrapping_the_last_stops_at_the_nesting_limit() {
+    // Row 2 of the hardening issue: 60,000 `let aN = [aN-1]`. Nothing is copied (each `aN-1`
+    // moves into the new array), and past 256 levels of nesting the execution fails with a
+    // clear reason: a deeper value would make copying, writing and dropping it recurse without
+    // bound.
+    let mut src = String::from("workflow w {\n  trigger webhook { path \"/w\" }\n  let a0 = [1]\n");
+    for i in 1..60_000 {
+        src.push_str(&format!("  let a{i} = [a{}]\n", i - 1));
+    }
+    src.push_str("  respond 200 json { n: len(a59999) }\n}\nworkflow ok { trigger webhook { path \"/ok\" } respond 200 text \"ok\" }\n");
+    let s = Server::start(&[("w.wf", &src)], &[]);
+    let started = std::time::Instant::now();
+    let r = request(s.addr, "POST", "/w", &[], b"");
+    assert_eq!(r.status, 500, "{}", r.body);
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(s.wait_log("outcome=failed").contains("a value nested more than 256 levels deep"));
+    assert_eq!(request(s.addr, "POST", "/ok", &[], b"").status, 200, "the server is still there");
+}
+
+#[test]
 fn max_steps_bounds_the_work_of_one_execution() {
     let src = r#"workflow w {
   trigger webhook { path "/w" }

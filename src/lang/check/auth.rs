@@ -345,7 +345,7 @@ fn auth_uses_env(form: &AuthForm) -> bool {
 fn walk_slots(e: &ir::Expr, f: &mut dyn FnMut(ir::Slot)) {
     use ir::Expr;
     match e {
-        Expr::Slot(s) => f(*s),
+        Expr::Slot(s) | Expr::Take(s) => f(*s),
         Expr::Const(_) | Expr::Env(_) | Expr::Secret(_) => {}
         Expr::Template(parts) => {
             for p in parts {

@@ -60,6 +60,7 @@ impl Lower<'_> {
             }
         }
 
+        crate::lang::moves::mark(&mut body);
         let wf = ir::Workflow {
             name: w.name.name.clone(),
             file: self.file.clone(),
