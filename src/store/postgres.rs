@@ -478,6 +478,8 @@ struct Inner {
     me: arc_swap::ArcSwap<String>,
     lease: Duration,
     later: Mutex<Vec<Write>>,
+    /// Held while a batch of gathered writes is written.
+    writing: tokio::sync::Mutex<()>,
     dropped: AtomicU64,
     /// Versions known to be in the database.
     known: Mutex<HashSet<String>>,
@@ -514,6 +516,7 @@ impl Postgres {
             me: arc_swap::ArcSwap::from_pointee(new_identity()),
             lease,
             later: Mutex::new(Vec::new()),
+            writing: tokio::sync::Mutex::new(()),
             dropped: AtomicU64::new(0),
             known: Mutex::new(HashSet::new()),
             woken: Arc::new(Notify::new()),
@@ -643,6 +646,8 @@ impl Inner {
     /// Writes what was gathered, in one transaction. On failure the writes go back to wait for
     /// the next batch (as many as fit).
     async fn write_gathered(&self) -> Result<(), String> {
+        // One batch at a time: a flush returns only once the batch under way is committed too.
+        let _one = self.writing.lock().await;
         let batch = self.later.lock().map(|mut w| std::mem::take(&mut *w)).unwrap_or_default();
         if batch.is_empty() {
             return Ok(());
