@@ -1,6 +1,9 @@
-//! Log lines via `tracing`: one line per execution, one per `log` statement; human or JSON lines.
-//! The human format is written by [`Human`], which formats fields directly (no `Debug`
-//! round-trips), since a line is written for every request.
+//! Log lines: one line per execution, one per `log` statement; human or JSON lines.
+//!
+//! The lines of executions (written for every request) take a path of their own: formatted
+//! straight into a buffer ([`Lines`]) that a thread writes out every few milliseconds, with the
+//! timestamp's text kept per second. The server's other lines go through `tracing`; the human
+//! format is written by [`Human`], which formats fields directly (no `Debug` round-trips).
 
 use crate::request::handle::Record;
 use std::fmt::{self, Write as _};
@@ -21,9 +24,7 @@ pub enum LogFormat {
 /// and flushes as soon as none are left. When the sink blocks (a log pipe nobody reads) and 4,096
 /// lines wait, further lines are dropped and counted rather than stop the server; see
 /// [`report_dropped`]. Keep the returned guard alive until exit, when it flushes what is left.
-pub fn init(
-    format: LogFormat,
-) -> (tracing_appender::non_blocking::WorkerGuard, tracing_appender::non_blocking::ErrorCounter) {
+pub fn init(format: LogFormat) -> (LogGuard, tracing_appender::non_blocking::ErrorCounter) {
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(true)
         .buffered_lines_limit(4096)
@@ -38,7 +39,242 @@ pub fn init(
     };
     // A subscriber may already be installed (tests); keep it.
     drop(result);
-    (guard, dropped)
+    let lines = LINES.get_or_init(|| Lines::new(format));
+    let _ = std::thread::Builder::new().name("wf-log".into()).spawn(move || loop {
+        std::thread::sleep(WRITE_EVERY);
+        lines.write_out();
+    });
+    (LogGuard(guard), dropped)
+}
+
+/// Keeps the log writers until exit, then writes out what is left.
+pub struct LogGuard(#[allow(dead_code)] tracing_appender::non_blocking::WorkerGuard);
+
+impl Drop for LogGuard {
+    fn drop(&mut self) {
+        if let Some(lines) = LINES.get() {
+            // The writer may be in the middle of a write: wait for it, but not for ever (an
+            // output that blocks must not keep the process from exiting).
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+            while std::time::Instant::now() < deadline {
+                if lines.try_write_out() {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        }
+    }
+}
+
+/// How often the lines of executions are written out.
+const WRITE_EVERY: std::time::Duration = std::time::Duration::from_millis(5);
+/// Bytes of lines waiting at most; beyond (the output blocks), lines are dropped and counted.
+const WAITING: usize = 4 << 20;
+
+static LINES: std::sync::OnceLock<Lines> = std::sync::OnceLock::new();
+
+/// The lines of executions waiting to be written, in the chosen format.
+struct Lines {
+    format: LogFormat,
+    waiting: std::sync::Mutex<Waiting>,
+    /// Held while writing out, so that two writers keep the lines in order.
+    writing: std::sync::Mutex<Vec<u8>>,
+    dropped: std::sync::atomic::AtomicU64,
+}
+
+struct Waiting {
+    buf: Vec<u8>,
+    /// The second the timestamp text is for, and that text (`2026-12-03T19:51:23`).
+    second: u64,
+    stamp: String,
+    /// A line being formatted (kept to reuse its allocation).
+    line: String,
+}
+
+impl Lines {
+    fn new(format: LogFormat) -> Lines {
+        Lines {
+            format,
+            waiting: std::sync::Mutex::new(Waiting {
+                buf: Vec::with_capacity(64 * 1024),
+                second: u64::MAX,
+                stamp: String::new(),
+                line: String::with_capacity(256),
+            }),
+            writing: std::sync::Mutex::new(Vec::with_capacity(64 * 1024)),
+            dropped: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// Writes out the lines waiting (one write), keeping their order.
+    fn write_out(&self) {
+        if let Ok(mut out) = self.writing.lock() {
+            self.write_with(&mut out);
+        }
+    }
+
+    /// The same unless another write is under way; false then.
+    fn try_write_out(&self) -> bool {
+        match self.writing.try_lock() {
+            Ok(mut out) => {
+                self.write_with(&mut out);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    fn write_with(&self, out: &mut Vec<u8>) {
+        use std::io::Write as _;
+        if let Ok(mut w) = self.waiting.lock() {
+            if w.buf.is_empty() {
+                return;
+            }
+            std::mem::swap(&mut w.buf, out);
+        }
+        let mut stderr = std::io::stderr().lock();
+        let _ = stderr.write_all(out);
+        let _ = stderr.flush();
+        out.clear();
+    }
+
+    fn record(&self, r: &Record) {
+        let Ok(mut w) = self.waiting.lock() else { return };
+        if w.buf.len() > WAITING {
+            let lines = r.logs.len() as u64 + 1;
+            self.dropped.fetch_add(lines, std::sync::atomic::Ordering::Relaxed);
+            return;
+        }
+        let w = &mut *w;
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        if now.as_secs() != w.second {
+            w.second = now.as_secs();
+            let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(w.second);
+            w.stamp = humantime::format_rfc3339_seconds(at).to_string();
+            w.stamp.pop();
+        }
+        let mut id = [0u8; 16];
+        let execution = r.id.hex(&mut id);
+        let micros = now.subsec_micros();
+        for message in &r.logs {
+            w.line.clear();
+            self.line(&mut w.line, &w.stamp, micros, "INFO", "wf::log", message, r, execution, false);
+            w.buf.extend_from_slice(w.line.as_bytes());
+        }
+        w.line.clear();
+        let failed = r.outcome == "failed";
+        let level = if failed { "WARN" } else { "INFO" };
+        self.line(&mut w.line, &w.stamp, micros, level, "wf::execution", "execution", r, execution, true);
+        w.buf.extend_from_slice(w.line.as_bytes());
+    }
+
+    /// One line: a `log` line (`summary` false) or an execution's summary.
+    #[allow(clippy::too_many_arguments)]
+    fn line(
+        &self,
+        out: &mut String,
+        stamp: &str,
+        micros: u32,
+        level: &str,
+        target: &str,
+        message: &str,
+        r: &Record,
+        execution: &str,
+        summary: bool,
+    ) {
+        let workflow: &str = &r.workflow;
+        let duration_ms = r.duration.as_secs_f64() * 1000.0;
+        let at = r.at.as_deref().filter(|_| r.outcome == "failed");
+        match self.format {
+            LogFormat::Human => {
+                let _ = write!(out, "{stamp}.{micros:06}Z {level} {target}: ");
+                escaped(out, message);
+                out.push_str(" workflow=");
+                push_value(out, workflow);
+                out.push_str(" execution=");
+                out.push_str(execution);
+                if summary {
+                    out.push_str(" outcome=");
+                    out.push_str(r.outcome);
+                    out.push_str(" status=");
+                    out.push_str(itoa::Buffer::new().format(r.status));
+                    out.push_str(" duration_ms=");
+                    thousandths(out, duration_ms);
+                    if let Some(reason) = &r.reason {
+                        out.push_str(" reason=");
+                        push_value(out, reason);
+                    }
+                    if let Some(at) = at {
+                        out.push_str(" at=");
+                        push_value(out, at);
+                    }
+                }
+            }
+            LogFormat::Json => {
+                let text = |s: &str| serde_json::to_string(s).unwrap_or_default();
+                let _ = write!(
+                    out,
+                    "{{\"timestamp\":\"{stamp}.{micros:06}Z\",\"level\":\"{level}\",\"message\":{},\"workflow\":{},\"execution\":\"{execution}\"",
+                    text(message),
+                    text(workflow)
+                );
+                if summary {
+                    let _ = write!(out, ",\"outcome\":\"{}\",\"status\":{}", r.outcome, r.status);
+                    let _ = write!(out, ",\"duration_ms\":{}", serde_json::Value::from(duration_ms));
+                    if let Some(reason) = &r.reason {
+                        let _ = write!(out, ",\"reason\":{}", text(reason));
+                    }
+                    if let Some(at) = at {
+                        let _ = write!(out, ",\"at\":{}", text(at));
+                    }
+                }
+                let _ = write!(out, ",\"target\":\"{target}\"}}");
+            }
+        }
+        out.push('\n');
+    }
+}
+
+/// A message with its control characters (CR, LF, ESC, …) escaped: a `log` line may carry
+/// request data, which must neither forge another line nor drive a terminal.
+fn escaped(out: &mut String, message: &str) {
+    if !message.chars().any(char::is_control) {
+        out.push_str(message);
+        return;
+    }
+    for c in message.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+}
+
+/// A number with three decimals, by integer arithmetic (durations in milliseconds).
+fn thousandths(out: &mut String, value: f64) {
+    if !value.is_finite() || value.abs() >= 1e15 {
+        let _ = write!(out, "{value}");
+        return;
+    }
+    let thousandths = (value.abs() * 1000.0).round() as u64;
+    if value < 0.0 && thousandths > 0 {
+        out.push('-');
+    }
+    out.push_str(itoa::Buffer::new().format(thousandths / 1000));
+    out.push('.');
+    let frac = thousandths % 1000;
+    if frac < 100 {
+        out.push('0');
+    }
+    if frac < 10 {
+        out.push('0');
+    }
+    out.push_str(itoa::Buffer::new().format(frac));
 }
 
 /// Says, once the log sink has drained, how many lines were dropped while it was blocked.
@@ -47,7 +283,8 @@ pub async fn report_dropped(counter: tracing_appender::non_blocking::ErrorCounte
     let mut last = 0;
     loop {
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-        let now = counter.dropped_lines();
+        let now = counter.dropped_lines()
+            + LINES.get().map_or(0, |l| l.dropped.load(std::sync::atomic::Ordering::Relaxed) as usize);
         // Still dropping: the sink is blocked; say nothing until it drains.
         if now == last && now > reported {
             tracing::warn!(target: "wf::server", dropped = now - reported, "log lines were dropped while the log output was blocked");
@@ -59,6 +296,9 @@ pub async fn report_dropped(counter: tracing_appender::non_blocking::ErrorCounte
 
 /// Logs an execution's `log` lines, then its summary line.
 pub fn record(r: &Record) {
+    if let Some(lines) = LINES.get() {
+        return lines.record(r);
+    }
     let mut id = [0u8; 16];
     let execution = r.id.hex(&mut id);
     let workflow: &str = &r.workflow;
@@ -172,24 +412,7 @@ impl Visit for Fields {
     /// Three decimals, by integer arithmetic (durations in milliseconds).
     fn record_f64(&mut self, field: &Field, value: f64) {
         self.key(field);
-        if !value.is_finite() || value.abs() >= 1e15 {
-            let _ = write!(self.out, "{value}");
-            return;
-        }
-        let thousandths = (value.abs() * 1000.0).round() as u64;
-        if value < 0.0 && thousandths > 0 {
-            self.out.push('-');
-        }
-        self.out.push_str(itoa::Buffer::new().format(thousandths / 1000));
-        self.out.push('.');
-        let frac = thousandths % 1000;
-        if frac < 100 {
-            self.out.push('0');
-        }
-        if frac < 10 {
-            self.out.push('0');
-        }
-        self.out.push_str(itoa::Buffer::new().format(frac));
+        thousandths(&mut self.out, value);
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
@@ -234,6 +457,54 @@ mod tests {
         let mut g = Fields { out: String::new(), message: String::new() };
         g.record_f64(&ms, 12.0);
         assert_eq!(g.out, " ms=12.000");
+    }
+
+    fn record(outcome: &'static str, reason: Option<&str>, logs: &[&str]) -> Record {
+        Record {
+            workflow: std::sync::Arc::from("pay"),
+            id: crate::request::handle::ExecId(0xab),
+            outcome,
+            status: if outcome == "failed" { 500 } else { 200 },
+            duration: std::time::Duration::from_micros(1234),
+            reason: reason.map(String::from),
+            at: Some("w.wf:3:5".into()),
+            logs: logs.iter().map(|l| l.to_string()).collect(),
+        }
+    }
+
+    fn written(format: LogFormat, r: &Record) -> String {
+        let lines = Lines::new(format);
+        lines.record(r);
+        let w = lines.waiting.lock().expect("lock");
+        String::from_utf8(w.buf.clone()).expect("utf8")
+    }
+
+    #[test]
+    fn execution_lines_are_written_as_the_formats_say() {
+        let human = written(LogFormat::Human, &record("failed", Some("no \"x\""), &["paid\r\nFAKE line"]));
+        let lines: Vec<&str> = human.lines().collect();
+        assert_eq!(lines.len(), 2, "{human}");
+        assert!(
+            lines[0].ends_with(" INFO wf::log: paid\\r\\nFAKE line workflow=pay execution=00000000000000ab"),
+            "{human}"
+        );
+        assert!(
+            lines[1].ends_with(
+                r#" WARN wf::execution: execution workflow=pay execution=00000000000000ab outcome=failed status=500 duration_ms=1.234 reason="no \"x\"" at=w.wf:3:5"#
+            ),
+            "{human}"
+        );
+        assert!(lines[0].len() > 27 && lines[0].as_bytes()[26] == b'Z', "{human}");
+        let json = written(LogFormat::Json, &record("responded", None, &["hi"]));
+        let parsed: Vec<serde_json::Value> =
+            json.lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect();
+        assert_eq!(parsed[0]["message"], "hi");
+        assert_eq!(parsed[0]["target"], "wf::log");
+        assert_eq!(parsed[1]["message"], "execution");
+        assert_eq!(parsed[1]["status"], 200);
+        assert_eq!(parsed[1]["duration_ms"], 1.234);
+        assert_eq!(parsed[1]["level"], "INFO");
+        assert!(parsed[1].get("at").is_none() && parsed[1].get("reason").is_none());
     }
 
     struct Cs;
