@@ -7,6 +7,10 @@
 //! in flight for the limit, whatever bytes it sends: an HTTP/2 connection that only sends PING
 //! frames is closed like a silent one.
 //!
+//! With [`Idle::with_header_timeout`], an HTTP/1 request head must also arrive whole within its
+//! limit from its first byte (a slowloris client sending a byte a second is cut): the one timer
+//! of the connection serves both limits, instead of a timer made for every request.
+//!
 //! Progress only stores an `Instant`; the timer is re-armed only when it fires early, so a busy
 //! connection costs no timer work per read.
 
@@ -24,6 +28,18 @@ pub struct Idle<S> {
     last: Instant,
     timer: Pin<Box<Sleep>>,
     activity: Option<std::sync::Arc<Activity>>,
+    head: Option<Head>,
+}
+
+/// The deadline of the HTTP/1 request head being read.
+struct Head {
+    limit: Duration,
+    /// When the head's first byte arrived; `None` between requests.
+    from: Option<Instant>,
+    /// Requests started when it began: one more means the head was read whole.
+    seen: u64,
+    /// Nothing read yet: an HTTP/2 connection (its preface) has no heads to time.
+    first: bool,
 }
 
 /// The requests of one connection, as its service sees them.
@@ -31,6 +47,8 @@ pub struct Idle<S> {
 pub struct Activity {
     epoch: Instant,
     in_flight: std::sync::atomic::AtomicUsize,
+    /// Requests started so far.
+    started: std::sync::atomic::AtomicU64,
     /// When a request last started or ended, in milliseconds since `epoch`.
     last_ms: std::sync::atomic::AtomicU64,
 }
@@ -40,6 +58,7 @@ impl Default for Activity {
         Activity {
             epoch: Instant::now(),
             in_flight: std::sync::atomic::AtomicUsize::new(0),
+            started: std::sync::atomic::AtomicU64::new(0),
             last_ms: std::sync::atomic::AtomicU64::new(0),
         }
     }
@@ -54,6 +73,11 @@ impl Activity {
     /// A request starts (while one is in flight the connection is not idle: no clock read needed).
     pub fn start(&self) {
         self.in_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.started.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn started(&self) -> u64 {
+        self.started.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// A request's answer is ready.
@@ -74,7 +98,46 @@ impl Activity {
 impl<S> Idle<S> {
     pub fn new(io: S, limit: Duration) -> Self {
         let now = Instant::now();
-        Idle { io, limit, last: now, timer: Box::pin(tokio::time::sleep_until(now + limit)), activity: None }
+        let timer = Box::pin(tokio::time::sleep_until(now + limit));
+        Idle { io, limit, last: now, timer, activity: None, head: None }
+    }
+
+    /// An HTTP/1 request head must also arrive within `limit` of its first byte (needs the
+    /// connection's [`Activity`], which tells when a head was read whole).
+    pub fn with_header_timeout(self, limit: Duration) -> Self {
+        let head = self.activity.as_ref().map(|_| Head { limit, from: None, seen: 0, first: true });
+        Idle { head, ..self }
+    }
+
+    /// Bytes arrived: a new head may begin (between requests), or the one being read is done.
+    fn arrived(&mut self, bytes: &[u8], now: Instant) {
+        let (Some(head), Some(activity)) = (&mut self.head, &self.activity) else { return };
+        if head.first {
+            head.first = false;
+            if bytes.starts_with(b"PRI * HTTP/2.0") {
+                self.head = None;
+                return;
+            }
+        }
+        let started = activity.started();
+        if head.from.is_some() && started != head.seen {
+            head.from = None;
+        }
+        if head.from.is_none() && activity.in_flight.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+            head.from = Some(now);
+            head.seen = started;
+            let deadline = now + head.limit;
+            if self.timer.deadline() > deadline {
+                self.timer.as_mut().reset(deadline);
+            }
+        }
+    }
+
+    /// When the head being read must be whole, if one is being read.
+    fn head_deadline(&self) -> Option<Instant> {
+        let (head, activity) = (self.head.as_ref()?, self.activity.as_ref()?);
+        let from = head.from?;
+        (activity.started() == head.seen).then_some(from + head.limit)
     }
 
     /// Also idle when no request has been in flight for the limit, whatever bytes arrive.
@@ -90,7 +153,10 @@ impl<S> Idle<S> {
                 Some(q) => q.min(self.last),
                 None => self.last,
             };
-            let deadline = since + self.limit;
+            let mut deadline = since + self.limit;
+            if let Some(head) = self.head_deadline() {
+                deadline = deadline.min(head);
+            }
             if deadline <= Instant::now() {
                 return true;
             }
@@ -104,9 +170,16 @@ impl<S> Idle<S> {
 impl<S: AsyncRead + Unpin> AsyncRead for Idle<S> {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        let before = buf.filled().len();
         match Pin::new(&mut this.io).poll_read(cx, buf) {
             Poll::Ready(r) => {
-                this.last = Instant::now();
+                let now = Instant::now();
+                this.last = now;
+                if this.head.is_some() {
+                    if let Some(read) = buf.filled().get(before..).filter(|b| !b.is_empty()) {
+                        this.arrived(read, now);
+                    }
+                }
                 Poll::Ready(r)
             }
             Poll::Pending if this.expired(cx) => {
@@ -174,6 +247,60 @@ mod tests {
         let err = idle.read(&mut buf).await.expect_err("idle");
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
         assert_eq!(started.elapsed(), Duration::from_secs(10));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_head_must_arrive_within_the_header_timeout_of_its_first_byte() {
+        let (a, mut b) = tokio::io::duplex(64);
+        let activity = std::sync::Arc::new(Activity::default());
+        let mut idle = Idle::with_activity(a, Duration::from_secs(60), activity.clone())
+            .with_header_timeout(Duration::from_secs(3));
+        let mut buf = [0u8; 8];
+        // A byte a second: the idle limit never passes, the head's does.
+        let started = Instant::now();
+        let err = loop {
+            b.write_all(b"x").await.expect("write");
+            assert_eq!(idle.read(&mut buf).await.expect("read"), 1);
+            if let Ok(Err(e)) = tokio::time::timeout(Duration::from_secs(1), idle.read(&mut buf)).await {
+                break e;
+            }
+            assert!(started.elapsed() < Duration::from_secs(10), "never cut");
+        };
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert!(started.elapsed() <= Duration::from_secs(4), "{:?}", started.elapsed());
+
+        // A head read whole (its request started) is not cut; the next one has its own limit.
+        let (a, mut b) = tokio::io::duplex(64);
+        let activity = std::sync::Arc::new(Activity::default());
+        let mut idle = Idle::with_activity(a, Duration::from_secs(60), activity.clone())
+            .with_header_timeout(Duration::from_secs(3));
+        b.write_all(b"GET /").await.expect("write");
+        assert_eq!(idle.read(&mut buf).await.expect("read"), 5);
+        activity.start();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        b.write_all(b"body").await.expect("write");
+        assert_eq!(idle.read(&mut buf).await.expect("read"), 4, "a request in flight is not a head");
+        activity.end();
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        b.write_all(b"GET /").await.expect("write");
+        assert_eq!(idle.read(&mut buf).await.expect("read"), 5);
+        let next = Instant::now();
+        let err = idle.read(&mut buf).await.expect_err("the second head is cut too");
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(next.elapsed(), Duration::from_secs(3));
+
+        // HTTP/2 has no heads to time: only the idle limit applies.
+        let (a, mut b) = tokio::io::duplex(64);
+        let activity = std::sync::Arc::new(Activity::default());
+        let mut idle = Idle::with_activity(a, Duration::from_secs(60), activity)
+            .with_header_timeout(Duration::from_secs(3));
+        let mut preface = [0u8; 24];
+        b.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await.expect("write");
+        assert_eq!(idle.read(&mut preface).await.expect("read"), 24);
+        assert!(
+            tokio::time::timeout(Duration::from_secs(10), idle.read(&mut buf)).await.is_err(),
+            "not cut at 3 s"
+        );
     }
 
     #[tokio::test(start_paused = true)]

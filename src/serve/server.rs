@@ -509,8 +509,9 @@ async fn run(opts: Options, router: Router) -> ExitCode {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(opts.header_timeout)
+        // The head's deadline is kept by the connection's own watchdog (`Idle`), not by a timer
+        // hyper would make for every request.
+        .header_read_timeout(None)
         .max_headers(MAX_HEADERS)
         .max_buf_size(MAX_HEAD);
     builder.http2().timer(TokioTimer::new()).max_header_list_size(MAX_HEAD as u32);
@@ -548,7 +549,8 @@ async fn run(opts: Options, router: Router) -> ExitCode {
                 Ok::<_, Infallible>(response)
             }
         });
-        let idle = crate::serve::idle_timeout::Idle::with_activity(stream, opts.idle_timeout, activity);
+        let idle = crate::serve::idle_timeout::Idle::with_activity(stream, opts.idle_timeout, activity)
+            .with_header_timeout(opts.header_timeout);
         let io = TokioIo::new(idle);
         let conn = builder.serve_connection_with_upgrades(io, service).into_owned();
         let conn = graceful.watch(conn);
