@@ -304,13 +304,21 @@ fn runs(url: &str, args: &[&str]) -> serde_json::Value {
 #[test]
 fn runs_retry_and_prune_work_on_the_shared_store() {
     let Some(pg) = Cluster::start() else { return };
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    // The service is too slow the first time (the call times out: the step fails), then answers.
+    let up = Upstream::start(|i, _| {
+        let mut r = Reply::new(204, "");
+        if i == 0 {
+            r.delay = Duration::from_secs(3);
+        }
+        r
+    });
     let wf = format!(
         r#"workflow relay {{
   trigger webhook {{ path "/relay" mode async }}
-  let r = http POST "http://127.0.0.1:{port}/hook" {{ timeout 2s }}
+  let r = http POST "{}" {{ timeout 1s }}
   log "relayed ${{r.status}}"
-}}"#
+}}"#,
+        up.url("/hook")
     );
     let (a, b) = (instance(&wf, &pg.url, &[]), instance(&wf, &pg.url, &[]));
     let id = a.post("/relay", &[], "").header("x-wf-execution").expect("id").to_string();
@@ -319,8 +327,7 @@ fn runs_retry_and_prune_work_on_the_shared_store() {
         assert!(Instant::now() < deadline, "the failure was not recorded:\n{}", a.log());
         std::thread::sleep(Duration::from_millis(50));
     }
-    // The service comes up; the retried run is taken by an instance (woken by NOTIFY).
-    let up = Upstream::start_at(&format!("127.0.0.1:{port}"), |_, _| Reply::new(204, ""));
+    // Retried: taken by an instance (woken by NOTIFY), the call made again.
     let out = crate::common::wf(&["runs", "--store", &pg.url, "retry", &id]);
     assert_eq!(out.status.code(), Some(0), "{}", crate::common::text(&out.stderr));
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -328,7 +335,7 @@ fn runs_retry_and_prune_work_on_the_shared_store() {
         assert!(Instant::now() < deadline, "not retried:\n{}\n{}", a.log(), b.log());
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert_eq!(up.received().len(), 1);
+    assert_eq!(up.received().len(), 2, "the failed call, then the retried one");
     let shown = runs(&pg.url, &["show", &id]);
     assert_eq!(shown["attempts"], 1, "{shown}");
     assert_eq!(shown["logs"], serde_json::json!(["relayed 204"]), "{shown}");
