@@ -515,41 +515,31 @@ where
     }
 
     // `concurrency N`: a sync caller beyond it is told to come back (before its `dedupe` key is
-    // claimed: a request turned away must not hold the key).
+    // claimed: a request turned away must not hold the key). First this process's count, then
+    // the count every process sharing the store keeps.
     let _running = match &s.running {
-        Some(limit) => match limit.clone().try_acquire_owned() {
-            Ok(permit) => Some(permit),
-            Err(_) => {
-                let retry = [(RETRY_AFTER, HeaderValue::from_static("1"))];
-                let body = json!({"error": "too many executions"});
-                return reject(
-                    Some(s),
-                    StatusCode::TOO_MANY_REQUESTS,
-                    body,
-                    &retry,
-                    "over the workflow's concurrency",
-                );
+        Some(limit) => {
+            let permit = limit.clone().try_acquire_owned().ok();
+            let placed = match permit {
+                Some(_) => queue.place(s, id).await,
+                None => Ok(false),
+            };
+            match placed {
+                Ok(true) => Some((permit, Placed { queue, served: s, id })),
+                Ok(false) => {
+                    let retry = [(RETRY_AFTER, HeaderValue::from_static("1"))];
+                    let body = json!({"error": "too many executions"});
+                    return reject(
+                        Some(s),
+                        StatusCode::TOO_MANY_REQUESTS,
+                        body,
+                        &retry,
+                        "over the workflow's concurrency",
+                    );
+                }
+                Err(refused) => return refuse(refused),
             }
-        },
-        None => None,
-    };
-    // Beyond this process's count, the count every process sharing the store keeps.
-    let _placed = match &s.running {
-        Some(_) => match queue.place(s, id).await {
-            Ok(true) => Some(Placed { queue, served: s, id }),
-            Ok(false) => {
-                let retry = [(RETRY_AFTER, HeaderValue::from_static("1"))];
-                let body = json!({"error": "too many executions"});
-                return reject(
-                    Some(s),
-                    StatusCode::TOO_MANY_REQUESTS,
-                    body,
-                    &retry,
-                    "over the workflow's concurrency",
-                );
-            }
-            Err(refused) => return refuse(refused),
-        },
+        }
         None => None,
     };
     // Should this request's future be dropped before it answers (the caller went away), the key

@@ -339,21 +339,9 @@ where
         event.record(&mut fields);
         if !fields.message.is_empty() {
             w.write_char(' ')?;
-            // A `log` line may carry request data: control characters (CR, LF, ESC, …) are
-            // escaped so that it can neither forge another line nor drive a terminal.
-            if fields.message.chars().any(char::is_control) {
-                for c in fields.message.chars() {
-                    match c {
-                        '\n' => w.write_str("\\n")?,
-                        '\r' => w.write_str("\\r")?,
-                        '\t' => w.write_str("\\t")?,
-                        c if c.is_control() => write!(w, "\\u{{{:x}}}", c as u32)?,
-                        c => w.write_char(c)?,
-                    }
-                }
-            } else {
-                w.write_str(&fields.message)?;
-            }
+            let mut message = String::with_capacity(fields.message.len());
+            escaped(&mut message, &fields.message);
+            w.write_str(&message)?;
         }
         w.write_str(&fields.out)?;
         w.write_char('\n')

@@ -224,6 +224,22 @@ pub const FENCED: &str =
 
 pub use crate::request::step::now_ms;
 
+/// An execution id (16 hex digits) as a store's integer key (SQLite's rowid: no second index to
+/// keep up).
+fn key(id: &str) -> i64 {
+    u64::from_str_radix(id, 16).map_or(-1, |v| v as i64)
+}
+
+/// The attempts a parked step had made, as its journal row keeps them (`{"attempts": N}`).
+fn attempts_made(v: &Value) -> u32 {
+    v["attempts"].as_u64().and_then(|a| u32::try_from(a).ok()).unwrap_or(0)
+}
+
+/// A store's integer key as the execution id.
+fn hex(key: i64) -> String {
+    format!("{:016x}", key as u64)
+}
+
 #[cfg(test)]
 mod contract;
 /// A throwaway PostgreSQL cluster (shared with the integration tests).

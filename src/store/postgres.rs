@@ -13,8 +13,8 @@
 //! - History and step notes are gathered and written every 10 ms in one transaction.
 
 use super::{
-    Claim, Claimed, Commit, Ended, Filter, Key, NewRun, Reading, RunView, StepView, Store, Unfinished,
-    Version, FENCED,
+    attempts_made, hex, key, Claim, Claimed, Commit, Ended, Filter, Key, NewRun, Reading, RunView, StepView,
+    Store, Unfinished, Version, FENCED,
 };
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use serde_json::Value;
@@ -251,15 +251,6 @@ impl Write {
             Write::Answered(..) | Write::Release(_) | Write::FreePlace(..) => 2,
         }
     }
-}
-
-/// An execution id (16 hex digits) as the store's integer key.
-fn key(id: &str) -> i64 {
-    u64::from_str_radix(id, 16).map_or(-1, |v| v as i64)
-}
-
-fn hex(key: i64) -> String {
-    format!("{:016x}", key as u64)
 }
 
 /// A driver error with its causes (a TLS handshake's names the certificate problem).
@@ -877,7 +868,7 @@ impl Inner {
                 let n = u32::try_from(s.get::<_, i32>(0)).unwrap_or(0);
                 let value = text.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or(Value::Null);
                 if s.get::<_, &str>(2) == "waiting" {
-                    waiting = Some((n, super::sqlite::attempts_made(&value)));
+                    waiting = Some((n, attempts_made(&value)));
                 } else {
                     journal.push((n, Ok(value)));
                 }

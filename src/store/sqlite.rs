@@ -4,8 +4,8 @@
 //! second connection. A lock file beside the database keeps a second `wf serve` out.
 
 use super::{
-    Claim, Claimed, Commit, Ended, Filter, Key, NewRun, Reading, RunView, StepView, Store, Unfinished,
-    Version,
+    attempts_made, hex, key, Claim, Claimed, Commit, Ended, Filter, Key, NewRun, Reading, RunView, StepView,
+    Store, Unfinished, Version,
 };
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde_json::Value;
@@ -114,17 +114,6 @@ pub struct Sqlite {
     path: PathBuf,
     /// Held while the store is open: the lock that keeps a second `wf serve` out.
     _lock: nix::fcntl::Flock<std::fs::File>,
-}
-
-/// An execution id (16 hex digits) as the store's integer key (the table's rowid: no second
-/// index to keep up).
-fn key(id: &str) -> i64 {
-    u64::from_str_radix(id, 16).map_or(-1, |v| v as i64)
-}
-
-/// The store's integer key as the execution id.
-fn hex(key: i64) -> String {
-    format!("{:016x}", key as u64)
 }
 
 fn sql(e: rusqlite::Error) -> String {
@@ -738,11 +727,6 @@ fn open_runs(conn: &Connection, which: &str) -> Result<Vec<Unfinished>, rusqlite
     }
     tx.commit()?;
     Ok(runs)
-}
-
-/// The attempts a parked step had made, as its journal row keeps them.
-pub(crate) fn attempts_made(v: &Value) -> u32 {
-    v["attempts"].as_u64().and_then(|a| u32::try_from(a).ok()).unwrap_or(0)
 }
 
 const COLUMNS: &str =

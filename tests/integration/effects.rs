@@ -75,11 +75,7 @@ fn any_status_is_a_result_and_no_retry_means_one_attempt() {
 
 #[test]
 fn a_timeout_fails_the_execution() {
-    let up = Upstream::start(|_, _| {
-        let mut r = Reply::new(200, "late");
-        r.delay = Duration::from_secs(3);
-        r
-    });
+    let up = Upstream::start(|_, _| Reply::new(200, "late").after(Duration::from_secs(3)));
     let server = Server::start(&[("call.wf", &caller(&up.url("/slow"), "timeout 300ms"))], &[]);
     let started = Instant::now();
     let r = server.post("/call", &[], "");

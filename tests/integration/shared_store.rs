@@ -147,11 +147,7 @@ fn two_instances_run_each_run_once_and_a_delivery_sent_to_both_once() {
 #[test]
 fn kill_9_of_one_instance_its_runs_are_finished_by_the_other_after_the_lease() {
     let Some(pg) = Cluster::start() else { return };
-    let up = Upstream::start(|_, _| {
-        let mut r = Reply::new(200, "ok");
-        r.delay = Duration::from_millis(20);
-        r
-    });
+    let up = Upstream::start(|_, _| Reply::new(200, "ok").after(Duration::from_millis(20)));
     let wf = relay(&up, false);
     let lease = ["--lease", "2s"];
     let mut doomed = instance(&wf, &pg.url, &["--workers", "2", "--queue-size", "4096", lease[0], lease[1]]);
@@ -306,11 +302,8 @@ fn runs_retry_and_prune_work_on_the_shared_store() {
     let Some(pg) = Cluster::start() else { return };
     // The service is too slow the first time (the call times out: the step fails), then answers.
     let up = Upstream::start(|i, _| {
-        let mut r = Reply::new(204, "");
-        if i == 0 {
-            r.delay = Duration::from_secs(3);
-        }
-        r
+        let slow = if i == 0 { Duration::from_secs(3) } else { Duration::ZERO };
+        Reply::new(204, "").after(slow)
     });
     let wf = format!(
         r#"workflow relay {{

@@ -39,11 +39,7 @@ fn runs(store: &std::path::Path, args: &[&str]) -> serde_json::Value {
 
 #[test]
 fn acknowledged_runs_survive_kill_9_and_each_completes() {
-    let up = Upstream::start(|_, _| {
-        let mut r = Reply::new(200, "ok");
-        r.delay = Duration::from_millis(30);
-        r
-    });
+    let up = Upstream::start(|_, _| Reply::new(200, "ok").after(Duration::from_millis(30)));
     let wf = format!(
         r#"workflow relay {{
   trigger webhook {{ path "/relay" mode async }}
@@ -270,11 +266,7 @@ fn the_same_delivery_sent_50_times_at_once_runs_once() {
 
 #[test]
 fn a_sync_duplicate_gets_the_first_answer_again_or_409_while_it_runs() {
-    let up = Upstream::start(|_, _| {
-        let mut r = Reply::new(200, "ok");
-        r.delay = Duration::from_millis(600);
-        r
-    });
+    let up = Upstream::start(|_, _| Reply::new(200, "ok").after(Duration::from_millis(600)));
     let wf = format!(
         r#"workflow pay {{
   trigger webhook {{ path "/pay" dedupe order }}
@@ -310,11 +302,8 @@ fn runs_retry_resumes_a_failed_run_from_its_journal() {
     // The service is too slow the first time (the call times out: the step fails), then answers.
     // (It listens all along: a port left free for later could be taken by another test.)
     let up = Upstream::start(|i, _| {
-        let mut r = Reply::new(204, "");
-        if i == 0 {
-            r.delay = Duration::from_secs(3);
-        }
-        r
+        let slow = if i == 0 { Duration::from_secs(3) } else { Duration::ZERO };
+        Reply::new(204, "").after(slow)
     });
     let wf = format!(
         r#"workflow notify {{
@@ -452,11 +441,7 @@ fn a_sync_execution_s_steps_are_in_its_history() {
 
 #[test]
 fn a_request_turned_away_by_concurrency_does_not_hold_its_dedupe_key() {
-    let up = Upstream::start(|_, _| {
-        let mut r = Reply::new(200, "ok");
-        r.delay = Duration::from_millis(500);
-        r
-    });
+    let up = Upstream::start(|_, _| Reply::new(200, "ok").after(Duration::from_millis(500)));
     let wf = format!(
         r#"workflow pay {{
   trigger webhook {{ path "/pay" dedupe order concurrency 1 }}
@@ -480,11 +465,7 @@ fn a_request_turned_away_by_concurrency_does_not_hold_its_dedupe_key() {
 #[test]
 fn a_caller_that_goes_away_does_not_hold_its_dedupe_key() {
     use std::io::Write as _;
-    let up = Upstream::start(|_, _| {
-        let mut r = Reply::new(200, "ok");
-        r.delay = Duration::from_millis(800);
-        r
-    });
+    let up = Upstream::start(|_, _| Reply::new(200, "ok").after(Duration::from_millis(800)));
     let wf = format!(
         r#"workflow pay {{
   trigger webhook {{ path "/pay" dedupe order }}
@@ -509,11 +490,7 @@ fn a_caller_that_goes_away_does_not_hold_its_dedupe_key() {
 
 #[test]
 fn runs_not_drained_at_sigterm_stay_kept_and_resume_at_the_next_start() {
-    let up = Upstream::start(|_, _| {
-        let mut r = Reply::new(200, "ok");
-        r.delay = Duration::from_secs(3);
-        r
-    });
+    let up = Upstream::start(|_, _| Reply::new(200, "ok").after(Duration::from_secs(3)));
     let wf = format!(
         r#"workflow slow {{
   trigger webhook {{ path "/slow" mode async }}
