@@ -11,6 +11,7 @@ use crate::request::served::{Access, Router, Served};
 use crate::request::signature::{self, Signed, Verifier};
 use crate::request::step::Steps;
 use bytes::Bytes;
+use futures_util::FutureExt as _;
 use http::header::{
     HeaderName, HeaderValue, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS,
     ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_MAX_AGE, ACCESS_CONTROL_REQUEST_HEADERS, ALLOW,
@@ -227,7 +228,12 @@ where
     B::Error: std::error::Error + Send + Sync + 'static,
 {
     let mut cors = None;
-    let mut handled = answer(router, limits, queue, id, req, &mut cors).await;
+    let handled = answer(router, limits, queue, id, req, &mut cors).await;
+    with_cors(handled, cors)
+}
+
+/// `handled` with the `access-control-allow-origin` [`answer`] found for it.
+pub fn with_cors(mut handled: Handled, cors: Option<HeaderValue>) -> Handled {
     if let Some(origin) = cors {
         let headers = handled.response.headers_mut();
         headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin);
@@ -236,8 +242,9 @@ where
     handled
 }
 
-/// Answers one request; sets `cors` to the `access-control-allow-origin` its answer carries.
-async fn answer<B>(
+/// Answers one request; sets `cors` to the `access-control-allow-origin` its answer carries
+/// (see [`with_cors`]). [`handle`] does both; the server calls the two itself, one future less.
+pub async fn answer<B>(
     router: &Router,
     limits: &Limits,
     queue: &dyn Enqueue,
@@ -357,9 +364,15 @@ where
         }
     };
     let (parts, body) = req.into_parts();
-    let bytes = match tokio::time::timeout(limits.body_timeout, Limited::new(body, limits.max_body).collect())
-        .await
-    {
+    // A body already received whole (most webhook bodies arrive with their head) is taken at
+    // once: the body timeout's timer is armed only when the body has yet to arrive.
+    let collect = Limited::new(body, limits.max_body).collect();
+    tokio::pin!(collect);
+    let collected = match futures_util::poll!(collect.as_mut()) {
+        std::task::Poll::Ready(c) => Ok(c),
+        std::task::Poll::Pending => tokio::time::timeout(limits.body_timeout, collect).await,
+    };
+    let bytes = match collected {
         Err(_) => {
             return reject(
                 Some(s),
@@ -587,7 +600,7 @@ where
                 "execution did not finish",
             );
         };
-        let handled = remembered(queue, s, id, dedupe, response, record).await;
+        let handled = remembered(queue, s, id, dedupe, response, record);
         if let Some(c) = claimed {
             c.keep();
         }
@@ -600,7 +613,7 @@ where
     } else {
         execute(s, &mut frame, id, started, &mut crate::request::step::Clock, limits.budget).await
     };
-    let handled = remembered(queue, s, id, dedupe, response, record).await;
+    let handled = remembered(queue, s, id, dedupe, response, record);
     if let Some(c) = claimed {
         c.keep();
     }
@@ -644,7 +657,7 @@ impl Drop for Claimed<'_> {
 }
 
 /// With a `dedupe` key, keeps the answer a sync execution gave so duplicates get it again.
-async fn remembered(
+fn remembered(
     queue: &dyn Enqueue,
     s: &Served,
     id: ExecId,
@@ -654,7 +667,9 @@ async fn remembered(
 ) -> Handled {
     if let Some(key) = dedupe {
         let (parts, body) = response.into_parts();
-        let bytes = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+        // A `Full` body is one frame, there at once.
+        let bytes =
+            body.collect().now_or_never().and_then(Result::ok).map(|c| c.to_bytes()).unwrap_or_default();
         let headers: Vec<Value> = parts
             .headers
             .iter()

@@ -1,4 +1,4 @@
-//! `wf serve`: hyper 1.x on tokio. Accepts connections, answers through [`crate::request::handle::handle`],
+//! `wf serve`: hyper 1.x on tokio. Accepts connections, answers through [`crate::request::handle::answer`],
 //! runs async executions on a bounded queue, reloads on file change or SIGHUP, and drains on
 //! SIGTERM/SIGINT.
 
@@ -7,8 +7,10 @@ use crate::request::handle::{self, Enqueue, ExecId, Job, Limits, Placing};
 use crate::request::handle::{Accepted, Deciding, DedupeKey, Refused, Seen};
 use crate::request::served::Served;
 use crate::request::served::{BuildError, Router};
+use crate::serve::drain::Drain;
 use crate::serve::logging::{self, LogFormat};
 use crate::serve::metrics::Metrics;
+use crate::serve::protocol::Protocol;
 use crate::serve::runs;
 use crate::store::journal::Journaled;
 use crate::store::standby::Standby;
@@ -17,8 +19,6 @@ use arc_swap::ArcSwap;
 use futures_util::FutureExt as _;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use std::convert::Infallible;
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -338,13 +338,18 @@ impl Ctx {
         ExecId(self.seed.wrapping_add(self.counter.fetch_add(1, Ordering::Relaxed)))
     }
 
-    async fn answer(
-        &self,
+    /// Answers one request of a connection whose requests `activity` counts.
+    async fn serve(
+        self: Arc<Self>,
         req: hyper::Request<Incoming>,
-    ) -> hyper::Response<http_body_util::Full<bytes::Bytes>> {
-        let router = self.router.load_full();
+        activity: Arc<crate::serve::idle_timeout::Activity>,
+    ) -> Result<hyper::Response<http_body_util::Full<bytes::Bytes>>, Infallible> {
+        let router = self.router.load();
         let started = self.metrics.as_ref().map(|_| std::time::Instant::now());
-        let handled = handle::handle(&router, &self.limits, &self.queue, self.next_id(), req).await;
+        let mut cors = None;
+        let handled =
+            handle::answer(&router, &self.limits, &self.queue, self.next_id(), req, &mut cors).await;
+        let handled = handle::with_cors(handled, cors);
         if let Some(r) = &handled.record {
             logging::record(r);
             if let Some(store) = &self.queue.store {
@@ -361,7 +366,8 @@ impl Ctx {
                 handled.record.as_ref(),
             );
         }
-        handled.response
+        activity.end();
+        Ok(handled.response)
     }
 }
 
@@ -506,16 +512,19 @@ async fn run(opts: Options, router: Router) -> ExitCode {
         reload_rx,
     ));
 
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
+    // Each connection is served by hyper's HTTP/1 or HTTP/2 connection, chosen from its first
+    // bytes (`protocol`), so HTTP/1 requests pay nothing for HTTP/2 being offered.
+    let mut http1 = hyper::server::conn::http1::Builder::new();
+    http1
         // The head's deadline is kept by the connection's own watchdog (`Idle`), not by a timer
         // hyper would make for every request.
         .header_read_timeout(None)
         .max_headers(MAX_HEADERS)
         .max_buf_size(MAX_HEAD);
-    builder.http2().timer(TokioTimer::new()).max_header_list_size(MAX_HEAD as u32);
-    let graceful = GracefulShutdown::new();
+    let mut http2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+    http2.timer(TokioTimer::new()).max_header_list_size(MAX_HEAD as u32);
+    let builders = Arc::new((http1, http2));
+    let drain = Arc::new(Drain::default());
     let shutdown = shutdown_signal(stop);
     tokio::pin!(shutdown);
     let slots = Arc::new(tokio::sync::Semaphore::new(opts.max_connections));
@@ -540,22 +549,25 @@ async fn run(opts: Options, router: Router) -> ExitCode {
             if ctx.needs_peer.load(Ordering::Relaxed) {
                 req.extensions_mut().insert(crate::request::caller::Peer(peer));
             }
-            let ctx = ctx.clone();
-            let requests = requests.clone();
             requests.start();
-            async move {
-                let response = ctx.answer(req).await;
-                requests.end();
-                Ok::<_, Infallible>(response)
-            }
+            ctx.clone().serve(req, requests.clone())
         });
-        let idle = crate::serve::idle_timeout::Idle::with_activity(stream, opts.idle_timeout, activity)
-            .with_header_timeout(opts.header_timeout);
-        let io = TokioIo::new(idle);
-        let conn = builder.serve_connection_with_upgrades(io, service).into_owned();
-        let conn = graceful.watch(conn);
+        let (idle, header) = (opts.idle_timeout, opts.header_timeout);
+        let builders = builders.clone();
+        let entry = drain.enter();
         tokio::spawn(async move {
-            let _ = conn.await;
+            let protocol = crate::serve::protocol::detect(&stream, idle, header).await;
+            let io = crate::serve::idle_timeout::Idle::with_activity(stream, idle, activity);
+            let _ = match protocol {
+                Some(Protocol::Http1) => {
+                    let io = TokioIo::new(io.with_header_timeout(header));
+                    entry.watch(builders.0.serve_connection(io, service)).await
+                }
+                Some(Protocol::Http2) => {
+                    entry.watch(builders.1.serve_connection(TokioIo::new(io), service)).await
+                }
+                None => Ok(()),
+            };
             drop(slot);
         });
     };
@@ -604,7 +616,8 @@ async fn run(opts: Options, router: Router) -> ExitCode {
     hup.abort();
     reloader.abort();
     let _ = reloader.await;
-    if tokio::time::timeout(opts.drain_timeout, graceful.shutdown()).await.is_err() {
+    drain.start();
+    if tokio::time::timeout(opts.drain_timeout, drain.done()).await.is_err() {
         tracing::warn!(target: "wf::server", "some connections were still open after {:?}", opts.drain_timeout);
     }
     // The retry poller holds a sender of the queue: stop it so the workers can drain.

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# User-space instructions per request, wf against the hand-written hyper server of
+# ../shared/peers/hyper-baseline, under `valgrind --tool=callgrind`: a figure that does not move
+# with machine load, to catch a change that makes each request cost more.
+#
+# Each server is run twice under callgrind, answering N and then 3N reference requests (the
+# scenario's POST, sent one after another on 4 keep-alive connections); the difference of the two
+# totals divided by 2N is the cost of one request with start-up and shutdown cancelled out.
+# Every thread counts (the runtime's workers and wf's log writer).
+#
+# usage: benches/instructions.sh [--requests 2000] [--other PATH-TO-ANOTHER-WF] [--keep DIR]
+#   --keep DIR   leaves the callgrind files there (callgrind_annotate DIR/wf-3.out shows where)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=2000 OTHER= KEEP=
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --requests) N=$2; shift 2 ;;
+    --other) OTHER=$2; shift 2 ;;
+    --keep) KEEP=$2; shift 2 ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+done
+command -v valgrind >/dev/null || { echo "needs valgrind (apt-get install valgrind)" >&2; exit 2; }
+PEERS=../shared/peers
+[ -x "$PEERS/run-hyper-baseline.sh" ] || { echo "needs $PEERS (the shared peers)" >&2; exit 2; }
+cargo build --release --quiet --bin wf
+# Builds the baseline (the script prints the PID of a server it starts: stop that one at once).
+kill "$(PIN=0 "$PEERS/run-hyper-baseline.sh" 8190 full)" 2>/dev/null || true
+BASELINE=${PEERS_WORK:-/tmp/wf-peers}/hyper-baseline/target/release/hyper-baseline
+TMP=${KEEP:-$(mktemp -d)}; mkdir -p "$TMP"
+PID=
+cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null; [ -z "$KEEP" ] && rm -rf "$TMP"; true; }
+trap cleanup EXIT
+
+# send PORT COUNT: COUNT reference requests over 4 keep-alive connections; fails on any non-200.
+send() {
+  python3 - "$1" "$2" <<'PY'
+import socket, sys
+port, count = int(sys.argv[1]), int(sys.argv[2])
+body = b'{"data":{"status":"paid","amount":1250,"currency":"EUR"},"customer":{"email":"a@b.c"}}'
+req = (b"POST /hooks/payment?order=42 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+       b"X-Request-Id: abc-123\r\nContent-Length: %d\r\n\r\n" % len(body)) + body
+conns = [socket.create_connection(("127.0.0.1", port)) for _ in range(4)]
+bufs = [b""] * 4
+for i in range(count):
+    k = i % 4
+    conns[k].sendall(req)
+    buf = bufs[k]
+    while True:
+        head, sep, rest = buf.partition(b"\r\n\r\n")
+        if sep:
+            length = 0
+            for line in head.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+            if len(rest) >= length:
+                if not head.startswith(b"HTTP/1.1 200"):
+                    sys.exit("not 200: " + head.split(b"\r\n")[0].decode())
+                bufs[k] = rest[length:]
+                break
+        chunk = conns[k].recv(65536)
+        if not chunk:
+            sys.exit("connection closed")
+        buf += chunk
+for c in conns:
+    c.close()
+PY
+}
+
+# measure NAME PORT COMMAND...: total instructions for N, then 3N requests.
+measure() {
+  local name=$1 port=$2; shift 2
+  for k in 1 3; do
+    valgrind --tool=callgrind --callgrind-out-file="$TMP/$name-$k.out" "$@" >/dev/null 2>"$TMP/$name-$k.err" &
+    PID=$!
+    for _ in $(seq 1 600); do "$PEERS/check.sh" "$port" >/dev/null 2>&1 && break; sleep 0.2; done
+    send "$port" $((N * k))
+    kill -TERM "$PID"; wait "$PID" 2>/dev/null || true; PID=
+    grep -h '^summary:' "$TMP/$name-$k.out" | awk '{print $2}' >"$TMP/$name-$k.total"
+  done
+  echo "$name $(( ($(cat "$TMP/$name-3.total") - $(cat "$TMP/$name-1.total")) / (2 * N) ))" | tee -a "$TMP/results"
+}
+
+measure baseline 8191 "$BASELINE" 8191 full
+measure wf 8192 target/release/wf serve benches/payment.wf --listen 127.0.0.1:8192 --store memory
+[ -n "$OTHER" ] && measure other 8193 "$OTHER" serve benches/payment.wf --listen 127.0.0.1:8193 --store memory
+python3 - "$TMP/results" <<'PY'
+import sys
+n = {l.split()[0]: int(l.split()[1]) for l in open(sys.argv[1])}
+print()
+for k, v in n.items():
+    print(f"{k:9} {v:7d} instructions/request")
+print(f"wf/baseline {n['wf'] / n['baseline']:.2f}")
+if "other" in n:
+    print(f"wf/other {n['wf'] / n['other']:.2f}")
+PY
