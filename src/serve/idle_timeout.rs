@@ -11,8 +11,13 @@
 //! limit from its first byte (a slowloris client sending a byte a second is cut): the one timer
 //! of the connection serves both limits, instead of a timer made for every request.
 //!
-//! Progress only stores an `Instant`; the timer is re-armed only when it fires early, so a busy
-//! connection costs no timer work per read.
+//! Progress reads no clock: a read or a write only counts, and so does a request's start and end.
+//! The one timer of the connection looks at the counts when it fires: when they moved, the
+//! connection was busy within the last quarter of the limit, and the timer looks again a quarter
+//! later; when they did not, it waits for the rest of the limit. So a connection is closed
+//! between the limit and 1.25 times it after its last progress, and a busy connection costs no
+//! clock read and no timer work per request. (A head's first byte reads the clock once: the
+//! head's deadline is exact.)
 
 use std::future::Future as _;
 use std::io;
@@ -25,7 +30,14 @@ use tokio::time::{Instant, Sleep};
 pub struct Idle<S> {
     io: S,
     limit: Duration,
+    /// When progress was last seen (by the timer, or at the start).
     last: Instant,
+    /// Reads and writes done, and as many when the timer last looked.
+    progress: u64,
+    seen: u64,
+    /// When a request last started or ended, as the timer saw it, and the count of those events.
+    last_event: Instant,
+    seen_events: u64,
     timer: Pin<Box<Sleep>>,
     activity: Option<std::sync::Arc<Activity>>,
     head: Option<Head>,
@@ -43,33 +55,16 @@ struct Head {
 }
 
 /// The requests of one connection, as its service sees them.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Activity {
-    epoch: Instant,
     in_flight: std::sync::atomic::AtomicUsize,
     /// Requests started so far.
     started: std::sync::atomic::AtomicU64,
-    /// When a request last started or ended, in milliseconds since `epoch`.
-    last_ms: std::sync::atomic::AtomicU64,
-}
-
-impl Default for Activity {
-    fn default() -> Self {
-        Activity {
-            epoch: Instant::now(),
-            in_flight: std::sync::atomic::AtomicUsize::new(0),
-            started: std::sync::atomic::AtomicU64::new(0),
-            last_ms: std::sync::atomic::AtomicU64::new(0),
-        }
-    }
+    /// Requests ended so far.
+    ended: std::sync::atomic::AtomicU64,
 }
 
 impl Activity {
-    fn touch(&self) {
-        let ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.last_ms.store(ms, std::sync::atomic::Ordering::Relaxed);
-    }
-
     /// A request starts (while one is in flight the connection is not idle: no clock read needed).
     pub fn start(&self) {
         self.in_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -83,15 +78,16 @@ impl Activity {
     /// A request's answer is ready.
     pub fn end(&self) {
         self.in_flight.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-        self.touch();
+        self.ended.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// When the connection last had a request, or `None` while one is in flight.
-    fn quiet_since(&self) -> Option<Instant> {
-        if self.in_flight.load(std::sync::atomic::Ordering::Relaxed) > 0 {
-            return None;
-        }
-        Some(self.epoch + Duration::from_millis(self.last_ms.load(std::sync::atomic::Ordering::Relaxed)))
+    /// Requests started and ended so far.
+    fn events(&self) -> u64 {
+        self.started().wrapping_add(self.ended.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    fn in_flight(&self) -> bool {
+        self.in_flight.load(std::sync::atomic::Ordering::Relaxed) > 0
     }
 }
 
@@ -99,7 +95,7 @@ impl<S> Idle<S> {
     pub fn new(io: S, limit: Duration) -> Self {
         let now = Instant::now();
         let timer = Box::pin(tokio::time::sleep_until(now + limit));
-        Idle { io, limit, last: now, timer, activity: None, head: None }
+        Idle { io, limit, last: now, progress: 0, seen: 0, last_event: now, seen_events: 0, timer, activity: None, head: None }
     }
 
     /// An HTTP/1 request head must also arrive within `limit` of its first byte (needs the
@@ -110,7 +106,7 @@ impl<S> Idle<S> {
     }
 
     /// Bytes arrived: a new head may begin (between requests), or the one being read is done.
-    fn arrived(&mut self, bytes: &[u8], now: Instant) {
+    fn arrived(&mut self, bytes: &[u8]) {
         let (Some(head), Some(activity)) = (&mut self.head, &self.activity) else { return };
         if head.first {
             head.first = false;
@@ -123,7 +119,8 @@ impl<S> Idle<S> {
         if head.from.is_some() && started != head.seen {
             head.from = None;
         }
-        if head.from.is_none() && activity.in_flight.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+        if head.from.is_none() && !activity.in_flight() {
+            let now = Instant::now();
             head.from = Some(now);
             head.seen = started;
             let deadline = now + head.limit;
@@ -148,20 +145,31 @@ impl<S> Idle<S> {
     /// `Ready` once the connection has been idle for the limit.
     fn expired(&mut self, cx: &mut Context<'_>) -> bool {
         while self.timer.as_mut().poll(cx).is_ready() {
-            let quiet = self.activity.as_ref().and_then(|a| a.quiet_since());
-            let since = match quiet {
-                Some(q) => q.min(self.last),
-                None => self.last,
-            };
+            let now = Instant::now();
+            let mut busy = false;
+            if self.progress != self.seen {
+                (self.seen, self.last, busy) = (self.progress, now, true);
+            }
+            let mut since = self.last;
+            if let Some(activity) = &self.activity {
+                let events = activity.events();
+                if events != self.seen_events {
+                    (self.seen_events, self.last_event, busy) = (events, now, true);
+                }
+                if !activity.in_flight() {
+                    since = since.min(self.last_event);
+                }
+            }
             let mut deadline = since + self.limit;
             if let Some(head) = self.head_deadline() {
                 deadline = deadline.min(head);
             }
-            if deadline <= Instant::now() {
+            if deadline <= now {
                 return true;
             }
-            // There was progress since the timer was armed: wait for the rest of the limit.
-            self.timer.as_mut().reset(deadline);
+            // Busy: look again a quarter of the limit later; else when the limit is reached.
+            let next = if busy { deadline.min(now + self.limit / 4) } else { deadline };
+            self.timer.as_mut().reset(next);
         }
         false
     }
@@ -173,11 +181,10 @@ impl<S: AsyncRead + Unpin> AsyncRead for Idle<S> {
         let before = buf.filled().len();
         match Pin::new(&mut this.io).poll_read(cx, buf) {
             Poll::Ready(r) => {
-                let now = Instant::now();
-                this.last = now;
+                this.progress = this.progress.wrapping_add(1);
                 if this.head.is_some() {
                     if let Some(read) = buf.filled().get(before..).filter(|b| !b.is_empty()) {
-                        this.arrived(read, now);
+                        this.arrived(read);
                     }
                 }
                 Poll::Ready(r)
@@ -195,7 +202,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Idle<S> {
         let this = self.get_mut();
         let r = Pin::new(&mut this.io).poll_write(cx, buf);
         if r.is_ready() {
-            this.last = Instant::now();
+            this.progress = this.progress.wrapping_add(1);
         }
         r
     }
@@ -208,7 +215,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Idle<S> {
         let this = self.get_mut();
         let r = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
         if r.is_ready() {
-            this.last = Instant::now();
+            this.progress = this.progress.wrapping_add(1);
         }
         r
     }

@@ -78,17 +78,16 @@ struct Lines {
     format: LogFormat,
     waiting: std::sync::Mutex<Waiting>,
     /// Held while writing out, so that two writers keep the lines in order.
-    writing: std::sync::Mutex<Vec<u8>>,
+    writing: std::sync::Mutex<String>,
     dropped: std::sync::atomic::AtomicU64,
 }
 
 struct Waiting {
-    buf: Vec<u8>,
+    /// The lines, formatted straight into it.
+    buf: String,
     /// The second the timestamp text is for, and that text (`2026-12-03T19:51:23`).
     second: u64,
     stamp: String,
-    /// A line being formatted (kept to reuse its allocation).
-    line: String,
 }
 
 impl Lines {
@@ -96,12 +95,11 @@ impl Lines {
         Lines {
             format,
             waiting: std::sync::Mutex::new(Waiting {
-                buf: Vec::with_capacity(64 * 1024),
+                buf: String::with_capacity(64 * 1024),
                 second: u64::MAX,
                 stamp: String::new(),
-                line: String::with_capacity(256),
             }),
-            writing: std::sync::Mutex::new(Vec::with_capacity(64 * 1024)),
+            writing: std::sync::Mutex::new(String::with_capacity(64 * 1024)),
             dropped: std::sync::atomic::AtomicU64::new(0),
         }
     }
@@ -124,7 +122,7 @@ impl Lines {
         }
     }
 
-    fn write_with(&self, out: &mut Vec<u8>) {
+    fn write_with(&self, out: &mut String) {
         use std::io::Write as _;
         if let Ok(mut w) = self.waiting.lock() {
             if w.buf.is_empty() {
@@ -133,7 +131,7 @@ impl Lines {
             std::mem::swap(&mut w.buf, out);
         }
         let mut stderr = std::io::stderr().lock();
-        let _ = stderr.write_all(out);
+        let _ = stderr.write_all(out.as_bytes());
         let _ = stderr.flush();
         out.clear();
     }
@@ -157,15 +155,11 @@ impl Lines {
         let execution = r.id.hex(&mut id);
         let micros = now.subsec_micros();
         for message in &r.logs {
-            w.line.clear();
-            self.line(&mut w.line, &w.stamp, micros, "INFO", "wf::log", message, r, execution, false);
-            w.buf.extend_from_slice(w.line.as_bytes());
+            self.line(&mut w.buf, &w.stamp, micros, "INFO", "wf::log", message, r, execution, false);
         }
-        w.line.clear();
         let failed = r.outcome == "failed";
         let level = if failed { "WARN" } else { "INFO" };
-        self.line(&mut w.line, &w.stamp, micros, level, "wf::execution", "execution", r, execution, true);
-        w.buf.extend_from_slice(w.line.as_bytes());
+        self.line(&mut w.buf, &w.stamp, micros, level, "wf::execution", "execution", r, execution, true);
     }
 
     /// One line: a `log` line (`summary` false) or an execution's summary.
@@ -187,7 +181,14 @@ impl Lines {
         let at = r.at.as_deref().filter(|_| r.outcome == "failed");
         match self.format {
             LogFormat::Human => {
-                let _ = write!(out, "{stamp}.{micros:06}Z {level} {target}: ");
+                out.push_str(stamp);
+                out.push('.');
+                padded(out, micros, 6);
+                out.push_str("Z ");
+                out.push_str(level);
+                out.push(' ');
+                out.push_str(target);
+                out.push_str(": ");
                 escaped(out, message);
                 out.push_str(" workflow=");
                 push_value(out, workflow);
@@ -253,6 +254,16 @@ fn escaped(out: &mut String, message: &str) {
             c => out.push(c),
         }
     }
+}
+
+/// `n` with zeros before it to `width` digits.
+fn padded(out: &mut String, n: u32, width: usize) {
+    let mut digits = itoa::Buffer::new();
+    let text = digits.format(n);
+    for _ in text.len()..width {
+        out.push('0');
+    }
+    out.push_str(text);
 }
 
 /// A number with three decimals, by integer arithmetic (durations in milliseconds).
@@ -464,7 +475,7 @@ mod tests {
         let lines = Lines::new(format);
         lines.record(r);
         let w = lines.waiting.lock().expect("lock");
-        String::from_utf8(w.buf.clone()).expect("utf8")
+        w.buf.clone()
     }
 
     #[test]
