@@ -112,8 +112,22 @@ pub struct Job {
 
 /// The request of an accepted async run, for a store to keep.
 pub struct Accepted<'a> {
-    pub parts: &'a http::request::Parts,
+    pub head: Head<'a>,
     pub body: &'a [u8],
+}
+
+/// A request's method, target and headers.
+#[derive(Clone, Copy)]
+pub struct Head<'a> {
+    pub method: &'a Method,
+    pub uri: &'a http::Uri,
+    pub headers: &'a http::HeaderMap,
+}
+
+impl<'a> Head<'a> {
+    pub fn of<B>(req: &'a Request<B>) -> Head<'a> {
+        Head { method: req.method(), uri: req.uri(), headers: req.headers() }
+    }
 }
 
 /// A request's `dedupe` key, evaluated after extraction.
@@ -224,7 +238,7 @@ pub async fn handle<B>(
     req: Request<B>,
 ) -> Handled
 where
-    B: hyper::body::Body,
+    B: hyper::body::Body + Unpin,
     B::Error: std::error::Error + Send + Sync + 'static,
 {
     let mut cors = None;
@@ -244,380 +258,399 @@ pub fn with_cors(mut handled: Handled, cors: Option<HeaderValue>) -> Handled {
 
 /// Answers one request; sets `cors` to the `access-control-allow-origin` its answer carries
 /// (see [`with_cors`]). [`handle`] does both; the server calls the two itself, one future less.
-pub async fn answer<B>(
-    router: &Router,
-    limits: &Limits,
-    queue: &dyn Enqueue,
+pub fn answer<'a, B>(
+    router: &'a Router,
+    limits: &'a Limits,
+    queue: &'a dyn Enqueue,
     id: ExecId,
-    req: Request<B>,
-    cors: &mut Option<HeaderValue>,
-) -> Handled
+    mut req: Request<B>,
+    cors: &'a mut Option<HeaderValue>,
+) -> impl std::future::Future<Output = Handled> + 'a
 where
-    B: hyper::body::Body,
+    B: hyper::body::Body + Unpin + 'a,
     B::Error: std::error::Error + Send + Sync + 'static,
 {
-    let started = Instant::now();
-    let reject = |served: Option<&Served>,
-                  status: StatusCode,
-                  body: Value,
-                  extra: &[(HeaderName, HeaderValue)],
-                  reason: &str| {
-        let mut response = json_response(status, &body, id);
-        for (k, v) in extra {
-            response.headers_mut().insert(k.clone(), v.clone());
-        }
-        let record = Record {
-            workflow: served.map_or_else(|| Arc::from("-"), |s| s.name.clone()),
-            id,
-            outcome: "rejected",
-            status: status.as_u16(),
-            duration: started.elapsed(),
-            reason: Some({
-                // A caller may send a secret (of any workflow); it never reaches the log.
-                let mut reason = reason.to_string();
-                router.redact(&mut reason);
-                reason
-            }),
-            at: None,
-            logs: Vec::new(),
-        };
-        let workflow = record.workflow.clone();
-        Handled { response, workflow, record: Some(record) }
-    };
-
-    let Some(served) = router.get(req.uri().path()) else {
-        return reject(
-            None,
-            StatusCode::NOT_FOUND,
-            json!({"error": "not found"}),
-            &[],
-            "no workflow serves this path",
-        );
-    };
-    let s: &Served = served;
-    let wf = &s.wf;
-    *cors = cors_origin(wf, req.headers());
-    if wf.cors.is_some() && req.method() == Method::OPTIONS {
-        return preflight(s, &req, id, started);
-    }
-    if !wf.methods.contains(req.method()) {
-        let allow = [(ALLOW, s.allow_methods.clone())];
-        return reject(
-            Some(s),
-            StatusCode::METHOD_NOT_ALLOWED,
-            json!({"error": "method not allowed"}),
-            &allow,
-            "method not allowed",
-        );
-    }
-    let peer = req.extensions().get::<Peer>().map_or(IpAddr::from([127, 0, 0, 1]), |p| p.0);
-    let ip = if s.plan.needs_ip { client_ip(peer, req.headers(), &limits.trusted_proxies) } else { None };
-    if !wf.allow.is_empty() && !ip.is_some_and(|ip| wf.allow.iter().any(|n| n.contains(&ip))) {
-        return reject(
-            Some(s),
-            StatusCode::FORBIDDEN,
-            json!({"error": "forbidden"}),
-            &[],
-            "caller not allowed",
-        );
-    }
-    if !permitted(&s.access, req.headers()) {
-        let challenge = [(WWW_AUTHENTICATE, s.challenge.clone())];
-        let extra: &[(HeaderName, HeaderValue)] =
-            if matches!(s.access, Access::Basic(_)) { &challenge } else { &[] };
-        return reject(
-            Some(s),
-            StatusCode::UNAUTHORIZED,
-            json!({"error": "unauthorized"}),
-            extra,
-            "missing or wrong credentials",
-        );
-    }
-    let too_large = || json!({"error": "body too large", "limit": limits.max_body});
-    let declared =
-        req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limits.max_body as u64) {
-        return reject(Some(s), StatusCode::PAYLOAD_TOO_LARGE, too_large(), &[], "body over the limit");
-    }
-    // Bodies held in memory have a global budget: a request that cannot reserve its share now
-    // gets 503 rather than push the process over it.
-    let reserve = match declared {
-        Some(n) => usize::try_from(n).unwrap_or(usize::MAX).min(limits.max_body),
-        None if hyper::body::Body::is_end_stream(req.body()) => 0,
-        None => limits.max_body,
-    };
-    let _reserved = if reserve == 0 {
-        None
-    } else {
-        match limits.body_memory.clone().try_acquire_many_owned(u32::try_from(reserve).unwrap_or(u32::MAX)) {
-            Ok(permit) => Some(permit),
-            Err(_) => {
-                let retry = [(RETRY_AFTER, HeaderValue::from_static("1"))];
-                return reject(
-                    Some(s),
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    json!({"error": "too many request bodies in memory"}),
-                    &retry,
-                    "body memory budget exhausted",
-                );
+    // An `async` block rather than an `async fn`: the request is kept once in the future's state
+    // (an `async fn` keeps its arguments and copies them again), and the future is smaller to
+    // move. It holds the whole request; the body is read through `body_mut`.
+    async move {
+        let started = Instant::now();
+        let reject = |served: Option<&Served>,
+                      status: StatusCode,
+                      body: Value,
+                      extra: &[(HeaderName, HeaderValue)],
+                      reason: &str| {
+            let mut response = json_response(status, &body, id);
+            for (k, v) in extra {
+                response.headers_mut().insert(k.clone(), v.clone());
             }
+            let record = Record {
+                workflow: served.map_or_else(|| Arc::from("-"), |s| s.name.clone()),
+                id,
+                outcome: "rejected",
+                status: status.as_u16(),
+                duration: started.elapsed(),
+                reason: Some({
+                    // A caller may send a secret (of any workflow); it never reaches the log.
+                    let mut reason = reason.to_string();
+                    router.redact(&mut reason);
+                    reason
+                }),
+                at: None,
+                logs: Vec::new(),
+            };
+            let workflow = record.workflow.clone();
+            Handled { response, workflow, record: Some(record) }
+        };
+
+        let Some(served) = router.get(req.uri().path()) else {
+            return reject(
+                None,
+                StatusCode::NOT_FOUND,
+                json!({"error": "not found"}),
+                &[],
+                "no workflow serves this path",
+            );
+        };
+        let s: &Served = served;
+        let wf = &s.wf;
+        *cors = cors_origin(wf, req.headers());
+        if wf.cors.is_some() && req.method() == Method::OPTIONS {
+            return preflight(s, &req, id, started);
         }
-    };
-    let (parts, body) = req.into_parts();
-    // A body already received whole (most webhook bodies arrive with their head) is taken at
-    // once: the body timeout's timer is armed only when the body has yet to arrive.
-    let collect = Limited::new(body, limits.max_body).collect();
-    tokio::pin!(collect);
-    let collected = match futures_util::poll!(collect.as_mut()) {
-        std::task::Poll::Ready(c) => Ok(c),
-        std::task::Poll::Pending => tokio::time::timeout(limits.body_timeout, collect).await,
-    };
-    let bytes = match collected {
-        Err(_) => {
+        if !wf.methods.contains(req.method()) {
+            let allow = [(ALLOW, s.allow_methods.clone())];
             return reject(
                 Some(s),
-                StatusCode::REQUEST_TIMEOUT,
-                json!({"error": "timed out reading the body"}),
-                &[],
-                "body timeout",
+                StatusCode::METHOD_NOT_ALLOWED,
+                json!({"error": "method not allowed"}),
+                &allow,
+                "method not allowed",
             );
         }
-        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
+        let peer = req.extensions().get::<Peer>().map_or(IpAddr::from([127, 0, 0, 1]), |p| p.0);
+        let ip = if s.plan.needs_ip { client_ip(peer, req.headers(), &limits.trusted_proxies) } else { None };
+        if !wf.allow.is_empty() && !ip.is_some_and(|ip| wf.allow.iter().any(|n| n.contains(&ip))) {
+            return reject(
+                Some(s),
+                StatusCode::FORBIDDEN,
+                json!({"error": "forbidden"}),
+                &[],
+                "caller not allowed",
+            );
+        }
+        if !permitted(&s.access, req.headers()) {
+            let challenge = [(WWW_AUTHENTICATE, s.challenge.clone())];
+            let extra: &[(HeaderName, HeaderValue)] =
+                if matches!(s.access, Access::Basic(_)) { &challenge } else { &[] };
+            return reject(
+                Some(s),
+                StatusCode::UNAUTHORIZED,
+                json!({"error": "unauthorized"}),
+                extra,
+                "missing or wrong credentials",
+            );
+        }
+        let too_large = || json!({"error": "body too large", "limit": limits.max_body});
+        let declared = req
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limits.max_body as u64) {
             return reject(Some(s), StatusCode::PAYLOAD_TOO_LARGE, too_large(), &[], "body over the limit");
         }
-        Ok(Err(_)) => {
-            return reject(
-                Some(s),
-                StatusCode::BAD_REQUEST,
-                json!({"error": "could not read the body"}),
-                &[],
-                "body read failed",
-            );
-        }
-        Ok(Ok(c)) => c.to_bytes(),
-    };
-    let content_type = parts.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
-    let kind = form::Kind::of(content_type);
-    let mut frame = vec![Value::Null; wf.slots];
-    if let Some(verifier) = &s.signature {
-        let behind_proxy = limits.trusted_proxies.iter().any(|n| n.contains(&peer));
-        if let Err(why) = verify_signature(s, verifier, &parts, &bytes, kind, behind_proxy, &mut frame) {
-            let reason = format!("signature: {why}");
-            return reject(Some(s), StatusCode::UNAUTHORIZED, json!({"error": why}), &[], &reason);
-        }
-    }
-    let plan = &s.plan;
-    if plan.body_paths && !kind.has_paths() && !bytes.is_empty() {
-        let body = json!({
-            "error": "unsupported media type",
-            "expected": "application/json, application/x-www-form-urlencoded or multipart/form-data",
-        });
-        return reject(Some(s), StatusCode::UNSUPPORTED_MEDIA_TYPE, body, &[], "body type not readable");
-    }
-    let malformed = |what: &str, reason: String| {
-        let body = json!({"error": format!("malformed {what}"), "reason": reason});
-        reject(Some(s), StatusCode::BAD_REQUEST, body, &[], &format!("malformed {what}"))
-    };
-    if plan.needs_body && !bytes.is_empty() {
-        let tree = match kind {
-            form::Kind::Json => {
-                if let Err(e) = crate::request::body::parse_into(&bytes, &plan.body_need, &mut frame) {
-                    let body = json!({
-                        "error": "malformed JSON",
-                        "line": e.line(),
-                        "column": e.column(),
-                        "reason": format!("{e}"),
-                    });
-                    return reject(Some(s), StatusCode::BAD_REQUEST, body, &[], "malformed JSON");
-                }
-                None
-            }
-            form::Kind::Form => match form::urlencoded(&bytes) {
-                Ok(v) => Some(v),
-                Err(e) => return malformed("form body", e.0),
-            },
-            // Boxed: its state would otherwise make every request's future larger.
-            form::Kind::Multipart => {
-                match Box::pin(form::multipart(bytes.clone(), content_type.unwrap_or(""))).await {
-                    Ok(v) => Some(v),
-                    Err(e) => return malformed("multipart body", e.0),
-                }
-            }
-            form::Kind::Text => match form::text(&bytes) {
-                Ok(t) => Some(Value::String(t.to_string())),
-                Err(e) => return malformed("body", e.0),
-            },
+        // Bodies held in memory have a global budget: a request that cannot reserve its share now
+        // gets 503 rather than push the process over it.
+        let reserve = match declared {
+            Some(n) => usize::try_from(n).unwrap_or(usize::MAX).min(limits.max_body),
+            None if hyper::body::Body::is_end_stream(req.body()) => 0,
+            None => limits.max_body,
         };
-        if let Some(tree) = tree {
-            for (slot, segs) in &plan.body_reads {
-                if let Some(x) = frame.get_mut(*slot as usize) {
-                    *x = extract::lookup(&tree, segs).cloned().unwrap_or(Value::Null);
-                }
-            }
-        }
-    }
-    let raw_body = if s.plan.raw_body {
-        match form::text(&bytes) {
-            Ok(t) => Some(t),
-            Err(e) => return malformed("body", e.0),
-        }
-    } else {
-        None
-    };
-    let query_text = parts.uri.query();
-    let mut query = match (plan.needs_query, query_text) {
-        (true, Some(q)) => crate::request::qs::roots(q, &plan.query_roots),
-        _ => Vec::new(),
-    };
-    let whole_query = match (plan.query_whole, query_text) {
-        (true, Some(q)) => Some(crate::request::qs::parse(q)),
-        (true, None) => Some(Value::Object(Default::default())),
-        _ => None,
-    };
-    let mut inputs = Inputs {
-        headers: &parts.headers,
-        query: &mut query,
-        query_whole: whole_query.as_ref(),
-        method: &parts.method,
-        uri: &parts.uri,
-        ip,
-        raw_body,
-    };
-    if let Err(e) = extract::extract_all(wf, plan, &mut inputs, &mut frame) {
-        let reason = format!("{} {} `{}`: {}", e.source, e.field, e.path, e.reason);
-        return reject(Some(s), StatusCode::BAD_REQUEST, e.to_json(), &[], &reason);
-    }
-
-    let dedupe = match &wf.dedupe {
-        None => None,
-        Some(d) => match eval::eval(&d.key, &frame) {
-            Ok(Value::Null) => None,
-            Ok(v) => Some(DedupeKey { key: crate::request::value::render_string(&v), window: d.window }),
-            Err(e) => {
-                let body = json!({"error": "workflow failed", "execution": id.to_string()});
-                let reason = format!("the dedupe key cannot be computed: {e}");
-                return reject(Some(s), StatusCode::INTERNAL_SERVER_ERROR, body, &[], &reason);
-            }
-        },
-    };
-    let refuse = |refused: Refused| {
-        let retry = [(RETRY_AFTER, HeaderValue::from_static("1"))];
-        let (error, reason) = match refused {
-            Refused::QueueFull => ("queue full", "async queue full"),
-            Refused::StoreUnavailable => ("store unavailable", "the store could not keep the run"),
-        };
-        reject(Some(s), StatusCode::SERVICE_UNAVAILABLE, json!({"error": error}), &retry, reason)
-    };
-
-    if wf.mode == crate::lang::ast::Mode::Async {
-        let steps = queue.steps(id, served);
-        let job = Job { served: served.clone(), frame, id, accepted: started, steps, budget: limits.budget };
-        let seen = match queue.accept(job, Accepted { parts: &parts, body: &bytes }, dedupe).await {
-            Ok(seen) => seen,
-            Err(refused) => return refuse(refused),
-        };
-        let response = match &s.immediate {
-            Some(a) => answer_response(a.clone(), id),
-            None => text_response(StatusCode::OK, "ok", id),
-        };
-        if let Seen::Duplicate { of, .. } = seen {
-            // The delivery was seen: the caller gets the immediate answer again, and no run.
-            return duplicate(s, response, &of, started, id);
-        }
-        return Handled { response, workflow: s.name.clone(), record: None };
-    }
-
-    // `concurrency N`: a sync caller beyond it is told to come back (before its `dedupe` key is
-    // claimed: a request turned away must not hold the key). First this process's count, then
-    // the count every process sharing the store keeps.
-    let _running = match &s.running {
-        Some(limit) => {
-            let permit = limit.clone().try_acquire_owned().ok();
-            let placed = match permit {
-                Some(_) => queue.place(s, id).await,
-                None => Ok(false),
-            };
-            match placed {
-                Ok(true) => Some((permit, Placed { queue, served: s, id })),
-                Ok(false) => {
+        let _reserved = if reserve == 0 {
+            None
+        } else {
+            match limits
+                .body_memory
+                .clone()
+                .try_acquire_many_owned(u32::try_from(reserve).unwrap_or(u32::MAX))
+            {
+                Ok(permit) => Some(permit),
+                Err(_) => {
                     let retry = [(RETRY_AFTER, HeaderValue::from_static("1"))];
-                    let body = json!({"error": "too many executions"});
                     return reject(
                         Some(s),
-                        StatusCode::TOO_MANY_REQUESTS,
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        json!({"error": "too many request bodies in memory"}),
+                        &retry,
+                        "body memory budget exhausted",
+                    );
+                }
+            }
+        };
+        // A body already received whole (most webhook bodies arrive with their head) is taken at
+        // once: the body timeout's timer is armed only when the body has yet to arrive.
+        let collect = Limited::new(req.body_mut(), limits.max_body).collect();
+        tokio::pin!(collect);
+        let collected = match futures_util::poll!(collect.as_mut()) {
+            std::task::Poll::Ready(c) => Ok(c),
+            std::task::Poll::Pending => tokio::time::timeout(limits.body_timeout, collect).await,
+        };
+        let bytes = match collected {
+            Err(_) => {
+                return reject(
+                    Some(s),
+                    StatusCode::REQUEST_TIMEOUT,
+                    json!({"error": "timed out reading the body"}),
+                    &[],
+                    "body timeout",
+                );
+            }
+            Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
+                return reject(
+                    Some(s),
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    too_large(),
+                    &[],
+                    "body over the limit",
+                );
+            }
+            Ok(Err(_)) => {
+                return reject(
+                    Some(s),
+                    StatusCode::BAD_REQUEST,
+                    json!({"error": "could not read the body"}),
+                    &[],
+                    "body read failed",
+                );
+            }
+            Ok(Ok(c)) => c.to_bytes(),
+        };
+        let head = Head::of(&req);
+        let content_type = head.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
+        let kind = form::Kind::of(content_type);
+        let mut frame = vec![Value::Null; wf.slots];
+        if let Some(verifier) = &s.signature {
+            let behind_proxy = limits.trusted_proxies.iter().any(|n| n.contains(&peer));
+            if let Err(why) = verify_signature(s, verifier, &head, &bytes, kind, behind_proxy, &mut frame) {
+                let reason = format!("signature: {why}");
+                return reject(Some(s), StatusCode::UNAUTHORIZED, json!({"error": why}), &[], &reason);
+            }
+        }
+        let plan = &s.plan;
+        if plan.body_paths && !kind.has_paths() && !bytes.is_empty() {
+            let body = json!({
+                "error": "unsupported media type",
+                "expected": "application/json, application/x-www-form-urlencoded or multipart/form-data",
+            });
+            return reject(Some(s), StatusCode::UNSUPPORTED_MEDIA_TYPE, body, &[], "body type not readable");
+        }
+        let malformed = |what: &str, reason: String| {
+            let body = json!({"error": format!("malformed {what}"), "reason": reason});
+            reject(Some(s), StatusCode::BAD_REQUEST, body, &[], &format!("malformed {what}"))
+        };
+        if plan.needs_body && !bytes.is_empty() {
+            let tree = match kind {
+                form::Kind::Json => {
+                    if let Err(e) = crate::request::body::parse_into(&bytes, &plan.body_need, &mut frame) {
+                        let body = json!({
+                            "error": "malformed JSON",
+                            "line": e.line(),
+                            "column": e.column(),
+                            "reason": format!("{e}"),
+                        });
+                        return reject(Some(s), StatusCode::BAD_REQUEST, body, &[], "malformed JSON");
+                    }
+                    None
+                }
+                form::Kind::Form => match form::urlencoded(&bytes) {
+                    Ok(v) => Some(v),
+                    Err(e) => return malformed("form body", e.0),
+                },
+                // Boxed: its state would otherwise make every request's future larger.
+                form::Kind::Multipart => {
+                    match Box::pin(form::multipart(bytes.clone(), content_type.unwrap_or(""))).await {
+                        Ok(v) => Some(v),
+                        Err(e) => return malformed("multipart body", e.0),
+                    }
+                }
+                form::Kind::Text => match form::text(&bytes) {
+                    Ok(t) => Some(Value::String(t.to_string())),
+                    Err(e) => return malformed("body", e.0),
+                },
+            };
+            if let Some(tree) = tree {
+                for (slot, segs) in &plan.body_reads {
+                    if let Some(x) = frame.get_mut(*slot as usize) {
+                        *x = extract::lookup(&tree, segs).cloned().unwrap_or(Value::Null);
+                    }
+                }
+            }
+        }
+        let raw_body = if s.plan.raw_body {
+            match form::text(&bytes) {
+                Ok(t) => Some(t),
+                Err(e) => return malformed("body", e.0),
+            }
+        } else {
+            None
+        };
+        let query_text = head.uri.query();
+        let mut query = match (plan.needs_query, query_text) {
+            (true, Some(q)) => crate::request::qs::roots(q, &plan.query_roots),
+            _ => Vec::new(),
+        };
+        let whole_query = match (plan.query_whole, query_text) {
+            (true, Some(q)) => Some(crate::request::qs::parse(q)),
+            (true, None) => Some(Value::Object(Default::default())),
+            _ => None,
+        };
+        let mut inputs = Inputs {
+            headers: head.headers,
+            query: &mut query,
+            query_whole: whole_query.as_ref(),
+            method: head.method,
+            uri: head.uri,
+            ip,
+            raw_body,
+        };
+        if let Err(e) = extract::extract_all(wf, plan, &mut inputs, &mut frame) {
+            let reason = format!("{} {} `{}`: {}", e.source, e.field, e.path, e.reason);
+            return reject(Some(s), StatusCode::BAD_REQUEST, e.to_json(), &[], &reason);
+        }
+
+        let dedupe = match &wf.dedupe {
+            None => None,
+            Some(d) => match eval::eval(&d.key, &frame) {
+                Ok(Value::Null) => None,
+                Ok(v) => Some(DedupeKey { key: crate::request::value::render_string(&v), window: d.window }),
+                Err(e) => {
+                    let body = json!({"error": "workflow failed", "execution": id.to_string()});
+                    let reason = format!("the dedupe key cannot be computed: {e}");
+                    return reject(Some(s), StatusCode::INTERNAL_SERVER_ERROR, body, &[], &reason);
+                }
+            },
+        };
+        let refuse = |refused: Refused| {
+            let retry = [(RETRY_AFTER, HeaderValue::from_static("1"))];
+            let (error, reason) = match refused {
+                Refused::QueueFull => ("queue full", "async queue full"),
+                Refused::StoreUnavailable => ("store unavailable", "the store could not keep the run"),
+            };
+            reject(Some(s), StatusCode::SERVICE_UNAVAILABLE, json!({"error": error}), &retry, reason)
+        };
+
+        if wf.mode == crate::lang::ast::Mode::Async {
+            let steps = queue.steps(id, served);
+            let job =
+                Job { served: served.clone(), frame, id, accepted: started, steps, budget: limits.budget };
+            let seen = match queue.accept(job, Accepted { head, body: &bytes }, dedupe).await {
+                Ok(seen) => seen,
+                Err(refused) => return refuse(refused),
+            };
+            let response = match &s.immediate {
+                Some(a) => answer_response(a.clone(), id),
+                None => text_response(StatusCode::OK, "ok", id),
+            };
+            if let Seen::Duplicate { of, .. } = seen {
+                // The delivery was seen: the caller gets the immediate answer again, and no run.
+                return duplicate(s, response, &of, started, id);
+            }
+            return Handled { response, workflow: s.name.clone(), record: None };
+        }
+
+        // `concurrency N`: a sync caller beyond it is told to come back (before its `dedupe` key is
+        // claimed: a request turned away must not hold the key). First this process's count, then
+        // the count every process sharing the store keeps.
+        let _running = match &s.running {
+            Some(limit) => {
+                let permit = limit.clone().try_acquire_owned().ok();
+                let placed = match permit {
+                    Some(_) => queue.place(s, id).await,
+                    None => Ok(false),
+                };
+                match placed {
+                    Ok(true) => Some((permit, Placed { queue, served: s, id })),
+                    Ok(false) => {
+                        let retry = [(RETRY_AFTER, HeaderValue::from_static("1"))];
+                        let body = json!({"error": "too many executions"});
+                        return reject(
+                            Some(s),
+                            StatusCode::TOO_MANY_REQUESTS,
+                            body,
+                            &retry,
+                            "over the workflow's concurrency",
+                        );
+                    }
+                    Err(refused) => return refuse(refused),
+                }
+            }
+            None => None,
+        };
+        // Should this request's future be dropped before it answers (the caller went away), the key
+        // it claims is let go, so that the caller's retry runs rather than waiting out the window.
+        let mut claimed = None;
+        if let Some(key) = &dedupe {
+            match queue.claim(s, id, key.clone()).await {
+                Ok(Seen::First) => claimed = Some(Claimed { queue, served: s, id, key: Some(key.clone()) }),
+                Ok(Seen::Duplicate { of, answer: Some(answer) }) => {
+                    return duplicate(s, stored_answer(&answer, id), &of, started, id);
+                }
+                Ok(Seen::Duplicate { of, answer: None }) => {
+                    let retry = [(RETRY_AFTER, HeaderValue::from_static("1"))];
+                    let body = json!({"error": "duplicate in progress", "duplicate_of": of});
+                    return reject(
+                        Some(s),
+                        StatusCode::CONFLICT,
                         body,
                         &retry,
-                        "over the workflow's concurrency",
+                        "a duplicate of a running execution",
                     );
                 }
                 Err(refused) => return refuse(refused),
             }
         }
-        None => None,
-    };
-    // Should this request's future be dropped before it answers (the caller went away), the key
-    // it claims is let go, so that the caller's retry runs rather than waiting out the window.
-    let mut claimed = None;
-    if let Some(key) = &dedupe {
-        match queue.claim(s, id, key.clone()).await {
-            Ok(Seen::First) => claimed = Some(Claimed { queue, served: s, id, key: Some(key.clone()) }),
-            Ok(Seen::Duplicate { of, answer: Some(answer) }) => {
-                return duplicate(s, stored_answer(&answer, id), &of, started, id);
-            }
-            Ok(Seen::Duplicate { of, answer: None }) => {
-                let retry = [(RETRY_AFTER, HeaderValue::from_static("1"))];
-                let body = json!({"error": "duplicate in progress", "duplicate_of": of});
+
+        if s.plan.heavy {
+            // A workflow that loops may run long: on the blocking pool, so that the threads answering
+            // other requests are never held up by it.
+            let mut steps = queue.steps(id, served);
+            let served = served.clone();
+            let budget = limits.budget;
+            let runtime = tokio::runtime::Handle::current();
+            let ran = tokio::task::spawn_blocking(move || {
+                let mut frame = frame;
+                runtime.block_on(execute(&served, &mut frame, id, started, steps.as_mut(), budget))
+            })
+            .await;
+            let Ok((response, record)) = ran else {
                 return reject(
                     Some(s),
-                    StatusCode::CONFLICT,
-                    body,
-                    &retry,
-                    "a duplicate of a running execution",
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    json!({"error": "workflow failed", "execution": id.to_string()}),
+                    &[],
+                    "execution did not finish",
                 );
+            };
+            let handled = remembered(queue, s, id, dedupe, response, record);
+            if let Some(c) = claimed {
+                c.keep();
             }
-            Err(refused) => return refuse(refused),
+            return handled;
         }
-    }
-
-    if s.plan.heavy {
-        // A workflow that loops may run long: on the blocking pool, so that the threads answering
-        // other requests are never held up by it.
-        let mut steps = queue.steps(id, served);
-        let served = served.clone();
-        let budget = limits.budget;
-        let runtime = tokio::runtime::Handle::current();
-        let ran = tokio::task::spawn_blocking(move || {
-            let mut frame = frame;
-            runtime.block_on(execute(&served, &mut frame, id, started, steps.as_mut(), budget))
-        })
-        .await;
-        let Ok((response, record)) = ran else {
-            return reject(
-                Some(s),
-                StatusCode::INTERNAL_SERVER_ERROR,
-                json!({"error": "workflow failed", "execution": id.to_string()}),
-                &[],
-                "execution did not finish",
-            );
+        let (response, record) = if s.plan.effects {
+            // Effects are awaited here, on this request's task: waiting holds no thread.
+            let mut steps = queue.steps(id, served);
+            execute(s, &mut frame, id, started, steps.as_mut(), limits.budget).await
+        } else {
+            execute(s, &mut frame, id, started, &mut crate::request::step::Clock, limits.budget).await
         };
         let handled = remembered(queue, s, id, dedupe, response, record);
         if let Some(c) = claimed {
             c.keep();
         }
-        return handled;
+        handled
     }
-    let (response, record) = if s.plan.effects {
-        // Effects are awaited here, on this request's task: waiting holds no thread.
-        let mut steps = queue.steps(id, served);
-        execute(s, &mut frame, id, started, steps.as_mut(), limits.budget).await
-    } else {
-        execute(s, &mut frame, id, started, &mut crate::request::step::Clock, limits.budget).await
-    };
-    let handled = remembered(queue, s, id, dedupe, response, record);
-    if let Some(c) = claimed {
-        c.keep();
-    }
-    handled
 }
 
 /// A sync execution's claim on its `dedupe` key, let go if the execution never answers.
@@ -770,7 +803,7 @@ fn preflight<B>(s: &Served, req: &Request<B>, id: ExecId, started: Instant) -> H
 fn verify_signature(
     s: &Served,
     verifier: &Verifier,
-    parts: &http::request::Parts,
+    parts: &Head,
     bytes: &Bytes,
     kind: form::Kind,
     behind_proxy: bool,
@@ -815,7 +848,7 @@ fn verify_signature(
 
 /// The URL Twilio signed: the `url` setting, else `Host` and the request target, with the scheme
 /// from `X-Forwarded-Proto` behind a trusted proxy and `http` otherwise.
-fn twilio_url(fixed: Option<&str>, parts: &http::request::Parts, behind_proxy: bool) -> String {
+fn twilio_url(fixed: Option<&str>, parts: &Head, behind_proxy: bool) -> String {
     let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     if let Some(base) = fixed {
         return match parts.uri.query() {
@@ -1068,5 +1101,25 @@ mod tests {
         let id = ExecId(0x0123_4567_89ab_cdef);
         assert_eq!(id.to_string(), "0123456789abcdef");
         assert_eq!(id.header(), "0123456789abcdef");
+    }
+}
+#[cfg(test)]
+mod size_probe {
+    use super::*;
+    #[test]
+    fn probe() {
+        let router = Router::default();
+        let req = Request::post("/r").body(Full::new(Bytes::new())).expect("req");
+        let mut cors = None;
+        let limits = Limits::default();
+        struct Nothing;
+        impl Enqueue for Nothing {
+            fn try_enqueue(&self, job: Job) -> Result<(), Job> {
+                Err(job)
+            }
+        }
+        let queue = Nothing;
+        let f = answer(&router, &limits, &queue, ExecId(1), req, &mut cors);
+        eprintln!("SIZE answer {}", std::mem::size_of_val(&f));
     }
 }

@@ -95,7 +95,18 @@ impl<S> Idle<S> {
     pub fn new(io: S, limit: Duration) -> Self {
         let now = Instant::now();
         let timer = Box::pin(tokio::time::sleep_until(now + limit));
-        Idle { io, limit, last: now, progress: 0, seen: 0, last_event: now, seen_events: 0, timer, activity: None, head: None }
+        Idle {
+            io,
+            limit,
+            last: now,
+            progress: 0,
+            seen: 0,
+            last_event: now,
+            seen_events: 0,
+            timer,
+            activity: None,
+            head: None,
+        }
     }
 
     /// An HTTP/1 request head must also arrive within `limit` of its first byte (needs the

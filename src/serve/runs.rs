@@ -27,7 +27,7 @@ fn masked(name: &str) -> bool {
 /// An accepted async run as the store keeps it.
 pub fn new_run(job: &Job, request: &Accepted<'_>) -> NewRun {
     let mut headers = Map::new();
-    for (name, value) in &request.parts.headers {
+    for (name, value) in request.head.headers {
         let shown = if masked(name.as_str()) {
             "[masked]".to_string()
         } else {
@@ -48,8 +48,8 @@ pub fn new_run(job: &Job, request: &Accepted<'_>) -> NewRun {
         },
         frame: Value::Array(job.frame.clone()),
         request: json!({
-            "method": request.parts.method.as_str(),
-            "target": request.parts.uri.to_string(),
+            "method": request.head.method.as_str(),
+            "target": request.head.uri.to_string(),
             "headers": headers,
             "body": body,
         }),
