@@ -108,6 +108,14 @@ impl Need {
 
 /// Parses `bytes`, writing the value of every needed path into its slot of `frame`.
 pub fn parse_into(bytes: &[u8], need: &Need, frame: &mut [Value]) -> Result<(), serde_json::Error> {
+    // The whole body checked as UTF-8 in one pass (JSON outside strings is ASCII, so this is
+    // what the parser would check string by string), then parsed as text, which checks nothing
+    // twice. A body that is not UTF-8 is parsed as bytes, for the parser's own error and place.
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        let mut de = serde_json::Deserializer::from_str(text);
+        Fill { need, frame }.deserialize(&mut de)?;
+        return de.end();
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     Fill { need, frame }.deserialize(&mut de)?;
     de.end()
@@ -381,5 +389,20 @@ mod tests {
             let ours = parse_into(body.as_bytes(), &need, &mut frame).is_ok();
             assert_eq!(ours, full, "{}", &body[..body.len().min(60)]);
         }
+        // Bytes that are not UTF-8, in a string read, a string skipped, a key, and outside
+        // strings: refused as a full parse of the bytes refuses them, at the same place.
+        let bytes: [&[u8]; 5] = [
+            b"{\"a\":\"\xff\"}",
+            b"{\"b\":\"ok\xc3\x28\",\"a\":1}",
+            b"{\"\xe2\x82\":1,\"a\":2}",
+            b"{\"a\":1}\xff",
+            "{\"b\":\"é€😀\",\"a\":\"ü\"}".as_bytes(),
+        ];
+        for body in bytes {
+            let full = serde_json::from_slice::<Value>(body).map(|_| ()).map_err(|e| e.to_string());
+            let ours = parse_into(body, &need, &mut frame).map_err(|e| e.to_string());
+            assert_eq!(ours, full, "{}", String::from_utf8_lossy(body));
+        }
+        assert_eq!(frame[0], Value::String("ü".into()));
     }
 }
