@@ -5,15 +5,19 @@
 # rounds alternating baseline and wf (and a second wf binary, to compare two builds). Prints every
 # run, then the mean req/s and the ratios.
 #
-# usage: benches/hyper.sh [--rounds 2] [--duration 8s] [--other PATH-TO-ANOTHER-WF]
+# With --unpinned, the servers run on both cores and wrk is `-t2 -c64` (bench.sh unpinned): the
+# shape of a machine where the server has every core.
+#
+# usage: benches/hyper.sh [--rounds 2] [--duration 8s] [--other PATH-TO-ANOTHER-WF] [--unpinned]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROUNDS=2 DURATION=8s OTHER=
+ROUNDS=2 DURATION=8s OTHER= SHAPE=pinned
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) ROUNDS=$2; shift 2 ;;
     --duration) DURATION=$2; shift 2 ;;
     --other) OTHER=$2; shift 2 ;;
+    --unpinned) SHAPE=unpinned; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -23,14 +27,16 @@ cargo build --release --quiet --bin wf
 TMP=$(mktemp -d); PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$TMP"; }
 trap cleanup EXIT
-BASE=$(PIN=0 "$PEERS/run-hyper-baseline.sh" 8181 full); PIDS+=("$BASE")
+PIN=0; PINNED=(taskset -c 0)
+[ "$SHAPE" = unpinned ] && PIN= && PINNED=()
+BASE=$(PIN=$PIN "$PEERS/run-hyper-baseline.sh" 8181 full); PIDS+=("$BASE")
 for _ in $(seq 1 100); do "$PEERS/check.sh" 8181 >/dev/null 2>&1 && break; sleep 0.2; done
 serve() { # serve BIN PORT
-  taskset -c 0 "$1" serve benches/payment.wf --listen "127.0.0.1:$2" --store memory >/dev/null 2>"$TMP/log-$2" &
+  "${PINNED[@]}" "$1" serve benches/payment.wf --listen "127.0.0.1:$2" --store memory >/dev/null 2>"$TMP/log-$2" &
   PIDS+=($!); WF=$!
   for _ in $(seq 1 100); do "$PEERS/check.sh" "$2" >/dev/null 2>&1 && break; sleep 0.1; done
 }
-bench() { DURATION=$DURATION WARMUP=1s LABEL=$1 "$PEERS/bench.sh" "$2" pinned 2>/dev/null | tail -1 | tee -a "$TMP/results"; }
+bench() { DURATION=$DURATION WARMUP=1s LABEL=$1 "$PEERS/bench.sh" "$2" "$SHAPE" 2>/dev/null | tail -1 | tee -a "$TMP/results"; }
 for _ in $(seq 1 "$ROUNDS"); do
   bench baseline 8181
   serve target/release/wf 8182; bench wf 8182; kill "$WF"; wait "$WF" 2>/dev/null || true

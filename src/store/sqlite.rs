@@ -318,8 +318,11 @@ pub fn lock(path: &Path) -> Result<Lock, String> {
 
 /// The writing connection: WAL, a sync on every commit, the schema migrated.
 fn writer_connection(path: &Path) -> Result<Connection, String> {
-    let mut writer = connect(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE)
-        .map_err(|e| format!("cannot open the store {}: {e}", path.display()))?;
+    // Only the writer thread uses this connection: SQLite need not lock its own mutexes for it.
+    let flags =
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let mut writer =
+        connect(path, flags).map_err(|e| format!("cannot open the store {}: {e}", path.display()))?;
     writer
         .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
         .map_err(|e| format!("cannot open the store {}: {e}", path.display()))?;
@@ -443,9 +446,19 @@ fn claim(tx: &rusqlite::Transaction<'_>, k: &Key) -> Result<Claim, String> {
 }
 
 /// Runs a batch of writes in one transaction; gives what each claim found.
+/// An execution's end: its history row (a run kept since its acceptance is updated).
+const ENDED: &str = "INSERT INTO executions (id, workflow, mode, state, started_ms, ended_ms, duration_ms, status, outcome, reason, at, logs)
+     VALUES (?1, ?2, ?3, 'ended', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+     ON CONFLICT (id) DO UPDATE SET state = 'ended', ended_ms = excluded.ended_ms,
+     duration_ms = excluded.duration_ms, status = excluded.status, outcome = excluded.outcome,
+     reason = excluded.reason, at = excluded.at, logs = excluded.logs,
+     frame = CASE WHEN excluded.outcome = 'failed' THEN frame ELSE NULL END";
+
 fn apply(conn: &mut Connection, batch: &[Cmd], known: &mut HashSet<String>) -> Result<Vec<Claim>, String> {
     let tx = conn.transaction().map_err(sql)?;
     let mut claims = Vec::with_capacity(batch.len());
+    // The statement of ended executions (most of a busy batch is history), looked up once.
+    let mut ended = None;
     for cmd in batch {
         let mut found = Claim::First;
         match &cmd.write {
@@ -548,16 +561,12 @@ fn apply(conn: &mut Connection, batch: &[Cmd], known: &mut HashSet<String>) -> R
                     .map_err(sql)?;
             }
             Write::Ended(e) => {
-                tx.prepare_cached(
-                    "INSERT INTO executions (id, workflow, mode, state, started_ms, ended_ms, duration_ms, status, outcome, reason, at, logs)
-                     VALUES (?1, ?2, ?3, 'ended', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-                     ON CONFLICT (id) DO UPDATE SET state = 'ended', ended_ms = excluded.ended_ms,
-                     duration_ms = excluded.duration_ms, status = excluded.status, outcome = excluded.outcome,
-                     reason = excluded.reason, at = excluded.at, logs = excluded.logs,
-                     frame = CASE WHEN excluded.outcome = 'failed' THEN frame ELSE NULL END",
-                )
-                .and_then(|mut s| {
-                    s.execute(params![
+                let statement = match &mut ended {
+                    Some(s) => s,
+                    None => ended.insert(tx.prepare_cached(ENDED).map_err(sql)?),
+                };
+                statement
+                    .execute(params![
                         key(&e.id),
                         e.workflow,
                         e.mode,
@@ -570,12 +579,12 @@ fn apply(conn: &mut Connection, batch: &[Cmd], known: &mut HashSet<String>) -> R
                         e.at,
                         serde_json::to_string(&e.logs).unwrap_or_default(),
                     ])
-                })
-                .map_err(sql)?;
+                    .map_err(sql)?;
             }
         }
         claims.push(found);
     }
+    drop(ended);
     tx.commit().map_err(sql)?;
     Ok(claims)
 }
