@@ -14,15 +14,27 @@ use std::sync::Arc;
 /// What every execution's effects share: the HTTP client (its connection pool) and whether
 /// programs may run.
 pub struct Effects {
-    client: reqwest::Client,
+    /// Built at the first `http` (or at start when a workflow served has effects): a server of
+    /// workflows that call nothing holds no TLS roots and no pool.
+    client: std::sync::OnceLock<Result<reqwest::Client, String>>,
     allow_run: bool,
     /// A kept run's `http` retry that would wait this long or longer parks the run instead.
     park_after: std::time::Duration,
 }
 
 impl Effects {
-    pub fn new(allow_run: bool, park_after: std::time::Duration) -> Result<Arc<Effects>, String> {
-        Ok(Arc::new(Effects { client: http::client()?, allow_run, park_after }))
+    /// With `now`, the HTTP client is built at once, so that a failure to build it stops the
+    /// start rather than the first call.
+    pub fn new(allow_run: bool, park_after: std::time::Duration, now: bool) -> Result<Arc<Effects>, String> {
+        let effects = Effects { client: std::sync::OnceLock::new(), allow_run, park_after };
+        if now {
+            effects.client()?;
+        }
+        Ok(Arc::new(effects))
+    }
+
+    fn client(&self) -> Result<&reqwest::Client, String> {
+        self.client.get_or_init(http::client).as_ref().map_err(Clone::clone)
     }
 
     /// The steps of execution `id` of `served`.
@@ -86,7 +98,7 @@ impl Steps for Live {
                     },
                     None => http::Waits::default(),
                 };
-                http::call(&self.effects.client, req, &key, waits).await
+                http::call(self.effects.client()?, req, &key, waits).await
             }),
             Step::Run(req) => Box::pin(async move {
                 if !self.effects.allow_run {

@@ -258,6 +258,7 @@ pub fn with_cors(mut handled: Handled, cors: Option<HeaderValue>) -> Handled {
 
 /// Answers one request; sets `cors` to the `access-control-allow-origin` its answer carries
 /// (see [`with_cors`]). [`handle`] does both; the server calls the two itself, one future less.
+#[allow(clippy::manual_async_fn)] // an `async fn` would keep its arguments twice (see below)
 pub fn answer<'a, B>(
     router: &'a Router,
     limits: &'a Limits,
@@ -843,7 +844,7 @@ fn verify_signature(
     } else {
         (String::new(), Vec::new())
     };
-    verifier.verify(&Signed { headers: &parts.headers, body, url: &url, params: &params, now })
+    verifier.verify(&Signed { headers: parts.headers, body, url: &url, params: &params, now })
 }
 
 /// The URL Twilio signed: the `url` setting, else `Host` and the request target, with the scheme

@@ -91,9 +91,9 @@ impl Drain {
                 }
                 i
             }
-            None => match wakers.iter().position(Option::is_none) {
-                Some(i) => {
-                    wakers[i] = Some(waker.clone());
+            None => match wakers.iter_mut().enumerate().find(|(_, w)| w.is_none()) {
+                Some((i, free)) => {
+                    *free = Some(waker.clone());
                     i
                 }
                 None => {

@@ -20,7 +20,7 @@ pub enum Protocol {
 pub async fn detect(stream: &TcpStream, idle: Duration, head: Duration) -> Option<Protocol> {
     let mut buf = [0u8; PREFACE.len()];
     let n = tokio::time::timeout(idle, stream.peek(&mut buf)).await.ok()?.ok()?;
-    match decide(&buf[..n])? {
+    match decide(buf.get(..n).unwrap_or_default())? {
         Decided::Is(p) => return Some(p),
         Decided::Partial => {}
     }
@@ -32,7 +32,7 @@ pub async fn detect(stream: &TcpStream, idle: Duration, head: Duration) -> Optio
             tokio::time::sleep(wait).await;
             wait = (wait * 2).min(Duration::from_millis(100));
             let n = stream.peek(&mut buf).await.ok()?;
-            if let Decided::Is(p) = decide(&buf[..n])? {
+            if let Decided::Is(p) = decide(buf.get(..n).unwrap_or_default())? {
                 return Some(p);
             }
         }

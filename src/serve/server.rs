@@ -449,7 +449,8 @@ async fn run(opts: Options, router: Router) -> ExitCode {
     let mut seed = [0u8; 8];
     let _ = getrandom::fill(&mut seed);
     let needs_peer = std::sync::atomic::AtomicBool::new(router.needs_peer());
-    let effects = match Effects::new(opts.allow_run, opts.park_after) {
+    let has_effects = router.workflows().any(|s| s.plan.effects);
+    let effects = match Effects::new(opts.allow_run, opts.park_after, has_effects) {
         Ok(e) => e,
         Err(e) => {
             eprintln!("error: {e}");
