@@ -58,20 +58,21 @@ pub fn new_run(job: &Job, request: &Accepted<'_>) -> NewRun {
     }
 }
 
-/// An execution's record as the history keeps it.
-pub fn ended(r: &Record, mode: &'static str) -> Ended {
+/// An execution's record as the history keeps it (taking its reason and log lines).
+pub fn ended(r: Record, mode: &'static str) -> Ended {
     let duration_ms = i64::try_from(r.duration.as_millis()).unwrap_or(i64::MAX);
+    let mut digits = [0u8; 16];
     Ended {
-        id: r.id.to_string(),
+        id: r.id.hex(&mut digits).to_string(),
         workflow: r.workflow.to_string(),
         mode,
         started_ms: store::now_ms().saturating_sub(duration_ms),
         duration_ms,
         status: r.status,
         outcome: r.outcome,
-        reason: r.reason.clone(),
-        at: r.at.clone(),
-        logs: r.logs.clone(),
+        reason: r.reason,
+        at: r.at,
+        logs: r.logs,
     }
 }
 
@@ -232,7 +233,7 @@ pub async fn prune_every_minute(store: Arc<dyn Store>, retain: Duration) {
         let cut = store::now_ms().saturating_sub(i64::try_from(retain.as_millis()).unwrap_or(i64::MAX));
         loop {
             match store.prune(cut, 1000).await {
-                Ok(1000) => tokio::task::yield_now().await,
+                Ok(n) if n >= 1000 => tokio::task::yield_now().await,
                 Ok(_) => break,
                 Err(why) => {
                     tracing::warn!(target: "wf::store", "pruning the history failed: {why}");

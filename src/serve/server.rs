@@ -352,11 +352,6 @@ impl Ctx {
         let handled = handle::with_cors(handled, cors);
         if let Some(r) = &handled.record {
             logging::record(r);
-            if let Some(store) = &self.queue.store {
-                if &*r.workflow != "-" {
-                    store.ended(runs::ended(r, "sync"));
-                }
-            }
         }
         if let (Some(m), Some(t)) = (&self.metrics, started) {
             m.request(
@@ -365,6 +360,11 @@ impl Ctx {
                 t.elapsed(),
                 handled.record.as_ref(),
             );
+        }
+        if let (Some(store), Some(r)) = (&self.queue.store, handled.record) {
+            if &*r.workflow != "-" {
+                store.ended(runs::ended(r, "sync"));
+            }
         }
         activity.end();
         Ok(handled.response)
@@ -764,7 +764,7 @@ async fn worker(
                     m.execution(&record);
                 }
                 if let Some(store) = &store {
-                    let mut ended = runs::ended(&record, "async");
+                    let mut ended = runs::ended(record, "async");
                     ended.status = answered;
                     store.ended(ended);
                 }

@@ -186,7 +186,9 @@ pub trait Store: Send + Sync {
     /// The runs to take now, taken (they are queued from now on): the failed runs `wf runs
     /// retry` marked, parked runs now due (and, with a shared store, runs no live process holds).
     fn retried(&self) -> Reading<'_, Vec<Unfinished>>;
-    /// Deletes up to `batch` ended executions older than `before_ms`; gives how many went.
+    /// Deletes ended executions older than `before_ms`, about `batch` at a time; gives how many
+    /// went: `batch` or more when there may be more (a store that keeps history in blocks may
+    /// delete a whole block at once), fewer when there are no more.
     fn prune(&self, before_ms: i64, batch: usize) -> Reading<'_, usize>;
     /// Lists executions, newest first.
     fn list(&self, filter: &Filter) -> Reading<'_, Vec<RunView>>;

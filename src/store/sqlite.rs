@@ -15,8 +15,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 
+mod history;
+
 /// The schema this build writes; older files are migrated on open.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 /// Writes waiting for the writer at most; beyond, history writes are dropped (and counted) and
 /// accepts wait.
@@ -281,7 +283,10 @@ fn migrate(conn: &mut Connection) -> Result<(), String> {
             // 2: parked runs have a due time.
             tx.execute_batch("ALTER TABLE executions ADD COLUMN due_ms INTEGER").map_err(sql)?;
         }
+        // 3: the history of sync executions is kept a batch per row (`history.rs`); the
+        // executions a version 2 file kept as rows stay there, listed with the rest.
         tx.execute_batch(SCHEMA).map_err(sql)?;
+        tx.execute_batch(history::SCHEMA).map_err(sql)?;
         tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}")).map_err(sql)?;
         tx.commit().map_err(sql)?;
     }
@@ -348,6 +353,9 @@ fn write_loop(
 ) {
     let Ok(clock) = tokio::runtime::Builder::new_current_thread().enable_time().build() else { return };
     let mut known: HashSet<String> = HashSet::new();
+    // Executions with journaled steps that have not ended yet: a sync one's history record
+    // says it had steps, so that pruning it deletes them too.
+    let mut stepped: HashSet<i64> = HashSet::new();
     let mut batch: Vec<Cmd> = Vec::with_capacity(BATCH);
     // Writes nobody waits for whose batch failed: tried again first.
     let mut again: Vec<Cmd> = Vec::new();
@@ -389,7 +397,7 @@ fn write_loop(
                 tracing::warn!(target: "wf::store", "the store {} was deleted or replaced: writing to a new one", path.display());
             })
         };
-        let result = reopened.and_then(|()| apply(&mut conn, &batch, &mut known));
+        let result = reopened.and_then(|()| apply(&mut conn, &batch, &mut known, &mut stepped));
         if result.is_err() {
             // Versions written in a batch that failed are not there after all.
             known.clear();
@@ -454,11 +462,18 @@ const ENDED: &str = "INSERT INTO executions (id, workflow, mode, state, started_
      reason = excluded.reason, at = excluded.at, logs = excluded.logs,
      frame = CASE WHEN excluded.outcome = 'failed' THEN frame ELSE NULL END";
 
-fn apply(conn: &mut Connection, batch: &[Cmd], known: &mut HashSet<String>) -> Result<Vec<Claim>, String> {
+fn apply(
+    conn: &mut Connection,
+    batch: &[Cmd],
+    known: &mut HashSet<String>,
+    stepped: &mut HashSet<i64>,
+) -> Result<Vec<Claim>, String> {
     let tx = conn.transaction().map_err(sql)?;
     let mut claims = Vec::with_capacity(batch.len());
-    // The statement of ended executions (most of a busy batch is history), looked up once.
+    // The statement of ended async runs, looked up once.
     let mut ended = None;
+    // Sync executions that ended: their history, written after the loop, a row per block of ids.
+    let mut sync: Vec<(i64, &Ended, bool)> = Vec::new();
     for cmd in batch {
         let mut found = Claim::First;
         match &cmd.write {
@@ -513,6 +528,7 @@ fn apply(conn: &mut Connection, batch: &[Cmd], known: &mut HashSet<String>) -> R
                 .map_err(sql)?;
             }
             Write::StepStarted { id, n, kind, request, at } => {
+                stepped.insert(key(id));
                 tx.prepare_cached(
                     "INSERT INTO steps (execution, n, kind, state, request, started_ms) VALUES (?1, ?2, ?3, 'started', ?4, ?5)
                      ON CONFLICT (execution, n) DO UPDATE SET state = 'started', started_ms = excluded.started_ms,
@@ -527,6 +543,7 @@ fn apply(conn: &mut Connection, batch: &[Cmd], known: &mut HashSet<String>) -> R
                 .map_err(sql)?;
             }
             Write::StepEnded { id, n, result, at } => {
+                stepped.insert(key(id));
                 let (state, value, reason) = match result {
                     Ok(v) => ("finished", Some(v.as_str()), None),
                     Err(r) => ("failed", None, Some(r.as_str())),
@@ -540,6 +557,7 @@ fn apply(conn: &mut Connection, batch: &[Cmd], known: &mut HashSet<String>) -> R
                 .map_err(sql)?;
             }
             Write::StepValue { id, n, kind, value, at } => {
+                stepped.insert(key(id));
                 tx.prepare_cached(
                     "INSERT OR REPLACE INTO steps (execution, n, kind, state, result, started_ms, ended_ms)
                      VALUES (?1, ?2, ?3, 'finished', ?4, ?5, ?5)",
@@ -549,6 +567,7 @@ fn apply(conn: &mut Connection, batch: &[Cmd], known: &mut HashSet<String>) -> R
             }
             Write::Flush => {}
             Write::StepParked { id, n, due_ms, attempts } => {
+                stepped.insert(key(id));
                 let made = serde_json::json!({"attempts": attempts}).to_string();
                 tx.prepare_cached(
                     "INSERT INTO steps (execution, n, kind, state, result) VALUES (?1, ?2, 'http', 'waiting', ?3)
@@ -560,7 +579,12 @@ fn apply(conn: &mut Connection, batch: &[Cmd], known: &mut HashSet<String>) -> R
                     .and_then(|mut s| s.execute(params![key(id), due_ms]))
                     .map_err(sql)?;
             }
+            Write::Ended(e) if e.mode == "sync" => {
+                let id = key(&e.id);
+                sync.push((id, e, stepped.remove(&id)));
+            }
             Write::Ended(e) => {
+                stepped.remove(&key(&e.id));
                 let statement = match &mut ended {
                     Some(s) => s,
                     None => ended.insert(tx.prepare_cached(ENDED).map_err(sql)?),
@@ -585,6 +609,7 @@ fn apply(conn: &mut Connection, batch: &[Cmd], known: &mut HashSet<String>) -> R
         claims.push(found);
     }
     drop(ended);
+    history::write(&tx, &mut sync).map_err(sql)?;
     tx.commit().map_err(sql)?;
     Ok(claims)
 }
@@ -770,13 +795,23 @@ fn list(conn: &Connection, f: &Filter) -> Result<Vec<RunView>, rusqlite::Error> 
     ))?;
     let limit = i64::try_from(f.limit.max(1)).unwrap_or(i64::MAX);
     let rows = stmt.query_map(params![f.workflow, f.status, f.since_ms.unwrap_or(0), limit], view)?;
-    rows.collect()
+    let mut all = rows.collect::<Result<Vec<_>, _>>()?;
+    // The sync executions' history, kept apart, merged in.
+    all.extend(history::list(conn, f)?);
+    all.sort_by_key(|r| std::cmp::Reverse((r.started_ms, key(&r.id))));
+    all.truncate(f.limit.max(1));
+    Ok(all)
 }
 
 fn show(conn: &Connection, id: &str) -> Result<Option<RunView>, rusqlite::Error> {
     let found = conn
         .query_row(&format!("SELECT {COLUMNS} FROM executions WHERE id = ?1"), params![key(id)], view)
         .optional()?;
+    // Else a sync execution, in the history kept apart.
+    let found = match found {
+        Some(run) => Some(run),
+        None => history::show(conn, id)?,
+    };
     let Some(mut run) = found else { return Ok(None) };
     let mut stmt = conn.prepare(
         "SELECT n, kind, state, request, result, reason FROM steps WHERE execution = ?1 ORDER BY n",
@@ -796,6 +831,9 @@ fn show(conn: &Connection, id: &str) -> Result<Option<RunView>, rusqlite::Error>
     Ok(Some(run))
 }
 
+/// Deletes ended executions that started before `before_ms`: async runs (with their steps) a
+/// `batch` at a time, then as many rows of sync history (a row holds one execution or more).
+/// Gives how many executions went: `batch` or more when there may be more to delete.
 fn prune(conn: &Connection, before_ms: i64, batch: usize) -> Result<usize, rusqlite::Error> {
     let limit = i64::try_from(batch.max(1)).unwrap_or(i64::MAX);
     let tx = conn.unchecked_transaction()?;
@@ -805,11 +843,15 @@ fn prune(conn: &Connection, before_ms: i64, batch: usize) -> Result<usize, rusql
         params![before_ms, limit],
     )?;
     tx.execute("DELETE FROM dedupe WHERE expires_ms < ?1", params![super::now_ms()])?;
-    let gone = tx.execute(
+    let mut gone = tx.execute(
         "DELETE FROM executions WHERE id IN
          (SELECT id FROM executions WHERE state = 'ended' AND started_ms < ?1 ORDER BY started_ms LIMIT ?2)",
         params![before_ms, limit],
     )?;
+    let rows = batch.max(1).saturating_sub(gone);
+    if rows > 0 {
+        gone += history::prune(&tx, before_ms, rows)?;
+    }
     tx.commit()?;
     Ok(gone)
 }
@@ -819,7 +861,7 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn a_schema_1_store_is_migrated_and_keeps_its_runs() {
+    async fn a_schema_1_store_is_migrated_and_keeps_its_runs_and_history() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("state.db");
         {
@@ -831,7 +873,9 @@ mod tests {
                 "PRAGMA user_version = 1;
                  INSERT INTO versions VALUES ('h', 'w.wf', 'workflow w {}');
                  INSERT INTO executions (id, workflow, mode, state, version, started_ms, frame)
-                 VALUES (7, 'w', 'async', 'queued', 'h', 1, '[]');",
+                 VALUES (7, 'w', 'async', 'queued', 'h', 1, '[]');
+                 INSERT INTO executions (id, workflow, mode, state, started_ms, status, outcome, logs)
+                 VALUES (8, 'w', 'sync', 'ended', 2, 200, 'responded', '[]');",
             )
             .expect("a run");
         }
@@ -842,5 +886,27 @@ mod tests {
         let version: i64 =
             store.read(|c| c.query_row("PRAGMA user_version", [], |r| r.get(0))).await.expect("read");
         assert_eq!(version, SCHEMA_VERSION);
+        // A sync execution kept as a row before schema 3 is listed with those kept in blocks.
+        let mut later = Ended {
+            id: "0000000000000009".into(),
+            workflow: "w".into(),
+            mode: "sync",
+            started_ms: 3,
+            duration_ms: 1,
+            status: 200,
+            outcome: "responded",
+            reason: None,
+            at: None,
+            logs: Vec::new(),
+        };
+        store.ended(later.clone());
+        later.id = "000000000000000a".into();
+        later.started_ms = 0;
+        store.ended(later);
+        store.flush().await.expect("flush");
+        let listed = store.list(&Filter { limit: 10, ..Filter::default() }).await.expect("list");
+        let ids: Vec<&str> = listed.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["0000000000000009", "0000000000000008", "0000000000000007", "000000000000000a"]);
+        assert_eq!(store.show("0000000000000008").await.expect("show").map(|r| r.mode), Some("sync".into()));
     }
 }

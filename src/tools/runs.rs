@@ -220,6 +220,8 @@ pub fn prune(store: &str, older_than: std::time::Duration) -> ExitCode {
         match db.prune(cut, 1000) {
             Ok(n) => {
                 total += n;
+                // Fewer than asked for: nothing is left (a call may delete more, never fewer
+                // while some are left).
                 if n < 1000 {
                     break;
                 }

@@ -1,0 +1,336 @@
+//! The history of sync executions in the embedded store: one row per batch (and per block of
+//! 4,096 ids), holding that batch's records as one JSON array, rather than a row per execution.
+//! Under load, SQLite's B-tree work per row was most of the writer's time; a batch's records
+//! cost one insert. `wf runs` reads them back as rows: `list` takes the rows newest first and
+//! stops once no older row can hold a record it would show; `show` looks in the rows of the id's
+//! block; `prune` deletes whole rows, and rewrites the one row a cut falls inside.
+
+use super::super::{hex, key, Ended, Filter, RunView};
+use rusqlite::{params, Connection, Transaction};
+
+/// Ids whose records share a row when they end in one batch: `id >> BLOCK`.
+const BLOCK: u32 = 12;
+
+pub(super) const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS history (
+    block    INTEGER NOT NULL,
+    first_ms INTEGER NOT NULL,
+    last_ms  INTEGER NOT NULL,
+    count    INTEGER NOT NULL,
+    records  TEXT NOT NULL,
+    stepped  TEXT
+);
+CREATE INDEX IF NOT EXISTS history_block ON history (block);
+CREATE INDEX IF NOT EXISTS history_first ON history (first_ms);
+CREATE INDEX IF NOT EXISTS history_last ON history (last_ms);
+";
+
+/// One record as a row keeps it: id, workflow, status, outcome, started, duration, reason, at,
+/// log lines.
+type Stored = (i64, String, u16, String, i64, i64, Option<String>, Option<String>, Vec<String>);
+
+/// Writes the sync executions that ended in a batch (with whether each journaled steps): one row
+/// per block of ids.
+pub(super) fn write(tx: &Transaction<'_>, ended: &mut [(i64, &Ended, bool)]) -> Result<(), rusqlite::Error> {
+    ended.sort_unstable_by_key(|(id, _, _)| *id);
+    let mut statement = tx.prepare_cached(
+        "INSERT INTO history (block, first_ms, last_ms, count, records, stepped) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    let mut text = String::new();
+    for group in ended.chunk_by(|(a, _, _), (b, _, _)| a >> BLOCK == b >> BLOCK) {
+        let (Some((first_id, _, _)), Some(first_ms), Some(last_ms)) = (
+            group.first(),
+            group.iter().map(|(_, e, _)| e.started_ms).min(),
+            group.iter().map(|(_, e, _)| e.started_ms).max(),
+        ) else {
+            continue;
+        };
+        text.clear();
+        text.push('[');
+        for (i, (id, e, _)) in group.iter().enumerate() {
+            if i > 0 {
+                text.push(',');
+            }
+            let record = (
+                id,
+                &e.workflow,
+                e.status,
+                e.outcome,
+                e.started_ms,
+                e.duration_ms,
+                &e.reason,
+                &e.at,
+                &e.logs,
+            );
+            // Serializing strings, numbers and options into a String cannot fail.
+            if let Ok(json) = serde_json::to_string(&record) {
+                text.push_str(&json);
+            }
+        }
+        text.push(']');
+        // The executions that journaled steps (kept in the steps table): rare, pruned with them.
+        let stepped: Vec<i64> = group.iter().filter(|(_, _, s)| *s).map(|(id, _, _)| *id).collect();
+        let stepped = (!stepped.is_empty()).then(|| serde_json::to_string(&stepped).unwrap_or_default());
+        statement.execute(params![
+            first_id >> BLOCK,
+            first_ms,
+            last_ms,
+            group.len() as i64,
+            text,
+            stepped
+        ])?;
+    }
+    Ok(())
+}
+
+fn records(text: &str) -> Vec<Stored> {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+fn view(r: Stored) -> RunView {
+    let (id, workflow, status, outcome, started_ms, duration_ms, reason, at, logs) = r;
+    RunView {
+        id: hex(id),
+        workflow,
+        mode: "sync".into(),
+        state: "ended".into(),
+        outcome: Some(outcome),
+        status: Some(status),
+        started_ms,
+        duration_ms: Some(duration_ms),
+        reason,
+        at,
+        attempts: 0,
+        logs,
+        request: None,
+        steps: Vec::new(),
+    }
+}
+
+/// The newest records `f` selects, newest first (at most `f.limit`).
+pub(super) fn list(conn: &Connection, f: &Filter) -> Result<Vec<RunView>, rusqlite::Error> {
+    let limit = f.limit.max(1);
+    let since = f.since_ms.unwrap_or(0);
+    let mut statement =
+        conn.prepare("SELECT last_ms, records FROM history WHERE last_ms >= ?1 ORDER BY last_ms DESC")?;
+    let mut rows = statement.query(params![since])?;
+    let mut found: Vec<Stored> = Vec::new();
+    while let Some(row) = rows.next()? {
+        let last_ms: i64 = row.get(0)?;
+        // Every record of this row and the rest started at `last_ms` or before: once `limit`
+        // records started later, none of them is shown.
+        if found.len() >= limit && found.last().is_some_and(|r| r.4 > last_ms) {
+            break;
+        }
+        let text: String = row.get(1)?;
+        found.extend(records(&text).into_iter().filter(|r| {
+            r.4 >= since
+                && f.workflow.as_ref().is_none_or(|w| *w == r.1)
+                && f.status.as_ref().is_none_or(|s| *s == r.3 || s == "ended")
+        }));
+        if found.len() >= limit {
+            found.sort_unstable_by(|a, b| (b.4, b.0).cmp(&(a.4, a.0)));
+            found.truncate(limit);
+        }
+    }
+    found.sort_unstable_by(|a, b| (b.4, b.0).cmp(&(a.4, a.0)));
+    found.truncate(limit);
+    Ok(found.into_iter().map(view).collect())
+}
+
+/// The record of execution `id`, if the history has it.
+pub(super) fn show(conn: &Connection, id: &str) -> Result<Option<RunView>, rusqlite::Error> {
+    let id = key(id);
+    let mut statement = conn.prepare("SELECT records FROM history WHERE block = ?1")?;
+    let mut rows = statement.query(params![id >> BLOCK])?;
+    while let Some(row) = rows.next()? {
+        let text: String = row.get(0)?;
+        if let Some(r) = records(&text).into_iter().find(|r| r.0 == id) {
+            return Ok(Some(view(r)));
+        }
+    }
+    Ok(None)
+}
+
+/// Deletes the records that started before `before_ms`, looking at `rows` rows at most (the
+/// oldest first): a row all of whose records are older goes whole, a row the cut falls inside
+/// is written again with the rest. Gives how many records went: `rows` or more when there may
+/// be more (each row looked at holds at least one record older than the cut).
+pub(super) fn prune(tx: &Transaction<'_>, before_ms: i64, rows: usize) -> Result<usize, rusqlite::Error> {
+    let limit = i64::try_from(rows).unwrap_or(i64::MAX);
+    let old: Vec<(i64, i64, i64, String, Option<String>)> = {
+        let mut statement = tx.prepare(
+            "SELECT rowid, last_ms, count, records, stepped FROM history WHERE first_ms < ?1 ORDER BY first_ms LIMIT ?2",
+        )?;
+        let found = statement.query_map(params![before_ms, limit], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?;
+        found.collect::<Result<_, _>>()?
+    };
+    let mut gone = 0;
+    let mut steps = tx.prepare_cached("DELETE FROM steps WHERE execution = ?1")?;
+    for (rowid, last_ms, count, text, stepped) in &old {
+        let stepped: Vec<i64> =
+            stepped.as_deref().and_then(|s| serde_json::from_str(s).ok()).unwrap_or_default();
+        if *last_ms < before_ms {
+            for id in &stepped {
+                steps.execute(params![id])?;
+            }
+            tx.execute("DELETE FROM history WHERE rowid = ?1", params![rowid])?;
+            gone += usize::try_from(*count).unwrap_or(0);
+            continue;
+        }
+        let (kept, went): (Vec<Stored>, Vec<Stored>) =
+            records(text).into_iter().partition(|r| r.4 >= before_ms);
+        for r in went.iter().filter(|r| stepped.contains(&r.0)) {
+            steps.execute(params![r.0])?;
+        }
+        gone += went.len();
+        let Some(first_ms) = kept.iter().map(|r| r.4).min() else {
+            // Records that cannot be read back (a damaged row) are not kept either.
+            tx.execute("DELETE FROM history WHERE rowid = ?1", params![rowid])?;
+            continue;
+        };
+        let text = serde_json::to_string(&kept).unwrap_or_else(|_| "[]".into());
+        let stepped: Vec<i64> = stepped.into_iter().filter(|id| kept.iter().any(|r| r.0 == *id)).collect();
+        let stepped = (!stepped.is_empty()).then(|| serde_json::to_string(&stepped).unwrap_or_default());
+        tx.execute(
+            "UPDATE history SET first_ms = ?2, count = ?3, records = ?4, stepped = ?5 WHERE rowid = ?1",
+            params![rowid, first_ms, kept.len() as i64, text, stepped],
+        )?;
+    }
+    Ok(gone)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ended(id: u64, started_ms: i64, workflow: &str) -> Ended {
+        Ended {
+            id: format!("{id:016x}"),
+            workflow: workflow.into(),
+            mode: "sync",
+            started_ms,
+            duration_ms: 1,
+            status: 200,
+            outcome: "responded",
+            reason: None,
+            at: None,
+            logs: vec![format!("log of {id}")],
+        }
+    }
+
+    fn store() -> Connection {
+        let conn = Connection::open_in_memory().expect("open");
+        conn.execute_batch(super::super::SCHEMA).expect("the store's schema");
+        conn.execute_batch(SCHEMA).expect("schema");
+        conn
+    }
+
+    fn write_batch(conn: &mut Connection, batch: &[Ended]) {
+        let tx = conn.transaction().expect("tx");
+        // Executions whose logs say so journaled steps.
+        let mut keyed: Vec<(i64, &Ended, bool)> =
+            batch.iter().map(|e| (key(&e.id), e, e.logs.iter().any(|l| l == "stepped"))).collect();
+        write(&tx, &mut keyed).expect("write");
+        tx.commit().expect("commit");
+    }
+
+    fn rows(conn: &Connection) -> i64 {
+        conn.query_row("SELECT count(*) FROM history", [], |r| r.get(0)).expect("count")
+    }
+
+    fn ids(views: &[RunView]) -> Vec<String> {
+        views.iter().map(|v| v.id.clone()).collect()
+    }
+
+    #[test]
+    fn a_batch_is_one_row_per_block_of_ids_and_every_record_is_found_again() {
+        let mut conn = store();
+        // 5,000 ids from one counter, across two blocks, ending out of order; one far away.
+        let mut batch: Vec<Ended> =
+            (0..5_000u64).rev().map(|i| ended(0x7000_0000_0000_0000 + i, 10_000 + i as i64, "w")).collect();
+        batch.push(ended(0x0123, 5, "other"));
+        write_batch(&mut conn, &batch);
+        assert_eq!(rows(&conn), 3);
+        for id in [
+            0x7000_0000_0000_0000u64,
+            0x7000_0000_0000_0fff,
+            0x7000_0000_0000_1000,
+            0x7000_0000_0000_1387,
+            0x0123,
+        ] {
+            let shown = show(&conn, &format!("{id:016x}")).expect("show").expect("found");
+            assert_eq!(shown.logs, [format!("log of {id}")]);
+            assert_eq!((shown.mode.as_str(), shown.state.as_str()), ("sync", "ended"));
+        }
+        assert!(show(&conn, "7000000000001388").expect("show").is_none());
+    }
+
+    #[test]
+    fn list_gives_the_newest_first_across_rows_and_filters() {
+        let mut conn = store();
+        // Three batches whose start times interleave: a slow execution ends in a later batch.
+        write_batch(&mut conn, &[ended(1, 100, "a"), ended(2, 300, "b")]);
+        write_batch(&mut conn, &[ended(0x5000, 200, "a"), ended(0x5001, 400, "a")]);
+        write_batch(&mut conn, &[ended(0x9000, 150, "b")]);
+        let all = list(&conn, &Filter { limit: 10, ..Filter::default() }).expect("list");
+        assert_eq!(
+            ids(&all),
+            [
+                "0000000000005001",
+                "0000000000000002",
+                "0000000000005000",
+                "0000000000009000",
+                "0000000000000001"
+            ]
+        );
+        let two = list(&conn, &Filter { limit: 2, ..Filter::default() }).expect("list");
+        assert_eq!(ids(&two), ["0000000000005001", "0000000000000002"]);
+        let b = list(&conn, &Filter { workflow: Some("b".into()), limit: 10, ..Filter::default() })
+            .expect("list");
+        assert_eq!(ids(&b), ["0000000000000002", "0000000000009000"]);
+        let recent =
+            list(&conn, &Filter { since_ms: Some(250), limit: 10, ..Filter::default() }).expect("list");
+        assert_eq!(ids(&recent), ["0000000000005001", "0000000000000002"]);
+        let failed = list(&conn, &Filter { status: Some("failed".into()), limit: 10, ..Filter::default() })
+            .expect("list");
+        assert!(failed.is_empty());
+    }
+
+    #[test]
+    fn prune_deletes_old_rows_whole_and_rewrites_the_row_a_cut_falls_inside() {
+        let mut conn = store();
+        let stepped =
+            |id: u64, started_ms: i64| Ended { logs: vec!["stepped".into()], ..ended(id, started_ms, "a") };
+        write_batch(&mut conn, &[stepped(1, 100), ended(2, 200, "a")]);
+        write_batch(&mut conn, &[stepped(3, 300), stepped(4, 500)]);
+        write_batch(&mut conn, &[ended(5, 600, "a")]);
+        for id in [1, 3, 4] {
+            conn.execute(
+                "INSERT INTO steps (execution, n, kind, state) VALUES (?1, 1, 'http', 'finished')",
+                [id],
+            )
+            .expect("a step");
+        }
+        let steps = |conn: &Connection| -> Vec<i64> {
+            let mut s = conn.prepare("SELECT execution FROM steps ORDER BY execution").expect("prepare");
+            s.query_map([], |r| r.get(0)).expect("query").collect::<Result<_, _>>().expect("rows")
+        };
+        let tx = conn.transaction().expect("tx");
+        assert_eq!(prune(&tx, 400, 1).expect("prune"), 2, "the oldest row, whole");
+        assert_eq!(steps(&tx), [3, 4], "with the steps of its executions");
+        assert_eq!(prune(&tx, 400, 10).expect("prune"), 1, "one record of the next");
+        assert_eq!(steps(&tx), [4]);
+        assert_eq!(prune(&tx, 400, 10).expect("prune"), 0);
+        tx.commit().expect("commit");
+        let left = list(&conn, &Filter { limit: 10, ..Filter::default() }).expect("list");
+        assert_eq!(ids(&left), ["0000000000000005", "0000000000000004"]);
+        assert!(show(&conn, "0000000000000003").expect("show").is_none());
+        // The row rewritten still says which of its executions had steps.
+        let tx = conn.transaction().expect("tx");
+        assert_eq!(prune(&tx, 10_000, 10).expect("prune"), 2);
+        assert!(steps(&tx).is_empty());
+    }
+}
