@@ -129,11 +129,11 @@ pub(super) fn list(conn: &Connection, f: &Filter) -> Result<Vec<RunView>, rusqli
                 && f.status.as_ref().is_none_or(|s| *s == r.3 || s == "ended")
         }));
         if found.len() >= limit {
-            found.sort_unstable_by(|a, b| (b.4, b.0).cmp(&(a.4, a.0)));
+            found.sort_unstable_by_key(|r| std::cmp::Reverse((r.4, r.0)));
             found.truncate(limit);
         }
     }
-    found.sort_unstable_by(|a, b| (b.4, b.0).cmp(&(a.4, a.0)));
+    found.sort_unstable_by_key(|r| std::cmp::Reverse((r.4, r.0)));
     found.truncate(limit);
     Ok(found.into_iter().map(view).collect())
 }
