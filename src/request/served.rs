@@ -32,13 +32,23 @@ pub struct Served {
     /// The values its `env()` calls resolved to (those of [`SECRET_MIN`] bytes or more): never
     /// written to a log line or a failure reason, whatever the workflow does with them.
     pub secrets: Vec<Box<str>>,
-    /// The version it was loaded from: the SHA-256 (hex) of its file's text. A store keeps an
-    /// async run with the text of its version, so the run resumes under it after a restart.
-    pub version: String,
+    /// The version it was loaded from. A store keeps an async run with the text of its
+    /// version, so the run resumes under it after a restart.
+    pub version: Arc<Version>,
     /// The names of the `env()` variables and secrets it reads (never their values).
     pub env_names: Vec<String>,
     /// `concurrency N`: one permit per execution under way.
     pub running: Option<Arc<tokio::sync::Semaphore>>,
+}
+
+/// The text of a workflow file as it was loaded (and as a run was accepted under it).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Version {
+    /// SHA-256 (hex) of `source`.
+    pub hash: String,
+    /// The file's path as `serve` was given it.
+    pub file: String,
+    pub source: Arc<str>,
 }
 
 /// Credentials checked before the body: each accepted value (several when rotating).
@@ -240,7 +250,7 @@ pub fn build_partial_in(
         t.walk_exprs_mut(&mut |e| resolve(e, env, &secret, &mut Vec::new(), &mut all_secrets));
     }
     all_secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-    let mut versions: HashMap<usize, String> = HashMap::new();
+    let mut versions: HashMap<usize, Arc<Version>> = HashMap::new();
     for (wf, missing, env_names) in resolved {
         let secrets = all_secrets.clone();
         let path = wf.path.clone();
@@ -259,7 +269,11 @@ pub fn build_partial_in(
             .entry(Arc::as_ptr(&wf.file) as usize)
             .or_insert_with(|| {
                 use sha2::Digest as _;
-                hex::encode(sha2::Sha256::digest(wf.file.text.as_bytes()))
+                Arc::new(Version {
+                    hash: hex::encode(sha2::Sha256::digest(wf.file.text.as_bytes())),
+                    file: wf.file.name.clone(),
+                    source: Arc::from(wf.file.text.as_str()),
+                })
             })
             .clone();
         match prepare(wf, secrets, env_names, version) {
@@ -312,7 +326,7 @@ fn prepare(
     wf: Workflow,
     secrets: Vec<Box<str>>,
     env_names: Vec<String>,
-    version: String,
+    version: Arc<Version>,
 ) -> Result<Served, Box<Diagnostic>> {
     let Constants { access, signature, immediate } = constants(&wf, false)?;
     let realm = wf.name.replace(['"', '\\'], "");

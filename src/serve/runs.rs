@@ -8,7 +8,7 @@ use crate::request::served::Served;
 use crate::store::journal::Journaled;
 use crate::store::standby::Standby;
 use crate::store::{self, Ended, NewRun, Store, Unfinished, Version};
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -24,35 +24,56 @@ fn masked(name: &str) -> bool {
         || name.contains("secret")
 }
 
-/// An accepted async run as the store keeps it.
-pub fn new_run(job: &Job, request: &Accepted<'_>) -> NewRun {
-    let mut headers = Map::new();
-    for (name, value) in request.head.headers {
-        let shown = if masked(name.as_str()) {
-            "[masked]".to_string()
-        } else {
-            String::from_utf8_lossy(value.as_bytes()).into_owned()
-        };
-        headers.insert(name.as_str().to_string(), Value::String(shown));
+/// A request's headers as a kept run shows them: credentials and signatures masked.
+struct Shown<'a>(&'a http::HeaderMap);
+
+impl serde::Serialize for Shown<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(name, value)| {
+            let shown = if masked(name.as_str()) {
+                std::borrow::Cow::Borrowed("[masked]")
+            } else {
+                String::from_utf8_lossy(value.as_bytes())
+            };
+            (name.as_str(), shown)
+        }))
     }
+}
+
+/// The request as a kept run shows it.
+#[derive(serde::Serialize)]
+struct Kept<'a> {
+    method: &'a str,
+    #[serde(serialize_with = "as_text")]
+    target: &'a http::Uri,
+    headers: Shown<'a>,
+    body: &'a str,
+}
+
+fn as_text<S: serde::Serializer>(uri: &&http::Uri, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(uri)
+}
+
+/// An accepted async run as the store keeps it: the request and the frame written as JSON text
+/// here, straight from the values (no copy of them for the store to take apart again).
+pub fn new_run(job: &Job, request: &Accepted<'_>) -> NewRun {
     let mut body = String::from_utf8_lossy(request.body).into_owned();
     job.served.redact(&mut body);
+    let kept = Kept {
+        method: request.head.method.as_str(),
+        target: request.head.uri,
+        headers: Shown(request.head.headers),
+        body: &body,
+    };
     let served = &job.served;
+    let mut digits = [0u8; 16];
     NewRun {
-        id: job.id.to_string(),
+        id: job.id.hex(&mut digits).to_string(),
         workflow: served.name.to_string(),
-        version: Version {
-            hash: served.version.clone(),
-            file: served.wf.file.name.clone(),
-            source: Arc::from(served.wf.file.text.as_str()),
-        },
-        frame: Value::Array(job.frame.clone()),
-        request: json!({
-            "method": request.head.method.as_str(),
-            "target": request.head.uri.to_string(),
-            "headers": headers,
-            "body": body,
-        }),
+        version: served.version.clone(),
+        // Serializing strings and JSON values into text cannot fail.
+        frame: serde_json::to_string(&job.frame).unwrap_or_else(|_| "[]".into()),
+        request: serde_json::to_string(&kept).unwrap_or_else(|_| "{}".into()),
         env_names: served.env_names.clone(),
         accepted_ms: store::now_ms(),
     }

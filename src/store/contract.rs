@@ -15,9 +15,11 @@ fn run(id: &str, accepted_ms: i64) -> NewRun {
     NewRun {
         id: id.into(),
         workflow: "w".into(),
-        version: version(),
-        frame: json!(["a", 1]),
-        request: json!({"method": "POST", "path": "/w", "headers": {"authorization": "[masked]"}, "body": "{}"}),
+        version: Arc::new(version()),
+        frame: json!(["a", 1]).to_string(),
+        request:
+            json!({"method": "POST", "path": "/w", "headers": {"authorization": "[masked]"}, "body": "{}"})
+                .to_string(),
         env_names: vec!["TOKEN".into()],
         accepted_ms,
     }

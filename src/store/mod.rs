@@ -18,15 +18,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-/// The text of a workflow file as a run was accepted under it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Version {
-    /// SHA-256 (hex) of `source`.
-    pub hash: String,
-    /// The file's path as `serve` was given it.
-    pub file: String,
-    pub source: Arc<str>,
-}
+pub use crate::request::served::Version;
 
 /// An accepted async run, to keep until it has run.
 #[derive(Clone, Debug)]
@@ -34,13 +26,14 @@ pub struct NewRun {
     /// The execution id (16 hex digits, as in `x-wf-execution`).
     pub id: String,
     pub workflow: String,
-    pub version: Version,
-    /// The execution's frame once its values were extracted (a JSON array, slot by slot): what
-    /// a resumed run starts from.
-    pub frame: Value,
-    /// The request as shown by `wf runs show`: method, path, headers (credentials and signatures
-    /// masked), body as text.
-    pub request: Value,
+    /// Shared with the workflow served.
+    pub version: Arc<Version>,
+    /// The execution's frame once its values were extracted (JSON text of an array, slot by
+    /// slot): what a resumed run starts from.
+    pub frame: String,
+    /// The request as shown by `wf runs show` (JSON text): method, path, headers (credentials
+    /// and signatures masked), body as text.
+    pub request: String,
     /// The names of the `env()` variables and secrets the workflow reads, never their values.
     pub env_names: Vec<String>,
     /// Milliseconds since the epoch.

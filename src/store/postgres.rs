@@ -682,12 +682,12 @@ impl Inner {
         }))
     }
 
-    async fn accept(&self, run: NewRun, dedupe: Option<Key>) -> Result<Claim, String> {
+    async fn accept(&self, mut run: NewRun, dedupe: Option<Key>) -> Result<Claim, String> {
         let client = self.client().await?;
         self.version(&client, &run.version).await?;
         let id = key(&run.id);
         let me = self.me.load_full();
-        let (request, frame) = (run.request.to_string(), run.frame.to_string());
+        let (request, frame) = (std::mem::take(&mut run.request), std::mem::take(&mut run.frame));
         let env = serde_json::to_string(&run.env_names).unwrap_or_default();
         let Some(k) = dedupe else {
             // Without a key, runs are committed in batches (one transaction, its inserts
@@ -1319,9 +1319,13 @@ mod shared {
         NewRun {
             id: format!("{id:016x}"),
             workflow: "w".into(),
-            version: Version { hash: "h".into(), file: "w.wf".into(), source: Arc::from("workflow w {}") },
-            frame: json!([]),
-            request: json!({}),
+            version: Arc::new(Version {
+                hash: "h".into(),
+                file: "w.wf".into(),
+                source: Arc::from("workflow w {}"),
+            }),
+            frame: "[]".into(),
+            request: "{}".into(),
             env_names: Vec::new(),
             accepted_ms: i64::try_from(id).unwrap_or(0),
         }

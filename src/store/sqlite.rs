@@ -520,8 +520,8 @@ fn apply(
                         run.workflow,
                         run.version.hash,
                         run.accepted_ms,
-                        run.request.to_string(),
-                        run.frame.to_string(),
+                        run.request,
+                        run.frame,
                         serde_json::to_string(&run.env_names).unwrap_or_default(),
                     ])
                 })

@@ -147,7 +147,8 @@ workflow later {
     let json = ("Content-Type", "application/json");
     let ok = server.post("/hook", &[json], r#"{"kind":"good"}"#);
     let bad = server.post("/hook", &[json], r#"{"kind":"bad"}"#);
-    let later = server.post("/later", &[("Authorization", "Bearer hunter2"), json], "{}");
+    let later =
+        server.post("/later?from=test", &[("Authorization", "Bearer hunter2"), json], r#"{"a":"\"é"}"#);
     server.wait_log("later");
     let store = server.dir.path().join("state.db");
     // History is written off the request path: wait for it.
@@ -173,6 +174,10 @@ workflow later {
     assert_eq!(shown["status"], 200, "an async run's answer is the one its caller got");
     assert_eq!(shown["request"]["headers"]["authorization"], "[masked]");
     assert!(!shown.to_string().contains("hunter2"));
+    assert_eq!(shown["request"]["method"], "POST");
+    assert_eq!(shown["request"]["target"], "/later?from=test");
+    assert_eq!(shown["request"]["headers"]["content-type"], "application/json");
+    assert_eq!(shown["request"]["body"], r#"{"a":"\"é"}"#);
     assert_eq!(runs(&store, &["--workflow", "later"]).as_array().map(Vec::len), Some(1));
     // The human table.
     let out = crate::common::wf(&["runs", "--store", store.to_str().expect("utf8")]);
