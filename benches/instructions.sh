@@ -8,16 +8,19 @@
 # totals divided by 2N is the cost of one request with start-up and shutdown cancelled out.
 # Every thread counts (the runtime's workers and wf's log writer).
 #
-# usage: benches/instructions.sh [--requests 2000] [--other PATH-TO-ANOTHER-WF] [--keep DIR]
+# usage: benches/instructions.sh [--requests 2000] [--other PATH-TO-ANOTHER-WF] [--history] [--keep DIR]
+#   --history    adds wf with its history kept (the SQLite store, the default) to wf with
+#                `--store memory`: what the history costs a sync request, writer thread included
 #   --keep DIR   leaves the callgrind files there (callgrind_annotate DIR/wf-3.out shows where)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-N=2000 OTHER= KEEP=
+N=2000 OTHER= KEEP= HISTORY=
 while [ $# -gt 0 ]; do
   case "$1" in
     --requests) N=$2; shift 2 ;;
     --other) OTHER=$2; shift 2 ;;
     --keep) KEEP=$2; shift 2 ;;
+    --history) HISTORY=1; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -86,6 +89,7 @@ measure() {
 measure baseline 8191 "$BASELINE" 8191 full
 measure wf 8192 target/release/wf serve benches/payment.wf --listen 127.0.0.1:8192 --store memory
 [ -n "$OTHER" ] && measure other 8193 "$OTHER" serve benches/payment.wf --listen 127.0.0.1:8193 --store memory
+[ -n "$HISTORY" ] && measure history 8194 target/release/wf serve benches/payment.wf --listen 127.0.0.1:8194 --store "$TMP/state.db"
 python3 - "$TMP/results" <<'PY'
 import sys
 n = {l.split()[0]: int(l.split()[1]) for l in open(sys.argv[1])}
@@ -95,4 +99,6 @@ for k, v in n.items():
 print(f"wf/baseline {n['wf'] / n['baseline']:.2f}")
 if "other" in n:
     print(f"wf/other {n['wf'] / n['other']:.2f}")
+if "history" in n:
+    print(f"wf with history / wf with --store memory {n['history'] / n['wf']:.3f}")
 PY

@@ -85,7 +85,7 @@ pub fn ended(r: Record, mode: &'static str) -> Ended {
     let mut digits = [0u8; 16];
     Ended {
         id: r.id.hex(&mut digits).to_string(),
-        workflow: r.workflow.to_string(),
+        workflow: r.workflow,
         mode,
         started_ms: store::now_ms().saturating_sub(duration_ms),
         duration_ms,
@@ -234,7 +234,7 @@ fn give_up(store: &Arc<dyn Store>, run: &Unfinished, why: &str) {
     tracing::error!(target: "wf::store", execution = %run.id, workflow = %run.workflow, "{reason}");
     store.ended(Ended {
         id: run.id.clone(),
-        workflow: run.workflow.clone(),
+        workflow: run.workflow.as_str().into(),
         mode: "async",
         started_ms: run.accepted_ms,
         duration_ms: store::now_ms().saturating_sub(run.accepted_ms),

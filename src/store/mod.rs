@@ -44,7 +44,8 @@ pub struct NewRun {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Ended {
     pub id: String,
-    pub workflow: String,
+    /// Shared with the workflow served.
+    pub workflow: Arc<str>,
     /// `sync` or `async`.
     pub mode: &'static str,
     pub started_ms: i64,

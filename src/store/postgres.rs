@@ -961,7 +961,7 @@ async fn apply(
                 &st,
                 &[
                     &key(&e.id),
-                    &e.workflow,
+                    &&*e.workflow,
                     &e.mode,
                     &e.started_ms,
                     &e.started_ms.saturating_add(e.duration_ms),

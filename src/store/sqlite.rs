@@ -90,6 +90,15 @@ enum Write {
     Flush,
 }
 
+/// Writes nobody waits for, gathered between two batches.
+#[derive(Default)]
+struct Gathered {
+    writes: Vec<Write>,
+    /// Sync executions that ended: their history (most of what a busy server writes), kept
+    /// apart and whole, so that the request path makes no allocation for them.
+    history: Vec<Ended>,
+}
+
 struct Cmd {
     write: Write,
     done: Option<oneshot::Sender<Result<Claim, String>>>,
@@ -109,7 +118,7 @@ pub struct Sqlite {
     tx: mpsc::Sender<Cmd>,
     /// Writes nobody waits for (history, step notes): gathered here without waking the writer,
     /// which takes them with its next batch (at the latest every [`GATHER`]).
-    later: Arc<Mutex<Vec<Write>>>,
+    later: Arc<Mutex<Gathered>>,
     /// The reading connection, and the identity of the file it opened.
     reader: Arc<Mutex<Reader>>,
     dropped: Arc<AtomicU64>,
@@ -149,7 +158,7 @@ impl Sqlite {
             Err(why) => return Err((why, lock)),
         };
         let (tx, rx) = mpsc::channel(QUEUE);
-        let later: Arc<Mutex<Vec<Write>>> = Arc::default();
+        let later: Arc<Mutex<Gathered>> = Arc::default();
         let gathered = later.clone();
         let dropped = Arc::new(AtomicU64::new(0));
         let counted = dropped.clone();
@@ -172,7 +181,7 @@ impl Sqlite {
     /// counted.
     fn later(&self, write: Write) {
         match self.later.lock() {
-            Ok(mut waiting) if waiting.len() < QUEUE => waiting.push(write),
+            Ok(mut waiting) if waiting.writes.len() < QUEUE => waiting.writes.push(write),
             _ => {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
             }
@@ -348,7 +357,7 @@ fn write_loop(
     mut conn: Connection,
     path: &Path,
     mut rx: mpsc::Receiver<Cmd>,
-    later: &Mutex<Vec<Write>>,
+    later: &Mutex<Gathered>,
     dropped: &AtomicU64,
 ) {
     let Ok(clock) = tokio::runtime::Builder::new_current_thread().enable_time().build() else { return };
@@ -359,6 +368,12 @@ fn write_loop(
     let mut batch: Vec<Cmd> = Vec::with_capacity(BATCH);
     // Writes nobody waits for whose batch failed: tried again first.
     let mut again: Vec<Cmd> = Vec::new();
+    // History whose batch failed, and since when it has been tried.
+    let mut history_again: Vec<Ended> = Vec::new();
+    let mut history_since: Option<std::time::Instant> = None;
+    // What was gathered since the last batch: swapped with the shared one, so both keep their
+    // capacity (the request path does not grow a vector again after every batch).
+    let mut gathered = Gathered::default();
     let mut opened = identity(path);
     let mut open = true;
     while open {
@@ -376,14 +391,22 @@ fn write_loop(
         }
         // Gathered writes were made before the waited ones they could follow (a step's start
         // before its end), so they go first.
-        let gathered = later.lock().map(|mut w| std::mem::take(&mut *w)).unwrap_or_default();
-        if gathered.is_empty() && batch.is_empty() && again.is_empty() {
+        if let Ok(mut shared) = later.lock() {
+            std::mem::swap(&mut *shared, &mut gathered);
+        }
+        if gathered.writes.is_empty()
+            && gathered.history.is_empty()
+            && batch.is_empty()
+            && again.is_empty()
+            && history_again.is_empty()
+        {
             continue;
         }
         let mut waited = std::mem::take(&mut batch);
         batch.append(&mut again);
-        batch.extend(gathered.into_iter().map(|write| Cmd { write, done: None, failed: None }));
+        batch.extend(gathered.writes.drain(..).map(|write| Cmd { write, done: None, failed: None }));
         batch.append(&mut waited);
+        let history = [history_again.as_slice(), gathered.history.as_slice()];
         // A store deleted (or replaced) while open would take writes into a file nobody can read
         // again: write to a new one at the path instead.
         let now = identity(path);
@@ -397,11 +420,25 @@ fn write_loop(
                 tracing::warn!(target: "wf::store", "the store {} was deleted or replaced: writing to a new one", path.display());
             })
         };
-        let result = reopened.and_then(|()| apply(&mut conn, &batch, &mut known, &mut stepped));
+        let result = reopened.and_then(|()| apply(&mut conn, &batch, &history, &mut known, &mut stepped));
         if result.is_err() {
             // Versions written in a batch that failed are not there after all.
             known.clear();
+            // History is tried again with the next batches, for a while.
+            let since = *history_since.get_or_insert_with(std::time::Instant::now);
+            if since.elapsed() < KEEP_TRYING && history_again.len() < QUEUE {
+                history_again.append(&mut gathered.history);
+            } else {
+                let lost = history_again.len() + gathered.history.len();
+                dropped.fetch_add(lost as u64, Ordering::Relaxed);
+                history_again.clear();
+                history_since = None;
+            }
+        } else {
+            history_again.clear();
+            history_since = None;
         }
+        gathered.history.clear();
         for (i, cmd) in batch.drain(..).enumerate() {
             let found = match &result {
                 Ok(claims) => Ok(claims.get(i).cloned().unwrap_or(Claim::First)),
@@ -465,6 +502,7 @@ const ENDED: &str = "INSERT INTO executions (id, workflow, mode, state, started_
 fn apply(
     conn: &mut Connection,
     batch: &[Cmd],
+    history: &[&[Ended]],
     known: &mut HashSet<String>,
     stepped: &mut HashSet<i64>,
 ) -> Result<Vec<Claim>, String> {
@@ -579,10 +617,6 @@ fn apply(
                     .and_then(|mut s| s.execute(params![key(id), due_ms]))
                     .map_err(sql)?;
             }
-            Write::Ended(e) if e.mode == "sync" => {
-                let id = key(&e.id);
-                sync.push((id, e, stepped.remove(&id)));
-            }
             Write::Ended(e) => {
                 stepped.remove(&key(&e.id));
                 let statement = match &mut ended {
@@ -609,6 +643,10 @@ fn apply(
         claims.push(found);
     }
     drop(ended);
+    for e in history.iter().flat_map(|h| h.iter()) {
+        let id = key(&e.id);
+        sync.push((id, e, !stepped.is_empty() && stepped.remove(&id)));
+    }
     history::write(&tx, &mut sync).map_err(sql)?;
     tx.commit().map_err(sql)?;
     Ok(claims)
@@ -668,7 +706,15 @@ impl Store for Sqlite {
     }
 
     fn ended(&self, e: Ended) {
-        self.later(Write::Ended(Box::new(e)));
+        if e.mode != "sync" {
+            return self.later(Write::Ended(Box::new(e)));
+        }
+        match self.later.lock() {
+            Ok(mut waiting) if waiting.history.len() < QUEUE => waiting.history.push(e),
+            _ => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
     }
 
     fn unfinished(&self) -> Reading<'_, Vec<Unfinished>> {

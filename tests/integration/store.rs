@@ -271,7 +271,7 @@ fn the_same_delivery_sent_50_times_at_once_runs_once() {
 
 #[test]
 fn a_sync_duplicate_gets_the_first_answer_again_or_409_while_it_runs() {
-    let up = Upstream::start(|_, _| Reply::new(200, "ok").after(Duration::from_millis(600)));
+    let up = Upstream::start(|_, _| Reply::new(200, "ok").after(Duration::from_millis(1500)));
     let wf = format!(
         r#"workflow pay {{
   trigger webhook {{ path "/pay" dedupe order }}
@@ -284,7 +284,12 @@ fn a_sync_duplicate_gets_the_first_answer_again_or_409_while_it_runs() {
     let server = serve(Dir::new(&[("pay.wf", &wf)]), &[]);
     let addr = server.addr;
     let first = std::thread::spawn(move || crate::common::request(addr, "POST", "/pay?order=7", &[], b""));
-    std::thread::sleep(Duration::from_millis(200));
+    // The first execution holds its key once its call is under way (not after a fixed time: on
+    // a loaded machine the first request may take longer than any guess to get there).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while up.received().is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let busy = server.post("/pay?order=7", &[], "");
     assert_eq!(busy.status, 409, "{}", busy.body);
     assert_eq!(busy.header("retry-after"), Some("1"));

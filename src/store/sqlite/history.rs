@@ -1,5 +1,6 @@
 //! The history of sync executions in the embedded store: one row per batch (and per block of
-//! 4,096 ids), holding that batch's records as one JSON array, rather than a row per execution.
+//! 4,096 ids), holding that batch's records one after another in a compact binary form
+//! (`postcard`: numbers as varints, strings as length and bytes), rather than a row per execution.
 //! Under load, SQLite's B-tree work per row was most of the writer's time; a batch's records
 //! cost one insert. `wf runs` reads them back as rows: `list` takes the rows newest first and
 //! stops once no older row can hold a record it would show; `show` looks in the rows of the id's
@@ -17,7 +18,7 @@ CREATE TABLE IF NOT EXISTS history (
     first_ms INTEGER NOT NULL,
     last_ms  INTEGER NOT NULL,
     count    INTEGER NOT NULL,
-    records  TEXT NOT NULL,
+    records  BLOB NOT NULL,
     stepped  TEXT
 );
 CREATE INDEX IF NOT EXISTS history_block ON history (block);
@@ -26,7 +27,7 @@ CREATE INDEX IF NOT EXISTS history_last ON history (last_ms);
 ";
 
 /// One record as a row keeps it: id, workflow, status, outcome, started, duration, reason, at,
-/// log lines.
+/// log lines (in this order, which is the encoding: change it only with the schema version).
 type Stored = (i64, String, u16, String, i64, i64, Option<String>, Option<String>, Vec<String>);
 
 /// Writes the sync executions that ended in a batch (with whether each journaled steps): one row
@@ -36,7 +37,7 @@ pub(super) fn write(tx: &Transaction<'_>, ended: &mut [(i64, &Ended, bool)]) -> 
     let mut statement = tx.prepare_cached(
         "INSERT INTO history (block, first_ms, last_ms, count, records, stepped) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
-    let mut text = String::new();
+    let mut bytes: Vec<u8> = Vec::new();
     for group in ended.chunk_by(|(a, _, _), (b, _, _)| a >> BLOCK == b >> BLOCK) {
         let (Some((first_id, _, _)), Some(first_ms), Some(last_ms)) = (
             group.first(),
@@ -45,15 +46,11 @@ pub(super) fn write(tx: &Transaction<'_>, ended: &mut [(i64, &Ended, bool)]) -> 
         ) else {
             continue;
         };
-        text.clear();
-        text.push('[');
-        for (i, (id, e, _)) in group.iter().enumerate() {
-            if i > 0 {
-                text.push(',');
-            }
+        bytes.clear();
+        for (id, e, _) in group {
             let record = (
                 id,
-                &e.workflow,
+                &*e.workflow,
                 e.status,
                 e.outcome,
                 e.started_ms,
@@ -62,12 +59,9 @@ pub(super) fn write(tx: &Transaction<'_>, ended: &mut [(i64, &Ended, bool)]) -> 
                 &e.at,
                 &e.logs,
             );
-            // Serializing strings, numbers and options into a String cannot fail.
-            if let Ok(json) = serde_json::to_string(&record) {
-                text.push_str(&json);
-            }
+            // Numbers, strings and options always encode.
+            let _ = postcard::to_io(&record, &mut bytes);
         }
-        text.push(']');
         // The executions that journaled steps (kept in the steps table): rare, pruned with them.
         let stepped: Vec<i64> = group.iter().filter(|(_, _, s)| *s).map(|(id, _, _)| *id).collect();
         let stepped = (!stepped.is_empty()).then(|| serde_json::to_string(&stepped).unwrap_or_default());
@@ -76,15 +70,35 @@ pub(super) fn write(tx: &Transaction<'_>, ended: &mut [(i64, &Ended, bool)]) -> 
             first_ms,
             last_ms,
             group.len() as i64,
-            text,
+            bytes,
             stepped
         ])?;
     }
     Ok(())
 }
 
-fn records(text: &str) -> Vec<Stored> {
-    serde_json::from_str(text).unwrap_or_default()
+/// The records a row holds (those before any damage, if it is damaged).
+fn records(mut bytes: &[u8]) -> Vec<Stored> {
+    let mut all = Vec::new();
+    while !bytes.is_empty() {
+        match postcard::take_from_bytes::<Stored>(bytes) {
+            Ok((record, rest)) => {
+                all.push(record);
+                bytes = rest;
+            }
+            Err(_) => break,
+        }
+    }
+    all
+}
+
+/// Records in a row's form.
+fn encode(records: &[Stored]) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for r in records {
+        let _ = postcard::to_io(r, &mut bytes);
+    }
+    bytes
 }
 
 fn view(r: Stored) -> RunView {
@@ -122,8 +136,8 @@ pub(super) fn list(conn: &Connection, f: &Filter) -> Result<Vec<RunView>, rusqli
         if found.len() >= limit && found.last().is_some_and(|r| r.4 > last_ms) {
             break;
         }
-        let text: String = row.get(1)?;
-        found.extend(records(&text).into_iter().filter(|r| {
+        let bytes: Vec<u8> = row.get(1)?;
+        found.extend(records(&bytes).into_iter().filter(|r| {
             r.4 >= since
                 && f.workflow.as_ref().is_none_or(|w| *w == r.1)
                 && f.status.as_ref().is_none_or(|s| *s == r.3 || s == "ended")
@@ -144,13 +158,16 @@ pub(super) fn show(conn: &Connection, id: &str) -> Result<Option<RunView>, rusql
     let mut statement = conn.prepare("SELECT records FROM history WHERE block = ?1")?;
     let mut rows = statement.query(params![id >> BLOCK])?;
     while let Some(row) = rows.next()? {
-        let text: String = row.get(0)?;
-        if let Some(r) = records(&text).into_iter().find(|r| r.0 == id) {
+        let bytes: Vec<u8> = row.get(0)?;
+        if let Some(r) = records(&bytes).into_iter().find(|r| r.0 == id) {
             return Ok(Some(view(r)));
         }
     }
     Ok(None)
 }
+
+/// A row looked at by `prune`: rowid, last_ms, count, records, stepped.
+type PruneRow = (i64, i64, i64, Vec<u8>, Option<String>);
 
 /// Deletes the records that started before `before_ms`, looking at `rows` rows at most (the
 /// oldest first): a row all of whose records are older goes whole, a row the cut falls inside
@@ -158,7 +175,7 @@ pub(super) fn show(conn: &Connection, id: &str) -> Result<Option<RunView>, rusql
 /// be more (each row looked at holds at least one record older than the cut).
 pub(super) fn prune(tx: &Transaction<'_>, before_ms: i64, rows: usize) -> Result<usize, rusqlite::Error> {
     let limit = i64::try_from(rows).unwrap_or(i64::MAX);
-    let old: Vec<(i64, i64, i64, String, Option<String>)> = {
+    let old: Vec<PruneRow> = {
         let mut statement = tx.prepare(
             "SELECT rowid, last_ms, count, records, stepped FROM history WHERE first_ms < ?1 ORDER BY first_ms LIMIT ?2",
         )?;
@@ -169,7 +186,7 @@ pub(super) fn prune(tx: &Transaction<'_>, before_ms: i64, rows: usize) -> Result
     };
     let mut gone = 0;
     let mut steps = tx.prepare_cached("DELETE FROM steps WHERE execution = ?1")?;
-    for (rowid, last_ms, count, text, stepped) in &old {
+    for (rowid, last_ms, count, bytes, stepped) in &old {
         let stepped: Vec<i64> =
             stepped.as_deref().and_then(|s| serde_json::from_str(s).ok()).unwrap_or_default();
         if *last_ms < before_ms {
@@ -181,7 +198,7 @@ pub(super) fn prune(tx: &Transaction<'_>, before_ms: i64, rows: usize) -> Result
             continue;
         }
         let (kept, went): (Vec<Stored>, Vec<Stored>) =
-            records(text).into_iter().partition(|r| r.4 >= before_ms);
+            records(bytes).into_iter().partition(|r| r.4 >= before_ms);
         for r in went.iter().filter(|r| stepped.contains(&r.0)) {
             steps.execute(params![r.0])?;
         }
@@ -191,12 +208,12 @@ pub(super) fn prune(tx: &Transaction<'_>, before_ms: i64, rows: usize) -> Result
             tx.execute("DELETE FROM history WHERE rowid = ?1", params![rowid])?;
             continue;
         };
-        let text = serde_json::to_string(&kept).unwrap_or_else(|_| "[]".into());
+        let bytes = encode(&kept);
         let stepped: Vec<i64> = stepped.into_iter().filter(|id| kept.iter().any(|r| r.0 == *id)).collect();
         let stepped = (!stepped.is_empty()).then(|| serde_json::to_string(&stepped).unwrap_or_default());
         tx.execute(
             "UPDATE history SET first_ms = ?2, count = ?3, records = ?4, stepped = ?5 WHERE rowid = ?1",
-            params![rowid, first_ms, kept.len() as i64, text, stepped],
+            params![rowid, first_ms, kept.len() as i64, bytes, stepped],
         )?;
     }
     Ok(gone)
@@ -332,5 +349,21 @@ mod tests {
         let tx = conn.transaction().expect("tx");
         assert_eq!(prune(&tx, 10_000, 10).expect("prune"), 2);
         assert!(steps(&tx).is_empty());
+    }
+
+    #[test]
+    fn a_damaged_row_gives_the_records_before_the_damage_and_is_pruned() {
+        let mut conn = store();
+        write_batch(&mut conn, &[ended(1, 100, "a"), ended(2, 200, "a"), ended(3, 300, "a")]);
+        conn.execute_batch("UPDATE history SET records = substr(records, 1, length(records) - 3)")
+            .expect("damage");
+        let left = list(&conn, &Filter { limit: 10, ..Filter::default() }).expect("list");
+        assert_eq!(ids(&left), ["0000000000000002", "0000000000000001"]);
+        assert!(show(&conn, "0000000000000003").expect("show").is_none());
+        conn.execute_batch("UPDATE history SET records = x'ffffffff'").expect("damage");
+        assert!(list(&conn, &Filter { limit: 10, ..Filter::default() }).expect("list").is_empty());
+        let tx = conn.transaction().expect("tx");
+        prune(&tx, 250, 10).expect("prune");
+        assert_eq!(rows(&tx), 0, "a row nothing can be read from goes");
     }
 }
