@@ -82,9 +82,8 @@ pub fn new_run(job: &Job, request: &Accepted<'_>) -> NewRun {
 /// An execution's record as the history keeps it (taking its reason and log lines).
 pub fn ended(r: Record, mode: &'static str) -> Ended {
     let duration_ms = i64::try_from(r.duration.as_millis()).unwrap_or(i64::MAX);
-    let mut digits = [0u8; 16];
     Ended {
-        id: r.id.hex(&mut digits).to_string(),
+        id: r.id.0 as i64,
         workflow: r.workflow,
         mode,
         started_ms: store::now_ms().saturating_sub(duration_ms),
@@ -233,7 +232,7 @@ fn give_up(store: &Arc<dyn Store>, run: &Unfinished, why: &str) {
     let reason = format!("cannot resume: {why}");
     tracing::error!(target: "wf::store", execution = %run.id, workflow = %run.workflow, "{reason}");
     store.ended(Ended {
-        id: run.id.clone(),
+        id: store::key(&run.id),
         workflow: run.workflow.as_str().into(),
         mode: "async",
         started_ms: run.accepted_ms,

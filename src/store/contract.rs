@@ -27,7 +27,7 @@ fn run(id: &str, accepted_ms: i64) -> NewRun {
 
 fn ended(id: &str, mode: &'static str, started_ms: i64, outcome: &'static str) -> Ended {
     Ended {
-        id: id.into(),
+        id: super::key(id),
         workflow: "w".into(),
         mode,
         started_ms,

@@ -43,7 +43,8 @@ pub struct NewRun {
 /// An execution that ended (sync or async), for the history.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Ended {
-    pub id: String,
+    /// The execution's id as the store keys it (its 64 bits; written in hex where shown).
+    pub id: i64,
     /// Shared with the workflow served.
     pub workflow: Arc<str>,
     /// `sync` or `async`.
@@ -222,7 +223,7 @@ pub use crate::request::step::now_ms;
 
 /// An execution id (16 hex digits) as a store's integer key (SQLite's rowid: no second index to
 /// keep up).
-fn key(id: &str) -> i64 {
+pub fn key(id: &str) -> i64 {
     u64::from_str_radix(id, 16).map_or(-1, |v| v as i64)
 }
 

@@ -960,7 +960,7 @@ async fn apply(
             tx.execute(
                 &st,
                 &[
-                    &key(&e.id),
+                    &e.id,
                     &&*e.workflow,
                     &e.mode,
                     &e.started_ms,
@@ -1370,7 +1370,7 @@ mod shared {
         let late = dead.step_ended(&format!("{:016x}", 1), 1, &Ok(json!({"status": 200}))).await;
         assert_eq!(late, Err(FENCED.to_string()));
         dead.ended(Ended {
-            id: format!("{:016x}", 1),
+            id: 1,
             workflow: "w".into(),
             mode: "async",
             started_ms: 1,

@@ -351,7 +351,7 @@ fn identity(path: &Path) -> Option<(u64, u64)> {
 }
 
 /// How long gathered writes (history) may wait for a batch when no one waits for a commit.
-const GATHER: std::time::Duration = std::time::Duration::from_millis(10);
+const GATHER: std::time::Duration = std::time::Duration::from_millis(50);
 
 fn write_loop(
     mut conn: Connection,
@@ -618,14 +618,14 @@ fn apply(
                     .map_err(sql)?;
             }
             Write::Ended(e) => {
-                stepped.remove(&key(&e.id));
+                stepped.remove(&e.id);
                 let statement = match &mut ended {
                     Some(s) => s,
                     None => ended.insert(tx.prepare_cached(ENDED).map_err(sql)?),
                 };
                 statement
                     .execute(params![
-                        key(&e.id),
+                        e.id,
                         e.workflow,
                         e.mode,
                         e.started_ms,
@@ -644,8 +644,7 @@ fn apply(
     }
     drop(ended);
     for e in history.iter().flat_map(|h| h.iter()) {
-        let id = key(&e.id);
-        sync.push((id, e, !stepped.is_empty() && stepped.remove(&id)));
+        sync.push((e.id, e, !stepped.is_empty() && stepped.remove(&e.id)));
     }
     history::write(&tx, &mut sync).map_err(sql)?;
     tx.commit().map_err(sql)?;
@@ -934,7 +933,7 @@ mod tests {
         assert_eq!(version, SCHEMA_VERSION);
         // A sync execution kept as a row before schema 3 is listed with those kept in blocks.
         let mut later = Ended {
-            id: "0000000000000009".into(),
+            id: 9,
             workflow: "w".into(),
             mode: "sync",
             started_ms: 3,
@@ -946,7 +945,7 @@ mod tests {
             logs: Vec::new(),
         };
         store.ended(later.clone());
-        later.id = "000000000000000a".into();
+        later.id = 10;
         later.started_ms = 0;
         store.ended(later);
         store.flush().await.expect("flush");

@@ -141,19 +141,20 @@ impl Store for Standby {
     }
 
     fn step_noted(&self, id: &str, n: u32, result: &Result<Value, String>) {
-        if let Some(s) = self.open.load_full() {
+        if let Some(s) = &*self.open.load() {
             s.step_noted(id, n, result);
         }
     }
 
     fn step_value(&self, id: &str, n: u32, kind: &str, value: &Value) {
-        if let Some(s) = self.open.load_full() {
+        if let Some(s) = &*self.open.load() {
             s.step_value(id, n, kind, value);
         }
     }
 
     fn ended(&self, e: Ended) {
-        match self.open.load_full() {
+        // A guard, not a clone of the `Arc`: this is on every request's path.
+        match &*self.open.load() {
             Some(s) => s.ended(e),
             None => {
                 self.dropped.fetch_add(1, Ordering::Relaxed);

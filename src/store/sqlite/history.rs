@@ -59,8 +59,8 @@ pub(super) fn write(tx: &Transaction<'_>, ended: &mut [(i64, &Ended, bool)]) -> 
                 &e.at,
                 &e.logs,
             );
-            // Numbers, strings and options always encode.
-            let _ = postcard::to_io(&record, &mut bytes);
+            // Numbers, strings and options always encode (into a vector, which cannot fail).
+            bytes = postcard::to_extend(&record, std::mem::take(&mut bytes)).unwrap_or_default();
         }
         // The executions that journaled steps (kept in the steps table): rare, pruned with them.
         let stepped: Vec<i64> = group.iter().filter(|(_, _, s)| *s).map(|(id, _, _)| *id).collect();
@@ -225,7 +225,7 @@ mod tests {
 
     fn ended(id: u64, started_ms: i64, workflow: &str) -> Ended {
         Ended {
-            id: format!("{id:016x}"),
+            id: id as i64,
             workflow: workflow.into(),
             mode: "sync",
             started_ms,
@@ -249,7 +249,7 @@ mod tests {
         let tx = conn.transaction().expect("tx");
         // Executions whose logs say so journaled steps.
         let mut keyed: Vec<(i64, &Ended, bool)> =
-            batch.iter().map(|e| (key(&e.id), e, e.logs.iter().any(|l| l == "stepped"))).collect();
+            batch.iter().map(|e| (e.id, e, e.logs.iter().any(|l| l == "stepped"))).collect();
         write(&tx, &mut keyed).expect("write");
         tx.commit().expect("commit");
     }
