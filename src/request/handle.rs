@@ -1103,25 +1103,13 @@ mod tests {
         assert_eq!(id.to_string(), "0123456789abcdef");
         assert_eq!(id.header(), "0123456789abcdef");
     }
-}
-#[cfg(test)]
-mod future_size {
-    use super::*;
 
     /// hyper moves a request's future into place for every request: its size is paid in copies.
     #[test]
     fn the_answer_future_stays_small() {
-        let router = Router::default();
         let req = Request::post("/r").body(Full::new(Bytes::new())).expect("req");
-        let mut cors = None;
-        let limits = Limits::default();
-        struct Nothing;
-        impl Enqueue for Nothing {
-            fn try_enqueue(&self, job: Job) -> Result<(), Job> {
-                Err(job)
-            }
-        }
-        let f = answer(&router, &limits, &Nothing, ExecId(1), req, &mut cors);
+        let (router, limits, mut cors) = (Router::default(), Limits::default(), None);
+        let f = answer(&router, &limits, &Full503, ExecId(1), req, &mut cors);
         let size = std::mem::size_of_val(&f);
         assert!(size <= 1_700, "the answer future grew to {size} bytes");
     }
