@@ -261,34 +261,118 @@ async fn statement(
     cx: &Context<'_>,
 ) -> Result<Option<Outcome>, String> {
     match &s.stmt {
+        Stmt::If(branches, otherwise) => {
+            Ok(block(chosen(branches, otherwise, frame, cx)?, frame, logs, cx).await)
+        }
+        Stmt::For { key, value, iter, body } => {
+            for (k, v) in entries(ev(iter, frame, cx)?.into_owned(), "`for`")? {
+                bind(*key, *value, k, v, frame, cx)?;
+                if let Some(outcome) = block(body, frame, logs, cx).await {
+                    return Ok(Some(outcome));
+                }
+            }
+            Ok(None)
+        }
+        Stmt::Effect(slot, effect) => {
+            let step = effects::request(effect, frame, cx)?;
+            let result = cx.perform(step).await?;
+            if let Some(x) = slot.and_then(|s| frame.get_mut(s as usize)) {
+                *x = result;
+            }
+            Ok(None)
+        }
+        _ => plain(s, frame, logs, cx),
+    }
+}
+
+/// Runs the statements of `wf`, which has no effects, at once: no future, no boxed blocks. The
+/// server's path for most workflows; [`run`] is the one for workflows that wait for effects.
+pub fn run_now(wf: &Workflow, frame: &mut [Value], logs: &mut Vec<String>, budget: Budget) -> Outcome {
+    let mut clock = step::Clock;
+    let cx = Context::new(&mut clock).with_budget(budget);
+    block_now(&wf.body, frame, logs, &cx).unwrap_or(Outcome::Completed)
+}
+
+fn block_now(b: &Block, frame: &mut [Value], logs: &mut Vec<String>, cx: &Context<'_>) -> Option<Outcome> {
+    for s in b {
+        let r = statement_now(s, frame, logs, cx).unwrap_or_else(|e| Some(Outcome::Failed(e, s.span)));
+        if r.is_some() {
+            return r;
+        }
+    }
+    None
+}
+
+fn statement_now(
+    s: &Statement,
+    frame: &mut [Value],
+    logs: &mut Vec<String>,
+    cx: &Context<'_>,
+) -> Result<Option<Outcome>, String> {
+    match &s.stmt {
+        Stmt::If(branches, otherwise) => {
+            Ok(block_now(chosen(branches, otherwise, frame, cx)?, frame, logs, cx))
+        }
+        Stmt::For { key, value, iter, body } => {
+            for (k, v) in entries(ev(iter, frame, cx)?.into_owned(), "`for`")? {
+                bind(*key, *value, k, v, frame, cx)?;
+                if let Some(outcome) = block_now(body, frame, logs, cx) {
+                    return Ok(Some(outcome));
+                }
+            }
+            Ok(None)
+        }
+        Stmt::Effect(..) => Err("an effect cannot run in an execution that does not wait".into()),
+        _ => plain(s, frame, logs, cx),
+    }
+}
+
+/// The block an `if` runs: the first branch whose condition holds, else `otherwise`.
+fn chosen<'b>(
+    branches: &'b [(Expr, Block)],
+    otherwise: &'b Block,
+    frame: &[Value],
+    cx: &Context<'_>,
+) -> Result<&'b Block, String> {
+    for (cond, body) in branches {
+        if value::truthy(&*ev(cond, frame, cx)?) {
+            return Ok(body);
+        }
+    }
+    Ok(otherwise)
+}
+
+/// Sets a `for`'s variables to one entry; counts the iteration.
+fn bind(
+    key: Option<crate::lang::ir::Slot>,
+    value: crate::lang::ir::Slot,
+    k: Value,
+    v: Value,
+    frame: &mut [Value],
+    cx: &Context<'_>,
+) -> Result<(), String> {
+    cx.iterate()?;
+    if let Some(x) = key.and_then(|s| frame.get_mut(s as usize)) {
+        *x = k;
+    }
+    if let Some(x) = frame.get_mut(value as usize) {
+        *x = v;
+    }
+    Ok(())
+}
+
+/// The statements that neither nest nor wait.
+fn plain(
+    s: &Statement,
+    frame: &mut [Value],
+    logs: &mut Vec<String>,
+    cx: &Context<'_>,
+) -> Result<Option<Outcome>, String> {
+    match &s.stmt {
         Stmt::Let(slot, e) => {
             let v = moving(e, frame, cx)?;
             if let Some(x) = frame.get_mut(*slot as usize) {
                 *x = v;
-            }
-            Ok(None)
-        }
-        Stmt::If(branches, otherwise) => {
-            for (cond, body) in branches {
-                if value::truthy(&*ev(cond, frame, cx)?) {
-                    return Ok(block(body, frame, logs, cx).await);
-                }
-            }
-            Ok(block(otherwise, frame, logs, cx).await)
-        }
-        Stmt::For { key, value, iter, body } => {
-            let items = ev(iter, frame, cx)?.into_owned();
-            for (k, v) in entries(items, "`for`")? {
-                cx.iterate()?;
-                if let Some(x) = key.and_then(|s| frame.get_mut(s as usize)) {
-                    *x = k;
-                }
-                if let Some(x) = frame.get_mut(*value as usize) {
-                    *x = v;
-                }
-                if let Some(outcome) = block(body, frame, logs, cx).await {
-                    return Ok(Some(outcome));
-                }
             }
             Ok(None)
         }
@@ -298,14 +382,7 @@ async fn statement(
             Ok(None)
         }
         Stmt::Fail(e) => Ok(Some(Outcome::Failed(value::render_string(&*ev(e, frame, cx)?), s.span))),
-        Stmt::Effect(slot, effect) => {
-            let step = effects::request(effect, frame, cx)?;
-            let result = cx.perform(step).await?;
-            if let Some(x) = slot.and_then(|s| frame.get_mut(s as usize)) {
-                *x = result;
-            }
-            Ok(None)
-        }
+        Stmt::If(..) | Stmt::For { .. } | Stmt::Effect(..) => Err("not a plain statement".into()),
     }
 }
 

@@ -18,7 +18,7 @@ use http::header::{
     AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HOST, ORIGIN, RETRY_AFTER, VARY, WWW_AUTHENTICATE,
 };
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use http_body_util::{BodyExt, Full};
 use serde_json::{json, Value};
 use std::fmt;
 use std::net::IpAddr;
@@ -235,14 +235,14 @@ pub async fn handle<B>(
     limits: &Limits,
     queue: &dyn Enqueue,
     id: ExecId,
-    req: Request<B>,
+    mut req: Request<B>,
 ) -> Handled
 where
     B: hyper::body::Body + Unpin,
     B::Error: std::error::Error + Send + Sync + 'static,
 {
     let mut cors = None;
-    let handled = answer(router, limits, queue, id, req, &mut cors).await;
+    let handled = answer(router, limits, queue, id, &mut req, &mut cors).await;
     with_cors(handled, cors)
 }
 
@@ -264,16 +264,16 @@ pub fn answer<'a, B>(
     limits: &'a Limits,
     queue: &'a dyn Enqueue,
     id: ExecId,
-    mut req: Request<B>,
+    req: &'a mut Request<B>,
     cors: &'a mut Option<HeaderValue>,
 ) -> impl std::future::Future<Output = Handled> + 'a
 where
     B: hyper::body::Body + Unpin + 'a,
     B::Error: std::error::Error + Send + Sync + 'static,
 {
-    // An `async` block rather than an `async fn`: the request is kept once in the future's state
-    // (an `async fn` keeps its arguments and copies them again), and the future is smaller to
-    // move. It holds the whole request; the body is read through `body_mut`.
+    // The request is borrowed, not moved in: its owner's future keeps it, and this one stays
+    // small (hyper moves the request's future into place for every request). The rarer ways and
+    // a body still arriving are boxed for the same reason.
     async move {
         let started = Instant::now();
         let reject = |served: Option<&Served>,
@@ -281,27 +281,7 @@ where
                       body: Value,
                       extra: &[(HeaderName, HeaderValue)],
                       reason: &str| {
-            let mut response = json_response(status, &body, id);
-            for (k, v) in extra {
-                response.headers_mut().insert(k.clone(), v.clone());
-            }
-            let record = Record {
-                workflow: served.map_or_else(|| Arc::from("-"), |s| s.name.clone()),
-                id,
-                outcome: "rejected",
-                status: status.as_u16(),
-                duration: started.elapsed(),
-                reason: Some({
-                    // A caller may send a secret (of any workflow); it never reaches the log.
-                    let mut reason = reason.to_string();
-                    router.redact(&mut reason);
-                    reason
-                }),
-                at: None,
-                logs: Vec::new(),
-            };
-            let workflow = record.workflow.clone();
-            Handled { response, workflow, record: Some(record) }
+            rejection(router, served, id, started, status, body, extra, reason)
         };
 
         let Some(served) = router.get(req.uri().path()) else {
@@ -317,7 +297,7 @@ where
         let wf = &s.wf;
         *cors = cors_origin(wf, req.headers());
         if wf.cors.is_some() && req.method() == Method::OPTIONS {
-            return preflight(s, &req, id, started);
+            return preflight(s, req, id, started);
         }
         if !wf.methods.contains(req.method()) {
             let allow = [(ALLOW, s.allow_methods.clone())];
@@ -389,16 +369,9 @@ where
                 }
             }
         };
-        // A body already received whole (most webhook bodies arrive with their head) is taken at
-        // once: the body timeout's timer is armed only when the body has yet to arrive.
-        let collect = Limited::new(req.body_mut(), limits.max_body).collect();
-        tokio::pin!(collect);
-        let collected = match futures_util::poll!(collect.as_mut()) {
-            std::task::Poll::Ready(c) => Ok(c),
-            std::task::Poll::Pending => tokio::time::timeout(limits.body_timeout, collect).await,
-        };
-        let bytes = match collected {
-            Err(_) => {
+        let bytes = match read_body(req.body_mut(), limits).await {
+            Ok(bytes) => bytes,
+            Err(BodyError::Timeout) => {
                 return reject(
                     Some(s),
                     StatusCode::REQUEST_TIMEOUT,
@@ -407,7 +380,7 @@ where
                     "body timeout",
                 );
             }
-            Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
+            Err(BodyError::TooLarge) => {
                 return reject(
                     Some(s),
                     StatusCode::PAYLOAD_TOO_LARGE,
@@ -416,7 +389,7 @@ where
                     "body over the limit",
                 );
             }
-            Ok(Err(_)) => {
+            Err(BodyError::Failed) => {
                 return reject(
                     Some(s),
                     StatusCode::BAD_REQUEST,
@@ -425,9 +398,8 @@ where
                     "body read failed",
                 );
             }
-            Ok(Ok(c)) => c.to_bytes(),
         };
-        let head = Head::of(&req);
+        let head = Head::of(req);
         let content_type = head.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
         let kind = form::Kind::of(content_type);
         let mut frame = vec![Value::Null; wf.slots];
@@ -496,26 +468,30 @@ where
         } else {
             None
         };
-        let query_text = head.uri.query();
-        let mut query = match (plan.needs_query, query_text) {
-            (true, Some(q)) => crate::request::qs::roots(q, &plan.query_roots),
-            _ => Vec::new(),
+        // In a block: what it makes is gone before the awaits below (the future stays small).
+        let extracted = {
+            let query_text = head.uri.query();
+            let mut query = match (plan.needs_query, query_text) {
+                (true, Some(q)) => crate::request::qs::roots(q, &plan.query_roots),
+                _ => Vec::new(),
+            };
+            let whole_query = match (plan.query_whole, query_text) {
+                (true, Some(q)) => Some(crate::request::qs::parse(q)),
+                (true, None) => Some(Value::Object(Default::default())),
+                _ => None,
+            };
+            let mut inputs = Inputs {
+                headers: head.headers,
+                query: &mut query,
+                query_whole: whole_query.as_ref(),
+                method: head.method,
+                uri: head.uri,
+                ip,
+                raw_body,
+            };
+            extract::extract_all(wf, plan, &mut inputs, &mut frame)
         };
-        let whole_query = match (plan.query_whole, query_text) {
-            (true, Some(q)) => Some(crate::request::qs::parse(q)),
-            (true, None) => Some(Value::Object(Default::default())),
-            _ => None,
-        };
-        let mut inputs = Inputs {
-            headers: head.headers,
-            query: &mut query,
-            query_whole: whole_query.as_ref(),
-            method: head.method,
-            uri: head.uri,
-            ip,
-            raw_body,
-        };
-        if let Err(e) = extract::extract_all(wf, plan, &mut inputs, &mut frame) {
+        if let Err(e) = extracted {
             let reason = format!("{} {} `{}`: {}", e.source, e.field, e.path, e.reason);
             return reject(Some(s), StatusCode::BAD_REQUEST, e.to_json(), &[], &reason);
         }
@@ -532,6 +508,53 @@ where
                 }
             },
         };
+        let plan = &s.plan;
+        if wf.mode == crate::lang::ast::Mode::Async
+            || s.running.is_some()
+            || dedupe.is_some()
+            || plan.heavy
+            || plan.effects
+        {
+            // Boxed: the states of these rarer ways would otherwise make every request's future
+            // larger, and hyper moves that future into place for every request.
+            let going = Going { router, limits, queue, served, id, started };
+            return Box::pin(going.on(frame, head, &bytes, dedupe)).await;
+        }
+        let (response, record) = execute_now(s, &mut frame, id, started, limits.budget);
+        remembered(queue, s, id, None, response, record)
+    }
+}
+
+/// What the rarer ways of [`answer`] share.
+struct Going<'a> {
+    router: &'a Router,
+    limits: &'a Limits,
+    queue: &'a dyn Enqueue,
+    served: &'a Arc<Served>,
+    id: ExecId,
+    started: Instant,
+}
+
+impl<'a> Going<'a> {
+    /// Goes on with an extracted request: accepted (async), placed (`concurrency`), claimed
+    /// (`dedupe`), run on the blocking pool (loops) or with its effects awaited.
+    async fn on(
+        self,
+        mut frame: Vec<Value>,
+        head: Head<'a>,
+        bytes: &'a [u8],
+        dedupe: Option<DedupeKey>,
+    ) -> Handled {
+        let Going { router, limits, queue, served, id, started } = self;
+        let s: &Served = served;
+        let wf = &s.wf;
+        let reject = |served: Option<&Served>,
+                      status: StatusCode,
+                      body: Value,
+                      extra: &[(HeaderName, HeaderValue)],
+                      reason: &str| {
+            rejection(router, served, id, started, status, body, extra, reason)
+        };
         let refuse = |refused: Refused| {
             let retry = [(RETRY_AFTER, HeaderValue::from_static("1"))];
             let (error, reason) = match refused {
@@ -545,7 +568,7 @@ where
             let steps = queue.steps(id, served);
             let job =
                 Job { served: served.clone(), frame, id, accepted: started, steps, budget: limits.budget };
-            let seen = match queue.accept(job, Accepted { head, body: &bytes }, dedupe).await {
+            let seen = match queue.accept(job, Accepted { head, body: bytes }, dedupe).await {
                 Ok(seen) => seen,
                 Err(refused) => return refuse(refused),
             };
@@ -639,18 +662,144 @@ where
             }
             return handled;
         }
-        let (response, record) = if s.plan.effects {
-            // Effects are awaited here, on this request's task: waiting holds no thread.
-            let mut steps = queue.steps(id, served);
-            execute(s, &mut frame, id, started, steps.as_mut(), limits.budget).await
-        } else {
-            execute(s, &mut frame, id, started, &mut crate::request::step::Clock, limits.budget).await
-        };
+        // Effects are awaited here, on this request's task: waiting holds no thread.
+        let mut steps = queue.steps(id, served);
+        let (response, record) = execute(s, &mut frame, id, started, steps.as_mut(), limits.budget).await;
         let handled = remembered(queue, s, id, dedupe, response, record);
         if let Some(c) = claimed {
             c.keep();
         }
         handled
+    }
+}
+
+/// A rejected request's answer and record.
+#[allow(clippy::too_many_arguments)]
+fn rejection(
+    router: &Router,
+    served: Option<&Served>,
+    id: ExecId,
+    started: Instant,
+    status: StatusCode,
+    body: Value,
+    extra: &[(HeaderName, HeaderValue)],
+    reason: &str,
+) -> Handled {
+    let mut response = json_response(status, &body, id);
+    for (k, v) in extra {
+        response.headers_mut().insert(k.clone(), v.clone());
+    }
+    let record = Record {
+        workflow: served.map_or_else(|| Arc::from("-"), |s| s.name.clone()),
+        id,
+        outcome: "rejected",
+        status: status.as_u16(),
+        duration: started.elapsed(),
+        reason: Some({
+            // A caller may send a secret (of any workflow); it never reaches the log.
+            let mut reason = reason.to_string();
+            router.redact(&mut reason);
+            reason
+        }),
+        at: None,
+        logs: Vec::new(),
+    };
+    let workflow = record.workflow.clone();
+    Handled { response, workflow, record: Some(record) }
+}
+
+/// Why a body could not be read whole.
+enum BodyError {
+    Timeout,
+    TooLarge,
+    Failed,
+}
+
+/// Reads a body whole, at most `limits.max_body` bytes. A body already received (most webhook
+/// bodies arrive with their head) is taken at once, without a timer; only one still arriving is
+/// given the body timeout, on a boxed future: its state would otherwise make every request's
+/// future larger.
+async fn read_body<B>(body: &mut B, limits: &Limits) -> Result<Bytes, BodyError>
+where
+    B: hyper::body::Body + Unpin,
+{
+    let mut got = Gathered::default();
+    let now = std::future::poll_fn(|cx| std::task::Poll::Ready(got.gather(body, cx, limits.max_body))).await;
+    match now {
+        std::task::Poll::Ready(r) => r?,
+        std::task::Poll::Pending => {
+            let rest = std::future::poll_fn(|cx| got.gather(body, cx, limits.max_body));
+            match Box::pin(tokio::time::timeout(limits.body_timeout, rest)).await {
+                Ok(r) => r?,
+                Err(_) => return Err(BodyError::Timeout),
+            }
+        }
+    }
+    Ok(got.into_bytes())
+}
+
+/// The data frames of a body read so far: the first kept as it came, more copied after it.
+#[derive(Default)]
+struct Gathered {
+    first: Bytes,
+    more: Vec<u8>,
+}
+
+impl Gathered {
+    fn len(&self) -> usize {
+        if self.more.is_empty() {
+            self.first.len()
+        } else {
+            self.more.len()
+        }
+    }
+
+    /// Takes the frames that are there; ready once the body has ended or failed.
+    fn gather<B>(
+        &mut self,
+        body: &mut B,
+        cx: &mut std::task::Context<'_>,
+        max: usize,
+    ) -> std::task::Poll<Result<(), BodyError>>
+    where
+        B: hyper::body::Body + Unpin,
+    {
+        use std::task::Poll;
+        loop {
+            match std::pin::Pin::new(&mut *body).poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => return Poll::Ready(Ok(())),
+                Poll::Ready(Some(Err(_))) => return Poll::Ready(Err(BodyError::Failed)),
+                Poll::Ready(Some(Ok(frame))) => {
+                    let Ok(mut data) = frame.into_data() else { continue };
+                    let n = hyper::body::Buf::remaining(&data);
+                    if self.len().saturating_add(n) > max {
+                        return Poll::Ready(Err(BodyError::TooLarge));
+                    }
+                    if self.first.is_empty() && self.more.is_empty() {
+                        self.first = hyper::body::Buf::copy_to_bytes(&mut data, n);
+                    } else {
+                        if self.more.is_empty() {
+                            self.more.extend_from_slice(&self.first);
+                        }
+                        while hyper::body::Buf::has_remaining(&data) {
+                            let chunk = hyper::body::Buf::chunk(&data);
+                            let k = chunk.len();
+                            self.more.extend_from_slice(chunk);
+                            hyper::body::Buf::advance(&mut data, k);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn into_bytes(self) -> Bytes {
+        if self.more.is_empty() {
+            self.first
+        } else {
+            Bytes::from(self.more)
+        }
     }
 }
 
@@ -919,6 +1068,30 @@ pub async fn execute(
 ) -> (Response<Full<Bytes>>, Record) {
     let mut logs = Vec::new();
     let outcome = eval::run(&s.wf, frame, &mut logs, steps, budget).await;
+    ended(s, outcome, logs, id, started)
+}
+
+/// [`execute`] for a workflow without effects: at once, without a future.
+pub fn execute_now(
+    s: &Served,
+    frame: &mut [Value],
+    id: ExecId,
+    started: Instant,
+    budget: eval::Budget,
+) -> (Response<Full<Bytes>>, Record) {
+    let mut logs = Vec::new();
+    let outcome = eval::run_now(&s.wf, frame, &mut logs, budget);
+    ended(s, outcome, logs, id, started)
+}
+
+/// The answer and record of an execution that ended with `outcome`.
+fn ended(
+    s: &Served,
+    outcome: Outcome,
+    mut logs: Vec<String>,
+    id: ExecId,
+    started: Instant,
+) -> (Response<Full<Bytes>>, Record) {
     logs.iter_mut().for_each(|line| s.redact(line));
     let (response, outcome, reason, at) = match outcome {
         Outcome::Responded(a) => (answer_response(a, id), "responded", None, None),
@@ -1104,13 +1277,50 @@ mod tests {
         assert_eq!(id.header(), "0123456789abcdef");
     }
 
+    /// A body of frames, each `delay` after the last (none: all there at once).
+    fn frames(
+        parts: &[&'static [u8]],
+        delay: Duration,
+    ) -> http_body_util::StreamBody<
+        impl futures_util::Stream<Item = Result<hyper::body::Frame<Bytes>, std::convert::Infallible>> + Unpin,
+    > {
+        let parts: Vec<&'static [u8]> = parts.to_vec();
+        let stream = futures_util::stream::unfold(parts.into_iter(), move |mut rest| async move {
+            let part = rest.next()?;
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            Some((Ok(hyper::body::Frame::data(Bytes::from_static(part))), rest))
+        });
+        http_body_util::StreamBody::new(Box::pin(stream))
+    }
+
+    #[tokio::test]
+    async fn a_body_is_read_whole_from_its_frames_within_the_limit() {
+        let mut limits = Limits::default();
+        let whole = read_body(&mut frames(&[b"ab", b"", b"cd", b"ef"], Duration::ZERO), &limits).await;
+        assert_eq!(whole.ok(), Some(Bytes::from_static(b"abcdef")));
+        let one = read_body(&mut frames(&[b"abc"], Duration::ZERO), &limits).await;
+        assert_eq!(one.ok(), Some(Bytes::from_static(b"abc")));
+        let arriving = read_body(&mut frames(&[b"ab", b"cd"], Duration::from_millis(5)), &limits).await;
+        assert_eq!(arriving.ok(), Some(Bytes::from_static(b"abcd")));
+        limits.max_body = 5;
+        let over = read_body(&mut frames(&[b"abc", b"def"], Duration::ZERO), &limits).await;
+        assert!(matches!(over, Err(BodyError::TooLarge)));
+        let exact = read_body(&mut frames(&[b"abc", b"de"], Duration::ZERO), &limits).await;
+        assert_eq!(exact.ok(), Some(Bytes::from_static(b"abcde")));
+        limits.body_timeout = Duration::from_millis(20);
+        let slow = read_body(&mut frames(&[b"ab", b"cd"], Duration::from_secs(10)), &limits).await;
+        assert!(matches!(slow, Err(BodyError::Timeout)));
+    }
+
     /// hyper moves a request's future into place for every request: its size is paid in copies.
     #[test]
     fn the_answer_future_stays_small() {
-        let req = Request::post("/r").body(Full::new(Bytes::new())).expect("req");
+        let mut req = Request::post("/r").body(Full::new(Bytes::new())).expect("req");
         let (router, limits, mut cors) = (Router::default(), Limits::default(), None);
-        let f = answer(&router, &limits, &Full503, ExecId(1), req, &mut cors);
+        let f = answer(&router, &limits, &Full503, ExecId(1), &mut req, &mut cors);
         let size = std::mem::size_of_val(&f);
-        assert!(size <= 1_700, "the answer future grew to {size} bytes");
+        assert!(size <= 480, "the answer future grew to {size} bytes");
     }
 }

@@ -341,14 +341,14 @@ impl Ctx {
     /// Answers one request of a connection whose requests `activity` counts.
     async fn serve(
         self: Arc<Self>,
-        req: hyper::Request<Incoming>,
+        mut req: hyper::Request<Incoming>,
         activity: Arc<crate::serve::idle_timeout::Activity>,
     ) -> Result<hyper::Response<http_body_util::Full<bytes::Bytes>>, Infallible> {
         let router = self.router.load();
         let started = self.metrics.as_ref().map(|_| std::time::Instant::now());
         let mut cors = None;
         let handled =
-            handle::answer(&router, &self.limits, &self.queue, self.next_id(), req, &mut cors).await;
+            handle::answer(&router, &self.limits, &self.queue, self.next_id(), &mut req, &mut cors).await;
         let handled = handle::with_cors(handled, cors);
         if let Some(r) = &handled.record {
             logging::record(r);
