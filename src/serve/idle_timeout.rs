@@ -16,8 +16,10 @@
 //! connection was busy within the last quarter of the limit, and the timer looks again a quarter
 //! later; when they did not, it waits for the rest of the limit. So a connection is closed
 //! between the limit and 1.25 times it after its last progress, and a busy connection costs no
-//! clock read and no timer work per request. (A head's first byte reads the clock once: the
-//! head's deadline is exact.)
+//! clock read and no timer work per request. A head's deadline is exact: when a read finds no
+//! more bytes while a head is still incomplete, the clock is read once and the timer set to it;
+//! a head that arrives whole (most do, in one read) costs neither. Nor is the timer polled again
+//! on every read that waits: only when it fired, was reset, or the task polling it changed.
 
 use std::future::Future as _;
 use std::io;
@@ -39,6 +41,8 @@ pub struct Idle<S> {
     last_event: Instant,
     seen_events: u64,
     timer: Pin<Box<Sleep>>,
+    /// The waker the timer last registered (`None`: poll it at the next wait).
+    polled: Option<std::task::Waker>,
     activity: Option<std::sync::Arc<Activity>>,
     head: Option<Head>,
 }
@@ -46,12 +50,21 @@ pub struct Idle<S> {
 /// The deadline of the HTTP/1 request head being read.
 struct Head {
     limit: Duration,
-    /// When the head's first byte arrived; `None` between requests.
-    from: Option<Instant>,
-    /// Requests started when it began: one more means the head was read whole.
-    seen: u64,
+    state: HeadState,
     /// Nothing read yet: an HTTP/2 connection (its preface) has no heads to time.
     first: bool,
+}
+
+/// Where the connection is between heads. `seen`: the requests started when a head began (one
+/// more means it was read whole).
+#[derive(Clone, Copy)]
+enum HeadState {
+    /// No head being read.
+    Between,
+    /// A head's first bytes were read; its clock starts if a read waits before it is whole.
+    Began { seen: u64 },
+    /// A head is being read since `from`.
+    Timed { from: Instant, seen: u64 },
 }
 
 /// The requests of one connection, as its service sees them.
@@ -104,6 +117,7 @@ impl<S> Idle<S> {
             last_event: now,
             seen_events: 0,
             timer,
+            polled: None,
             activity: None,
             head: None,
         }
@@ -112,7 +126,7 @@ impl<S> Idle<S> {
     /// An HTTP/1 request head must also arrive within `limit` of its first byte (needs the
     /// connection's [`Activity`], which tells when a head was read whole).
     pub fn with_header_timeout(self, limit: Duration) -> Self {
-        let head = self.activity.as_ref().map(|_| Head { limit, from: None, seen: 0, first: true });
+        let head = self.activity.as_ref().map(|_| Head { limit, state: HeadState::Between, first: true });
         Idle { head, ..self }
     }
 
@@ -127,25 +141,38 @@ impl<S> Idle<S> {
             }
         }
         let started = activity.started();
-        if head.from.is_some() && started != head.seen {
-            head.from = None;
-        }
-        if head.from.is_none() && !activity.in_flight() {
-            let now = Instant::now();
-            head.from = Some(now);
-            head.seen = started;
-            let deadline = now + head.limit;
-            if self.timer.deadline() > deadline {
-                self.timer.as_mut().reset(deadline);
+        if let HeadState::Began { seen } | HeadState::Timed { seen, .. } = head.state {
+            if seen != started {
+                head.state = HeadState::Between;
             }
+        }
+        if matches!(head.state, HeadState::Between) && !activity.in_flight() {
+            head.state = HeadState::Began { seen: started };
+        }
+    }
+
+    /// A read waits: a head begun and still incomplete starts its clock now.
+    fn time_head(&mut self) {
+        let (Some(head), Some(activity)) = (&mut self.head, &self.activity) else { return };
+        let HeadState::Began { seen } = head.state else { return };
+        if activity.started() != seen {
+            head.state = HeadState::Between;
+            return;
+        }
+        let now = Instant::now();
+        head.state = HeadState::Timed { from: now, seen };
+        let deadline = now + head.limit;
+        if self.timer.deadline() > deadline {
+            self.timer.as_mut().reset(deadline);
+            self.polled = None;
         }
     }
 
     /// When the head being read must be whole, if one is being read.
     fn head_deadline(&self) -> Option<Instant> {
         let (head, activity) = (self.head.as_ref()?, self.activity.as_ref()?);
-        let from = head.from?;
-        (activity.started() == head.seen).then_some(from + head.limit)
+        let HeadState::Timed { from, seen } = head.state else { return None };
+        (activity.started() == seen).then_some(from + head.limit)
     }
 
     /// Also idle when no request has been in flight for the limit, whatever bytes arrive.
@@ -153,8 +180,14 @@ impl<S> Idle<S> {
         Idle { activity: Some(activity), ..Idle::new(io, limit) }
     }
 
-    /// `Ready` once the connection has been idle for the limit.
+    /// `true` once the connection has been idle for the limit (or a head took too long).
     fn expired(&mut self, cx: &mut Context<'_>) -> bool {
+        self.time_head();
+        // The timer has this task's waker and has not fired: nothing to look at.
+        if !self.timer.is_elapsed() && self.polled.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            return false;
+        }
+        self.polled = Some(cx.waker().clone());
         while self.timer.as_mut().poll(cx).is_ready() {
             let now = Instant::now();
             let mut busy = false;
