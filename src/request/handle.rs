@@ -38,7 +38,7 @@ pub struct Limits {
     pub trusted_proxies: Arc<[ipnet::IpNet]>,
     /// `--max-body-memory`: bytes all the bodies being read may hold together; each request
     /// reserves its `content-length` (or `--max-body` when unknown) before reading.
-    pub body_memory: Arc<tokio::sync::Semaphore>,
+    pub body_memory: Arc<crate::request::body_memory::BodyMemory>,
     /// `--max-steps`, `--max-memory`: the bounds of each execution.
     pub budget: eval::Budget,
 }
@@ -52,7 +52,7 @@ impl Default for Limits {
             max_body: 1 << 20,
             body_timeout: Duration::from_secs(30),
             trusted_proxies: Arc::from([]),
-            body_memory: Arc::new(tokio::sync::Semaphore::new(MAX_BODY_MEMORY)),
+            body_memory: Arc::new(crate::request::body_memory::BodyMemory::new(MAX_BODY_MEMORY)),
             budget: eval::Budget::default(),
         }
     }
@@ -242,18 +242,18 @@ where
     B::Error: std::error::Error + Send + Sync + 'static,
 {
     let mut cors = None;
-    let handled = answer(router, limits, queue, id, &mut req, &mut cors).await;
-    with_cors(handled, cors)
+    let mut handled = answer(router, limits, queue, id, &mut req, &mut cors).await;
+    with_cors(&mut handled, cors);
+    handled
 }
 
 /// `handled` with the `access-control-allow-origin` [`answer`] found for it.
-pub fn with_cors(mut handled: Handled, cors: Option<HeaderValue>) -> Handled {
+pub fn with_cors(handled: &mut Handled, cors: Option<HeaderValue>) {
     if let Some(origin) = cors {
         let headers = handled.response.headers_mut();
         headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin);
         headers.append(VARY, HeaderValue::from_static("origin"));
     }
-    handled
 }
 
 /// Answers one request; sets `cors` to the `access-control-allow-origin` its answer carries
@@ -351,13 +351,9 @@ where
         let _reserved = if reserve == 0 {
             None
         } else {
-            match limits
-                .body_memory
-                .clone()
-                .try_acquire_many_owned(u32::try_from(reserve).unwrap_or(u32::MAX))
-            {
-                Ok(permit) => Some(permit),
-                Err(_) => {
+            match limits.body_memory.reserve(reserve) {
+                Some(reserved) => Some(reserved),
+                None => {
                     let retry = [(RETRY_AFTER, HeaderValue::from_static("1"))];
                     return reject(
                         Some(s),
@@ -468,30 +464,7 @@ where
         } else {
             None
         };
-        // In a block: what it makes is gone before the awaits below (the future stays small).
-        let extracted = {
-            let query_text = head.uri.query();
-            let mut query = match (plan.needs_query, query_text) {
-                (true, Some(q)) => crate::request::qs::roots(q, &plan.query_roots),
-                _ => Vec::new(),
-            };
-            let whole_query = match (plan.query_whole, query_text) {
-                (true, Some(q)) => Some(crate::request::qs::parse(q)),
-                (true, None) => Some(Value::Object(Default::default())),
-                _ => None,
-            };
-            let mut inputs = Inputs {
-                headers: head.headers,
-                query: &mut query,
-                query_whole: whole_query.as_ref(),
-                method: head.method,
-                uri: head.uri,
-                ip,
-                raw_body,
-            };
-            extract::extract_all(wf, plan, &mut inputs, &mut frame)
-        };
-        if let Err(e) = extracted {
+        if let Err(e) = extracted(wf, plan, head, ip, raw_body, &mut frame) {
             let reason = format!("{} {} `{}`: {}", e.source, e.field, e.path, e.reason);
             return reject(Some(s), StatusCode::BAD_REQUEST, e.to_json(), &[], &reason);
         }
@@ -523,6 +496,37 @@ where
         let (response, record) = execute_now(s, &mut frame, id, started, limits.budget);
         remembered(queue, s, id, None, response, record)
     }
+}
+
+/// Fills the frame's extracted slots from the request (the body's already filled).
+fn extracted(
+    wf: &crate::lang::ir::Workflow,
+    plan: &crate::request::plan::Plan,
+    head: Head<'_>,
+    ip: Option<IpAddr>,
+    raw_body: Option<&str>,
+    frame: &mut [Value],
+) -> Result<(), extract::ExtractError> {
+    let query_text = head.uri.query();
+    let mut query = match (plan.needs_query, query_text) {
+        (true, Some(q)) => crate::request::qs::roots(q, &plan.query_roots),
+        _ => Vec::new(),
+    };
+    let whole_query = match (plan.query_whole, query_text) {
+        (true, Some(q)) => Some(crate::request::qs::parse(q)),
+        (true, None) => Some(Value::Object(Default::default())),
+        _ => None,
+    };
+    let mut inputs = Inputs {
+        headers: head.headers,
+        query: &mut query,
+        query_whole: whole_query.as_ref(),
+        method: head.method,
+        uri: head.uri,
+        ip,
+        raw_body,
+    };
+    extract::extract_all(wf, plan, &mut inputs, frame)
 }
 
 /// What the rarer ways of [`answer`] share.
@@ -1321,6 +1325,6 @@ mod tests {
         let (router, limits, mut cors) = (Router::default(), Limits::default(), None);
         let f = answer(&router, &limits, &Full503, ExecId(1), &mut req, &mut cors);
         let size = std::mem::size_of_val(&f);
-        assert!(size <= 480, "the answer future grew to {size} bytes");
+        assert!(size <= 440, "the answer future grew to {size} bytes");
     }
 }

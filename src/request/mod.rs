@@ -3,6 +3,7 @@
 //! [`plan`] names, fills its slots ([`extract`]) and runs the interpreter ([`eval`], [`value`]).
 
 pub mod body;
+pub mod body_memory;
 pub mod caller;
 pub mod effects;
 pub mod eval;

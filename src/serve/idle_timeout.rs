@@ -67,10 +67,10 @@ enum HeadState {
     Timed { from: Instant, seen: u64 },
 }
 
-/// The requests of one connection, as its service sees them.
+/// The requests of one connection, as its service sees them: one atomic add when a request
+/// starts, one when it ends (in flight: the difference).
 #[derive(Debug, Default)]
 pub struct Activity {
-    in_flight: std::sync::atomic::AtomicUsize,
     /// Requests started so far.
     started: std::sync::atomic::AtomicU64,
     /// Requests ended so far.
@@ -80,7 +80,6 @@ pub struct Activity {
 impl Activity {
     /// A request starts (while one is in flight the connection is not idle: no clock read needed).
     pub fn start(&self) {
-        self.in_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.started.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
@@ -90,7 +89,6 @@ impl Activity {
 
     /// A request's answer is ready.
     pub fn end(&self) {
-        self.in_flight.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         self.ended.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
@@ -100,7 +98,10 @@ impl Activity {
     }
 
     fn in_flight(&self) -> bool {
-        self.in_flight.load(std::sync::atomic::Ordering::Relaxed) > 0
+        // `ended` first: read the other way, a request ending between the two reads would look
+        // like more ended than started.
+        let ended = self.ended.load(std::sync::atomic::Ordering::Relaxed);
+        self.started() != ended
     }
 }
 

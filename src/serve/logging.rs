@@ -67,7 +67,7 @@ impl Drop for LogGuard {
 }
 
 /// How often the lines of executions are written out.
-const WRITE_EVERY: std::time::Duration = std::time::Duration::from_millis(5);
+const WRITE_EVERY: std::time::Duration = std::time::Duration::from_millis(20);
 /// Bytes of lines waiting at most; beyond (the output blocks), lines are dropped and counted.
 const WAITING: usize = 4 << 20;
 

@@ -321,6 +321,13 @@ impl Enqueue for Queue {
     }
 }
 
+/// What the requests of one connection share: one reference counted per request.
+struct Conn {
+    ctx: Arc<Ctx>,
+    activity: Arc<crate::serve::idle_timeout::Activity>,
+    peer: std::net::IpAddr,
+}
+
 struct Ctx {
     router: ArcSwap<Router>,
     limits: Limits,
@@ -338,36 +345,42 @@ impl Ctx {
         ExecId(self.seed.wrapping_add(self.counter.fetch_add(1, Ordering::Relaxed)))
     }
 
-    /// Answers one request of a connection whose requests `activity` counts.
-    async fn serve(
-        self: Arc<Self>,
+    /// Answers one request of connection `conn` (which counts it). An `async` block,
+    /// not an `async fn`: an `async fn` would keep the request twice in its future (its argument
+    /// and its local), which hyper moves into place for every request.
+    #[allow(clippy::manual_async_fn)]
+    fn serve(
+        conn: Arc<Conn>,
         mut req: hyper::Request<Incoming>,
-        activity: Arc<crate::serve::idle_timeout::Activity>,
-    ) -> Result<hyper::Response<http_body_util::Full<bytes::Bytes>>, Infallible> {
-        let router = self.router.load();
-        let started = self.metrics.as_ref().map(|_| std::time::Instant::now());
-        let mut cors = None;
-        let handled =
-            handle::answer(&router, &self.limits, &self.queue, self.next_id(), &mut req, &mut cors).await;
-        let handled = handle::with_cors(handled, cors);
-        if let Some(r) = &handled.record {
-            logging::record(r);
-        }
-        if let (Some(m), Some(t)) = (&self.metrics, started) {
-            m.request(
-                &handled.workflow,
-                handled.response.status().as_u16(),
-                t.elapsed(),
-                handled.record.as_ref(),
-            );
-        }
-        if let (Some(store), Some(r)) = (&self.queue.store, handled.record) {
-            if &*r.workflow != "-" {
-                store.ended(runs::ended(r, "sync"));
+    ) -> impl std::future::Future<Output = Result<hyper::Response<http_body_util::Full<bytes::Bytes>>, Infallible>>
+    {
+        async move {
+            let this = &*conn.ctx;
+            let router = this.router.load();
+            let started = this.metrics.as_ref().map(|_| std::time::Instant::now());
+            let mut cors = None;
+            let mut handled =
+                handle::answer(&router, &this.limits, &this.queue, this.next_id(), &mut req, &mut cors).await;
+            handle::with_cors(&mut handled, cors);
+            if let Some(r) = &handled.record {
+                logging::record(r);
             }
+            if let (Some(m), Some(t)) = (&this.metrics, started) {
+                m.request(
+                    &handled.workflow,
+                    handled.response.status().as_u16(),
+                    t.elapsed(),
+                    handled.record.as_ref(),
+                );
+            }
+            if let (Some(store), Some(r)) = (&this.queue.store, handled.record) {
+                if &*r.workflow != "-" {
+                    store.ended(runs::ended(r, "sync"));
+                }
+            }
+            conn.activity.end();
+            Ok(handled.response)
         }
-        activity.end();
-        Ok(handled.response)
     }
 }
 
@@ -465,9 +478,7 @@ async fn run(opts: Options, router: Router) -> ExitCode {
             max_body: opts.max_body,
             body_timeout: opts.body_timeout,
             trusted_proxies: Arc::from(opts.trusted_proxies.as_slice()),
-            body_memory: Arc::new(tokio::sync::Semaphore::new(
-                opts.max_body_memory.min(tokio::sync::Semaphore::MAX_PERMITS),
-            )),
+            body_memory: Arc::new(crate::request::body_memory::BodyMemory::new(opts.max_body_memory)),
             budget: opts.budget,
         },
         queue: Queue {
@@ -543,15 +554,14 @@ async fn run(opts: Options, router: Router) -> ExitCode {
     let serve = |stream: tokio::net::TcpStream, slot: tokio::sync::OwnedSemaphorePermit| {
         let _ = stream.set_nodelay(true);
         let peer = stream.peer_addr().map_or(std::net::IpAddr::from([0, 0, 0, 0]), |a| a.ip());
-        let ctx = ctx.clone();
         let activity = Arc::new(crate::serve::idle_timeout::Activity::default());
-        let requests = activity.clone();
+        let conn = Arc::new(Conn { ctx: ctx.clone(), activity: activity.clone(), peer });
         let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
-            if ctx.needs_peer.load(Ordering::Relaxed) {
-                req.extensions_mut().insert(crate::request::caller::Peer(peer));
+            if conn.ctx.needs_peer.load(Ordering::Relaxed) {
+                req.extensions_mut().insert(crate::request::caller::Peer(conn.peer));
             }
-            requests.start();
-            ctx.clone().serve(req, requests.clone())
+            conn.activity.start();
+            Ctx::serve(conn.clone(), req)
         });
         let (idle, header) = (opts.idle_timeout, opts.header_timeout);
         let builders = builders.clone();

@@ -1,0 +1,71 @@
+//! The bytes all request bodies being read may hold together (`--max-body-memory`). Each request
+//! reserves its share before reading (its `content-length`, or `--max-body` when unknown) and
+//! gives it back when its answer is made. A reservation is one atomic add, its return one
+//! subtraction: no lock, no waiting (a request that cannot reserve is told to come back).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+#[derive(Debug)]
+pub struct BodyMemory {
+    used: AtomicUsize,
+    max: usize,
+}
+
+/// Bytes reserved, returned when dropped.
+#[derive(Debug)]
+pub struct Reserved<'a> {
+    memory: &'a BodyMemory,
+    bytes: usize,
+}
+
+impl BodyMemory {
+    pub fn new(max: usize) -> BodyMemory {
+        BodyMemory { used: AtomicUsize::new(0), max }
+    }
+
+    /// Reserves `bytes`; `None` when they do not fit in what is left.
+    pub fn reserve(&self, bytes: usize) -> Option<Reserved<'_>> {
+        if bytes > self.max {
+            return None;
+        }
+        let before = self.used.fetch_add(bytes, Ordering::Relaxed);
+        if before > self.max - bytes {
+            self.used.fetch_sub(bytes, Ordering::Relaxed);
+            return None;
+        }
+        Some(Reserved { memory: self, bytes })
+    }
+
+    /// Bytes reserved now.
+    pub fn used(&self) -> usize {
+        self.used.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Reserved<'_> {
+    fn drop(&mut self) {
+        self.memory.used.fetch_sub(self.bytes, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reservations_fit_the_budget_and_are_given_back() {
+        let memory = BodyMemory::new(100);
+        let a = memory.reserve(60).expect("fits");
+        assert!(memory.reserve(41).is_none(), "over the budget");
+        assert_eq!(memory.used(), 60, "a refused reservation leaves nothing behind");
+        let b = memory.reserve(40).expect("fits exactly");
+        assert!(memory.reserve(1).is_none());
+        drop(a);
+        assert_eq!(memory.used(), 40);
+        assert!(memory.reserve(61).is_none());
+        assert!(memory.reserve(usize::MAX).is_none(), "larger than the whole budget");
+        drop(b);
+        assert_eq!(memory.used(), 0);
+        assert!(memory.reserve(100).is_some());
+    }
+}
