@@ -55,5 +55,5 @@ fn the_scenario_request_allocates_little() {
     }
     let per_request = (counting_alloc::allocations() - before) as f64 / n as f64;
     println!("allocations per scenario request: {per_request:.1}");
-    assert!(per_request <= 12.0, "{per_request} allocations per request (budget 12)");
+    assert!(per_request <= 9.0, "{per_request} allocations per request (budget 9)");
 }
