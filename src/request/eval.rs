@@ -73,7 +73,8 @@ impl Default for Budget {
 
 /// What one execution carries besides its frame: where its steps go, how many it has taken, and
 /// how many loop iterations it has run. Shared by reference across the awaits of an execution
-/// (hence the atomics and the lock; an execution never uses it from two threads at once).
+/// (hence the atomics and the lock; an execution never uses it from two threads at once, so its
+/// counts are read and written with plain loads and stores: no locked instruction per step).
 pub struct Context<'s> {
     steps: Mutex<Option<&'s mut dyn Steps>>,
     step: AtomicU32,
@@ -102,7 +103,8 @@ impl<'s> Context<'s> {
 
     /// Counts one evaluation step; an error past the budget.
     fn tick(&self) -> Result<(), String> {
-        let n = self.evaluated.fetch_add(1, Ordering::Relaxed);
+        let n = self.evaluated.load(Ordering::Relaxed);
+        self.evaluated.store(n + 1, Ordering::Relaxed);
         if n >= self.budget.steps {
             return Err(format!(
                 "more than {} evaluation steps in one execution (--max-steps)",
@@ -149,7 +151,8 @@ impl<'s> Context<'s> {
     /// Counts `bytes` of values built; an error past the budget.
     fn build(&self, bytes: usize) -> Result<(), String> {
         let bytes = u64::try_from(bytes).unwrap_or(u64::MAX);
-        let total = self.built.fetch_add(bytes, Ordering::Relaxed).saturating_add(bytes);
+        let total = self.built.load(Ordering::Relaxed).saturating_add(bytes);
+        self.built.store(total, Ordering::Relaxed);
         if total > self.budget.bytes {
             return Err(format!(
                 "the values built by one execution passed {} MiB (--max-memory)",
@@ -172,7 +175,8 @@ impl<'s> Context<'s> {
 
     /// Counts one iteration; an error past [`MAX_ITERATIONS`].
     fn iterate(&self) -> Result<(), String> {
-        let next = self.iterations.fetch_add(1, Ordering::Relaxed).saturating_add(1);
+        let next = self.iterations.load(Ordering::Relaxed).saturating_add(1);
+        self.iterations.store(next, Ordering::Relaxed);
         if next > MAX_ITERATIONS {
             Err(format!("more than {MAX_ITERATIONS} loop iterations in one execution"))
         } else {
@@ -181,7 +185,9 @@ impl<'s> Context<'s> {
     }
 
     fn next_step(&self) -> u32 {
-        self.step.fetch_add(1, Ordering::Relaxed).saturating_add(1)
+        let next = self.step.load(Ordering::Relaxed).saturating_add(1);
+        self.step.store(next, Ordering::Relaxed);
+        next
     }
 
     /// Takes a step that is answered at once (`now()`, `uuid()`), inside an expression.

@@ -223,10 +223,17 @@ pub struct Record {
 
 pub struct Handled {
     pub response: Response<Full<Bytes>>,
-    /// The workflow that answered (`-` when no workflow serves the path), for metrics.
-    pub workflow: Arc<str>,
     /// The execution's record; `None` for an accepted async execution (its worker logs it).
     pub record: Option<Record>,
+    /// The workflow of an accepted async execution (the others' is in their record).
+    accepted: Option<Arc<str>>,
+}
+
+impl Handled {
+    /// The workflow that answered (`-` when no workflow serves the path), for metrics.
+    pub fn workflow(&self) -> Option<&Arc<str>> {
+        self.record.as_ref().map(|r| &r.workflow).or(self.accepted.as_ref())
+    }
 }
 
 /// Answers one request.
@@ -584,7 +591,7 @@ impl<'a> Going<'a> {
                 // The delivery was seen: the caller gets the immediate answer again, and no run.
                 return duplicate(s, response, &of, started, id);
             }
-            return Handled { response, workflow: s.name.clone(), record: None };
+            return Handled { response, record: None, accepted: Some(s.name.clone()) };
         }
 
         // `concurrency N`: a sync caller beyond it is told to come back (before its `dedupe` key is
@@ -708,8 +715,7 @@ fn rejection(
         at: None,
         logs: Vec::new(),
     };
-    let workflow = record.workflow.clone();
-    Handled { response, workflow, record: Some(record) }
+    Handled { response, record: Some(record), accepted: None }
 }
 
 /// Why a body could not be read whole.
@@ -870,9 +876,9 @@ fn remembered(
         });
         queue.answered(s, id, key, answer);
         let response = Response::from_parts(parts, Full::new(bytes));
-        return Handled { response, workflow: s.name.clone(), record: Some(record) };
+        return Handled { response, record: Some(record), accepted: None };
     }
-    Handled { response, workflow: s.name.clone(), record: Some(record) }
+    Handled { response, record: Some(record), accepted: None }
 }
 
 /// The answer to a duplicate delivery: the first execution's, with `x-wf-duplicate-of`.
@@ -896,7 +902,7 @@ fn duplicate(
         at: None,
         logs: Vec::new(),
     };
-    Handled { response, workflow: s.name.clone(), record: Some(record) }
+    Handled { response, record: Some(record), accepted: None }
 }
 
 /// A kept sync answer (`{status, headers, body}`) as a response again.
@@ -950,7 +956,7 @@ fn preflight<B>(s: &Served, req: &Request<B>, id: ExecId, started: Instant) -> H
         at: None,
         logs: Vec::new(),
     };
-    Handled { response, workflow: s.name.clone(), record: Some(record) }
+    Handled { response, record: Some(record), accepted: None }
 }
 
 /// Checks a signature over the raw body (SPEC §2.1). `frame` is used for `auth hmac`'s `signed`.

@@ -365,13 +365,8 @@ impl Ctx {
             if let Some(r) = &handled.record {
                 logging::record(r);
             }
-            if let (Some(m), Some(t)) = (&this.metrics, started) {
-                m.request(
-                    &handled.workflow,
-                    handled.response.status().as_u16(),
-                    t.elapsed(),
-                    handled.record.as_ref(),
-                );
+            if let (Some(m), Some(t), Some(workflow)) = (&this.metrics, started, handled.workflow()) {
+                m.request(workflow, handled.response.status().as_u16(), t.elapsed(), handled.record.as_ref());
             }
             if let (Some(store), Some(r)) = (&this.queue.store, handled.record) {
                 if &*r.workflow != "-" {
