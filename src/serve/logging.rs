@@ -73,13 +73,24 @@ const WAITING: usize = 4 << 20;
 
 static LINES: std::sync::OnceLock<Lines> = std::sync::OnceLock::new();
 
-/// The lines of executions waiting to be written, in the chosen format.
+/// The lines of executions waiting to be written, in the chosen format. Each thread formats
+/// into its own buffer (its shard), so threads answering requests never share a lock or a cache
+/// line for it; the writer takes each shard's lines in turn (lines of two threads may so come
+/// out of timestamp order by up to [`WRITE_EVERY`]).
 struct Lines {
     format: LogFormat,
-    waiting: std::sync::Mutex<Waiting>,
-    /// Held while writing out, so that two writers keep the lines in order.
-    writing: std::sync::Mutex<String>,
+    /// Tells this `Lines` from another (tests make several): a thread's shard is for one.
+    id: usize,
+    shards: std::sync::Mutex<Vec<std::sync::Arc<Shard>>>,
+    /// Held while writing out, so that two writers keep the lines in order: a spare buffer per
+    /// shard, swapped with the shard's when its lines are taken.
+    writing: std::sync::Mutex<Vec<String>>,
     dropped: std::sync::atomic::AtomicU64,
+}
+
+/// One thread's lines.
+struct Shard {
+    waiting: std::sync::Mutex<Waiting>,
 }
 
 struct Waiting {
@@ -90,24 +101,52 @@ struct Waiting {
     stamp: String,
 }
 
+thread_local! {
+    /// This thread's shard, and the [`Lines`] it belongs to.
+    static SHARD: std::cell::RefCell<Option<(usize, std::sync::Arc<Shard>)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 impl Lines {
     fn new(format: LogFormat) -> Lines {
+        static IDS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         Lines {
             format,
-            waiting: std::sync::Mutex::new(Waiting {
-                buf: String::with_capacity(64 * 1024),
-                second: u64::MAX,
-                stamp: String::new(),
-            }),
-            writing: std::sync::Mutex::new(String::with_capacity(64 * 1024)),
+            id: IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            shards: std::sync::Mutex::new(Vec::new()),
+            writing: std::sync::Mutex::new(Vec::new()),
             dropped: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
-    /// Writes out the lines waiting (one write), keeping their order.
+    /// Runs `f` on this thread's shard (made and registered at its first line).
+    fn with_shard(&self, f: impl FnOnce(&Shard)) {
+        let _ = SHARD.try_with(|slot| {
+            let mut slot = slot.borrow_mut();
+            match &*slot {
+                Some((owner, shard)) if *owner == self.id => f(shard),
+                _ => {
+                    let shard = std::sync::Arc::new(Shard {
+                        waiting: std::sync::Mutex::new(Waiting {
+                            buf: String::with_capacity(64 * 1024),
+                            second: u64::MAX,
+                            stamp: String::new(),
+                        }),
+                    });
+                    if let Ok(mut shards) = self.shards.lock() {
+                        shards.push(shard.clone());
+                        f(&shard);
+                        *slot = Some((self.id, shard));
+                    }
+                }
+            }
+        });
+    }
+
+    /// Writes out the lines waiting (one write per shard), keeping their order.
     fn write_out(&self) {
         if let Ok(mut out) = self.writing.lock() {
-            self.write_with(&mut out);
+            self.write_with(&mut out, &mut std::io::stderr());
         }
     }
 
@@ -115,29 +154,55 @@ impl Lines {
     fn try_write_out(&self) -> bool {
         match self.writing.try_lock() {
             Ok(mut out) => {
-                self.write_with(&mut out);
+                self.write_with(&mut out, &mut std::io::stderr());
                 true
             }
             Err(_) => false,
         }
     }
 
-    fn write_with(&self, out: &mut String) {
-        use std::io::Write as _;
-        if let Ok(mut w) = self.waiting.lock() {
-            if w.buf.is_empty() {
-                return;
+    fn write_with(&self, spares: &mut Vec<String>, sink: &mut dyn std::io::Write) {
+        // The shards of threads that have ended are written out this once, then let go (held
+        // by the list, this copy and, while its thread lives, the thread).
+        let shards: Vec<std::sync::Arc<Shard>> = match self.shards.lock() {
+            Ok(mut list) => {
+                let all = list.clone();
+                list.retain(|s| std::sync::Arc::strong_count(s) > 2);
+                all
             }
-            std::mem::swap(&mut w.buf, out);
+            Err(_) => return,
+        };
+        spares.resize_with(shards.len(), String::new);
+        let mut wrote = false;
+        for (shard, out) in shards.iter().zip(spares.iter_mut()) {
+            if let Ok(mut w) = shard.waiting.lock() {
+                if w.buf.is_empty() {
+                    continue;
+                }
+                std::mem::swap(&mut w.buf, out);
+            }
+            let _ = sink.write_all(out.as_bytes());
+            out.clear();
+            wrote = true;
         }
-        let mut stderr = std::io::stderr().lock();
-        let _ = stderr.write_all(out.as_bytes());
-        let _ = stderr.flush();
-        out.clear();
+        if wrote {
+            let _ = sink.flush();
+        }
+    }
+
+    /// The lines waiting in every shard (tests).
+    #[cfg(test)]
+    fn waiting(&self) -> String {
+        let shards = self.shards.lock().expect("lock");
+        shards.iter().map(|s| s.waiting.lock().expect("lock").buf.clone()).collect()
     }
 
     fn record(&self, r: &Record) {
-        let Ok(mut w) = self.waiting.lock() else { return };
+        self.with_shard(|shard| self.record_into(shard, r));
+    }
+
+    fn record_into(&self, shard: &Shard, r: &Record) {
+        let Ok(mut w) = shard.waiting.lock() else { return };
         if w.buf.len() > WAITING {
             let lines = r.logs.len() as u64 + 1;
             self.dropped.fetch_add(lines, std::sync::atomic::Ordering::Relaxed);
@@ -474,8 +539,27 @@ mod tests {
     fn written(format: LogFormat, r: &Record) -> String {
         let lines = Lines::new(format);
         lines.record(r);
-        let w = lines.waiting.lock().expect("lock");
-        w.buf.clone()
+        lines.waiting()
+    }
+
+    #[test]
+    fn every_thread_s_lines_are_written_and_an_ended_thread_s_shard_let_go() {
+        let lines = std::sync::Arc::new(Lines::new(LogFormat::Human));
+        lines.record(&record("responded", None, &["here"]));
+        let other = lines.clone();
+        std::thread::spawn(move || other.record(&record("responded", None, &["there"])))
+            .join()
+            .expect("thread");
+        assert_eq!(lines.shards.lock().expect("lock").len(), 2);
+        let mut out = Vec::new();
+        lines.write_with(&mut Vec::new(), &mut out);
+        let out = String::from_utf8(out).expect("text");
+        assert_eq!(out.lines().count(), 4, "{out}");
+        assert!(out.contains("wf::log: here ") && out.contains("wf::log: there "), "{out}");
+        assert_eq!(lines.shards.lock().expect("lock").len(), 1, "the ended thread's shard is let go");
+        let mut again = Vec::new();
+        lines.write_with(&mut Vec::new(), &mut again);
+        assert!(again.is_empty(), "nothing written twice");
     }
 
     #[test]
