@@ -283,16 +283,10 @@ where
     // a body still arriving are boxed for the same reason.
     async move {
         let started = Instant::now();
-        let reject = |served: Option<&Served>,
-                      status: StatusCode,
-                      body: Value,
-                      extra: &[(HeaderName, HeaderValue)],
-                      reason: &str| {
-            rejection(router, served, id, started, status, body, extra, reason)
-        };
+        let r = Rejecter { router, id, started };
 
         let Some(served) = router.get(req.uri().path()) else {
-            return reject(
+            return r.reject(
                 None,
                 StatusCode::NOT_FOUND,
                 json!({"error": "not found"}),
@@ -308,7 +302,7 @@ where
         }
         if !wf.methods.contains(req.method()) {
             let allow = [(ALLOW, s.allow_methods.clone())];
-            return reject(
+            return r.reject(
                 Some(s),
                 StatusCode::METHOD_NOT_ALLOWED,
                 json!({"error": "method not allowed"}),
@@ -319,7 +313,7 @@ where
         let peer = req.extensions().get::<Peer>().map_or(IpAddr::from([127, 0, 0, 1]), |p| p.0);
         let ip = if s.plan.needs_ip { client_ip(peer, req.headers(), &limits.trusted_proxies) } else { None };
         if !wf.allow.is_empty() && !ip.is_some_and(|ip| wf.allow.iter().any(|n| n.contains(&ip))) {
-            return reject(
+            return r.reject(
                 Some(s),
                 StatusCode::FORBIDDEN,
                 json!({"error": "forbidden"}),
@@ -331,7 +325,7 @@ where
             let challenge = [(WWW_AUTHENTICATE, s.challenge.clone())];
             let extra: &[(HeaderName, HeaderValue)] =
                 if matches!(s.access, Access::Basic(_)) { &challenge } else { &[] };
-            return reject(
+            return r.reject(
                 Some(s),
                 StatusCode::UNAUTHORIZED,
                 json!({"error": "unauthorized"}),
@@ -346,7 +340,7 @@ where
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|n| n > limits.max_body as u64) {
-            return reject(Some(s), StatusCode::PAYLOAD_TOO_LARGE, too_large(), &[], "body over the limit");
+            return r.reject(Some(s), StatusCode::PAYLOAD_TOO_LARGE, too_large(), &[], "body over the limit");
         }
         // Bodies held in memory have a global budget: a request that cannot reserve its share now
         // gets 503 rather than push the process over it.
@@ -362,7 +356,7 @@ where
                 Some(reserved) => Some(reserved),
                 None => {
                     let retry = [(RETRY_AFTER, HeaderValue::from_static("1"))];
-                    return reject(
+                    return r.reject(
                         Some(s),
                         StatusCode::SERVICE_UNAVAILABLE,
                         json!({"error": "too many request bodies in memory"}),
@@ -375,7 +369,7 @@ where
         let bytes = match read_body(req.body_mut(), limits).await {
             Ok(bytes) => bytes,
             Err(BodyError::Timeout) => {
-                return reject(
+                return r.reject(
                     Some(s),
                     StatusCode::REQUEST_TIMEOUT,
                     json!({"error": "timed out reading the body"}),
@@ -384,7 +378,7 @@ where
                 );
             }
             Err(BodyError::TooLarge) => {
-                return reject(
+                return r.reject(
                     Some(s),
                     StatusCode::PAYLOAD_TOO_LARGE,
                     too_large(),
@@ -393,7 +387,7 @@ where
                 );
             }
             Err(BodyError::Failed) => {
-                return reject(
+                return r.reject(
                     Some(s),
                     StatusCode::BAD_REQUEST,
                     json!({"error": "could not read the body"}),
@@ -410,7 +404,7 @@ where
             let behind_proxy = limits.trusted_proxies.iter().any(|n| n.contains(&peer));
             if let Err(why) = verify_signature(s, verifier, &head, &bytes, kind, behind_proxy, &mut frame) {
                 let reason = format!("signature: {why}");
-                return reject(Some(s), StatusCode::UNAUTHORIZED, json!({"error": why}), &[], &reason);
+                return r.reject(Some(s), StatusCode::UNAUTHORIZED, json!({"error": why}), &[], &reason);
             }
         }
         let plan = &s.plan;
@@ -419,11 +413,17 @@ where
                 "error": "unsupported media type",
                 "expected": "application/json, application/x-www-form-urlencoded or multipart/form-data",
             });
-            return reject(Some(s), StatusCode::UNSUPPORTED_MEDIA_TYPE, body, &[], "body type not readable");
+            return r.reject(
+                Some(s),
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                body,
+                &[],
+                "body type not readable",
+            );
         }
         let malformed = |what: &str, reason: String| {
             let body = json!({"error": format!("malformed {what}"), "reason": reason});
-            reject(Some(s), StatusCode::BAD_REQUEST, body, &[], &format!("malformed {what}"))
+            r.reject(Some(s), StatusCode::BAD_REQUEST, body, &[], &format!("malformed {what}"))
         };
         if plan.needs_body && !bytes.is_empty() {
             let tree = match kind {
@@ -435,7 +435,7 @@ where
                             "column": e.column(),
                             "reason": format!("{e}"),
                         });
-                        return reject(Some(s), StatusCode::BAD_REQUEST, body, &[], "malformed JSON");
+                        return r.reject(Some(s), StatusCode::BAD_REQUEST, body, &[], "malformed JSON");
                     }
                     None
                 }
@@ -473,7 +473,7 @@ where
         };
         if let Err(e) = extracted(wf, plan, head, ip, raw_body, &mut frame) {
             let reason = format!("{} {} `{}`: {}", e.source, e.field, e.path, e.reason);
-            return reject(Some(s), StatusCode::BAD_REQUEST, e.to_json(), &[], &reason);
+            return r.reject(Some(s), StatusCode::BAD_REQUEST, e.to_json(), &[], &reason);
         }
 
         let dedupe = match &wf.dedupe {
@@ -484,7 +484,7 @@ where
                 Err(e) => {
                     let body = json!({"error": "workflow failed", "execution": id.to_string()});
                     let reason = format!("the dedupe key cannot be computed: {e}");
-                    return reject(Some(s), StatusCode::INTERNAL_SERVER_ERROR, body, &[], &reason);
+                    return r.reject(Some(s), StatusCode::INTERNAL_SERVER_ERROR, body, &[], &reason);
                 }
             },
         };
@@ -559,20 +559,14 @@ impl<'a> Going<'a> {
         let Going { router, limits, queue, served, id, started } = self;
         let s: &Served = served;
         let wf = &s.wf;
-        let reject = |served: Option<&Served>,
-                      status: StatusCode,
-                      body: Value,
-                      extra: &[(HeaderName, HeaderValue)],
-                      reason: &str| {
-            rejection(router, served, id, started, status, body, extra, reason)
-        };
+        let r = Rejecter { router, id, started };
         let refuse = |refused: Refused| {
             let retry = [(RETRY_AFTER, HeaderValue::from_static("1"))];
             let (error, reason) = match refused {
                 Refused::QueueFull => ("queue full", "async queue full"),
                 Refused::StoreUnavailable => ("store unavailable", "the store could not keep the run"),
             };
-            reject(Some(s), StatusCode::SERVICE_UNAVAILABLE, json!({"error": error}), &retry, reason)
+            r.reject(Some(s), StatusCode::SERVICE_UNAVAILABLE, json!({"error": error}), &retry, reason)
         };
 
         if wf.mode == crate::lang::ast::Mode::Async {
@@ -609,7 +603,7 @@ impl<'a> Going<'a> {
                     Ok(false) => {
                         let retry = [(RETRY_AFTER, HeaderValue::from_static("1"))];
                         let body = json!({"error": "too many executions"});
-                        return reject(
+                        return r.reject(
                             Some(s),
                             StatusCode::TOO_MANY_REQUESTS,
                             body,
@@ -634,7 +628,7 @@ impl<'a> Going<'a> {
                 Ok(Seen::Duplicate { of, answer: None }) => {
                     let retry = [(RETRY_AFTER, HeaderValue::from_static("1"))];
                     let body = json!({"error": "duplicate in progress", "duplicate_of": of});
-                    return reject(
+                    return r.reject(
                         Some(s),
                         StatusCode::CONFLICT,
                         body,
@@ -659,7 +653,7 @@ impl<'a> Going<'a> {
             })
             .await;
             let Ok((response, record)) = ran else {
-                return reject(
+                return r.reject(
                     Some(s),
                     StatusCode::INTERNAL_SERVER_ERROR,
                     json!({"error": "workflow failed", "execution": id.to_string()}),
@@ -684,38 +678,45 @@ impl<'a> Going<'a> {
     }
 }
 
-/// A rejected request's answer and record.
-#[allow(clippy::too_many_arguments)]
-fn rejection(
-    router: &Router,
-    served: Option<&Served>,
+/// What a rejected request's answer and record need besides why.
+#[derive(Clone, Copy)]
+struct Rejecter<'a> {
+    router: &'a Router,
     id: ExecId,
     started: Instant,
-    status: StatusCode,
-    body: Value,
-    extra: &[(HeaderName, HeaderValue)],
-    reason: &str,
-) -> Handled {
-    let mut response = json_response(status, &body, id);
-    for (k, v) in extra {
-        response.headers_mut().insert(k.clone(), v.clone());
+}
+
+impl Rejecter<'_> {
+    /// A rejected request's answer and record.
+    fn reject(
+        self,
+        served: Option<&Served>,
+        status: StatusCode,
+        body: Value,
+        extra: &[(HeaderName, HeaderValue)],
+        reason: &str,
+    ) -> Handled {
+        let mut response = json_response(status, &body, self.id);
+        for (k, v) in extra {
+            response.headers_mut().insert(k.clone(), v.clone());
+        }
+        let record = Record {
+            workflow: served.map_or_else(|| Arc::from("-"), |s| s.name.clone()),
+            id: self.id,
+            outcome: "rejected",
+            status: status.as_u16(),
+            duration: self.started.elapsed(),
+            reason: Some({
+                // A caller may send a secret (of any workflow); it never reaches the log.
+                let mut reason = reason.to_string();
+                self.router.redact(&mut reason);
+                reason
+            }),
+            at: None,
+            logs: Vec::new(),
+        };
+        Handled { response, record: Some(record), accepted: None }
     }
-    let record = Record {
-        workflow: served.map_or_else(|| Arc::from("-"), |s| s.name.clone()),
-        id,
-        outcome: "rejected",
-        status: status.as_u16(),
-        duration: started.elapsed(),
-        reason: Some({
-            // A caller may send a secret (of any workflow); it never reaches the log.
-            let mut reason = reason.to_string();
-            router.redact(&mut reason);
-            reason
-        }),
-        at: None,
-        logs: Vec::new(),
-    };
-    Handled { response, record: Some(record), accepted: None }
 }
 
 /// Why a body could not be read whole.
