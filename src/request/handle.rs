@@ -214,6 +214,8 @@ pub struct Record {
     pub outcome: &'static str,
     pub status: u16,
     pub duration: Duration,
+    /// When it ended (the clock read for `duration`, reused for the log line's timestamp).
+    pub ended: Instant,
     pub reason: Option<String>,
     /// Where a failed execution failed: `file:line:column` of the statement.
     pub at: Option<String>,
@@ -700,12 +702,14 @@ impl Rejecter<'_> {
         for (k, v) in extra {
             response.headers_mut().insert(k.clone(), v.clone());
         }
+        let now = Instant::now();
         let record = Record {
             workflow: served.map_or_else(|| Arc::from("-"), |s| s.name.clone()),
             id: self.id,
             outcome: "rejected",
             status: status.as_u16(),
-            duration: self.started.elapsed(),
+            duration: now.saturating_duration_since(self.started),
+            ended: now,
             reason: Some({
                 // A caller may send a secret (of any workflow); it never reaches the log.
                 let mut reason = reason.to_string();
@@ -893,12 +897,14 @@ fn duplicate(
     if let Ok(v) = HeaderValue::from_str(of) {
         response.headers_mut().insert(X_WF_DUPLICATE_OF, v);
     }
+    let now = Instant::now();
     let record = Record {
         workflow: s.name.clone(),
         id,
         outcome: "duplicate",
         status: response.status().as_u16(),
-        duration: started.elapsed(),
+        duration: now.saturating_duration_since(started),
+        ended: now,
         reason: Some(format!("a duplicate of {of}")),
         at: None,
         logs: Vec::new(),
@@ -947,12 +953,14 @@ fn preflight<B>(s: &Served, req: &Request<B>, id: ExecId, started: Instant) -> H
     }
     h.insert(ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
     h.insert(X_WF_EXECUTION, id.header());
+    let now = Instant::now();
     let record = Record {
         workflow: s.name.clone(),
         id,
         outcome: "preflight",
         status: 204,
-        duration: started.elapsed(),
+        duration: now.saturating_duration_since(started),
+        ended: now,
         reason: None,
         at: None,
         logs: Vec::new(),
@@ -1114,12 +1122,14 @@ fn ended(
             (json_response(StatusCode::INTERNAL_SERVER_ERROR, &body, id), "failed", Some(reason), Some(at))
         }
     };
+    let now = Instant::now();
     let record = Record {
         workflow: s.name.clone(),
         id,
         outcome,
         status: response.status().as_u16(),
-        duration: started.elapsed(),
+        duration: now.saturating_duration_since(started),
+        ended: now,
         reason,
         at,
         logs,

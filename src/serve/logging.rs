@@ -96,9 +96,35 @@ struct Shard {
 struct Waiting {
     /// The lines, formatted straight into it.
     buf: String,
+    clock: Clock,
     /// The second the timestamp text is for, and that text (`2026-12-03T19:51:23`).
     second: u64,
     stamp: String,
+}
+
+/// Wall-clock time from the monotonic instants records carry: the wall clock is read once a
+/// second per thread, not once per line.
+#[derive(Default)]
+struct Clock {
+    /// A wall-clock reading (since the epoch) and the instant it was taken at.
+    anchor: Option<(std::time::Duration, std::time::Instant)>,
+}
+
+impl Clock {
+    /// The wall-clock time (since the epoch) of `at`.
+    fn wall(&mut self, at: std::time::Instant) -> std::time::Duration {
+        if let Some((wall, mono)) = self.anchor {
+            let later = at.checked_duration_since(mono);
+            if let Some(d) = later.filter(|d| *d < std::time::Duration::from_secs(1)) {
+                return wall + d;
+            }
+        }
+        let mono = std::time::Instant::now();
+        let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        self.anchor = Some((wall, mono));
+        // `at` is a moment ago (the end of an execution): counted back from the fresh reading.
+        wall.saturating_sub(mono.saturating_duration_since(at))
+    }
 }
 
 thread_local! {
@@ -129,6 +155,7 @@ impl Lines {
                     let shard = std::sync::Arc::new(Shard {
                         waiting: std::sync::Mutex::new(Waiting {
                             buf: String::with_capacity(64 * 1024),
+                            clock: Clock::default(),
                             second: u64::MAX,
                             stamp: String::new(),
                         }),
@@ -209,7 +236,7 @@ impl Lines {
             return;
         }
         let w = &mut *w;
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let now = w.clock.wall(r.ended);
         if now.as_secs() != w.second {
             w.second = now.as_secs();
             let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(w.second);
@@ -530,6 +557,7 @@ mod tests {
             outcome,
             status: if outcome == "failed" { 500 } else { 200 },
             duration: std::time::Duration::from_micros(1234),
+            ended: std::time::Instant::now(),
             reason: reason.map(String::from),
             at: Some("w.wf:3:5".into()),
             logs: logs.iter().map(|l| l.to_string()).collect(),
@@ -540,6 +568,26 @@ mod tests {
         let lines = Lines::new(format);
         lines.record(r);
         lines.waiting()
+    }
+
+    #[test]
+    fn the_wall_clock_of_an_instant_is_read_once_a_second() {
+        let mut clock = Clock::default();
+        let start = std::time::Instant::now();
+        let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970");
+        let first = clock.wall(start);
+        assert!(first.abs_diff(wall) < std::time::Duration::from_millis(50), "{first:?} {wall:?}");
+        let anchor = clock.anchor;
+        // Within the second: counted from the anchor, no new reading.
+        let later = clock.wall(start + std::time::Duration::from_millis(500));
+        assert_eq!(clock.anchor, anchor);
+        assert_eq!(later, first + std::time::Duration::from_millis(500));
+        // An instant before the anchor, or a second past it, reads the clock again.
+        let before = clock.wall(start.checked_sub(std::time::Duration::from_millis(10)).expect("uptime"));
+        assert!(
+            before < first && first - before < std::time::Duration::from_millis(60),
+            "{before:?} {first:?}"
+        );
     }
 
     #[test]
