@@ -490,7 +490,6 @@ where
                 }
             },
         };
-        let plan = &s.plan;
         if wf.mode == crate::lang::ast::Mode::Async
             || s.running.is_some()
             || dedupe.is_some()
