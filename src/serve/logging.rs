@@ -269,20 +269,27 @@ impl Lines {
         summary: bool,
     ) {
         let workflow: &str = &r.workflow;
-        let duration_ms = r.duration.as_secs_f64() * 1000.0;
         let at = r.at.as_deref().filter(|_| r.outcome == "failed");
         match self.format {
             LogFormat::Human => {
                 out.push_str(stamp);
-                out.push('.');
-                padded(out, micros, 6);
-                out.push_str("Z ");
-                out.push_str(level);
-                out.push(' ');
-                out.push_str(target);
-                out.push_str(": ");
-                escaped(out, message);
-                out.push_str(" workflow=");
+                push_fraction(out, micros);
+                if summary {
+                    // The summary's level, target and message in one piece.
+                    out.push_str(if level == "WARN" {
+                        "Z WARN wf::execution: execution workflow="
+                    } else {
+                        "Z INFO wf::execution: execution workflow="
+                    });
+                } else {
+                    out.push_str("Z ");
+                    out.push_str(level);
+                    out.push(' ');
+                    out.push_str(target);
+                    out.push_str(": ");
+                    escaped(out, message);
+                    out.push_str(" workflow=");
+                }
                 push_value(out, workflow);
                 out.push_str(" execution=");
                 out.push_str(execution);
@@ -292,7 +299,7 @@ impl Lines {
                     out.push_str(" status=");
                     out.push_str(itoa::Buffer::new().format(r.status));
                     out.push_str(" duration_ms=");
-                    thousandths(out, duration_ms);
+                    millis(out, r.duration);
                     if let Some(reason) = &r.reason {
                         out.push_str(" reason=");
                         push_value(out, reason);
@@ -313,6 +320,7 @@ impl Lines {
                 );
                 if summary {
                     let _ = write!(out, ",\"outcome\":\"{}\",\"status\":{}", r.outcome, r.status);
+                    let duration_ms = r.duration.as_secs_f64() * 1000.0;
                     let _ = write!(out, ",\"duration_ms\":{}", serde_json::Value::from(duration_ms));
                     if let Some(reason) = &r.reason {
                         let _ = write!(out, ",\"reason\":{}", text(reason));
@@ -348,14 +356,28 @@ fn escaped(out: &mut String, message: &str) {
     }
 }
 
-/// `n` with zeros before it to `width` digits.
-fn padded(out: &mut String, n: u32, width: usize) {
-    let mut digits = itoa::Buffer::new();
-    let text = digits.format(n);
-    for _ in text.len()..width {
-        out.push('0');
+/// `.` and the six digits of `micros` (below 1,000,000).
+fn push_fraction(out: &mut String, micros: u32) {
+    let mut digits = *b".000000";
+    let mut n = micros.min(999_999);
+    for d in digits[1..].iter_mut().rev() {
+        *d = b'0' + (n % 10) as u8;
+        n /= 10;
     }
-    out.push_str(text);
+    out.push_str(std::str::from_utf8(&digits).unwrap_or(".000000"));
+}
+
+/// A duration in milliseconds with three decimals (rounded to the microsecond).
+fn millis(out: &mut String, d: std::time::Duration) {
+    let micros = d.as_nanos().saturating_add(500) / 1000;
+    out.push_str(itoa::Buffer::new().format(micros / 1000));
+    let mut digits = *b".000";
+    let mut frac = (micros % 1000) as u32;
+    for d in digits[1..].iter_mut().rev() {
+        *d = b'0' + (frac % 10) as u8;
+        frac /= 10;
+    }
+    out.push_str(std::str::from_utf8(&digits).unwrap_or(".000"));
 }
 
 /// A number with three decimals, by integer arithmetic (durations in milliseconds).
@@ -568,6 +590,23 @@ mod tests {
         let lines = Lines::new(format);
         lines.record(r);
         lines.waiting()
+    }
+
+    #[test]
+    fn durations_and_fractions_are_written_with_their_digits() {
+        let text = |f: &dyn Fn(&mut String)| {
+            let mut out = String::new();
+            f(&mut out);
+            out
+        };
+        let ms = |nanos: u64| text(&|o| millis(o, std::time::Duration::from_nanos(nanos)));
+        assert_eq!(ms(0), "0.000");
+        assert_eq!(ms(1_234_000), "1.234");
+        assert_eq!(ms(46_400), "0.046");
+        assert_eq!(ms(999_999_500), "1000.000", "rounded to the microsecond");
+        assert_eq!(ms(12_345_678_900), "12345.679");
+        assert_eq!(text(&|o| push_fraction(o, 5)), ".000005");
+        assert_eq!(text(&|o| push_fraction(o, 123_456)), ".123456");
     }
 
     #[test]
