@@ -506,7 +506,11 @@ fn apply(
     known: &mut HashSet<String>,
     stepped: &mut HashSet<i64>,
 ) -> Result<Vec<Claim>, String> {
-    let tx = conn.transaction().map_err(sql)?;
+    // Immediate: the write lock is taken (waiting for another connection's write, within the
+    // busy timeout) before anything is read. A deferred transaction that read a `dedupe` key
+    // while the pruner or the retry poller wrote could not become a write afterwards ("database
+    // is locked", at once), and every caller in the batch got 503.
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(sql)?;
     let mut claims = Vec::with_capacity(batch.len());
     // The statement of ended async runs, looked up once.
     let mut ended = None;
@@ -904,6 +908,32 @@ fn prune(conn: &Connection, before_ms: i64, batch: usize) -> Result<usize, rusql
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Another connection (the pruner, the retry poller) writes while the writer's batch reads
+    /// a `dedupe` key: the batch waits for it instead of failing every caller in it with 503.
+    #[test]
+    fn a_batch_waits_for_another_connection_s_write_instead_of_failing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("state.db");
+        let mut conn = writer_connection(&path).expect("open");
+        let other = Connection::open(&path).expect("other");
+        other.busy_timeout(std::time::Duration::from_secs(5)).expect("busy timeout");
+        other.execute_batch("BEGIN IMMEDIATE; DELETE FROM dedupe WHERE expires_ms < 0;").expect("a write");
+        let committer = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            other.execute_batch("COMMIT").expect("commit");
+        });
+        let key = Key {
+            workflow: "w".into(),
+            key: "k".into(),
+            id: "0000000000000001".into(),
+            expires_ms: i64::MAX,
+        };
+        let batch = [Cmd { write: Write::Claim(key), done: None, failed: None }];
+        let claims = apply(&mut conn, &batch, &[], &mut HashSet::new(), &mut HashSet::new());
+        committer.join().expect("committer");
+        assert_eq!(claims, Ok(vec![Claim::First]));
+    }
 
     #[tokio::test]
     async fn a_schema_1_store_is_migrated_and_keeps_its_runs_and_history() {
