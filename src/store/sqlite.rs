@@ -756,7 +756,7 @@ impl Store for Sqlite {
 /// The async runs in `which` state, oldest first, with their finished steps; they are `queued`
 /// from now on, and count one more attempt.
 fn open_runs(conn: &Connection, which: &str) -> Result<Vec<Unfinished>, rusqlite::Error> {
-    let tx = conn.unchecked_transaction()?;
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
     let mut runs = Vec::new();
     {
         let mut stmt = tx.prepare(&format!(
@@ -885,7 +885,7 @@ fn show(conn: &Connection, id: &str) -> Result<Option<RunView>, rusqlite::Error>
 /// Gives how many executions went: `batch` or more when there may be more to delete.
 fn prune(conn: &Connection, before_ms: i64, batch: usize) -> Result<usize, rusqlite::Error> {
     let limit = i64::try_from(batch.max(1)).unwrap_or(i64::MAX);
-    let tx = conn.unchecked_transaction()?;
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
     tx.execute(
         "DELETE FROM steps WHERE execution IN
          (SELECT id FROM executions WHERE state = 'ended' AND started_ms < ?1 ORDER BY started_ms LIMIT ?2)",
