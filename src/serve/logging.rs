@@ -358,26 +358,14 @@ fn escaped(out: &mut String, message: &str) {
 
 /// `.` and the six digits of `micros` (below 1,000,000).
 fn push_fraction(out: &mut String, micros: u32) {
-    let mut digits = *b".000000";
-    let mut n = micros.min(999_999);
-    for d in digits[1..].iter_mut().rev() {
-        *d = b'0' + (n % 10) as u8;
-        n /= 10;
-    }
-    out.push_str(std::str::from_utf8(&digits).unwrap_or(".000000"));
+    out.push('.');
+    push_digits(out, u64::from(micros), 6);
 }
 
 /// A duration in milliseconds with three decimals (rounded to the microsecond).
 fn millis(out: &mut String, d: std::time::Duration) {
     let micros = d.as_nanos().saturating_add(500) / 1000;
-    out.push_str(itoa::Buffer::new().format(micros / 1000));
-    let mut digits = *b".000";
-    let mut frac = (micros % 1000) as u32;
-    for d in digits[1..].iter_mut().rev() {
-        *d = b'0' + (frac % 10) as u8;
-        frac /= 10;
-    }
-    out.push_str(std::str::from_utf8(&digits).unwrap_or(".000"));
+    push_thousandths(out, u64::try_from(micros).unwrap_or(u64::MAX));
 }
 
 /// A number with three decimals, by integer arithmetic (durations in milliseconds).
@@ -390,16 +378,25 @@ fn thousandths(out: &mut String, value: f64) {
     if value < 0.0 && thousandths > 0 {
         out.push('-');
     }
-    out.push_str(itoa::Buffer::new().format(thousandths / 1000));
+    push_thousandths(out, thousandths);
+}
+
+/// `n` thousandths as `units.ddd`.
+fn push_thousandths(out: &mut String, n: u64) {
+    out.push_str(itoa::Buffer::new().format(n / 1000));
     out.push('.');
-    let frac = thousandths % 1000;
-    if frac < 100 {
-        out.push('0');
+    push_digits(out, n % 1000, 3);
+}
+
+/// The last `width` (at most 20) decimal digits of `n`, zeros before them.
+fn push_digits(out: &mut String, mut n: u64, width: usize) {
+    let mut all = [b'0'; 20];
+    let digits = all.get_mut(..width).unwrap_or_default();
+    for d in digits.iter_mut().rev() {
+        *d = b'0' + (n % 10) as u8;
+        n /= 10;
     }
-    if frac < 10 {
-        out.push('0');
-    }
-    out.push_str(itoa::Buffer::new().format(frac));
+    out.push_str(std::str::from_utf8(digits).unwrap_or_default());
 }
 
 /// Says, once the log sink has drained, how many lines were dropped while it was blocked.

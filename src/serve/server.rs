@@ -24,7 +24,7 @@ use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::signal::unix::{signal, Signal, SignalKind};
@@ -332,8 +332,7 @@ struct Ctx {
     router: ArcSwap<Router>,
     limits: Limits,
     queue: Queue,
-    seed: u64,
-    counter: AtomicU64,
+    ids: handle::ExecIds,
     /// Some workflow reads the caller's address: requests carry the peer's (see `Router::needs_peer`).
     needs_peer: std::sync::atomic::AtomicBool,
     /// With `--admin`: what `/metrics` reports.
@@ -341,26 +340,8 @@ struct Ctx {
 }
 
 impl Ctx {
-    /// A new execution id. Each thread takes ids from the shared counter in blocks of 1,024, so
-    /// threads do not share its cache line per request; ids stay unique.
     fn next_id(&self) -> ExecId {
-        const BLOCK: u64 = 1024;
-        thread_local! {
-            /// Whose block it is (the server's seed), its next id and where it ends.
-            static IDS: std::cell::Cell<(u64, u64, u64)> = const { std::cell::Cell::new((0, 0, 0)) };
-        }
-        let n = IDS
-            .try_with(|ids| {
-                let (owner, mut next, mut end) = ids.get();
-                if owner != self.seed || next == end {
-                    next = self.counter.fetch_add(BLOCK, Ordering::Relaxed);
-                    end = next + BLOCK;
-                }
-                ids.set((self.seed, next + 1, end));
-                next
-            })
-            .unwrap_or_else(|_| self.counter.fetch_add(1, Ordering::Relaxed));
-        ExecId(self.seed.wrapping_add(n))
+        self.ids.next()
     }
 
     /// Answers one request of connection `conn` (which counts it). An `async` block,
@@ -500,8 +481,7 @@ async fn run(opts: Options, router: Router) -> ExitCode {
             store: store.clone(),
             keys: runs::Keys::default(),
         },
-        seed: u64::from_le_bytes(seed) & 0xffff_ffff_0000_0000,
-        counter: AtomicU64::new(0),
+        ids: handle::ExecIds::new(u64::from_le_bytes(seed) & 0xffff_ffff_0000_0000),
     });
 
     let why = standby.as_ref().map(|s| s.why()).unwrap_or_default();
