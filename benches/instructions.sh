@@ -9,18 +9,27 @@
 # Every thread counts (the runtime's workers and wf's log writer).
 #
 # usage: benches/instructions.sh [--requests 2000] [--other PATH-TO-ANOTHER-WF] [--history] [--keep DIR]
+#                                [--cache] [--connections 4]
+#   --cache      also simulates the caches (valgrind's model of a 32 KiB 8-way L1 for code and for
+#                data, 512 KiB L2) and prints each server's L1 misses per request: instructions
+#                that run slower because what they touch is not in L1 (memory moved into places
+#                last touched many requests ago, code spread thin) do not show as instructions
+#   --connections C  the keep-alive connections the requests go round (32 is wrk's -c32: each
+#                connection's state is then as cold as under load)
 #   --history    adds wf with its history kept (the SQLite store, the default) to wf with
 #                `--store memory`: what the history costs a sync request, writer thread included
 #   --keep DIR   leaves the callgrind files there (callgrind_annotate DIR/wf-3.out shows where)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-N=2000 OTHER= KEEP= HISTORY=
+N=2000 OTHER= KEEP= HISTORY= CACHE=() CONNS=4
 while [ $# -gt 0 ]; do
   case "$1" in
     --requests) N=$2; shift 2 ;;
     --other) OTHER=$2; shift 2 ;;
     --keep) KEEP=$2; shift 2 ;;
     --history) HISTORY=1; shift ;;
+    --cache) CACHE=(--cache-sim=yes --I1=32768,8,64 --D1=32768,8,64 --LL=524288,8,64); shift ;;
+    --connections) CONNS=$2; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -36,18 +45,18 @@ PID=
 cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null; [ -z "$KEEP" ] && rm -rf "$TMP"; true; }
 trap cleanup EXIT
 
-# send PORT COUNT: COUNT reference requests over 4 keep-alive connections; fails on any non-200.
+# send PORT COUNT: COUNT reference requests over $CONNS keep-alive connections; fails on any non-200.
 send() {
-  python3 - "$1" "$2" <<'PY'
+  python3 - "$1" "$2" "$CONNS" <<'PY'
 import socket, sys
-port, count = int(sys.argv[1]), int(sys.argv[2])
+port, count, conns = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 body = b'{"data":{"status":"paid","amount":1250,"currency":"EUR"},"customer":{"email":"a@b.c"}}'
 req = (b"POST /hooks/payment?order=42 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
        b"X-Request-Id: abc-123\r\nContent-Length: %d\r\n\r\n" % len(body)) + body
-conns = [socket.create_connection(("127.0.0.1", port)) for _ in range(4)]
-bufs = [b""] * 4
+conns = [socket.create_connection(("127.0.0.1", port)) for _ in range(conns)]
+bufs = [b""] * len(conns)
 for i in range(count):
-    k = i % 4
+    k = i % len(conns)
     conns[k].sendall(req)
     buf = bufs[k]
     while True:
@@ -76,27 +85,40 @@ PY
 measure() {
   local name=$1 port=$2; shift 2
   for k in 1 3; do
-    valgrind --tool=callgrind --callgrind-out-file="$TMP/$name-$k.out" "$@" >/dev/null 2>"$TMP/$name-$k.err" &
+    valgrind --tool=callgrind "${CACHE[@]}" --callgrind-out-file="$TMP/$name-$k.out" "$@" >/dev/null 2>"$TMP/$name-$k.err" &
     PID=$!
     for _ in $(seq 1 600); do "$PEERS/check.sh" "$port" >/dev/null 2>&1 && break; sleep 0.2; done
     send "$port" $((N * k))
     kill -TERM "$PID"; wait "$PID" 2>/dev/null || true; PID=
-    grep -h '^summary:' "$TMP/$name-$k.out" | awk '{print $2}' >"$TMP/$name-$k.total"
+    grep -h '^summary:' "$TMP/$name-$k.out" | cut -d' ' -f2- >"$TMP/$name-$k.total"
   done
-  echo "$name $(( ($(cat "$TMP/$name-3.total") - $(cat "$TMP/$name-1.total")) / (2 * N) ))" | tee -a "$TMP/results"
+  # One line: the name, then each event per request (instructions first; with --cache, the
+  # events named on the `events:` line of the callgrind file).
+  paste -d' ' "$TMP/$name-1.total" "$TMP/$name-3.total" |
+    awk -v name="$name" -v n="$N" '{ h = NF / 2; s = name; for (i = 1; i <= h; i++) s = s " " int(($(i + h) - $i) / (2 * n)); print s }' |
+    tee -a "$TMP/results"
 }
 
 measure baseline 8191 "$BASELINE" 8191 full
 measure wf 8192 target/release/wf serve benches/payment.wf --listen 127.0.0.1:8192 --store memory
 [ -n "$OTHER" ] && measure other 8193 "$OTHER" serve benches/payment.wf --listen 127.0.0.1:8193 --store memory
 [ -n "$HISTORY" ] && measure history 8194 target/release/wf serve benches/payment.wf --listen 127.0.0.1:8194 --store "$TMP/state.db"
-python3 - "$TMP/results" <<'PY'
+python3 - "$TMP/results" "$TMP/wf-1.out" <<'PY'
 import sys
-n = {l.split()[0]: int(l.split()[1]) for l in open(sys.argv[1])}
+rows = {l.split()[0]: [int(x) for x in l.split()[1:]] for l in open(sys.argv[1])}
+n = {k: v[0] for k, v in rows.items()}
+events = next(l.split()[1:] for l in open(sys.argv[2]) if l.startswith("events:"))
 print()
 for k, v in n.items():
     print(f"{k:9} {v:7d} instructions/request")
 print(f"wf/baseline {n['wf'] / n['baseline']:.2f}")
+if "I1mr" in events:
+    # L1 misses per request: code (I1mr) and data read and written (D1mr, D1mw).
+    at = {e: events.index(e) for e in ("I1mr", "D1mr", "D1mw")}
+    print()
+    for k, v in rows.items():
+        l1 = {e: v[i] for e, i in at.items()}
+        print(f"{k:9} L1 misses/request: code {l1['I1mr']:5d}  data read {l1['D1mr']:4d}  data written {l1['D1mw']:4d}")
 if "other" in n:
     print(f"wf/other {n['wf'] / n['other']:.2f}")
 if "history" in n:
