@@ -438,7 +438,7 @@ where
         let head = Head::of(req);
         let content_type = head.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
         let kind = form::Kind::of(content_type);
-        let mut frame = vec![Value::Null; wf.slots];
+        let mut frame = crate::request::value::nulls(wf.slots);
         if let Some(verifier) = &s.signature {
             let behind_proxy = limits.trusted_proxies.iter().any(|n| n.contains(&peer));
             if let Err(why) = verify_signature(s, verifier, &head, &bytes, kind, behind_proxy, &mut frame) {

@@ -69,7 +69,7 @@ pub fn parse_roots(query: &str, roots: Option<&[String]>) -> Value {
 /// Parameters written without brackets (`order=42`, `a=1&a=2`) are taken directly, building
 /// nothing else; a needed root that also appears with brackets goes through the full rules.
 pub fn roots(query: &str, roots: &[String]) -> Vec<Value> {
-    let mut out = vec![Value::Null; roots.len()];
+    let mut out = crate::request::value::nulls(roots.len());
     for (key, value) in form_urlencoded::parse(query.as_bytes()).take(PARAMETER_LIMIT) {
         let wanted = root_of(&key);
         let Some((root, slot)) = roots.iter().zip(out.iter_mut()).find(|(r, _)| r.as_str() == wanted) else {
@@ -93,7 +93,7 @@ pub fn roots(query: &str, roots: &[String]) -> Vec<Value> {
 
 fn full_roots(query: &str, roots: &[String]) -> Vec<Value> {
     let Value::Object(mut all) = parse_roots(query, Some(roots)) else {
-        return vec![Value::Null; roots.len()];
+        return crate::request::value::nulls(roots.len());
     };
     roots.iter().map(|r| all.remove(r).unwrap_or(Value::Null)).collect()
 }

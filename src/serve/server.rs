@@ -93,8 +93,6 @@ impl StoreChoice {
     }
 }
 
-/// Most header lines a request may have (more: `431`).
-const MAX_HEADERS: usize = 100;
 /// Largest request head, in bytes (more: `431`).
 const MAX_HEAD: usize = 64 * 1024;
 /// Quiet time after a file change before reloading.
@@ -524,7 +522,8 @@ async fn run(opts: Options, router: Router) -> ExitCode {
         // The head's deadline is kept by the connection's own watchdog (`Idle`), not by a timer
         // hyper would make for every request.
         .header_read_timeout(None)
-        .max_headers(MAX_HEADERS)
+        // At most 100 header lines (more: `431`) is hyper's own default; setting it, even to 100,
+        // would make hyper fill a header table on every request instead of using its inline one.
         .max_buf_size(MAX_HEAD);
     let mut http2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
     http2.timer(TokioTimer::new()).max_header_list_size(MAX_HEAD as u32);

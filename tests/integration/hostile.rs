@@ -102,6 +102,23 @@ fn query_strings_are_bounded() {
 }
 
 #[test]
+fn at_most_100_header_lines() {
+    let s = echo(&[]);
+    let request = |lines: usize| {
+        let mut raw = String::from("POST /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\n");
+        for i in 0..lines {
+            raw.push_str(&format!("X-Line-{i}: {i}\r\n"));
+        }
+        raw.push_str("Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}");
+        raw_request(s.addr, raw.as_bytes()).status
+    };
+    // With Host, Connection, Content-Type and Content-Length: 100 lines, then 101.
+    assert_eq!(request(96), 200);
+    assert_eq!(request(97), 431);
+    still_serves(&s);
+}
+
+#[test]
 fn odd_and_huge_headers() {
     let s = echo(&[]);
     let mut raw = b"POST /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\nX-H: \xc3\x28\xff\r\n".to_vec();
