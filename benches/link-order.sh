@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Writes link/functions.txt: the functions `wf serve` runs, from its start to its stop, with the
+# scenario's requests (benches/payment.wf) in between, hottest first. build.rs hands the list to
+# the linker, which places those functions together at the start of the release binary's code.
+# Run it again after large changes to the request path (a stale list only loses some effect).
+#
+# usage: benches/link-order.sh [--requests 2000]
+#        benches/link-order.sh --check   how many of the listed functions the release binary has
+#                                        (and placed first): fewer means the list is out of date
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=2000 CHECK=
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --requests) N=$2; shift 2 ;;
+    --check) CHECK=1; shift ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+done
+if [ -n "$CHECK" ]; then
+  cargo build --release --quiet --bin wf
+  listed=$(sort -u link/functions.txt | wc -l)
+  found=$(nm target/release/wf | awk '{print $3}' | sort -u | comm -12 - <(sort -u link/functions.txt) | wc -l)
+  echo "$found of $listed listed functions are in target/release/wf"
+  exit 0
+fi
+command -v valgrind >/dev/null || { echo "needs valgrind (apt-get install valgrind)" >&2; exit 2; }
+cargo build --release --quiet --bin wf
+TMP=$(mktemp -d); PID=
+cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$TMP"; true; }
+trap cleanup EXIT
+PORT=8196
+valgrind --tool=callgrind --demangle=no --callgrind-out-file="$TMP/wf.out" \
+  target/release/wf serve benches/payment.wf --listen "127.0.0.1:$PORT" --store memory >/dev/null 2>"$TMP/wf.err" &
+PID=$!
+python3 - "$PORT" "$N" <<'PY'
+import socket, sys, time
+port, count = int(sys.argv[1]), int(sys.argv[2])
+for _ in range(600):
+    try:
+        conn = socket.create_connection(("127.0.0.1", port)); break
+    except OSError:
+        time.sleep(0.2)
+else:
+    sys.exit("wf did not start")
+body = b'{"data":{"status":"paid","amount":1250,"currency":"EUR"},"customer":{"email":"a@b.c"}}'
+req = (b"POST /hooks/payment?order=42 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+       b"X-Request-Id: abc-123\r\nContent-Length: %d\r\n\r\n" % len(body)) + body
+buf = b""
+for _ in range(count):
+    conn.sendall(req)
+    while b"\r\n\r\n" not in buf or len(buf.partition(b"\r\n\r\n")[2]) < int(
+            [l for l in buf.partition(b"\r\n\r\n")[0].split(b"\r\n") if l.lower().startswith(b"content-length:")][0].split(b":")[1]):
+        chunk = conn.recv(65536)
+        if not chunk:
+            sys.exit("connection closed")
+        buf += chunk
+    head, _, rest = buf.partition(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.1 200"):
+        sys.exit("not 200: " + head.split(b"\r\n")[0].decode())
+    length = int([l for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")][0].split(b":")[1])
+    buf = rest[length:]
+conn.close()
+PY
+kill -TERM "$PID"; wait "$PID" 2>/dev/null || true; PID=
+# Each function of the binary with its own instructions, hottest first. Callgrind's names carry
+# suffixes of its own (`'2` for a recursion level, `.N` for a name seen twice): the linker's are
+# without them.
+python3 - "$TMP/wf.out" "$(readlink -f target/release/wf)" >link/functions.txt <<'PY'
+import collections, re, sys
+objects, names, object_of, cost = {}, {}, {}, collections.Counter()
+ob = fn = None
+after_call = False
+for line in open(sys.argv[1], errors="replace"):
+    m = re.match(r"^(c?)(ob|fn)=\((\d+)\)(?: (.*))?$", line.rstrip("\n"))
+    if m:
+        called, kind, key, name = m.groups()
+        table = objects if kind == "ob" else names
+        if name:
+            table[key] = name
+        if not called and kind == "ob":
+            ob = key
+        elif not called:
+            fn = key
+            object_of.setdefault(key, ob)
+        continue
+    if line.startswith("calls="):
+        after_call = True
+        continue
+    if line[:1].isdigit() or line[:1] in "+-*":
+        if after_call:
+            after_call = False
+            continue
+        fields = line.split()
+        if fn and len(fields) > 1 and fields[1].isdigit():
+            cost[fn] += int(fields[1])
+seen = set()
+for key in sorted(names, key=lambda k: -cost[k]):
+    if objects.get(object_of.get(key), "") != sys.argv[2]:
+        continue
+    name = re.sub(r"('\d+)+$", "", names[key])
+    name = re.sub(r"\.\d+$", "", name) if not name.startswith("_ZN") else name
+    if name.startswith(("_ZN", "_R")) and name not in seen:
+        seen.add(name)
+        print(name)
+PY
+echo "link/functions.txt: $(wc -l <link/functions.txt) functions" >&2
