@@ -26,7 +26,9 @@ fn main() {
         return;
     }
     let list = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("link/functions.txt");
-    if list.exists() {
+    // `-Wl,` splits at commas, and the flag would split at spaces.
+    let plain = !list.to_string_lossy().contains([',', ' ', '\t', '\n']);
+    if list.exists() && plain {
         println!("cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file={}", list.display());
         println!("cargo:rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
     }
