@@ -1,8 +1,9 @@
 //! Lays out the release binary's code: the functions `wf serve` runs (at start and for each
-//! request), listed in `link/functions.txt` by `benches/link-order.sh`, are placed together at the
-//! start of the code, instead of wherever their crates put them among ~13,000 others. A server
-//! then maps far less of the binary at start (the kernel maps 64 KiB around each page of code it
-//! runs for the first time: idle RSS 9.7 → 6.0 MiB) and a request runs through fewer pages.
+//! request, with either store; SQLite's C functions too), listed in `link/functions.txt` by
+//! `benches/link-order.sh`, are placed together at the start of the code, instead of wherever
+//! their crates put them among ~13,000 others. A server then maps far less of the binary at start
+//! (the kernel maps 64 KiB around each page of code it runs for the first time: idle RSS 9.7 →
+//! 6.0 MiB) and a request runs through fewer pages.
 //!
 //! Only where the linker is LLD, which reads the list: release builds for x86_64 Linux (GNU) with
 //! Rust 1.90 or later, whose default linker there is `rust-lld`, and no other linker configured.

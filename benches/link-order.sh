@@ -29,11 +29,17 @@ cargo build --release --quiet --bin wf
 TMP=$(mktemp -d); PID=
 cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$TMP"; true; }
 trap cleanup EXIT
-PORT=8196
-valgrind --tool=callgrind --demangle=no --callgrind-out-file="$TMP/wf.out" \
-  target/release/wf serve benches/payment.wf --listen "127.0.0.1:$PORT" --store memory >/dev/null 2>"$TMP/wf.err" &
-PID=$!
-python3 - "$PORT" "$N" <<'PY'
+# profile NAME PORT STORE: wf under callgrind from start to stop, the scenario's requests between.
+profile() {
+  local name=$1 port=$2 store=$3
+  valgrind --tool=callgrind --demangle=no --callgrind-out-file="$TMP/$name.out" \
+    target/release/wf serve benches/payment.wf --listen "127.0.0.1:$port" --store "$store" >/dev/null 2>"$TMP/$name.err" &
+  PID=$!
+  send "$port"
+  kill -TERM "$PID"; wait "$PID" 2>/dev/null || true; PID=
+}
+send() {
+  python3 - "$1" "$N" <<'PY'
 import socket, sys, time
 port, count = int(sys.argv[1]), int(sys.argv[2])
 for _ in range(600):
@@ -62,46 +68,52 @@ for _ in range(count):
     buf = rest[length:]
 conn.close()
 PY
-kill -TERM "$PID"; wait "$PID" 2>/dev/null || true; PID=
+}
+# Both stores: memory (the benchmarks) and SQLite, the default (its history writer and SQLite's
+# own code run for every request).
+profile memory 8196 memory
+profile sqlite 8197 "$TMP/state.db"
 # Each function of the binary with its own instructions, hottest first. Callgrind's names carry
 # suffixes of its own (`'2` for a recursion level, `.N` for a name seen twice): the linker's are
 # without them.
-python3 - "$TMP/wf.out" "$(readlink -f target/release/wf)" >link/functions.txt <<'PY'
+python3 - "$(readlink -f target/release/wf)" "$TMP/memory.out" "$TMP/sqlite.out" >link/functions.txt <<'PY'
 import collections, re, sys
-objects, names, object_of, cost = {}, {}, {}, collections.Counter()
-ob = fn = None
-after_call = False
-for line in open(sys.argv[1], errors="replace"):
-    m = re.match(r"^(c?)(ob|fn)=\((\d+)\)(?: (.*))?$", line.rstrip("\n"))
-    if m:
-        called, kind, key, name = m.groups()
-        table = objects if kind == "ob" else names
-        if name:
-            table[key] = name
-        if not called and kind == "ob":
-            ob = key
-        elif not called:
-            fn = key
-            object_of.setdefault(key, ob)
-        continue
-    if line.startswith("calls="):
-        after_call = True
-        continue
-    if line[:1].isdigit() or line[:1] in "+-*":
-        if after_call:
-            after_call = False
+binary, files = sys.argv[1], sys.argv[2:]
+total = collections.Counter()
+for path in files:
+    objects, names, object_of, cost = {}, {}, {}, collections.Counter()
+    ob = fn = None
+    after_call = False
+    for line in open(path, errors="replace"):
+        m = re.match(r"^(c?)(ob|fn)=\((\d+)\)(?: (.*))?$", line.rstrip("\n"))
+        if m:
+            called, kind, key, name = m.groups()
+            table = objects if kind == "ob" else names
+            if name:
+                table[key] = name
+            if not called and kind == "ob":
+                ob = key
+            elif not called:
+                fn = key
+                object_of.setdefault(key, ob)
             continue
-        fields = line.split()
-        if fn and len(fields) > 1 and fields[1].isdigit():
-            cost[fn] += int(fields[1])
-seen = set()
-for key in sorted(names, key=lambda k: -cost[k]):
-    if objects.get(object_of.get(key), "") != sys.argv[2]:
-        continue
-    name = re.sub(r"('\d+)+$", "", names[key])
-    name = re.sub(r"\.\d+$", "", name) if not name.startswith("_ZN") else name
-    if name.startswith(("_ZN", "_R")) and name not in seen:
-        seen.add(name)
+        if line.startswith("calls="):
+            after_call = True
+            continue
+        if line[:1].isdigit() or line[:1] in "+-*":
+            if after_call:
+                after_call = False
+                continue
+            fields = line.split()
+            if fn and len(fields) > 1 and fields[1].isdigit():
+                cost[fn] += int(fields[1])
+    for key, name in names.items():
+        if objects.get(object_of.get(key)) == binary:
+            total[re.sub(r"('\d+)+$", "", name)] += cost[key]
+for name, _ in sorted(total.items(), key=lambda kv: -kv[1]):
+    # Rust's names (mangled) and C's (SQLite's); not the names valgrind makes up for code
+    # without a symbol.
+    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_$.]*", name) and not name.startswith("0x"):
         print(name)
 PY
 echo "link/functions.txt: $(wc -l <link/functions.txt) functions" >&2
