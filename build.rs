@@ -21,7 +21,8 @@ fn main() {
     let gnu_linux = var("TARGET").is_ok_and(|t| t == "x86_64-unknown-linux-gnu");
     let off = var("WF_NO_LINK_ORDER").is_ok_and(|v| v == "1");
     // Another linker, chosen by configuration or flags, may not read the list.
-    let other_linker = var("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER").is_ok()
+    let other_linker = var("RUSTC_LINKER").is_ok()
+        || var("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER").is_ok()
         || var("CARGO_ENCODED_RUSTFLAGS").is_ok_and(|f| f.contains("linker") || f.contains("fuse-ld"));
     if !release || !gnu_linux || off || other_linker || !lld_by_default() {
         return;

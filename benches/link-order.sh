@@ -5,8 +5,8 @@
 # Run it again after large changes to the request path (a stale list only loses some effect).
 #
 # usage: benches/link-order.sh [--requests 2000]
-#        benches/link-order.sh --check   how many of the listed functions the release binary has
-#                                        (and placed first): fewer means the list is out of date
+#        benches/link-order.sh --check   how many of the listed functions the release binary has:
+#                                        fewer means the list is out of date
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=2000 CHECK=
