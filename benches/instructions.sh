@@ -46,40 +46,7 @@ cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null; [ -z "$KEEP" ] && rm -rf "
 trap cleanup EXIT
 
 # send PORT COUNT: COUNT reference requests over $CONNS keep-alive connections; fails on any non-200.
-send() {
-  python3 - "$1" "$2" "$CONNS" <<'PY'
-import socket, sys
-port, count, conns = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-body = b'{"data":{"status":"paid","amount":1250,"currency":"EUR"},"customer":{"email":"a@b.c"}}'
-req = (b"POST /hooks/payment?order=42 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-       b"X-Request-Id: abc-123\r\nContent-Length: %d\r\n\r\n" % len(body)) + body
-conns = [socket.create_connection(("127.0.0.1", port)) for _ in range(conns)]
-bufs = [b""] * len(conns)
-for i in range(count):
-    k = i % len(conns)
-    conns[k].sendall(req)
-    buf = bufs[k]
-    while True:
-        head, sep, rest = buf.partition(b"\r\n\r\n")
-        if sep:
-            length = 0
-            for line in head.split(b"\r\n")[1:]:
-                name, _, value = line.partition(b":")
-                if name.strip().lower() == b"content-length":
-                    length = int(value)
-            if len(rest) >= length:
-                if not head.startswith(b"HTTP/1.1 200"):
-                    sys.exit("not 200: " + head.split(b"\r\n")[0].decode())
-                bufs[k] = rest[length:]
-                break
-        chunk = conns[k].recv(65536)
-        if not chunk:
-            sys.exit("connection closed")
-        buf += chunk
-for c in conns:
-    c.close()
-PY
-}
+send() { python3 benches/send.py "$1" "$2" "$CONNS"; }
 
 # measure NAME PORT COMMAND...: total instructions for N, then 3N requests.
 measure() {

@@ -38,37 +38,8 @@ profile() {
   send "$port"
   kill -TERM "$PID"; wait "$PID" 2>/dev/null || true; PID=
 }
-send() {
-  python3 - "$1" "$N" <<'PY'
-import socket, sys, time
-port, count = int(sys.argv[1]), int(sys.argv[2])
-for _ in range(600):
-    try:
-        conn = socket.create_connection(("127.0.0.1", port)); break
-    except OSError:
-        time.sleep(0.2)
-else:
-    sys.exit("wf did not start")
-body = b'{"data":{"status":"paid","amount":1250,"currency":"EUR"},"customer":{"email":"a@b.c"}}'
-req = (b"POST /hooks/payment?order=42 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-       b"X-Request-Id: abc-123\r\nContent-Length: %d\r\n\r\n" % len(body)) + body
-buf = b""
-for _ in range(count):
-    conn.sendall(req)
-    while b"\r\n\r\n" not in buf or len(buf.partition(b"\r\n\r\n")[2]) < int(
-            [l for l in buf.partition(b"\r\n\r\n")[0].split(b"\r\n") if l.lower().startswith(b"content-length:")][0].split(b":")[1]):
-        chunk = conn.recv(65536)
-        if not chunk:
-            sys.exit("connection closed")
-        buf += chunk
-    head, _, rest = buf.partition(b"\r\n\r\n")
-    if not head.startswith(b"HTTP/1.1 200"):
-        sys.exit("not 200: " + head.split(b"\r\n")[0].decode())
-    length = int([l for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")][0].split(b":")[1])
-    buf = rest[length:]
-conn.close()
-PY
-}
+# send PORT: the scenario's requests on one keep-alive connection, once wf accepts.
+send() { python3 benches/send.py "$1" "$N" 1; }
 # Both stores: memory (the benchmarks) and SQLite, the default (its history writer and SQLite's
 # own code run for every request).
 profile memory 8196 memory

@@ -287,6 +287,14 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn nulls_are_n_nulls() {
+        let v = nulls(3);
+        assert_eq!(v, vec![Value::Null; 3]);
+        assert_eq!(v.capacity(), 3);
+        assert!(nulls(0).is_empty());
+    }
+
+    #[test]
     fn integers_stay_integers() {
         assert_eq!(add(&json!(2), &json!(3)).unwrap(), json!(5));
         assert_eq!(arith(BinOp::Div, &json!(6), &json!(3)).unwrap(), json!(2));

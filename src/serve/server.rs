@@ -338,10 +338,6 @@ struct Ctx {
 }
 
 impl Ctx {
-    fn next_id(&self) -> ExecId {
-        self.ids.next()
-    }
-
     /// Answers one request of connection `conn` (which counts it). An `async` block,
     /// not an `async fn`: an `async fn` would keep the request twice in its future (its argument
     /// and its local), which hyper moves into place for every request.
@@ -357,7 +353,8 @@ impl Ctx {
             let started = this.metrics.as_ref().map(|_| std::time::Instant::now());
             let mut cors = None;
             let mut handled =
-                handle::answer(&router, &this.limits, &this.queue, this.next_id(), &mut req, &mut cors).await;
+                handle::answer(&router, &this.limits, &this.queue, this.ids.next(), &mut req, &mut cors)
+                    .await;
             handle::with_cors(&mut handled, cors);
             if let Some(r) = &handled.record {
                 logging::record(r);
