@@ -8,16 +8,23 @@
 # With --unpinned, the servers run on both cores and wrk is `-t2 -c64` (bench.sh unpinned): the
 # shape of a machine where the server has every core.
 #
+# With --paired, each round runs the baseline and wf at the same time, on the same cores, each
+# loaded by its own wrk (the two wrk share the client core): whatever else the machine does slows
+# both alike, so the ratio holds still where alternating rounds swing by 20%. It also prints the
+# CPU time each server spent per request (user and system, from /proc).
+#
 # usage: benches/hyper.sh [--rounds 2] [--duration 8s] [--other PATH-TO-ANOTHER-WF] [--unpinned]
+#                         [--paired]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROUNDS=2 DURATION=8s OTHER= SHAPE=pinned
+ROUNDS=2 DURATION=8s OTHER= SHAPE=pinned PAIRED=
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) ROUNDS=$2; shift 2 ;;
     --duration) DURATION=$2; shift 2 ;;
     --other) OTHER=$2; shift 2 ;;
     --unpinned) SHAPE=unpinned; shift ;;
+    --paired) PAIRED=1; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -37,6 +44,18 @@ serve() { # serve BIN PORT
   for _ in $(seq 1 100); do "$PEERS/check.sh" "$2" >/dev/null 2>&1 && break; sleep 0.1; done
 }
 bench() { DURATION=$DURATION WARMUP=1s LABEL=$1 "$PEERS/bench.sh" "$2" "$SHAPE" 2>/dev/null | tail -1 | tee -a "$TMP/results"; }
+cpu() { awk '{print $14 + $15, $14, $15}' "/proc/$1/stat"; } # ticks: user+system, user, system
+if [ -n "$PAIRED" ]; then
+  serve target/release/wf 8182
+  for _ in $(seq 1 "$ROUNDS"); do
+    read -r b0 _ _ < <(cpu "$BASE"); read -r w0 _ _ < <(cpu "$WF")
+    bench baseline 8181 > "$TMP/b" & B=$!; bench wf 8182 > "$TMP/w"; wait "$B"
+    read -r b1 _ _ < <(cpu "$BASE"); read -r w1 _ _ < <(cpu "$WF")
+    cat "$TMP/b" "$TMP/w"
+    echo "cpu baseline=$((b1 - b0)) wf=$((w1 - w0))" >> "$TMP/results"
+  done
+fi
+[ -n "$PAIRED" ] && ROUNDS=0
 for _ in $(seq 1 "$ROUNDS"); do
   bench baseline 8181
   serve target/release/wf 8182; bench wf 8182; kill "$WF"; wait "$WF" 2>/dev/null || true
@@ -45,14 +64,24 @@ done
 python3 - "$TMP/results" <<'PY'
 import sys, statistics, collections
 rps = collections.defaultdict(list)
+p99 = collections.defaultdict(list)
+cpu = collections.defaultdict(float)
 for line in open(sys.argv[1]):
-    f = dict(p.split("=", 1) for p in line.split() if "=" in p)
-    rps[line.split()[0]].append(float(f["rps"]))
+    if line.startswith("cpu "):
+        for k, v in (p.split("=") for p in line.split()[1:]):
+            cpu[k] += float(v)
+    else:
+        f = dict(p.split("=", 1) for p in line.split() if "=" in p)
+        rps[line.split()[0]].append(float(f["rps"]))
+        p99[line.split()[0]].append(float(f["p99_ms"]))
 mean = {k: statistics.mean(v) for k, v in rps.items()}
 print()
 for k, v in mean.items():
-    print(f"{k:9} {v:9.0f} req/s")
-print(f"wf/baseline {mean['wf'] / mean['baseline']:.2f}")
+    print(f"{k:9} {v:9.0f} req/s  p99 {statistics.mean(p99[k]):.2f} ms")
+print(f"wf/baseline {mean['wf'] / mean['baseline']:.2f}  p99 wf/baseline {statistics.mean(p99['wf']) / statistics.mean(p99['baseline']):.2f}")
+if cpu:  # CPU ticks per request, each server's ticks over the requests it answered
+    per = {k: cpu[k] / sum(rps[k]) for k in cpu}
+    print(f"CPU per request wf/baseline {per['wf'] / per['baseline']:.2f}")
 if "other" in mean:
     print(f"other/baseline {mean['other'] / mean['baseline']:.2f}  wf/other {mean['wf'] / mean['other']:.2f}")
 PY
