@@ -15,6 +15,9 @@ use std::env::var;
 
 fn main() {
     println!("cargo:rerun-if-changed=link/functions.txt");
+    // The profile link/rustc.sh compiles release builds with: a new one rebuilds wf (its
+    // dependencies keep the one they were built with until `cargo clean`).
+    println!("cargo:rerun-if-changed=link/wf.profdata");
     println!("cargo:rerun-if-env-changed=WF_NO_LINK_ORDER");
     println!("cargo:rerun-if-env-changed=CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER");
     let release = var("PROFILE").is_ok_and(|p| p == "release");
