@@ -10,6 +10,7 @@ mod hostile;
 mod lsp;
 mod operability;
 mod payloads;
+mod pgo_wrapper;
 #[path = "../support/postgres.rs"]
 mod postgres_cluster;
 mod providers;
