@@ -44,13 +44,13 @@ serve() { # serve BIN PORT
   for _ in $(seq 1 100); do "$PEERS/check.sh" "$2" >/dev/null 2>&1 && break; sleep 0.1; done
 }
 bench() { DURATION=$DURATION WARMUP=1s LABEL=$1 "$PEERS/bench.sh" "$2" "$SHAPE" 2>/dev/null | tail -1 | tee -a "$TMP/results"; }
-cpu() { awk '{print $14 + $15, $14, $15}' "/proc/$1/stat"; } # ticks: user+system, user, system
+cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; } # CPU ticks so far: user + system
 if [ -n "$PAIRED" ]; then
   serve target/release/wf 8182
   for _ in $(seq 1 "$ROUNDS"); do
-    read -r b0 _ _ < <(cpu "$BASE"); read -r w0 _ _ < <(cpu "$WF")
+    b0=$(cpu "$BASE") w0=$(cpu "$WF")
     bench baseline 8181 > "$TMP/b" & B=$!; bench wf 8182 > "$TMP/w"; wait "$B"
-    read -r b1 _ _ < <(cpu "$BASE"); read -r w1 _ _ < <(cpu "$WF")
+    b1=$(cpu "$BASE") w1=$(cpu "$WF")
     cat "$TMP/b" "$TMP/w"
     echo "cpu baseline=$((b1 - b0)) wf=$((w1 - w0))" >> "$TMP/results"
   done

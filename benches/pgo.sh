@@ -39,7 +39,7 @@ RUSTFLAGS="-Cprofile-generate=$RAW" cargo build --release --quiet --target-dir t
 rm -rf "$RAW"
 WF=target/pgo/release/wf
 
-# load WORKFLOW PATH STORE [ENV...]: wf on core 0 under `wrk -t1 -c32` on core 1, then stopped
+# load WORKFLOW PATH STORE: wf on core 0 under `wrk -t1 -c32` on core 1, then stopped
 # with SIGTERM (the counts are written when it exits).
 load() {
   local wf=$1 path=$2 store=$3
@@ -57,13 +57,11 @@ load() {
 }
 load benches/payment.wf "/hooks/payment?order=42" memory
 load benches/payment.wf "/hooks/payment?order=42" "$TMP/state.db"
-export BENCH_SECRET=bench-secret
-BODY='{"data":{"status":"paid","amount":1250,"currency":"EUR"},"customer":{"email":"a@b.c"}}'
-WF_BENCH_SIGNATURE="sha256=$(printf '%s' "$BODY" | openssl dgst -sha256 -hmac "$BENCH_SECRET" -r | cut -d' ' -f1)"
+. benches/signature.sh
 WF_BENCH_SIGNATURE=$WF_BENCH_SIGNATURE load benches/signed.wf "/hooks/signed?order=42" memory
 load benches/accept.wf /hooks/accept "$TMP/state.db"
 
-# Sparse: functions that never ran are left out (0.6 MB instead of 8).
+# Sparse: functions that never ran are left out (0.8 MB instead of 8).
 "$PROFDATA" merge --sparse -o link/wf.profdata "$RAW"/*.profraw
 rustc -vV >link/wf.profdata.rustc
 echo "link/wf.profdata: $(wc -c <link/wf.profdata) bytes, for $(sed -n 's/^release: /rustc /p' link/wf.profdata.rustc) (LLVM $LLVM)" >&2

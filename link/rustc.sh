@@ -6,10 +6,10 @@
 # of the way, and inlines by what is called: a request runs through fewer cache lines of code.
 #
 # The profile is added to no build that is not optimized (tests, clippy), to no build recording a
-# profile or instrumented for fuzzing, with WF_NO_PGO=1, and with a compiler other than the one that wrote it
-# (`link/wf.profdata.rustc` holds its `rustc -vV`): another LLVM may not read the file. A
-# function changed since the profile was written is optimized without its counts, as it would be
-# without a profile; the build never fails for an old profile.
+# profile or instrumented for fuzzing, with WF_NO_PGO=1, and with a compiler other than the one
+# that wrote it (`link/wf.profdata.rustc` holds its `rustc -vV`): another LLVM may not read the
+# file. A function changed since the profile was written is optimized without its counts, as it
+# would be without a profile; the build never fails for an old profile.
 dir=$(cd "$(dirname "$0")" && pwd)
 optimized=
 for arg in "$@"; do

@@ -2,6 +2,7 @@
 //! with a stand-in compiler that prints the arguments it is given.
 
 use crate::common::{repo, Dir};
+use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
 /// A compiler that answers `-vV` with `version` and otherwise prints its arguments, one per line.
@@ -11,7 +12,7 @@ fn compiler(dir: &Dir, version: &str) -> String {
         "#!/bin/sh\nif [ \"$1\" = -vV ]; then printf '%s\\n' '{version}'; else printf '%s\\n' \"$@\"; fi\n"
     );
     std::fs::write(&path, script).expect("write the stand-in compiler");
-    Command::new("chmod").arg("+x").arg(&path).status().expect("chmod");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     path.to_str().expect("utf8").to_string()
 }
 
