@@ -2,8 +2,9 @@
 # Writes link/wf.profdata: the profile of `wf serve` answering the benchmark scenarios, which every
 # release build then compiles with (link/rustc.sh, profile-guided optimization), and
 # link/wf.profdata.rustc, the compiler it belongs to. Run it again after changes to the request
-# path or a new toolchain or Cargo.lock (an old profile only loses some of its effect), then
-# benches/link-order.sh, whose list follows the code the profile shaped.
+# path or a new toolchain or Cargo.lock (an old profile only loses some of its effect). It ends by
+# running benches/link-order.sh: the profile reshapes the code (what is inlined, what is split off
+# cold), and a list of the old code's functions leaves the new ones scattered (idle RSS 6 → 8 MiB).
 #
 # It builds wf with LLVM's counters (target/pgo), runs it, under wrk, on each scenario:
 #   benches/payment.wf  with --store memory, and with the SQLite store (the default: history rows)
@@ -65,3 +66,5 @@ load benches/accept.wf /hooks/accept "$TMP/state.db"
 "$PROFDATA" merge --sparse -o link/wf.profdata "$RAW"/*.profraw
 rustc -vV >link/wf.profdata.rustc
 echo "link/wf.profdata: $(wc -c <link/wf.profdata) bytes, for $(sed -n 's/^release: /rustc /p' link/wf.profdata.rustc) (LLVM $LLVM)" >&2
+# The layout list of the code this profile shapes (link-order.sh builds it first).
+benches/link-order.sh
