@@ -3,8 +3,10 @@
 # ../shared/peers/hyper-baseline (HTTP/1, http1::Builder, the body parsed into serde_json::Value:
 # "baseline") and this repository's own (benches/baseline.rs: hyper's auto builder, `json!`:
 # "own-baseline", an extra row) on the same scenario, with the same load, in one run.
-# Server pinned to core 0, wrk to core 1 (-t1 -c32), rounds alternate baseline, own-baseline, wf.
-# Prints req/s, p50, p99, idle and peak RSS of every run, then the means and wf/baseline ratios.
+# Server pinned to core 0, wrk to core 1 (-t1 -c32), rounds alternate baseline, own-baseline, wf
+# (reversed every second round). Prints req/s, p50, p99, idle and peak RSS of every run, then the
+# means, the wf/baseline ratios of the means, and the ratio in each round with their median: on a
+# machine whose speed drifts by 20% in a minute, neighbouring runs are the fairest comparison.
 # Then the signed scenario: the same request signed as GitHub signs it (X-Hub-Signature-256),
 # `wf serve benches/signed.wf` (auth github) against benches/baseline.rs's /hooks/signed, which
 # checks the HMAC by hand with the hmac and sha2 crates.
@@ -70,17 +72,22 @@ echo "scenario: POST /hooks/payment?order=42, 86-byte JSON body; server on core 
 printf '%-22s %10s %9s %9s %10s %10s %8s\n' run req/s p50_ms p99_ms idle_MiB peak_MiB errors
 SHARED=../shared/peers/run-hyper-baseline.sh
 [ -x "$SHARED" ] || { echo "needs ../shared/peers (the shared hyper server)" >&2; exit 2; }
+# order ROUND NAME... : the names in order in odd rounds, reversed in even ones, so that a machine
+# slowing down (or speeding up) through the run favours no one.
+order() { local round=$1; shift; if [ $((round % 2)) = 1 ]; then echo "$@"; else echo "$@" | tr ' ' '\n' | tac | tr '\n' ' '; fi; }
 for round in $(seq 1 "$ROUNDS"); do
-  PID=$(PIN=0 "$SHARED" 19002 full); PIDS+=("$PID")
-  for _ in $(seq 1 200); do curl -s -o /dev/null "http://127.0.0.1:19002/" && break; sleep 0.05; done
-  measure "baseline#$round" "$PID" "http://127.0.0.1:19002/hooks/payment?order=42"
-  kill "$PID"; wait "$PID" 2>/dev/null || true
-  start own-baseline "$BASE" 127.0.0.1:0
-  measure "own-baseline#$round" "$PID" "http://$ADDR/hooks/payment?order=42"
-  kill "$PID"; wait "$PID" 2>/dev/null || true
-  start wf "$WF" serve benches/payment.wf --listen 127.0.0.1:0 --store memory
-  measure "wf#$round" "$PID" "http://$ADDR/hooks/payment?order=42"
-  kill "$PID"; wait "$PID" 2>/dev/null || true
+  for server in $(order "$round" baseline own-baseline wf); do
+    case $server in
+      baseline)
+        PID=$(PIN=0 "$SHARED" 19002 full); PIDS+=("$PID")
+        for _ in $(seq 1 200); do curl -s -o /dev/null "http://127.0.0.1:19002/" && break; sleep 0.05; done
+        ADDR=127.0.0.1:19002 ;;
+      own-baseline) start own-baseline "$BASE" 127.0.0.1:0 ;;
+      wf) start wf "$WF" serve benches/payment.wf --listen 127.0.0.1:0 --store memory ;;
+    esac
+    measure "$server#$round" "$PID" "http://$ADDR/hooks/payment?order=42"
+    kill "$PID"; wait "$PID" 2>/dev/null || true
+  done
 done
 
 # The signed scenario: GitHub's signature of the request body.
@@ -88,12 +95,14 @@ done
 export WF_BENCH_SIGNATURE
 echo "signed scenario: POST /hooks/signed?order=42 with X-Hub-Signature-256"
 for round in $(seq 1 "$ROUNDS"); do
-  start baseline-signed "$BASE" 127.0.0.1:0
-  measure "baseline-signed#$round" "$PID" "http://$ADDR/hooks/signed?order=42"
-  kill "$PID"; wait "$PID" 2>/dev/null || true
-  start wf-signed "$WF" serve benches/signed.wf --listen 127.0.0.1:0 --store memory
-  measure "wf-signed#$round" "$PID" "http://$ADDR/hooks/signed?order=42"
-  kill "$PID"; wait "$PID" 2>/dev/null || true
+  for server in $(order "$round" baseline-signed wf-signed); do
+    case $server in
+      baseline-signed) start baseline-signed "$BASE" 127.0.0.1:0 ;;
+      wf-signed) start wf-signed "$WF" serve benches/signed.wf --listen 127.0.0.1:0 --store memory ;;
+    esac
+    measure "$server#$round" "$PID" "http://$ADDR/hooks/signed?order=42"
+    kill "$PID"; wait "$PID" 2>/dev/null || true
+  done
 done
 unset WF_BENCH_SIGNATURE
 
@@ -114,17 +123,31 @@ if [ "$PEERS" = 1 ]; then
 fi
 
 awk '
-  { split($1, a, "#"); n[a[1]]++; rps[a[1]] += $2; p50[a[1]] += $3; p99[a[1]] += $4; if ($5 > hwm[a[1]]) hwm[a[1]] = $5 }
+  function median(list,   v, k, m, i, j, t) {
+    m = split(list, v, " ")
+    for (i = 2; i <= m; i++) for (j = i; j > 1 && v[j - 1] + 0 > v[j] + 0; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
+    return m % 2 ? v[(m + 1) / 2] : (v[m / 2] + v[m / 2 + 1]) / 2
+  }
+  # ratios A B: the ratio of A to B in each round, both measured minutes apart at most
+  function ratios(a, b,   r, out) {
+    out = ""
+    for (r = 1; r <= rounds; r++) if ((a "#" r) in one && (b "#" r) in one) out = out " " one[a "#" r] / one[b "#" r]
+    return out
+  }
+  { split($1, a, "#"); n[a[1]]++; rps[a[1]] += $2; p50[a[1]] += $3; p99[a[1]] += $4; if ($5 > hwm[a[1]]) hwm[a[1]] = $5
+    one[$1] = $2; if (a[2] > rounds) rounds = a[2] }
   END {
     printf "\nmeans over %d rounds\n", n["wf"]
     for (k in n) printf "%-22s req/s %9.0f  p50 %6.3f ms  p99 %6.3f ms  peak RSS %5.1f MiB\n", k, rps[k]/n[k], p50[k]/n[k], p99[k]/n[k], hwm[k]/1024
     if (n["baseline"] && n["wf"]) {
       printf "\nwf/baseline: req/s %.3f  p99 %.3f  (goals: req/s >= 1.0, p99 <= 1.1)\n", (rps["wf"]/n["wf"])/(rps["baseline"]/n["baseline"]), (p99["wf"]/n["wf"])/(p99["baseline"]/n["baseline"])
+      printf "wf/baseline, round by round:%s (median %.3f)\n", ratios("wf", "baseline"), median(ratios("wf", "baseline"))
     }
     if (n["own-baseline"] && n["wf"]) {
       printf "wf/own-baseline: req/s %.3f  p99 %.3f\n", (rps["wf"]/n["wf"])/(rps["own-baseline"]/n["own-baseline"]), (p99["wf"]/n["wf"])/(p99["own-baseline"]/n["own-baseline"])
     }
     if (n["baseline-signed"] && n["wf-signed"]) {
       printf "signed, wf/baseline: req/s %.3f  p99 %.3f  (goal: req/s >= 0.95)\n", (rps["wf-signed"]/n["wf-signed"])/(rps["baseline-signed"]/n["baseline-signed"]), (p99["wf-signed"]/n["wf-signed"])/(p99["baseline-signed"]/n["baseline-signed"])
+      printf "signed, round by round:%s (median %.3f)\n", ratios("wf-signed", "baseline-signed"), median(ratios("wf-signed", "baseline-signed"))
     }
   }' "$TMP/results"
