@@ -19,7 +19,11 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-cargo build --release --quiet --bin wf --example forward
+# Two builds: built together with an example, the wf binary gets the features of the
+# dev-dependencies too (tokio's test-util: its time driver reads the clock under a lock), code the
+# profile and the layout list were not made for, and is not the binary users run.
+cargo build --release --quiet --bin wf
+cargo build --release --quiet --example forward
 WF=target/release/wf FWD=target/release/examples/forward
 TMP=$(mktemp -d); PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$TMP"; }

@@ -28,7 +28,11 @@ while [ $# -gt 0 ]; do
 done
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-cargo build --release --quiet --bin wf --example baseline
+# Two builds: built together with an example, the wf binary gets the features of the
+# dev-dependencies too (tokio's test-util: its time driver reads the clock under a lock), code the
+# profile and the layout list were not made for, and is not the binary users run.
+cargo build --release --quiet --bin wf
+cargo build --release --quiet --example baseline
 WF=target/release/wf BASE=target/release/examples/baseline
 TMP=$(mktemp -d); PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$TMP"; }

@@ -1,6 +1,7 @@
 //! Integration tests: run the real `wf` binary (and its server on a loopback port).
 
 mod answers;
+mod bench_scripts;
 mod check;
 mod common;
 mod effects;
