@@ -4,7 +4,7 @@
 # link/wf.profdata.rustc, the compiler it belongs to. Run it again after changes to the request
 # path or a new toolchain or Cargo.lock (an old profile only loses some of its effect). It ends by
 # running benches/link-order.sh: the profile reshapes the code (what is inlined, what is split off
-# cold), and a list of the old code's functions leaves the new ones scattered (idle RSS 6 → 8 MiB).
+# cold), and a list of the old code's functions leaves the new ones scattered.
 #
 # It builds wf with LLVM's counters (target/pgo), runs it, under wrk, on each scenario:
 #   benches/payment.wf  with --store memory, and with the SQLite store (the default: history rows)
