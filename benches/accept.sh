@@ -4,14 +4,19 @@
 # against `--store memory`, at 32 and 256 concurrent callers (wrk, one thread per core), in one
 # run. Then sync requests (benches/payment.wf) with history on against `--store memory`.
 #
-# usage: benches/accept.sh [--duration 10s] [--rounds 2]
+# With --paired, only the sync pair, both servers at once (each loaded by its own `wrk -t1 -c32`):
+# the req/s ratio and each server's CPU time per request (user + system, from /proc, the history
+# writer thread included), a figure the machine's drift moves alike for both.
+#
+# usage: benches/accept.sh [--duration 10s] [--rounds 2] [--paired]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DURATION=10s ROUNDS=2
+DURATION=10s ROUNDS=2 PAIRED=
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) DURATION=$2; shift 2 ;;
     --rounds) ROUNDS=$2; shift 2 ;;
+    --paired) PAIRED=1; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -35,13 +40,55 @@ run() { # run LABEL CONNECTIONS WORKFLOW PATH STORE
   kill "$PID"; wait "$PID" 2>/dev/null || true; PID=
 }
 
+if [ -n "$PAIRED" ]; then
+  # start PORT STORE: wf serving the sync scenario; sets PID.
+  start() {
+    "$WF" serve benches/payment.wf --listen "127.0.0.1:$1" --store "$2" >/dev/null 2>"$TMP/log-$1" &
+    PID=$!
+    for _ in $(seq 1 200); do curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0; sleep 0.05; done
+    echo "wf did not start on port $1" >&2; exit 1
+  }
+  cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; } # CPU ticks so far: user + system
+  load() { wrk -t1 -c32 -d"$DURATION" -s benches/post.lua "http://127.0.0.1:$1/hooks/payment?order=42" | sed -n 's/^WRKSUM //p'; }
+  for r in $(seq 1 "$ROUNDS"); do
+    rm -f "$TMP"/state.db*
+    start 19301 memory; MEM=$PID
+    start 19302 "$TMP/state.db"; HIS=$PID
+    m0=$(cpu "$MEM") h0=$(cpu "$HIS")
+    load 19301 >"$TMP/m" & L=$!
+    load 19302 >"$TMP/h"; wait "$L"
+    m1=$(cpu "$MEM") h1=$(cpu "$HIS")
+    echo "sync-memory $(cat "$TMP/m") ticks=$((m1 - m0))" | tee -a "$TMP/results"
+    echo "sync-history $(cat "$TMP/h") ticks=$((h1 - h0))" | tee -a "$TMP/results"
+    kill "$MEM" "$HIS"; wait "$MEM" "$HIS" 2>/dev/null || true; PID=
+  done
+  python3 - "$TMP/results" <<'PY'
+import sys, collections
+rps, requests, ticks = collections.defaultdict(float), collections.defaultdict(float), collections.defaultdict(float)
+for line in open(sys.argv[1]):
+    label, *parts = line.split()
+    f = dict(p.split("=") for p in parts)
+    rps[label] += float(f["rps"]); requests[label] += float(f["requests"]); ticks[label] += float(f["ticks"])
+per = {k: ticks[k] / requests[k] for k in ticks}
+print(f"\nsync with history / memory, paired: req/s {rps['sync-history'] / rps['sync-memory']:.3f}"
+      f"  CPU per request {per['sync-history'] / per['sync-memory']:.3f}")
+PY
+  exit 0
+fi
+
 for r in $(seq 1 "$ROUNDS"); do
   for c in 32 256; do
     run "memory-c$c" "$c" benches/accept.wf /hooks/accept memory
     run "sqlite-c$c" "$c" benches/accept.wf /hooks/accept "$TMP/state.db"
   done
-  run "sync-memory" 32 benches/payment.wf "/hooks/payment?order=42" memory
-  run "sync-history" 32 benches/payment.wf "/hooks/payment?order=42" "$TMP/state.db"
+  # The pair in turns (memory first in odd rounds): the machine's drift favours neither.
+  if [ $((r % 2)) = 1 ]; then
+    run "sync-memory" 32 benches/payment.wf "/hooks/payment?order=42" memory
+    run "sync-history" 32 benches/payment.wf "/hooks/payment?order=42" "$TMP/state.db"
+  else
+    run "sync-history" 32 benches/payment.wf "/hooks/payment?order=42" "$TMP/state.db"
+    run "sync-memory" 32 benches/payment.wf "/hooks/payment?order=42" memory
+  fi
 done
 
 python3 - "$TMP/results" <<'PY'
