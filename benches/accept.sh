@@ -48,7 +48,7 @@ if [ -n "$PAIRED" ]; then
     for _ in $(seq 1 200); do curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0; sleep 0.05; done
     echo "wf did not start on port $1" >&2; exit 1
   }
-  cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; } # CPU ticks so far: user + system
+  . benches/proc.sh
   load() { wrk -t1 -c32 -d"$DURATION" -s benches/post.lua "http://127.0.0.1:$1/hooks/payment?order=42" | sed -n 's/^WRKSUM //p'; }
   for r in $(seq 1 "$ROUNDS"); do
     rm -f "$TMP"/state.db*

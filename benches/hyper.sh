@@ -44,7 +44,7 @@ serve() { # serve BIN PORT
   for _ in $(seq 1 100); do "$PEERS/check.sh" "$2" >/dev/null 2>&1 && break; sleep 0.1; done
 }
 bench() { DURATION=$DURATION WARMUP=1s LABEL=$1 "$PEERS/bench.sh" "$2" "$SHAPE" 2>/dev/null | tail -1 | tee -a "$TMP/results"; }
-cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; } # CPU ticks so far: user + system
+. benches/proc.sh
 if [ -n "$PAIRED" ]; then
   serve target/release/wf 8182
   for _ in $(seq 1 "$ROUNDS"); do

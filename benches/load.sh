@@ -38,7 +38,7 @@ TMP=$(mktemp -d); PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$TMP"; }
 trap cleanup EXIT
 
-rss() { awk -v k="$2" '$1==k":"{print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+. benches/proc.sh
 
 # start NAME CMD... : starts a server on core 0 that prints "listening on http://ADDR" (its log
 # written to a file, as a server's would be); sets PID, ADDR.
