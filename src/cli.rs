@@ -108,10 +108,10 @@ struct RunsArgs {
     /// Only this workflow's executions.
     #[arg(long)]
     workflow: Option<String>,
-    /// Only executions with this outcome (responded, completed, failed, rejected) or state
-    /// (queued, running).
-    #[arg(long)]
-    status: Option<String>,
+    /// Only executions with this outcome (responded, completed, failed, rejected, duplicate,
+    /// preflight) or state (queued, running, parked, ended).
+    #[arg(long, value_parser = crate::store::Status::parse)]
+    status: Option<crate::store::Status>,
     /// Only executions started within this long (`1h`, `2d`).
     #[arg(long, value_parser = humantime::parse_duration)]
     since: Option<std::time::Duration>,

@@ -35,7 +35,7 @@ enum Failure {
 
 /// A call resumed or allowed to park: the attempts made before (by a run resumed from its
 /// journal), and, for a run that is kept, the wait from which the run parks instead of waiting
-/// (leaving its due time in the slot and failing with [`step::PARKED`]).
+/// (leaving its due time in the slot and stopping with [`step::Stop::Parked`]).
 #[derive(Default)]
 pub struct Waits<'a> {
     pub attempts_before: u32,
@@ -49,11 +49,12 @@ pub async fn call(
     req: HttpRequest,
     key: &str,
     waits: Waits<'_>,
-) -> Result<Value, String> {
+    made: &mut u32,
+) -> Result<Value, step::StepError> {
     let what = format!("`http {} {}`", req.method, req.url);
     let url = reqwest::Url::parse(&req.url).map_err(|e| format!("{what}: not a URL: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!("{what}: only http and https URLs can be called"));
+        return Err(format!("{what}: only http and https URLs can be called").into());
     }
     let mut headers = http::HeaderMap::with_capacity(req.headers.len() + 1);
     for (name, value) in &req.headers {
@@ -64,10 +65,14 @@ pub async fn call(
         headers.insert(IDEMPOTENCY_KEY, key);
     }
     let mut attempt: u32 = waits.attempts_before;
+    // A call resumed after its run was parked counts the attempts made before (the process that
+    // parked it recorded none of them).
+    *made = made.saturating_add(attempt);
     loop {
         let request =
             client.request(req.method.clone(), url.clone()).headers(headers.clone()).body(req.body.clone());
         let outcome = tokio::time::timeout(req.timeout, once(request)).await;
+        *made += 1;
         let last = attempt >= req.retry;
         let retry_after = match outcome {
             Ok(Ok((status, answer_headers, body))) => {
@@ -77,17 +82,17 @@ pub async fn call(
                 }
                 retry_after(&answer_headers)
             }
-            Ok(Err(Failure::Final(why))) => return Err(format!("{what}: {why}")),
+            Ok(Err(Failure::Final(why))) => return Err(format!("{what}: {why}").into()),
             Ok(Err(Failure::Transient(why))) => {
                 if last {
-                    return Err(format!("{what} failed after {} attempt(s): {why}", attempt + 1));
+                    return Err(format!("{what} failed after {} attempt(s): {why}", attempt + 1).into());
                 }
                 None
             }
             Err(_) => {
                 if last {
                     let t = humantime::format_duration(req.timeout);
-                    return Err(format!("{what} timed out after {t} ({} attempt(s))", attempt + 1));
+                    return Err(format!("{what} timed out after {t} ({} attempt(s))", attempt + 1).into());
                 }
                 None
             }
@@ -100,7 +105,7 @@ pub async fn call(
                 if let Ok(mut parked) = slot.lock() {
                     *parked = Some(step::Parked { n, due_ms, attempts: attempt + 1 });
                 }
-                return Err(step::PARKED.to_string());
+                return Err(step::StepError::Stopped(step::Stop::Parked));
             }
         }
         tokio::time::sleep(wait).await;

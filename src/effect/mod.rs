@@ -61,7 +61,7 @@ impl Effects {
             .parent()
             .map(|p| if p.as_os_str().is_empty() { PathBuf::from(".") } else { p.to_path_buf() })
             .unwrap_or_else(|| PathBuf::from("."));
-        Box::new(Live { effects: self.clone(), id, workflow: served.name.to_string(), dir, park })
+        Box::new(Live { effects: self.clone(), id, workflow: served.name.to_string(), dir, park, made: 0 })
     }
 }
 
@@ -83,9 +83,15 @@ struct Live {
     /// The directory of the workflow's file: relative programs and `dir`s are resolved from it.
     dir: PathBuf,
     park: Option<Parking>,
+    /// Attempts made by the effects performed so far.
+    made: u32,
 }
 
 impl Steps for Live {
+    fn attempts(&self) -> u32 {
+        self.made
+    }
+
     fn perform(&mut self, n: u32, s: Step) -> Pending<'_> {
         match s {
             Step::Now | Step::Uuid => Box::pin(std::future::ready(step::local(&s))),
@@ -98,15 +104,17 @@ impl Steps for Live {
                     },
                     None => http::Waits::default(),
                 };
-                http::call(self.effects.client()?, req, &key, waits).await
+                let client = self.effects.client()?;
+                http::call(client, req, &key, waits, &mut self.made).await
             }),
             Step::Run(req) => Box::pin(async move {
                 if !self.effects.allow_run {
-                    return Err(format!("`run {}` needs `wf serve --allow-run`", req.program));
+                    return Err(format!("`run {}` needs `wf serve --allow-run`", req.program).into());
                 }
                 let ctx =
                     run::Context { execution: self.id.to_string(), workflow: &self.workflow, dir: &self.dir };
-                run::run(req, &ctx).await
+                self.made = self.made.saturating_add(1);
+                run::run(req, &ctx).await.map_err(step::StepError::Failed)
             }),
         }
     }

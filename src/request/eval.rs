@@ -5,7 +5,7 @@ use crate::lang::ast::BinOp;
 use crate::lang::ast::Span;
 use crate::lang::ir::{Block, Body, Builtin, Expr, Part, Respond, Statement, Stmt, Workflow};
 use crate::request::effects;
-use crate::request::step::{self, Step, Steps};
+use crate::request::step::{self, Step, StepError, Steps};
 use crate::request::value;
 use futures_util::FutureExt as _;
 use http::{HeaderName, HeaderValue};
@@ -35,6 +35,9 @@ pub enum Outcome {
     /// `fail`, or a runtime error: the reason, and the statement where it happened. Both go to
     /// the log only.
     Failed(String, Span),
+    /// A step stopped the run without ending it (parked until a retry is due, or taken over by
+    /// another process): nothing is answered or recorded as its end.
+    Stopped(step::Stop),
 }
 
 pub const JSON: &str = "application/json";
@@ -195,17 +198,18 @@ impl<'s> Context<'s> {
         let n = self.next_step();
         let mut guard = self.steps.lock().map_err(|_| "the execution's steps are unusable".to_string())?;
         let steps = guard.as_mut().ok_or("a step started inside another step")?;
-        steps
-            .perform(n, step)
-            .now_or_never()
-            .unwrap_or_else(|| Err("`now()` and `uuid()` must be answered at once".into()))
+        match steps.perform(n, step).now_or_never() {
+            Some(Ok(v)) => Ok(v),
+            Some(Err(e)) => Err(e.to_string()),
+            None => Err("`now()` and `uuid()` must be answered at once".into()),
+        }
     }
 
     /// Takes an effect step and waits for its result.
-    async fn perform(&self, step: Step) -> Result<Value, String> {
+    async fn perform(&self, step: Step) -> Result<Value, StepError> {
         let n = self.next_step();
         let taken = self.steps.lock().ok().and_then(|mut s| s.take());
-        let Some(steps) = taken else { return Err("the execution's steps are unusable".into()) };
+        let Some(steps) = taken else { return Err("the execution's steps are unusable".to_string().into()) };
         let result = steps.perform(n, step).await;
         if let Ok(mut slot) = self.steps.lock() {
             *slot = Some(steps);
@@ -281,7 +285,11 @@ async fn statement(
         }
         Stmt::Effect(slot, effect) => {
             let step = effects::request(effect, frame, cx)?;
-            let result = cx.perform(step).await?;
+            let result = match cx.perform(step).await {
+                Ok(v) => v,
+                Err(StepError::Failed(why)) => return Err(why),
+                Err(StepError::Stopped(stop)) => return Ok(Some(Outcome::Stopped(stop))),
+            };
             if let Some(x) = slot.and_then(|s| frame.get_mut(s as usize)) {
                 *x = result;
             }

@@ -7,6 +7,7 @@ use crate::request::caller::{client_ip, Peer};
 use crate::request::eval::{self, Answer, Outcome};
 use crate::request::extract::{self, Inputs};
 use crate::request::form;
+use crate::request::outcome::{Mode, Outcome as Ending};
 use crate::request::served::{Access, Router, Served};
 use crate::request::signature::{self, Signed, Verifier};
 use crate::request::step::Steps;
@@ -145,6 +146,9 @@ pub struct Job {
     pub steps: Box<dyn Steps>,
     /// Its bounds.
     pub budget: eval::Budget,
+    /// The delivery's `dedupe` key (not known for a run resumed from a store, which lets go of
+    /// a failed run's key itself).
+    pub dedupe: Option<Box<str>>,
 }
 
 /// The request of an accepted async run, for a store to keep.
@@ -248,7 +252,9 @@ pub trait Enqueue: Send + Sync {
 pub struct Record {
     pub workflow: Arc<str>,
     pub id: ExecId,
-    pub outcome: &'static str,
+    /// The workflow's mode (a rejected request to no workflow: sync).
+    pub mode: Mode,
+    pub outcome: Ending,
     pub status: u16,
     pub duration: Duration,
     /// When it ended (the clock read for `duration`, reused for the log line's timestamp).
@@ -258,6 +264,8 @@ pub struct Record {
     pub at: Option<String>,
     /// The execution's `log` lines.
     pub logs: Vec<String>,
+    /// The attempts its effects made.
+    pub attempts: u32,
 }
 
 pub struct Handled {
@@ -609,8 +617,15 @@ impl<'a> Going<'a> {
 
         if wf.mode == crate::lang::ast::Mode::Async {
             let steps = queue.steps(id, served);
-            let job =
-                Job { served: served.clone(), frame, id, accepted: started, steps, budget: limits.budget };
+            let job = Job {
+                served: served.clone(),
+                frame,
+                id,
+                accepted: started,
+                steps,
+                budget: limits.budget,
+                dedupe: dedupe.as_ref().map(|d| d.key.as_str().into()),
+            };
             let seen = match queue.accept(job, Accepted { head, body: bytes }, dedupe).await {
                 Ok(seen) => seen,
                 Err(refused) => return refuse(refused),
@@ -742,7 +757,8 @@ impl Rejecter<'_> {
         let record = Record {
             workflow: served.map_or_else(|| Arc::from("-"), |s| s.name.clone()),
             id: self.id,
-            outcome: "rejected",
+            mode: served.map_or(Mode::Sync, |s| s.wf.mode),
+            outcome: Ending::Rejected,
             status: status.as_u16(),
             duration: now.saturating_duration_since(self.started),
             ended: now,
@@ -754,6 +770,7 @@ impl Rejecter<'_> {
             }),
             at: None,
             logs: Vec::new(),
+            attempts: 0,
         };
         Handled { response, record: Some(record), accepted: None }
     }
@@ -886,7 +903,9 @@ impl Drop for Claimed<'_> {
     }
 }
 
-/// With a `dedupe` key, keeps the answer a sync execution gave so duplicates get it again.
+/// With a `dedupe` key, keeps the answer a sync execution gave so duplicates get it again;
+/// an execution that failed or answered `5xx` lets go of its key instead, so that the sender's
+/// redelivery runs.
 fn remembered(
     queue: &dyn Enqueue,
     s: &Served,
@@ -896,6 +915,10 @@ fn remembered(
     record: Record,
 ) -> Handled {
     if let Some(key) = dedupe {
+        if record.outcome == Ending::Failed || response.status().is_server_error() {
+            queue.release(s, id, key);
+            return Handled { response, record: Some(record), accepted: None };
+        }
         let (parts, body) = response.into_parts();
         // A `Full` body is one frame, there at once.
         let bytes =
@@ -933,13 +956,15 @@ fn duplicate(
     let record = Record {
         workflow: s.name.clone(),
         id,
-        outcome: "duplicate",
+        mode: s.wf.mode,
+        outcome: Ending::Duplicate,
         status: response.status().as_u16(),
         duration: now.saturating_duration_since(started),
         ended: now,
         reason: Some(format!("a duplicate of {of}")),
         at: None,
         logs: Vec::new(),
+        attempts: 0,
     };
     Handled { response, record: Some(record), accepted: None }
 }
@@ -989,13 +1014,15 @@ fn preflight<B>(s: &Served, req: &Request<B>, id: ExecId, started: Instant) -> H
     let record = Record {
         workflow: s.name.clone(),
         id,
-        outcome: "preflight",
+        mode: s.wf.mode,
+        outcome: Ending::Preflight,
         status: 204,
         duration: now.saturating_duration_since(started),
         ended: now,
         reason: None,
         at: None,
         logs: Vec::new(),
+        attempts: 0,
     };
     Handled { response, record: Some(record), accepted: None }
 }
@@ -1119,7 +1146,9 @@ pub async fn execute(
 ) -> (Response<Full<Bytes>>, Record) {
     let mut logs = Vec::new();
     let outcome = eval::run(&s.wf, frame, &mut logs, steps, budget).await;
-    ended(s, outcome, logs, id, started)
+    let (response, mut record) = ended(s, outcome, logs, id, started);
+    record.attempts = steps.attempts();
+    (response, record)
 }
 
 /// [`execute`] for a workflow without effects: at once, without a future.
@@ -1145,19 +1174,32 @@ fn ended(
 ) -> (Response<Full<Bytes>>, Record) {
     logs.iter_mut().for_each(|line| s.redact(line));
     let (response, outcome, reason, at) = match outcome {
-        Outcome::Responded(a) => (answer_response(a, id), "responded", None, None),
-        Outcome::Completed => (text_response(StatusCode::OK, "ok", id), "completed", None, None),
+        Outcome::Responded(a) => (answer_response(a, id), Ending::Responded, None, None),
+        Outcome::Completed => (text_response(StatusCode::OK, "ok", id), Ending::Completed, None, None),
         Outcome::Failed(mut reason, span) => {
             s.redact(&mut reason);
             let body = json!({"error": "workflow failed", "execution": id.to_string()});
             let at = s.wf.file.location(span.start);
-            (json_response(StatusCode::INTERNAL_SERVER_ERROR, &body, id), "failed", Some(reason), Some(at))
+            (
+                json_response(StatusCode::INTERNAL_SERVER_ERROR, &body, id),
+                Ending::Failed,
+                Some(reason),
+                Some(at),
+            )
+        }
+        // Only a kept run's steps stop it (see `run_job`); an execution that cannot be kept
+        // and is stopped anyway has not done what it was asked.
+        Outcome::Stopped(stop) => {
+            let body = json!({"error": "workflow failed", "execution": id.to_string()});
+            let reason = Some(stop.describe().to_string());
+            (json_response(StatusCode::INTERNAL_SERVER_ERROR, &body, id), Ending::Failed, reason, None)
         }
     };
     let now = Instant::now();
     let record = Record {
         workflow: s.name.clone(),
         id,
+        mode: s.wf.mode,
         outcome,
         status: response.status().as_u16(),
         duration: now.saturating_duration_since(started),
@@ -1165,15 +1207,33 @@ fn ended(
         reason,
         at,
         logs,
+        attempts: 0,
     };
     (response, record)
 }
 
-/// Runs an accepted async execution to its end.
-pub async fn run_job(mut job: Job) -> Record {
-    let (_, record) =
-        execute(&job.served, &mut job.frame, job.id, job.accepted, job.steps.as_mut(), job.budget).await;
-    record
+/// How a kept run's turn on a worker went.
+#[derive(Debug)]
+pub enum Ran {
+    /// It ended, as its record says.
+    Ended(Record),
+    /// A step stopped it without ending it: it is taken again later (parked), or by another
+    /// process (fenced).
+    Stopped(crate::request::step::Stop),
+}
+
+/// Runs an accepted async execution to its end, or until a step stops it.
+pub async fn run_job(mut job: Job) -> Ran {
+    let mut logs = Vec::new();
+    let outcome = eval::run(&job.served.wf, &mut job.frame, &mut logs, job.steps.as_mut(), job.budget).await;
+    match outcome {
+        Outcome::Stopped(stop) => Ran::Stopped(stop),
+        outcome => {
+            let (_, mut record) = ended(&job.served, outcome, logs, job.id, job.accepted);
+            record.attempts = job.steps.attempts();
+            Ran::Ended(record)
+        }
+    }
 }
 
 fn authorized(header: Option<&HeaderValue>, user: &[u8], password: &[u8]) -> bool {
@@ -1277,7 +1337,7 @@ mod tests {
         let handled = rt.block_on(handle(&router, &Limits::default(), &Full503, ExecId(1), req));
         assert_eq!(handled.response.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(handled.response.headers().get(RETRY_AFTER).map(|v| v.as_bytes()), Some(&b"1"[..]));
-        assert_eq!(handled.record.map(|r| r.outcome), Some("rejected"));
+        assert_eq!(handled.record.map(|r| r.outcome), Some(Ending::Rejected));
     }
 
     #[test]

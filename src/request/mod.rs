@@ -11,6 +11,7 @@ pub mod extract;
 pub mod form;
 pub mod functions;
 pub mod handle;
+pub mod outcome;
 pub mod plan;
 pub mod qs;
 pub mod served;

@@ -49,9 +49,52 @@ pub struct RunRequest {
     pub timeout: Duration,
 }
 
-/// The reason an execution stops when a step parked it: an `http` call's next attempt is due
-/// later than a worker should wait for it. Not a failure: the run is kept with its due time.
-pub const PARKED: &str = "parked until its next attempt is due";
+/// Why a step gave no result. A workflow's `fail` reason, a caller's text or a service's answer
+/// is only ever [`StepError::Failed`]: no text can be taken for a [`Stop`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum StepError {
+    /// The step failed; the execution fails with this reason.
+    Failed(String),
+    /// The run stops here without ending; it is taken again later.
+    Stopped(Stop),
+}
+
+/// Why a run stopped without ending.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// An `http` call's next attempt is due later than a worker should wait for it: the run is
+    /// kept with its due time (not a failure).
+    Parked,
+    /// Another process sharing the store took the run over (this one's lease had expired): its
+    /// new owner runs it, and nothing more of it is recorded here.
+    Fenced,
+}
+
+impl Stop {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Stop::Parked => "parked until its next attempt is due",
+            Stop::Fenced => {
+                "this instance no longer holds the run (its lease expired; another instance runs it)"
+            }
+        }
+    }
+}
+
+impl From<String> for StepError {
+    fn from(reason: String) -> Self {
+        StepError::Failed(reason)
+    }
+}
+
+impl std::fmt::Display for StepError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StepError::Failed(reason) => f.write_str(reason),
+            StepError::Stopped(stop) => f.write_str(stop.describe()),
+        }
+    }
+}
 
 /// A step that parked its run: step `n`'s next attempt is due at `due_ms` (milliseconds since
 /// the epoch), after `attempts` attempts.
@@ -67,23 +110,29 @@ pub type ParkedSlot = std::sync::Arc<std::sync::Mutex<Option<Parked>>>;
 
 /// A step's result to come: effects wait for another service or a program, without holding a
 /// thread.
-pub type Pending<'a> = Pin<Box<dyn Future<Output = Result<Value, String>> + Send + 'a>>;
+pub type Pending<'a> = Pin<Box<dyn Future<Output = Result<Value, StepError>> + Send + 'a>>;
 
 /// Performs an execution's steps.
 pub trait Steps: Send {
-    /// Performs step `n` (numbered from 1) and gives its result, or the reason it failed, which
-    /// fails the execution. `now()` and `uuid()` are answered at once (the interpreter evaluates
+    /// Performs step `n` (numbered from 1) and gives its result, or why it has none: a failure
+    /// fails the execution, a stop stops it without ending it. `now()` and `uuid()` are answered at once (the interpreter evaluates
     /// expressions without waiting); effects are awaited.
     fn perform(&mut self, n: u32, step: Step) -> Pending<'_>;
+
+    /// The attempts the effects performed so far made (an `http` call's retries each count; a
+    /// step answered from a journal does not).
+    fn attempts(&self) -> u32 {
+        0
+    }
 }
 
 /// The result of `now()` or `uuid()` read at once; any other step is refused.
-pub fn local(step: &Step) -> Result<Value, String> {
+pub fn local(step: &Step) -> Result<Value, StepError> {
     match step {
         Step::Now => Ok(now()),
         Step::Uuid => Ok(uuid()),
-        Step::Http(h) => Err(format!("`http {} {}` cannot run here", h.method, h.url)),
-        Step::Run(r) => Err(format!("`run {}` cannot run here", r.program)),
+        Step::Http(h) => Err(StepError::Failed(format!("`http {} {}` cannot run here", h.method, h.url))),
+        Step::Run(r) => Err(StepError::Failed(format!("`run {}` cannot run here", r.program))),
     }
 }
 

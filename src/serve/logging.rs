@@ -6,6 +6,7 @@
 //! format is written by [`Human`], which formats fields directly (no `Debug` round-trips).
 
 use crate::request::handle::Record;
+use crate::request::outcome::Outcome;
 use std::fmt::{self, Write as _};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
@@ -249,7 +250,7 @@ impl Lines {
         for message in &r.logs {
             self.line(&mut w.buf, &w.stamp, micros, "INFO", "wf::log", message, r, execution, false);
         }
-        let failed = r.outcome == "failed";
+        let failed = r.outcome == Outcome::Failed;
         let level = if failed { "WARN" } else { "INFO" };
         self.line(&mut w.buf, &w.stamp, micros, level, "wf::execution", "execution", r, execution, true);
     }
@@ -269,7 +270,7 @@ impl Lines {
         summary: bool,
     ) {
         let workflow: &str = &r.workflow;
-        let at = r.at.as_deref().filter(|_| r.outcome == "failed");
+        let at = r.at.as_deref().filter(|_| r.outcome == Outcome::Failed);
         match self.format {
             LogFormat::Human => {
                 out.push_str(stamp);
@@ -295,7 +296,7 @@ impl Lines {
                 out.push_str(execution);
                 if summary {
                     out.push_str(" outcome=");
-                    out.push_str(r.outcome);
+                    out.push_str(r.outcome.as_str());
                     out.push_str(" status=");
                     out.push_str(itoa::Buffer::new().format(r.status));
                     out.push_str(" duration_ms=");
@@ -319,7 +320,7 @@ impl Lines {
                     text(workflow)
                 );
                 if summary {
-                    let _ = write!(out, ",\"outcome\":\"{}\",\"status\":{}", r.outcome, r.status);
+                    let _ = write!(out, ",\"outcome\":\"{}\",\"status\":{}", r.outcome.as_str(), r.status);
                     let duration_ms = r.duration.as_secs_f64() * 1000.0;
                     let _ = write!(out, ",\"duration_ms\":{}", serde_json::Value::from(duration_ms));
                     if let Some(reason) = &r.reason {
@@ -429,11 +430,11 @@ pub fn record(r: &Record) {
     }
     let duration_ms = r.duration.as_secs_f64() * 1000.0;
     let reason = r.reason.as_deref();
-    if r.outcome == "failed" {
+    if r.outcome == Outcome::Failed {
         let at = r.at.as_deref();
-        tracing::warn!(target: "wf::execution", workflow, execution, outcome = r.outcome, status = r.status, duration_ms, reason, at, "execution");
+        tracing::warn!(target: "wf::execution", workflow, execution, outcome = r.outcome.as_str(), status = r.status, duration_ms, reason, at, "execution");
     } else {
-        tracing::info!(target: "wf::execution", workflow, execution, outcome = r.outcome, status = r.status, duration_ms, reason, "execution");
+        tracing::info!(target: "wf::execution", workflow, execution, outcome = r.outcome.as_str(), status = r.status, duration_ms, reason, "execution");
     }
 }
 
@@ -570,16 +571,19 @@ mod tests {
     }
 
     fn record(outcome: &'static str, reason: Option<&str>, logs: &[&str]) -> Record {
+        let outcome = Outcome::parse(outcome).unwrap_or(Outcome::Failed);
         Record {
             workflow: std::sync::Arc::from("pay"),
             id: crate::request::handle::ExecId(0xab),
+            mode: crate::request::outcome::Mode::Sync,
             outcome,
-            status: if outcome == "failed" { 500 } else { 200 },
+            status: if outcome == Outcome::Failed { 500 } else { 200 },
             duration: std::time::Duration::from_micros(1234),
             ended: std::time::Instant::now(),
             reason: reason.map(String::from),
             at: Some("w.wf:3:5".into()),
             logs: logs.iter().map(|l| l.to_string()).collect(),
+            attempts: 0,
         }
     }
 

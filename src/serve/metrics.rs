@@ -3,6 +3,7 @@
 //! (`-` for a path no workflow serves), statuses and outcomes from small fixed sets.
 
 use crate::request::handle::Record;
+use crate::request::outcome::Outcome;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -153,9 +154,12 @@ impl Metrics {
 
     /// Counts an execution that ran (not a rejection).
     pub fn execution(&self, r: &Record) {
-        if matches!(r.outcome, "responded" | "completed" | "failed") {
+        if matches!(r.outcome, Outcome::Responded | Outcome::Completed | Outcome::Failed) {
             self.executions
-                .get_or_create(&ExecutionLabels { workflow: Name(r.workflow.clone()), outcome: r.outcome })
+                .get_or_create(&ExecutionLabels {
+                    workflow: Name(r.workflow.clone()),
+                    outcome: r.outcome.as_str(),
+                })
                 .inc();
         }
     }

@@ -80,12 +80,12 @@ pub fn new_run(job: &Job, request: &Accepted<'_>) -> NewRun {
 }
 
 /// An execution's record as the history keeps it (taking its reason and log lines).
-pub fn ended(r: Record, mode: &'static str) -> Ended {
+pub fn ended(r: Record) -> Ended {
     let duration_ms = i64::try_from(r.duration.as_millis()).unwrap_or(i64::MAX);
     Ended {
         id: r.id.0 as i64,
         workflow: r.workflow,
-        mode,
+        mode: r.mode,
         started_ms: store::now_ms().saturating_sub(duration_ms),
         duration_ms,
         status: r.status,
@@ -93,6 +93,7 @@ pub fn ended(r: Record, mode: &'static str) -> Ended {
         reason: r.reason,
         at: r.at,
         logs: r.logs,
+        attempts: r.attempts,
     }
 }
 
@@ -225,6 +226,7 @@ fn job(store: &Arc<dyn Store>, effects: &Arc<Effects>, served: &Arc<Served>, run
         accepted: Instant::now(),
         steps,
         budget: Budget::default(),
+        dedupe: None,
     })
 }
 
@@ -234,14 +236,15 @@ fn give_up(store: &Arc<dyn Store>, run: &Unfinished, why: &str) {
     store.ended(Ended {
         id: store::key(&run.id),
         workflow: run.workflow.as_str().into(),
-        mode: "async",
+        mode: store::Mode::Async,
         started_ms: run.accepted_ms,
         duration_ms: store::now_ms().saturating_sub(run.accepted_ms),
         status: 200,
-        outcome: "failed",
+        outcome: store::Outcome::Failed,
         reason: Some(reason),
         at: None,
         logs: Vec::new(),
+        attempts: 0,
     });
 }
 

@@ -14,7 +14,7 @@ use crate::serve::protocol::Protocol;
 use crate::serve::runs;
 use crate::store::journal::Journaled;
 use crate::store::standby::Standby;
-use crate::store::Store;
+use crate::store::{Outcome, Store};
 use arc_swap::ArcSwap;
 use futures_util::FutureExt as _;
 use hyper::body::Incoming;
@@ -192,7 +192,7 @@ struct Queue {
     effects: Arc<Effects>,
     store: Option<Arc<dyn Store>>,
     /// `dedupe` keys when there is no store (`--store memory`).
-    keys: runs::Keys,
+    keys: Arc<runs::Keys>,
 }
 
 impl Queue {
@@ -364,7 +364,7 @@ impl Ctx {
             }
             if let (Some(store), Some(r)) = (&this.queue.store, handled.record) {
                 if &*r.workflow != "-" {
-                    store.ended(runs::ended(r, "sync"));
+                    store.ended(runs::ended(r));
                 }
             }
             conn.activity.end();
@@ -445,8 +445,9 @@ async fn run(opts: Options, router: Router) -> ExitCode {
     let (tx, rx) = mpsc::channel::<Job>(opts.queue_size.max(1));
     let rx = Arc::new(tokio::sync::Mutex::new(rx));
     let mut workers = tokio::task::JoinSet::new();
+    let keys = Arc::new(runs::Keys::default());
     for _ in 0..opts.workers.max(1) {
-        workers.spawn(worker(rx.clone(), metrics.clone(), store.clone()));
+        workers.spawn(worker(rx.clone(), metrics.clone(), store.clone(), keys.clone()));
     }
     let mut seed = [0u8; 8];
     let _ = getrandom::fill(&mut seed);
@@ -470,12 +471,7 @@ async fn run(opts: Options, router: Router) -> ExitCode {
             body_memory: Arc::new(crate::request::body_memory::BodyMemory::new(opts.max_body_memory)),
             budget: opts.budget,
         },
-        queue: Queue {
-            tx: tx.clone(),
-            effects: effects.clone(),
-            store: store.clone(),
-            keys: runs::Keys::default(),
-        },
+        queue: Queue { tx: tx.clone(), effects: effects.clone(), store: store.clone(), keys },
         ids: handle::ExecIds::new(u64::from_le_bytes(seed) & 0xffff_ffff_0000_0000),
     });
 
@@ -717,6 +713,7 @@ async fn worker(
     rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
     metrics: Option<Arc<Metrics>>,
     store: Option<Arc<dyn Store>>,
+    keys: Arc<runs::Keys>,
 ) {
     loop {
         // The lock is held only while waiting, so the drain can take what is left.
@@ -725,6 +722,7 @@ async fn worker(
         // wf's own code has no panics (clippy denies them); should one slip in anyway, it ends
         // that execution, not the worker and every execution queued behind it.
         let (workflow, id) = (job.served.name.clone(), job.id);
+        let dedupe = job.dedupe.clone();
         // The caller of an async run got the trigger's answer, whatever the run does after.
         let answered = job.served.immediate.as_ref().map_or(200, |a| a.status);
         // `concurrency N`: a run beyond it waits here (holding this worker) for a place, in this
@@ -753,17 +751,28 @@ async fn worker(
             }
         }
         match ran {
-            Ok(record) if record.reason.as_deref() == Some(crate::request::step::PARKED) => {
-                // Not ended: kept with its due time, taken again then (by any instance).
-                tracing::info!(target: "wf::server", %workflow, execution = %id, "parked until its next attempt is due");
+            Ok(handle::Ran::Stopped(stop)) => {
+                // Not ended: kept with its due time and taken again then (by any instance), or
+                // taken over by another instance.
+                tracing::info!(target: "wf::server", %workflow, execution = %id, "{}", stop.describe());
             }
-            Ok(record) => {
+            Ok(handle::Ran::Ended(record)) => {
                 logging::record(&record);
+                // A failed run lets go of its delivery's key, so that the sender's redelivery
+                // runs (a store does so as it records the end).
+                if let (None, Some(d), Outcome::Failed) = (&store, &dedupe, record.outcome) {
+                    keys.release(crate::store::Key {
+                        workflow: workflow.to_string(),
+                        key: d.to_string(),
+                        id: id.to_string(),
+                        expires_ms: 0,
+                    });
+                }
                 if let Some(m) = &metrics {
                     m.execution(&record);
                 }
                 if let Some(store) = &store {
-                    let mut ended = runs::ended(record, "async");
+                    let mut ended = runs::ended(record);
                     ended.status = answered;
                     store.ended(ended);
                 }

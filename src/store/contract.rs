@@ -29,14 +29,15 @@ fn ended(id: &str, mode: &'static str, started_ms: i64, outcome: &'static str) -
     Ended {
         id: super::key(id),
         workflow: "w".into(),
-        mode,
+        mode: if mode == "sync" { super::Mode::Sync } else { super::Mode::Async },
         started_ms,
         duration_ms: 5,
         status: 200,
-        outcome,
+        outcome: super::Outcome::parse(outcome).unwrap_or(super::Outcome::Failed),
         reason: (outcome == "failed").then(|| "boom".to_string()),
         at: (outcome == "failed").then(|| "hooks.wf:3:5".to_string()),
         logs: vec!["one".into(), "two".into()],
+        attempts: 0,
     }
 }
 
@@ -78,14 +79,22 @@ pub(crate) async fn contract(first: &dyn Store, store: &dyn Store) {
     let ids: Vec<&str> = all.iter().map(|r| r.id.as_str()).collect();
     assert_eq!(ids, ["00000000000000b2", "00000000000000b1", "00000000000000a2", "00000000000000a1"]);
     let failed = store
-        .list(&Filter { status: Some("failed".into()), limit: 50, ..Filter::default() })
+        .list(&Filter {
+            status: Some(super::Status::Outcome(super::Outcome::Failed)),
+            limit: 50,
+            ..Filter::default()
+        })
         .await
         .expect("list");
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0].reason.as_deref(), Some("boom"));
     // An ended run is not open any more; the other is.
     let queued = store
-        .list(&Filter { status: Some("queued".into()), limit: 50, ..Filter::default() })
+        .list(&Filter {
+            status: Some(super::Status::State(super::State::Queued)),
+            limit: 50,
+            ..Filter::default()
+        })
         .await
         .expect("list");
     assert_eq!(queued.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["00000000000000a2"]);
@@ -101,7 +110,7 @@ pub(crate) async fn contract(first: &dyn Store, store: &dyn Store) {
 
     let shown = store.show("00000000000000a1").await.expect("show").expect("exists");
     assert_eq!(
-        (shown.mode.as_str(), shown.state.as_str(), shown.outcome.as_deref()),
+        (shown.mode.as_str(), shown.state.as_str(), shown.outcome.map(|o| o.as_str())),
         ("async", "ended", Some("completed"))
     );
     assert_eq!(shown.logs, ["one", "two"]);

@@ -3,8 +3,8 @@
 //! performing them again. A step that was under way at a crash has no result: it runs again
 //! (an `http` call with the same idempotency key, since the key is the execution id and step).
 
-use super::Store;
-use crate::request::step::{self, ParkedSlot, Pending, Step, Steps};
+use super::{Recorded, Store};
+use crate::request::step::{self, ParkedSlot, Pending, Step, StepError, Steps, Stop};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -50,10 +50,31 @@ fn summary(s: &Step) -> (&'static str, Value) {
     }
 }
 
+impl Journaled {
+    /// Keeps the due time a step that parked the run left, and stops the run.
+    async fn park(&mut self) -> Result<Value, StepError> {
+        let parked = self.parked.as_ref().and_then(|slot| slot.lock().ok().and_then(|mut p| p.take()));
+        let Some(p) = parked else {
+            return Err(StepError::Failed("a step parked the run without saying until when".into()));
+        };
+        match self.store.step_parked(&self.id, p.n, p.due_ms, p.attempts).await {
+            Ok(Recorded::Kept) => Err(StepError::Stopped(Stop::Parked)),
+            Ok(Recorded::Fenced) => Err(StepError::Stopped(Stop::Fenced)),
+            Err(e) => {
+                Err(StepError::Failed(format!("the run could not be parked until its next attempt: {e}")))
+            }
+        }
+    }
+}
+
 impl Steps for Journaled {
+    fn attempts(&self) -> u32 {
+        self.inner.attempts()
+    }
+
     fn perform(&mut self, n: u32, s: Step) -> Pending<'_> {
         if let Some(recorded) = self.replay.remove(&n) {
-            return Box::pin(std::future::ready(recorded));
+            return Box::pin(std::future::ready(recorded.map_err(StepError::Failed)));
         }
         let (kind, request) = summary(&s);
         if matches!(s, Step::Now | Step::Uuid) {
@@ -65,31 +86,26 @@ impl Steps for Journaled {
         }
         self.store.step_started(&self.id, n, kind, request);
         Box::pin(async move {
-            let result = self.inner.perform(n, s).await;
-            // A step that parked the run: kept with its due time, and the run stops here.
-            let parked = self.parked.as_ref().and_then(|slot| slot.lock().ok().and_then(|mut p| p.take()));
-            if let (Some(p), Err(why)) = (parked, &result) {
-                if why == step::PARKED {
-                    return match self.store.step_parked(&self.id, p.n, p.due_ms, p.attempts).await {
-                        Ok(()) => result,
-                        Err(e) => Err(format!("the run could not be parked until its next attempt: {e}")),
-                    };
-                }
-            }
+            let result = match self.inner.perform(n, s).await {
+                Ok(v) => Ok(v),
+                Err(StepError::Failed(why)) => Err(why),
+                Err(StepError::Stopped(Stop::Parked)) => return self.park().await,
+                Err(stop @ StepError::Stopped(Stop::Fenced)) => return Err(stop),
+            };
             if !self.durable {
                 self.store.step_noted(&self.id, n, &result);
-                return result;
+                return result.map_err(StepError::Failed);
             }
             // The next step starts only once this one's end is kept; should the store fail,
             // the run goes on (after a crash the step would run again). A run another instance
             // took over stops here: its new owner runs it.
             match self.store.step_ended(&self.id, n, &result).await {
-                Err(why) if why == super::FENCED => Err(why),
+                Ok(Recorded::Fenced) => Err(StepError::Stopped(Stop::Fenced)),
                 Err(why) => {
                     tracing::warn!(target: "wf::store", execution = %self.id, step = n, "step not journaled: {why}");
-                    result
+                    result.map_err(StepError::Failed)
                 }
-                Ok(()) => result,
+                Ok(Recorded::Kept) => result.map_err(StepError::Failed),
             }
         })
     }

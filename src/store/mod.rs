@@ -8,6 +8,7 @@
 //!
 //! Layering: `serve/` and `tools/` use this; this uses `request/` and `lang/`.
 
+mod columns;
 pub mod journal;
 pub mod postgres;
 pub mod sqlite;
@@ -18,6 +19,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+pub use crate::request::outcome::{Mode, Outcome, State, Status};
 pub use crate::request::served::Version;
 
 /// An accepted async run, to keep until it has run.
@@ -47,17 +49,18 @@ pub struct Ended {
     pub id: i64,
     /// Shared with the workflow served.
     pub workflow: Arc<str>,
-    /// `sync` or `async`.
-    pub mode: &'static str,
+    pub mode: Mode,
     pub started_ms: i64,
     pub duration_ms: i64,
     pub status: u16,
-    /// `responded`, `completed`, `failed`, `rejected`.
-    pub outcome: &'static str,
+    pub outcome: Outcome,
     pub reason: Option<String>,
     /// `file:line:column` of a failure.
     pub at: Option<String>,
     pub logs: Vec<String>,
+    /// The attempts its effects made (in this turn: a retried run's are added to its earlier
+    /// ones).
+    pub attempts: u32,
 }
 
 /// A run accepted but not ended when the store was last closed: resumed at start.
@@ -80,10 +83,9 @@ pub struct Unfinished {
 pub struct RunView {
     pub id: String,
     pub workflow: String,
-    pub mode: String,
-    /// `queued`, `running` or `ended`.
-    pub state: String,
-    pub outcome: Option<String>,
+    pub mode: Mode,
+    pub state: State,
+    pub outcome: Option<Outcome>,
     pub status: Option<u16>,
     pub started_ms: i64,
     pub duration_ms: Option<i64>,
@@ -112,7 +114,7 @@ pub struct StepView {
 pub struct Filter {
     pub workflow: Option<String>,
     /// An outcome (`failed`, …) or a state (`queued`, `running`).
-    pub status: Option<String>,
+    pub status: Option<Status>,
     pub since_ms: Option<i64>,
     pub limit: usize,
 }
@@ -162,11 +164,11 @@ pub trait Store: Send + Sync {
     /// Notes that step `n` of run `id` started (written with the next batch, not waited for).
     fn step_started(&self, id: &str, n: u32, kind: &str, request: Value);
     /// Records how step `n` ended; resolves once durable, so the next step starts only after.
-    fn step_ended(&self, id: &str, n: u32, result: &Result<Value, String>) -> Commit<'_>;
+    fn step_ended(&self, id: &str, n: u32, result: &Result<Value, String>) -> Reading<'_, Recorded>;
     /// Parks run `id`: its step `n` (an `http` call, `attempts` made) is due again at `due_ms`.
     /// The run stops; it is taken again (with [`Store::retried`]) once due. Resolves once
     /// durable.
-    fn step_parked(&self, id: &str, n: u32, due_ms: i64, attempts: u32) -> Commit<'_>;
+    fn step_parked(&self, id: &str, n: u32, due_ms: i64, attempts: u32) -> Reading<'_, Recorded>;
     /// Records how a step of a sync execution ended, written with the next batch (a sync
     /// execution is not resumed, so nothing waits for it).
     fn step_noted(&self, id: &str, n: u32, result: &Result<Value, String>);
@@ -214,10 +216,14 @@ pub trait Store: Send + Sync {
     }
 }
 
-/// Why a step's end was not recorded: another process sharing the store took the run over (this
-/// one's lease had expired). The run stops here; its new owner runs it.
-pub const FENCED: &str =
-    "this instance no longer holds the run (its lease expired; another instance runs it)";
+/// Whether a step's end (or a parked run's due time) was kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recorded {
+    Kept,
+    /// Not kept: another process sharing the store took the run over (this one's lease had
+    /// expired). The run stops here; its new owner runs it.
+    Fenced,
+}
 
 pub use crate::request::step::now_ms;
 

@@ -13,8 +13,8 @@
 //! - History and step notes are gathered and written every 10 ms in one transaction.
 
 use super::{
-    attempts_made, hex, key, Claim, Claimed, Commit, Ended, Filter, Key, NewRun, Reading, RunView, StepView,
-    Store, Unfinished, Version, FENCED,
+    attempts_made, hex, key, Claim, Claimed, Commit, Ended, Filter, Key, Mode, NewRun, Outcome, Reading,
+    Recorded, RunView, StepView, Store, Unfinished, Version,
 };
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use serde_json::Value;
@@ -81,6 +81,7 @@ CREATE TABLE IF NOT EXISTS wf_dedupe (
     answer     TEXT,
     PRIMARY KEY (workflow, key)
 );
+CREATE INDEX IF NOT EXISTS wf_dedupe_execution ON wf_dedupe (execution);
 CREATE TABLE IF NOT EXISTS wf_places (
     workflow  TEXT NOT NULL,
     place     INTEGER NOT NULL,
@@ -174,17 +175,21 @@ ON CONFLICT (execution, n) DO UPDATE SET kind = EXCLUDED.kind, state = 'finished
 /// An execution's end: a sync one's whole record; an async run's end only while this instance
 /// owns it.
 const ENDED: &str = "
-INSERT INTO wf_executions (id, workflow, mode, state, started_ms, ended_ms, duration_ms, status, outcome, reason, at, logs)
-VALUES ($1, $2, $3, 'ended', $4, $5, $6, $7, $8, $9, $10, $11)
+INSERT INTO wf_executions (id, workflow, mode, state, started_ms, ended_ms, duration_ms, status, outcome, reason, at, logs, attempts)
+VALUES ($1, $2, $3, 'ended', $4, $5, $6, $7, $8, $9, $10, $11, $13)
 ON CONFLICT (id) DO UPDATE SET state = 'ended', ended_ms = EXCLUDED.ended_ms,
     duration_ms = EXCLUDED.duration_ms, status = EXCLUDED.status, outcome = EXCLUDED.outcome,
     reason = EXCLUDED.reason, at = EXCLUDED.at, logs = EXCLUDED.logs,
+    attempts = wf_executions.attempts + EXCLUDED.attempts,
     frame = CASE WHEN EXCLUDED.outcome = 'failed' THEN wf_executions.frame END
 WHERE wf_executions.mode = 'sync' OR wf_executions.owner = $12";
 
+/// The `dedupe` key of a run that failed, let go.
+const RELEASE_FAILED: &str = "DELETE FROM wf_dedupe WHERE execution = $1 AND answer IS NULL";
+
 /// Takes runs no live instance holds: their owner's lease expired, or they have no owner.
 const TAKE_RUNS: &str = "
-UPDATE wf_executions e SET owner = $1, attempts = e.attempts + 1,
+UPDATE wf_executions e SET owner = $1,
     state = CASE WHEN e.state = 'running' THEN 'running' ELSE 'queued' END
 WHERE e.id IN (
     SELECT c.id FROM wf_executions c
@@ -778,7 +783,7 @@ impl Inner {
         Err("the dedupe key kept changing hands".into())
     }
 
-    async fn step_ended(&self, id: i64, n: i32, result: Result<String, String>) -> Result<(), String> {
+    async fn step_ended(&self, id: i64, n: i32, result: Result<String, String>) -> Result<Recorded, String> {
         let client = self.client().await?;
         let st = client.prepare_cached(STEP_ENDED).await.map_err(sql)?;
         let me = self.me.load_full();
@@ -791,12 +796,12 @@ impl Inner {
             .await
             .map_err(sql)?;
         if written == 0 {
-            return Err(FENCED.to_string());
+            return Ok(Recorded::Fenced);
         }
-        Ok(())
+        Ok(Recorded::Kept)
     }
 
-    async fn step_parked(&self, id: i64, n: i32, due_ms: i64, attempts: u32) -> Result<(), String> {
+    async fn step_parked(&self, id: i64, n: i32, due_ms: i64, attempts: u32) -> Result<Recorded, String> {
         let client = self.client().await?;
         let st = client.prepare_cached(STEP_PARKED).await.map_err(sql)?;
         let me = self.me.load_full();
@@ -804,9 +809,9 @@ impl Inner {
         let written =
             client.execute(&st, &[&id, &*me, &due_ms, &n, &made, &super::now_ms()]).await.map_err(sql)?;
         if written == 0 {
-            return Err(FENCED.to_string());
+            return Ok(Recorded::Fenced);
         }
-        Ok(())
+        Ok(Recorded::Kept)
     }
 
     /// Takes a place of `workflow`'s `concurrency` (a few tries: two instances may reach for
@@ -962,19 +967,25 @@ async fn apply(
                 &[
                     &e.id,
                     &&*e.workflow,
-                    &e.mode,
+                    &e.mode.as_str(),
                     &e.started_ms,
                     &e.started_ms.saturating_add(e.duration_ms),
                     &e.duration_ms,
                     &i32::from(e.status),
-                    &e.outcome,
+                    &e.outcome.as_str(),
                     &e.reason,
                     &e.at,
                     &logs,
                     &me,
+                    &i32::try_from(e.attempts).unwrap_or(i32::MAX),
                 ],
             )
             .await?;
+            if e.outcome == Outcome::Failed && e.mode == Mode::Async {
+                // A failed run lets go of its delivery's key: the sender's redelivery runs.
+                let st = tx.prepare_cached(RELEASE_FAILED).await?;
+                tx.execute(&st, &[&e.id]).await?;
+            }
         }
     }
     Ok(())
@@ -1056,13 +1067,13 @@ impl Store for Postgres {
         });
     }
 
-    fn step_ended(&self, id: &str, n: u32, result: &Result<Value, String>) -> Commit<'_> {
+    fn step_ended(&self, id: &str, n: u32, result: &Result<Value, String>) -> Reading<'_, Recorded> {
         let result = result.as_ref().map(Value::to_string).map_err(Clone::clone);
         let (id, n) = (key(id), i32::try_from(n).unwrap_or(i32::MAX));
         Box::pin(self.inner.step_ended(id, n, result))
     }
 
-    fn step_parked(&self, id: &str, n: u32, due_ms: i64, attempts: u32) -> Commit<'_> {
+    fn step_parked(&self, id: &str, n: u32, due_ms: i64, attempts: u32) -> Reading<'_, Recorded> {
         let (id, n) = (key(id), i32::try_from(n).unwrap_or(i32::MAX));
         Box::pin(self.inner.step_parked(id, n, due_ms, attempts))
     }
@@ -1144,17 +1155,17 @@ impl Store for Postgres {
     }
 }
 
-fn view(r: &Row) -> RunView {
+fn view(r: &Row) -> Result<RunView, String> {
     let logs: Option<String> = r.get(11);
     let request: Option<String> = r.get(12);
     let status: Option<i32> = r.get(5);
     let attempts: i32 = r.get(10);
-    RunView {
+    Ok(RunView {
         id: hex(r.get(0)),
         workflow: r.get(1),
-        mode: r.get(2),
-        state: r.get(3),
-        outcome: r.get(4),
+        mode: r.try_get(2).map_err(sql)?,
+        state: r.try_get(3).map_err(sql)?,
+        outcome: r.try_get(4).map_err(sql)?,
         status: status.and_then(|s| u16::try_from(s).ok()),
         started_ms: r.get(6),
         duration_ms: r.get(7),
@@ -1164,7 +1175,7 @@ fn view(r: &Row) -> RunView {
         logs: logs.and_then(|l| serde_json::from_str(&l).ok()).unwrap_or_default(),
         request: request.and_then(|q| serde_json::from_str(&q).ok()),
         steps: Vec::new(),
-    }
+    })
 }
 
 async fn list(client: &tokio_postgres::Client, f: &Filter) -> Result<Vec<RunView>, String> {
@@ -1177,11 +1188,11 @@ async fn list(client: &tokio_postgres::Client, f: &Filter) -> Result<Vec<RunView
                    AND started_ms >= $3
                  ORDER BY started_ms DESC, id DESC LIMIT $4"
             ),
-            &[&f.workflow, &f.status, &f.since_ms.unwrap_or(0), &limit],
+            &[&f.workflow, &f.status.map(|s| s.as_str()), &f.since_ms.unwrap_or(0), &limit],
         )
         .await
         .map_err(sql)?;
-    Ok(rows.iter().map(view).collect())
+    rows.iter().map(view).collect()
 }
 
 async fn show(client: &tokio_postgres::Client, id: &str) -> Result<Option<RunView>, String> {
@@ -1190,7 +1201,7 @@ async fn show(client: &tokio_postgres::Client, id: &str) -> Result<Option<RunVie
         .await
         .map_err(sql)?;
     let Some(row) = found else { return Ok(None) };
-    let mut run = view(&row);
+    let mut run = view(&row)?;
     let steps = client
         .query(
             "SELECT n, kind, state, request, result, reason FROM wf_steps WHERE execution = $1 ORDER BY n",
@@ -1368,22 +1379,23 @@ mod shared {
         assert_eq!((taken.len(), unique.len()), (600, 600));
         // The dead instance wakes up late: what it would record is refused.
         let late = dead.step_ended(&format!("{:016x}", 1), 1, &Ok(json!({"status": 200}))).await;
-        assert_eq!(late, Err(FENCED.to_string()));
+        assert_eq!(late, Ok(Recorded::Fenced));
         dead.ended(Ended {
             id: 1,
             workflow: "w".into(),
-            mode: "async",
+            mode: crate::store::Mode::Async,
             started_ms: 1,
             duration_ms: 1,
             status: 200,
-            outcome: "completed",
+            outcome: crate::store::Outcome::Completed,
             reason: None,
             at: None,
             logs: Vec::new(),
+            attempts: 0,
         });
         dead.flush().await.expect("flush");
         let shown = b.show(&format!("{:016x}", 1)).await.expect("show").expect("kept");
-        assert_eq!(shown.state, "queued", "a late end is not recorded");
+        assert_eq!(shown.state, crate::store::State::Queued, "a late end is not recorded");
         assert!(shown.steps.is_empty(), "a late step is not recorded");
         // Its lease renewed, it finds it had expired and goes on as a new instance.
         let old = dead.identity();

@@ -4,8 +4,8 @@
 //! second connection. A lock file beside the database keeps a second `wf serve` out.
 
 use super::{
-    attempts_made, hex, key, Claim, Claimed, Commit, Ended, Filter, Key, NewRun, Reading, RunView, StepView,
-    Store, Unfinished, Version,
+    attempts_made, hex, key, Claim, Claimed, Commit, Ended, Filter, Key, Mode, NewRun, Outcome, Reading,
+    Recorded, RunView, StepView, Store, Unfinished, Version,
 };
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde_json::Value;
@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 mod history;
 
 /// The schema this build writes; older files are migrated on open.
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 /// Writes waiting for the writer at most; beyond, history writes are dropped (and counted) and
 /// accepts wait.
@@ -62,6 +62,7 @@ CREATE TABLE IF NOT EXISTS dedupe (
     answer     TEXT,
     PRIMARY KEY (workflow, key)
 );
+CREATE INDEX IF NOT EXISTS dedupe_execution ON dedupe (execution);
 CREATE TABLE IF NOT EXISTS steps (
     execution  INTEGER NOT NULL,
     n          INTEGER NOT NULL,
@@ -294,6 +295,11 @@ fn migrate(conn: &mut Connection) -> Result<(), String> {
         }
         // 3: the history of sync executions is kept a batch per row (`history.rs`); the
         // executions a version 2 file kept as rows stay there, listed with the rest.
+        // 4: `dedupe` keys are found by their execution (a failed run lets go of its key); a
+        // history record keeps the attempts its effects made.
+        if version == 3 {
+            history::add_attempts(&tx).map_err(sql)?;
+        }
         tx.execute_batch(SCHEMA).map_err(sql)?;
         tx.execute_batch(history::SCHEMA).map_err(sql)?;
         tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}")).map_err(sql)?;
@@ -492,11 +498,12 @@ fn claim(tx: &rusqlite::Transaction<'_>, k: &Key) -> Result<Claim, String> {
 
 /// Runs a batch of writes in one transaction; gives what each claim found.
 /// An execution's end: its history row (a run kept since its acceptance is updated).
-const ENDED: &str = "INSERT INTO executions (id, workflow, mode, state, started_ms, ended_ms, duration_ms, status, outcome, reason, at, logs)
-     VALUES (?1, ?2, ?3, 'ended', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+const ENDED: &str = "INSERT INTO executions (id, workflow, mode, state, started_ms, ended_ms, duration_ms, status, outcome, reason, at, logs, attempts)
+     VALUES (?1, ?2, ?3, 'ended', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
      ON CONFLICT (id) DO UPDATE SET state = 'ended', ended_ms = excluded.ended_ms,
      duration_ms = excluded.duration_ms, status = excluded.status, outcome = excluded.outcome,
      reason = excluded.reason, at = excluded.at, logs = excluded.logs,
+     attempts = executions.attempts + excluded.attempts,
      frame = CASE WHEN excluded.outcome = 'failed' THEN frame ELSE NULL END";
 
 fn apply(
@@ -631,17 +638,24 @@ fn apply(
                     .execute(params![
                         e.id,
                         e.workflow,
-                        e.mode,
+                        e.mode.as_str(),
                         e.started_ms,
                         e.started_ms.saturating_add(e.duration_ms),
                         e.duration_ms,
                         e.status,
-                        e.outcome,
+                        e.outcome.as_str(),
                         e.reason,
                         e.at,
                         serde_json::to_string(&e.logs).unwrap_or_default(),
+                        e.attempts,
                     ])
                     .map_err(sql)?;
+                if e.outcome == Outcome::Failed && e.mode == Mode::Async {
+                    // A failed run lets go of its delivery's key: the sender's redelivery runs.
+                    tx.prepare_cached("DELETE FROM dedupe WHERE execution = ?1 AND answer IS NULL")
+                        .and_then(|mut s| s.execute(params![e.id]))
+                        .map_err(sql)?;
+                }
             }
         }
         claims.push(found);
@@ -683,13 +697,15 @@ impl Store for Sqlite {
         self.later(write);
     }
 
-    fn step_ended(&self, id: &str, n: u32, result: &Result<Value, String>) -> Commit<'_> {
+    fn step_ended(&self, id: &str, n: u32, result: &Result<Value, String>) -> Reading<'_, Recorded> {
         let result = result.as_ref().map(Value::to_string).map_err(Clone::clone);
-        self.durable(Write::StepEnded { id: id.into(), n, result, at: super::now_ms() })
+        let kept = self.durable(Write::StepEnded { id: id.into(), n, result, at: super::now_ms() });
+        Box::pin(async move { kept.await.map(|()| Recorded::Kept) })
     }
 
-    fn step_parked(&self, id: &str, n: u32, due_ms: i64, attempts: u32) -> Commit<'_> {
-        self.durable(Write::StepParked { id: id.into(), n, due_ms, attempts })
+    fn step_parked(&self, id: &str, n: u32, due_ms: i64, attempts: u32) -> Reading<'_, Recorded> {
+        let kept = self.durable(Write::StepParked { id: id.into(), n, due_ms, attempts });
+        Box::pin(async move { kept.await.map(|()| Recorded::Kept) })
     }
 
     fn step_noted(&self, id: &str, n: u32, result: &Result<Value, String>) {
@@ -709,7 +725,9 @@ impl Store for Sqlite {
     }
 
     fn ended(&self, e: Ended) {
-        if e.mode != "sync" {
+        // Executions of async workflows (their runs, and the deliveries turned away or seen
+        // before) are rows; sync ones go to the compact history.
+        if e.mode != Mode::Sync {
             return self.later(Write::Ended(Box::new(e)));
         }
         match self.later.lock() {
@@ -787,7 +805,7 @@ fn open_runs(conn: &Connection, which: &str) -> Result<Vec<Unfinished>, rusqlite
             "SELECT n, result, state FROM steps WHERE execution = ?1 AND state IN ('finished', 'waiting') ORDER BY n",
         )?;
         let mut taken = tx.prepare(
-            "UPDATE executions SET attempts = attempts + 1, state = CASE WHEN state = 'running' THEN state ELSE 'queued' END
+            "UPDATE executions SET state = CASE WHEN state = 'running' THEN state ELSE 'queued' END
              WHERE id = ?1",
         )?;
         for run in &mut runs {
@@ -843,7 +861,8 @@ fn list(conn: &Connection, f: &Filter) -> Result<Vec<RunView>, rusqlite::Error> 
          ORDER BY started_ms DESC, id DESC LIMIT ?4"
     ))?;
     let limit = i64::try_from(f.limit.max(1)).unwrap_or(i64::MAX);
-    let rows = stmt.query_map(params![f.workflow, f.status, f.since_ms.unwrap_or(0), limit], view)?;
+    let rows = stmt
+        .query_map(params![f.workflow, f.status.map(|s| s.as_str()), f.since_ms.unwrap_or(0), limit], view)?;
     let mut all = rows.collect::<Result<Vec<_>, _>>()?;
     // The sync executions' history, kept apart, merged in.
     all.extend(history::list(conn, f)?);
@@ -965,14 +984,15 @@ mod tests {
         let mut later = Ended {
             id: 9,
             workflow: "w".into(),
-            mode: "sync",
+            mode: crate::store::Mode::Sync,
             started_ms: 3,
             duration_ms: 1,
             status: 200,
-            outcome: "responded",
+            outcome: crate::store::Outcome::Responded,
             reason: None,
             at: None,
             logs: Vec::new(),
+            attempts: 0,
         };
         store.ended(later.clone());
         later.id = 10;
@@ -982,6 +1002,6 @@ mod tests {
         let listed = store.list(&Filter { limit: 10, ..Filter::default() }).await.expect("list");
         let ids: Vec<&str> = listed.iter().map(|r| r.id.as_str()).collect();
         assert_eq!(ids, ["0000000000000009", "0000000000000008", "0000000000000007", "000000000000000a"]);
-        assert_eq!(store.show("0000000000000008").await.expect("show").map(|r| r.mode), Some("sync".into()));
+        assert_eq!(store.show("0000000000000008").await.expect("show").map(|r| r.mode), Some(Mode::Sync));
     }
 }

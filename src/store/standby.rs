@@ -4,7 +4,7 @@
 //! seconds until the store opens.
 
 use super::sqlite::{self, Lock, Sqlite};
-use super::{Claimed, Commit, Ended, Filter, Key, NewRun, Reading, RunView, Store, Unfinished};
+use super::{Claimed, Commit, Ended, Filter, Key, NewRun, Reading, Recorded, RunView, Store, Unfinished};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -117,7 +117,7 @@ impl Store for Standby {
         }
     }
 
-    fn step_ended(&self, id: &str, n: u32, result: &Result<Value, String>) -> Commit<'_> {
+    fn step_ended(&self, id: &str, n: u32, result: &Result<Value, String>) -> Reading<'_, Recorded> {
         let open = self.open.load_full();
         let result = result.clone();
         let id = id.to_string();
@@ -129,7 +129,7 @@ impl Store for Standby {
         })
     }
 
-    fn step_parked(&self, id: &str, n: u32, due_ms: i64, attempts: u32) -> Commit<'_> {
+    fn step_parked(&self, id: &str, n: u32, due_ms: i64, attempts: u32) -> Reading<'_, Recorded> {
         let open = self.open.load_full();
         let id = id.to_string();
         Box::pin(async move {

@@ -82,7 +82,7 @@ fn matches(pattern: &str, url: &str) -> bool {
 
 impl Steps for Mocks {
     fn perform(&mut self, n: u32, s: Step) -> Pending<'_> {
-        Box::pin(std::future::ready(self.answer(n, s)))
+        Box::pin(std::future::ready(self.answer(n, s).map_err(step::StepError::Failed)))
     }
 }
 

@@ -3,7 +3,7 @@
 
 use crate::store::postgres::{self, Reader};
 use crate::store::sqlite::{self, ReadOnly};
-use crate::store::{Filter, RunView};
+use crate::store::{Filter, Outcome, RunView, State};
 use crate::tools::commands::Format;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -87,8 +87,11 @@ fn time(ms: i64) -> String {
 }
 
 /// The state an execution is in, as one word: its outcome once ended.
-fn status(r: &RunView) -> &str {
-    r.outcome.as_deref().filter(|_| r.state == "ended").unwrap_or(&r.state)
+fn status(r: &RunView) -> &'static str {
+    match (r.state, r.outcome) {
+        (State::Ended, Some(outcome)) => outcome.as_str(),
+        (state, _) => state.as_str(),
+    }
 }
 
 pub fn list(store: &str, filter: &Filter, format: Format) -> ExitCode {
@@ -163,9 +166,11 @@ pub fn show(store: &str, id: &str, format: Format) -> ExitCode {
     }
     let _ = writeln!(out, "  attempts  {}", run.attempts);
     if let Some(reason) = &run.reason {
+        // A failure says where; a rejection or a duplicate says why.
+        let label = if run.outcome == Some(Outcome::Failed) { "failed" } else { "reason" };
         let _ = writeln!(
             out,
-            "  failed    {reason}{}",
+            "  {label:<9} {reason}{}",
             run.at.as_ref().map(|a| format!(" (at {a})")).unwrap_or_default()
         );
     }

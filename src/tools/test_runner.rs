@@ -5,6 +5,7 @@ use crate::lang::ast::BinOp;
 use crate::lang::ir::{Auth, AuthKind, Expr, RequestLine, TestCase};
 use crate::request::eval;
 use crate::request::handle::{self, Enqueue, ExecId, Job, Limits, Record};
+use crate::request::outcome::Outcome;
 use crate::request::served::Router;
 use crate::request::signature;
 use crate::request::step::Steps;
@@ -91,7 +92,10 @@ async fn run_one(router: &Router, t: &TestCase, n: u64) -> TestResult {
     let jobs = queue.0.into_inner().unwrap_or_default();
     let async_run = !jobs.is_empty();
     for job in jobs {
-        records.push(handle::run_job(job).await);
+        // A test's mocks answer at once: nothing parks a run, and no other process takes it.
+        if let handle::Ran::Ended(record) = handle::run_job(job).await {
+            records.push(record);
+        }
     }
 
     let (parts, body) = handled.response.into_parts();
@@ -157,20 +161,20 @@ async fn run_one(router: &Router, t: &TestCase, n: u64) -> TestResult {
         }
     }
     for r in &records {
-        let show_logs = failed || r.outcome == "failed" || r.outcome != "rejected" && async_run;
+        let show_logs = failed || r.outcome == Outcome::Failed || r.outcome != Outcome::Rejected && async_run;
         if show_logs {
             for line in &r.logs {
                 result.details.push(format!("log ({}): {line}", r.workflow));
             }
         }
-        if r.outcome == "failed" {
+        if r.outcome == Outcome::Failed {
             result.details.push(format!(
                 "execution of `{}` failed: {} (at {})",
                 r.workflow,
                 r.reason.as_deref().unwrap_or(""),
                 r.at.as_deref().unwrap_or("?")
             ));
-        } else if failed && r.outcome == "rejected" {
+        } else if failed && r.outcome == Outcome::Rejected {
             result.details.push(format!("rejected: {}", r.reason.as_deref().unwrap_or("")));
         }
     }

@@ -15,6 +15,7 @@ mod pgo_wrapper;
 #[path = "../support/postgres.rs"]
 mod postgres_cluster;
 mod providers;
+mod recovery;
 mod secrets;
 mod serve;
 mod shared_store;

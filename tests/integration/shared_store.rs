@@ -333,7 +333,7 @@ fn runs_retry_and_prune_work_on_the_shared_store() {
     }
     assert_eq!(up.received().len(), 2, "the failed call, then the retried one");
     let shown = runs(&pg.url, &["show", &id]);
-    assert_eq!(shown["attempts"], 1, "{shown}");
+    assert_eq!(shown["attempts"], 2, "the failed call and the retried one: {shown}");
     assert_eq!(shown["logs"], serde_json::json!(["relayed 204"]), "{shown}");
     // Only a failed async run can be retried.
     let again = crate::common::wf(&["runs", "--store", &pg.url, "retry", &id]);

@@ -6,7 +6,7 @@
 //! stops once no older row can hold a record it would show; `show` looks in the rows of the id's
 //! block; `prune` deletes whole rows, and rewrites the one row a cut falls inside.
 
-use super::super::{hex, key, Ended, Filter, RunView};
+use super::super::{hex, key, Ended, Filter, Mode, Outcome, RunView, State, Status};
 use rusqlite::{params, Connection, Transaction};
 
 /// Ids whose records share a row when they end in one batch: `id >> BLOCK`.
@@ -27,8 +27,35 @@ CREATE INDEX IF NOT EXISTS history_last ON history (last_ms);
 ";
 
 /// One record as a row keeps it: id, workflow, status, outcome, started, duration, reason, at,
-/// log lines (in this order, which is the encoding: change it only with the schema version).
-type Stored = (i64, String, u16, String, i64, i64, Option<String>, Option<String>, Vec<String>);
+/// log lines, attempts its effects made (in this order, which is the encoding: change it only
+/// with the schema version).
+type Stored = (i64, String, u16, String, i64, i64, Option<String>, Option<String>, Vec<String>, u32);
+
+/// A record as schema 3 kept it (without attempts).
+type StoredV3 = (i64, String, u16, String, i64, i64, Option<String>, Option<String>, Vec<String>);
+
+/// Schema 3 to 4: every record gains its attempts (0: schema 3 did not count them).
+pub(super) fn add_attempts(tx: &Transaction<'_>) -> Result<(), rusqlite::Error> {
+    let mut rows: Vec<(i64, Vec<u8>)> = Vec::new();
+    {
+        let mut statement = tx.prepare("SELECT rowid, records FROM history")?;
+        let mut found = statement.query([])?;
+        while let Some(row) = found.next()? {
+            rows.push((row.get(0)?, row.get(1)?));
+        }
+    }
+    let mut update = tx.prepare("UPDATE history SET records = ?2 WHERE rowid = ?1")?;
+    for (rowid, bytes) in rows {
+        let mut rest: &[u8] = &bytes;
+        let mut records = Vec::new();
+        while let Ok((r, next)) = postcard::take_from_bytes::<StoredV3>(rest) {
+            records.push((r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8, 0));
+            rest = next;
+        }
+        update.execute(params![rowid, encode(&records)])?;
+    }
+    Ok(())
+}
 
 /// Writes the sync executions that ended in a batch (with whether each journaled steps): one row
 /// per block of ids.
@@ -52,12 +79,13 @@ pub(super) fn write(tx: &Transaction<'_>, ended: &mut [(i64, &Ended, bool)]) -> 
                 id,
                 &*e.workflow,
                 e.status,
-                e.outcome,
+                e.outcome.as_str(),
                 e.started_ms,
                 e.duration_ms,
                 &e.reason,
                 &e.at,
                 &e.logs,
+                e.attempts,
             );
             // Numbers, strings and options always encode (into a vector, which cannot fail).
             bytes = postcard::to_extend(&record, std::mem::take(&mut bytes)).unwrap_or_default();
@@ -102,19 +130,19 @@ fn encode(records: &[Stored]) -> Vec<u8> {
 }
 
 fn view(r: Stored) -> RunView {
-    let (id, workflow, status, outcome, started_ms, duration_ms, reason, at, logs) = r;
+    let (id, workflow, status, outcome, started_ms, duration_ms, reason, at, logs, attempts) = r;
     RunView {
         id: hex(id),
         workflow,
-        mode: "sync".into(),
-        state: "ended".into(),
-        outcome: Some(outcome),
+        mode: Mode::Sync,
+        state: State::Ended,
+        outcome: Outcome::parse(&outcome),
         status: Some(status),
         started_ms,
         duration_ms: Some(duration_ms),
         reason,
         at,
-        attempts: 0,
+        attempts: i64::from(attempts),
         logs,
         request: None,
         steps: Vec::new(),
@@ -140,7 +168,7 @@ pub(super) fn list(conn: &Connection, f: &Filter) -> Result<Vec<RunView>, rusqli
         found.extend(records(&bytes).into_iter().filter(|r| {
             r.4 >= since
                 && f.workflow.as_ref().is_none_or(|w| *w == r.1)
-                && f.status.as_ref().is_none_or(|s| *s == r.3 || s == "ended")
+                && f.status.is_none_or(|s| s.as_str() == r.3 || s == Status::State(State::Ended))
         }));
         if found.len() >= limit {
             found.sort_unstable_by_key(|r| std::cmp::Reverse((r.4, r.0)));
@@ -227,14 +255,15 @@ mod tests {
         Ended {
             id: id as i64,
             workflow: workflow.into(),
-            mode: "sync",
+            mode: crate::store::Mode::Sync,
             started_ms,
             duration_ms: 1,
             status: 200,
-            outcome: "responded",
+            outcome: crate::store::Outcome::Responded,
             reason: None,
             at: None,
             logs: vec![format!("log of {id}")],
+            attempts: 0,
         }
     }
 
@@ -286,6 +315,39 @@ mod tests {
     }
 
     #[test]
+    fn schema_3_records_gain_their_attempts_and_keep_everything_else() {
+        let mut conn = store();
+        let old: StoredV3 = (5, "w".into(), 201, "responded".into(), 10, 2, None, None, vec!["hi".into()]);
+        let mut bytes = postcard::to_stdvec(&old).expect("encode");
+        bytes.extend(
+            postcard::to_stdvec(&(
+                6i64,
+                "w",
+                500u16,
+                "failed",
+                11i64,
+                3i64,
+                Some("boom"),
+                None::<String>,
+                Vec::<String>::new(),
+            ))
+            .expect("encode"),
+        );
+        conn.execute(
+            "INSERT INTO history (block, first_ms, last_ms, count, records) VALUES (0, 10, 11, 2, ?1)",
+            params![bytes],
+        )
+        .expect("a schema 3 row");
+        let tx = conn.transaction().expect("tx");
+        add_attempts(&tx).expect("migrated");
+        tx.commit().expect("commit");
+        let five = show(&conn, "0000000000000005").expect("show").expect("found");
+        assert_eq!((five.status, five.logs.clone(), five.attempts), (Some(201), vec!["hi".to_string()], 0));
+        let six = show(&conn, "0000000000000006").expect("show").expect("found");
+        assert_eq!((six.reason.as_deref(), six.outcome), (Some("boom"), Some(Outcome::Failed)));
+    }
+
+    #[test]
     fn list_gives_the_newest_first_across_rows_and_filters() {
         let mut conn = store();
         // Three batches whose start times interleave: a slow execution ends in a later batch.
@@ -311,8 +373,11 @@ mod tests {
         let recent =
             list(&conn, &Filter { since_ms: Some(250), limit: 10, ..Filter::default() }).expect("list");
         assert_eq!(ids(&recent), ["0000000000005001", "0000000000000002"]);
-        let failed = list(&conn, &Filter { status: Some("failed".into()), limit: 10, ..Filter::default() })
-            .expect("list");
+        let failed = list(
+            &conn,
+            &Filter { status: Some(Status::Outcome(Outcome::Failed)), limit: 10, ..Filter::default() },
+        )
+        .expect("list");
         assert!(failed.is_empty());
     }
 

@@ -1,0 +1,155 @@
+//! The words an execution's record is written in: how it ended, where it is, how it answers.
+//! Each is a type, so no text a caller or a workflow writes can be taken for one; the names are
+//! what logs, metrics, the history and `wf runs` show.
+
+pub use crate::lang::ast::Mode;
+
+/// How an execution ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// A `respond` was reached.
+    Responded,
+    /// The end was reached without `respond`.
+    Completed,
+    /// `fail`, or a runtime error.
+    Failed,
+    /// Turned away before it ran (`401`, `404`, `429`, …).
+    Rejected,
+    /// A delivery already seen (`dedupe`): the first execution's answer again, nothing run.
+    Duplicate,
+    /// A CORS preflight, answered by the trigger's `cors` setting.
+    Preflight,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 6] = [
+        Outcome::Responded,
+        Outcome::Completed,
+        Outcome::Failed,
+        Outcome::Rejected,
+        Outcome::Duplicate,
+        Outcome::Preflight,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Responded => "responded",
+            Outcome::Completed => "completed",
+            Outcome::Failed => "failed",
+            Outcome::Rejected => "rejected",
+            Outcome::Duplicate => "duplicate",
+            Outcome::Preflight => "preflight",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Outcome> {
+        Outcome::ALL.into_iter().find(|o| o.as_str() == s)
+    }
+}
+
+/// Where an execution is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    /// Accepted, not yet taken by a worker (or taken again for a retry).
+    Queued,
+    /// A worker runs it.
+    Running,
+    /// Parked until an `http` step's next attempt is due; no worker holds it.
+    Parked,
+    /// Over: its outcome says how.
+    Ended,
+}
+
+impl State {
+    pub const ALL: [State; 4] = [State::Queued, State::Running, State::Parked, State::Ended];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Queued => "queued",
+            State::Running => "running",
+            State::Parked => "parked",
+            State::Ended => "ended",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<State> {
+        State::ALL.into_iter().find(|o| o.as_str() == s)
+    }
+}
+
+impl Mode {
+    pub fn parse(s: &str) -> Option<Mode> {
+        [Mode::Sync, Mode::Async].into_iter().find(|m| m.as_str() == s)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Sync => "sync",
+            Mode::Async => "async",
+        }
+    }
+}
+
+/// What `wf runs --status` selects: an outcome or a state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Outcome(Outcome),
+    State(State),
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Outcome(o) => o.as_str(),
+            Status::State(s) => s.as_str(),
+        }
+    }
+
+    /// The status named `s`, or an error naming every valid one.
+    pub fn parse(s: &str) -> Result<Status, String> {
+        if let Some(o) = Outcome::parse(s) {
+            return Ok(Status::Outcome(o));
+        }
+        if let Some(st) = State::parse(s) {
+            return Ok(Status::State(st));
+        }
+        let valid: Vec<&str> =
+            State::ALL.iter().map(|s| s.as_str()).chain(Outcome::ALL.iter().map(|o| o.as_str())).collect();
+        Err(format!("unknown status `{s}`; one of: {}", valid.join(", ")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_name_reads_back_as_itself() {
+        for o in Outcome::ALL {
+            assert_eq!(Outcome::parse(o.as_str()), Some(o));
+            assert_eq!(Status::parse(o.as_str()), Ok(Status::Outcome(o)));
+        }
+        for s in State::ALL {
+            assert_eq!(State::parse(s.as_str()), Some(s));
+            assert_eq!(Status::parse(s.as_str()), Ok(Status::State(s)));
+        }
+        let err = Status::parse("bogus").err().unwrap_or_default();
+        assert!(err.contains("bogus") && err.contains("queued") && err.contains("duplicate"), "{err}");
+    }
+}
+
+macro_rules! shown_as_str {
+    ($($t:ty),*) => {$(
+        impl serde::Serialize for $t {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    )*};
+}
+shown_as_str!(Outcome, State, Mode);

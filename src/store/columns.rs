@@ -1,0 +1,48 @@
+//! The typed words of a record (mode, state, outcome) as both databases' text columns hold them:
+//! written with `as_str`, read back by name; a name no wf writes is an error, never a guess.
+
+use super::{Mode, Outcome, State};
+
+macro_rules! text_column {
+    ($($t:ty => $what:literal),*) => {$(
+        impl rusqlite::types::FromSql for $t {
+            fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+                let s = v.as_str()?;
+                <$t>::parse(s).ok_or_else(|| {
+                    rusqlite::types::FromSqlError::Other(format!("unknown {} `{s}`", $what).into())
+                })
+            }
+        }
+
+        impl<'a> tokio_postgres::types::FromSql<'a> for $t {
+            fn from_sql(
+                ty: &tokio_postgres::types::Type,
+                raw: &'a [u8],
+            ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+                let s = <&str as tokio_postgres::types::FromSql>::from_sql(ty, raw)?;
+                <$t>::parse(s).ok_or_else(|| format!("unknown {} `{s}`", $what).into())
+            }
+
+            fn accepts(ty: &tokio_postgres::types::Type) -> bool {
+                <&str as tokio_postgres::types::FromSql>::accepts(ty)
+            }
+        }
+    )*};
+}
+
+text_column!(Mode => "mode", State => "state", Outcome => "outcome");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_read_back_and_strangers_are_errors() {
+        let conn = rusqlite::Connection::open_in_memory().expect("open");
+        let read = |s: &str| conn.query_row("SELECT ?1", [s], |r| r.get::<_, Outcome>(0));
+        assert_eq!(read("failed").ok(), Some(Outcome::Failed));
+        assert!(read("parked until its next attempt is due").is_err());
+        let state = conn.query_row("SELECT 'parked'", [], |r| r.get::<_, State>(0)).ok();
+        assert_eq!(state, Some(State::Parked));
+    }
+}

@@ -1,0 +1,225 @@
+//! Recovery through the real binary: no text a caller sends is taken for a state, a provider's
+//! redelivery of a failed delivery runs again, `wf runs retry` redoes what failed, and `wf runs`
+//! says what happened.
+
+use crate::common::{Dir, Reply, Server, Upstream};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// `wf serve DIR --store DIR/state.db ARGS`, started in DIR.
+fn serve(dir: Dir, args: &[&str]) -> Server {
+    let root = dir.path().to_path_buf();
+    let store = root.join("state.db");
+    let mut cmd = Command::new(crate::common::wf_bin());
+    cmd.arg("serve")
+        .arg(&root)
+        .args(["--listen", "127.0.0.1:0", "--store", store.to_str().expect("utf8")])
+        .args(args)
+        .current_dir(&root);
+    Server::spawn(cmd, dir)
+}
+
+fn store(server: &Server) -> String {
+    server.dir.path().join("state.db").to_str().expect("utf8").to_string()
+}
+
+/// `wf runs --store S --format json ARGS`, which must succeed.
+fn runs(store: &str, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["runs", "--store", store, "--format", "json"];
+    all.extend_from_slice(args);
+    let out = crate::common::wf(&all);
+    assert_eq!(out.status.code(), Some(0), "{}", crate::common::text(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("json")
+}
+
+/// Waits (at most 10 s) until `wf runs show ID` satisfies `done`; gives what it showed. (The
+/// history is written off the request path: an execution may not be there at once.)
+fn shown_when(store: &str, id: &str, done: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = crate::common::wf(&["runs", "--store", store, "--format", "json", "show", id]);
+        let shown = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+        if done(&shown) {
+            return shown;
+        }
+        assert!(Instant::now() < deadline, "never reached: {shown}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Texts a caller could send hoping to be taken for a state: every state's and outcome's name,
+/// and the texts wf once compared reasons with.
+const MARKERS: &[&str] = &[
+    "parked until its next attempt is due",
+    "this instance no longer holds the run (its lease expired; another instance runs it)",
+    "queued",
+    "running",
+    "waiting",
+    "ended",
+    "parked",
+    "fenced",
+    "failed",
+    "completed",
+    "responded",
+    "duplicate",
+    "rejected",
+];
+
+#[test]
+fn a_reason_equal_to_any_internal_marker_fails_the_run_like_any_other() {
+    let wf = r#"workflow echo {
+  trigger webhook { path "/echo" mode async }
+  extract { why = body "why" required }
+  fail why
+}"#;
+    let server = serve(Dir::new(&[("echo.wf", wf)]), &[]);
+    let store = store(&server);
+    let mut ids = Vec::new();
+    for marker in MARKERS {
+        let body = serde_json::json!({ "why": marker }).to_string();
+        let r = server.post("/echo", &[("content-type", "application/json")], &body);
+        assert_eq!(r.status, 200, "{}", r.body);
+        ids.push(r.header("x-wf-execution").expect("id").to_string());
+    }
+    for (id, marker) in ids.iter().zip(MARKERS) {
+        let shown = shown_when(&store, id, |s| s["state"] == "ended");
+        assert_eq!(shown["outcome"], "failed", "{marker}: {shown}");
+        assert_eq!(shown["reason"], *marker);
+    }
+    let log = server.log();
+    let stopped = log.lines().any(|l| l.contains("wf::server") && !l.contains("listening on"));
+    assert!(!stopped, "no run was parked or taken over:\n{log}");
+}
+
+#[test]
+fn a_redelivery_of_a_failed_delivery_runs_again() {
+    // The service fails the first call, then recovers.
+    let up = Upstream::start(|i, _| if i == 0 { Reply::new(503, "down") } else { Reply::new(200, "ok") });
+    let wf = format!(
+        r#"workflow gh {{
+  trigger webhook {{ path "/gh" dedupe delivery }}
+  extract {{ delivery = header "X-GitHub-Delivery" }}
+  let r = http POST "{}"
+  if r.status >= 300 {{
+    fail "the service answered ${{r.status}}"
+  }}
+  respond 200 json {{ done: delivery }}
+}}"#,
+        up.url("/deploy")
+    );
+    let server = serve(Dir::new(&[("gh.wf", &wf)]), &[]);
+    let headers = [("X-GitHub-Delivery", "d-1")];
+    let first = server.post("/gh", &headers, "");
+    assert_eq!(first.status, 500, "{}", first.body);
+    let again = server.post("/gh", &headers, "");
+    assert_eq!(again.status, 200, "the redelivery ran: {}", again.body);
+    assert_eq!(again.header("x-wf-duplicate-of"), None);
+    assert_eq!(up.received().len(), 2);
+    // A delivery that succeeded holds its key.
+    let third = server.post("/gh", &headers, "");
+    assert_eq!(third.status, 200);
+    assert_eq!(third.header("x-wf-duplicate-of"), again.header("x-wf-execution"));
+    assert_eq!(up.received().len(), 2, "the duplicate of a success did not run");
+}
+
+#[test]
+fn a_redelivery_of_a_5xx_answer_runs_again() {
+    let wf = r#"workflow pay {
+  trigger webhook { path "/pay" dedupe order }
+  extract { order = query "order" }
+  respond 503 json { busy: true }
+}"#;
+    let server = serve(Dir::new(&[("pay.wf", wf)]), &[]);
+    let first = server.post("/pay?order=1", &[], "");
+    assert_eq!(first.status, 503);
+    let again = server.post("/pay?order=1", &[], "");
+    assert_eq!(again.status, 503);
+    assert_eq!(again.header("x-wf-duplicate-of"), None, "a 5xx answer does not hold its key");
+}
+
+#[test]
+fn a_redelivery_of_a_failed_async_run_runs_again() {
+    let up = Upstream::start(|_, _| Reply::new(200, "ok"));
+    let wf = format!(
+        r#"workflow gh {{
+  trigger webhook {{ path "/gh" mode async dedupe delivery }}
+  extract {{ delivery = header "X-GitHub-Delivery" }}
+  http POST "{}"
+  let n = run "sh" ["-c", "test -e once || {{ touch once; exit 3; }}"]
+  if n.code != 0 {{
+    fail "first time"
+  }}
+}}"#,
+        up.url("/deploy")
+    );
+    // The first run fails; the redelivery of the same delivery runs (and calls) again.
+    let server = serve(Dir::new(&[("gh.wf", &wf)]), &["--allow-run"]);
+    let store = store(&server);
+    let headers = [("X-GitHub-Delivery", "d-1")];
+    let first = server.post("/gh", &headers, "");
+    assert_eq!(first.status, 200);
+    let id = first.header("x-wf-execution").expect("id").to_string();
+    shown_when(&store, &id, |s| s["outcome"] == "failed");
+    let again = server.post("/gh", &headers, "");
+    assert_eq!(again.header("x-wf-duplicate-of"), None, "the failed run let go of its key");
+    let id2 = again.header("x-wf-execution").expect("id").to_string();
+    shown_when(&store, &id2, |s| s["outcome"] == "completed");
+    // Now the key is held by a success.
+    let third = server.post("/gh", &headers, "");
+    assert_eq!(third.header("x-wf-duplicate-of"), Some(id2.as_str()));
+}
+
+#[test]
+fn runs_lists_a_duplicate_with_its_workflow_s_mode_and_outcome() {
+    let wf = r#"workflow later {
+  trigger webhook { path "/later" mode async dedupe id }
+  extract { id = query "id" }
+  log "ran ${id}"
+}"#;
+    let server = serve(Dir::new(&[("later.wf", wf)]), &[]);
+    let store = store(&server);
+    let first = server.post("/later?id=1", &[], "");
+    let first_id = first.header("x-wf-execution").expect("id").to_string();
+    shown_when(&store, &first_id, |s| s["outcome"] == "completed");
+    let dup = server.post("/later?id=1", &[], "");
+    let dup_id = dup.header("x-wf-execution").expect("id").to_string();
+    assert_eq!(dup.header("x-wf-duplicate-of"), Some(first_id.as_str()));
+    let shown = shown_when(&store, &dup_id, |s| s["state"] == "ended");
+    assert_eq!(shown["mode"], "async", "{shown}");
+    assert_eq!(shown["outcome"], "duplicate", "{shown}");
+    let out = crate::common::wf(&["runs", "--store", &store, "show", &dup_id]);
+    let text = crate::common::text(&out.stdout);
+    assert!(!text.contains("failed"), "a duplicate did not fail:\n{text}");
+    assert!(text.contains(&format!("duplicate of {first_id}")), "{text}");
+}
+
+#[test]
+fn runs_rejects_an_unknown_status_naming_the_valid_ones() {
+    let dir = Dir::new(&[]);
+    let store = dir.path().join("state.db");
+    let out = crate::common::wf(&["runs", "--store", store.to_str().expect("utf8"), "--status", "bogus"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = crate::common::text(&out.stderr);
+    assert!(err.contains("bogus") && err.contains("failed") && err.contains("queued"), "{err}");
+}
+
+#[test]
+fn runs_counts_the_attempts_effects_made() {
+    let up = Upstream::start(|i, _| if i < 2 { Reply::new(503, "down") } else { Reply::new(200, "ok") });
+    let wf = format!(
+        r#"workflow notify {{
+  trigger webhook {{ path "/notify" mode async }}
+  http POST "{}" {{ retry 3 }}
+}}"#,
+        up.url("/x")
+    );
+    let server = serve(Dir::new(&[("notify.wf", &wf)]), &["--park-after", "1h"]);
+    let store = store(&server);
+    let id = server.post("/notify", &[], "").header("x-wf-execution").expect("id").to_string();
+    let shown = shown_when(&store, &id, |s| s["state"] == "ended");
+    assert_eq!(shown["outcome"], "completed", "{shown}");
+    assert_eq!(shown["attempts"], 3, "{shown}");
+    let listed = runs(&store, &[]);
+    let row = listed.as_array().and_then(|a| a.iter().find(|r| r["id"] == id.as_str())).expect("listed");
+    assert_eq!(row["attempts"], 3, "{row}");
+}
