@@ -129,8 +129,15 @@ enum RunsAction {
         /// Its id (the `x-wf-execution` header).
         id: String,
     },
-    /// Run a failed async execution again from its journal (its finished steps are not redone).
-    Retry { id: String },
+    /// Run a failed async execution again: the steps that succeeded (`http` below 400, `run`
+    /// exit 0) are kept, the first one that did not and those after it are done again as new
+    /// calls (with idempotency keys of their own).
+    Retry {
+        id: String,
+        /// Do every step again.
+        #[arg(long)]
+        from_start: bool,
+    },
     /// Delete ended executions older than --older-than.
     Prune {
         #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
@@ -277,7 +284,9 @@ pub fn main() -> ExitCode {
                     crate::tools::runs::list(store, &filter, a.format)
                 }
                 Some(RunsAction::Show { id }) => crate::tools::runs::show(store, &id, a.format),
-                Some(RunsAction::Retry { id }) => crate::tools::runs::retry(store, &id),
+                Some(RunsAction::Retry { id, from_start }) => {
+                    crate::tools::runs::retry(store, &id, from_start)
+                }
                 Some(RunsAction::Prune { older_than }) => crate::tools::runs::prune(store, older_than),
             }
         }

@@ -39,29 +39,33 @@ impl Effects {
 
     /// The steps of execution `id` of `served`.
     pub fn steps(self: &Arc<Self>, id: ExecId, served: &Served) -> Box<dyn Steps> {
-        self.live(id, served, None)
+        Box::new(self.live(id, served, None))
     }
 
     /// The steps of a kept run: its `http` retries that would wait `--park-after` or longer park
     /// it instead (leaving their due time in the slot given back); `resumed` is the step that
-    /// was parked when the run was taken again, and the attempts it had made.
+    /// was parked when the run was taken again, and the attempts it had made; `retries` how
+    /// many times `wf runs retry` asked for it again (its calls' idempotency keys say so).
     pub fn kept_steps(
         self: &Arc<Self>,
         id: ExecId,
         served: &Served,
         resumed: Option<(u32, u32)>,
+        retries: u32,
     ) -> (Box<dyn Steps>, step::ParkedSlot) {
         let slot = step::ParkedSlot::default();
         let park = Parking { after: self.park_after, resumed, slot: slot.clone() };
-        (self.live(id, served, Some(park)), slot)
+        let mut live = self.live(id, served, Some(park));
+        live.retries = retries;
+        (Box::new(live), slot)
     }
 
-    fn live(self: &Arc<Self>, id: ExecId, served: &Served, park: Option<Parking>) -> Box<dyn Steps> {
+    fn live(self: &Arc<Self>, id: ExecId, served: &Served, park: Option<Parking>) -> Live {
         let dir = std::path::Path::new(&served.wf.file.name)
             .parent()
             .map(|p| if p.as_os_str().is_empty() { PathBuf::from(".") } else { p.to_path_buf() })
             .unwrap_or_else(|| PathBuf::from("."));
-        Box::new(Live { effects: self.clone(), id, workflow: served.name.to_string(), dir, park, made: 0 })
+        Live { effects: self.clone(), id, workflow: served.name.to_string(), dir, park, made: 0, retries: 0 }
     }
 }
 
@@ -85,6 +89,8 @@ struct Live {
     park: Option<Parking>,
     /// Attempts made by the effects performed so far.
     made: u32,
+    /// How many times `wf runs retry` asked for this run again.
+    retries: u32,
 }
 
 impl Steps for Live {
@@ -96,7 +102,7 @@ impl Steps for Live {
         match s {
             Step::Now | Step::Uuid => Box::pin(std::future::ready(step::local(&s))),
             Step::Http(req) => Box::pin(async move {
-                let key = format!("{}-{n}", self.id);
+                let key = crate::store::retry::idempotency_key(&self.id.to_string(), n, self.retries);
                 let waits = match &self.park {
                     Some(p) => http::Waits {
                         attempts_before: p.resumed.filter(|(step, _)| *step == n).map_or(0, |(_, a)| a),

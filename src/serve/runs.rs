@@ -217,7 +217,7 @@ fn job(store: &Arc<dyn Store>, effects: &Arc<Effects>, served: &Arc<Served>, run
         _ => Vec::new(),
     };
     frame.resize(served.wf.slots, Value::Null);
-    let (live, parked) = effects.kept_steps(id, served, run.waiting);
+    let (live, parked) = effects.kept_steps(id, served, run.waiting, run.retries);
     let steps = Box::new(Journaled::new(live, store.clone(), run.id.clone(), run.journal, Some(parked)));
     Some(Job {
         served: served.clone(),

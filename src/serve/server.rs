@@ -308,7 +308,7 @@ impl Enqueue for Queue {
     fn steps(&self, id: ExecId, served: &Arc<Served>) -> Box<dyn crate::request::step::Steps> {
         match &self.store {
             Some(store) if served.wf.mode == crate::lang::ast::Mode::Async => {
-                let (live, parked) = self.effects.kept_steps(id, served, None);
+                let (live, parked) = self.effects.kept_steps(id, served, None, 0);
                 Box::new(Journaled::new(live, store.clone(), id.to_string(), Vec::new(), Some(parked)))
             }
             Some(store) => {

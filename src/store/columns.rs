@@ -3,12 +3,21 @@
 
 use super::{Mode, Outcome, State};
 
+/// A state as the stores write it: `retry` is a failed run marked to run again, queued until a
+/// process takes it.
+fn state(s: &str) -> Option<State> {
+    if s == "retry" {
+        return Some(State::Queued);
+    }
+    State::parse(s)
+}
+
 macro_rules! text_column {
-    ($($t:ty => $what:literal),*) => {$(
+    ($($t:ty => $parse:expr, $what:literal);*) => {$(
         impl rusqlite::types::FromSql for $t {
             fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
                 let s = v.as_str()?;
-                <$t>::parse(s).ok_or_else(|| {
+                $parse(s).ok_or_else(|| {
                     rusqlite::types::FromSqlError::Other(format!("unknown {} `{s}`", $what).into())
                 })
             }
@@ -20,7 +29,7 @@ macro_rules! text_column {
                 raw: &'a [u8],
             ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
                 let s = <&str as tokio_postgres::types::FromSql>::from_sql(ty, raw)?;
-                <$t>::parse(s).ok_or_else(|| format!("unknown {} `{s}`", $what).into())
+                $parse(s).ok_or_else(|| format!("unknown {} `{s}`", $what).into())
             }
 
             fn accepts(ty: &tokio_postgres::types::Type) -> bool {
@@ -30,7 +39,7 @@ macro_rules! text_column {
     )*};
 }
 
-text_column!(Mode => "mode", State => "state", Outcome => "outcome");
+text_column!(Mode => Mode::parse, "mode"; State => state, "state"; Outcome => Outcome::parse, "outcome");
 
 #[cfg(test)]
 mod tests {
@@ -44,5 +53,7 @@ mod tests {
         assert!(read("parked until its next attempt is due").is_err());
         let state = conn.query_row("SELECT 'parked'", [], |r| r.get::<_, State>(0)).ok();
         assert_eq!(state, Some(State::Parked));
+        let marked = conn.query_row("SELECT 'retry'", [], |r| r.get::<_, State>(0)).ok();
+        assert_eq!(marked, Some(State::Queued));
     }
 }

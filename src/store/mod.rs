@@ -11,6 +11,7 @@
 mod columns;
 pub mod journal;
 pub mod postgres;
+pub mod retry;
 pub mod sqlite;
 pub mod standby;
 
@@ -76,6 +77,8 @@ pub struct Unfinished {
     /// The step that parked the run (an `http` call waiting for its next attempt) and the
     /// attempts it had made.
     pub waiting: Option<(u32, u32)>,
+    /// How many times `wf runs retry` asked for it to run again.
+    pub retries: u32,
 }
 
 /// One execution as `wf runs` shows it.

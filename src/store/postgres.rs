@@ -12,9 +12,10 @@
 //! - `LISTEN wf_runs` wakes an instance when runs are let go or marked for a retry; it also polls.
 //! - History and step notes are gathered and written every 10 ms in one transaction.
 
+use super::retry::{self, Retried};
 use super::{
     attempts_made, hex, key, Claim, Claimed, Commit, Ended, Filter, Key, Mode, NewRun, Outcome, Reading,
-    Recorded, RunView, StepView, Store, Unfinished, Version,
+    Recorded, RunView, State, StepView, Store, Unfinished, Version,
 };
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use serde_json::Value;
@@ -71,6 +72,7 @@ CREATE TABLE IF NOT EXISTS wf_executions (
     due_ms      BIGINT
 );
 ALTER TABLE wf_executions ADD COLUMN IF NOT EXISTS due_ms BIGINT;
+ALTER TABLE wf_executions ADD COLUMN IF NOT EXISTS retries INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX IF NOT EXISTS wf_executions_started ON wf_executions (started_ms);
 CREATE INDEX IF NOT EXISTS wf_executions_open ON wf_executions (started_ms) WHERE state <> 'ended';
 CREATE TABLE IF NOT EXISTS wf_dedupe (
@@ -199,7 +201,7 @@ WHERE e.id IN (
       AND (c.state <> 'parked' OR c.due_ms <= $3)
     ORDER BY c.started_ms, c.id LIMIT $2
     FOR UPDATE SKIP LOCKED)
-RETURNING e.id, e.workflow, e.frame, e.started_ms, e.version";
+RETURNING e.id, e.workflow, e.frame, e.started_ms, e.version, e.retries";
 
 /// Takes a free place of a workflow's `concurrency`: one no live instance holds.
 const TAKE_PLACE: &str = "
@@ -886,6 +888,7 @@ impl Inner {
                 accepted_ms: r.get(3),
                 journal,
                 waiting,
+                retries: u32::try_from(r.get::<_, i32>(5)).unwrap_or(0),
             });
         }
         tx.commit().await.map_err(sql)?;
@@ -1287,22 +1290,52 @@ impl Reader {
         prune(&self.client, before_ms, batch).await
     }
 
-    /// Marks a failed async run to run again from its journal; the first instance to hear of it
-    /// takes it. False when there is no such run.
-    pub async fn retry(&self, id: &str) -> Result<bool, String> {
-        let n = self
-            .client
-            .execute(
-                "UPDATE wf_executions SET state = 'retry', owner = NULL WHERE id = $1 AND mode = 'async'
-                 AND state = 'ended' AND outcome = 'failed' AND frame IS NOT NULL",
+    /// Marks a failed async run to run again, keeping the steps that succeeded (see
+    /// `store::retry`); the first instance to hear of it takes it. The run's row is locked
+    /// while it is marked, so a retry racing another (or a takeover) marks it once.
+    pub async fn retry(&mut self, id: &str, from_start: bool) -> Result<Retried, String> {
+        let tx = self.client.transaction().await.map_err(sql)?;
+        let row = tx
+            .query_opt(
+                "SELECT mode, state, outcome, frame IS NOT NULL FROM wf_executions WHERE id = $1 FOR UPDATE",
                 &[&key(id)],
             )
             .await
             .map_err(sql)?;
-        if n == 1 {
-            self.client.batch_execute(&format!("NOTIFY {CHANNEL}")).await.map_err(sql)?;
+        let Some(row) = row else { return Ok(Retried::Unknown) };
+        let (mode, state, outcome): (Mode, State, Option<Outcome>) =
+            (row.try_get(0).map_err(sql)?, row.try_get(1).map_err(sql)?, row.try_get(2).map_err(sql)?);
+        if let Some(why) = retry::refusal(id, mode, state, outcome, row.get(3)) {
+            return Ok(Retried::Refused(why));
         }
-        Ok(n == 1)
+        let rows = tx
+            .query("SELECT n, kind, state, result FROM wf_steps WHERE execution = $1", &[&key(id)])
+            .await
+            .map_err(sql)?;
+        let steps: Vec<retry::Journaled<'_>> = rows
+            .iter()
+            .map(|s| retry::Journaled {
+                n: u32::try_from(s.get::<_, i32>(0)).unwrap_or(0),
+                kind: s.get(1),
+                finished: s.get::<_, &str>(2) == "finished",
+                result: s.get::<_, Option<String>>(3).and_then(|t| serde_json::from_str(&t).ok()),
+            })
+            .collect();
+        if let Some(from) = retry::redo_from(&steps, from_start) {
+            let from = i32::try_from(from).unwrap_or(i32::MAX);
+            tx.execute("DELETE FROM wf_steps WHERE execution = $1 AND n >= $2", &[&key(id), &from])
+                .await
+                .map_err(sql)?;
+        }
+        tx.execute(
+            "UPDATE wf_executions SET state = 'retry', owner = NULL, retries = retries + 1 WHERE id = $1",
+            &[&key(id)],
+        )
+        .await
+        .map_err(sql)?;
+        tx.batch_execute(&format!("NOTIFY {CHANNEL}")).await.map_err(sql)?;
+        tx.commit().await.map_err(sql)?;
+        Ok(Retried::Marked)
     }
 }
 

@@ -3,6 +3,7 @@
 //! one transaction, syncs once, then answers every caller waiting on the batch). Reads use a
 //! second connection. A lock file beside the database keeps a second `wf serve` out.
 
+use super::retry::{self, Retried};
 use super::{
     attempts_made, hex, key, Claim, Claimed, Commit, Ended, Filter, Key, Mode, NewRun, Outcome, Reading,
     Recorded, RunView, StepView, Store, Unfinished, Version,
@@ -50,6 +51,7 @@ CREATE TABLE IF NOT EXISTS executions (
     frame       TEXT,
     env_names   TEXT,
     attempts    INTEGER NOT NULL DEFAULT 0,
+    retries     INTEGER NOT NULL DEFAULT 0,
     due_ms      INTEGER
 );
 CREATE INDEX IF NOT EXISTS executions_started ON executions (started_ms);
@@ -265,18 +267,45 @@ impl ReadOnly {
         prune(&self.conn, before_ms, batch).map_err(sql)
     }
 
-    /// Marks a failed async run to run again from its journal (finished steps are not redone);
-    /// `wf serve` takes it within seconds, or at its next start. False when there is no such run.
-    pub fn retry(&self, id: &str) -> Result<bool, String> {
-        let n = self
-            .conn
+    /// Marks a failed async run to run again, keeping the steps that succeeded (see
+    /// `store::retry`); `wf serve` takes it within seconds, or at its next start.
+    pub fn retry(&self, id: &str, from_start: bool) -> Result<Retried, String> {
+        let tx = rusqlite::Transaction::new_unchecked(&self.conn, rusqlite::TransactionBehavior::Immediate)
+            .map_err(sql)?;
+        let Some(run) = show(&tx, id).map_err(sql)? else { return Ok(Retried::Unknown) };
+        let kept: bool = tx
+            .query_row("SELECT frame IS NOT NULL FROM executions WHERE id = ?1", params![key(id)], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(sql)?
+            .unwrap_or(false);
+        if let Some(why) = retry::refusal(id, run.mode, run.state, run.outcome, kept) {
+            return Ok(Retried::Refused(why));
+        }
+        let steps: Vec<retry::Journaled<'_>> = run
+            .steps
+            .iter()
+            .map(|s| retry::Journaled {
+                n: s.n,
+                kind: &s.kind,
+                finished: s.state == "finished",
+                result: s.result.clone(),
+            })
+            .collect();
+        if let Some(from) = retry::redo_from(&steps, from_start) {
+            tx.execute("DELETE FROM steps WHERE execution = ?1 AND n >= ?2", params![key(id), from])
+                .map_err(sql)?;
+        }
+        let marked = tx
             .execute(
-                "UPDATE executions SET state = 'retry' WHERE id = ?1 AND mode = 'async' AND state = 'ended'
-                 AND outcome = 'failed' AND frame IS NOT NULL",
+                "UPDATE executions SET state = 'retry', retries = retries + 1
+                 WHERE id = ?1 AND state = 'ended' AND outcome = 'failed'",
                 params![key(id)],
             )
             .map_err(sql)?;
-        Ok(n == 1)
+        tx.commit().map_err(sql)?;
+        Ok(if marked == 1 { Retried::Marked } else { Retried::Unknown })
     }
 }
 
@@ -299,6 +328,11 @@ fn migrate(conn: &mut Connection) -> Result<(), String> {
         // history record keeps the attempts its effects made.
         if version == 3 {
             history::add_attempts(&tx).map_err(sql)?;
+        }
+        // 4: a run counts the retries asked of it (their calls' idempotency keys differ).
+        if (1..4).contains(&version) {
+            tx.execute_batch("ALTER TABLE executions ADD COLUMN retries INTEGER NOT NULL DEFAULT 0")
+                .map_err(sql)?;
         }
         tx.execute_batch(SCHEMA).map_err(sql)?;
         tx.execute_batch(history::SCHEMA).map_err(sql)?;
@@ -778,7 +812,7 @@ fn open_runs(conn: &Connection, which: &str) -> Result<Vec<Unfinished>, rusqlite
     let mut runs = Vec::new();
     {
         let mut stmt = tx.prepare(&format!(
-            "SELECT e.id, e.workflow, e.frame, e.started_ms, v.hash, v.file, v.source
+            "SELECT e.id, e.workflow, e.frame, e.started_ms, v.hash, v.file, v.source, e.retries
              FROM executions e JOIN versions v ON v.hash = e.version
              WHERE {which} AND e.mode = 'async' ORDER BY e.started_ms, e.id"
         ))?;
@@ -796,6 +830,7 @@ fn open_runs(conn: &Connection, which: &str) -> Result<Vec<Unfinished>, rusqlite
                 },
                 journal: Vec::new(),
                 waiting: None,
+                retries: r.get(7)?,
             })
         })?;
         for run in rows {
@@ -960,7 +995,9 @@ mod tests {
         let path = dir.path().join("state.db");
         {
             let conn = Connection::open(&path).expect("create");
-            let v1 = SCHEMA.replace(",\n    due_ms      INTEGER", "");
+            let v1 = SCHEMA
+                .replace("\n    retries     INTEGER NOT NULL DEFAULT 0,", "")
+                .replace(",\n    due_ms      INTEGER", "");
             assert_ne!(v1, SCHEMA, "schema 1 had no due time");
             conn.execute_batch(&v1).expect("schema 1");
             conn.execute_batch(

@@ -2,6 +2,7 @@
 //! PostgreSQL database that instances share).
 
 use crate::store::postgres::{self, Reader};
+use crate::store::retry::Retried;
 use crate::store::sqlite::{self, ReadOnly};
 use crate::store::{Filter, Outcome, RunView, State};
 use crate::tools::commands::Format;
@@ -37,10 +38,10 @@ impl Db {
         }
     }
 
-    fn retry(&self, id: &str) -> Result<bool, String> {
+    fn retry(&mut self, id: &str, from_start: bool) -> Result<Retried, String> {
         match self {
-            Db::Sqlite(db) => db.retry(id),
-            Db::Postgres(rt, db) => rt.block_on(db.retry(id)),
+            Db::Sqlite(db) => db.retry(id, from_start),
+            Db::Postgres(rt, db) => rt.block_on(db.retry(id, from_start)),
         }
     }
 }
@@ -241,21 +242,26 @@ pub fn prune(store: &str, older_than: std::time::Duration) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-pub fn retry(store: &str, id: &str) -> ExitCode {
-    let db = match open(store) {
+pub fn retry(store: &str, id: &str, from_start: bool) -> ExitCode {
+    let mut db = match open(store) {
         Ok(db) => db,
         Err(code) => return code,
     };
-    match db.retry(id) {
-        Ok(true) => {
+    match db.retry(id, from_start) {
+        Ok(Retried::Marked) => {
+            let kept = if from_start { "every step done again" } else { "the steps that succeeded kept" };
             println!(
-                "{id} will run again: `wf serve` on {} takes it within seconds (or at its next start)",
+                "{id} will run again ({kept}): `wf serve` on {} takes it within seconds (or at its next start)",
                 named(store)
             );
             ExitCode::SUCCESS
         }
-        Ok(false) => {
-            eprintln!("error: {id} is not a failed async execution in {}", named(store));
+        Ok(Retried::Unknown) => {
+            eprintln!("error: no execution {id} in {}", named(store));
+            ExitCode::from(1)
+        }
+        Ok(Retried::Refused(why)) => {
+            eprintln!("error: {why}");
             ExitCode::from(1)
         }
         Err(e) => {

@@ -223,3 +223,79 @@ fn runs_counts_the_attempts_effects_made() {
     let row = listed.as_array().and_then(|a| a.iter().find(|r| r["id"] == id.as_str())).expect("listed");
     assert_eq!(row["attempts"], 3, "{row}");
 }
+
+#[test]
+fn runs_retry_keeps_what_succeeded_and_calls_again_with_a_key_of_its_own() {
+    // The service fails the first call (503), then recovers.
+    let up = Upstream::start(|i, _| if i == 0 { Reply::new(503, "down") } else { Reply::new(200, "ok") });
+    let wf = format!(
+        r#"workflow notify {{
+  trigger webhook {{ path "/notify" mode async }}
+  let a = run "sh" ["-c", "echo one >> trace.txt"]
+  let r = http POST "{}"
+  if r.status >= 300 {{
+    fail "the service answered ${{r.status}}"
+  }}
+  log "notified ${{r.status}}"
+}}"#,
+        up.url("/hook")
+    );
+    let server = serve(Dir::new(&[("notify.wf", &wf)]), &["--allow-run"]);
+    let store = store(&server);
+    let root = server.dir.path().to_path_buf();
+    let id = server.post("/notify", &[], "").header("x-wf-execution").expect("id").to_string();
+    let failed = shown_when(&store, &id, |s| s["outcome"] == "failed");
+    assert_eq!(failed["attempts"], 2, "{failed}");
+    // Only a run that has ended failed can be retried; a success cannot.
+    let out = crate::common::wf(&["runs", "--store", &store, "retry", &id]);
+    assert_eq!(out.status.code(), Some(0), "{}", crate::common::text(&out.stderr));
+    let done = shown_when(&store, &id, |s| s["outcome"] == "completed");
+    server.wait_log("notified 200");
+    assert_eq!(std::fs::read_to_string(root.join("trace.txt")).expect("trace"), "one\n", "step 1 kept");
+    let calls = up.received();
+    assert_eq!(calls.len(), 2, "the failed call, then a new one");
+    let (first, again) = (calls[0].header("idempotency-key"), calls[1].header("idempotency-key"));
+    assert_eq!(first, Some(format!("{id}-2").as_str()));
+    assert_eq!(again, Some(format!("{id}-2-retry-1").as_str()), "a key of its own");
+    assert_eq!(done["started_ms"], failed["started_ms"], "the first start time is kept");
+    assert_eq!(done["attempts"], 3, "the retry's call is added: {done}");
+    let again = crate::common::wf(&["runs", "--store", &store, "retry", &id]);
+    assert_eq!(again.status.code(), Some(1));
+    let err = crate::common::text(&again.stderr);
+    assert!(err.contains("ended as completed") && err.contains("only a failed execution"), "{err}");
+}
+
+#[test]
+fn runs_retry_from_start_does_every_step_again_and_a_running_run_is_refused() {
+    let wf = r#"workflow steps {
+  trigger webhook { path "/steps" mode async }
+  extract { wait = query "wait" }
+  let a = run "sh" ["-c", "echo one >> trace.txt"]
+  if wait == "yes" {
+    let b = run "sleep" ["3"]
+  }
+  fail "always"
+}"#;
+    let server = serve(Dir::new(&[("steps.wf", wf)]), &["--allow-run"]);
+    let store = store(&server);
+    let root = server.dir.path().to_path_buf();
+    let id = server.post("/steps", &[], "").header("x-wf-execution").expect("id").to_string();
+    shown_when(&store, &id, |s| s["outcome"] == "failed");
+    let out = crate::common::wf(&["runs", "--store", &store, "retry", "--from-start", &id]);
+    assert_eq!(out.status.code(), Some(0), "{}", crate::common::text(&out.stderr));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_to_string(root.join("trace.txt")).unwrap_or_default() != "one\none\n" {
+        assert!(Instant::now() < deadline, "step 1 was not done again");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // A run under way cannot be retried.
+    let busy = server.post("/steps?wait=yes", &[], "").header("x-wf-execution").expect("id").to_string();
+    shown_when(&store, &busy, |s| s["state"] == "running");
+    let out = crate::common::wf(&["runs", "--store", &store, "retry", &busy]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = crate::common::text(&out.stderr);
+    assert!(err.contains("is running"), "{err}");
+    let unknown = crate::common::wf(&["runs", "--store", &store, "retry", "00000000000000ff"]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(crate::common::text(&unknown.stderr).contains("no execution"));
+}
