@@ -11,6 +11,38 @@ use crate::request::step::{self, Pending, Step, Steps};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+/// Where effects report what they did (the server's metrics).
+pub trait Observer: Send + Sync {
+    /// One effect of `workflow` ended: `kind` is `http` or `run`, `result` one of a small fixed
+    /// set (see [`result_label`]), `took` its time, retries and their waits included.
+    fn effect(
+        &self,
+        workflow: &Arc<str>,
+        kind: &'static str,
+        result: &'static str,
+        took: std::time::Duration,
+    );
+}
+
+/// An effect's result as a label: an `http` answer's status class (`2xx` …), a `run`'s `ok` or
+/// `nonzero` exit, `error` when it gave no result, `parked` or `fenced` when it stopped its run.
+pub fn result_label(kind: &str, result: &Result<serde_json::Value, step::StepError>) -> &'static str {
+    match result {
+        Ok(v) if kind == "http" => match v["status"].as_u64().unwrap_or(0) {
+            100..=199 => "1xx",
+            200..=299 => "2xx",
+            300..=399 => "3xx",
+            400..=499 => "4xx",
+            _ => "5xx",
+        },
+        Ok(v) if v["code"].as_i64() == Some(0) => "ok",
+        Ok(_) => "nonzero",
+        Err(step::StepError::Failed(_)) => "error",
+        Err(step::StepError::Stopped(step::Stop::Parked)) => "parked",
+        Err(step::StepError::Stopped(step::Stop::Fenced)) => "fenced",
+    }
+}
+
 /// What every execution's effects share: the HTTP client (its connection pool) and whether
 /// programs may run.
 pub struct Effects {
@@ -20,13 +52,20 @@ pub struct Effects {
     allow_run: bool,
     /// A kept run's `http` retry that would wait this long or longer parks the run instead.
     park_after: std::time::Duration,
+    /// Told of every effect (with `--admin`: the metrics).
+    observer: Option<Arc<dyn Observer>>,
 }
 
 impl Effects {
     /// With `now`, the HTTP client is built at once, so that a failure to build it stops the
     /// start rather than the first call.
-    pub fn new(allow_run: bool, park_after: std::time::Duration, now: bool) -> Result<Arc<Effects>, String> {
-        let effects = Effects { client: std::sync::OnceLock::new(), allow_run, park_after };
+    pub fn new(
+        allow_run: bool,
+        park_after: std::time::Duration,
+        now: bool,
+        observer: Option<Arc<dyn Observer>>,
+    ) -> Result<Arc<Effects>, String> {
+        let effects = Effects { client: std::sync::OnceLock::new(), allow_run, park_after, observer };
         if now {
             effects.client()?;
         }
@@ -65,7 +104,7 @@ impl Effects {
             .parent()
             .map(|p| if p.as_os_str().is_empty() { PathBuf::from(".") } else { p.to_path_buf() })
             .unwrap_or_else(|| PathBuf::from("."));
-        Live { effects: self.clone(), id, workflow: served.name.to_string(), dir, park, made: 0, retries: 0 }
+        Live { effects: self.clone(), id, workflow: served.name.clone(), dir, park, made: 0, retries: 0 }
     }
 }
 
@@ -83,7 +122,7 @@ struct Parking {
 struct Live {
     effects: Arc<Effects>,
     id: ExecId,
-    workflow: String,
+    workflow: Arc<str>,
     /// The directory of the workflow's file: relative programs and `dir`s are resolved from it.
     dir: PathBuf,
     park: Option<Parking>,
@@ -99,6 +138,23 @@ impl Steps for Live {
     }
 
     fn perform(&mut self, n: u32, s: Step) -> Pending<'_> {
+        let kind = match &s {
+            Step::Now | Step::Uuid => return Box::pin(std::future::ready(step::local(&s))),
+            Step::Http(_) => "http",
+            Step::Run(_) => "run",
+        };
+        let Some(observer) = self.effects.observer.clone() else { return self.effect(n, s) };
+        Box::pin(async move {
+            let started = std::time::Instant::now();
+            let result = self.effect(n, s).await;
+            observer.effect(&self.workflow, kind, result_label(kind, &result), started.elapsed());
+            result
+        })
+    }
+}
+
+impl Live {
+    fn effect(&mut self, n: u32, s: Step) -> Pending<'_> {
         match s {
             Step::Now | Step::Uuid => Box::pin(std::future::ready(step::local(&s))),
             Step::Http(req) => Box::pin(async move {

@@ -47,8 +47,9 @@ struct ExecutionLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct EffectLabels {
+    workflow: Name,
     kind: &'static str,
-    outcome: &'static str,
+    result: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -69,6 +70,8 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     durations: Histograms<WorkflowLabel>,
     executions: Family<ExecutionLabels, Counter>,
+    effects: Family<EffectLabels, Counter>,
+    effect_durations: Histograms<EffectLabels>,
     queue_depth: Gauge,
     reloads: Family<ReloadLabels, Counter>,
     open_connections: Gauge,
@@ -107,12 +110,16 @@ impl Metrics {
             queue_depth.clone(),
         );
         let effects = Family::<EffectLabels, Counter>::default();
-        registry.register("effects", "Effects (http, run) by kind and outcome", effects);
+        registry.register(
+            "effects",
+            "Effects (http, run) by workflow, kind and result (an http answer's status class, a run's ok or nonzero exit, error, parked)",
+            effects.clone(),
+        );
         let effect_durations: Histograms<EffectLabels> = Family::new_with_constructor(duration_histogram);
         registry.register(
             "effect_duration_seconds",
-            "Time an effect took, by kind and outcome",
-            effect_durations,
+            "Time an effect took (its retries and their waits included), by workflow, kind and result",
+            effect_durations.clone(),
         );
         let reloads = Family::<ReloadLabels, Counter>::default();
         registry.register(
@@ -133,6 +140,8 @@ impl Metrics {
             requests,
             durations,
             executions,
+            effects,
+            effect_durations,
             queue_depth,
             reloads,
             open_connections,
@@ -162,6 +171,13 @@ impl Metrics {
                 })
                 .inc();
         }
+    }
+
+    /// Counts an effect and observes its duration.
+    fn effect_ended(&self, workflow: &Arc<str>, kind: &'static str, result: &'static str, took: Duration) {
+        let labels = EffectLabels { workflow: Name(workflow.clone()), kind, result };
+        self.effects.get_or_create(&labels).inc();
+        self.effect_durations.get_or_create(&labels).observe(took.as_secs_f64());
     }
 
     pub fn reload(&self, ok: bool) {
@@ -209,6 +225,12 @@ impl Metrics {
             "/readyz" => (503, "application/json", "{\"status\":\"not ready\"}".to_string()),
             _ => (404, "application/json", "{\"error\":\"not found\"}".to_string()),
         }
+    }
+}
+
+impl crate::effect::Observer for Metrics {
+    fn effect(&self, workflow: &Arc<str>, kind: &'static str, result: &'static str, took: Duration) {
+        self.effect_ended(workflow, kind, result, took);
     }
 }
 

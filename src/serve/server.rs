@@ -453,7 +453,12 @@ async fn run(opts: Options, router: Router) -> ExitCode {
     let _ = getrandom::fill(&mut seed);
     let needs_peer = std::sync::atomic::AtomicBool::new(router.needs_peer());
     let has_effects = router.workflows().any(|s| s.plan.effects);
-    let effects = match Effects::new(opts.allow_run, opts.park_after, has_effects) {
+    let effects = match Effects::new(
+        opts.allow_run,
+        opts.park_after,
+        has_effects,
+        metrics.clone().map(|m| m as Arc<dyn crate::effect::Observer>),
+    ) {
         Ok(e) => e,
         Err(e) => {
             eprintln!("error: {e}");

@@ -111,6 +111,53 @@ fn metrics_count_known_traffic_and_health_endpoints_answer() {
 }
 
 #[test]
+fn metrics_count_effects_by_workflow_kind_and_result_with_their_durations() {
+    if !have(
+        python_module("prometheus_client"),
+        "Python's prometheus_client",
+        "pip install prometheus-client",
+    ) {
+        return;
+    }
+    let up = crate::common::Upstream::start(|i, _| {
+        crate::common::Reply::new(if i % 3 == 2 { 503 } else { 200 }, "ok")
+    });
+    let wf = format!(
+        r#"workflow relay {{
+  trigger webhook {{ path "/relay" }}
+  let r = http POST "{}"
+  let p = run "sh" ["-c", "exit 0"]
+  let q = run "sh" ["-c", "exit 3"]
+  respond 200 json {{ status: r.status }}
+}}"#,
+        up.url("/hook")
+    );
+    let s =
+        Server::start(&[("relay.wf", &wf)], &["--admin", "127.0.0.1:0", "--allow-run", "--store", "memory"]);
+    let admin = admin_addr(&s);
+    for _ in 0..6 {
+        assert_eq!(request(s.addr, "POST", "/relay", &[], b"").status, 200);
+    }
+    let samples = parse_with_python(&request(admin, "GET", "/metrics", &[], b"").body);
+    let value = |name: &str, labels: &[(&str, &str)]| -> f64 {
+        samples
+            .iter()
+            .filter(|(n, l, _)| n == name && labels.iter().all(|(k, v)| l[*k] == *v))
+            .map(|(_, _, v)| *v)
+            .sum()
+    };
+    let http = [("workflow", "relay"), ("kind", "http")];
+    assert_eq!(value("wf_effects_total", &[http[0], http[1], ("result", "2xx")]), 4.0);
+    assert_eq!(value("wf_effects_total", &[http[0], http[1], ("result", "5xx")]), 2.0);
+    let run = [("workflow", "relay"), ("kind", "run")];
+    assert_eq!(value("wf_effects_total", &[run[0], run[1], ("result", "ok")]), 6.0);
+    assert_eq!(value("wf_effects_total", &[run[0], run[1], ("result", "nonzero")]), 6.0);
+    assert_eq!(value("wf_effect_duration_seconds_count", &http), 6.0);
+    assert_eq!(value("wf_effect_duration_seconds_count", &run), 12.0);
+    assert!(value("wf_effect_duration_seconds_sum", &run) > 0.0);
+}
+
+#[test]
 fn routes_openapi_is_a_valid_openapi_3_1_document() {
     if !have(
         python_module("openapi_spec_validator"),
