@@ -77,14 +77,29 @@ impl Served {
     }
 }
 
-/// Replaces every one of `secrets` in `text` with [`REDACTED`], longest first (so a secret that
-/// contains another is replaced whole).
+/// Replaces every one of `secrets` in `text` with what it is shown as ([`shown_secret`]),
+/// longest first (so a secret that contains another is replaced whole).
 fn redact(secrets: &[Box<str>], text: &mut String) {
     for secret in secrets {
         if text.contains(&**secret) {
-            *text = text.replace(&**secret, REDACTED);
+            *text = text.replace(&**secret, &shown_secret(secret));
         }
     }
+}
+
+/// What a secret reads as wherever wf writes it: [`REDACTED`], or for a secret that is an
+/// `http(s)` URL (an incoming-webhook URL), its scheme and host, which are not secret, and
+/// `[secret]` for the rest: `https://hooks.example/[secret]`.
+pub fn shown_secret(secret: &str) -> String {
+    if let Some((scheme, rest)) = secret.split_once("://") {
+        let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+        let web = scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https");
+        // Credentials in the authority (`user:password@host`) are secret too.
+        if web && !host.is_empty() && !host.contains('@') {
+            return format!("{scheme}://{host}/[secret]");
+        }
+    }
+    REDACTED.to_string()
 }
 
 #[derive(Debug, Default)]
@@ -462,5 +477,16 @@ mod tests {
     fn the_served_table_is_send_and_sync() {
         fn shared<T: Send + Sync + 'static>() {}
         shared::<super::Router>();
+    }
+
+    #[test]
+    fn a_secret_url_keeps_its_scheme_and_host() {
+        let secrets: Vec<Box<str>> =
+            vec!["https://hooks.example/services/T0/B0/XYZ".into(), "s3cr3t-token".into()];
+        let mut text = "POST https://hooks.example/services/T0/B0/XYZ failed; token s3cr3t-token".to_string();
+        super::redact(&secrets, &mut text);
+        assert_eq!(text, "POST https://hooks.example/[secret] failed; token [redacted]");
+        assert_eq!(super::shown_secret("https://u:p@host/x"), "[redacted]");
+        assert_eq!(super::shown_secret("ftp://host/x"), "[redacted]");
     }
 }

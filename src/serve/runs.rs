@@ -218,7 +218,14 @@ fn job(store: &Arc<dyn Store>, effects: &Arc<Effects>, served: &Arc<Served>, run
     };
     frame.resize(served.wf.slots, Value::Null);
     let (live, parked) = effects.kept_steps(id, served, run.waiting, run.retries);
-    let steps = Box::new(Journaled::new(live, store.clone(), run.id.clone(), run.journal, Some(parked)));
+    let steps = Box::new(Journaled::new(
+        live,
+        store.clone(),
+        served.clone(),
+        run.id.clone(),
+        run.journal,
+        Some(parked),
+    ));
     Some(Job {
         served: served.clone(),
         frame,

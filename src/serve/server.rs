@@ -309,11 +309,21 @@ impl Enqueue for Queue {
         match &self.store {
             Some(store) if served.wf.mode == crate::lang::ast::Mode::Async => {
                 let (live, parked) = self.effects.kept_steps(id, served, None, 0);
-                Box::new(Journaled::new(live, store.clone(), id.to_string(), Vec::new(), Some(parked)))
+                Box::new(Journaled::new(
+                    live,
+                    store.clone(),
+                    served.clone(),
+                    id.to_string(),
+                    Vec::new(),
+                    Some(parked),
+                ))
             }
-            Some(store) => {
-                Box::new(Journaled::noted(self.effects.steps(id, served), store.clone(), id.to_string()))
-            }
+            Some(store) => Box::new(Journaled::noted(
+                self.effects.steps(id, served),
+                store.clone(),
+                served.clone(),
+                id.to_string(),
+            )),
             None => self.effects.steps(id, served),
         }
     }

@@ -4,6 +4,7 @@
 //! (an `http` call with the same idempotency key, since the key is the execution id and step).
 
 use super::{Recorded, Store};
+use crate::request::served::Served;
 use crate::request::step::{self, ParkedSlot, Pending, Step, StepError, Steps, Stop};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -12,6 +13,8 @@ use std::sync::Arc;
 pub struct Journaled {
     inner: Box<dyn Steps>,
     store: Arc<dyn Store>,
+    /// Its secrets never reach the store: a URL or a reason that holds one is kept redacted.
+    served: Arc<Served>,
     id: String,
     /// An async run waits for each step's end to be kept before the next starts; a sync
     /// execution (never resumed) only notes its steps for the history.
@@ -26,24 +29,42 @@ impl Journaled {
     pub fn new(
         inner: Box<dyn Steps>,
         store: Arc<dyn Store>,
+        served: Arc<Served>,
         id: String,
         journal: Vec<(u32, Result<Value, String>)>,
         parked: Option<ParkedSlot>,
     ) -> Journaled {
-        Journaled { inner, store, id, durable: true, replay: journal.into_iter().collect(), parked }
+        let replay = journal.into_iter().collect();
+        Journaled { inner, store, served, id, durable: true, replay, parked }
     }
 
     /// The steps of a sync execution: recorded for its history, never waited for.
-    pub fn noted(inner: Box<dyn Steps>, store: Arc<dyn Store>, id: String) -> Journaled {
-        Journaled { inner, store, id, durable: false, replay: HashMap::new(), parked: None }
+    pub fn noted(inner: Box<dyn Steps>, store: Arc<dyn Store>, served: Arc<Served>, id: String) -> Journaled {
+        Journaled { inner, store, served, id, durable: false, replay: HashMap::new(), parked: None }
+    }
+
+    /// A step's end as the store keeps it: a failure's reason redacted.
+    fn kept<'r>(&self, result: &'r Result<Value, String>) -> std::borrow::Cow<'r, Result<Value, String>> {
+        match result {
+            Ok(_) => std::borrow::Cow::Borrowed(result),
+            Err(why) => {
+                let mut why = why.clone();
+                self.served.redact(&mut why);
+                std::borrow::Cow::Owned(Err(why))
+            }
+        }
     }
 }
 
 /// What the journal shows of a step's request: never headers, bodies or environment (they may
-/// hold secrets).
-fn summary(s: &Step) -> (&'static str, Value) {
+/// hold secrets), and a URL with its secrets redacted.
+fn summary(served: &Served, s: &Step) -> (&'static str, Value) {
     match s {
-        Step::Http(h) => ("http", json!({"method": h.method.as_str(), "url": h.url})),
+        Step::Http(h) => {
+            let mut url = h.url.clone();
+            served.redact(&mut url);
+            ("http", json!({"method": h.method.as_str(), "url": url}))
+        }
         Step::Run(r) => ("run", json!({"program": r.program, "args": r.args})),
         Step::Now => ("now", Value::Null),
         Step::Uuid => ("uuid", Value::Null),
@@ -76,7 +97,7 @@ impl Steps for Journaled {
         if let Some(recorded) = self.replay.remove(&n) {
             return Box::pin(std::future::ready(recorded.map_err(StepError::Failed)));
         }
-        let (kind, request) = summary(&s);
+        let (kind, request) = summary(&self.served, &s);
         if matches!(s, Step::Now | Step::Uuid) {
             let result = step::local(&s);
             if let Ok(v) = &result {
@@ -92,14 +113,15 @@ impl Steps for Journaled {
                 Err(StepError::Stopped(Stop::Parked)) => return self.park().await,
                 Err(stop @ StepError::Stopped(Stop::Fenced)) => return Err(stop),
             };
+            let kept = self.kept(&result);
             if !self.durable {
-                self.store.step_noted(&self.id, n, &result);
+                self.store.step_noted(&self.id, n, &kept);
                 return result.map_err(StepError::Failed);
             }
             // The next step starts only once this one's end is kept; should the store fail,
             // the run goes on (after a crash the step would run again). A run another instance
             // took over stops here: its new owner runs it.
-            match self.store.step_ended(&self.id, n, &result).await {
+            match self.store.step_ended(&self.id, n, &kept).await {
                 Ok(Recorded::Fenced) => Err(StepError::Stopped(Stop::Fenced)),
                 Err(why) => {
                     tracing::warn!(target: "wf::store", execution = %self.id, step = n, "step not journaled: {why}");

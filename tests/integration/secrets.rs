@@ -135,3 +135,60 @@ fn a_planted_secret_never_appears_in_any_output() {
         assert_clean(&args.join(" "), &out);
     }
 }
+
+#[test]
+fn a_secret_may_be_an_http_url_and_is_shown_as_its_host_and_secret_nowhere_kept() {
+    // The incoming-webhook URL is the secret; the service never answers in time, so the call
+    // fails with a reason that names the URL.
+    let up = crate::common::Upstream::start(|_, _| {
+        crate::common::Reply::new(200, "ok").after(std::time::Duration::from_secs(3))
+    });
+    let hook = up.url("/services/T0PLANTED/B0PLANTED/XyZPLANTEDs3cr3t");
+    let wf = r#"workflow notify {
+  trigger webhook { path "/notify" mode async }
+  http POST secret("SLACK_WEBHOOK_URL") { timeout 500ms json { text: "deployed" } }
+}"#;
+    let dir = Dir::new(&[("notify.wf", wf)]);
+    let check = run(&["check", dir.path().to_str().expect("utf8")]);
+    assert!(check.contains("ok"), "a secret URL passes check: {check}");
+    let root = dir.path().to_path_buf();
+    let store = root.join("state.db");
+    let mut cmd = Command::new(crate::common::wf_bin());
+    cmd.arg("serve")
+        .arg(&root)
+        .args(["--listen", "127.0.0.1:0", "--store", store.to_str().expect("utf8")])
+        .env("SLACK_WEBHOOK_URL", &hook)
+        .current_dir(&root);
+    let server = Server::spawn(cmd, dir);
+    let id = server.post("/notify", &[], "").header("x-wf-execution").expect("id").to_string();
+    let log = server.wait_log("timed out");
+    assert_eq!(
+        up.received().first().map(|r| r.path.clone()),
+        Some("/services/T0PLANTED/B0PLANTED/XyZPLANTEDs3cr3t".into())
+    );
+    let host = hook.split("/services").next().unwrap_or_default().to_string();
+    assert!(log.contains(&format!("{host}/[secret]")), "shown as its host: {log}");
+    assert!(!log.contains("PLANTED"), "{log}");
+    // What `wf runs show` prints, and every byte the store keeps.
+    let store_arg = store.to_str().expect("utf8");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let shown = loop {
+        let out = crate::common::wf(&["runs", "--store", store_arg, "show", &id]);
+        let text = crate::common::text(&out.stdout);
+        if text.contains("failed") {
+            break text;
+        }
+        assert!(std::time::Instant::now() < deadline, "never failed: {text}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(shown.contains(&format!("{host}/[secret]")), "{shown}");
+    assert!(!shown.contains("PLANTED"), "{shown}");
+    for file in std::fs::read_dir(&root).expect("dir").filter_map(Result::ok) {
+        let name = file.file_name().to_string_lossy().into_owned();
+        if name.starts_with("state.db") {
+            let bytes = std::fs::read(file.path()).expect("read");
+            let found = bytes.windows(b"PLANTEDs3cr3t".len()).any(|w| w == b"PLANTEDs3cr3t");
+            assert!(!found, "{name} keeps the secret URL in plain text");
+        }
+    }
+}

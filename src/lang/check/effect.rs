@@ -33,7 +33,9 @@ impl Lower<'_> {
     fn http_call(&mut self, h: &ast::HttpCall) -> ir::HttpCall {
         let method = http::Method::from_bytes(h.method.name.as_bytes()).unwrap_or(http::Method::GET);
         self.http_url(&h.url);
-        let url = self.shown(&h.url, "a URL");
+        // A secret may be the URL or part of it (incoming-webhook URLs are secrets): wherever
+        // wf writes the URL, the secret's part is shown as `[secret]`.
+        let url = self.expr(&h.url);
         let mut call = ir::HttpCall {
             method,
             url,

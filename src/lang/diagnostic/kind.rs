@@ -164,7 +164,7 @@ kinds! {
         "fix the expression so that it can be computed";
     /// `log secret("KEY")`, or an answer, a `fail` computed from a secret.
     SecretLeak = "wf::secret-leak", Error, "a secret flowing where people can read it",
-        "a secret may reach only auth settings, `http` headers and bodies, `run` env lines and stdin, hmac_sha256(), sha256() and secure_eq(); log or answer a digest instead";
+        "a secret may reach only auth settings, `http` URLs, headers and bodies, `run` env lines and stdin, hmac_sha256(), sha256() and secure_eq(); log or answer a digest instead";
     /// `r.stauts` where `r` holds an `http` or `run` result.
     UnknownField = "wf::unknown-field", Error, "a field an effect's result does not have",
         "an `http` result has status, headers, json and text; a `run` result has code, stdout and stderr";
