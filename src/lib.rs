@@ -4,6 +4,8 @@
 //! - [`cli`]: the command line (clap definitions only);
 //! - [`tools`] and [`serve`]: each command's body, and the HTTP server with its sockets and logs;
 //! - [`effect`]: `http` calls and `run` of programs performed for real (for `serve`);
+//! - `exec`: the execution core: a run from accept to end (queue, workers, journal, parking,
+//!   resuming, retries, dedupe);
 //! - [`store`]: what `serve` keeps: accepted runs, journaled steps, dedupe keys, history;
 //! - [`request`]: one request in, one answer out (served table, body, query, extraction, interpreter);
 //! - [`lang`]: the `.wf` language (parser, checker, types, compiled form, diagnostics).
@@ -20,9 +22,10 @@
 #![deny(unreachable_pub)]
 
 pub mod cli;
-pub mod effect;
+pub(crate) mod effect;
+pub(crate) mod exec;
 pub mod lang;
 pub mod request;
-pub mod serve;
-pub mod store;
+pub(crate) mod serve;
+pub(crate) mod store;
 pub mod tools;

@@ -8,15 +8,15 @@ use serde_json::Value;
 use std::time::Duration;
 
 /// Largest answer an `http` call reads.
-pub const MAX_ANSWER: usize = 10 << 20;
+pub(crate) const MAX_ANSWER: usize = 10 << 20;
 /// Longest wait between attempts.
 const MAX_WAIT: Duration = Duration::from_secs(3600);
 
-pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+pub(crate) const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 
 /// The client all executions share. Redirects are not followed (a `3xx` is a result like any
 /// other status): a redirect could lead a call to a host the workflow never named.
-pub fn client() -> Result<reqwest::Client, String> {
+pub(crate) fn client() -> Result<reqwest::Client, String> {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("wf/", env!("CARGO_PKG_VERSION")))
@@ -37,14 +37,14 @@ enum Failure {
 /// journal), and, for a run that is kept, the wait from which the run parks instead of waiting
 /// (leaving its due time in the slot and stopping with [`step::Stop::Parked`]).
 #[derive(Default)]
-pub struct Waits<'a> {
+pub(crate) struct Waits<'a> {
     pub attempts_before: u32,
     pub park: Option<(std::time::Duration, u32, &'a step::ParkedSlot)>,
 }
 
 /// Performs a call: the first attempt, then up to `retry` more; gives the result of the last
 /// answer, or fails when the last attempt got none.
-pub async fn call(
+pub(crate) async fn call(
     client: &reqwest::Client,
     req: HttpRequest,
     key: &str,
@@ -152,7 +152,7 @@ fn reason(e: &reqwest::Error) -> String {
 }
 
 /// The wait before attempt `attempt + 2`: `min(1h, 1s·2^attempt)`, ±20%.
-pub fn backoff(attempt: u32) -> Duration {
+pub(crate) fn backoff(attempt: u32) -> Duration {
     let base = Duration::from_secs(1u64.checked_shl(attempt.min(12)).unwrap_or(u64::MAX)).min(MAX_WAIT);
     let mut r = [0u8; 4];
     let unit = match getrandom::fill(&mut r) {

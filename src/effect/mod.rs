@@ -2,8 +2,8 @@
 //! pool, `run` of programs in their own process group. The interpreter reaches them through the
 //! step API ([`crate::request::step`]); this layer sits beside `request/` and below `serve/`.
 
-pub mod http;
-pub mod run;
+pub(crate) mod http;
+pub(crate) mod run;
 
 use crate::request::handle::ExecId;
 use crate::request::served::Served;
@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 /// Where effects report what they did (the server's metrics).
-pub trait Observer: Send + Sync {
+pub(crate) trait Observer: Send + Sync {
     /// One effect of `workflow` ended: `kind` is `http` or `run`, `result` one of a small fixed
     /// set (see [`result_label`]), `took` its time, retries and their waits included.
     fn effect(
@@ -26,7 +26,7 @@ pub trait Observer: Send + Sync {
 
 /// An effect's result as a label: an `http` answer's status class (`2xx` …), a `run`'s `ok` or
 /// `nonzero` exit, `error` when it gave no result, `parked` or `fenced` when it stopped its run.
-pub fn result_label(kind: &str, result: &Result<serde_json::Value, step::StepError>) -> &'static str {
+pub(crate) fn result_label(kind: &str, result: &Result<serde_json::Value, step::StepError>) -> &'static str {
     match result {
         Ok(v) if kind == "http" => match v["status"].as_u64().unwrap_or(0) {
             100..=199 => "1xx",
@@ -45,7 +45,7 @@ pub fn result_label(kind: &str, result: &Result<serde_json::Value, step::StepErr
 
 /// What every execution's effects share: the HTTP client (its connection pool) and whether
 /// programs may run.
-pub struct Effects {
+pub(crate) struct Effects {
     /// Built at the first `http` (or at start when a workflow served has effects): a server of
     /// workflows that call nothing holds no TLS roots and no pool.
     client: std::sync::OnceLock<Result<reqwest::Client, String>>,
@@ -59,7 +59,7 @@ pub struct Effects {
 impl Effects {
     /// With `now`, the HTTP client is built at once, so that a failure to build it stops the
     /// start rather than the first call.
-    pub fn new(
+    pub(crate) fn new(
         allow_run: bool,
         park_after: std::time::Duration,
         now: bool,
@@ -77,7 +77,7 @@ impl Effects {
     }
 
     /// The steps of execution `id` of `served`.
-    pub fn steps(self: &Arc<Self>, id: ExecId, served: &Served) -> Box<dyn Steps> {
+    pub(crate) fn steps(self: &Arc<Self>, id: ExecId, served: &Served) -> Box<dyn Steps> {
         Box::new(self.live(id, served, None))
     }
 
@@ -85,7 +85,7 @@ impl Effects {
     /// it instead (leaving their due time in the slot given back); `resumed` is the step that
     /// was parked when the run was taken again, and the attempts it had made; `retries` how
     /// many times `wf runs retry` asked for it again (its calls' idempotency keys say so).
-    pub fn kept_steps(
+    pub(crate) fn kept_steps(
         self: &Arc<Self>,
         id: ExecId,
         served: &Served,

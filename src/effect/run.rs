@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 /// Most bytes of stdout (and of stderr) a `run` result keeps.
-pub const MAX_OUTPUT: usize = 1 << 20;
+pub(crate) const MAX_OUTPUT: usize = 1 << 20;
 
 /// Where and for whom a program runs.
-pub struct Context<'a> {
+pub(crate) struct Context<'a> {
     /// The execution's id (`WF_EXECUTION`).
     pub execution: String,
     /// The workflow's name (`WF_WORKFLOW`).
@@ -21,7 +21,7 @@ pub struct Context<'a> {
 
 /// Runs the program to its end; a non-zero exit is a result, a program that cannot start or
 /// runs past its timeout fails the step.
-pub async fn run(req: RunRequest, cx: &Context<'_>) -> Result<Value, String> {
+pub(crate) async fn run(req: RunRequest, cx: &Context<'_>) -> Result<Value, String> {
     let what = format!("`run {}`", req.program);
     // A relative path with a slash is the workflow's file's neighbour; a bare name is found on PATH.
     let program =

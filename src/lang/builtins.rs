@@ -44,7 +44,7 @@ pub enum Builtin {
 
 /// How a call is lowered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Form {
+pub(crate) enum Form {
     /// An ordinary function.
     Call(Builtin),
     /// `matches(s, "regex")`: the regex is a literal, compiled by the checker.
@@ -57,7 +57,7 @@ pub enum Form {
 
 /// One function.
 #[derive(Debug)]
-pub struct Function {
+pub(crate) struct Function {
     pub name: &'static str,
     pub form: Form,
     /// What each argument may be without the call failing.
@@ -80,8 +80,14 @@ const COLLECTION: Types = Types::STRING.or(Types::ARRAY).or(Types::OBJECT);
 const A: Types = Types::ARRAY;
 const O: Types = Types::OBJECT;
 
+/// Every function's reference row (signature, what it does, an example), in the order the
+/// README lists them.
+pub fn reference() -> impl Iterator<Item = (&'static str, &'static str, &'static str)> {
+    FUNCTIONS.iter().map(|f| (f.signature, f.doc, f.example))
+}
+
 /// Every function, in the order the README lists them.
-pub const FUNCTIONS: [Function; 36] = [
+pub(crate) const FUNCTIONS: [Function; 36] = [
     Function {
         name: "len",
         form: Form::Call(Builtin::Len),
@@ -430,7 +436,7 @@ pub const FUNCTIONS: [Function; 36] = [
         params: &[S],
         returns: S,
         signature: "secret(\"NAME\")",
-        doc: "the secret NAME: the environment variable, else the file NAME in $CREDENTIALS_DIRECTORY or --secrets-dir; it may reach only auth settings, `http` headers and bodies, `run` env and stdin, hmac_sha256(), sha256() and secure_eq()",
+        doc: "the secret NAME: the environment variable, else the file NAME in $CREDENTIALS_DIRECTORY or --secrets-dir; it may reach only auth settings, `http` URLs, headers and bodies, `run` env and stdin, hmac_sha256(), sha256() and secure_eq()",
         example: "auth bearer secret(\"API_TOKEN\")",
     },
     Function {
@@ -446,7 +452,7 @@ pub const FUNCTIONS: [Function; 36] = [
 ];
 
 /// The function called `name`.
-pub fn find(name: &str) -> Option<&'static Function> {
+pub(crate) fn find(name: &str) -> Option<&'static Function> {
     FUNCTIONS.iter().find(|f| f.name == name)
 }
 

@@ -8,12 +8,12 @@ pub const RESERVED: [&str; 20] = [
 ];
 
 /// Whether `word` is a keyword that cannot be a name.
-pub fn is_reserved(word: &str) -> bool {
+pub(crate) fn is_reserved(word: &str) -> bool {
     RESERVED.contains(&word)
 }
 
 /// Whether `name` can name a variable or a workflow: `[A-Za-z_][A-Za-z0-9_]*`, not a keyword.
-pub fn is_name(name: &str) -> bool {
+pub(crate) fn is_name(name: &str) -> bool {
     let mut chars = name.chars();
     let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
     first_ok && chars.all(|c| c.is_ascii_alphanumeric() || c == '_') && !is_reserved(name)

@@ -4,15 +4,15 @@
 
 pub mod ast;
 pub mod builtins;
-pub mod check;
+pub(crate) mod check;
 pub mod diagnostic;
 pub mod ir;
 pub mod keywords;
 pub mod loader;
-pub mod moves;
+pub(crate) mod moves;
 pub mod parser;
 pub mod path;
-pub mod prescan;
-pub mod quote;
-pub mod types;
-pub mod url;
+pub(crate) mod prescan;
+pub(crate) mod quote;
+pub(crate) mod types;
+pub(crate) mod url;

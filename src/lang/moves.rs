@@ -12,7 +12,7 @@ use super::ir::{walk_block_mut, Block, Expr, Slot, Stmt};
 use std::collections::HashMap;
 
 /// Marks the last uses in a workflow's body (`Expr::Slot` becomes `Expr::Take`).
-pub fn mark(body: &mut Block) {
+pub(crate) fn mark(body: &mut Block) {
     let reads: Vec<HashMap<Slot, usize>> = body
         .iter_mut()
         .map(|s| {

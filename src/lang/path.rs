@@ -90,7 +90,7 @@ fn bracket(path: &str, start: usize) -> Result<(Seg, usize), String> {
 }
 
 /// Writes segments back as a path (`a.b[0]["x.y"]`).
-pub fn display(segs: &[Seg]) -> String {
+pub(crate) fn display(segs: &[Seg]) -> String {
     let mut out = String::new();
     for (i, s) in segs.iter().enumerate() {
         match s {
@@ -119,7 +119,7 @@ pub fn display(segs: &[Seg]) -> String {
 }
 
 /// The literal text of a number expression (for hints that quote it as a string).
-pub fn display_number(e: &crate::lang::ast::Expr) -> String {
+pub(crate) fn display_number(e: &crate::lang::ast::Expr) -> String {
     use crate::lang::ast::{ExprKind, UnOp};
     match &e.kind {
         ExprKind::Number(n) => n.to_string(),

@@ -4,9 +4,9 @@
 use crate::lang::ast::{Comment, Span};
 
 /// Deepest nesting of `(`, `[`, `{` and `${` that a file may use.
-pub const MAX_DEPTH: usize = 32;
+pub(crate) const MAX_DEPTH: usize = 32;
 
-pub struct Scan {
+pub(crate) struct Scan {
     pub comments: Vec<Comment>,
     /// Where nesting first went past [`MAX_DEPTH`].
     pub too_deep: Option<Span>,
@@ -17,7 +17,7 @@ enum Frame {
     Interp,
 }
 
-pub fn scan(src: &str) -> Scan {
+pub(crate) fn scan(src: &str) -> Scan {
     let bytes = src.as_bytes();
     let mut comments = Vec::new();
     let mut stack: Vec<Frame> = Vec::new();

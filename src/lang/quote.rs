@@ -1,7 +1,7 @@
 //! Writes text as a `.wf` string literal, escaped so that it parses back to the same text.
 
 /// Appends the escaped form of `text` (without the quotes) to `out`.
-pub fn escape_into(text: &str, out: &mut String) {
+pub(crate) fn escape_into(text: &str, out: &mut String) {
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
         match c {
@@ -18,7 +18,7 @@ pub fn escape_into(text: &str, out: &mut String) {
 }
 
 /// `text` as a whole string literal, quotes included.
-pub fn quote(text: &str) -> String {
+pub(crate) fn quote(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);
     out.push('"');
     escape_into(text, &mut out);

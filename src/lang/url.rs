@@ -1,7 +1,7 @@
 //! What a URL path and a trigger key may hold, for `check`, `wf new` and the served table alike.
 
 /// Why `path` is not a URL path a workflow can serve, if it is not one.
-pub fn path_problem(path: &str) -> Option<&'static str> {
+pub(crate) fn path_problem(path: &str) -> Option<&'static str> {
     if !path.starts_with('/') {
         return Some("a path starts with `/`");
     }
@@ -15,7 +15,7 @@ pub fn path_problem(path: &str) -> Option<&'static str> {
 }
 
 /// Whether `key` may stand in `/api/webhook:trigger/<key>`: letters, digits, `-_.~`.
-pub fn is_key(key: &str) -> bool {
+pub(crate) fn is_key(key: &str) -> bool {
     !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b))
 }
 

@@ -10,12 +10,12 @@ const MAX_HOPS: usize = 64;
 
 /// The peer's address, as the server saw it (a request extension; absent in `wf test`).
 #[derive(Clone, Copy, Debug)]
-pub struct Peer(pub IpAddr);
+pub(crate) struct Peer(pub IpAddr);
 
 /// The caller's address. From a trusted proxy, `X-Forwarded-For` is read from the right: the first
 /// address that is not itself a trusted proxy is the caller. `None` when the header is present but
 /// cannot be trusted (garbage, or more than 64 hops).
-pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> Option<IpAddr> {
+pub(crate) fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> Option<IpAddr> {
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|n| n.contains(ip));
     if !is_trusted(&peer) {
         return Some(peer);

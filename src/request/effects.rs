@@ -9,7 +9,7 @@ use bytes::Bytes;
 use http::header::{HeaderValue, CONTENT_TYPE};
 use serde_json::Value;
 
-pub fn request(effect: &Effect, frame: &[Value], cx: &Context) -> Result<Step, String> {
+pub(crate) fn request(effect: &Effect, frame: &[Value], cx: &Context) -> Result<Step, String> {
     Ok(match effect {
         Effect::Http(h) => Step::Http(http(h, frame, cx)?),
         Effect::Run(r) => Step::Run(run(r, frame, cx)?),

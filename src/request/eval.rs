@@ -27,7 +27,7 @@ pub struct Answer {
 }
 
 #[derive(Debug)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// A `respond` was reached.
     Responded(Answer),
     /// The end was reached without `respond`.
@@ -40,13 +40,13 @@ pub enum Outcome {
     Stopped(step::Stop),
 }
 
-pub const JSON: &str = "application/json";
-pub const TEXT: &str = "text/plain; charset=utf-8";
+pub(crate) const JSON: &str = "application/json";
+pub(crate) const TEXT: &str = "text/plain; charset=utf-8";
 
 /// Runs the statements of `wf` over a frame whose extracted slots are filled; every effect, and
 /// `now()` and `uuid()`, pass through `steps`. Without effects the future is ready at its first
 /// poll; with them it waits for each effect without holding a thread.
-pub async fn run(
+pub(crate) async fn run(
     wf: &Workflow,
     frame: &mut [Value],
     logs: &mut Vec<String>,
@@ -58,7 +58,7 @@ pub async fn run(
 }
 
 /// Most loop iterations (`for` and comprehensions together) one execution may run.
-pub const MAX_ITERATIONS: u32 = 10_000;
+pub(crate) const MAX_ITERATIONS: u32 = 10_000;
 
 /// The bounds of one execution: evaluation steps, and bytes of values it builds (`--max-steps`,
 /// `--max-memory`). Exceeding either fails the execution with a reason that says which.
@@ -78,7 +78,7 @@ impl Default for Budget {
 /// how many loop iterations it has run. Shared by reference across the awaits of an execution
 /// (hence the atomics and the lock; an execution never uses it from two threads at once, so its
 /// counts are read and written with plain loads and stores: no locked instruction per step).
-pub struct Context<'s> {
+pub(crate) struct Context<'s> {
     steps: Mutex<Option<&'s mut dyn Steps>>,
     step: AtomicU32,
     iterations: AtomicU32,
@@ -88,7 +88,7 @@ pub struct Context<'s> {
 }
 
 impl<'s> Context<'s> {
-    pub fn new(steps: &'s mut dyn Steps) -> Self {
+    pub(crate) fn new(steps: &'s mut dyn Steps) -> Self {
         Context {
             steps: Mutex::new(Some(steps)),
             step: AtomicU32::new(0),
@@ -99,7 +99,7 @@ impl<'s> Context<'s> {
         }
     }
 
-    pub fn with_budget(mut self, budget: Budget) -> Self {
+    pub(crate) fn with_budget(mut self, budget: Budget) -> Self {
         self.budget = budget;
         self
     }
@@ -220,7 +220,7 @@ impl<'s> Context<'s> {
 
 /// Evaluates an expression outside any execution (constants, a test's `expect`): `now()` and
 /// `uuid()` read the clock and the random source; effects cannot be reached from an expression.
-pub fn eval<'a>(e: &'a Expr, frame: &'a [Value]) -> Result<Value, String> {
+pub(crate) fn eval<'a>(e: &'a Expr, frame: &'a [Value]) -> Result<Value, String> {
     let mut clock = step::Clock;
     let cx = Context::new(&mut clock);
     ev(e, frame, &cx).map(Cow::into_owned)
@@ -301,7 +301,7 @@ async fn statement(
 
 /// Runs the statements of `wf`, which has no effects, at once: no future, no boxed blocks. The
 /// server's path for most workflows; [`run`] is the one for workflows that wait for effects.
-pub fn run_now(wf: &Workflow, frame: &mut [Value], logs: &mut Vec<String>, budget: Budget) -> Outcome {
+pub(crate) fn run_now(wf: &Workflow, frame: &mut [Value], logs: &mut Vec<String>, budget: Budget) -> Outcome {
     let mut clock = step::Clock;
     let cx = Context::new(&mut clock).with_budget(budget);
     block_now(&wf.body, frame, logs, &cx).unwrap_or(Outcome::Completed)
@@ -401,13 +401,13 @@ fn plain(
 }
 
 /// Builds an answer whose expressions are constants (a trigger's immediate answer, a mock's).
-pub fn constant_answer(r: &Respond) -> Result<Answer, String> {
+pub(crate) fn constant_answer(r: &Respond) -> Result<Answer, String> {
     let mut clock = step::Clock;
     answer(r, &[], &Context::new(&mut clock))
 }
 
 /// Builds the answer of a `respond`.
-pub fn answer(r: &Respond, frame: &[Value], cx: &Context) -> Result<Answer, String> {
+pub(crate) fn answer(r: &Respond, frame: &[Value], cx: &Context) -> Result<Answer, String> {
     let mut headers = Vec::with_capacity(r.headers.len());
     for (name, e) in &r.headers {
         let v = ev(e, frame, cx)?;
@@ -438,7 +438,7 @@ pub fn answer(r: &Respond, frame: &[Value], cx: &Context) -> Result<Answer, Stri
 }
 
 /// Serializes an expression's value straight into `out`, without building object literals.
-pub fn write_json(e: &Expr, frame: &[Value], out: &mut Vec<u8>, cx: &Context) -> Result<(), String> {
+pub(crate) fn write_json(e: &Expr, frame: &[Value], out: &mut Vec<u8>, cx: &Context) -> Result<(), String> {
     match e {
         Expr::Object(entries) => {
             out.push(b'{');

@@ -7,7 +7,7 @@ use crate::request::value;
 use serde_json::Value;
 
 /// What a request offers to extraction.
-pub struct Inputs<'a> {
+pub(crate) struct Inputs<'a> {
     pub headers: &'a http::HeaderMap,
     /// The value of each root key in `Plan::query_roots` (see [`crate::request::qs::roots`]).
     pub query: &'a mut [Value],
@@ -23,7 +23,7 @@ pub struct Inputs<'a> {
 
 /// A value that is missing or does not convert: answered with `400`.
 #[derive(Debug, PartialEq)]
-pub struct ExtractError {
+pub(crate) struct ExtractError {
     pub field: String,
     pub source: &'static str,
     pub path: String,
@@ -31,7 +31,7 @@ pub struct ExtractError {
 }
 
 impl ExtractError {
-    pub fn to_json(&self) -> Value {
+    pub(crate) fn to_json(&self) -> Value {
         serde_json::json!({
             "error": "invalid request",
             "field": self.field,
@@ -45,7 +45,7 @@ impl ExtractError {
 /// Fills the extracted slots of `frame`, in declaration order. Body values are already in their
 /// slots ([`crate::request::body::parse_into`] put them there); this reads headers and the query, then
 /// applies `required`, `default` and `as` to every slot.
-pub fn extract_all(
+pub(crate) fn extract_all(
     wf: &Workflow,
     plan: &Plan,
     inputs: &mut Inputs,
@@ -114,7 +114,7 @@ fn request_field(inputs: &Inputs, field: RequestField) -> Option<Value> {
 }
 
 /// Every header as an object: lower-case names, repeated values joined with `, `.
-pub fn all_headers(headers: &http::HeaderMap) -> Value {
+pub(crate) fn all_headers(headers: &http::HeaderMap) -> Value {
     let mut out = serde_json::Map::new();
     for name in headers.keys() {
         if let Some(v) = header(headers, name) {
@@ -151,7 +151,7 @@ pub fn lookup<'a>(root: &'a Value, segs: &[Seg]) -> Option<&'a Value> {
 }
 
 /// Applies `as TYPE` (SPEC §2.2).
-pub fn convert(v: Value, ty: Type) -> Result<Value, String> {
+pub(crate) fn convert(v: Value, ty: Type) -> Result<Value, String> {
     let bad = || format!("expected {}, got {}", ty.as_str(), value::shown(&v, 40));
     match ty {
         Type::String => match v {

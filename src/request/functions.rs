@@ -33,7 +33,7 @@ fn integer(f: &str, v: &Value) -> Result<i64, String> {
 }
 
 /// Runs one of the functions of this module over its arguments' values.
-pub fn apply(b: Builtin, args: &[&Value]) -> Result<Value, String> {
+pub(crate) fn apply(b: Builtin, args: &[&Value]) -> Result<Value, String> {
     let arg = |i: usize| -> Result<&Value, String> {
         args.get(i).copied().ok_or_else(|| "missing argument".to_string())
     };

@@ -3,18 +3,18 @@
 //! [`plan`] names, fills its slots ([`extract`]) and runs the interpreter ([`eval`], [`value`]).
 
 pub mod body;
-pub mod body_memory;
-pub mod caller;
-pub mod effects;
-pub mod eval;
+pub(crate) mod body_memory;
+pub(crate) mod caller;
+pub(crate) mod effects;
+pub(crate) mod eval;
 pub mod extract;
 pub mod form;
-pub mod functions;
+pub(crate) mod functions;
 pub mod handle;
-pub mod outcome;
-pub mod plan;
+pub(crate) mod outcome;
+pub(crate) mod plan;
 pub mod qs;
 pub mod served;
 pub mod signature;
-pub mod step;
-pub mod value;
+pub(crate) mod step;
+pub(crate) mod value;

@@ -2,7 +2,7 @@
 //! Each is a type, so no text a caller or a workflow writes can be taken for one; the names are
 //! what logs, metrics, the history and `wf runs` show.
 
-pub use crate::lang::ast::Mode;
+pub(crate) use crate::lang::ast::Mode;
 
 /// How an execution ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -49,7 +49,7 @@ impl Outcome {
 
 /// Where an execution is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum State {
+pub(crate) enum State {
     /// Accepted, not yet taken by a worker (or taken again for a retry).
     Queued,
     /// A worker runs it.
@@ -61,9 +61,9 @@ pub enum State {
 }
 
 impl State {
-    pub const ALL: [State; 4] = [State::Queued, State::Running, State::Parked, State::Ended];
+    pub(crate) const ALL: [State; 4] = [State::Queued, State::Running, State::Parked, State::Ended];
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             State::Queued => "queued",
             State::Running => "running",
@@ -72,7 +72,7 @@ impl State {
         }
     }
 
-    pub fn parse(s: &str) -> Option<State> {
+    pub(crate) fn parse(s: &str) -> Option<State> {
         State::ALL.into_iter().find(|o| o.as_str() == s)
     }
 }
@@ -92,13 +92,13 @@ impl Mode {
 
 /// What `wf runs --status` selects: an outcome or a state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Status {
+pub(crate) enum Status {
     Outcome(Outcome),
     State(State),
 }
 
 impl Status {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Status::Outcome(o) => o.as_str(),
             Status::State(s) => s.as_str(),
@@ -106,7 +106,7 @@ impl Status {
     }
 
     /// The status named `s`, or an error naming every valid one.
-    pub fn parse(s: &str) -> Result<Status, String> {
+    pub(crate) fn parse(s: &str) -> Result<Status, String> {
         if let Some(o) = Outcome::parse(s) {
             return Ok(Status::Outcome(o));
         }

@@ -99,18 +99,18 @@ impl std::fmt::Display for StepError {
 /// A step that parked its run: step `n`'s next attempt is due at `due_ms` (milliseconds since
 /// the epoch), after `attempts` attempts.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Parked {
+pub(crate) struct Parked {
     pub n: u32,
     pub due_ms: i64,
     pub attempts: u32,
 }
 
 /// Where the step that parks a run leaves its [`Parked`], for the journal to keep.
-pub type ParkedSlot = std::sync::Arc<std::sync::Mutex<Option<Parked>>>;
+pub(crate) type ParkedSlot = std::sync::Arc<std::sync::Mutex<Option<Parked>>>;
 
 /// A step's result to come: effects wait for another service or a program, without holding a
 /// thread.
-pub type Pending<'a> = Pin<Box<dyn Future<Output = Result<Value, StepError>> + Send + 'a>>;
+pub(crate) type Pending<'a> = Pin<Box<dyn Future<Output = Result<Value, StepError>> + Send + 'a>>;
 
 /// Performs an execution's steps.
 pub trait Steps: Send {
@@ -127,7 +127,7 @@ pub trait Steps: Send {
 }
 
 /// The result of `now()` or `uuid()` read at once; any other step is refused.
-pub fn local(step: &Step) -> Result<Value, StepError> {
+pub(crate) fn local(step: &Step) -> Result<Value, StepError> {
     match step {
         Step::Now => Ok(now()),
         Step::Uuid => Ok(uuid()),
@@ -138,7 +138,7 @@ pub fn local(step: &Step) -> Result<Value, StepError> {
 
 /// Steps where there are no effects (constants, a test's `expect`, benchmarks): the clock and the
 /// random source are read; `http` and `run` are refused.
-pub struct Clock;
+pub(crate) struct Clock;
 
 impl Steps for Clock {
     fn perform(&mut self, _n: u32, step: Step) -> Pending<'_> {
@@ -148,7 +148,7 @@ impl Steps for Clock {
 }
 
 /// Milliseconds since the epoch, now.
-pub fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
@@ -156,19 +156,19 @@ pub fn now_ms() -> i64 {
 }
 
 /// The current UTC time as `now()` gives it.
-pub fn now() -> Value {
+pub(crate) fn now() -> Value {
     Value::String(humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string())
 }
 
 /// A new random v4 UUID as `uuid()` gives it.
-pub fn uuid() -> Value {
+pub(crate) fn uuid() -> Value {
     Value::String(uuid::Uuid::new_v4().to_string())
 }
 
 /// The result of an `http` call: `{ status, headers, json, text }`; `json` is `null` unless the
 /// answer's text parses as JSON. Header names are lower case; repeated headers are joined with
 /// `, `.
-pub fn http_result(status: u16, headers: &http::HeaderMap, body: &[u8]) -> Value {
+pub(crate) fn http_result(status: u16, headers: &http::HeaderMap, body: &[u8]) -> Value {
     let mut h = serde_json::Map::new();
     for name in headers.keys() {
         let joined: Vec<String> = headers
@@ -189,7 +189,7 @@ pub fn http_result(status: u16, headers: &http::HeaderMap, body: &[u8]) -> Value
 }
 
 /// The result of a `run`: `{ code, stdout, stderr }`.
-pub fn run_result(code: i64, stdout: &[u8], stderr: &[u8]) -> Value {
+pub(crate) fn run_result(code: i64, stdout: &[u8], stderr: &[u8]) -> Value {
     let mut out = serde_json::Map::with_capacity(3);
     out.insert("code".into(), Value::from(code));
     out.insert("stdout".into(), Value::String(String::from_utf8_lossy(stdout).into_owned()));

@@ -3,22 +3,22 @@
 use serde_json::{Number, Value};
 use std::cmp::Ordering;
 
-pub type OpResult = Result<Value, String>;
+pub(crate) type OpResult = Result<Value, String>;
 
 /// `n` nulls: a frame's or a query's slots before they are filled. Written in place, where
 /// `vec![Value::Null; n]` clones its element into each slot (a match per slot, about ten times
 /// the instructions).
-pub fn nulls(n: usize) -> Vec<Value> {
+pub(crate) fn nulls(n: usize) -> Vec<Value> {
     let mut v = Vec::with_capacity(n);
     v.resize_with(n, || Value::Null);
     v
 }
 
-pub fn truthy(v: &Value) -> bool {
+pub(crate) fn truthy(v: &Value) -> bool {
     !matches!(v, Value::Null | Value::Bool(false))
 }
 
-pub fn type_name(v: &Value) -> &'static str {
+pub(crate) fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "boolean",
@@ -30,7 +30,7 @@ pub fn type_name(v: &Value) -> &'static str {
 }
 
 /// Deep JSON equality without coercion; numbers compare by value (`1 == 1.0`).
-pub fn deep_eq(a: &Value, b: &Value) -> bool {
+pub(crate) fn deep_eq(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => num_cmp(x, y) == Some(Ordering::Equal),
         (Value::Array(x), Value::Array(y)) => {
@@ -54,7 +54,7 @@ fn num_cmp(x: &Number, y: &Number) -> Option<Ordering> {
 }
 
 /// `< <= > >=`: numbers with numbers, strings with strings, anything else is an error.
-pub fn compare(a: &Value, b: &Value) -> Result<Ordering, String> {
+pub(crate) fn compare(a: &Value, b: &Value) -> Result<Ordering, String> {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => {
             num_cmp(x, y).ok_or_else(|| "cannot compare these numbers".to_string())
@@ -65,7 +65,7 @@ pub fn compare(a: &Value, b: &Value) -> Result<Ordering, String> {
 }
 
 /// `a in b`: element of an array, key of an object, substring of a string.
-pub fn contains(hay: &Value, needle: &Value) -> Result<bool, String> {
+pub(crate) fn contains(hay: &Value, needle: &Value) -> Result<bool, String> {
     match (hay, needle) {
         // `x in null` is false (an absent list holds nothing).
         (Value::Null, _) => Ok(false),
@@ -109,10 +109,10 @@ fn overflow() -> String {
 
 /// Longest string an execution may build (by `+`, templates, `join`, `replace`, encodings): a run
 /// that doubles a string in a loop fails with a clear reason instead of exhausting memory.
-pub const MAX_STRING: usize = 64 << 20;
+pub(crate) const MAX_STRING: usize = 64 << 20;
 
 /// About how many bytes a value holds (what `--max-memory` counts).
-pub fn size(v: &Value) -> usize {
+pub(crate) fn size(v: &Value) -> usize {
     match v {
         Value::Null | Value::Bool(_) | Value::Number(_) => 16,
         Value::String(s) => 24 + s.len(),
@@ -126,20 +126,20 @@ pub fn size(v: &Value) -> usize {
 /// The deepest nesting of arrays and objects a value built by an execution may have (a request's
 /// JSON nests at most 128 levels). Deeper values would make copying, comparing, writing and
 /// dropping them recurse without bound.
-pub const MAX_DEPTH: usize = 256;
+pub(crate) const MAX_DEPTH: usize = 256;
 
 /// The error for a value nested past [`MAX_DEPTH`].
-pub fn too_deep() -> String {
+pub(crate) fn too_deep() -> String {
     format!("a value nested more than {MAX_DEPTH} levels deep")
 }
 
 /// The error for a string past [`MAX_STRING`].
-pub fn too_long() -> String {
+pub(crate) fn too_long() -> String {
     format!("a string longer than {} MiB", MAX_STRING >> 20)
 }
 
 /// `+`: adds numbers or joins strings.
-pub fn add(a: &Value, b: &Value) -> OpResult {
+pub(crate) fn add(a: &Value, b: &Value) -> OpResult {
     if let (Value::String(x), Value::String(y)) = (a, b) {
         if x.len().saturating_add(y.len()) > MAX_STRING {
             return Err(too_long());
@@ -162,7 +162,7 @@ fn as_f(n: Num) -> f64 {
     }
 }
 
-pub fn arith(op: crate::lang::ast::BinOp, a: &Value, b: &Value) -> OpResult {
+pub(crate) fn arith(op: crate::lang::ast::BinOp, a: &Value, b: &Value) -> OpResult {
     use crate::lang::ast::BinOp::*;
     let sym = op.as_str();
     let (x, y) = nums(sym, a, b)?;
@@ -204,7 +204,7 @@ fn add_nums(x: Num, y: Num) -> OpResult {
     }
 }
 
-pub fn neg(v: &Value) -> OpResult {
+pub(crate) fn neg(v: &Value) -> OpResult {
     let Some(n) = num(v) else {
         return Err(format!("cannot apply `-` to {}", type_name(v)));
     };
@@ -215,14 +215,14 @@ pub fn neg(v: &Value) -> OpResult {
 }
 
 /// `string(x)`: strings as themselves, everything else as JSON.
-pub fn render(v: &Value, out: &mut String) {
+pub(crate) fn render(v: &Value, out: &mut String) {
     match v {
         Value::String(s) => out.push_str(s),
         other => out.push_str(&other.to_string()),
     }
 }
 
-pub fn render_string(v: &Value) -> String {
+pub(crate) fn render_string(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         other => other.to_string(),
@@ -230,7 +230,7 @@ pub fn render_string(v: &Value) -> String {
 }
 
 /// `xml_escape(s)`: the five characters XML gives meaning to, as entities.
-pub fn xml_escape(s: &str) -> String {
+pub(crate) fn xml_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -246,7 +246,7 @@ pub fn xml_escape(s: &str) -> String {
 }
 
 /// A value as JSON for a message, cut to at most `max` characters (ending in `...` when cut).
-pub fn shown(v: &Value, max: usize) -> String {
+pub(crate) fn shown(v: &Value, max: usize) -> String {
     let s = v.to_string();
     if s.chars().count() <= max {
         return s;
@@ -256,7 +256,7 @@ pub fn shown(v: &Value, max: usize) -> String {
 }
 
 /// `number(x)`: numbers as themselves, numeric strings parsed.
-pub fn to_number(v: &Value) -> Option<Value> {
+pub(crate) fn to_number(v: &Value) -> Option<Value> {
     match v {
         Value::Number(_) => Some(v.clone()),
         Value::String(s) => parse_numeric_string(s),
@@ -265,7 +265,7 @@ pub fn to_number(v: &Value) -> Option<Value> {
 }
 
 /// Parses a numeric string (surrounding spaces allowed) into an integer or a finite float.
-pub fn parse_numeric_string(s: &str) -> Option<Value> {
+pub(crate) fn parse_numeric_string(s: &str) -> Option<Value> {
     let t = s.trim();
     if t.is_empty() {
         return None;

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
 /// A connection that can be told to finish its request and close.
-pub trait Graceful: Future {
+pub(crate) trait Graceful: Future {
     fn graceful_shutdown(self: Pin<&mut Self>);
 }
 
@@ -45,7 +45,7 @@ where
 }
 
 #[derive(Default)]
-pub struct Drain {
+pub(crate) struct Drain {
     draining: AtomicBool,
     /// Connections not yet finished.
     open: AtomicUsize,
@@ -57,13 +57,13 @@ pub struct Drain {
 
 impl Drain {
     /// A connection begins: [`Drain::done`] waits for it from now on, before hyper even has it.
-    pub fn enter(self: &Arc<Self>) -> Entry {
+    pub(crate) fn enter(self: &Arc<Self>) -> Entry {
         self.open.fetch_add(1, Ordering::AcqRel);
         Entry { drain: self.clone() }
     }
 
     /// Tells every connection, now and to come, to finish its request and close.
-    pub fn start(&self) {
+    pub(crate) fn start(&self) {
         self.draining.store(true, Ordering::Release);
         let wakers = self.wakers.lock().unwrap_or_else(|e| e.into_inner());
         for w in wakers.iter().flatten() {
@@ -72,7 +72,7 @@ impl Drain {
     }
 
     /// Waits until every connection has finished (call after [`Drain::start`]).
-    pub async fn done(&self) {
+    pub(crate) async fn done(&self) {
         loop {
             let finished = self.finished.notified();
             if self.open.load(Ordering::Acquire) == 0 {
@@ -106,13 +106,13 @@ impl Drain {
 }
 
 /// A connection [`Drain::done`] waits for.
-pub struct Entry {
+pub(crate) struct Entry {
     drain: Arc<Drain>,
 }
 
 impl Entry {
     /// `conn`, told to finish and close once the drain starts.
-    pub fn watch<C: Graceful>(self, conn: C) -> Watched<C> {
+    pub(crate) fn watch<C: Graceful>(self, conn: C) -> Watched<C> {
         Watched { conn: Box::pin(conn), entry: self, slot: None, waker: None, told: false }
     }
 }
@@ -126,7 +126,7 @@ impl Drop for Entry {
 }
 
 /// A connection under a [`Drain`].
-pub struct Watched<C> {
+pub(crate) struct Watched<C> {
     /// Boxed once per connection, so `Watched` itself is `Unpin`.
     conn: Pin<Box<C>>,
     entry: Entry,

@@ -29,7 +29,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
-pub struct Idle<S> {
+pub(crate) struct Idle<S> {
     io: S,
     limit: Duration,
     /// When progress was last seen (by the timer, or at the start).
@@ -70,7 +70,7 @@ enum HeadState {
 /// The requests of one connection, as its service sees them: one atomic add when a request
 /// starts, one when it ends (in flight: the difference).
 #[derive(Debug, Default)]
-pub struct Activity {
+pub(crate) struct Activity {
     /// Requests started so far.
     started: std::sync::atomic::AtomicU64,
     /// Requests ended so far.
@@ -79,7 +79,7 @@ pub struct Activity {
 
 impl Activity {
     /// A request starts (while one is in flight the connection is not idle: no clock read needed).
-    pub fn start(&self) {
+    pub(crate) fn start(&self) {
         self.started.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
@@ -88,7 +88,7 @@ impl Activity {
     }
 
     /// A request's answer is ready.
-    pub fn end(&self) {
+    pub(crate) fn end(&self) {
         self.ended.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
@@ -106,7 +106,7 @@ impl Activity {
 }
 
 impl<S> Idle<S> {
-    pub fn new(io: S, limit: Duration) -> Self {
+    pub(crate) fn new(io: S, limit: Duration) -> Self {
         let now = Instant::now();
         let timer = Box::pin(tokio::time::sleep_until(now + limit));
         Idle {
@@ -126,7 +126,7 @@ impl<S> Idle<S> {
 
     /// An HTTP/1 request head must also arrive within `limit` of its first byte (needs the
     /// connection's [`Activity`], which tells when a head was read whole).
-    pub fn with_header_timeout(self, limit: Duration) -> Self {
+    pub(crate) fn with_header_timeout(self, limit: Duration) -> Self {
         let head = self.activity.as_ref().map(|_| Head { limit, state: HeadState::Between, first: true });
         Idle { head, ..self }
     }
@@ -177,7 +177,7 @@ impl<S> Idle<S> {
     }
 
     /// Also idle when no request has been in flight for the limit, whatever bytes arrive.
-    pub fn with_activity(io: S, limit: Duration, activity: std::sync::Arc<Activity>) -> Self {
+    pub(crate) fn with_activity(io: S, limit: Duration, activity: std::sync::Arc<Activity>) -> Self {
         Idle { activity: Some(activity), ..Idle::new(io, limit) }
     }
 

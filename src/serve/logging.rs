@@ -15,7 +15,7 @@ use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum LogFormat {
+pub(crate) enum LogFormat {
     Human,
     Json,
 }
@@ -25,7 +25,7 @@ pub enum LogFormat {
 /// and flushes as soon as none are left. When the sink blocks (a log pipe nobody reads) and 4,096
 /// lines wait, further lines are dropped and counted rather than stop the server; see
 /// [`report_dropped`]. Keep the returned guard alive until exit, when it flushes what is left.
-pub fn init(format: LogFormat) -> (LogGuard, tracing_appender::non_blocking::ErrorCounter) {
+pub(crate) fn init(format: LogFormat) -> (LogGuard, tracing_appender::non_blocking::ErrorCounter) {
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(true)
         .buffered_lines_limit(4096)
@@ -49,7 +49,7 @@ pub fn init(format: LogFormat) -> (LogGuard, tracing_appender::non_blocking::Err
 }
 
 /// Keeps the log writers until exit, then writes out what is left.
-pub struct LogGuard(#[allow(dead_code)] tracing_appender::non_blocking::WorkerGuard);
+pub(crate) struct LogGuard(#[allow(dead_code)] tracing_appender::non_blocking::WorkerGuard);
 
 impl Drop for LogGuard {
     fn drop(&mut self) {
@@ -401,7 +401,7 @@ fn push_digits(out: &mut String, mut n: u64, width: usize) {
 }
 
 /// Says, once the log sink has drained, how many lines were dropped while it was blocked.
-pub async fn report_dropped(counter: tracing_appender::non_blocking::ErrorCounter) {
+pub(crate) async fn report_dropped(counter: tracing_appender::non_blocking::ErrorCounter) {
     let mut reported = 0;
     let mut last = 0;
     loop {
@@ -418,7 +418,7 @@ pub async fn report_dropped(counter: tracing_appender::non_blocking::ErrorCounte
 }
 
 /// Logs an execution's `log` lines, then its summary line.
-pub fn record(r: &Record) {
+pub(crate) fn record(r: &Record) {
     if let Some(lines) = LINES.get() {
         return lines.record(r);
     }
@@ -439,7 +439,7 @@ pub fn record(r: &Record) {
 }
 
 /// `2026-11-27T19:13:05.123456Z INFO wf::execution: execution workflow=w execution=… status=200`
-pub struct Human;
+pub(crate) struct Human;
 
 impl<S, N> FormatEvent<S, N> for Human
 where

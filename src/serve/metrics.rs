@@ -64,8 +64,16 @@ fn duration_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.0001, 2.0, 16))
 }
 
+/// What the metrics read from the server at each scrape.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Readings {
+    pub(crate) queue_depth: usize,
+    pub(crate) open_connections: usize,
+    pub(crate) dropped_writes: u64,
+}
+
 /// Every metric wf serves, and the readiness flag.
-pub struct Metrics {
+pub(crate) struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     durations: Histograms<WorkflowLabel>,
@@ -73,6 +81,7 @@ pub struct Metrics {
     effects: Family<EffectLabels, Counter>,
     effect_durations: Histograms<EffectLabels>,
     queue_depth: Gauge,
+    dropped_writes: Gauge,
     reloads: Family<ReloadLabels, Counter>,
     open_connections: Gauge,
     workflows: Gauge,
@@ -87,7 +96,7 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    pub fn new() -> Metrics {
+    pub(crate) fn new() -> Metrics {
         let mut registry = Registry::with_prefix("wf");
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register("requests", "Requests answered, by workflow and status", requests.clone());
@@ -108,6 +117,12 @@ impl Metrics {
             "async_queue_depth",
             "Async executions accepted and waiting to run",
             queue_depth.clone(),
+        );
+        let dropped_writes = Gauge::default();
+        registry.register(
+            "store_dropped_writes",
+            "Writes the store could not keep so far (history records past a full queue, a failed batch)",
+            dropped_writes.clone(),
         );
         let effects = Family::<EffectLabels, Counter>::default();
         registry.register(
@@ -143,6 +158,7 @@ impl Metrics {
             effects,
             effect_durations,
             queue_depth,
+            dropped_writes,
             reloads,
             open_connections,
             workflows,
@@ -151,7 +167,13 @@ impl Metrics {
     }
 
     /// Counts an answered request, and its execution when one ran.
-    pub fn request(&self, workflow: &Arc<str>, status: u16, duration: Duration, record: Option<&Record>) {
+    pub(crate) fn request(
+        &self,
+        workflow: &Arc<str>,
+        status: u16,
+        duration: Duration,
+        record: Option<&Record>,
+    ) {
         self.requests.get_or_create(&RequestLabels { workflow: Name(workflow.clone()), status }).inc();
         self.durations
             .get_or_create(&WorkflowLabel { workflow: Name(workflow.clone()) })
@@ -162,7 +184,7 @@ impl Metrics {
     }
 
     /// Counts an execution that ran (not a rejection).
-    pub fn execution(&self, r: &Record) {
+    pub(crate) fn execution(&self, r: &Record) {
         if matches!(r.outcome, Outcome::Responded | Outcome::Completed | Outcome::Failed) {
             self.executions
                 .get_or_create(&ExecutionLabels {
@@ -180,22 +202,23 @@ impl Metrics {
         self.effect_durations.get_or_create(&labels).observe(took.as_secs_f64());
     }
 
-    pub fn reload(&self, ok: bool) {
+    pub(crate) fn reload(&self, ok: bool) {
         self.reloads.get_or_create(&ReloadLabels { result: if ok { "ok" } else { "refused" } }).inc();
     }
 
-    pub fn set_workflows(&self, n: usize) {
+    pub(crate) fn set_workflows(&self, n: usize) {
         self.workflows.set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
-    pub fn not_ready(&self) {
+    pub(crate) fn not_ready(&self) {
         self.ready.store(false, Ordering::Relaxed);
     }
 
     /// The text of `/metrics`, with the gauges read now.
-    pub fn render(&self, queue_depth: usize, open_connections: usize) -> String {
-        self.queue_depth.set(i64::try_from(queue_depth).unwrap_or(i64::MAX));
-        self.open_connections.set(i64::try_from(open_connections).unwrap_or(i64::MAX));
+    pub(crate) fn render(&self, now: Readings) -> String {
+        self.queue_depth.set(i64::try_from(now.queue_depth).unwrap_or(i64::MAX));
+        self.open_connections.set(i64::try_from(now.open_connections).unwrap_or(i64::MAX));
+        self.dropped_writes.set(i64::try_from(now.dropped_writes).unwrap_or(i64::MAX));
         let mut out = String::with_capacity(4096);
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
             out.clear();
@@ -204,18 +227,11 @@ impl Metrics {
     }
 
     /// The answer of an admin path: status, content type, body.
-    pub fn answer(
-        &self,
-        path: &str,
-        queue_depth: usize,
-        open_connections: usize,
-    ) -> (u16, &'static str, String) {
+    pub(crate) fn answer(&self, path: &str, now: Readings) -> (u16, &'static str, String) {
         match path {
-            "/metrics" => (
-                200,
-                "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                self.render(queue_depth, open_connections),
-            ),
+            "/metrics" => {
+                (200, "application/openmetrics-text; version=1.0.0; charset=utf-8", self.render(now))
+            }
             "/healthz" => (200, "application/json", "{\"status\":\"ok\"}".to_string()),
             "/readyz" if self.ready.load(Ordering::Relaxed) && self.workflows.get() > 0 => (
                 200,
@@ -246,14 +262,14 @@ mod tests {
         m.request(&w, 200, Duration::from_millis(3), None);
         m.reload(false);
         m.set_workflows(1);
-        let text = m.render(3, 2);
+        let text = m.render(Readings { queue_depth: 3, open_connections: 2, dropped_writes: 0 });
         assert!(text.contains("wf_requests_total{workflow=\"pay\",status=\"200\"} 2"), "{text}");
         assert!(text.contains("wf_request_duration_seconds_count{workflow=\"pay\"} 2"), "{text}");
         assert!(text.contains("wf_reloads_total{result=\"refused\"} 1"), "{text}");
         assert!(text.contains("wf_async_queue_depth 3"), "{text}");
         assert!(text.ends_with("# EOF\n"));
-        assert_eq!(m.answer("/readyz", 0, 0).0, 200);
+        assert_eq!(m.answer("/readyz", Readings::default()).0, 200);
         m.not_ready();
-        assert_eq!(m.answer("/readyz", 0, 0).0, 503);
+        assert_eq!(m.answer("/readyz", Readings::default()).0, 503);
     }
 }

@@ -1,10 +1,9 @@
 //! `wf serve`: sockets, connections and their timeouts ([`idle_timeout`]), reloads, the async
 //! queue ([`server`]) and the log writer ([`logging`]).
 
-pub mod drain;
-pub mod idle_timeout;
-pub mod logging;
-pub mod metrics;
-pub mod protocol;
-pub mod runs;
-pub mod server;
+pub(crate) mod drain;
+pub(crate) mod idle_timeout;
+pub(crate) mod logging;
+pub(crate) mod metrics;
+pub(crate) mod protocol;
+pub(crate) mod server;

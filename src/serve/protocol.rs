@@ -10,14 +10,14 @@ use tokio::net::TcpStream;
 const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Protocol {
+pub(crate) enum Protocol {
     Http1,
     Http2,
 }
 
 /// What `stream` speaks; `None` when it sent nothing within `idle` (or closed, or failed), or
 /// began the preface without finishing it within `head` (the connection is then dropped).
-pub async fn detect(stream: &TcpStream, idle: Duration, head: Duration) -> Option<Protocol> {
+pub(crate) async fn detect(stream: &TcpStream, idle: Duration, head: Duration) -> Option<Protocol> {
     let mut buf = [0u8; PREFACE.len()];
     let n = tokio::time::timeout(idle, stream.peek(&mut buf)).await.ok()?.ok()?;
     match decide(buf.get(..n).unwrap_or_default())? {

@@ -3,20 +3,18 @@
 //! SIGTERM/SIGINT.
 
 use crate::effect::Effects;
-use crate::request::handle::{self, Enqueue, ExecId, Job, Limits, Placing};
-use crate::request::handle::{Accepted, Deciding, DedupeKey, Refused, Seen};
-use crate::request::served::Served;
+use crate::exec::keys::Keys;
+use crate::exec::queue::Queue;
+use crate::exec::{resume, runs, worker};
+use crate::request::handle::{self, Job, Limits};
 use crate::request::served::{BuildError, Router};
 use crate::serve::drain::Drain;
 use crate::serve::logging::{self, LogFormat};
 use crate::serve::metrics::Metrics;
 use crate::serve::protocol::Protocol;
-use crate::serve::runs;
-use crate::store::journal::Journaled;
 use crate::store::standby::Standby;
-use crate::store::{Outcome, Store};
+use crate::store::Store;
 use arc_swap::ArcSwap;
-use futures_util::FutureExt as _;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use std::convert::Infallible;
@@ -30,7 +28,7 @@ use std::time::Duration;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::mpsc;
 
-pub struct Options {
+pub(crate) struct Options {
     pub paths: Vec<PathBuf>,
     pub listen: String,
     pub watch: bool,
@@ -72,7 +70,7 @@ pub struct Options {
 
 /// `--store PATH|postgres://...|memory`.
 #[derive(Clone, Debug)]
-pub enum StoreChoice {
+pub(crate) enum StoreChoice {
     /// Nothing is kept: an accepted run lives in memory until it has run.
     Memory,
     Sqlite(PathBuf),
@@ -81,7 +79,7 @@ pub enum StoreChoice {
 }
 
 impl StoreChoice {
-    pub fn parse(s: &str) -> Result<StoreChoice, String> {
+    pub(crate) fn parse(s: &str) -> Result<StoreChoice, String> {
         match s {
             "memory" => Ok(StoreChoice::Memory),
             "" => Err("give a path, or `memory`".into()),
@@ -99,7 +97,7 @@ const MAX_HEAD: usize = 64 * 1024;
 const DEBOUNCE: Duration = Duration::from_millis(50);
 
 /// Why a set of workflows cannot be served.
-pub enum LoadError {
+pub(crate) enum LoadError {
     /// A path could not be read (exit 2).
     Io(String),
     /// Check errors, rendered (exit 1).
@@ -111,7 +109,7 @@ pub enum LoadError {
 
 /// Loads, checks and prepares every workflow under `paths`; a workflow that runs programs is
 /// refused unless `allow_run` (`--allow-run`).
-pub fn load_router(
+pub(crate) fn load_router(
     paths: &[PathBuf],
     secrets_dir: Option<&Path>,
     allow_run: bool,
@@ -156,7 +154,7 @@ fn prepare_router(paths: &[PathBuf], secrets_dir: Option<&Path>) -> Result<Route
     })
 }
 
-pub fn serve(opts: Options) -> ExitCode {
+pub(crate) fn serve(opts: Options) -> ExitCode {
     let (_log_guard, dropped_lines) = logging::init(opts.log_format);
     let router = match load_router(&opts.paths, opts.secrets_dir.as_deref(), opts.allow_run) {
         Ok(r) => r,
@@ -184,149 +182,6 @@ pub fn serve(opts: Options) -> ExitCode {
     };
     runtime.spawn(logging::report_dropped(dropped_lines));
     runtime.block_on(run(opts, router))
-}
-
-/// The async queue, the store that keeps accepted runs, and the effects every execution shares.
-struct Queue {
-    tx: mpsc::Sender<Job>,
-    effects: Arc<Effects>,
-    store: Option<Arc<dyn Store>>,
-    /// `dedupe` keys when there is no store (`--store memory`).
-    keys: Arc<runs::Keys>,
-}
-
-impl Queue {
-    fn key(&self, served: &Served, id: ExecId, d: &DedupeKey) -> crate::store::Key {
-        let window = i64::try_from(d.window.as_millis()).unwrap_or(i64::MAX);
-        crate::store::Key {
-            workflow: served.name.to_string(),
-            key: d.key.clone(),
-            id: id.to_string(),
-            expires_ms: crate::store::now_ms().saturating_add(window),
-        }
-    }
-}
-
-fn seen(claim: crate::store::Claim) -> Seen {
-    match claim {
-        crate::store::Claim::First => Seen::First,
-        crate::store::Claim::Duplicate { of, answer } => Seen::Duplicate { of, answer },
-    }
-}
-
-impl Enqueue for Queue {
-    fn try_enqueue(&self, job: Job) -> Result<(), Job> {
-        self.tx.try_send(job).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(j) | mpsc::error::TrySendError::Closed(j) => j,
-        })
-    }
-
-    fn accept<'a>(&'a self, job: Job, request: Accepted<'a>, dedupe: Option<DedupeKey>) -> Deciding<'a> {
-        Box::pin(async move {
-            // A place in the queue first, so a run the store keeps is never refused after.
-            let place = self.tx.clone().try_reserve_owned().map_err(|_| Refused::QueueFull)?;
-            let key = dedupe.map(|d| self.key(&job.served, job.id, &d));
-            let Some(store) = self.store.clone() else {
-                let seen = key.map_or(Seen::First, |k| self.keys.claim(k));
-                if seen == Seen::First {
-                    place.send(job);
-                }
-                return Ok(seen);
-            };
-            // Kept and queued in a task of its own: should the caller go away while the run is
-            // being committed, the run committed is still queued here (not left to a restart).
-            let run = runs::new_run(&job, &request);
-            let id = job.id;
-            let kept = tokio::spawn(async move {
-                let claim = store.accept(run, key).await;
-                if matches!(claim, Ok(crate::store::Claim::First)) {
-                    place.send(job);
-                }
-                claim
-            });
-            match kept.await {
-                Ok(Ok(claim)) => Ok(seen(claim)),
-                Ok(Err(why)) => {
-                    tracing::error!(target: "wf::store", execution = %id, "cannot keep an accepted run: {why}");
-                    Err(Refused::StoreUnavailable)
-                }
-                Err(_) => Err(Refused::StoreUnavailable),
-            }
-        })
-    }
-
-    fn claim<'a>(&'a self, served: &'a Served, id: ExecId, dedupe: DedupeKey) -> Deciding<'a> {
-        let key = self.key(served, id, &dedupe);
-        Box::pin(async move {
-            match &self.store {
-                Some(store) => store.claim(key).await.map(seen).map_err(|why| {
-                    tracing::error!(target: "wf::store", execution = %id, "cannot claim a dedupe key: {why}");
-                    Refused::StoreUnavailable
-                }),
-                None => Ok(self.keys.claim(key)),
-            }
-        })
-    }
-
-    fn release(&self, served: &Served, id: ExecId, dedupe: DedupeKey) {
-        let key = self.key(served, id, &dedupe);
-        match &self.store {
-            Some(store) => store.release(key),
-            None => self.keys.release(key),
-        }
-    }
-
-    fn answered(&self, served: &Served, id: ExecId, dedupe: DedupeKey, answer: serde_json::Value) {
-        let key = self.key(served, id, &dedupe);
-        match &self.store {
-            Some(store) => store.answered(key, answer),
-            None => self.keys.answered(key, answer),
-        }
-    }
-
-    fn place<'a>(&'a self, served: &'a Served, id: ExecId) -> Placing<'a> {
-        let limit = served.wf.concurrency.unwrap_or(u32::MAX);
-        let id = id.to_string();
-        let placing = self.store.as_ref().and_then(|s| s.place(&served.name, limit, &id));
-        Box::pin(async move {
-            match placing {
-                None => Ok(true),
-                Some(p) => p.await.map_err(|why| {
-                    tracing::error!(target: "wf::store", execution = %id, "cannot take a place of the workflow's concurrency: {why}");
-                    Refused::StoreUnavailable
-                }),
-            }
-        })
-    }
-
-    fn free_place(&self, served: &Served, id: ExecId) {
-        if let Some(store) = &self.store {
-            store.free_place(&served.name, &id.to_string());
-        }
-    }
-
-    fn steps(&self, id: ExecId, served: &Arc<Served>) -> Box<dyn crate::request::step::Steps> {
-        match &self.store {
-            Some(store) if served.wf.mode == crate::lang::ast::Mode::Async => {
-                let (live, parked) = self.effects.kept_steps(id, served, None, 0);
-                Box::new(Journaled::new(
-                    live,
-                    store.clone(),
-                    served.clone(),
-                    id.to_string(),
-                    Vec::new(),
-                    Some(parked),
-                ))
-            }
-            Some(store) => Box::new(Journaled::noted(
-                self.effects.steps(id, served),
-                store.clone(),
-                served.clone(),
-                id.to_string(),
-            )),
-            None => self.effects.steps(id, served),
-        }
-    }
 }
 
 /// What the requests of one connection share: one reference counted per request.
@@ -455,9 +310,19 @@ async fn run(opts: Options, router: Router) -> ExitCode {
     let (tx, rx) = mpsc::channel::<Job>(opts.queue_size.max(1));
     let rx = Arc::new(tokio::sync::Mutex::new(rx));
     let mut workers = tokio::task::JoinSet::new();
-    let keys = Arc::new(runs::Keys::default());
+    let keys = Arc::new(Keys::default());
+    // Every run that ended is logged and counted.
+    let report: worker::Report = {
+        let metrics = metrics.clone();
+        Arc::new(move |record: &handle::Record| {
+            logging::record(record);
+            if let Some(m) = &metrics {
+                m.execution(record);
+            }
+        })
+    };
     for _ in 0..opts.workers.max(1) {
-        workers.spawn(worker(rx.clone(), metrics.clone(), store.clone(), keys.clone()));
+        workers.spawn(worker::worker(rx.clone(), report.clone(), store.clone(), keys.clone()));
     }
     let mut seed = [0u8; 8];
     let _ = getrandom::fill(&mut seed);
@@ -494,13 +359,13 @@ async fn run(opts: Options, router: Router) -> ExitCode {
     if !why.is_empty() {
         tracing::error!(target: "wf::store", "{why}; async callers get 503 until it opens (tried again every 2 s)");
     } else if let Some(store) = &store {
-        runs::resume(store, &effects, &tx, opts.secrets_dir.as_deref(), opts.budget).await;
+        resume::resume(store, &effects, &tx, opts.secrets_dir.as_deref(), opts.budget).await;
     }
     if let Some(store) = &store {
-        tokio::spawn(runs::prune_every_minute(store.clone(), opts.retain));
+        tokio::spawn(resume::prune_every_minute(store.clone(), opts.retain));
     }
     let retries = store.as_ref().map(|store| {
-        tokio::spawn(runs::take_retries(
+        tokio::spawn(resume::take_retries(
             store.clone(),
             standby.clone(),
             effects.clone(),
@@ -546,6 +411,7 @@ async fn run(opts: Options, router: Router) -> ExitCode {
                 queue: ctx.queue.tx.clone(),
                 slots: slots.clone(),
                 max_connections: opts.max_connections,
+                store: ctx.queue.store.clone(),
             };
             Some(tokio::spawn(serve_admin(listener, m.clone(), gauges)))
         }
@@ -693,6 +559,7 @@ struct Gauges {
     queue: mpsc::Sender<Job>,
     slots: Arc<tokio::sync::Semaphore>,
     max_connections: usize,
+    store: Option<Arc<dyn Store>>,
 }
 
 /// The admin listener: `/metrics`, `/healthz`, `/readyz` over HTTP/1.
@@ -707,9 +574,12 @@ async fn serve_admin(listener: tokio::net::TcpListener, metrics: Arc<Metrics>, g
         };
         let (metrics, gauges) = (metrics.clone(), gauges.clone());
         let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-            let depth = gauges.queue.max_capacity().saturating_sub(gauges.queue.capacity());
-            let open = gauges.max_connections.saturating_sub(gauges.slots.available_permits());
-            let (status, content_type, body) = metrics.answer(req.uri().path(), depth, open);
+            let now = crate::serve::metrics::Readings {
+                queue_depth: gauges.queue.max_capacity().saturating_sub(gauges.queue.capacity()),
+                open_connections: gauges.max_connections.saturating_sub(gauges.slots.available_permits()),
+                dropped_writes: gauges.store.as_ref().map_or(0, |s| s.dropped()),
+            };
+            let (status, content_type, body) = metrics.answer(req.uri().path(), now);
             let mut r = hyper::Response::new(http_body_util::Full::new(bytes::Bytes::from(body)));
             *r.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::OK);
             r.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static(content_type));
@@ -720,98 +590,6 @@ async fn serve_admin(listener: tokio::net::TcpListener, metrics: Arc<Metrics>, g
                 hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
             let _ = tokio::time::timeout(Duration::from_secs(30), conn).await;
         });
-    }
-}
-
-/// Runs accepted async executions one after another until every sender is gone and the queue is empty.
-async fn worker(
-    rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
-    metrics: Option<Arc<Metrics>>,
-    store: Option<Arc<dyn Store>>,
-    keys: Arc<runs::Keys>,
-) {
-    loop {
-        // The lock is held only while waiting, so the drain can take what is left.
-        let next = rx.lock().await.recv().await;
-        let Some(job) = next else { break };
-        // wf's own code has no panics (clippy denies them); should one slip in anyway, it ends
-        // that execution, not the worker and every execution queued behind it.
-        let (workflow, id) = (job.served.name.clone(), job.id);
-        let dedupe = job.dedupe.clone();
-        // The caller of an async run got the trigger's answer, whatever the run does after.
-        let answered = job.served.immediate.as_ref().map_or(200, |a| a.status);
-        // `concurrency N`: a run beyond it waits here (holding this worker) for a place, in this
-        // process and then among every process sharing the store.
-        let _running = match job.served.running.clone() {
-            Some(limit) => limit.acquire_owned().await.ok(),
-            None => None,
-        };
-        let placed = match (&store, job.served.wf.concurrency) {
-            (Some(store), Some(limit)) => {
-                wait_for_place(store, &job.served.name, limit, &id.to_string()).await
-            }
-            _ => false,
-        };
-        let ran = if job.served.plan.heavy {
-            // Executions that loop run on the blocking pool, off the threads that answer requests.
-            let runtime = tokio::runtime::Handle::current();
-            tokio::task::spawn_blocking(move || runtime.block_on(handle::run_job(job))).await.map_err(|_| ())
-        } else {
-            // Effects are awaited: a worker waiting for a call holds no thread.
-            std::panic::AssertUnwindSafe(handle::run_job(job)).catch_unwind().await.map_err(|_| ())
-        };
-        if placed {
-            if let Some(store) = &store {
-                store.free_place(&workflow, &id.to_string());
-            }
-        }
-        match ran {
-            Ok(handle::Ran::Stopped(stop)) => {
-                // Not ended: kept with its due time and taken again then (by any instance), or
-                // taken over by another instance.
-                tracing::info!(target: "wf::server", %workflow, execution = %id, "{}", stop.describe());
-            }
-            Ok(handle::Ran::Ended(record)) => {
-                logging::record(&record);
-                // A failed run lets go of its delivery's key, so that the sender's redelivery
-                // runs (a store does so as it records the end).
-                if let (None, Some(d), Outcome::Failed) = (&store, &dedupe, record.outcome) {
-                    keys.release(crate::store::Key {
-                        workflow: workflow.to_string(),
-                        key: d.to_string(),
-                        id: id.to_string(),
-                        expires_ms: 0,
-                    });
-                }
-                if let Some(m) = &metrics {
-                    m.execution(&record);
-                }
-                if let Some(store) = &store {
-                    let mut ended = runs::ended(record);
-                    ended.status = answered;
-                    store.ended(ended);
-                }
-            }
-            Err(_) => {
-                tracing::error!(target: "wf::server", %workflow, execution = %id, "async execution panicked")
-            }
-        }
-    }
-}
-
-/// Waits for a place of a workflow's `concurrency` shared with other processes; true once one
-/// is held (false when the store shares none).
-async fn wait_for_place(store: &Arc<dyn Store>, workflow: &str, limit: u32, id: &str) -> bool {
-    loop {
-        let Some(placing) = store.place(workflow, limit, id) else { return false };
-        match placing.await {
-            Ok(true) => return true,
-            Ok(false) => tokio::time::sleep(Duration::from_millis(50)).await,
-            Err(why) => {
-                tracing::warn!(target: "wf::store", execution = %id, "cannot take a place of the workflow's concurrency: {why}");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        }
     }
 }
 
@@ -910,7 +688,7 @@ fn watch(paths: &[PathBuf], tx: mpsc::Sender<()>) -> Option<notify::RecommendedW
 }
 
 /// Parses a size such as `1048576`, `512KiB`, `1MiB`, `10kb` or `2M` (binary multiples).
-pub fn parse_size(s: &str) -> Result<usize, String> {
+pub(crate) fn parse_size(s: &str) -> Result<usize, String> {
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);

@@ -9,23 +9,22 @@
 //! Layering: `serve/` and `tools/` use this; this uses `request/` and `lang/`.
 
 mod columns;
-pub mod journal;
-pub mod postgres;
-pub mod retry;
-pub mod sqlite;
-pub mod standby;
+pub(crate) mod postgres;
+pub(crate) mod retry;
+pub(crate) mod sqlite;
+pub(crate) mod standby;
 
 use serde_json::Value;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-pub use crate::request::outcome::{Mode, Outcome, State, Status};
-pub use crate::request::served::Version;
+pub(crate) use crate::request::outcome::{Mode, Outcome, State, Status};
+pub(crate) use crate::request::served::Version;
 
 /// An accepted async run, to keep until it has run.
 #[derive(Clone, Debug)]
-pub struct NewRun {
+pub(crate) struct NewRun {
     /// The execution id (16 hex digits, as in `x-wf-execution`).
     pub id: String,
     pub workflow: String,
@@ -45,7 +44,7 @@ pub struct NewRun {
 
 /// An execution that ended (sync or async), for the history.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Ended {
+pub(crate) struct Ended {
     /// The execution's id as the store keys it (its 64 bits; written in hex where shown).
     pub id: i64,
     /// Shared with the workflow served.
@@ -66,7 +65,7 @@ pub struct Ended {
 
 /// A run accepted but not ended when the store was last closed: resumed at start.
 #[derive(Clone, Debug)]
-pub struct Unfinished {
+pub(crate) struct Unfinished {
     pub id: String,
     pub workflow: String,
     pub version: Version,
@@ -83,7 +82,7 @@ pub struct Unfinished {
 
 /// One execution as `wf runs` shows it.
 #[derive(Clone, Debug, serde::Serialize)]
-pub struct RunView {
+pub(crate) struct RunView {
     pub id: String,
     pub workflow: String,
     pub mode: Mode,
@@ -102,7 +101,7 @@ pub struct RunView {
 
 /// One journaled step as `wf runs show` shows it.
 #[derive(Clone, Debug, serde::Serialize)]
-pub struct StepView {
+pub(crate) struct StepView {
     pub n: u32,
     pub kind: String,
     /// `started`, `finished` or `failed`.
@@ -114,7 +113,7 @@ pub struct StepView {
 
 /// Which executions `wf runs` lists.
 #[derive(Clone, Debug, Default)]
-pub struct Filter {
+pub(crate) struct Filter {
     pub workflow: Option<String>,
     /// An outcome (`failed`, …) or a state (`queued`, `running`).
     pub status: Option<Status>,
@@ -123,11 +122,11 @@ pub struct Filter {
 }
 
 /// Resolves when what was written is durable (or could not be written).
-pub type Commit<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+pub(crate) type Commit<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
 
 /// A delivery's `dedupe` key, claimed by an execution until it expires.
 #[derive(Clone, Debug)]
-pub struct Key {
+pub(crate) struct Key {
     pub workflow: String,
     pub key: String,
     /// The execution that claims it.
@@ -137,7 +136,7 @@ pub struct Key {
 
 /// What claiming a key found.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Claim {
+pub(crate) enum Claim {
     /// The key is new (or expired): this execution runs.
     First,
     /// Seen within its window: the first execution, and its answer once a sync one has one.
@@ -145,15 +144,31 @@ pub enum Claim {
 }
 
 /// Resolves with what claiming found, once durable.
-pub type Claimed<'a> = Pin<Box<dyn Future<Output = Result<Claim, String>> + Send + 'a>>;
+pub(crate) type Claimed<'a> = Pin<Box<dyn Future<Output = Result<Claim, String>> + Send + 'a>>;
 
 /// Resolves with what a read (or a maintenance write) found.
-pub type Reading<'a, T> = Pin<Box<dyn Future<Output = Result<T, String>> + Send + 'a>>;
+pub(crate) type Reading<'a, T> = Pin<Box<dyn Future<Output = Result<T, String>> + Send + 'a>>;
 
-/// A store of runs, steps, dedupe keys and history. The SQLite store implements it (and the
-/// stand-in that waits for it to open); the PostgreSQL store will; `store::contract` holds the
-/// tests every store passes.
-pub trait Store: Send + Sync {
+/// What `wf runs` reads and changes of the executions a store keeps: every store, and the
+/// readers `wf runs` opens beside a running `wf serve` (which must not take the store over).
+pub(crate) trait History: Send + Sync {
+    /// Lists executions, newest first.
+    fn list(&self, filter: &Filter) -> Reading<'_, Vec<RunView>>;
+    /// One execution, whole (request, steps, logs).
+    fn show(&self, id: &str) -> Reading<'_, Option<RunView>>;
+    /// Deletes ended executions older than `before_ms`, about `batch` at a time; gives how many
+    /// went: `batch` or more when there may be more (a store that keeps history in blocks may
+    /// delete a whole block at once), fewer when there are no more.
+    fn prune(&self, before_ms: i64, batch: usize) -> Reading<'_, usize>;
+    /// Marks a failed run to run again, keeping the steps that succeeded (all of them forgotten
+    /// `from_start`; see [`retry`]); a `wf serve` on the store takes it.
+    fn retry(&self, id: &str, from_start: bool) -> Reading<'_, retry::Retried>;
+}
+
+/// A store of runs, steps, dedupe keys and history: the SQLite store (and the stand-in that
+/// waits for it to open) and the PostgreSQL store; `store::contract` holds the tests every
+/// store passes.
+pub(crate) trait Store: History {
     /// Keeps an accepted async run; resolves once it is durable. Until then the caller must not
     /// be answered. With a `dedupe` key, the key is claimed in the same transaction: when it was
     /// already claimed, the run is not kept and the first execution is named.
@@ -186,14 +201,6 @@ pub trait Store: Send + Sync {
     /// The runs to take now, taken (they are queued from now on): the failed runs `wf runs
     /// retry` marked, parked runs now due (and, with a shared store, runs no live process holds).
     fn retried(&self) -> Reading<'_, Vec<Unfinished>>;
-    /// Deletes ended executions older than `before_ms`, about `batch` at a time; gives how many
-    /// went: `batch` or more when there may be more (a store that keeps history in blocks may
-    /// delete a whole block at once), fewer when there are no more.
-    fn prune(&self, before_ms: i64, batch: usize) -> Reading<'_, usize>;
-    /// Lists executions, newest first.
-    fn list(&self, filter: &Filter) -> Reading<'_, Vec<RunView>>;
-    /// One execution, whole (request, steps, logs).
-    fn show(&self, id: &str) -> Reading<'_, Option<RunView>>;
     /// Resolves once every write sent before it is durable (at shutdown, in tests).
     fn flush(&self) -> Commit<'_>;
     /// Writes that could not be kept (a full queue of history writes, a failed batch), so far.
@@ -221,18 +228,18 @@ pub trait Store: Send + Sync {
 
 /// Whether a step's end (or a parked run's due time) was kept.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Recorded {
+pub(crate) enum Recorded {
     Kept,
     /// Not kept: another process sharing the store took the run over (this one's lease had
     /// expired). The run stops here; its new owner runs it.
     Fenced,
 }
 
-pub use crate::request::step::now_ms;
+pub(crate) use crate::request::step::now_ms;
 
 /// An execution id (16 hex digits) as a store's integer key (SQLite's rowid: no second index to
 /// keep up).
-pub fn key(id: &str) -> i64 {
+pub(crate) fn key(id: &str) -> i64 {
     u64::from_str_radix(id, 16).map_or(-1, |v| v as i64)
 }
 

@@ -14,8 +14,8 @@
 
 use super::retry::{self, Retried};
 use super::{
-    attempts_made, hex, key, Claim, Claimed, Commit, Ended, Filter, Key, Mode, NewRun, Outcome, Reading,
-    Recorded, RunView, State, StepView, Store, Unfinished, Version,
+    attempts_made, hex, key, Claim, Claimed, Commit, Ended, Filter, History, Key, Mode, NewRun, Outcome,
+    Reading, Recorded, RunView, State, StepView, Store, Unfinished, Version,
 };
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use serde_json::Value;
@@ -32,7 +32,7 @@ const SCHEMA_VERSION: i32 = 1;
 /// The advisory lock held while the schema is migrated, so instances may start at once.
 const MIGRATION_LOCK: i64 = 0x7766_7374_6f72_6531;
 /// The channel instances listen on for runs to take.
-pub const CHANNEL: &str = "wf_runs";
+pub(crate) const CHANNEL: &str = "wf_runs";
 /// Writes nobody waits for, gathered at most; beyond, they are dropped and counted.
 const QUEUE: usize = 65_536;
 /// Runs taken in one go.
@@ -286,7 +286,7 @@ fn pooled(e: deadpool_postgres::PoolError) -> String {
 }
 
 /// The URL as logs may show it: without its password.
-pub fn shown(url: &str) -> String {
+pub(crate) fn shown(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
     let Some((user, host)) = rest.rsplit_once('@') else { return url.to_string() };
     match user.split_once(':') {
@@ -486,7 +486,7 @@ struct Inner {
 }
 
 /// The PostgreSQL store of one `wf serve` instance.
-pub struct Postgres {
+pub(crate) struct Postgres {
     inner: Arc<Inner>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -502,7 +502,7 @@ impl Drop for Postgres {
 impl Postgres {
     /// Connects, migrates the schema, registers this instance with a lease of `lease`, and starts
     /// the heartbeat, the batch writer and the listener.
-    pub async fn connect(url: &str, lease: Duration) -> Result<Postgres, String> {
+    pub(crate) async fn connect(url: &str, lease: Duration) -> Result<Postgres, String> {
         let target = Target::parse(url)?;
         let pool = pool(&target, 32)?;
         migrate(&pool).await.map_err(|e| format!("the store {}: {e}", shown(url)))?;
@@ -532,8 +532,9 @@ impl Postgres {
         Ok(Postgres { inner, tasks })
     }
 
+    #[cfg(test)]
     /// This instance's identity (the owner of the runs it holds).
-    pub fn identity(&self) -> String {
+    pub(crate) fn identity(&self) -> String {
         self.inner.me.load().to_string()
     }
 }
@@ -1042,6 +1043,39 @@ async fn listen(target: Target, woken: Arc<Notify>) {
     }
 }
 
+impl History for Postgres {
+    fn prune(&self, before_ms: i64, batch: usize) -> Reading<'_, usize> {
+        Box::pin(async move {
+            let client = self.inner.client().await?;
+            prune(&client, before_ms, batch).await
+        })
+    }
+
+    fn list(&self, filter: &Filter) -> Reading<'_, Vec<RunView>> {
+        let filter = filter.clone();
+        Box::pin(async move {
+            let client = self.inner.client().await?;
+            list(&client, &filter).await
+        })
+    }
+
+    fn show(&self, id: &str) -> Reading<'_, Option<RunView>> {
+        let id = id.to_string();
+        Box::pin(async move {
+            let client = self.inner.client().await?;
+            show(&client, &id).await
+        })
+    }
+
+    fn retry(&self, id: &str, from_start: bool) -> Reading<'_, Retried> {
+        let id = id.to_string();
+        Box::pin(async move {
+            let mut client = self.inner.client().await?;
+            retry(&mut client, &id, from_start).await
+        })
+    }
+}
+
 impl Store for Postgres {
     fn accept(&self, run: NewRun, dedupe: Option<Key>) -> Claimed<'_> {
         Box::pin(self.inner.accept(run, dedupe))
@@ -1107,29 +1141,6 @@ impl Store for Postgres {
 
     fn retried(&self) -> Reading<'_, Vec<Unfinished>> {
         Box::pin(self.inner.take())
-    }
-
-    fn prune(&self, before_ms: i64, batch: usize) -> Reading<'_, usize> {
-        Box::pin(async move {
-            let client = self.inner.client().await?;
-            prune(&client, before_ms, batch).await
-        })
-    }
-
-    fn list(&self, filter: &Filter) -> Reading<'_, Vec<RunView>> {
-        let filter = filter.clone();
-        Box::pin(async move {
-            let client = self.inner.client().await?;
-            list(&client, &filter).await
-        })
-    }
-
-    fn show(&self, id: &str) -> Reading<'_, Option<RunView>> {
-        let id = id.to_string();
-        Box::pin(async move {
-            let client = self.inner.client().await?;
-            show(&client, &id).await
-        })
     }
 
     fn flush(&self) -> Commit<'_> {
@@ -1253,12 +1264,12 @@ async fn prune(client: &tokio_postgres::Client, before_ms: i64, batch: usize) ->
 
 /// `wf runs` against a PostgreSQL store: listing, showing, pruning and retrying beside running
 /// instances, without registering as one.
-pub struct Reader {
-    client: tokio_postgres::Client,
+pub(crate) struct Reader {
+    client: tokio::sync::Mutex<tokio_postgres::Client>,
 }
 
 impl Reader {
-    pub async fn connect(url: &str) -> Result<Reader, String> {
+    pub(crate) async fn connect(url: &str) -> Result<Reader, String> {
         let client = Target::parse(url)?
             .connect()
             .await
@@ -1275,68 +1286,77 @@ impl Reader {
                 version.map_or("none".to_string(), |v| v.to_string())
             ));
         }
-        Ok(Reader { client })
+        Ok(Reader { client: tokio::sync::Mutex::new(client) })
+    }
+}
+
+impl History for Reader {
+    fn list(&self, filter: &Filter) -> Reading<'_, Vec<RunView>> {
+        let filter = filter.clone();
+        Box::pin(async move { list(&*self.client.lock().await, &filter).await })
     }
 
-    pub async fn list(&self, filter: &Filter) -> Result<Vec<RunView>, String> {
-        list(&self.client, filter).await
+    fn show(&self, id: &str) -> Reading<'_, Option<RunView>> {
+        let id = id.to_string();
+        Box::pin(async move { show(&*self.client.lock().await, &id).await })
     }
 
-    pub async fn show(&self, id: &str) -> Result<Option<RunView>, String> {
-        show(&self.client, id).await
+    fn prune(&self, before_ms: i64, batch: usize) -> Reading<'_, usize> {
+        Box::pin(async move { prune(&*self.client.lock().await, before_ms, batch).await })
     }
 
-    pub async fn prune(&self, before_ms: i64, batch: usize) -> Result<usize, String> {
-        prune(&self.client, before_ms, batch).await
+    fn retry(&self, id: &str, from_start: bool) -> Reading<'_, Retried> {
+        let id = id.to_string();
+        Box::pin(async move { retry(&mut *self.client.lock().await, &id, from_start).await })
     }
+}
 
-    /// Marks a failed async run to run again, keeping the steps that succeeded (see
-    /// `store::retry`); the first instance to hear of it takes it. The run's row is locked
-    /// while it is marked, so a retry racing another (or a takeover) marks it once.
-    pub async fn retry(&mut self, id: &str, from_start: bool) -> Result<Retried, String> {
-        let tx = self.client.transaction().await.map_err(sql)?;
-        let row = tx
-            .query_opt(
-                "SELECT mode, state, outcome, frame IS NOT NULL FROM wf_executions WHERE id = $1 FOR UPDATE",
-                &[&key(id)],
-            )
-            .await
-            .map_err(sql)?;
-        let Some(row) = row else { return Ok(Retried::Unknown) };
-        let (mode, state, outcome): (Mode, State, Option<Outcome>) =
-            (row.try_get(0).map_err(sql)?, row.try_get(1).map_err(sql)?, row.try_get(2).map_err(sql)?);
-        if let Some(why) = retry::refusal(id, mode, state, outcome, row.get(3)) {
-            return Ok(Retried::Refused(why));
-        }
-        let rows = tx
-            .query("SELECT n, kind, state, result FROM wf_steps WHERE execution = $1", &[&key(id)])
-            .await
-            .map_err(sql)?;
-        let steps: Vec<retry::Journaled<'_>> = rows
-            .iter()
-            .map(|s| retry::Journaled {
-                n: u32::try_from(s.get::<_, i32>(0)).unwrap_or(0),
-                kind: s.get(1),
-                finished: s.get::<_, &str>(2) == "finished",
-                result: s.get::<_, Option<String>>(3).and_then(|t| serde_json::from_str(&t).ok()),
-            })
-            .collect();
-        if let Some(from) = retry::redo_from(&steps, from_start) {
-            let from = i32::try_from(from).unwrap_or(i32::MAX);
-            tx.execute("DELETE FROM wf_steps WHERE execution = $1 AND n >= $2", &[&key(id), &from])
-                .await
-                .map_err(sql)?;
-        }
-        tx.execute(
-            "UPDATE wf_executions SET state = 'retry', owner = NULL, retries = retries + 1 WHERE id = $1",
+/// Marks failed run `id` to run again, keeping the steps that succeeded (see
+/// `store::retry`); the first instance to hear of it takes it. The run's row is locked
+/// while it is marked, so a retry racing another (or a takeover) marks it once.
+async fn retry(client: &mut tokio_postgres::Client, id: &str, from_start: bool) -> Result<Retried, String> {
+    let tx = client.transaction().await.map_err(sql)?;
+    let row = tx
+        .query_opt(
+            "SELECT mode, state, outcome, frame IS NOT NULL FROM wf_executions WHERE id = $1 FOR UPDATE",
             &[&key(id)],
         )
         .await
         .map_err(sql)?;
-        tx.batch_execute(&format!("NOTIFY {CHANNEL}")).await.map_err(sql)?;
-        tx.commit().await.map_err(sql)?;
-        Ok(Retried::Marked)
+    let Some(row) = row else { return Ok(Retried::Unknown) };
+    let (mode, state, outcome): (Mode, State, Option<Outcome>) =
+        (row.try_get(0).map_err(sql)?, row.try_get(1).map_err(sql)?, row.try_get(2).map_err(sql)?);
+    if let Some(why) = retry::refusal(id, mode, state, outcome, row.get(3)) {
+        return Ok(Retried::Refused(why));
     }
+    let rows = tx
+        .query("SELECT n, kind, state, result FROM wf_steps WHERE execution = $1", &[&key(id)])
+        .await
+        .map_err(sql)?;
+    let steps: Vec<retry::Journaled<'_>> = rows
+        .iter()
+        .map(|s| retry::Journaled {
+            n: u32::try_from(s.get::<_, i32>(0)).unwrap_or(0),
+            kind: s.get(1),
+            finished: s.get::<_, &str>(2) == "finished",
+            result: s.get::<_, Option<String>>(3).and_then(|t| serde_json::from_str(&t).ok()),
+        })
+        .collect();
+    if let Some(from) = retry::redo_from(&steps, from_start) {
+        let from = i32::try_from(from).unwrap_or(i32::MAX);
+        tx.execute("DELETE FROM wf_steps WHERE execution = $1 AND n >= $2", &[&key(id), &from])
+            .await
+            .map_err(sql)?;
+    }
+    tx.execute(
+        "UPDATE wf_executions SET state = 'retry', owner = NULL, retries = retries + 1 WHERE id = $1",
+        &[&key(id)],
+    )
+    .await
+    .map_err(sql)?;
+    tx.batch_execute(&format!("NOTIFY {CHANNEL}")).await.map_err(sql)?;
+    tx.commit().await.map_err(sql)?;
+    Ok(Retried::Marked)
 }
 
 #[cfg(test)]

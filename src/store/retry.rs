@@ -9,7 +9,7 @@ use serde_json::Value;
 
 /// What asking for a retry found.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Retried {
+pub(crate) enum Retried {
     /// Marked: a `wf serve` on the store takes it.
     Marked,
     /// No such execution.
@@ -80,7 +80,7 @@ pub(crate) fn redo_from(steps: &[Journaled<'_>], from_start: bool) -> Option<u32
 
 /// The idempotency key of step `n` of execution `id` in its `retries`-th retry: a service that
 /// kept the answer to an earlier attempt's key must not give it again.
-pub fn idempotency_key(id: &str, n: u32, retries: u32) -> String {
+pub(crate) fn idempotency_key(id: &str, n: u32, retries: u32) -> String {
     if retries == 0 {
         format!("{id}-{n}")
     } else {

@@ -5,8 +5,8 @@
 
 use super::retry::{self, Retried};
 use super::{
-    attempts_made, hex, key, Claim, Claimed, Commit, Ended, Filter, Key, Mode, NewRun, Outcome, Reading,
-    Recorded, RunView, StepView, Store, Unfinished, Version,
+    attempts_made, hex, key, Claim, Claimed, Commit, Ended, Filter, History, Key, Mode, NewRun, Outcome,
+    Reading, Recorded, RunView, StepView, Store, Unfinished, Version,
 };
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde_json::Value;
@@ -117,7 +117,7 @@ const KEEP_TRYING: std::time::Duration = std::time::Duration::from_secs(60);
 type Reader = (Connection, Option<(u64, u64)>);
 
 /// The SQLite store.
-pub struct Sqlite {
+pub(crate) struct Sqlite {
     tx: mpsc::Sender<Cmd>,
     /// Writes nobody waits for (history, step notes): gathered here without waking the writer,
     /// which takes them with its next batch (at the latest every [`GATHER`]).
@@ -144,14 +144,15 @@ fn connect(path: &Path, flags: OpenFlags) -> Result<Connection, String> {
 impl Sqlite {
     /// Opens (creating when needed) the store at `path`, migrating its schema, and starts its
     /// writer. A directory it creates gets a `.gitignore` (the store is not source).
-    pub fn open(path: &Path) -> Result<Sqlite, String> {
+    #[cfg(test)]
+    pub(crate) fn open(path: &Path) -> Result<Sqlite, String> {
         let lock = lock(path)?;
         Sqlite::open_locked(path, lock).map_err(|(why, _)| why)
     }
 
     /// Opens the store whose lock is held; gives the lock back when the file cannot be opened
     /// (corrupt, unreadable), so the caller can try again later.
-    pub fn open_locked(path: &Path, lock: Lock) -> Result<Sqlite, (String, Lock)> {
+    pub(crate) fn open_locked(path: &Path, lock: Lock) -> Result<Sqlite, (String, Lock)> {
         let writer = match writer_connection(path) {
             Ok(w) => w,
             Err(why) => return Err((why, lock)),
@@ -174,10 +175,6 @@ impl Sqlite {
         }
         let reader = Arc::new(Mutex::new((reader, identity(path))));
         Ok(Sqlite { tx, later, reader, dropped, path: path.to_path_buf(), _lock: lock.0 })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     /// Gathers a write the caller does not wait for; beyond [`QUEUE`] waiting, it is dropped and
@@ -233,7 +230,7 @@ impl Sqlite {
 }
 
 /// Opens a store for reading only (`wf runs` while `wf serve` runs).
-pub fn open_read_only(path: &Path) -> Result<ReadOnly, String> {
+pub(crate) fn open_read_only(path: &Path) -> Result<ReadOnly, String> {
     if !path.exists() {
         return Err(format!("no store at {} (wf serve creates it; see --store)", path.display()));
     }
@@ -246,67 +243,78 @@ pub fn open_read_only(path: &Path) -> Result<ReadOnly, String> {
             path.display()
         ));
     }
-    Ok(ReadOnly { conn })
+    Ok(ReadOnly { conn: std::sync::Mutex::new(conn) })
 }
 
 /// A store opened by `wf runs`: listing, showing and pruning, beside a running `wf serve`.
-pub struct ReadOnly {
-    conn: Connection,
+pub(crate) struct ReadOnly {
+    conn: std::sync::Mutex<Connection>,
 }
 
 impl ReadOnly {
-    pub fn list(&self, filter: &Filter) -> Result<Vec<RunView>, String> {
-        list(&self.conn, filter).map_err(sql)
+    /// Runs `f` on the connection, at once (`wf runs` waits for nothing else).
+    fn now<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, rusqlite::Error>,
+    ) -> Reading<'_, T> {
+        let done = match self.conn.lock() {
+            Ok(conn) => f(&conn).map_err(sql),
+            Err(_) => Err("the store's connection is unusable".to_string()),
+        };
+        Box::pin(std::future::ready(done))
+    }
+}
+
+impl History for ReadOnly {
+    fn list(&self, filter: &Filter) -> Reading<'_, Vec<RunView>> {
+        self.now(|conn| list(conn, filter))
     }
 
-    pub fn show(&self, id: &str) -> Result<Option<RunView>, String> {
-        show(&self.conn, id).map_err(sql)
+    fn show(&self, id: &str) -> Reading<'_, Option<RunView>> {
+        self.now(|conn| show(conn, id))
     }
 
-    pub fn prune(&self, before_ms: i64, batch: usize) -> Result<usize, String> {
-        prune(&self.conn, before_ms, batch).map_err(sql)
+    fn prune(&self, before_ms: i64, batch: usize) -> Reading<'_, usize> {
+        self.now(|conn| prune(conn, before_ms, batch))
     }
 
-    /// Marks a failed async run to run again, keeping the steps that succeeded (see
-    /// `store::retry`); `wf serve` takes it within seconds, or at its next start.
-    pub fn retry(&self, id: &str, from_start: bool) -> Result<Retried, String> {
-        let tx = rusqlite::Transaction::new_unchecked(&self.conn, rusqlite::TransactionBehavior::Immediate)
-            .map_err(sql)?;
-        let Some(run) = show(&tx, id).map_err(sql)? else { return Ok(Retried::Unknown) };
-        let kept: bool = tx
-            .query_row("SELECT frame IS NOT NULL FROM executions WHERE id = ?1", params![key(id)], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(sql)?
-            .unwrap_or(false);
-        if let Some(why) = retry::refusal(id, run.mode, run.state, run.outcome, kept) {
-            return Ok(Retried::Refused(why));
-        }
-        let steps: Vec<retry::Journaled<'_>> = run
-            .steps
-            .iter()
-            .map(|s| retry::Journaled {
-                n: s.n,
-                kind: &s.kind,
-                finished: s.state == "finished",
-                result: s.result.clone(),
-            })
-            .collect();
-        if let Some(from) = retry::redo_from(&steps, from_start) {
-            tx.execute("DELETE FROM steps WHERE execution = ?1 AND n >= ?2", params![key(id), from])
-                .map_err(sql)?;
-        }
-        let marked = tx
-            .execute(
-                "UPDATE executions SET state = 'retry', retries = retries + 1
-                 WHERE id = ?1 AND state = 'ended' AND outcome = 'failed'",
-                params![key(id)],
-            )
-            .map_err(sql)?;
-        tx.commit().map_err(sql)?;
-        Ok(if marked == 1 { Retried::Marked } else { Retried::Unknown })
+    fn retry(&self, id: &str, from_start: bool) -> Reading<'_, Retried> {
+        self.now(|conn| retry_in(conn, id, from_start))
     }
+}
+
+/// Marks failed run `id` to run again, keeping the steps that succeeded (see
+/// `store::retry`); `wf serve` takes it within seconds, or at its next start.
+fn retry_in(conn: &Connection, id: &str, from_start: bool) -> Result<Retried, rusqlite::Error> {
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+    let Some(run) = show(&tx, id)? else { return Ok(Retried::Unknown) };
+    let kept: bool = tx
+        .query_row("SELECT frame IS NOT NULL FROM executions WHERE id = ?1", params![key(id)], |r| r.get(0))
+        .optional()?
+        .unwrap_or(false);
+    if let Some(why) = retry::refusal(id, run.mode, run.state, run.outcome, kept) {
+        return Ok(Retried::Refused(why));
+    }
+    let steps: Vec<retry::Journaled<'_>> = run
+        .steps
+        .iter()
+        .map(|s| retry::Journaled {
+            n: s.n,
+            kind: &s.kind,
+            finished: s.state == "finished",
+            result: s.result.clone(),
+        })
+        .collect();
+    if let Some(from) = retry::redo_from(&steps, from_start) {
+        tx.execute("DELETE FROM steps WHERE execution = ?1 AND n >= ?2", params![key(id), from])?;
+    }
+    let marked = tx.execute(
+        "UPDATE executions SET state = 'retry', retries = retries + 1
+             WHERE id = ?1 AND state = 'ended' AND outcome = 'failed'",
+        params![key(id)],
+    )?;
+    tx.commit()?;
+    Ok(if marked == 1 { Retried::Marked } else { Retried::Unknown })
 }
 
 fn migrate(conn: &mut Connection) -> Result<(), String> {
@@ -343,10 +351,10 @@ fn migrate(conn: &mut Connection) -> Result<(), String> {
 }
 
 /// The held lock of a store (`state.db.lock`): one `wf serve` per store.
-pub struct Lock(nix::fcntl::Flock<std::fs::File>);
+pub(crate) struct Lock(nix::fcntl::Flock<std::fs::File>);
 
 /// Takes the store's lock (creating its directory, with a `.gitignore`, when needed).
-pub fn lock(path: &Path) -> Result<Lock, String> {
+pub(crate) fn lock(path: &Path) -> Result<Lock, String> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         if !dir.exists() {
             std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
@@ -703,6 +711,27 @@ fn apply(
     Ok(claims)
 }
 
+impl History for Sqlite {
+    fn list(&self, filter: &Filter) -> Reading<'_, Vec<RunView>> {
+        let filter = filter.clone();
+        self.read(move |conn| list(conn, &filter))
+    }
+
+    fn show(&self, id: &str) -> Reading<'_, Option<RunView>> {
+        let id = id.to_string();
+        self.read(move |conn| show(conn, &id))
+    }
+
+    fn prune(&self, before_ms: i64, batch: usize) -> Reading<'_, usize> {
+        self.read(move |conn| prune(conn, before_ms, batch))
+    }
+
+    fn retry(&self, id: &str, from_start: bool) -> Reading<'_, Retried> {
+        let id = id.to_string();
+        self.read(move |conn| retry_in(conn, &id, from_start))
+    }
+}
+
 impl Store for Sqlite {
     fn accept(&self, run: NewRun, dedupe: Option<Key>) -> Claimed<'_> {
         self.claimed(Write::Accept(Box::new(run), dedupe))
@@ -780,20 +809,6 @@ impl Store for Sqlite {
 
     fn retried(&self) -> Reading<'_, Vec<Unfinished>> {
         self.read(|conn| open_runs(conn, "(e.state = 'retry' OR (e.state = 'parked' AND e.due_ms <= ?1))"))
-    }
-
-    fn prune(&self, before_ms: i64, batch: usize) -> Reading<'_, usize> {
-        self.read(move |conn| prune(conn, before_ms, batch))
-    }
-
-    fn list(&self, filter: &Filter) -> Reading<'_, Vec<RunView>> {
-        let filter = filter.clone();
-        self.read(move |conn| list(conn, &filter))
-    }
-
-    fn show(&self, id: &str) -> Reading<'_, Option<RunView>> {
-        let id = id.to_string();
-        self.read(move |conn| show(conn, &id))
     }
 
     fn flush(&self) -> Commit<'_> {

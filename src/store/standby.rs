@@ -3,14 +3,17 @@
 //! acknowledged that is not kept), sync workflows keep answering, and it tries again every few
 //! seconds until the store opens.
 
+use super::retry::Retried;
 use super::sqlite::{self, Lock, Sqlite};
-use super::{Claimed, Commit, Ended, Filter, Key, NewRun, Reading, Recorded, RunView, Store, Unfinished};
+use super::{
+    Claimed, Commit, Ended, Filter, History, Key, NewRun, Reading, Recorded, RunView, Store, Unfinished,
+};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-pub struct Standby {
+pub(crate) struct Standby {
     path: PathBuf,
     open: arc_swap::ArcSwapOption<Sqlite>,
     /// The lock, while the store is not open yet (then the open store holds it).
@@ -22,7 +25,7 @@ pub struct Standby {
 
 impl Standby {
     /// Takes the store's lock and opens it; only a lock held by another `wf serve` is an error.
-    pub fn open(path: &Path) -> Result<Standby, String> {
+    pub(crate) fn open(path: &Path) -> Result<Standby, String> {
         let lock = sqlite::lock(path)?;
         let s = Standby {
             path: path.to_path_buf(),
@@ -36,7 +39,7 @@ impl Standby {
     }
 
     /// Tries to open the store (again); true once it is open.
-    pub fn try_open(&self) -> bool {
+    pub(crate) fn try_open(&self) -> bool {
         if self.open.load().is_some() {
             return true;
         }
@@ -58,7 +61,7 @@ impl Standby {
     }
 
     /// Why the store is not open (empty once it is).
-    pub fn why(&self) -> String {
+    pub(crate) fn why(&self) -> String {
         if self.open.load().is_some() {
             return String::new();
         }
@@ -72,6 +75,39 @@ impl Standby {
     fn not_open<T: Send + 'static>(&self) -> Reading<'_, T> {
         let why = self.unavailable();
         Box::pin(std::future::ready(Err(why)))
+    }
+}
+
+impl History for Standby {
+    fn prune(&self, before_ms: i64, batch: usize) -> Reading<'_, usize> {
+        match self.open.load_full() {
+            Some(s) => Box::pin(async move { s.prune(before_ms, batch).await }),
+            None => self.not_open(),
+        }
+    }
+
+    fn list(&self, filter: &Filter) -> Reading<'_, Vec<RunView>> {
+        let filter = filter.clone();
+        match self.open.load_full() {
+            Some(s) => Box::pin(async move { s.list(&filter).await }),
+            None => self.not_open(),
+        }
+    }
+
+    fn show(&self, id: &str) -> Reading<'_, Option<RunView>> {
+        let id = id.to_string();
+        match self.open.load_full() {
+            Some(s) => Box::pin(async move { s.show(&id).await }),
+            None => self.not_open(),
+        }
+    }
+
+    fn retry(&self, id: &str, from_start: bool) -> Reading<'_, Retried> {
+        let id = id.to_string();
+        match self.open.load_full() {
+            Some(s) => Box::pin(async move { s.retry(&id, from_start).await }),
+            None => self.not_open(),
+        }
     }
 }
 
@@ -172,29 +208,6 @@ impl Store for Standby {
     fn retried(&self) -> Reading<'_, Vec<Unfinished>> {
         match self.open.load_full() {
             Some(s) => Box::pin(async move { s.retried().await }),
-            None => self.not_open(),
-        }
-    }
-
-    fn prune(&self, before_ms: i64, batch: usize) -> Reading<'_, usize> {
-        match self.open.load_full() {
-            Some(s) => Box::pin(async move { s.prune(before_ms, batch).await }),
-            None => self.not_open(),
-        }
-    }
-
-    fn list(&self, filter: &Filter) -> Reading<'_, Vec<RunView>> {
-        let filter = filter.clone();
-        match self.open.load_full() {
-            Some(s) => Box::pin(async move { s.list(&filter).await }),
-            None => self.not_open(),
-        }
-    }
-
-    fn show(&self, id: &str) -> Reading<'_, Option<RunView>> {
-        let id = id.to_string();
-        match self.open.load_full() {
-            Some(s) => Box::pin(async move { s.show(&id).await }),
             None => self.not_open(),
         }
     }

@@ -6,14 +6,14 @@ use std::process::ExitCode;
 
 /// How `check` prints.
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     Human,
     Json,
 }
 
 /// How `routes` prints.
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum RoutesFormat {
+pub(crate) enum RoutesFormat {
     Human,
     Json,
     /// An OpenAPI 3.1 document (JSON).
@@ -21,11 +21,11 @@ pub enum RoutesFormat {
 }
 
 /// Whether to colour output written to stderr.
-pub fn color_stderr() -> bool {
+pub(crate) fn color_stderr() -> bool {
     std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
 
-pub fn check(paths: &[PathBuf], format: Format, deny_warnings: bool) -> ExitCode {
+pub(crate) fn check(paths: &[PathBuf], format: Format, deny_warnings: bool) -> ExitCode {
     let loaded = match load(paths) {
         Ok(l) => l,
         Err(e) => {
@@ -73,7 +73,7 @@ pub fn check(paths: &[PathBuf], format: Format, deny_warnings: bool) -> ExitCode
 /// Loads and checks `paths`; prints the diagnostics. `Err` carries the exit code.
 /// Reads, parses and checks every file, then computes the constants the way `serve` does: what
 /// `serve` would refuse about a file (other than unset `env()` variables) is a diagnostic here.
-pub fn load(paths: &[PathBuf]) -> Result<crate::lang::loader::Loaded, String> {
+pub(crate) fn load(paths: &[PathBuf]) -> Result<crate::lang::loader::Loaded, String> {
     let mut loaded = crate::lang::loader::load(paths)?;
     if !loaded.has_errors() {
         loaded.diagnostics.extend(crate::request::served::verify(&loaded.program));
@@ -96,7 +96,7 @@ fn load_checked(paths: &[PathBuf]) -> Result<crate::lang::loader::Loaded, ExitCo
     Ok(loaded)
 }
 
-pub fn test(
+pub(crate) fn test(
     paths: &[PathBuf],
     env: &[(String, String)],
     filter: Option<&str>,
@@ -121,7 +121,7 @@ pub fn test(
     }
 }
 
-pub fn fmt(paths: &[PathBuf], check: bool) -> ExitCode {
+pub(crate) fn fmt(paths: &[PathBuf], check: bool) -> ExitCode {
     let files = match crate::lang::loader::find_files(paths) {
         Ok(f) => f,
         Err(e) => {
@@ -180,7 +180,7 @@ pub fn fmt(paths: &[PathBuf], check: bool) -> ExitCode {
     }
 }
 
-pub fn routes(paths: &[PathBuf], format: RoutesFormat) -> ExitCode {
+pub(crate) fn routes(paths: &[PathBuf], format: RoutesFormat) -> ExitCode {
     let loaded = match load_checked(paths) {
         Ok(l) => l,
         Err(code) => return code,
@@ -202,7 +202,7 @@ pub fn routes(paths: &[PathBuf], format: RoutesFormat) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-pub fn graph(
+pub(crate) fn graph(
     file: &std::path::Path,
     workflow: Option<&str>,
     format: crate::tools::graph::GraphFormat,
@@ -229,7 +229,7 @@ pub fn graph(
     }
 }
 
-pub fn new(name: &str, is_async: bool, path: Option<&str>) -> ExitCode {
+pub(crate) fn new(name: &str, is_async: bool, path: Option<&str>) -> ExitCode {
     if !crate::tools::scaffold::valid_name(name) {
         eprintln!("error: `{name}` is not a valid workflow name (letters, digits and `_`, not a keyword)");
         return ExitCode::from(2);
@@ -252,7 +252,7 @@ pub fn new(name: &str, is_async: bool, path: Option<&str>) -> ExitCode {
     }
 }
 
-pub fn infer(
+pub(crate) fn infer(
     body: Option<&std::path::Path>,
     query: Option<&str>,
     headers: &[String],
@@ -291,7 +291,7 @@ pub fn infer(
     ExitCode::SUCCESS
 }
 
-pub fn count(n: usize, what: &str) -> String {
+pub(crate) fn count(n: usize, what: &str) -> String {
     format!("{n} {what}{}", plural(n))
 }
 

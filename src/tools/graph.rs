@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 /// Output formats of `wf graph`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum GraphFormat {
+pub(crate) enum GraphFormat {
     Mermaid,
     Dot,
 }
@@ -211,7 +211,7 @@ fn draw(w: &ast::Workflow, lowered: &ir::Workflow, file: &SourceFile, index: usi
 }
 
 /// Every workflow of `file` (or the one named `only`) drawn in `format`; `Err` names what is missing.
-pub fn render(
+pub(crate) fn render(
     file: &SourceFile,
     parsed: &ast::File,
     program: &ir::Program,

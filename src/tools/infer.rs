@@ -4,14 +4,14 @@
 use crate::lang::ir::Seg;
 use serde_json::Value;
 
-pub struct Leaf {
+pub(crate) struct Leaf {
     pub source: &'static str,
     pub path: Vec<Seg>,
     pub ty: Option<&'static str>,
 }
 
 /// Every leaf of a JSON value (empty arrays and objects count as leaves).
-pub fn leaves(source: &'static str, v: &Value, from_query: bool, out: &mut Vec<Leaf>) {
+pub(crate) fn leaves(source: &'static str, v: &Value, from_query: bool, out: &mut Vec<Leaf>) {
     walk(source, v, &mut Vec::new(), from_query, out);
 }
 
@@ -139,7 +139,12 @@ fn names(paths: &[Vec<String>], prefix: &str) -> Vec<String> {
 }
 
 /// The `extract` block for headers, a query string and a JSON body.
-pub fn extract_block(headers: &[String], query: Option<&str>, body: Option<&Value>, prefix: &str) -> String {
+pub(crate) fn extract_block(
+    headers: &[String],
+    query: Option<&str>,
+    body: Option<&Value>,
+    prefix: &str,
+) -> String {
     let mut leaves_found = Vec::new();
     let mut paths: Vec<Vec<String>> = Vec::new();
     let mut texts: Vec<String> = Vec::new();

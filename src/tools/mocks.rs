@@ -17,20 +17,20 @@ enum Mock {
 
 /// What the effects of one test did: the calls in order, and those no mock answered.
 #[derive(Default)]
-pub struct Record {
+pub(crate) struct Record {
     pub calls: Vec<Value>,
     pub unmatched: Vec<String>,
 }
 
 /// The mocks of one test, shared by every execution the test starts.
 #[derive(Clone)]
-pub struct Mocks {
+pub(crate) struct Mocks {
     mocks: Arc<[Mock]>,
     pub record: Arc<Mutex<Record>>,
 }
 
 impl Mocks {
-    pub fn of(cases: &[MockCase]) -> Result<Mocks, String> {
+    pub(crate) fn of(cases: &[MockCase]) -> Result<Mocks, String> {
         let mut mocks = Vec::with_capacity(cases.len());
         for m in cases {
             mocks.push(match m {

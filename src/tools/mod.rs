@@ -2,14 +2,14 @@
 //! the route table ([`routes`]), skeletons ([`scaffold`]), extraction inference ([`infer`]) and
 //! each command's body ([`commands`]).
 
-pub mod commands;
+pub(crate) mod commands;
 pub mod fmt;
-pub mod graph;
-pub mod infer;
-pub mod lsp;
-pub mod mocks;
-pub mod openapi;
-pub mod routes;
-pub mod runs;
-pub mod scaffold;
-pub mod test_runner;
+pub(crate) mod graph;
+pub(crate) mod infer;
+pub(crate) mod lsp;
+pub(crate) mod mocks;
+pub(crate) mod openapi;
+pub(crate) mod routes;
+pub(crate) mod runs;
+pub(crate) mod scaffold;
+pub(crate) mod test_runner;

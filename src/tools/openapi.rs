@@ -6,7 +6,7 @@ use crate::lang::ast::{Mode, Source};
 use crate::lang::ir::{self, AuthKind, Expr, Getter, Program, Respond, Scheme, Seg, Stmt, Type, Workflow};
 use serde_json::{json, Map, Value};
 
-pub fn document(program: &Program) -> Value {
+pub(crate) fn document(program: &Program) -> Value {
     let mut paths = Map::new();
     let mut schemes = Map::new();
     let mut workflows: Vec<&Workflow> = program.workflows.iter().collect();

@@ -4,7 +4,7 @@ use crate::lang::ast::Mode;
 use crate::lang::ir::Program;
 use serde_json::{json, Value};
 
-pub struct Route {
+pub(crate) struct Route {
     /// The methods served, comma-separated (`POST`, `GET,POST`).
     pub methods: String,
     pub path: String,
@@ -15,7 +15,7 @@ pub struct Route {
     pub line: usize,
 }
 
-pub fn routes(program: &Program) -> Vec<Route> {
+pub(crate) fn routes(program: &Program) -> Vec<Route> {
     let mut out: Vec<Route> = program
         .workflows
         .iter()
@@ -33,7 +33,7 @@ pub fn routes(program: &Program) -> Vec<Route> {
     out
 }
 
-pub fn human(routes: &[Route]) -> String {
+pub(crate) fn human(routes: &[Route]) -> String {
     let header = ["METHOD", "PATH", "MODE", "AUTH", "WORKFLOW", "FILE"];
     let rows: Vec<[String; 6]> = routes
         .iter()
@@ -74,7 +74,7 @@ pub fn human(routes: &[Route]) -> String {
     out
 }
 
-pub fn json(routes: &[Route]) -> Value {
+pub(crate) fn json(routes: &[Route]) -> Value {
     Value::Array(
         routes
             .iter()

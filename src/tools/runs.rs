@@ -3,46 +3,35 @@
 
 use crate::store::postgres::{self, Reader};
 use crate::store::retry::Retried;
-use crate::store::sqlite::{self, ReadOnly};
-use crate::store::{Filter, Outcome, RunView, State};
+use crate::store::sqlite;
+use crate::store::{Filter, History, Outcome, RunView, State};
 use crate::tools::commands::Format;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
 
-/// The store `wf runs` reads.
-enum Db {
-    Sqlite(ReadOnly),
-    Postgres(tokio::runtime::Runtime, Reader),
+/// The store `wf runs` reads, through the same [`History`] every store keeps, and the runtime
+/// its answers are awaited on.
+struct Db {
+    rt: tokio::runtime::Runtime,
+    history: Box<dyn History>,
 }
 
 impl Db {
     fn list(&self, filter: &Filter) -> Result<Vec<RunView>, String> {
-        match self {
-            Db::Sqlite(db) => db.list(filter),
-            Db::Postgres(rt, db) => rt.block_on(db.list(filter)),
-        }
+        self.rt.block_on(self.history.list(filter))
     }
 
     fn show(&self, id: &str) -> Result<Option<RunView>, String> {
-        match self {
-            Db::Sqlite(db) => db.show(id),
-            Db::Postgres(rt, db) => rt.block_on(db.show(id)),
-        }
+        self.rt.block_on(self.history.show(id))
     }
 
     fn prune(&self, before_ms: i64, batch: usize) -> Result<usize, String> {
-        match self {
-            Db::Sqlite(db) => db.prune(before_ms, batch),
-            Db::Postgres(rt, db) => rt.block_on(db.prune(before_ms, batch)),
-        }
+        self.rt.block_on(self.history.prune(before_ms, batch))
     }
 
-    fn retry(&mut self, id: &str, from_start: bool) -> Result<Retried, String> {
-        match self {
-            Db::Sqlite(db) => db.retry(id, from_start),
-            Db::Postgres(rt, db) => rt.block_on(db.retry(id, from_start)),
-        }
+    fn retry(&self, id: &str, from_start: bool) -> Result<Retried, String> {
+        self.rt.block_on(self.history.retry(id, from_start))
     }
 }
 
@@ -64,18 +53,18 @@ fn open(store: &str) -> Result<Db, ExitCode> {
         eprintln!("error: `--store memory` keeps nothing to list; give the store `wf serve` uses");
         return Err(ExitCode::from(2));
     }
-    let opened = if is_postgres(store) {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| format!("cannot start: {e}"))
-            .and_then(|rt| {
-                let reader = rt.block_on(Reader::connect(store))?;
-                Ok(Db::Postgres(rt, reader))
-            })
-    } else {
-        sqlite::open_read_only(Path::new(store)).map(Db::Sqlite)
-    };
+    let opened = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start: {e}"))
+        .and_then(|rt| {
+            let history: Box<dyn History> = if is_postgres(store) {
+                Box::new(rt.block_on(Reader::connect(store))?)
+            } else {
+                Box::new(sqlite::open_read_only(Path::new(store))?)
+            };
+            Ok(Db { rt, history })
+        });
     opened.map_err(|e| {
         eprintln!("error: {e}");
         ExitCode::from(2)
@@ -95,7 +84,7 @@ fn status(r: &RunView) -> &'static str {
     }
 }
 
-pub fn list(store: &str, filter: &Filter, format: Format) -> ExitCode {
+pub(crate) fn list(store: &str, filter: &Filter, format: Format) -> ExitCode {
     let db = match open(store) {
         Ok(db) => db,
         Err(code) => return code,
@@ -135,7 +124,7 @@ pub fn list(store: &str, filter: &Filter, format: Format) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-pub fn show(store: &str, id: &str, format: Format) -> ExitCode {
+pub(crate) fn show(store: &str, id: &str, format: Format) -> ExitCode {
     let db = match open(store) {
         Ok(db) => db,
         Err(code) => return code,
@@ -214,7 +203,7 @@ pub fn show(store: &str, id: &str, format: Format) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-pub fn prune(store: &str, older_than: std::time::Duration) -> ExitCode {
+pub(crate) fn prune(store: &str, older_than: std::time::Duration) -> ExitCode {
     let db = match open(store) {
         Ok(db) => db,
         Err(code) => return code,
@@ -242,8 +231,8 @@ pub fn prune(store: &str, older_than: std::time::Duration) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-pub fn retry(store: &str, id: &str, from_start: bool) -> ExitCode {
-    let mut db = match open(store) {
+pub(crate) fn retry(store: &str, id: &str, from_start: bool) -> ExitCode {
+    let db = match open(store) {
         Ok(db) => db,
         Err(code) => return code,
     };

@@ -4,18 +4,18 @@ use crate::lang::quote::quote;
 use base64::Engine as _;
 
 /// Whether `name` can name a workflow.
-pub fn valid_name(name: &str) -> bool {
+pub(crate) fn valid_name(name: &str) -> bool {
     crate::lang::keywords::is_name(name)
 }
 
 /// 22 URL-safe characters from 16 bytes of the operating system's CSPRNG.
-pub fn random_key() -> Result<String, String> {
+pub(crate) fn random_key() -> Result<String, String> {
     let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes).map_err(|e| format!("no random bytes: {e}"))?;
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 
-pub fn skeleton(name: &str, is_async: bool, path: Option<&str>) -> Result<String, String> {
+pub(crate) fn skeleton(name: &str, is_async: bool, path: Option<&str>) -> Result<String, String> {
     let (setting, url) = match path {
         Some(p) => (format!("path {}", quote(p)), p.to_string()),
         None => {

@@ -40,7 +40,7 @@ impl Enqueue for Collected {
 }
 
 /// The result of one test.
-pub struct TestResult {
+pub(crate) struct TestResult {
     pub name: String,
     pub location: String,
     pub passed: bool,
@@ -49,7 +49,7 @@ pub struct TestResult {
 }
 
 /// Runs every test (whose name contains `filter`, when given) against `router`.
-pub fn run_all(router: &Router, filter: Option<&str>) -> Vec<TestResult> {
+pub(crate) fn run_all(router: &Router, filter: Option<&str>) -> Vec<TestResult> {
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -291,7 +291,7 @@ fn build_request(t: &TestCase, router: &Router) -> Result<::http::Request<Full<B
 
 /// Writes an object as form pairs, nesting the way `qs` reads them back (`user[id]=U1`).
 /// Formats results: one line per test, details indented, then `N passed, N failed`.
-pub fn report(results: &[TestResult]) -> String {
+pub(crate) fn report(results: &[TestResult]) -> String {
     let mut out = String::new();
     for r in results {
         let status = if r.passed { "ok    " } else { "FAILED" };

@@ -236,8 +236,8 @@ fn the_readme_lists_every_code_function_and_keyword() {
             k.code()
         );
     }
-    for f in &wf::lang::builtins::FUNCTIONS {
-        let row = format!("| `{}` | {} | `{}` |", f.signature, f.doc, f.example.replace('|', "\\|"));
+    for (signature, doc, example) in wf::lang::builtins::reference() {
+        let row = format!("| `{signature}` | {doc} | `{}` |", example.replace('|', "\\|"));
         assert!(readme.contains(&row), "README lacks {row}");
     }
     let keywords = wf::lang::keywords::RESERVED.join(" ");

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 /// Checks and lowers every parsed file together (names and URL paths must be unique across them).
 /// The program is usable only when no diagnostic is an error.
-pub fn check(files: &[(Arc<SourceFile>, ast::File)]) -> (ir::Program, Vec<Diagnostic>) {
+pub(crate) fn check(files: &[(Arc<SourceFile>, ast::File)]) -> (ir::Program, Vec<Diagnostic>) {
     let mut diags = Vec::new();
     let mut program = ir::Program::default();
     let mut bindings = Vec::new();
@@ -291,7 +291,7 @@ impl<'a> Lower<'a> {
 }
 
 /// The closest name to `name` among `candidates`, if one is close enough to be a typo.
-pub fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+pub(crate) fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     candidates
         .map(|c| (strsim::jaro_winkler(name, c), c))
         .filter(|(score, _)| *score > 0.8)

@@ -4,13 +4,13 @@
 
 use crate::lang::ast::{self, Span};
 use crate::lang::builtins::FUNCTIONS;
-use crate::lang::diagnostic::{Diagnostic, Severity, SourceFile};
+use crate::lang::diagnostic::{Diagnostic, SourceFile};
 use crate::lang::ir::{Binding, Scheme};
 use crate::lang::types::Type;
 use std::sync::Arc;
 
 /// One analysed document.
-pub struct Document {
+pub(crate) struct Document {
     pub file: Arc<SourceFile>,
     parsed: Option<ast::File>,
     pub diagnostics: Vec<Diagnostic>,
@@ -19,7 +19,7 @@ pub struct Document {
 }
 
 /// What a position is, for hover.
-pub enum Hover {
+pub(crate) enum Hover {
     /// A bound name: its types and where they come from.
     Binding(Binding),
     /// A function: its signature and doc line.
@@ -30,14 +30,14 @@ pub enum Hover {
 
 /// A completion offered at a position.
 #[derive(Debug, PartialEq)]
-pub struct Completion {
+pub(crate) struct Completion {
     pub label: String,
     pub kind: CompletionKind,
     pub detail: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CompletionKind {
+pub(crate) enum CompletionKind {
     Keyword,
     Variable,
     Function,
@@ -46,7 +46,7 @@ pub enum CompletionKind {
 
 impl Document {
     /// Checks `text` as `wf check` does (the checker, then the constants `serve` computes).
-    pub fn new(name: &str, text: String, previous: Option<&Document>) -> Document {
+    pub(crate) fn new(name: &str, text: String, previous: Option<&Document>) -> Document {
         let file = SourceFile::new(name, text);
         let mut loaded = crate::lang::loader::load_sources(vec![(file.clone(), None)]);
         if !loaded.has_errors() {
@@ -62,7 +62,7 @@ impl Document {
         Document { file, parsed, diagnostics: loaded.diagnostics, bindings }
     }
 
-    pub fn text(&self) -> &str {
+    pub(crate) fn text(&self) -> &str {
         &self.file.text
     }
 
@@ -85,7 +85,7 @@ impl Document {
             .max_by_key(|b| b.span.start)
     }
 
-    pub fn hover(&self, offset: usize) -> Option<Hover> {
+    pub(crate) fn hover(&self, offset: usize) -> Option<Hover> {
         let (_, word) = self.word_at(offset)?;
         if let Some(b) = self.binding_for(word, offset) {
             return Some(Hover::Binding(b.clone()));
@@ -97,14 +97,14 @@ impl Document {
     }
 
     /// Where the name at `offset` is bound.
-    pub fn definition(&self, offset: usize) -> Option<Span> {
+    pub(crate) fn definition(&self, offset: usize) -> Option<Span> {
         let (_, word) = self.word_at(offset)?;
         self.binding_for(word, offset).map(|b| b.span)
     }
 
     /// What may be written at `offset`: the keywords the grammar accepts there, the names in scope
     /// and the functions where an expression may stand, `auth` forms, `as` types, providers.
-    pub fn completion(&self, offset: usize) -> Vec<Completion> {
+    pub(crate) fn completion(&self, offset: usize) -> Vec<Completion> {
         let text = self.text();
         let offset = offset.min(text.len());
         let start = self.word_at(offset).map_or(offset, |(s, _)| s.min(offset));
@@ -191,7 +191,7 @@ impl Document {
     }
 
     /// Workflows and tests: name, whole span, name span.
-    pub fn symbols(&self) -> Vec<(String, bool, Span, Span)> {
+    pub(crate) fn symbols(&self) -> Vec<(String, bool, Span, Span)> {
         let Some(parsed) = &self.parsed else { return Vec::new() };
         parsed
             .items
@@ -206,13 +206,9 @@ impl Document {
     }
 
     /// The document as `wf fmt` writes it, when it parses.
-    pub fn formatted(&self) -> Option<String> {
+    pub(crate) fn formatted(&self) -> Option<String> {
         let parsed = self.parsed.as_ref()?;
         Some(crate::tools::fmt::format(parsed, self.text()))
-    }
-
-    pub fn has_errors(&self) -> bool {
-        self.diagnostics.iter().any(|d| d.severity == Severity::Error)
     }
 }
 

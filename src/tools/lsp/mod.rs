@@ -6,7 +6,7 @@
 mod analysis;
 mod position;
 
-pub use analysis::{Completion, CompletionKind, Document, Hover};
+pub(crate) use analysis::{CompletionKind, Document, Hover};
 
 use lsp_server::{Connection, Message, Notification, Request, Response};
 use lsp_types as lsp;
@@ -26,7 +26,7 @@ struct Open {
 }
 
 /// Runs the server until the client says `exit`.
-pub fn run() -> ExitCode {
+pub(crate) fn run() -> ExitCode {
     let (connection, io) = Connection::stdio();
     let capabilities = lsp::ServerCapabilities {
         text_document_sync: Some(lsp::TextDocumentSyncCapability::Kind(lsp::TextDocumentSyncKind::FULL)),

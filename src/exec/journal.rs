@@ -3,14 +3,14 @@
 //! performing them again. A step that was under way at a crash has no result: it runs again
 //! (an `http` call with the same idempotency key, since the key is the execution id and step).
 
-use super::{Recorded, Store};
 use crate::request::served::Served;
 use crate::request::step::{self, ParkedSlot, Pending, Step, StepError, Steps, Stop};
+use crate::store::{Recorded, Store};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-pub struct Journaled {
+pub(crate) struct Journaled {
     inner: Box<dyn Steps>,
     store: Arc<dyn Store>,
     /// Its secrets never reach the store: a URL or a reason that holds one is kept redacted.
@@ -26,7 +26,7 @@ pub struct Journaled {
 }
 
 impl Journaled {
-    pub fn new(
+    pub(crate) fn new(
         inner: Box<dyn Steps>,
         store: Arc<dyn Store>,
         served: Arc<Served>,
@@ -39,7 +39,12 @@ impl Journaled {
     }
 
     /// The steps of a sync execution: recorded for its history, never waited for.
-    pub fn noted(inner: Box<dyn Steps>, store: Arc<dyn Store>, served: Arc<Served>, id: String) -> Journaled {
+    pub(crate) fn noted(
+        inner: Box<dyn Steps>,
+        store: Arc<dyn Store>,
+        served: Arc<Served>,
+        id: String,
+    ) -> Journaled {
         Journaled { inner, store, served, id, durable: false, replay: HashMap::new(), parked: None }
     }
 

@@ -1,13 +1,15 @@
-//! What `wf serve` keeps in its store: accepted runs (with their request, masked), history
-//! records, runs resumed at start under the version they were accepted with, and pruning.
+//! Runs taken again from the store: at start (every run accepted and not ended), every two
+//! seconds or when the store says so (runs `wf runs retry` marked, parked runs now due, runs of
+//! instances that died), each under the version of the workflow it was accepted with, its
+//! finished steps answered from the journal; and the history pruned.
 
 use crate::effect::Effects;
+use crate::exec::journal::Journaled;
 use crate::request::eval::Budget;
-use crate::request::handle::{Accepted, ExecId, Job, Record, Seen};
+use crate::request::handle::{ExecId, Job};
 use crate::request::served::Served;
-use crate::store::journal::Journaled;
 use crate::store::standby::Standby;
-use crate::store::{self, Ended, NewRun, Store, Unfinished, Version};
+use crate::store::{self, Ended, Store, Unfinished, Version};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::Path;
@@ -15,92 +17,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
-/// Headers a kept request never shows: credentials and signatures.
-fn masked(name: &str) -> bool {
-    matches!(name, "authorization" | "proxy-authorization" | "cookie" | "stripe-signature")
-        || name.contains("signature")
-        || name.contains("hmac")
-        || name.contains("token")
-        || name.contains("secret")
-}
-
-/// A request's headers as a kept run shows them: credentials and signatures masked.
-struct Shown<'a>(&'a http::HeaderMap);
-
-impl serde::Serialize for Shown<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_map(self.0.iter().map(|(name, value)| {
-            let shown = if masked(name.as_str()) {
-                std::borrow::Cow::Borrowed("[masked]")
-            } else {
-                String::from_utf8_lossy(value.as_bytes())
-            };
-            (name.as_str(), shown)
-        }))
-    }
-}
-
-/// The request as a kept run shows it.
-#[derive(serde::Serialize)]
-struct Kept<'a> {
-    method: &'a str,
-    #[serde(serialize_with = "as_text")]
-    target: &'a http::Uri,
-    headers: Shown<'a>,
-    body: &'a str,
-}
-
-fn as_text<S: serde::Serializer>(uri: &&http::Uri, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_str(uri)
-}
-
-/// An accepted async run as the store keeps it: the request and the frame written as JSON text
-/// here, straight from the values (no copy of them for the store to take apart again).
-pub fn new_run(job: &Job, request: &Accepted<'_>) -> NewRun {
-    let mut body = String::from_utf8_lossy(request.body).into_owned();
-    job.served.redact(&mut body);
-    let kept = Kept {
-        method: request.head.method.as_str(),
-        target: request.head.uri,
-        headers: Shown(request.head.headers),
-        body: &body,
-    };
-    let served = &job.served;
-    let mut digits = [0u8; 16];
-    NewRun {
-        id: job.id.hex(&mut digits).to_string(),
-        workflow: served.name.to_string(),
-        version: served.version.clone(),
-        // Serializing strings and JSON values into text cannot fail.
-        frame: serde_json::to_string(&job.frame).unwrap_or_else(|_| "[]".into()),
-        request: serde_json::to_string(&kept).unwrap_or_else(|_| "{}".into()),
-        env_names: served.env_names.clone(),
-        accepted_ms: store::now_ms(),
-    }
-}
-
-/// An execution's record as the history keeps it (taking its reason and log lines).
-pub fn ended(r: Record) -> Ended {
-    let duration_ms = i64::try_from(r.duration.as_millis()).unwrap_or(i64::MAX);
-    Ended {
-        id: r.id.0 as i64,
-        workflow: r.workflow,
-        mode: r.mode,
-        started_ms: store::now_ms().saturating_sub(duration_ms),
-        duration_ms,
-        status: r.status,
-        outcome: r.outcome,
-        reason: r.reason,
-        at: r.at,
-        logs: r.logs,
-        attempts: r.attempts,
-    }
-}
-
 /// Queues every run the store holds that had not ended, under the version it was accepted with,
 /// its finished steps replayed from the journal. A run whose version cannot be served any more
 /// (a secret it needs is unset) ends as failed, saying why.
-pub async fn resume(
+pub(crate) async fn resume(
     store: &Arc<dyn Store>,
     effects: &Arc<Effects>,
     tx: &mpsc::Sender<Job>,
@@ -117,7 +37,7 @@ pub async fn resume(
 /// could not be opened yet (then resumes its runs), and queues the runs there are to take (the
 /// failed runs `wf runs retry` marked; with a shared store, the runs of instances that died or
 /// let go of them).
-pub async fn take_retries(
+pub(crate) async fn take_retries(
     store: Arc<dyn Store>,
     standby: Option<Arc<Standby>>,
     effects: Arc<Effects>,
@@ -256,7 +176,7 @@ fn give_up(store: &Arc<dyn Store>, run: &Unfinished, why: &str) {
 }
 
 /// Deletes history older than `retain`, a thousand executions at a time, every minute.
-pub async fn prune_every_minute(store: Arc<dyn Store>, retain: Duration) {
+pub(crate) async fn prune_every_minute(store: Arc<dyn Store>, retain: Duration) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     loop {
         tick.tick().await;
@@ -268,53 +188,6 @@ pub async fn prune_every_minute(store: Arc<dyn Store>, retain: Duration) {
                 Err(why) => {
                     tracing::warn!(target: "wf::store", "pruning the history failed: {why}");
                     break;
-                }
-            }
-        }
-    }
-}
-
-/// A claimed key in memory: the execution that claimed it, when it expires, its sync answer.
-type Held = (String, i64, Option<Value>);
-
-/// `dedupe` keys kept in memory (`--store memory`): they last as long as the process.
-#[derive(Default)]
-pub struct Keys(std::sync::Mutex<HashMap<(String, String), Held>>);
-
-impl Keys {
-    pub fn claim(&self, k: store::Key) -> Seen {
-        let Ok(mut keys) = self.0.lock() else { return Seen::First };
-        let now = store::now_ms();
-        if keys.len() > 100_000 {
-            keys.retain(|_, (_, expires, _)| *expires > now);
-        }
-        match keys.get(&(k.workflow.clone(), k.key.clone())) {
-            Some((of, expires, answer)) if *expires > now => {
-                Seen::Duplicate { of: of.clone(), answer: answer.clone() }
-            }
-            _ => {
-                keys.insert((k.workflow, k.key), (k.id, k.expires_ms, None));
-                Seen::First
-            }
-        }
-    }
-
-    pub fn release(&self, k: store::Key) {
-        if let Ok(mut keys) = self.0.lock() {
-            let mine = keys
-                .get(&(k.workflow.clone(), k.key.clone()))
-                .is_some_and(|(id, _, a)| *id == k.id && a.is_none());
-            if mine {
-                keys.remove(&(k.workflow, k.key));
-            }
-        }
-    }
-
-    pub fn answered(&self, k: store::Key, answer: Value) {
-        if let Ok(mut keys) = self.0.lock() {
-            if let Some(entry) = keys.get_mut(&(k.workflow, k.key)) {
-                if entry.0 == k.id {
-                    entry.2 = Some(answer);
                 }
             }
         }

@@ -1,0 +1,156 @@
+//! Where `wf serve` puts executions: an async run is kept by the store (its `dedupe` key claimed
+//! in the same transaction) and queued for a worker before its caller is answered; a sync
+//! execution's key is claimed, its answer kept for duplicates or its key let go when it failed;
+//! every execution's steps are journaled (a sync one's noted for its history).
+
+use crate::effect::Effects;
+use crate::exec::journal::Journaled;
+use crate::exec::{keys::Keys, runs};
+use crate::request::handle::{Accepted, Deciding, DedupeKey, Enqueue, ExecId, Job, Placing, Refused, Seen};
+use crate::request::served::Served;
+use crate::store::Store;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// The async queue, the store that keeps accepted runs, and the effects every execution shares.
+pub(crate) struct Queue {
+    pub(crate) tx: mpsc::Sender<Job>,
+    pub(crate) effects: Arc<Effects>,
+    pub(crate) store: Option<Arc<dyn Store>>,
+    /// `dedupe` keys when there is no store (`--store memory`).
+    pub(crate) keys: Arc<Keys>,
+}
+
+impl Queue {
+    fn key(&self, served: &Served, id: ExecId, d: &DedupeKey) -> crate::store::Key {
+        let window = i64::try_from(d.window.as_millis()).unwrap_or(i64::MAX);
+        crate::store::Key {
+            workflow: served.name.to_string(),
+            key: d.key.clone(),
+            id: id.to_string(),
+            expires_ms: crate::store::now_ms().saturating_add(window),
+        }
+    }
+}
+
+fn seen(claim: crate::store::Claim) -> Seen {
+    match claim {
+        crate::store::Claim::First => Seen::First,
+        crate::store::Claim::Duplicate { of, answer } => Seen::Duplicate { of, answer },
+    }
+}
+
+impl Enqueue for Queue {
+    fn try_enqueue(&self, job: Job) -> Result<(), Job> {
+        self.tx.try_send(job).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(j) | mpsc::error::TrySendError::Closed(j) => j,
+        })
+    }
+
+    fn accept<'a>(&'a self, job: Job, request: Accepted<'a>, dedupe: Option<DedupeKey>) -> Deciding<'a> {
+        Box::pin(async move {
+            // A place in the queue first, so a run the store keeps is never refused after.
+            let place = self.tx.clone().try_reserve_owned().map_err(|_| Refused::QueueFull)?;
+            let key = dedupe.map(|d| self.key(&job.served, job.id, &d));
+            let Some(store) = self.store.clone() else {
+                let seen = key.map_or(Seen::First, |k| self.keys.claim(k));
+                if seen == Seen::First {
+                    place.send(job);
+                }
+                return Ok(seen);
+            };
+            // Kept and queued in a task of its own: should the caller go away while the run is
+            // being committed, the run committed is still queued here (not left to a restart).
+            let run = runs::new_run(&job, &request);
+            let id = job.id;
+            let kept = tokio::spawn(async move {
+                let claim = store.accept(run, key).await;
+                if matches!(claim, Ok(crate::store::Claim::First)) {
+                    place.send(job);
+                }
+                claim
+            });
+            match kept.await {
+                Ok(Ok(claim)) => Ok(seen(claim)),
+                Ok(Err(why)) => {
+                    tracing::error!(target: "wf::store", execution = %id, "cannot keep an accepted run: {why}");
+                    Err(Refused::StoreUnavailable)
+                }
+                Err(_) => Err(Refused::StoreUnavailable),
+            }
+        })
+    }
+
+    fn claim<'a>(&'a self, served: &'a Served, id: ExecId, dedupe: DedupeKey) -> Deciding<'a> {
+        let key = self.key(served, id, &dedupe);
+        Box::pin(async move {
+            match &self.store {
+                Some(store) => store.claim(key).await.map(seen).map_err(|why| {
+                    tracing::error!(target: "wf::store", execution = %id, "cannot claim a dedupe key: {why}");
+                    Refused::StoreUnavailable
+                }),
+                None => Ok(self.keys.claim(key)),
+            }
+        })
+    }
+
+    fn release(&self, served: &Served, id: ExecId, dedupe: DedupeKey) {
+        let key = self.key(served, id, &dedupe);
+        match &self.store {
+            Some(store) => store.release(key),
+            None => self.keys.release(key),
+        }
+    }
+
+    fn answered(&self, served: &Served, id: ExecId, dedupe: DedupeKey, answer: serde_json::Value) {
+        let key = self.key(served, id, &dedupe);
+        match &self.store {
+            Some(store) => store.answered(key, answer),
+            None => self.keys.answered(key, answer),
+        }
+    }
+
+    fn place<'a>(&'a self, served: &'a Served, id: ExecId) -> Placing<'a> {
+        let limit = served.wf.concurrency.unwrap_or(u32::MAX);
+        let id = id.to_string();
+        let placing = self.store.as_ref().and_then(|s| s.place(&served.name, limit, &id));
+        Box::pin(async move {
+            match placing {
+                None => Ok(true),
+                Some(p) => p.await.map_err(|why| {
+                    tracing::error!(target: "wf::store", execution = %id, "cannot take a place of the workflow's concurrency: {why}");
+                    Refused::StoreUnavailable
+                }),
+            }
+        })
+    }
+
+    fn free_place(&self, served: &Served, id: ExecId) {
+        if let Some(store) = &self.store {
+            store.free_place(&served.name, &id.to_string());
+        }
+    }
+
+    fn steps(&self, id: ExecId, served: &Arc<Served>) -> Box<dyn crate::request::step::Steps> {
+        match &self.store {
+            Some(store) if served.wf.mode == crate::lang::ast::Mode::Async => {
+                let (live, parked) = self.effects.kept_steps(id, served, None, 0);
+                Box::new(Journaled::new(
+                    live,
+                    store.clone(),
+                    served.clone(),
+                    id.to_string(),
+                    Vec::new(),
+                    Some(parked),
+                ))
+            }
+            Some(store) => Box::new(Journaled::noted(
+                self.effects.steps(id, served),
+                store.clone(),
+                served.clone(),
+                id.to_string(),
+            )),
+            None => self.effects.steps(id, served),
+        }
+    }
+}

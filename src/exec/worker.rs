@@ -1,0 +1,104 @@
+//! The workers that run accepted async executions: each takes the next run from the queue,
+//! waits for a place of its workflow's `concurrency`, runs it (on the blocking pool when it
+//! loops), and ends it: its record reported and kept, its `dedupe` key let go when it failed. A
+//! run a step parked or another instance took over is not ended here.
+
+use crate::exec::{keys::Keys, runs};
+use crate::request::handle::{self, Job, Record};
+use crate::store::{Outcome, Store};
+use futures_util::FutureExt as _;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Told of every run that ended (the log line, the metrics).
+pub(crate) type Report = Arc<dyn Fn(&Record) + Send + Sync>;
+
+/// Runs accepted async executions one after another until every sender is gone and the queue is empty.
+pub(crate) async fn worker(
+    rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
+    report: Report,
+    store: Option<Arc<dyn Store>>,
+    keys: Arc<Keys>,
+) {
+    loop {
+        // The lock is held only while waiting, so the drain can take what is left.
+        let next = rx.lock().await.recv().await;
+        let Some(job) = next else { break };
+        // wf's own code has no panics (clippy denies them); should one slip in anyway, it ends
+        // that execution, not the worker and every execution queued behind it.
+        let (workflow, id) = (job.served.name.clone(), job.id);
+        let dedupe = job.dedupe.clone();
+        // The caller of an async run got the trigger's answer, whatever the run does after.
+        let answered = job.served.immediate.as_ref().map_or(200, |a| a.status);
+        // `concurrency N`: a run beyond it waits here (holding this worker) for a place, in this
+        // process and then among every process sharing the store.
+        let _running = match job.served.running.clone() {
+            Some(limit) => limit.acquire_owned().await.ok(),
+            None => None,
+        };
+        let placed = match (&store, job.served.wf.concurrency) {
+            (Some(store), Some(limit)) => {
+                wait_for_place(store, &job.served.name, limit, &id.to_string()).await
+            }
+            _ => false,
+        };
+        let ran = if job.served.plan.heavy {
+            // Executions that loop run on the blocking pool, off the threads that answer requests.
+            let runtime = tokio::runtime::Handle::current();
+            tokio::task::spawn_blocking(move || runtime.block_on(handle::run_job(job))).await.map_err(|_| ())
+        } else {
+            // Effects are awaited: a worker waiting for a call holds no thread.
+            std::panic::AssertUnwindSafe(handle::run_job(job)).catch_unwind().await.map_err(|_| ())
+        };
+        if placed {
+            if let Some(store) = &store {
+                store.free_place(&workflow, &id.to_string());
+            }
+        }
+        match ran {
+            Ok(handle::Ran::Stopped(stop)) => {
+                // Not ended: kept with its due time and taken again then (by any instance), or
+                // taken over by another instance.
+                tracing::info!(target: "wf::server", %workflow, execution = %id, "{}", stop.describe());
+            }
+            Ok(handle::Ran::Ended(record)) => {
+                report(&record);
+                // A failed run lets go of its delivery's key, so that the sender's redelivery
+                // runs (a store does so as it records the end).
+                if let (None, Some(d), Outcome::Failed) = (&store, &dedupe, record.outcome) {
+                    keys.release(crate::store::Key {
+                        workflow: workflow.to_string(),
+                        key: d.to_string(),
+                        id: id.to_string(),
+                        expires_ms: 0,
+                    });
+                }
+                if let Some(store) = &store {
+                    let mut ended = runs::ended(record);
+                    ended.status = answered;
+                    store.ended(ended);
+                }
+            }
+            Err(_) => {
+                tracing::error!(target: "wf::server", %workflow, execution = %id, "async execution panicked")
+            }
+        }
+    }
+}
+
+/// Waits for a place of a workflow's `concurrency` shared with other processes; true once one
+/// is held (false when the store shares none).
+async fn wait_for_place(store: &Arc<dyn Store>, workflow: &str, limit: u32, id: &str) -> bool {
+    loop {
+        let Some(placing) = store.place(workflow, limit, id) else { return false };
+        match placing.await {
+            Ok(true) => return true,
+            Ok(false) => tokio::time::sleep(Duration::from_millis(50)).await,
+            Err(why) => {
+                tracing::warn!(target: "wf::store", execution = %id, "cannot take a place of the workflow's concurrency: {why}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
