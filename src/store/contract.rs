@@ -210,6 +210,61 @@ pub(crate) async fn dedupe_contract(store: &dyn Store) {
     assert_eq!(firsts, 1);
 }
 
+/// The retry contract, through [`History`] (the store itself, or a reader `wf runs` opens
+/// beside it): only a failed run that ended may be retried; a retry keeps the steps that
+/// succeeded before the first one that did not, and the run is taken again counting the retry.
+/// A failed run lets go of its `dedupe` key.
+pub(crate) async fn retry_contract(store: &dyn Store, history: &dyn History) {
+    use super::retry::Retried;
+    let later = now_ms() + 60_000;
+    let id = "00000000000000e7";
+    let claim = store.accept(run(id, 7_000), Some(key("evt_7", id, later))).await.expect("accept");
+    assert_eq!(claim, Claim::First);
+    store.step_started(id, 1, "run", json!({"program": "sh"}));
+    store.step_ended(id, 1, &Ok(json!({"code": 0, "stdout": "", "stderr": ""}))).await.expect("step");
+    store.step_value(id, 2, "now", &json!("2026-01-01T00:00:00.000Z"));
+    store.step_started(id, 3, "http", json!({"method": "POST", "url": "http://x"}));
+    store.step_ended(id, 3, &Ok(json!({"status": 503}))).await.expect("step");
+    store.step_started(id, 4, "http", json!({"method": "POST", "url": "http://y"}));
+    store.step_ended(id, 4, &Ok(json!({"status": 200}))).await.expect("step");
+    store.flush().await.expect("flush");
+    let refused = history.retry(id, false).await.expect("retry");
+    assert!(matches!(&refused, Retried::Refused(why) if why.contains("is running")), "{refused:?}");
+    store.ended(ended(id, "async", 7_000, "failed"));
+    store.flush().await.expect("flush");
+    // The failed run let go of its key: the sender's redelivery is a first delivery.
+    let again = store.claim(key("evt_7", "00000000000000e8", later)).await.expect("claim");
+    assert_eq!(again, Claim::First);
+    assert_eq!(history.retry("00000000000000ee", false).await.expect("retry"), Retried::Unknown);
+    assert_eq!(history.retry(id, false).await.expect("retry"), Retried::Marked);
+    let twice = history.retry(id, false).await.expect("retry");
+    assert!(matches!(&twice, Retried::Refused(_)), "marked once: {twice:?}");
+    let taken = store.retried().await.expect("take");
+    let run = taken.iter().find(|r| r.id == id).expect("taken again");
+    assert_eq!(run.retries, 1);
+    assert_eq!(
+        run.journal,
+        vec![
+            (1, Ok(json!({"code": 0, "stdout": "", "stderr": ""}))),
+            (2, Ok(json!("2026-01-01T00:00:00.000Z")))
+        ],
+        "the 503 and everything after it are done again"
+    );
+    store.ended(ended(id, "async", 7_000, "failed"));
+    store.flush().await.expect("flush");
+    assert_eq!(history.retry(id, true).await.expect("retry"), Retried::Marked);
+    let taken = store.retried().await.expect("take");
+    let run = taken.iter().find(|r| r.id == id).expect("taken again");
+    assert_eq!((run.retries, run.journal.len()), (2, 0), "from the start");
+    store.ended(ended(id, "async", 7_000, "completed"));
+    store.flush().await.expect("flush");
+    let done = history.retry(id, false).await.expect("retry");
+    assert!(matches!(&done, Retried::Refused(why) if why.contains("ended as completed")), "{done:?}");
+    // The first start is kept through every retry.
+    let shown = history.show(id).await.expect("show").expect("kept");
+    assert_eq!(shown.started_ms, 7_000);
+}
+
 #[tokio::test]
 async fn sqlite_keeps_the_contract() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -218,6 +273,7 @@ async fn sqlite_keeps_the_contract() {
     contract(&store, &store).await;
     dedupe_contract(&store).await;
     parking_contract(&store).await;
+    retry_contract(&store, &store).await;
     assert!(dir.path().join("state/.gitignore").exists(), "a directory the store creates is ignored by git");
     // One `wf serve` per file.
     let second = sqlite::Sqlite::open(&path).err().expect("the second open is refused");
@@ -228,6 +284,12 @@ async fn sqlite_keeps_the_contract() {
     // (a2 and c1 never ended; f1 was taken again; f2 is parked for an hour.)
     let open: Vec<String> = again.unfinished().await.expect("unfinished").into_iter().map(|r| r.id).collect();
     assert_eq!(open, ["00000000000000a2", "00000000000000c1", "00000000000000f1"]);
+    // `wf runs` beside the serving process: the same contract through its reader.
+    let other = tempfile::tempdir().expect("tempdir");
+    let path = other.path().join("state.db");
+    let store = sqlite::Sqlite::open(&path).expect("open");
+    let reader = sqlite::open_read_only(&path).expect("reader");
+    retry_contract(&store, &reader).await;
 }
 
 #[tokio::test]
@@ -239,4 +301,39 @@ async fn postgres_keeps_the_contract() {
     contract(&first, &next).await;
     dedupe_contract(&next).await;
     parking_contract(&next).await;
+    retry_contract(&next, &next).await;
+    let reader = postgres::Reader::connect(&pg.url).await.expect("reader");
+    let other = postgres::Postgres::connect(&pg.url, lease).await.expect("connect");
+    retry_contract_again(&other, &reader).await;
+    // Two `wf runs retry` of one run at once, while an instance takes runs: marked once, run once.
+    let id = "00000000000000ea";
+    other.accept(run(id, 7_200), None).await.expect("accept");
+    other.ended(ended(id, "async", 7_200, "failed"));
+    other.flush().await.expect("flush");
+    let second = postgres::Reader::connect(&pg.url).await.expect("reader");
+    let (a, b, taken) = tokio::join!(reader.retry(id, false), second.retry(id, false), first.retried());
+    let marked = [a.expect("retry"), b.expect("retry")]
+        .iter()
+        .filter(|r| **r == super::retry::Retried::Marked)
+        .count();
+    assert_eq!(marked, 1);
+    let mut runs = taken.expect("take").into_iter().filter(|r| r.id == id).count();
+    runs += next.retried().await.expect("take").into_iter().filter(|r| r.id == id).count();
+    runs += other.retried().await.expect("take").into_iter().filter(|r| r.id == id).count();
+    assert_eq!(runs, 1, "taken by one instance");
+}
+
+/// The retry contract once more on a store that has run it (other ids).
+async fn retry_contract_again(store: &dyn Store, history: &dyn History) {
+    use super::retry::Retried;
+    let id = "00000000000000e9";
+    store.accept(run(id, 7_100), None).await.expect("accept");
+    store.step_started(id, 1, "run", json!({"program": "sh"}));
+    store.step_ended(id, 1, &Ok(json!({"code": 2, "stdout": "", "stderr": ""}))).await.expect("step");
+    store.ended(ended(id, "async", 7_100, "failed"));
+    store.flush().await.expect("flush");
+    assert_eq!(history.retry(id, false).await.expect("retry"), Retried::Marked);
+    let taken = store.retried().await.expect("take");
+    let run = taken.iter().find(|r| r.id == id).expect("taken again");
+    assert_eq!((run.retries, run.journal.len()), (1, 0), "a run that exited 2 is done again");
 }
