@@ -1,5 +1,5 @@
 //! Allocations per request for the benchmark scenario, counted with a counting allocator. The
-//! count is deterministic, so this guards the budget (SPEC performance goal: under 20).
+//! count is deterministic, so this guards the budget (the budget: under 20).
 
 use bytes::Bytes;
 use http_body_util::Full;

@@ -538,7 +538,7 @@ impl BinOp {
         matches!(self, BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge | BinOp::In)
     }
 
-    /// Binding strength: higher binds tighter (SPEC §2.4, loosest first).
+    /// Binding strength: higher binds tighter (loosest first).
     pub fn precedence(self) -> u8 {
         match self {
             BinOp::Coalesce => 1,

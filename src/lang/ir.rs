@@ -96,7 +96,7 @@ impl AuthKind {
     }
 }
 
-/// A signature check (SPEC §2.1).
+/// A signature check.
 #[derive(Debug)]
 pub struct Signature {
     pub scheme: Scheme,

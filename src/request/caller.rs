@@ -1,5 +1,5 @@
 //! Who is calling: the peer's address, or behind a trusted proxy the address `X-Forwarded-For`
-//! gives (SPEC §2.1 `allow ip`, `wf serve --trusted-proxy`).
+//! gives (`allow ip`, `wf serve --trusted-proxy`).
 
 use http::HeaderMap;
 use ipnet::IpNet;

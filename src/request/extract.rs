@@ -150,7 +150,7 @@ pub fn lookup<'a>(root: &'a Value, segs: &[Seg]) -> Option<&'a Value> {
     Some(cur)
 }
 
-/// Applies `as TYPE` (SPEC §2.2).
+/// Applies `as TYPE`.
 pub(crate) fn convert(v: Value, ty: Type) -> Result<Value, String> {
     let bad = || format!("expected {}, got {}", ty.as_str(), value::shown(&v, 40));
     match ty {

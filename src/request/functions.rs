@@ -1,4 +1,4 @@
-//! The functions over strings, arrays, objects, encodings and digests (SPEC §2.4): each takes its
+//! The functions over strings, arrays, objects, encodings and digests: each takes its
 //! arguments' values and gives a value or a runtime error that names what was wrong.
 
 use crate::lang::builtins::Builtin;

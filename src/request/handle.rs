@@ -1027,7 +1027,7 @@ fn preflight<B>(s: &Served, req: &Request<B>, id: ExecId, started: Instant) -> H
     Handled { response, record: Some(record), accepted: None }
 }
 
-/// Checks a signature over the raw body (SPEC §2.1). `frame` is used for `auth hmac`'s `signed`.
+/// Checks a signature over the raw body. `frame` is used for `auth hmac`'s `signed`.
 fn verify_signature(
     s: &Served,
     verifier: &Verifier,

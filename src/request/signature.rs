@@ -1,4 +1,4 @@
-//! Signatures of webhook providers (SPEC §2.1): each scheme's header parsed, the MAC computed over
+//! Signatures of webhook providers: each scheme's header parsed, the MAC computed over
 //! the raw bytes exactly as received, compared in constant time against every secret (rotation).
 //! Also signs, as the provider would, for `wf test`'s `sign`.
 

@@ -1,12 +1,13 @@
-//! The store: what `wf serve` keeps (SPEC §5). Async runs are committed before the caller gets
-//! its answer and kept until they have run; each effect of a run is a journaled step; every
-//! execution, sync or async, leaves a history record. `sqlite.rs` is the embedded store (one
-//! file, one writer thread committing in batches); `postgres.rs` the store several instances
-//! share (leases, fencing, `LISTEN/NOTIFY`); `standby.rs` stands for it while it cannot be
-//! opened; `journal.rs` wraps an execution's steps so that each is recorded and a resumed run gets
-//! finished steps' results back; `contract.rs` holds the tests every store passes.
+//! The store: what `wf serve` keeps. Async runs are committed before the caller gets its answer
+//! and kept until they have run; each effect of a run is a journaled step; every execution, sync
+//! or async, leaves a history record. `sqlite.rs` is the embedded store (one file, one writer
+//! thread committing in batches); `postgres.rs` the store several instances share (leases,
+//! fencing, `LISTEN/NOTIFY`); `standby.rs` stands for it while it cannot be opened; `retry.rs` is
+//! the rule of `wf runs retry` every store applies; `columns.rs` reads the record's typed words
+//! back; `contract.rs` holds the tests every store passes. The execution core (`exec/`) writes
+//! through [`Store`]; `wf runs` reads through [`History`].
 //!
-//! Layering: `serve/` and `tools/` use this; this uses `request/` and `lang/`.
+//! Layering: `exec/`, `serve/` and `tools/` use this; this uses `request/` and `lang/`.
 
 mod columns;
 pub(crate) mod postgres;

@@ -1,4 +1,4 @@
-//! The PostgreSQL store: several `wf serve` instances share one database (SPEC §5).
+//! The PostgreSQL store: several `wf serve` instances share one database.
 //!
 //! - An accepted run is one statement (with its `dedupe` key, one statement too: the key's
 //!   `INSERT ... ON CONFLICT` and the run's insert in one data-modifying `WITH`), committed before

@@ -1,4 +1,4 @@
-//! `wf serve`, through a real socket: every row of SPEC §4, every statement form, async runs,
+//! `wf serve`, through a real socket: every row of the README's table of answers, every statement form, async runs,
 //! reload and shutdown.
 
 use crate::common::{basic, raw_request, request, wf, Server};
