@@ -1,0 +1,205 @@
+//! Reading and retrying what the shared store keeps: `list`, `show`, `prune` and `retry`, for
+//! the store itself and for the reader `wf runs` opens beside running instances.
+
+use super::*;
+
+pub(super) fn view(r: &Row) -> Result<RunView, String> {
+    let logs: Option<String> = r.get(11);
+    let request: Option<String> = r.get(12);
+    let status: Option<i32> = r.get(5);
+    let attempts: i32 = r.get(10);
+    Ok(RunView {
+        id: hex(r.get(0)),
+        workflow: r.get(1),
+        mode: r.try_get(2).map_err(sql)?,
+        state: r.try_get(3).map_err(sql)?,
+        outcome: r.try_get(4).map_err(sql)?,
+        status: status.and_then(|s| u16::try_from(s).ok()),
+        started_ms: r.get(6),
+        duration_ms: r.get(7),
+        reason: r.get(8),
+        at: r.get(9),
+        attempts: i64::from(attempts),
+        logs: logs.and_then(|l| serde_json::from_str(&l).ok()).unwrap_or_default(),
+        request: request.and_then(|q| serde_json::from_str(&q).ok()),
+        steps: Vec::new(),
+    })
+}
+
+pub(super) async fn list(client: &tokio_postgres::Client, f: &Filter) -> Result<Vec<RunView>, String> {
+    let limit = i64::try_from(f.limit.max(1)).unwrap_or(i64::MAX);
+    let rows = client
+        .query(
+            &format!(
+                "SELECT {COLUMNS} FROM wf_executions
+                 WHERE ($1::TEXT IS NULL OR workflow = $1) AND ($2::TEXT IS NULL OR outcome = $2 OR state = $2)
+                   AND started_ms >= $3
+                 ORDER BY started_ms DESC, id DESC LIMIT $4"
+            ),
+            &[&f.workflow, &f.status.map(|s| s.as_str()), &f.since_ms.unwrap_or(0), &limit],
+        )
+        .await
+        .map_err(sql)?;
+    rows.iter().map(view).collect()
+}
+
+pub(super) async fn show(client: &tokio_postgres::Client, id: &str) -> Result<Option<RunView>, String> {
+    let found = client
+        .query_opt(&format!("SELECT {COLUMNS} FROM wf_executions WHERE id = $1"), &[&key(id)])
+        .await
+        .map_err(sql)?;
+    let Some(row) = found else { return Ok(None) };
+    let mut run = view(&row)?;
+    let steps = client
+        .query(
+            "SELECT n, kind, state, request, result, reason FROM wf_steps WHERE execution = $1 ORDER BY n",
+            &[&key(id)],
+        )
+        .await
+        .map_err(sql)?;
+    let json = |t: Option<String>| t.and_then(|t| serde_json::from_str(&t).ok());
+    run.steps = steps
+        .iter()
+        .map(|s| StepView {
+            n: u32::try_from(s.get::<_, i32>(0)).unwrap_or(0),
+            kind: s.get(1),
+            state: s.get(2),
+            request: json(s.get(3)),
+            result: json(s.get(4)),
+            reason: s.get(5),
+        })
+        .collect();
+    Ok(Some(run))
+}
+
+pub(super) async fn prune(
+    client: &tokio_postgres::Client,
+    before_ms: i64,
+    batch: usize,
+) -> Result<usize, String> {
+    let limit = i64::try_from(batch.max(1)).unwrap_or(i64::MAX);
+    let gone = client
+        .query_one(
+            "WITH old AS (
+                 SELECT id FROM wf_executions WHERE state = 'ended' AND started_ms < $1
+                 ORDER BY started_ms LIMIT $2 FOR UPDATE SKIP LOCKED),
+             steps AS (DELETE FROM wf_steps WHERE execution IN (SELECT id FROM old)),
+             gone AS (DELETE FROM wf_executions WHERE id IN (SELECT id FROM old) RETURNING 1)
+             SELECT count(*) FROM gone",
+            &[&before_ms, &limit],
+        )
+        .await
+        .map_err(sql)?;
+    client
+        .execute("DELETE FROM wf_dedupe WHERE expires_ms < $1", &[&crate::store::now_ms()])
+        .await
+        .map_err(sql)?;
+    // Instances gone for a day are forgotten (their runs were taken long ago).
+    client
+        .execute("DELETE FROM wf_instances WHERE lease_until < now() - interval '1 day'", &[])
+        .await
+        .map_err(sql)?;
+    let n: i64 = gone.get(0);
+    Ok(usize::try_from(n).unwrap_or(0))
+}
+
+/// `wf runs` against a PostgreSQL store: listing, showing, pruning and retrying beside running
+/// instances, without registering as one.
+pub(crate) struct Reader {
+    client: tokio::sync::Mutex<tokio_postgres::Client>,
+}
+
+impl Reader {
+    pub(crate) async fn connect(url: &str) -> Result<Reader, String> {
+        let client = Target::parse(url)?
+            .connect()
+            .await
+            .map_err(|e| format!("cannot reach the store {}: {}", shown(url), sql(e)))?;
+        let schema = client
+            .query_opt("SELECT max(version) FROM wf_schema", &[])
+            .await
+            .map_err(|_| format!("no wf store in {} (wf serve --store creates it)", shown(url)))?;
+        let version: Option<i32> = schema.and_then(|r| r.get(0));
+        if version != Some(SCHEMA_VERSION) {
+            return Err(format!(
+                "the store {} has schema {}; this wf reads {SCHEMA_VERSION}",
+                shown(url),
+                version.map_or("none".to_string(), |v| v.to_string())
+            ));
+        }
+        Ok(Reader { client: tokio::sync::Mutex::new(client) })
+    }
+}
+
+impl History for Reader {
+    fn list(&self, filter: &Filter) -> Reading<'_, Vec<RunView>> {
+        let filter = filter.clone();
+        Box::pin(async move { list(&*self.client.lock().await, &filter).await })
+    }
+
+    fn show(&self, id: &str) -> Reading<'_, Option<RunView>> {
+        let id = id.to_string();
+        Box::pin(async move { show(&*self.client.lock().await, &id).await })
+    }
+
+    fn prune(&self, before_ms: i64, batch: usize) -> Reading<'_, usize> {
+        Box::pin(async move { prune(&*self.client.lock().await, before_ms, batch).await })
+    }
+
+    fn retry(&self, id: &str, from_start: bool) -> Reading<'_, Retried> {
+        let id = id.to_string();
+        Box::pin(async move { retry(&mut *self.client.lock().await, &id, from_start).await })
+    }
+}
+
+/// Marks failed run `id` to run again, keeping the steps that succeeded (see
+/// `store::retry`); the first instance to hear of it takes it. The run's row is locked
+/// while it is marked, so a retry racing another (or a takeover) marks it once.
+pub(super) async fn retry(
+    client: &mut tokio_postgres::Client,
+    id: &str,
+    from_start: bool,
+) -> Result<Retried, String> {
+    let tx = client.transaction().await.map_err(sql)?;
+    let row = tx
+        .query_opt(
+            "SELECT mode, state, outcome, frame IS NOT NULL FROM wf_executions WHERE id = $1 FOR UPDATE",
+            &[&key(id)],
+        )
+        .await
+        .map_err(sql)?;
+    let Some(row) = row else { return Ok(Retried::Unknown) };
+    let (mode, state, outcome): (Mode, State, Option<Outcome>) =
+        (row.try_get(0).map_err(sql)?, row.try_get(1).map_err(sql)?, row.try_get(2).map_err(sql)?);
+    if let Some(why) = retry::refusal(id, mode, state, outcome, row.get(3)) {
+        return Ok(Retried::Refused(why));
+    }
+    let rows = tx
+        .query("SELECT n, kind, state, result FROM wf_steps WHERE execution = $1", &[&key(id)])
+        .await
+        .map_err(sql)?;
+    let steps: Vec<retry::Journaled<'_>> = rows
+        .iter()
+        .map(|s| retry::Journaled {
+            n: u32::try_from(s.get::<_, i32>(0)).unwrap_or(0),
+            kind: s.get(1),
+            finished: s.get::<_, &str>(2) == "finished",
+            result: s.get::<_, Option<String>>(3).and_then(|t| serde_json::from_str(&t).ok()),
+        })
+        .collect();
+    if let Some(from) = retry::redo_from(&steps, from_start) {
+        let from = i32::try_from(from).unwrap_or(i32::MAX);
+        tx.execute("DELETE FROM wf_steps WHERE execution = $1 AND n >= $2", &[&key(id), &from])
+            .await
+            .map_err(sql)?;
+    }
+    tx.execute(
+        "UPDATE wf_executions SET state = 'retry', owner = NULL, retries = retries + 1 WHERE id = $1",
+        &[&key(id)],
+    )
+    .await
+    .map_err(sql)?;
+    tx.batch_execute(&format!("NOTIFY {CHANNEL}")).await.map_err(sql)?;
+    tx.commit().await.map_err(sql)?;
+    Ok(Retried::Marked)
+}

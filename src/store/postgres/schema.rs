@@ -1,0 +1,212 @@
+//! The shared store's schema and statements: created or migrated at start under an advisory
+//! lock, so that instances may start at once.
+
+use super::connect::{pooled, sql};
+use deadpool_postgres::Pool;
+
+/// The schema this build writes.
+pub(super) const SCHEMA_VERSION: i32 = 1;
+/// The advisory lock held while the schema is migrated, so instances may start at once.
+pub(super) const MIGRATION_LOCK: i64 = 0x7766_7374_6f72_6531;
+pub(super) const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS wf_schema (version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS wf_versions (
+    hash   TEXT PRIMARY KEY,
+    file   TEXT NOT NULL,
+    source TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS wf_instances (
+    id          TEXT PRIMARY KEY,
+    lease_until TIMESTAMPTZ NOT NULL,
+    started     TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS wf_executions (
+    id          BIGINT PRIMARY KEY,
+    workflow    TEXT NOT NULL,
+    mode        TEXT NOT NULL,
+    state       TEXT NOT NULL,
+    version     TEXT,
+    owner       TEXT,
+    started_ms  BIGINT NOT NULL,
+    ended_ms    BIGINT,
+    duration_ms BIGINT,
+    status      INTEGER,
+    outcome     TEXT,
+    reason      TEXT,
+    at          TEXT,
+    logs        TEXT,
+    request     TEXT,
+    frame       TEXT,
+    env_names   TEXT,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    due_ms      BIGINT
+);
+ALTER TABLE wf_executions ADD COLUMN IF NOT EXISTS due_ms BIGINT;
+ALTER TABLE wf_executions ADD COLUMN IF NOT EXISTS retries INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX IF NOT EXISTS wf_executions_started ON wf_executions (started_ms);
+CREATE INDEX IF NOT EXISTS wf_executions_open ON wf_executions (started_ms) WHERE state <> 'ended';
+CREATE TABLE IF NOT EXISTS wf_dedupe (
+    workflow   TEXT NOT NULL,
+    key        TEXT NOT NULL,
+    execution  BIGINT NOT NULL,
+    expires_ms BIGINT NOT NULL,
+    answer     TEXT,
+    PRIMARY KEY (workflow, key)
+);
+CREATE INDEX IF NOT EXISTS wf_dedupe_execution ON wf_dedupe (execution);
+CREATE TABLE IF NOT EXISTS wf_places (
+    workflow  TEXT NOT NULL,
+    place     INTEGER NOT NULL,
+    owner     TEXT NOT NULL,
+    execution BIGINT NOT NULL,
+    PRIMARY KEY (workflow, place)
+);
+CREATE TABLE IF NOT EXISTS wf_steps (
+    execution  BIGINT NOT NULL,
+    n          INTEGER NOT NULL,
+    kind       TEXT NOT NULL,
+    state      TEXT NOT NULL,
+    request    TEXT,
+    result     TEXT,
+    reason     TEXT,
+    started_ms BIGINT,
+    ended_ms   BIGINT,
+    attempts   INTEGER NOT NULL DEFAULT 1,
+    PRIMARY KEY (execution, n)
+);
+";
+
+pub(super) const INSERT_RUN: &str = "
+INSERT INTO wf_executions (id, workflow, mode, state, version, owner, started_ms, request, frame, env_names)
+VALUES ($1, $2, 'async', 'queued', $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING";
+
+/// The run and its key in one statement: the run is inserted only when the key was claimed.
+pub(super) const INSERT_KEYED_RUN: &str = "
+WITH k AS (
+    INSERT INTO wf_dedupe (workflow, key, execution, expires_ms) VALUES ($9, $10, $1, $11)
+    ON CONFLICT (workflow, key) DO UPDATE SET execution = EXCLUDED.execution,
+        expires_ms = EXCLUDED.expires_ms, answer = NULL
+    WHERE wf_dedupe.expires_ms <= $12
+    RETURNING execution)
+INSERT INTO wf_executions (id, workflow, mode, state, version, owner, started_ms, request, frame, env_names)
+SELECT $1::BIGINT, $2::TEXT, 'async', 'queued', $3::TEXT, $4::TEXT, $5::BIGINT, $6::TEXT, $7::TEXT, $8::TEXT FROM k
+ON CONFLICT (id) DO NOTHING RETURNING id";
+
+pub(super) const CLAIM_KEY: &str = "
+INSERT INTO wf_dedupe (workflow, key, execution, expires_ms) VALUES ($1, $2, $3, $4)
+ON CONFLICT (workflow, key) DO UPDATE SET execution = EXCLUDED.execution,
+    expires_ms = EXCLUDED.expires_ms, answer = NULL
+WHERE wf_dedupe.expires_ms <= $5
+RETURNING execution";
+
+pub(super) const HELD_KEY: &str =
+    "SELECT execution, answer FROM wf_dedupe WHERE workflow = $1 AND key = $2 AND expires_ms > $3";
+
+/// A step's end, recorded only while this instance owns the run.
+pub(super) const STEP_ENDED: &str = "
+WITH mine AS (SELECT id FROM wf_executions WHERE id = $1 AND owner = $2 FOR SHARE)
+INSERT INTO wf_steps (execution, n, kind, state, result, reason, ended_ms)
+SELECT id, $3, '', $4, $5, $6, $7 FROM mine
+ON CONFLICT (execution, n) DO UPDATE SET state = EXCLUDED.state, result = EXCLUDED.result,
+    reason = EXCLUDED.reason, ended_ms = EXCLUDED.ended_ms";
+
+/// A run parked until its step's next attempt is due: let go (any instance takes it once due),
+/// only while this instance owns it.
+pub(super) const STEP_PARKED: &str = "
+WITH mine AS (
+    UPDATE wf_executions SET state = 'parked', due_ms = $3, owner = NULL WHERE id = $1 AND owner = $2
+    RETURNING id)
+INSERT INTO wf_steps (execution, n, kind, state, result, ended_ms) SELECT id, $4, 'http', 'waiting', $5, $6 FROM mine
+ON CONFLICT (execution, n) DO UPDATE SET state = 'waiting', result = EXCLUDED.result, reason = NULL,
+    ended_ms = EXCLUDED.ended_ms";
+
+/// A sync step's end (a sync execution has no owner to check).
+pub(super) const STEP_NOTED: &str = "
+INSERT INTO wf_steps (execution, n, kind, state, result, reason, ended_ms) VALUES ($1, $2, '', $3, $4, $5, $6)
+ON CONFLICT (execution, n) DO UPDATE SET state = EXCLUDED.state, result = EXCLUDED.result,
+    reason = EXCLUDED.reason, ended_ms = EXCLUDED.ended_ms";
+
+/// A step's start. Gathered writes may reach the database after the step's end (which is
+/// written at once): a start never undoes an end at or after it.
+pub(super) const STEP_STARTED: &str = "
+INSERT INTO wf_steps (execution, n, kind, state, request, started_ms) VALUES ($1, $2, $3, 'started', $4, $5)
+ON CONFLICT (execution, n) DO UPDATE SET kind = EXCLUDED.kind, request = EXCLUDED.request,
+    started_ms = EXCLUDED.started_ms,
+    state = CASE WHEN wf_steps.ended_ms >= EXCLUDED.started_ms THEN wf_steps.state ELSE 'started' END,
+    result = CASE WHEN wf_steps.ended_ms >= EXCLUDED.started_ms THEN wf_steps.result END,
+    reason = CASE WHEN wf_steps.ended_ms >= EXCLUDED.started_ms THEN wf_steps.reason END,
+    attempts = CASE WHEN wf_steps.started_ms IS NULL THEN wf_steps.attempts ELSE wf_steps.attempts + 1 END";
+
+pub(super) const RUNNING: &str =
+    "UPDATE wf_executions SET state = 'running' WHERE id = $1 AND state = 'queued'";
+
+pub(super) const STEP_VALUE: &str = "
+INSERT INTO wf_steps (execution, n, kind, state, result, started_ms, ended_ms) VALUES ($1, $2, $3, 'finished', $4, $5, $5)
+ON CONFLICT (execution, n) DO UPDATE SET kind = EXCLUDED.kind, state = 'finished', result = EXCLUDED.result,
+    started_ms = EXCLUDED.started_ms, ended_ms = EXCLUDED.ended_ms";
+
+/// An execution's end: a sync one's whole record; an async run's end only while this instance
+/// owns it.
+pub(super) const ENDED: &str = "
+INSERT INTO wf_executions (id, workflow, mode, state, started_ms, ended_ms, duration_ms, status, outcome, reason, at, logs, attempts)
+VALUES ($1, $2, $3, 'ended', $4, $5, $6, $7, $8, $9, $10, $11, $13)
+ON CONFLICT (id) DO UPDATE SET state = 'ended', ended_ms = EXCLUDED.ended_ms,
+    duration_ms = EXCLUDED.duration_ms, status = EXCLUDED.status, outcome = EXCLUDED.outcome,
+    reason = EXCLUDED.reason, at = EXCLUDED.at, logs = EXCLUDED.logs,
+    attempts = wf_executions.attempts + EXCLUDED.attempts,
+    frame = CASE WHEN EXCLUDED.outcome = 'failed' THEN wf_executions.frame END
+WHERE wf_executions.mode = 'sync' OR wf_executions.owner = $12";
+
+/// The `dedupe` key of a run that failed, let go.
+pub(super) const RELEASE_FAILED: &str = "DELETE FROM wf_dedupe WHERE execution = $1 AND answer IS NULL";
+
+/// Takes runs no live instance holds: their owner's lease expired, or they have no owner.
+pub(super) const TAKE_RUNS: &str = "
+UPDATE wf_executions e SET owner = $1,
+    state = CASE WHEN e.state = 'running' THEN 'running' ELSE 'queued' END
+WHERE e.id IN (
+    SELECT c.id FROM wf_executions c
+    WHERE c.mode = 'async' AND c.state <> 'ended'
+      AND (c.owner IS NULL OR NOT EXISTS
+           (SELECT 1 FROM wf_instances i WHERE i.id = c.owner AND i.lease_until > now()))
+      AND (c.state <> 'parked' OR c.due_ms <= $3)
+    ORDER BY c.started_ms, c.id LIMIT $2
+    FOR UPDATE SKIP LOCKED)
+RETURNING e.id, e.workflow, e.frame, e.started_ms, e.version, e.retries";
+
+/// Takes a free place of a workflow's `concurrency`: one no live instance holds.
+pub(super) const TAKE_PLACE: &str = "
+WITH free AS (
+    SELECT s FROM generate_series(0, $2::INTEGER - 1) s
+    WHERE NOT EXISTS (SELECT 1 FROM wf_places p JOIN wf_instances i ON i.id = p.owner
+                      WHERE p.workflow = $1 AND p.place = s AND i.lease_until > now())
+    ORDER BY s LIMIT 1)
+INSERT INTO wf_places (workflow, place, owner, execution) SELECT $1, s, $3, $4 FROM free
+ON CONFLICT (workflow, place) DO UPDATE SET owner = EXCLUDED.owner, execution = EXCLUDED.execution
+WHERE NOT EXISTS (SELECT 1 FROM wf_instances i WHERE i.id = wf_places.owner AND i.lease_until > now())
+RETURNING place";
+
+pub(super) const COLUMNS: &str =
+    "id, workflow, mode, state, outcome, status, started_ms, duration_ms, reason, at, attempts, logs, request";
+
+/// Creates or migrates the schema, under an advisory lock so several instances may start at once.
+pub(super) async fn migrate(pool: &Pool) -> Result<(), String> {
+    let mut client = pool.get().await.map_err(pooled)?;
+    let tx = client.transaction().await.map_err(sql)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await.map_err(sql)?;
+    tx.batch_execute(SCHEMA).await.map_err(sql)?;
+    let found: Option<i32> =
+        tx.query_opt("SELECT max(version) FROM wf_schema", &[]).await.map_err(sql)?.and_then(|r| r.get(0));
+    match found {
+        Some(v) if v > SCHEMA_VERSION => {
+            return Err(format!("it has schema {v}, newer than this wf's {SCHEMA_VERSION}; use a newer wf"));
+        }
+        Some(_) => {}
+        None => {
+            tx.execute("INSERT INTO wf_schema (version) VALUES ($1)", &[&SCHEMA_VERSION])
+                .await
+                .map_err(sql)?;
+        }
+    }
+    tx.commit().await.map_err(sql)
+}
