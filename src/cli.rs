@@ -253,8 +253,22 @@ impl ServeArgs {
     }
 }
 
+/// Lets a command that prints end quietly when its reader goes away (`wf runs | head`), as
+/// command-line tools do: the default action of `SIGPIPE` instead of the error every write would
+/// then get (which `println!` turns into a panic). Not for `wf serve`, whose writes to a closed
+/// socket are errors it handles.
+fn quiet_when_the_reader_goes() {
+    use nix::sys::signal::{signal, SigHandler, Signal};
+    // SAFETY: no handler function is installed, only the default action restored, before any
+    // other thread exists.
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+}
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve(_)) {
+        quiet_when_the_reader_goes();
+    }
     match cli.command {
         Command::Check { paths, format, deny_warnings } => commands::check(&paths, format, deny_warnings),
         Command::Test { paths, env, filter, secrets_dir } => {

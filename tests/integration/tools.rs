@@ -156,3 +156,20 @@ fn infer_output_pastes_into_a_workflow_that_checks() {
 fn infer_needs_a_sample() {
     assert_eq!(wf(&["infer"]).status.code(), Some(2));
 }
+
+#[test]
+fn a_command_whose_reader_goes_away_ends_quietly() {
+    // The reader is gone before wf writes a byte: every write would fail.
+    let mut child = std::process::Command::new(crate::common::wf_bin())
+        .args(["routes", "--format", "openapi", "examples"])
+        .current_dir(crate::common::repo())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait");
+    let err = crate::common::text(&out.stderr);
+    assert!(!err.contains("panicked") && !err.contains("Broken pipe"), "{err}");
+    assert_ne!(out.status.code(), Some(101), "no panic");
+}
