@@ -645,7 +645,12 @@ async fn reloader(
                 if let Some(m) = &ctx.metrics {
                     m.reload(false);
                 }
-                tracing::error!(target: "wf::server", "reload failed; still serving the previous workflows\n{}", why.trim_end());
+                // One log line per line of the diagnostics: readable as they are in `wf check`,
+                // and no line of them can pass for a log line of its own.
+                tracing::error!(target: "wf::server", "reload failed; still serving the previous workflows:");
+                for line in why.trim_end().lines() {
+                    tracing::error!(target: "wf::server", "| {line}");
+                }
             }
             Err(e) => tracing::error!(target: "wf::server", "reload failed: {e}"),
         }

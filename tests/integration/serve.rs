@@ -424,6 +424,12 @@ fn reload_keeps_serving_through_good_and_broken_edits() {
     let seen = hammer.join().expect("no request failed");
     assert_eq!(seen, vec!["v1".to_string(), "v2".to_string()]);
     assert!(s.log().contains("unknown variable `v3`"), "{}", s.log());
+    // The diagnostics read as `wf check` prints them: a log line each, no escaped newlines.
+    let log = s.log();
+    let failed: Vec<&str> = log.lines().skip_while(|l| !l.contains("reload failed")).collect();
+    assert!(failed.len() > 3, "{log}");
+    assert!(failed.iter().all(|l| !l.contains("\\n")), "{log}");
+    assert!(failed.iter().any(|l| l.contains("| ") && l.contains("r.wf")), "the file is named: {log}");
     assert_eq!(request(addr, "POST", "/r", &[], b"").body, "v2");
 }
 
