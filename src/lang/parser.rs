@@ -1087,10 +1087,28 @@ fn syntax_error(file: &Arc<SourceFile>, e: &pest::error::Error<Rule>) -> Diagnos
         "a `{` may be missing its `}`".to_string()
     } else if in_string {
         "escapes are `\\n`, `\\t`, `\\r`, `\\\"`, `\\\\`, `\\$` and `\\u{...}`".to_string()
+    } else if let Some(meant) = closest_word(found, &words) {
+        format!("did you mean `{meant}`?")
     } else {
         "see the language reference in README.md".to_string()
     };
     Diagnostic::new(Kind::Syntax, file, span, message).label(label).help(help)
+}
+
+/// The expected word a misspelt one most likely meant (`triger` → `trigger`, `bdy` → `body`):
+/// within two edits, and fewer than the word has letters.
+fn closest_word(found: &str, expected: &[&'static str]) -> Option<&'static str> {
+    if found.is_empty() || !found.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return None;
+    }
+    // A description may name several words: "`sync` or `async`".
+    expected
+        .iter()
+        .flat_map(|w| w.split('`').skip(1).step_by(2))
+        .map(|w| (strsim::damerau_levenshtein(found, w), w))
+        .filter(|(d, w)| *d <= 2 && *d < found.len().min(w.len()))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, w)| w)
 }
 
 /// A syntax error that is a known slip gets its own diagnostic: `total = total + 1` (names are
@@ -1375,6 +1393,25 @@ mod tests {
         assert_eq!(f.comments.len(), 1);
         let Item::Workflow(w) = &f.items[0] else { panic!() };
         assert_eq!(w.items.len(), 5);
+    }
+
+    #[test]
+    fn a_misspelt_keyword_gets_a_did_you_mean() {
+        for (src, meant) in [
+            ("workflow w {\n  triger webhook {}\n}", "trigger"),
+            ("workflow w {\n  trigger webhook { mode asynch }\n}", "async"),
+            ("workflow w {\n  trigger webhook {}\n  extarct { a = body \"a\" }\n}", "extract"),
+        ] {
+            let errs = parse_src(src).unwrap_err();
+            let help = errs[0].help.clone().unwrap_or_default();
+            assert_eq!(help, format!("did you mean `{meant}`?"), "{src}");
+        }
+        let errs = parse_src("workflow w {\n  trigger webhook {}\n  bogus\n}").unwrap_err();
+        assert!(
+            !errs[0].help.clone().unwrap_or_default().contains("did you mean"),
+            "nothing is close to `bogus`"
+        );
+        assert_eq!(super::closest_word("x", &["`if`"]), None, "a one-letter word means nothing");
     }
 
     #[test]
