@@ -8,15 +8,19 @@
 # the req/s ratio and each server's CPU time per request (user + system, from /proc, the history
 # writer thread included), a figure the machine's drift moves alike for both.
 #
-# usage: benches/accept.sh [--duration 10s] [--rounds 2] [--paired]
+# With --paired --before BIN, the pair is this wf and another wf binary (a build of an earlier
+# commit), both with the default store: a change's cost to the history path, in one run.
+#
+# usage: benches/accept.sh [--duration 10s] [--rounds 2] [--paired [--before BIN]]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DURATION=10s ROUNDS=2 PAIRED=
+DURATION=10s ROUNDS=2 PAIRED= BEFORE=
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) DURATION=$2; shift 2 ;;
     --rounds) ROUNDS=$2; shift 2 ;;
     --paired) PAIRED=1; shift ;;
+    --before) BEFORE=$2; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -41,9 +45,9 @@ run() { # run LABEL CONNECTIONS WORKFLOW PATH STORE
 }
 
 if [ -n "$PAIRED" ]; then
-  # start PORT STORE: wf serving the sync scenario; sets PID.
+  # start PORT STORE [BIN]: wf (or BIN) serving the sync scenario; sets PID.
   start() {
-    "$WF" serve benches/payment.wf --listen "127.0.0.1:$1" --store "$2" >/dev/null 2>"$TMP/log-$1" &
+    "${3:-$WF}" serve benches/payment.wf --listen "127.0.0.1:$1" --store "$2" >/dev/null 2>"$TMP/log-$1" &
     PID=$!
     for _ in $(seq 1 200); do curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0; sleep 0.05; done
     echo "wf did not start on port $1" >&2; exit 1
@@ -51,8 +55,9 @@ if [ -n "$PAIRED" ]; then
   . benches/proc.sh
   load() { wrk -t1 -c32 -d"$DURATION" -s benches/post.lua "http://127.0.0.1:$1/hooks/payment?order=42" | sed -n 's/^WRKSUM //p'; }
   for r in $(seq 1 "$ROUNDS"); do
-    rm -f "$TMP"/state.db*
-    start 19301 memory; MEM=$PID
+    rm -f "$TMP"/state.db* "$TMP"/before.db*
+    if [ -n "$BEFORE" ]; then start 19301 "$TMP/before.db" "$BEFORE"; else start 19301 memory; fi
+    MEM=$PID
     start 19302 "$TMP/state.db"; HIS=$PID
     m0=$(cpu "$MEM") h0=$(cpu "$HIS")
     load 19301 >"$TMP/m" & L=$!
@@ -62,7 +67,7 @@ if [ -n "$PAIRED" ]; then
     echo "sync-history $(cat "$TMP/h") ticks=$((h1 - h0))" | tee -a "$TMP/results"
     kill "$MEM" "$HIS"; wait "$MEM" "$HIS" 2>/dev/null || true; PID=
   done
-  python3 - "$TMP/results" <<'PY'
+  python3 - "$TMP/results" ${BEFORE:+"the wf before, with history"} <<'PY'
 import sys, collections
 rps, requests, ticks = collections.defaultdict(float), collections.defaultdict(float), collections.defaultdict(float)
 for line in open(sys.argv[1]):
@@ -70,7 +75,8 @@ for line in open(sys.argv[1]):
     f = dict(p.split("=") for p in parts)
     rps[label] += float(f["rps"]); requests[label] += float(f["requests"]); ticks[label] += float(f["ticks"])
 per = {k: ticks[k] / requests[k] for k in ticks}
-print(f"\nsync with history / memory, paired: req/s {rps['sync-history'] / rps['sync-memory']:.3f}"
+other = sys.argv[2] if len(sys.argv) > 2 else "memory"
+print(f"\nsync with history / {other}, paired: req/s {rps['sync-history'] / rps['sync-memory']:.3f}"
       f"  CPU per request {per['sync-history'] / per['sync-memory']:.3f}")
 PY
   exit 0

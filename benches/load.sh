@@ -11,18 +11,21 @@
 # `wf serve benches/signed.wf` (auth github) against benches/baseline.rs's /hooks/signed, which
 # checks the HMAC by hand with the hmac and sha2 crates.
 #
-# usage: benches/load.sh [--duration 10s] [--warmup 2s] [--rounds 2] [--peers]
+# usage: benches/load.sh [--duration 10s] [--warmup 2s] [--rounds 2] [--peers] [--before BIN]
 #   --peers  also runs adnanh/webhook (Debian) and Node-RED (npm) from ../shared/peers on the
 #            same scenario, one round each.
+#   --before BIN  also runs another wf binary (a build of an earlier commit) as "wf-before" in
+#            every round, alternated with the others: a change's cost, before/after in one run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DURATION=10s WARMUP=2s ROUNDS=2 PEERS=0
+DURATION=10s WARMUP=2s ROUNDS=2 PEERS=0 BEFORE=
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) DURATION=$2; shift 2 ;;
     --warmup) WARMUP=$2; shift 2 ;;
     --rounds) ROUNDS=$2; shift 2 ;;
     --peers) PEERS=1; shift ;;
+    --before) BEFORE=$2; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -80,7 +83,7 @@ SHARED=../shared/peers/run-hyper-baseline.sh
 # slowing down (or speeding up) through the run favours no one.
 order() { local round=$1; shift; if [ $((round % 2)) = 1 ]; then echo "$@"; else echo "$@" | tr ' ' '\n' | tac | tr '\n' ' '; fi; }
 for round in $(seq 1 "$ROUNDS"); do
-  for server in $(order "$round" baseline own-baseline wf); do
+  for server in $(order "$round" baseline own-baseline wf ${BEFORE:+wf-before}); do
     case $server in
       baseline)
         PID=$(PIN=0 "$SHARED" 19002 full); PIDS+=("$PID")
@@ -88,6 +91,7 @@ for round in $(seq 1 "$ROUNDS"); do
         ADDR=127.0.0.1:19002 ;;
       own-baseline) start own-baseline "$BASE" 127.0.0.1:0 ;;
       wf) start wf "$WF" serve benches/payment.wf --listen 127.0.0.1:0 --store memory ;;
+      wf-before) start wf-before "$BEFORE" serve benches/payment.wf --listen 127.0.0.1:0 --store memory ;;
     esac
     measure "$server#$round" "$PID" "http://$ADDR/hooks/payment?order=42"
     kill "$PID"; wait "$PID" 2>/dev/null || true
@@ -146,6 +150,10 @@ awk '
     if (n["baseline"] && n["wf"]) {
       printf "\nwf/baseline: req/s %.3f  p99 %.3f  (goals: req/s >= 1.0, p99 <= 1.1)\n", (rps["wf"]/n["wf"])/(rps["baseline"]/n["baseline"]), (p99["wf"]/n["wf"])/(p99["baseline"]/n["baseline"])
       printf "wf/baseline, round by round:%s (median %.3f)\n", ratios("wf", "baseline"), median(ratios("wf", "baseline"))
+    }
+    if (n["wf-before"] && n["wf"]) {
+      printf "wf-before/baseline: req/s %.3f  p99 %.3f\n", (rps["wf-before"]/n["wf-before"])/(rps["baseline"]/n["baseline"]), (p99["wf-before"]/n["wf-before"])/(p99["baseline"]/n["baseline"])
+      printf "wf/wf-before, round by round:%s (median %.3f)\n", ratios("wf", "wf-before"), median(ratios("wf", "wf-before"))
     }
     if (n["own-baseline"] && n["wf"]) {
       printf "wf/own-baseline: req/s %.3f  p99 %.3f\n", (rps["wf"]/n["wf"])/(rps["own-baseline"]/n["own-baseline"]), (p99["wf"]/n["wf"])/(p99["own-baseline"]/n["own-baseline"])
