@@ -191,6 +191,10 @@ struct ServeArgs {
     /// Bytes all the request bodies being read may hold together; beyond, callers get 503.
     #[arg(long, default_value = "256MiB", value_parser = crate::serve::server::parse_size)]
     max_body_memory: usize,
+    /// The body a kept request keeps whole, at most (e.g. 64KiB); a larger one is kept as its
+    /// size and SHA-256 (`wf runs show`).
+    #[arg(long, default_value = "64KiB", value_parser = crate::serve::server::parse_size)]
+    keep_body: usize,
     /// Let workflows run programs (`run`); without it, a workflow with `run` is not served.
     #[arg(long)]
     allow_run: bool,
@@ -239,6 +243,7 @@ impl ServeArgs {
             admin: self.admin,
             secrets_dir: self.secrets_dir,
             max_body_memory: self.max_body_memory,
+            keep_body: self.keep_body,
             allow_run: self.allow_run,
             workers: self.workers.max(1),
             store: self.store,

@@ -19,6 +19,8 @@ pub(crate) struct Queue {
     pub(crate) store: Option<Arc<dyn Store>>,
     /// `dedupe` keys when there is no store (`--store memory`).
     pub(crate) keys: Arc<Keys>,
+    /// `--keep-body`.
+    pub(crate) keep_body: usize,
 }
 
 impl Queue {
@@ -41,6 +43,10 @@ fn seen(claim: crate::store::Claim) -> Seen {
 }
 
 impl Enqueue for Queue {
+    fn keeps_requests(&self) -> bool {
+        self.store.is_some()
+    }
+
     fn try_enqueue(&self, job: Job) -> Result<(), Job> {
         self.tx.try_send(job).map_err(|e| match e {
             mpsc::error::TrySendError::Full(j) | mpsc::error::TrySendError::Closed(j) => j,
@@ -61,7 +67,7 @@ impl Enqueue for Queue {
             };
             // Kept and queued in a task of its own: should the caller go away while the run is
             // being committed, the run committed is still queued here (not left to a restart).
-            let run = runs::new_run(&job, &request);
+            let run = runs::new_run(&job, &request, self.keep_body);
             let id = job.id;
             let kept = tokio::spawn(async move {
                 let claim = store.accept(run, key).await;

@@ -172,6 +172,7 @@ fn give_up(store: &Arc<dyn Store>, run: &Unfinished, why: &str) {
         at: None,
         logs: Vec::new(),
         attempts: 0,
+        request: None,
     });
 }
 

@@ -2,58 +2,15 @@
 //! frame) and the record of its end.
 
 use crate::request::handle::{Accepted, Job, Record};
+use crate::request::received;
 use crate::store::{self, Ended, NewRun};
 
-/// Headers a kept request never shows: credentials and signatures.
-fn masked(name: &str) -> bool {
-    matches!(name, "authorization" | "proxy-authorization" | "cookie" | "stripe-signature")
-        || name.contains("signature")
-        || name.contains("hmac")
-        || name.contains("token")
-        || name.contains("secret")
-}
-
-/// A request's headers as a kept run shows them: credentials and signatures masked.
-struct Shown<'a>(&'a http::HeaderMap);
-
-impl serde::Serialize for Shown<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_map(self.0.iter().map(|(name, value)| {
-            let shown = if masked(name.as_str()) {
-                std::borrow::Cow::Borrowed("[masked]")
-            } else {
-                String::from_utf8_lossy(value.as_bytes())
-            };
-            (name.as_str(), shown)
-        }))
-    }
-}
-
-/// The request as a kept run shows it.
-#[derive(serde::Serialize)]
-struct Kept<'a> {
-    method: &'a str,
-    #[serde(serialize_with = "as_text")]
-    target: &'a http::Uri,
-    headers: Shown<'a>,
-    body: &'a str,
-}
-
-fn as_text<S: serde::Serializer>(uri: &&http::Uri, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_str(uri)
-}
-
-/// An accepted async run as the store keeps it: the request and the frame written as JSON text
-/// here, straight from the values (no copy of them for the store to take apart again).
-pub(crate) fn new_run(job: &Job, request: &Accepted<'_>) -> NewRun {
-    let mut body = String::from_utf8_lossy(request.body).into_owned();
-    job.served.redact(&mut body);
-    let kept = Kept {
-        method: request.head.method.as_str(),
-        target: request.head.uri,
-        headers: Shown(request.head.headers),
-        body: &body,
-    };
+/// An accepted async run as the store keeps it: the request (its body up to `keep_body` bytes)
+/// and the frame written as JSON text here, straight from the values (no copy of them for the
+/// store to take apart again).
+pub(crate) fn new_run(job: &Job, request: &Accepted<'_>, keep_body: usize) -> NewRun {
+    let head = request.head;
+    let body = received::Body::of(&bytes::Bytes::copy_from_slice(request.body), keep_body, None);
     let served = &job.served;
     let mut digits = [0u8; 16];
     NewRun {
@@ -62,7 +19,7 @@ pub(crate) fn new_run(job: &Job, request: &Accepted<'_>) -> NewRun {
         version: served.version.clone(),
         // Serializing strings and JSON values into text cannot fail.
         frame: serde_json::to_string(&job.frame).unwrap_or_else(|_| "[]".into()),
-        request: serde_json::to_string(&kept).unwrap_or_else(|_| "{}".into()),
+        request: received::json(head.method, head.uri, head.headers, &body, served),
         env_names: served.env_names.clone(),
         accepted_ms: store::now_ms(),
     }
@@ -83,5 +40,6 @@ pub(crate) fn ended(r: Record) -> Ended {
         at: r.at,
         logs: r.logs,
         attempts: r.attempts,
+        request: r.request,
     }
 }

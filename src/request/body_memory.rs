@@ -36,9 +36,30 @@ impl BodyMemory {
         Some(Reserved { memory: self, bytes })
     }
 
+    /// Reserves `bytes` for as long as the guard lives, wherever it goes (a kept request waiting
+    /// for the store's writer); `None` when they do not fit.
+    pub fn reserve_owned(self: &std::sync::Arc<Self>, bytes: usize) -> Option<OwnedReserved> {
+        let reserved = self.reserve(bytes)?;
+        std::mem::forget(reserved);
+        Some(OwnedReserved { memory: self.clone(), bytes })
+    }
+
     /// Bytes reserved now.
     pub fn used(&self) -> usize {
         self.used.load(Ordering::Relaxed)
+    }
+}
+
+/// Bytes reserved by [`BodyMemory::reserve_owned`], returned when dropped.
+#[derive(Debug)]
+pub struct OwnedReserved {
+    memory: std::sync::Arc<BodyMemory>,
+    bytes: usize,
+}
+
+impl Drop for OwnedReserved {
+    fn drop(&mut self) {
+        self.memory.used.fetch_sub(self.bytes, Ordering::Relaxed);
     }
 }
 

@@ -42,6 +42,10 @@ pub struct Limits {
     pub body_memory: Arc<crate::request::body_memory::BodyMemory>,
     /// `--max-steps`, `--max-memory`: the bounds of each execution.
     pub budget: eval::Budget,
+    /// `--keep-body`: the body a kept request keeps whole, at most.
+    pub keep_body: usize,
+    /// The bodies of sync requests waiting to be written with their records.
+    pub waiting_bodies: Arc<crate::request::body_memory::BodyMemory>,
 }
 
 /// Default of `--max-body-memory`: 256 MiB.
@@ -55,6 +59,10 @@ impl Default for Limits {
             trusted_proxies: Arc::from([]),
             body_memory: Arc::new(crate::request::body_memory::BodyMemory::new(MAX_BODY_MEMORY)),
             budget: eval::Budget::default(),
+            keep_body: crate::request::received::KEEP_BODY,
+            waiting_bodies: Arc::new(crate::request::body_memory::BodyMemory::new(
+                crate::request::received::WAITING_BODIES,
+            )),
         }
     }
 }
@@ -220,6 +228,12 @@ pub trait Enqueue: Send + Sync {
         Box::pin(std::future::ready(taken))
     }
 
+    /// Whether a sync execution's request is kept with its record (a store keeps it). By
+    /// default not.
+    fn keeps_requests(&self) -> bool {
+        false
+    }
+
     /// Claims a sync execution's `dedupe` key. By default every delivery is the first.
     fn claim<'a>(&'a self, _served: &'a Served, _id: ExecId, _dedupe: DedupeKey) -> Deciding<'a> {
         Box::pin(std::future::ready(Ok(Seen::First)))
@@ -266,6 +280,8 @@ pub struct Record {
     pub logs: Vec<String>,
     /// The attempts its effects made.
     pub attempts: u32,
+    /// The request, when the store keeps it with the record (a sync execution's).
+    pub(crate) request: Option<Arc<crate::request::received::Received>>,
 }
 
 pub struct Handled {
@@ -546,7 +562,8 @@ where
             let going = Going { router, limits, queue, served, id, started };
             return Box::pin(going.on(frame, head, &bytes, dedupe)).await;
         }
-        let (response, record) = execute_now(s, &mut frame, id, started, limits.budget);
+        let (response, mut record) = execute_now(s, &mut frame, id, started, limits.budget);
+        record.request = received(queue, served, head, &bytes, limits);
         remembered(queue, s, id, None, response, record)
     }
 }
@@ -599,7 +616,7 @@ impl<'a> Going<'a> {
         self,
         mut frame: Vec<Value>,
         head: Head<'a>,
-        bytes: &'a [u8],
+        bytes: &'a Bytes,
         dedupe: Option<DedupeKey>,
     ) -> Handled {
         let Going { router, limits, queue, served, id, started } = self;
@@ -697,12 +714,12 @@ impl<'a> Going<'a> {
             // A workflow that loops may run long: on the blocking pool, so that the threads answering
             // other requests are never held up by it.
             let mut steps = queue.steps(id, served);
-            let served = served.clone();
+            let on_pool = served.clone();
             let budget = limits.budget;
             let runtime = tokio::runtime::Handle::current();
             let ran = tokio::task::spawn_blocking(move || {
                 let mut frame = frame;
-                runtime.block_on(execute(&served, &mut frame, id, started, steps.as_mut(), budget))
+                runtime.block_on(execute(&on_pool, &mut frame, id, started, steps.as_mut(), budget))
             })
             .await;
             let Ok((response, record)) = ran else {
@@ -714,6 +731,8 @@ impl<'a> Going<'a> {
                     "execution did not finish",
                 );
             };
+            let mut record = record;
+            record.request = received(queue, served, head, bytes, limits);
             let handled = remembered(queue, s, id, dedupe, response, record);
             if let Some(c) = claimed {
                 c.keep();
@@ -722,7 +741,8 @@ impl<'a> Going<'a> {
         }
         // Effects are awaited here, on this request's task: waiting holds no thread.
         let mut steps = queue.steps(id, served);
-        let (response, record) = execute(s, &mut frame, id, started, steps.as_mut(), limits.budget).await;
+        let (response, mut record) = execute(s, &mut frame, id, started, steps.as_mut(), limits.budget).await;
+        record.request = received(queue, served, head, bytes, limits);
         let handled = remembered(queue, s, id, dedupe, response, record);
         if let Some(c) = claimed {
             c.keep();
@@ -771,6 +791,7 @@ impl Rejecter<'_> {
             at: None,
             logs: Vec::new(),
             attempts: 0,
+            request: None,
         };
         Handled { response, record: Some(record), accepted: None }
     }
@@ -903,6 +924,26 @@ impl Drop for Claimed<'_> {
     }
 }
 
+/// A sync execution's request, for a store that keeps it with the record (`--keep-body`).
+fn received(
+    queue: &dyn Enqueue,
+    served: &Arc<Served>,
+    head: Head<'_>,
+    body: &Bytes,
+    limits: &Limits,
+) -> Option<Arc<crate::request::received::Received>> {
+    if !queue.keeps_requests() {
+        return None;
+    }
+    Some(Arc::new(crate::request::received::Received {
+        method: head.method.clone(),
+        uri: head.uri.clone(),
+        headers: head.headers.clone(),
+        body: crate::request::received::Body::of(body, limits.keep_body, Some(&limits.waiting_bodies)),
+        served: served.clone(),
+    }))
+}
+
 /// With a `dedupe` key, keeps the answer a sync execution gave so duplicates get it again;
 /// an execution that failed or answered `5xx` lets go of its key instead, so that the sender's
 /// redelivery runs.
@@ -965,6 +1006,7 @@ fn duplicate(
         at: None,
         logs: Vec::new(),
         attempts: 0,
+        request: None,
     };
     Handled { response, record: Some(record), accepted: None }
 }
@@ -1023,6 +1065,7 @@ fn preflight<B>(s: &Served, req: &Request<B>, id: ExecId, started: Instant) -> H
         at: None,
         logs: Vec::new(),
         attempts: 0,
+        request: None,
     };
     Handled { response, record: Some(record), accepted: None }
 }
@@ -1208,6 +1251,7 @@ fn ended(
         at,
         logs,
         attempts: 0,
+        request: None,
     };
     (response, record)
 }

@@ -14,6 +14,7 @@ pub mod handle;
 pub(crate) mod outcome;
 pub(crate) mod plan;
 pub mod qs;
+pub(crate) mod received;
 pub mod served;
 pub mod signature;
 pub(crate) mod step;

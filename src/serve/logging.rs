@@ -584,6 +584,7 @@ mod tests {
             at: Some("w.wf:3:5".into()),
             logs: logs.iter().map(|l| l.to_string()).collect(),
             attempts: 0,
+            request: None,
         }
     }
 

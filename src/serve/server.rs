@@ -52,6 +52,8 @@ pub(crate) struct Options {
     pub secrets_dir: Option<PathBuf>,
     /// `--max-body-memory SIZE`: bytes all the bodies being read may hold together.
     pub max_body_memory: usize,
+    /// `--keep-body`.
+    pub keep_body: usize,
     /// `--allow-run`: workflows may run programs.
     pub allow_run: bool,
     /// `--workers N`: async executions run at once.
@@ -350,8 +352,18 @@ async fn run(opts: Options, router: Router) -> ExitCode {
             trusted_proxies: Arc::from(opts.trusted_proxies.as_slice()),
             body_memory: Arc::new(crate::request::body_memory::BodyMemory::new(opts.max_body_memory)),
             budget: opts.budget,
+            keep_body: opts.keep_body,
+            waiting_bodies: Arc::new(crate::request::body_memory::BodyMemory::new(
+                crate::request::received::WAITING_BODIES,
+            )),
         },
-        queue: Queue { tx: tx.clone(), effects: effects.clone(), store: store.clone(), keys },
+        queue: Queue {
+            tx: tx.clone(),
+            effects: effects.clone(),
+            store: store.clone(),
+            keys,
+            keep_body: opts.keep_body,
+        },
         ids: handle::ExecIds::new(u64::from_le_bytes(seed) & 0xffff_ffff_0000_0000),
     });
 

@@ -44,7 +44,7 @@ pub(crate) struct NewRun {
 }
 
 /// An execution that ended (sync or async), for the history.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub(crate) struct Ended {
     /// The execution's id as the store keys it (its 64 bits; written in hex where shown).
     pub id: i64,
@@ -62,6 +62,9 @@ pub(crate) struct Ended {
     /// The attempts its effects made (in this turn: a retried run's are added to its earlier
     /// ones).
     pub attempts: u32,
+    /// A sync execution's request, written as text by the store's writer (an async run's was
+    /// kept when it was accepted).
+    pub request: Option<Arc<crate::request::received::Received>>,
 }
 
 /// A run accepted but not ended when the store was last closed: resumed at start.

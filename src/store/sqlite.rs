@@ -336,6 +336,7 @@ fn migrate(conn: &mut Connection) -> Result<(), String> {
         // history record keeps the attempts its effects made.
         if version == 3 {
             history::add_attempts(&tx).map_err(sql)?;
+            tx.execute_batch("ALTER TABLE history ADD COLUMN requests BLOB").map_err(sql)?;
         }
         // 4: a run counts the retries asked of it (their calls' idempotency keys differ).
         if (1..4).contains(&version) {
@@ -1045,6 +1046,7 @@ mod tests {
             at: None,
             logs: Vec::new(),
             attempts: 0,
+            request: None,
         };
         store.ended(later.clone());
         later.id = 10;

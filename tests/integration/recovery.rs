@@ -299,3 +299,60 @@ fn runs_retry_from_start_does_every_step_again_and_a_running_run_is_refused() {
     assert_eq!(unknown.status.code(), Some(1));
     assert!(crate::common::text(&unknown.stderr).contains("no execution"));
 }
+
+#[test]
+fn every_execution_keeps_its_request_with_large_bodies_as_their_digest() {
+    let wf = r#"workflow pay {
+  trigger webhook { path "/pay" auth bearer secret("PAY_TOKEN") }
+  extract { amount = body "amount" as number }
+  respond 200 json { ok: amount > 0 }
+}
+workflow later {
+  trigger webhook { path "/later" mode async }
+  log "later"
+}"#;
+    let dir = Dir::new(&[("pay.wf", wf)]);
+    let root = dir.path().to_path_buf();
+    let store = root.join("state.db");
+    let mut cmd = Command::new(crate::common::wf_bin());
+    cmd.arg("serve")
+        .arg(&root)
+        .args(["--listen", "127.0.0.1:0", "--store", store.to_str().expect("utf8"), "--keep-body", "1KiB"])
+        .env("PAY_TOKEN", "tok-PLANTED-0001")
+        .current_dir(&root);
+    let server = Server::spawn(cmd, dir);
+    let store = store.to_str().expect("utf8").to_string();
+    let auth = ("Authorization", "Bearer tok-PLANTED-0001");
+    let json = ("Content-Type", "application/json");
+    let small = server.post("/pay?order=7", &[auth, json], r#"{"amount": 12}"#);
+    assert_eq!(small.status, 200, "{}", small.body);
+    let big_body = format!(r#"{{"amount": 1, "pad": "{}"}}"#, "x".repeat(4000));
+    let big = server.post("/pay", &[auth, json], &big_body);
+    assert_eq!(big.status, 200, "{}", big.body);
+    let later = server.post("/later", &[json], &big_body);
+    let id = |r: &crate::common::Resp| r.header("x-wf-execution").expect("id").to_string();
+
+    let shown = shown_when(&store, &id(&small), |s| s["request"].is_object());
+    let request = &shown["request"];
+    assert_eq!(
+        (request["method"].as_str(), request["target"].as_str()),
+        (Some("POST"), Some("/pay?order=7"))
+    );
+    assert_eq!(request["headers"]["authorization"], "[masked]");
+    assert_eq!(request["body"], r#"{"amount": 12}"#);
+    // The digest as coreutils computes it, not wf.
+    let digest = |text: &str| {
+        let out = crate::common::pipe("sha256sum", &[], text.as_bytes());
+        crate::common::text(&out.stdout).split_whitespace().next().unwrap_or("").to_string()
+    };
+    for r in [&big, &later] {
+        let shown = shown_when(&store, &id(r), |s| s["request"].is_object());
+        let request = &shown["request"];
+        assert!(request.get("body").is_none(), "over --keep-body: {request}");
+        assert_eq!(request["body_size"], big_body.len());
+        assert_eq!(request["body_sha256"], digest(&big_body));
+    }
+    let out = crate::common::wf(&["runs", "--store", &store, "show", &id(&small)]);
+    let text = crate::common::text(&out.stdout);
+    assert!(text.contains("POST /pay?order=7") && !text.contains("PLANTED"), "{text}");
+}

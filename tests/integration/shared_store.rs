@@ -338,11 +338,32 @@ fn runs_retry_and_prune_work_on_the_shared_store() {
     // Only a failed async run can be retried.
     let again = crate::common::wf(&["runs", "--store", &pg.url, "retry", &id]);
     assert_eq!(again.status.code(), Some(1));
+    // The run's request is kept through its end; a sync execution keeps its own.
+    assert_eq!(shown["request"]["target"], "/relay", "{shown}");
+    let sync = format!(
+        "{wf}\nworkflow echo {{\n  trigger webhook {{ path \"/echo\" }}\n  respond 200 text \"ok\"\n}}\n"
+    );
+    let c = instance(&sync, &pg.url, &[]);
+    let echoed = c.post("/echo?x=1", &[("X-Token", "t-secret")], "hello");
+    let echo = echoed.header("x-wf-execution").expect("id").to_string();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let kept = loop {
+        let out = crate::common::wf(&["runs", "--store", &pg.url, "--format", "json", "show", &echo]);
+        let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        if shown["request"].is_object() {
+            break shown["request"].clone();
+        }
+        assert!(Instant::now() < deadline, "the sync request was not kept: {shown}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!((kept["target"].as_str(), kept["body"].as_str()), (Some("/echo?x=1"), Some("hello")));
+    assert_eq!(kept["headers"]["x-token"], "[masked]");
+    drop(c);
     // Pruning takes ended executions.
     let out = crate::common::wf(&["runs", "--store", &pg.url, "prune", "--older-than", "0s"]);
     assert_eq!(out.status.code(), Some(0), "{}", crate::common::text(&out.stderr));
     assert!(
-        crate::common::text(&out.stdout).contains("pruned 1 executions"),
+        crate::common::text(&out.stdout).contains("pruned 2 executions"),
         "{}",
         crate::common::text(&out.stdout)
     );

@@ -611,6 +611,7 @@ async fn apply(
                     &logs,
                     &me,
                     &i32::try_from(e.attempts).unwrap_or(i32::MAX),
+                    &e.request.as_ref().map(|r| r.to_json()),
                 ],
             )
             .await?;
@@ -859,6 +860,7 @@ mod shared {
             at: None,
             logs: Vec::new(),
             attempts: 0,
+            request: None,
         });
         dead.flush().await.expect("flush");
         let shown = b.show(&format!("{:016x}", 1)).await.expect("show").expect("kept");

@@ -148,12 +148,13 @@ ON CONFLICT (execution, n) DO UPDATE SET kind = EXCLUDED.kind, state = 'finished
 /// An execution's end: a sync one's whole record; an async run's end only while this instance
 /// owns it.
 pub(super) const ENDED: &str = "
-INSERT INTO wf_executions (id, workflow, mode, state, started_ms, ended_ms, duration_ms, status, outcome, reason, at, logs, attempts)
-VALUES ($1, $2, $3, 'ended', $4, $5, $6, $7, $8, $9, $10, $11, $13)
+INSERT INTO wf_executions (id, workflow, mode, state, started_ms, ended_ms, duration_ms, status, outcome, reason, at, logs, attempts, request)
+VALUES ($1, $2, $3, 'ended', $4, $5, $6, $7, $8, $9, $10, $11, $13, $14)
 ON CONFLICT (id) DO UPDATE SET state = 'ended', ended_ms = EXCLUDED.ended_ms,
     duration_ms = EXCLUDED.duration_ms, status = EXCLUDED.status, outcome = EXCLUDED.outcome,
     reason = EXCLUDED.reason, at = EXCLUDED.at, logs = EXCLUDED.logs,
     attempts = wf_executions.attempts + EXCLUDED.attempts,
+    request = COALESCE(EXCLUDED.request, wf_executions.request),
     frame = CASE WHEN EXCLUDED.outcome = 'failed' THEN wf_executions.frame END
 WHERE wf_executions.mode = 'sync' OR wf_executions.owner = $12";
 

@@ -19,7 +19,8 @@ CREATE TABLE IF NOT EXISTS history (
     last_ms  INTEGER NOT NULL,
     count    INTEGER NOT NULL,
     records  BLOB NOT NULL,
-    stepped  TEXT
+    stepped  TEXT,
+    requests BLOB
 );
 CREATE INDEX IF NOT EXISTS history_block ON history (block);
 CREATE INDEX IF NOT EXISTS history_first ON history (first_ms);
@@ -30,6 +31,10 @@ CREATE INDEX IF NOT EXISTS history_last ON history (last_ms);
 /// log lines, attempts its effects made (in this order, which is the encoding: change it only
 /// with the schema version).
 type Stored = (i64, String, u16, String, i64, i64, Option<String>, Option<String>, Vec<String>, u32);
+
+/// The requests of a row's records, for `show` only (`list` never reads them): (id, request as
+/// JSON text), in the same compact form.
+type Requests = Vec<(i64, String)>;
 
 /// A record as schema 3 kept it (without attempts).
 type StoredV3 = (i64, String, u16, String, i64, i64, Option<String>, Option<String>, Vec<String>);
@@ -62,7 +67,7 @@ pub(super) fn add_attempts(tx: &Transaction<'_>) -> Result<(), rusqlite::Error> 
 pub(super) fn write(tx: &Transaction<'_>, ended: &mut [(i64, &Ended, bool)]) -> Result<(), rusqlite::Error> {
     ended.sort_unstable_by_key(|(id, _, _)| *id);
     let mut statement = tx.prepare_cached(
-        "INSERT INTO history (block, first_ms, last_ms, count, records, stepped) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO history (block, first_ms, last_ms, count, records, stepped, requests) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?;
     let mut bytes: Vec<u8> = Vec::new();
     for group in ended.chunk_by(|(a, _, _), (b, _, _)| a >> BLOCK == b >> BLOCK) {
@@ -90,6 +95,10 @@ pub(super) fn write(tx: &Transaction<'_>, ended: &mut [(i64, &Ended, bool)]) -> 
             // Numbers, strings and options always encode (into a vector, which cannot fail).
             bytes = postcard::to_extend(&record, std::mem::take(&mut bytes)).unwrap_or_default();
         }
+        // Their requests, written as text here, on the writer's thread.
+        let requests: Requests =
+            group.iter().filter_map(|(id, e, _)| e.request.as_ref().map(|r| (*id, r.to_json()))).collect();
+        let requests = (!requests.is_empty()).then(|| postcard::to_stdvec(&requests).unwrap_or_default());
         // The executions that journaled steps (kept in the steps table): rare, pruned with them.
         let stepped: Vec<i64> = group.iter().filter(|(_, _, s)| *s).map(|(id, _, _)| *id).collect();
         let stepped = (!stepped.is_empty()).then(|| serde_json::to_string(&stepped).unwrap_or_default());
@@ -99,7 +108,8 @@ pub(super) fn write(tx: &Transaction<'_>, ended: &mut [(i64, &Ended, bool)]) -> 
             last_ms,
             group.len() as i64,
             bytes,
-            stepped
+            stepped,
+            requests
         ])?;
     }
     Ok(())
@@ -183,19 +193,25 @@ pub(super) fn list(conn: &Connection, f: &Filter) -> Result<Vec<RunView>, rusqli
 /// The record of execution `id`, if the history has it.
 pub(super) fn show(conn: &Connection, id: &str) -> Result<Option<RunView>, rusqlite::Error> {
     let id = key(id);
-    let mut statement = conn.prepare("SELECT records FROM history WHERE block = ?1")?;
+    let mut statement = conn.prepare("SELECT records, requests FROM history WHERE block = ?1")?;
     let mut rows = statement.query(params![id >> BLOCK])?;
     while let Some(row) = rows.next()? {
         let bytes: Vec<u8> = row.get(0)?;
         if let Some(r) = records(&bytes).into_iter().find(|r| r.0 == id) {
-            return Ok(Some(view(r)));
+            let mut shown = view(r);
+            let requests: Option<Vec<u8>> = row.get(1)?;
+            shown.request = requests
+                .and_then(|b| postcard::from_bytes::<Requests>(&b).ok())
+                .and_then(|all| all.into_iter().find(|(of, _)| *of == id))
+                .and_then(|(_, text)| serde_json::from_str(&text).ok());
+            return Ok(Some(shown));
         }
     }
     Ok(None)
 }
 
-/// A row looked at by `prune`: rowid, last_ms, count, records, stepped.
-type PruneRow = (i64, i64, i64, Vec<u8>, Option<String>);
+/// A row looked at by `prune`: rowid, last_ms, count, records, stepped, requests.
+type PruneRow = (i64, i64, i64, Vec<u8>, Option<String>, Option<Vec<u8>>);
 
 /// Deletes the records that started before `before_ms`, looking at `rows` rows at most (the
 /// oldest first): a row all of whose records are older goes whole, a row the cut falls inside
@@ -205,16 +221,16 @@ pub(super) fn prune(tx: &Transaction<'_>, before_ms: i64, rows: usize) -> Result
     let limit = i64::try_from(rows).unwrap_or(i64::MAX);
     let old: Vec<PruneRow> = {
         let mut statement = tx.prepare(
-            "SELECT rowid, last_ms, count, records, stepped FROM history WHERE first_ms < ?1 ORDER BY first_ms LIMIT ?2",
+            "SELECT rowid, last_ms, count, records, stepped, requests FROM history WHERE first_ms < ?1 ORDER BY first_ms LIMIT ?2",
         )?;
         let found = statement.query_map(params![before_ms, limit], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
         })?;
         found.collect::<Result<_, _>>()?
     };
     let mut gone = 0;
     let mut steps = tx.prepare_cached("DELETE FROM steps WHERE execution = ?1")?;
-    for (rowid, last_ms, count, bytes, stepped) in &old {
+    for (rowid, last_ms, count, bytes, stepped, requests) in &old {
         let stepped: Vec<i64> =
             stepped.as_deref().and_then(|s| serde_json::from_str(s).ok()).unwrap_or_default();
         if *last_ms < before_ms {
@@ -239,9 +255,17 @@ pub(super) fn prune(tx: &Transaction<'_>, before_ms: i64, rows: usize) -> Result
         let bytes = encode(&kept);
         let stepped: Vec<i64> = stepped.into_iter().filter(|id| kept.iter().any(|r| r.0 == *id)).collect();
         let stepped = (!stepped.is_empty()).then(|| serde_json::to_string(&stepped).unwrap_or_default());
+        let requests: Option<Vec<u8>> = requests
+            .as_deref()
+            .and_then(|b| postcard::from_bytes::<Requests>(b).ok())
+            .map(|all| {
+                all.into_iter().filter(|(id, _)| kept.iter().any(|r| r.0 == *id)).collect::<Requests>()
+            })
+            .filter(|left| !left.is_empty())
+            .map(|left| postcard::to_stdvec(&left).unwrap_or_default());
         tx.execute(
-            "UPDATE history SET first_ms = ?2, count = ?3, records = ?4, stepped = ?5 WHERE rowid = ?1",
-            params![rowid, first_ms, kept.len() as i64, bytes, stepped],
+            "UPDATE history SET first_ms = ?2, count = ?3, records = ?4, stepped = ?5, requests = ?6 WHERE rowid = ?1",
+            params![rowid, first_ms, kept.len() as i64, bytes, stepped, requests],
         )?;
     }
     Ok(gone)
@@ -264,6 +288,7 @@ mod tests {
             at: None,
             logs: vec![format!("log of {id}")],
             attempts: 0,
+            request: None,
         }
     }
 
