@@ -36,6 +36,15 @@ print(json.dumps(out))
     rows
 }
 
+/// The sum of the samples named `name` whose labels include `labels`.
+fn value(samples: &[(String, serde_json::Value, f64)], name: &str, labels: &[(&str, &str)]) -> f64 {
+    samples
+        .iter()
+        .filter(|(n, l, _)| n == name && labels.iter().all(|(k, v)| l[*k] == *v))
+        .map(|(_, _, v)| *v)
+        .sum()
+}
+
 fn admin_addr(s: &Server) -> std::net::SocketAddr {
     let log = s.wait_log("admin listening on http://");
     let line = log.lines().find(|l| l.contains("admin listening on http://")).expect("line");
@@ -76,13 +85,7 @@ fn metrics_count_known_traffic_and_health_endpoints_answer() {
     assert_eq!(scrape.status, 200);
     assert!(scrape.header("content-type").is_some_and(|c| c.starts_with("application/openmetrics-text")));
     let samples = parse_with_python(&scrape.body);
-    let value = |name: &str, labels: &[(&str, &str)]| -> f64 {
-        samples
-            .iter()
-            .filter(|(n, l, _)| n == name && labels.iter().all(|(k, v)| l[*k] == *v))
-            .map(|(_, _, v)| *v)
-            .sum()
-    };
+    let value = |name: &str, labels: &[(&str, &str)]| value(&samples, name, labels);
     assert_eq!(value("wf_requests_total", &[("workflow", "pay"), ("status", "200")]), 3.0);
     assert_eq!(value("wf_requests_total", &[("workflow", "pay"), ("status", "500")]), 1.0);
     assert_eq!(value("wf_requests_total", &[("workflow", "pay"), ("status", "401")]), 1.0);
@@ -139,13 +142,7 @@ fn metrics_count_effects_by_workflow_kind_and_result_with_their_durations() {
         assert_eq!(request(s.addr, "POST", "/relay", &[], b"").status, 200);
     }
     let samples = parse_with_python(&request(admin, "GET", "/metrics", &[], b"").body);
-    let value = |name: &str, labels: &[(&str, &str)]| -> f64 {
-        samples
-            .iter()
-            .filter(|(n, l, _)| n == name && labels.iter().all(|(k, v)| l[*k] == *v))
-            .map(|(_, _, v)| *v)
-            .sum()
-    };
+    let value = |name: &str, labels: &[(&str, &str)]| value(&samples, name, labels);
     let http = [("workflow", "relay"), ("kind", "http")];
     assert_eq!(value("wf_effects_total", &[http[0], http[1], ("result", "2xx")]), 4.0);
     assert_eq!(value("wf_effects_total", &[http[0], http[1], ("result", "5xx")]), 2.0);
