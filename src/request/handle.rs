@@ -8,6 +8,7 @@ use crate::request::eval::{self, Answer, Outcome};
 use crate::request::extract::{self, Inputs};
 use crate::request::form;
 use crate::request::outcome::{Mode, Outcome as Ending};
+use crate::request::rejection::Rejection;
 use crate::request::served::{Access, Router, Served};
 use crate::request::signature::{self, Signed, Verifier};
 use crate::request::step::Steps;
@@ -15,8 +16,8 @@ use bytes::Bytes;
 use futures_util::FutureExt as _;
 use http::header::{
     HeaderName, HeaderValue, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS,
-    ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_MAX_AGE, ACCESS_CONTROL_REQUEST_HEADERS, ALLOW,
-    AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HOST, ORIGIN, RETRY_AFTER, VARY, WWW_AUTHENTICATE,
+    ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_MAX_AGE, ACCESS_CONTROL_REQUEST_HEADERS, AUTHORIZATION,
+    CONTENT_LENGTH, CONTENT_TYPE, HOST, ORIGIN, VARY,
 };
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
@@ -349,13 +350,7 @@ where
         let r = Rejecter { router, id, started };
 
         let Some(served) = router.get(req.uri().path()) else {
-            return r.reject(
-                None,
-                StatusCode::NOT_FOUND,
-                json!({"error": "not found"}),
-                &[],
-                "no workflow serves this path",
-            );
+            return r.reject(None, Rejection::NotFound);
         };
         let s: &Served = served;
         let wf = &s.wf;
@@ -364,46 +359,24 @@ where
             return preflight(s, req, id, started);
         }
         if !wf.methods.contains(req.method()) {
-            let allow = [(ALLOW, s.allow_methods.clone())];
-            return r.reject(
-                Some(s),
-                StatusCode::METHOD_NOT_ALLOWED,
-                json!({"error": "method not allowed"}),
-                &allow,
-                "method not allowed",
-            );
+            return r.reject(Some(s), Rejection::MethodNotAllowed { allow: s.allow_methods.clone() });
         }
         let peer = req.extensions().get::<Peer>().map_or(IpAddr::from([127, 0, 0, 1]), |p| p.0);
         let ip = if s.plan.needs_ip { client_ip(peer, req.headers(), &limits.trusted_proxies) } else { None };
         if !wf.allow.is_empty() && !ip.is_some_and(|ip| wf.allow.iter().any(|n| n.contains(&ip))) {
-            return r.reject(
-                Some(s),
-                StatusCode::FORBIDDEN,
-                json!({"error": "forbidden"}),
-                &[],
-                "caller not allowed",
-            );
+            return r.reject(Some(s), Rejection::Forbidden);
         }
         if !permitted(&s.access, req.headers()) {
-            let challenge = [(WWW_AUTHENTICATE, s.challenge.clone())];
-            let extra: &[(HeaderName, HeaderValue)] =
-                if matches!(s.access, Access::Basic(_)) { &challenge } else { &[] };
-            return r.reject(
-                Some(s),
-                StatusCode::UNAUTHORIZED,
-                json!({"error": "unauthorized"}),
-                extra,
-                "missing or wrong credentials",
-            );
+            let challenge = matches!(s.access, Access::Basic(_)).then(|| s.challenge.clone());
+            return r.reject(Some(s), Rejection::Unauthorized { challenge });
         }
-        let too_large = || json!({"error": "body too large", "limit": limits.max_body});
         let declared = req
             .headers()
             .get(CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|n| n > limits.max_body as u64) {
-            return r.reject(Some(s), StatusCode::PAYLOAD_TOO_LARGE, too_large(), &[], "body over the limit");
+            return r.reject(Some(s), Rejection::TooLarge { limit: limits.max_body });
         }
         // Bodies held in memory have a global budget: a request that cannot reserve its share now
         // gets 503 rather than push the process over it.
@@ -417,47 +390,16 @@ where
         } else {
             match limits.body_memory.reserve(reserve) {
                 Some(reserved) => Some(reserved),
-                None => {
-                    let retry = [(RETRY_AFTER, HeaderValue::from_static("1"))];
-                    return r.reject(
-                        Some(s),
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        json!({"error": "too many request bodies in memory"}),
-                        &retry,
-                        "body memory budget exhausted",
-                    );
-                }
+                None => return r.reject(Some(s), Rejection::BodyMemory),
             }
         };
         let bytes = match read_body(req.body_mut(), limits).await {
             Ok(bytes) => bytes,
-            Err(BodyError::Timeout) => {
-                return r.reject(
-                    Some(s),
-                    StatusCode::REQUEST_TIMEOUT,
-                    json!({"error": "timed out reading the body"}),
-                    &[],
-                    "body timeout",
-                );
-            }
+            Err(BodyError::Timeout) => return r.reject(Some(s), Rejection::BodyTimeout),
             Err(BodyError::TooLarge) => {
-                return r.reject(
-                    Some(s),
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    too_large(),
-                    &[],
-                    "body over the limit",
-                );
+                return r.reject(Some(s), Rejection::TooLarge { limit: limits.max_body })
             }
-            Err(BodyError::Failed) => {
-                return r.reject(
-                    Some(s),
-                    StatusCode::BAD_REQUEST,
-                    json!({"error": "could not read the body"}),
-                    &[],
-                    "body read failed",
-                );
-            }
+            Err(BodyError::Failed) => return r.reject(Some(s), Rejection::BodyUnreadable),
         };
         let head = Head::of(req);
         let content_type = head.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
@@ -466,39 +408,21 @@ where
         if let Some(verifier) = &s.signature {
             let behind_proxy = limits.trusted_proxies.iter().any(|n| n.contains(&peer));
             if let Err(why) = verify_signature(s, verifier, &head, &bytes, kind, behind_proxy, &mut frame) {
-                let reason = format!("signature: {why}");
-                return r.reject(Some(s), StatusCode::UNAUTHORIZED, json!({"error": why}), &[], &reason);
+                return r.reject(Some(s), Rejection::Signature(why.to_string()));
             }
         }
         let plan = &s.plan;
         if plan.body_paths && !kind.has_paths() && !bytes.is_empty() {
-            let body = json!({
-                "error": "unsupported media type",
-                "expected": "application/json, application/x-www-form-urlencoded or multipart/form-data",
-            });
-            return r.reject(
-                Some(s),
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                body,
-                &[],
-                "body type not readable",
-            );
+            return r.reject(Some(s), Rejection::UnsupportedMedia);
         }
-        let malformed = |what: &str, reason: String| {
-            let body = json!({"error": format!("malformed {what}"), "reason": reason});
-            r.reject(Some(s), StatusCode::BAD_REQUEST, body, &[], &format!("malformed {what}"))
-        };
+        let malformed =
+            |what: &'static str, reason: String| r.reject(Some(s), Rejection::Malformed { what, reason });
         if plan.needs_body && !bytes.is_empty() {
             let tree = match kind {
                 form::Kind::Json => {
                     if let Err(e) = crate::request::body::parse_into(&bytes, &plan.body_need, &mut frame) {
-                        let body = json!({
-                            "error": "malformed JSON",
-                            "line": e.line(),
-                            "column": e.column(),
-                            "reason": format!("{e}"),
-                        });
-                        return r.reject(Some(s), StatusCode::BAD_REQUEST, body, &[], "malformed JSON");
+                        let (line, column, reason) = (e.line(), e.column(), e.to_string());
+                        return r.reject(Some(s), Rejection::MalformedJson { line, column, reason });
                     }
                     None
                 }
@@ -535,8 +459,7 @@ where
             None
         };
         if let Err(e) = extracted(wf, plan, head, ip, raw_body, &mut frame) {
-            let reason = format!("{} {} `{}`: {}", e.source, e.field, e.path, e.reason);
-            return r.reject(Some(s), StatusCode::BAD_REQUEST, e.to_json(), &[], &reason);
+            return r.reject(Some(s), Rejection::Invalid(e));
         }
 
         let dedupe = match &wf.dedupe {
@@ -544,11 +467,7 @@ where
             Some(d) => match eval::eval(&d.key, &frame) {
                 Ok(Value::Null) => None,
                 Ok(v) => Some(DedupeKey { key: crate::request::value::render_string(&v), window: d.window }),
-                Err(e) => {
-                    let body = json!({"error": "workflow failed", "execution": id.to_string()});
-                    let reason = format!("the dedupe key cannot be computed: {e}");
-                    return r.reject(Some(s), StatusCode::INTERNAL_SERVER_ERROR, body, &[], &reason);
-                }
+                Err(e) => return r.reject(Some(s), Rejection::DedupeKey(e)),
             },
         };
         if wf.mode == crate::lang::ast::Mode::Async
@@ -624,12 +543,11 @@ impl<'a> Going<'a> {
         let wf = &s.wf;
         let r = Rejecter { router, id, started };
         let refuse = |refused: Refused| {
-            let retry = [(RETRY_AFTER, HeaderValue::from_static("1"))];
-            let (error, reason) = match refused {
-                Refused::QueueFull => ("queue full", "async queue full"),
-                Refused::StoreUnavailable => ("store unavailable", "the store could not keep the run"),
+            let rejection = match refused {
+                Refused::QueueFull => Rejection::QueueFull,
+                Refused::StoreUnavailable => Rejection::StoreUnavailable,
             };
-            r.reject(Some(s), StatusCode::SERVICE_UNAVAILABLE, json!({"error": error}), &retry, reason)
+            r.reject(Some(s), rejection)
         };
 
         if wf.mode == crate::lang::ast::Mode::Async {
@@ -670,17 +588,7 @@ impl<'a> Going<'a> {
                 };
                 match placed {
                     Ok(true) => Some((permit, Placed { queue, served: s, id })),
-                    Ok(false) => {
-                        let retry = [(RETRY_AFTER, HeaderValue::from_static("1"))];
-                        let body = json!({"error": "too many executions"});
-                        return r.reject(
-                            Some(s),
-                            StatusCode::TOO_MANY_REQUESTS,
-                            body,
-                            &retry,
-                            "over the workflow's concurrency",
-                        );
-                    }
+                    Ok(false) => return r.reject(Some(s), Rejection::OverConcurrency),
                     Err(refused) => return refuse(refused),
                 }
             }
@@ -696,15 +604,7 @@ impl<'a> Going<'a> {
                     return duplicate(s, stored_answer(&answer, id), &of, started, id);
                 }
                 Ok(Seen::Duplicate { of, answer: None }) => {
-                    let retry = [(RETRY_AFTER, HeaderValue::from_static("1"))];
-                    let body = json!({"error": "duplicate in progress", "duplicate_of": of});
-                    return r.reject(
-                        Some(s),
-                        StatusCode::CONFLICT,
-                        body,
-                        &retry,
-                        "a duplicate of a running execution",
-                    );
+                    return r.reject(Some(s), Rejection::DuplicateInProgress { of });
                 }
                 Err(refused) => return refuse(refused),
             }
@@ -722,15 +622,7 @@ impl<'a> Going<'a> {
                 runtime.block_on(execute(&on_pool, &mut frame, id, started, steps.as_mut(), budget))
             })
             .await;
-            let Ok((response, record)) = ran else {
-                return r.reject(
-                    Some(s),
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    json!({"error": "workflow failed", "execution": id.to_string()}),
-                    &[],
-                    "execution did not finish",
-                );
-            };
+            let Ok((response, record)) = ran else { return r.reject(Some(s), Rejection::Unfinished) };
             let mut record = record;
             record.request = received(queue, served, head, bytes, limits);
             let handled = remembered(queue, s, id, dedupe, response, record);
@@ -761,18 +653,13 @@ struct Rejecter<'a> {
 
 impl Rejecter<'_> {
     /// A rejected request's answer and record.
-    fn reject(
-        self,
-        served: Option<&Served>,
-        status: StatusCode,
-        body: Value,
-        extra: &[(HeaderName, HeaderValue)],
-        reason: &str,
-    ) -> Handled {
-        let mut response = json_response(status, &body, self.id);
-        for (k, v) in extra {
-            response.headers_mut().insert(k.clone(), v.clone());
+    fn reject(self, served: Option<&Served>, rejection: Rejection) -> Handled {
+        let status = rejection.status();
+        let mut response = json_response(status, &rejection.body(self.id), self.id);
+        if let Some((name, value)) = rejection.headers() {
+            response.headers_mut().insert(name, value);
         }
+        let reason = rejection.reason();
         let now = Instant::now();
         let record = Record {
             workflow: served.map_or_else(|| Arc::from("-"), |s| s.name.clone()),
@@ -784,7 +671,7 @@ impl Rejecter<'_> {
             ended: now,
             reason: Some({
                 // A caller may send a secret (of any workflow); it never reaches the log.
-                let mut reason = reason.to_string();
+                let mut reason = reason.into_owned();
                 self.router.redact(&mut reason);
                 reason
             }),
@@ -1380,7 +1267,7 @@ mod tests {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         let handled = rt.block_on(handle(&router, &Limits::default(), &Full503, ExecId(1), req));
         assert_eq!(handled.response.status(), StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(handled.response.headers().get(RETRY_AFTER).map(|v| v.as_bytes()), Some(&b"1"[..]));
+        assert_eq!(handled.response.headers().get(http::header::RETRY_AFTER).map(|v| v.as_bytes()), Some(&b"1"[..]));
         assert_eq!(handled.record.map(|r| r.outcome), Some(Ending::Rejected));
     }
 

@@ -15,6 +15,7 @@ pub(crate) mod outcome;
 pub(crate) mod plan;
 pub mod qs;
 pub(crate) mod received;
+pub(crate) mod rejection;
 pub mod served;
 pub mod signature;
 pub(crate) mod step;
