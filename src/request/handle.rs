@@ -1267,7 +1267,10 @@ mod tests {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         let handled = rt.block_on(handle(&router, &Limits::default(), &Full503, ExecId(1), req));
         assert_eq!(handled.response.status(), StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(handled.response.headers().get(http::header::RETRY_AFTER).map(|v| v.as_bytes()), Some(&b"1"[..]));
+        assert_eq!(
+            handled.response.headers().get(http::header::RETRY_AFTER).map(|v| v.as_bytes()),
+            Some(&b"1"[..])
+        );
         assert_eq!(handled.record.map(|r| r.outcome), Some(Ending::Rejected));
     }
 

@@ -240,58 +240,63 @@ impl Ctx {
     }
 }
 
+/// The listeners `wf serve` answers on: the main one, its bound address, and `--admin`'s.
+async fn bind(
+    opts: &Options,
+) -> Result<(tokio::net::TcpListener, SocketAddr, Option<tokio::net::TcpListener>), String> {
+    let addr: SocketAddr = match opts.listen.parse() {
+        Ok(a) => a,
+        Err(_) => tokio::net::lookup_host(&opts.listen)
+            .await
+            .ok()
+            .and_then(|mut a| a.next())
+            .ok_or_else(|| format!("cannot resolve listen address `{}`", opts.listen))?,
+    };
+    let listener =
+        tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let bound = listener.local_addr().map_or(addr, |a| a);
+    let admin = match &opts.admin {
+        Some(a) => Some(
+            tokio::net::TcpListener::bind(a.as_str())
+                .await
+                .map_err(|e| format!("cannot listen on {a} (--admin): {e}"))?,
+        ),
+        None => None,
+    };
+    Ok((listener, bound, admin))
+}
+
+/// The store `--store` names, opened (a SQLite file that cannot be opened yet is stood in for
+/// until it can), or none for `--store memory`.
+async fn open_store(opts: &Options) -> Result<(Option<Arc<Standby>>, Option<Arc<dyn Store>>), String> {
+    Ok(match &opts.store {
+        StoreChoice::Memory => (None, None),
+        StoreChoice::Sqlite(path) => {
+            let s = Arc::new(Standby::open(path)?);
+            (Some(s.clone()), Some(s))
+        }
+        StoreChoice::Postgres(url) => {
+            (None, Some(Arc::new(crate::store::postgres::Postgres::connect(url, opts.lease).await?)))
+        }
+    })
+}
+
 async fn run(opts: Options, router: Router) -> ExitCode {
     // A file-size limit reached (`ulimit -f`) makes a write fail with EFBIG, as a full disk fails
     // with ENOSPC; its signal must not kill the process (and every run it holds in memory).
     let _file_too_big = signal(SignalKind::from_raw(nix::sys::signal::Signal::SIGXFSZ as i32)).ok();
-    let addr: SocketAddr = match opts.listen.parse() {
-        Ok(a) => a,
-        Err(_) => match tokio::net::lookup_host(&opts.listen).await.ok().and_then(|mut a| a.next()) {
-            Some(a) => a,
-            None => {
-                eprintln!("error: cannot resolve listen address `{}`", opts.listen);
-                return ExitCode::from(2);
-            }
-        },
-    };
-    let listener = match tokio::net::TcpListener::bind(addr).await {
-        Ok(l) => l,
+    let (listener, bound, admin) = match bind(&opts).await {
+        Ok(bound) => bound,
         Err(e) => {
-            eprintln!("error: cannot listen on {addr}: {e}");
+            eprintln!("error: {e}");
             return ExitCode::from(2);
         }
     };
-    let bound = listener.local_addr().map_or(addr, |a| a);
-    let admin = match &opts.admin {
-        Some(a) => match tokio::net::TcpListener::bind(a.as_str()).await {
-            Ok(l) => Some(l),
-            Err(e) => {
-                eprintln!("error: cannot listen on {a} (--admin): {e}");
-                return ExitCode::from(2);
-            }
-        },
-        None => None,
-    };
-    let (standby, store): (Option<Arc<Standby>>, Option<Arc<dyn Store>>) = match &opts.store {
-        StoreChoice::Memory => (None, None),
-        StoreChoice::Sqlite(path) => match Standby::open(path) {
-            Ok(s) => {
-                let s = Arc::new(s);
-                (Some(s.clone()), Some(s))
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::from(2);
-            }
-        },
-        StoreChoice::Postgres(url) => {
-            match crate::store::postgres::Postgres::connect(url, opts.lease).await {
-                Ok(s) => (None, Some(Arc::new(s))),
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::from(2);
-                }
-            }
+    let (standby, store) = match open_store(&opts).await {
+        Ok(opened) => opened,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
         }
     };
     // Signal handlers go in before the address is announced: a SIGHUP or SIGTERM sent the moment
@@ -309,23 +314,8 @@ async fn run(opts: Options, router: Router) -> ExitCode {
     if let Some(m) = &metrics {
         m.set_workflows(router.len());
     }
-    let (tx, rx) = mpsc::channel::<Job>(opts.queue_size.max(1));
-    let rx = Arc::new(tokio::sync::Mutex::new(rx));
-    let mut workers = tokio::task::JoinSet::new();
     let keys = Arc::new(Keys::default());
-    // Every run that ended is logged and counted.
-    let report: worker::Report = {
-        let metrics = metrics.clone();
-        Arc::new(move |record: &handle::Record| {
-            logging::record(record);
-            if let Some(m) = &metrics {
-                m.execution(record);
-            }
-        })
-    };
-    for _ in 0..opts.workers.max(1) {
-        workers.spawn(worker::worker(rx.clone(), report.clone(), store.clone(), keys.clone()));
-    }
+    let (tx, rx, workers) = start_workers(&opts, metrics.clone(), store.clone(), keys.clone());
     let mut seed = [0u8; 8];
     let _ = getrandom::fill(&mut seed);
     let needs_peer = std::sync::atomic::AtomicBool::new(router.needs_peer());
@@ -515,55 +505,7 @@ async fn run(opts: Options, router: Router) -> ExitCode {
         let _ = r.await;
     }
     drop(ctx);
-    let all_done = async { while workers.join_next().await.is_some() {} };
-    let drained = tokio::time::timeout(opts.drain_timeout, all_done).await;
-    // History written off the request path is committed before the process ends.
-    if let Some(store) = &store {
-        if let Err(why) = store.flush().await {
-            tracing::error!(target: "wf::store", "the last writes were not kept: {why}");
-        }
-        // Runs not ended are let go for another instance sharing the store to take at once.
-        if let Err(why) = store.leave().await {
-            tracing::warn!(target: "wf::store", "cannot let go of the runs not ended: {why}");
-        }
-    }
-    match drained {
-        Ok(_) => {
-            tracing::info!(target: "wf::server", "stopped");
-            ExitCode::SUCCESS
-        }
-        Err(_) if store.is_some() => {
-            // Kept runs are not lost: the next `wf serve` on this store resumes them.
-            workers.abort_all();
-            let left = rx.lock().await.len();
-            tracing::warn!(
-                target: "wf::server",
-                left,
-                "stopped with accepted runs not ended after --drain-timeout {:?}; they are kept and resume at the next start",
-                opts.drain_timeout
-            );
-            ExitCode::SUCCESS
-        }
-        Err(_) => {
-            // Accepted runs that will not run: say how many and which, and exit non-zero.
-            workers.abort_all();
-            let mut queued = rx.lock().await;
-            let mut ids = Vec::new();
-            while let Ok(job) = queued.try_recv() {
-                ids.push(job.id.to_string());
-            }
-            let shown = ids.iter().take(100).cloned().collect::<Vec<_>>().join(" ");
-            let more = if ids.len() > 100 { format!(" and {} more", ids.len() - 100) } else { String::new() };
-            tracing::error!(
-                target: "wf::server",
-                dropped = ids.len(),
-                "{} accepted async executions were not run within --drain-timeout {:?}: {shown}{more}",
-                ids.len(),
-                opts.drain_timeout
-            );
-            ExitCode::from(1)
-        }
-    }
+    stop_workers(workers, rx, store, opts.drain_timeout).await
 }
 
 /// What `/metrics` reads at scrape time: the async queue and the connection slots.
@@ -602,6 +544,89 @@ async fn serve_admin(listener: tokio::net::TcpListener, metrics: Arc<Metrics>, g
                 hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
             let _ = tokio::time::timeout(Duration::from_secs(30), conn).await;
         });
+    }
+}
+
+/// The async queue and `--workers` workers taking runs from it; every run that ended is logged
+/// and counted.
+#[allow(clippy::type_complexity)]
+fn start_workers(
+    opts: &Options,
+    metrics: Option<Arc<Metrics>>,
+    store: Option<Arc<dyn Store>>,
+    keys: Arc<Keys>,
+) -> (mpsc::Sender<Job>, Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>, tokio::task::JoinSet<()>) {
+    let (tx, rx) = mpsc::channel::<Job>(opts.queue_size.max(1));
+    let rx = Arc::new(tokio::sync::Mutex::new(rx));
+    let report: worker::Report = Arc::new(move |record: &handle::Record| {
+        logging::record(record);
+        if let Some(m) = &metrics {
+            m.execution(record);
+        }
+    });
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..opts.workers.max(1) {
+        workers.spawn(worker::worker(rx.clone(), report.clone(), store.clone(), keys.clone()));
+    }
+    (tx, rx, workers)
+}
+
+/// Lets the workers finish the queue (at most `drain_timeout`), keeps the store's last writes and
+/// lets go of its runs not ended; the exit code says whether accepted runs were lost.
+async fn stop_workers(
+    mut workers: tokio::task::JoinSet<()>,
+    rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
+    store: Option<Arc<dyn Store>>,
+    drain_timeout: Duration,
+) -> ExitCode {
+    let all_done = async { while workers.join_next().await.is_some() {} };
+    let drained = tokio::time::timeout(drain_timeout, all_done).await;
+    // History written off the request path is committed before the process ends.
+    if let Some(store) = &store {
+        if let Err(why) = store.flush().await {
+            tracing::error!(target: "wf::store", "the last writes were not kept: {why}");
+        }
+        // Runs not ended are let go for another instance sharing the store to take at once.
+        if let Err(why) = store.leave().await {
+            tracing::warn!(target: "wf::store", "cannot let go of the runs not ended: {why}");
+        }
+    }
+    match drained {
+        Ok(_) => {
+            tracing::info!(target: "wf::server", "stopped");
+            ExitCode::SUCCESS
+        }
+        Err(_) if store.is_some() => {
+            // Kept runs are not lost: the next `wf serve` on this store resumes them.
+            workers.abort_all();
+            let left = rx.lock().await.len();
+            tracing::warn!(
+                target: "wf::server",
+                left,
+                "stopped with accepted runs not ended after --drain-timeout {:?}; they are kept and resume at the next start",
+                drain_timeout
+            );
+            ExitCode::SUCCESS
+        }
+        Err(_) => {
+            // Accepted runs that will not run: say how many and which, and exit non-zero.
+            workers.abort_all();
+            let mut queued = rx.lock().await;
+            let mut ids = Vec::new();
+            while let Ok(job) = queued.try_recv() {
+                ids.push(job.id.to_string());
+            }
+            let shown = ids.iter().take(100).cloned().collect::<Vec<_>>().join(" ");
+            let more = if ids.len() > 100 { format!(" and {} more", ids.len() - 100) } else { String::new() };
+            tracing::error!(
+                target: "wf::server",
+                dropped = ids.len(),
+                "{} accepted async executions were not run within --drain-timeout {:?}: {shown}{more}",
+                ids.len(),
+                drain_timeout
+            );
+            ExitCode::from(1)
+        }
     }
 }
 
