@@ -230,6 +230,16 @@ pub(crate) trait Store: History {
     }
 }
 
+/// The one failure policy of the writes nobody waits for (history, step notes, kept answers),
+/// which every store gathers and writes in batches off the request path: at most [`WAITING`] of
+/// them wait; while the store fails (a full disk, a database that went away) they are tried again
+/// with the next batches for at most [`KEEP_TRYING`]; past either bound they are dropped and
+/// counted ([`Store::dropped`], `wf_store_dropped_writes`). Writes a caller waits for (an
+/// accepted run, a step's end) are never dropped: they fail, and the caller is told.
+pub(crate) const WAITING: usize = 65_536;
+/// See [`WAITING`].
+pub(crate) const KEEP_TRYING: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Whether a step's end (or a parked run's due time) was kept.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Recorded {

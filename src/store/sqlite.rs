@@ -4,6 +4,7 @@
 //! second connection. A lock file beside the database keeps a second `wf serve` out.
 
 use super::retry::{self, Retried};
+use super::KEEP_TRYING;
 use super::{
     attempts_made, hex, key, Claim, Claimed, Commit, Ended, Filter, History, Key, Mode, NewRun, Outcome,
     Reading, Recorded, RunView, StepView, Store, Unfinished, Version,
@@ -22,8 +23,8 @@ mod history;
 const SCHEMA_VERSION: i64 = 4;
 
 /// Writes waiting for the writer at most; beyond, history writes are dropped (and counted) and
-/// accepts wait.
-const QUEUE: usize = 65_536;
+/// accepts wait (the policy of [`super::WAITING`]).
+const QUEUE: usize = super::WAITING;
 /// Most writes in one transaction.
 const BATCH: usize = 4_096;
 
@@ -108,10 +109,6 @@ struct Cmd {
     /// When a write nobody waits for was first in a batch that failed.
     failed: Option<std::time::Instant>,
 }
-
-/// How long a write nobody waits for (history) is tried again after its batch failed (a full
-/// disk, a store that went away) before it is dropped and counted.
-const KEEP_TRYING: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// The reading connection and the identity (device, inode) of the file it opened.
 type Reader = (Connection, Option<(u64, u64)>);

@@ -40,8 +40,9 @@ use schema::*;
 
 /// The channel instances listen on for runs to take.
 pub(crate) const CHANNEL: &str = "wf_runs";
-/// Writes nobody waits for, gathered at most; beyond, they are dropped and counted.
-const QUEUE: usize = 65_536;
+/// Writes nobody waits for, gathered at most; beyond, they are dropped and counted (the policy
+/// of [`crate::store::WAITING`]).
+const QUEUE: usize = crate::store::WAITING;
 /// Runs taken in one go.
 const TAKE: i64 = 256;
 
@@ -108,6 +109,8 @@ struct Inner {
     /// Held while a batch of gathered writes is written.
     writing: tokio::sync::Mutex<()>,
     dropped: AtomicU64,
+    /// Since when the gathered writes have failed to be written (none while they succeed).
+    failing_since: Mutex<Option<std::time::Instant>>,
     /// Versions known to be in the database.
     known: Mutex<HashSet<String>>,
     /// Woken by `NOTIFY wf_runs`: runs may be there to take.
@@ -145,6 +148,7 @@ impl Postgres {
             later: Mutex::new(Vec::new()),
             writing: tokio::sync::Mutex::new(()),
             dropped: AtomicU64::new(0),
+            failing_since: Mutex::new(None),
             known: Mutex::new(HashSet::new()),
             woken: Arc::new(Notify::new()),
         });
@@ -296,7 +300,17 @@ impl Inner {
             tx.commit().await.map_err(sql)
         }
         .await;
+        let since = self.failing_since.lock().ok().map(|mut f| match &written {
+            Ok(()) => f.take(),
+            Err(_) => Some(*f.get_or_insert_with(std::time::Instant::now)),
+        });
         if let Err(why) = &written {
+            // Tried again for a while (the one policy of `store::WAITING`), then dropped.
+            if since.flatten().is_some_and(|t| t.elapsed() >= crate::store::KEEP_TRYING) {
+                self.dropped.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                tracing::error!(target: "wf::store", dropped = batch.len(), "history not written for {:?}: dropped: {why}", crate::store::KEEP_TRYING);
+                return written;
+            }
             if let Ok(mut waiting) = self.later.lock() {
                 let room = QUEUE.saturating_sub(waiting.len());
                 let lost = batch.len().saturating_sub(room);
