@@ -147,9 +147,31 @@ pub async fn multipart(bytes: bytes::Bytes, content_type: &str) -> Result<Value,
     Ok(Value::Object(out))
 }
 
+/// The JSON a form delivery carries in its one field `payload` (GitHub's deliveries with
+/// content type `application/x-www-form-urlencoded`, Slack's interactions), if `form` is one.
+pub(crate) fn payload(form: &Value) -> Option<Value> {
+    let Value::Object(fields) = form else { return None };
+    if fields.len() != 1 {
+        return None;
+    }
+    let text = fields.get("payload")?.as_str()?;
+    match serde_json::from_str::<Value>(text) {
+        Ok(json @ (Value::Object(_) | Value::Array(_))) => Some(json),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_form_of_one_json_payload_gives_that_json() {
+        let form = urlencoded(b"payload=%7B%22action%22%3A%22opened%22%7D").expect("form");
+        assert_eq!(payload(&form), Some(serde_json::json!({"action": "opened"})));
+        assert_eq!(payload(&urlencoded(b"payload=plain").expect("form")), None);
+        assert_eq!(payload(&urlencoded(b"payload=%7B%7D&other=1").expect("form")), None);
+    }
     use serde_json::json;
 
     #[test]

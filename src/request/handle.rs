@@ -443,9 +443,14 @@ where
                 },
             };
             if let Some(tree) = tree {
+                // A form whose one field `payload` holds JSON (GitHub's and Slack's form
+                // deliveries): a path not in the form is read in that JSON.
+                let inner = form::payload(&tree);
                 for (slot, segs) in &plan.body_reads {
                     if let Some(x) = frame.get_mut(*slot as usize) {
-                        *x = extract::lookup(&tree, segs).cloned().unwrap_or(Value::Null);
+                        let found = extract::lookup(&tree, segs)
+                            .or_else(|| inner.as_ref().and_then(|json| extract::lookup(json, segs)));
+                        *x = found.cloned().unwrap_or(Value::Null);
                     }
                 }
             }

@@ -430,3 +430,31 @@ fn hostile_form_and_multipart_bodies_get_400_or_are_bounded() {
     );
     assert_eq!(r.status, 200, "a nested multipart part is read as text: {}", r.body);
 }
+
+#[test]
+fn a_github_form_delivery_is_read_through_its_payload() {
+    // GitHub's deliveries with content type `application/x-www-form-urlencoded`: one field,
+    // `payload`, holding the JSON; the signature is over the form body as sent.
+    let src = r#"workflow gh {
+  trigger webhook { path "/gh" auth github secret("SECRET") }
+  extract {
+    action = body "action" required
+    number = body "issue.number" as integer
+    raw    = body "payload"
+  }
+  respond 200 json { action: action, number: number, raw_is_text: raw != null }
+}"#;
+    let s = Server::start_env(&[("gh.wf", src)], &[], &[("SECRET", "s3cret")]);
+    let json = r#"{"action":"opened","issue":{"number":7}}"#;
+    let body: String = form_urlencoded::Serializer::new(String::new()).append_pair("payload", json).finish();
+    let sig = format!("sha256={}", hex(&openssl_hmac("sha256", b"s3cret", body.as_bytes())));
+    let r = request(
+        s.addr,
+        "POST",
+        "/gh",
+        &[("Content-Type", "application/x-www-form-urlencoded"), ("X-Hub-Signature-256", &sig)],
+        body.as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json(), serde_json::json!({"action": "opened", "number": 7, "raw_is_text": true}));
+}
