@@ -82,7 +82,7 @@ enum Command {
     },
     /// Draw a file's workflows (trigger, extractions, decisions, answers) as Mermaid or DOT.
     Graph {
-        /// A .wf file.
+        /// A .wf file, or a folder: every workflow of its files, in one drawing.
         file: PathBuf,
         /// Only this workflow.
         #[arg(long)]

@@ -211,11 +211,12 @@ pub(crate) fn graph(
         Ok(l) => l,
         Err(code) => return code,
     };
-    let Some((source, parsed)) = loaded.sources.first() else {
-        eprintln!("error: {}: not a .wf file", file.display());
+    if loaded.sources.is_empty() {
+        eprintln!("error: {}: no .wf file", file.display());
         return ExitCode::from(2);
-    };
-    match crate::tools::graph::render(source, parsed, &loaded.program, workflow, format) {
+    }
+    // Every workflow of every file the path holds, in one drawing.
+    match crate::tools::graph::render(&loaded.sources, &loaded.program, workflow, format) {
         Ok(text) => {
             use std::io::Write as _;
             // A closed pipe (`wf graph f.wf | head`) is not an error worth a panic.

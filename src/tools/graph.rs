@@ -212,25 +212,28 @@ fn draw(w: &ast::Workflow, lowered: &ir::Workflow, file: &SourceFile, index: usi
 
 /// Every workflow of `file` (or the one named `only`) drawn in `format`; `Err` names what is missing.
 pub(crate) fn render(
-    file: &SourceFile,
-    parsed: &ast::File,
+    sources: &[(std::sync::Arc<SourceFile>, ast::File)],
     program: &ir::Program,
     only: Option<&str>,
     format: GraphFormat,
 ) -> Result<String, String> {
     let mut drawings = Vec::new();
-    for item in &parsed.items {
-        let ast::Item::Workflow(w) = item else { continue };
-        if only.is_some_and(|name| name != w.name.name) {
-            continue;
+    for (file, parsed) in sources {
+        for item in &parsed.items {
+            let ast::Item::Workflow(w) = item else { continue };
+            if only.is_some_and(|name| name != w.name.name) {
+                continue;
+            }
+            let Some(lowered) = program.workflows.iter().find(|l| l.name == w.name.name) else { continue };
+            drawings.push(draw(w, lowered, file, drawings.len()));
         }
-        let Some(lowered) = program.workflows.iter().find(|l| l.name == w.name.name) else { continue };
-        drawings.push(draw(w, lowered, file, drawings.len()));
     }
     if drawings.is_empty() {
+        let files: Vec<&str> = sources.iter().map(|(f, _)| f.name.as_str()).collect();
+        let files = if files.is_empty() { "no .wf file".to_string() } else { files.join(", ") };
         return Err(match only {
-            Some(name) => format!("{} has no workflow `{name}`", file.name),
-            None => format!("{} has no workflow", file.name),
+            Some(name) => format!("no workflow `{name}` in {files}"),
+            None => format!("no workflow in {files}"),
         });
     }
     Ok(match format {

@@ -62,3 +62,24 @@ fn one_workflow_can_be_picked_and_a_missing_one_is_named() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("no workflow `nope`"));
 }
+
+#[test]
+fn a_folder_is_drawn_whole() {
+    let one = |name: &str| {
+        format!("workflow {name} {{\n  trigger webhook {{ path \"/{name}\" }}\n  log \"{name}\"\n}}\n")
+    };
+    let dir =
+        crate::common::Dir::new(&[("a.wf", &one("alpha")), ("b.wf", &one("beta")), ("c.wf", &one("gamma"))]);
+    let out = crate::common::wf(&["graph", dir.path().to_str().expect("utf8")]);
+    assert_eq!(out.status.code(), Some(0), "{}", crate::common::text(&out.stderr));
+    let drawn = crate::common::text(&out.stdout);
+    for name in ["alpha", "beta", "gamma"] {
+        assert!(drawn.contains(name), "{name} is drawn:\n{drawn}");
+    }
+    let only = crate::common::wf(&["graph", dir.path().to_str().expect("utf8"), "--workflow", "beta"]);
+    let drawn = crate::common::text(&only.stdout);
+    assert!(drawn.contains("beta") && !drawn.contains("gamma"), "{drawn}");
+    let none = crate::common::wf(&["graph", dir.path().to_str().expect("utf8"), "--workflow", "delta"]);
+    assert_eq!(none.status.code(), Some(2));
+    assert!(crate::common::text(&none.stderr).contains("no workflow `delta`"));
+}
