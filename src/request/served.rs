@@ -141,6 +141,13 @@ impl Router {
         self.routes.is_empty()
     }
 
+    /// The URL paths served, sorted.
+    pub(crate) fn paths(&self) -> Vec<&str> {
+        let mut paths: Vec<&str> = self.routes.keys().map(String::as_str).collect();
+        paths.sort_unstable();
+        paths
+    }
+
     pub fn workflows(&self) -> impl Iterator<Item = &Arc<Served>> {
         self.routes.values()
     }

@@ -176,6 +176,10 @@ async fn run_one(router: &Router, t: &TestCase, n: u64) -> TestResult {
             ));
         } else if failed && r.outcome == Outcome::Rejected {
             result.details.push(format!("rejected: {}", r.reason.as_deref().unwrap_or("")));
+            if &*r.workflow == "-" {
+                // The test's path is served by no workflow loaded: say which paths are.
+                result.details.push(format!("the workflows loaded serve: {}", router.paths().join(", ")));
+            }
         }
     }
     result.passed = !failed;

@@ -197,3 +197,15 @@ test "nothing answers the status call" {
     );
     assert!(out.contains("2 passed, 1 failed"), "{out}");
 }
+
+#[test]
+fn a_test_of_a_path_no_workflow_serves_names_the_paths_served() {
+    let tests = r#"
+test "typo in the path" {
+  request POST "/ecoh" { json { name: "ada" } }
+  expect status == 200
+}"#;
+    let (code, out) = run(tests, &["--env", "ECHO_PW=pw"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("the workflows loaded serve: /echo, /later"), "{out}");
+}
