@@ -108,6 +108,7 @@ impl Mocks {
                 call.insert("headers".into(), Value::Object(headers));
                 call.insert("json".into(), json);
                 call.insert("text".into(), Value::String(text));
+                call.insert("attempt".into(), Value::from(1));
                 let found = self.mocks.iter().find_map(|m| match m {
                     Mock::Http { method, url, answer } if *method == req.method && matches(url, &req.url) => {
                         Some(answer.clone())
@@ -117,8 +118,20 @@ impl Mocks {
                 let what = format!("`http {} {}`", req.method, req.url);
                 match found {
                     Some(answer) => {
-                        self.note(Value::Object(call), None);
-                        answer.map_err(|why| format!("{what} failed: {why}"))
+                        // The call is retried as `wf serve` would (`408`, `429`, `5xx` or no
+                        // answer, up to `retry` more times, without the waits): every attempt
+                        // is in `calls`, with its number.
+                        let again = match &answer {
+                            Ok(v) => v["status"].as_u64().is_some_and(|s| s == 408 || s == 429 || s >= 500),
+                            Err(_) => true,
+                        };
+                        let attempts = if again { req.retry.saturating_add(1) } else { 1 };
+                        for attempt in 1..=attempts {
+                            let mut this = call.clone();
+                            this.insert("attempt".into(), Value::from(attempt));
+                            self.note(Value::Object(this), None);
+                        }
+                        answer.map_err(|why| format!("{what} failed after {attempts} attempt(s): {why}"))
                     }
                     None => {
                         self.note(Value::Object(call), Some(what.clone()));

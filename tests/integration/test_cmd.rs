@@ -169,7 +169,7 @@ test "mocked" {
   mock http POST "https://chat.example/*" { respond 200 json { ok: true } }
   request POST "/notify" { json { who: "ada" } }
   mock http GET "https://status.example/health" { respond 204 }
-  expect calls[0] == { kind: "http", method: "POST", url: "https://chat.example/api/messages", headers: { "content-type": "application/json" }, json: { text: "hello ada" }, text: "{\"text\":\"hello ada\"}" }
+  expect calls[0] == { kind: "http", method: "POST", url: "https://chat.example/api/messages", headers: { "content-type": "application/json" }, json: { text: "hello ada" }, text: "{\"text\":\"hello ada\"}", attempt: 1 }
   expect calls[1].method == "GET"
 }
 test "a connection error" {
@@ -187,7 +187,7 @@ test "nothing answers the status call" {
     assert!(out.contains("ok     mocked"), "{out}");
     assert!(out.contains("ok     a connection error"), "{out}");
     assert!(
-        out.contains("failed: `http POST https://chat.example/api/messages` failed: connection refused"),
+        out.contains("failed: `http POST https://chat.example/api/messages` failed after 1 attempt(s): connection refused"),
         "{out}"
     );
     assert!(out.contains("FAILED nothing answers the status call"), "{out}");
@@ -208,4 +208,35 @@ test "typo in the path" {
     let (code, out) = run(tests, &["--env", "ECHO_PW=pw"]);
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("the workflows loaded serve: /echo, /later"), "{out}");
+}
+
+#[test]
+fn calls_lists_every_attempt_of_a_retried_call() {
+    let d = Dir::new(&[(
+        "notify.wf",
+        r#"workflow notify {
+  trigger webhook { path "/notify" }
+  let r = http POST "https://chat.example/api" { retry 2 json { text: "hi" } }
+  respond 200 json { status: r.status }
+}
+
+test "a failing service is tried three times" {
+  mock http POST "https://chat.example/api" { respond 503 }
+  request POST "/notify"
+  expect json.status == 503
+  expect len(calls) == 3
+  expect calls[2].attempt == 3
+}
+
+test "a service that answers is called once" {
+  mock http POST "https://chat.example/api" { respond 200 }
+  request POST "/notify"
+  expect len(calls) == 1 && calls[0].attempt == 1
+}
+"#,
+    )]);
+    let out = wf(&["test", d.path().to_str().expect("utf8")]);
+    let shown = text(&out.stdout) + &text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{shown}");
+    assert!(shown.trim_end().ends_with("2 passed, 0 failed"), "{shown}");
 }
