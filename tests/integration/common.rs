@@ -257,7 +257,7 @@ pub fn have(available: bool, what: &str, install: &str) -> bool {
     if std::env::var_os("WF_REQUIRE_ALL").is_some() {
         panic!("{what} is required (WF_REQUIRE_ALL is set): {install}");
     }
-    eprintln!("skipped: {what} is not installed ({install})");
+    crate::postgres_cluster::skip_line(&format!("skipped: {what} is not installed ({install})"));
     false
 }
 

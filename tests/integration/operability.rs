@@ -191,3 +191,17 @@ fn routes_openapi_is_a_valid_openapi_3_1_document() {
     let v = crate::common::pipe("python3", &["-c", validate], &out.stdout);
     assert!(v.status.success(), "openapi-spec-validator refused it: {}", String::from_utf8_lossy(&v.stderr));
 }
+
+#[test]
+fn a_skipped_test_says_so_even_when_it_passes() {
+    // This test binary, running one test that needs Python, with no Python on the PATH.
+    let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args(["--exact", "operability::metrics_count_known_traffic_and_health_endpoints_answer"])
+        .env("PATH", "/nonexistent")
+        .env_remove("WF_REQUIRE_ALL")
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", crate::common::text(&out.stdout));
+    let err = crate::common::text(&out.stderr);
+    assert!(err.contains("skipped: Python's prometheus_client is not installed"), "the skip is shown: {err}");
+}

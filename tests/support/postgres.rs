@@ -62,7 +62,7 @@ impl Cluster {
             if std::env::var_os("WF_REQUIRE_ALL").is_some() {
                 panic!("PostgreSQL is required (WF_REQUIRE_ALL is set): {install}");
             }
-            eprintln!("skipped: PostgreSQL is not installed ({install})");
+            skip_line(&format!("skipped: PostgreSQL is not installed ({install})"));
             return None;
         };
         let as_postgres = nix::unistd::geteuid().is_root();
@@ -96,7 +96,7 @@ impl Cluster {
             if std::env::var_os("WF_REQUIRE_ALL").is_some() {
                 panic!("openssl is required (WF_REQUIRE_ALL is set): apt-get install openssl");
             }
-            eprintln!("skipped: openssl is not installed (apt-get install openssl)");
+            skip_line("skipped: openssl is not installed (apt-get install openssl)");
             return None;
         }
         let mut cluster = Cluster::start()?;
@@ -194,4 +194,11 @@ impl Drop for Cluster {
     fn drop(&mut self) {
         self.down();
     }
+}
+
+/// Says that a test was skipped where it shows: written to the standard error itself, which the
+/// test harness does not capture (the captured output of a test that passes is never shown).
+pub fn skip_line(line: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
