@@ -29,8 +29,8 @@ impl Loaded {
     }
 }
 
-/// Expands files and directories (recursively, sorted) into `.wf` files. A missing path is an
-/// I/O error (exit 2), so is a directory that cannot be read.
+/// Expands files and directories (recursively, sorted, skipping what `.gitignore` ignores) into
+/// `.wf` files. A missing path is an I/O error (exit 2), so is a directory that cannot be read.
 pub fn find_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     let mut out = Vec::new();
     for p in paths {
@@ -47,26 +47,25 @@ pub fn find_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     Ok(out)
 }
 
+/// The `.wf` files under `dir`, in path order: what `.gitignore` (and `.ignore`) files there
+/// ignore is skipped, git repository or not, as are hidden entries, `target`, `node_modules` and
+/// symlinked directories (a link to `.` or `..` would walk for ever or read the same files twice).
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| format!("{}: {}", dir.display(), e))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
-    entries.sort();
-    for p in entries {
-        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        // Symlinked directories are not followed: a link to `.` or `..` would walk for ever or
-        // read the same files twice.
-        let link = std::fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_symlink());
-        if link && p.is_dir() {
-            continue;
-        }
-        if p.is_dir() {
-            if !name.starts_with('.') && name != "target" && name != "node_modules" {
-                walk(&p, out)?;
-            }
-        } else if name.ends_with(".wf") {
-            out.push(p);
+    let walker = ignore::WalkBuilder::new(dir)
+        .hidden(true)
+        .git_ignore(true)
+        .git_exclude(false)
+        .git_global(false)
+        .require_git(false)
+        .follow_links(false)
+        .sort_by_file_path(|a, b| a.cmp(b))
+        .filter_entry(|e| !matches!(e.file_name().to_str(), Some("target" | "node_modules")))
+        .build();
+    for entry in walker {
+        let entry = entry.map_err(|e| format!("{}: {}", dir.display(), e))?;
+        let path = entry.path();
+        if path.extension().is_some_and(|x| x == "wf") && path.is_file() {
+            out.push(path.to_path_buf());
         }
     }
     Ok(())

@@ -243,3 +243,19 @@ fn the_readme_lists_every_code_function_and_keyword() {
     let keywords = wf::lang::keywords::RESERVED.join(" ");
     assert!(readme.replace('\n', " ").contains(&keywords), "README lacks the keyword list `{keywords}`");
 }
+
+#[test]
+fn what_gitignore_ignores_is_not_loaded() {
+    let good = |name: &str| format!("workflow {name} {{\n  trigger webhook {{ path \"/{name}\" }}\n}}\n");
+    let dir = crate::common::Dir::new(&[
+        ("hooks.wf", &good("first")),
+        (".gitignore", "scratch/\n*.draft.wf\n"),
+        ("scratch/broken.wf", "workflow broken {"),
+        ("idea.draft.wf", "workflow half {"),
+        ("sub/more.wf", &good("second")),
+    ]);
+    let out = crate::common::wf(&["check", dir.path().to_str().expect("utf8")]);
+    let shown = crate::common::text(&out.stdout) + &crate::common::text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{shown}");
+    assert!(shown.contains("2 workflows in 2 files"), "{shown}");
+}

@@ -54,7 +54,11 @@ impl Dir {
     pub fn new(files: &[(&str, &str)]) -> Dir {
         let dir = tempfile::tempdir().expect("tempdir");
         for (name, body) in files {
-            std::fs::write(dir.path().join(name), body).expect("write");
+            let path = dir.path().join(name);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).expect("mkdir");
+            }
+            std::fs::write(path, body).expect("write");
         }
         Dir { dir }
     }
