@@ -10,10 +10,13 @@ pub(crate) struct Scan {
     pub comments: Vec<Comment>,
     /// Where nesting first went past [`MAX_DEPTH`].
     pub too_deep: Option<Span>,
+    /// The innermost `{` still open at the end of the file (when nesting stayed within bounds).
+    pub unclosed: Option<Span>,
 }
 
 enum Frame {
-    Bracket,
+    /// An open `(`, `[` or `{`, and where.
+    Bracket(u8, usize),
     Interp,
 }
 
@@ -33,7 +36,7 @@ pub(crate) fn scan(src: &str) -> Scan {
                     in_string = false;
                     i += 1;
                     if stack.len() > MAX_DEPTH {
-                        return Scan { comments, too_deep: Some(Span::new(i - 1, i + 1)) };
+                        return Scan { comments, too_deep: Some(Span::new(i - 1, i + 1)), unclosed: None };
                     }
                 }
                 _ => {}
@@ -51,25 +54,29 @@ pub(crate) fn scan(src: &str) -> Scan {
             }
             b'"' => in_string = true,
             b'(' | b'[' | b'{' => {
-                stack.push(Frame::Bracket);
+                stack.push(Frame::Bracket(b, i));
                 if stack.len() > MAX_DEPTH {
-                    return Scan { comments, too_deep: Some(Span::new(i, i + 1)) };
+                    return Scan { comments, too_deep: Some(Span::new(i, i + 1)), unclosed: None };
                 }
             }
             b')' | b']' => {
-                if let Some(Frame::Bracket) = stack.last() {
+                if let Some(Frame::Bracket(..)) = stack.last() {
                     stack.pop();
                 }
             }
             b'}' => match stack.pop() {
                 Some(Frame::Interp) => in_string = true,
-                Some(Frame::Bracket) | None => {}
+                Some(Frame::Bracket(..)) | None => {}
             },
             _ => {}
         }
         i += 1;
     }
-    Scan { comments, too_deep: None }
+    let unclosed = stack.iter().rev().find_map(|f| match f {
+        Frame::Bracket(b'{', at) => Some(Span::new(*at, *at + 1)),
+        _ => None,
+    });
+    Scan { comments, too_deep: None, unclosed }
 }
 
 #[cfg(test)]
@@ -81,6 +88,13 @@ mod tests {
         let s = scan("a # one\n\"# not ${x # y\n} #\" # two");
         let texts: Vec<_> = s.comments.iter().map(|c| c.text.as_str()).collect();
         assert_eq!(texts, vec![" one", " y", " two"]);
+    }
+
+    #[test]
+    fn the_innermost_brace_left_open_is_found() {
+        assert_eq!(scan("workflow w {\n  if x { log \"}\" }\n").unclosed, Some(Span::new(11, 12)));
+        assert_eq!(scan("a { b { } } # {").unclosed, None, "a comment's brace does not count");
+        assert_eq!(scan("a { b { c").unclosed, Some(Span::new(6, 7)));
     }
 
     #[test]

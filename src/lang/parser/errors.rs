@@ -68,7 +68,12 @@ pub(super) fn syntax_error(file: &Arc<SourceFile>, e: &pest::error::Error<Rule>)
     } else {
         "see the language reference in README.md".to_string()
     };
-    Diagnostic::new(Kind::Syntax, file, span, message).label(label).help(help)
+    let d = Diagnostic::new(Kind::Syntax, file, span, message).label(label).help(help);
+    // At the end of the file, the `{` left open is shown too.
+    match prescan::scan(text).unclosed {
+        Some(open) if at_eof => d.also(file, open, "this `{` is never closed"),
+        _ => d,
+    }
 }
 
 /// The expected word a misspelt one most likely meant (`triger` → `trigger`, `bdy` → `body`):
