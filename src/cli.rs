@@ -79,6 +79,12 @@ enum Command {
         /// Prefix for the variable names.
         #[arg(long)]
         name: Option<String>,
+        /// Start at this part of the body (e.g. `data.object`); the paths written start with it.
+        #[arg(long)]
+        path: Option<String>,
+        /// Look at most this many levels into objects; deeper ones are one `as object` value.
+        #[arg(long)]
+        depth: Option<usize>,
     },
     /// Draw a file's workflows (trigger, extractions, decisions, answers) as Mermaid or DOT.
     Graph {
@@ -282,9 +288,14 @@ pub fn main() -> ExitCode {
         Command::Fmt { paths, check } => commands::fmt(&paths, check),
         Command::Routes { paths, format } => commands::routes(&paths, format),
         Command::New { name, is_async, path } => commands::new(&name, is_async, path.as_deref()),
-        Command::Infer { body, query, headers, name } => {
-            commands::infer(body.as_deref(), query.as_deref(), &headers, name.as_deref().unwrap_or(""))
-        }
+        Command::Infer { body, query, headers, name, path, depth } => commands::infer(
+            body.as_deref(),
+            query.as_deref(),
+            &headers,
+            name.as_deref().unwrap_or(""),
+            path.as_deref(),
+            depth,
+        ),
         Command::Graph { file, workflow, format } => commands::graph(&file, workflow.as_deref(), format),
         Command::Lsp => crate::tools::lsp::run(),
         Command::Runs(a) => {

@@ -258,6 +258,8 @@ pub(crate) fn infer(
     query: Option<&str>,
     headers: &[String],
     prefix: &str,
+    path: Option<&str>,
+    depth: Option<usize>,
 ) -> ExitCode {
     if body.is_none() && query.is_none() && headers.is_empty() {
         eprintln!("error: give a sample with --body FILE, --query URL or --headers Name,...");
@@ -288,7 +290,22 @@ pub(crate) fn infer(
             }
         }
     };
-    print!("{}", crate::tools::infer::extract_block(headers, query, body_value.as_ref(), prefix));
+    let at = match path.map(crate::lang::path::parse) {
+        None => Vec::new(),
+        Some(Ok(segs)) => segs,
+        Some(Err(e)) => {
+            eprintln!("error: --path: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let (Some(p), Some(b)) = (path, &body_value) {
+        if crate::request::extract::lookup(b, &at).is_none() {
+            eprintln!("error: the body has no `{p}`");
+            return ExitCode::from(1);
+        }
+    }
+    let depth = depth.map_or_else(crate::tools::infer::Depth::default, crate::tools::infer::Depth);
+    print!("{}", crate::tools::infer::extract_block(headers, query, body_value.as_ref(), prefix, &at, depth));
     ExitCode::SUCCESS
 }
 

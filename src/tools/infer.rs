@@ -10,34 +10,58 @@ pub(crate) struct Leaf {
     pub ty: Option<&'static str>,
 }
 
-/// Every leaf of a JSON value (empty arrays and objects count as leaves).
-pub(crate) fn leaves(source: &'static str, v: &Value, from_query: bool, out: &mut Vec<Leaf>) {
-    walk(source, v, &mut Vec::new(), from_query, out);
+/// How deep `wf infer` looks into objects: `--depth` (objects deeper are one `as object` leaf).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Depth(pub usize);
+
+impl Default for Depth {
+    fn default() -> Self {
+        Depth(usize::MAX)
+    }
 }
 
-fn walk(source: &'static str, v: &Value, path: &mut Vec<Seg>, from_query: bool, out: &mut Vec<Leaf>) {
+/// Every leaf of a JSON value, below `at` (the path of `v` itself: `--path`). An array is one
+/// leaf (`as array`: a workflow goes over it with `for`), so is an object `depth` levels down;
+/// empty arrays and objects count as leaves.
+pub(crate) fn leaves(
+    source: &'static str,
+    v: &Value,
+    at: &[Seg],
+    depth: Depth,
+    from_query: bool,
+    out: &mut Vec<Leaf>,
+) {
+    walk(source, v, &mut at.to_vec(), at.len(), depth, from_query, out);
+}
+
+fn walk(
+    source: &'static str,
+    v: &Value,
+    path: &mut Vec<Seg>,
+    root: usize,
+    depth: Depth,
+    from_query: bool,
+    out: &mut Vec<Leaf>,
+) {
     match v {
-        Value::Object(m) if !m.is_empty() => {
+        Value::Object(m) if !m.is_empty() && path.len() - root < depth.0 => {
             for (k, x) in m {
                 path.push(Seg::Key(k.clone()));
-                walk(source, x, path, from_query, out);
-                path.pop();
-            }
-        }
-        Value::Array(a) if !a.is_empty() => {
-            for (i, x) in a.iter().enumerate() {
-                path.push(Seg::Index(i, i.to_string()));
-                walk(source, x, path, from_query, out);
+                walk(source, x, path, root, depth, from_query, out);
                 path.pop();
             }
         }
         _ if path.is_empty() => {}
         _ => {
             let ty = match v {
+                Value::Number(n) if n.is_i64() || n.is_u64() => Some("integer"),
                 Value::Number(_) => Some("number"),
                 Value::Bool(_) => Some("boolean"),
                 Value::Array(_) => Some("array"),
                 Value::Object(_) => Some("object"),
+                Value::String(s) if from_query && !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+                    Some("integer")
+                }
                 Value::String(s)
                     if from_query && crate::request::value::parse_numeric_string(s).is_some() =>
                 {
@@ -51,11 +75,19 @@ fn walk(source: &'static str, v: &Value, path: &mut Vec<Seg>, from_query: bool, 
     }
 }
 
+/// A key as a name: `createdAt` → `created_at`, `X-GitHub-Event` → `x_github_event` (a key with
+/// separators is not split at its capitals), `+1` → `plus_one`, `-1` → `minus_one`.
 fn snake(s: &str) -> String {
+    match s {
+        "+1" => return "plus_one".into(),
+        "-1" => return "minus_one".into(),
+        _ => {}
+    }
+    let camel = !s.contains(['-', '_', ' ', '.']);
     let mut out = String::new();
     let mut prev_lower = false;
     for c in s.chars() {
-        if c.is_ascii_uppercase() && prev_lower {
+        if camel && c.is_ascii_uppercase() && prev_lower {
             out.push('_');
         }
         if c.is_ascii_alphanumeric() {
@@ -113,7 +145,8 @@ fn names(paths: &[Vec<String>], prefix: &str) -> Vec<String> {
         }
         let mut changed = false;
         for ((name, k), segs) in current.iter().zip(take.iter_mut()).zip(paths) {
-            let clash = counts.get(name.as_str()).is_some_and(|c| *c > 1);
+            // A keyword (`default`, made `default_`) is lengthened like a clash: `branch_default`.
+            let clash = counts.get(name.as_str()).is_some_and(|c| *c > 1) || name.ends_with('_');
             if clash && *k < segs.len() {
                 *k += 1;
                 changed = true;
@@ -144,12 +177,16 @@ pub(crate) fn extract_block(
     query: Option<&str>,
     body: Option<&Value>,
     prefix: &str,
+    at: &[Seg],
+    depth: Depth,
 ) -> String {
     let mut leaves_found = Vec::new();
     let mut paths: Vec<Vec<String>> = Vec::new();
     let mut texts: Vec<String> = Vec::new();
     for h in headers.iter().map(|h| h.trim()).filter(|h| !h.is_empty()) {
-        paths.push(vec![snake(h)]);
+        // `X-GitHub-Event` is `github_event`: the `x_` says nothing.
+        let name = snake(h);
+        paths.push(vec![name.strip_prefix("x_").filter(|n| !n.is_empty()).unwrap_or(&name).to_string()]);
         texts.push(h.to_string());
         leaves_found.push(None);
     }
@@ -157,7 +194,7 @@ pub(crate) fn extract_block(
         let qs = q.split_once('?').map_or(q, |(_, rest)| rest);
         let qs = qs.split('#').next().unwrap_or("");
         let mut found = Vec::new();
-        leaves("query", &crate::request::qs::parse(qs), true, &mut found);
+        leaves("query", &crate::request::qs::parse(qs), &[], depth, true, &mut found);
         for l in found {
             paths.push(l.path.iter().map(seg_name).collect());
             texts.push(crate::lang::path::display(&l.path));
@@ -166,7 +203,8 @@ pub(crate) fn extract_block(
     }
     if let Some(b) = body {
         let mut found = Vec::new();
-        leaves("body", b, false, &mut found);
+        let sub = if at.is_empty() { Some(b) } else { crate::request::extract::lookup(b, at) };
+        leaves("body", sub.unwrap_or(&Value::Null), at, depth, false, &mut found);
         for l in found {
             paths.push(l.path.iter().map(seg_name).collect());
             texts.push(crate::lang::path::display(&l.path));
@@ -199,10 +237,37 @@ mod tests {
     #[test]
     fn infers_paths_types_and_unique_names() {
         let body = json!({"data": {"status": "paid", "amount": 1250, "items": [{"sku": "A"}]}, "customer": {"status": "vip", "if": true}});
-        let out = extract_block(&["X-Request-Id".into()], Some("/h?order=42&tags[0]=a"), Some(&body), "");
+        let out = extract_block(
+            &["X-Request-Id".into()],
+            Some("/h?order=42&tags[0]=a"),
+            Some(&body),
+            "",
+            &[],
+            Depth::default(),
+        );
         assert_eq!(
             out,
-            "extract {\n  x_request_id    = header \"X-Request-Id\"\n  order           = query \"order\" as number\n  tags_0          = query \"tags[0]\"\n  data_status     = body \"data.status\"\n  amount          = body \"data.amount\" as number\n  sku             = body \"data.items[0].sku\"\n  customer_status = body \"customer.status\"\n  if_             = body \"customer.if\" as boolean\n}\n"
+            "extract {\n  request_id      = header \"X-Request-Id\"\n  order           = query \"order\" as integer\n  tags            = query \"tags\" as array\n  data_status     = body \"data.status\"\n  amount          = body \"data.amount\" as integer\n  items           = body \"data.items\" as array\n  customer_status = body \"customer.status\"\n  customer_if     = body \"customer.if\" as boolean\n}\n"
         );
+    }
+
+    #[test]
+    fn names_read_like_the_keys_and_a_subtree_can_be_picked() {
+        let body = json!({"issue": {"id": 7, "reactions": {"+1": 2, "-1": 0}, "createdAt": "t"}, "repository": {"default": "main", "meta": {"deep": {"x": 1}}}});
+        let out = extract_block(&["X-GitHub-Event".into()], None, Some(&body), "", &[], Depth::default());
+        for line in [
+            "github_event",
+            "plus_one",
+            "minus_one",
+            "created_at",
+            "repository_default = body \"repository.default\"",
+            "body \"issue.id\" as integer",
+        ] {
+            assert!(out.contains(line), "{line}:\n{out}");
+        }
+        let at = crate::lang::path::parse("repository").unwrap_or_default();
+        let out = extract_block(&[], None, Some(&body), "", &at, Depth(1));
+        assert!(out.contains("body \"repository.meta\" as object"), "{out}");
+        assert!(!out.contains("issue"), "{out}");
     }
 }

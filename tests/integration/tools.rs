@@ -133,11 +133,11 @@ fn infer_output_pastes_into_a_workflow_that_checks() {
     let block = text(&out.stdout);
     let squeezed: String = block.split(' ').filter(|w| !w.is_empty()).collect::<Vec<_>>().join(" ");
     for line in [
-        "order = query \"order\" as number",
-        "query \"items[0].sku\"",
+        "order = query \"order\" as integer",
+        "query \"items\" as array",
         "amount",
-        "= body \"data.amount\" as number",
-        "= body \"data.items[0].sku\"",
+        "= body \"data.amount\" as integer",
+        "= body \"data.items\" as array",
         "= body \"customer.vip\" as boolean",
         "= body \"data.meta\" as object",
         "= body \"[\\\"key with.dots\\\"]\"",
@@ -172,4 +172,27 @@ fn a_command_whose_reader_goes_away_ends_quietly() {
     let err = crate::common::text(&out.stderr);
     assert!(!err.contains("panicked") && !err.contains("Broken pipe"), "{err}");
     assert_ne!(out.status.code(), Some(101), "no panic");
+}
+
+#[test]
+fn the_readme_shows_what_infer_prints() {
+    let d = Dir::new(&[(
+        "body.json",
+        r#"{"data":{"status":"paid","amount":1250},"customer":{"email":"a@b.c"}}"#,
+    )]);
+    let out = wf(&[
+        "infer",
+        "--body",
+        d.path().join("body.json").to_str().expect("utf8"),
+        "--query",
+        "/hooks/payment?order=42&items[0][sku]=A1",
+        "--headers",
+        "X-Request-Id",
+    ]);
+    let readme = std::fs::read_to_string(crate::common::repo().join("README.md")).expect("README.md");
+    assert!(
+        readme.contains(&text(&out.stdout)),
+        "README's `wf infer` sample is stale; it prints:\n{}",
+        text(&out.stdout)
+    );
 }
