@@ -115,19 +115,29 @@ pub fn load(paths: &[PathBuf]) -> Result<Loaded, String> {
 pub fn load_sources(texts: Vec<(Arc<SourceFile>, Option<Diagnostic>)>) -> Loaded {
     let mut diagnostics = Vec::new();
     let mut sources = Vec::new();
+    // Names bound on lines a syntax error took out: their uses are not errors of their own.
+    let mut lost: Vec<(Arc<SourceFile>, String)> = Vec::new();
     let files = texts.len();
     for (file, bad) in texts {
         if let Some(d) = bad {
             diagnostics.push(d);
             continue;
         }
-        match parser::parse(&file) {
-            Ok(ast) => sources.push((file, ast)),
-            Err(ds) => diagnostics.extend(ds),
+        // Every syntax error, and the checker's errors in the rest of the file.
+        let (ast, errors, bound) = parser::parse_recovering(&file);
+        diagnostics.extend(errors);
+        lost.extend(bound.into_iter().map(|name| (file.clone(), name)));
+        if let Some(ast) = ast {
+            sources.push((file, ast));
         }
     }
     let (program, more) = check::check(&sources);
-    diagnostics.extend(more);
+    diagnostics.extend(more.into_iter().filter(|d| {
+        d.kind != crate::lang::diagnostic::Kind::UnknownVariable
+            || !lost.iter().any(|(f, name)| {
+                Arc::ptr_eq(f, &d.primary.file) && d.message == format!("unknown variable `{name}`")
+            })
+    }));
     diagnostics.sort_by_key(|d| d.sort_key());
     Loaded { files, sources, program, diagnostics }
 }

@@ -24,6 +24,130 @@ struct WfParser;
 /// Deepest expression tree the parser builds (operators, calls, access and brackets together).
 pub const MAX_EXPR_DEPTH: usize = 128;
 
+/// Most statements a file's syntax errors may blank before `check` stops looking for more.
+const RECOVERIES: usize = 20;
+
+/// Parses one file as `check` does, so that one syntax error hides nothing else: after an error,
+/// the line it is on is blanked (its text replaced by spaces, so every position stays) and the
+/// file parsed again, until it parses or an error's line cannot be taken out on its own (it opens
+/// or closes a block). Gives the syntax errors, the syntax tree of what is left when it parses
+/// (for the checker to find the other errors in it), and the names the blanked lines bound (a
+/// use of one is not an error of its own).
+pub fn parse_recovering(file: &Arc<SourceFile>) -> (Option<File>, Vec<Diagnostic>, Vec<String>) {
+    let mut diags = match parse(file) {
+        Ok(ast) => return (Some(ast), Vec::new(), Vec::new()),
+        Err(ds) => ds,
+    };
+    let mut text = file.text.clone();
+    let mut bound = Vec::new();
+    for _ in 0..RECOVERIES {
+        let Some(at) = diags.last().map(|d| d.primary.span.start) else { break };
+        let Some(line) = blankable_line(&text, at) else { break };
+        bound.extend(text.get(line.clone()).map(binds).unwrap_or_default());
+        let blanked: String =
+            text.get(line.clone()).unwrap_or("").chars().map(|c| if c == '\n' { c } else { ' ' }).collect();
+        text.replace_range(line, &blanked);
+        let again = SourceFile::new(file.name.clone(), text.clone());
+        match parse(&again) {
+            Ok(ast) => return (Some(ast), diags, bound),
+            Err(more) => {
+                let new: Vec<Diagnostic> = more
+                    .into_iter()
+                    .filter(|d| d.primary.span.start > at)
+                    .map(|mut d| {
+                        // Shown against the file as written, not the blanked one.
+                        d.primary.file = file.clone();
+                        d.secondary.iter_mut().for_each(|l| l.file = file.clone());
+                        d
+                    })
+                    .collect();
+                if new.is_empty() {
+                    break;
+                }
+                diags.extend(new);
+            }
+        }
+    }
+    (None, diags, bound)
+}
+
+/// The names a line binds: `let NAME = ...`, `NAME = ...` in an `extract` block (several on one
+/// line: `extract { a = body "a"  b = query "b" }`).
+fn binds(line: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let bytes = line.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+        if bytes.get(i).is_some_and(|b| *b == b'"') {
+            // Skip a string.
+            i += 1;
+            while i < bytes.len() && bytes.get(i) != Some(&b'"') {
+                i += if bytes.get(i) == Some(&b'\\') { 2 } else { 1 };
+            }
+            i += 1;
+            continue;
+        }
+        if bytes.get(i).copied().is_some_and(word) && (i == 0 || !bytes.get(i - 1).copied().is_some_and(word))
+        {
+            let start = i;
+            while bytes.get(i).copied().is_some_and(word) {
+                i += 1;
+            }
+            let mut j = i;
+            while bytes.get(j) == Some(&b' ') {
+                j += 1;
+            }
+            if bytes.get(j) == Some(&b'=') && bytes.get(j + 1) != Some(&b'=') {
+                if let Some(name) = line.get(start..i) {
+                    names.push(name.to_string());
+                }
+            }
+            continue;
+        }
+        i += 1;
+    }
+    names
+}
+
+/// The byte range of the line holding `at`, when it can be taken out on its own: not empty, not
+/// the end of the file, its brackets balanced (outside strings and comments).
+fn blankable_line(text: &str, at: usize) -> Option<std::ops::Range<usize>> {
+    if at >= text.len() {
+        return None;
+    }
+    let start = text.get(..at)?.rfind('\n').map_or(0, |i| i + 1);
+    let end = text.get(at..)?.find('\n').map_or(text.len(), |i| at + i);
+    let line = text.get(start..end)?;
+    if line.trim().is_empty() {
+        return None;
+    }
+    let scanned = prescan::scan(line);
+    let code: String = {
+        // The line without its comment and strings, for counting brackets.
+        let mut out = String::new();
+        let mut in_string = false;
+        let mut chars = line.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' if in_string => {
+                    chars.next();
+                }
+                '"' => in_string = !in_string,
+                '#' if !in_string => break,
+                c if !in_string => out.push(c),
+                _ => {}
+            }
+        }
+        out
+    };
+    let balanced = ['(', '[', '{']
+        .iter()
+        .zip([')', ']', '}'])
+        .all(|(o, c)| code.matches(*o).count() == code.matches(c).count());
+    (balanced && scanned.too_deep.is_none()).then_some(start..end)
+}
+
 /// Parses one file; on failure returns every diagnostic found.
 pub fn parse(file: &Arc<SourceFile>) -> Result<File, Vec<Diagnostic>> {
     let text = file.text.as_str();
@@ -244,6 +368,22 @@ mod tests {
         assert_eq!(f.comments.len(), 1);
         let Item::Workflow(w) = &f.items[0] else { panic!() };
         assert_eq!(w.items.len(), 5);
+    }
+
+    #[test]
+    fn one_syntax_error_hides_no_other_error() {
+        let src =
+            "workflow w {\n  trigger webhook {}\n  triger x\n  let a = 1\n  respond \"200\"\n  log a\n}";
+        let (ast, errors, bound) = parse_recovering(&SourceFile::new("t.wf", src));
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(ast.is_some(), "the rest parses");
+        assert!(bound.is_empty());
+        // A line that opens a block is not taken out on its own.
+        let (ast, errors, _) = parse_recovering(&SourceFile::new("t.wf", "workflow w {\n  if x == {\n}\n"));
+        assert!(ast.is_none() && errors.len() == 1, "{errors:?}");
+        assert_eq!(binds("  extract { a = body \"x=y\"  b = query \"q\" }"), ["a", "b"]);
+        assert_eq!(binds("  let total = a == b"), ["total"]);
+        assert!(binds("  if a == b { log \"x\" }").is_empty());
     }
 
     #[test]
