@@ -196,3 +196,42 @@ fn the_readme_shows_what_infer_prints() {
         text(&out.stdout)
     );
 }
+
+/// The README's console samples of commands that read only the repository: each is what the
+/// command prints today (run from the repository, without colour).
+#[test]
+fn the_readme_s_console_samples_are_what_wf_prints() {
+    let readme = std::fs::read_to_string(crate::common::repo().join("README.md")).expect("README.md");
+    // (The type-mismatch sample is abridged: its file has four errors, the README shows one.)
+    let deterministic =
+        ["wf check examples", "wf check tests/check/unknown_variable.wf", "wf test examples/", "wf routes "];
+    let mut checked = 0;
+    for block in readme.split("```console\n").skip(1) {
+        let block = block.split("```").next().unwrap_or("");
+        let mut lines = block.lines().peekable();
+        while let Some(line) = lines.next() {
+            let Some(command) = line.strip_prefix("$ ") else { continue };
+            let mut shown = Vec::new();
+            while let Some(next) = lines.peek() {
+                if next.starts_with("$ ") {
+                    break;
+                }
+                shown.push(lines.next().unwrap_or_default());
+            }
+            if !deterministic.iter().any(|d| command.starts_with(d)) {
+                continue;
+            }
+            let args: Vec<&str> = command.split_whitespace().skip(1).collect();
+            let out = std::process::Command::new(crate::common::wf_bin())
+                .args(&args)
+                .current_dir(crate::common::repo())
+                .env("NO_COLOR", "1")
+                .output()
+                .expect("wf");
+            let printed = text(&out.stdout) + &text(&out.stderr);
+            assert_eq!(printed.trim_end(), shown.join("\n").trim_end(), "README's `{command}` is stale");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 4, "only {checked} samples found");
+}
