@@ -1,54 +1,115 @@
 //! `dedupe` keys kept in memory, for `--store memory` (a store keeps its own, in the same
-//! transaction as the run they belong to).
+//! transaction as the run they belong to). Keys expire without a scan: a min-heap orders them by
+//! expiry, and each claim takes out the keys that expired since the last one (amortised
+//! O(log n)); memory holds the keys within their window, no more.
 
 use crate::request::handle::Seen;
 use crate::store;
 use serde_json::Value;
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 
 /// A claimed key in memory: the execution that claimed it, when it expires, its sync answer.
 type Held = (String, i64, Option<Value>);
 
+/// A delivery's key within its workflow.
+type Name = (String, String);
+
+#[derive(Default)]
+struct Claimed {
+    keys: HashMap<Name, Held>,
+    /// Every claim's expiry, soonest first (a key claimed again or let go leaves an entry that
+    /// no longer matches its key's expiry: skipped when it comes up).
+    expiries: BinaryHeap<Reverse<(i64, Name)>>,
+}
+
+impl Claimed {
+    /// Takes out the keys that expired by `now`.
+    fn expire(&mut self, now: i64) {
+        while let Some(Reverse((at, _))) = self.expiries.peek() {
+            if *at > now {
+                break;
+            }
+            let Some(Reverse((at, name))) = self.expiries.pop() else { break };
+            if self.keys.get(&name).is_some_and(|(_, expires, _)| *expires == at) {
+                self.keys.remove(&name);
+            }
+        }
+    }
+}
+
 /// `dedupe` keys kept in memory (`--store memory`): they last as long as the process.
 #[derive(Default)]
-pub(crate) struct Keys(std::sync::Mutex<HashMap<(String, String), Held>>);
+pub(crate) struct Keys(std::sync::Mutex<Claimed>);
 
 impl Keys {
     pub(crate) fn claim(&self, k: store::Key) -> Seen {
-        let Ok(mut keys) = self.0.lock() else { return Seen::First };
+        let Ok(mut claimed) = self.0.lock() else { return Seen::First };
         let now = store::now_ms();
-        if keys.len() > 100_000 {
-            keys.retain(|_, (_, expires, _)| *expires > now);
-        }
-        match keys.get(&(k.workflow.clone(), k.key.clone())) {
+        claimed.expire(now);
+        let name = (k.workflow, k.key);
+        match claimed.keys.get(&name) {
             Some((of, expires, answer)) if *expires > now => {
                 Seen::Duplicate { of: of.clone(), answer: answer.clone() }
             }
             _ => {
-                keys.insert((k.workflow, k.key), (k.id, k.expires_ms, None));
+                claimed.expiries.push(Reverse((k.expires_ms, name.clone())));
+                claimed.keys.insert(name, (k.id, k.expires_ms, None));
                 Seen::First
             }
         }
     }
 
     pub(crate) fn release(&self, k: store::Key) {
-        if let Ok(mut keys) = self.0.lock() {
-            let mine = keys
-                .get(&(k.workflow.clone(), k.key.clone()))
-                .is_some_and(|(id, _, a)| *id == k.id && a.is_none());
+        if let Ok(mut claimed) = self.0.lock() {
+            let name = (k.workflow, k.key);
+            let mine = claimed.keys.get(&name).is_some_and(|(id, _, a)| *id == k.id && a.is_none());
             if mine {
-                keys.remove(&(k.workflow, k.key));
+                claimed.keys.remove(&name);
             }
         }
     }
 
     pub(crate) fn answered(&self, k: store::Key, answer: Value) {
-        if let Ok(mut keys) = self.0.lock() {
-            if let Some(entry) = keys.get_mut(&(k.workflow, k.key)) {
+        if let Ok(mut claimed) = self.0.lock() {
+            if let Some(entry) = claimed.keys.get_mut(&(k.workflow, k.key)) {
                 if entry.0 == k.id {
                     entry.2 = Some(answer);
                 }
             }
         }
+    }
+
+    /// Keys held now (tests).
+    #[cfg(test)]
+    fn held(&self) -> (usize, usize) {
+        self.0.lock().map(|c| (c.keys.len(), c.expiries.len())).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(k: &str, id: &str, expires_ms: i64) -> store::Key {
+        store::Key { workflow: "w".into(), key: k.into(), id: id.into(), expires_ms }
+    }
+
+    #[test]
+    fn a_key_is_claimed_once_within_its_window_and_expired_keys_go() {
+        let keys = Keys::default();
+        let later = store::now_ms() + 60_000;
+        assert_eq!(keys.claim(key("a", "1", later)), Seen::First);
+        assert!(matches!(keys.claim(key("a", "2", later)), Seen::Duplicate { .. }));
+        keys.release(key("a", "1", later));
+        assert_eq!(keys.claim(key("a", "3", later)), Seen::First, "let go: claimed anew");
+        // 100,000 keys that have expired are taken out by the next claims, not scanned by each.
+        for i in 0..100_000 {
+            keys.claim(key(&format!("old{i}"), "x", 1));
+        }
+        assert_eq!(keys.claim(key("b", "4", later)), Seen::First);
+        let (held, expiries) = keys.held();
+        assert_eq!(held, 2, "only the keys within their window are held");
+        assert!(expiries <= 3, "{expiries}");
     }
 }
