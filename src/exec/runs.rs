@@ -10,7 +10,7 @@ use crate::store::{self, Ended, NewRun};
 /// store to take apart again).
 pub(crate) fn new_run(job: &Job, request: &Accepted<'_>, keep_body: usize) -> NewRun {
     let head = request.head;
-    let body = received::Body::of(&bytes::Bytes::copy_from_slice(request.body), keep_body, None);
+    let kept = received::Body::of(request.body, keep_body);
     let served = &job.served;
     let mut digits = [0u8; 16];
     NewRun {
@@ -19,7 +19,7 @@ pub(crate) fn new_run(job: &Job, request: &Accepted<'_>, keep_body: usize) -> Ne
         version: served.version.clone(),
         // Serializing strings and JSON values into text cannot fail.
         frame: serde_json::to_string(&job.frame).unwrap_or_else(|_| "[]".into()),
-        request: received::json(head.method, head.uri, head.headers, &body, served),
+        request: received::json(head.method, head.uri, head.headers, request.body, kept, served),
         env_names: served.env_names.clone(),
         accepted_ms: store::now_ms(),
     }

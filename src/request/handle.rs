@@ -827,13 +827,13 @@ fn received(
     if !queue.keeps_requests() {
         return None;
     }
-    Some(Arc::new(crate::request::received::Received {
-        method: head.method.clone(),
-        uri: head.uri.clone(),
-        headers: head.headers.clone(),
-        body: crate::request::received::Body::of(body, limits.keep_body, Some(&limits.waiting_bodies)),
-        served: served.clone(),
-    }))
+    Some(Arc::new(crate::request::received::Received::take(
+        (head.method, head.uri, head.headers),
+        body,
+        limits.keep_body,
+        &limits.waiting_bodies,
+        served,
+    )))
 }
 
 /// With a `dedupe` key, keeps the answer a sync execution gave so duplicates get it again;

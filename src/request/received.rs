@@ -7,7 +7,6 @@
 
 use crate::request::body_memory::{BodyMemory, OwnedReserved};
 use crate::request::served::Served;
-use bytes::Bytes;
 use sha2::Digest as _;
 use std::sync::Arc;
 
@@ -31,29 +30,13 @@ fn masked(name: &str) -> bool {
         || has(n, b"secret")
 }
 
-/// A request's headers as a kept run shows them: credentials and signatures masked.
-struct Shown<'a>(&'a http::HeaderMap);
-
-impl serde::Serialize for Shown<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_map(self.0.iter().map(|(name, value)| {
-            let shown = if masked(name.as_str()) {
-                std::borrow::Cow::Borrowed("[masked]")
-            } else {
-                String::from_utf8_lossy(value.as_bytes())
-            };
-            (name.as_str(), shown)
-        }))
-    }
-}
-
 /// The request as the store keeps it.
 #[derive(serde::Serialize)]
 struct Kept<'a> {
     method: &'a str,
-    #[serde(serialize_with = "as_text")]
-    target: &'a http::Uri,
-    headers: Shown<'a>,
+    target: &'a str,
+    /// Credentials and signatures masked; a repeated header's last value.
+    headers: serde_json::Map<String, serde_json::Value>,
     /// The body as text (secrets redacted), when it is kept whole.
     #[serde(skip_serializing_if = "Option::is_none")]
     body: Option<&'a str>,
@@ -64,15 +47,11 @@ struct Kept<'a> {
     body_sha256: Option<String>,
 }
 
-fn as_text<S: serde::Serializer>(uri: &&http::Uri, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_str(uri)
-}
-
 /// How much of a body is kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Body {
-    /// Whole (at most `--keep-body` bytes), with its share of the waiting bodies' budget, held
-    /// until it is written.
-    Whole { bytes: Bytes, _held: Option<OwnedReserved> },
+    /// Whole (at most `--keep-body` bytes).
+    Whole,
     /// Over `--keep-body`: its size and SHA-256.
     Digest { size: usize, sha256: [u8; 32] },
     /// Not kept: too many bodies were waiting for the writer; its size.
@@ -80,45 +59,105 @@ pub(crate) enum Body {
 }
 
 impl Body {
-    /// The body of a request as kept under `keep` bytes (`waiting`: the budget of bodies
-    /// waiting for the writer; `None` when the body is written at once).
-    pub(crate) fn of(body: &Bytes, keep: usize, waiting: Option<&Arc<BodyMemory>>) -> Body {
+    /// How a body of a request is kept under `keep` bytes.
+    pub(crate) fn of(body: &[u8], keep: usize) -> Body {
         if body.len() > keep {
-            return Body::Digest { size: body.len(), sha256: sha2::Sha256::digest(body).into() };
-        }
-        match waiting {
-            None => Body::Whole { bytes: body.clone(), _held: None },
-            Some(memory) => match memory.reserve_owned(body.len()) {
-                Some(reserved) => Body::Whole { bytes: body.clone(), _held: Some(reserved) },
-                None => Body::Size(body.len()),
-            },
+            Body::Digest { size: body.len(), sha256: sha2::Sha256::digest(body).into() }
+        } else {
+            Body::Whole
         }
     }
 }
 
-/// A sync execution's request, waiting to be written with its record.
+/// A sync execution's request, waiting to be written with its record: its method, target,
+/// headers and (kept whole) body copied into one buffer, so that nothing of the connection's
+/// read buffer is held while it waits (the connection reuses that buffer for its next request).
 pub(crate) struct Received {
-    pub(crate) method: http::Method,
-    pub(crate) uri: http::Uri,
-    pub(crate) headers: http::HeaderMap,
-    pub(crate) body: Body,
+    /// `method \0 target \0 (name \0 value \0)* \0 body`: no method, target or header holds a
+    /// NUL byte (the HTTP parser refuses them), so the body is what follows the empty name.
+    packed: Vec<u8>,
+    body: Body,
     /// Its workflow, whose secrets are redacted from the body when it is written.
-    pub(crate) served: Arc<Served>,
+    served: Arc<Served>,
+    /// Its share of the budget of bodies waiting for the writer, given back once written.
+    _held: Option<OwnedReserved>,
 }
 
 impl std::fmt::Debug for Received {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Received")
-            .field("method", &self.method)
-            .field("uri", &self.uri)
-            .finish_non_exhaustive()
+        f.debug_struct("Received").field("bytes", &self.packed.len()).finish_non_exhaustive()
     }
 }
 
 impl Received {
-    /// The request as JSON text.
+    /// Takes a request's parts (the body kept under `keep` bytes, within the `waiting` budget).
+    pub(crate) fn take(
+        head: (&http::Method, &http::Uri, &http::HeaderMap),
+        body: &[u8],
+        keep: usize,
+        waiting: &Arc<BodyMemory>,
+        served: &Arc<Served>,
+    ) -> Received {
+        let (method, uri, headers) = head;
+        let mut kept = Body::of(body, keep);
+        let mut held = None;
+        if kept == Body::Whole {
+            held = waiting.reserve_owned(body.len());
+            if held.is_none() {
+                kept = Body::Size(body.len());
+            }
+        }
+        let target = uri.path_and_query().map_or("/", |p| p.as_str());
+        let heads: usize = headers.iter().map(|(n, v)| n.as_str().len() + v.len() + 2).sum();
+        let whole = if kept == Body::Whole { body.len() } else { 0 };
+        let mut packed = Vec::with_capacity(method.as_str().len() + target.len() + heads + whole + 3);
+        packed.extend_from_slice(method.as_str().as_bytes());
+        packed.push(0);
+        packed.extend_from_slice(target.as_bytes());
+        packed.push(0);
+        for (name, value) in headers {
+            packed.extend_from_slice(name.as_str().as_bytes());
+            packed.push(0);
+            packed.extend_from_slice(value.as_bytes());
+            packed.push(0);
+        }
+        packed.push(0);
+        if kept == Body::Whole {
+            packed.extend_from_slice(body);
+        }
+        Received { packed, body: kept, served: served.clone(), _held: held }
+    }
+
+    /// The request as JSON text (see [`json`]).
     pub(crate) fn to_json(&self) -> String {
-        json(&self.method, &self.uri, &self.headers, &self.body, &self.served)
+        let mut parts = self.packed.split(|b| *b == 0);
+        let text = |b: Option<&[u8]>| String::from_utf8_lossy(b.unwrap_or_default()).into_owned();
+        let method = text(parts.next());
+        let target = text(parts.next());
+        let mut headers = Vec::new();
+        let mut at = method.len() + target.len() + 2;
+        while let Some(name) = parts.next() {
+            at += name.len() + 1;
+            if name.is_empty() {
+                break;
+            }
+            let value = parts.next().unwrap_or_default();
+            at += value.len() + 1;
+            headers.push((
+                String::from_utf8_lossy(name).into_owned(),
+                String::from_utf8_lossy(value).into_owned(),
+            ));
+        }
+        let body =
+            if self.body == Body::Whole { Some(self.packed.get(at..).unwrap_or_default()) } else { None };
+        render(
+            &method,
+            &target,
+            headers.iter().map(|(n, v)| (n.as_str(), v.as_str())),
+            body,
+            self.body,
+            &self.served,
+        )
     }
 }
 
@@ -128,30 +167,40 @@ pub(crate) fn json(
     method: &http::Method,
     uri: &http::Uri,
     headers: &http::HeaderMap,
-    body: &Body,
+    body: &[u8],
+    kept: Body,
     served: &Served,
 ) -> String {
-    let text = match body {
-        Body::Whole { bytes, .. } => {
-            let mut text = String::from_utf8_lossy(bytes).into_owned();
-            served.redact(&mut text);
-            Some(text)
-        }
-        _ => None,
+    let target = uri.path_and_query().map_or("/", |p| p.as_str());
+    let headers = headers.iter().map(|(n, v)| (n.as_str(), std::str::from_utf8(v.as_bytes()).unwrap_or("")));
+    render(method.as_str(), target, headers, Some(body).filter(|_| kept == Body::Whole), kept, served)
+}
+
+fn render<'a>(
+    method: &str,
+    target: &str,
+    headers: impl Iterator<Item = (&'a str, &'a str)>,
+    body: Option<&[u8]>,
+    kept: Body,
+    served: &Served,
+) -> String {
+    let text = body.map(|bytes| {
+        let mut text = String::from_utf8_lossy(bytes).into_owned();
+        served.redact(&mut text);
+        text
+    });
+    let (body_size, body_sha256) = match kept {
+        Body::Whole => (None, None),
+        Body::Digest { size, sha256 } => (Some(size), Some(hex::encode(sha256))),
+        Body::Size(size) => (Some(size), None),
     };
-    let (body_size, body_sha256) = match body {
-        Body::Whole { .. } => (None, None),
-        Body::Digest { size, sha256 } => (Some(*size), Some(hex::encode(sha256))),
-        Body::Size(size) => (Some(*size), None),
-    };
-    let kept = Kept {
-        method: method.as_str(),
-        target: uri,
-        headers: Shown(headers),
-        body: text.as_deref(),
-        body_size,
-        body_sha256,
-    };
+    let headers: serde_json::Map<String, serde_json::Value> = headers
+        .map(|(name, value)| {
+            let shown = if masked(name) { "[masked]" } else { value };
+            (name.to_string(), serde_json::Value::String(shown.to_string()))
+        })
+        .collect();
+    let kept = Kept { method, target, headers, body: text.as_deref(), body_size, body_sha256 };
     // Serializing strings into text cannot fail.
     serde_json::to_string(&kept).unwrap_or_else(|_| "{}".into())
 }
@@ -178,23 +227,49 @@ mod tests {
         }
     }
 
+    fn served() -> Arc<Served> {
+        let loaded = crate::lang::loader::load_str("w.wf", "workflow w { trigger webhook { path \"/w\" } }");
+        let router = crate::request::served::build(loaded.program, &|_| None).expect("builds");
+        let served = router.workflows().next().cloned().expect("served");
+        served
+    }
+
+    fn head() -> (http::Method, http::Uri, http::HeaderMap) {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("content-type", http::HeaderValue::from_static("application/json"));
+        headers.insert("authorization", http::HeaderValue::from_static("Bearer t0k3n"));
+        (http::Method::POST, http::Uri::from_static("/w?x=1"), headers)
+    }
+
     #[test]
-    fn a_body_over_the_limit_is_kept_as_its_size_and_digest() {
-        let big = Bytes::from(vec![b'a'; 10]);
-        let Body::Digest { size, sha256 } = Body::of(&big, 4, None) else { panic!("kept whole") };
-        assert_eq!(size, 10);
-        assert_eq!(hex::encode(sha256), hex::encode(sha2::Sha256::digest(b"aaaaaaaaaa")));
-        assert!(matches!(Body::of(&big, 10, None), Body::Whole { .. }));
+    fn a_request_is_kept_masked_and_a_large_body_as_its_size_and_digest() {
+        let (method, uri, headers) = head();
+        let waiting = Arc::new(BodyMemory::new(1 << 20));
+        let kept = Received::take((&method, &uri, &headers), b"{\"a\":1}", 64, &waiting, &served());
+        let shown: serde_json::Value = serde_json::from_str(&kept.to_json()).expect("json");
+        assert_eq!(
+            shown,
+            serde_json::json!({"method": "POST", "target": "/w?x=1", "headers": {"content-type": "application/json", "authorization": "[masked]"}, "body": "{\"a\":1}"})
+        );
+        let big = vec![b'a'; 10];
+        let kept = Received::take((&method, &uri, &headers), &big, 4, &waiting, &served());
+        let shown: serde_json::Value = serde_json::from_str(&kept.to_json()).expect("json");
+        assert_eq!(shown["body_size"], 10);
+        assert_eq!(shown["body_sha256"], hex::encode(sha2::Sha256::digest(b"aaaaaaaaaa")));
+        assert!(shown.get("body").is_none());
     }
 
     #[test]
     fn bodies_waiting_for_the_writer_have_a_budget() {
+        let (method, uri, headers) = head();
         let memory = Arc::new(BodyMemory::new(15));
-        let body = Bytes::from(vec![b'a'; 10]);
-        let first = Body::of(&body, 64, Some(&memory));
-        assert!(matches!(first, Body::Whole { _held: Some(_), .. }));
-        assert!(matches!(Body::of(&body, 64, Some(&memory)), Body::Size(10)), "over the budget");
+        let body = vec![b'a'; 10];
+        let first = Received::take((&method, &uri, &headers), &body, 64, &memory, &served());
+        assert_eq!(first.body, Body::Whole);
+        let second = Received::take((&method, &uri, &headers), &body, 64, &memory, &served());
+        assert_eq!(second.body, Body::Size(10), "over the budget");
         drop(first);
-        assert!(matches!(Body::of(&body, 64, Some(&memory)), Body::Whole { .. }), "given back once written");
+        let third = Received::take((&method, &uri, &headers), &body, 64, &memory, &served());
+        assert_eq!(third.body, Body::Whole, "given back once written");
     }
 }
