@@ -35,8 +35,7 @@ fn masked(name: &str) -> bool {
 struct Kept<'a> {
     method: &'a str,
     target: &'a str,
-    /// Credentials and signatures masked; a repeated header's last value.
-    headers: serde_json::Map<String, serde_json::Value>,
+    headers: Headers<'a>,
     /// The body as text (secrets redacted), when it is kept whole.
     #[serde(skip_serializing_if = "Option::is_none")]
     body: Option<&'a str>,
@@ -45,6 +44,42 @@ struct Kept<'a> {
     body_size: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     body_sha256: Option<String>,
+}
+
+/// A request's headers as the store shows them: credentials and signatures masked. Written
+/// straight from where they are, without a copy.
+#[derive(Clone, Copy)]
+enum Headers<'a> {
+    Map(&'a http::HeaderMap),
+    /// `(name \0 value \0)*` of a packed request.
+    Packed(&'a [u8]),
+}
+
+impl serde::Serialize for Headers<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let shown = |name: &'_ str, value: &'_ [u8]| -> String {
+            if masked(name) {
+                "[masked]".to_string()
+            } else {
+                String::from_utf8_lossy(value).into_owned()
+            }
+        };
+        match self {
+            Headers::Map(map) => {
+                s.collect_map(map.iter().map(|(n, v)| (n.as_str(), shown(n.as_str(), v.as_bytes()))))
+            }
+            Headers::Packed(bytes) => {
+                let mut parts = bytes.split(|b| *b == 0);
+                let pairs = std::iter::from_fn(|| {
+                    let name = parts.next().filter(|n| !n.is_empty())?;
+                    let value = parts.next().unwrap_or_default();
+                    let name = std::str::from_utf8(name).unwrap_or("");
+                    Some((name, shown(name, value)))
+                });
+                s.collect_map(pairs)
+            }
+        }
+    }
 }
 
 /// How much of a body is kept.
@@ -131,33 +166,23 @@ impl Received {
     /// The request as JSON text (see [`json`]).
     pub(crate) fn to_json(&self) -> String {
         let mut parts = self.packed.split(|b| *b == 0);
-        let text = |b: Option<&[u8]>| String::from_utf8_lossy(b.unwrap_or_default()).into_owned();
-        let method = text(parts.next());
-        let target = text(parts.next());
-        let mut headers = Vec::new();
-        let mut at = method.len() + target.len() + 2;
-        while let Some(name) = parts.next() {
-            at += name.len() + 1;
-            if name.is_empty() {
+        let method = std::str::from_utf8(parts.next().unwrap_or_default()).unwrap_or("");
+        let target = std::str::from_utf8(parts.next().unwrap_or_default()).unwrap_or("");
+        let start = method.len() + target.len() + 2;
+        // The headers end at the empty name: a NUL where a name would start.
+        let mut at = start;
+        let mut fields = 0usize;
+        while let Some(rel) = self.packed.get(at..).and_then(|rest| rest.iter().position(|b| *b == 0)) {
+            if rel == 0 && fields.is_multiple_of(2) {
                 break;
             }
-            let value = parts.next().unwrap_or_default();
-            at += value.len() + 1;
-            headers.push((
-                String::from_utf8_lossy(name).into_owned(),
-                String::from_utf8_lossy(value).into_owned(),
-            ));
+            at += rel + 1;
+            fields += 1;
         }
+        let headers = Headers::Packed(self.packed.get(start..at).unwrap_or_default());
         let body =
-            if self.body == Body::Whole { Some(self.packed.get(at..).unwrap_or_default()) } else { None };
-        render(
-            &method,
-            &target,
-            headers.iter().map(|(n, v)| (n.as_str(), v.as_str())),
-            body,
-            self.body,
-            &self.served,
-        )
+            if self.body == Body::Whole { Some(self.packed.get(at + 1..).unwrap_or_default()) } else { None };
+        render(method, target, headers, body, self.body, &self.served)
     }
 }
 
@@ -172,14 +197,20 @@ pub(crate) fn json(
     served: &Served,
 ) -> String {
     let target = uri.path_and_query().map_or("/", |p| p.as_str());
-    let headers = headers.iter().map(|(n, v)| (n.as_str(), std::str::from_utf8(v.as_bytes()).unwrap_or("")));
-    render(method.as_str(), target, headers, Some(body).filter(|_| kept == Body::Whole), kept, served)
+    render(
+        method.as_str(),
+        target,
+        Headers::Map(headers),
+        Some(body).filter(|_| kept == Body::Whole),
+        kept,
+        served,
+    )
 }
 
-fn render<'a>(
+fn render(
     method: &str,
     target: &str,
-    headers: impl Iterator<Item = (&'a str, &'a str)>,
+    headers: Headers<'_>,
     body: Option<&[u8]>,
     kept: Body,
     served: &Served,
@@ -194,12 +225,6 @@ fn render<'a>(
         Body::Digest { size, sha256 } => (Some(size), Some(hex::encode(sha256))),
         Body::Size(size) => (Some(size), None),
     };
-    let headers: serde_json::Map<String, serde_json::Value> = headers
-        .map(|(name, value)| {
-            let shown = if masked(name) { "[masked]" } else { value };
-            (name.to_string(), serde_json::Value::String(shown.to_string()))
-        })
-        .collect();
     let kept = Kept { method, target, headers, body: text.as_deref(), body_size, body_sha256 };
     // Serializing strings into text cannot fail.
     serde_json::to_string(&kept).unwrap_or_else(|_| "{}".into())
@@ -251,6 +276,16 @@ mod tests {
             shown,
             serde_json::json!({"method": "POST", "target": "/w?x=1", "headers": {"content-type": "application/json", "authorization": "[masked]"}, "body": "{\"a\":1}"})
         );
+        // An empty header value, and no headers at all, do not end the headers early.
+        let mut empty = headers.clone();
+        empty.insert("x-empty", http::HeaderValue::from_static(""));
+        let kept = Received::take((&method, &uri, &empty), b"b", 64, &waiting, &served());
+        let shown: serde_json::Value = serde_json::from_str(&kept.to_json()).expect("json");
+        assert_eq!((shown["headers"]["x-empty"].as_str(), shown["body"].as_str()), (Some(""), Some("b")));
+        let none = http::HeaderMap::new();
+        let kept = Received::take((&method, &uri, &none), b"c", 64, &waiting, &served());
+        let shown: serde_json::Value = serde_json::from_str(&kept.to_json()).expect("json");
+        assert_eq!((shown["headers"].clone(), shown["body"].as_str()), (serde_json::json!({}), Some("c")));
         let big = vec![b'a'; 10];
         let kept = Received::take((&method, &uri, &headers), &big, 4, &waiting, &served());
         let shown: serde_json::Value = serde_json::from_str(&kept.to_json()).expect("json");
