@@ -7,8 +7,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// The secrets the examples read with `env()`, as `--env` arguments (the README's serve command
-/// sets the same ones).
+/// The secrets the examples read, as `--env` arguments (the values of `examples/secrets`, which
+/// the README's serve command reads).
 pub const EXAMPLE_ENV: [&str; 12] = [
     "--env",
     "PSP_PASSWORD=secret",

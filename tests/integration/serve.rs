@@ -558,3 +558,26 @@ fn a_runtime_failure_is_logged_with_its_place() {
         assert!(line.contains("w.wf:4:3"), "{format}: {line}");
     }
 }
+
+#[test]
+fn the_readme_s_serve_command_serves_the_examples() {
+    // The README's first line, with the binary the tests build: the examples with their test
+    // secrets from `examples/secrets`, and nothing from the environment.
+    let readme = std::fs::read_to_string(crate::common::repo().join("README.md")).expect("README.md");
+    let first = readme.lines().find(|l| l.starts_with("cargo run")).expect("a serve command");
+    let args: Vec<&str> = first.split(" -- ").nth(1).expect("wf's arguments").split_whitespace().collect();
+    assert_eq!(args.first(), Some(&"serve"));
+    let mut cmd = std::process::Command::new(crate::common::wf_bin());
+    cmd.args(&args).args(["--listen", "127.0.0.1:0", "--store", "memory"]).current_dir(crate::common::repo());
+    for name in ["PSP_PASSWORD", "GITHUB_WEBHOOK_SECRET", "STRIPE_WEBHOOK_SECRET", "SLACK_SIGNING_SECRET"] {
+        cmd.env_remove(name);
+    }
+    let s = Server::spawn(cmd, crate::common::Dir::new(&[]));
+    let auth = crate::common::basic("psp", "secret");
+    let r = s.post(
+        "/hooks/payment?order=42",
+        &[("Authorization", &auth), ("X-Request-Id", "abc-123"), ("Content-Type", "application/json")],
+        r#"{"data":{"status":"paid","amount":12.5}}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+}
