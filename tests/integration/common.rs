@@ -98,6 +98,23 @@ impl Server {
         Server::spawn(cmd, dir)
     }
 
+    /// `wf serve DIR --store DIR/state.db ARGS`, run in DIR with `env` set: a server whose
+    /// store the test reads (`wf runs --store DIR/state.db`).
+    pub fn start_with_store(dir: Dir, args: &[&str], env: &[(&str, &str)]) -> Server {
+        let root = dir.path().to_path_buf();
+        let store = root.join("state.db");
+        let mut cmd = Command::new(wf_bin());
+        cmd.arg("serve")
+            .arg(&root)
+            .args(["--listen", "127.0.0.1:0", "--store", store.to_str().expect("utf8")])
+            .args(args)
+            .current_dir(&root);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        Server::spawn(cmd, dir)
+    }
+
     /// Starts a prepared `wf serve` command and waits for its address.
     pub fn spawn(mut cmd: Command, dir: Dir) -> Server {
         cmd.env("NO_COLOR", "1").stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());

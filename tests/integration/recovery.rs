@@ -3,20 +3,11 @@
 //! says what happened.
 
 use crate::common::{Dir, Reply, Server, Upstream};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// `wf serve DIR --store DIR/state.db ARGS`, started in DIR.
 fn serve(dir: Dir, args: &[&str]) -> Server {
-    let root = dir.path().to_path_buf();
-    let store = root.join("state.db");
-    let mut cmd = Command::new(crate::common::wf_bin());
-    cmd.arg("serve")
-        .arg(&root)
-        .args(["--listen", "127.0.0.1:0", "--store", store.to_str().expect("utf8")])
-        .args(args)
-        .current_dir(&root);
-    Server::spawn(cmd, dir)
+    Server::start_with_store(dir, args, &[])
 }
 
 fn store(server: &Server) -> String {
@@ -311,17 +302,12 @@ workflow later {
   trigger webhook { path "/later" mode async }
   log "later"
 }"#;
-    let dir = Dir::new(&[("pay.wf", wf)]);
-    let root = dir.path().to_path_buf();
-    let store = root.join("state.db");
-    let mut cmd = Command::new(crate::common::wf_bin());
-    cmd.arg("serve")
-        .arg(&root)
-        .args(["--listen", "127.0.0.1:0", "--store", store.to_str().expect("utf8"), "--keep-body", "1KiB"])
-        .env("PAY_TOKEN", "tok-PLANTED-0001")
-        .current_dir(&root);
-    let server = Server::spawn(cmd, dir);
-    let store = store.to_str().expect("utf8").to_string();
+    let server = Server::start_with_store(
+        Dir::new(&[("pay.wf", wf)]),
+        &["--keep-body", "1KiB"],
+        &[("PAY_TOKEN", "tok-PLANTED-0001")],
+    );
+    let store = store(&server);
     let auth = ("Authorization", "Bearer tok-PLANTED-0001");
     let json = ("Content-Type", "application/json");
     let small = server.post("/pay?order=7", &[auth, json], r#"{"amount": 12}"#);

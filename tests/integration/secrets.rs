@@ -153,13 +153,7 @@ fn a_secret_may_be_an_http_url_and_is_shown_as_its_host_and_secret_nowhere_kept(
     assert!(check.contains("ok"), "a secret URL passes check: {check}");
     let root = dir.path().to_path_buf();
     let store = root.join("state.db");
-    let mut cmd = Command::new(crate::common::wf_bin());
-    cmd.arg("serve")
-        .arg(&root)
-        .args(["--listen", "127.0.0.1:0", "--store", store.to_str().expect("utf8")])
-        .env("SLACK_WEBHOOK_URL", &hook)
-        .current_dir(&root);
-    let server = Server::spawn(cmd, dir);
+    let server = Server::start_with_store(dir, &[], &[("SLACK_WEBHOOK_URL", &hook)]);
     let id = server.post("/notify", &[], "").header("x-wf-execution").expect("id").to_string();
     let log = server.wait_log("timed out");
     assert_eq!(
