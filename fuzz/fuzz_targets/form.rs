@@ -12,6 +12,10 @@ fuzz_target!(|data: &[u8]| {
     let body = body.get(1..).unwrap_or_default();
     if let Ok(v) = wf::request::form::urlencoded(body) {
         assert!(v.is_object(), "a form read to {v}");
+        // A form of one JSON `payload` field gives that JSON, an object or an array, or nothing.
+        if let Some(json) = wf::request::form::payload(&v) {
+            assert!(json.is_object() || json.is_array(), "a payload read to {json}");
+        }
     }
     assert!(wf::request::form::pairs(body).len() <= wf::request::form::MAX_PARTS);
     let content_type = String::from_utf8_lossy(head).into_owned();

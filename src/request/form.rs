@@ -149,7 +149,7 @@ pub async fn multipart(bytes: bytes::Bytes, content_type: &str) -> Result<Value,
 
 /// The JSON a form delivery carries in its one field `payload` (GitHub's deliveries with
 /// content type `application/x-www-form-urlencoded`, Slack's interactions), if `form` is one.
-pub(crate) fn payload(form: &Value) -> Option<Value> {
+pub fn payload(form: &Value) -> Option<Value> {
     let Value::Object(fields) = form else { return None };
     if fields.len() != 1 {
         return None;

@@ -28,7 +28,7 @@ pub(crate) fn refusal(
 ) -> Option<String> {
     match (state, outcome) {
         (State::Ended, Some(Outcome::Failed)) if mode == Mode::Sync => Some(format!(
-            "{id} is a sync execution: its caller had its answer, and its request was not kept to run again"
+            "{id} is a sync execution: its caller had its answer, and running it again needs what its workflow extracted, which is not kept (a sync execution keeps its request, not its extracted values)"
         )),
         (State::Ended, Some(Outcome::Failed)) if !kept => {
             Some(format!("{id} did not keep what it needs to run again (it failed before it was kept)"))
