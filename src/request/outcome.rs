@@ -77,6 +77,37 @@ impl State {
     }
 }
 
+/// Where a journaled step is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum StepState {
+    /// Under way (or under way when its process stopped: it is done again).
+    Started,
+    /// Ended with a result.
+    Finished,
+    /// Ended without one.
+    Failed,
+    /// An `http` call parked until its next attempt is due.
+    Waiting,
+}
+
+impl StepState {
+    pub(crate) const ALL: [StepState; 4] =
+        [StepState::Started, StepState::Finished, StepState::Failed, StepState::Waiting];
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            StepState::Started => "started",
+            StepState::Finished => "finished",
+            StepState::Failed => "failed",
+            StepState::Waiting => "waiting",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Option<StepState> {
+        StepState::ALL.into_iter().find(|o| o.as_str() == s)
+    }
+}
+
 impl Mode {
     pub fn parse(s: &str) -> Option<Mode> {
         [Mode::Sync, Mode::Async].into_iter().find(|m| m.as_str() == s)
@@ -152,4 +183,4 @@ macro_rules! shown_as_str {
         }
     )*};
 }
-shown_as_str!(Outcome, State, Mode);
+shown_as_str!(Outcome, State, Mode, StepState);

@@ -1,7 +1,7 @@
 //! The typed words of a record (mode, state, outcome) as both databases' text columns hold them:
 //! written with `as_str`, read back by name; a name no wf writes is an error, never a guess.
 
-use super::{Mode, Outcome, State};
+use super::{Mode, Outcome, State, StepState};
 
 /// A state as the stores write it: `retry` is a failed run marked to run again, queued until a
 /// process takes it.
@@ -39,7 +39,12 @@ macro_rules! text_column {
     )*};
 }
 
-text_column!(Mode => Mode::parse, "mode"; State => state, "state"; Outcome => Outcome::parse, "outcome");
+text_column!(
+    Mode => Mode::parse, "mode";
+    State => state, "state";
+    Outcome => Outcome::parse, "outcome";
+    StepState => StepState::parse, "step state"
+);
 
 #[cfg(test)]
 mod tests {
@@ -55,5 +60,8 @@ mod tests {
         assert_eq!(state, Some(State::Parked));
         let marked = conn.query_row("SELECT 'retry'", [], |r| r.get::<_, State>(0)).ok();
         assert_eq!(marked, Some(State::Queued));
+        let step = |s: &str| conn.query_row("SELECT ?1", [s], |r| r.get::<_, StepState>(0));
+        assert_eq!(step("waiting").ok(), Some(StepState::Waiting));
+        assert!(step("finished, said the caller").is_err());
     }
 }

@@ -20,7 +20,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-pub(crate) use crate::request::outcome::{Mode, Outcome, State, Status};
+pub(crate) use crate::request::outcome::{Mode, Outcome, State, Status, StepState};
 pub(crate) use crate::request::served::Version;
 
 /// An accepted async run, to keep until it has run.
@@ -108,8 +108,7 @@ pub(crate) struct RunView {
 pub(crate) struct StepView {
     pub n: u32,
     pub kind: String,
-    /// `started`, `finished` or `failed`.
-    pub state: String,
+    pub state: StepState,
     pub request: Option<Value>,
     pub result: Option<Value>,
     pub reason: Option<String>,

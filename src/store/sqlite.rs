@@ -7,7 +7,7 @@ use super::retry::{self, Retried};
 use super::KEEP_TRYING;
 use super::{
     attempts_made, hex, key, Claim, Claimed, Commit, Ended, Filter, History, Key, Mode, NewRun, Outcome,
-    Reading, Recorded, RunView, StepView, Store, Unfinished, Version,
+    Reading, Recorded, RunView, StepState, StepView, Store, Unfinished, Version,
 };
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde_json::Value;
@@ -298,7 +298,7 @@ fn retry_in(conn: &Connection, id: &str, from_start: bool) -> Result<Retried, ru
         .map(|s| retry::Journaled {
             n: s.n,
             kind: &s.kind,
-            finished: s.state == "finished",
+            finished: s.state == StepState::Finished,
             result: s.result.clone(),
         })
         .collect();

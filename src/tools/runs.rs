@@ -190,7 +190,7 @@ pub(crate) fn show(store: &str, id: &str, format: Format) -> ExitCode {
                 (Some(v), None) => crate::request::value::shown(v, 200),
                 (None, None) => String::new(),
             };
-            let _ = writeln!(out, "  {:>3}  {:<5} {:<9} {what} {result}", s.n, s.kind, s.state);
+            let _ = writeln!(out, "  {:>3}  {:<5} {:<9} {what} {result}", s.n, s.kind, s.state.as_str());
         }
     }
     if !run.logs.is_empty() {

@@ -2,6 +2,7 @@
 //! the store itself and for the reader `wf runs` opens beside running instances.
 
 use super::*;
+use crate::store::StepState;
 
 pub(super) fn view(r: &Row) -> Result<RunView, String> {
     let logs: Option<String> = r.get(11);
@@ -60,15 +61,17 @@ pub(super) async fn show(client: &tokio_postgres::Client, id: &str) -> Result<Op
     let json = |t: Option<String>| t.and_then(|t| serde_json::from_str(&t).ok());
     run.steps = steps
         .iter()
-        .map(|s| StepView {
-            n: u32::try_from(s.get::<_, i32>(0)).unwrap_or(0),
-            kind: s.get(1),
-            state: s.get(2),
-            request: json(s.get(3)),
-            result: json(s.get(4)),
-            reason: s.get(5),
+        .map(|s| {
+            Ok(StepView {
+                n: u32::try_from(s.get::<_, i32>(0)).unwrap_or(0),
+                kind: s.get(1),
+                state: s.try_get(2).map_err(sql)?,
+                request: json(s.get(3)),
+                result: json(s.get(4)),
+                reason: s.get(5),
+            })
         })
-        .collect();
+        .collect::<Result<_, String>>()?;
     Ok(Some(run))
 }
 
@@ -183,7 +186,7 @@ pub(super) async fn retry(
         .map(|s| retry::Journaled {
             n: u32::try_from(s.get::<_, i32>(0)).unwrap_or(0),
             kind: s.get(1),
-            finished: s.get::<_, &str>(2) == "finished",
+            finished: s.try_get::<_, StepState>(2).is_ok_and(|st| st == StepState::Finished),
             result: s.get::<_, Option<String>>(3).and_then(|t| serde_json::from_str(&t).ok()),
         })
         .collect();
