@@ -3,14 +3,13 @@
 //! store before its caller is answered ([`queue`]), taken by a [`worker`], its steps journaled
 //! ([`journal`]) so that a run resumed after a crash, taken over from another instance, woken
 //! when a parked step is due, or retried by `wf runs retry` ([`resume`]) skips what finished,
-//! and ended once ([`runs`]). Dedupe keys are claimed with the run and let go when it fails
-//! ([`keys`] without a store).
+//! and ended once ([`runs`]). Dedupe keys are claimed with the run and let go when it fails.
+//! Every execution goes through a [`crate::store::Store`]; `--store memory` is one too.
 //!
 //! Layering: `serve/` (sockets, reload, drain) uses this; this uses `store/`, `effect/` and
 //! `request/` (which turns HTTP into a frame and an answer, and interprets the workflow).
 
 pub(crate) mod journal;
-pub(crate) mod keys;
 pub(crate) mod queue;
 pub(crate) mod resume;
 pub(crate) mod runs;

@@ -5,7 +5,7 @@
 
 use crate::effect::Effects;
 use crate::exec::journal::Journaled;
-use crate::exec::{keys::Keys, runs};
+use crate::exec::runs;
 use crate::request::handle::{Accepted, Deciding, DedupeKey, Enqueue, ExecId, Job, Placing, Refused, Seen};
 use crate::request::served::Served;
 use crate::store::Store;
@@ -16,9 +16,7 @@ use tokio::sync::mpsc;
 pub(crate) struct Queue {
     pub(crate) tx: mpsc::Sender<Job>,
     pub(crate) effects: Arc<Effects>,
-    pub(crate) store: Option<Arc<dyn Store>>,
-    /// `dedupe` keys when there is no store (`--store memory`).
-    pub(crate) keys: Arc<Keys>,
+    pub(crate) store: Arc<dyn Store>,
     /// `--keep-body`.
     pub(crate) keep_body: usize,
 }
@@ -44,7 +42,7 @@ fn seen(claim: crate::store::Claim) -> Seen {
 
 impl Enqueue for Queue {
     fn keeps_requests(&self) -> bool {
-        self.store.is_some()
+        self.store.keeps_requests()
     }
 
     fn try_enqueue(&self, job: Job) -> Result<(), Job> {
@@ -58,13 +56,7 @@ impl Enqueue for Queue {
             // A place in the queue first, so a run the store keeps is never refused after.
             let place = self.tx.clone().try_reserve_owned().map_err(|_| Refused::QueueFull)?;
             let key = dedupe.map(|d| self.key(&job.served, job.id, &d));
-            let Some(store) = self.store.clone() else {
-                let seen = key.map_or(Seen::First, |k| self.keys.claim(k));
-                if seen == Seen::First {
-                    place.send(job);
-                }
-                return Ok(seen);
-            };
+            let store = self.store.clone();
             // Kept and queued in a task of its own: should the caller go away while the run is
             // being committed, the run committed is still queued here (not left to a restart).
             let run = runs::new_run(&job, &request, self.keep_body);
@@ -90,36 +82,27 @@ impl Enqueue for Queue {
     fn claim<'a>(&'a self, served: &'a Served, id: ExecId, dedupe: DedupeKey) -> Deciding<'a> {
         let key = self.key(served, id, &dedupe);
         Box::pin(async move {
-            match &self.store {
-                Some(store) => store.claim(key).await.map(seen).map_err(|why| {
-                    tracing::error!(target: "wf::store", execution = %id, "cannot claim a dedupe key: {why}");
-                    Refused::StoreUnavailable
-                }),
-                None => Ok(self.keys.claim(key)),
-            }
+            self.store.claim(key).await.map(seen).map_err(|why| {
+                tracing::error!(target: "wf::store", execution = %id, "cannot claim a dedupe key: {why}");
+                Refused::StoreUnavailable
+            })
         })
     }
 
     fn release(&self, served: &Served, id: ExecId, dedupe: DedupeKey) {
         let key = self.key(served, id, &dedupe);
-        match &self.store {
-            Some(store) => store.release(key),
-            None => self.keys.release(key),
-        }
+        self.store.release(key);
     }
 
     fn answered(&self, served: &Served, id: ExecId, dedupe: DedupeKey, answer: serde_json::Value) {
         let key = self.key(served, id, &dedupe);
-        match &self.store {
-            Some(store) => store.answered(key, answer),
-            None => self.keys.answered(key, answer),
-        }
+        self.store.answered(key, answer);
     }
 
     fn place<'a>(&'a self, served: &'a Served, id: ExecId) -> Placing<'a> {
         let limit = served.wf.concurrency.unwrap_or(u32::MAX);
         let id = id.to_string();
-        let placing = self.store.as_ref().and_then(|s| s.place(&served.name, limit, &id));
+        let placing = self.store.place(&served.name, limit, &id);
         Box::pin(async move {
             match placing {
                 None => Ok(true),
@@ -132,31 +115,29 @@ impl Enqueue for Queue {
     }
 
     fn free_place(&self, served: &Served, id: ExecId) {
-        if let Some(store) = &self.store {
-            store.free_place(&served.name, &id.to_string());
-        }
+        self.store.free_place(&served.name, &id.to_string());
     }
 
     fn steps(&self, id: ExecId, served: &Arc<Served>) -> Box<dyn crate::request::step::Steps> {
-        match &self.store {
-            Some(store) if served.wf.mode == crate::lang::ast::Mode::Async => {
-                let (live, parked) = self.effects.kept_steps(id, served, None, 0);
-                Box::new(Journaled::new(
-                    live,
-                    store.clone(),
-                    served.clone(),
-                    id.to_string(),
-                    Vec::new(),
-                    Some(parked),
-                ))
-            }
-            Some(store) => Box::new(Journaled::noted(
-                self.effects.steps(id, served),
-                store.clone(),
+        if served.wf.mode == crate::lang::ast::Mode::Async {
+            let (live, parked) = self.effects.kept_steps(id, served, None, 0);
+            Box::new(Journaled::new(
+                live,
+                self.store.clone(),
                 served.clone(),
                 id.to_string(),
-            )),
-            None => self.effects.steps(id, served),
+                Vec::new(),
+                Some(parked),
+            ))
+        } else if self.store.keeps_requests() {
+            Box::new(Journaled::noted(
+                self.effects.steps(id, served),
+                self.store.clone(),
+                served.clone(),
+                id.to_string(),
+            ))
+        } else {
+            self.effects.steps(id, served)
         }
     }
 }

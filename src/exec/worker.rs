@@ -3,9 +3,9 @@
 //! loops), and ends it: its record reported and kept, its `dedupe` key let go when it failed. A
 //! run a step parked or another instance took over is not ended here.
 
-use crate::exec::{keys::Keys, runs};
+use crate::exec::runs;
 use crate::request::handle::{self, Job, Record};
-use crate::store::{Outcome, Store};
+use crate::store::Store;
 use futures_util::FutureExt as _;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,8 +18,7 @@ pub(crate) type Report = Arc<dyn Fn(&Record) + Send + Sync>;
 pub(crate) async fn worker(
     rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
     report: Report,
-    store: Option<Arc<dyn Store>>,
-    keys: Arc<Keys>,
+    store: Arc<dyn Store>,
 ) {
     loop {
         // The lock is held only while waiting, so the drain can take what is left.
@@ -28,7 +27,6 @@ pub(crate) async fn worker(
         // wf's own code has no panics (clippy denies them); should one slip in anyway, it ends
         // that execution, not the worker and every execution queued behind it.
         let (workflow, id) = (job.served.name.clone(), job.id);
-        let dedupe = job.dedupe.clone();
         // The caller of an async run got the trigger's answer, whatever the run does after.
         let answered = job.served.immediate.as_ref().map_or(200, |a| a.status);
         // `concurrency N`: a run beyond it waits here (holding this worker) for a place, in this
@@ -37,11 +35,9 @@ pub(crate) async fn worker(
             Some(limit) => limit.acquire_owned().await.ok(),
             None => None,
         };
-        let placed = match (&store, job.served.wf.concurrency) {
-            (Some(store), Some(limit)) => {
-                wait_for_place(store, &job.served.name, limit, &id.to_string()).await
-            }
-            _ => false,
+        let placed = match job.served.wf.concurrency {
+            Some(limit) => wait_for_place(&store, &job.served.name, limit, &id.to_string()).await,
+            None => false,
         };
         let ran = if job.served.plan.heavy {
             // Executions that loop run on the blocking pool, off the threads that answer requests.
@@ -52,9 +48,7 @@ pub(crate) async fn worker(
             std::panic::AssertUnwindSafe(handle::run_job(job)).catch_unwind().await.map_err(|_| ())
         };
         if placed {
-            if let Some(store) = &store {
-                store.free_place(&workflow, &id.to_string());
-            }
+            store.free_place(&workflow, &id.to_string());
         }
         match ran {
             Ok(handle::Ran::Stopped(stop)) => {
@@ -64,21 +58,11 @@ pub(crate) async fn worker(
             }
             Ok(handle::Ran::Ended(record)) => {
                 report(&record);
-                // A failed run lets go of its delivery's key, so that the sender's redelivery
-                // runs (a store does so as it records the end).
-                if let (None, Some(d), Outcome::Failed) = (&store, &dedupe, record.outcome) {
-                    keys.release(crate::store::Key {
-                        workflow: workflow.to_string(),
-                        key: d.to_string(),
-                        id: id.to_string(),
-                        expires_ms: 0,
-                    });
-                }
-                if let Some(store) = &store {
-                    let mut ended = runs::ended(record);
-                    ended.status = answered;
-                    store.ended(ended);
-                }
+                // A failed run lets go of its delivery's key as the store records its end, so
+                // that the sender's redelivery runs.
+                let mut ended = runs::ended(record);
+                ended.status = answered;
+                store.ended(ended);
             }
             Err(_) => {
                 tracing::error!(target: "wf::server", %workflow, execution = %id, "async execution panicked")

@@ -3,7 +3,6 @@
 //! SIGTERM/SIGINT.
 
 use crate::effect::Effects;
-use crate::exec::keys::Keys;
 use crate::exec::queue::Queue;
 use crate::exec::{resume, runs, worker};
 use crate::request::handle::{self, Job, Limits};
@@ -229,9 +228,9 @@ impl Ctx {
             if let (Some(m), Some(t), Some(workflow)) = (&this.metrics, started, handled.workflow()) {
                 m.request(workflow, handled.response.status().as_u16(), t.elapsed(), handled.record.as_ref());
             }
-            if let (Some(store), Some(r)) = (&this.queue.store, handled.record) {
+            if let Some(r) = handled.record {
                 if &*r.workflow != "-" {
-                    store.ended(runs::ended(r));
+                    this.queue.store.ended(runs::ended(r));
                 }
             }
             conn.activity.end();
@@ -267,16 +266,16 @@ async fn bind(
 }
 
 /// The store `--store` names, opened (a SQLite file that cannot be opened yet is stood in for
-/// until it can), or none for `--store memory`.
-async fn open_store(opts: &Options) -> Result<(Option<Arc<Standby>>, Option<Arc<dyn Store>>), String> {
+/// until it can), or kept in the process for `--store memory`.
+async fn open_store(opts: &Options) -> Result<(Option<Arc<Standby>>, Arc<dyn Store>), String> {
     Ok(match &opts.store {
-        StoreChoice::Memory => (None, None),
+        StoreChoice::Memory => (None, Arc::new(crate::store::memory::Memory::default())),
         StoreChoice::Sqlite(path) => {
             let s = Arc::new(Standby::open(path)?);
-            (Some(s.clone()), Some(s))
+            (Some(s.clone()), s)
         }
         StoreChoice::Postgres(url) => {
-            (None, Some(Arc::new(crate::store::postgres::Postgres::connect(url, opts.lease).await?)))
+            (None, Arc::new(crate::store::postgres::Postgres::connect(url, opts.lease).await?))
         }
     })
 }
@@ -314,8 +313,7 @@ async fn run(opts: Options, router: Router) -> ExitCode {
     if let Some(m) = &metrics {
         m.set_workflows(router.len());
     }
-    let keys = Arc::new(Keys::default());
-    let (tx, rx, workers) = start_workers(&opts, metrics.clone(), store.clone(), keys.clone());
+    let (tx, rx, workers) = start_workers(&opts, metrics.clone(), store.clone());
     let mut seed = [0u8; 8];
     let _ = getrandom::fill(&mut seed);
     let needs_peer = std::sync::atomic::AtomicBool::new(router.needs_peer());
@@ -351,7 +349,6 @@ async fn run(opts: Options, router: Router) -> ExitCode {
             tx: tx.clone(),
             effects: effects.clone(),
             store: store.clone(),
-            keys,
             keep_body: opts.keep_body,
         },
         ids: handle::ExecIds::new(u64::from_le_bytes(seed) & 0xffff_ffff_0000_0000),
@@ -360,22 +357,18 @@ async fn run(opts: Options, router: Router) -> ExitCode {
     let why = standby.as_ref().map(|s| s.why()).unwrap_or_default();
     if !why.is_empty() {
         tracing::error!(target: "wf::store", "{why}; async callers get 503 until it opens (tried again every 2 s)");
-    } else if let Some(store) = &store {
-        resume::resume(store, &effects, &tx, opts.secrets_dir.as_deref(), opts.budget).await;
+    } else {
+        resume::resume(&store, &effects, &tx, opts.secrets_dir.as_deref(), opts.budget).await;
     }
-    if let Some(store) = &store {
-        tokio::spawn(resume::prune_every_minute(store.clone(), opts.retain));
-    }
-    let retries = store.as_ref().map(|store| {
-        tokio::spawn(resume::take_retries(
-            store.clone(),
-            standby.clone(),
-            effects.clone(),
-            tx.clone(),
-            opts.secrets_dir.clone(),
-            opts.budget,
-        ))
-    });
+    tokio::spawn(resume::prune_every_minute(store.clone(), opts.retain));
+    let retries = tokio::spawn(resume::take_retries(
+        store.clone(),
+        standby.clone(),
+        effects.clone(),
+        tx.clone(),
+        opts.secrets_dir.clone(),
+        opts.budget,
+    ));
     // The queue's only sender is now the context's: once it is dropped, the workers drain and stop.
     drop(tx);
 
@@ -500,10 +493,8 @@ async fn run(opts: Options, router: Router) -> ExitCode {
         tracing::warn!(target: "wf::server", "some connections were still open after {:?}", opts.drain_timeout);
     }
     // The retry poller holds a sender of the queue: stop it so the workers can drain.
-    if let Some(r) = retries {
-        r.abort();
-        let _ = r.await;
-    }
+    retries.abort();
+    let _ = retries.await;
     drop(ctx);
     stop_workers(workers, rx, store, opts.drain_timeout).await
 }
@@ -513,7 +504,7 @@ struct Gauges {
     queue: mpsc::Sender<Job>,
     slots: Arc<tokio::sync::Semaphore>,
     max_connections: usize,
-    store: Option<Arc<dyn Store>>,
+    store: Arc<dyn Store>,
 }
 
 /// The admin listener: `/metrics`, `/healthz`, `/readyz` over HTTP/1.
@@ -531,7 +522,7 @@ async fn serve_admin(listener: tokio::net::TcpListener, metrics: Arc<Metrics>, g
             let now = crate::serve::metrics::Readings {
                 queue_depth: gauges.queue.max_capacity().saturating_sub(gauges.queue.capacity()),
                 open_connections: gauges.max_connections.saturating_sub(gauges.slots.available_permits()),
-                dropped_writes: gauges.store.as_ref().map_or(0, |s| s.dropped()),
+                dropped_writes: gauges.store.dropped(),
             };
             let (status, content_type, body) = metrics.answer(req.uri().path(), now);
             let mut r = hyper::Response::new(http_body_util::Full::new(bytes::Bytes::from(body)));
@@ -553,8 +544,7 @@ async fn serve_admin(listener: tokio::net::TcpListener, metrics: Arc<Metrics>, g
 fn start_workers(
     opts: &Options,
     metrics: Option<Arc<Metrics>>,
-    store: Option<Arc<dyn Store>>,
-    keys: Arc<Keys>,
+    store: Arc<dyn Store>,
 ) -> (mpsc::Sender<Job>, Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>, tokio::task::JoinSet<()>) {
     let (tx, rx) = mpsc::channel::<Job>(opts.queue_size.max(1));
     let rx = Arc::new(tokio::sync::Mutex::new(rx));
@@ -566,7 +556,7 @@ fn start_workers(
     });
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..opts.workers.max(1) {
-        workers.spawn(worker::worker(rx.clone(), report.clone(), store.clone(), keys.clone()));
+        workers.spawn(worker::worker(rx.clone(), report.clone(), store.clone()));
     }
     (tx, rx, workers)
 }
@@ -576,27 +566,25 @@ fn start_workers(
 async fn stop_workers(
     mut workers: tokio::task::JoinSet<()>,
     rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
-    store: Option<Arc<dyn Store>>,
+    store: Arc<dyn Store>,
     drain_timeout: Duration,
 ) -> ExitCode {
     let all_done = async { while workers.join_next().await.is_some() {} };
     let drained = tokio::time::timeout(drain_timeout, all_done).await;
     // History written off the request path is committed before the process ends.
-    if let Some(store) = &store {
-        if let Err(why) = store.flush().await {
-            tracing::error!(target: "wf::store", "the last writes were not kept: {why}");
-        }
-        // Runs not ended are let go for another instance sharing the store to take at once.
-        if let Err(why) = store.leave().await {
-            tracing::warn!(target: "wf::store", "cannot let go of the runs not ended: {why}");
-        }
+    if let Err(why) = store.flush().await {
+        tracing::error!(target: "wf::store", "the last writes were not kept: {why}");
+    }
+    // Runs not ended are let go for another instance sharing the store to take at once.
+    if let Err(why) = store.leave().await {
+        tracing::warn!(target: "wf::store", "cannot let go of the runs not ended: {why}");
     }
     match drained {
         Ok(_) => {
             tracing::info!(target: "wf::server", "stopped");
             ExitCode::SUCCESS
         }
-        Err(_) if store.is_some() => {
+        Err(_) if store.durable() => {
             // Kept runs are not lost: the next `wf serve` on this store resumes them.
             workers.abort_all();
             let left = rx.lock().await.len();

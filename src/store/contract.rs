@@ -267,6 +267,26 @@ pub(crate) async fn retry_contract(store: &dyn Store, history: &dyn History) {
 }
 
 #[tokio::test]
+async fn memory_keeps_the_contract() {
+    let store = memory::Memory::default();
+    contract(&store, &store).await;
+    dedupe_contract(&store).await;
+    parking_contract(&store).await;
+    retry_contract(&store, &store).await;
+    // (a2 and c1 never ended; f1 was taken again; f2 is parked for an hour.)
+    let open: Vec<String> = store.unfinished().await.expect("unfinished").into_iter().map(|r| r.id).collect();
+    assert_eq!(open, ["00000000000000a2", "00000000000000c1", "00000000000000f1"]);
+    // Of ended executions it keeps the last `KEPT`.
+    for i in 0..memory::KEPT as i64 + 10 {
+        store.ended(ended(&format!("{:016x}", 0x1000 + i), "sync", 10_000 + i, "responded"));
+    }
+    let all = store.list(&Filter { limit: usize::MAX, ..Filter::default() }).await.expect("list");
+    let ended_kept = all.iter().filter(|r| r.state == super::State::Ended).count();
+    assert_eq!(ended_kept, memory::KEPT);
+    assert_eq!(all[0].id, format!("{:016x}", 0x1000 + memory::KEPT + 9));
+}
+
+#[tokio::test]
 async fn sqlite_keeps_the_contract() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("state").join("state.db");

@@ -4,12 +4,14 @@
 //! thread committing in batches); `postgres.rs` the store several instances share (leases,
 //! fencing, `LISTEN/NOTIFY`); `standby.rs` stands for it while it cannot be opened; `retry.rs` is
 //! the rule of `wf runs retry` every store applies; `columns.rs` reads the record's typed words
-//! back; `contract.rs` holds the tests every store passes. The execution core (`exec/`) writes
+//! back; `memory.rs` is `--store memory`, the same contract kept in the process only;
+//! `contract.rs` holds the tests every store passes. The execution core (`exec/`) writes
 //! through [`Store`]; `wf runs` reads through [`History`].
 //!
 //! Layering: `exec/`, `serve/` and `tools/` use this; this uses `request/` and `lang/`.
 
 mod columns;
+pub(crate) mod memory;
 pub(crate) mod postgres;
 pub(crate) mod retry;
 pub(crate) mod sqlite;
@@ -169,9 +171,18 @@ pub(crate) trait History: Send + Sync {
 }
 
 /// A store of runs, steps, dedupe keys and history: the SQLite store (and the stand-in that
-/// waits for it to open) and the PostgreSQL store; `store::contract` holds the tests every
-/// store passes.
+/// waits for it to open), the PostgreSQL store and the store in memory; `store::contract` holds
+/// the tests every store passes.
 pub(crate) trait Store: History {
+    /// Whether what it keeps outlives the process (all but `--store memory`).
+    fn durable(&self) -> bool {
+        true
+    }
+    /// Whether a sync execution's request and steps are kept with its record (all but
+    /// `--store memory`, which keeps the record only).
+    fn keeps_requests(&self) -> bool {
+        true
+    }
     /// Keeps an accepted async run; resolves once it is durable. Until then the caller must not
     /// be answered. With a `dedupe` key, the key is claimed in the same transaction: when it was
     /// already claimed, the run is not kept and the first execution is named.

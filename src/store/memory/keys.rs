@@ -1,10 +1,8 @@
-//! `dedupe` keys kept in memory, for `--store memory` (a store keeps its own, in the same
-//! transaction as the run they belong to). Keys expire without a scan: a min-heap orders them by
+//! `dedupe` keys kept in memory, for `--store memory`. Keys expire without a scan: a min-heap orders them by
 //! expiry, and each claim takes out the keys that expired since the last one (amortised
 //! O(log n)); memory holds the keys within their window, no more.
 
-use crate::request::handle::Seen;
-use crate::store;
+use crate::store::{self, Claim};
 use serde_json::Value;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -38,44 +36,40 @@ impl Claimed {
     }
 }
 
-/// `dedupe` keys kept in memory (`--store memory`): they last as long as the process.
+/// `dedupe` keys kept in memory: they last as long as the process (the store's lock guards them).
 #[derive(Default)]
-pub(crate) struct Keys(std::sync::Mutex<Claimed>);
+pub(super) struct Keys(Claimed);
 
 impl Keys {
-    pub(crate) fn claim(&self, k: store::Key) -> Seen {
-        let Ok(mut claimed) = self.0.lock() else { return Seen::First };
+    pub(super) fn claim(&mut self, k: store::Key) -> Claim {
+        let claimed = &mut self.0;
         let now = store::now_ms();
         claimed.expire(now);
         let name = (k.workflow, k.key);
         match claimed.keys.get(&name) {
             Some((of, expires, answer)) if *expires > now => {
-                Seen::Duplicate { of: of.clone(), answer: answer.clone() }
+                Claim::Duplicate { of: of.clone(), answer: answer.clone() }
             }
             _ => {
                 claimed.expiries.push(Reverse((k.expires_ms, name.clone())));
                 claimed.keys.insert(name, (k.id, k.expires_ms, None));
-                Seen::First
+                Claim::First
             }
         }
     }
 
-    pub(crate) fn release(&self, k: store::Key) {
-        if let Ok(mut claimed) = self.0.lock() {
-            let name = (k.workflow, k.key);
-            let mine = claimed.keys.get(&name).is_some_and(|(id, _, a)| *id == k.id && a.is_none());
-            if mine {
-                claimed.keys.remove(&name);
-            }
+    pub(super) fn release(&mut self, k: store::Key) {
+        let name = (k.workflow, k.key);
+        let mine = self.0.keys.get(&name).is_some_and(|(id, _, a)| *id == k.id && a.is_none());
+        if mine {
+            self.0.keys.remove(&name);
         }
     }
 
-    pub(crate) fn answered(&self, k: store::Key, answer: Value) {
-        if let Ok(mut claimed) = self.0.lock() {
-            if let Some(entry) = claimed.keys.get_mut(&(k.workflow, k.key)) {
-                if entry.0 == k.id {
-                    entry.2 = Some(answer);
-                }
+    pub(super) fn answered(&mut self, k: store::Key, answer: Value) {
+        if let Some(entry) = self.0.keys.get_mut(&(k.workflow, k.key)) {
+            if entry.0 == k.id {
+                entry.2 = Some(answer);
             }
         }
     }
@@ -83,7 +77,7 @@ impl Keys {
     /// Keys held now (tests).
     #[cfg(test)]
     fn held(&self) -> (usize, usize) {
-        self.0.lock().map(|c| (c.keys.len(), c.expiries.len())).unwrap_or_default()
+        (self.0.keys.len(), self.0.expiries.len())
     }
 }
 
@@ -97,17 +91,17 @@ mod tests {
 
     #[test]
     fn a_key_is_claimed_once_within_its_window_and_expired_keys_go() {
-        let keys = Keys::default();
+        let mut keys = Keys::default();
         let later = store::now_ms() + 60_000;
-        assert_eq!(keys.claim(key("a", "1", later)), Seen::First);
-        assert!(matches!(keys.claim(key("a", "2", later)), Seen::Duplicate { .. }));
+        assert_eq!(keys.claim(key("a", "1", later)), Claim::First);
+        assert!(matches!(keys.claim(key("a", "2", later)), Claim::Duplicate { .. }));
         keys.release(key("a", "1", later));
-        assert_eq!(keys.claim(key("a", "3", later)), Seen::First, "let go: claimed anew");
+        assert_eq!(keys.claim(key("a", "3", later)), Claim::First, "let go: claimed anew");
         // 100,000 keys that have expired are taken out by the next claims, not scanned by each.
         for i in 0..100_000 {
             keys.claim(key(&format!("old{i}"), "x", 1));
         }
-        assert_eq!(keys.claim(key("b", "4", later)), Seen::First);
+        assert_eq!(keys.claim(key("b", "4", later)), Claim::First);
         let (held, expiries) = keys.held();
         assert_eq!(held, 2, "only the keys within their window are held");
         assert!(expiries <= 3, "{expiries}");

@@ -1,0 +1,460 @@
+//! `--store memory`: the store that keeps everything in the process and nothing on disk
+//! (benchmarks, tests, a quick look). It keeps the same contract as the others while the process
+//! lives: accepted runs until they end, their journal, parked runs until due, `dedupe` keys within
+//! their window, retries; of ended executions it keeps the last [`KEPT`] for `wf runs`-like
+//! reading from the process itself (the dashboard). A sync execution keeps its record, not its
+//! request or its steps. Nothing survives a restart.
+
+mod keys;
+
+use super::retry::{self, Retried};
+use super::{
+    Claim, Claimed, Commit, Ended, Filter, History, Key, Mode, NewRun, Outcome, Reading, Recorded, RunView,
+    State, StepState, StepView, Store, Unfinished, Version,
+};
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+/// Ended executions kept, the oldest forgotten first.
+pub(crate) const KEPT: usize = 1_000;
+
+/// One journaled step.
+#[derive(Clone, Debug)]
+struct Step {
+    kind: String,
+    state: StepState,
+    request: Option<Value>,
+    result: Option<Value>,
+    reason: Option<String>,
+}
+
+/// What a kept async run needs to run again.
+#[derive(Debug)]
+struct Kept {
+    version: Arc<Version>,
+    frame: Value,
+}
+
+/// One execution: a run accepted and not ended, or the record of one that ended.
+#[derive(Debug)]
+struct Execution {
+    view: RunView,
+    /// An async run's version and frame (kept while it may run again).
+    kept: Option<Kept>,
+    steps: BTreeMap<u32, Step>,
+    /// A parked run's due time.
+    due_ms: Option<i64>,
+    /// Marked by a retry: taken by the next [`Store::retried`].
+    marked: bool,
+    retries: u32,
+    /// The `dedupe` key it claimed.
+    key: Option<(String, String)>,
+    /// Counted among the ended executions kept (once, however often a retry ends it again).
+    counted: bool,
+}
+
+impl Execution {
+    fn new(id: &str, workflow: &str, mode: Mode, started_ms: i64) -> Execution {
+        Execution {
+            view: RunView {
+                id: id.to_string(),
+                workflow: workflow.to_string(),
+                mode,
+                state: State::Queued,
+                outcome: None,
+                status: None,
+                started_ms,
+                duration_ms: None,
+                reason: None,
+                at: None,
+                attempts: 0,
+                logs: Vec::new(),
+                request: None,
+                steps: Vec::new(),
+            },
+            kept: None,
+            steps: BTreeMap::new(),
+            due_ms: None,
+            marked: false,
+            retries: 0,
+            key: None,
+            counted: false,
+        }
+    }
+
+    /// Its finished steps (and the one that parked it), as a resumed run reads them.
+    fn unfinished(&self, kept: &Kept) -> Unfinished {
+        let mut journal = Vec::new();
+        let mut waiting = None;
+        for (n, s) in &self.steps {
+            match s.state {
+                StepState::Finished => journal.push((*n, Ok(s.result.clone().unwrap_or(Value::Null)))),
+                StepState::Waiting => {
+                    waiting = Some((*n, s.result.as_ref().map_or(0, super::attempts_made)));
+                }
+                StepState::Started | StepState::Failed => {}
+            }
+        }
+        Unfinished {
+            id: self.view.id.clone(),
+            workflow: self.view.workflow.clone(),
+            version: (*kept.version).clone(),
+            frame: kept.frame.clone(),
+            accepted_ms: self.view.started_ms,
+            journal,
+            waiting,
+            retries: self.retries,
+        }
+    }
+
+    /// Whether [`Store::unfinished`] (`all`) or [`Store::retried`] takes it now.
+    fn to_take(&self, all: bool, now: i64) -> bool {
+        if self.kept.is_none() || self.view.mode != Mode::Async {
+            return false;
+        }
+        match self.view.state {
+            State::Parked => self.due_ms.is_some_and(|due| due <= now),
+            State::Ended => false,
+            State::Queued | State::Running => all || self.marked,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    executions: HashMap<i64, Execution>,
+    /// Ended executions in the order they ended, to forget the oldest past [`KEPT`].
+    ended: VecDeque<i64>,
+    keys: keys::Keys,
+}
+
+impl Inner {
+    fn entry(&mut self, id: &str, mode: Mode) -> &mut Execution {
+        self.executions.entry(super::key(id)).or_insert_with(|| Execution::new(id, "", mode, super::now_ms()))
+    }
+
+    fn step(&mut self, id: &str, n: u32) -> &mut Step {
+        let e = self.entry(id, Mode::Sync);
+        e.steps.entry(n).or_insert_with(|| Step {
+            kind: String::new(),
+            state: StepState::Started,
+            request: None,
+            result: None,
+            reason: None,
+        })
+    }
+
+    fn accept(&mut self, run: NewRun, dedupe: Option<Key>) -> Claim {
+        let claimed = dedupe.as_ref().map(|k| (k.workflow.clone(), k.key.clone()));
+        if let Some(k) = dedupe {
+            let found = self.keys.claim(k);
+            if found != Claim::First {
+                return found;
+            }
+        }
+        let id = super::key(&run.id);
+        if self.executions.contains_key(&id) {
+            return Claim::First;
+        }
+        let mut e = Execution::new(&run.id, &run.workflow, Mode::Async, run.accepted_ms);
+        e.view.request = serde_json::from_str(&run.request).ok();
+        e.kept = Some(Kept {
+            version: run.version,
+            frame: serde_json::from_str(&run.frame).unwrap_or(Value::Null),
+        });
+        e.key = claimed;
+        self.executions.insert(id, e);
+        Claim::First
+    }
+
+    fn ended(&mut self, e: Ended) {
+        let id = super::hex(e.id);
+        let request = e.request.as_ref().and_then(|r| serde_json::from_str(&r.to_json()).ok());
+        let x = self
+            .executions
+            .entry(e.id)
+            .or_insert_with(|| Execution::new(&id, &e.workflow, e.mode, e.started_ms));
+        let first = !std::mem::replace(&mut x.counted, true);
+        if x.view.workflow.is_empty() {
+            // A sync execution whose steps were noted before it ended.
+            x.view.workflow = e.workflow.to_string();
+            x.view.mode = e.mode;
+            x.view.started_ms = e.started_ms;
+        }
+        x.view.state = State::Ended;
+        x.view.outcome = Some(e.outcome);
+        x.view.status = Some(e.status);
+        x.view.duration_ms = Some(e.duration_ms);
+        x.view.reason = e.reason;
+        x.view.at = e.at;
+        x.view.logs = e.logs;
+        x.view.attempts = x.view.attempts.saturating_add(i64::from(e.attempts));
+        x.due_ms = None;
+        x.marked = false;
+        if request.is_some() {
+            x.view.request = request;
+        }
+        if e.outcome != Outcome::Failed {
+            x.kept = None;
+        }
+        let release = (e.outcome == Outcome::Failed && e.mode == Mode::Async).then(|| x.key.take()).flatten();
+        if let Some((workflow, key)) = release {
+            self.keys.release(Key { workflow, key, id, expires_ms: 0 });
+        }
+        if first {
+            self.ended.push_back(e.id);
+        }
+        while self.ended.len() > KEPT {
+            let Some(old) = self.ended.pop_front() else { break };
+            if self.executions.get(&old).is_some_and(|x| x.view.state == State::Ended) {
+                self.executions.remove(&old);
+            }
+        }
+    }
+
+    fn view(&self, x: &Execution) -> RunView {
+        let mut view = x.view.clone();
+        view.steps = x
+            .steps
+            .iter()
+            .map(|(n, s)| StepView {
+                n: *n,
+                kind: s.kind.clone(),
+                state: s.state,
+                request: s.request.clone(),
+                result: s.result.clone(),
+                reason: s.reason.clone(),
+            })
+            .collect();
+        view
+    }
+
+    fn retry(&mut self, id: &str, from_start: bool) -> Retried {
+        let Some(x) = self.executions.get_mut(&super::key(id)) else { return Retried::Unknown };
+        if x.view.workflow.is_empty() {
+            return Retried::Unknown;
+        }
+        if let Some(why) = retry::refusal(id, x.view.mode, x.view.state, x.view.outcome, x.kept.is_some()) {
+            return Retried::Refused(why);
+        }
+        let steps: Vec<retry::Journaled<'_>> = x
+            .steps
+            .iter()
+            .map(|(n, s)| retry::Journaled {
+                n: *n,
+                kind: &s.kind,
+                finished: s.state == StepState::Finished,
+                result: s.result.clone(),
+            })
+            .collect();
+        if let Some(from) = retry::redo_from(&steps, from_start) {
+            x.steps.retain(|n, _| *n < from);
+        }
+        x.view.state = State::Queued;
+        x.marked = true;
+        x.retries = x.retries.saturating_add(1);
+        Retried::Marked
+    }
+
+    fn take(&mut self, all: bool) -> Vec<Unfinished> {
+        let now = super::now_ms();
+        let mut runs: Vec<Unfinished> = Vec::new();
+        for x in self.executions.values_mut() {
+            if !x.to_take(all, now) {
+                continue;
+            }
+            let Some(kept) = &x.kept else { continue };
+            runs.push(x.unfinished(kept));
+            x.marked = false;
+            x.due_ms = None;
+            if x.view.state == State::Parked {
+                x.view.state = State::Queued;
+            }
+        }
+        runs.sort_by_key(|r| (r.accepted_ms, super::key(&r.id)));
+        runs
+    }
+}
+
+/// The store in memory.
+#[derive(Default)]
+pub(crate) struct Memory(Mutex<Inner>);
+
+impl Memory {
+    /// Runs `f` on what is kept (a poisoned lock means a panic in wf's own code while holding
+    /// it: what it held is still the best there is).
+    fn with<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
+        let mut inner = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut inner)
+    }
+}
+
+/// What is already there, as a store's answer.
+fn ready<'a, T: Send + 'a>(value: T) -> Reading<'a, T> {
+    Box::pin(std::future::ready(Ok(value)))
+}
+
+impl History for Memory {
+    fn list(&self, filter: &Filter) -> Reading<'_, Vec<RunView>> {
+        let status = filter.status.map(|s| s.as_str());
+        let mut all: Vec<RunView> = self.with(|inner| {
+            inner
+                .executions
+                .values()
+                .filter(|x| !x.view.workflow.is_empty())
+                .filter(|x| filter.workflow.as_ref().is_none_or(|w| *w == x.view.workflow))
+                .filter(|x| {
+                    status.is_none_or(|s| {
+                        x.view.state.as_str() == s || x.view.outcome.is_some_and(|o| o.as_str() == s)
+                    })
+                })
+                .filter(|x| x.view.started_ms >= filter.since_ms.unwrap_or(0))
+                .map(|x| x.view.clone())
+                .collect()
+        });
+        all.sort_by_key(|r| std::cmp::Reverse((r.started_ms, super::key(&r.id))));
+        all.truncate(filter.limit.max(1));
+        ready(all)
+    }
+
+    fn show(&self, id: &str) -> Reading<'_, Option<RunView>> {
+        let found = self.with(|inner| {
+            inner
+                .executions
+                .get(&super::key(id))
+                .filter(|x| !x.view.workflow.is_empty())
+                .map(|x| inner.view(x))
+        });
+        ready(found)
+    }
+
+    fn prune(&self, before_ms: i64, batch: usize) -> Reading<'_, usize> {
+        let gone = self.with(|inner| {
+            let mut old: Vec<(i64, i64)> = inner
+                .executions
+                .iter()
+                .filter(|(_, x)| x.view.state == State::Ended && x.view.started_ms < before_ms)
+                .map(|(id, x)| (x.view.started_ms, *id))
+                .collect();
+            old.sort_unstable();
+            old.truncate(batch.max(1));
+            for (_, id) in &old {
+                inner.executions.remove(id);
+            }
+            inner.ended.retain(|id| inner.executions.contains_key(id));
+            old.len()
+        });
+        ready(gone)
+    }
+
+    fn retry(&self, id: &str, from_start: bool) -> Reading<'_, Retried> {
+        ready(self.with(|inner| inner.retry(id, from_start)))
+    }
+}
+
+impl Store for Memory {
+    fn keeps_requests(&self) -> bool {
+        false
+    }
+
+    fn accept(&self, run: NewRun, dedupe: Option<Key>) -> Claimed<'_> {
+        ready(self.with(|inner| inner.accept(run, dedupe)))
+    }
+
+    fn claim(&self, key: Key) -> Claimed<'_> {
+        ready(self.with(|inner| inner.keys.claim(key)))
+    }
+
+    fn answered(&self, key: Key, answer: Value) {
+        self.with(|inner| inner.keys.answered(key, answer));
+    }
+
+    fn release(&self, key: Key) {
+        self.with(|inner| inner.keys.release(key));
+    }
+
+    fn step_started(&self, id: &str, n: u32, kind: &str, request: Value) {
+        self.with(|inner| {
+            let e = inner.entry(id, Mode::Sync);
+            if e.view.state == State::Queued && e.kept.is_some() {
+                e.view.state = State::Running;
+            }
+            let s = inner.step(id, n);
+            *s = Step {
+                kind: kind.to_string(),
+                state: StepState::Started,
+                request: Some(request),
+                result: None,
+                reason: None,
+            };
+        });
+    }
+
+    fn step_ended(&self, id: &str, n: u32, result: &Result<Value, String>) -> Reading<'_, Recorded> {
+        self.step_noted(id, n, result);
+        ready(Recorded::Kept)
+    }
+
+    fn step_parked(&self, id: &str, n: u32, due_ms: i64, attempts: u32) -> Reading<'_, Recorded> {
+        self.with(|inner| {
+            let s = inner.step(id, n);
+            if s.kind.is_empty() {
+                s.kind = "http".into();
+            }
+            s.state = StepState::Waiting;
+            s.result = Some(serde_json::json!({ "attempts": attempts }));
+            s.reason = None;
+            let e = inner.entry(id, Mode::Async);
+            e.view.state = State::Parked;
+            e.due_ms = Some(due_ms);
+        });
+        ready(Recorded::Kept)
+    }
+
+    fn step_noted(&self, id: &str, n: u32, result: &Result<Value, String>) {
+        self.with(|inner| {
+            let s = inner.step(id, n);
+            match result {
+                Ok(v) => (s.state, s.result, s.reason) = (StepState::Finished, Some(v.clone()), None),
+                Err(why) => (s.state, s.result, s.reason) = (StepState::Failed, None, Some(why.clone())),
+            }
+        });
+    }
+
+    fn step_value(&self, id: &str, n: u32, kind: &str, value: &Value) {
+        self.with(|inner| {
+            *inner.step(id, n) = Step {
+                kind: kind.to_string(),
+                state: StepState::Finished,
+                request: None,
+                result: Some(value.clone()),
+                reason: None,
+            };
+        });
+    }
+
+    fn ended(&self, e: Ended) {
+        self.with(|inner| inner.ended(e));
+    }
+
+    fn unfinished(&self) -> Reading<'_, Vec<Unfinished>> {
+        ready(self.with(|inner| inner.take(true)))
+    }
+
+    fn retried(&self) -> Reading<'_, Vec<Unfinished>> {
+        ready(self.with(|inner| inner.take(false)))
+    }
+
+    fn flush(&self) -> Commit<'_> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn dropped(&self) -> u64 {
+        0
+    }
+
+    fn durable(&self) -> bool {
+        false
+    }
+}
