@@ -3,7 +3,7 @@
 
 use crate::lang::ast::BinOp;
 use crate::lang::ast::Span;
-use crate::lang::ir::{Block, Body, Builtin, Expr, Part, Respond, Statement, Stmt, Workflow};
+use crate::lang::ir::{Block, Body, Builtin, Expr, Part, Respond, Slot, Statement, Stmt, Workflow};
 use crate::request::effects;
 use crate::request::step::{self, Step, StepError, Steps};
 use crate::request::value;
@@ -11,8 +11,6 @@ use futures_util::FutureExt as _;
 use http::{HeaderName, HeaderValue};
 use serde_json::Value;
 use std::borrow::Cow;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
 
@@ -54,7 +52,7 @@ pub(crate) async fn run(
     budget: Budget,
 ) -> Outcome {
     let cx = Context::new(steps).with_budget(budget);
-    block(&wf.body, frame, logs, &cx).await.unwrap_or(Outcome::Completed)
+    interpret(&wf.body, frame, logs, &cx).await
 }
 
 /// Most loop iterations (`for` and comprehensions together) one execution may run.
@@ -236,109 +234,114 @@ fn entries(v: Value, what: &str) -> Result<Vec<(Value, Value)>, String> {
     }
 }
 
-/// Runs a block's statements until one ends the execution (boxed: blocks nest).
-fn block<'a>(
-    b: &'a Block,
-    frame: &'a mut [Value],
-    logs: &'a mut Vec<String>,
-    cx: &'a Context<'_>,
-) -> Pin<Box<dyn Future<Output = Option<Outcome>> + Send + 'a>> {
-    Box::pin(async move {
-        for s in b {
-            let r = stmt(s, frame, logs, cx).await;
-            if r.is_some() {
-                return r;
-            }
-        }
-        None
-    })
+/// Where the interpreter is: the blocks it is in, innermost last. Nesting is data, not
+/// recursion, so one interpreter serves every workflow: its future holds no boxed blocks and is
+/// ready at its first poll when nothing waits (see [`run_now`]).
+enum Frame<'w> {
+    /// The statements of a block, from `next` on.
+    Block { stmts: &'w [Statement], next: usize },
+    /// A `for`: the entries left, the slots they go to, its body, and its statement's place.
+    Loop {
+        entries: std::vec::IntoIter<(Value, Value)>,
+        key: Option<Slot>,
+        value: Slot,
+        body: &'w Block,
+        span: Span,
+    },
 }
 
-async fn stmt(
-    s: &Statement,
-    frame: &mut [Value],
-    logs: &mut Vec<String>,
-    cx: &Context<'_>,
-) -> Option<Outcome> {
-    let result = statement(s, frame, logs, cx).await;
-    result.unwrap_or_else(|e| Some(Outcome::Failed(e, s.span)))
-}
+/// Blocks most workflows nest within, kept in the future itself (deeper ones spill to the heap).
+type Frames<'w> = smallvec::SmallVec<[Frame<'w>; 4]>;
 
-async fn statement(
-    s: &Statement,
+/// The next statement to run, leaving blocks that ended and starting a loop's next iteration;
+/// `None` at the end of the workflow; an iteration over the budget fails at its `for`.
+fn next<'w>(
+    at: &mut Frames<'w>,
     frame: &mut [Value],
-    logs: &mut Vec<String>,
     cx: &Context<'_>,
-) -> Result<Option<Outcome>, String> {
-    match &s.stmt {
-        Stmt::If(branches, otherwise) => {
-            Ok(block(chosen(branches, otherwise, frame, cx)?, frame, logs, cx).await)
-        }
-        Stmt::For { key, value, iter, body } => {
-            for (k, v) in entries(ev(iter, frame, cx)?.into_owned(), "`for`")? {
-                bind(*key, *value, k, v, frame, cx)?;
-                if let Some(outcome) = block(body, frame, logs, cx).await {
-                    return Ok(Some(outcome));
+) -> Result<Option<&'w Statement>, (String, Span)> {
+    loop {
+        match at.last_mut() {
+            None => return Ok(None),
+            Some(Frame::Block { stmts, next }) => {
+                if let Some(s) = stmts.get(*next) {
+                    *next += 1;
+                    return Ok(Some(s));
                 }
+                at.pop();
             }
-            Ok(None)
+            Some(Frame::Loop { entries, key, value, body, span }) => match entries.next() {
+                Some((k, v)) => {
+                    let body: &'w Block = body;
+                    bind(*key, *value, k, v, frame, cx).map_err(|e| (e, *span))?;
+                    at.push(Frame::Block { stmts: body, next: 0 });
+                }
+                None => {
+                    at.pop();
+                }
+            },
         }
-        Stmt::Effect(slot, effect) => {
-            let step = effects::request(effect, frame, cx)?;
-            let result = match cx.perform(step).await {
-                Ok(v) => v,
-                Err(StepError::Failed(why)) => return Err(why),
-                Err(StepError::Stopped(stop)) => return Ok(Some(Outcome::Stopped(stop))),
-            };
-            if let Some(x) = slot.and_then(|s| frame.get_mut(s as usize)) {
-                *x = result;
-            }
-            Ok(None)
-        }
-        _ => plain(s, frame, logs, cx),
     }
 }
 
-/// Runs the statements of `wf`, which has no effects, at once: no future, no boxed blocks. The
-/// server's path for most workflows; [`run`] is the one for workflows that wait for effects.
+/// Runs statements from `body` on until one ends the execution: the interpreter.
+async fn interpret(body: &Block, frame: &mut [Value], logs: &mut Vec<String>, cx: &Context<'_>) -> Outcome {
+    let mut at: Frames<'_> = smallvec::smallvec![Frame::Block { stmts: body, next: 0 }];
+    loop {
+        let s = match next(&mut at, frame, cx) {
+            Ok(Some(s)) => s,
+            Ok(None) => return Outcome::Completed,
+            Err((why, span)) => return Outcome::Failed(why, span),
+        };
+        let done = match &s.stmt {
+            Stmt::If(branches, otherwise) => chosen(branches, otherwise, frame, cx).map(|b| {
+                at.push(Frame::Block { stmts: b, next: 0 });
+                None
+            }),
+            Stmt::For { key, value, iter, body } => {
+                ev(iter, frame, cx).and_then(|v| entries(v.into_owned(), "`for`")).map(|e| {
+                    at.push(Frame::Loop {
+                        entries: e.into_iter(),
+                        key: *key,
+                        value: *value,
+                        body,
+                        span: s.span,
+                    });
+                    None
+                })
+            }
+            Stmt::Effect(slot, effect) => match effects::request(effect, frame, cx) {
+                Err(why) => Err(why),
+                Ok(step) => match cx.perform(step).await {
+                    Ok(result) => {
+                        if let Some(x) = slot.and_then(|s| frame.get_mut(s as usize)) {
+                            *x = result;
+                        }
+                        Ok(None)
+                    }
+                    Err(StepError::Failed(why)) => Err(why),
+                    Err(StepError::Stopped(stop)) => Ok(Some(Outcome::Stopped(stop))),
+                },
+            },
+            _ => plain(s, frame, logs, cx),
+        };
+        match done {
+            Ok(None) => {}
+            Ok(Some(outcome)) => return outcome,
+            Err(why) => return Outcome::Failed(why, s.span),
+        }
+    }
+}
+
+/// Runs the statements of `wf`, which has no effects, at once: the interpreter's future is
+/// ready at its first poll (`now()` and `uuid()` are answered by the clock). The server's path
+/// for most workflows; [`run`] is the one for workflows that wait for effects.
 pub(crate) fn run_now(wf: &Workflow, frame: &mut [Value], logs: &mut Vec<String>, budget: Budget) -> Outcome {
     let mut clock = step::Clock;
     let cx = Context::new(&mut clock).with_budget(budget);
-    block_now(&wf.body, frame, logs, &cx).unwrap_or(Outcome::Completed)
-}
-
-fn block_now(b: &Block, frame: &mut [Value], logs: &mut Vec<String>, cx: &Context<'_>) -> Option<Outcome> {
-    for s in b {
-        let r = statement_now(s, frame, logs, cx).unwrap_or_else(|e| Some(Outcome::Failed(e, s.span)));
-        if r.is_some() {
-            return r;
-        }
-    }
-    None
-}
-
-fn statement_now(
-    s: &Statement,
-    frame: &mut [Value],
-    logs: &mut Vec<String>,
-    cx: &Context<'_>,
-) -> Result<Option<Outcome>, String> {
-    match &s.stmt {
-        Stmt::If(branches, otherwise) => {
-            Ok(block_now(chosen(branches, otherwise, frame, cx)?, frame, logs, cx))
-        }
-        Stmt::For { key, value, iter, body } => {
-            for (k, v) in entries(ev(iter, frame, cx)?.into_owned(), "`for`")? {
-                bind(*key, *value, k, v, frame, cx)?;
-                if let Some(outcome) = block_now(body, frame, logs, cx) {
-                    return Ok(Some(outcome));
-                }
-            }
-            Ok(None)
-        }
-        Stmt::Effect(..) => Err("an effect cannot run in an execution that does not wait".into()),
-        _ => plain(s, frame, logs, cx),
-    }
+    interpret(&wf.body, frame, logs, &cx).now_or_never().unwrap_or_else(|| {
+        Outcome::Failed("an effect cannot run in an execution that does not wait".into(), Span::default())
+    })
 }
 
 /// The block an `if` runs: the first branch whose condition holds, else `otherwise`.
