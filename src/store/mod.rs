@@ -1,15 +1,17 @@
 //! The store: what `wf serve` keeps. Async runs are committed before the caller gets its answer
 //! and kept until they have run; each effect of a run is a journaled step; every execution, sync
 //! or async, leaves a history record. `sqlite.rs` is the embedded store (one file, one writer
-//! thread committing in batches); `postgres.rs` the store several instances share (leases,
+//! thread committing in batches); `postgres/` the store several instances share (leases,
 //! fencing, `LISTEN/NOTIFY`); `standby.rs` stands for it while it cannot be opened; `retry.rs` is
 //! the rule of `wf runs retry` every store applies; `columns.rs` reads the record's typed words
 //! back; `memory.rs` is `--store memory`, the same contract kept in the process only;
-//! `contract.rs` holds the tests every store passes. The execution core (`exec/`) writes
-//! through [`Store`]; `wf runs` reads through [`History`].
+//! `behind.rs` gathers the writes nobody waits for into the databases' next batch, with one
+//! failure policy ([`WAITING`]); `contract.rs` holds the tests every store passes. The execution
+//! core (`exec/`) writes through [`Store`]; `wf runs` reads through [`History`].
 //!
 //! Layering: `exec/`, `serve/` and `tools/` use this; this uses `request/` and `lang/`.
 
+mod behind;
 mod columns;
 pub(crate) mod memory;
 pub(crate) mod postgres;
@@ -241,7 +243,8 @@ pub(crate) trait Store: History {
 }
 
 /// The one failure policy of the writes nobody waits for (history, step notes, kept answers),
-/// which every store gathers and writes in batches off the request path: at most [`WAITING`] of
+/// which the SQLite and PostgreSQL stores gather and write in batches off the request path,
+/// both through `behind.rs`: at most [`WAITING`] of
 /// them wait; while the store fails (a full disk, a database that went away) they are tried again
 /// with the next batches for at most [`KEEP_TRYING`]; past either bound they are dropped and
 /// counted ([`Store::dropped`], `wf_store_dropped_writes`). Writes a caller waits for (an

@@ -3,8 +3,8 @@
 //! one transaction, syncs once, then answers every caller waiting on the batch). Reads use a
 //! second connection. A lock file beside the database keeps a second `wf serve` out.
 
+use super::behind::{Behind, Gather};
 use super::retry::{self, Retried};
-use super::KEEP_TRYING;
 use super::{
     attempts_made, hex, key, Claim, Claimed, Commit, Ended, Filter, History, Key, Mode, NewRun, Outcome,
     Reading, Recorded, RunView, StepState, StepView, Store, Unfinished, Version,
@@ -13,7 +13,6 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde_json::Value;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 
@@ -22,8 +21,8 @@ mod history;
 /// The schema this build writes; older files are migrated on open.
 const SCHEMA_VERSION: i64 = 4;
 
-/// Writes waiting for the writer at most; beyond, history writes are dropped (and counted) and
-/// accepts wait (the policy of [`super::WAITING`]).
+/// Writes someone waits for (accepts, steps' ends) queued for the writer at most; beyond, they
+/// wait for room.
 const QUEUE: usize = super::WAITING;
 /// Most writes in one transaction.
 const BATCH: usize = 4_096;
@@ -103,11 +102,25 @@ struct Gathered {
     history: Vec<Ended>,
 }
 
+impl Gather for Gathered {
+    fn len(&self) -> usize {
+        self.writes.len() + self.history.len()
+    }
+
+    fn append(&mut self, later: &mut Self) {
+        self.writes.append(&mut later.writes);
+        self.history.append(&mut later.history);
+    }
+
+    fn truncate(&mut self, n: usize) {
+        self.writes.truncate(n);
+        self.history.truncate(n.saturating_sub(self.writes.len()));
+    }
+}
+
 struct Cmd {
     write: Write,
     done: Option<oneshot::Sender<Result<Claim, String>>>,
-    /// When a write nobody waits for was first in a batch that failed.
-    failed: Option<std::time::Instant>,
 }
 
 /// The reading connection and the identity (device, inode) of the file it opened.
@@ -118,10 +131,9 @@ pub(crate) struct Sqlite {
     tx: mpsc::Sender<Cmd>,
     /// Writes nobody waits for (history, step notes): gathered here without waking the writer,
     /// which takes them with its next batch (at the latest every [`GATHER`]).
-    later: Arc<Mutex<Gathered>>,
+    behind: Arc<Behind<Gathered>>,
     /// The reading connection, and the identity of the file it opened.
     reader: Arc<Mutex<Reader>>,
-    dropped: Arc<AtomicU64>,
     path: PathBuf,
     /// Held while the store is open: the lock that keeps a second `wf serve` out.
     _lock: nix::fcntl::Flock<std::fs::File>,
@@ -159,30 +171,22 @@ impl Sqlite {
             Err(why) => return Err((why, lock)),
         };
         let (tx, rx) = mpsc::channel(QUEUE);
-        let later: Arc<Mutex<Gathered>> = Arc::default();
-        let gathered = later.clone();
-        let dropped = Arc::new(AtomicU64::new(0));
-        let counted = dropped.clone();
+        let behind: Arc<Behind<Gathered>> = Arc::default();
+        let gathered = behind.clone();
         let file = path.to_path_buf();
         let spawned = std::thread::Builder::new()
             .name("wf-store".into())
-            .spawn(move || write_loop(writer, &file, rx, &gathered, &counted));
+            .spawn(move || write_loop(writer, &file, rx, &gathered));
         if let Err(e) = spawned {
             return Err((format!("cannot start the store's writer: {e}"), lock));
         }
         let reader = Arc::new(Mutex::new((reader, identity(path))));
-        Ok(Sqlite { tx, later, reader, dropped, path: path.to_path_buf(), _lock: lock.0 })
+        Ok(Sqlite { tx, behind, reader, path: path.to_path_buf(), _lock: lock.0 })
     }
 
-    /// Gathers a write the caller does not wait for; beyond [`QUEUE`] waiting, it is dropped and
-    /// counted.
+    /// Gathers a write the caller does not wait for (see [`Behind`]).
     fn later(&self, write: Write) {
-        match self.later.lock() {
-            Ok(mut waiting) if waiting.writes.len() < QUEUE => waiting.writes.push(write),
-            _ => {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
-            }
-        }
+        self.behind.push(|g| g.writes.push(write));
     }
 
     /// Sends a write and resolves once its batch is committed.
@@ -196,7 +200,7 @@ impl Sqlite {
         Box::pin(async move {
             let (done, wait) = oneshot::channel();
             self.tx
-                .send(Cmd { write, done: Some(done), failed: None })
+                .send(Cmd { write, done: Some(done) })
                 .await
                 .map_err(|_| "the store's writer stopped".to_string())?;
             wait.await.map_err(|_| "the store's writer stopped".to_string())?
@@ -399,26 +403,14 @@ fn identity(path: &Path) -> Option<(u64, u64)> {
 /// How long gathered writes (history) may wait for a batch when no one waits for a commit.
 const GATHER: std::time::Duration = std::time::Duration::from_millis(50);
 
-fn write_loop(
-    mut conn: Connection,
-    path: &Path,
-    mut rx: mpsc::Receiver<Cmd>,
-    later: &Mutex<Gathered>,
-    dropped: &AtomicU64,
-) {
+fn write_loop(mut conn: Connection, path: &Path, mut rx: mpsc::Receiver<Cmd>, behind: &Behind<Gathered>) {
     let Ok(clock) = tokio::runtime::Builder::new_current_thread().enable_time().build() else { return };
     let mut known: HashSet<String> = HashSet::new();
     // Executions with journaled steps that have not ended yet: a sync one's history record
     // says it had steps, so that pruning it deletes them too.
     let mut stepped: HashSet<i64> = HashSet::new();
     let mut batch: Vec<Cmd> = Vec::with_capacity(BATCH);
-    // Writes nobody waits for whose batch failed: tried again first.
-    let mut again: Vec<Cmd> = Vec::new();
-    // History whose batch failed, and since when it has been tried.
-    let mut history_again: Vec<Ended> = Vec::new();
-    let mut history_since: Option<std::time::Instant> = None;
-    // What was gathered since the last batch: swapped with the shared one, so both keep their
-    // capacity (the request path does not grow a vector again after every batch).
+    // What was gathered since the last batch (the writes of a failed batch first).
     let mut gathered = Gathered::default();
     let mut opened = identity(path);
     let mut open = true;
@@ -435,24 +427,15 @@ fn write_loop(
                 Err(_) => break,
             }
         }
-        // Gathered writes were made before the waited ones they could follow (a step's start
-        // before its end), so they go first.
-        if let Ok(mut shared) = later.lock() {
-            std::mem::swap(&mut *shared, &mut gathered);
-        }
-        if gathered.writes.is_empty()
-            && gathered.history.is_empty()
-            && batch.is_empty()
-            && again.is_empty()
-            && history_again.is_empty()
-        {
+        behind.take(&mut gathered);
+        if gathered.len() == 0 && batch.is_empty() {
             continue;
         }
+        // Gathered writes were made before the waited ones they could follow (a step's start
+        // before its end), so they go first.
         let mut waited = std::mem::take(&mut batch);
-        batch.append(&mut again);
-        batch.extend(gathered.writes.drain(..).map(|write| Cmd { write, done: None, failed: None }));
+        batch.extend(gathered.writes.drain(..).map(|write| Cmd { write, done: None }));
         batch.append(&mut waited);
-        let history = [history_again.as_slice(), gathered.history.as_slice()];
         // A store deleted (or replaced) while open would take writes into a file nobody can read
         // again: write to a new one at the path instead.
         let now = identity(path);
@@ -466,49 +449,36 @@ fn write_loop(
                 tracing::warn!(target: "wf::store", "the store {} was deleted or replaced: writing to a new one", path.display());
             })
         };
-        let result = reopened.and_then(|()| apply(&mut conn, &batch, &history, &mut known, &mut stepped));
-        if result.is_err() {
-            // Versions written in a batch that failed are not there after all.
-            known.clear();
-            // History is tried again with the next batches, for a while.
-            let since = *history_since.get_or_insert_with(std::time::Instant::now);
-            if since.elapsed() < KEEP_TRYING && history_again.len() < QUEUE {
-                history_again.append(&mut gathered.history);
-            } else {
-                let lost = history_again.len() + gathered.history.len();
-                dropped.fetch_add(lost as u64, Ordering::Relaxed);
-                history_again.clear();
-                history_since = None;
-            }
-        } else {
-            history_again.clear();
-            history_since = None;
-        }
-        gathered.history.clear();
+        let result = reopened.and_then(|()| {
+            apply(&mut conn, &batch, &[gathered.history.as_slice()], &mut known, &mut stepped)
+        });
+        // The writes nobody waits for of a batch that failed, to try again.
+        let mut failed = Gathered::default();
         for (i, cmd) in batch.drain(..).enumerate() {
-            let found = match &result {
-                Ok(claims) => Ok(claims.get(i).cloned().unwrap_or(Claim::First)),
-                Err(e) => Err(e.clone()),
-            };
-            match cmd.done {
-                Some(done) => {
-                    let _ = done.send(found);
+            match (cmd.done, &result) {
+                (Some(done), Ok(claims)) => {
+                    let _ = done.send(Ok(claims.get(i).cloned().unwrap_or(Claim::First)));
                 }
-                // History is tried again with the next batches, for a while.
-                None if result.is_err() => {
-                    let since = cmd.failed.unwrap_or_else(std::time::Instant::now);
-                    if since.elapsed() < KEEP_TRYING && again.len() < QUEUE {
-                        again.push(Cmd { failed: Some(since), ..cmd });
-                    } else {
-                        dropped.fetch_add(1, Ordering::Relaxed);
-                    }
+                (Some(done), Err(why)) => {
+                    let _ = done.send(Err(why.clone()));
                 }
-                None => {}
+                (None, Err(_)) => failed.writes.push(cmd.write),
+                (None, Ok(_)) => {}
             }
         }
-        if result.is_err() {
-            // Not a busy loop while the store cannot be written.
-            std::thread::sleep(std::time::Duration::from_millis(100));
+        match &result {
+            Ok(_) => behind.written(),
+            Err(why) => {
+                // Versions written in a batch that failed are not there after all.
+                known.clear();
+                failed.history.append(&mut gathered.history);
+                let lost = behind.failed(&mut failed);
+                if lost > 0 {
+                    tracing::error!(target: "wf::store", dropped = lost, "writes not kept: {why}");
+                }
+                // Not a busy loop while the store cannot be written.
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
         }
     }
 }
@@ -791,12 +761,7 @@ impl Store for Sqlite {
         if e.mode != Mode::Sync {
             return self.later(Write::Ended(Box::new(e)));
         }
-        match self.later.lock() {
-            Ok(mut waiting) if waiting.history.len() < QUEUE => waiting.history.push(e),
-            _ => {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
-            }
-        }
+        self.behind.push(|g| g.history.push(e));
     }
 
     fn unfinished(&self) -> Reading<'_, Vec<Unfinished>> {
@@ -814,7 +779,7 @@ impl Store for Sqlite {
     }
 
     fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
+        self.behind.dropped()
     }
 }
 
@@ -996,7 +961,7 @@ mod tests {
             id: "0000000000000001".into(),
             expires_ms: i64::MAX,
         };
-        let batch = [Cmd { write: Write::Claim(key), done: None, failed: None }];
+        let batch = [Cmd { write: Write::Claim(key), done: None }];
         let claims = apply(&mut conn, &batch, &[], &mut HashSet::new(), &mut HashSet::new());
         committer.join().expect("committer");
         assert_eq!(claims, Ok(vec![Claim::First]));

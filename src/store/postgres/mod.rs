@@ -12,6 +12,7 @@
 //! - `LISTEN wf_runs` wakes an instance when runs are let go or marked for a retry; it also polls.
 //! - History and step notes are gathered and written every 10 ms in one transaction.
 
+use super::behind::Behind;
 use super::retry::{self, Retried};
 use super::{
     attempts_made, hex, key, Claim, Claimed, Commit, Ended, Filter, History, Key, Mode, NewRun, Outcome,
@@ -20,7 +21,6 @@ use super::{
 use deadpool_postgres::Pool;
 use serde_json::Value;
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, Notify};
@@ -40,9 +40,6 @@ use schema::*;
 
 /// The channel instances listen on for runs to take.
 pub(crate) const CHANNEL: &str = "wf_runs";
-/// Writes nobody waits for, gathered at most; beyond, they are dropped and counted (the policy
-/// of [`crate::store::WAITING`]).
-const QUEUE: usize = crate::store::WAITING;
 /// Runs taken in one go.
 const TAKE: i64 = 256;
 
@@ -105,12 +102,10 @@ struct Inner {
     /// expired, so that what it was running can no longer record anything.
     me: arc_swap::ArcSwap<String>,
     lease: Duration,
-    later: Mutex<Vec<Write>>,
+    /// Writes nobody waits for, gathered for the next batch.
+    behind: Behind<Vec<Write>>,
     /// Held while a batch of gathered writes is written.
     writing: tokio::sync::Mutex<()>,
-    dropped: AtomicU64,
-    /// Since when the gathered writes have failed to be written (none while they succeed).
-    failing_since: Mutex<Option<std::time::Instant>>,
     /// Versions known to be in the database.
     known: Mutex<HashSet<String>>,
     /// Woken by `NOTIFY wf_runs`: runs may be there to take.
@@ -145,10 +140,8 @@ impl Postgres {
             in_doubt: Mutex::new(Vec::new()),
             me: arc_swap::ArcSwap::from_pointee(new_identity()),
             lease,
-            later: Mutex::new(Vec::new()),
+            behind: Behind::default(),
             writing: tokio::sync::Mutex::new(()),
-            dropped: AtomicU64::new(0),
-            failing_since: Mutex::new(None),
             known: Mutex::new(HashSet::new()),
             woken: Arc::new(Notify::new()),
         });
@@ -234,12 +227,7 @@ impl Inner {
     }
 
     fn later(&self, write: Write) {
-        match self.later.lock() {
-            Ok(mut waiting) if waiting.len() < QUEUE => waiting.push(write),
-            _ => {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
-            }
-        }
+        self.behind.push(|w| w.push(write));
     }
 
     /// Lets go of runs whose batch failed to commit (should they have been committed anyway).
@@ -275,12 +263,13 @@ impl Inner {
         }
     }
 
-    /// Writes what was gathered, in one transaction. On failure the writes go back to wait for
-    /// the next batch (as many as fit).
+    /// Writes what was gathered, in one transaction. On failure the writes are tried again with
+    /// the next batch (see [`Behind`]).
     async fn write_gathered(&self) -> Result<(), String> {
         // One batch at a time: a flush returns only once the batch under way is committed too.
         let _one = self.writing.lock().await;
-        let batch = self.later.lock().map(|mut w| std::mem::take(&mut *w)).unwrap_or_default();
+        let mut batch = Vec::new();
+        self.behind.take(&mut batch);
         if batch.is_empty() {
             return Ok(());
         }
@@ -300,26 +289,14 @@ impl Inner {
             tx.commit().await.map_err(sql)
         }
         .await;
-        let since = self.failing_since.lock().ok().map(|mut f| match &written {
-            Ok(()) => f.take(),
-            Err(_) => Some(*f.get_or_insert_with(std::time::Instant::now)),
-        });
-        if let Err(why) = &written {
-            // Tried again for a while (the one policy of `store::WAITING`), then dropped.
-            if since.flatten().is_some_and(|t| t.elapsed() >= crate::store::KEEP_TRYING) {
-                self.dropped.fetch_add(batch.len() as u64, Ordering::Relaxed);
-                tracing::error!(target: "wf::store", dropped = batch.len(), "history not written for {:?}: dropped: {why}", crate::store::KEEP_TRYING);
-                return written;
-            }
-            if let Ok(mut waiting) = self.later.lock() {
-                let room = QUEUE.saturating_sub(waiting.len());
-                let lost = batch.len().saturating_sub(room);
-                self.dropped.fetch_add(lost as u64, Ordering::Relaxed);
-                let mut kept: Vec<Write> = batch.into_iter().take(room).collect();
-                kept.append(&mut waiting);
-                *waiting = kept;
-            }
-            tracing::warn!(target: "wf::store", "history not written yet (tried again): {why}");
+        match &written {
+            Ok(()) => self.behind.written(),
+            Err(why) => match self.behind.failed(&mut batch) {
+                0 => tracing::warn!(target: "wf::store", "history not written yet (tried again): {why}"),
+                lost => {
+                    tracing::error!(target: "wf::store", dropped = lost, "history not written: dropped: {why}")
+                }
+            },
         }
         written
     }
@@ -767,7 +744,7 @@ impl Store for Postgres {
     }
 
     fn dropped(&self) -> u64 {
-        self.inner.dropped.load(Ordering::Relaxed)
+        self.inner.behind.dropped()
     }
 
     fn leave(&self) -> Commit<'_> {
