@@ -7,7 +7,7 @@ use crate::effect::Effects;
 use crate::exec::journal::Journaled;
 use crate::request::eval::Budget;
 use crate::request::handle::{ExecId, Job};
-use crate::request::served::Served;
+use crate::request::served::{Router, Served};
 use crate::store::standby::Standby;
 use crate::store::{self, Ended, Store, Unfinished, Version};
 use serde_json::Value;
@@ -17,18 +17,27 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
+/// The workflows served now (a sync execution run again by `wf runs retry` kept no version of
+/// its own: it runs under them).
+pub(crate) type Current = Arc<dyn Fn() -> Arc<Router> + Send + Sync>;
+
+/// What taking runs again needs: where they are kept and queued, and how they run.
+#[derive(Clone)]
+pub(crate) struct Taker {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) effects: Arc<Effects>,
+    pub(crate) tx: mpsc::Sender<Job>,
+    pub(crate) secrets_dir: Option<std::path::PathBuf>,
+    pub(crate) budget: Budget,
+    pub(crate) current: Current,
+}
+
 /// Queues every run the store holds that had not ended, under the version it was accepted with,
 /// its finished steps replayed from the journal. A run whose version cannot be served any more
 /// (a secret it needs is unset) ends as failed, saying why.
-pub(crate) async fn resume(
-    store: &Arc<dyn Store>,
-    effects: &Arc<Effects>,
-    tx: &mpsc::Sender<Job>,
-    secrets_dir: Option<&Path>,
-    budget: Budget,
-) {
-    match store.unfinished().await {
-        Ok(runs) => queue(runs, store, effects, tx, secrets_dir, budget).await,
+pub(crate) async fn resume(taker: &Taker) {
+    match taker.store.unfinished().await {
+        Ok(runs) => queue(runs, taker).await,
         Err(why) => tracing::error!(target: "wf::store", "cannot read the runs to resume: {why}"),
     }
 }
@@ -37,16 +46,9 @@ pub(crate) async fn resume(
 /// could not be opened yet (then resumes its runs), and queues the runs there are to take (the
 /// failed runs `wf runs retry` marked; with a shared store, the runs of instances that died or
 /// let go of them).
-pub(crate) async fn take_retries(
-    store: Arc<dyn Store>,
-    standby: Option<Arc<Standby>>,
-    effects: Arc<Effects>,
-    tx: mpsc::Sender<Job>,
-    secrets_dir: Option<std::path::PathBuf>,
-    budget: Budget,
-) {
+pub(crate) async fn take_retries(taker: Taker, standby: Option<Arc<Standby>>) {
     let mut tick = tokio::time::interval(Duration::from_secs(2));
-    let woken = store.woken();
+    let woken = taker.store.woken();
     let mut open = standby.as_ref().is_none_or(|s| s.why().is_empty());
     loop {
         match &woken {
@@ -63,15 +65,15 @@ pub(crate) async fn take_retries(
             if tokio::task::spawn_blocking(move || s.try_open()).await.unwrap_or(false) {
                 open = true;
                 tracing::info!(target: "wf::store", "the store is open again");
-                resume(&store, &effects, &tx, secrets_dir.as_deref(), budget).await;
+                resume(&taker).await;
             }
             continue;
         }
         // Taken a batch at a time, until none is left.
         loop {
-            match store.retried().await {
+            match taker.store.retried().await {
                 Ok(runs) if runs.is_empty() => break,
-                Ok(runs) => queue(runs, &store, &effects, &tx, secrets_dir.as_deref(), budget).await,
+                Ok(runs) => queue(runs, &taker).await,
                 Err(why) => {
                     tracing::warn!(target: "wf::store", "cannot take the runs to run: {why}");
                     break;
@@ -81,38 +83,51 @@ pub(crate) async fn take_retries(
     }
 }
 
-/// Queues runs taken from the store under their versions, finished steps replayed.
-async fn queue(
-    runs: Vec<Unfinished>,
-    store: &Arc<dyn Store>,
-    effects: &Arc<Effects>,
-    tx: &mpsc::Sender<Job>,
-    secrets_dir: Option<&Path>,
-    budget: Budget,
-) {
+/// Queues runs taken from the store under their versions (a retried sync execution under the
+/// workflows served now, its frame extracted again from its request), finished steps replayed.
+async fn queue(runs: Vec<Unfinished>, taker: &Taker) {
     if runs.is_empty() {
         return;
     }
-    let mut versions: HashMap<String, Result<crate::request::served::Router, String>> = HashMap::new();
+    let store = &taker.store;
+    let mut versions: HashMap<String, Result<Arc<Router>, String>> = HashMap::new();
     let mut resumed = 0usize;
     for run in runs {
-        let router =
-            versions.entry(run.version.hash.clone()).or_insert_with(|| build(&run.version, secrets_dir));
-        let served = match router {
+        let router = match &run.version {
+            Some(v) => versions
+                .entry(v.hash.clone())
+                .or_insert_with(|| build(v, taker.secrets_dir.as_deref()).map(Arc::new))
+                .clone(),
+            None => Ok((taker.current)()),
+        };
+        let served = match &router {
             Ok(r) => r.workflows().find(|s| *s.name == *run.workflow).cloned(),
             Err(_) => None,
         };
         let Some(served) = served else {
             let why = match router {
-                Err(why) => why.clone(),
+                Err(why) => why,
+                Ok(_) if run.version.is_none() => {
+                    format!("workflow `{}` is not served any more", run.workflow)
+                }
                 Ok(_) => format!("workflow `{}` is not in its version any more", run.workflow),
             };
             give_up(store, &run, &why);
             continue;
         };
-        let Some(mut job) = job(store, effects, &served, run) else { continue };
-        job.budget = budget;
-        if tx.send(job).await.is_err() {
+        let mut run = run;
+        if let Some(request) = run.request.take() {
+            match crate::request::handle::frame_of_kept(&served, &request).await {
+                Ok(frame) => run.frame = Value::Array(frame),
+                Err(why) => {
+                    give_up(store, &run, &format!("its request no longer gives its values: {why}"));
+                    continue;
+                }
+            }
+        }
+        let Some(mut job) = job(store, &taker.effects, &served, run) else { continue };
+        job.budget = taker.budget;
+        if taker.tx.send(job).await.is_err() {
             return;
         }
         resumed += 1;
@@ -120,7 +135,7 @@ async fn queue(
     tracing::info!(target: "wf::store", resumed, "resumed runs from the store");
 }
 
-fn build(version: &Version, secrets_dir: Option<&Path>) -> Result<crate::request::served::Router, String> {
+fn build(version: &Version, secrets_dir: Option<&Path>) -> Result<Router, String> {
     let loaded = crate::lang::loader::load_str(&version.file, &version.source);
     if loaded.has_errors() {
         return Err("its version no longer passes check".to_string());
@@ -163,7 +178,7 @@ fn give_up(store: &Arc<dyn Store>, run: &Unfinished, why: &str) {
     store.ended(Ended {
         id: store::key(&run.id),
         workflow: run.workflow.as_str().into(),
-        mode: store::Mode::Async,
+        mode: if run.version.is_some() { store::Mode::Async } else { store::Mode::Sync },
         started_ms: run.accepted_ms,
         duration_ms: store::now_ms().saturating_sub(run.accepted_ms),
         status: 200,
@@ -173,6 +188,7 @@ fn give_up(store: &Arc<dyn Store>, run: &Unfinished, why: &str) {
         logs: Vec::new(),
         attempts: 0,
         request: None,
+        kept: true,
     });
 }
 

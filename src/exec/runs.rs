@@ -41,5 +41,6 @@ pub(crate) fn ended(r: Record) -> Ended {
         logs: r.logs,
         attempts: r.attempts,
         request: r.request,
+        kept: false,
     }
 }

@@ -29,6 +29,7 @@ pub(crate) async fn worker(
         let (workflow, id) = (job.served.name.clone(), job.id);
         // The caller of an async run got the trigger's answer, whatever the run does after.
         let answered = job.served.immediate.as_ref().map_or(200, |a| a.status);
+        let job_mode = job.served.wf.mode;
         // `concurrency N`: a run beyond it waits here (holding this worker) for a place, in this
         // process and then among every process sharing the store.
         let _running = match job.served.running.clone() {
@@ -61,7 +62,12 @@ pub(crate) async fn worker(
                 // A failed run lets go of its delivery's key as the store records its end, so
                 // that the sender's redelivery runs.
                 let mut ended = runs::ended(record);
-                ended.status = answered;
+                ended.kept = true;
+                // An async run's caller got the trigger's answer; a sync execution run again
+                // (`wf runs retry`) keeps the status its workflow gave this time.
+                if job_mode == crate::lang::ast::Mode::Async {
+                    ended.status = answered;
+                }
                 store.ended(ended);
             }
             Err(_) => {

@@ -16,6 +16,8 @@ pub(crate) struct Peer(pub IpAddr);
 /// address that is not itself a trusted proxy is the caller. `None` when the header is present but
 /// cannot be trusted (garbage, or more than 64 hops).
 pub(crate) fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> Option<IpAddr> {
+    // IPv4-mapped IPv6 addresses (`::ffff:a.b.c.d`) are their IPv4 address.
+    let peer = peer.to_canonical();
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|n| n.contains(ip));
     if !is_trusted(&peer) {
         return Some(peer);
@@ -43,9 +45,9 @@ pub(crate) fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) ->
 /// An address as proxies write it: `192.0.2.1`, `2001:db8::1`, `[2001:db8::1]:443`, `192.0.2.1:80`.
 fn parse_hop(hop: &str) -> Option<IpAddr> {
     if let Ok(ip) = hop.parse::<IpAddr>() {
-        return Some(ip);
+        return Some(ip.to_canonical());
     }
-    hop.parse::<std::net::SocketAddr>().ok().map(|s| s.ip())
+    hop.parse::<std::net::SocketAddr>().ok().map(|s| s.ip().to_canonical())
 }
 
 #[cfg(test)]
@@ -75,6 +77,13 @@ mod tests {
         assert_eq!(
             client_ip(proxy, &xff("[2001:db8::1]:443"), &trusted),
             Some("2001:db8::1".parse().unwrap())
+        );
+        // IPv4-mapped addresses are their IPv4 address, as the peer and as a hop.
+        let mapped: IpAddr = "::ffff:10.0.0.1".parse().unwrap();
+        assert_eq!(client_ip(mapped, &h, &trusted), Some("198.51.100.7".parse().unwrap()));
+        assert_eq!(
+            client_ip(proxy, &xff("::ffff:198.51.100.7"), &trusted),
+            Some("198.51.100.7".parse().unwrap())
         );
         let long = vec!["198.51.100.7"; 1000].join(",");
         assert_eq!(client_ip(proxy, &xff(&long), &trusted), None);

@@ -411,61 +411,23 @@ where
                 return r.reject(Some(s), Rejection::Signature(why.to_string()));
             }
         }
-        let plan = &s.plan;
-        if plan.body_paths && !kind.has_paths() && !bytes.is_empty() {
-            return r.reject(Some(s), Rejection::UnsupportedMedia);
-        }
-        let malformed =
-            |what: &'static str, reason: String| r.reject(Some(s), Rejection::Malformed { what, reason });
-        if plan.needs_body && !bytes.is_empty() {
-            let tree = match kind {
-                form::Kind::Json => {
-                    if let Err(e) = crate::request::body::parse_into(&bytes, &plan.body_need, &mut frame) {
-                        let (line, column, reason) = (e.line(), e.column(), e.to_string());
-                        return r.reject(Some(s), Rejection::MalformedJson { line, column, reason });
-                    }
-                    None
+        // Multipart is the one body parsed asynchronously; boxed: its state would otherwise
+        // make every request's future larger.
+        let parts = if s.plan.needs_body && kind == form::Kind::Multipart && !bytes.is_empty() {
+            match Box::pin(form::multipart(bytes.clone(), content_type.unwrap_or(""))).await {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    let reason = e.0;
+                    return r.reject(Some(s), Rejection::Malformed { what: "multipart body", reason });
                 }
-                form::Kind::Form => match form::urlencoded(&bytes) {
-                    Ok(v) => Some(v),
-                    Err(e) => return malformed("form body", e.0),
-                },
-                // Boxed: its state would otherwise make every request's future larger.
-                form::Kind::Multipart => {
-                    match Box::pin(form::multipart(bytes.clone(), content_type.unwrap_or(""))).await {
-                        Ok(v) => Some(v),
-                        Err(e) => return malformed("multipart body", e.0),
-                    }
-                }
-                form::Kind::Text => match form::text(&bytes) {
-                    Ok(t) => Some(Value::String(t.to_string())),
-                    Err(e) => return malformed("body", e.0),
-                },
-            };
-            if let Some(tree) = tree {
-                // A form whose one field `payload` holds JSON (GitHub's and Slack's form
-                // deliveries): a path not in the form is read in that JSON.
-                let inner = form::payload(&tree);
-                for (slot, segs) in &plan.body_reads {
-                    if let Some(x) = frame.get_mut(*slot as usize) {
-                        let found = extract::lookup(&tree, segs)
-                            .or_else(|| inner.as_ref().and_then(|json| extract::lookup(json, segs)));
-                        *x = found.cloned().unwrap_or(Value::Null);
-                    }
-                }
-            }
-        }
-        let raw_body = if s.plan.raw_body {
-            match form::text(&bytes) {
-                Ok(t) => Some(t),
-                Err(e) => return malformed("body", e.0),
             }
         } else {
             None
         };
-        if let Err(e) = extracted(wf, plan, head, ip, raw_body, &mut frame) {
-            return r.reject(Some(s), Rejection::Invalid(e));
+        if let Err(rejection) = fill(s, head, &bytes, kind, parts, ip, &mut frame) {
+            return r.reject(Some(s), rejection);
         }
+        let plan = &s.plan;
 
         let dedupe = match &wf.dedupe {
             None => None,
@@ -490,6 +452,99 @@ where
         record.request = received(queue, served, head, &bytes, limits);
         remembered(queue, s, id, None, response, record)
     }
+}
+
+/// Fills the frame's extracted slots from a request whose body was read (and a multipart body
+/// parsed): the body as the plan reads it (JSON straight into slots, forms and text as values),
+/// then headers, query and the rest. Used by every request, and by a sync execution run again
+/// from its kept request.
+fn fill(
+    s: &Served,
+    head: Head<'_>,
+    bytes: &[u8],
+    kind: form::Kind,
+    parts: Option<Value>,
+    ip: Option<IpAddr>,
+    frame: &mut [Value],
+) -> Result<(), Rejection> {
+    let plan = &s.plan;
+    if plan.body_paths && !kind.has_paths() && !bytes.is_empty() {
+        return Err(Rejection::UnsupportedMedia);
+    }
+    let malformed = |what: &'static str, reason: String| Err(Rejection::Malformed { what, reason });
+    if plan.needs_body && !bytes.is_empty() {
+        let tree = match kind {
+            form::Kind::Json => {
+                if let Err(e) = crate::request::body::parse_into(bytes, &plan.body_need, frame) {
+                    let (line, column, reason) = (e.line(), e.column(), e.to_string());
+                    return Err(Rejection::MalformedJson { line, column, reason });
+                }
+                None
+            }
+            form::Kind::Form => match form::urlencoded(bytes) {
+                Ok(v) => Some(v),
+                Err(e) => return malformed("form body", e.0),
+            },
+            form::Kind::Multipart => parts,
+            form::Kind::Text => match form::text(bytes) {
+                Ok(t) => Some(Value::String(t.to_string())),
+                Err(e) => return malformed("body", e.0),
+            },
+        };
+        if let Some(tree) = tree {
+            // A form whose one field `payload` holds JSON (GitHub's and Slack's form
+            // deliveries): a path not in the form is read in that JSON.
+            let inner = form::payload(&tree);
+            for (slot, segs) in &plan.body_reads {
+                if let Some(x) = frame.get_mut(*slot as usize) {
+                    let found = extract::lookup(&tree, segs)
+                        .or_else(|| inner.as_ref().and_then(|json| extract::lookup(json, segs)));
+                    *x = found.cloned().unwrap_or(Value::Null);
+                }
+            }
+        }
+    }
+    let raw_body = if s.plan.raw_body {
+        match form::text(bytes) {
+            Ok(t) => Some(t),
+            Err(e) => return malformed("body", e.0),
+        }
+    } else {
+        None
+    };
+    extracted(&s.wf, plan, head, ip, raw_body, frame).map_err(Rejection::Invalid)
+}
+
+/// The frame of a sync execution run again by `wf runs retry`, extracted from its request as
+/// the store kept it (`{method, target, headers, body}`; credentials masked, so a workflow that
+/// extracts one gets the mask). Auth is not checked again: the delivery was verified when it
+/// arrived. A caller's address is not kept: `request "ip"` is `null`.
+pub(crate) async fn frame_of_kept(s: &Served, kept: &Value) -> Result<Vec<Value>, String> {
+    let method =
+        kept["method"].as_str().and_then(|m| Method::from_bytes(m.as_bytes()).ok()).ok_or("no method")?;
+    let uri: http::Uri = kept["target"].as_str().and_then(|t| t.parse().ok()).ok_or("no target")?;
+    let mut headers = http::HeaderMap::new();
+    if let Some(kept_headers) = kept["headers"].as_object() {
+        for (name, value) in kept_headers {
+            let parsed =
+                (http::HeaderName::from_bytes(name.as_bytes()), value.as_str().map(HeaderValue::from_str));
+            if let (Ok(name), Some(Ok(value))) = parsed {
+                headers.append(name, value);
+            }
+        }
+    }
+    let bytes = Bytes::from(kept["body"].as_str().unwrap_or_default().to_string());
+    let head = Head { method: &method, uri: &uri, headers: &headers };
+    let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let kind = form::Kind::of(content_type);
+    let parts = if s.plan.needs_body && kind == form::Kind::Multipart && !bytes.is_empty() {
+        Some(form::multipart(bytes.clone(), content_type.unwrap_or("")).await.map_err(|e| e.0)?)
+    } else {
+        None
+    };
+    let mut frame = crate::request::value::nulls(s.wf.slots);
+    fill(s, head, &bytes, kind, parts, None, &mut frame).map_err(|r| r.reason().into_owned())?;
+    Ok(frame)
 }
 
 /// Fills the frame's extracted slots from the request (the body's already filled).

@@ -423,7 +423,7 @@ fn constants(wf: &Workflow, skip_env: bool) -> Result<Constants, Box<Diagnostic>
                         fails(
                             span,
                             "the secret",
-                            "a Standard Webhooks secret is `whsec_` followed by base64".into(),
+                            "a Standard Webhooks secret is `whsec_` followed by the base64 of a key that is not empty".into(),
                         )
                     })?;
                 }

@@ -204,7 +204,8 @@ pub fn parse_standard(header: &str) -> Result<Vec<Vec<u8>>, Refusal> {
 /// The Standard Webhooks key: `whsec_` + base64 (the prefix is optional).
 pub fn standard_key(secret: &str) -> Option<Vec<u8>> {
     let b64 = secret.strip_prefix("whsec_").unwrap_or(secret);
-    base64::engine::general_purpose::STANDARD.decode(b64).ok()
+    // An empty key would make every signature of an empty-keyed HMAC valid: a forgery.
+    base64::engine::general_purpose::STANDARD.decode(b64).ok().filter(|key| !key.is_empty())
 }
 
 /// Twilio signs the full URL followed by each form parameter, sorted by name, as name+value.

@@ -354,21 +354,23 @@ async fn run(opts: Options, router: Router) -> ExitCode {
         ids: handle::ExecIds::new(u64::from_le_bytes(seed) & 0xffff_ffff_0000_0000),
     });
 
+    let served_now = ctx.clone();
+    let taker = resume::Taker {
+        store: store.clone(),
+        effects: effects.clone(),
+        tx: tx.clone(),
+        secrets_dir: opts.secrets_dir.clone(),
+        budget: opts.budget,
+        current: Arc::new(move || served_now.router.load_full()),
+    };
     let why = standby.as_ref().map(|s| s.why()).unwrap_or_default();
     if !why.is_empty() {
         tracing::error!(target: "wf::store", "{why}; async callers get 503 until it opens (tried again every 2 s)");
     } else {
-        resume::resume(&store, &effects, &tx, opts.secrets_dir.as_deref(), opts.budget).await;
+        resume::resume(&taker).await;
     }
     tokio::spawn(resume::prune_every_minute(store.clone(), opts.retain));
-    let retries = tokio::spawn(resume::take_retries(
-        store.clone(),
-        standby.clone(),
-        effects.clone(),
-        tx.clone(),
-        opts.secrets_dir.clone(),
-        opts.budget,
-    ));
+    let retries = tokio::spawn(resume::take_retries(taker, standby.clone()));
     // The queue's only sender is now the context's: once it is dropped, the workers drain and stop.
     drop(tx);
 
@@ -414,7 +416,9 @@ async fn run(opts: Options, router: Router) -> ExitCode {
     };
     let serve = |stream: tokio::net::TcpStream, slot: tokio::sync::OwnedSemaphorePermit| {
         let _ = stream.set_nodelay(true);
-        let peer = stream.peer_addr().map_or(std::net::IpAddr::from([0, 0, 0, 0]), |a| a.ip());
+        // An IPv4 caller of a `[::]` listener is seen as `::ffff:a.b.c.d`: `allow ip` and
+        // `--trusted-proxy` are written with its IPv4 address.
+        let peer = stream.peer_addr().map_or(std::net::IpAddr::from([0, 0, 0, 0]), |a| a.ip().to_canonical());
         let activity = Arc::new(crate::serve::idle_timeout::Activity::default());
         let conn = Arc::new(Conn { ctx: ctx.clone(), activity: activity.clone(), peer });
         let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {

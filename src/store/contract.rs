@@ -39,6 +39,7 @@ fn ended(id: &str, mode: &'static str, started_ms: i64, outcome: &'static str) -
         logs: vec!["one".into(), "two".into()],
         attempts: 0,
         request: None,
+        kept: mode != "sync",
     }
 }
 
@@ -66,7 +67,7 @@ pub(crate) async fn contract(first: &dyn Store, store: &dyn Store) {
         ["00000000000000a1", "00000000000000a2"]
     );
     assert_eq!(open[0].frame, json!(["a", 1]));
-    assert_eq!(open[0].version, version());
+    assert_eq!(open[0].version, Some(version()));
     // Finished steps come back; a failed one runs again.
     assert_eq!(open[0].journal, vec![(1, Ok(json!({"status": 200}))), (2, Ok(json!("u-1")))]);
     assert!(open[1].journal.is_empty());
@@ -266,6 +267,71 @@ pub(crate) async fn retry_contract(store: &dyn Store, history: &dyn History) {
     assert_eq!(shown.started_ms, 7_000);
 }
 
+/// A sync execution's request as its store keeps it (`keep`: `--keep-body`).
+fn received(body: &[u8], keep: usize) -> Arc<crate::request::received::Received> {
+    let src = "workflow w {\n  trigger webhook { path \"/w\" }\n  extract { a = body \"a\" }\n  respond 200 text \"ok\"\n}\n";
+    let loaded = crate::lang::loader::load_str("hooks.wf", src);
+    let router = crate::request::served::build(loaded.program, &|_| None).expect("a workflow");
+    let served = router.workflows().next().expect("served").clone();
+    let mut headers = http::HeaderMap::new();
+    headers.insert("content-type", http::HeaderValue::from_static("application/json"));
+    headers.insert("authorization", http::HeaderValue::from_static("Bearer hunter2"));
+    let waiting = Arc::new(crate::request::body_memory::BodyMemory::new(1 << 20));
+    let uri: http::Uri = "/w?x=1".parse().expect("uri");
+    Arc::new(crate::request::received::Received::take(
+        (&http::Method::POST, &uri, &headers),
+        body,
+        keep,
+        &waiting,
+        &served,
+    ))
+}
+
+/// The sync retry contract: a failed sync execution that kept its request whole is retried in
+/// the background: taken with its request (no version: it runs under the workflow served now),
+/// its successful steps kept; it ends again in place, keeping its first start and counting every
+/// attempt. One whose body was kept only as its digest cannot be.
+pub(crate) async fn sync_retry_contract(store: &dyn Store, history: &dyn History) {
+    use super::retry::Retried;
+    let id = "00000000000000d7";
+    store.step_started(id, 1, "http", json!({"method": "POST", "url": "http://x"}));
+    store.step_noted(id, 1, &Ok(json!({"status": 200})));
+    store.step_started(id, 2, "http", json!({"method": "POST", "url": "http://y"}));
+    store.step_noted(id, 2, &Ok(json!({"status": 503})));
+    let mut failed = ended(id, "sync", 8_000, "failed");
+    failed.request = Some(received(br#"{"a":1}"#, 1024));
+    failed.attempts = 2;
+    store.ended(failed);
+    let digest = "00000000000000d8";
+    let mut too_big = ended(digest, "sync", 8_001, "failed");
+    too_big.request = Some(received(br#"{"a":2}"#, 1));
+    store.ended(too_big);
+    store.flush().await.expect("flush");
+    let refused = history.retry(digest, false).await.expect("retry");
+    assert!(matches!(&refused, Retried::Refused(why) if why.contains("request whole")), "{refused:?}");
+    assert_eq!(history.retry(id, false).await.expect("retry"), Retried::Marked);
+    let shown = history.show(id).await.expect("show").expect("kept");
+    assert_eq!((shown.mode, shown.state), (super::Mode::Sync, super::State::Queued));
+    let taken = store.retried().await.expect("take");
+    let run = taken.iter().find(|r| r.id == id).expect("taken");
+    assert_eq!(run.version, None, "it runs under the workflow served now");
+    let request = run.request.as_ref().expect("its request");
+    assert_eq!((request["body"].as_str(), request["target"].as_str()), (Some(r#"{"a":1}"#), Some("/w?x=1")));
+    assert_eq!(request["headers"]["authorization"], "[masked]");
+    assert_eq!(run.journal, vec![(1, Ok(json!({"status": 200})))], "the 503 is done again");
+    let mut again = ended(id, "sync", 9_999, "responded");
+    (again.kept, again.attempts) = (true, 1);
+    store.ended(again);
+    store.flush().await.expect("flush");
+    let shown = history.show(id).await.expect("show").expect("kept");
+    assert_eq!(
+        (shown.state, shown.outcome, shown.started_ms, shown.attempts),
+        (super::State::Ended, Some(super::Outcome::Responded), 8_000, 3)
+    );
+    let listed = history.list(&Filter { limit: 10_000, ..Filter::default() }).await.expect("list");
+    assert_eq!(listed.iter().filter(|r| r.id == id).count(), 1, "listed once");
+}
+
 #[tokio::test]
 async fn memory_keeps_the_contract() {
     let store = memory::Memory::default();
@@ -273,6 +339,7 @@ async fn memory_keeps_the_contract() {
     dedupe_contract(&store).await;
     parking_contract(&store).await;
     retry_contract(&store, &store).await;
+    sync_retry_contract(&store, &store).await;
     // (a2 and c1 never ended; f1 was taken again; f2 is parked for an hour.)
     let open: Vec<String> = store.unfinished().await.expect("unfinished").into_iter().map(|r| r.id).collect();
     assert_eq!(open, ["00000000000000a2", "00000000000000c1", "00000000000000f1"]);
@@ -311,6 +378,7 @@ async fn sqlite_keeps_the_contract() {
     let store = sqlite::Sqlite::open(&path).expect("open");
     let reader = sqlite::open_read_only(&path).expect("reader");
     retry_contract(&store, &reader).await;
+    sync_retry_contract(&store, &reader).await;
 }
 
 #[tokio::test]
@@ -326,6 +394,7 @@ async fn postgres_keeps_the_contract() {
     let reader = postgres::Reader::connect(&pg.url).await.expect("reader");
     let other = postgres::Postgres::connect(&pg.url, lease).await.expect("connect");
     retry_contract_again(&other, &reader).await;
+    sync_retry_contract(&other, &reader).await;
     // Two `wf runs retry` of one run at once, while an instance takes runs: marked once, run once.
     let id = "00000000000000ea";
     other.accept(run(id, 7_200), None).await.expect("accept");

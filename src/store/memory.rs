@@ -29,10 +29,11 @@ struct Step {
     reason: Option<String>,
 }
 
-/// What a kept async run needs to run again.
+/// What a kept run needs to run again: an async run's version and frame; nothing for a sync
+/// execution a retry runs again (from its request, under the workflow served now).
 #[derive(Debug)]
 struct Kept {
-    version: Arc<Version>,
+    version: Option<Arc<Version>>,
     frame: Value,
 }
 
@@ -99,8 +100,9 @@ impl Execution {
         Unfinished {
             id: self.view.id.clone(),
             workflow: self.view.workflow.clone(),
-            version: (*kept.version).clone(),
+            version: kept.version.as_deref().cloned(),
             frame: kept.frame.clone(),
+            request: (self.view.mode == Mode::Sync).then(|| self.view.request.clone()).flatten(),
             accepted_ms: self.view.started_ms,
             journal,
             waiting,
@@ -110,7 +112,7 @@ impl Execution {
 
     /// Whether [`Store::unfinished`] (`all`) or [`Store::retried`] takes it now.
     fn to_take(&self, all: bool, now: i64) -> bool {
-        if self.kept.is_none() || self.view.mode != Mode::Async {
+        if self.kept.is_none() {
             return false;
         }
         match self.view.state {
@@ -160,7 +162,7 @@ impl Inner {
         let mut e = Execution::new(&run.id, &run.workflow, Mode::Async, run.accepted_ms);
         e.view.request = serde_json::from_str(&run.request).ok();
         e.kept = Some(Kept {
-            version: run.version,
+            version: Some(run.version),
             frame: serde_json::from_str(&run.frame).unwrap_or(Value::Null),
         });
         e.key = claimed;
@@ -235,8 +237,15 @@ impl Inner {
         if x.view.workflow.is_empty() {
             return Retried::Unknown;
         }
-        if let Some(why) = retry::refusal(id, x.view.mode, x.view.state, x.view.outcome, x.kept.is_some()) {
+        let kept = match x.view.mode {
+            Mode::Sync => retry::kept_whole(x.view.request.as_ref()),
+            Mode::Async => x.kept.is_some(),
+        };
+        if let Some(why) = retry::refusal(id, x.view.mode, x.view.state, x.view.outcome, kept) {
             return Retried::Refused(why);
+        }
+        if x.view.mode == Mode::Sync {
+            x.kept = Some(Kept { version: None, frame: Value::Null });
         }
         let steps: Vec<retry::Journaled<'_>> = x
             .steps

@@ -69,6 +69,10 @@ pub(crate) struct Ended {
     /// A sync execution's request, written as text by the store's writer (an async run's was
     /// kept when it was accepted).
     pub request: Option<Arc<crate::request::received::Received>>,
+    /// Its execution is a run the store keeps as a row until it ends (every run a worker ends:
+    /// async runs, and sync executions `wf runs retry` runs again), not a sync execution
+    /// answered on its request's path.
+    pub kept: bool,
 }
 
 /// A run accepted but not ended when the store was last closed: resumed at start.
@@ -76,8 +80,12 @@ pub(crate) struct Ended {
 pub(crate) struct Unfinished {
     pub id: String,
     pub workflow: String,
-    pub version: Version,
+    /// The version it was accepted with; `None` for a sync execution `wf runs retry` runs again
+    /// (it kept its request, not its version): it runs under the workflow served now.
+    pub version: Option<Version>,
     pub frame: Value,
+    /// A retried sync execution's request as kept: its frame is extracted from it again.
+    pub request: Option<Value>,
     pub accepted_ms: i64,
     /// The steps that finished, with their results (or failure reasons).
     pub journal: Vec<(u32, Result<Value, String>)>,

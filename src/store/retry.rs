@@ -18,7 +18,8 @@ pub(crate) enum Retried {
     Refused(String),
 }
 
-/// Why execution `id` cannot be retried, if it cannot.
+/// Why execution `id` cannot be retried, if it cannot. `kept`: it kept what it needs to run
+/// again (an async run its frame; a sync execution its request, whole: see [`kept_whole`]).
 pub(crate) fn refusal(
     id: &str,
     mode: Mode,
@@ -27,8 +28,8 @@ pub(crate) fn refusal(
     kept: bool,
 ) -> Option<String> {
     match (state, outcome) {
-        (State::Ended, Some(Outcome::Failed)) if mode == Mode::Sync => Some(format!(
-            "{id} is a sync execution: its caller had its answer, and running it again needs what its workflow extracted, which is not kept (a sync execution keeps its request, not its extracted values)"
+        (State::Ended, Some(Outcome::Failed)) if !kept && mode == Mode::Sync => Some(format!(
+            "{id} did not keep its request whole (its body was over --keep-body, or the store keeps no requests), and a sync execution runs again from its request"
         )),
         (State::Ended, Some(Outcome::Failed)) if !kept => {
             Some(format!("{id} did not keep what it needs to run again (it failed before it was kept)"))
@@ -44,6 +45,12 @@ pub(crate) fn refusal(
             Some(format!("{id} is {state}; only a failed execution can be retried once it has ended"))
         }
     }
+}
+
+/// Whether a kept request is whole (its body kept, not only its size and digest): a sync
+/// execution is run again from it.
+pub(crate) fn kept_whole(request: Option<&Value>) -> bool {
+    request.is_some_and(|r| r.is_object() && r.get("body_size").is_none())
 }
 
 /// A journaled step as a retry judges it.
@@ -129,6 +136,11 @@ mod tests {
         }
         assert!(refusal("a", Mode::Sync, State::Ended, failed, false).is_some());
         assert!(refusal("a", Mode::Async, State::Ended, failed, false).is_some());
+        assert_eq!(refusal("a", Mode::Sync, State::Ended, failed, true), None, "a sync one too");
+        let whole = serde_json::json!({"method": "POST", "target": "/a", "headers": {}, "body": "{}"});
+        let digest = serde_json::json!({"method": "POST", "target": "/a", "headers": {}, "body_size": 9});
+        assert!(kept_whole(Some(&whole)));
+        assert!(!kept_whole(Some(&digest)) && !kept_whole(None));
     }
 
     #[test]

@@ -289,12 +289,38 @@ impl History for ReadOnly {
 fn retry_in(conn: &Connection, id: &str, from_start: bool) -> Result<Retried, rusqlite::Error> {
     let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
     let Some(run) = show(&tx, id)? else { return Ok(Retried::Unknown) };
-    let kept: bool = tx
+    let row: Option<bool> = tx
         .query_row("SELECT frame IS NOT NULL FROM executions WHERE id = ?1", params![key(id)], |r| r.get(0))
-        .optional()?
-        .unwrap_or(false);
+        .optional()?;
+    let kept = match run.mode {
+        Mode::Sync => retry::kept_whole(run.request.as_ref()),
+        Mode::Async => row.unwrap_or(false),
+    };
     if let Some(why) = retry::refusal(id, run.mode, run.state, run.outcome, kept) {
         return Ok(Retried::Refused(why));
+    }
+    if row.is_none() {
+        // A sync execution's record leaves the compact history for a row of its own, which the
+        // serving process takes (with its request) and ends like a run.
+        history::take(&tx, id)?;
+        tx.execute(
+            "INSERT INTO executions (id, workflow, mode, state, started_ms, ended_ms, duration_ms, status, outcome, reason, at, logs, attempts, request)
+             VALUES (?1, ?2, ?3, 'ended', ?4, ?5, ?6, ?7, 'failed', ?8, ?9, ?10, ?11, ?12)",
+            params![
+                key(id),
+                run.workflow,
+                run.mode.as_str(),
+                run.started_ms,
+                run.started_ms.saturating_add(run.duration_ms.unwrap_or(0)),
+                run.duration_ms,
+                run.status,
+                run.reason,
+                run.at,
+                serde_json::to_string(&run.logs).unwrap_or_default(),
+                run.attempts,
+                run.request.as_ref().map(Value::to_string),
+            ],
+        )?;
     }
     let steps: Vec<retry::Journaled<'_>> = run
         .steps
@@ -352,10 +378,13 @@ fn migrate(conn: &mut Connection) -> Result<(), String> {
     Ok(())
 }
 
-/// The held lock of a store (`state.db.lock`): one `wf serve` per store.
+/// The held lock of a store: one `wf serve` per store file.
 pub(crate) struct Lock(nix::fcntl::Flock<std::fs::File>);
 
-/// Takes the store's lock (creating its directory, with a `.gitignore`, when needed).
+/// Takes the store's lock (creating its directory, with a `.gitignore`, and an empty database
+/// file when needed). The lock is on the database file itself (`flock`, which SQLite's own
+/// record locks do not touch), so a second `wf serve` is refused whatever path names the file: a
+/// symlink, a hard link, a relative path. The descriptor stays open as long as the store.
 pub(crate) fn lock(path: &Path) -> Result<Lock, String> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         if !dir.exists() {
@@ -364,20 +393,18 @@ pub(crate) fn lock(path: &Path) -> Result<Lock, String> {
                 std::fs::write(dir.join(".gitignore"), "# wf's store (wf serve --store): not source.\n*\n");
         }
     }
-    let lock_path = PathBuf::from(format!("{}.lock", path.display()));
-    let lock_file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(|e| format!("cannot open {}: {e}", lock_path.display()))?;
-    nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusiveNonblock).map(Lock).map_err(|_| {
-        format!(
-            "the store {} is in use by another `wf serve` (its lock is {})",
-            path.display(),
-            lock_path.display()
-        )
-    })
+    // Read-only is enough for the lock (a store that is not writable yet is waited for).
+    let file = match std::fs::File::open(path) {
+        Ok(f) => Ok(f),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::OpenOptions::new().create(true).append(true).open(path)
+        }
+        Err(e) => Err(e),
+    }
+    .map_err(|e| format!("cannot open the store {}: {e}", path.display()))?;
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock)
+        .map(Lock)
+        .map_err(|_| format!("the store {} is in use by another `wf serve`", path.display()))
 }
 
 /// The writing connection: WAL, a sync on every commit, the schema migrated.
@@ -758,7 +785,7 @@ impl Store for Sqlite {
     fn ended(&self, e: Ended) {
         // Executions of async workflows (their runs, and the deliveries turned away or seen
         // before) are rows; sync ones go to the compact history.
-        if e.mode != Mode::Sync {
+        if e.mode != Mode::Sync || e.kept {
             return self.later(Write::Ended(Box::new(e)));
         }
         self.behind.push(|g| g.history.push(e));
@@ -790,22 +817,30 @@ fn open_runs(conn: &Connection, which: &str) -> Result<Vec<Unfinished>, rusqlite
     let mut runs = Vec::new();
     {
         let mut stmt = tx.prepare(&format!(
-            "SELECT e.id, e.workflow, e.frame, e.started_ms, v.hash, v.file, v.source, e.retries
-             FROM executions e JOIN versions v ON v.hash = e.version
-             WHERE {which} AND e.mode = 'async' ORDER BY e.started_ms, e.id"
+            "SELECT e.id, e.workflow, e.frame, e.started_ms, v.hash, v.file, v.source, e.retries, e.mode, e.request
+             FROM executions e LEFT JOIN versions v ON v.hash = e.version
+             WHERE {which} AND (v.hash IS NOT NULL OR e.mode = 'sync') ORDER BY e.started_ms, e.id"
         ))?;
         let rows = stmt.query_map(params![super::now_ms()], |r| {
             let frame: Option<String> = r.get(2)?;
+            let hash: Option<String> = r.get(4)?;
+            let version = match hash {
+                Some(hash) => {
+                    Some(Version { hash, file: r.get(5)?, source: Arc::from(r.get::<_, String>(6)?) })
+                }
+                None => None,
+            };
+            let mode: Mode = r.get(8)?;
+            let request: Option<String> = r.get(9)?;
             Ok(Unfinished {
                 id: hex(r.get(0)?),
                 workflow: r.get(1)?,
                 frame: frame.and_then(|f| serde_json::from_str(&f).ok()).unwrap_or(Value::Null),
+                request: (mode == Mode::Sync)
+                    .then(|| request.and_then(|q| serde_json::from_str(&q).ok()))
+                    .flatten(),
                 accepted_ms: r.get(3)?,
-                version: Version {
-                    hash: r.get(4)?,
-                    file: r.get(5)?,
-                    source: Arc::from(r.get::<_, String>(6)?),
-                },
+                version,
                 journal: Vec::new(),
                 waiting: None,
                 retries: r.get(7)?,
@@ -1009,6 +1044,7 @@ mod tests {
             logs: Vec::new(),
             attempts: 0,
             request: None,
+            kept: false,
         };
         store.ended(later.clone());
         later.id = 10;

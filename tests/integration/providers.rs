@@ -458,3 +458,39 @@ fn a_github_form_delivery_is_read_through_its_payload() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json(), serde_json::json!({"action": "opened", "number": 7, "raw_is_text": true}));
 }
+
+/// A Standard Webhooks secret that decodes to an empty key (or is not base64) would let a
+/// signature made with an empty HMAC key through: `serve` refuses to start, naming it.
+#[test]
+fn a_standard_webhooks_secret_with_an_empty_key_stops_serve() {
+    let src = "workflow p {\n  trigger webhook {\n    path \"/p\"\n    auth standard_webhooks secret(\"SWE\")\n  }\n  respond 200 text \"ok\"\n}\n";
+    let d = crate::common::Dir::new(&[("p.wf", src)]);
+    for bad in ["whsec_", "whsec_!!!", "whsec_===="] {
+        let out = std::process::Command::new(crate::common::wf_bin())
+            .args(["serve", d.path().to_str().expect("utf8"), "--listen", "127.0.0.1:0", "--store", "memory"])
+            .env("SWE", bad)
+            .output()
+            .expect("runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{bad}: {err}");
+        assert!(err.contains("Standard Webhooks secret") && err.contains("p.wf"), "{bad}: {err}");
+    }
+}
+
+/// An IPv4 caller of a `[::]` listener is seen as `::ffff:127.0.0.1`; `allow ip "127.0.0.1"` and
+/// `request "ip"` see its IPv4 address.
+#[test]
+fn an_ipv4_caller_of_an_ipv6_listener_is_its_ipv4_address() {
+    if std::net::TcpListener::bind("[::]:0").is_err() {
+        eprintln!("skipped: this machine cannot listen on IPv6 ([::])");
+        return;
+    }
+    let src = "workflow p {\n  trigger webhook {\n    path \"/p\"\n    allow ip \"127.0.0.1\"\n  }\n  extract { ip = request \"ip\" }\n  respond 200 text ip\n}\n";
+    let dir = crate::common::Dir::new(&[("p.wf", src)]);
+    let mut cmd = std::process::Command::new(crate::common::wf_bin());
+    cmd.arg("serve").arg(dir.path()).args(["--listen", "[::]:0", "--store", "memory"]);
+    let s = Server::spawn(cmd, dir);
+    let v4 = std::net::SocketAddr::from(([127, 0, 0, 1], s.addr.port()));
+    let r = request(v4, "POST", "/p", &[], b"");
+    assert_eq!((r.status, r.body.as_str()), (200, "127.0.0.1"));
+}

@@ -257,6 +257,72 @@ fn runs_retry_keeps_what_succeeded_and_calls_again_with_a_key_of_its_own() {
 }
 
 #[test]
+fn runs_retry_runs_a_failed_sync_execution_again_in_the_background_from_its_request() {
+    // The service fails the first call (503), then recovers (and fails the third).
+    let up = Upstream::start(
+        |i, _| if i == 0 || i == 2 { Reply::new(503, "down") } else { Reply::new(200, "ok") },
+    );
+    let wf = format!(
+        r#"workflow forward {{
+  trigger webhook {{ path "/forward" auth bearer secret("FWD_TOKEN") }}
+  extract {{
+    order = body "order" required
+    note  = query "note"
+  }}
+  let a = run "sh" ["-c", "echo ${{order}} >> trace.txt"]
+  let r = http POST "{}" {{ json {{ order: order, note: note }} }}
+  if r.status >= 300 {{
+    fail "the service answered ${{r.status}}"
+  }}
+  respond 201 json {{ forwarded: order }}
+}}"#,
+        up.url("/hook")
+    );
+    let server = Server::start_with_store(
+        Dir::new(&[("forward.wf", &wf)]),
+        &["--allow-run"],
+        &[("FWD_TOKEN", "tok-PLANTED-0002")],
+    );
+    let store = store(&server);
+    let root = server.dir.path().to_path_buf();
+    let headers = [("Authorization", "Bearer tok-PLANTED-0002"), ("Content-Type", "application/json")];
+    let answer = server.post("/forward?note=first", &headers, r#"{"order": 42}"#);
+    assert_eq!(answer.status, 500, "{}", answer.body);
+    let id = answer.header("x-wf-execution").expect("id").to_string();
+    let failed = shown_when(&store, &id, |s| s["outcome"] == "failed" && s["request"].is_object());
+    assert_eq!((failed["mode"].as_str(), failed["attempts"].as_i64()), (Some("sync"), Some(2)), "{failed}");
+    let out = crate::common::wf(&["runs", "--store", &store, "retry", &id]);
+    assert_eq!(out.status.code(), Some(0), "{}", crate::common::text(&out.stderr));
+    // Run again by the server, in the background: the values extracted again from the kept
+    // request, the `run` that succeeded kept, the call made again with a key of its own.
+    let done = shown_when(&store, &id, |s| s["outcome"] == "responded");
+    assert_eq!((done["status"].as_i64(), done["mode"].as_str()), (Some(201), Some("sync")), "{done}");
+    assert_eq!(done["started_ms"], failed["started_ms"], "the first start time is kept");
+    assert_eq!(done["attempts"], 3, "{done}");
+    assert_eq!(std::fs::read_to_string(root.join("trace.txt")).expect("trace"), "42\n", "step 1 kept");
+    let calls = up.received();
+    assert_eq!(calls.len(), 2, "the failed call, then a new one");
+    assert_eq!(calls[1].header("idempotency-key"), Some(format!("{id}-2-retry-1").as_str()));
+    assert_eq!(calls[1].body, calls[0].body, "the same values");
+    let listed = runs(&store, &["--workflow", "forward"]);
+    let rows: Vec<&serde_json::Value> =
+        listed.as_array().expect("rows").iter().filter(|r| r["id"] == id.as_str()).collect();
+    assert_eq!(rows.len(), 1, "listed once: {listed}");
+    // A body kept only as its digest cannot be run again.
+    let big = format!(r#"{{"order": 7, "pad": "{}"}}"#, "x".repeat(70_000));
+    let answer = server.post("/forward", &headers, &big);
+    let big_id = answer.header("x-wf-execution").expect("id").to_string();
+    shown_when(&store, &big_id, |s| s["outcome"] == "failed");
+    let out = crate::common::wf(&["runs", "--store", &store, "retry", &big_id]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        crate::common::text(&out.stderr).contains("request whole"),
+        "{}",
+        crate::common::text(&out.stderr)
+    );
+}
+
+#[test]
 fn runs_retry_from_start_does_every_step_again_and_a_running_run_is_refused() {
     let wf = r#"workflow steps {
   trigger webhook { path "/steps" mode async }

@@ -201,6 +201,24 @@ fn a_second_serve_on_one_store_is_refused() {
     assert_eq!(out.status.code(), Some(2));
     let err = crate::common::text(&out.stderr);
     assert!(err.contains("in use by another `wf serve`"), "{err}");
+    // The file is one store whatever names it: a symlink and a hard link are refused too (the
+    // lock is the file's own, so no lock file beside it can be deleted to get in).
+    let other = tempfile::tempdir().expect("tempdir");
+    let symlink = other.path().join("symlink.db");
+    std::os::unix::fs::symlink(&store, &symlink).expect("symlink");
+    let hard = other.path().join("hard.db");
+    let linked = std::fs::hard_link(&store, &hard).is_ok();
+    for path in [Some(symlink), linked.then_some(hard)].into_iter().flatten() {
+        let out = Command::new(crate::common::wf_bin())
+            .arg("serve")
+            .arg(first.dir.path())
+            .args(["--listen", "127.0.0.1:0", "--store", path.to_str().expect("utf8")])
+            .output()
+            .expect("run");
+        let err = crate::common::text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{}: {err}", path.display());
+        assert!(err.contains("in use by another `wf serve`"), "{err}");
+    }
 }
 
 #[test]

@@ -473,13 +473,25 @@ impl Inner {
         let rows = tx.query(TAKE_RUNS, &[&*me, &TAKE, &super::now_ms()]).await.map_err(sql)?;
         let mut runs = Vec::with_capacity(rows.len());
         for r in rows {
+            // A sync execution `wf runs retry` runs again has no version: it runs under the
+            // workflow served now, from its request.
+            let mode: Mode = r.try_get(6).map_err(sql)?;
             let hash: Option<String> = r.get(4);
-            let Some(hash) = hash else { continue };
-            let v = tx
-                .query_opt("SELECT file, source FROM wf_versions WHERE hash = $1", &[&hash])
-                .await
-                .map_err(sql)?;
-            let Some(v) = v else { continue };
+            let version = match hash {
+                Some(hash) => {
+                    let v = tx
+                        .query_opt("SELECT file, source FROM wf_versions WHERE hash = $1", &[&hash])
+                        .await
+                        .map_err(sql)?;
+                    let Some(v) = v else { continue };
+                    Some(Version { hash, file: v.get(0), source: Arc::from(v.get::<_, String>(1)) })
+                }
+                None if mode == Mode::Sync => None,
+                None => continue,
+            };
+            let request: Option<String> = r.get(7);
+            let request =
+                (mode == Mode::Sync).then(|| request.and_then(|q| serde_json::from_str(&q).ok())).flatten();
             let frame: Option<String> = r.get(2);
             let id: i64 = r.get(0);
             let steps = tx
@@ -504,7 +516,8 @@ impl Inner {
             runs.push(Unfinished {
                 id: hex(id),
                 workflow: r.get(1),
-                version: Version { hash, file: v.get(0), source: Arc::from(v.get::<_, String>(1)) },
+                version,
+                request,
                 frame: frame.and_then(|f| serde_json::from_str(&f).ok()).unwrap_or(Value::Null),
                 accepted_ms: r.get(3),
                 journal,
@@ -852,6 +865,7 @@ mod shared {
             logs: Vec::new(),
             attempts: 0,
             request: None,
+            kept: true,
         });
         dead.flush().await.expect("flush");
         let shown = b.show(&format!("{:016x}", 1)).await.expect("show").expect("kept");

@@ -166,7 +166,7 @@ pub(super) async fn retry(
     let tx = client.transaction().await.map_err(sql)?;
     let row = tx
         .query_opt(
-            "SELECT mode, state, outcome, frame IS NOT NULL FROM wf_executions WHERE id = $1 FOR UPDATE",
+            "SELECT mode, state, outcome, frame IS NOT NULL, request FROM wf_executions WHERE id = $1 FOR UPDATE",
             &[&key(id)],
         )
         .await
@@ -174,7 +174,15 @@ pub(super) async fn retry(
     let Some(row) = row else { return Ok(Retried::Unknown) };
     let (mode, state, outcome): (Mode, State, Option<Outcome>) =
         (row.try_get(0).map_err(sql)?, row.try_get(1).map_err(sql)?, row.try_get(2).map_err(sql)?);
-    if let Some(why) = retry::refusal(id, mode, state, outcome, row.get(3)) {
+    let kept = match mode {
+        // A sync execution runs again from its request, under the workflow served now.
+        Mode::Sync => {
+            let request: Option<String> = row.get(4);
+            retry::kept_whole(request.and_then(|q| serde_json::from_str(&q).ok()).as_ref())
+        }
+        Mode::Async => row.get(3),
+    };
+    if let Some(why) = retry::refusal(id, mode, state, outcome, kept) {
         return Ok(Retried::Refused(why));
     }
     let rows = tx

@@ -167,13 +167,13 @@ UPDATE wf_executions e SET owner = $1,
     state = CASE WHEN e.state = 'running' THEN 'running' ELSE 'queued' END
 WHERE e.id IN (
     SELECT c.id FROM wf_executions c
-    WHERE c.mode = 'async' AND c.state <> 'ended'
+    WHERE c.state <> 'ended'
       AND (c.owner IS NULL OR NOT EXISTS
            (SELECT 1 FROM wf_instances i WHERE i.id = c.owner AND i.lease_until > now()))
       AND (c.state <> 'parked' OR c.due_ms <= $3)
     ORDER BY c.started_ms, c.id LIMIT $2
     FOR UPDATE SKIP LOCKED)
-RETURNING e.id, e.workflow, e.frame, e.started_ms, e.version, e.retries";
+RETURNING e.id, e.workflow, e.frame, e.started_ms, e.version, e.retries, e.mode, e.request";
 
 /// Takes a free place of a workflow's `concurrency`: one no live instance holds.
 pub(super) const TAKE_PLACE: &str = "

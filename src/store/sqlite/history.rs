@@ -252,23 +252,65 @@ pub(super) fn prune(tx: &Transaction<'_>, before_ms: i64, rows: usize) -> Result
             tx.execute("DELETE FROM history WHERE rowid = ?1", params![rowid])?;
             continue;
         };
-        let bytes = encode(&kept);
-        let stepped: Vec<i64> = stepped.into_iter().filter(|id| kept.iter().any(|r| r.0 == *id)).collect();
-        let stepped = (!stepped.is_empty()).then(|| serde_json::to_string(&stepped).unwrap_or_default());
-        let requests: Option<Vec<u8>> = requests
-            .as_deref()
-            .and_then(|b| postcard::from_bytes::<Requests>(b).ok())
-            .map(|all| {
-                all.into_iter().filter(|(id, _)| kept.iter().any(|r| r.0 == *id)).collect::<Requests>()
-            })
-            .filter(|left| !left.is_empty())
-            .map(|left| postcard::to_stdvec(&left).unwrap_or_default());
-        tx.execute(
-            "UPDATE history SET first_ms = ?2, count = ?3, records = ?4, stepped = ?5, requests = ?6 WHERE rowid = ?1",
-            params![rowid, first_ms, kept.len() as i64, bytes, stepped, requests],
-        )?;
+        rewrite(tx, *rowid, first_ms, &kept, stepped, requests.as_deref())?;
     }
     Ok(gone)
+}
+
+/// Writes row `rowid` again with only the records `kept` (their steps and requests with them).
+fn rewrite(
+    tx: &Transaction<'_>,
+    rowid: i64,
+    first_ms: i64,
+    kept: &[Stored],
+    stepped: Vec<i64>,
+    requests: Option<&[u8]>,
+) -> Result<(), rusqlite::Error> {
+    let bytes = encode(kept);
+    let stepped: Vec<i64> = stepped.into_iter().filter(|id| kept.iter().any(|r| r.0 == *id)).collect();
+    let stepped = (!stepped.is_empty()).then(|| serde_json::to_string(&stepped).unwrap_or_default());
+    let requests: Option<Vec<u8>> = requests
+        .and_then(|b| postcard::from_bytes::<Requests>(b).ok())
+        .map(|all| all.into_iter().filter(|(id, _)| kept.iter().any(|r| r.0 == *id)).collect::<Requests>())
+        .filter(|left| !left.is_empty())
+        .map(|left| postcard::to_stdvec(&left).unwrap_or_default());
+    tx.execute(
+        "UPDATE history SET first_ms = ?2, count = ?3, records = ?4, stepped = ?5, requests = ?6 WHERE rowid = ?1",
+        params![rowid, first_ms, kept.len() as i64, bytes, stepped, requests],
+    )?;
+    Ok(())
+}
+
+/// A row of an id's block: rowid, records, stepped, requests.
+type BlockRow = (i64, Vec<u8>, Option<String>, Option<Vec<u8>>);
+
+/// Takes the record of execution `id` out of the history (a `wf runs retry` makes it a run the
+/// store keeps as a row of its own): gives it, with its request, if the history had it.
+pub(super) fn take(tx: &Transaction<'_>, id: &str) -> Result<Option<RunView>, rusqlite::Error> {
+    let Some(found) = show(tx, id)? else { return Ok(None) };
+    let id = key(id);
+    let rows: Vec<BlockRow> = {
+        let mut statement =
+            tx.prepare("SELECT rowid, records, stepped, requests FROM history WHERE block = ?1")?;
+        let found = statement
+            .query_map(params![id >> BLOCK], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+        found.collect::<Result<_, _>>()?
+    };
+    for (rowid, bytes, stepped, requests) in rows {
+        let all = records(&bytes);
+        if !all.iter().any(|r| r.0 == id) {
+            continue;
+        }
+        let kept: Vec<Stored> = all.into_iter().filter(|r| r.0 != id).collect();
+        let Some(first_ms) = kept.iter().map(|r| r.4).min() else {
+            tx.execute("DELETE FROM history WHERE rowid = ?1", params![rowid])?;
+            continue;
+        };
+        let stepped: Vec<i64> =
+            stepped.as_deref().and_then(|s| serde_json::from_str(s).ok()).unwrap_or_default();
+        rewrite(tx, rowid, first_ms, &kept, stepped, requests.as_deref())?;
+    }
+    Ok(Some(found))
 }
 
 #[cfg(test)]
@@ -289,6 +331,7 @@ mod tests {
             logs: vec![format!("log of {id}")],
             attempts: 0,
             request: None,
+            kept: false,
         }
     }
 
