@@ -5,12 +5,12 @@
 pub mod body;
 pub(crate) mod body_memory;
 pub(crate) mod caller;
-pub(crate) mod effects;
 pub(crate) mod eval;
 pub mod extract;
 pub mod form;
 pub(crate) mod functions;
 pub mod handle;
+pub(crate) mod id;
 pub(crate) mod outcome;
 pub(crate) mod plan;
 pub mod qs;

@@ -3,7 +3,7 @@
 //! its log line gives. `handle` names the rejection; this says what it means.
 
 use crate::request::extract::ExtractError;
-use crate::request::handle::ExecId;
+use crate::request::id::ExecId;
 use http::header::{HeaderName, HeaderValue, ALLOW, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::StatusCode;
 use serde_json::{json, Value};

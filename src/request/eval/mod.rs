@@ -1,10 +1,11 @@
 //! The interpreter: runs a compiled workflow over one request's frame of slots. Knows nothing of
 //! HTTP transport; it produces an [`Outcome`] that the server (or `wf test`) turns into an answer.
 
+mod effects;
+
 use crate::lang::ast::BinOp;
 use crate::lang::ast::Span;
 use crate::lang::ir::{Block, Body, Builtin, Expr, Part, Respond, Slot, Statement, Stmt, Workflow};
-use crate::request::effects;
 use crate::request::step::{self, Step, StepError, Steps};
 use crate::request::value;
 use futures_util::FutureExt as _;

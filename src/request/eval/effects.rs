@@ -1,7 +1,8 @@
-//! Turns an `http` or `run` of the IR into the [`Step`] it asks for, its expressions evaluated.
+//! Turns an `http` or `run` of the IR into the [`Step`] it asks for, its expressions evaluated
+//! (a part of the interpreter: the step API, not this, performs it).
 
+use super::{self as eval, Context};
 use crate::lang::ir::{Effect, HttpCall, Payload, RunCall};
-use crate::request::eval::{self, Context};
 use crate::request::form;
 use crate::request::step::{HttpRequest, RunRequest, Step};
 use crate::request::value;
