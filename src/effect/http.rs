@@ -78,7 +78,8 @@ pub(crate) async fn call(
             Ok(Ok((status, answer_headers, body))) => {
                 let retried = status == 408 || status == 429 || status >= 500;
                 if !retried || last {
-                    return Ok(step::http_result(status, &answer_headers, &body));
+                    return step::http_result(status, &answer_headers, &body, req.room)
+                        .map_err(|why| step::StepError::Failed(format!("{what}: {why}")));
                 }
                 retry_after(&answer_headers)
             }

@@ -55,7 +55,27 @@ pub(crate) async fn run(req: RunRequest, cx: &Context<'_>) -> Result<Value, Stri
                 let _ = pipe.write_all(&bytes).await;
             }
         };
-        let ((), out, err, status) = tokio::join!(feed, capped(stdout), capped(stderr), child.wait());
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let status = {
+            let reading = async { tokio::join!(feed, capped(stdout, &mut out), capped(stderr, &mut err)) };
+            let mut reading = std::pin::pin!(reading);
+            let mut exited = std::pin::pin!(child.wait());
+            let mut read = false;
+            let status = loop {
+                tokio::select! {
+                    status = &mut exited => break status,
+                    _ = &mut reading, if !read => read = true,
+                }
+            };
+            // The step ends when the program exits: a child it left behind that keeps its
+            // output open (`cmd &`) gets a short grace to finish writing, not the timeout.
+            if !read {
+                let _ = tokio::time::timeout(GRACE, &mut reading).await;
+            }
+            status
+        };
+        // What it left running in its group goes with it.
+        kill_group(group);
         (out, err, status)
     };
     match tokio::time::timeout(req.timeout, work).await {
@@ -66,15 +86,21 @@ pub(crate) async fn run(req: RunRequest, cx: &Context<'_>) -> Result<Value, Stri
         }
         Ok((_, _, Err(e))) => Err(format!("{what}: {e}")),
         Err(_) => {
-            if let Some(pgid) = group {
-                // The whole group: a script's children and grandchildren go with it.
-                let _ = nix::sys::signal::killpg(
-                    nix::unistd::Pid::from_raw(pgid),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
-            }
+            // The whole group: a script's children and grandchildren go with it.
+            kill_group(group);
             Err(format!("{what} timed out after {}", humantime::format_duration(req.timeout)))
         }
+    }
+}
+
+/// How long the outputs are still read after the program exited.
+const GRACE: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Kills a program's process group: what it started and left in it. (A descendant that left the
+/// group, by `setsid` or by daemonizing, is out of reach: it is not killed.)
+fn kill_group(group: Option<i32>) {
+    if let Some(pgid) = group {
+        let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgid), nix::sys::signal::Signal::SIGKILL);
     }
 }
 
@@ -87,11 +113,10 @@ fn resolve(base: &Path, p: &str) -> PathBuf {
     }
 }
 
-/// Reads a pipe to its end, keeping the first [`MAX_OUTPUT`] bytes (the rest is read and
-/// dropped, so the program never blocks on a full pipe).
-async fn capped(pipe: Option<impl AsyncRead + Unpin>) -> Vec<u8> {
-    let mut kept = Vec::new();
-    let Some(mut pipe) = pipe else { return kept };
+/// Reads a pipe to its end into `kept`, keeping the first [`MAX_OUTPUT`] bytes (the rest is read
+/// and dropped, so the program never blocks on a full pipe).
+async fn capped(pipe: Option<impl AsyncRead + Unpin>, kept: &mut Vec<u8>) {
+    let Some(mut pipe) = pipe else { return };
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         match pipe.read(&mut buf).await {
@@ -102,5 +127,4 @@ async fn capped(pipe: Option<impl AsyncRead + Unpin>) -> Vec<u8> {
             }
         }
     }
-    kept
 }

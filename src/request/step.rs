@@ -34,6 +34,9 @@ pub struct HttpRequest {
     pub timeout: Duration,
     /// Attempts after the first.
     pub retry: u32,
+    /// Bytes of values the execution may still build (`--max-memory` less what it built): an
+    /// answer whose parsed form would take more fails the call before it is parsed.
+    pub room: u64,
 }
 
 /// A `run`, its expressions evaluated.
@@ -167,8 +170,23 @@ pub(crate) fn uuid() -> Value {
 
 /// The result of an `http` call: `{ status, headers, json, text }`; `json` is `null` unless the
 /// answer's text parses as JSON. Header names are lower case; repeated headers are joined with
-/// `, `.
-pub(crate) fn http_result(status: u16, headers: &http::HeaderMap, body: &[u8]) -> Value {
+/// `, `. An answer whose result would take more than `room` bytes (its text, and its values
+/// once parsed: see [`parsed_cost`]) is an error, found before anything is parsed or copied.
+pub(crate) fn http_result(
+    status: u16,
+    headers: &http::HeaderMap,
+    body: &[u8],
+    room: u64,
+) -> Result<Value, String> {
+    let cost = parsed_cost(body);
+    if cost > room {
+        return Err(format!(
+            "its answer of {} KiB would take about {} MiB once parsed, more than --max-memory leaves this execution ({} MiB)",
+            body.len() >> 10,
+            cost >> 20,
+            room >> 20
+        ));
+    }
     let mut h = serde_json::Map::new();
     for name in headers.keys() {
         let joined: Vec<String> = headers
@@ -185,7 +203,15 @@ pub(crate) fn http_result(status: u16, headers: &http::HeaderMap, body: &[u8]) -
     out.insert("headers".into(), Value::Object(h));
     out.insert("json".into(), json);
     out.insert("text".into(), Value::String(text));
-    Value::Object(out)
+    Ok(Value::Object(out))
+}
+
+/// A bound on the bytes an answer's result takes: its text, plus a value's size (see
+/// `value::size`) for every value its JSON could hold (one per `[`, `{`, `,` and `:`, and one
+/// more), counted in one pass over the bytes.
+pub(crate) fn parsed_cost(body: &[u8]) -> u64 {
+    let values = body.iter().filter(|b| matches!(b, b'[' | b'{' | b',' | b':')).count() as u64 + 1;
+    (body.len() as u64).saturating_mul(2).saturating_add(values.saturating_mul(48))
 }
 
 /// The result of a `run`: `{ code, stdout, stderr }`.
@@ -220,12 +246,20 @@ mod tests {
         let mut h = http::HeaderMap::new();
         h.append("x-a", HeaderValue::from_static("1"));
         h.append("x-a", HeaderValue::from_static("2"));
-        let r = http_result(201, &h, br#"{"ok":true}"#);
+        let r = http_result(201, &h, br#"{"ok":true}"#, u64::MAX).expect("within room");
         assert_eq!(
             r,
             serde_json::json!({"status": 201, "headers": {"x-a": "1, 2"}, "json": {"ok": true}, "text": "{\"ok\":true}"})
         );
-        assert_eq!(http_result(200, &http::HeaderMap::new(), b"plain")["json"], Value::Null);
+        assert_eq!(
+            http_result(200, &http::HeaderMap::new(), b"plain", u64::MAX).expect("room")["json"],
+            Value::Null
+        );
+        // 10 MiB of zeros would take hundreds of MiB parsed: refused before parsing.
+        let zeros = [b"[".to_vec(), b"0,".repeat(5 << 20), b"0]".to_vec()].concat();
+        let why = http_result(200, &http::HeaderMap::new(), &zeros, 64 << 20).expect_err("over the room");
+        assert!(why.contains("--max-memory"), "{why}");
+        assert!(parsed_cost(&zeros) > 200 << 20);
         assert_eq!(
             run_result(3, b"out", b"err"),
             serde_json::json!({"code": 3, "stdout": "out", "stderr": "err"})

@@ -113,6 +113,47 @@ fn answers_over_10_mib_fail_the_step() {
     assert_eq!(up.received().len(), 1, "a too-large answer is not retried");
 }
 
+/// The peak resident memory of process `pid` (VmHWM), in MiB.
+fn peak_mib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    kib >> 10
+}
+
+#[test]
+fn an_answer_whose_json_would_not_fit_the_execution_s_memory_fails_before_it_is_parsed() {
+    // 10 MiB of `0,` (just under the 10 MiB cap on answers): two bytes of text per value, tens
+    // of bytes per value once parsed.
+    let zeros = [b"[".to_vec(), b"0,".repeat((10 << 20) / 2 - 2), b"0]".to_vec()].concat();
+    let up = Upstream::start(move |_, _| Reply {
+        status: 200,
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: zeros.clone(),
+        delay: Duration::ZERO,
+    });
+    let server = Server::start(&[("call.wf", &caller(&up.url("/zeros"), ""))], &["--store", "memory"]);
+    let addr = server.addr;
+    let calls: Vec<_> = (0..8)
+        .map(|_| std::thread::spawn(move || crate::common::post_json(addr, "/call", b"{}").status))
+        .collect();
+    for c in calls {
+        assert_eq!(c.join().expect("call"), 500);
+    }
+    server.wait_log("more than --max-memory leaves this execution");
+    let peak = peak_mib(server.child.id());
+    println!("eight 10 MiB answers at once: peak RSS {peak} MiB");
+    assert!(peak > 0 && peak < 120, "eight such answers at once peaked at {peak} MiB");
+    // A small answer within the budget is still a result.
+    let small = Upstream::start(|_, _| Reply::new(200, "[0,0,0]"));
+    let ok = Server::start(&[("call.wf", &caller(&small.url("/small"), ""))], &["--max-memory", "1MiB"]);
+    let j = ok.post("/call", &[], "").json();
+    assert_eq!(j["json"], serde_json::json!([0, 0, 0]));
+}
+
 #[test]
 fn forms_headers_and_async_calls() {
     let up = Upstream::start(|_, _| Reply::new(204, ""));
@@ -199,6 +240,33 @@ fn outputs_are_capped_at_1_mib() {
     let (j, _s) = run_result("head", r#"["-c", "3000000", "/dev/zero"]"#, "");
     assert_eq!(j["code"], 0);
     assert_eq!(j["stdout"].as_str().map(|s| s.len()), Some(1 << 20));
+}
+
+#[test]
+fn a_program_that_exits_ends_its_step_though_a_child_it_left_keeps_its_output_open() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pidfile = dir.path().join("background.pid");
+    let script = format!("sleep 30 & echo $! > {}; echo started", pidfile.display());
+    let wf = runner("sh", &format!("[\"-c\", \"{script}\"]"), "timeout 5s");
+    let server = Server::start(&[("run.wf", &wf)], &["--allow-run"]);
+    let started = Instant::now();
+    let r = server.post("/run", &[], "");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(started.elapsed() < Duration::from_secs(2), "it waited for the child: {:?}", started.elapsed());
+    let j = r.json();
+    assert_eq!((j["code"].as_i64(), j["stdout"].as_str()), (Some(0), Some("started\n")), "{j}");
+    // What it left in its group is killed with it.
+    let pid = std::fs::read_to_string(&pidfile).expect("pid file").trim().to_string();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let alive = std::process::Command::new("kill").args(["-0", &pid]).status().is_ok_and(|s| s.success());
+        let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z "));
+        if !alive || zombie {
+            break;
+        }
+        assert!(Instant::now() < deadline, "background child {pid} still running");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[test]

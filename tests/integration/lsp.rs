@@ -157,3 +157,52 @@ fn an_editor_session() {
     let status = child.wait().expect("exit");
     assert!(status.success());
 }
+
+/// `wf lsp` fed `input`, its stdin then closed: its exit code, stdout and stderr (bounded: 10 s).
+fn lsp_with(input: &[u8]) -> (Option<i32>, Vec<u8>, String) {
+    let mut child = Command::new(crate::common::wf_bin())
+        .arg("lsp")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let _ = stdin.write_all(input);
+    drop(stdin);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while child.try_wait().expect("wait").is_none() {
+        assert!(std::time::Instant::now() < deadline, "wf lsp did not end");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().expect("output");
+    (out.status.code(), out.stdout, crate::common::text(&out.stderr))
+}
+
+#[test]
+fn a_huge_or_broken_frame_ends_the_server_with_a_reason_and_bad_json_is_answered() {
+    // A frame larger than the limit is refused without allocating it (no abort, exit 1).
+    for header in ["Content-Length: 1000000000000000\r\n\r\n", "Content-Length: 2000000000\r\n\r\n"] {
+        let (code, _, err) = lsp_with(header.as_bytes());
+        assert_eq!(code, Some(1), "{header:?}: {err}");
+        assert!(err.contains("over the limit"), "{err}");
+    }
+    let (code, _, err) = lsp_with(b"Content-Type: application/json\r\n\r\n{}");
+    assert_eq!(code, Some(1));
+    assert!(err.contains("without Content-Length"), "{err}");
+    // Malformed JSON and a body that is not UTF-8 get the parse error; the server goes on to
+    // answer the next request.
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {}}})
+        .to_string();
+    let mut input = Vec::new();
+    for body in [&b"{not json"[..], &[0xff, 0xfe, b'{', b'}'][..]] {
+        input.extend_from_slice(format!("Content-Length: {}\r\n\r\n", body.len()).as_bytes());
+        input.extend_from_slice(body);
+    }
+    input.extend_from_slice(format!("Content-Length: {}\r\n\r\n{init}", init.len()).as_bytes());
+    let (code, out, _) = lsp_with(&input);
+    let text = String::from_utf8_lossy(&out);
+    assert_eq!(text.matches("-32700").count(), 2, "{text}");
+    assert!(text.contains("\"capabilities\""), "initialize was answered after them: {text}");
+    assert_eq!(code, Some(1), "the stream ended without shutdown and exit");
+}

@@ -52,7 +52,15 @@ fn http(h: &HttpCall, frame: &[Value], cx: &Context) -> Result<HttpRequest, Stri
     if let (Some(ct), false) = (content_type, h.has_content_type) {
         headers.push((CONTENT_TYPE, HeaderValue::from_static(ct)));
     }
-    Ok(HttpRequest { method: h.method.clone(), url, headers, body, timeout: h.timeout, retry: h.retry })
+    Ok(HttpRequest {
+        method: h.method.clone(),
+        url,
+        headers,
+        body,
+        timeout: h.timeout,
+        retry: h.retry,
+        room: cx.room(),
+    })
 }
 
 fn run(r: &RunCall, frame: &[Value], cx: &Context) -> Result<RunRequest, String> {

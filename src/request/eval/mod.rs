@@ -164,6 +164,11 @@ impl<'s> Context<'s> {
         Ok(())
     }
 
+    /// Bytes of values this execution may still build.
+    pub(crate) fn room(&self) -> u64 {
+        self.budget.bytes.saturating_sub(self.built.load(Ordering::Relaxed))
+    }
+
     /// A value to keep: a borrowed one is copied, and its size counted.
     fn own(&self, v: Cow<'_, Value>) -> Result<Value, String> {
         match v {
@@ -314,12 +319,16 @@ async fn interpret(body: &Block, frame: &mut [Value], logs: &mut Vec<String>, cx
             Stmt::Effect(slot, effect) => match effects::request(effect, frame, cx) {
                 Err(why) => Err(why),
                 Ok(step) => match cx.perform(step).await {
-                    Ok(result) => {
-                        if let Some(x) = slot.and_then(|s| frame.get_mut(s as usize)) {
-                            *x = result;
+                    // An effect's result counts toward `--max-memory` like any value built.
+                    Ok(result) => match cx.build(value::size(&result)) {
+                        Err(why) => Err(why),
+                        Ok(()) => {
+                            if let Some(x) = slot.and_then(|s| frame.get_mut(s as usize)) {
+                                *x = result;
+                            }
+                            Ok(None)
                         }
-                        Ok(None)
-                    }
+                    },
                     Err(StepError::Failed(why)) => Err(why),
                     Err(StepError::Stopped(stop)) => Ok(Some(Outcome::Stopped(stop))),
                 },

@@ -5,6 +5,7 @@
 
 mod analysis;
 mod position;
+mod transport;
 
 pub(crate) use analysis::{CompletionKind, Document, Hover};
 
@@ -27,7 +28,7 @@ struct Open {
 
 /// Runs the server until the client says `exit`.
 pub(crate) fn run() -> ExitCode {
-    let (connection, io) = Connection::stdio();
+    let (connection, fatal) = transport::stdio();
     let capabilities = lsp::ServerCapabilities {
         text_document_sync: Some(lsp::TextDocumentSyncCapability::Kind(lsp::TextDocumentSyncKind::FULL)),
         hover_provider: Some(lsp::HoverProviderCapability::Simple(true)),
@@ -38,12 +39,12 @@ pub(crate) fn run() -> ExitCode {
         ..Default::default()
     };
     let Ok(caps) = serde_json::to_value(capabilities) else { return ExitCode::from(2) };
-    if connection.initialize(caps).is_err() {
-        return ExitCode::from(2);
+    let code = if connection.initialize(caps).is_err() { ExitCode::from(1) } else { serve(&connection) };
+    // A stream that could not be read as frames any more ended it: say why.
+    if let Some(why) = fatal.lock().ok().and_then(|mut f| f.take()) {
+        eprintln!("error: wf lsp: {why}");
+        return ExitCode::from(1);
     }
-    let code = serve(&connection);
-    drop(connection);
-    let _ = io.join();
     code
 }
 
@@ -55,11 +56,12 @@ fn serve(conn: &Connection) -> ExitCode {
             Some(due) => match conn.receiver.recv_timeout(due.saturating_duration_since(Instant::now())) {
                 Ok(m) => Some(m),
                 Err(crossbeam_timeout) if crossbeam_timeout.is_timeout() => None,
-                Err(_) => return ExitCode::SUCCESS,
+                Err(_) => return ExitCode::from(1),
             },
+            // The client went away without `shutdown` and `exit` (or the stream broke).
             None => match conn.receiver.recv() {
                 Ok(m) => Some(m),
-                Err(_) => return ExitCode::SUCCESS,
+                Err(_) => return ExitCode::from(1),
             },
         };
         match msg {
