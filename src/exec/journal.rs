@@ -48,10 +48,15 @@ impl Journaled {
         Journaled { inner, store, served, id, durable: false, replay: HashMap::new(), parked: None }
     }
 
-    /// A step's end as the store keeps it: a failure's reason redacted.
+    /// A step's end as the store keeps it: its result or its failure's reason with the
+    /// workflow's secrets redacted (a service may echo one back). A run resumed from the
+    /// journal reads the redacted result.
     fn kept<'r>(&self, result: &'r Result<Value, String>) -> std::borrow::Cow<'r, Result<Value, String>> {
+        if self.served.secrets.is_empty() {
+            return std::borrow::Cow::Borrowed(result);
+        }
         match result {
-            Ok(_) => std::borrow::Cow::Borrowed(result),
+            Ok(v) => std::borrow::Cow::Owned(Ok(self.served.redact_value(v.clone()))),
             Err(why) => {
                 let mut why = why.clone();
                 self.served.redact(&mut why);
@@ -62,15 +67,19 @@ impl Journaled {
 }
 
 /// What the journal shows of a step's request: never headers, bodies or environment (they may
-/// hold secrets), and a URL with its secrets redacted.
+/// hold secrets), and a URL, a program and its arguments with their secrets redacted.
 fn summary(served: &Served, s: &Step) -> (&'static str, Value) {
+    let shown = |text: &str| {
+        let mut text = text.to_string();
+        served.redact(&mut text);
+        text
+    };
     match s {
-        Step::Http(h) => {
-            let mut url = h.url.clone();
-            served.redact(&mut url);
-            ("http", json!({"method": h.method.as_str(), "url": url}))
+        Step::Http(h) => ("http", json!({"method": h.method.as_str(), "url": shown(&h.url)})),
+        Step::Run(r) => {
+            let args: Vec<String> = r.args.iter().map(|a| shown(a)).collect();
+            ("run", json!({"program": shown(&r.program), "args": args}))
         }
-        Step::Run(r) => ("run", json!({"program": r.program, "args": r.args})),
         Step::Now => ("now", Value::Null),
         Step::Uuid => ("uuid", Value::Null),
     }

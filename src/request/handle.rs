@@ -845,7 +845,8 @@ fn remembered(
             "headers": headers,
             "body": String::from_utf8_lossy(&bytes),
         });
-        queue.answered(s, id, key, answer);
+        // Kept for the duplicates with the workflow's secrets redacted, like all the store keeps.
+        queue.answered(s, id, key, s.redact_value(answer));
         let response = Response::from_parts(parts, Full::new(bytes));
         return Handled { response, record: Some(record), accepted: None };
     }

@@ -36,7 +36,8 @@ struct Kept<'a> {
     method: &'a str,
     target: &'a str,
     headers: Headers<'a>,
-    /// The body as text (secrets redacted), when it is kept whole.
+    /// The body as text, when it is kept whole (the whole request is written with the
+    /// workflow's secrets redacted).
     #[serde(skip_serializing_if = "Option::is_none")]
     body: Option<&'a str>,
     /// A body not kept whole: its size, and its SHA-256 when it was over `--keep-body`.
@@ -215,11 +216,7 @@ fn render(
     kept: Body,
     served: &Served,
 ) -> String {
-    let text = body.map(|bytes| {
-        let mut text = String::from_utf8_lossy(bytes).into_owned();
-        served.redact(&mut text);
-        text
-    });
+    let text = body.map(|bytes| String::from_utf8_lossy(bytes).into_owned());
     let (body_size, body_sha256) = match kept {
         Body::Whole => (None, None),
         Body::Digest { size, sha256 } => (Some(size), Some(hex::encode(sha256))),
@@ -227,7 +224,11 @@ fn render(
     };
     let kept = Kept { method, target, headers, body: text.as_deref(), body_size, body_sha256 };
     // Serializing strings into text cannot fail.
-    serde_json::to_string(&kept).unwrap_or_else(|_| "{}".into())
+    let mut text = serde_json::to_string(&kept).unwrap_or_else(|_| "{}".into());
+    // The workflow's secrets and `env()` values, wherever they are: the target, any header, the
+    // body (in JSON text as in the raw one).
+    served.redact(&mut text);
+    text
 }
 
 #[cfg(test)]

@@ -75,6 +75,20 @@ impl Served {
     pub fn redact(&self, text: &mut String) {
         redact(&self.secrets, text);
     }
+
+    /// A value with every `env()` value and secret of this workflow in it redacted (as in its
+    /// JSON text): what the store keeps of results and answers.
+    pub(crate) fn redact_value(&self, v: serde_json::Value) -> serde_json::Value {
+        if self.secrets.is_empty() {
+            return v;
+        }
+        let mut text = v.to_string();
+        if !self.secrets.iter().any(|s| text.contains(&**s)) {
+            return v;
+        }
+        redact(&self.secrets, &mut text);
+        serde_json::from_str(&text).unwrap_or(v)
+    }
 }
 
 /// Replaces every one of `secrets` in `text` with what it is shown as ([`shown_secret`]),

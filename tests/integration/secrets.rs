@@ -186,3 +186,74 @@ fn a_secret_may_be_an_http_url_and_is_shown_as_its_host_and_secret_nowhere_kept(
         }
     }
 }
+
+/// Everything the store keeps has the workflow's secrets redacted: a step's request (URL, `run`
+/// arguments), a step's result (a service that echoes a secret back), log lines, the kept request
+/// (a secret in the query or in a header whose name does not say so) and a sync answer kept for
+/// duplicates. Every byte of the store's files is searched.
+#[test]
+fn a_secret_echoed_back_or_sent_anywhere_is_kept_nowhere_in_the_store() {
+    let up = crate::common::Upstream::start(|_, r| {
+        let echo = format!("{{\"seen\":\"{}\"}}", r.header("x-api-key").unwrap_or_default());
+        crate::common::Reply::new(200, &echo).header("x-echo", r.header("x-api-key").unwrap_or_default())
+    });
+    let wf = format!(
+        r#"workflow relay {{
+  trigger webhook {{ path "/relay" dedupe delivery }}
+  extract {{
+    delivery = header "X-Delivery" required
+    key = query "key"
+  }}
+  let r = http POST "{}?region=${{env("RELAY_REGION")}}" {{
+    header "X-Api-Key" = secret("RELAY_KEY")
+    json {{ ok: true }}
+  }}
+  let echo = run "echo" [env("RELAY_REGION")]
+  log "the service saw ${{r.json.seen}}"
+  respond 200 json {{ seen: r.json.seen, region: echo.stdout }}
+}}"#,
+        up.url("/echo")
+    );
+    let dir = Dir::new(&[("relay.wf", &wf)]);
+    let root = dir.path().to_path_buf();
+    let key = "PLANTED-key-77f1";
+    let region = "PLANTED-region-5c";
+    let server =
+        Server::start_with_store(dir, &["--allow-run"], &[("RELAY_KEY", key), ("RELAY_REGION", region)]);
+    let target = format!("/relay?key={key}");
+    let r = server.post(&target, &[("X-Delivery", "d-1"), ("X-Forwarded-Key", key)], "");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains(key), "the caller gets what the workflow answers: {}", r.body);
+    let id = r.header("x-wf-execution").expect("id").to_string();
+    let store = root.join("state.db");
+    let store_arg = store.to_str().expect("utf8");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let shown = loop {
+        let out = crate::common::wf(&["runs", "--store", store_arg, "--format", "json", "show", &id]);
+        let text = crate::common::text(&out.stdout);
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        if v["outcome"] == "responded" && v["steps"].as_array().is_some_and(|s| s.len() == 2) {
+            break text;
+        }
+        assert!(std::time::Instant::now() < deadline, "never kept: {text}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    // A duplicate gets the kept answer.
+    let again = server.post(&target, &[("X-Delivery", "d-1")], "");
+    assert_eq!(again.header("x-wf-duplicate-of"), Some(id.as_str()));
+    // Stopped (its last writes kept), its files still there.
+    let mut server = server;
+    server.signal("TERM");
+    server.wait_exit();
+    for secret in [key, region] {
+        assert!(!shown.contains(secret), "wf runs show prints {secret}: {shown}");
+        for file in std::fs::read_dir(&root).expect("dir").filter_map(Result::ok) {
+            let name = file.file_name().to_string_lossy().into_owned();
+            if name.starts_with("state.db") {
+                let bytes = std::fs::read(file.path()).expect("read");
+                let found = bytes.windows(secret.len()).any(|w| w == secret.as_bytes());
+                assert!(!found, "{name} keeps {secret} in plain text");
+            }
+        }
+    }
+}
