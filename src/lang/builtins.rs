@@ -1,6 +1,6 @@
 //! The functions a workflow may call, once: name, what each argument may be, what it gives, and a
 //! line of documentation. The checker (arity, types, "did you mean"), the interpreter's dispatch
-//! and the README's list come from this table.
+//! and the list in docs/src/language.md come from this table.
 
 use crate::lang::types::Types;
 
@@ -68,7 +68,7 @@ pub(crate) struct Function {
     pub signature: &'static str,
     pub doc: &'static str,
     /// A use of it; for the functions of expressions, an expression that is true (a test holds
-    /// each to that, and the README shows them).
+    /// each to that, and the docs show them).
     pub example: &'static str,
 }
 
@@ -81,12 +81,12 @@ const A: Types = Types::ARRAY;
 const O: Types = Types::OBJECT;
 
 /// Every function's reference row (signature, what it does, an example), in the order the
-/// README lists them.
+/// docs list them.
 pub fn reference() -> impl Iterator<Item = (&'static str, &'static str, &'static str)> {
     FUNCTIONS.iter().map(|f| (f.signature, f.doc, f.example))
 }
 
-/// Every function, in the order the README lists them.
+/// Every function, in the order the docs list them.
 pub(crate) const FUNCTIONS: [Function; 36] = [
     Function {
         name: "len",

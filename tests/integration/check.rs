@@ -228,20 +228,20 @@ fn check_and_serve_agree_on_every_case_and_fuzz_seed() {
 
 #[test]
 fn the_readme_lists_every_code_function_and_keyword() {
-    let readme = std::fs::read_to_string(repo().join("README.md")).expect("README.md");
+    let readme = crate::docs::text();
     for k in wf::lang::diagnostic::Kind::ALL {
         assert!(
             readme.contains(&format!("| `{}` | {} |", k.code(), k.summary())),
-            "README lacks {}",
+            "the docs lack {}",
             k.code()
         );
     }
     for (signature, doc, example) in wf::lang::builtins::reference() {
         let row = format!("| `{signature}` | {doc} | `{}` |", example.replace('|', "\\|"));
-        assert!(readme.contains(&row), "README lacks {row}");
+        assert!(readme.contains(&row), "the docs lack {row}");
     }
     let keywords = wf::lang::keywords::RESERVED.join(" ");
-    assert!(readme.replace('\n', " ").contains(&keywords), "README lacks the keyword list `{keywords}`");
+    assert!(readme.replace('\n', " ").contains(&keywords), "the docs lack the keyword list `{keywords}`");
 }
 
 #[test]

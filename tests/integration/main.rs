@@ -4,6 +4,7 @@ mod answers;
 mod bench_scripts;
 mod check;
 mod common;
+mod docs;
 mod effects;
 mod faults;
 mod graph;

@@ -175,7 +175,7 @@ fn a_command_whose_reader_goes_away_ends_quietly() {
 }
 
 #[test]
-fn the_readme_shows_what_infer_prints() {
+fn the_docs_show_what_infer_prints() {
     let d = Dir::new(&[(
         "body.json",
         r#"{"data":{"status":"paid","amount":1250},"customer":{"email":"a@b.c"}}"#,
@@ -189,20 +189,20 @@ fn the_readme_shows_what_infer_prints() {
         "--headers",
         "X-Request-Id",
     ]);
-    let readme = std::fs::read_to_string(crate::common::repo().join("README.md")).expect("README.md");
+    let readme = crate::docs::text();
     assert!(
         readme.contains(&text(&out.stdout)),
-        "README's `wf infer` sample is stale; it prints:\n{}",
+        "the docs' `wf infer` sample is stale; it prints:\n{}",
         text(&out.stdout)
     );
 }
 
-/// The README's console samples of commands that read only the repository: each is what the
+/// The docs' console samples of commands that read only the repository: each is what the
 /// command prints today (run from the repository, without colour).
 #[test]
-fn the_readme_s_console_samples_are_what_wf_prints() {
-    let readme = std::fs::read_to_string(crate::common::repo().join("README.md")).expect("README.md");
-    // (The type-mismatch sample is abridged: its file has four errors, the README shows one.)
+fn the_docs_console_samples_are_what_wf_prints() {
+    let readme = crate::docs::text();
+    // (The type-mismatch sample is abridged: its file has four errors, the docs show one.)
     let deterministic =
         ["wf check examples", "wf check tests/check/unknown_variable.wf", "wf test examples/", "wf routes "];
     let mut checked = 0;
@@ -229,7 +229,7 @@ fn the_readme_s_console_samples_are_what_wf_prints() {
                 .output()
                 .expect("wf");
             let printed = text(&out.stdout) + &text(&out.stderr);
-            assert_eq!(printed.trim_end(), shown.join("\n").trim_end(), "README's `{command}` is stale");
+            assert_eq!(printed.trim_end(), shown.join("\n").trim_end(), "the docs' `{command}` is stale");
             checked += 1;
         }
     }

@@ -24,7 +24,7 @@ macro_rules! kinds {
                 match self { $(Kind::$name => Severity::$sev,)* }
             }
 
-            /// What the kind means, in one line (the README's table of codes).
+            /// What the kind means, in one line (the table of codes in docs/src/language.md).
             pub fn summary(self) -> &'static str {
                 match self { $(Kind::$name => $summary,)* }
             }
@@ -40,7 +40,7 @@ macro_rules! kinds {
 kinds! {
     /// The text does not follow the grammar.
     Syntax = "wf::syntax", Error, "the text does not follow the grammar",
-        "see the language reference in README.md";
+        "see the language reference in docs/src/language.md";
     /// `total = total + 1`: an assignment to a name already bound.
     Reassignment = "wf::reassignment", Error, "an assignment to a bound name (names are bound once)",
         "a name is bound once; bind the new value to a new name with `let`";
@@ -108,7 +108,7 @@ kinds! {
         "the forms are basic, bearer, header, github, stripe, slack, shopify, standard_webhooks, twilio and hmac";
     /// An `auth` form with a missing, misplaced or invalid setting.
     InvalidAuth = "wf::invalid-auth", Error, "an `auth` form with a missing, misplaced or invalid setting",
-        "see the `auth` forms in README.md";
+        "see the `auth` forms in docs/src/providers.md";
     /// `request "host"`.
     UnknownRequestField = "wf::unknown-request-field", Error, "a `request` field wf does not have",
         "the fields are method, path, url, ip and raw_body";
@@ -143,10 +143,10 @@ kinds! {
         "use a literal value or a function such as env(\"NAME\")";
     /// A function wf does not have.
     UnknownFunction = "wf::unknown-function", Error, "a function wf does not have",
-        "see the functions in README.md";
+        "see the functions in docs/src/language.md";
     /// A function called with the wrong number of arguments.
     WrongArity = "wf::wrong-arity", Error, "a function called with the wrong number of arguments",
-        "see the functions in README.md";
+        "see the functions in docs/src/language.md";
     /// An `as` type wf does not have.
     UnknownType = "wf::unknown-type", Error, "an `as` type wf does not have",
         "the types are string, number, integer, boolean, object and array";
@@ -170,7 +170,7 @@ kinds! {
         "an `http` result has status, headers, json and text; a `run` result has code, stdout and stderr";
     /// An `http` or `run` setting that cannot be used (a method, a timeout, a retry count).
     InvalidEffect = "wf::invalid-effect", Error, "an `http` or `run` setting wf cannot use",
-        "see `http` and `run` in README.md";
+        "see `http` and `run` in docs/src/language.md";
     /// `concurrency 0`.
     InvalidConcurrency = "wf::invalid-concurrency", Error, "a `concurrency` that is not between 1 and 100000",
         "write how many executions may run at once, e.g. `concurrency 4`";

@@ -66,7 +66,7 @@ pub(super) fn syntax_error(file: &Arc<SourceFile>, e: &pest::error::Error<Rule>)
     } else if let Some(meant) = closest_word(found, &words) {
         format!("did you mean `{meant}`?")
     } else {
-        "see the language reference in README.md".to_string()
+        "see the language reference in docs/src/language.md".to_string()
     };
     let d = Diagnostic::new(Kind::Syntax, file, span, message).label(label).help(help);
     // At the end of the file, the `{` left open is shown too.
