@@ -417,6 +417,35 @@ pub(crate) async fn report_dropped(counter: tracing_appender::non_blocking::Erro
     }
 }
 
+/// With the JSON log format, logs one line as one JSON object whose field `name` is `value` as
+/// JSON (a reload's diagnostics, an array), which `tracing` would write as a string; false (and
+/// nothing logged) with the human format.
+pub(crate) fn json_object(
+    level: &'static str,
+    target: &'static str,
+    message: &str,
+    name: &'static str,
+    value: serde_json::Value,
+) -> bool {
+    let Some(lines) = LINES.get().filter(|l| l.format == LogFormat::Json) else { return false };
+    let stamp = humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string();
+    let line = serde_json::json!({
+        "timestamp": stamp,
+        "level": level,
+        "message": message,
+        "target": target,
+        name: value,
+    })
+    .to_string();
+    lines.with_shard(|shard| {
+        if let Ok(mut w) = shard.waiting.lock() {
+            w.buf.push_str(&line);
+            w.buf.push('\n');
+        }
+    });
+    true
+}
+
 /// Logs an execution's `log` lines, then its summary line.
 pub(crate) fn record(r: &Record) {
     if let Some(lines) = LINES.get() {

@@ -101,8 +101,8 @@ const DEBOUNCE: Duration = Duration::from_millis(50);
 pub(crate) enum LoadError {
     /// A path could not be read (exit 2).
     Io(String),
-    /// Check errors, rendered (exit 1).
-    Invalid(String),
+    /// Check errors, rendered (exit 1), and as JSON (one object per diagnostic).
+    Invalid(String, Vec<serde_json::Value>),
     /// Unset `env()` variables (one line each naming the variable and the file), or nothing to
     /// serve (exit 1).
     Unset(String),
@@ -132,7 +132,7 @@ pub(crate) fn load_router(
 fn prepare_router(paths: &[PathBuf], secrets_dir: Option<&Path>) -> Result<Router, LoadError> {
     let loaded = crate::lang::loader::load(paths).map_err(LoadError::Io)?;
     if loaded.has_errors() {
-        return Err(LoadError::Invalid(crate::lang::diagnostic::render_human(&loaded.diagnostics, false)));
+        return Err(invalid_set(&loaded.diagnostics));
     }
     if loaded.program.workflows.is_empty() {
         let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
@@ -151,8 +151,14 @@ fn prepare_router(paths: &[PathBuf], secrets_dir: Option<&Path>) -> Result<Route
             .into_iter()
             .filter_map(|e| if let BuildError::Invalid(d) = e { Some(*d) } else { None })
             .collect();
-        LoadError::Invalid(crate::lang::diagnostic::render_human(&diags, false))
+        invalid_set(&diags)
     })
+}
+
+/// Check errors as a load's error: rendered for people, and as JSON.
+fn invalid_set(diags: &[crate::lang::diagnostic::Diagnostic]) -> LoadError {
+    let json = diags.iter().map(crate::lang::diagnostic::Diagnostic::to_json).collect();
+    LoadError::Invalid(crate::lang::diagnostic::render_human(diags, false), json)
 }
 
 pub(crate) fn serve(opts: Options) -> ExitCode {
@@ -163,7 +169,7 @@ pub(crate) fn serve(opts: Options) -> ExitCode {
             eprintln!("error: {e}");
             return ExitCode::from(2);
         }
-        Err(LoadError::Invalid(e)) => {
+        Err(LoadError::Invalid(e, _)) => {
             eprintln!("{}", e.trim_end());
             eprintln!("error: not serving: the workflows above must be fixed first");
             return ExitCode::from(1);
@@ -670,13 +676,24 @@ async fn reloader(
                 ctx.router.store(Arc::new(router));
                 tracing::info!(target: "wf::server", workflows = n, "reloaded");
             }
-            Ok(Err(LoadError::Io(why) | LoadError::Invalid(why) | LoadError::Unset(why))) => {
+            Ok(Err(failed)) => {
                 if let Some(m) = &ctx.metrics {
                     m.reload(false);
                 }
+                const FAILED: &str = "reload failed; still serving the previous workflows";
+                let why = match failed {
+                    LoadError::Invalid(why, json) => {
+                        // In the JSON log format, one object holds the diagnostics as an array.
+                        if logging::json_object("ERROR", "wf::server", FAILED, "diagnostics", json.into()) {
+                            continue;
+                        }
+                        why
+                    }
+                    LoadError::Io(why) | LoadError::Unset(why) => why,
+                };
                 // One log line per line of the diagnostics: readable as they are in `wf check`,
                 // and no line of them can pass for a log line of its own.
-                tracing::error!(target: "wf::server", "reload failed; still serving the previous workflows:");
+                tracing::error!(target: "wf::server", "{FAILED}:");
                 for line in why.trim_end().lines() {
                     tracing::error!(target: "wf::server", "| {line}");
                 }

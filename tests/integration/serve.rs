@@ -434,6 +434,37 @@ fn reload_keeps_serving_through_good_and_broken_edits() {
 }
 
 #[test]
+fn a_failed_reload_in_the_json_log_format_is_one_object_with_the_diagnostics_array() {
+    let good = r#"workflow r { trigger webhook { path "/r" } respond 200 text "v1" }"#;
+    let broken = r#"workflow r { trigger webhook { path "/r" } respond 200 text v3 }"#;
+    let d = crate::common::Dir::new(&[("r.wf", good)]);
+    let mut cmd = std::process::Command::new(crate::common::wf_bin());
+    cmd.arg("serve").arg(d.path()).args([
+        "--watch",
+        "--listen",
+        "127.0.0.1:0",
+        "--store",
+        "memory",
+        "--log-format",
+        "json",
+    ]);
+    let s = Server::spawn(cmd, d);
+    // (The watcher starts just after the server says it listens.)
+    std::thread::sleep(Duration::from_millis(300));
+    s.dir.write("r.wf", broken);
+    s.wait_log("reload failed");
+    let log = s.log();
+    let line = log.lines().find(|l| l.contains("reload failed")).expect("the line");
+    let v: serde_json::Value = serde_json::from_str(line).expect("one JSON object");
+    assert_eq!((v["level"].as_str(), v["target"].as_str()), (Some("ERROR"), Some("wf::server")), "{v}");
+    let diagnostics = v["diagnostics"].as_array().expect("an array of diagnostics");
+    assert_eq!(diagnostics.len(), 1, "{v}");
+    assert_eq!(diagnostics[0]["code"], "wf::unknown-variable", "{v}");
+    assert!(diagnostics[0]["file"].as_str().is_some_and(|f| f.ends_with("r.wf")), "{v}");
+    assert_eq!(s.post("/r", &[], "").body, "v1", "the previous workflows still serve");
+}
+
+#[test]
 fn watching_a_single_file_survives_editors_that_replace_it() {
     let v1 = r#"workflow f { trigger webhook { path "/f" } respond 200 text "one" }"#;
     let d = crate::common::Dir::new(&[("f.wf", v1)]);
