@@ -267,3 +267,147 @@ fn which(program: &str) -> bool {
         .output()
         .is_ok_and(|o| o.status.success())
 }
+
+/// The lines of `page` from `$ {command}` to the end of its console block.
+fn console_block(page: &str, command: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(repo().join(page)).expect("page");
+    let start = text.find(&format!("$ {command}\n")).expect("the sample");
+    let body = &text[start..];
+    body[..body.find("```").expect("its end")].lines().map(str::to_string).collect()
+}
+
+/// Times, durations, ids and ports as the docs show them.
+fn normalized(text: &str, id: &str) -> String {
+    let text = text.replace(id, "dbd838d400000000");
+    let text = regex::Regex::new(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+        .expect("re")
+        .replace_all(&text, "2026-12-03T17:22:46Z");
+    // (Durations are right-aligned: their width goes too.)
+    let text = regex::Regex::new(r" +\d+ ms\b").expect("re").replace_all(&text, " 803 ms");
+    regex::Regex::new(r"localhost:\d+").expect("re").replace_all(&text, "localhost:18112").into_owned()
+}
+
+#[test]
+fn the_docs_wf_runs_samples_are_what_wf_runs_prints() {
+    let relay = "workflow relay {\n  trigger webhook { path \"/relay\" mode async auth bearer secret(\"RELAY_TOKEN\") }\n  extract { n = body \"n\" }\n  http POST \"http://127.0.0.1:9/events\" { json { n: n } retry 1 }\n}\n";
+    let dir = crate::common::Dir::new(&[("relay.wf", relay)]);
+    let root = dir.path().to_path_buf();
+    let mut cmd = std::process::Command::new(wf_bin());
+    cmd.args(["serve", "relay.wf", "--listen", "127.0.0.1:0", "--store", "state.db"])
+        .current_dir(&root)
+        .env("RELAY_TOKEN", "tok-7");
+    let server = crate::common::Server::spawn(cmd, dir);
+    let raw = format!(
+        "POST /relay HTTP/1.1\r\nHost: localhost:{}\r\nUser-Agent: curl/7.88.1\r\nAccept: */*\r\nContent-Type: application/json\r\nAuthorization: Bearer tok-7\r\nContent-Length: 7\r\n\r\n{{\"n\":7}}",
+        server.addr.port()
+    );
+    // Sent as curl sends it (the connection kept open): the answer's head is read, no more.
+    let id = {
+        use std::io::{Read as _, Write as _};
+        let mut stream = std::net::TcpStream::connect(server.addr).expect("connect");
+        stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+        stream.write_all(raw.as_bytes()).expect("send");
+        let mut head = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = stream.read(&mut buf).expect("read");
+            assert!(n > 0, "no answer");
+            head.extend_from_slice(&buf[..n]);
+        }
+        let head = String::from_utf8_lossy(&head).to_lowercase();
+        let line = head.lines().find_map(|l| l.strip_prefix("x-wf-execution: ")).expect("the id");
+        line.trim().to_string()
+    };
+    let runs = |args: &[&str]| {
+        let out = std::process::Command::new(wf_bin())
+            .args(["runs", "--store", "state.db"])
+            .args(args)
+            .current_dir(&root)
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("wf runs");
+        crate::common::text(&out.stdout)
+    };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !runs(&["--status", "failed"]).contains(&id) {
+        assert!(Instant::now() < deadline, "the run never failed: {}", server.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for (sample, args) in [
+        ("wf runs --status failed --since 1h", vec!["--status", "failed", "--since", "1h"]),
+        ("wf runs show dbd838d400000000", vec!["show", id.as_str()]),
+    ] {
+        let shown = console_block("docs/src/commands.md", sample);
+        let block = shown.join("\n");
+        let start = block.find(&format!("$ {sample}")).expect("the command");
+        let rest = &block[start..];
+        let expected: Vec<&str> = rest.lines().skip(1).take_while(|l| !l.starts_with("$ ")).collect();
+        let printed = normalized(&runs(&args), &id);
+        let expected = normalized(&expected.join("\n"), &id);
+        assert_eq!(printed.trim_end(), expected.trim_end(), "the docs' `{sample}` is stale");
+    }
+}
+
+#[test]
+fn the_worked_example_answers_and_logs_as_the_readme_shows() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).expect("README.md");
+    let start = readme.find("<!-- ANCHOR: example -->").expect("the example");
+    let example = &readme[start..readme.find("<!-- ANCHOR_END: example -->").expect("its end")];
+    // The README's serve command, on a free port, keeping nothing.
+    let first = readme.lines().find(|l| l.starts_with("cargo run")).expect("a serve command");
+    let args: Vec<&str> = first.split(" -- ").nth(1).expect("wf's arguments").split_whitespace().collect();
+    let mut cmd = std::process::Command::new(wf_bin());
+    cmd.args(&args).args(["--listen", "127.0.0.1:0", "--store", "memory"]).current_dir(repo());
+    let server = crate::common::Server::spawn(cmd, crate::common::Dir::new(&[]));
+    let block = example.split("```console\n").nth(1).expect("the console block");
+    let block = &block[..block.find("```").expect("its end")];
+    // Each `$ curl ...` (continued over `\` lines) with what it shows.
+    let mut samples: Vec<(String, Vec<&str>)> = Vec::new();
+    let mut continued = false;
+    for line in block.lines() {
+        if let Some(command) = line.strip_prefix("$ ") {
+            samples.push((command.trim_end_matches('\\').to_string(), Vec::new()));
+            continued = line.ends_with('\\');
+        } else if let (true, Some((command, _))) = (continued, samples.last_mut()) {
+            command.push_str(line.trim().trim_end_matches('\\'));
+            continued = line.ends_with('\\');
+        } else if let Some((_, shown)) = samples.last_mut() {
+            shown.push(line);
+        }
+    }
+    assert_eq!(samples.len(), 3, "{samples:?}");
+    for (command, shown) in &samples {
+        let command = command.replace("127.0.0.1:13000", &server.addr.to_string());
+        let out = std::process::Command::new("bash").args(["-c", &command]).output().expect("curl");
+        let printed = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+        let printed_lines: Vec<&str> = printed.lines().collect();
+        let shown: Vec<&str> = shown.iter().copied().filter(|l| !l.is_empty()).collect();
+        assert_eq!(printed_lines.first(), shown.first(), "`{command}`: the status line");
+        assert_eq!(printed_lines.last(), shown.last(), "`{command}`: the body");
+        for header in &shown[1..shown.len() - 1] {
+            let name = header.split(':').next().unwrap_or_default();
+            let found = printed_lines.iter().any(|l| {
+                if name == "x-wf-execution" {
+                    l.starts_with(name)
+                } else {
+                    l == header
+                }
+            });
+            assert!(found, "`{command}` does not answer `{header}`:\n{printed}");
+        }
+    }
+    // The log lines, up to the execution id and the duration.
+    let text = example.split("```text\n").nth(1).expect("the log sample");
+    let text = &text[..text.find("```").expect("its end")];
+    let ids = regex::Regex::new(r"[0-9a-f]{16}").expect("re");
+    let durations = regex::Regex::new(r"duration_ms=[0-9.]+").expect("re");
+    let norm = |l: &str| durations.replace_all(&ids.replace_all(l, "ID"), "duration_ms=D").into_owned();
+    for line in text.lines() {
+        let line = norm(line);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !server.log().lines().any(|l| norm(l).ends_with(&line) || norm(l).contains(&line)) {
+            assert!(Instant::now() < deadline, "the log has no line like `{line}`:\n{}", server.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
