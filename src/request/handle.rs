@@ -418,12 +418,26 @@ fn fill(
             // A form whose one field `payload` holds JSON (GitHub's and Slack's form
             // deliveries): a path not in the form is read in that JSON.
             let inner = form::payload(&tree);
+            let mut found_any = false;
             for (slot, segs) in &plan.body_reads {
                 if let Some(x) = frame.get_mut(*slot as usize) {
                     let found = extract::lookup(&tree, segs)
                         .or_else(|| inner.as_ref().and_then(|json| extract::lookup(json, segs)));
+                    found_any |= found.is_some();
                     *x = found.cloned().unwrap_or(Value::Null);
                 }
+            }
+            // A form that holds none of the fields read, and no JSON to read them in, is not
+            // what this workflow expects: said, rather than run with every value `null`.
+            let form = matches!(kind, form::Kind::Form | form::Kind::Multipart);
+            if form && !found_any && inner.is_none() && !plan.body_reads.is_empty() {
+                let paths =
+                    s.wf.extracts
+                        .iter()
+                        .filter(|x| matches!(x.getter, crate::lang::ir::Getter::Body(_)))
+                        .map(|x| x.path_text.clone())
+                        .collect();
+                return Err(Rejection::FormWithoutFields(paths));
             }
         }
     }

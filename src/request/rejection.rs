@@ -37,6 +37,10 @@ pub(crate) enum Rejection {
     MalformedJson { line: usize, column: usize, reason: String },
     /// Another body (form, multipart, text) that does not parse.
     Malformed { what: &'static str, reason: String },
+    /// A form body with none of the fields the workflow's `body` paths read, and no `payload`
+    /// field of JSON to read them in (a sender posting a form where JSON was expected): the
+    /// paths, as written.
+    FormWithoutFields(Vec<String>),
     /// A `required` value missing, or a value that fails `as`.
     Invalid(ExtractError),
     /// The `dedupe` key could not be computed.
@@ -70,6 +74,7 @@ impl Rejection {
             Rejection::BodyUnreadable
             | Rejection::MalformedJson { .. }
             | Rejection::Malformed { .. }
+            | Rejection::FormWithoutFields(_)
             | Rejection::Invalid(_) => StatusCode::BAD_REQUEST,
             Rejection::UnsupportedMedia => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Rejection::DedupeKey(_) | Rejection::Unfinished => StatusCode::INTERNAL_SERVER_ERROR,
@@ -100,6 +105,11 @@ impl Rejection {
             Rejection::Malformed { what, reason } => {
                 json!({"error": format!("malformed {what}"), "reason": reason})
             }
+            Rejection::FormWithoutFields(paths) => json!({
+                "error": "form body without the fields read",
+                "fields": paths,
+                "reason": "the form has none of the fields this workflow reads, and no `payload` field holding JSON (the form a sender of JSON deliveries posts)",
+            }),
             Rejection::Invalid(e) => e.to_json(),
             Rejection::DedupeKey(_) | Rejection::Unfinished => {
                 json!({"error": "workflow failed", "execution": id.to_string()})
@@ -142,6 +152,7 @@ impl Rejection {
             Rejection::UnsupportedMedia => "body type not readable",
             Rejection::MalformedJson { .. } => "malformed JSON",
             Rejection::Malformed { what, .. } => return Cow::Owned(format!("malformed {what}")),
+            Rejection::FormWithoutFields(_) => "a form body without the fields read",
             Rejection::Invalid(e) => {
                 return Cow::Owned(format!("{} {} `{}`: {}", e.source, e.field, e.path, e.reason))
             }

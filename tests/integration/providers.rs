@@ -408,7 +408,10 @@ fn hostile_form_and_multipart_bodies_get_400_or_are_bounded() {
     let form = ("Content-Type", "application/x-www-form-urlencoded");
     let many: String = (0..100_000).map(|i| format!("f{i}=1&")).collect();
     let r = request(s.addr, "POST", "/p", &[form], format!("{many}a=last").as_bytes());
-    assert_eq!(r.status, 200, "the first 1000 fields are read, like the query string");
+    // The first 1000 fields are read, like the query string: `a` is not among them, and a form
+    // with none of the fields read gets 400 saying so.
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(r.json()["error"], "form body without the fields read");
     let deep = format!("a{}=1", "[x]".repeat(5000));
     assert_eq!(request(s.addr, "POST", "/p", &[form], deep.as_bytes()).status, 200);
     let mp = |ct: &str, body: &[u8]| request(s.addr, "POST", "/p", &[("Content-Type", ct)], body).status;
@@ -457,6 +460,25 @@ fn a_github_form_delivery_is_read_through_its_payload() {
     );
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json(), serde_json::json!({"action": "opened", "number": 7, "raw_is_text": true}));
+    // A form with none of the fields read and no `payload`: 400 naming them, not every value
+    // `null`.
+    let plain = r#"workflow push {
+  trigger webhook { path "/push" }
+  extract {
+    repository = body "repository.full_name"
+    branch     = body "ref" default "main"
+  }
+  respond 200 json { repository: repository, branch: branch }
+}"#;
+    let p = Server::start(&[("push.wf", plain)], &["--store", "memory"]);
+    let form = ("Content-Type", "application/x-www-form-urlencoded");
+    let r = request(p.addr, "POST", "/push", &[form], b"name=ada&note=hi");
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(r.json()["error"], "form body without the fields read");
+    assert_eq!(r.json()["fields"], serde_json::json!(["repository.full_name", "ref"]));
+    // A form that has one of them is read as ever.
+    let r = request(p.addr, "POST", "/push", &[form], b"ref=dev");
+    assert_eq!((r.status, r.json()["branch"].as_str()), (200, Some("dev")), "{}", r.body);
 }
 
 /// A Standard Webhooks secret that decodes to an empty key (or is not base64) would let a

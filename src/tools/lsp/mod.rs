@@ -28,7 +28,7 @@ struct Open {
 
 /// Runs the server until the client says `exit`.
 pub(crate) fn run() -> ExitCode {
-    let (connection, fatal) = transport::stdio();
+    let (connection, fatal, writer) = transport::stdio();
     let capabilities = lsp::ServerCapabilities {
         text_document_sync: Some(lsp::TextDocumentSyncCapability::Kind(lsp::TextDocumentSyncKind::FULL)),
         hover_provider: Some(lsp::HoverProviderCapability::Simple(true)),
@@ -40,6 +40,9 @@ pub(crate) fn run() -> ExitCode {
     };
     let Ok(caps) = serde_json::to_value(capabilities) else { return ExitCode::from(2) };
     let code = if connection.initialize(caps).is_err() { ExitCode::from(1) } else { serve(&connection) };
+    // Every answer sent is written out before the process ends.
+    drop(connection);
+    let _ = writer.join();
     // A stream that could not be read as frames any more ended it: say why.
     if let Some(why) = fatal.lock().ok().and_then(|mut f| f.take()) {
         eprintln!("error: wf lsp: {why}");

@@ -15,14 +15,15 @@ pub(crate) const MAX_FRAME: usize = 64 << 20;
 /// Why reading frames stopped for good (none: the stream ended cleanly, between frames).
 pub(crate) type Fatal = Arc<Mutex<Option<String>>>;
 
-/// A connection over stdin and stdout, and where the reader leaves a fatal error.
-pub(crate) fn stdio() -> (Connection, Fatal) {
+/// A connection over stdin and stdout, where the reader leaves a fatal error, and the writer
+/// (joined once the connection is dropped, so that every answer is out before the process ends).
+pub(crate) fn stdio() -> (Connection, Fatal, std::thread::JoinHandle<()>) {
     let (server, client) = Connection::memory();
     let out = Arc::new(Mutex::new(std::io::stdout()));
     let fatal: Fatal = Arc::default();
     let writer_out = out.clone();
     let to_client = client.receiver;
-    std::thread::spawn(move || {
+    let writer = std::thread::spawn(move || {
         for msg in to_client {
             let Ok(mut out) = writer_out.lock() else { return };
             if msg.write(&mut *out).is_err() {
@@ -61,7 +62,7 @@ pub(crate) fn stdio() -> (Connection, Fatal) {
             }
         }
     });
-    (server, fatal)
+    (server, fatal, writer)
 }
 
 /// The JSON-RPC answer to a message that could not be parsed.
