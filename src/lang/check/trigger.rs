@@ -43,6 +43,7 @@ impl Lower<'_> {
             }
         }
 
+        self.unmet_body_paths(settings.auth.as_ref(), w);
         if let Some(pending) = settings.signed.take() {
             self.signed(&mut settings.auth, pending);
         }
@@ -79,6 +80,34 @@ impl Lower<'_> {
             slots: self.vars.len(),
         };
         (wf, settings.path_span)
+    }
+
+    /// Warns of `body` paths the content its sender posts cannot meet: Twilio posts flat
+    /// `application/x-www-form-urlencoded` forms (`From`, `Body`, ...), so a nested path
+    /// (`data.object`, `items[0]`) is always `null` there.
+    fn unmet_body_paths(&mut self, auth: Option<&ir::Auth>, w: &ast::Workflow) {
+        let twilio = matches!(auth, Some(ir::Auth { kind: ir::AuthKind::Signature(s), .. }) if s.scheme == ir::Scheme::Twilio);
+        if !twilio {
+            return;
+        }
+        for item in &w.items {
+            let ast::WfItem::Extract(x) = item else { continue };
+            for f in &x.fields {
+                let (ir::Source::Body, Some(path)) = (f.source, &f.path) else { continue };
+                let Some(text) = path.literal() else { continue };
+                if crate::lang::path::parse(&text).is_ok_and(|segs| segs.len() > 1) {
+                    let d = crate::lang::diagnostic::Diagnostic::new(
+                        Kind::UnmetBodyPath,
+                        self.file,
+                        path.span,
+                        format!("Twilio posts flat forms: `{text}` is never in one"),
+                    )
+                    .label("a nested path")
+                    .help("Twilio's fields are flat names, e.g. body \"From\" or body \"Body\"");
+                    self.push(d);
+                }
+            }
+        }
     }
 
     /// The workflow's one trigger, first; reports a missing, second or misplaced trigger.

@@ -190,6 +190,10 @@ kinds! {
     /// `run "${tool}"`: a program that is not a constant.
     ProgramNotConstant = "wf::program-not-constant", Warning, "a `run` program that is not a constant",
         "name the program with a plain string, e.g. run \"scripts/deploy.sh\" [branch], and pass request data as arguments";
+    /// `auth twilio` with `body "a.b"`: Twilio posts flat forms, which hold no nested value.
+    UnmetBodyPath = "wf::unmet-body-path", Warning,
+        "a `body` path the bodies this workflow's sender posts cannot have",
+        "read a field of the form by its name, e.g. body \"From\"";
     /// A string-only value compared with a number: always false.
     StringNumberCompare = "wf::string-number-compare", Warning,
         "a string-only value compared with a number (always false)",
