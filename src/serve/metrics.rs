@@ -65,11 +65,13 @@ fn duration_histogram() -> Histogram {
 }
 
 /// What the metrics read from the server at each scrape.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Readings {
     pub(crate) queue_depth: usize,
     pub(crate) open_connections: usize,
     pub(crate) dropped_writes: u64,
+    /// Why the store cannot keep what it is given now.
+    pub(crate) store_trouble: Option<String>,
 }
 
 /// Every metric wf serves, and the readiness flag.
@@ -233,6 +235,12 @@ impl Metrics {
                 (200, "application/openmetrics-text; version=1.0.0; charset=utf-8", self.render(now))
             }
             "/healthz" => (200, "application/json", "{\"status\":\"ok\"}".to_string()),
+            // A store that cannot keep runs: not ready, saying why (async callers get 503).
+            "/readyz" if now.store_trouble.is_some() => (
+                503,
+                "application/json",
+                serde_json::json!({"status": "not ready", "reason": now.store_trouble}).to_string(),
+            ),
             "/readyz" if self.ready.load(Ordering::Relaxed) && self.workflows.get() > 0 => (
                 200,
                 "application/json",
@@ -262,7 +270,12 @@ mod tests {
         m.request(&w, 200, Duration::from_millis(3), None);
         m.reload(false);
         m.set_workflows(1);
-        let text = m.render(Readings { queue_depth: 3, open_connections: 2, dropped_writes: 0 });
+        let text = m.render(Readings {
+            queue_depth: 3,
+            open_connections: 2,
+            dropped_writes: 0,
+            store_trouble: None,
+        });
         assert!(text.contains("wf_requests_total{workflow=\"pay\",status=\"200\"} 2"), "{text}");
         assert!(text.contains("wf_request_duration_seconds_count{workflow=\"pay\"} 2"), "{text}");
         assert!(text.contains("wf_reloads_total{result=\"refused\"} 1"), "{text}");

@@ -533,6 +533,7 @@ async fn serve_admin(listener: tokio::net::TcpListener, metrics: Arc<Metrics>, g
                 queue_depth: gauges.queue.max_capacity().saturating_sub(gauges.queue.capacity()),
                 open_connections: gauges.max_connections.saturating_sub(gauges.slots.available_permits()),
                 dropped_writes: gauges.store.dropped(),
+                store_trouble: gauges.store.trouble(),
             };
             let (status, content_type, body) = metrics.answer(req.uri().path(), now);
             let mut r = hyper::Response::new(http_body_util::Full::new(bytes::Bytes::from(body)));

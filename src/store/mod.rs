@@ -229,6 +229,11 @@ pub(crate) trait Store: History {
     fn flush(&self) -> Commit<'_>;
     /// Writes that could not be kept (a full queue of history writes, a failed batch), so far.
     fn dropped(&self) -> u64;
+    /// Why the store cannot keep what it is given now (not open yet, read-only, full,
+    /// overwritten); `None` while it works. `/readyz` says it.
+    fn trouble(&self) -> Option<String> {
+        None
+    }
     /// Lets go of the runs this process holds and did not finish (at shutdown, after the
     /// drain), for another process sharing the store to take at once. A store only one process
     /// uses keeps them for its next start.

@@ -132,6 +132,8 @@ pub(crate) struct Sqlite {
     /// Writes nobody waits for (history, step notes): gathered here without waking the writer,
     /// which takes them with its next batch (at the latest every [`GATHER`]).
     behind: Arc<Behind<Gathered>>,
+    /// Why the last batch could not be written (none once one is): `/readyz` says it.
+    trouble: Arc<Mutex<Option<String>>>,
     /// The reading connection, and the identity of the file it opened.
     reader: Arc<Mutex<Reader>>,
     path: PathBuf,
@@ -173,15 +175,17 @@ impl Sqlite {
         let (tx, rx) = mpsc::channel(QUEUE);
         let behind: Arc<Behind<Gathered>> = Arc::default();
         let gathered = behind.clone();
+        let trouble: Arc<Mutex<Option<String>>> = Arc::default();
+        let told = trouble.clone();
         let file = path.to_path_buf();
         let spawned = std::thread::Builder::new()
             .name("wf-store".into())
-            .spawn(move || write_loop(writer, &file, rx, &gathered));
+            .spawn(move || write_loop(writer, &file, rx, &gathered, &told));
         if let Err(e) = spawned {
             return Err((format!("cannot start the store's writer: {e}"), lock));
         }
         let reader = Arc::new(Mutex::new((reader, identity(path))));
-        Ok(Sqlite { tx, behind, reader, path: path.to_path_buf(), _lock: lock.0 })
+        Ok(Sqlite { tx, behind, trouble, reader, path: path.to_path_buf(), _lock: lock.0 })
     }
 
     /// Gathers a write the caller does not wait for (see [`Behind`]).
@@ -407,6 +411,28 @@ pub(crate) fn lock(path: &Path) -> Result<Lock, String> {
         .map_err(|_| format!("the store {} is in use by another `wf serve`", path.display()))
 }
 
+/// Whether the store's files are still SQLite's: a database file (and its write-ahead log)
+/// overwritten in place while open would take writes nobody can read again, and be lost at the
+/// next start. Two reads of a few bytes before each batch.
+fn intact(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::FileExt as _;
+    let head = |file: &Path, n: usize| -> Option<Vec<u8>> {
+        let f = std::fs::File::open(file).ok()?;
+        let mut buf = vec![0u8; n];
+        f.read_exact_at(&mut buf, 0).ok().map(|()| buf)
+    };
+    let bad =
+        || Err(format!("the store {} is not a database any more (its file was overwritten)", path.display()));
+    if head(path, 16).is_some_and(|h| h != b"SQLite format 3\0") {
+        return bad();
+    }
+    let wal = PathBuf::from(format!("{}-wal", path.display()));
+    if head(&wal, 4).is_some_and(|h| h != [0x37, 0x7f, 0x06, 0x82] && h != [0x37, 0x7f, 0x06, 0x83]) {
+        return bad();
+    }
+    Ok(())
+}
+
 /// The writing connection: WAL, a sync on every commit, the schema migrated.
 fn writer_connection(path: &Path) -> Result<Connection, String> {
     // Only the writer thread uses this connection: SQLite need not lock its own mutexes for it.
@@ -418,6 +444,14 @@ fn writer_connection(path: &Path) -> Result<Connection, String> {
         .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
         .map_err(|e| format!("cannot open the store {}: {e}", path.display()))?;
     migrate(&mut writer).map_err(|e| format!("the store {}: {e}", path.display()))?;
+    // A file this process may not write (wf running as a user that does not own it) opens
+    // read-only: not open, then, until it can be written (nothing is acknowledged meanwhile).
+    if writer.is_readonly(rusqlite::MAIN_DB).unwrap_or(true) {
+        return Err(format!(
+            "the store {} is read-only: this process cannot write it or its folder",
+            path.display()
+        ));
+    }
     Ok(writer)
 }
 
@@ -430,7 +464,13 @@ fn identity(path: &Path) -> Option<(u64, u64)> {
 /// How long gathered writes (history) may wait for a batch when no one waits for a commit.
 const GATHER: std::time::Duration = std::time::Duration::from_millis(50);
 
-fn write_loop(mut conn: Connection, path: &Path, mut rx: mpsc::Receiver<Cmd>, behind: &Behind<Gathered>) {
+fn write_loop(
+    mut conn: Connection,
+    path: &Path,
+    mut rx: mpsc::Receiver<Cmd>,
+    behind: &Behind<Gathered>,
+    trouble: &Mutex<Option<String>>,
+) {
     let Ok(clock) = tokio::runtime::Builder::new_current_thread().enable_time().build() else { return };
     let mut known: HashSet<String> = HashSet::new();
     // Executions with journaled steps that have not ended yet: a sync one's history record
@@ -476,9 +516,12 @@ fn write_loop(mut conn: Connection, path: &Path, mut rx: mpsc::Receiver<Cmd>, be
                 tracing::warn!(target: "wf::store", "the store {} was deleted or replaced: writing to a new one", path.display());
             })
         };
-        let result = reopened.and_then(|()| {
+        let result = reopened.and_then(|()| intact(path)).and_then(|()| {
             apply(&mut conn, &batch, &[gathered.history.as_slice()], &mut known, &mut stepped)
         });
+        if let Ok(mut t) = trouble.lock() {
+            *t = result.as_ref().err().cloned();
+        }
         // The writes nobody waits for of a batch that failed, to try again.
         let mut failed = Gathered::default();
         for (i, cmd) in batch.drain(..).enumerate() {
@@ -505,6 +548,12 @@ fn write_loop(mut conn: Connection, path: &Path, mut rx: mpsc::Receiver<Cmd>, be
                 }
                 // Not a busy loop while the store cannot be written.
                 std::thread::sleep(std::time::Duration::from_millis(100));
+                // A connection that went bad (a file made read-only, then writable again) is
+                // opened anew; one that cannot be opened is kept, to fail the next batch too.
+                if let Ok(fresh) = writer_connection(path) {
+                    conn = fresh;
+                    known.clear();
+                }
             }
         }
     }
@@ -807,6 +856,10 @@ impl Store for Sqlite {
 
     fn dropped(&self) -> u64 {
         self.behind.dropped()
+    }
+
+    fn trouble(&self) -> Option<String> {
+        self.trouble.lock().ok().and_then(|t| t.clone())
     }
 }
 

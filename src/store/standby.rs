@@ -225,4 +225,11 @@ impl Store for Standby {
     fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed) + self.open.load_full().map_or(0, |s| s.dropped())
     }
+
+    fn trouble(&self) -> Option<String> {
+        match self.open.load_full() {
+            Some(s) => s.trouble(),
+            None => Some(self.why()).filter(|w| !w.is_empty()),
+        }
+    }
 }

@@ -659,3 +659,120 @@ workflow quick {{
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// The admin listener's address, from the log.
+fn admin(server: &Server) -> std::net::SocketAddr {
+    let log = server.wait_log("admin listening on http://");
+    let line = log.lines().find(|l| l.contains("admin listening on http://")).expect("line");
+    let tail = line.split("admin listening on http://").nth(1).expect("address");
+    tail.split_whitespace().next().expect("address").parse().expect("address")
+}
+
+#[test]
+fn a_store_overwritten_while_serving_acknowledges_nothing_more_and_readyz_says_why() {
+    let server = serve(Dir::new(&[("both.wf", BOTH)]), &["--admin", "127.0.0.1:0"]);
+    let admin = admin(&server);
+    assert_eq!(server.post("/later", &[], "").status, 200);
+    assert_eq!(crate::common::request(admin, "GET", "/readyz", &[], b"").status, 200);
+    // The database file and its write-ahead log overwritten in place (same files, garbage).
+    let store = server.dir.path().join("state.db");
+    for file in [store.clone(), server.dir.path().join("state.db-wal")] {
+        use std::io::Write as _;
+        let mut f = std::fs::OpenOptions::new().write(true).open(&file).expect("open");
+        f.write_all(&[0xab; 4096]).expect("overwrite");
+    }
+    for _ in 0..5 {
+        let r = server.post("/later", &[], "");
+        assert_eq!(r.status, 503, "never 200 for a run kept in a file nobody can read: {}", r.body);
+    }
+    assert_eq!(server.post("/now", &[], "").status, 200, "sync workflows keep answering");
+    let ready = crate::common::request(admin, "GET", "/readyz", &[], b"");
+    assert_eq!(ready.status, 503, "{}", ready.body);
+    assert!(ready.json()["reason"].as_str().is_some_and(|r| r.contains("not a database")), "{}", ready.body);
+}
+
+#[test]
+fn a_store_read_only_at_start_is_opened_once_writable_and_its_runs_resume() {
+    // As root the files' modes do not stop a write: the server runs as `nobody` then.
+    let root_user = nix::unistd::Uid::effective().is_root();
+    if root_user
+        && !crate::common::have(
+            Command::new("setpriv").arg("--version").output().is_ok_and(|o| o.status.success()),
+            "setpriv",
+            "apt-get install util-linux",
+        )
+    {
+        return;
+    }
+    let dir = Dir::new(&[("both.wf", BOTH)]);
+    let root = dir.path().to_path_buf();
+    // A store with runs accepted and not ended: kept by a server killed while its one worker
+    // sleeps.
+    let slow = r#"workflow later {
+  trigger webhook { path "/later" mode async }
+  let nap = run "sleep" ["30"]
+}
+workflow now {
+  trigger webhook { path "/now" }
+  respond 200 json { ok: true }
+}"#;
+    std::fs::write(root.join("both.wf"), slow).expect("write");
+    {
+        let mut first =
+            Server::spawn(serve_command(&root, &["--workers", "1", "--allow-run"]), Dir::new(&[]));
+        for _ in 0..3 {
+            assert_eq!(first.post("/later", &[], "").status, 200);
+        }
+        let _ = first.child.kill();
+        let _ = first.child.wait();
+    }
+    std::fs::write(root.join("both.wf"), BOTH).expect("write");
+    let mode = |path: &std::path::Path, m: u32| {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(m)).expect("chmod");
+    };
+    // Readable, not writable, by the server's user.
+    mode(&root, 0o755);
+    for f in ["state.db", "state.db-wal", "state.db-shm"] {
+        if root.join(f).exists() {
+            mode(&root.join(f), 0o644);
+        }
+    }
+    let mut cmd = serve_command(&root, &["--admin", "127.0.0.1:0"]);
+    if root_user {
+        let program = cmd.get_program().to_owned();
+        let args: Vec<std::ffi::OsString> = cmd.get_args().map(|a| a.to_owned()).collect();
+        let mut wrapped = Command::new("setpriv");
+        wrapped
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(program)
+            .args(args)
+            .current_dir(&root);
+        cmd = wrapped;
+    }
+    let server = Server::spawn(cmd, dir);
+    let admin = admin(&server);
+    let r = server.post("/later", &[], "");
+    assert_eq!(r.status, 503, "nothing acknowledged while the store cannot be written: {}", r.body);
+    let ready = crate::common::request(admin, "GET", "/readyz", &[], b"");
+    assert_eq!(ready.status, 503, "{}", ready.body);
+    assert!(ready.json()["reason"].as_str().is_some_and(|r| r.contains("state.db")), "{}", ready.body);
+    // Made writable: within seconds, accepts work and the runs kept before resume.
+    mode(&root, 0o777);
+    for f in ["state.db", "state.db-wal", "state.db-shm"] {
+        if root.join(f).exists() {
+            mode(&root.join(f), 0o666);
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let r = server.post("/later", &[], "");
+        if r.status == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the store was not opened again:\n{}", server.log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    server.wait_log("resumed runs from the store");
+    assert_eq!(crate::common::request(admin, "GET", "/readyz", &[], b"").status, 200);
+}
