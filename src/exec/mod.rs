@@ -10,6 +10,7 @@
 //! `request/` (which turns HTTP into a frame and an answer, and interprets the workflow).
 
 pub(crate) mod journal;
+pub(crate) mod places;
 pub(crate) mod queue;
 pub(crate) mod resume;
 pub(crate) mod runs;

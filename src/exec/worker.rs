@@ -1,8 +1,10 @@
-//! The workers that run accepted async executions: each takes the next run from the queue,
-//! waits for a place of its workflow's `concurrency`, runs it (on the blocking pool when it
-//! loops), and ends it: its record reported and kept, its `dedupe` key let go when it failed. A
-//! run a step parked or another instance took over is not ended here.
+//! The workers that run accepted async executions: each takes the next run from the queue (or a
+//! run set aside for its workflow's `concurrency` whose place is free now, see
+//! [`super::places`]), runs it (on the blocking pool when it loops), and ends it: its record
+//! reported and kept, its `dedupe` key let go when it failed. A run a step parked or another
+//! instance took over is not ended here.
 
+use crate::exec::places::{Placed, Waiting, LOOK_EVERY};
 use crate::exec::runs;
 use crate::request::handle::{self, Job, Record};
 use crate::store::Store;
@@ -14,28 +16,58 @@ use tokio::sync::mpsc;
 /// Told of every run that ended (the log line, the metrics).
 pub(crate) type Report = Arc<dyn Fn(&Record) + Send + Sync>;
 
-/// Runs accepted async executions one after another until every sender is gone and the queue is empty.
+/// Runs accepted async executions one after another until every sender is gone and the queue
+/// (and the runs set aside for a place) is empty. A run whose workflow has no place free is set
+/// aside ([`Waiting`]), not waited for: the worker takes the next run meanwhile.
 pub(crate) async fn worker(
     rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
     report: Report,
     store: Arc<dyn Store>,
+    waiting: Arc<Waiting>,
 ) {
     loop {
-        // The lock is held only while waiting, so the drain can take what is left.
-        let next = rx.lock().await.recv().await;
-        let Some(job) = next else { break };
+        let (job, _running) = match waiting.next() {
+            Some((job, place)) => (job, Some(place)),
+            None => {
+                // The lock is held only while waiting, so the drain can take what is left;
+                // while runs are set aside, let go of it now and then to look for their places.
+                let next = {
+                    let mut rx = rx.lock().await;
+                    if waiting.is_empty() {
+                        Some(rx.recv().await)
+                    } else {
+                        tokio::time::timeout(LOOK_EVERY, rx.recv()).await.ok()
+                    }
+                };
+                match next {
+                    // Time to look at the runs set aside again.
+                    None => continue,
+                    // The queue is closed and empty: the runs set aside are what is left.
+                    Some(None) => match waiting.any().await {
+                        Some(next) => next,
+                        None => break,
+                    },
+                    Some(Some(job)) => match waiting.place(job) {
+                        Placed::Now(job, place) => (job, place),
+                        Placed::SetAside => continue,
+                        Placed::Full(job) => {
+                            let place = match job.served.running.clone() {
+                                Some(limit) => limit.acquire_owned().await.ok(),
+                                None => None,
+                            };
+                            (job, place)
+                        }
+                    },
+                }
+            }
+        };
         // wf's own code has no panics (clippy denies them); should one slip in anyway, it ends
         // that execution, not the worker and every execution queued behind it.
         let (workflow, id) = (job.served.name.clone(), job.id);
         // The caller of an async run got the trigger's answer, whatever the run does after.
         let answered = job.served.immediate.as_ref().map_or(200, |a| a.status);
         let job_mode = job.served.wf.mode;
-        // `concurrency N`: a run beyond it waits here (holding this worker) for a place, in this
-        // process and then among every process sharing the store.
-        let _running = match job.served.running.clone() {
-            Some(limit) => limit.acquire_owned().await.ok(),
-            None => None,
-        };
+        // `concurrency N` among every process sharing the store: waited for here.
         let placed = match job.served.wf.concurrency {
             Some(limit) => wait_for_place(&store, &job.served.name, limit, &id.to_string()).await,
             None => false,

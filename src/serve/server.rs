@@ -566,8 +566,9 @@ fn start_workers(
         }
     });
     let mut workers = tokio::task::JoinSet::new();
+    let waiting = Arc::new(crate::exec::places::Waiting::default());
     for _ in 0..opts.workers.max(1) {
-        workers.spawn(worker::worker(rx.clone(), report.clone(), store.clone()));
+        workers.spawn(worker::worker(rx.clone(), report.clone(), store.clone(), waiting.clone()));
     }
     (tx, rx, workers)
 }

@@ -339,6 +339,37 @@ fn dir_sets_the_working_directory_relative_to_the_workflow() {
     assert_eq!(j["stdout"], expected);
 }
 
+/// Runs waiting for a place of their workflow's `concurrency` hold no worker: another
+/// workflow's run starts at once though every worker's worth of runs waits behind a slow one.
+#[test]
+fn runs_waiting_for_their_place_hold_no_worker() {
+    let up = Upstream::start(|_, _| Reply::new(200, "ok").after(Duration::from_secs(1)));
+    let wf = format!(
+        r#"workflow slow {{
+  trigger webhook {{ path "/slow" mode async concurrency 1 }}
+  http POST "{url}" {{ timeout 5s }}
+}}
+workflow other {{
+  trigger webhook {{ path "/other" mode async }}
+  log "the other ran"
+}}"#,
+        url = up.url("/slow")
+    );
+    let server = Server::start(&[("c.wf", &wf)], &["--workers", "4", "--store", "memory"]);
+    for _ in 0..20 {
+        assert_eq!(server.post("/slow", &[], "").status, 200);
+    }
+    // Every worker's worth of runs is waiting for the one place.
+    std::thread::sleep(Duration::from_millis(200));
+    let sent = Instant::now();
+    assert_eq!(server.post("/other", &[], "").status, 200);
+    server.wait_log("the other ran");
+    let waited = sent.elapsed();
+    assert!(waited < Duration::from_secs(1), "the other workflow's run waited {waited:?}");
+    // The slow ones still run one at a time, all of them.
+    assert!(up.received().len() <= 2, "one at a time: {}", up.received().len());
+}
+
 #[test]
 fn concurrency_turns_sync_callers_away_and_makes_async_runs_wait() {
     use std::sync::atomic::{AtomicUsize, Ordering};
