@@ -1,6 +1,6 @@
 //! The bytes all request bodies being read may hold together (`--max-body-memory`). Each request
-//! reserves its share before reading (its `content-length`, or `--max-body` when unknown) and
-//! gives it back when its answer is made. A reservation is one atomic add, its return one
+//! reserves its bytes as they arrive (a caller that announces a body and sends nothing holds
+//! nothing) and gives them back when its answer is made. A reservation is one atomic add, its return one
 //! subtraction: no lock, no waiting (a request that cannot reserve is told to come back).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -44,6 +44,11 @@ impl BodyMemory {
         Some(OwnedReserved { memory: self.clone(), bytes })
     }
 
+    /// A reservation of nothing yet, grown as a body's bytes arrive ([`Reserved::grow`]).
+    pub fn empty(&self) -> Reserved<'_> {
+        Reserved { memory: self, bytes: 0 }
+    }
+
     /// Bytes reserved now.
     pub fn used(&self) -> usize {
         self.used.load(Ordering::Relaxed)
@@ -60,6 +65,20 @@ pub struct OwnedReserved {
 impl Drop for OwnedReserved {
     fn drop(&mut self) {
         self.memory.used.fetch_sub(self.bytes, Ordering::Relaxed);
+    }
+}
+
+impl Reserved<'_> {
+    /// Reserves `more` bytes besides; false (and nothing more reserved) when they do not fit.
+    pub fn grow(&mut self, more: usize) -> bool {
+        match self.memory.reserve(more) {
+            Some(r) => {
+                std::mem::forget(r);
+                self.bytes += more;
+                true
+            }
+            None => false,
+        }
     }
 }
 

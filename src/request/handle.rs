@@ -39,7 +39,7 @@ pub struct Limits {
     /// `wf serve --trusted-proxy`.
     pub trusted_proxies: Arc<[ipnet::IpNet]>,
     /// `--max-body-memory`: bytes all the bodies being read may hold together; each request
-    /// reserves its `content-length` (or `--max-body` when unknown) before reading.
+    /// reserves its bytes as they arrive.
     pub body_memory: Arc<crate::request::body_memory::BodyMemory>,
     /// `--max-steps`, `--max-memory`: the bounds of each execution.
     pub budget: eval::Budget,
@@ -301,27 +301,17 @@ where
         if declared.is_some_and(|n| n > limits.max_body as u64) {
             return r.reject(Some(s), Rejection::TooLarge { limit: limits.max_body });
         }
-        // Bodies held in memory have a global budget: a request that cannot reserve its share now
-        // gets 503 rather than push the process over it.
-        let reserve = match declared {
-            Some(n) => usize::try_from(n).unwrap_or(usize::MAX).min(limits.max_body),
-            None if hyper::body::Body::is_end_stream(req.body()) => 0,
-            None => limits.max_body,
-        };
-        let _reserved = if reserve == 0 {
-            None
-        } else {
-            match limits.body_memory.reserve(reserve) {
-                Some(reserved) => Some(reserved),
-                None => return r.reject(Some(s), Rejection::BodyMemory),
-            }
-        };
-        let bytes = match read_body(req.body_mut(), limits).await {
+        // Bodies held in memory have a global budget, taken as their bytes arrive: a request
+        // whose bytes do not fit gets 503 rather than push the process over it, and a caller
+        // that announces a body and sends nothing holds nothing.
+        let mut reserved = limits.body_memory.empty();
+        let bytes = match read_body(req.body_mut(), limits, &mut reserved).await {
             Ok(bytes) => bytes,
             Err(BodyError::Timeout) => return r.reject(Some(s), Rejection::BodyTimeout),
             Err(BodyError::TooLarge) => {
                 return r.reject(Some(s), Rejection::TooLarge { limit: limits.max_body })
             }
+            Err(BodyError::Memory) => return r.reject(Some(s), Rejection::BodyMemory),
             Err(BodyError::Failed) => return r.reject(Some(s), Rejection::BodyUnreadable),
         };
         let head = Head::of(req);
@@ -685,6 +675,8 @@ impl Rejecter<'_> {
 enum BodyError {
     Timeout,
     TooLarge,
+    /// Its bytes do not fit in `--max-body-memory` now.
+    Memory,
     Failed,
 }
 
@@ -692,16 +684,22 @@ enum BodyError {
 /// bodies arrive with their head) is taken at once, without a timer; only one still arriving is
 /// given the body timeout, on a boxed future: its state would otherwise make every request's
 /// future larger.
-async fn read_body<B>(body: &mut B, limits: &Limits) -> Result<Bytes, BodyError>
+async fn read_body<B>(
+    body: &mut B,
+    limits: &Limits,
+    reserved: &mut crate::request::body_memory::Reserved<'_>,
+) -> Result<Bytes, BodyError>
 where
     B: hyper::body::Body + Unpin,
 {
     let mut got = Gathered::default();
-    let now = std::future::poll_fn(|cx| std::task::Poll::Ready(got.gather(body, cx, limits.max_body))).await;
+    let now =
+        std::future::poll_fn(|cx| std::task::Poll::Ready(got.gather(body, cx, limits.max_body, reserved)))
+            .await;
     match now {
         std::task::Poll::Ready(r) => r?,
         std::task::Poll::Pending => {
-            let rest = std::future::poll_fn(|cx| got.gather(body, cx, limits.max_body));
+            let rest = std::future::poll_fn(|cx| got.gather(body, cx, limits.max_body, reserved));
             match Box::pin(tokio::time::timeout(limits.body_timeout, rest)).await {
                 Ok(r) => r?,
                 Err(_) => return Err(BodyError::Timeout),
@@ -733,6 +731,7 @@ impl Gathered {
         body: &mut B,
         cx: &mut std::task::Context<'_>,
         max: usize,
+        reserved: &mut crate::request::body_memory::Reserved<'_>,
     ) -> std::task::Poll<Result<(), BodyError>>
     where
         B: hyper::body::Body + Unpin,
@@ -749,6 +748,9 @@ impl Gathered {
                     let n = data.remaining();
                     if self.len().saturating_add(n) > max {
                         return Poll::Ready(Err(BodyError::TooLarge));
+                    }
+                    if n > 0 && !reserved.grow(n) {
+                        return Poll::Ready(Err(BodyError::Memory));
                     }
                     if self.first.is_empty() && self.more.is_empty() {
                         self.first = data.copy_to_bytes(n);
@@ -1336,20 +1338,35 @@ mod tests {
     #[tokio::test]
     async fn a_body_is_read_whole_from_its_frames_within_the_limit() {
         let mut limits = Limits::default();
-        let whole = read_body(&mut frames(&[b"ab", b"", b"cd", b"ef"], Duration::ZERO), &limits).await;
+        let memory = crate::request::body_memory::BodyMemory::new(1 << 20);
+        let read = |parts: &'static [&'static [u8]], delay: Duration, limits: Limits| {
+            let memory = &memory;
+            async move {
+                let mut reserved = memory.empty();
+                read_body(&mut frames(parts, delay), &limits, &mut reserved).await
+            }
+        };
+        let whole = read(&[b"ab", b"", b"cd", b"ef"], Duration::ZERO, limits.clone()).await;
         assert_eq!(whole.ok(), Some(Bytes::from_static(b"abcdef")));
-        let one = read_body(&mut frames(&[b"abc"], Duration::ZERO), &limits).await;
+        let one = read(&[b"abc"], Duration::ZERO, limits.clone()).await;
         assert_eq!(one.ok(), Some(Bytes::from_static(b"abc")));
-        let arriving = read_body(&mut frames(&[b"ab", b"cd"], Duration::from_millis(5)), &limits).await;
+        let arriving = read(&[b"ab", b"cd"], Duration::from_millis(5), limits.clone()).await;
         assert_eq!(arriving.ok(), Some(Bytes::from_static(b"abcd")));
         limits.max_body = 5;
-        let over = read_body(&mut frames(&[b"abc", b"def"], Duration::ZERO), &limits).await;
+        let over = read(&[b"abc", b"def"], Duration::ZERO, limits.clone()).await;
         assert!(matches!(over, Err(BodyError::TooLarge)));
-        let exact = read_body(&mut frames(&[b"abc", b"de"], Duration::ZERO), &limits).await;
+        let exact = read(&[b"abc", b"de"], Duration::ZERO, limits.clone()).await;
         assert_eq!(exact.ok(), Some(Bytes::from_static(b"abcde")));
         limits.body_timeout = Duration::from_millis(20);
-        let slow = read_body(&mut frames(&[b"ab", b"cd"], Duration::from_secs(10)), &limits).await;
+        let slow = read(&[b"ab", b"cd"], Duration::from_secs(10), limits.clone()).await;
         assert!(matches!(slow, Err(BodyError::Timeout)));
+        assert_eq!(memory.used(), 0, "every reservation given back");
+        // Bytes are reserved as they arrive: past the budget, the read stops.
+        let small = crate::request::body_memory::BodyMemory::new(3);
+        let mut reserved = small.empty();
+        let over =
+            read_body(&mut frames(&[b"ab", b"cd"], Duration::ZERO), &Limits::default(), &mut reserved).await;
+        assert!(matches!(over, Err(BodyError::Memory)));
     }
 
     /// hyper moves a request's future into place for every request: its size is paid in copies.

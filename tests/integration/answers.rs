@@ -173,30 +173,42 @@ fn runs_that_cannot_drain_in_time_are_counted_named_and_fail_the_exit() {
 }
 
 #[test]
-fn bodies_held_in_memory_have_a_global_budget() {
+fn bodies_held_in_memory_have_a_global_budget_taken_as_their_bytes_arrive() {
     use std::io::Write as _;
     let src =
         "workflow w { trigger webhook { path \"/w\" } extract { a = body \"a\" } respond 200 text \"ok\" }";
     let s = Server::start(&[("w.wf", src)], &["--max-body", "64KiB", "--max-body-memory", "100KiB"]);
-    // A caller announcing 60,000 bytes and stalling holds its share of the budget...
+    let json = ("Content-Type", "application/json");
+    let big = format!("{{\"a\":\"{}\"}}", "x".repeat(59_990));
+    // Fifty callers announce 60,000 bytes each and send nothing: they hold nothing, so a body as
+    // large still fits.
+    let head =
+        b"POST /w HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 60000\r\n\r\n";
+    let silent: Vec<std::net::TcpStream> = (0..50)
+        .map(|_| {
+            let mut c = std::net::TcpStream::connect(s.addr).expect("connect");
+            c.write_all(head).expect("write");
+            c
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let r = request(s.addr, "POST", "/w", &[json], big.as_bytes());
+    assert_eq!(r.status, 200, "callers that sent nothing held the budget: {}", r.body);
+    // A caller that sent most of its body and stalls holds what it sent...
     let mut stalled = std::net::TcpStream::connect(s.addr).expect("connect");
-    stalled
-        .write_all(b"POST /w HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 60000\r\n\r\n{\"a\":")
-        .expect("write");
+    stalled.write_all(head).expect("write");
+    stalled.write_all(&big.as_bytes()[..59_000]).expect("write");
     std::thread::sleep(std::time::Duration::from_millis(300));
     // ...so a second such body does not fit: 503 at once, with retry-after.
-    let big = format!("{{\"a\":\"{}\"}}", "x".repeat(59_990));
-    let r = request(s.addr, "POST", "/w", &[("Content-Type", "application/json")], big.as_bytes());
+    let r = request(s.addr, "POST", "/w", &[json], big.as_bytes());
     assert_eq!(r.status, 503, "{}", r.body);
     assert_eq!(r.header("retry-after"), Some("1"));
     // A small body still fits, and once the stalled caller is gone the budget is back.
-    assert_eq!(
-        request(s.addr, "POST", "/w", &[("Content-Type", "application/json")], b"{\"a\":1}").status,
-        200
-    );
+    assert_eq!(request(s.addr, "POST", "/w", &[json], b"{\"a\":1}").status, 200);
     drop(stalled);
+    drop(silent);
     std::thread::sleep(std::time::Duration::from_millis(300));
-    let r = request(s.addr, "POST", "/w", &[("Content-Type", "application/json")], big.as_bytes());
+    let r = request(s.addr, "POST", "/w", &[json], big.as_bytes());
     assert_eq!(r.status, 200, "{}", r.body);
 }
 
