@@ -267,6 +267,32 @@ pub(crate) async fn retry_contract(store: &dyn Store, history: &dyn History) {
     assert_eq!(shown.started_ms, 7_000);
 }
 
+/// The rejections contract: a store keeps each workflow's newest [`REJECTED_KEPT`] rejected
+/// requests, no more.
+pub(crate) async fn rejected_contract(store: &dyn Store) {
+    let total = REJECTED_KEPT + 50;
+    for i in 0..total {
+        let mut e = ended(&format!("{:016x}", 0x7000_0000 + i), "sync", 20_000 + i as i64, "rejected");
+        e.workflow = "guarded".into();
+        e.status = 401;
+        store.ended(e);
+    }
+    store.flush().await.expect("flush");
+    let kept = store
+        .list(&Filter {
+            workflow: Some("guarded".into()),
+            status: Some(super::Status::Outcome(super::Outcome::Rejected)),
+            limit: total * 2,
+            ..Filter::default()
+        })
+        .await
+        .expect("list");
+    assert!(kept.len() <= REJECTED_KEPT && kept.len() >= REJECTED_KEPT / 2, "{} kept", kept.len());
+    assert_eq!(kept[0].id, format!("{:016x}", 0x7000_0000 + total - 1), "the newest is kept");
+    let oldest = format!("{:016x}", 0x7000_0000);
+    assert!(store.show(&oldest).await.expect("show").is_none(), "the oldest went");
+}
+
 /// A sync execution's request as its store keeps it (`keep`: `--keep-body`).
 fn received(body: &[u8], keep: usize) -> Arc<crate::request::received::Received> {
     let src = "workflow w {\n  trigger webhook { path \"/w\" }\n  extract { a = body \"a\" }\n  respond 200 text \"ok\"\n}\n";
@@ -340,6 +366,7 @@ async fn memory_keeps_the_contract() {
     parking_contract(&store).await;
     retry_contract(&store, &store).await;
     sync_retry_contract(&store, &store).await;
+    rejected_contract(&store).await;
     // (a2 and c1 never ended; f1 was taken again; f2 is parked for an hour.)
     let open: Vec<String> = store.unfinished().await.expect("unfinished").into_iter().map(|r| r.id).collect();
     assert_eq!(open, ["00000000000000a2", "00000000000000c1", "00000000000000f1"]);
@@ -379,6 +406,7 @@ async fn sqlite_keeps_the_contract() {
     let reader = sqlite::open_read_only(&path).expect("reader");
     retry_contract(&store, &reader).await;
     sync_retry_contract(&store, &reader).await;
+    rejected_contract(&store).await;
 }
 
 #[tokio::test]
@@ -395,6 +423,7 @@ async fn postgres_keeps_the_contract() {
     let other = postgres::Postgres::connect(&pg.url, lease).await.expect("connect");
     retry_contract_again(&other, &reader).await;
     sync_retry_contract(&other, &reader).await;
+    rejected_contract(&other).await;
     // Two `wf runs retry` of one run at once, while an instance takes runs: marked once, run once.
     let id = "00000000000000ea";
     other.accept(run(id, 7_200), None).await.expect("accept");

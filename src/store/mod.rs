@@ -266,6 +266,11 @@ pub(crate) const WAITING: usize = 65_536;
 /// See [`WAITING`].
 pub(crate) const KEEP_TRYING: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// Rejected requests (`401`, `403`, `405`, `413`, `415`, ...: they never ran) a store keeps per
+/// workflow, the newest: callers without credentials cannot fill the disk. They are counted in
+/// `/metrics` all the same.
+pub(crate) const REJECTED_KEPT: usize = 1_000;
+
 /// Whether a step's end (or a parked run's due time) was kept.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Recorded {

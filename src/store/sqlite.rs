@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 mod history;
 
 /// The schema this build writes; older files are migrated on open.
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 
 /// Writes someone waits for (accepts, steps' ends) queued for the writer at most; beyond, they
 /// wait for room.
@@ -56,6 +56,7 @@ CREATE TABLE IF NOT EXISTS executions (
 );
 CREATE INDEX IF NOT EXISTS executions_started ON executions (started_ms);
 CREATE INDEX IF NOT EXISTS executions_open ON executions (state) WHERE state != 'ended';
+CREATE INDEX IF NOT EXISTS executions_rejected ON executions (workflow, started_ms) WHERE outcome = 'rejected';
 CREATE TABLE IF NOT EXISTS dedupe (
     workflow   TEXT NOT NULL,
     key        TEXT NOT NULL,
@@ -378,6 +379,10 @@ fn migrate(conn: &mut Connection) -> Result<(), String> {
         tx.execute_batch(history::SCHEMA).map_err(sql)?;
         tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}")).map_err(sql)?;
         tx.commit().map_err(sql)?;
+        // 5: a file made before gives freed pages back too, once rebuilt (once).
+        if (1..5).contains(&version) {
+            conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL; VACUUM;").map_err(sql)?;
+        }
     }
     Ok(())
 }
@@ -441,7 +446,11 @@ fn writer_connection(path: &Path) -> Result<Connection, String> {
     let mut writer =
         connect(path, flags).map_err(|e| format!("cannot open the store {}: {e}", path.display()))?;
     writer
-        .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
+        // auto_vacuum first: it holds only for a file that has no table yet (a new store);
+        // older files are rebuilt for it once, by `migrate`.
+        .execute_batch(
+            "PRAGMA auto_vacuum = INCREMENTAL; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;",
+        )
         .map_err(|e| format!("cannot open the store {}: {e}", path.display()))?;
     migrate(&mut writer).map_err(|e| format!("the store {}: {e}", path.display()))?;
     // A file this process may not write (wf running as a user that does not own it) opens
@@ -582,6 +591,11 @@ fn claim(tx: &rusqlite::Transaction<'_>, k: &Key) -> Result<Claim, String> {
     Ok(Claim::First)
 }
 
+/// Deletes a workflow's rejections but the newest `?2`.
+const TRIM_REJECTED: &str = "DELETE FROM executions WHERE outcome = 'rejected' AND workflow = ?1 AND id IN
+     (SELECT id FROM executions WHERE outcome = 'rejected' AND workflow = ?1
+      ORDER BY started_ms DESC, id DESC LIMIT -1 OFFSET ?2)";
+
 /// Runs a batch of writes in one transaction; gives what each claim found.
 /// An execution's end: its history row (a run kept since its acceptance is updated).
 const ENDED: &str = "INSERT INTO executions (id, workflow, mode, state, started_ms, ended_ms, duration_ms, status, outcome, reason, at, logs, attempts)
@@ -609,6 +623,8 @@ fn apply(
     let mut ended = None;
     // Sync executions that ended: their history, written after the loop, a row per block of ids.
     let mut sync: Vec<(i64, &Ended, bool)> = Vec::new();
+    // Workflows whose rejections this batch writes: trimmed to the newest after the loop.
+    let mut rejected: Vec<&str> = Vec::new();
     for cmd in batch {
         let mut found = Claim::First;
         match &cmd.write {
@@ -716,6 +732,9 @@ fn apply(
             }
             Write::Ended(e) => {
                 stepped.remove(&e.id);
+                if e.outcome == Outcome::Rejected && !rejected.contains(&&*e.workflow) {
+                    rejected.push(&e.workflow);
+                }
                 let statement = match &mut ended {
                     Some(s) => s,
                     None => ended.insert(tx.prepare_cached(ENDED).map_err(sql)?),
@@ -747,6 +766,11 @@ fn apply(
         claims.push(found);
     }
     drop(ended);
+    for workflow in rejected {
+        tx.prepare_cached(TRIM_REJECTED)
+            .and_then(|mut s| s.execute(params![workflow, super::REJECTED_KEPT as i64]))
+            .map_err(sql)?;
+    }
     for e in history.iter().flat_map(|h| h.iter()) {
         sync.push((e.id, e, !stepped.is_empty() && stepped.remove(&e.id)));
     }
@@ -834,7 +858,8 @@ impl Store for Sqlite {
     fn ended(&self, e: Ended) {
         // Executions of async workflows (their runs, and the deliveries turned away or seen
         // before) are rows; sync ones go to the compact history.
-        if e.mode != Mode::Sync || e.kept {
+        // Rejections are rows too, the newest `REJECTED_KEPT` of each workflow kept.
+        if e.mode != Mode::Sync || e.kept || e.outcome == Outcome::Rejected {
             return self.later(Write::Ended(Box::new(e)));
         }
         self.behind.push(|g| g.history.push(e));
@@ -1022,6 +1047,13 @@ fn prune(conn: &Connection, before_ms: i64, batch: usize) -> Result<usize, rusql
         gone += history::prune(&tx, before_ms, rows)?;
     }
     tx.commit()?;
+    // The pages freed go back to the file system (the file shrinks at the next checkpoint).
+    if gone > 0 {
+        // Stepped to its end: each step gives back one page.
+        let mut vacuum = conn.prepare("PRAGMA incremental_vacuum")?;
+        let mut pages = vacuum.query([])?;
+        while pages.next()?.is_some() {}
+    }
     Ok(gone)
 }
 

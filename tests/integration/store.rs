@@ -776,3 +776,48 @@ workflow now {
     server.wait_log("resumed runs from the store");
     assert_eq!(crate::common::request(admin, "GET", "/readyz", &[], b"").status, 200);
 }
+
+#[test]
+fn rejected_requests_are_kept_only_the_newest_per_workflow_and_pruning_gives_space_back() {
+    let src = r#"workflow guarded {
+  trigger webhook { path "/guarded" auth bearer secret("GUARD_TOKEN") }
+  respond 200 text "ok"
+}"#;
+    let server = Server::start_with_store(Dir::new(&[("g.wf", src)]), &[], &[("GUARD_TOKEN", "tok-9")]);
+    let store = server.dir.path().join("state.db");
+    // Callers without credentials, many more than are kept.
+    let addr = server.addr;
+    let senders: Vec<_> = (0..4)
+        .map(|_| {
+            std::thread::spawn(move || {
+                for _ in 0..400 {
+                    assert_eq!(crate::common::request(addr, "POST", "/guarded", &[], b"{}").status, 401);
+                }
+            })
+        })
+        .collect();
+    for s in senders {
+        s.join().expect("sender");
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let kept = runs(&store, &["--status", "rejected", "--limit", "100000"]);
+        let n = kept.as_array().map_or(0, Vec::len);
+        if n == 1_000 {
+            break;
+        }
+        assert!(n <= 1_000, "{n} rejections kept");
+        assert!(Instant::now() < deadline, "{n} rejections kept");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Pruning gives the pages it frees back (the store is incrementally vacuumed).
+    let out =
+        crate::common::wf(&["runs", "--store", store.to_str().expect("utf8"), "prune", "--older-than", "0s"]);
+    assert_eq!(out.status.code(), Some(0), "{}", crate::common::text(&out.stderr));
+    let conn = rusqlite::Connection::open(&store).expect("open");
+    let (vacuum, free): (i64, i64) = conn
+        .query_row("SELECT (SELECT auto_vacuum FROM pragma_auto_vacuum), (SELECT freelist_count FROM pragma_freelist_count)", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .expect("pragmas");
+    assert_eq!((vacuum, free), (2, 0), "incremental auto-vacuum, no free page left");
+    assert_eq!(runs(&store, &["--status", "rejected"]).as_array().map_or(0, Vec::len), 0);
+}

@@ -286,6 +286,19 @@ impl Inner {
                 let writes = batch.iter().filter(|w| w.pass() == pass).map(|w| apply(&tx, w, &me));
                 futures_util::future::try_join_all(writes).await.map_err(sql)?;
             }
+            // Each workflow's rejections but the newest `REJECTED_KEPT` go.
+            let mut rejected: Vec<&str> = Vec::new();
+            for w in &batch {
+                if let Write::Ended(e) = w {
+                    if e.outcome == Outcome::Rejected && !rejected.contains(&&*e.workflow) {
+                        rejected.push(&e.workflow);
+                    }
+                }
+            }
+            for workflow in rejected {
+                let keep = super::REJECTED_KEPT as i64;
+                tx.execute(TRIM_REJECTED, &[&workflow, &keep]).await.map_err(sql)?;
+            }
             tx.commit().await.map_err(sql)
         }
         .await;

@@ -45,6 +45,7 @@ ALTER TABLE wf_executions ADD COLUMN IF NOT EXISTS due_ms BIGINT;
 ALTER TABLE wf_executions ADD COLUMN IF NOT EXISTS retries INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX IF NOT EXISTS wf_executions_started ON wf_executions (started_ms);
 CREATE INDEX IF NOT EXISTS wf_executions_open ON wf_executions (started_ms) WHERE state <> 'ended';
+CREATE INDEX IF NOT EXISTS wf_executions_rejected ON wf_executions (workflow, started_ms) WHERE outcome = 'rejected';
 CREATE TABLE IF NOT EXISTS wf_dedupe (
     workflow   TEXT NOT NULL,
     key        TEXT NOT NULL,
@@ -157,6 +158,12 @@ ON CONFLICT (id) DO UPDATE SET state = 'ended', ended_ms = EXCLUDED.ended_ms,
     request = COALESCE(EXCLUDED.request, wf_executions.request),
     frame = CASE WHEN EXCLUDED.outcome = 'failed' THEN wf_executions.frame END
 WHERE wf_executions.mode = 'sync' OR wf_executions.owner = $12";
+
+/// Deletes a workflow's rejections but the newest `$2`.
+pub(super) const TRIM_REJECTED: &str = "
+DELETE FROM wf_executions WHERE id IN (
+    SELECT id FROM wf_executions WHERE outcome = 'rejected' AND workflow = $1
+    ORDER BY started_ms DESC, id DESC OFFSET $2)";
 
 /// The `dedupe` key of a run that failed, let go.
 pub(super) const RELEASE_FAILED: &str = "DELETE FROM wf_dedupe WHERE execution = $1 AND answer IS NULL";
