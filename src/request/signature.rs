@@ -77,8 +77,10 @@ impl Verifier {
                 })
             }
             Scheme::Slack => {
-                let ts = header(r.headers, "x-slack-request-timestamp").map_err(|_| MISSING_TIMESTAMP)?;
+                // The signature first: a request with no signature header at all is "missing
+                // signature", whichever scheme.
                 let given = header(r.headers, "x-slack-signature")?;
+                let ts = header(r.headers, "x-slack-request-timestamp").map_err(|_| MISSING_TIMESTAMP)?;
                 self.fresh(ts, r.now)?;
                 let tag = decode_hex(given.strip_prefix("v0=").ok_or(INVALID_SIGNATURE)?)?;
                 self.any(Algorithm::Sha256, &[b"v0:", ts.as_bytes(), b":", r.body], |mac| ct(&mac, &tag))
@@ -88,9 +90,9 @@ impl Verifier {
                     header(r.headers, &format!("webhook-{name}"))
                         .or_else(|_| header(r.headers, &format!("svix-{name}")))
                 };
+                let given = pick("signature")?;
                 let id = pick("id").map_err(|_| INVALID_SIGNATURE)?;
                 let ts = pick("timestamp").map_err(|_| MISSING_TIMESTAMP)?;
-                let given = pick("signature")?;
                 self.fresh(ts, r.now)?;
                 let tags = parse_standard(given)?;
                 let content: [&[u8]; 5] = [id.as_bytes(), b".", ts.as_bytes(), b".", r.body];

@@ -147,6 +147,8 @@ fn slack_signatures_over_the_form_body() {
         "timestamp outside tolerance",
     );
     refused(&post(&s, &[form, ("X-Slack-Signature", &ok)], body), "missing timestamp");
+    refused(&post(&s, &[form, ("X-Slack-Request-Timestamp", &ts_s)], body), "missing signature");
+    refused(&post(&s, &[form], body), "missing signature");
     refused(
         &post(
             &s,
@@ -192,6 +194,9 @@ fn standard_webhooks_and_svix_headers() {
     );
     let svix = post(&s, &[("svix-id", "msg_1"), ("svix-timestamp", &ts), ("svix-signature", &good)], body);
     assert_eq!(svix.status, 200, "svix- headers are accepted");
+    // No signature headers at all: "missing signature", as for every scheme.
+    refused(&post(&s, &[], body), "missing signature");
+    refused(&post(&s, &[("webhook-id", "msg_1"), ("webhook-timestamp", &ts)], body), "missing signature");
     refused(
         &post(&s, &[("webhook-id", "msg_2"), ("webhook-timestamp", &ts), ("webhook-signature", &good)], body),
         "invalid signature",
