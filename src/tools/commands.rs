@@ -111,7 +111,7 @@ pub(crate) fn test(
     };
     let dir =
         secrets_dir.map(std::path::Path::to_path_buf).or_else(crate::request::served::credentials_directory);
-    let router = crate::request::served::build_partial_in(loaded.program, &lookup, dir.as_deref());
+    let router = crate::request::served::build_for_tests(loaded.program, &lookup, dir.as_deref());
     let results = crate::tools::test_runner::run_all(&router, filter);
     print!("{}", crate::tools::test_runner::report(&results));
     if results.iter().all(|r| r.passed) {

@@ -68,12 +68,24 @@ test "fine" {
 }
 
 #[test]
-fn an_unset_env_fails_the_test_naming_the_variable() {
-    let tests =
-        r#"test "needs a secret" { request POST "/echo" { json { name: "a" } } expect status == 401 }"#;
+fn an_unset_secret_gets_a_test_value_and_an_unset_env_fails_the_test_naming_it() {
+    // `ECHO_PW` is set nowhere: the workflow and the test's `auth basic` get the same test value.
+    let tests = r#"
+test "signed with the test value" {
+  request POST "/echo" { auth basic "u" secret("ECHO_PW") json { name: "a" } }
+  expect status == 200
+}
+test "needs a variable" {
+  request POST "/echo" { auth basic "u" secret("ECHO_PW") json { name: env("ECHO_NAME") } }
+  expect status == 200
+}"#;
     let (code, out) = run(tests, &[]);
     assert_eq!(code, Some(1), "{out}");
-    assert!(out.contains("`ECHO_PW` is not set"), "{out}");
+    assert!(out.contains("ok     signed with the test value"), "{out}");
+    assert!(out.contains("`ECHO_NAME` is not set"), "{out}");
+    // A value that is set still wins: the workflow's password is it, the test's is too.
+    let (code, out) = run(tests, &["--env", "ECHO_PW=set-one", "--env", "ECHO_NAME=b"]);
+    assert_eq!(code, Some(0), "{out}");
 }
 
 #[test]
