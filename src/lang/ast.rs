@@ -419,6 +419,13 @@ pub enum RequestLine {
     },
     Json(Expr, Span),
     Text(Expr, Span),
+    /// `json file "PATH"` / `text file "PATH"` (`json` true): the body read from a file, the
+    /// path relative to the `.wf` file's folder.
+    File {
+        json: bool,
+        path: Str,
+        span: Span,
+    },
     /// `form EXPR`: the object, sent form-urlencoded.
     Form(Expr, Span),
     /// `sign github EXPR`: the headers that provider would send for the final body.
@@ -437,6 +444,7 @@ impl RequestLine {
             | RequestLine::Header { span, .. }
             | RequestLine::Json(_, span)
             | RequestLine::Text(_, span)
+            | RequestLine::File { span, .. }
             | RequestLine::Form(_, span)
             | RequestLine::Sign { span, .. }
             | RequestLine::ContentType(_, span) => *span,

@@ -252,3 +252,52 @@ test "a service that answers is called once" {
     assert_eq!(out.status.code(), Some(0), "{shown}");
     assert!(shown.trim_end().ends_with("2 passed, 0 failed"), "{shown}");
 }
+
+#[test]
+fn a_test_reads_a_real_payload_from_a_file_beside_it() {
+    let source = r#"workflow issues {
+  trigger webhook {
+    path "/issues"
+  }
+  extract {
+    action = body "action" required
+    number = body "issue.number" as integer
+  }
+  respond 200 json { action: action, number: number }
+}
+
+test "a real delivery" {
+  request POST "/issues" {
+    json file "payloads/issue_opened.json"
+  }
+  expect json == { action: "opened", number: 1347 }
+}
+
+test "the same, as text" {
+  request POST "/issues" {
+    header "Content-Type" = "application/json"
+    text file "payloads/issue_opened.json"
+  }
+  expect json.number == 1347
+}
+"#;
+    let d = Dir::new(&[
+        ("hooks/issues.wf", source),
+        (
+            "hooks/payloads/issue_opened.json",
+            r#"{"action":"opened","issue":{"number":1347,"title":"Found a bug"}}"#,
+        ),
+    ]);
+    let path = d.path().join("hooks").to_str().expect("utf8").to_string();
+    let out = wf(&["test", &path]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("2 passed, 0 failed"), "{}", text(&out.stdout));
+    // `wf fmt` keeps the lines as written.
+    let out = wf(&["fmt", "--check", &path]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
+    // A file that is not JSON, read with `json file`, is a check error naming it.
+    std::fs::write(d.path().join("hooks/payloads/issue_opened.json"), "not json").expect("write");
+    let out = wf(&["check", &path]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("is not JSON"), "{}", text(&out.stderr));
+}

@@ -43,6 +43,11 @@ impl Lower<'_> {
                 }
                 ast::RequestLine::Json(e, _) => lines.push(ir::RequestLine::Json(self.expr(e))),
                 ast::RequestLine::Text(e, _) => lines.push(ir::RequestLine::Text(self.expr(e))),
+                ast::RequestLine::File { json, path, .. } => {
+                    if let Some(line) = self.body_file(*json, path) {
+                        lines.push(line);
+                    }
+                }
                 ast::RequestLine::Form(e, _) => {
                     let (x, t) = self.typed(e);
                     if !t.meets(crate::lang::types::Types::OBJECT) {
@@ -115,5 +120,39 @@ impl Lower<'_> {
             })
             .collect();
         ir::TestCase { name, file: self.file.clone(), span: t.span, method, url, lines, expects, mocks }
+    }
+}
+
+impl Lower<'_> {
+    /// `json file "PATH"` / `text file "PATH"`: the file read now (relative to the `.wf` file's
+    /// folder), its body a constant of the test; a file that cannot be read, or is not JSON for
+    /// `json`, is an error here rather than a test that fails later.
+    fn body_file(&mut self, json: bool, path: &ast::Str) -> Option<ir::RequestLine> {
+        let written = self.literal(path, "a file's path")?;
+        let dir = std::path::Path::new(&self.file.name)
+            .parent()
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_default();
+        let full = dir.join(&written);
+        let text = match std::fs::read_to_string(&full) {
+            Ok(t) => t,
+            Err(e) => {
+                self.err(Kind::UnreadableFile, path.span, format!("cannot read `{}`: {e}", full.display()))
+                    .set_label("this file");
+                return None;
+            }
+        };
+        if !json {
+            return Some(ir::RequestLine::Text(ir::Expr::Const(serde_json::Value::String(text))));
+        }
+        match serde_json::from_str::<serde_json::Value>(&text) {
+            Ok(v) => Some(ir::RequestLine::Json(ir::Expr::Const(v))),
+            Err(e) => {
+                self.err(Kind::UnreadableFile, path.span, format!("`{}` is not JSON: {e}", full.display()))
+                    .set_label("this file")
+                    .set_help("read it with `text file` to send it as it is");
+                None
+            }
+        }
     }
 }

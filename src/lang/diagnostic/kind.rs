@@ -190,6 +190,9 @@ kinds! {
     /// `run "${tool}"`: a program that is not a constant.
     ProgramNotConstant = "wf::program-not-constant", Warning, "a `run` program that is not a constant",
         "name the program with a plain string, e.g. run \"scripts/deploy.sh\" [branch], and pass request data as arguments";
+    /// `json file "missing.json"` in a test's request.
+    UnreadableFile = "wf::unreadable-file", Error, "a file a test's request reads that cannot be read",
+        "write the path relative to the .wf file's folder, e.g. json file \"payloads/push.json\"";
     /// `auth twilio` with `body "a.b"`: Twilio posts flat forms, which hold no nested value.
     UnmetBodyPath = "wf::unmet-body-path", Warning,
         "a `body` path the bodies this workflow's sender posts cannot have",

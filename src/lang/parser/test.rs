@@ -92,14 +92,20 @@ impl Builder<'_> {
                                     lines.push(RequestLine::Header { name, value, span: lspan });
                                 }
                             }
-                            Rule::req_json => {
-                                if let Some(e) = self.child_expr(l) {
-                                    lines.push(RequestLine::Json(e, lspan));
-                                }
-                            }
-                            Rule::req_text => {
-                                if let Some(e) = self.child_expr(l) {
-                                    lines.push(RequestLine::Text(e, lspan));
+                            Rule::req_json | Rule::req_text => {
+                                let json = l.as_rule() == Rule::req_json;
+                                let file = l.clone().into_inner().find(|x| x.as_rule() == Rule::req_file);
+                                if let Some(f) = file {
+                                    if let Some(s) = f.into_inner().find(|x| x.as_rule() == Rule::string) {
+                                        let path = self.string(s);
+                                        lines.push(RequestLine::File { json, path, span: lspan });
+                                    }
+                                } else if let Some(e) = self.child_expr(l) {
+                                    lines.push(if json {
+                                        RequestLine::Json(e, lspan)
+                                    } else {
+                                        RequestLine::Text(e, lspan)
+                                    });
                                 }
                             }
                             Rule::req_form => {
