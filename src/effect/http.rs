@@ -69,8 +69,20 @@ pub(crate) async fn call(
     // parked it recorded none of them).
     *made = made.saturating_add(attempt);
     loop {
-        let request =
-            client.request(req.method.clone(), url.clone()).headers(headers.clone()).body(req.body.clone());
+        let mut sent = headers.clone();
+        // A signed call's headers are made per attempt (Standard Webhooks signs its time).
+        if let Some((scheme, secret)) = &req.sign {
+            let now =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            for (name, value) in
+                crate::request::signature::sender_headers(*scheme, secret, key, &req.body, now)
+            {
+                if let Ok(v) = HeaderValue::from_str(&value) {
+                    sent.insert(name, v);
+                }
+            }
+        }
+        let request = client.request(req.method.clone(), url.clone()).headers(sent).body(req.body.clone());
         let outcome = tokio::time::timeout(req.timeout, once(request)).await;
         *made += 1;
         let last = attempt >= req.retry;

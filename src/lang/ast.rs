@@ -275,12 +275,22 @@ pub struct HttpCall {
 
 #[derive(Clone, Debug)]
 pub enum HttpLine {
-    Header { name: Str, value: Expr, span: Span },
+    Header {
+        name: Str,
+        value: Expr,
+        span: Span,
+    },
     Json(Expr, Span),
     Text(Expr, Span),
     Form(Expr, Span),
     Timeout(Duration, Span),
     Retry(Count, Span),
+    /// `sign standard_webhooks EXPR` / `sign github EXPR`: wf as a webhook sender.
+    Sign {
+        provider: Ident,
+        secret: Expr,
+        span: Span,
+    },
 }
 
 /// A whole number as written (`retry 3`); `value` is `None` when it does not fit.

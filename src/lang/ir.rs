@@ -304,6 +304,8 @@ pub struct HttpCall {
     pub timeout: std::time::Duration,
     /// Attempts after the first.
     pub retry: u32,
+    /// `sign SCHEME SECRET`: the headers that scheme's receivers verify, added to every attempt.
+    pub sign: Option<(Scheme, Expr)>,
 }
 
 /// The body an `http` call sends.
@@ -353,6 +355,9 @@ impl Effect {
                     Payload::Empty => {}
                     Payload::Json(e) | Payload::Text(e) | Payload::Form(e) => e.walk_mut(f),
                 }
+                if let Some((_, e)) = &mut h.sign {
+                    e.walk_mut(f);
+                }
             }
             Effect::Run(r) => {
                 r.program.walk_mut(f);
@@ -373,6 +378,7 @@ impl Effect {
                 if let Payload::Json(e) | Payload::Text(e) | Payload::Form(e) = &h.body {
                     out.push(e);
                 }
+                out.extend(h.sign.as_ref().map(|(_, e)| e));
             }
             Effect::Run(r) => {
                 out.push(&r.program);

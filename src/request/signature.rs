@@ -293,6 +293,35 @@ pub fn sign(
     }
 }
 
+/// The headers wf sends as a webhook sender (`http` with `sign`), over the exact body sent:
+/// GitHub's `x-hub-signature-256`; Standard Webhooks' `webhook-id` (`id`: the call's idempotency
+/// key), `webhook-timestamp` (`now`, per attempt) and `webhook-signature` (`v1,` and the
+/// base64 HMAC-SHA256 with the decoded key).
+pub(crate) fn sender_headers(
+    scheme: Scheme,
+    key: &[u8],
+    id: &str,
+    body: &[u8],
+    now: u64,
+) -> Vec<(&'static str, String)> {
+    match scheme {
+        Scheme::StandardWebhooks => {
+            let ts = now.to_string();
+            let sig = mac(Algorithm::Sha256, key, &[id.as_bytes(), b".", ts.as_bytes(), b".", body]);
+            let sig = base64::engine::general_purpose::STANDARD.encode(sig);
+            vec![
+                ("webhook-id", id.to_string()),
+                ("webhook-timestamp", ts),
+                ("webhook-signature", format!("v1,{sig}")),
+            ]
+        }
+        _ => vec![(
+            "x-hub-signature-256",
+            format!("sha256={}", hex::encode(mac(Algorithm::Sha256, key, &[body]))),
+        )],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -37,6 +37,8 @@ pub struct HttpRequest {
     /// Bytes of values the execution may still build (`--max-memory` less what it built): an
     /// answer whose parsed form would take more fails the call before it is parsed.
     pub room: u64,
+    /// `sign SCHEME SECRET`: the scheme and its key (a Standard Webhooks secret decoded).
+    pub sign: Option<(crate::lang::ir::Scheme, Vec<u8>)>,
 }
 
 /// A `run`, its expressions evaluated.

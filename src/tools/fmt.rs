@@ -394,6 +394,10 @@ impl Printer<'_> {
                         HttpLine::Text(e, span) => self.keyword_line("text", e, span),
                         HttpLine::Form(e, span) => self.keyword_block("form", e, span),
                         HttpLine::Timeout(d, span) => self.line(span, &format!("timeout {}", d.text)),
+                        HttpLine::Sign { provider, secret, span } => {
+                            let text = format!("sign {} {}", provider.name, self.expr(secret));
+                            self.line(span, &text);
+                        }
                         HttpLine::Retry(n, span) => {
                             let text =
                                 format!("retry {}", self.src.get(n.span.start..n.span.end).unwrap_or("0"));

@@ -88,7 +88,7 @@ impl Steps for Mocks {
 }
 
 impl Mocks {
-    fn answer(&mut self, _n: u32, s: Step) -> Result<Value, String> {
+    fn answer(&mut self, n: u32, s: Step) -> Result<Value, String> {
         match s {
             Step::Now => Ok(step::now()),
             Step::Uuid => Ok(step::uuid()),
@@ -99,6 +99,16 @@ impl Mocks {
                         name.as_str().to_string(),
                         Value::String(String::from_utf8_lossy(value.as_bytes()).into_owned()),
                     );
+                }
+                // `sign`: the headers `wf serve` would add (the test's execution is `test`).
+                if let Some((scheme, key)) = &req.sign {
+                    let id = crate::store::retry::idempotency_key("test", n, 0);
+                    let now = u64::try_from(step::now_ms() / 1000).unwrap_or(0);
+                    for (name, value) in
+                        crate::request::signature::sender_headers(*scheme, key, &id, &req.body, now)
+                    {
+                        headers.insert(name.to_string(), Value::String(value));
+                    }
                 }
                 let text = String::from_utf8_lossy(&req.body).into_owned();
                 let json = serde_json::from_str::<Value>(&text).unwrap_or(Value::Null);

@@ -415,3 +415,74 @@ workflow queued {{
     }
     assert_eq!(most.load(Ordering::SeqCst), 1, "async runs beyond the concurrency waited");
 }
+
+/// wf as a webhook sender: a receiver using the official Standard Webhooks library (Python's
+/// `standardwebhooks`) accepts the calls `sign standard_webhooks` makes, each attempt signed
+/// anew with the call's idempotency key as its id; GitHub's header is checked by `openssl`.
+#[test]
+fn signed_calls_are_accepted_by_the_official_standard_webhooks_library_and_github_s_check() {
+    if !crate::common::have(
+        crate::common::python_module("standardwebhooks"),
+        "Python's standardwebhooks",
+        "pip install standardwebhooks",
+    ) {
+        return;
+    }
+    let up = Upstream::start(|i, _| if i == 0 { Reply::new(503, "busy") } else { Reply::new(204, "") });
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let wf = format!(
+        r#"workflow notify {{
+  trigger webhook {{ path "/notify" }}
+  http POST "{url}" {{
+    json {{ type: "invoice.paid", n: 7 }}
+    sign standard_webhooks secret("OUT_SECRET")
+    retry 1
+  }}
+  http POST "{url}" {{
+    text "hello"
+    sign github secret("GH_OUT")
+  }}
+  respond 200 text "sent"
+}}"#,
+        url = up.url("/hooks")
+    );
+    let server = Server::start_env(
+        &[("n.wf", &wf)],
+        &["--store", "memory"],
+        &[("OUT_SECRET", secret), ("GH_OUT", "gh-s3cret")],
+    );
+    let r = server.post("/notify", &[], "");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let calls = up.received();
+    assert_eq!(calls.len(), 3, "a retried signed call, then the GitHub one");
+    let verify = r#"
+import json, sys
+from standardwebhooks import Webhook
+msg = json.load(sys.stdin)
+Webhook(msg["secret"]).verify(msg["body"].encode(), msg["headers"])
+print("verified")
+"#;
+    for call in &calls[..2] {
+        let headers: serde_json::Map<String, serde_json::Value> = call
+            .headers
+            .iter()
+            .filter(|(n, _)| n.starts_with("webhook-"))
+            .map(|(n, v)| (n.clone(), serde_json::Value::String(v.clone())))
+            .collect();
+        let msg = serde_json::json!({
+            "secret": secret,
+            "body": String::from_utf8_lossy(&call.body),
+            "headers": headers,
+        });
+        let out = crate::common::pipe("python3", &["-c", verify], msg.to_string().as_bytes());
+        assert!(out.status.success(), "the library refused it: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(call.header("webhook-id"), call.header("idempotency-key"), "the id is the call's key");
+    }
+    // GitHub's documented check: HMAC-SHA256 of the body with the secret, hex, `sha256=`.
+    let gh = &calls[2];
+    let expected = format!(
+        "sha256={}",
+        crate::providers::hex(&crate::providers::openssl_hmac("sha256", b"gh-s3cret", &gh.body))
+    );
+    assert_eq!(gh.header("x-hub-signature-256"), Some(expected.as_str()));
+}

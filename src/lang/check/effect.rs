@@ -44,6 +44,7 @@ impl Lower<'_> {
             has_content_type: false,
             timeout: ir::HTTP_TIMEOUT,
             retry: 0,
+            sign: None,
         };
         let mut body_at: Option<Span> = None;
         for line in &h.lines {
@@ -79,6 +80,26 @@ impl Lower<'_> {
                 }
                 ast::HttpLine::Timeout(d, _) => {
                     call.timeout = self.effect_timeout(d);
+                    None
+                }
+                ast::HttpLine::Sign { provider, secret, .. } => {
+                    let scheme = match provider.name.as_str() {
+                        "standard_webhooks" => Some(ir::Scheme::StandardWebhooks),
+                        "github" => Some(ir::Scheme::Github),
+                        _ => None,
+                    };
+                    match scheme {
+                        Some(s) => call.sign = Some((s, self.expr(secret))),
+                        None => {
+                            self.err(
+                                Kind::InvalidEffect,
+                                provider.span,
+                                format!("wf signs calls as `standard_webhooks` or `github`, not `{}`", provider.name),
+                            )
+                            .set_label("not a sender's scheme")
+                            .set_help("write sign standard_webhooks secret(\"WEBHOOK_SECRET\") or sign github secret(\"...\")");
+                        }
+                    }
                     None
                 }
                 ast::HttpLine::Retry(n, _) => {

@@ -112,6 +112,22 @@ impl Builder<'_> {
                             Rule::req_form => self.child_expr(l).map(|e| HttpLine::Form(e, lspan)),
                             Rule::e_timeout => self.child_duration(l).map(|d| HttpLine::Timeout(d, lspan)),
                             Rule::e_retry => self.child_count(l).map(|n| HttpLine::Retry(n, lspan)),
+                            Rule::req_sign => {
+                                let mut provider = None;
+                                let mut secret = None;
+                                for x in l.into_inner() {
+                                    match x.as_rule() {
+                                        Rule::ident_any => provider = Some(self.ident(x)),
+                                        Rule::expr => secret = Some(self.expr(x)),
+                                        _ => {}
+                                    }
+                                }
+                                provider.zip(secret).map(|(provider, secret)| HttpLine::Sign {
+                                    provider,
+                                    secret,
+                                    span: lspan,
+                                })
+                            }
                             _ => None,
                         };
                         http_lines.extend(line);

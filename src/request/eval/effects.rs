@@ -60,6 +60,19 @@ fn http(h: &HttpCall, frame: &[Value], cx: &Context) -> Result<HttpRequest, Stri
         timeout: h.timeout,
         retry: h.retry,
         room: cx.room(),
+        sign: match &h.sign {
+            None => None,
+            Some((scheme, e)) => {
+                let secret = value::render_string(&*eval::ev(e, frame, cx)?);
+                let key = match scheme {
+                    crate::lang::ir::Scheme::StandardWebhooks => crate::request::signature::standard_key(&secret)
+                        .ok_or("a Standard Webhooks secret is `whsec_` followed by the base64 of a key that is not empty")?,
+                    _ if secret.is_empty() => return Err("the secret `sign` signs with is empty".into()),
+                    _ => secret.into_bytes(),
+                };
+                Some((*scheme, key))
+            }
+        },
     })
 }
 
