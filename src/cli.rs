@@ -112,18 +112,21 @@ struct RunsArgs {
     #[arg(long, global = true, env = "WF_STORE", default_value = ".wf/state.db")]
     store: String,
     /// Only this workflow's executions.
-    #[arg(long)]
+    #[arg(long, global = true)]
     workflow: Option<String>,
     /// Only executions with this outcome (responded, completed, failed, rejected, duplicate,
     /// preflight) or state (queued, running, parked, ended).
-    #[arg(long, value_parser = crate::store::Status::parse)]
+    #[arg(long, global = true, value_parser = crate::store::Status::parse)]
     status: Option<crate::store::Status>,
     /// Only executions started within this long (`1h`, `2d`).
-    #[arg(long, value_parser = humantime::parse_duration)]
+    #[arg(long, global = true, value_parser = humantime::parse_duration)]
     since: Option<std::time::Duration>,
     /// At most this many.
     #[arg(long, default_value_t = 50)]
     limit: usize,
+    /// Print executions as they end, until interrupted.
+    #[arg(long)]
+    follow: bool,
     #[arg(long, global = true, value_enum, default_value = "human")]
     format: commands::Format,
 }
@@ -135,11 +138,12 @@ enum RunsAction {
         /// Its id (the `x-wf-execution` header).
         id: String,
     },
-    /// Run a failed async execution again: the steps that succeeded (`http` below 400, `run`
-    /// exit 0) are kept, the first one that did not and those after it are done again as new
-    /// calls (with idempotency keys of their own).
+    /// Run a failed execution again: the steps that succeeded (`http` below 400, `run` exit 0)
+    /// are kept, the first one that did not and those after it are done again as new calls
+    /// (with idempotency keys of their own). Without an ID, every execution `--status failed`
+    /// (and `--workflow`, `--since`) selects.
     Retry {
-        id: String,
+        id: Option<String>,
         /// Do every step again.
         #[arg(long)]
         from_start: bool,
@@ -300,22 +304,23 @@ pub fn main() -> ExitCode {
         Command::Lsp => crate::tools::lsp::run(),
         Command::Runs(a) => {
             let store = a.store.as_str();
+            let filter = crate::store::Filter {
+                workflow: a.workflow,
+                status: a.status,
+                since_ms: a.since.map(|d| {
+                    crate::store::now_ms().saturating_sub(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+                }),
+                limit: a.limit,
+            };
             match a.action {
-                None => {
-                    let filter = crate::store::Filter {
-                        workflow: a.workflow,
-                        status: a.status,
-                        since_ms: a.since.map(|d| {
-                            crate::store::now_ms()
-                                .saturating_sub(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-                        }),
-                        limit: a.limit,
-                    };
-                    crate::tools::runs::list(store, &filter, a.format)
-                }
+                None if a.follow => crate::tools::runs::follow(store, &filter, a.format),
+                None => crate::tools::runs::list(store, &filter, a.format),
                 Some(RunsAction::Show { id }) => crate::tools::runs::show(store, &id, a.format),
-                Some(RunsAction::Retry { id, from_start }) => {
+                Some(RunsAction::Retry { id: Some(id), from_start }) => {
                     crate::tools::runs::retry(store, &id, from_start)
+                }
+                Some(RunsAction::Retry { id: None, from_start }) => {
+                    crate::tools::runs::retry_all(store, filter, from_start)
                 }
                 Some(RunsAction::Prune { older_than }) => crate::tools::runs::prune(store, older_than),
             }

@@ -100,28 +100,137 @@ pub(crate) fn list(store: &str, filter: &Filter, format: Format) -> ExitCode {
         println!("{}", serde_json::to_string_pretty(&runs).unwrap_or_default());
         return ExitCode::SUCCESS;
     }
-    let mut out = format!(
-        "{:<16}  {:<20}  {:<5}  {:<9}  {:>6}  {:>8}  {:<20}  {:>9}\n",
-        "ID", "WORKFLOW", "MODE", "STATUS", "ANSWER", "ATTEMPTS", "STARTED", "DURATION"
-    );
+    let mut out = header();
     for r in &runs {
-        let answer = r.status.map_or("-".to_string(), |s| s.to_string());
-        let duration = r.duration_ms.map_or("-".to_string(), |d| format!("{d} ms"));
-        let _ = writeln!(
-            out,
-            "{:<16}  {:<20}  {:<5}  {:<9}  {:>6}  {:>8}  {:<20}  {:>9}",
-            r.id,
-            r.workflow,
-            r.mode,
-            status(r),
-            answer,
-            r.attempts,
-            time(r.started_ms),
-            duration
-        );
+        out.push_str(&row(r));
     }
     print!("{out}");
     ExitCode::SUCCESS
+}
+
+/// The list's header line.
+fn header() -> String {
+    format!(
+        "{:<16}  {:<20}  {:<5}  {:<9}  {:>6}  {:>8}  {:<20}  {:>9}\n",
+        "ID", "WORKFLOW", "MODE", "STATUS", "ANSWER", "ATTEMPTS", "STARTED", "DURATION"
+    )
+}
+
+/// One execution as a line of the list.
+fn row(r: &RunView) -> String {
+    let answer = r.status.map_or("-".to_string(), |s| s.to_string());
+    let duration = r.duration_ms.map_or("-".to_string(), |d| format!("{d} ms"));
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<16}  {:<20}  {:<5}  {:<9}  {:>6}  {:>8}  {:<20}  {:>9}",
+        r.id,
+        r.workflow,
+        r.mode,
+        status(r),
+        answer,
+        r.attempts,
+        time(r.started_ms),
+        duration
+    );
+    out
+}
+
+/// `wf runs --follow`: the executions that end from now on (the filter's workflow and status
+/// applied), each printed once as it ends (JSON: one object a line), until interrupted.
+pub(crate) fn follow(store: &str, filter: &Filter, format: Format) -> ExitCode {
+    use std::io::Write as _;
+    let db = match open(store) {
+        Ok(db) => db,
+        Err(code) => return code,
+    };
+    if format == Format::Human {
+        print!("{}", header());
+    }
+    // Executions already seen, with when they started: forgotten once older than what is looked at.
+    let mut seen: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
+    let mut from = crate::store::now_ms();
+    let mut first = true;
+    loop {
+        // Started up to a minute before the last look: an execution that ran long ends late.
+        let look = Filter { since_ms: Some(from.saturating_sub(60_000)), limit: 10_000, ..filter.clone() };
+        let runs = match db.list(&look) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        let mut out = String::new();
+        for r in runs.iter().rev().filter(|r| r.state == crate::store::State::Ended) {
+            if seen.insert(r.id.clone(), r.started_ms).is_some() || first {
+                continue;
+            }
+            match format {
+                Format::Json => {
+                    out.push_str(&serde_json::to_string(r).unwrap_or_default());
+                    out.push('\n');
+                }
+                Format::Human => out.push_str(&row(r)),
+            }
+        }
+        first = false;
+        if !out.is_empty() {
+            let mut stdout = std::io::stdout();
+            if stdout.write_all(out.as_bytes()).and_then(|()| stdout.flush()).is_err() {
+                return ExitCode::SUCCESS;
+            }
+        }
+        from = crate::store::now_ms();
+        seen.retain(|_, started| *started >= from.saturating_sub(120_000));
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+}
+
+/// `wf runs retry --status failed [--workflow W] [--since D]`: every failed execution the filter
+/// selects marked to run again; says how many, and why the others could not be.
+pub(crate) fn retry_all(store: &str, filter: Filter, from_start: bool) -> ExitCode {
+    let failed = crate::store::Status::Outcome(crate::store::Outcome::Failed);
+    if filter.status != Some(failed) {
+        eprintln!("error: `wf runs retry` without an id needs `--status failed` (and maybe `--workflow`, `--since`)");
+        return ExitCode::from(2);
+    }
+    let db = match open(store) {
+        Ok(db) => db,
+        Err(code) => return code,
+    };
+    let runs = match db.list(&Filter { limit: usize::MAX, ..filter }) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let (mut marked, mut refused) = (0usize, 0usize);
+    for r in &runs {
+        match db.retry(&r.id, from_start) {
+            Ok(Retried::Marked) => marked += 1,
+            Ok(Retried::Unknown) => {}
+            Ok(Retried::Refused(why)) => {
+                refused += 1;
+                eprintln!("not retried: {why}");
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    println!(
+        "{marked} failed execution(s) will run again ({}); {refused} could not be: `wf serve` on {} takes them within seconds (or at its next start)",
+        if from_start { "every step done again" } else { "the steps that succeeded kept" },
+        named(store)
+    );
+    if refused > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 pub(crate) fn show(store: &str, id: &str, format: Format) -> ExitCode {

@@ -408,3 +408,72 @@ workflow later {
     let text = crate::common::text(&out.stdout);
     assert!(text.contains("POST /pay?order=7") && !text.contains("PLANTED"), "{text}");
 }
+
+#[test]
+fn runs_retry_by_status_marks_every_failed_execution_and_follow_prints_them_as_they_end() {
+    use std::io::BufRead as _;
+    let wf = r#"workflow flaky {
+  trigger webhook { path "/flaky" mode async }
+  log "ran"
+  fail "always"
+}
+workflow fine {
+  trigger webhook { path "/fine" }
+  respond 200 text "ok"
+}"#;
+    let server = serve(Dir::new(&[("flaky.wf", wf)]), &[]);
+    let store = store(&server);
+    // Follows the store from now on, as JSON lines.
+    let mut follow = std::process::Command::new(crate::common::wf_bin())
+        .args(["runs", "--store", &store, "--follow", "--format", "json"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("wf runs --follow");
+    // Read on a thread of its own, so that a missing line fails the test instead of hanging it.
+    let (tx, lines) = std::sync::mpsc::channel::<String>();
+    let stdout = follow.stdout.take().expect("stdout");
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(700));
+    let ids: Vec<String> = (0..3)
+        .map(|_| server.post("/flaky", &[], "").header("x-wf-execution").expect("id").to_string())
+        .collect();
+    assert_eq!(server.post("/fine", &[], "").status, 200);
+    for id in &ids {
+        shown_when(&store, id, |s| s["outcome"] == "failed");
+    }
+    // Without an id, `--status failed` is required.
+    let out = crate::common::wf(&["runs", "--store", &store, "retry"]);
+    assert_eq!(out.status.code(), Some(2), "{}", crate::common::text(&out.stderr));
+    let out =
+        crate::common::wf(&["runs", "--store", &store, "retry", "--status", "failed", "--workflow", "flaky"]);
+    assert_eq!(out.status.code(), Some(0), "{}", crate::common::text(&out.stderr));
+    assert!(
+        crate::common::text(&out.stdout).starts_with("3 failed execution(s) will run again"),
+        "{}",
+        crate::common::text(&out.stdout)
+    );
+    // Each runs again (and fails again): its log line twice.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.log().matches("ran").count() < 6 {
+        assert!(Instant::now() < deadline, "{}", server.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // `--follow` printed each execution once, as it ended: the three and the sync one.
+    let printed: Vec<serde_json::Value> = (0..4)
+        .map(|_| lines.recv_timeout(Duration::from_secs(10)).expect("a line"))
+        .map(|l| serde_json::from_str(&l).expect("JSON"))
+        .collect();
+    let _ = follow.kill();
+    let _ = follow.wait();
+    let of = |id: &str| printed.iter().filter(|p| p["id"] == id).count();
+    for id in &ids {
+        assert!(of(id) >= 1, "{id} not followed: {printed:?}");
+    }
+    assert!(printed.iter().any(|p| p["workflow"] == "fine"), "{printed:?}");
+}
