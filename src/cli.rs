@@ -98,6 +98,24 @@ enum Command {
     },
     /// A language server on stdio (diagnostics, hover, definition, completion, formatting).
     Lsp,
+    /// Send a payload the way a provider would sign it, and print the answer (exit 0 on 2xx).
+    Send {
+        /// The payload: a file, or `-` for standard input.
+        file: String,
+        /// Where to send it.
+        url: String,
+        /// Sign it as this provider does (github, stripe, slack, shopify, standard_webhooks, twilio).
+        #[arg(long, requires = "secret")]
+        sign: Option<String>,
+        /// The environment variable that holds the secret to sign with.
+        #[arg(long, requires = "sign")]
+        secret: Option<String>,
+        /// A header to send, `Name: value` (repeatable).
+        #[arg(long = "header")]
+        headers: Vec<String>,
+        #[arg(long, default_value = "POST")]
+        method: String,
+    },
     /// List the executions the store keeps (newest first); `runs show ID`, `runs prune`.
     Runs(RunsArgs),
     /// Serve every workflow over HTTP.
@@ -302,6 +320,9 @@ pub fn main() -> ExitCode {
         ),
         Command::Graph { file, workflow, format } => commands::graph(&file, workflow.as_deref(), format),
         Command::Lsp => crate::tools::lsp::run(),
+        Command::Send { file, url, sign, secret, headers, method } => {
+            crate::tools::send::send(&file, &url, sign.as_deref().zip(secret.as_deref()), &headers, &method)
+        }
         Command::Runs(a) => {
             let store = a.store.as_str();
             let filter = crate::store::Filter {

@@ -12,4 +12,5 @@ pub(crate) mod openapi;
 pub(crate) mod routes;
 pub(crate) mod runs;
 pub(crate) mod scaffold;
+pub(crate) mod send;
 pub(crate) mod test_runner;

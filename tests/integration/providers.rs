@@ -521,3 +521,52 @@ fn an_ipv4_caller_of_an_ipv6_listener_is_its_ipv4_address() {
     let r = request(v4, "POST", "/p", &[], b"");
     assert_eq!((r.status, r.body.as_str()), (200, "127.0.0.1"));
 }
+
+/// `wf send` signs a payload as the provider would, and the server verifies it.
+#[test]
+fn wf_send_signs_a_payload_as_each_provider_would() {
+    let src = r#"workflow gh {
+  trigger webhook { path "/gh" auth github secret("GH") }
+  extract { action = body "action" required }
+  respond 200 json { action: action }
+}
+workflow stripe {
+  trigger webhook { path "/stripe" auth stripe secret("ST") }
+  respond 200 text "ok"
+}
+workflow sw {
+  trigger webhook { path "/sw" auth standard_webhooks secret("SW") }
+  respond 200 text "ok"
+}"#;
+    let sw = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let env = [("GH", "gh-s3cret"), ("ST", "whsec_stripe"), ("SW", sw)];
+    let s = Server::start_env(&[("p.wf", src)], &["--store", "memory"], &env);
+    let dir = crate::common::Dir::new(&[("issue.json", r#"{"action":"opened"}"#)]);
+    let payload = dir.path().join("issue.json");
+    let send = |path: &str, sign: &[&str]| {
+        let mut cmd = std::process::Command::new(crate::common::wf_bin());
+        cmd.arg("send").arg(&payload).arg(format!("http://{}{path}", s.addr)).args(sign);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("wf send");
+        (out.status.code(), crate::common::text(&out.stdout), crate::common::text(&out.stderr))
+    };
+    let (code, out, err) = send("/gh", &["--sign", "github", "--secret", "GH"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.starts_with("HTTP/1.1 200 OK\n") && out.contains(r#"{"action":"opened"}"#), "{out}");
+    for (path, provider, secret) in [("/stripe", "stripe", "ST"), ("/sw", "standard_webhooks", "SW")] {
+        let (code, out, err) = send(path, &["--sign", provider, "--secret", secret]);
+        assert_eq!(code, Some(0), "{provider}: {out}{err}");
+    }
+    // Unsigned: the server's 401, and exit 1.
+    let (code, out, _) = send("/gh", &[]);
+    assert_eq!(code, Some(1));
+    assert!(out.starts_with("HTTP/1.1 401"), "{out}");
+    // Signed with the wrong secret: 401 too.
+    let (code, _, _) = send("/gh", &["--sign", "github", "--secret", "ST"]);
+    assert_eq!(code, Some(1));
+    let (code, _, err) = send("/gh", &["--sign", "github", "--secret", "NOT_SET_ANYWHERE"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("`NOT_SET_ANYWHERE` is not set"), "{err}");
+}
