@@ -166,6 +166,14 @@ enum RunsAction {
         #[arg(long)]
         from_start: bool,
     },
+    /// Print a `test` block that reproduces execution ID (its request, its effects as `mock`
+    /// lines, its status), for pasting beside its workflow.
+    Export {
+        id: String,
+        /// Where its workflow is (files or folders), for its `auth` as a `sign` line or secrets.
+        #[arg(long, num_args = 1.., default_value = ".")]
+        files: Vec<PathBuf>,
+    },
     /// Delete ended executions older than --older-than.
     Prune {
         #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
@@ -344,6 +352,7 @@ pub fn main() -> ExitCode {
                     crate::tools::runs::retry_all(store, filter, from_start)
                 }
                 Some(RunsAction::Prune { older_than }) => crate::tools::runs::prune(store, older_than),
+                Some(RunsAction::Export { id, files }) => crate::tools::runs::export(store, &id, &files),
             }
         }
         Command::Serve(args) => crate::serve::server::serve(args.options()),

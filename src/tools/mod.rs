@@ -3,6 +3,7 @@
 //! each command's body ([`commands`]).
 
 pub(crate) mod commands;
+pub(crate) mod export;
 pub mod fmt;
 pub(crate) mod graph;
 pub(crate) mod infer;

@@ -368,3 +368,51 @@ pub(crate) fn retry(store: &str, id: &str, from_start: bool) -> ExitCode {
         }
     }
 }
+
+/// `wf runs export ID`: the test block on standard output; a large body written to
+/// `payloads/ID.txt` here, which the block reads (keep it beside the test).
+pub(crate) fn export(store: &str, id: &str, files: &[std::path::PathBuf]) -> ExitCode {
+    let db = match open(store) {
+        Ok(db) => db,
+        Err(code) => return code,
+    };
+    let run = match db.show(id) {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            eprintln!("error: no execution {id} in {}", named(store));
+            return ExitCode::from(1);
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    // Its workflow, for its `auth`; without it the test carries no credentials.
+    let loaded = crate::lang::loader::load(files).ok();
+    let wf = loaded.as_ref().and_then(|l| l.program.workflows.iter().find(|w| w.name == run.workflow));
+    if wf.is_none() {
+        eprintln!(
+            "warning: workflow `{}` is not in {}: the test carries no credentials",
+            run.workflow,
+            files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ")
+        );
+    }
+    match crate::tools::export::test_block(&run, wf) {
+        Ok((block, file)) => {
+            if let Some((path, body)) = file {
+                let written = std::fs::create_dir_all("payloads").and_then(|()| std::fs::write(&path, body));
+                if let Err(e) = written {
+                    eprintln!("error: cannot write {path}: {e}");
+                    return ExitCode::from(2);
+                }
+                eprintln!("wrote {path} (the test reads it: keep it beside the test)");
+            }
+            print!("{block}");
+            ExitCode::SUCCESS
+        }
+        Err(why) => {
+            eprintln!("error: {why}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -477,3 +477,72 @@ workflow fine {
     }
     assert!(printed.iter().any(|p| p["workflow"] == "fine"), "{printed:?}");
 }
+
+#[test]
+fn runs_export_makes_a_delivery_a_test_that_passes_beside_its_workflow() {
+    let up = Upstream::start(|_, _| Reply::new(201, r#"{"queued":true}"#));
+    let wf = format!(
+        r#"workflow issues {{
+  trigger webhook {{
+    path "/issues"
+    auth github secret("GH_SECRET")
+  }}
+  extract {{
+    event  = header "X-GitHub-Event" required
+    number = body "issue.number" as integer
+  }}
+  let ticket = http POST "{}" {{ json {{ number: number }} }}
+  let stamp = run "echo" ["${{event}}"]
+  respond 200 json {{ event: event, number: number, queued: ticket.json.queued, said: stamp.stdout }}
+}}"#,
+        up.url("/tickets")
+    );
+    let server = Server::start_with_store(
+        Dir::new(&[("issues.wf", &wf)]),
+        &["--allow-run"],
+        &[("GH_SECRET", "gh-live-secret")],
+    );
+    let store = store(&server);
+    let root = server.dir.path().to_path_buf();
+    // A real delivery, signed as GitHub signs it, with a body large enough to go to a file.
+    let body = format!(r#"{{"action":"opened","issue":{{"number":1347,"body":"{}"}}}}"#, "x".repeat(3000));
+    let sig = format!(
+        "sha256={}",
+        crate::providers::hex(&crate::providers::openssl_hmac("sha256", b"gh-live-secret", body.as_bytes()))
+    );
+    let r = server.post(
+        "/issues",
+        &[("X-GitHub-Event", "issues"), ("X-Hub-Signature-256", &sig), ("Content-Type", "application/json")],
+        &body,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let id = r.header("x-wf-execution").expect("id").to_string();
+    shown_when(&store, &id, |s| s["steps"].as_array().is_some_and(|st| st.len() == 2));
+    let out = std::process::Command::new(crate::common::wf_bin())
+        .args(["runs", "--store", &store, "export", &id, "--files", "issues.wf"])
+        .current_dir(&root)
+        .output()
+        .expect("export");
+    let block = crate::common::text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", crate::common::text(&out.stderr));
+    assert!(block.contains(r#"sign github secret("GH_SECRET")"#), "{block}");
+    assert!(block.contains("mock http POST") && block.contains("mock run \"echo\""), "{block}");
+    assert!(block.contains(&format!("text file \"payloads/{id}.txt\"")), "{block}");
+    assert!(!block.contains("gh-live-secret"), "{block}");
+    // Pasted beside its workflow, it passes: no network, no secret set (the test value signs).
+    std::fs::write(root.join("issues_test.wf"), &block).expect("write");
+    let out = std::process::Command::new(crate::common::wf_bin())
+        .args(["test", "issues.wf", "issues_test.wf"])
+        .current_dir(&root)
+        .env_remove("GH_SECRET")
+        .output()
+        .expect("wf test");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        crate::common::text(&out.stdout),
+        crate::common::text(&out.stderr)
+    );
+    assert_eq!(up.received().len(), 1, "the test called nothing");
+}
