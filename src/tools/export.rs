@@ -47,8 +47,9 @@ pub(crate) fn test_block(
     let mut out = String::new();
     let _ = writeln!(out, "test {} {{", quote(&format!("execution {} of {}", run.id, run.workflow)));
     // The journal's effects, answered as they were.
+    let nothing = Value::Null;
     for s in run.steps.iter().filter(|s| s.state != StepState::Waiting) {
-        let req = s.request.clone().unwrap_or(Value::Null);
+        let req = s.request.as_ref().unwrap_or(&nothing);
         match s.kind.as_str() {
             "http" => {
                 let (m, url) = (req["method"].as_str().unwrap_or("POST"), req["url"].as_str().unwrap_or(""));
