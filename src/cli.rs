@@ -166,6 +166,16 @@ enum RunsAction {
         #[arg(long)]
         from_start: bool,
     },
+    /// Run kept executions' requests again through the workflows of --files, sending and
+    /// storing nothing; say of each whether its answer and effects are the same (exit 1 when
+    /// any changed).
+    Replay {
+        /// These executions (else those --workflow, --status, --since, --limit select).
+        ids: Vec<String>,
+        /// The workflows to replay against (files or folders).
+        #[arg(long, num_args = 1.., default_value = ".")]
+        files: Vec<PathBuf>,
+    },
     /// Print a `test` block that reproduces execution ID (its request, its effects as `mock`
     /// lines, its status), for pasting beside its workflow.
     Export {
@@ -353,6 +363,9 @@ pub fn main() -> ExitCode {
                 }
                 Some(RunsAction::Prune { older_than }) => crate::tools::runs::prune(store, older_than),
                 Some(RunsAction::Export { id, files }) => crate::tools::runs::export(store, &id, &files),
+                Some(RunsAction::Replay { ids, files }) => {
+                    crate::tools::runs::replay(store, &ids, filter, &files, a.format)
+                }
             }
         }
         Command::Serve(args) => crate::serve::server::serve(args.options()),

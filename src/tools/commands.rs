@@ -82,7 +82,7 @@ pub(crate) fn load(paths: &[PathBuf]) -> Result<crate::lang::loader::Loaded, Str
     Ok(loaded)
 }
 
-fn load_checked(paths: &[PathBuf]) -> Result<crate::lang::loader::Loaded, ExitCode> {
+pub(crate) fn load_checked(paths: &[PathBuf]) -> Result<crate::lang::loader::Loaded, ExitCode> {
     let loaded = load(paths).map_err(|e| {
         eprintln!("error: {e}");
         ExitCode::from(2)

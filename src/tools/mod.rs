@@ -10,6 +10,7 @@ pub(crate) mod infer;
 pub(crate) mod lsp;
 pub(crate) mod mocks;
 pub(crate) mod openapi;
+pub(crate) mod replay;
 pub(crate) mod routes;
 pub(crate) mod runs;
 pub(crate) mod scaffold;

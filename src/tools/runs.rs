@@ -416,3 +416,173 @@ pub(crate) fn export(store: &str, id: &str, files: &[std::path::PathBuf]) -> Exi
         }
     }
 }
+
+/// What became of one execution replayed.
+#[derive(serde::Serialize)]
+struct Replay {
+    id: String,
+    workflow: String,
+    /// `same`, `changed`, or `skipped` (and why).
+    verdict: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    why: Option<String>,
+    #[serde(flatten)]
+    difference: crate::tools::replay::Difference,
+}
+
+/// `wf runs replay`: see [`crate::tools::replay`]. Exit 1 when any execution changed.
+pub(crate) fn replay(
+    store: &str,
+    ids: &[String],
+    filter: Filter,
+    files: &[std::path::PathBuf],
+    format: Format,
+) -> ExitCode {
+    use crate::tools::replay::{compare, journaled, Difference, Replayed};
+    let db = match open(store) {
+        Ok(db) => db,
+        Err(code) => return code,
+    };
+    let loaded = match crate::tools::commands::load_checked(files) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let env = |name: &str| std::env::var(name).ok();
+    let router = crate::request::served::build_for_tests(loaded.program, &env, None);
+    // The executions: those named, or those the filter selects (oldest first).
+    let chosen: Result<Vec<RunView>, String> = if ids.is_empty() {
+        db.list(&filter).map(|mut l| {
+            l.reverse();
+            l
+        })
+    } else {
+        Ok(Vec::new())
+    };
+    let mut chosen = match chosen {
+        Ok(c) => c.into_iter().map(|r| r.id).collect::<Vec<_>>(),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    chosen.extend(ids.iter().cloned());
+    let mut results = Vec::new();
+    for id in &chosen {
+        let run = match db.show(id) {
+            Ok(Some(r)) => r,
+            Ok(None) => {
+                eprintln!("error: no execution {id} in {}", named(store));
+                return ExitCode::from(1);
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        let skipped = |why: String| Replay {
+            id: run.id.clone(),
+            workflow: run.workflow.clone(),
+            verdict: "skipped",
+            why: Some(why),
+            difference: Difference::default(),
+        };
+        let Some(served) = router.workflows().find(|s| *s.name == *run.workflow).cloned() else {
+            results.push(skipped(format!("workflow `{}` is not in the files given", run.workflow)));
+            continue;
+        };
+        let request = match &run.request {
+            Some(r) if crate::store::retry::kept_whole(Some(r)) => r.clone(),
+            _ => {
+                results.push(skipped("its request was not kept whole".into()));
+                continue;
+            }
+        };
+        if run.outcome == Some(Outcome::Rejected) || run.outcome == Some(Outcome::Duplicate) {
+            results.push(skipped(format!("it never ran ({})", status(&run))));
+            continue;
+        }
+        let key = crate::request::handle::ExecId(crate::store::key(&run.id) as u64);
+        let before = journaled(&run);
+        let mut steps = Replayed::new(run.steps.clone());
+        let answered = db.rt.block_on(async {
+            match crate::request::handle::frame_of_kept(&served, &request).await {
+                Err(why) => Err(why),
+                Ok(mut frame) => {
+                    let started = std::time::Instant::now();
+                    let budget = crate::request::eval::Budget::default();
+                    let (response, record) = crate::request::handle::execute(
+                        &served, &mut frame, key, started, &mut steps, budget,
+                    )
+                    .await;
+                    Ok((response.status().as_u16(), record.outcome))
+                }
+            }
+        });
+        let mut difference = Difference::default();
+        match answered {
+            Err(why) => {
+                difference.answer = Some((status(&run).to_string(), format!("400 (turned away: {why})")))
+            }
+            Ok((code, outcome)) => {
+                let (was, now) = if served.wf.mode == crate::lang::ast::Mode::Async {
+                    (
+                        run.outcome.map(|o| o.as_str().to_string()).unwrap_or_default(),
+                        outcome.as_str().to_string(),
+                    )
+                } else {
+                    (run.status.map(|s| s.to_string()).unwrap_or_default(), code.to_string())
+                };
+                if was != now {
+                    difference.answer = Some((was, now));
+                }
+            }
+        }
+        (difference.added, difference.removed) = compare(&before, &steps.asked);
+        let verdict = if difference.is_same() { "same" } else { "changed" };
+        results.push(Replay {
+            id: run.id.clone(),
+            workflow: run.workflow.clone(),
+            verdict,
+            why: None,
+            difference,
+        });
+    }
+    let count = |v: &str| results.iter().filter(|r| r.verdict == v).count();
+    let (same, changed, skipped) = (count("same"), count("changed"), count("skipped"));
+    if format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(&results).unwrap_or_default());
+    } else {
+        let mut out = String::new();
+        for r in &results {
+            let _ = writeln!(
+                out,
+                "{}  {:<20}  {}{}",
+                r.id,
+                r.workflow,
+                r.verdict,
+                r.why.as_ref().map(|w| format!(": {w}")).unwrap_or_default()
+            );
+            if let Some((was, now)) = &r.difference.answer {
+                let _ = writeln!(out, "    answer  {was} → {now}");
+            }
+            for e in &r.difference.added {
+                let _ = writeln!(out, "    + {e}");
+            }
+            for e in &r.difference.removed {
+                let _ = writeln!(out, "    - {e}");
+            }
+        }
+        let _ = writeln!(
+            out,
+            "{} replayed: {same} same, {changed} changed{}",
+            same + changed,
+            if skipped > 0 { format!(", {skipped} skipped") } else { String::new() }
+        );
+        print!("{out}");
+    }
+    if changed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}

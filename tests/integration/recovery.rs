@@ -546,3 +546,63 @@ fn runs_export_makes_a_delivery_a_test_that_passes_beside_its_workflow() {
     );
     assert_eq!(up.received().len(), 1, "the test called nothing");
 }
+
+#[test]
+fn runs_replay_says_what_a_change_would_have_done_to_the_traffic_kept_and_sends_nothing() {
+    let up = Upstream::start(|_, _| Reply::new(200, r#"{"ok":true}"#));
+    let source = |status: u16, extra: &str| {
+        format!(
+            r#"workflow orders {{
+  trigger webhook {{ path "/orders" }}
+  extract {{ amount = body "amount" as number required }}
+  let r = http POST "{url}" {{ json {{ amount: amount }} }}
+  {extra}
+  if amount > 100 {{
+    respond {status} json {{ big: true }}
+  }}
+  respond 200 json {{ big: false }}
+}}"#,
+            url = up.url("/ledger")
+        )
+    };
+    let server = serve(Dir::new(&[("orders.wf", &source(200, ""))]), &[]);
+    let store = store(&server);
+    let root = server.dir.path().to_path_buf();
+    let json = ("Content-Type", "application/json");
+    let small =
+        server.post("/orders", &[json], r#"{"amount": 5}"#).header("x-wf-execution").expect("id").to_string();
+    let big = server
+        .post("/orders", &[json], r#"{"amount": 500}"#)
+        .header("x-wf-execution")
+        .expect("id")
+        .to_string();
+    for id in [&small, &big] {
+        shown_when(&store, id, |s| s["steps"].as_array().is_some_and(|st| st.len() == 1));
+    }
+    let calls = up.received().len();
+    let replay = |files: &str| {
+        let out = std::process::Command::new(crate::common::wf_bin())
+            .args(["runs", "--store", &store, "replay", "--workflow", "orders", "--files", files])
+            .current_dir(&root)
+            .output()
+            .expect("replay");
+        (out.status.code(), crate::common::text(&out.stdout), crate::common::text(&out.stderr))
+    };
+    // The workflow as it is: the same answers, the same effects.
+    let (code, out, err) = replay("orders.wf");
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.ends_with("2 replayed: 2 same, 0 changed\n"), "{out}");
+    // A change: big orders answered 202, and a second call for every order.
+    std::fs::create_dir_all(root.join("next")).expect("dir");
+    let extra = format!(r#"http POST "{}" {{ json {{ amount: amount }} }}"#, up.url("/audit"));
+    std::fs::write(root.join("next/orders.wf"), source(202, &extra)).expect("write");
+    let (code, out, err) = replay("next/orders.wf");
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(out.contains(&format!("{big}  orders                changed")), "{out}");
+    assert!(out.contains("answer  200 → 202"), "{out}");
+    assert!(out.contains(&format!("+ http POST {}", up.url("/audit"))), "{out}");
+    assert!(out.ends_with("2 replayed: 0 same, 2 changed\n"), "{out}");
+    // Nothing was sent, nothing stored.
+    assert_eq!(up.received().len(), calls, "replay called nothing");
+    assert_eq!(runs(&store, &["--workflow", "orders"]).as_array().map_or(0, Vec::len), 2);
+}
