@@ -33,6 +33,22 @@ impl Db {
     fn retry(&self, id: &str, from_start: bool) -> Result<Retried, String> {
         self.rt.block_on(self.history.retry(id, from_start))
     }
+
+    /// Execution `id`, or the exit code after saying why there is none (1: not in the store, 2:
+    /// the store could not be read).
+    fn found(&self, id: &str, store: &str) -> Result<RunView, ExitCode> {
+        match self.show(id) {
+            Ok(Some(r)) => Ok(r),
+            Ok(None) => {
+                eprintln!("error: no execution {id} in {}", named(store));
+                Err(ExitCode::from(1))
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                Err(ExitCode::from(2))
+            }
+        }
+    }
 }
 
 fn is_postgres(store: &str) -> bool {
@@ -238,16 +254,9 @@ pub(crate) fn show(store: &str, id: &str, format: Format) -> ExitCode {
         Ok(db) => db,
         Err(code) => return code,
     };
-    let run = match db.show(id) {
-        Ok(Some(r)) => r,
-        Ok(None) => {
-            eprintln!("error: no execution {id} in {}", named(store));
-            return ExitCode::from(1);
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
+    let run = match db.found(id, store) {
+        Ok(r) => r,
+        Err(code) => return code,
     };
     if format == Format::Json {
         println!("{}", serde_json::to_string_pretty(&run).unwrap_or_default());
@@ -376,16 +385,9 @@ pub(crate) fn export(store: &str, id: &str, files: &[std::path::PathBuf]) -> Exi
         Ok(db) => db,
         Err(code) => return code,
     };
-    let run = match db.show(id) {
-        Ok(Some(r)) => r,
-        Ok(None) => {
-            eprintln!("error: no execution {id} in {}", named(store));
-            return ExitCode::from(1);
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
+    let run = match db.found(id, store) {
+        Ok(r) => r,
+        Err(code) => return code,
     };
     // Its workflow, for its `auth`; without it the test carries no credentials.
     let loaded = crate::lang::loader::load(files).ok();
@@ -468,16 +470,9 @@ pub(crate) fn replay(
     chosen.extend(ids.iter().cloned());
     let mut results = Vec::new();
     for id in &chosen {
-        let run = match db.show(id) {
-            Ok(Some(r)) => r,
-            Ok(None) => {
-                eprintln!("error: no execution {id} in {}", named(store));
-                return ExitCode::from(1);
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::from(2);
-            }
+        let run = match db.found(id, store) {
+            Ok(r) => r,
+            Err(code) => return code,
         };
         let skipped = |why: String| Replay {
             id: run.id.clone(),

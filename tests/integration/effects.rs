@@ -257,16 +257,7 @@ fn a_program_that_exits_ends_its_step_though_a_child_it_left_keeps_its_output_op
     assert_eq!((j["code"].as_i64(), j["stdout"].as_str()), (Some(0), Some("started\n")), "{j}");
     // What it left in its group is killed with it.
     let pid = std::fs::read_to_string(&pidfile).expect("pid file").trim().to_string();
-    let deadline = Instant::now() + Duration::from_secs(3);
-    loop {
-        let alive = std::process::Command::new("kill").args(["-0", &pid]).status().is_ok_and(|s| s.success());
-        let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z "));
-        if !alive || zombie {
-            break;
-        }
-        assert!(Instant::now() < deadline, "background child {pid} still running");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    gone_within_3s(&pid);
 }
 
 #[test]
@@ -283,16 +274,7 @@ fn a_timeout_kills_the_whole_process_group() {
     server.wait_log("timed out after 500ms");
     let pid = std::fs::read_to_string(&pidfile).expect("pid file").trim().to_string();
     // The grandchild (the `sleep`) was killed with its group: within a moment it is gone.
-    let deadline = Instant::now() + Duration::from_secs(3);
-    loop {
-        let alive = std::process::Command::new("kill").args(["-0", &pid]).status().is_ok_and(|s| s.success());
-        let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z "));
-        if !alive || zombie {
-            break;
-        }
-        assert!(Instant::now() < deadline, "grandchild {pid} still running");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    gone_within_3s(&pid);
 }
 
 #[test]
@@ -485,4 +467,18 @@ print("verified")
         crate::providers::hex(&crate::providers::openssl_hmac("sha256", b"gh-s3cret", &gh.body))
     );
     assert_eq!(gh.header("x-hub-signature-256"), Some(expected.as_str()));
+}
+
+/// Waits (at most 3 s) until process `pid` is gone (or a zombie nobody reaped yet).
+fn gone_within_3s(pid: &str) {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let alive = std::process::Command::new("kill").args(["-0", pid]).status().is_ok_and(|s| s.success());
+        let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z "));
+        if !alive || zombie {
+            return;
+        }
+        assert!(Instant::now() < deadline, "process {pid} still running");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

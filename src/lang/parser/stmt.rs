@@ -113,15 +113,7 @@ impl Builder<'_> {
                             Rule::e_timeout => self.child_duration(l).map(|d| HttpLine::Timeout(d, lspan)),
                             Rule::e_retry => self.child_count(l).map(|n| HttpLine::Retry(n, lspan)),
                             Rule::req_sign => {
-                                let mut provider = None;
-                                let mut secret = None;
-                                for x in l.into_inner() {
-                                    match x.as_rule() {
-                                        Rule::ident_any => provider = Some(self.ident(x)),
-                                        Rule::expr => secret = Some(self.expr(x)),
-                                        _ => {}
-                                    }
-                                }
+                                let (provider, secret) = self.sign_line(l);
                                 provider.zip(secret).map(|(provider, secret)| HttpLine::Sign {
                                     provider,
                                     secret,

@@ -114,15 +114,7 @@ impl Builder<'_> {
                                 }
                             }
                             Rule::req_sign => {
-                                let mut provider = None;
-                                let mut secret = None;
-                                for x in l.into_inner() {
-                                    match x.as_rule() {
-                                        Rule::ident_any => provider = Some(self.ident(x)),
-                                        Rule::expr => secret = Some(self.expr(x)),
-                                        _ => {}
-                                    }
-                                }
+                                let (provider, secret) = self.sign_line(l);
                                 if let (Some(provider), Some(secret)) = (provider, secret) {
                                     lines.push(RequestLine::Sign { provider, secret, span: lspan });
                                 }
@@ -140,5 +132,21 @@ impl Builder<'_> {
             }
         }
         Request { method, url, lines, has_block, span }
+    }
+}
+
+impl Builder<'_> {
+    /// `sign PROVIDER EXPR` (a test's request, an `http` call): the provider and the secret.
+    pub(super) fn sign_line(&mut self, l: Pair<Rule>) -> (Option<Ident>, Option<Expr>) {
+        let mut provider = None;
+        let mut secret = None;
+        for x in l.into_inner() {
+            match x.as_rule() {
+                Rule::ident_any => provider = Some(self.ident(x)),
+                Rule::expr => secret = Some(self.expr(x)),
+                _ => {}
+            }
+        }
+        (provider, secret)
     }
 }
