@@ -166,6 +166,8 @@ pub(crate) fn follow(store: &str, filter: &Filter, format: Format) -> ExitCode {
     // Executions already seen, with when they started: forgotten once older than what is looked at.
     let mut seen: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
     let mut from = crate::store::now_ms();
+    // What had ended before it started is not printed (what started after always is).
+    let started = from;
     let mut first = true;
     loop {
         // Started up to a minute before the last look: an execution that ran long ends late.
@@ -179,7 +181,7 @@ pub(crate) fn follow(store: &str, filter: &Filter, format: Format) -> ExitCode {
         };
         let mut out = String::new();
         for r in runs.iter().rev().filter(|r| r.state == crate::store::State::Ended) {
-            if seen.insert(r.id.clone(), r.started_ms).is_some() || first {
+            if seen.insert(r.id.clone(), r.started_ms).is_some() || (first && r.started_ms < started) {
                 continue;
             }
             match format {

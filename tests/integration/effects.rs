@@ -347,7 +347,9 @@ workflow other {{
     assert_eq!(server.post("/other", &[], "").status, 200);
     server.wait_log("the other ran");
     let waited = sent.elapsed();
-    assert!(waited < Duration::from_secs(1), "the other workflow's run waited {waited:?}");
+    // (It waited 20 s before: every worker held by a run waiting for the one place. Within a
+    // second here; the bound leaves room for a loaded machine.)
+    assert!(waited < Duration::from_secs(3), "the other workflow's run waited {waited:?}");
     // The slow ones still run one at a time, all of them.
     assert!(up.received().len() <= 2, "one at a time: {}", up.received().len());
 }
