@@ -66,8 +66,9 @@ impl Journaled {
     }
 }
 
-/// What the journal shows of a step's request: never headers, bodies or environment (they may
-/// hold secrets), and a URL, a program and its arguments with their secrets redacted.
+/// What the journal shows of a step's request: a URL and the body sent (its text up to 64 KiB,
+/// else its size), a program and its arguments, each with the workflow's secrets redacted; never
+/// headers or environment (they carry credentials).
 fn summary(served: &Served, s: &Step) -> (&'static str, Value) {
     let shown = |text: &str| {
         let mut text = text.to_string();
@@ -75,7 +76,16 @@ fn summary(served: &Served, s: &Step) -> (&'static str, Value) {
         text
     };
     match s {
-        Step::Http(h) => ("http", json!({"method": h.method.as_str(), "url": shown(&h.url)})),
+        Step::Http(h) if h.body.is_empty() => {
+            ("http", json!({"method": h.method.as_str(), "url": shown(&h.url)}))
+        }
+        Step::Http(h) if h.body.len() > crate::request::received::KEEP_BODY => {
+            ("http", json!({"method": h.method.as_str(), "url": shown(&h.url), "body_size": h.body.len()}))
+        }
+        Step::Http(h) => (
+            "http",
+            json!({"method": h.method.as_str(), "url": shown(&h.url), "body": shown(&String::from_utf8_lossy(&h.body))}),
+        ),
         Step::Run(r) => {
             let args: Vec<String> = r.args.iter().map(|a| shown(a)).collect();
             ("run", json!({"program": shown(&r.program), "args": args}))

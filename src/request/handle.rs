@@ -362,7 +362,7 @@ where
             return Box::pin(going.on(frame, head, &bytes, dedupe)).await;
         }
         let (response, mut record) = execute_now(s, &mut frame, id, started, limits.budget);
-        record.request = received(queue, served, head, &bytes, limits);
+        record.request = received(queue, served, head, &bytes, limits, &response);
         remembered(queue, s, id, None, response, record)
     }
 }
@@ -611,7 +611,7 @@ impl<'a> Going<'a> {
             .await;
             let Ok((response, record)) = ran else { return r.reject(Some(s), Rejection::Unfinished) };
             let mut record = record;
-            record.request = received(queue, served, head, bytes, limits);
+            record.request = received(queue, served, head, bytes, limits, &response);
             let handled = remembered(queue, s, id, dedupe, response, record);
             if let Some(c) = claimed {
                 c.keep();
@@ -621,7 +621,7 @@ impl<'a> Going<'a> {
         // Effects are awaited here, on this request's task: waiting holds no thread.
         let mut steps = queue.steps(id, served);
         let (response, mut record) = execute(s, &mut frame, id, started, steps.as_mut(), limits.budget).await;
-        record.request = received(queue, served, head, bytes, limits);
+        record.request = received(queue, served, head, bytes, limits, &response);
         let handled = remembered(queue, s, id, dedupe, response, record);
         if let Some(c) = claimed {
             c.keep();
@@ -817,17 +817,38 @@ fn received(
     head: Head<'_>,
     body: &Bytes,
     limits: &Limits,
+    answer: &Response<Full<Bytes>>,
 ) -> Option<Arc<crate::request::received::Received>> {
     if !queue.keeps_requests() {
         return None;
     }
-    Some(Arc::new(crate::request::received::Received::take(
+    let kept = crate::request::received::Received::take(
         (head.method, head.uri, head.headers),
         body,
         limits.keep_body,
         &limits.waiting_bodies,
         served,
-    )))
+    );
+    Some(Arc::new(kept.with_answer(answered(answer))))
+}
+
+/// An answer's status, headers (but its execution id) and body, as kept.
+pub(crate) fn answered(r: &Response<Full<Bytes>>) -> crate::request::received::Answered {
+    let headers = r
+        .headers()
+        .iter()
+        .filter(|(n, _)| **n != X_WF_EXECUTION)
+        .map(|(n, v)| (n.clone(), v.clone()))
+        .collect();
+    // A `Full` body is one frame, there at once.
+    let mut body = r.body().clone();
+    let waker = futures_util::task::noop_waker();
+    let mut cx = std::task::Context::from_waker(&waker);
+    let bytes = match hyper::body::Body::poll_frame(std::pin::Pin::new(&mut body), &mut cx) {
+        std::task::Poll::Ready(Some(Ok(frame))) => frame.into_data().unwrap_or_default(),
+        _ => Bytes::new(),
+    };
+    crate::request::received::Answered { status: r.status().as_u16(), headers, body: bytes }
 }
 
 /// With a `dedupe` key, keeps the answer a sync execution gave so duplicates get it again;

@@ -45,6 +45,9 @@ struct Kept<'a> {
     body_size: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     body_sha256: Option<String>,
+    /// A sync execution's answer: `{status, headers, body}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    answer: Option<serde_json::Value>,
 }
 
 /// A request's headers as the store shows them: credentials and signatures masked. Written
@@ -117,6 +120,33 @@ pub(crate) struct Received {
     served: Arc<Served>,
     /// Its share of the budget of bodies waiting for the writer, given back once written.
     _held: Option<OwnedReserved>,
+    /// What a sync execution answered (`wf runs replay` and `export` compare with it).
+    answer: Option<Answered>,
+}
+
+/// A sync execution's answer as kept: its status, headers and body (a body over `--keep-body`
+/// as its size).
+#[derive(Debug)]
+pub(crate) struct Answered {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(http::HeaderName, http::HeaderValue)>,
+    pub(crate) body: bytes::Bytes,
+}
+
+impl Answered {
+    fn to_json(&self, keep: usize) -> serde_json::Value {
+        let headers: serde_json::Map<String, serde_json::Value> = self
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned().into()))
+            .collect();
+        if self.body.len() > keep {
+            serde_json::json!({"status": self.status, "headers": headers, "body_size": self.body.len()})
+        } else {
+            let body = String::from_utf8_lossy(&self.body);
+            serde_json::json!({"status": self.status, "headers": headers, "body": body})
+        }
+    }
 }
 
 impl std::fmt::Debug for Received {
@@ -161,7 +191,13 @@ impl Received {
         if kept == Body::Whole {
             packed.extend_from_slice(body);
         }
-        Received { packed, body: kept, served: served.clone(), _held: held }
+        Received { packed, body: kept, served: served.clone(), _held: held, answer: None }
+    }
+
+    /// Keeps the answer given too.
+    pub(crate) fn with_answer(mut self, answer: Answered) -> Received {
+        self.answer = Some(answer);
+        self
     }
 
     /// The request as JSON text (see [`json`]).
@@ -183,7 +219,8 @@ impl Received {
         let headers = Headers::Packed(self.packed.get(start..at).unwrap_or_default());
         let body =
             if self.body == Body::Whole { Some(self.packed.get(at + 1..).unwrap_or_default()) } else { None };
-        render(method, target, headers, body, self.body, &self.served)
+        let answer = self.answer.as_ref().map(|a| a.to_json(KEEP_BODY));
+        render(method, target, headers, body, self.body, answer, &self.served)
     }
 }
 
@@ -204,6 +241,7 @@ pub(crate) fn json(
         Headers::Map(headers),
         Some(body).filter(|_| kept == Body::Whole),
         kept,
+        None,
         served,
     )
 }
@@ -214,6 +252,7 @@ fn render(
     headers: Headers<'_>,
     body: Option<&[u8]>,
     kept: Body,
+    answer: Option<serde_json::Value>,
     served: &Served,
 ) -> String {
     let text = body.map(|bytes| String::from_utf8_lossy(bytes).into_owned());
@@ -222,7 +261,7 @@ fn render(
         Body::Digest { size, sha256 } => (Some(size), Some(hex::encode(sha256))),
         Body::Size(size) => (Some(size), None),
     };
-    let kept = Kept { method, target, headers, body: text.as_deref(), body_size, body_sha256 };
+    let kept = Kept { method, target, headers, body: text.as_deref(), body_size, body_sha256, answer };
     // Serializing strings into text cannot fail.
     let mut text = serde_json::to_string(&kept).unwrap_or_else(|_| "{}".into());
     // The workflow's secrets and `env()` values, wherever they are: the target, any header, the

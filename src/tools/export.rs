@@ -1,8 +1,8 @@
 //! `wf runs export ID`: a kept execution as a `test` block that reproduces it under `wf test`:
 //! its request as received (headers that carried credentials or signatures left out, and the
 //! workflow's own `auth` written back as `secret(...)` references or a `sign` line), a `mock`
-//! for each effect its journal recorded, with the recorded result, and an `expect` for the
-//! status it answered. A body over [`INLINE`] bytes goes to a file beside the test, read with
+//! for each effect its journal recorded, with the recorded result, and `expect` lines for the
+//! status it answered and, for a sync execution, the body. A body over [`INLINE`] bytes goes to a file beside the test, read with
 //! `text file`. A real delivery becomes a regression test in one command.
 
 use crate::lang::ir::{AuthKind, Expr, Workflow};
@@ -124,6 +124,10 @@ pub(crate) fn test_block(
     out.push_str("  }\n");
     if let Some(status) = run.status {
         let _ = writeln!(out, "  expect status == {status}");
+    }
+    // A sync execution kept its answer's body: the test expects it too.
+    if let Some(text) = request.get("answer").and_then(|a| a.get("body")).and_then(Value::as_str) {
+        let _ = writeln!(out, "  expect text == {}", quote(text));
     }
     out.push_str("}\n");
     Ok((out, file))

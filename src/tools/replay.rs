@@ -53,7 +53,14 @@ impl Replayed {
 /// What the journal shows of a step's request (as `exec/journal.rs` keeps it, before redaction).
 fn target(s: &Step) -> (&'static str, Value) {
     match s {
-        Step::Http(h) => ("http", json!({"method": h.method.as_str(), "url": h.url})),
+        Step::Http(h) if h.body.is_empty() => ("http", json!({"method": h.method.as_str(), "url": h.url})),
+        Step::Http(h) if h.body.len() > crate::request::received::KEEP_BODY => {
+            ("http", json!({"method": h.method.as_str(), "url": h.url, "body_size": h.body.len()}))
+        }
+        Step::Http(h) => (
+            "http",
+            json!({"method": h.method.as_str(), "url": h.url, "body": String::from_utf8_lossy(&h.body)}),
+        ),
         Step::Run(r) => ("run", json!({"program": r.program, "args": r.args})),
         Step::Now => ("now", Value::Null),
         Step::Uuid => ("uuid", Value::Null),
@@ -71,7 +78,11 @@ impl Steps for Replayed {
             },
             _ => {
                 self.asked.push(Effect { n, kind: kind.to_string(), target: target.clone() });
-                let same = recorded.as_ref().is_some_and(|r| r.request.as_ref() == Some(&target));
+                // The same effect: the same kind, method and URL (or program and arguments) at the
+                // same step; a body sent otherwise is reported, the recorded answer still given.
+                let same = recorded
+                    .as_ref()
+                    .is_some_and(|r| r.request.as_ref().is_some_and(|t| same_target(t, &target)));
                 match recorded {
                     Some(r) if same && r.state == StepState::Finished => Ok(r.result.unwrap_or(Value::Null)),
                     Some(r) if same && r.state == StepState::Failed => {
@@ -88,6 +99,20 @@ impl Steps for Replayed {
     }
 }
 
+/// Whether two effects' targets name the same call: everything but the body.
+fn same_target(a: &Value, b: &Value) -> bool {
+    let strip = |v: &Value| match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(k, _)| *k != "body" && *k != "body_size")
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
+        other => other.clone(),
+    };
+    strip(a) == strip(b)
+}
+
 /// What changed between an execution as kept and as replayed.
 #[derive(Debug, Default, serde::Serialize)]
 pub(crate) struct Difference {
@@ -95,11 +120,20 @@ pub(crate) struct Difference {
     pub(crate) answer: Option<(String, String)>,
     pub(crate) added: Vec<String>,
     pub(crate) removed: Vec<String>,
+    /// Effects made to the same place with another body.
+    pub(crate) sent: Vec<String>,
+    /// The answer's parts that differ: `status`, a header, or a path of its JSON body (`body`
+    /// when it is not JSON), each with its value before and now.
+    pub(crate) answered: Vec<String>,
 }
 
 impl Difference {
     pub(crate) fn is_same(&self) -> bool {
-        self.answer.is_none() && self.added.is_empty() && self.removed.is_empty()
+        self.answer.is_none()
+            && self.added.is_empty()
+            && self.removed.is_empty()
+            && self.sent.is_empty()
+            && self.answered.is_empty()
     }
 }
 
@@ -113,8 +147,89 @@ pub(crate) fn journaled(run: &RunView) -> Vec<Effect> {
 }
 
 /// Compares the effects asked for with those recorded, step by step.
-pub(crate) fn compare(before: &[Effect], now: &[Effect]) -> (Vec<String>, Vec<String>) {
-    let added = now.iter().filter(|e| !before.contains(e)).map(Effect::shown).collect();
-    let removed = before.iter().filter(|e| !now.contains(e)).map(Effect::shown).collect();
-    (added, removed)
+pub(crate) fn compare(before: &[Effect], now: &[Effect]) -> (Vec<String>, Vec<String>, Vec<String>) {
+    let alike = |a: &Effect, b: &Effect| a.kind == b.kind && same_target(&a.target, &b.target);
+    let body = |e: &Effect| e.target.get("body").map_or_else(|| "(no body)".to_string(), |b| b.to_string());
+    let mut added = Vec::new();
+    let mut sent = Vec::new();
+    for e in now.iter().filter(|e| !before.contains(e)) {
+        match before.iter().find(|b| alike(b, e)) {
+            Some(b) => sent.push(format!("{}: body {} → {}", e.shown(), body(b), body(e))),
+            None => added.push(e.shown()),
+        }
+    }
+    let removed = before.iter().filter(|b| !now.iter().any(|e| alike(b, e))).map(Effect::shown).collect();
+    (added, removed, sent)
+}
+
+/// How the answer given now differs from the one kept (`{status, headers, body}`): headers by
+/// name, the body by JSON path when both are JSON (else as text). The status is compared apart.
+pub(crate) fn answer_diff(before: &Value, now: &crate::request::received::Answered) -> Vec<String> {
+    let mut out = Vec::new();
+    let ignored = |n: &str| matches!(n, "content-length" | "date" | "x-wf-execution");
+    let was: std::collections::BTreeMap<String, String> = before
+        .get("headers")
+        .and_then(Value::as_object)
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string())).collect())
+        .unwrap_or_default();
+    let is: std::collections::BTreeMap<String, String> = now
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .collect();
+    let names: std::collections::BTreeSet<&String> = was.keys().chain(is.keys()).collect();
+    for n in names.into_iter().filter(|n| !ignored(n)) {
+        let (a, b) = (was.get(n), is.get(n));
+        if a != b {
+            let show = |v: Option<&String>| v.map_or("(none)".to_string(), |v| format!("{v:?}"));
+            out.push(format!("header {n}: {} → {}", show(a), show(b)));
+        }
+    }
+    let Some(old) = before.get("body").and_then(Value::as_str) else { return out };
+    let new = String::from_utf8_lossy(&now.body);
+    match (serde_json::from_str::<Value>(old), serde_json::from_str::<Value>(&new)) {
+        (Ok(a), Ok(b)) => paths("json", &a, &b, &mut out),
+        _ if old != new => out.push(format!("body: {old:?} → {new:?}")),
+        _ => {}
+    }
+    out
+}
+
+/// The paths where two JSON values differ (at most 20 of them), with both values.
+fn paths(at: &str, a: &Value, b: &Value, out: &mut Vec<String>) {
+    if out.len() >= 20 || a == b {
+        return;
+    }
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            for k in keys {
+                let (va, vb) = (x.get(k).unwrap_or(&Value::Null), y.get(k).unwrap_or(&Value::Null));
+                paths(&format!("{at}.{k}"), va, vb, out);
+            }
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+            for (i, (va, vb)) in x.iter().zip(y).enumerate() {
+                paths(&format!("{at}[{i}]"), va, vb, out);
+            }
+        }
+        _ => out.push(format!("{at}: {a} → {b}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_bodies_differ_by_path() {
+        let mut out = Vec::new();
+        paths(
+            "json",
+            &json!({"ok": true, "n": [1, 2], "same": "x"}),
+            &json!({"ok": false, "n": [1, 3], "same": "x", "new": 1}),
+            &mut out,
+        );
+        assert_eq!(out, ["json.n[1]: 2 → 3", "json.new: null → 1", "json.ok: true → false"]);
+    }
 }

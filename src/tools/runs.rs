@@ -511,7 +511,11 @@ pub(crate) fn replay(
                         &served, &mut frame, key, started, &mut steps, budget,
                     )
                     .await;
-                    Ok((response.status().as_u16(), record.outcome))
+                    Ok((
+                        response.status().as_u16(),
+                        record.outcome,
+                        crate::request::handle::answered(&response),
+                    ))
                 }
             }
         });
@@ -520,7 +524,11 @@ pub(crate) fn replay(
             Err(why) => {
                 difference.answer = Some((status(&run).to_string(), format!("400 (turned away: {why})")))
             }
-            Ok((code, outcome)) => {
+            Ok((code, outcome, answer)) => {
+                // A sync execution kept its answer: its headers and body compared too.
+                if let Some(kept) = request.get("answer") {
+                    difference.answered = crate::tools::replay::answer_diff(kept, &answer);
+                }
                 let (was, now) = if served.wf.mode == crate::lang::ast::Mode::Async {
                     (
                         run.outcome.map(|o| o.as_str().to_string()).unwrap_or_default(),
@@ -534,7 +542,7 @@ pub(crate) fn replay(
                 }
             }
         }
-        (difference.added, difference.removed) = compare(&before, &steps.asked);
+        (difference.added, difference.removed, difference.sent) = compare(&before, &steps.asked);
         let verdict = if difference.is_same() { "same" } else { "changed" };
         results.push(Replay {
             id: run.id.clone(),
@@ -567,6 +575,12 @@ pub(crate) fn replay(
             }
             for e in &r.difference.removed {
                 let _ = writeln!(out, "    - {e}");
+            }
+            for e in &r.difference.sent {
+                let _ = writeln!(out, "    ~ {e}");
+            }
+            for a in &r.difference.answered {
+                let _ = writeln!(out, "    answer {a}");
             }
         }
         let _ = writeln!(

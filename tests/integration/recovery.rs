@@ -528,6 +528,7 @@ fn runs_export_makes_a_delivery_a_test_that_passes_beside_its_workflow() {
     assert!(block.contains(r#"sign github secret("GH_SECRET")"#), "{block}");
     assert!(block.contains("mock http POST") && block.contains("mock run \"echo\""), "{block}");
     assert!(block.contains(&format!("text file \"payloads/{id}.txt\"")), "{block}");
+    assert!(block.contains(r#"expect text == "{\"event\":\"issues\",\"number\":1347"#), "{block}");
     assert!(!block.contains("gh-live-secret"), "{block}");
     // Pasted beside its workflow, it passes: no network, no secret set (the test value signs).
     std::fs::write(root.join("issues_test.wf"), &block).expect("write");
@@ -550,22 +551,22 @@ fn runs_export_makes_a_delivery_a_test_that_passes_beside_its_workflow() {
 #[test]
 fn runs_replay_says_what_a_change_would_have_done_to_the_traffic_kept_and_sends_nothing() {
     let up = Upstream::start(|_, _| Reply::new(200, r#"{"ok":true}"#));
-    let source = |status: u16, extra: &str| {
+    let source = |status: u16, extra: &str, sent: &str, small: &str| {
         format!(
             r#"workflow orders {{
   trigger webhook {{ path "/orders" }}
   extract {{ amount = body "amount" as number required }}
-  let r = http POST "{url}" {{ json {{ amount: amount }} }}
+  let r = http POST "{url}" {{ json {{ {sent} }} }}
   {extra}
   if amount > 100 {{
     respond {status} json {{ big: true }}
   }}
-  respond 200 json {{ big: false }}
+  respond 200 json {{ {small} }}
 }}"#,
             url = up.url("/ledger")
         )
     };
-    let server = serve(Dir::new(&[("orders.wf", &source(200, ""))]), &[]);
+    let server = serve(Dir::new(&[("orders.wf", &source(200, "", "amount: amount", "big: false"))]), &[]);
     let store = store(&server);
     let root = server.dir.path().to_path_buf();
     let json = ("Content-Type", "application/json");
@@ -595,12 +596,19 @@ fn runs_replay_says_what_a_change_would_have_done_to_the_traffic_kept_and_sends_
     // A change: big orders answered 202, and a second call for every order.
     std::fs::create_dir_all(root.join("next")).expect("dir");
     let extra = format!(r#"http POST "{}" {{ json {{ amount: amount }} }}"#, up.url("/audit"));
-    std::fs::write(root.join("next/orders.wf"), source(202, &extra)).expect("write");
+    let next = source(202, &extra, "amount: amount, cents: amount * 100", "big: false, currency: \"EUR\"");
+    std::fs::write(root.join("next/orders.wf"), next).expect("write");
     let (code, out, err) = replay("next/orders.wf");
     assert_eq!(code, Some(1), "{out}{err}");
     assert!(out.contains(&format!("{big}  orders                changed")), "{out}");
     assert!(out.contains("answer  200 → 202"), "{out}");
     assert!(out.contains(&format!("+ http POST {}", up.url("/audit"))), "{out}");
+    // The call made to the same place with another body, and the answer's JSON by path.
+    assert!(
+        out.contains(&format!("~ http POST {}: body", up.url("/ledger"))) && out.contains("cents"),
+        "{out}"
+    );
+    assert!(out.contains(r#"answer json.currency: null → "EUR""#), "{out}");
     assert!(out.ends_with("2 replayed: 0 same, 2 changed\n"), "{out}");
     // Nothing was sent, nothing stored.
     assert_eq!(up.received().len(), calls, "replay called nothing");

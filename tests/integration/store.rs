@@ -810,7 +810,11 @@ fn rejected_requests_are_kept_only_the_newest_per_workflow_and_pruning_gives_spa
         assert!(Instant::now() < deadline, "{n} rejections kept");
         std::thread::sleep(Duration::from_millis(100));
     }
-    // Pruning gives the pages it frees back (the store is incrementally vacuumed).
+    // Pruning gives the pages it frees back (the store is incrementally vacuumed). The server is
+    // stopped first, its last batches written: nothing frees pages after the prune.
+    let mut server = server;
+    server.signal("TERM");
+    server.wait_exit();
     let out =
         crate::common::wf(&["runs", "--store", store.to_str().expect("utf8"), "prune", "--older-than", "0s"]);
     assert_eq!(out.status.code(), Some(0), "{}", crate::common::text(&out.stderr));
