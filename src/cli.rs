@@ -241,6 +241,11 @@ struct ServeArgs {
     /// size and SHA-256 (`wf runs show`).
     #[arg(long, default_value = "64KiB", value_parser = crate::serve::server::parse_size)]
     keep_body: usize,
+    /// Keep each sync execution's answer too (status, headers, body up to 64 KiB), for `wf runs
+    /// replay` to compare and `wf runs export` to expect; off by default (it costs the history
+    /// writer about a sixth more CPU per request).
+    #[arg(long)]
+    keep_answers: bool,
     /// Let workflows run programs (`run`); without it, a workflow with `run` is not served.
     #[arg(long)]
     allow_run: bool,
@@ -290,6 +295,7 @@ impl ServeArgs {
             secrets_dir: self.secrets_dir,
             max_body_memory: self.max_body_memory,
             keep_body: self.keep_body,
+            keep_answers: self.keep_answers,
             allow_run: self.allow_run,
             workers: self.workers.max(1),
             store: self.store,

@@ -45,6 +45,8 @@ pub struct Limits {
     pub budget: eval::Budget,
     /// `--keep-body`: the body a kept request keeps whole, at most.
     pub keep_body: usize,
+    /// `--keep-answers`: a sync execution keeps its answer with its request.
+    pub keep_answers: bool,
     /// The bodies of sync requests waiting to be written with their records.
     pub waiting_bodies: Arc<crate::request::body_memory::BodyMemory>,
 }
@@ -61,6 +63,7 @@ impl Default for Limits {
             body_memory: Arc::new(crate::request::body_memory::BodyMemory::new(MAX_BODY_MEMORY)),
             budget: eval::Budget::default(),
             keep_body: crate::request::received::KEEP_BODY,
+            keep_answers: false,
             waiting_bodies: Arc::new(crate::request::body_memory::BodyMemory::new(
                 crate::request::received::WAITING_BODIES,
             )),
@@ -829,7 +832,7 @@ fn received(
         &limits.waiting_bodies,
         served,
     );
-    Some(Arc::new(kept.with_answer(answered(answer))))
+    Some(Arc::new(if limits.keep_answers { kept.with_answer(answered(answer)) } else { kept }))
 }
 
 /// An answer's status, headers (but its execution id) and body, as kept.

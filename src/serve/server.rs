@@ -53,6 +53,8 @@ pub(crate) struct Options {
     pub max_body_memory: usize,
     /// `--keep-body`.
     pub keep_body: usize,
+    /// `--keep-answers`.
+    pub keep_answers: bool,
     /// `--allow-run`: workflows may run programs.
     pub allow_run: bool,
     /// `--workers N`: async executions run at once.
@@ -347,6 +349,7 @@ async fn run(opts: Options, router: Router) -> ExitCode {
             body_memory: Arc::new(crate::request::body_memory::BodyMemory::new(opts.max_body_memory)),
             budget: opts.budget,
             keep_body: opts.keep_body,
+            keep_answers: opts.keep_answers,
             waiting_bodies: Arc::new(crate::request::body_memory::BodyMemory::new(
                 crate::request::received::WAITING_BODIES,
             )),

@@ -499,7 +499,7 @@ fn runs_export_makes_a_delivery_a_test_that_passes_beside_its_workflow() {
     );
     let server = Server::start_with_store(
         Dir::new(&[("issues.wf", &wf)]),
-        &["--allow-run"],
+        &["--allow-run", "--keep-answers"],
         &[("GH_SECRET", "gh-live-secret")],
     );
     let store = store(&server);
@@ -566,7 +566,10 @@ fn runs_replay_says_what_a_change_would_have_done_to_the_traffic_kept_and_sends_
             url = up.url("/ledger")
         )
     };
-    let server = serve(Dir::new(&[("orders.wf", &source(200, "", "amount: amount", "big: false"))]), &[]);
+    let server = serve(
+        Dir::new(&[("orders.wf", &source(200, "", "amount: amount", "big: false"))]),
+        &["--keep-answers"],
+    );
     let store = store(&server);
     let root = server.dir.path().to_path_buf();
     let json = ("Content-Type", "application/json");
