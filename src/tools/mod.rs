@@ -7,7 +7,7 @@ pub(crate) mod export;
 pub mod fmt;
 pub(crate) mod graph;
 pub(crate) mod infer;
-pub(crate) mod lsp;
+pub mod lsp;
 pub(crate) mod mocks;
 pub(crate) mod openapi;
 pub(crate) mod replay;

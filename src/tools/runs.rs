@@ -421,13 +421,32 @@ pub(crate) fn export(store: &str, id: &str, files: &[std::path::PathBuf]) -> Exi
     }
 }
 
+/// What replaying an execution found.
+#[derive(Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Verdict {
+    Same,
+    Changed,
+    /// Not replayed (and why).
+    Skipped,
+}
+
+impl Verdict {
+    fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Same => "same",
+            Verdict::Changed => "changed",
+            Verdict::Skipped => "skipped",
+        }
+    }
+}
+
 /// What became of one execution replayed.
 #[derive(serde::Serialize)]
 struct Replay {
     id: String,
     workflow: String,
-    /// `same`, `changed`, or `skipped` (and why).
-    verdict: &'static str,
+    verdict: Verdict,
     #[serde(skip_serializing_if = "Option::is_none")]
     why: Option<String>,
     #[serde(flatten)]
@@ -479,7 +498,7 @@ pub(crate) fn replay(
         let skipped = |why: String| Replay {
             id: run.id.clone(),
             workflow: run.workflow.clone(),
-            verdict: "skipped",
+            verdict: Verdict::Skipped,
             why: Some(why),
             difference: Difference::default(),
         };
@@ -543,7 +562,7 @@ pub(crate) fn replay(
             }
         }
         (difference.added, difference.removed, difference.sent) = compare(&before, &steps.asked);
-        let verdict = if difference.is_same() { "same" } else { "changed" };
+        let verdict = if difference.is_same() { Verdict::Same } else { Verdict::Changed };
         results.push(Replay {
             id: run.id.clone(),
             workflow: run.workflow.clone(),
@@ -552,8 +571,8 @@ pub(crate) fn replay(
             difference,
         });
     }
-    let count = |v: &str| results.iter().filter(|r| r.verdict == v).count();
-    let (same, changed, skipped) = (count("same"), count("changed"), count("skipped"));
+    let count = |v: Verdict| results.iter().filter(|r| r.verdict == v).count();
+    let (same, changed, skipped) = (count(Verdict::Same), count(Verdict::Changed), count(Verdict::Skipped));
     if format == Format::Json {
         println!("{}", serde_json::to_string_pretty(&results).unwrap_or_default());
     } else {
@@ -564,7 +583,7 @@ pub(crate) fn replay(
                 "{}  {:<20}  {}{}",
                 r.id,
                 r.workflow,
-                r.verdict,
+                r.verdict.as_str(),
                 r.why.as_ref().map(|w| format!(": {w}")).unwrap_or_default()
             );
             if let Some((was, now)) = &r.difference.answer {

@@ -5,7 +5,7 @@
 
 mod analysis;
 mod position;
-mod transport;
+pub mod transport;
 
 pub(crate) use analysis::{CompletionKind, Document, Hover};
 

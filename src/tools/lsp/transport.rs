@@ -10,7 +10,7 @@ use std::io::{BufRead, Read, Write};
 use std::sync::{Arc, Mutex};
 
 /// The largest frame read: 64 MiB (a `.wf` file is a few kilobytes).
-pub(crate) const MAX_FRAME: usize = 64 << 20;
+pub const MAX_FRAME: usize = 64 << 20;
 
 /// Why reading frames stopped for good (none: the stream ended cleanly, between frames).
 pub(crate) type Fatal = Arc<Mutex<Option<String>>>;
@@ -78,7 +78,7 @@ fn parse_error(out: &mut dyn Write, why: &str) -> std::io::Result<()> {
 }
 
 /// Reads one frame's body; `None` at the end of the stream between frames.
-pub(crate) fn frame(input: &mut impl BufRead) -> Result<Option<Vec<u8>>, String> {
+pub fn frame(input: &mut impl BufRead) -> Result<Option<Vec<u8>>, String> {
     let mut size: Option<usize> = None;
     let mut line = Vec::new();
     let mut first = true;
