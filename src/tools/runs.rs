@@ -51,6 +51,11 @@ impl Db {
     }
 }
 
+/// Execution `id` of the store named, or the exit code after saying why there is none.
+fn one(store: &str, id: &str) -> Result<RunView, ExitCode> {
+    open(store)?.found(id, store)
+}
+
 fn is_postgres(store: &str) -> bool {
     store.starts_with("postgres://") || store.starts_with("postgresql://")
 }
@@ -252,11 +257,7 @@ pub(crate) fn retry_all(store: &str, filter: Filter, from_start: bool) -> ExitCo
 }
 
 pub(crate) fn show(store: &str, id: &str, format: Format) -> ExitCode {
-    let db = match open(store) {
-        Ok(db) => db,
-        Err(code) => return code,
-    };
-    let run = match db.found(id, store) {
+    let run = match one(store, id) {
         Ok(r) => r,
         Err(code) => return code,
     };
@@ -383,11 +384,7 @@ pub(crate) fn retry(store: &str, id: &str, from_start: bool) -> ExitCode {
 /// `wf runs export ID`: the test block on standard output; a large body written to
 /// `payloads/ID.txt` here, which the block reads (keep it beside the test).
 pub(crate) fn export(store: &str, id: &str, files: &[std::path::PathBuf]) -> ExitCode {
-    let db = match open(store) {
-        Ok(db) => db,
-        Err(code) => return code,
-    };
-    let run = match db.found(id, store) {
+    let run = match one(store, id) {
         Ok(r) => r,
         Err(code) => return code,
     };
