@@ -139,9 +139,9 @@ struct RunsArgs {
     /// Only executions started within this long (`1h`, `2d`).
     #[arg(long, global = true, value_parser = humantime::parse_duration)]
     since: Option<std::time::Duration>,
-    /// At most this many.
-    #[arg(long, default_value_t = 50)]
-    limit: usize,
+    /// At most this many (listing: 50; replay and retry: all the filter selects).
+    #[arg(long, global = true)]
+    limit: Option<usize>,
     /// Print executions as they end, until interrupted.
     #[arg(long)]
     follow: bool,
@@ -355,7 +355,8 @@ pub fn main() -> ExitCode {
                 since_ms: a.since.map(|d| {
                     crate::store::now_ms().saturating_sub(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
                 }),
-                limit: a.limit,
+                limit: a.limit.unwrap_or(if a.action.is_some() { usize::MAX } else { 50 }),
+                after: None,
             };
             match a.action {
                 None if a.follow => crate::tools::runs::follow(store, &filter, a.format),

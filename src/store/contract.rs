@@ -74,7 +74,10 @@ pub(crate) async fn contract(first: &dyn Store, store: &dyn Store) {
 
     store.ended(ended("00000000000000a1", "async", 1_000, "completed"));
     store.ended(ended("00000000000000b1", "sync", 3_000, "failed"));
-    store.ended(ended("00000000000000b2", "sync", 4_000, "responded"));
+    store.ended(Ended {
+        request: Some(received(b"{\"k\":2}", 1024)),
+        ..ended("00000000000000b2", "sync", 4_000, "responded")
+    });
     store.flush().await.expect("flush");
 
     let all = store.list(&Filter { limit: 50, ..Filter::default() }).await.expect("list");
@@ -109,6 +112,23 @@ pub(crate) async fn contract(first: &dyn Store, store: &dyn Store) {
         .await
         .expect("list");
     assert!(other.is_empty());
+    // Pages found by their key: one at a time, the same executions in the same order.
+    let mut paged = Vec::new();
+    let mut page = Filter { limit: 1, ..Filter::default() };
+    while let Some(last) = store.list(&page).await.expect("list").pop() {
+        page = page.next_page(&last);
+        paged.push(last.id);
+    }
+    assert_eq!(paged, ids);
+    // A page whole: each execution as `show` gives it, a sync one's request too.
+    let whole = store.whole(&Filter { limit: 50, ..Filter::default() }).await.expect("whole");
+    assert_eq!(whole.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ids);
+    for r in &whole {
+        let shown = store.show(&r.id).await.expect("show").expect("exists");
+        assert_eq!(serde_json::to_value(r).ok(), serde_json::to_value(&shown).ok(), "{}", r.id);
+    }
+    assert_eq!(whole[3].steps.len(), 3);
+    assert!(whole[0].request.is_some() || !store.keeps_requests(), "a kept request is read whole");
 
     let shown = store.show("00000000000000a1").await.expect("show").expect("exists");
     assert_eq!(

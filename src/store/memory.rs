@@ -319,6 +319,7 @@ impl History for Memory {
                     })
                 })
                 .filter(|x| x.view.started_ms >= filter.since_ms.unwrap_or(0))
+                .filter(|x| filter.is_after(x.view.started_ms, super::key(&x.view.id)))
                 .map(|x| x.view.clone())
                 .collect()
         });

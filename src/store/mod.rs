@@ -134,6 +134,27 @@ pub(crate) struct Filter {
     pub status: Option<Status>,
     pub since_ms: Option<i64>,
     pub limit: usize,
+    /// Only executions listed after this one (its start and id): the next page, found by its
+    /// key rather than counted, so a far page costs what the first does.
+    pub after: Option<(i64, String)>,
+}
+
+impl Filter {
+    /// The key of the page after `last` (the last execution of this page).
+    pub(crate) fn next_page(&self, last: &RunView) -> Filter {
+        Filter { after: Some((last.started_ms, last.id.clone())), ..self.clone() }
+    }
+
+    /// Whether an execution that started at `started_ms` with id key `id` comes after the
+    /// page's key (newest first: started earlier, or at once with a smaller id).
+    pub(crate) fn is_after(&self, started_ms: i64, id: i64) -> bool {
+        self.after.as_ref().is_none_or(|(ms, last)| (started_ms, id) < (*ms, key(last)))
+    }
+
+    /// The page's key as the stores' query parameters: start and id key, or the first page's.
+    pub(crate) fn after_keys(&self) -> (i64, i64) {
+        self.after.as_ref().map_or((i64::MAX, i64::MAX), |(ms, last)| (*ms, key(last)))
+    }
 }
 
 /// Resolves when what was written is durable (or could not be written).
@@ -178,6 +199,19 @@ pub(crate) trait History: Send + Sync {
     /// Marks a failed run to run again, keeping the steps that succeeded (all of them forgotten
     /// `from_start`; see [`retry`]); a `wf serve` on the store takes it.
     fn retry(&self, id: &str, from_start: bool) -> Reading<'_, retry::Retried>;
+    /// A page of executions whole (request, steps, logs), as `show` gives each: those `list`
+    /// gives for `filter`. `wf runs replay` reads them a page at a time.
+    fn whole(&self, filter: &Filter) -> Reading<'_, Vec<RunView>> {
+        let filter = filter.clone();
+        Box::pin(async move {
+            let page = self.list(&filter).await?;
+            let mut out = Vec::with_capacity(page.len());
+            for r in page {
+                out.extend(self.show(&r.id).await?);
+            }
+            Ok(out)
+        })
+    }
 }
 
 /// A store of runs, steps, dedupe keys and history: the SQLite store (and the stand-in that

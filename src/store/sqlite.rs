@@ -280,6 +280,10 @@ impl History for ReadOnly {
         self.now(|conn| show(conn, id))
     }
 
+    fn whole(&self, filter: &Filter) -> Reading<'_, Vec<RunView>> {
+        self.now(|conn| whole(conn, filter))
+    }
+
     fn prune(&self, before_ms: i64, batch: usize) -> Reading<'_, usize> {
         self.now(|conn| prune(conn, before_ms, batch))
     }
@@ -790,6 +794,11 @@ impl History for Sqlite {
         self.read(move |conn| show(conn, &id))
     }
 
+    fn whole(&self, filter: &Filter) -> Reading<'_, Vec<RunView>> {
+        let filter = filter.clone();
+        self.read(move |conn| whole(conn, &filter))
+    }
+
     fn prune(&self, before_ms: i64, batch: usize) -> Reading<'_, usize> {
         self.read(move |conn| prune(conn, before_ms, batch))
     }
@@ -984,11 +993,15 @@ fn list(conn: &Connection, f: &Filter) -> Result<Vec<RunView>, rusqlite::Error> 
     let mut stmt = conn.prepare(&format!(
         "SELECT {COLUMNS} FROM executions
          WHERE (?1 IS NULL OR workflow = ?1) AND (?2 IS NULL OR outcome = ?2 OR state = ?2) AND started_ms >= ?3
+           AND (started_ms < ?5 OR (started_ms = ?5 AND id < ?6))
          ORDER BY started_ms DESC, id DESC LIMIT ?4"
     ))?;
     let limit = i64::try_from(f.limit.max(1)).unwrap_or(i64::MAX);
-    let rows = stmt
-        .query_map(params![f.workflow, f.status.map(|s| s.as_str()), f.since_ms.unwrap_or(0), limit], view)?;
+    let (after_ms, after_id) = f.after_keys();
+    let rows = stmt.query_map(
+        params![f.workflow, f.status.map(|s| s.as_str()), f.since_ms.unwrap_or(0), limit, after_ms, after_id],
+        view,
+    )?;
     let mut all = rows.collect::<Result<Vec<_>, _>>()?;
     // The sync executions' history, kept apart, merged in.
     all.extend(history::list(conn, f)?);
@@ -1007,11 +1020,17 @@ fn show(conn: &Connection, id: &str) -> Result<Option<RunView>, rusqlite::Error>
         None => history::show(conn, id)?,
     };
     let Some(mut run) = found else { return Ok(None) };
-    let mut stmt = conn.prepare(
+    run.steps = steps(conn, key(id))?;
+    Ok(Some(run))
+}
+
+/// The journal of execution `id`.
+fn steps(conn: &Connection, id: i64) -> Result<Vec<StepView>, rusqlite::Error> {
+    let mut stmt = conn.prepare_cached(
         "SELECT n, kind, state, request, result, reason FROM steps WHERE execution = ?1 ORDER BY n",
     )?;
     let json = |t: Option<String>| t.and_then(|t| serde_json::from_str(&t).ok());
-    let rows = stmt.query_map(params![key(id)], |r| {
+    let rows = stmt.query_map(params![id], |r| {
         Ok(StepView {
             n: r.get(0)?,
             kind: r.get(1)?,
@@ -1021,8 +1040,18 @@ fn show(conn: &Connection, id: &str) -> Result<Option<RunView>, rusqlite::Error>
             reason: r.get(5)?,
         })
     })?;
-    run.steps = rows.collect::<Result<_, _>>()?;
-    Ok(Some(run))
+    rows.collect()
+}
+
+/// A page of executions whole: `list`'s, with their requests (the history's read a row at a
+/// time, not once per execution) and journals.
+fn whole(conn: &Connection, f: &Filter) -> Result<Vec<RunView>, rusqlite::Error> {
+    let mut page = list(conn, f)?;
+    history::requests(conn, &mut page)?;
+    for run in &mut page {
+        run.steps = steps(conn, key(&run.id))?;
+    }
+    Ok(page)
 }
 
 /// Deletes ended executions that started before `before_ms`: async runs (with their steps) a

@@ -102,6 +102,14 @@ impl History for Standby {
         }
     }
 
+    fn whole(&self, filter: &Filter) -> Reading<'_, Vec<RunView>> {
+        let filter = filter.clone();
+        match self.open.load_full() {
+            Some(s) => Box::pin(async move { s.whole(&filter).await }),
+            None => self.not_open(),
+        }
+    }
+
     fn retry(&self, id: &str, from_start: bool) -> Reading<'_, Retried> {
         let id = id.to_string();
         match self.open.load_full() {

@@ -450,7 +450,9 @@ struct Replay {
     difference: crate::tools::replay::Difference,
 }
 
-/// `wf runs replay`: see [`crate::tools::replay`]. Exit 1 when any execution changed.
+/// `wf runs replay`: see [`crate::tools::replay`]. Exit 1 when any execution changed. The
+/// executions are read a page at a time and each is printed as it is replayed, so memory stays
+/// bounded however many are replayed.
 pub(crate) fn replay(
     store: &str,
     ids: &[String],
@@ -458,7 +460,10 @@ pub(crate) fn replay(
     files: &[std::path::PathBuf],
     format: Format,
 ) -> ExitCode {
-    use crate::tools::replay::{compare, journaled, Difference, Replayed};
+    /// Executions read at once, at most; fewer when their requests are large.
+    const PAGE: usize = 256;
+    /// About how many bytes of kept requests a page holds.
+    const PAGE_BYTES: usize = 16 << 20;
     let db = match open(store) {
         Ok(db) => db,
         Err(code) => return code,
@@ -469,147 +474,181 @@ pub(crate) fn replay(
     };
     let env = |name: &str| std::env::var(name).ok();
     let router = crate::request::served::build_for_tests(loaded.program, &env, None);
-    // The executions: those named, or those the filter selects (oldest first).
-    let chosen: Result<Vec<RunView>, String> = if ids.is_empty() {
-        db.list(&filter).map(|mut l| {
-            l.reverse();
-            l
-        })
-    } else {
-        Ok(Vec::new())
-    };
-    let mut chosen = match chosen {
-        Ok(c) => c.into_iter().map(|r| r.id).collect::<Vec<_>>(),
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    chosen.extend(ids.iter().cloned());
-    let mut results = Vec::new();
-    for id in &chosen {
-        let run = match db.found(id, store) {
-            Ok(r) => r,
+    let mut out = Verdicts::new(format);
+    for id in ids {
+        match db.found(id, store) {
+            Ok(run) => out.add(replay_one(&db.rt, &router, &run)),
             Err(code) => return code,
-        };
-        let skipped = |why: String| Replay {
-            id: run.id.clone(),
-            workflow: run.workflow.clone(),
-            verdict: Verdict::Skipped,
-            why: Some(why),
-            difference: Difference::default(),
-        };
-        let Some(served) = router.workflows().find(|s| *s.name == *run.workflow).cloned() else {
-            results.push(skipped(format!("workflow `{}` is not in the files given", run.workflow)));
-            continue;
-        };
-        let request = match &run.request {
-            Some(r) if crate::store::retry::kept_whole(Some(r)) => r.clone(),
-            _ => {
-                results.push(skipped("its request was not kept whole".into()));
-                continue;
-            }
-        };
-        if run.outcome == Some(Outcome::Rejected) || run.outcome == Some(Outcome::Duplicate) {
-            results.push(skipped(format!("it never ran ({})", status(&run))));
-            continue;
         }
-        let key = crate::request::handle::ExecId(crate::store::key(&run.id) as u64);
-        let before = journaled(&run);
-        let mut steps = Replayed::new(run.steps.clone());
-        let answered = db.rt.block_on(async {
-            match crate::request::handle::frame_of_kept(&served, &request).await {
-                Err(why) => Err(why),
-                Ok(mut frame) => {
-                    let started = std::time::Instant::now();
-                    let budget = crate::request::eval::Budget::default();
-                    let (response, record) = crate::request::handle::execute(
-                        &served, &mut frame, key, started, &mut steps, budget,
-                    )
-                    .await;
-                    Ok((
-                        response.status().as_u16(),
-                        record.outcome,
-                        crate::request::handle::answered(&response),
-                    ))
-                }
-            }
-        });
-        let mut difference = Difference::default();
-        match answered {
-            Err(why) => {
-                difference.answer = Some((status(&run).to_string(), format!("400 (turned away: {why})")))
-            }
-            Ok((code, outcome, answer)) => {
-                // A sync execution kept its answer: its headers and body compared too.
-                if let Some(kept) = request.get("answer") {
-                    difference.answered = crate::tools::replay::answer_diff(kept, &answer);
-                }
-                let (was, now) = if served.wf.mode == crate::lang::ast::Mode::Async {
-                    (
-                        run.outcome.map(|o| o.as_str().to_string()).unwrap_or_default(),
-                        outcome.as_str().to_string(),
-                    )
-                } else {
-                    (run.status.map(|s| s.to_string()).unwrap_or_default(), code.to_string())
-                };
-                if was != now {
-                    difference.answer = Some((was, now));
-                }
-            }
-        }
-        (difference.added, difference.removed, difference.sent) = compare(&before, &steps.asked);
-        let verdict = if difference.is_same() { Verdict::Same } else { Verdict::Changed };
-        results.push(Replay {
-            id: run.id.clone(),
-            workflow: run.workflow.clone(),
-            verdict,
-            why: None,
-            difference,
-        });
     }
-    let count = |v: Verdict| results.iter().filter(|r| r.verdict == v).count();
-    let (same, changed, skipped) = (count(Verdict::Same), count(Verdict::Changed), count(Verdict::Skipped));
-    if format == Format::Json {
-        println!("{}", serde_json::to_string_pretty(&results).unwrap_or_default());
-    } else {
-        let mut out = String::new();
-        for r in &results {
-            let _ = writeln!(
-                out,
-                "{}  {:<20}  {}{}",
-                r.id,
-                r.workflow,
-                r.verdict.as_str(),
-                r.why.as_ref().map(|w| format!(": {w}")).unwrap_or_default()
-            );
+    // The executions the filter selects, newest first, a page at a time.
+    let mut left = if ids.is_empty() { filter.limit } else { 0 };
+    let mut page = Filter { limit: left.min(16), ..filter };
+    while left > 0 {
+        let runs = match db.rt.block_on(db.history.whole(&page)) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        for run in &runs {
+            out.add(replay_one(&db.rt, &router, run));
+        }
+        left = left.saturating_sub(runs.len());
+        // The next page holds about PAGE_BYTES of requests, as large as this page's were.
+        let bytes: usize = runs.iter().map(|r| r.request.as_ref().map_or(0, kept_size)).sum();
+        let size = (PAGE_BYTES / (bytes / runs.len().max(1)).max(1)).clamp(1, PAGE);
+        match runs.last() {
+            Some(last) => page = Filter { limit: left.min(size), ..page.next_page(last) },
+            None => break,
+        }
+    }
+    out.end()
+}
+
+/// About how many bytes a kept request holds: its body's and a little more.
+fn kept_size(request: &serde_json::Value) -> usize {
+    request.get("body").and_then(serde_json::Value::as_str).map_or(0, str::len) + 1024
+}
+
+/// Replays one kept execution through the workflows of `router`.
+fn replay_one(
+    rt: &tokio::runtime::Runtime,
+    router: &crate::request::served::Router,
+    run: &RunView,
+) -> Replay {
+    use crate::tools::replay::{compare, journaled, Difference, Replayed};
+    let skipped = |why: String| Replay {
+        id: run.id.clone(),
+        workflow: run.workflow.clone(),
+        verdict: Verdict::Skipped,
+        why: Some(why),
+        difference: Difference::default(),
+    };
+    let Some(served) = router.workflows().find(|s| *s.name == *run.workflow) else {
+        return skipped(format!("workflow `{}` is not in the files given", run.workflow));
+    };
+    let request = match &run.request {
+        Some(r) if crate::store::retry::kept_whole(Some(r)) => r,
+        _ => return skipped("its request was not kept whole".into()),
+    };
+    if run.outcome == Some(Outcome::Rejected) || run.outcome == Some(Outcome::Duplicate) {
+        return skipped(format!("it never ran ({})", status(run)));
+    }
+    let key = crate::request::handle::ExecId(crate::store::key(&run.id) as u64);
+    let before = journaled(run);
+    let mut steps = Replayed::new(run.steps.clone());
+    let answered = rt.block_on(async {
+        let mut frame = crate::request::handle::frame_of_kept(served, request).await?;
+        let started = std::time::Instant::now();
+        let budget = crate::request::eval::Budget::default();
+        let (response, record) =
+            crate::request::handle::execute(served, &mut frame, key, started, &mut steps, budget).await;
+        Ok::<_, String>((
+            response.status().as_u16(),
+            record.outcome,
+            crate::request::handle::answered(&response),
+        ))
+    });
+    let mut difference = Difference::default();
+    match answered {
+        Err(why) => difference.answer = Some((status(run).to_string(), format!("400 (turned away: {why})"))),
+        Ok((code, outcome, answer)) => {
+            // A sync execution kept its answer: its headers and body compared too.
+            if let Some(kept) = request.get("answer") {
+                difference.answered = crate::tools::replay::answer_diff(kept, &answer);
+            }
+            let (was, now) = if served.wf.mode == crate::lang::ast::Mode::Async {
+                (
+                    run.outcome.map(|o| o.as_str().to_string()).unwrap_or_default(),
+                    outcome.as_str().to_string(),
+                )
+            } else {
+                (run.status.map(|s| s.to_string()).unwrap_or_default(), code.to_string())
+            };
+            if was != now {
+                difference.answer = Some((was, now));
+            }
+        }
+    }
+    (difference.added, difference.removed, difference.sent) = compare(&before, &steps.asked);
+    let verdict = if difference.is_same() { Verdict::Same } else { Verdict::Changed };
+    Replay { id: run.id.clone(), workflow: run.workflow.clone(), verdict, why: None, difference }
+}
+
+/// Replays' verdicts, printed as each is found (JSON: one array, written as it grows), counted
+/// for the summary.
+struct Verdicts {
+    format: Format,
+    out: std::io::BufWriter<std::io::Stdout>,
+    same: usize,
+    changed: usize,
+    skipped: usize,
+}
+
+impl Verdicts {
+    fn new(format: Format) -> Verdicts {
+        Verdicts { format, out: std::io::BufWriter::new(std::io::stdout()), same: 0, changed: 0, skipped: 0 }
+    }
+
+    fn add(&mut self, r: Replay) {
+        use std::io::Write as _;
+        let first = self.same + self.changed + self.skipped == 0;
+        match r.verdict {
+            Verdict::Same => self.same += 1,
+            Verdict::Changed => self.changed += 1,
+            Verdict::Skipped => self.skipped += 1,
+        }
+        let mut text = String::new();
+        if self.format == Format::Json {
+            text.push_str(if first { "[\n" } else { ",\n" });
+            text.push_str(&serde_json::to_string_pretty(&r).unwrap_or_default());
+        } else {
+            let why = r.why.as_ref().map(|w| format!(": {w}")).unwrap_or_default();
+            let _ = writeln!(text, "{}  {:<20}  {}{why}", r.id, r.workflow, r.verdict.as_str());
             if let Some((was, now)) = &r.difference.answer {
-                let _ = writeln!(out, "    answer  {was} → {now}");
+                let _ = writeln!(text, "    answer  {was} → {now}");
             }
             for e in &r.difference.added {
-                let _ = writeln!(out, "    + {e}");
+                let _ = writeln!(text, "    + {e}");
             }
             for e in &r.difference.removed {
-                let _ = writeln!(out, "    - {e}");
+                let _ = writeln!(text, "    - {e}");
             }
             for e in &r.difference.sent {
-                let _ = writeln!(out, "    ~ {e}");
+                let _ = writeln!(text, "    ~ {e}");
             }
             for a in &r.difference.answered {
-                let _ = writeln!(out, "    answer {a}");
+                let _ = writeln!(text, "    answer {a}");
             }
         }
-        let _ = writeln!(
-            out,
-            "{} replayed: {same} same, {changed} changed{}",
-            same + changed,
-            if skipped > 0 { format!(", {skipped} skipped") } else { String::new() }
-        );
-        print!("{out}");
+        // A closed pipe ends nothing here: the summary and exit code still say what was found.
+        let _ = self.out.write_all(text.as_bytes());
     }
-    if changed > 0 {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
+
+    /// Prints the summary (JSON: closes the array); exit 1 when any execution changed.
+    fn end(mut self) -> ExitCode {
+        use std::io::Write as _;
+        let (same, changed, skipped) = (self.same, self.changed, self.skipped);
+        let text = if self.format == Format::Json {
+            if same + changed + skipped == 0 {
+                "[]\n".to_string()
+            } else {
+                "\n]\n".to_string()
+            }
+        } else {
+            format!(
+                "{} replayed: {same} same, {changed} changed{}\n",
+                same + changed,
+                if skipped > 0 { format!(", {skipped} skipped") } else { String::new() }
+            )
+        };
+        let _ = self.out.write_all(text.as_bytes()).and_then(|()| self.out.flush());
+        if changed > 0 {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        }
     }
 }

@@ -9,6 +9,7 @@ mod effects;
 mod faults;
 mod graph;
 mod hostile;
+mod looking_back;
 mod lsp;
 mod operability;
 mod payloads;

@@ -681,6 +681,14 @@ impl History for Postgres {
         })
     }
 
+    fn whole(&self, filter: &Filter) -> Reading<'_, Vec<RunView>> {
+        let filter = filter.clone();
+        Box::pin(async move {
+            let client = self.inner.client().await?;
+            reader::whole(&client, &filter).await
+        })
+    }
+
     fn show(&self, id: &str) -> Reading<'_, Option<RunView>> {
         let id = id.to_string();
         Box::pin(async move {

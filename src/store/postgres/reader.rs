@@ -29,15 +29,16 @@ pub(super) fn view(r: &Row) -> Result<RunView, String> {
 
 pub(super) async fn list(client: &tokio_postgres::Client, f: &Filter) -> Result<Vec<RunView>, String> {
     let limit = i64::try_from(f.limit.max(1)).unwrap_or(i64::MAX);
+    let (after_ms, after_id) = f.after_keys();
     let rows = client
         .query(
             &format!(
                 "SELECT {COLUMNS} FROM wf_executions
                  WHERE ($1::TEXT IS NULL OR workflow = $1) AND ($2::TEXT IS NULL OR outcome = $2 OR state = $2)
-                   AND started_ms >= $3
+                   AND started_ms >= $3 AND (started_ms, id) < ($5, $6)
                  ORDER BY started_ms DESC, id DESC LIMIT $4"
             ),
-            &[&f.workflow, &f.status.map(|s| s.as_str()), &f.since_ms.unwrap_or(0), &limit],
+            &[&f.workflow, &f.status.map(|s| s.as_str()), &f.since_ms.unwrap_or(0), &limit, &after_ms, &after_id],
         )
         .await
         .map_err(sql)?;
@@ -50,29 +51,44 @@ pub(super) async fn show(client: &tokio_postgres::Client, id: &str) -> Result<Op
         .await
         .map_err(sql)?;
     let Some(row) = found else { return Ok(None) };
-    let mut run = view(&row)?;
+    let mut run = [view(&row)?];
+    journals(client, &mut run).await?;
+    let [run] = run;
+    Ok(Some(run))
+}
+
+/// A page of executions whole: `list`'s, with their journals read in one query.
+pub(super) async fn whole(client: &tokio_postgres::Client, f: &Filter) -> Result<Vec<RunView>, String> {
+    let mut page = list(client, f).await?;
+    journals(client, &mut page).await?;
+    Ok(page)
+}
+
+/// Fills in the journals of `runs`.
+async fn journals(client: &tokio_postgres::Client, runs: &mut [RunView]) -> Result<(), String> {
+    let ids: Vec<i64> = runs.iter().map(|r| key(&r.id)).collect();
     let steps = client
         .query(
-            "SELECT n, kind, state, request, result, reason FROM wf_steps WHERE execution = $1 ORDER BY n",
-            &[&key(id)],
+            "SELECT execution, n, kind, state, request, result, reason FROM wf_steps
+             WHERE execution = ANY($1) ORDER BY execution, n",
+            &[&ids],
         )
         .await
         .map_err(sql)?;
+    let at: std::collections::HashMap<i64, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
     let json = |t: Option<String>| t.and_then(|t| serde_json::from_str(&t).ok());
-    run.steps = steps
-        .iter()
-        .map(|s| {
-            Ok(StepView {
-                n: u32::try_from(s.get::<_, i32>(0)).unwrap_or(0),
-                kind: s.get(1),
-                state: s.try_get(2).map_err(sql)?,
-                request: json(s.get(3)),
-                result: json(s.get(4)),
-                reason: s.get(5),
-            })
-        })
-        .collect::<Result<_, String>>()?;
-    Ok(Some(run))
+    for s in &steps {
+        let Some(run) = at.get(&s.get::<_, i64>(0)).and_then(|&i| runs.get_mut(i)) else { continue };
+        run.steps.push(StepView {
+            n: u32::try_from(s.get::<_, i32>(1)).unwrap_or(0),
+            kind: s.get(2),
+            state: s.try_get(3).map_err(sql)?,
+            request: json(s.get(4)),
+            result: json(s.get(5)),
+            reason: s.get(6),
+        });
+    }
+    Ok(())
 }
 
 pub(super) async fn prune(
@@ -143,6 +159,11 @@ impl History for Reader {
     fn show(&self, id: &str) -> Reading<'_, Option<RunView>> {
         let id = id.to_string();
         Box::pin(async move { show(&*self.client.lock().await, &id).await })
+    }
+
+    fn whole(&self, filter: &Filter) -> Reading<'_, Vec<RunView>> {
+        let filter = filter.clone();
+        Box::pin(async move { whole(&*self.client.lock().await, &filter).await })
     }
 
     fn prune(&self, before_ms: i64, batch: usize) -> Reading<'_, usize> {

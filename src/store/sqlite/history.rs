@@ -163,9 +163,12 @@ fn view(r: Stored) -> RunView {
 pub(super) fn list(conn: &Connection, f: &Filter) -> Result<Vec<RunView>, rusqlite::Error> {
     let limit = f.limit.max(1);
     let since = f.since_ms.unwrap_or(0);
-    let mut statement =
-        conn.prepare("SELECT last_ms, records FROM history WHERE last_ms >= ?1 ORDER BY last_ms DESC")?;
-    let mut rows = statement.query(params![since])?;
+    // A row whose first record started after the page's key holds none of the page.
+    let (after_ms, _) = f.after_keys();
+    let mut statement = conn.prepare(
+        "SELECT last_ms, records FROM history WHERE last_ms >= ?1 AND first_ms <= ?2 ORDER BY last_ms DESC",
+    )?;
+    let mut rows = statement.query(params![since, after_ms])?;
     let mut found: Vec<Stored> = Vec::new();
     while let Some(row) = rows.next()? {
         let last_ms: i64 = row.get(0)?;
@@ -177,6 +180,7 @@ pub(super) fn list(conn: &Connection, f: &Filter) -> Result<Vec<RunView>, rusqli
         let bytes: Vec<u8> = row.get(1)?;
         found.extend(records(&bytes).into_iter().filter(|r| {
             r.4 >= since
+                && f.is_after(r.4, r.0)
                 && f.workflow.as_ref().is_none_or(|w| *w == r.1)
                 && f.status.is_none_or(|s| s.as_str() == r.3 || s == Status::State(State::Ended))
         }));
@@ -193,21 +197,105 @@ pub(super) fn list(conn: &Connection, f: &Filter) -> Result<Vec<RunView>, rusqli
 /// The record of execution `id`, if the history has it.
 pub(super) fn show(conn: &Connection, id: &str) -> Result<Option<RunView>, rusqlite::Error> {
     let id = key(id);
-    let mut statement = conn.prepare("SELECT records, requests FROM history WHERE block = ?1")?;
+    let mut statement =
+        conn.prepare("SELECT rowid, records, requests IS NOT NULL FROM history WHERE block = ?1")?;
     let mut rows = statement.query(params![id >> BLOCK])?;
     while let Some(row) = rows.next()? {
-        let bytes: Vec<u8> = row.get(0)?;
+        let bytes: Vec<u8> = row.get(1)?;
         if let Some(r) = records(&bytes).into_iter().find(|r| r.0 == id) {
             let mut shown = view(r);
-            let requests: Option<Vec<u8>> = row.get(1)?;
-            shown.request = requests
-                .and_then(|b| postcard::from_bytes::<Requests>(&b).ok())
-                .and_then(|all| all.into_iter().find(|(of, _)| *of == id))
-                .and_then(|(_, text)| serde_json::from_str(&text).ok());
+            if row.get::<_, bool>(2)? {
+                read_requests(
+                    conn,
+                    row.get(0)?,
+                    |of| of == id,
+                    |_, text| {
+                        shown.request = serde_json::from_str(text).ok();
+                    },
+                )?;
+            }
             return Ok(Some(shown));
         }
     }
     Ok(None)
+}
+
+/// Fills in the requests of the sync executions among `runs` (those without one), reading from
+/// each row of their blocks only the requests wanted.
+pub(super) fn requests(conn: &Connection, runs: &mut [RunView]) -> Result<(), rusqlite::Error> {
+    let wanted: std::collections::HashMap<i64, usize> = runs
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.request.is_none() && r.mode == Mode::Sync)
+        .map(|(i, r)| (key(&r.id), i))
+        .collect();
+    let blocks: std::collections::BTreeSet<i64> = wanted.keys().map(|id| id >> BLOCK).collect();
+    let mut statement =
+        conn.prepare_cached("SELECT rowid FROM history WHERE block = ?1 AND requests IS NOT NULL")?;
+    for block in blocks {
+        let rows: Vec<i64> = statement.query_map(params![block], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        for rowid in rows {
+            read_requests(
+                conn,
+                rowid,
+                |id| wanted.contains_key(&id),
+                |id, text| {
+                    if let Some(run) = wanted.get(&id).and_then(|&i| runs.get_mut(i)) {
+                        run.request = serde_json::from_str(text).ok();
+                    }
+                },
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Reads the requests row `rowid` keeps (postcard's form of [`Requests`]: a count, then each
+/// id as a zigzag varint and text as a varint length and bytes) a piece at a time, giving
+/// `found` those `wanted` says to read and skipping the others: a row holding many large
+/// requests costs only the ones read. A damaged row gives what came before the damage.
+fn read_requests(
+    conn: &Connection,
+    rowid: i64,
+    wanted: impl Fn(i64) -> bool,
+    mut found: impl FnMut(i64, &str),
+) -> Result<(), rusqlite::Error> {
+    use std::io::Read;
+    fn varint(r: &mut impl Read) -> Option<u64> {
+        let mut value = 0u64;
+        for shift in (0..64).step_by(7) {
+            let mut byte = [0u8];
+            r.read_exact(&mut byte).ok()?;
+            value |= u64::from(byte[0] & 0x7f) << shift;
+            if byte[0] & 0x80 == 0 {
+                return Some(value);
+            }
+        }
+        None
+    }
+    let blob = conn.blob_open(rusqlite::MAIN_DB, c"history", c"requests", rowid, true)?;
+    let size = blob.len() as u64;
+    let mut r = std::io::BufReader::with_capacity(8 << 10, blob);
+    let Some(count) = varint(&mut r) else { return Ok(()) };
+    for _ in 0..count {
+        let (Some(zigzag), Some(len)) = (varint(&mut r), varint(&mut r)) else { break };
+        let id = ((zigzag >> 1) as i64) ^ -((zigzag & 1) as i64);
+        if len > size {
+            break;
+        }
+        if wanted(id) {
+            let mut text = vec![0u8; len as usize];
+            if r.read_exact(&mut text).is_err() {
+                break;
+            }
+            if let Ok(text) = std::str::from_utf8(&text) {
+                found(id, text);
+            }
+        } else if r.seek_relative(len as i64).is_err() {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// A row looked at by `prune`: rowid, last_ms, count, records, stepped, requests.

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Replaying stored traffic: fills a SQLite store with N executions of examples/payment.wf (wrk
+# against `wf serve`, requests kept whole), then times `wf runs replay --since 7d` of all of them
+# against the same file and prints executions per second and the replay's peak memory.
+#
+# usage: benches/replay.sh [--runs 100000]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=100000
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --runs) RUNS=$2; shift 2 ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+done
+command -v wrk >/dev/null || { echo "replay.sh needs wrk (apt-get install wrk)" >&2; exit 2; }
+cargo build --release --quiet --bin wf
+WF=$PWD/target/release/wf
+TMP=$(mktemp -d)
+SERVER=
+trap '[ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null; rm -rf "$TMP"' EXIT
+export PSP_PASSWORD=bench-secret
+STORE=$TMP/state.db
+"$WF" serve examples/payment.wf --listen 127.0.0.1:0 --store "$STORE" >"$TMP/out" 2>"$TMP/log" &
+SERVER=$!
+for _ in $(seq 100); do grep -q listening "$TMP/out" 2>/dev/null && break; sleep 0.1; done
+ADDR=$(sed -n 's|listening on http://||p' "$TMP/out" | head -1)
+AUTH=$(printf 'psp:%s' "$PSP_PASSWORD" | base64)
+# wrk sends RUNS requests (each with its own order and request id), then says so in a file.
+cat >"$TMP/fill.lua" <<LUA
+wrk.method = "POST"
+wrk.body   = '{"data":{"status":"paid","amount":12.5,"currency":"EUR"}}'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Basic $AUTH"
+local sent, answered = 0, 0
+request = function()
+  sent = sent + 1
+  wrk.headers["X-Request-Id"] = "r-" .. sent
+  return wrk.format(nil, "/hooks/payment?order=" .. sent)
+end
+response = function()
+  answered = answered + 1
+  if answered == $RUNS then
+    io.open("$TMP/filled", "w"):close()
+    wrk.thread:stop()
+  end
+end
+LUA
+wrk -t1 -c8 -d600s -s "$TMP/fill.lua" "http://$ADDR" >/dev/null &
+WRK=$!
+while [ ! -e "$TMP/filled" ] && kill -0 "$WRK" 2>/dev/null; do sleep 0.2; done
+kill "$WRK" 2>/dev/null || true
+wait "$WRK" 2>/dev/null || true
+kill -TERM "$SERVER"; wait "$SERVER" || true; SERVER=
+STORED=$("$WF" runs --store "$STORE" --limit 10000000 --format json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+echo "stored: $STORED executions of examples/payment.wf ($(du -h "$STORE" | cut -f1))"
+/usr/bin/time -f '%e %M' -o "$TMP/time" "$WF" runs replay --store "$STORE" --since 7d --limit 10000000 \
+  --files examples/payment.wf >"$TMP/replayed" || true
+read -r SECONDS_TAKEN PEAK_KB <"$TMP/time"
+tail -1 "$TMP/replayed"
+python3 - "$STORED" "$SECONDS_TAKEN" "$PEAK_KB" <<'PY'
+import sys
+n, s, kb = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
+print(f"replay: {n} executions in {s:.2f} s = {n / s:,.0f} executions/s, peak memory {kb / 1024:.0f} MiB")
+PY

@@ -1,0 +1,277 @@
+//! Looking back through the real binary: `wf runs retry --status failed` and `--follow`, a
+//! delivery exported as a test, and `wf runs replay` of the traffic kept against a change.
+
+use crate::common::{Dir, Reply, Server, Upstream};
+use crate::recovery::{runs, serve, shown_when, store};
+use std::time::{Duration, Instant};
+
+#[test]
+fn runs_retry_by_status_marks_every_failed_execution_and_follow_prints_them_as_they_end() {
+    use std::io::BufRead as _;
+    let wf = r#"workflow flaky {
+  trigger webhook { path "/flaky" mode async }
+  log "ran"
+  fail "always"
+}
+workflow fine {
+  trigger webhook { path "/fine" }
+  respond 200 text "ok"
+}"#;
+    let server = serve(Dir::new(&[("flaky.wf", wf)]), &[]);
+    let store = store(&server);
+    // Follows the store from now on, as JSON lines.
+    let mut follow = std::process::Command::new(crate::common::wf_bin())
+        .args(["runs", "--store", &store, "--follow", "--format", "json"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("wf runs --follow");
+    // Read on a thread of its own, so that a missing line fails the test instead of hanging it.
+    let (tx, lines) = std::sync::mpsc::channel::<String>();
+    let stdout = follow.stdout.take().expect("stdout");
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(700));
+    let ids: Vec<String> = (0..3)
+        .map(|_| server.post("/flaky", &[], "").header("x-wf-execution").expect("id").to_string())
+        .collect();
+    assert_eq!(server.post("/fine", &[], "").status, 200);
+    for id in &ids {
+        shown_when(&store, id, |s| s["outcome"] == "failed");
+    }
+    // Without an id, `--status failed` is required.
+    let out = crate::common::wf(&["runs", "--store", &store, "retry"]);
+    assert_eq!(out.status.code(), Some(2), "{}", crate::common::text(&out.stderr));
+    let out =
+        crate::common::wf(&["runs", "--store", &store, "retry", "--status", "failed", "--workflow", "flaky"]);
+    assert_eq!(out.status.code(), Some(0), "{}", crate::common::text(&out.stderr));
+    assert!(
+        crate::common::text(&out.stdout).starts_with("3 failed execution(s) will run again"),
+        "{}",
+        crate::common::text(&out.stdout)
+    );
+    // Each runs again (and fails again): its log line twice.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.log().matches("ran").count() < 6 {
+        assert!(Instant::now() < deadline, "{}", server.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // `--follow` printed each execution once, as it ended: the three and the sync one.
+    let printed: Vec<serde_json::Value> = (0..4)
+        .map(|_| lines.recv_timeout(Duration::from_secs(10)).expect("a line"))
+        .map(|l| serde_json::from_str(&l).expect("JSON"))
+        .collect();
+    let _ = follow.kill();
+    let _ = follow.wait();
+    let of = |id: &str| printed.iter().filter(|p| p["id"] == id).count();
+    for id in &ids {
+        assert!(of(id) >= 1, "{id} not followed: {printed:?}");
+    }
+    assert!(printed.iter().any(|p| p["workflow"] == "fine"), "{printed:?}");
+}
+
+#[test]
+fn runs_export_makes_a_delivery_a_test_that_passes_beside_its_workflow() {
+    let up = Upstream::start(|_, _| Reply::new(201, r#"{"queued":true}"#));
+    let wf = format!(
+        r#"workflow issues {{
+  trigger webhook {{
+    path "/issues"
+    auth github secret("GH_SECRET")
+  }}
+  extract {{
+    event  = header "X-GitHub-Event" required
+    number = body "issue.number" as integer
+  }}
+  let ticket = http POST "{}" {{ json {{ number: number }} }}
+  let stamp = run "echo" ["${{event}}"]
+  respond 200 json {{ event: event, number: number, queued: ticket.json.queued, said: stamp.stdout }}
+}}"#,
+        up.url("/tickets")
+    );
+    let server = Server::start_with_store(
+        Dir::new(&[("issues.wf", &wf)]),
+        &["--allow-run", "--keep-answers"],
+        &[("GH_SECRET", "gh-live-secret")],
+    );
+    let store = store(&server);
+    let root = server.dir.path().to_path_buf();
+    // A real delivery, signed as GitHub signs it, with a body large enough to go to a file.
+    let body = format!(r#"{{"action":"opened","issue":{{"number":1347,"body":"{}"}}}}"#, "x".repeat(3000));
+    let sig = format!(
+        "sha256={}",
+        crate::providers::hex(&crate::providers::openssl_hmac("sha256", b"gh-live-secret", body.as_bytes()))
+    );
+    let r = server.post(
+        "/issues",
+        &[("X-GitHub-Event", "issues"), ("X-Hub-Signature-256", &sig), ("Content-Type", "application/json")],
+        &body,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let id = r.header("x-wf-execution").expect("id").to_string();
+    shown_when(&store, &id, |s| s["steps"].as_array().is_some_and(|st| st.len() == 2));
+    let out = std::process::Command::new(crate::common::wf_bin())
+        .args(["runs", "--store", &store, "export", &id, "--files", "issues.wf"])
+        .current_dir(&root)
+        .output()
+        .expect("export");
+    let block = crate::common::text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", crate::common::text(&out.stderr));
+    assert!(block.contains(r#"sign github secret("GH_SECRET")"#), "{block}");
+    assert!(block.contains("mock http POST") && block.contains("mock run \"echo\""), "{block}");
+    assert!(block.contains(&format!("text file \"payloads/{id}.txt\"")), "{block}");
+    assert!(block.contains(r#"expect text == "{\"event\":\"issues\",\"number\":1347"#), "{block}");
+    assert!(!block.contains("gh-live-secret"), "{block}");
+    // Pasted beside its workflow, it passes: no network, no secret set (the test value signs).
+    std::fs::write(root.join("issues_test.wf"), &block).expect("write");
+    let out = std::process::Command::new(crate::common::wf_bin())
+        .args(["test", "issues.wf", "issues_test.wf"])
+        .current_dir(&root)
+        .env_remove("GH_SECRET")
+        .output()
+        .expect("wf test");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        crate::common::text(&out.stdout),
+        crate::common::text(&out.stderr)
+    );
+    assert_eq!(up.received().len(), 1, "the test called nothing");
+}
+
+#[test]
+fn runs_replay_says_what_a_change_would_have_done_to_the_traffic_kept_and_sends_nothing() {
+    let up = Upstream::start(|_, _| Reply::new(200, r#"{"ok":true}"#));
+    let source = |status: u16, extra: &str, sent: &str, small: &str| {
+        format!(
+            r#"workflow orders {{
+  trigger webhook {{ path "/orders" }}
+  extract {{ amount = body "amount" as number required }}
+  let r = http POST "{url}" {{ json {{ {sent} }} }}
+  {extra}
+  if amount > 100 {{
+    respond {status} json {{ big: true }}
+  }}
+  respond 200 json {{ {small} }}
+}}"#,
+            url = up.url("/ledger")
+        )
+    };
+    let server = serve(
+        Dir::new(&[("orders.wf", &source(200, "", "amount: amount", "big: false"))]),
+        &["--keep-answers"],
+    );
+    let store = store(&server);
+    let root = server.dir.path().to_path_buf();
+    let json = ("Content-Type", "application/json");
+    let small =
+        server.post("/orders", &[json], r#"{"amount": 5}"#).header("x-wf-execution").expect("id").to_string();
+    let big = server
+        .post("/orders", &[json], r#"{"amount": 500}"#)
+        .header("x-wf-execution")
+        .expect("id")
+        .to_string();
+    for id in [&small, &big] {
+        shown_when(&store, id, |s| s["steps"].as_array().is_some_and(|st| st.len() == 1));
+    }
+    let calls = up.received().len();
+    let replay = |files: &str| {
+        let out = std::process::Command::new(crate::common::wf_bin())
+            .args(["runs", "--store", &store, "replay", "--workflow", "orders", "--files", files])
+            .current_dir(&root)
+            .output()
+            .expect("replay");
+        (out.status.code(), crate::common::text(&out.stdout), crate::common::text(&out.stderr))
+    };
+    // The workflow as it is: the same answers, the same effects.
+    let (code, out, err) = replay("orders.wf");
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.ends_with("2 replayed: 2 same, 0 changed\n"), "{out}");
+    // A change: big orders answered 202, and a second call for every order.
+    std::fs::create_dir_all(root.join("next")).expect("dir");
+    let extra = format!(r#"http POST "{}" {{ json {{ amount: amount }} }}"#, up.url("/audit"));
+    let next = source(202, &extra, "amount: amount, cents: amount * 100", "big: false, currency: \"EUR\"");
+    std::fs::write(root.join("next/orders.wf"), next).expect("write");
+    let (code, out, err) = replay("next/orders.wf");
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(out.contains(&format!("{big}  orders                changed")), "{out}");
+    assert!(out.contains("answer  200 → 202"), "{out}");
+    assert!(out.contains(&format!("+ http POST {}", up.url("/audit"))), "{out}");
+    // The call made to the same place with another body, and the answer's JSON by path.
+    assert!(
+        out.contains(&format!("~ http POST {}: body", up.url("/ledger"))) && out.contains("cents"),
+        "{out}"
+    );
+    assert!(out.contains(r#"answer json.currency: null → "EUR""#), "{out}");
+    assert!(out.ends_with("2 replayed: 0 same, 2 changed\n"), "{out}");
+    // Nothing was sent, nothing stored.
+    assert_eq!(up.received().len(), calls, "replay called nothing");
+    assert_eq!(runs(&store, &["--workflow", "orders"]).as_array().map_or(0, Vec::len), 2);
+}
+
+/// The peak memory (kB) of process `pid` as last seen, polled until it exits.
+fn peak_while_running(child: &mut std::process::Child) -> u64 {
+    let status = format!("/proc/{}/status", child.id());
+    let mut peak = 0;
+    while child.try_wait().expect("wait").is_none() {
+        if let Ok(text) = std::fs::read_to_string(&status) {
+            let hwm = text.lines().find_map(|l| l.strip_prefix("VmHWM:"));
+            if let Some(kb) = hwm.and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()) {
+                peak = kb;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    peak
+}
+
+#[test]
+fn runs_replay_reads_large_requests_a_page_at_a_time_in_bounded_memory() {
+    let wf = r#"workflow big {
+  trigger webhook { path "/big" }
+  extract { n = header "X-N" }
+  respond 200 json { n: n }
+}"#;
+    let server = serve(Dir::new(&[("big.wf", wf)]), &["--keep-body", "2MiB", "--max-body", "2MiB"]);
+    let store = store(&server);
+    // 120 executions with a 1 MiB body each: 120 MiB of requests kept.
+    const COUNT: usize = 120;
+    let body = "b".repeat(1 << 20);
+    // In bursts of 30, each written before the next: requests that wait for the store's writer
+    // longer than their share of memory allows are kept as their digest.
+    for burst in 0..COUNT / 30 {
+        let mut last = String::new();
+        for n in burst * 30..(burst + 1) * 30 {
+            let answer =
+                server.post("/big", &[("X-N", &n.to_string()), ("Content-Type", "text/plain")], &body);
+            assert_eq!(answer.status, 200);
+            last = answer.header("x-wf-execution").expect("id").to_string();
+        }
+        shown_when(&store, &last, |s| s["request"]["body"].as_str().is_some_and(|b| b.len() == 1 << 20));
+    }
+    let mut replay = std::process::Command::new(crate::common::wf_bin())
+        .args(["runs", "--store", &store, "replay", "--since", "1h", "--files", "big.wf"])
+        .current_dir(server.dir.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("replay");
+    let out = std::thread::spawn({
+        let mut stdout = replay.stdout.take().expect("stdout");
+        move || {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut stdout, &mut text).expect("read");
+            text
+        }
+    });
+    let peak_kb = peak_while_running(&mut replay);
+    let out = out.join().expect("output");
+    assert!(out.ends_with(&format!("{COUNT} replayed: {COUNT} same, 0 changed\n")), "{out}");
+    eprintln!("replay of {COUNT} MiB of requests: peak memory {peak_kb} kB");
+    // Read whole, the requests alone would hold 120 MiB; a page at a time, a few dozen.
+    assert!(peak_kb > 0 && peak_kb < 64 * 1024, "replay's peak memory: {peak_kb} kB");
+}
