@@ -415,6 +415,28 @@ pub struct Request {
     pub span: Span,
 }
 
+/// How a test request's body file is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileBody {
+    /// `json file`: JSON, sent as `application/json`.
+    Json,
+    /// `text file`: UTF-8 text, sent as `text/plain`.
+    Text,
+    /// `bytes file`: any bytes, sent as they are (`application/octet-stream` unless a
+    /// `content_type` line or header says otherwise).
+    Bytes,
+}
+
+impl FileBody {
+    pub fn word(self) -> &'static str {
+        match self {
+            FileBody::Json => "json",
+            FileBody::Text => "text",
+            FileBody::Bytes => "bytes",
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub enum RequestLine {
     Auth {
@@ -429,10 +451,10 @@ pub enum RequestLine {
     },
     Json(Expr, Span),
     Text(Expr, Span),
-    /// `json file "PATH"` / `text file "PATH"` (`json` true): the body read from a file, the
-    /// path relative to the `.wf` file's folder.
+    /// `json file "PATH"` / `text file "PATH"` / `bytes file "PATH"`: the body read from a
+    /// file, the path relative to the `.wf` file's folder.
     File {
-        json: bool,
+        kind: FileBody,
         path: Str,
         span: Span,
     },

@@ -499,6 +499,8 @@ pub enum RequestLine {
     Json(Expr),
     /// `text EXPR`: the body, with `content-type: text/plain; charset=utf-8`.
     Text(Expr),
+    /// `bytes file "PATH"`: the file's bytes, read when the test was checked.
+    Bytes(Vec<u8>),
     /// `content_type "..."`: overrides the body's content type.
     ContentType(String),
     /// `form EXPR`: the body, form-urlencoded.
@@ -680,7 +682,7 @@ impl TestCase {
                 | RequestLine::Text(e)
                 | RequestLine::Form(e)
                 | RequestLine::Sign(_, e) => e.walk_mut(f),
-                RequestLine::ContentType(_) => {}
+                RequestLine::ContentType(_) | RequestLine::Bytes(_) => {}
             }
         }
         for x in &mut self.expects {

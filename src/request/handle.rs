@@ -463,7 +463,7 @@ pub(crate) async fn frame_of_kept(s: &Served, kept: &Value) -> Result<Vec<Value>
             }
         }
     }
-    let bytes = Bytes::from(kept["body"].as_str().unwrap_or_default().to_string());
+    let bytes = Bytes::from(crate::request::received::kept_body(kept).ok_or("its body is damaged")?);
     let head = Head { method: &method, uri: &uri, headers: &headers };
     let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let kind = form::Kind::of(content_type);

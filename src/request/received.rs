@@ -40,6 +40,9 @@ struct Kept<'a> {
     /// workflow's secrets redacted).
     #[serde(skip_serializing_if = "Option::is_none")]
     body: Option<&'a str>,
+    /// A body kept whole that is not UTF-8: its bytes in base64.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    body_base64: Option<String>,
     /// A body not kept whole: its size, and its SHA-256 when it was over `--keep-body`.
     #[serde(skip_serializing_if = "Option::is_none")]
     body_size: Option<usize>,
@@ -224,6 +227,17 @@ impl Received {
     }
 }
 
+/// The body of a request as the store keeps it, when it was kept whole: its text, or the bytes
+/// of `body_base64`.
+pub(crate) fn kept_body(kept: &serde_json::Value) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    match (kept.get("body").and_then(serde_json::Value::as_str), kept.get("body_base64")) {
+        (Some(text), _) => Some(text.as_bytes().to_vec()),
+        (None, Some(b)) => base64::engine::general_purpose::STANDARD.decode(b.as_str()?).ok(),
+        (None, None) => Some(Vec::new()),
+    }
+}
+
 /// A request as the store keeps it, as JSON text: `{method, target, headers, body}` or, for a
 /// body not kept whole, `body_size` (and `body_sha256`) instead of `body`.
 pub(crate) fn json(
@@ -255,13 +269,20 @@ fn render(
     answer: Option<serde_json::Value>,
     served: &Served,
 ) -> String {
-    let text = body.map(|bytes| String::from_utf8_lossy(bytes).into_owned());
+    let (text, body_base64) = match body.map(std::str::from_utf8) {
+        Some(Ok(text)) => (Some(text), None),
+        Some(Err(_)) => {
+            use base64::Engine as _;
+            (None, body.map(|b| base64::engine::general_purpose::STANDARD.encode(b)))
+        }
+        None => (None, None),
+    };
     let (body_size, body_sha256) = match kept {
         Body::Whole => (None, None),
         Body::Digest { size, sha256 } => (Some(size), Some(hex::encode(sha256))),
         Body::Size(size) => (Some(size), None),
     };
-    let kept = Kept { method, target, headers, body: text.as_deref(), body_size, body_sha256, answer };
+    let kept = Kept { method, target, headers, body: text, body_base64, body_size, body_sha256, answer };
     // Serializing strings into text cannot fail.
     let mut text = serde_json::to_string(&kept).unwrap_or_else(|_| "{}".into());
     // The workflow's secrets and `env()` values, wherever they are: the target, any header, the

@@ -18,7 +18,13 @@ const INLINE: usize = 2_048;
 fn dropped(name: &str, value: &str) -> bool {
     matches!(
         name,
-        "host" | "content-length" | "connection" | "transfer-encoding" | "expect" | "accept-encoding"
+        "host"
+            | "content-length"
+            | "connection"
+            | "transfer-encoding"
+            | "expect"
+            | "accept-encoding"
+            | "content-type"
     ) || value == "[masked]"
 }
 
@@ -33,11 +39,12 @@ fn source(e: &Expr) -> Option<String> {
     }
 }
 
-/// The test block, and the file to write beside it when the body is large: (path, contents).
+/// The test block, and the file to write beside it when the body is large or not text: (path,
+/// contents).
 pub(crate) fn test_block(
     run: &RunView,
     wf: Option<&Workflow>,
-) -> Result<(String, Option<(String, String)>), String> {
+) -> Result<(String, Option<(String, Vec<u8>)>), String> {
     let request = run.request.as_ref().ok_or_else(|| format!("{} kept no request", run.id))?;
     if request.get("body_size").is_some() {
         return Err(format!("{} kept its body only as its size and digest (over --keep-body)", run.id));
@@ -112,14 +119,29 @@ pub(crate) fn test_block(
             }
         }
     }
-    let body = request["body"].as_str().unwrap_or("");
     let mut file = None;
-    if body.len() > INLINE {
-        let path = format!("payloads/{}.txt", run.id);
-        let _ = writeln!(out, "    text file {}", quote(&path));
-        file = Some((path, body.to_string()));
-    } else if !body.is_empty() {
-        let _ = writeln!(out, "    text {}", quote(body));
+    match request["body"].as_str() {
+        Some(body) if body.len() > INLINE => {
+            let path = format!("payloads/{}.txt", run.id);
+            let _ = writeln!(out, "    text file {}", quote(&path));
+            file = Some((path, body.as_bytes().to_vec()));
+        }
+        Some(body) if !body.is_empty() => {
+            let _ = writeln!(out, "    text {}", quote(body));
+        }
+        // Not text: its bytes go to a file, sent as they are.
+        None if request.get("body_base64").is_some() => {
+            let bytes = crate::request::received::kept_body(request)
+                .ok_or_else(|| format!("{}'s kept body is damaged", run.id))?;
+            let path = format!("payloads/{}.bin", run.id);
+            let _ = writeln!(out, "    bytes file {}", quote(&path));
+            file = Some((path, bytes));
+        }
+        _ => {}
+    }
+    // The content type as received (after the body line, whose own it replaces).
+    if let Some(ct) = request["headers"].get("content-type").and_then(Value::as_str) {
+        let _ = writeln!(out, "    content_type {}", quote(ct));
     }
     out.push_str("  }\n");
     if let Some(status) = run.status {

@@ -535,9 +535,8 @@ impl Printer<'_> {
                     }
                     RequestLine::Json(e, span) => self.keyword_block("json", e, span),
                     RequestLine::Text(e, span) => self.keyword_line("text", e, span),
-                    RequestLine::File { json, path, span } => {
-                        let text =
-                            format!("{} file {}", if *json { "json" } else { "text" }, self.str_lit(path));
+                    RequestLine::File { kind, path, span } => {
+                        let text = format!("{} file {}", kind.word(), self.str_lit(path));
                         self.line(span, &text);
                     }
                     RequestLine::Form(e, span) => self.keyword_block("form", e, span),

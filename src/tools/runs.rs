@@ -300,6 +300,11 @@ pub(crate) fn show(store: &str, id: &str, format: Format) -> ExitCode {
         }
         if let Some(body) = req["body"].as_str().filter(|b| !b.is_empty()) {
             let _ = writeln!(out, "  {body}");
+        } else if let Some(bytes) =
+            crate::request::received::kept_body(req).filter(|_| req.get("body_base64").is_some())
+        {
+            let _ =
+                writeln!(out, "  ({} bytes, not text: `--format json` shows them in base64)", bytes.len());
         }
     }
     if !run.steps.is_empty() {

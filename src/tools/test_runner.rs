@@ -237,6 +237,11 @@ fn build_request(t: &TestCase, router: &Router) -> Result<::http::Request<Full<B
             }
             RequestLine::Header(name, e) => {
                 let v = value::render_string(&eval::eval(e, &[])?);
+                if *name == CONTENT_TYPE {
+                    // One content type: the header written wins over the body's own.
+                    explicit_type = Some(v);
+                    continue;
+                }
                 let value =
                     HeaderValue::from_str(&v).map_err(|_| format!("invalid value for header `{name}`"))?;
                 builder = builder.header(name.clone(), value);
@@ -248,6 +253,10 @@ fn build_request(t: &TestCase, router: &Router) -> Result<::http::Request<Full<B
             RequestLine::Text(e) => {
                 body = value::render_string(&eval::eval(e, &[])?).into_bytes();
                 content_type = Some(eval::TEXT.to_string());
+            }
+            RequestLine::Bytes(bytes) => {
+                body.clone_from(bytes);
+                content_type = Some("application/octet-stream".to_string());
             }
             RequestLine::Form(e) => {
                 body = crate::request::form::encode(&eval::eval(e, &[])?).into_bytes();

@@ -275,3 +275,95 @@ fn runs_replay_reads_large_requests_a_page_at_a_time_in_bounded_memory() {
     // Read whole, the requests alone would hold 120 MiB; a page at a time, a few dozen.
     assert!(peak_kb > 0 && peak_kb < 64 * 1024, "replay's peak memory: {peak_kb} kB");
 }
+
+#[test]
+fn runs_export_keeps_binary_form_and_multipart_bodies_as_they_came_and_never_prints_a_credential() {
+    let wf = r#"workflow uploads {
+  trigger webhook {
+    path "/uploads"
+    auth bearer secret("UPLOAD_TOKEN")
+  }
+  extract {
+    kind = query "kind"
+    name = body "name"
+  }
+  respond 200 json { kind: kind, name: name }
+}
+
+workflow raw {
+  trigger webhook {
+    path "/raw"
+    auth bearer secret("UPLOAD_TOKEN")
+  }
+  extract { kind = query "kind" }
+  respond 200 json { kind: kind }
+}"#;
+    let server = Server::start_with_store(
+        Dir::new(&[("uploads.wf", wf)]),
+        &["--keep-answers"],
+        &[("UPLOAD_TOKEN", "live-upload-token")],
+    );
+    let store = store(&server);
+    let root = server.dir.path().to_path_buf();
+    let bearer = ("Authorization", "Bearer live-upload-token");
+    // Bytes that are not UTF-8, a form, and a multipart body with a file part of raw bytes.
+    let binary: &[u8] = &[0x89, b'P', b'N', b'G', 0x00, 0xff, 0xfe, 0x10, 0x80];
+    let multipart = [
+        &b"--XyZ\r\ncontent-disposition: form-data; name=\"name\"\r\n\r\nreport\r\n"[..],
+        b"--XyZ\r\ncontent-disposition: form-data; name=\"file\"; filename=\"r.bin\"\r\ncontent-type: application/octet-stream\r\n\r\n",
+        binary,
+        b"\r\n--XyZ--\r\n",
+    ]
+    .concat();
+    let sent: [(&str, &str, &str, Vec<u8>); 3] = [
+        ("/raw", "binary", "application/octet-stream", binary.to_vec()),
+        ("/uploads", "form", "application/x-www-form-urlencoded", b"name=ada+lovelace&x=1".to_vec()),
+        ("/uploads", "multipart", "multipart/form-data; boundary=XyZ", multipart),
+    ];
+    let mut ids = Vec::new();
+    for (path, kind, content_type, body) in &sent {
+        let r = crate::common::request(
+            server.addr,
+            "POST",
+            &format!("{path}?kind={kind}"),
+            &[bearer, ("Content-Type", content_type)],
+            body,
+        );
+        assert_eq!(r.status, 200, "{kind}: {}", r.body);
+        ids.push(r.header("x-wf-execution").expect("id").to_string());
+    }
+    for id in &ids {
+        shown_when(&store, id, |s| s["request"].get("answer").is_some());
+    }
+    let mut tests = String::new();
+    for id in &ids {
+        let out = std::process::Command::new(crate::common::wf_bin())
+            .args(["runs", "--store", &store, "export", id, "--files", "uploads.wf"])
+            .current_dir(&root)
+            .output()
+            .expect("export");
+        let block = crate::common::text(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{}", crate::common::text(&out.stderr));
+        assert!(!block.contains("live-upload-token"), "{block}");
+        assert!(block.contains(r#"Bearer ${secret("UPLOAD_TOKEN")}"#), "{block}");
+        tests.push_str(&block);
+    }
+    // The binary body went to a file as it came; the form and the multipart body kept their
+    // content types (the boundary with them).
+    assert!(tests.contains(&format!("bytes file \"payloads/{}.bin\"", ids[0])), "{tests}");
+    assert_eq!(std::fs::read(root.join(format!("payloads/{}.bin", ids[0]))).expect("payload"), binary);
+    assert!(tests.contains(r#"content_type "application/x-www-form-urlencoded""#), "{tests}");
+    assert!(tests.contains(r#"expect text == "{\"kind\":\"form\",\"name\":\"ada lovelace\"}""#), "{tests}");
+    assert!(tests.contains(r#"content_type "multipart/form-data; boundary=XyZ""#), "{tests}");
+    assert!(tests.contains(r#"expect text == "{\"kind\":\"multipart\",\"name\":\"report\"}""#), "{tests}");
+    std::fs::write(root.join("uploads_test.wf"), &tests).expect("write");
+    let out = std::process::Command::new(crate::common::wf_bin())
+        .args(["test", "uploads.wf", "uploads_test.wf"])
+        .current_dir(&root)
+        .env_remove("UPLOAD_TOKEN")
+        .output()
+        .expect("wf test");
+    let said = format!("{}{}", crate::common::text(&out.stdout), crate::common::text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{said}\n{tests}");
+    assert!(said.contains("3 passed, 0 failed"), "{said}");
+}

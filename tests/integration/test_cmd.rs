@@ -280,6 +280,14 @@ test "the same, as text" {
   }
   expect json.number == 1347
 }
+
+test "the same, as bytes" {
+  request POST "/issues" {
+    bytes file "payloads/issue_opened.json"
+    content_type "application/json"
+  }
+  expect json.number == 1347
+}
 "#;
     let d = Dir::new(&[
         ("hooks/issues.wf", source),
@@ -291,7 +299,7 @@ test "the same, as text" {
     let path = d.path().join("hooks").to_str().expect("utf8").to_string();
     let out = wf(&["test", &path]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
-    assert!(text(&out.stdout).contains("2 passed, 0 failed"), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("3 passed, 0 failed"), "{}", text(&out.stdout));
     // `wf fmt` keeps the lines as written.
     let out = wf(&["fmt", "--check", &path]);
     assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
@@ -300,4 +308,10 @@ test "the same, as text" {
     let out = wf(&["check", &path]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("is not JSON"), "{}", text(&out.stderr));
+    // Bytes that are not UTF-8, read with `text file`: an error pointing to `bytes file`.
+    std::fs::write(d.path().join("hooks/payloads/issue_opened.json"), [0xff, 0xfe, 0x00]).expect("write");
+    let out = wf(&["check", &path]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("is not UTF-8 text") && err.contains("bytes file"), "{err}");
 }

@@ -43,8 +43,8 @@ impl Lower<'_> {
                 }
                 ast::RequestLine::Json(e, _) => lines.push(ir::RequestLine::Json(self.expr(e))),
                 ast::RequestLine::Text(e, _) => lines.push(ir::RequestLine::Text(self.expr(e))),
-                ast::RequestLine::File { json, path, .. } => {
-                    if let Some(line) = self.body_file(*json, path) {
+                ast::RequestLine::File { kind, path, .. } => {
+                    if let Some(line) = self.body_file(*kind, path) {
                         lines.push(line);
                     }
                 }
@@ -124,25 +124,38 @@ impl Lower<'_> {
 }
 
 impl Lower<'_> {
-    /// `json file "PATH"` / `text file "PATH"`: the file read now (relative to the `.wf` file's
-    /// folder), its body a constant of the test; a file that cannot be read, or is not JSON for
-    /// `json`, is an error here rather than a test that fails later.
-    fn body_file(&mut self, json: bool, path: &ast::Str) -> Option<ir::RequestLine> {
+    /// `json file "PATH"` / `text file "PATH"` / `bytes file "PATH"`: the file read now
+    /// (relative to the `.wf` file's folder), its body a constant of the test; a file that
+    /// cannot be read, is not UTF-8 for `text` or not JSON for `json`, is an error here rather
+    /// than a test that fails later.
+    fn body_file(&mut self, kind: ast::FileBody, path: &ast::Str) -> Option<ir::RequestLine> {
         let written = self.literal(path, "a file's path")?;
         let dir = std::path::Path::new(&self.file.name)
             .parent()
             .map(std::path::Path::to_path_buf)
             .unwrap_or_default();
         let full = dir.join(&written);
-        let text = match std::fs::read_to_string(&full) {
-            Ok(t) => t,
+        let bytes = match std::fs::read(&full) {
+            Ok(b) => b,
             Err(e) => {
                 self.err(Kind::UnreadableFile, path.span, format!("cannot read `{}`: {e}", full.display()))
                     .set_label("this file");
                 return None;
             }
         };
-        if !json {
+        if kind == ast::FileBody::Bytes {
+            return Some(ir::RequestLine::Bytes(bytes));
+        }
+        let text = match String::from_utf8(bytes) {
+            Ok(t) => t,
+            Err(_) => {
+                self.err(Kind::UnreadableFile, path.span, format!("`{}` is not UTF-8 text", full.display()))
+                    .set_label("this file")
+                    .set_help("read it with `bytes file` to send it as it is");
+                return None;
+            }
+        };
+        if kind == ast::FileBody::Text {
             return Some(ir::RequestLine::Text(ir::Expr::Const(serde_json::Value::String(text))));
         }
         match serde_json::from_str::<serde_json::Value>(&text) {

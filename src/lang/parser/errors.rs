@@ -229,6 +229,7 @@ pub(super) fn describe(r: Rule) -> Option<&'static str> {
         Rule::default_value | Rule::k_default => "`default`",
         Rule::status => "a status code",
         Rule::respond_text | Rule::req_text | Rule::k_text => "`text`",
+        Rule::req_bytes | Rule::k_bytes => "`bytes`",
         Rule::respond_json | Rule::req_json | Rule::k_json => "`json`",
         Rule::req_content_type | Rule::k_content_type => "`content_type`",
         Rule::request | Rule::k_request => "`request`",

@@ -92,13 +92,18 @@ impl Builder<'_> {
                                     lines.push(RequestLine::Header { name, value, span: lspan });
                                 }
                             }
-                            Rule::req_json | Rule::req_text => {
+                            Rule::req_json | Rule::req_text | Rule::req_bytes => {
                                 let json = l.as_rule() == Rule::req_json;
+                                let kind = match l.as_rule() {
+                                    Rule::req_json => FileBody::Json,
+                                    Rule::req_text => FileBody::Text,
+                                    _ => FileBody::Bytes,
+                                };
                                 let file = l.clone().into_inner().find(|x| x.as_rule() == Rule::req_file);
                                 if let Some(f) = file {
                                     if let Some(s) = f.into_inner().find(|x| x.as_rule() == Rule::string) {
                                         let path = self.string(s);
-                                        lines.push(RequestLine::File { json, path, span: lspan });
+                                        lines.push(RequestLine::File { kind, path, span: lspan });
                                     }
                                 } else if let Some(e) = self.child_expr(l) {
                                     lines.push(if json {
