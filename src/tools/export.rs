@@ -39,12 +39,11 @@ fn source(e: &Expr) -> Option<String> {
     }
 }
 
-/// The test block, and the file to write beside it when the body is large or not text: (path,
-/// contents).
-pub(crate) fn test_block(
-    run: &RunView,
-    wf: Option<&Workflow>,
-) -> Result<(String, Option<(String, Vec<u8>)>), String> {
+/// A file to write beside a test: its path and contents.
+pub(crate) type Payload = (String, Vec<u8>);
+
+/// The test block, and the file to write beside it when the body is large or not text.
+pub(crate) fn test_block(run: &RunView, wf: Option<&Workflow>) -> Result<(String, Option<Payload>), String> {
     let request = run.request.as_ref().ok_or_else(|| format!("{} kept no request", run.id))?;
     if request.get("body_size").is_some() {
         return Err(format!("{} kept its body only as its size and digest (over --keep-body)", run.id));
