@@ -67,9 +67,10 @@ impl Journaled {
 }
 
 /// What the journal shows of a step's request: a URL and the body sent (its text up to 64 KiB,
-/// else its size), a program and its arguments, each with the workflow's secrets redacted; never
-/// headers or environment (they carry credentials).
-fn summary(served: &Served, s: &Step) -> (&'static str, Value) {
+/// else its size; `""` when none), a program and its arguments, each with the workflow's secrets
+/// redacted; never headers or environment (they carry credentials). `wf runs replay` compares
+/// the steps it asks for in this same form.
+pub(crate) fn summary(served: &Served, s: &Step) -> (&'static str, Value) {
     let shown = |text: &str| {
         let mut text = text.to_string();
         served.redact(&mut text);
@@ -77,7 +78,7 @@ fn summary(served: &Served, s: &Step) -> (&'static str, Value) {
     };
     match s {
         Step::Http(h) if h.body.is_empty() => {
-            ("http", json!({"method": h.method.as_str(), "url": shown(&h.url)}))
+            ("http", json!({"method": h.method.as_str(), "url": shown(&h.url), "body": ""}))
         }
         Step::Http(h) if h.body.len() > crate::request::received::KEEP_BODY => {
             ("http", json!({"method": h.method.as_str(), "url": shown(&h.url), "body_size": h.body.len()}))

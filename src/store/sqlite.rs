@@ -243,9 +243,15 @@ pub(crate) fn open_read_only(path: &Path) -> Result<ReadOnly, String> {
     let conn = connect(path, OpenFlags::SQLITE_OPEN_READ_WRITE)
         .map_err(|e| format!("cannot open the store {}: {e}", path.display()))?;
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(sql)?;
-    if version != SCHEMA_VERSION {
+    if version < SCHEMA_VERSION {
         return Err(format!(
-            "the store {} has schema {version}; this wf reads {SCHEMA_VERSION}",
+            "the store {} has schema {version}, older than this wf's {SCHEMA_VERSION}: start this wf's `wf serve` on it once (it moves the store to schema {SCHEMA_VERSION} as it starts), then read it",
+            path.display()
+        ));
+    }
+    if version > SCHEMA_VERSION {
+        return Err(format!(
+            "the store {} has schema {version}, newer than this wf's {SCHEMA_VERSION}: use a newer wf",
             path.display()
         ));
     }

@@ -543,7 +543,7 @@ fn replay_one(
     }
     let key = crate::request::handle::ExecId(crate::store::key(&run.id) as u64);
     let before = journaled(run);
-    let mut steps = Replayed::new(run.steps.clone());
+    let mut steps = Replayed::new(run.steps.clone(), served.clone());
     let answered = rt.block_on(async {
         let mut frame = crate::request::handle::frame_of_kept(served, request).await?;
         let started = std::time::Instant::now();

@@ -367,3 +367,50 @@ workflow raw {
     assert_eq!(out.status.code(), Some(0), "{said}\n{tests}");
     assert!(said.contains("3 passed, 0 failed"), "{said}");
 }
+
+#[test]
+fn runs_replay_finds_a_call_to_a_secret_url_the_same_though_the_journal_redacted_it() {
+    let up = Upstream::start(|_, _| Reply::new(200, "ok"));
+    let wf = r#"workflow deployed {
+  trigger webhook { path "/deployed" }
+  http POST secret("HOOK_URL") { json { text: "deployed" } }
+  respond 200 text "told"
+}"#;
+    let server = Server::start_with_store(
+        Dir::new(&[("deployed.wf", wf)]),
+        &[],
+        &[("HOOK_URL", &up.url("/hooks/T000/B000/live-token"))],
+    );
+    let store = store(&server);
+    let id = server.post("/deployed", &[], "").header("x-wf-execution").expect("id").to_string();
+    let shown = shown_when(&store, &id, |s| s["steps"].as_array().is_some_and(|st| st.len() == 1));
+    assert!(!shown.to_string().contains("live-token"), "{shown}");
+    // Replayed where the secret is not set (its test value stands in): the same call.
+    let out = std::process::Command::new(crate::common::wf_bin())
+        .args(["runs", "--store", &store, "replay", &id, "--files", "deployed.wf"])
+        .current_dir(server.dir.path())
+        .env_remove("HOOK_URL")
+        .output()
+        .expect("replay");
+    let said = crate::common::text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{said}{}", crate::common::text(&out.stderr));
+    assert!(said.ends_with("1 replayed: 1 same, 0 changed\n"), "{said}");
+    assert_eq!(up.received().len(), 1, "replay called nothing");
+}
+
+#[test]
+fn runs_on_a_store_of_an_older_schema_says_how_to_move_it_on() {
+    let dir = Dir::new(&[]);
+    let path = dir.path().join("state.db");
+    rusqlite::Connection::open(&path)
+        .and_then(|c| c.execute_batch("PRAGMA user_version = 4;"))
+        .expect("store");
+    for args in [&["replay"][..], &["export", "0000000000000001"], &[]] {
+        let mut all = vec!["runs", "--store", path.to_str().expect("utf8")];
+        all.extend_from_slice(args);
+        let out = crate::common::wf(&all);
+        let err = crate::common::text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("schema 4, older than this wf's") && err.contains("wf serve"), "{err}");
+    }
+}
