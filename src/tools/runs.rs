@@ -230,7 +230,10 @@ pub(crate) fn retry_all(store: &str, filter: Filter, from_start: bool) -> ExitCo
         }
     };
     let (mut marked, mut refused) = (0usize, 0usize);
-    for r in &runs {
+    // On a terminal, a progress line (rewritten at most ten times a second).
+    let mut progress = Progress::on_terminal(runs.len());
+    for (done, r) in runs.iter().enumerate() {
+        progress.show(done);
         match db.retry(&r.id, from_start) {
             Ok(Retried::Marked) => marked += 1,
             Ok(Retried::Unknown) => {}
@@ -244,6 +247,7 @@ pub(crate) fn retry_all(store: &str, filter: Filter, from_start: bool) -> ExitCo
             }
         }
     }
+    progress.clear();
     println!(
         "{marked} failed execution(s) will run again ({}); {refused} could not be: `wf serve` on {} takes them within seconds (or at its next start)",
         if from_start { "every step done again" } else { "the steps that succeeded kept" },
@@ -419,6 +423,34 @@ pub(crate) fn export(store: &str, id: &str, files: &[std::path::PathBuf]) -> Exi
         Err(why) => {
             eprintln!("error: {why}");
             ExitCode::from(1)
+        }
+    }
+}
+
+/// A progress line on standard error when it is a terminal: `retrying 1,200 of 5,000`.
+struct Progress {
+    total: usize,
+    shown: Option<std::time::Instant>,
+    on: bool,
+}
+
+impl Progress {
+    fn on_terminal(total: usize) -> Progress {
+        use std::io::IsTerminal as _;
+        Progress { total, shown: None, on: std::io::stderr().is_terminal() }
+    }
+
+    fn show(&mut self, done: usize) {
+        if !self.on || self.shown.is_some_and(|at| at.elapsed() < std::time::Duration::from_millis(100)) {
+            return;
+        }
+        self.shown = Some(std::time::Instant::now());
+        eprint!("\rretrying {done} of {}\x1b[K", self.total);
+    }
+
+    fn clear(&self) {
+        if self.on && self.shown.is_some() {
+            eprint!("\r\x1b[K");
         }
     }
 }

@@ -54,6 +54,7 @@ workflow fine {
         "{}",
         crate::common::text(&out.stdout)
     );
+    assert!(!crate::common::text(&out.stderr).contains("retrying"), "no progress line off a terminal");
     // Each runs again (and fails again): its log line twice.
     let deadline = Instant::now() + Duration::from_secs(10);
     while server.log().matches("ran").count() < 6 {
@@ -72,6 +73,18 @@ workflow fine {
         assert!(of(id) >= 1, "{id} not followed: {printed:?}");
     }
     assert!(printed.iter().any(|p| p["workflow"] == "fine"), "{printed:?}");
+    // On a terminal (`script` gives it one), a progress line, cleared before the summary.
+    let command =
+        format!("{} runs --store {store} retry --status failed --workflow flaky", crate::common::wf_bin());
+    let out = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .output()
+        .expect("script (util-linux) runs");
+    let shown = crate::common::text(&out.stdout);
+    assert!(
+        shown.contains("\rretrying 0 of 3\x1b[K") && shown.contains("\r\x1b[K3 failed execution(s)"),
+        "{shown:?}"
+    );
 }
 
 #[test]

@@ -375,3 +375,60 @@ fn runs_retry_and_prune_work_on_the_shared_store() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("no wf store") && !err.contains("hunter2"), "{err}");
 }
+
+#[test]
+fn runs_follow_and_replay_read_the_shared_store() {
+    use std::io::BufRead as _;
+    let Some(pg) = Cluster::start() else { return };
+    let wf = r#"workflow echo {
+  trigger webhook { path "/echo" }
+  extract { n = query "n" as integer }
+  respond 200 json { n: n }
+}"#;
+    let a = instance(wf, &pg.url, &[]);
+    let mut follow = Command::new(crate::common::wf_bin())
+        .args(["runs", "--store", &pg.url, "--follow", "--format", "json"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("wf runs --follow");
+    let (tx, lines) = std::sync::mpsc::channel::<String>();
+    let stdout = follow.stdout.take().expect("stdout");
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(700));
+    let ids: Vec<String> = (0..3)
+        .map(|n| a.post(&format!("/echo?n={n}"), &[], "").header("x-wf-execution").expect("id").to_string())
+        .collect();
+    let mut followed: Vec<String> = (0..3)
+        .map(|_| {
+            let line = lines.recv_timeout(Duration::from_secs(10)).expect("a line");
+            let v: serde_json::Value = serde_json::from_str(&line).expect("json");
+            v["id"].as_str().unwrap_or_default().to_string()
+        })
+        .collect();
+    let _ = follow.kill();
+    let _ = follow.wait();
+    followed.sort();
+    let mut sent = ids.clone();
+    sent.sort();
+    assert_eq!(followed, sent);
+    // Replayed against the workflow as it is: the same; against a change: changed.
+    let dir = Dir::new(&[("echo.wf", wf), ("next/echo.wf", &wf.replace("respond 200", "respond 202"))]);
+    let replay = |files: &str| {
+        let out = Command::new(crate::common::wf_bin())
+            .args(["runs", "--store", &pg.url, "replay", "--since", "1h", "--files", files])
+            .current_dir(dir.path())
+            .output()
+            .expect("replay");
+        (out.status.code(), crate::common::text(&out.stdout))
+    };
+    let (code, out) = replay("echo.wf");
+    assert_eq!((code, out.ends_with("3 replayed: 3 same, 0 changed\n")), (Some(0), true), "{out}");
+    let (code, out) = replay("next/echo.wf");
+    assert_eq!((code, out.ends_with("3 replayed: 0 same, 3 changed\n")), (Some(1), true), "{out}");
+}
