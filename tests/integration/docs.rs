@@ -411,3 +411,64 @@ fn the_worked_example_answers_and_logs_as_the_readme_shows() {
         }
     }
 }
+
+#[test]
+fn the_readme_s_replay_of_a_change_is_what_wf_runs_replay_prints() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).expect("README.md");
+    let start = readme.find("<!-- ANCHOR: example -->").expect("the example");
+    let example = &readme[start..readme.find("<!-- ANCHOR_END: example -->").expect("its end")];
+    // The README's serve command, on a free port, with a store of its own.
+    let first = readme.lines().find(|l| l.starts_with("cargo run")).expect("a serve command");
+    let args: Vec<&str> = first.split(" -- ").nth(1).expect("wf's arguments").split_whitespace().collect();
+    let dir = crate::common::Dir::new(&[]);
+    let store = dir.path().join("state.db").to_str().expect("utf8").to_string();
+    let mut cmd = std::process::Command::new(wf_bin());
+    cmd.args(&args).args(["--listen", "127.0.0.1:0", "--store", &store]).current_dir(repo());
+    let server = crate::common::Server::spawn(cmd, crate::common::Dir::new(&[]));
+    // The worked example's three calls.
+    let calls = example.split("```console\n").nth(1).expect("the console block");
+    let calls = calls[..calls.find("```").expect("its end")].replace("\\\n", " ");
+    for command in calls.lines().filter_map(|l| l.strip_prefix("$ ")) {
+        let command = command.replace("127.0.0.1:13000", &server.addr.to_string());
+        let out = std::process::Command::new("bash").args(["-c", &command]).output().expect("curl");
+        assert!(out.status.success(), "{command}");
+    }
+    // The change, applied to the example as the diff shows it.
+    let diff = example.split("```diff\n").nth(1).expect("the diff");
+    let diff = &diff[..diff.find("```").expect("its end")];
+    let source = std::fs::read_to_string(repo().join("examples/payment.wf")).expect("payment.wf");
+    let removed: Vec<&str> = diff.lines().filter_map(|l| l.strip_prefix('-')).collect();
+    let added: String = diff.lines().filter_map(|l| l.strip_prefix('+')).map(|l| format!("{l}\n")).collect();
+    let [removed] = removed[..] else { panic!("one line removed: {diff}") };
+    assert_eq!(source.matches(&format!("{removed}\n")).count(), 1, "`{removed}` is in the example once");
+    let changed = source.replacen(&format!("{removed}\n"), &added, 1);
+    std::fs::create_dir_all(dir.path().join("next")).expect("dir");
+    std::fs::write(dir.path().join("next/payment.wf"), changed).expect("write");
+    // The sample, run: the same lines (up to the execution's id).
+    let sample = "cargo run -- runs replay --status responded --files next/payment.wf";
+    let shown = console_block("README.md", sample);
+    let wf_args: Vec<&str> = sample.split(" -- ").nth(1).expect("args").split_whitespace().collect();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let printed = loop {
+        let out = std::process::Command::new(wf_bin())
+            .args(["runs", "--store", &store])
+            .args(&wf_args[1..])
+            .current_dir(dir.path())
+            .env("PSP_PASSWORD", "secret")
+            .output()
+            .expect("wf runs replay");
+        let printed = crate::common::text(&out.stdout);
+        if printed.contains("1 replayed") || Instant::now() > deadline {
+            assert_eq!(out.status.code(), Some(1), "{printed}{}", crate::common::text(&out.stderr));
+            break printed;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let ids = regex::Regex::new(r"[0-9a-f]{16}").expect("re");
+    let expected = ids.replace_all(&shown[1..].join("\n"), "ID").into_owned();
+    assert_eq!(
+        ids.replace_all(printed.trim_end(), "ID"),
+        expected.trim_end(),
+        "the README's replay is stale"
+    );
+}
