@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # Replaying stored traffic: fills a SQLite store with N executions of examples/payment.wf (wrk
 # against `wf serve`, requests kept whole), then times `wf runs replay --since 7d` of all of them
-# against the same file and prints executions per second and the replay's peak memory.
+# against the same file and prints executions per second and the replay's peak memory. With
+# --body-kib N each request carries N KiB more (kept whole: `--keep-body` is raised to fit), to
+# show that replay's memory does not grow with what the store holds.
 #
-# usage: benches/replay.sh [--runs 100000]
+# usage: benches/replay.sh [--runs 100000] [--body-kib 0]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=100000
+BODY_KIB=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) RUNS=$2; shift 2 ;;
+    --body-kib) BODY_KIB=$2; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -21,7 +25,9 @@ SERVER=
 trap '[ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null; rm -rf "$TMP"' EXIT
 export PSP_PASSWORD=bench-secret
 STORE=$TMP/state.db
-"$WF" serve examples/payment.wf --listen 127.0.0.1:0 --store "$STORE" >"$TMP/out" 2>"$TMP/log" &
+KEEP=$((BODY_KIB + 64))KiB
+"$WF" serve examples/payment.wf --listen 127.0.0.1:0 --store "$STORE" --keep-body "$KEEP" --max-body "$KEEP" \
+  >"$TMP/out" 2>"$TMP/log" &
 SERVER=$!
 for _ in $(seq 100); do grep -q listening "$TMP/out" 2>/dev/null && break; sleep 0.1; done
 ADDR=$(sed -n 's|listening on http://||p' "$TMP/out" | head -1)
@@ -29,7 +35,7 @@ AUTH=$(printf 'psp:%s' "$PSP_PASSWORD" | base64)
 # wrk sends RUNS requests (each with its own order and request id), then says so in a file.
 cat >"$TMP/fill.lua" <<LUA
 wrk.method = "POST"
-wrk.body   = '{"data":{"status":"paid","amount":12.5,"currency":"EUR"}}'
+wrk.body   = '{"data":{"status":"paid","amount":12.5,"currency":"EUR"},"pad":"' .. string.rep("x", $BODY_KIB * 1024) .. '"}'
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Basic $AUTH"
 local sent, answered = 0, 0

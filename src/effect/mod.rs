@@ -140,6 +140,7 @@ impl Steps for Live {
     fn perform(&mut self, n: u32, s: Step) -> Pending<'_> {
         let kind = match &s {
             Step::Now | Step::Uuid => return Box::pin(std::future::ready(step::local(&s))),
+            Step::Sleep(time) => return self.sleep(n, *time),
             Step::Http(_) => "http",
             Step::Run(_) => "run",
         };
@@ -154,9 +155,34 @@ impl Steps for Live {
 }
 
 impl Live {
+    /// A `sleep`: a second or longer parks a kept run until it is due (no worker held, kept
+    /// across restarts); a shorter one, or one in a run that cannot park, is waited here. A run
+    /// resumed from this sleep's park has slept.
+    fn sleep(&mut self, n: u32, time: std::time::Duration) -> Pending<'_> {
+        const PARK_FROM: std::time::Duration = std::time::Duration::from_secs(1);
+        match &self.park {
+            Some(p) if p.resumed.is_some_and(|(step, _)| step == n) => {
+                Box::pin(std::future::ready(Ok(serde_json::Value::Null)))
+            }
+            Some(p) if time >= PARK_FROM => {
+                let due_ms =
+                    step::now_ms().saturating_add(i64::try_from(time.as_millis()).unwrap_or(i64::MAX));
+                if let Ok(mut slot) = p.slot.lock() {
+                    *slot = Some(step::Parked { n, due_ms, attempts: 0 });
+                }
+                Box::pin(std::future::ready(Err(step::StepError::Stopped(step::Stop::Parked))))
+            }
+            _ => Box::pin(async move {
+                tokio::time::sleep(time).await;
+                Ok(serde_json::Value::Null)
+            }),
+        }
+    }
+
     fn effect(&mut self, n: u32, s: Step) -> Pending<'_> {
         match s {
             Step::Now | Step::Uuid => Box::pin(std::future::ready(step::local(&s))),
+            Step::Sleep(time) => self.sleep(n, time),
             Step::Http(req) => Box::pin(async move {
                 let key = crate::store::retry::idempotency_key(&self.id.to_string(), n, self.retries);
                 let waits = match &self.park {

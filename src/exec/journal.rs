@@ -93,6 +93,7 @@ pub(crate) fn summary(served: &Served, s: &Step) -> (&'static str, Value) {
         }
         Step::Now => ("now", Value::Null),
         Step::Uuid => ("uuid", Value::Null),
+        Step::Sleep(d) => ("sleep", json!({"seconds": d.as_secs_f64()})),
     }
 }
 

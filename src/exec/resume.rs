@@ -42,12 +42,12 @@ pub(crate) async fn resume(taker: &Taker) {
     }
 }
 
-/// Every two seconds, or at once when the store says runs may be there: opens the store if it
+/// Every second, or at once when the store says runs may be there: opens the store if it
 /// could not be opened yet (then resumes its runs), and queues the runs there are to take (the
 /// failed runs `wf runs retry` marked; with a shared store, the runs of instances that died or
 /// let go of them).
 pub(crate) async fn take_retries(taker: Taker, standby: Option<Arc<Standby>>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(2));
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
     let woken = taker.store.woken();
     let mut open = standby.as_ref().is_none_or(|s| s.why().is_empty());
     loop {

@@ -238,12 +238,21 @@ pub enum Stmt {
     Respond(Respond),
     Log(Expr, Span),
     Fail(Expr, Span),
+    /// `sleep 15m` / `sleep EXPR` (seconds).
+    Sleep(SleepFor, Span),
     /// `http ...` / `run ...`, or `let NAME = http ...` when the result is kept.
     Effect {
         name: Option<Ident>,
         effect: Effect,
         span: Span,
     },
+}
+
+/// How long a `sleep` waits: a duration written as one, or an expression giving seconds.
+#[derive(Clone, Debug)]
+pub enum SleepFor {
+    Fixed(Duration),
+    Seconds(Expr),
 }
 
 /// A call to another service or a program.
@@ -321,9 +330,11 @@ pub enum RunLine {
 impl Stmt {
     pub fn span(&self) -> Span {
         match self {
-            Stmt::Let { span, .. } | Stmt::Log(_, span) | Stmt::Fail(_, span) | Stmt::Effect { span, .. } => {
-                *span
-            }
+            Stmt::Let { span, .. }
+            | Stmt::Log(_, span)
+            | Stmt::Fail(_, span)
+            | Stmt::Sleep(_, span)
+            | Stmt::Effect { span, .. } => *span,
             Stmt::If(i) => i.span,
             Stmt::For { span, .. } => *span,
             Stmt::Respond(r) => r.span,

@@ -280,6 +280,8 @@ pub enum Stmt {
     Log(Expr),
     /// `fail EXPR`: ends the execution as failed, with this reason.
     Fail(Expr),
+    /// `sleep D`: the run waits this many seconds (a journaled step: see `request::step`).
+    Sleep(Expr),
     /// `http ...` / `run ...`: the slot its result goes to (`let r = ...`), and the call.
     Effect(Option<Slot>, Effect),
 }
@@ -596,7 +598,7 @@ pub fn walk_stmts(block: &Block, f: &mut dyn FnMut(&Stmt)) {
 pub fn walk_block_mut(block: &mut [Statement], f: &mut dyn FnMut(&mut Expr)) {
     for s in block {
         match &mut s.stmt {
-            Stmt::Let(_, e) | Stmt::Log(e) | Stmt::Fail(e) => e.walk_mut(f),
+            Stmt::Let(_, e) | Stmt::Log(e) | Stmt::Fail(e) | Stmt::Sleep(e) => e.walk_mut(f),
             Stmt::If(branches, otherwise) => {
                 for (c, b) in branches {
                     c.walk_mut(f);

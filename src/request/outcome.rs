@@ -86,7 +86,7 @@ pub(crate) enum StepState {
     Finished,
     /// Ended without one.
     Failed,
-    /// An `http` call parked until its next attempt is due.
+    /// A step that parked its run: an `http` call until its next attempt, a `sleep` until its end.
     Waiting,
 }
 

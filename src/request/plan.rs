@@ -98,7 +98,7 @@ impl Plan {
         }
         plan.heavy = loops(&wf.body);
         crate::lang::ir::walk_stmts(&wf.body, &mut |s| {
-            plan.effects |= matches!(s, crate::lang::ir::Stmt::Effect(..));
+            plan.effects |= matches!(s, crate::lang::ir::Stmt::Effect(..) | crate::lang::ir::Stmt::Sleep(..));
             plan.runs |= matches!(s, crate::lang::ir::Stmt::Effect(_, crate::lang::ir::Effect::Run(_)));
         });
         plan.needs_ip |= !wf.allow.is_empty() || matches!(&wf.auth, Some(a) if a.kind.name() == "twilio");
@@ -131,7 +131,7 @@ fn loops(block: &crate::lang::ir::Block) -> bool {
     }
     block.iter().any(|s| match &s.stmt {
         Stmt::For { .. } => true,
-        Stmt::Let(_, e) | Stmt::Log(e) | Stmt::Fail(e) => expr(e),
+        Stmt::Let(_, e) | Stmt::Log(e) | Stmt::Fail(e) | Stmt::Sleep(e) => expr(e),
         Stmt::If(branches, otherwise) => {
             branches.iter().any(|(c, b)| expr(c) || loops(b)) || loops(otherwise)
         }

@@ -20,6 +20,8 @@ pub enum Step {
     Now,
     /// `uuid()`: a random v4 UUID.
     Uuid,
+    /// `sleep`: the run waits this long (parked, holding nothing, when it is long).
+    Sleep(Duration),
 }
 
 /// An `http` call, its expressions evaluated.
@@ -78,7 +80,7 @@ pub enum Stop {
 impl Stop {
     pub fn describe(self) -> &'static str {
         match self {
-            Stop::Parked => "parked until its next attempt is due",
+            Stop::Parked => "parked until it is due",
             Stop::Fenced => {
                 "this instance no longer holds the run (its lease expired; another instance runs it)"
             }
@@ -138,6 +140,7 @@ pub(crate) fn local(step: &Step) -> Result<Value, StepError> {
         Step::Uuid => Ok(uuid()),
         Step::Http(h) => Err(StepError::Failed(format!("`http {} {}` cannot run here", h.method, h.url))),
         Step::Run(r) => Err(StepError::Failed(format!("`run {}` cannot run here", r.program))),
+        Step::Sleep(_) => Err(StepError::Failed("`sleep` cannot wait here".into())),
     }
 }
 
@@ -163,6 +166,12 @@ pub(crate) fn now_ms() -> i64 {
 /// The current UTC time as `now()` gives it.
 pub(crate) fn now() -> Value {
     Value::String(humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string())
+}
+
+/// A time (milliseconds since the epoch) as `now()` gives it.
+pub(crate) fn time(ms: i64) -> Value {
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+    Value::String(humantime::format_rfc3339_millis(at).to_string())
 }
 
 /// A new random v4 UUID as `uuid()` gives it.

@@ -330,6 +330,10 @@ impl Printer<'_> {
             }
             Stmt::Log(e, span) => self.keyword_line("log", e, span),
             Stmt::Fail(e, span) => self.keyword_line("fail", e, span),
+            Stmt::Sleep(crate::lang::ast::SleepFor::Fixed(d), span) => {
+                self.line(span, &format!("sleep {}", d.text))
+            }
+            Stmt::Sleep(crate::lang::ast::SleepFor::Seconds(e), span) => self.keyword_line("sleep", e, span),
             Stmt::Respond(r) => self.respond(r),
             Stmt::Effect { name, effect, span } => {
                 self.open(span.start);

@@ -28,6 +28,8 @@ enum Shape {
     Failure,
     /// `http`, `run`: a call to another service or a program.
     Effect,
+    /// `sleep`: the run waits.
+    Wait,
 }
 
 struct Node {
@@ -107,6 +109,10 @@ impl Builder<'_> {
             Stmt::Let { .. } | Stmt::Log(..) => {
                 let label = vec![self.text(s.span())];
                 vec![(self.node(Shape::Step, label, &exits), None)]
+            }
+            Stmt::Sleep(..) => {
+                let label = vec![self.text(s.span())];
+                vec![(self.node(Shape::Wait, label, &exits), None)]
             }
             Stmt::Respond(r) => {
                 let label = vec![self.text(r.span)];
@@ -256,6 +262,7 @@ fn mermaid(drawings: &[Drawing]) -> String {
                 Shape::Answer => ("[/\"", "\"/]"),
                 Shape::Failure => ("[[\"", "\"]]"),
                 Shape::Effect => ("{{\"", "\"}}"),
+                Shape::Wait => ("((\"", "\"))"),
             };
             let _ = writeln!(out, "    {}{open}{label}{close}", n.id);
         }
@@ -294,6 +301,7 @@ fn dot(drawings: &[Drawing]) -> String {
                 Shape::Answer => "shape=box, style=filled, fillcolor=\"#dcfce7\"",
                 Shape::Failure => "shape=box, style=filled, fillcolor=\"#fee2e2\"",
                 Shape::Effect => "shape=component, style=filled, fillcolor=\"#fef3c7\"",
+                Shape::Wait => "shape=box, style=\"rounded,dashed\"",
             };
             let _ = writeln!(out, "    {} [label=\"{label}\", {style}];", n.id);
         }

@@ -20,6 +20,8 @@ enum Mock {
 pub(crate) struct Record {
     pub calls: Vec<Value>,
     pub unmatched: Vec<String>,
+    /// How long the test's `sleep`s waited, together: `now()` is that much later.
+    pub slept_ms: i64,
 }
 
 /// The mocks of one test, shared by every execution the test starts.
@@ -90,7 +92,23 @@ impl Steps for Mocks {
 impl Mocks {
     fn answer(&mut self, n: u32, s: Step) -> Result<Value, String> {
         match s {
-            Step::Now => Ok(step::now()),
+            // A `sleep` is over at once; the clock moves on by it.
+            Step::Sleep(time) => {
+                let seconds = time.as_secs_f64();
+                let mut call = Map::new();
+                call.insert("kind".into(), Value::from("sleep"));
+                call.insert("seconds".into(), Value::from(seconds));
+                if let Ok(mut r) = self.record.lock() {
+                    r.slept_ms =
+                        r.slept_ms.saturating_add(i64::try_from(time.as_millis()).unwrap_or(i64::MAX));
+                }
+                self.note(Value::Object(call), None);
+                Ok(Value::Null)
+            }
+            Step::Now => {
+                let slept = self.record.lock().map_or(0, |r| r.slept_ms);
+                Ok(step::time(step::now_ms().saturating_add(slept)))
+            }
             Step::Uuid => Ok(step::uuid()),
             Step::Http(req) => {
                 let mut headers = Map::new();
@@ -181,6 +199,21 @@ impl Mocks {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sleep_is_over_at_once_and_moves_now_on() {
+        use futures_util::FutureExt as _;
+        let mut mocks = Mocks::of(&[]).expect("mocks");
+        let before = step::now_ms();
+        let two_hours = std::time::Duration::from_secs(7200);
+        assert_eq!(mocks.perform(1, Step::Sleep(two_hours)).now_or_never(), Some(Ok(Value::Null)));
+        let now = mocks.perform(2, Step::Now).now_or_never().and_then(Result::ok).expect("now");
+        let at = humantime::parse_rfc3339(now.as_str().expect("text")).expect("a time");
+        let ms = at.duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_millis() as i64;
+        assert!(ms >= before + 7_200_000 && ms < step::now_ms() + 7_200_000 + 1_000, "{now}");
+        let calls = mocks.record.lock().expect("record").calls.clone();
+        assert_eq!(calls, [serde_json::json!({"kind": "sleep", "seconds": 7200.0})]);
+    }
 
     #[test]
     fn urls_match_exactly_or_by_prefix() {

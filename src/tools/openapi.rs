@@ -198,7 +198,7 @@ fn collect<'a>(block: &'a ir::Block, out: &mut Vec<&'a Respond>) {
                 collect(otherwise, out);
             }
             Stmt::For { body, .. } => collect(body, out),
-            Stmt::Let(..) | Stmt::Log(_) | Stmt::Fail(_) | Stmt::Effect(..) => {}
+            Stmt::Let(..) | Stmt::Log(_) | Stmt::Fail(_) | Stmt::Sleep(_) | Stmt::Effect(..) => {}
         }
     }
 }

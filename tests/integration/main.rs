@@ -24,3 +24,4 @@ mod shared_store;
 mod store;
 mod test_cmd;
 mod tools;
+mod waiting;

@@ -46,6 +46,7 @@ pub(crate) fn shown_when(
 /// and the texts wf once compared reasons with.
 const MARKERS: &[&str] = &[
     "parked until its next attempt is due",
+    "parked until it is due",
     "this instance no longer holds the run (its lease expired; another instance runs it)",
     "queued",
     "running",

@@ -638,7 +638,7 @@ workflow quick {{
     // One worker: a run that waited in it would hold up every other.
     let mut first = serve(dir, &["--workers", "1", "--park-after", "1s"]);
     let id = first.post("/slow", &[], "").header("x-wf-execution").expect("id").to_string();
-    first.wait_log("parked until its next attempt is due");
+    first.wait_log("parked until it is due");
     assert_eq!(first.post("/quick", &[], "").status, 200);
     first.wait_log("quick ran");
     let shown = runs(&store, &["show", &id]);

@@ -4,6 +4,9 @@ mod auth;
 mod effect;
 mod expr;
 mod extract;
+/// The longest a run waits (`sleep`, a callback's timeout): 365 days.
+pub(crate) const MAX_WAIT_MS: u64 = 365 * 86_400_000;
+
 mod stmt;
 mod test;
 mod trigger;

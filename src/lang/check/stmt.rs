@@ -105,6 +105,29 @@ impl Lower<'_> {
             }
             ast::Stmt::Log(e, _) => ir::Stmt::Log(self.shown(e, "`log`")),
             ast::Stmt::Fail(e, _) => ir::Stmt::Fail(self.shown(e, "`fail` (and the log)")),
+            ast::Stmt::Sleep(time, span) => {
+                if self.mode != Mode::Async {
+                    self.err(Kind::WaitInSync, *span, "`sleep` in a sync workflow")
+                        .set_label("the caller would wait on an open connection")
+                        .set_help("make the workflow `mode async`: its caller is answered at once and the run waits without holding anything");
+                }
+                ir::Stmt::Sleep(match time {
+                    ast::SleepFor::Fixed(d) => match d.millis.filter(|ms| *ms <= super::MAX_WAIT_MS) {
+                        Some(ms) => ir::Expr::Const(serde_json::Value::from(ms as f64 / 1000.0)),
+                        None => {
+                            self.err(
+                                Kind::WaitTooLong,
+                                d.span,
+                                format!("`sleep {}` is longer than 365 days", d.text),
+                            )
+                            .set_label("too long")
+                            .set_help("wait at most `365d`");
+                            ir::Expr::Const(serde_json::Value::from(0))
+                        }
+                    },
+                    ast::SleepFor::Seconds(e) => self.expr(e),
+                })
+            }
             ast::Stmt::Effect { name, effect, .. } => {
                 let call = self.effect(effect);
                 let slot = name.as_ref().map(|n| self.effect_result(n, &call));
@@ -206,8 +229,10 @@ fn always_ends(s: &ast::Stmt) -> bool {
         ast::Stmt::If(i) => {
             i.otherwise.as_ref().is_some_and(block_ends) && i.branches.iter().all(|(_, b)| block_ends(b))
         }
-        ast::Stmt::Let { .. } | ast::Stmt::Log(..) | ast::Stmt::For { .. } | ast::Stmt::Effect { .. } => {
-            false
-        }
+        ast::Stmt::Let { .. }
+        | ast::Stmt::Log(..)
+        | ast::Stmt::For { .. }
+        | ast::Stmt::Effect { .. }
+        | ast::Stmt::Sleep(..) => false,
     }
 }

@@ -196,7 +196,15 @@ impl Lower<'_> {
                 }
                 match s {
                     ast::Setting::Mode(m, _) => self.mode = *m,
-                    ast::Setting::Path(p, span) => path_setting = self.url_path(p).map(|p| (p, *span)),
+                    ast::Setting::Path(p, span) => {
+                        path_setting = self.url_path(p).map(|p| (p, *span));
+                        if path_setting.as_ref().is_some_and(|(p, _)| p == "/wf" || p.starts_with("/wf/")) {
+                            self.err(Kind::ReservedPath, p.span, "paths under `/wf/` are wf's own")
+                                .set_label("wf serves callbacks here")
+                                .set_help("choose another path, e.g. \"/hooks/...\"");
+                            path_setting = None;
+                        }
+                    }
                     ast::Setting::Key(k, span) => key_setting = self.url_key(k).map(|k| (k, *span)),
                     _ => {}
                 }

@@ -171,6 +171,15 @@ kinds! {
     /// An `http` or `run` setting that cannot be used (a method, a timeout, a retry count).
     InvalidEffect = "wf::invalid-effect", Error, "an `http` or `run` setting wf cannot use",
         "see `http` and `run` in docs/src/language.md";
+    /// `sleep` in a sync workflow (a caller's connection would be held open while it waits).
+    WaitInSync = "wf::wait-in-sync", Error, "a statement that waits, in a sync workflow",
+        "make the workflow `mode async`: its caller is answered at once and the run waits without holding anything";
+    /// A wait longer than wf keeps a run waiting.
+    WaitTooLong = "wf::wait-too-long", Error, "a wait longer than 365 days (or not a duration)",
+        "wait at most `365d`";
+    /// A workflow `path` under `/wf/`, which wf serves itself.
+    ReservedPath = "wf::reserved-path", Error, "a workflow path under `/wf/`, which wf keeps for itself",
+        "choose another path, e.g. \"/hooks/...\"";
     /// `concurrency 0`.
     InvalidConcurrency = "wf::invalid-concurrency", Error, "a `concurrency` that is not between 1 and 100000",
         "write how many executions may run at once, e.g. `concurrency 4`";

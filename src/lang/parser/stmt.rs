@@ -78,6 +78,15 @@ impl Builder<'_> {
             Rule::respond => Stmt::Respond(self.respond(p)),
             Rule::log_stmt => Stmt::Log(self.child_expr(p)?, span),
             Rule::fail_stmt => Stmt::Fail(self.child_expr(p)?, span),
+            Rule::sleep_stmt => {
+                let inner =
+                    p.into_inner().find(|x| x.as_rule() == Rule::duration || x.as_rule() == Rule::expr)?;
+                let time = match inner.as_rule() {
+                    Rule::duration => SleepFor::Fixed(self.duration(inner)),
+                    _ => SleepFor::Seconds(self.expr(inner)),
+                };
+                Stmt::Sleep(time, span)
+            }
             Rule::http_call | Rule::run_call => Stmt::Effect { name: None, effect: self.effect(p)?, span },
             _ => return None,
         })

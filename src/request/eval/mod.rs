@@ -316,6 +316,14 @@ async fn interpret(body: &Block, frame: &mut [Value], logs: &mut Vec<String>, cx
                     None
                 })
             }
+            Stmt::Sleep(e) => match sleep_for(e, frame, cx) {
+                Err(why) => Err(why),
+                Ok(time) => match cx.perform(Step::Sleep(time)).await {
+                    Ok(_) => Ok(None),
+                    Err(StepError::Failed(why)) => Err(why),
+                    Err(StepError::Stopped(stop)) => Ok(Some(Outcome::Stopped(stop))),
+                },
+            },
             Stmt::Effect(slot, effect) => match effects::request(effect, frame, cx) {
                 Err(why) => Err(why),
                 Ok(step) => match cx.perform(step).await {
@@ -388,6 +396,19 @@ fn bind(
     Ok(())
 }
 
+/// How long a `sleep` waits: its seconds, from 0 to 365 days.
+fn sleep_for(e: &Expr, frame: &[Value], cx: &Context<'_>) -> Result<std::time::Duration, String> {
+    let v = ev(e, frame, cx)?;
+    let max = crate::lang::check::MAX_WAIT_MS as f64 / 1000.0;
+    match v.as_f64() {
+        Some(s) if (0.0..=max).contains(&s) => Ok(std::time::Duration::from_secs_f64(s)),
+        _ => {
+            let shown: String = v.to_string().chars().take(40).collect();
+            Err(format!("`sleep` waits a number of seconds from 0 to {max} (365 days), got {shown}"))
+        }
+    }
+}
+
 /// The statements that neither nest nor wait.
 fn plain(
     s: &Statement,
@@ -409,7 +430,9 @@ fn plain(
             Ok(None)
         }
         Stmt::Fail(e) => Ok(Some(Outcome::Failed(value::render_string(&*ev(e, frame, cx)?), s.span))),
-        Stmt::If(..) | Stmt::For { .. } | Stmt::Effect(..) => Err("not a plain statement".into()),
+        Stmt::If(..) | Stmt::For { .. } | Stmt::Effect(..) | Stmt::Sleep(_) => {
+            Err("not a plain statement".into())
+        }
     }
 }
 

@@ -239,6 +239,7 @@ const KEYWORDS: &[(&str, &str)] = &[
     ("retry", "`retry N`: attempts after the first (at most 10) on connection errors, timeouts, 408, 429 and 5xx; waits 1s·2^n ±20% or `retry-after`."),
     ("mock", "`mock http METHOD \"url\" { respond ... | fail \"reason\" }` / `mock run \"program\" { code N stdout EXPR stderr EXPR }`: answers a test's effects; `url` may end in `*`."),
     ("fail", "`fail EXPR`: ends the execution as failed; the reason is logged, the caller gets 500."),
+    ("sleep", "`sleep 15m` / `sleep EXPR` (seconds): the run waits, parked in the store when long (async workflows only)."),
     ("test", "`test \"name\" { request ... expect ... }`: a request sent through the workflows by `wf test`."),
     ("request", "`request METHOD \"/path\" { ... }` in a test; `request \"method|path|url|ip|raw_body\"` in `extract`."),
     ("expect", "`expect EXPR`: must be true; `status`, `headers`, `text`, `json` and `calls` (the effects, in order) are bound."),
