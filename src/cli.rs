@@ -273,6 +273,10 @@ struct ServeArgs {
     /// run (kept with its due time, no worker held) instead of waiting.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     park_after: std::time::Duration,
+    /// Where callers reach this server (e.g. https://hooks.example.com): a `callback`'s URL
+    /// starts with it; by default `http://` and the address it listens on.
+    #[arg(long, value_name = "URL")]
+    public_url: Option<String>,
 }
 
 impl ServeArgs {
@@ -302,6 +306,7 @@ impl ServeArgs {
             retain: self.retain,
             lease: self.lease.max(std::time::Duration::from_secs(1)),
             park_after: self.park_after,
+            public_url: self.public_url.clone(),
             budget: crate::request::eval::Budget {
                 steps: self.max_steps.max(1),
                 bytes: u64::try_from(self.max_memory).unwrap_or(u64::MAX),

@@ -54,6 +54,8 @@ pub(crate) struct Effects {
     park_after: std::time::Duration,
     /// Told of every effect (with `--admin`: the metrics).
     observer: Option<Arc<dyn Observer>>,
+    /// Where this server's callbacks are called.
+    callbacks: Arc<crate::exec::callbacks::Callbacks>,
 }
 
 impl Effects {
@@ -64,12 +66,20 @@ impl Effects {
         park_after: std::time::Duration,
         now: bool,
         observer: Option<Arc<dyn Observer>>,
+        public_url: String,
     ) -> Result<Arc<Effects>, String> {
-        let effects = Effects { client: std::sync::OnceLock::new(), allow_run, park_after, observer };
+        let callbacks = Arc::new(crate::exec::callbacks::Callbacks { public_url });
+        let effects =
+            Effects { client: std::sync::OnceLock::new(), allow_run, park_after, observer, callbacks };
         if now {
             effects.client()?;
         }
         Ok(Arc::new(effects))
+    }
+
+    /// Where this server's callbacks are called.
+    pub(crate) fn callbacks(&self) -> Arc<crate::exec::callbacks::Callbacks> {
+        self.callbacks.clone()
     }
 
     fn client(&self) -> Result<&reqwest::Client, String> {
@@ -141,6 +151,8 @@ impl Steps for Live {
         let kind = match &s {
             Step::Now | Step::Uuid => return Box::pin(std::future::ready(step::local(&s))),
             Step::Sleep(time) => return self.sleep(n, *time),
+            // A kept run's journal makes and waits for callbacks (`exec::journal`).
+            Step::Callback(_) | Step::Wait(_) => return Box::pin(std::future::ready(step::local(&s))),
             Step::Http(_) => "http",
             Step::Run(_) => "run",
         };
@@ -183,6 +195,7 @@ impl Live {
         match s {
             Step::Now | Step::Uuid => Box::pin(std::future::ready(step::local(&s))),
             Step::Sleep(time) => self.sleep(n, time),
+            Step::Callback(_) | Step::Wait(_) => Box::pin(std::future::ready(step::local(&s))),
             Step::Http(req) => Box::pin(async move {
                 let key = crate::store::retry::idempotency_key(&self.id.to_string(), n, self.retries);
                 let waits = match &self.park {

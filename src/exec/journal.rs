@@ -3,6 +3,7 @@
 //! performing them again. A step that was under way at a crash has no result: it runs again
 //! (an `http` call with the same idempotency key, since the key is the execution id and step).
 
+use crate::exec::callbacks::{self, CallbackState, Callbacks};
 use crate::request::served::Served;
 use crate::request::step::{self, ParkedSlot, Pending, Step, StepError, Steps, Stop};
 use crate::store::{Recorded, Store};
@@ -23,6 +24,11 @@ pub(crate) struct Journaled {
     replay: HashMap<u32, Result<Value, String>>,
     /// Where a step that parks the run leaves its due time (a kept run's steps may park).
     parked: Option<ParkedSlot>,
+    /// Where this server's callbacks are called (a kept run may make them).
+    callbacks: Option<Arc<Callbacks>>,
+    /// The tokens of the callbacks this run made: never journaled (a body or a result that
+    /// holds one keeps `[token]` instead).
+    tokens: Vec<String>,
 }
 
 impl Journaled {
@@ -33,9 +39,10 @@ impl Journaled {
         id: String,
         journal: Vec<(u32, Result<Value, String>)>,
         parked: Option<ParkedSlot>,
+        callbacks: Option<Arc<Callbacks>>,
     ) -> Journaled {
         let replay = journal.into_iter().collect();
-        Journaled { inner, store, served, id, durable: true, replay, parked }
+        Journaled { inner, store, served, id, durable: true, replay, parked, callbacks, tokens: Vec::new() }
     }
 
     /// The steps of a sync execution: recorded for its history, never waited for.
@@ -45,7 +52,17 @@ impl Journaled {
         served: Arc<Served>,
         id: String,
     ) -> Journaled {
-        Journaled { inner, store, served, id, durable: false, replay: HashMap::new(), parked: None }
+        Journaled {
+            inner,
+            store,
+            served,
+            id,
+            durable: false,
+            replay: HashMap::new(),
+            parked: None,
+            callbacks: None,
+            tokens: Vec::new(),
+        }
     }
 
     /// A step's end as the store keeps it: its result or its failure's reason with the
@@ -94,6 +111,8 @@ pub(crate) fn summary(served: &Served, s: &Step) -> (&'static str, Value) {
         Step::Now => ("now", Value::Null),
         Step::Uuid => ("uuid", Value::Null),
         Step::Sleep(d) => ("sleep", json!({"seconds": d.as_secs_f64()})),
+        Step::Callback(timeout) => ("callback", json!({"timeout": timeout.as_secs()})),
+        Step::Wait(token) => ("wait", json!({"callback": crate::exec::callbacks::shown_id(token)})),
     }
 }
 
@@ -114,16 +133,102 @@ impl Journaled {
     }
 }
 
+impl Journaled {
+    /// A value to journal with the tokens of this run's callbacks hidden.
+    fn hide(&self, v: Value) -> Value {
+        if self.tokens.is_empty() {
+            return v;
+        }
+        let mut text = v.to_string();
+        for t in &self.tokens {
+            text = text.replace(t.as_str(), "[token]");
+        }
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    }
+
+    /// `callback`: made again when a run resumes (its token is derived, never kept), so the
+    /// journal keeps it with its token hidden.
+    async fn callback(&mut self, n: u32, timeout: std::time::Duration) -> Result<Value, StepError> {
+        self.replay.remove(&n);
+        let Some(cb) = self.callbacks.clone().filter(|_| self.durable) else {
+            return Err(StepError::Failed("a callback needs an async run of `wf serve`".into()));
+        };
+        let failed = |e: String| StepError::Failed(format!("the callback could not be kept: {e}"));
+        let key = self.store.callback_key().await.map_err(failed)?;
+        let token = callbacks::token(&key, &self.id, n);
+        let hash = callbacks::hash(&token).ok_or_else(|| failed("no token".into()))?;
+        let expires_ms =
+            step::now_ms().saturating_add(i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX));
+        self.store.callback_made(hash, &self.id, n, expires_ms).await.map_err(failed)?;
+        let (kind, request) = summary(&self.served, &Step::Callback(timeout));
+        self.store.step_started(&self.id, n, kind, request);
+        let hidden = json!({ "url": format!("{}{}[token]", cb.public_url, callbacks::PATH), "id": callbacks::shown_id(&token) });
+        if !self.tokens.contains(&token) {
+            self.tokens.push(token.clone());
+        }
+        match self.store.step_ended(&self.id, n, &Ok(hidden)).await {
+            Ok(Recorded::Fenced) => Err(StepError::Stopped(Stop::Fenced)),
+            _ => Ok(cb.value(&token)),
+        }
+    }
+
+    /// `wait`: the call when it came (journaled), `null` once the timeout passed, else the run
+    /// parks until one of them.
+    async fn wait(&mut self, n: u32, token: String) -> Result<Value, StepError> {
+        if let Some(recorded) = self.replay.remove(&n) {
+            return recorded.map_err(StepError::Failed);
+        }
+        let not_made = || StepError::Failed("`wait` waits for a callback this run made".into());
+        let hash = callbacks::hash(&token).ok_or_else(not_made)?;
+        let found = self
+            .store
+            .callback(hash)
+            .await
+            .map_err(|e| StepError::Failed(format!("cannot read the callback: {e}")))?;
+        let c = found.filter(|c| c.execution == self.id).ok_or_else(not_made)?;
+        let (kind, request) = summary(&self.served, &Step::Wait(token));
+        self.store.step_started(&self.id, n, kind, request);
+        let result = match c.state {
+            CallbackState::Called => Ok(c.reply.unwrap_or(Value::Null)),
+            CallbackState::Expired | CallbackState::Cancelled => Ok(Value::Null),
+            CallbackState::Waiting if c.expires_ms <= step::now_ms() => {
+                self.store.callback_expired(hash).await.map_err(StepError::Failed)?;
+                Ok(Value::Null)
+            }
+            CallbackState::Waiting => {
+                // Parked until it is called or expires; what the writer holds goes first.
+                let _ = self.store.flush().await;
+                return match self.store.wait_parked(&self.id, n, hash).await {
+                    Ok(Recorded::Kept) => Err(StepError::Stopped(Stop::Parked)),
+                    Ok(Recorded::Fenced) => Err(StepError::Stopped(Stop::Fenced)),
+                    Err(e) => Err(StepError::Failed(format!("the run could not wait for its callback: {e}"))),
+                };
+            }
+        };
+        let kept = self.kept(&result).into_owned();
+        match self.store.step_ended(&self.id, n, &kept).await {
+            Ok(Recorded::Fenced) => Err(StepError::Stopped(Stop::Fenced)),
+            _ => result.map_err(StepError::Failed),
+        }
+    }
+}
+
 impl Steps for Journaled {
     fn attempts(&self) -> u32 {
         self.inner.attempts()
     }
 
     fn perform(&mut self, n: u32, s: Step) -> Pending<'_> {
+        match s {
+            Step::Callback(timeout) => return Box::pin(self.callback(n, timeout)),
+            Step::Wait(token) => return Box::pin(self.wait(n, token)),
+            _ => {}
+        }
         if let Some(recorded) = self.replay.remove(&n) {
             return Box::pin(std::future::ready(recorded.map_err(StepError::Failed)));
         }
         let (kind, request) = summary(&self.served, &s);
+        let request = self.hide(request);
         if matches!(s, Step::Now | Step::Uuid) {
             let result = step::local(&s);
             if let Ok(v) = &result {
@@ -140,6 +245,10 @@ impl Steps for Journaled {
                 Err(stop @ StepError::Stopped(Stop::Fenced)) => return Err(stop),
             };
             let kept = self.kept(&result);
+            let kept = match (&*kept, self.tokens.is_empty()) {
+                (Ok(v), false) => std::borrow::Cow::Owned(Ok(self.hide(v.clone()))),
+                _ => kept,
+            };
             if !self.durable {
                 self.store.step_noted(&self.id, n, &kept);
                 return result.map_err(StepError::Failed);

@@ -128,6 +128,7 @@ impl Enqueue for Queue {
                 id.to_string(),
                 Vec::new(),
                 Some(parked),
+                Some(self.effects.callbacks()),
             ))
         } else if self.store.keeps_requests() {
             Box::new(Journaled::noted(

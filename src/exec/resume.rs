@@ -160,6 +160,7 @@ fn job(store: &Arc<dyn Store>, effects: &Arc<Effects>, served: &Arc<Served>, run
         run.id.clone(),
         run.journal,
         Some(parked),
+        Some(effects.callbacks()),
     ));
     Some(Job {
         served: served.clone(),

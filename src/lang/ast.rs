@@ -255,11 +255,21 @@ pub enum SleepFor {
     Seconds(Expr),
 }
 
-/// A call to another service or a program.
+/// A call to another service or a program, or a wait for a call.
 #[derive(Clone, Debug)]
 pub enum Effect {
     Http(HttpCall),
     Run(RunCall),
+    /// `callback [timeout D]`: a single-use URL for this run.
+    Callback {
+        timeout: Option<Duration>,
+        span: Span,
+    },
+    /// `wait EXPR`: the run waits until the callback EXPR made is called.
+    Wait {
+        of: Expr,
+        span: Span,
+    },
 }
 
 impl Effect {
@@ -267,6 +277,7 @@ impl Effect {
         match self {
             Effect::Http(h) => h.span,
             Effect::Run(r) => r.span,
+            Effect::Callback { span, .. } | Effect::Wait { span, .. } => *span,
         }
     }
 }
@@ -397,14 +408,48 @@ pub struct Test {
 /// `mock run "program" { code N stdout EXPR stderr EXPR }`.
 #[derive(Clone, Debug)]
 pub enum Mock {
-    Http { method: Ident, url: Str, answer: MockAnswer, span: Span },
-    Run { program: Str, code: Option<Expr>, stdout: Option<Expr>, stderr: Option<Expr>, span: Span },
+    Http {
+        method: Ident,
+        url: Str,
+        answer: MockAnswer,
+        span: Span,
+    },
+    Run {
+        program: Str,
+        code: Option<Expr>,
+        stdout: Option<Expr>,
+        stderr: Option<Expr>,
+        span: Span,
+    },
+    /// `mock callback { json EXPR | form EXPR | text EXPR }`, or `mock callback timeout` (`None`).
+    Callback {
+        call: Option<(CallbackBody, Expr)>,
+        span: Span,
+    },
+}
+
+/// How a mocked call to a callback sends its body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallbackBody {
+    Json,
+    Text,
+    Form,
+}
+
+impl CallbackBody {
+    pub fn word(self) -> &'static str {
+        match self {
+            CallbackBody::Json => "json",
+            CallbackBody::Text => "text",
+            CallbackBody::Form => "form",
+        }
+    }
 }
 
 impl Mock {
     pub fn span(&self) -> Span {
         match self {
-            Mock::Http { span, .. } | Mock::Run { span, .. } => *span,
+            Mock::Http { span, .. } | Mock::Run { span, .. } | Mock::Callback { span, .. } => *span,
         }
     }
 }

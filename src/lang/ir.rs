@@ -286,12 +286,22 @@ pub enum Stmt {
     Effect(Option<Slot>, Effect),
 }
 
-/// A call to another service or a program: a step of the execution (see `request::step`).
+/// A call to another service or a program, or a wait for a call: a step of the execution (see
+/// `request::step`).
 #[derive(Debug)]
 pub enum Effect {
     Http(Box<HttpCall>),
     Run(Box<RunCall>),
+    /// `callback [timeout D]`: a single-use URL for the run, called within the timeout.
+    Callback {
+        timeout: std::time::Duration,
+    },
+    /// `wait EXPR`: waits for the call to the callback EXPR holds.
+    Wait(Expr),
 }
+
+/// A callback's timeout unless it says: 7 days.
+pub const CALLBACK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(7 * 86_400);
 
 /// `http METHOD URL { ... }`.
 #[derive(Debug)]
@@ -345,6 +355,17 @@ pub const HTTP_RESULT: [(&str, Types); 4] =
 /// The fields of a `run` result.
 pub const RUN_RESULT: [(&str, Types); 3] =
     [("code", Types::NUMBER), ("stdout", Types::STRING), ("stderr", Types::STRING)];
+/// The fields of a callback.
+pub const CALLBACK_RESULT: [(&str, Types); 2] = [("url", Types::STRING), ("id", Types::STRING)];
+/// The fields of the call to a callback.
+pub const WAIT_RESULT: [(&str, Types); 6] = [
+    ("method", Types::STRING),
+    ("headers", Types::OBJECT),
+    ("query", Types::OBJECT),
+    ("json", Types::ANY),
+    ("text", Types::STRING),
+    ("form", Types::ANY),
+];
 
 impl Effect {
     /// Visits every expression of the call, mutably.
@@ -367,6 +388,8 @@ impl Effect {
                 r.env.iter_mut().for_each(|(_, e)| e.walk_mut(f));
                 r.stdin.iter_mut().for_each(|e| e.walk_mut(f));
             }
+            Effect::Callback { .. } => {}
+            Effect::Wait(e) => e.walk_mut(f),
         }
     }
 
@@ -388,6 +411,8 @@ impl Effect {
                 out.extend(r.env.iter().map(|(_, e)| e));
                 out.extend(r.stdin.iter());
             }
+            Effect::Callback { .. } => {}
+            Effect::Wait(e) => out.push(e),
         }
         out
     }
@@ -488,6 +513,9 @@ pub enum MockCase {
     Http { method: http::Method, url: String, answer: Result<Respond, Expr> },
     /// `mock run "program" { code N stdout EXPR stderr EXPR }`.
     Run { program: String, code: Expr, stdout: Expr, stderr: Expr },
+    /// `mock callback { json EXPR | text EXPR | form EXPR }`: the next `wait`'s call;
+    /// `mock callback timeout` (`None`): its `null`.
+    Callback(Option<(crate::lang::ast::CallbackBody, Expr)>),
 }
 
 /// A line of a test's `request` block.

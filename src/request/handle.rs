@@ -712,6 +712,23 @@ where
     Ok(got.into_bytes())
 }
 
+/// Reads a body whole within `limits` (a callback's call): the status and error of the answer
+/// when it cannot be.
+pub(crate) async fn read_whole<B>(body: &mut B, limits: &Limits) -> Result<Bytes, (u16, &'static str)>
+where
+    B: hyper::body::Body + Unpin,
+{
+    let mut reserved = limits.body_memory.empty();
+    let read = read_body(body, limits, &mut reserved).await;
+    // The bytes are copied out by the caller at once; the reservation ends with this call.
+    read.map_err(|e| match e {
+        BodyError::Timeout => (408, "timed out reading the body"),
+        BodyError::TooLarge => (413, "body too large"),
+        BodyError::Memory => (503, "too many bodies being read"),
+        BodyError::Failed => (400, "the body could not be read"),
+    })
+}
+
 /// The data frames of a body read so far: the first kept as it came, more copied after it.
 #[derive(Default)]
 struct Gathered {

@@ -18,7 +18,7 @@ pub(crate) const WAITING_BODIES: usize = 64 << 20;
 
 /// Headers a kept request never shows: credentials and signatures. (Header names are short: a
 /// plain search of each word costs less than setting up a substring searcher for it.)
-fn masked(name: &str) -> bool {
+pub(crate) fn masked(name: &str) -> bool {
     fn has(name: &[u8], word: &[u8]) -> bool {
         name.len() >= word.len() && name.windows(word.len()).any(|w| w == word)
     }

@@ -22,6 +22,10 @@ pub enum Step {
     Uuid,
     /// `sleep`: the run waits this long (parked, holding nothing, when it is long).
     Sleep(Duration),
+    /// `callback`: a single-use URL for the run, called within this long.
+    Callback(Duration),
+    /// `wait`: the run waits for the call to the callback whose token this is (hex).
+    Wait(String),
 }
 
 /// An `http` call, its expressions evaluated.
@@ -140,7 +144,9 @@ pub(crate) fn local(step: &Step) -> Result<Value, StepError> {
         Step::Uuid => Ok(uuid()),
         Step::Http(h) => Err(StepError::Failed(format!("`http {} {}` cannot run here", h.method, h.url))),
         Step::Run(r) => Err(StepError::Failed(format!("`run {}` cannot run here", r.program))),
-        Step::Sleep(_) => Err(StepError::Failed("`sleep` cannot wait here".into())),
+        Step::Sleep(_) | Step::Callback(_) | Step::Wait(_) => Err(StepError::Failed(
+            "an execution that cannot wait cannot `sleep`, make a `callback` or `wait`".into(),
+        )),
     }
 }
 

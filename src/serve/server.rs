@@ -67,6 +67,8 @@ pub(crate) struct Options {
     pub lease: Duration,
     /// `--park-after`: a kept run's `http` retry that would wait this long parks the run.
     pub park_after: Duration,
+    /// `--public-url`: where callers reach this server (callback URLs start with it).
+    pub public_url: Option<String>,
     /// `--max-steps`, `--max-memory`: the bounds of each execution.
     pub budget: crate::request::eval::Budget,
 }
@@ -223,6 +225,13 @@ impl Ctx {
     {
         async move {
             let this = &*conn.ctx;
+            // wf's own paths: a callback's call (boxed: it is rare, and this future stays small).
+            if req.uri().path().starts_with(crate::exec::callbacks::PATH) {
+                let response =
+                    Box::pin(crate::serve::callback::answer(&this.queue.store, &this.limits, &mut req)).await;
+                conn.activity.end();
+                return Ok(response);
+            }
             let router = this.router.load();
             let started = this.metrics.as_ref().map(|_| std::time::Instant::now());
             let mut cors = None;
@@ -331,6 +340,11 @@ async fn run(opts: Options, router: Router) -> ExitCode {
         opts.park_after,
         has_effects,
         metrics.clone().map(|m| m as Arc<dyn crate::effect::Observer>),
+        opts.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{bound}"))
+            .trim_end_matches('/')
+            .to_string(),
     ) {
         Ok(e) => e,
         Err(e) => {

@@ -12,6 +12,7 @@ use super::{
     Claim, Claimed, Commit, Ended, Filter, History, Key, Mode, NewRun, Outcome, Reading, Recorded, RunView,
     State, StepState, StepView, Store, Unfinished, Version,
 };
+use crate::exec::callbacks::{Callback, CallbackState, Called, TokenHash};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -129,6 +130,9 @@ struct Inner {
     /// Ended executions in the order they ended, to forget the oldest past [`KEPT`].
     ended: VecDeque<i64>,
     keys: keys::Keys,
+    callbacks: HashMap<TokenHash, Callback>,
+    /// The callback key: random, made at its first use (nothing outlives the process).
+    callback_key: Option<[u8; 32]>,
 }
 
 impl Inner {
@@ -466,5 +470,80 @@ impl Store for Memory {
 
     fn durable(&self) -> bool {
         false
+    }
+
+    fn callback_key(&self) -> Reading<'_, [u8; 32]> {
+        let made = self.with(|inner| match inner.callback_key {
+            Some(k) => Ok(k),
+            None => {
+                let mut k = [0u8; 32];
+                getrandom::fill(&mut k).map_err(|e| format!("no random key: {e}"))?;
+                inner.callback_key = Some(k);
+                Ok(k)
+            }
+        });
+        Box::pin(std::future::ready(made))
+    }
+
+    fn callback_made(&self, hash: TokenHash, id: &str, n: u32, expires_ms: i64) -> Reading<'_, ()> {
+        self.with(|inner| {
+            inner.callbacks.entry(hash).or_insert_with(|| Callback {
+                execution: id.to_string(),
+                n,
+                expires_ms,
+                state: CallbackState::Waiting,
+                reply: None,
+            });
+        });
+        ready(())
+    }
+
+    fn callback(&self, hash: TokenHash) -> Reading<'_, Option<Callback>> {
+        ready(self.with(|inner| inner.callbacks.get(&hash).cloned()))
+    }
+
+    fn callback_called(&self, hash: TokenHash, reply: Value, now_ms: i64) -> Reading<'_, Called> {
+        ready(self.with(|inner| {
+            let Some(c) = inner.callbacks.get_mut(&hash) else { return Called::Unknown };
+            if c.state != CallbackState::Waiting || c.expires_ms <= now_ms {
+                return Called::Gone;
+            }
+            c.state = CallbackState::Called;
+            c.reply = Some(reply);
+            let run = super::key(&c.execution);
+            if let Some(e) = inner.executions.get_mut(&run).filter(|e| e.view.state == State::Parked) {
+                e.due_ms = Some(0);
+            }
+            Called::Taken
+        }))
+    }
+
+    fn wait_parked(&self, id: &str, n: u32, hash: TokenHash) -> Reading<'_, Recorded> {
+        self.with(|inner| {
+            let due = inner.callbacks.get(&hash).map_or(0, |c| match c.state {
+                CallbackState::Waiting => c.expires_ms,
+                _ => 0,
+            });
+            let s = inner.step(id, n);
+            if s.kind.is_empty() {
+                s.kind = "wait".into();
+            }
+            s.state = StepState::Waiting;
+            s.result = Some(serde_json::json!({ "attempts": 0 }));
+            s.reason = None;
+            let e = inner.entry(id, Mode::Async);
+            e.view.state = State::Parked;
+            e.due_ms = Some(due);
+        });
+        ready(Recorded::Kept)
+    }
+
+    fn callback_expired(&self, hash: TokenHash) -> Reading<'_, ()> {
+        self.with(|inner| {
+            if let Some(c) = inner.callbacks.get_mut(&hash).filter(|c| c.state == CallbackState::Waiting) {
+                c.state = CallbackState::Expired;
+            }
+        });
+        ready(())
     }
 }

@@ -19,6 +19,7 @@ pub(crate) mod retry;
 pub(crate) mod sqlite;
 pub(crate) mod standby;
 
+use crate::exec::callbacks::{Callback, Called, TokenHash};
 use serde_json::Value;
 use std::future::Future;
 use std::pin::Pin;
@@ -282,6 +283,34 @@ pub(crate) trait Store: History {
     }
     /// Frees the place execution `id` took.
     fn free_place(&self, _workflow: &str, _id: &str) {}
+    /// The key callback tokens are derived from: kept by the store (made at its first use), so
+    /// that a run resumed anywhere makes the same URLs.
+    fn callback_key(&self) -> Reading<'_, [u8; 32]> {
+        no_callbacks()
+    }
+    /// Keeps the callback step `n` of run `id` made (only its token's hash), expiring at
+    /// `expires_ms`; one already kept stays as it is (a resumed run makes it again).
+    fn callback_made(&self, _hash: TokenHash, _id: &str, _n: u32, _expires_ms: i64) -> Reading<'_, ()> {
+        no_callbacks()
+    }
+    /// The callback whose token has this hash.
+    fn callback(&self, _hash: TokenHash) -> Reading<'_, Option<Callback>> {
+        no_callbacks()
+    }
+    /// A call to a callback: when it waits and has not expired, the call is kept and its run,
+    /// if parked waiting for it, is due at once; once only, whoever else calls at the same time.
+    fn callback_called(&self, _hash: TokenHash, _reply: Value, _now_ms: i64) -> Reading<'_, Called> {
+        no_callbacks()
+    }
+    /// Parks run `id` at step `n`, waiting for the callback: due at the callback's expiry, or at
+    /// once when it was called meanwhile.
+    fn wait_parked(&self, _id: &str, _n: u32, _hash: TokenHash) -> Reading<'_, Recorded> {
+        no_callbacks()
+    }
+    /// A callback whose timeout passed: later calls get `410`.
+    fn callback_expired(&self, _hash: TokenHash) -> Reading<'_, ()> {
+        no_callbacks()
+    }
     /// Woken when runs may be there to take (a store shared between processes tells); the
     /// taker polls as well.
     fn woken(&self) -> Option<Arc<tokio::sync::Notify>> {
@@ -315,6 +344,10 @@ pub(crate) enum Recorded {
 }
 
 pub(crate) use crate::request::step::now_ms;
+
+fn no_callbacks<'a, T: Send + 'a>() -> Reading<'a, T> {
+    Box::pin(std::future::ready(Err("this store keeps no callbacks".to_string())))
+}
 
 /// An execution id (16 hex digits) as a store's integer key (SQLite's rowid: no second index to
 /// keep up).

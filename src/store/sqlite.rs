@@ -9,6 +9,7 @@ use super::{
     attempts_made, hex, key, Claim, Claimed, Commit, Ended, Filter, History, Key, Mode, NewRun, Outcome,
     Reading, Recorded, RunView, StepState, StepView, Store, Unfinished, Version,
 };
+use crate::exec::callbacks::{Callback, CallbackState, Called, TokenHash};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde_json::Value;
 use std::collections::HashSet;
@@ -19,7 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 mod history;
 
 /// The schema this build writes; older files are migrated on open.
-const SCHEMA_VERSION: i64 = 5;
+const SCHEMA_VERSION: i64 = 6;
 
 /// Writes someone waits for (accepts, steps' ends) queued for the writer at most; beyond, they
 /// wait for room.
@@ -66,6 +67,18 @@ CREATE TABLE IF NOT EXISTS dedupe (
     PRIMARY KEY (workflow, key)
 );
 CREATE INDEX IF NOT EXISTS dedupe_execution ON dedupe (execution);
+CREATE TABLE IF NOT EXISTS callbacks (
+    hash       BLOB PRIMARY KEY,
+    execution  INTEGER NOT NULL,
+    n          INTEGER NOT NULL,
+    expires_ms INTEGER NOT NULL,
+    state      TEXT NOT NULL,
+    reply      TEXT
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS settings (
+    name  TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS steps (
     execution  INTEGER NOT NULL,
     n          INTEGER NOT NULL,
@@ -389,6 +402,7 @@ fn migrate(conn: &mut Connection) -> Result<(), String> {
         tx.execute_batch(history::SCHEMA).map_err(sql)?;
         tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}")).map_err(sql)?;
         tx.commit().map_err(sql)?;
+        // 6: callbacks (and the key their tokens are derived from) are new tables.
         // 5: a file made before gives freed pages back too, once rebuilt (once).
         if (1..5).contains(&version) {
             conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL; VACUUM;").map_err(sql)?;
@@ -816,6 +830,93 @@ impl History for Sqlite {
 }
 
 impl Store for Sqlite {
+    fn callback_key(&self) -> Reading<'_, [u8; 32]> {
+        let mut fresh = [0u8; 32];
+        if let Err(e) = getrandom::fill(&mut fresh) {
+            return Box::pin(std::future::ready(Err(format!("no random key: {e}"))));
+        }
+        self.read(move |conn| {
+            conn.execute(
+                "INSERT OR IGNORE INTO settings (name, value) VALUES ('callback_key', ?1)",
+                params![fresh.to_vec()],
+            )?;
+            let key: Vec<u8> =
+                conn.query_row("SELECT value FROM settings WHERE name = 'callback_key'", [], |r| r.get(0))?;
+            Ok(<[u8; 32]>::try_from(key.as_slice()).unwrap_or(fresh))
+        })
+    }
+
+    fn callback_made(&self, hash: TokenHash, id: &str, n: u32, expires_ms: i64) -> Reading<'_, ()> {
+        let id = key(id);
+        self.read(move |conn| {
+            conn.execute(
+                "INSERT OR IGNORE INTO callbacks (hash, execution, n, expires_ms, state) VALUES (?1, ?2, ?3, ?4, 'waiting')",
+                params![hash.to_vec(), id, n, expires_ms],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn callback(&self, hash: TokenHash) -> Reading<'_, Option<Callback>> {
+        self.read(move |conn| callback_row(conn, &hash))
+    }
+
+    fn callback_called(&self, hash: TokenHash, reply: Value, now_ms: i64) -> Reading<'_, Called> {
+        self.read(move |conn| {
+            let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+            let taken = tx.execute(
+                "UPDATE callbacks SET state = 'called', reply = ?2 WHERE hash = ?1 AND state = 'waiting' AND expires_ms > ?3",
+                params![hash.to_vec(), reply.to_string(), now_ms],
+            )?;
+            let called = if taken == 1 {
+                // Its run, parked waiting for it, is due now.
+                tx.execute(
+                    "UPDATE executions SET due_ms = 0 WHERE state = 'parked'
+                     AND id = (SELECT execution FROM callbacks WHERE hash = ?1)",
+                    params![hash.to_vec()],
+                )?;
+                Called::Taken
+            } else if callback_row(&tx, &hash)?.is_some() {
+                Called::Gone
+            } else {
+                Called::Unknown
+            };
+            tx.commit()?;
+            Ok(called)
+        })
+    }
+
+    fn wait_parked(&self, id: &str, n: u32, hash: TokenHash) -> Reading<'_, Recorded> {
+        let id = key(id);
+        self.read(move |conn| {
+            let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+            tx.execute(
+                "INSERT INTO steps (execution, n, kind, state, result) VALUES (?1, ?2, 'wait', 'waiting', '{\"attempts\":0}')
+                 ON CONFLICT (execution, n) DO UPDATE SET state = 'waiting', result = excluded.result, reason = NULL",
+                params![id, n],
+            )?;
+            // Due when it expires, or at once when it was called meanwhile.
+            tx.execute(
+                "UPDATE executions SET state = 'parked', due_ms = coalesce(
+                     (SELECT CASE WHEN state = 'waiting' THEN expires_ms ELSE 0 END FROM callbacks WHERE hash = ?2), 0)
+                 WHERE id = ?1",
+                params![id, hash.to_vec()],
+            )?;
+            tx.commit()?;
+            Ok(Recorded::Kept)
+        })
+    }
+
+    fn callback_expired(&self, hash: TokenHash) -> Reading<'_, ()> {
+        self.read(move |conn| {
+            conn.execute(
+                "UPDATE callbacks SET state = 'expired' WHERE hash = ?1 AND state = 'waiting'",
+                params![hash.to_vec()],
+            )?;
+            Ok(())
+        })
+    }
+
     fn accept(&self, run: NewRun, dedupe: Option<Key>) -> Claimed<'_> {
         self.claimed(Write::Accept(Box::new(run), dedupe))
     }
@@ -993,6 +1094,26 @@ fn view(r: &rusqlite::Row<'_>) -> Result<RunView, rusqlite::Error> {
         request: request.and_then(|q| serde_json::from_str(&q).ok()),
         steps: Vec::new(),
     })
+}
+
+/// The callback whose token has this hash.
+fn callback_row(conn: &Connection, hash: &TokenHash) -> Result<Option<Callback>, rusqlite::Error> {
+    conn.query_row(
+        "SELECT execution, n, expires_ms, state, reply FROM callbacks WHERE hash = ?1",
+        params![hash.to_vec()],
+        |r| {
+            let state: String = r.get(3)?;
+            let reply: Option<String> = r.get(4)?;
+            Ok(Callback {
+                execution: hex(r.get(0)?),
+                n: r.get(1)?,
+                expires_ms: r.get(2)?,
+                state: CallbackState::parse(&state).unwrap_or(CallbackState::Expired),
+                reply: reply.and_then(|t| serde_json::from_str(&t).ok()),
+            })
+        },
+    )
+    .optional()
 }
 
 fn list(conn: &Connection, f: &Filter) -> Result<Vec<RunView>, rusqlite::Error> {

@@ -8,6 +8,7 @@ use super::sqlite::{self, Lock, Sqlite};
 use super::{
     Claimed, Commit, Ended, Filter, History, Key, NewRun, Reading, Recorded, RunView, Store, Unfinished,
 };
+use crate::exec::callbacks::{Callback, Called, TokenHash};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -120,6 +121,50 @@ impl History for Standby {
 }
 
 impl Store for Standby {
+    fn callback_key(&self) -> Reading<'_, [u8; 32]> {
+        match self.open.load_full() {
+            Some(s) => Box::pin(async move { s.callback_key().await }),
+            None => self.not_open(),
+        }
+    }
+
+    fn callback_made(&self, hash: TokenHash, id: &str, n: u32, expires_ms: i64) -> Reading<'_, ()> {
+        let id = id.to_string();
+        match self.open.load_full() {
+            Some(s) => Box::pin(async move { s.callback_made(hash, &id, n, expires_ms).await }),
+            None => self.not_open(),
+        }
+    }
+
+    fn callback(&self, hash: TokenHash) -> Reading<'_, Option<Callback>> {
+        match self.open.load_full() {
+            Some(s) => Box::pin(async move { s.callback(hash).await }),
+            None => self.not_open(),
+        }
+    }
+
+    fn callback_called(&self, hash: TokenHash, reply: Value, now_ms: i64) -> Reading<'_, Called> {
+        match self.open.load_full() {
+            Some(s) => Box::pin(async move { s.callback_called(hash, reply, now_ms).await }),
+            None => self.not_open(),
+        }
+    }
+
+    fn wait_parked(&self, id: &str, n: u32, hash: TokenHash) -> Reading<'_, Recorded> {
+        let id = id.to_string();
+        match self.open.load_full() {
+            Some(s) => Box::pin(async move { s.wait_parked(&id, n, hash).await }),
+            None => self.not_open(),
+        }
+    }
+
+    fn callback_expired(&self, hash: TokenHash) -> Reading<'_, ()> {
+        match self.open.load_full() {
+            Some(s) => Box::pin(async move { s.callback_expired(hash).await }),
+            None => self.not_open(),
+        }
+    }
+
     fn accept(&self, run: NewRun, dedupe: Option<Key>) -> Claimed<'_> {
         let open = self.open.load_full();
         Box::pin(async move {

@@ -437,6 +437,14 @@ impl Printer<'_> {
                 self.indent -= 1;
                 self.end_inner_block(r.span.end);
             }
+            Effect::Callback { timeout: None, .. } => self.out.push_str("callback"),
+            Effect::Callback { timeout: Some(d), .. } => {
+                self.out.push_str(&format!("callback timeout {}", d.text))
+            }
+            Effect::Wait { of, .. } => {
+                self.out.push_str("wait ");
+                self.expr_block(of);
+            }
         }
     }
 
@@ -461,6 +469,19 @@ impl Printer<'_> {
                     MockAnswer::Respond(r) => self.respond(r),
                     MockAnswer::Fail(e, fspan) => self.keyword_line("fail", e, fspan),
                 }
+                self.indent -= 1;
+                self.close_block(span.end);
+            }
+            Mock::Callback { call: None, span } => {
+                self.open(span.start);
+                self.out.push_str("mock callback timeout");
+                self.close(span.end);
+            }
+            Mock::Callback { call: Some((kind, e)), span } => {
+                self.open(span.start);
+                self.out.push_str("mock callback {\n");
+                self.indent += 1;
+                self.keyword_block(kind.word(), e, &e.span);
                 self.indent -= 1;
                 self.close_block(span.end);
             }

@@ -126,6 +126,14 @@ impl Builder<'_> {
                     crate::lang::ast::Effect::Run(r) => {
                         r.args.as_ref().map_or(r.program.span.end, |a| a.span.end)
                     }
+                    crate::lang::ast::Effect::Callback { span, .. }
+                    | crate::lang::ast::Effect::Wait { span, .. } => span.end,
+                };
+                // A wait is drawn as one.
+                let shape = if matches!(effect, crate::lang::ast::Effect::Wait { .. }) {
+                    Shape::Wait
+                } else {
+                    Shape::Effect
                 };
                 let head = self.text(Span::new(effect.span().start, head_end));
                 let label = match name {
@@ -133,7 +141,7 @@ impl Builder<'_> {
                     None => vec![head],
                 };
                 let _ = span;
-                vec![(self.node(Shape::Effect, label, &exits), None)]
+                vec![(self.node(shape, label, &exits), None)]
             }
             Stmt::Fail(..) => {
                 let label = vec![self.text(s.span())];

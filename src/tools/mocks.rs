@@ -11,8 +11,18 @@ use std::sync::{Arc, Mutex};
 
 /// A mock with its answer computed.
 enum Mock {
-    Http { method: ::http::Method, url: String, answer: Result<Value, String> },
-    Run { program: String, answer: Value },
+    Http {
+        method: ::http::Method,
+        url: String,
+        answer: Result<Value, String>,
+    },
+    Run {
+        program: String,
+        answer: Value,
+    },
+    /// `mock callback { json EXPR | form EXPR | text EXPR }` (the call) or `mock callback timeout`
+    /// (`null`): the answer of the next `wait`.
+    Callback(Value),
 }
 
 /// What the effects of one test did: the calls in order, and those no mock answered.
@@ -22,6 +32,17 @@ pub(crate) struct Record {
     pub unmatched: Vec<String>,
     /// How long the test's `sleep`s waited, together: `now()` is that much later.
     pub slept_ms: i64,
+    /// How many `wait`s were answered (each by the next `mock callback`).
+    pub waited: usize,
+}
+
+fn ordinal(n: usize) -> String {
+    match n {
+        1 => "first".into(),
+        2 => "second".into(),
+        3 => "third".into(),
+        n => format!("{n}th"),
+    }
 }
 
 /// The mocks of one test, shared by every execution the test starts.
@@ -63,6 +84,34 @@ impl Mocks {
                     let answer = step::run_result(code, text(stdout)?.as_bytes(), text(stderr)?.as_bytes());
                     Mock::Run { program: program.clone(), answer }
                 }
+                MockCase::Callback(None) => Mock::Callback(Value::Null),
+                MockCase::Callback(Some((kind, e))) => {
+                    use crate::lang::ast::CallbackBody;
+                    let v = eval::eval(e, &[])?;
+                    let (content_type, text, json, form) = match kind {
+                        CallbackBody::Json => ("application/json", v.to_string(), v, Value::Null),
+                        CallbackBody::Text => (
+                            "text/plain; charset=utf-8",
+                            crate::request::value::render_string(&v),
+                            Value::Null,
+                            Value::Null,
+                        ),
+                        CallbackBody::Form => {
+                            let text = crate::request::form::encode(&v);
+                            let form =
+                                crate::request::form::urlencoded(text.as_bytes()).unwrap_or(Value::Null);
+                            ("application/x-www-form-urlencoded", text, Value::Null, form)
+                        }
+                    };
+                    Mock::Callback(serde_json::json!({
+                        "method": "POST",
+                        "headers": { "content-type": content_type },
+                        "query": {},
+                        "json": json,
+                        "text": text,
+                        "form": form,
+                    }))
+                }
             });
         }
         Ok(Mocks { mocks: mocks.into(), record: Arc::default() })
@@ -92,6 +141,36 @@ impl Steps for Mocks {
 impl Mocks {
     fn answer(&mut self, n: u32, s: Step) -> Result<Value, String> {
         match s {
+            // A callback's URL is the test's own; a `wait` is answered by the next `mock callback`.
+            Step::Callback(_) => {
+                let token = format!("{n:032x}");
+                let url = format!("http://localhost{}{token}", crate::exec::callbacks::PATH);
+                self.note(serde_json::json!({"kind": "callback", "url": url}), None);
+                Ok(serde_json::json!({"url": url, "id": crate::exec::callbacks::shown_id(&token)}))
+            }
+            Step::Wait(token) => {
+                let next = self.record.lock().map_or(0, |r| r.waited);
+                let answer = self
+                    .mocks
+                    .iter()
+                    .filter_map(|m| match m {
+                        Mock::Callback(reply) => Some(reply.clone()),
+                        _ => None,
+                    })
+                    .nth(next);
+                if let Ok(mut r) = self.record.lock() {
+                    r.waited += 1;
+                }
+                match answer {
+                    Some(reply) => Ok(reply),
+                    None => {
+                        let what =
+                            format!("`wait` for callback {}", crate::exec::callbacks::shown_id(&token));
+                        self.note(serde_json::json!({"kind": "wait", "callback": crate::exec::callbacks::shown_id(&token)}), Some(what.clone()));
+                        Err(format!("no `mock callback` answers the {} {what}", ordinal(next + 1)))
+                    }
+                }
+            }
             // A `sleep` is over at once; the clock moves on by it.
             Step::Sleep(time) => {
                 let seconds = time.as_secs_f64();

@@ -131,7 +131,8 @@ async fn run_one(router: &Router, t: &TestCase, n: u64) -> TestResult {
         let hint = match words.as_slice() {
             ["http", method, url, ..] => format!("mock http {method} \"{url}\" {{ respond 200 }}"),
             ["run", program, ..] => format!("mock run \"{program}\" {{ code 0 }}"),
-            _ => "a `mock` line".to_string(),
+            _ if call.starts_with("`wait`") => "mock callback { json { ... } }".to_string(),
+            _ => "mock ...".to_string(),
         };
         result.details.push(format!("no mock answers {call}: add `{hint}` to the test"));
     }

@@ -315,3 +315,72 @@ test "the same, as bytes" {
     let err = text(&out.stderr);
     assert!(err.contains("is not UTF-8 text") && err.contains("bytes file"), "{err}");
 }
+
+#[test]
+fn a_test_answers_a_wait_with_mock_callback_and_an_unanswered_wait_fails_naming_it() {
+    let source = r#"workflow deploy {
+  trigger webhook {
+    path "/deploy"
+    mode async
+  }
+
+  let cb = callback timeout 1h
+  http POST "https://chat.example/ask" {
+    json { approve: cb.url }
+  }
+  let reply = wait cb
+  if reply == null {
+    fail "nobody answered"
+  }
+  sleep 2h
+  log "approved by ${reply.json.user}"
+}
+
+test "an approval goes on" {
+  mock http POST "https://chat.example/ask" {
+    respond 200
+  }
+  mock callback {
+    json { user: "ada" }
+  }
+  request POST "/deploy"
+  expect calls[0].kind == "callback"
+  expect calls[1].json.approve == calls[0].url
+  expect calls[2] == { kind: "sleep", seconds: 7200 }
+}
+
+test "no answer fails" {
+  mock http POST "https://chat.example/ask" {
+    respond 200
+  }
+  mock callback timeout
+  request POST "/deploy"
+  expect calls[0].kind == "callback"
+}
+
+test "an unanswered wait fails the test" {
+  mock http POST "https://chat.example/ask" {
+    respond 200
+  }
+  request POST "/deploy"
+  expect status == 200
+}
+"#;
+    let d = Dir::new(&[("deploy.wf", source)]);
+    let path = d.path().join("deploy.wf").to_str().expect("utf8").to_string();
+    let out = wf(&["test", &path]);
+    let said = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("ok     an approval goes on") && said.contains("log (deploy): approved by ada"),
+        "{said}"
+    );
+    assert!(said.contains("ok     no answer fails") && said.contains("failed: nobody answered"), "{said}");
+    assert!(said.contains("FAILED an unanswered wait fails the test"), "{said}");
+    assert!(said.contains("no `mock callback` answers the first `wait`"), "{said}");
+    assert!(said.contains("add `mock callback { json { ... } }` to the test"), "{said}");
+    assert!(said.contains("2 passed, 1 failed"), "{said}");
+    // `wf fmt` keeps it as it is.
+    let out = wf(&["fmt", "--check", &path]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
+}

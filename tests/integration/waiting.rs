@@ -91,3 +91,129 @@ fn a_sleep_parks_its_run_which_goes_on_when_due_even_after_kill_9_without_sleepi
     let paths: Vec<String> = up.received().iter().map(|r| r.path.clone()).collect();
     assert_eq!(paths, ["/before", "/after"], "each call once");
 }
+
+/// An async workflow that asks for an approval at `up` and waits for it.
+fn approval(up: &Upstream, timeout: &str) -> String {
+    format!(
+        r#"workflow deploy {{
+  trigger webhook {{ path "/deploy" mode async }}
+  let cb = callback timeout {timeout}
+  http POST "{ask}" {{ json {{ approve: cb.url, id: cb.id }} }}
+  let reply = wait cb
+  if reply == null {{
+    fail "nobody answered"
+  }}
+  log "approved by ${{reply.json.user}} with ${{reply.method}}"
+}}"#,
+        ask = up.url("/ask")
+    )
+}
+
+/// The callback URL the run sent to `up`, once it did.
+fn asked(up: &Upstream) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(r) = up.received().first() {
+            let sent: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
+            return sent["approve"].as_str().expect("a URL").to_string();
+        }
+        assert!(Instant::now() < deadline, "the run never asked");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_run_waits_for_its_callback_which_answers_once_even_called_200_times_at_once() {
+    let up = Upstream::start(|_, _| Reply::new(200, "ok"));
+    let dir = Dir::new(&[("deploy.wf", &approval(&up, "1h"))]);
+    let root = dir.path().to_path_buf();
+    let server = serve_at(&root, dir);
+    let id = server.post("/deploy", &[], "").header("x-wf-execution").expect("id").to_string();
+    let url = asked(&up);
+    let path =
+        url.split_once(&server.addr.to_string()).map(|(_, p)| p.to_string()).expect("this server's URL");
+    assert!(path.starts_with("/wf/callback/") && path.len() == "/wf/callback/".len() + 32, "{url}");
+    // Waiting: parked, holding nothing, with what it waits for.
+    let parked = shown_when(&root, &id, Duration::from_secs(10), |s| s["state"] == "parked");
+    assert!(!parked.to_string().contains(&path["/wf/callback/".len()..]), "the token is not kept: {parked}");
+    // Tokens that are not one: 404.
+    for bad in ["/wf/callback/", "/wf/callback/zz", "/wf/callback/0123456789abcdef0123456789abcdeg"] {
+        assert_eq!(server.post(bad, &[], "").status, 404, "{bad}");
+    }
+    let unknown = format!("/wf/callback/{}", "0".repeat(32));
+    assert_eq!(server.post(&unknown, &[], "").status, 404);
+    let long = format!("/wf/callback/{}", "a".repeat(10_000));
+    assert_eq!(server.post(&long, &[], "").status, 404);
+    // Called 200 times at once: one is taken, the others are gone.
+    let addr = server.addr;
+    let calls: Vec<_> = (0..200)
+        .map(|_| {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                crate::common::request(
+                    addr,
+                    "POST",
+                    &path,
+                    &[("Content-Type", "application/json")],
+                    br#"{"user":"ada"}"#,
+                )
+                .status
+            })
+        })
+        .collect();
+    let statuses: Vec<u16> = calls.into_iter().map(|c| c.join().expect("call")).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 410).count(), 199, "{statuses:?}");
+    // The run goes on with the call.
+    let ended = shown_when(&root, &id, Duration::from_secs(10), |s| s["state"] == "ended");
+    assert_eq!(ended["outcome"], "completed", "{ended}");
+    assert_eq!(ended["logs"], serde_json::json!(["approved by ada with POST"]), "{ended}");
+    assert_eq!(server.post(&path, &[], "").status, 410, "a second call after the end");
+}
+
+#[test]
+fn a_callback_survives_kill_9_and_one_not_called_in_time_gives_null() {
+    let up = Upstream::start(|_, _| Reply::new(200, "ok"));
+    let dir = Dir::new(&[
+        ("deploy.wf", &approval(&up, "1h")),
+        (
+            "late.wf",
+            &approval(&up, "2s").replace("/deploy", "/late").replace("workflow deploy", "workflow late"),
+        ),
+    ]);
+    let root = dir.path().to_path_buf();
+    let mut first = serve_at(&root, dir);
+    let id = first.post("/deploy", &[], "").header("x-wf-execution").expect("id").to_string();
+    let url = asked(&up);
+    shown_when(&root, &id, Duration::from_secs(10), |s| s["state"] == "parked");
+    let _ = first.child.kill();
+    let _ = first.child.wait();
+    let second = serve_at(&root, Dir::new(&[]));
+    // The same token on the new server: the run goes on, its first call not made again.
+    let path = format!("/wf/callback/{}", url.rsplit('/').next().unwrap_or_default());
+    let r = crate::common::request(
+        second.addr,
+        "PUT",
+        &path,
+        &[("Content-Type", "application/json")],
+        br#"{"user":"grace"}"#,
+    );
+    assert_eq!((r.status, r.body.as_str()), (200, r#"{"ok":true}"#));
+    let ended = shown_when(&root, &id, Duration::from_secs(10), |s| s["state"] == "ended");
+    assert_eq!(ended["logs"], serde_json::json!(["approved by grace with PUT"]), "{ended}");
+    assert_eq!(up.received().len(), 1, "asked once");
+    // Not called within its 2 s: `wait` gives null, and a call after that is gone.
+    let late = second.post("/late", &[], "").header("x-wf-execution").expect("id").to_string();
+    let ended = shown_when(&root, &late, Duration::from_secs(10), |s| s["state"] == "ended");
+    assert_eq!(
+        (ended["outcome"].as_str(), ended["reason"].as_str()),
+        (Some("failed"), Some("nobody answered")),
+        "{ended}"
+    );
+    let sent: serde_json::Value = serde_json::from_slice(&up.received()[1].body).expect("json");
+    let late_path = format!(
+        "/wf/callback/{}",
+        sent["approve"].as_str().unwrap_or_default().rsplit('/').next().unwrap_or_default()
+    );
+    assert_eq!(second.post(&late_path, &[], "").status, 410);
+}

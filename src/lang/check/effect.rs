@@ -14,16 +14,71 @@ impl Lower<'_> {
         match e {
             ast::Effect::Http(h) => ir::Effect::Http(Box::new(self.http_call(h))),
             ast::Effect::Run(r) => ir::Effect::Run(Box::new(self.run_call(r))),
+            ast::Effect::Callback { timeout, span } => {
+                self.waits_in_async("`callback`", *span);
+                let timeout = match timeout {
+                    None => ir::CALLBACK_TIMEOUT,
+                    Some(d) => match d.millis.filter(|ms| (1_000..=super::MAX_WAIT_MS).contains(ms)) {
+                        Some(ms) => std::time::Duration::from_millis(ms),
+                        None => {
+                            self.err(
+                                Kind::WaitTooLong,
+                                d.span,
+                                format!("a callback's `timeout {}` is not between 1s and 365d", d.text),
+                            )
+                            .set_label("not a timeout wf keeps")
+                            .set_help("wait at most `365d`");
+                            ir::CALLBACK_TIMEOUT
+                        }
+                    },
+                };
+                ir::Effect::Callback { timeout }
+            }
+            ast::Effect::Wait { of, span } => {
+                self.waits_in_async("`wait`", *span);
+                let made = match &of.kind {
+                    ast::ExprKind::Var(name) => self.lookup(&name.name).and_then(|slot| {
+                        self.callbacks.iter_mut().find(|(s, _, _)| *s == slot).map(|c| c.2 = true)
+                    }),
+                    _ => None,
+                };
+                if made.is_none() {
+                    self.err(Kind::WaitNotCallback, of.span, "`wait` waits for a callback")
+                        .set_label("not a value `callback` made")
+                        .set_help("make one with `let cb = callback`, hand out `cb.url`, then `let reply = wait cb`");
+                }
+                ir::Effect::Wait(self.expr(of))
+            }
+        }
+    }
+
+    /// A statement that waits is for async workflows.
+    fn waits_in_async(&mut self, what: &str, span: Span) {
+        if self.mode != ast::Mode::Async {
+            self.err(Kind::WaitInSync, span, format!("{what} in a sync workflow"))
+                .set_label("the caller would wait on an open connection")
+                .set_help("make the workflow `mode async`: its caller is answered at once and the run waits without holding anything");
         }
     }
 
     /// Binds `let NAME = http ...` / `run ...`: an object whose fields the checker knows.
     pub(super) fn effect_result(&mut self, name: &Ident, call: &ir::Effect) -> Slot {
-        let (fields, what): (&'static [(&'static str, Types)], _) = match call {
-            ir::Effect::Http(_) => (&ir::HTTP_RESULT, "an `http` result { status, headers, json, text }"),
-            ir::Effect::Run(_) => (&ir::RUN_RESULT, "a `run` result { code, stdout, stderr }"),
+        let (fields, what, types): (&'static [(&'static str, Types)], _, _) = match call {
+            ir::Effect::Http(_) => {
+                (&ir::HTTP_RESULT, "an `http` result { status, headers, json, text }", Types::OBJECT)
+            }
+            ir::Effect::Run(_) => (&ir::RUN_RESULT, "a `run` result { code, stdout, stderr }", Types::OBJECT),
+            ir::Effect::Callback { .. } => (&ir::CALLBACK_RESULT, "a callback { url, id }", Types::OBJECT),
+            ir::Effect::Wait(_) => (
+                &ir::WAIT_RESULT,
+                "the call to a callback { method, headers, query, json, text, form }, or null after its timeout",
+                Types::OBJECT.or(Types::NULL),
+            ),
         };
-        let slot = self.declare(name, false, Types::OBJECT, (name.span, format!("bound here to {what}")));
+        let slot = self.declare(name, false, types, (name.span, format!("bound here to {what}")));
+        if matches!(call, ir::Effect::Callback { .. }) {
+            self.callbacks.push((slot, name.span, false));
+        }
         if let Some(v) = self.vars.get_mut(slot as usize) {
             v.fields = Some(fields);
         }
@@ -327,6 +382,9 @@ impl Lower<'_> {
                 let stdout = part(self, stdout, Types::STRING, "stdout", serde_json::Value::from(""));
                 let stderr = part(self, stderr, Types::STRING, "stderr", serde_json::Value::from(""));
                 Some(ir::MockCase::Run { program, code, stdout, stderr })
+            }
+            ast::Mock::Callback { call, .. } => {
+                Some(ir::MockCase::Callback(call.as_ref().map(|(kind, e)| (*kind, self.expr(e)))))
             }
         }
     }

@@ -114,6 +114,9 @@ struct Lower<'a> {
     /// Lowering a `default` or a test request: no variables may be used.
     const_only: Option<&'static str>,
     mode: Mode,
+    /// The callbacks made (`let cb = callback`): each slot, where, and whether a `wait` waits
+    /// for it.
+    callbacks: Vec<(Slot, Span, bool)>,
 }
 
 impl<'a> Lower<'a> {
@@ -134,6 +137,7 @@ impl<'a> Lower<'a> {
             bindings,
             const_only: None,
             mode: Mode::Sync,
+            callbacks: Vec::new(),
         }
     }
 

@@ -61,6 +61,13 @@ impl Lower<'_> {
             }
         }
 
+        for (_, span, waited) in std::mem::take(&mut self.callbacks) {
+            if !waited {
+                self.err(Kind::UnwaitedCallback, span, "this callback is never waited for")
+                    .set_label("its URL works, but the run never looks at the call")
+                    .set_help("add `let reply = wait cb` where the run should wait for the call");
+            }
+        }
         crate::lang::moves::mark(&mut body);
         let wf = ir::Workflow {
             name: w.name.name.clone(),

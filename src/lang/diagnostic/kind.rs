@@ -174,6 +174,12 @@ kinds! {
     /// `sleep` in a sync workflow (a caller's connection would be held open while it waits).
     WaitInSync = "wf::wait-in-sync", Error, "a statement that waits, in a sync workflow",
         "make the workflow `mode async`: its caller is answered at once and the run waits without holding anything";
+    /// `wait` on a value that is not a callback.
+    WaitNotCallback = "wf::wait-not-callback", Error, "`wait` on something other than a callback",
+        "make one with `let cb = callback`, hand out `cb.url`, then `let reply = wait cb`";
+    /// A callback no `wait` waits for.
+    UnwaitedCallback = "wf::unwaited-callback", Warning, "a `callback` no `wait` waits for",
+        "add `let reply = wait cb` where the run should wait for the call";
     /// A wait longer than wf keeps a run waiting.
     WaitTooLong = "wf::wait-too-long", Error, "a wait longer than 365 days (or not a duration)",
         "wait at most `365d`";

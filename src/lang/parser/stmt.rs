@@ -14,7 +14,9 @@ impl Builder<'_> {
                     match c.as_rule() {
                         Rule::ident => name = Some(self.ident(c)),
                         Rule::expr => value = Some(self.expr(c)),
-                        Rule::http_call | Rule::run_call => effect = self.effect(c),
+                        Rule::http_call | Rule::run_call | Rule::callback_call | Rule::wait_call => {
+                            effect = self.effect(c)
+                        }
                         _ => {}
                     }
                 }
@@ -87,7 +89,9 @@ impl Builder<'_> {
                 };
                 Stmt::Sleep(time, span)
             }
-            Rule::http_call | Rule::run_call => Stmt::Effect { name: None, effect: self.effect(p)?, span },
+            Rule::http_call | Rule::run_call | Rule::wait_call => {
+                Stmt::Effect { name: None, effect: self.effect(p)?, span }
+            }
             _ => return None,
         })
     }
@@ -95,6 +99,15 @@ impl Builder<'_> {
     pub(super) fn effect(&mut self, p: Pair<Rule>) -> Option<Effect> {
         let span = self.span_of(&p);
         let rule = p.as_rule();
+        match rule {
+            Rule::callback_call => {
+                let timeout =
+                    p.into_inner().find(|x| x.as_rule() == Rule::duration).map(|d| self.duration(d));
+                return Some(Effect::Callback { timeout, span });
+            }
+            Rule::wait_call => return Some(Effect::Wait { of: self.child_expr(p)?, span }),
+            _ => {}
+        }
         let mut method = None;
         let mut first = None;
         let mut program = None;

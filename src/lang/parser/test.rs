@@ -5,8 +5,27 @@ use super::*;
 impl Builder<'_> {
     pub(super) fn mock(&mut self, p: Pair<Rule>) -> Option<Mock> {
         let span = self.span_of(&p);
-        let inner = p.into_inner().find(|x| matches!(x.as_rule(), Rule::mock_http | Rule::mock_run))?;
+        let inner = p
+            .into_inner()
+            .find(|x| matches!(x.as_rule(), Rule::mock_http | Rule::mock_run | Rule::mock_callback))?;
         let rule = inner.as_rule();
+        if rule == Rule::mock_callback {
+            let body = inner
+                .into_inner()
+                .find(|x| matches!(x.as_rule(), Rule::req_json | Rule::req_text | Rule::req_form));
+            let call = match body {
+                None => None,
+                Some(b) => {
+                    let kind = match b.as_rule() {
+                        Rule::req_json => CallbackBody::Json,
+                        Rule::req_text => CallbackBody::Text,
+                        _ => CallbackBody::Form,
+                    };
+                    Some((kind, self.child_expr(b)?))
+                }
+            };
+            return Some(Mock::Callback { call, span });
+        }
         let mut method = None;
         let mut target = None;
         let mut answer = None;

@@ -14,6 +14,17 @@ pub(crate) fn request(effect: &Effect, frame: &[Value], cx: &Context) -> Result<
     Ok(match effect {
         Effect::Http(h) => Step::Http(http(h, frame, cx)?),
         Effect::Run(r) => Step::Run(run(r, frame, cx)?),
+        Effect::Callback { timeout } => Step::Callback(*timeout),
+        Effect::Wait(e) => {
+            let v = eval::ev(e, frame, cx)?;
+            let token = v
+                .get("url")
+                .and_then(Value::as_str)
+                .and_then(|url| url.rsplit_once(crate::exec::callbacks::PATH))
+                .map(|(_, token)| token.to_string())
+                .ok_or("`wait` waits for a value `callback` made")?;
+            Step::Wait(token)
+        }
     })
 }
 
