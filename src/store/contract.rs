@@ -185,6 +185,55 @@ pub(crate) async fn parking_contract(store: &dyn Store) {
     assert!(store.retried().await.expect("take").is_empty(), "taken once");
 }
 
+/// The callback contract: a callback is kept by its token's hash only, called once (whoever
+/// else calls at the same time), and its run, parked waiting for it, is due at once when called,
+/// also when the call came before the run parked; an expired callback is gone.
+pub(crate) async fn callback_contract(store: &dyn Store) {
+    use crate::exec::callbacks::{CallbackState, Called};
+    let key = store.callback_key().await.expect("key");
+    assert_eq!(store.callback_key().await.expect("key"), key, "one key per store");
+    let later = now_ms() + 3_600_000;
+    store.accept(run("00000000000000e1", 9_100), None).await.expect("accept");
+    store.accept(run("00000000000000e2", 9_101), None).await.expect("accept");
+    let (h1, h2, h3) = ([1u8; 32], [2u8; 32], [3u8; 32]);
+    store.callback_made(h1, "00000000000000e1", 1, later).await.expect("made");
+    store.callback_made(h1, "00000000000000e1", 1, later + 5).await.expect("made again");
+    let c = store.callback(h1).await.expect("read").expect("kept");
+    assert_eq!(
+        (c.execution.as_str(), c.n, c.expires_ms, c.state),
+        ("00000000000000e1", 1, later, CallbackState::Waiting)
+    );
+    // Parked waiting for it: not due before it is called.
+    store.step_started("00000000000000e1", 2, "wait", json!({"callback": "01010101"}));
+    store.flush().await.expect("flush");
+    assert_eq!(store.wait_parked("00000000000000e1", 2, h1).await.expect("park"), Recorded::Kept);
+    assert!(!store.retried().await.expect("take").iter().any(|r| r.id == "00000000000000e1"));
+    let reply = json!({"method": "POST", "json": {"ok": true}});
+    assert_eq!(store.callback_called(h1, reply.clone(), now_ms()).await.expect("call"), Called::Taken);
+    assert_eq!(store.callback_called(h1, reply.clone(), now_ms()).await.expect("call"), Called::Gone);
+    assert_eq!(
+        store.callback_called([9u8; 32], reply.clone(), now_ms()).await.expect("call"),
+        Called::Unknown
+    );
+    let taken = store.retried().await.expect("take");
+    let e1 = taken.iter().find(|r| r.id == "00000000000000e1").expect("due once called");
+    assert_eq!(e1.waiting, Some((2, 0)));
+    let c = store.callback(h1).await.expect("read").expect("kept");
+    assert_eq!((c.state, c.reply), (CallbackState::Called, Some(reply.clone())));
+    // Called before its run parked: the run is due at once when it does.
+    store.callback_made(h2, "00000000000000e2", 1, later).await.expect("made");
+    assert_eq!(store.callback_called(h2, reply.clone(), now_ms()).await.expect("call"), Called::Taken);
+    store.step_started("00000000000000e2", 2, "wait", json!({"callback": "02020202"}));
+    store.flush().await.expect("flush");
+    assert_eq!(store.wait_parked("00000000000000e2", 2, h2).await.expect("park"), Recorded::Kept);
+    assert!(store.retried().await.expect("take").iter().any(|r| r.id == "00000000000000e2"));
+    // Expired: gone, and marked so.
+    store.callback_made(h3, "00000000000000e2", 3, now_ms() - 1).await.expect("made");
+    assert_eq!(store.callback_called(h3, reply, now_ms()).await.expect("call"), Called::Gone);
+    store.callback_expired(h3).await.expect("expired");
+    assert_eq!(store.callback(h3).await.expect("read").map(|c| c.state), Some(CallbackState::Expired));
+}
+
 fn key(key: &str, id: &str, expires_ms: i64) -> Key {
     Key { workflow: "w".into(), key: key.into(), id: id.into(), expires_ms }
 }
@@ -398,6 +447,7 @@ async fn memory_keeps_the_contract() {
     let ended_kept = all.iter().filter(|r| r.state == super::State::Ended).count();
     assert_eq!(ended_kept, memory::KEPT);
     assert_eq!(all[0].id, format!("{:016x}", 0x1000 + memory::KEPT + 9));
+    callback_contract(&store).await;
 }
 
 #[tokio::test]
@@ -427,6 +477,7 @@ async fn sqlite_keeps_the_contract() {
     retry_contract(&store, &reader).await;
     sync_retry_contract(&store, &reader).await;
     rejected_contract(&store).await;
+    callback_contract(&store).await;
 }
 
 #[tokio::test]
@@ -444,6 +495,7 @@ async fn postgres_keeps_the_contract() {
     retry_contract_again(&other, &reader).await;
     sync_retry_contract(&other, &reader).await;
     rejected_contract(&other).await;
+    callback_contract(&other).await;
     // Two `wf runs retry` of one run at once, while an instance takes runs: marked once, run once.
     let id = "00000000000000ea";
     other.accept(run(id, 7_200), None).await.expect("accept");

@@ -432,3 +432,63 @@ fn runs_follow_and_replay_read_the_shared_store() {
     let (code, out) = replay("next/echo.wf");
     assert_eq!((code, out.ends_with("3 replayed: 0 same, 3 changed\n")), (Some(1), true), "{out}");
 }
+
+#[test]
+fn a_callback_called_on_two_instances_at_once_is_taken_once_and_its_run_goes_on() {
+    let Some(pg) = Cluster::start() else { return };
+    let up = Upstream::start(|_, _| Reply::new(200, "ok"));
+    let wf = format!(
+        r#"workflow relay {{
+  trigger webhook {{ path "/relay" mode async }}
+  let cb = callback timeout 1h
+  http POST "{}" {{ json {{ approve: cb.url }} }}
+  let reply = wait cb
+  log "approved by ${{reply.json.user}}"
+}}"#,
+        up.url("/ask")
+    );
+    let (a, b) = (instance(&wf, &pg.url, &[]), instance(&wf, &pg.url, &[]));
+    let id = a.post("/relay", &[], "").header("x-wf-execution").expect("id").to_string();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let url = loop {
+        if let Some(r) = up.received().first() {
+            let sent: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
+            break sent["approve"].as_str().expect("url").to_string();
+        }
+        assert!(Instant::now() < deadline, "never asked:\n{}", a.log());
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let path = format!("/wf/callback/{}", url.rsplit('/').next().unwrap_or_default());
+    while runs(&pg.url, &["show", &id])["state"] != "parked" {
+        assert!(Instant::now() < deadline, "never parked:\n{}", a.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let calls: Vec<_> = (0..40)
+        .map(|i| {
+            let (addr, path) = (if i % 2 == 0 { a.addr } else { b.addr }, path.clone());
+            std::thread::spawn(move || {
+                crate::common::request(
+                    addr,
+                    "POST",
+                    &path,
+                    &[("Content-Type", "application/json")],
+                    br#"{"user":"ada"}"#,
+                )
+                .status
+            })
+        })
+        .collect();
+    let statuses: Vec<u16> = calls.into_iter().map(|c| c.join().expect("call")).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 410).count(), 39, "{statuses:?}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let shown = runs(&pg.url, &["show", &id]);
+        if shown["state"] == "ended" {
+            assert_eq!(shown["logs"], serde_json::json!(["approved by ada"]), "{shown}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "not resumed: {shown}\n{}\n{}", a.log(), b.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -18,6 +18,7 @@ use super::{
     attempts_made, hex, key, Claim, Claimed, Commit, Ended, Filter, History, Key, Mode, NewRun, Outcome,
     Reading, Recorded, RunView, State, StepView, Store, Unfinished, Version,
 };
+use crate::exec::callbacks::{Callback, CallbackState, Called, TokenHash};
 use deadpool_postgres::Pool;
 use serde_json::Value;
 use std::collections::HashSet;
@@ -707,6 +708,138 @@ impl History for Postgres {
 }
 
 impl Store for Postgres {
+    fn callback_key(&self) -> Reading<'_, [u8; 32]> {
+        Box::pin(async move {
+            let mut fresh = [0u8; 32];
+            getrandom::fill(&mut fresh).map_err(|e| format!("no random key: {e}"))?;
+            let client = self.inner.client().await?;
+            client
+                .execute(
+                    "INSERT INTO wf_settings (name, value) VALUES ('callback_key', $1) ON CONFLICT (name) DO NOTHING",
+                    &[&fresh.to_vec()],
+                )
+                .await
+                .map_err(sql)?;
+            let row = client
+                .query_one("SELECT value FROM wf_settings WHERE name = 'callback_key'", &[])
+                .await
+                .map_err(sql)?;
+            let key: Vec<u8> = row.get(0);
+            Ok(<[u8; 32]>::try_from(key.as_slice()).unwrap_or(fresh))
+        })
+    }
+
+    fn callback_made(&self, hash: TokenHash, id: &str, n: u32, expires_ms: i64) -> Reading<'_, ()> {
+        let (id, n) = (key(id), i32::try_from(n).unwrap_or(i32::MAX));
+        Box::pin(async move {
+            let client = self.inner.client().await?;
+            client
+                .execute(
+                    "INSERT INTO wf_callbacks (hash, execution, n, expires_ms, state) VALUES ($1, $2, $3, $4, 'waiting')
+                     ON CONFLICT (hash) DO NOTHING",
+                    &[&hash.to_vec(), &id, &n, &expires_ms],
+                )
+                .await
+                .map_err(sql)?;
+            Ok(())
+        })
+    }
+
+    fn callback(&self, hash: TokenHash) -> Reading<'_, Option<Callback>> {
+        Box::pin(async move {
+            let client = self.inner.client().await?;
+            let row = client
+                .query_opt(
+                    "SELECT execution, n, expires_ms, state, reply FROM wf_callbacks WHERE hash = $1",
+                    &[&hash.to_vec()],
+                )
+                .await
+                .map_err(sql)?;
+            Ok(row.map(|r| {
+                let state: String = r.get(3);
+                let reply: Option<String> = r.get(4);
+                Callback {
+                    execution: hex(r.get(0)),
+                    n: u32::try_from(r.get::<_, i32>(1)).unwrap_or(0),
+                    expires_ms: r.get(2),
+                    state: CallbackState::parse(&state).unwrap_or(CallbackState::Expired),
+                    reply: reply.and_then(|t| serde_json::from_str(&t).ok()),
+                }
+            }))
+        })
+    }
+
+    fn callback_called(&self, hash: TokenHash, reply: Value, now_ms: i64) -> Reading<'_, Called> {
+        Box::pin(async move {
+            let mut client = self.inner.client().await?;
+            let tx = client.transaction().await.map_err(sql)?;
+            let taken = tx
+                .query_opt(
+                    "UPDATE wf_callbacks SET state = 'called', reply = $2
+                     WHERE hash = $1 AND state = 'waiting' AND expires_ms > $3 RETURNING execution",
+                    &[&hash.to_vec(), &reply.to_string(), &now_ms],
+                )
+                .await
+                .map_err(sql)?;
+            let called = match taken {
+                Some(row) => {
+                    let run: i64 = row.get(0);
+                    let due = tx
+                        .execute(
+                            "UPDATE wf_executions SET due_ms = 0 WHERE id = $1 AND state = 'parked'",
+                            &[&run],
+                        )
+                        .await
+                        .map_err(sql)?;
+                    if due > 0 {
+                        tx.batch_execute(&format!("NOTIFY {CHANNEL}")).await.map_err(sql)?;
+                    }
+                    Called::Taken
+                }
+                None => {
+                    let known = tx
+                        .query_opt("SELECT 1 FROM wf_callbacks WHERE hash = $1", &[&hash.to_vec()])
+                        .await
+                        .map_err(sql)?;
+                    if known.is_some() {
+                        Called::Gone
+                    } else {
+                        Called::Unknown
+                    }
+                }
+            };
+            tx.commit().await.map_err(sql)?;
+            Ok(called)
+        })
+    }
+
+    fn wait_parked(&self, id: &str, n: u32, hash: TokenHash) -> Reading<'_, Recorded> {
+        let (id, n) = (key(id), i32::try_from(n).unwrap_or(i32::MAX));
+        Box::pin(async move {
+            let client = self.inner.client().await?;
+            let me = self.inner.me.load_full();
+            let written = client
+                .execute(schema::WAIT_PARKED, &[&id, &*me, &hash.to_vec(), &n, &super::now_ms()])
+                .await
+                .map_err(sql)?;
+            Ok(if written == 0 { Recorded::Fenced } else { Recorded::Kept })
+        })
+    }
+
+    fn callback_expired(&self, hash: TokenHash) -> Reading<'_, ()> {
+        Box::pin(async move {
+            let client = self.inner.client().await?;
+            client
+                .execute(
+                    "UPDATE wf_callbacks SET state = 'expired' WHERE hash = $1 AND state = 'waiting'",
+                    &[&hash.to_vec()],
+                )
+                .await
+                .map_err(sql)?;
+            Ok(())
+        })
+    }
+
     fn accept(&self, run: NewRun, dedupe: Option<Key>) -> Claimed<'_> {
         Box::pin(self.inner.accept(run, dedupe))
     }

@@ -75,7 +75,34 @@ CREATE TABLE IF NOT EXISTS wf_steps (
     attempts   INTEGER NOT NULL DEFAULT 1,
     PRIMARY KEY (execution, n)
 );
+CREATE TABLE IF NOT EXISTS wf_callbacks (
+    hash       BYTEA PRIMARY KEY,
+    execution  BIGINT NOT NULL,
+    n          INTEGER NOT NULL,
+    expires_ms BIGINT NOT NULL,
+    state      TEXT NOT NULL,
+    reply      TEXT
+);
+CREATE TABLE IF NOT EXISTS wf_settings (
+    name  TEXT PRIMARY KEY,
+    value BYTEA NOT NULL
+);
 ";
+
+/// A run parked waiting for its callback, only while this instance owns it: due when the
+/// callback expires, or at once when it was called meanwhile (the callback's row is locked, so
+/// a call at the same moment either comes first and is seen, or comes after and finds the run
+/// parked).
+pub(super) const WAIT_PARKED: &str = "
+WITH cb AS (SELECT state, expires_ms FROM wf_callbacks WHERE hash = $3 FOR UPDATE),
+mine AS (
+    UPDATE wf_executions SET state = 'parked', owner = NULL,
+        due_ms = coalesce((SELECT CASE WHEN state = 'waiting' THEN expires_ms ELSE 0 END FROM cb), 0)
+    WHERE id = $1 AND owner = $2
+    RETURNING id)
+INSERT INTO wf_steps (execution, n, kind, state, result, ended_ms) SELECT id, $4, 'wait', 'waiting', '{\"attempts\":0}', $5 FROM mine
+ON CONFLICT (execution, n) DO UPDATE SET state = 'waiting', result = EXCLUDED.result, reason = NULL,
+    ended_ms = EXCLUDED.ended_ms";
 
 pub(super) const INSERT_RUN: &str = "
 INSERT INTO wf_executions (id, workflow, mode, state, version, owner, started_ms, request, frame, env_names)
