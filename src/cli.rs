@@ -133,7 +133,7 @@ struct RunsArgs {
     #[arg(long, global = true)]
     workflow: Option<String>,
     /// Only executions with this outcome (responded, completed, failed, rejected, duplicate,
-    /// preflight) or state (queued, running, parked, ended).
+    /// preflight, cancelled) or state (queued, running, parked, ended).
     #[arg(long, global = true, value_parser = crate::store::Status::parse)]
     status: Option<crate::store::Status>,
     /// Only executions started within this long (`1h`, `2d`).
@@ -183,6 +183,12 @@ enum RunsAction {
         /// Where its workflow is (files or folders), for its `auth` as a `sign` line or secrets.
         #[arg(long, num_args = 1.., default_value = ".")]
         files: Vec<PathBuf>,
+    },
+    /// End a waiting run (sleeping, waiting for a callback, or for an `http` retry) as
+    /// `cancelled`; its callbacks answer 410 from then on.
+    Cancel {
+        /// Its id.
+        id: String,
     },
     /// Delete ended executions older than --older-than.
     Prune {
@@ -374,6 +380,7 @@ pub fn main() -> ExitCode {
                     crate::tools::runs::retry_all(store, filter, from_start)
                 }
                 Some(RunsAction::Prune { older_than }) => crate::tools::runs::prune(store, older_than),
+                Some(RunsAction::Cancel { id }) => crate::tools::runs::cancel(store, &id),
                 Some(RunsAction::Export { id, files }) => crate::tools::runs::export(store, &id, &files),
                 Some(RunsAction::Replay { ids, files }) => {
                     crate::tools::runs::replay(store, &ids, filter, &files, a.format)

@@ -19,16 +19,19 @@ pub enum Outcome {
     Duplicate,
     /// A CORS preflight, answered by the trigger's `cors` setting.
     Preflight,
+    /// Ended before it ran on, by `wf runs cancel`.
+    Cancelled,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 6] = [
+    pub const ALL: [Outcome; 7] = [
         Outcome::Responded,
         Outcome::Completed,
         Outcome::Failed,
         Outcome::Rejected,
         Outcome::Duplicate,
         Outcome::Preflight,
+        Outcome::Cancelled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -39,6 +42,7 @@ impl Outcome {
             Outcome::Rejected => "rejected",
             Outcome::Duplicate => "duplicate",
             Outcome::Preflight => "preflight",
+            Outcome::Cancelled => "cancelled",
         }
     }
 

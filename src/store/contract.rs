@@ -232,6 +232,36 @@ pub(crate) async fn callback_contract(store: &dyn Store) {
     assert_eq!(store.callback_called(h3, reply, now_ms()).await.expect("call"), Called::Gone);
     store.callback_expired(h3).await.expect("expired");
     assert_eq!(store.callback(h3).await.expect("read").map(|c| c.state), Some(CallbackState::Expired));
+    // A waiting run cancelled: ended, its callbacks gone; a queued one is not waiting.
+    let h4 = [4u8; 32];
+    store.accept(run("00000000000000e3", 9_102), None).await.expect("accept");
+    store.accept(run("00000000000000e4", 9_103), None).await.expect("accept");
+    store.callback_made(h4, "00000000000000e3", 1, later).await.expect("made");
+    store.step_started("00000000000000e3", 2, "wait", json!({"callback": "04040404"}));
+    store.flush().await.expect("flush");
+    store.wait_parked("00000000000000e3", 2, h4).await.expect("park");
+    assert_eq!(store.cancel("00000000000000e3").await.expect("cancel"), super::Cancel::Cancelled);
+    let shown = store.show("00000000000000e3").await.expect("show").expect("kept");
+    assert_eq!((shown.state.as_str(), shown.outcome.map(|o| o.as_str())), ("ended", Some("cancelled")));
+    assert_eq!(store.callback_called(h4, json!({}), now_ms()).await.expect("call"), Called::Gone);
+    assert_eq!(
+        store.cancel("00000000000000e3").await.expect("cancel"),
+        super::Cancel::NotWaiting(super::State::Ended)
+    );
+    assert_eq!(
+        store.cancel("00000000000000e4").await.expect("cancel"),
+        super::Cancel::NotWaiting(super::State::Queued)
+    );
+    assert_eq!(store.cancel("00000000000000ef").await.expect("cancel"), super::Cancel::Unknown);
+    let listed = store
+        .list(&Filter {
+            status: Some(super::Status::Outcome(super::Outcome::Cancelled)),
+            limit: 10,
+            ..Filter::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(listed.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["00000000000000e3"]);
 }
 
 fn key(key: &str, id: &str, expires_ms: i64) -> Key {

@@ -9,8 +9,8 @@ mod keys;
 
 use super::retry::{self, Retried};
 use super::{
-    Claim, Claimed, Commit, Ended, Filter, History, Key, Mode, NewRun, Outcome, Reading, Recorded, RunView,
-    State, StepState, StepView, Store, Unfinished, Version,
+    Cancel, Claim, Claimed, Commit, Ended, Filter, History, Key, Mode, NewRun, Outcome, Reading, Recorded,
+    RunView, State, StepState, StepView, Store, Unfinished, Version,
 };
 use crate::exec::callbacks::{Callback, CallbackState, Called, TokenHash};
 use serde_json::Value;
@@ -364,6 +364,32 @@ impl History for Memory {
 
     fn retry(&self, id: &str, from_start: bool) -> Reading<'_, Retried> {
         ready(self.with(|inner| inner.retry(id, from_start)))
+    }
+
+    fn cancel(&self, id: &str) -> Reading<'_, Cancel> {
+        ready(self.with(|inner| {
+            let run = super::key(id);
+            let Some(x) = inner.executions.get_mut(&run).filter(|x| !x.view.workflow.is_empty()) else {
+                return Cancel::Unknown;
+            };
+            if x.view.state != State::Parked && !(x.view.state == State::Queued && x.marked) {
+                return Cancel::NotWaiting(x.view.state);
+            }
+            let now = super::now_ms();
+            x.view.state = State::Ended;
+            x.view.outcome = Some(Outcome::Cancelled);
+            x.view.reason = Some("cancelled".into());
+            x.view.duration_ms = Some(now.saturating_sub(x.view.started_ms));
+            (x.kept, x.due_ms, x.marked) = (None, None, false);
+            for c in inner
+                .callbacks
+                .values_mut()
+                .filter(|c| c.execution == id && c.state == CallbackState::Waiting)
+            {
+                c.state = CallbackState::Cancelled;
+            }
+            Cancel::Cancelled
+        }))
     }
 }
 

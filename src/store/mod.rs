@@ -158,6 +158,15 @@ impl Filter {
     }
 }
 
+/// What `wf runs cancel` found.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Cancel {
+    Cancelled,
+    /// Not waiting: its state.
+    NotWaiting(State),
+    Unknown,
+}
+
 /// Resolves when what was written is durable (or could not be written).
 pub(crate) type Commit<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
 
@@ -200,6 +209,9 @@ pub(crate) trait History: Send + Sync {
     /// Marks a failed run to run again, keeping the steps that succeeded (all of them forgotten
     /// `from_start`; see [`retry`]); a `wf serve` on the store takes it.
     fn retry(&self, id: &str, from_start: bool) -> Reading<'_, retry::Retried>;
+    /// Ends a waiting run (parked: sleeping, waiting for a callback or an `http` retry's next
+    /// attempt; or marked for a retry) as `cancelled`; its callbacks answer `410` from then on.
+    fn cancel(&self, id: &str) -> Reading<'_, Cancel>;
     /// A page of executions whole (request, steps, logs), as `show` gives each: those `list`
     /// gives for `filter`. `wf runs replay` reads them a page at a time.
     fn whole(&self, filter: &Filter) -> Reading<'_, Vec<RunView>> {

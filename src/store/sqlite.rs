@@ -6,8 +6,8 @@
 use super::behind::{Behind, Gather};
 use super::retry::{self, Retried};
 use super::{
-    attempts_made, hex, key, Claim, Claimed, Commit, Ended, Filter, History, Key, Mode, NewRun, Outcome,
-    Reading, Recorded, RunView, StepState, StepView, Store, Unfinished, Version,
+    attempts_made, hex, key, Cancel, Claim, Claimed, Commit, Ended, Filter, History, Key, Mode, NewRun,
+    Outcome, Reading, Recorded, RunView, StepState, StepView, Store, Unfinished, Version,
 };
 use crate::exec::callbacks::{Callback, CallbackState, Called, TokenHash};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
@@ -310,6 +310,41 @@ impl History for ReadOnly {
     fn retry(&self, id: &str, from_start: bool) -> Reading<'_, Retried> {
         self.now(|conn| retry_in(conn, id, from_start))
     }
+
+    fn cancel(&self, id: &str) -> Reading<'_, Cancel> {
+        self.now(|conn| cancel_in(conn, id))
+    }
+}
+
+/// Ends waiting run `id` as cancelled, its callbacks with it.
+fn cancel_in(conn: &Connection, id: &str) -> Result<Cancel, rusqlite::Error> {
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+    let now = super::now_ms();
+    let ended = tx.execute(
+        "UPDATE executions SET state = 'ended', outcome = 'cancelled', reason = 'cancelled', ended_ms = ?2,
+             duration_ms = ?2 - started_ms, due_ms = NULL
+         WHERE id = ?1 AND state IN ('parked', 'retry')",
+        params![key(id), now],
+    )?;
+    let found = if ended == 1 {
+        tx.execute(
+            "UPDATE callbacks SET state = 'cancelled' WHERE execution = ?1 AND state = 'waiting'",
+            params![key(id)],
+        )?;
+        Cancel::Cancelled
+    } else {
+        let state: Option<String> = tx
+            .query_row("SELECT state FROM executions WHERE id = ?1", params![key(id)], |r| r.get(0))
+            .optional()?;
+        match state {
+            Some(s) => Cancel::NotWaiting(super::State::parse(&s).unwrap_or(super::State::Ended)),
+            // A sync execution in the history never waits.
+            None if history::show(&tx, id)?.is_some() => Cancel::NotWaiting(super::State::Ended),
+            None => Cancel::Unknown,
+        }
+    };
+    tx.commit()?;
+    Ok(found)
 }
 
 /// Marks failed run `id` to run again, keeping the steps that succeeded (see
@@ -826,6 +861,11 @@ impl History for Sqlite {
     fn retry(&self, id: &str, from_start: bool) -> Reading<'_, Retried> {
         let id = id.to_string();
         self.read(move |conn| retry_in(conn, &id, from_start))
+    }
+
+    fn cancel(&self, id: &str) -> Reading<'_, Cancel> {
+        let id = id.to_string();
+        self.read(move |conn| cancel_in(conn, &id))
     }
 }
 

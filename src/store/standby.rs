@@ -6,7 +6,8 @@
 use super::retry::Retried;
 use super::sqlite::{self, Lock, Sqlite};
 use super::{
-    Claimed, Commit, Ended, Filter, History, Key, NewRun, Reading, Recorded, RunView, Store, Unfinished,
+    Cancel, Claimed, Commit, Ended, Filter, History, Key, NewRun, Reading, Recorded, RunView, Store,
+    Unfinished,
 };
 use crate::exec::callbacks::{Callback, Called, TokenHash};
 use serde_json::Value;
@@ -107,6 +108,14 @@ impl History for Standby {
         let filter = filter.clone();
         match self.open.load_full() {
             Some(s) => Box::pin(async move { s.whole(&filter).await }),
+            None => self.not_open(),
+        }
+    }
+
+    fn cancel(&self, id: &str) -> Reading<'_, Cancel> {
+        let id = id.to_string();
+        match self.open.load_full() {
+            Some(s) => Box::pin(async move { s.cancel(&id).await }),
             None => self.not_open(),
         }
     }

@@ -361,6 +361,35 @@ pub(crate) fn prune(store: &str, older_than: std::time::Duration) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// `wf runs cancel ID`: ends a waiting run as `cancelled`.
+pub(crate) fn cancel(store: &str, id: &str) -> ExitCode {
+    let db = match open(store) {
+        Ok(db) => db,
+        Err(code) => return code,
+    };
+    match db.rt.block_on(db.history.cancel(id)) {
+        Ok(crate::store::Cancel::Cancelled) => {
+            println!("{id} cancelled: it will not run on, and its callbacks answer 410");
+            ExitCode::SUCCESS
+        }
+        Ok(crate::store::Cancel::NotWaiting(state)) => {
+            eprintln!(
+                "error: {id} is {}, not waiting: only a waiting run (sleeping, waiting for a callback or a retry) is cancelled",
+                state.as_str()
+            );
+            ExitCode::from(1)
+        }
+        Ok(crate::store::Cancel::Unknown) => {
+            eprintln!("error: no execution {id} in {}", named(store));
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 pub(crate) fn retry(store: &str, id: &str, from_start: bool) -> ExitCode {
     let db = match open(store) {
         Ok(db) => db,

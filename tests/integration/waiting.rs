@@ -217,3 +217,50 @@ fn a_callback_survives_kill_9_and_one_not_called_in_time_gives_null() {
     );
     assert_eq!(second.post(&late_path, &[], "").status, 410);
 }
+
+#[test]
+fn runs_cancel_ends_a_waiting_run_and_its_callback_is_gone() {
+    let up = Upstream::start(|_, _| Reply::new(200, "ok"));
+    let wf = format!(
+        "{}\nworkflow nap {{\n  trigger webhook {{ path \"/nap\" mode async }}\n  sleep 2s\n  http POST \"{}\"\n}}\n",
+        approval(&up, "1h"),
+        up.url("/after-nap")
+    );
+    let dir = Dir::new(&[("deploy.wf", &wf)]);
+    let root = dir.path().to_path_buf();
+    let server = serve_at(&root, dir);
+    let store = root.join("state.db").to_str().expect("utf8").to_string();
+    let waiting = server.post("/deploy", &[], "").header("x-wf-execution").expect("id").to_string();
+    let url = asked(&up);
+    let napping = server.post("/nap", &[], "").header("x-wf-execution").expect("id").to_string();
+    for id in [&waiting, &napping] {
+        shown_when(&root, id, Duration::from_secs(10), |s| s["state"] == "parked");
+    }
+    for id in [&waiting, &napping] {
+        let out = crate::common::wf(&["runs", "--store", &store, "cancel", id]);
+        assert_eq!(out.status.code(), Some(0), "{}", crate::common::text(&out.stderr));
+        let shown = show(&root, id);
+        assert_eq!(
+            (shown["state"].as_str(), shown["outcome"].as_str()),
+            (Some("ended"), Some("cancelled")),
+            "{shown}"
+        );
+    }
+    // Its callback is gone; the sleep's end passes without the run going on.
+    let path = format!("/wf/callback/{}", url.rsplit('/').next().unwrap_or_default());
+    assert_eq!(server.post(&path, &[], "").status, 410);
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(!up.received().iter().any(|r| r.path == "/after-nap"), "a cancelled run ran on");
+    assert_eq!(show(&root, &napping)["outcome"], "cancelled");
+    // Cancelled again, or a run that does not wait: refused, saying why.
+    let out = crate::common::wf(&["runs", "--store", &store, "cancel", &waiting]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        crate::common::text(&out.stderr).contains("is ended, not waiting"),
+        "{}",
+        crate::common::text(&out.stderr)
+    );
+    let listed = crate::common::wf(&["runs", "--store", &store, "--status", "cancelled", "--format", "json"]);
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).expect("json");
+    assert_eq!(listed.as_array().map(Vec::len), Some(2), "{listed}");
+}

@@ -15,8 +15,8 @@
 use super::behind::Behind;
 use super::retry::{self, Retried};
 use super::{
-    attempts_made, hex, key, Claim, Claimed, Commit, Ended, Filter, History, Key, Mode, NewRun, Outcome,
-    Reading, Recorded, RunView, State, StepView, Store, Unfinished, Version,
+    attempts_made, hex, key, Cancel, Claim, Claimed, Commit, Ended, Filter, History, Key, Mode, NewRun,
+    Outcome, Reading, Recorded, RunView, State, StepView, Store, Unfinished, Version,
 };
 use crate::exec::callbacks::{Callback, CallbackState, Called, TokenHash};
 use deadpool_postgres::Pool;
@@ -695,6 +695,14 @@ impl History for Postgres {
         Box::pin(async move {
             let client = self.inner.client().await?;
             show(&client, &id).await
+        })
+    }
+
+    fn cancel(&self, id: &str) -> Reading<'_, Cancel> {
+        let id = id.to_string();
+        Box::pin(async move {
+            let mut client = self.inner.client().await?;
+            reader::cancel(&mut client, &id).await
         })
     }
 

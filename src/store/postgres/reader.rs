@@ -2,7 +2,7 @@
 //! the store itself and for the reader `wf runs` opens beside running instances.
 
 use super::*;
-use crate::store::StepState;
+use crate::store::{Cancel, StepState};
 
 pub(super) fn view(r: &Row) -> Result<RunView, String> {
     let logs: Option<String> = r.get(11);
@@ -174,6 +174,45 @@ impl History for Reader {
         let id = id.to_string();
         Box::pin(async move { retry(&mut *self.client.lock().await, &id, from_start).await })
     }
+
+    fn cancel(&self, id: &str) -> Reading<'_, Cancel> {
+        let id = id.to_string();
+        Box::pin(async move { cancel(&mut *self.client.lock().await, &id).await })
+    }
+}
+
+/// Ends waiting run `id` as cancelled, its callbacks with it (an instance taking it at the
+/// same moment either comes first, and it is not waiting any more, or finds it ended).
+pub(super) async fn cancel(client: &mut tokio_postgres::Client, id: &str) -> Result<Cancel, String> {
+    let tx = client.transaction().await.map_err(sql)?;
+    let now = super::super::now_ms();
+    let ended = tx
+        .execute(
+            "UPDATE wf_executions SET state = 'ended', outcome = 'cancelled', reason = 'cancelled', ended_ms = $2,
+                 duration_ms = $2 - started_ms, due_ms = NULL, owner = NULL
+             WHERE id = $1 AND state IN ('parked', 'retry')",
+            &[&key(id), &now],
+        )
+        .await
+        .map_err(sql)?;
+    let found = if ended == 1 {
+        tx.execute(
+            "UPDATE wf_callbacks SET state = 'cancelled' WHERE execution = $1 AND state = 'waiting'",
+            &[&key(id)],
+        )
+        .await
+        .map_err(sql)?;
+        Cancel::Cancelled
+    } else {
+        let row =
+            tx.query_opt("SELECT state FROM wf_executions WHERE id = $1", &[&key(id)]).await.map_err(sql)?;
+        match row {
+            Some(r) => Cancel::NotWaiting(r.try_get(0).map_err(sql)?),
+            None => Cancel::Unknown,
+        }
+    };
+    tx.commit().await.map_err(sql)?;
+    Ok(found)
 }
 
 /// Marks failed run `id` to run again, keeping the steps that succeeded (see
