@@ -137,7 +137,9 @@ pub enum AuthForm {
     /// `auth header "Name" EXPR`.
     Header { name: Str, secret: Expr },
     /// `auth github EXPR`, `auth stripe EXPR tolerance 5m`, `auth twilio EXPR url "..."`, …
-    Token { scheme: Ident, secret: Expr, tolerance: Option<Duration>, url: Option<Str> },
+    /// With `public_key` (`auth standard_webhooks { public_key EXPR }`), `secret` holds the public
+    /// keys of asymmetric signatures.
+    Token { scheme: Ident, secret: Expr, tolerance: Option<Duration>, url: Option<Str>, public_key: bool },
     /// `auth hmac { header "N" prefix "sha256=" algorithm sha256 encoding hex secret EXPR signed EXPR }`.
     Hmac(Vec<HmacLine>),
 }

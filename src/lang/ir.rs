@@ -107,6 +107,9 @@ pub struct Signature {
     pub url: Option<String>,
     /// `auth hmac { ... }` only.
     pub hmac: Option<Hmac>,
+    /// `auth standard_webhooks { public_key EXPR }`: `secret` holds `whpk_` public keys, and
+    /// signatures are `v1a` (ed25519).
+    pub public_key: bool,
 }
 
 /// The signature schemes of `auth`.

@@ -449,6 +449,26 @@ fn constants(wf: &Workflow, skip_env: bool) -> Result<Constants, Box<Diagnostic>
                 access =
                     Access::Header(name.clone(), secrets(secret).map_err(|e| fails(span, "the secret", e))?);
             }
+            AuthKind::Signature(sig) if !skip(&sig.secret) && sig.public_key => {
+                let keys = secrets(&sig.secret).map_err(|e| fails(span, "the public key", e))?;
+                let public_keys: Option<Vec<_>> = keys
+                    .iter()
+                    .map(|k| {
+                        std::str::from_utf8(k).ok().and_then(crate::request::signature::standard_public_key)
+                    })
+                    .collect();
+                let public_keys = public_keys.ok_or_else(|| {
+                    fails(span, "the public key", "a Standard Webhooks public key is `whpk_` followed by the base64 of a 32-byte ed25519 key".into())
+                })?;
+                let tolerance_secs = sig.tolerance.as_secs();
+                signature = Some(Verifier {
+                    scheme: sig.scheme,
+                    secrets: Vec::new(),
+                    tolerance_secs,
+                    hmac: None,
+                    public_keys,
+                });
+            }
             AuthKind::Signature(sig) if !skip(&sig.secret) => {
                 let mut keys = secrets(&sig.secret).map_err(|e| fails(span, "the secret", e))?;
                 if sig.scheme == Scheme::StandardWebhooks {
@@ -473,7 +493,13 @@ fn constants(wf: &Workflow, skip_env: bool) -> Result<Constants, Box<Diagnostic>
                     encoding: h.encoding,
                 });
                 let tolerance_secs = sig.tolerance.as_secs();
-                signature = Some(Verifier { scheme: sig.scheme, secrets: keys, tolerance_secs, hmac });
+                signature = Some(Verifier {
+                    scheme: sig.scheme,
+                    secrets: keys,
+                    tolerance_secs,
+                    hmac,
+                    public_keys: Vec::new(),
+                });
             }
             _ => {}
         }

@@ -29,6 +29,9 @@ pub struct Verifier {
     pub tolerance_secs: u64,
     /// `auth hmac` only.
     pub hmac: Option<HmacHeader>,
+    /// `auth standard_webhooks { public_key ... }`: the keys `v1a` signatures are checked with
+    /// (then `secrets` is empty).
+    pub public_keys: Vec<ed25519_dalek::VerifyingKey>,
 }
 
 /// Where `auth hmac` finds its signature and how it is written.
@@ -94,8 +97,11 @@ impl Verifier {
                 let id = pick("id").map_err(|_| INVALID_SIGNATURE)?;
                 let ts = pick("timestamp").map_err(|_| MISSING_TIMESTAMP)?;
                 self.fresh(ts, r.now)?;
-                let tags = parse_standard(given)?;
                 let content: [&[u8]; 5] = [id.as_bytes(), b".", ts.as_bytes(), b".", r.body];
+                if !self.public_keys.is_empty() {
+                    return self.any_public(&content, &parse_standard_with(given, "v1a,")?);
+                }
+                let tags = parse_standard(given)?;
                 self.any(Algorithm::Sha256, &content, |mac| tags.iter().any(|t| ct(&mac, t)))
             }
             Scheme::Twilio => {
@@ -113,6 +119,25 @@ impl Verifier {
                 };
                 self.any(h.algorithm, &[r.body], |mac| ct(&mac, &tag))
             }
+        }
+    }
+
+    /// Whether any of the ed25519 signatures `tags` over the concatenated `parts` is one of the
+    /// public keys'.
+    fn any_public(&self, parts: &[&[u8]], tags: &[Vec<u8>]) -> Result<(), Refusal> {
+        let message = parts.concat();
+        let mut matched = false;
+        for key in &self.public_keys {
+            for tag in tags {
+                if let Ok(sig) = ed25519_dalek::Signature::from_slice(tag) {
+                    matched |= key.verify_strict(&message, &sig).is_ok();
+                }
+            }
+        }
+        if matched {
+            Ok(())
+        } else {
+            Err(INVALID_SIGNATURE)
         }
     }
 
@@ -189,9 +214,15 @@ pub fn parse_stripe(header: &str) -> Result<(&str, Vec<&str>), Refusal> {
 
 /// `v1,<base64> v1,<base64>` → every `v1` signature, decoded (other versions are skipped).
 pub fn parse_standard(header: &str) -> Result<Vec<Vec<u8>>, Refusal> {
+    parse_standard_with(header, "v1,")
+}
+
+/// The signatures of a Standard Webhooks header with this version (`v1,` symmetric, `v1a,`
+/// ed25519).
+fn parse_standard_with(header: &str, version: &str) -> Result<Vec<Vec<u8>>, Refusal> {
     let mut out = Vec::new();
     for item in header.split(' ').filter(|s| !s.is_empty()) {
-        let Some(sig) = item.strip_prefix("v1,") else { continue };
+        let Some(sig) = item.strip_prefix(version) else { continue };
         if out.len() == MAX_CANDIDATES {
             return Err(INVALID_SIGNATURE);
         }
@@ -201,6 +232,14 @@ pub fn parse_standard(header: &str) -> Result<Vec<Vec<u8>>, Refusal> {
         return Err(INVALID_SIGNATURE);
     }
     Ok(out)
+}
+
+/// A Standard Webhooks public key: `whpk_` + the base64 of an ed25519 key (the prefix is
+/// optional).
+pub fn standard_public_key(key: &str) -> Option<ed25519_dalek::VerifyingKey> {
+    let b64 = key.strip_prefix("whpk_").unwrap_or(key);
+    let bytes = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
+    ed25519_dalek::VerifyingKey::from_bytes(&<[u8; 32]>::try_from(bytes.as_slice()).ok()?).ok()
 }
 
 /// The Standard Webhooks key: `whsec_` + base64 (the prefix is optional).
@@ -327,7 +366,13 @@ mod tests {
     use super::*;
 
     fn verifier(scheme: Scheme, secret: &[u8]) -> Verifier {
-        Verifier { scheme, secrets: vec![secret.to_vec()], tolerance_secs: 300, hmac: None }
+        Verifier {
+            scheme,
+            secrets: vec![secret.to_vec()],
+            tolerance_secs: 300,
+            hmac: None,
+            public_keys: Vec::new(),
+        }
     }
 
     fn headers(list: &[(&str, &str)]) -> HeaderMap {
@@ -398,7 +443,13 @@ mod tests {
             } else {
                 secret.as_bytes().to_vec()
             };
-            let v = Verifier { scheme, secrets: vec![b"old".to_vec(), key], tolerance_secs: 300, hmac: None };
+            let v = Verifier {
+                scheme,
+                secrets: vec![b"old".to_vec(), key],
+                tolerance_secs: 300,
+                hmac: None,
+                public_keys: Vec::new(),
+            };
             let r = Signed { headers: &h, body: b"{}", url: "https://a.example/sms", params: &params, now };
             assert_eq!(v.verify(&r), Ok(()), "{scheme:?}");
             let altered = Signed { body: b"{ }", ..r };

@@ -219,8 +219,12 @@ impl Printer<'_> {
                 let text = format!("auth header {} {}", self.str_lit(name), self.expr(secret));
                 self.line(&a.span, &text);
             }
-            AuthForm::Token { scheme, secret, tolerance, url } => {
-                let mut text = format!("auth {} {}", scheme.name, self.expr(secret));
+            AuthForm::Token { scheme, secret, tolerance, url, public_key } => {
+                let mut text = if *public_key {
+                    format!("auth {} {{ public_key {} }}", scheme.name, self.expr(secret))
+                } else {
+                    format!("auth {} {}", scheme.name, self.expr(secret))
+                };
                 if let Some(d) = tolerance {
                     text.push_str(&format!(" tolerance {}", d.text));
                 }

@@ -2,7 +2,7 @@
 //! `openssl` (never by wf's code), `method`, `allow ip` behind `--trusted-proxy`, `cors`, form,
 //! multipart and text bodies, `request` fields, the order of checks and hostile signature input.
 
-use crate::common::{basic, request, Resp, Server};
+use crate::common::{basic, request, Dir, Resp, Server};
 use base64::Engine as _;
 
 /// `openssl dgst -<alg> -mac HMAC -macopt hexkey:<key> -binary`: the MAC of `data`, computed
@@ -569,4 +569,73 @@ workflow sw {
     let (code, _, err) = send("/gh", &["--sign", "github", "--secret", "NOT_SET_ANYWHERE"]);
     assert_eq!(code, Some(2));
     assert!(err.contains("`NOT_SET_ANYWHERE` is not set"), "{err}");
+}
+
+#[test]
+fn standard_webhooks_v1a_signatures_are_checked_with_the_public_key() {
+    // A key pair made and a delivery signed by openssl, not by wf.
+    let dir = Dir::new(&[]);
+    let key = dir.path().join("key.pem");
+    let made = std::process::Command::new("openssl")
+        .args(["genpkey", "-algorithm", "ed25519", "-out", key.to_str().expect("utf8")])
+        .output()
+        .expect("openssl (Debian package openssl) is needed for the signature tests");
+    assert!(made.status.success(), "{}", crate::common::text(&made.stderr));
+    let der = std::process::Command::new("openssl")
+        .args(["pkey", "-in", key.to_str().expect("utf8"), "-pubout", "-outform", "DER"])
+        .output()
+        .expect("openssl");
+    let public = format!("whpk_{}", b64(&der.stdout[der.stdout.len() - 32..]));
+    let sign = |content: &[u8]| {
+        let file = dir.path().join("content");
+        std::fs::write(&file, content).expect("write");
+        let out = std::process::Command::new("openssl")
+            .args([
+                "pkeyutl",
+                "-sign",
+                "-inkey",
+                key.to_str().expect("utf8"),
+                "-rawin",
+                "-in",
+                file.to_str().expect("utf8"),
+            ])
+            .output()
+            .expect("openssl");
+        assert!(out.status.success(), "{}", crate::common::text(&out.stderr));
+        b64(&out.stdout)
+    };
+    let src = "workflow p {\n  trigger webhook {\n    path \"/p\"\n    auth standard_webhooks { public_key secret(\"WH_PUBLIC\") }\n  }\n  respond 200 text \"ok\"\n}\n";
+    let server = Server::start_env(&[("p.wf", src)], &[], &[("WH_PUBLIC", &public)]);
+    let (id, ts, body) = ("msg_2Lh9", now().to_string(), r#"{"type":"invoice.paid"}"#);
+    let sig = sign(format!("{id}.{ts}.{body}").as_bytes());
+    let post = |sig: &str, body: &str| {
+        server.post(
+            "/p",
+            &[
+                ("webhook-id", id),
+                ("webhook-timestamp", &ts),
+                ("webhook-signature", sig),
+                ("Content-Type", "application/json"),
+            ],
+            body,
+        )
+    };
+    // Among other signatures (a rotation), the `v1a` one that matches is enough.
+    let r = post(&format!("v1,c29tZXRoaW5nIGVsc2U= v1a,{sig}"), body);
+    assert_eq!((r.status, r.body.as_str()), (200, "ok"));
+    let r = post(&format!("v1a,{sig}"), r#"{"type":"invoice.paid","amount":1}"#);
+    assert_eq!((r.status, r.body.as_str()), (401, r#"{"error":"invalid signature"}"#), "a changed body");
+    let r = post(&format!("v1,{sig}"), body);
+    assert_eq!(r.status, 401, "a symmetric signature is not the key pair's");
+    let r = server.post("/p", &[("Content-Type", "application/json")], body);
+    assert_eq!((r.status, r.body.as_str()), (401, r#"{"error":"missing signature"}"#));
+    // A public key on another form is a check error.
+    let bad = Dir::new(&[("g.wf", "workflow g {\n  trigger webhook {\n    path \"/g\"\n    auth github { public_key \"whpk_x\" }\n  }\n}\n")]);
+    let out = crate::common::wf(&["check", bad.path().join("g.wf").to_str().expect("utf8")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        crate::common::text(&out.stderr).contains("`auth github` has no public key"),
+        "{}",
+        crate::common::text(&out.stderr)
+    );
 }

@@ -27,7 +27,9 @@ impl Lower<'_> {
                 let secret = self.secret(secret);
                 self.header_name(name).map(|name| AuthKind::Header { name, secret })
             }
-            AuthForm::Token { scheme, secret, tolerance, url } => self.token(scheme, secret, tolerance, url),
+            AuthForm::Token { scheme, secret, tolerance, url, public_key } => {
+                self.token(scheme, secret, tolerance, url, *public_key)
+            }
             AuthForm::Hmac(lines) => {
                 let (kind, signed) = self.hmac(lines, a.span);
                 pending = signed.map(PendingSigned);
@@ -68,8 +70,16 @@ impl Lower<'_> {
         secret: &ast::Expr,
         tolerance: &Option<ast::Duration>,
         url: &Option<ast::Str>,
+        public_key: bool,
     ) -> Option<AuthKind> {
+        let span = secret.span;
         let secret = self.secret(secret);
+        if public_key && scheme.name != "standard_webhooks" {
+            self.err(Kind::InvalidAuth, span, format!("`auth {}` has no public key", scheme.name))
+                .set_label("only Standard Webhooks signs with a key pair")
+                .set_help("write `auth standard_webhooks { public_key secret(\"KEY\") }`, or the form's shared secret");
+            return None;
+        }
         if scheme.name == "bearer" {
             self.refuse_options(scheme, tolerance, url, false, false);
             return Some(AuthKind::Bearer(secret));
@@ -97,7 +107,7 @@ impl Lower<'_> {
             Some(u) => Some(self.literal(u, "a signed URL")?),
             None => None,
         };
-        Some(AuthKind::Signature(ir::Signature { scheme: s, secret, tolerance, url, hmac: None }))
+        Some(AuthKind::Signature(ir::Signature { scheme: s, secret, tolerance, url, hmac: None, public_key }))
     }
 
     /// `tolerance` only where a timestamp is signed; `url` only for twilio.
@@ -194,8 +204,14 @@ impl Lower<'_> {
             return (None, None);
         };
         let hmac = ir::Hmac { header, prefix, algorithm, encoding, signed: None, raw_body_slot: 0 };
-        let sig =
-            ir::Signature { scheme: Scheme::Hmac, secret, tolerance: TOLERANCE, url: None, hmac: Some(hmac) };
+        let sig = ir::Signature {
+            scheme: Scheme::Hmac,
+            secret,
+            tolerance: TOLERANCE,
+            url: None,
+            hmac: Some(hmac),
+            public_key: false,
+        };
         (Some(AuthKind::Signature(sig)), signed)
     }
 

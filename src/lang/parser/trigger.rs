@@ -99,10 +99,15 @@ impl Builder<'_> {
             }
             Rule::auth_token => {
                 let (mut scheme, mut secret, mut tolerance, mut url) = (None, None, None, None);
+                let mut public_key = false;
                 for part in p.into_inner() {
                     match part.as_rule() {
                         Rule::auth_scheme => scheme = Some(self.ident(part)),
                         Rule::expr => secret = Some(self.expr(part)),
+                        Rule::auth_public_key => {
+                            public_key = true;
+                            secret = self.child_expr(part);
+                        }
                         Rule::auth_tolerance => {
                             tolerance = part
                                 .into_inner()
@@ -118,7 +123,7 @@ impl Builder<'_> {
                         _ => {}
                     }
                 }
-                Some(AuthForm::Token { scheme: scheme?, secret: secret?, tolerance, url })
+                Some(AuthForm::Token { scheme: scheme?, secret: secret?, tolerance, url, public_key })
             }
             Rule::auth_hmac => {
                 let mut lines = Vec::new();
