@@ -68,7 +68,8 @@ impl Effects {
         observer: Option<Arc<dyn Observer>>,
         public_url: String,
     ) -> Result<Arc<Effects>, String> {
-        let callbacks = Arc::new(crate::exec::callbacks::Callbacks { public_url });
+        let callbacks =
+            Arc::new(crate::exec::callbacks::Callbacks { public_url, called: tokio::sync::Notify::new() });
         let effects =
             Effects { client: std::sync::OnceLock::new(), allow_run, park_after, observer, callbacks };
         if now {

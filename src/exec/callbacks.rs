@@ -15,6 +15,8 @@ pub(crate) const PATH: &str = "/wf/callback/";
 /// without a trailing `/`.
 pub(crate) struct Callbacks {
     pub public_url: String,
+    /// Told when a call was taken: the run it wakes is taken at once, not at the next look.
+    pub called: tokio::sync::Notify,
 }
 
 /// The SHA-256 of a token's bytes: all a store keeps of it.
@@ -139,7 +141,8 @@ mod tests {
         assert_eq!(t, token(&[7; 32], "00000000000000a1", 3));
         assert_ne!(t, token(&[7; 32], "00000000000000a1", 4));
         assert_ne!(t, token(&[8; 32], "00000000000000a1", 3));
-        let v = Callbacks { public_url: "https://hooks.example".into() }.value(&t);
+        let v = Callbacks { public_url: "https://hooks.example".into(), called: tokio::sync::Notify::new() }
+            .value(&t);
         assert_eq!(v["url"], format!("https://hooks.example/wf/callback/{t}"));
         assert_eq!(v["id"].as_str().map(str::len), Some(8));
         assert!(hash(&t).is_some());

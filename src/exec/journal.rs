@@ -118,12 +118,12 @@ pub(crate) fn summary(served: &Served, s: &Step) -> (&'static str, Value) {
 
 impl Journaled {
     /// Keeps the due time a step that parked the run left, and stops the run.
-    async fn park(&mut self) -> Result<Value, StepError> {
+    async fn park(&mut self, kind: &str) -> Result<Value, StepError> {
         let parked = self.parked.as_ref().and_then(|slot| slot.lock().ok().and_then(|mut p| p.take()));
         let Some(p) = parked else {
             return Err(StepError::Failed("a step parked the run without saying until when".into()));
         };
-        match self.store.step_parked(&self.id, p.n, p.due_ms, p.attempts).await {
+        match self.store.step_parked(&self.id, p.n, kind, p.due_ms, p.attempts).await {
             Ok(Recorded::Kept) => Err(StepError::Stopped(Stop::Parked)),
             Ok(Recorded::Fenced) => Err(StepError::Stopped(Stop::Fenced)),
             Err(e) => {
@@ -236,12 +236,18 @@ impl Steps for Journaled {
             }
             return Box::pin(std::future::ready(result));
         }
-        self.store.step_started(&self.id, n, kind, request);
+        // A sleep's start and end are not waited for (nor is its start written: a start written
+        // without its end would hide that it had parked): lost in a crash, the run is still
+        // parked on it, and taken again it has slept.
+        let slept = self.durable && matches!(s, Step::Sleep(_));
+        if !slept {
+            self.store.step_started(&self.id, n, kind, request);
+        }
         Box::pin(async move {
             let result = match self.inner.perform(n, s).await {
                 Ok(v) => Ok(v),
                 Err(StepError::Failed(why)) => Err(why),
-                Err(StepError::Stopped(Stop::Parked)) => return self.park().await,
+                Err(StepError::Stopped(Stop::Parked)) => return self.park(kind).await,
                 Err(stop @ StepError::Stopped(Stop::Fenced)) => return Err(stop),
             };
             let kept = self.kept(&result);
@@ -249,6 +255,12 @@ impl Steps for Journaled {
                 (Ok(v), false) => std::borrow::Cow::Owned(Ok(self.hide(v.clone()))),
                 _ => kept,
             };
+            if slept {
+                if let Ok(v) = &result {
+                    self.store.step_value(&self.id, n, kind, v);
+                }
+                return result.map_err(StepError::Failed);
+            }
             if !self.durable {
                 self.store.step_noted(&self.id, n, &kept);
                 return result.map_err(StepError::Failed);

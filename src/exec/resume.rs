@@ -49,16 +49,19 @@ pub(crate) async fn resume(taker: &Taker) {
 pub(crate) async fn take_retries(taker: Taker, standby: Option<Arc<Standby>>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let woken = taker.store.woken();
+    let callbacks = taker.effects.callbacks();
     let mut open = standby.as_ref().is_none_or(|s| s.why().is_empty());
     loop {
         match &woken {
             Some(w) => tokio::select! {
                 _ = tick.tick() => {}
                 () = w.notified() => {}
+                () = callbacks.called.notified() => {}
             },
-            None => {
-                tick.tick().await;
-            }
+            None => tokio::select! {
+                _ = tick.tick() => {}
+                () = callbacks.called.notified() => {}
+            },
         }
         if !open {
             let Some(s) = standby.clone() else { continue };

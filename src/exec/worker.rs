@@ -101,6 +101,13 @@ pub(crate) async fn worker(
                     ended.status = answered;
                 }
                 store.ended(ended);
+                // Ends are never dropped (the run would run again): when the writes waiting for
+                // the writer pile up, the next run is taken once they are written.
+                if store.behind() {
+                    if let Err(why) = store.flush().await {
+                        tracing::warn!(target: "wf::store", %workflow, execution = %id, "the run's end is not written yet: {why}");
+                    }
+                }
             }
             Err(_) => {
                 tracing::error!(target: "wf::server", %workflow, execution = %id, "async execution panicked")

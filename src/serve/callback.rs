@@ -14,6 +14,7 @@ use std::sync::Arc;
 /// Answers a call to a callback.
 pub(crate) async fn answer<B>(
     store: &Arc<dyn Store>,
+    callbacks: &crate::exec::callbacks::Callbacks,
     limits: &Limits,
     req: &mut Request<B>,
 ) -> Response<Full<Bytes>>
@@ -28,7 +29,11 @@ where
     };
     let reply = callbacks::reply(req.method(), req.uri(), req.headers(), &body);
     match store.callback_called(hash, reply, crate::store::now_ms()).await {
-        Ok(Called::Taken) => json(200, r#"{"ok":true}"#),
+        Ok(Called::Taken) => {
+            // Its run is taken now, not at the next look.
+            callbacks.called.notify_one();
+            json(200, r#"{"ok":true}"#)
+        }
         Ok(Called::Gone) => json(410, r#"{"error":"gone"}"#),
         Ok(Called::Unknown) => json(404, r#"{"error":"not found"}"#),
         Err(why) => {

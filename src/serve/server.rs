@@ -227,8 +227,10 @@ impl Ctx {
             let this = &*conn.ctx;
             // wf's own paths: a callback's call (boxed: it is rare, and this future stays small).
             if req.uri().path().starts_with(crate::exec::callbacks::PATH) {
-                let response =
-                    Box::pin(crate::serve::callback::answer(&this.queue.store, &this.limits, &mut req)).await;
+                let callbacks = this.queue.effects.callbacks();
+                let answering =
+                    crate::serve::callback::answer(&this.queue.store, &callbacks, &this.limits, &mut req);
+                let response = Box::pin(answering).await;
                 conn.activity.end();
                 return Ok(response);
             }

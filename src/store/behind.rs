@@ -68,6 +68,20 @@ impl<T: Gather> Behind<T> {
         }
     }
 
+    /// Whether as many writes wait as may ([`WAITING`]).
+    pub(crate) fn full(&self) -> bool {
+        self.gathered.lock().map_or(true, |w| w.len() >= WAITING)
+    }
+
+    /// Gathers a write that must not be lost (a kept run's end): past [`WAITING`] too. Its
+    /// writer bounds them instead, by waiting for the batch (a worker waits for its run's end
+    /// to be written before it takes the next run).
+    pub(crate) fn push_always(&self, add: impl FnOnce(&mut T)) {
+        if let Ok(mut waiting) = self.gathered.lock() {
+            add(&mut waiting);
+        }
+    }
+
     /// The next batch, in `batch` (emptied first): the writes of a failed batch, then the ones
     /// gathered since. `batch` and the gathered writes trade places, so that both keep their
     /// room and the request path does not grow a vector again after every batch.
@@ -125,6 +139,20 @@ impl<T: Gather> Behind<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_write_that_must_not_be_lost_is_kept_past_the_bound() {
+        let behind: Behind<Vec<usize>> = Behind::default();
+        for i in 0..WAITING + 1 {
+            behind.push(|w| w.push(i));
+        }
+        assert_eq!(behind.dropped(), 1, "past the bound, a write nobody waits for is dropped");
+        behind.push_always(|w| w.push(usize::MAX));
+        let mut batch = Vec::new();
+        behind.take(&mut batch);
+        assert_eq!((batch.len(), batch.last()), (WAITING + 1, Some(&usize::MAX)));
+        assert_eq!(behind.dropped(), 1);
+    }
 
     #[test]
     fn a_failed_batch_goes_first_next_time_and_nothing_waits_beyond_the_bound() {

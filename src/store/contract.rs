@@ -168,10 +168,10 @@ pub(crate) async fn parking_contract(store: &dyn Store) {
     store.step_value("00000000000000f1", 1, "uuid", &json!("u-9"));
     store.step_started("00000000000000f1", 2, "http", json!({"method": "POST", "url": "http://x"}));
     store.flush().await.expect("flush");
-    store.step_parked("00000000000000f1", 2, now_ms() - 1, 3).await.expect("park");
+    store.step_parked("00000000000000f1", 2, "http", now_ms() - 1, 3).await.expect("park");
     store.step_started("00000000000000f2", 1, "http", json!({"method": "POST", "url": "http://x"}));
     store.flush().await.expect("flush");
-    store.step_parked("00000000000000f2", 1, now_ms() + 3_600_000, 1).await.expect("park");
+    store.step_parked("00000000000000f2", 1, "http", now_ms() + 3_600_000, 1).await.expect("park");
     let shown = store.show("00000000000000f2").await.expect("show").expect("kept");
     assert_eq!((shown.state.as_str(), shown.steps[0].state.as_str()), ("parked", "waiting"));
     let taken = store.retried().await.expect("take");

@@ -436,11 +436,11 @@ impl Store for Memory {
         ready(Recorded::Kept)
     }
 
-    fn step_parked(&self, id: &str, n: u32, due_ms: i64, attempts: u32) -> Reading<'_, Recorded> {
+    fn step_parked(&self, id: &str, n: u32, kind: &str, due_ms: i64, attempts: u32) -> Reading<'_, Recorded> {
         self.with(|inner| {
             let s = inner.step(id, n);
             if s.kind.is_empty() {
-                s.kind = "http".into();
+                s.kind = kind.into();
             }
             s.state = StepState::Waiting;
             s.result = Some(serde_json::json!({ "attempts": attempts }));

@@ -257,7 +257,7 @@ pub(crate) trait Store: History {
     /// Parks run `id`: its step `n` (an `http` call, `attempts` made) is due again at `due_ms`.
     /// The run stops; it is taken again (with [`Store::retried`]) once due. Resolves once
     /// durable.
-    fn step_parked(&self, id: &str, n: u32, due_ms: i64, attempts: u32) -> Reading<'_, Recorded>;
+    fn step_parked(&self, id: &str, n: u32, kind: &str, due_ms: i64, attempts: u32) -> Reading<'_, Recorded>;
     /// Records how a step of a sync execution ended, written with the next batch (a sync
     /// execution is not resumed, so nothing waits for it).
     fn step_noted(&self, id: &str, n: u32, result: &Result<Value, String>);
@@ -276,6 +276,11 @@ pub(crate) trait Store: History {
     fn flush(&self) -> Commit<'_>;
     /// Writes that could not be kept (a full queue of history writes, a failed batch), so far.
     fn dropped(&self) -> u64;
+    /// Whether the writes nobody waits for have piled up past what may wait ([`WAITING`]): a
+    /// worker then waits for them to be written before it takes its next run.
+    fn behind(&self) -> bool {
+        false
+    }
     /// Why the store cannot keep what it is given now (not open yet, read-only, full,
     /// overwritten); `None` while it works. `/readyz` says it.
     fn trouble(&self) -> Option<String> {

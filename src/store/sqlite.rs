@@ -102,7 +102,7 @@ enum Write {
     StepStarted { id: String, n: u32, kind: String, request: String, at: i64 },
     StepEnded { id: String, n: u32, result: Result<String, String>, at: i64 },
     StepValue { id: String, n: u32, kind: String, value: String, at: i64 },
-    StepParked { id: String, n: u32, due_ms: i64, attempts: u32 },
+    StepParked { id: String, n: u32, kind: String, due_ms: i64, attempts: u32 },
     Ended(Box<Ended>),
     Flush,
 }
@@ -776,14 +776,14 @@ fn apply(
                 .map_err(sql)?;
             }
             Write::Flush => {}
-            Write::StepParked { id, n, due_ms, attempts } => {
+            Write::StepParked { id, n, kind, due_ms, attempts } => {
                 stepped.insert(key(id));
                 let made = serde_json::json!({"attempts": attempts}).to_string();
                 tx.prepare_cached(
-                    "INSERT INTO steps (execution, n, kind, state, result) VALUES (?1, ?2, 'http', 'waiting', ?3)
+                    "INSERT INTO steps (execution, n, kind, state, result) VALUES (?1, ?2, ?4, 'waiting', ?3)
                      ON CONFLICT (execution, n) DO UPDATE SET state = 'waiting', result = excluded.result, reason = NULL",
                 )
-                .and_then(|mut s| s.execute(params![key(id), n, made]))
+                .and_then(|mut s| s.execute(params![key(id), n, made, kind]))
                 .map_err(sql)?;
                 tx.prepare_cached("UPDATE executions SET state = 'parked', due_ms = ?2 WHERE id = ?1")
                     .and_then(|mut s| s.execute(params![key(id), due_ms]))
@@ -990,8 +990,8 @@ impl Store for Sqlite {
         Box::pin(async move { kept.await.map(|()| Recorded::Kept) })
     }
 
-    fn step_parked(&self, id: &str, n: u32, due_ms: i64, attempts: u32) -> Reading<'_, Recorded> {
-        let kept = self.durable(Write::StepParked { id: id.into(), n, due_ms, attempts });
+    fn step_parked(&self, id: &str, n: u32, kind: &str, due_ms: i64, attempts: u32) -> Reading<'_, Recorded> {
+        let kept = self.durable(Write::StepParked { id: id.into(), n, kind: kind.into(), due_ms, attempts });
         Box::pin(async move { kept.await.map(|()| Recorded::Kept) })
     }
 
@@ -1015,7 +1015,11 @@ impl Store for Sqlite {
         // Executions of async workflows (their runs, and the deliveries turned away or seen
         // before) are rows; sync ones go to the compact history.
         // Rejections are rows too, the newest `REJECTED_KEPT` of each workflow kept.
-        if e.mode != Mode::Sync || e.kept || e.outcome == Outcome::Rejected {
+        if e.kept {
+            // A kept run's end is never dropped: were it lost, the run would run again.
+            return self.behind.push_always(|g| g.writes.push(Write::Ended(Box::new(e))));
+        }
+        if e.mode != Mode::Sync || e.outcome == Outcome::Rejected {
             return self.later(Write::Ended(Box::new(e)));
         }
         self.behind.push(|g| g.history.push(e));
@@ -1037,6 +1041,10 @@ impl Store for Sqlite {
 
     fn dropped(&self) -> u64 {
         self.behind.dropped()
+    }
+
+    fn behind(&self) -> bool {
+        self.behind.full()
     }
 
     fn trouble(&self) -> Option<String> {
@@ -1307,7 +1315,7 @@ mod tests {
         let store = Sqlite::open(&path).expect("migrated");
         let open = store.unfinished().await.expect("unfinished");
         assert_eq!(open.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["0000000000000007"]);
-        store.step_parked("0000000000000007", 1, 5, 1).await.expect("parks");
+        store.step_parked("0000000000000007", 1, "http", 5, 1).await.expect("parks");
         let version: i64 =
             store.read(|c| c.query_row("PRAGMA user_version", [], |r| r.get(0))).await.expect("read");
         assert_eq!(version, SCHEMA_VERSION);

@@ -227,12 +227,12 @@ impl Store for Standby {
         })
     }
 
-    fn step_parked(&self, id: &str, n: u32, due_ms: i64, attempts: u32) -> Reading<'_, Recorded> {
+    fn step_parked(&self, id: &str, n: u32, kind: &str, due_ms: i64, attempts: u32) -> Reading<'_, Recorded> {
         let open = self.open.load_full();
-        let id = id.to_string();
+        let (id, kind) = (id.to_string(), kind.to_string());
         Box::pin(async move {
             match open {
-                Some(s) => s.step_parked(&id, n, due_ms, attempts).await,
+                Some(s) => s.step_parked(&id, n, &kind, due_ms, attempts).await,
                 None => Err(self.unavailable()),
             }
         })
@@ -282,6 +282,10 @@ impl Store for Standby {
                 None => Ok(()),
             }
         })
+    }
+
+    fn behind(&self) -> bool {
+        self.open.load_full().is_some_and(|s| s.behind())
     }
 
     fn dropped(&self) -> u64 {

@@ -438,13 +438,22 @@ impl Inner {
         Ok(Recorded::Kept)
     }
 
-    async fn step_parked(&self, id: i64, n: i32, due_ms: i64, attempts: u32) -> Result<Recorded, String> {
+    async fn step_parked(
+        &self,
+        id: i64,
+        n: i32,
+        kind: &str,
+        due_ms: i64,
+        attempts: u32,
+    ) -> Result<Recorded, String> {
         let client = self.client().await?;
         let st = client.prepare_cached(STEP_PARKED).await.map_err(sql)?;
         let me = self.me.load_full();
         let made = serde_json::json!({"attempts": attempts}).to_string();
-        let written =
-            client.execute(&st, &[&id, &*me, &due_ms, &n, &made, &super::now_ms()]).await.map_err(sql)?;
+        let written = client
+            .execute(&st, &[&id, &*me, &due_ms, &n, &made, &super::now_ms(), &kind])
+            .await
+            .map_err(sql)?;
         if written == 0 {
             return Ok(Recorded::Fenced);
         }
@@ -881,9 +890,9 @@ impl Store for Postgres {
         Box::pin(self.inner.step_ended(id, n, result))
     }
 
-    fn step_parked(&self, id: &str, n: u32, due_ms: i64, attempts: u32) -> Reading<'_, Recorded> {
-        let (id, n) = (key(id), i32::try_from(n).unwrap_or(i32::MAX));
-        Box::pin(self.inner.step_parked(id, n, due_ms, attempts))
+    fn step_parked(&self, id: &str, n: u32, kind: &str, due_ms: i64, attempts: u32) -> Reading<'_, Recorded> {
+        let (id, n, kind) = (key(id), i32::try_from(n).unwrap_or(i32::MAX), kind.to_string());
+        Box::pin(async move { self.inner.step_parked(id, n, &kind, due_ms, attempts).await })
     }
 
     fn step_noted(&self, id: &str, n: u32, result: &Result<Value, String>) {
@@ -903,6 +912,10 @@ impl Store for Postgres {
     }
 
     fn ended(&self, e: Ended) {
+        if e.kept {
+            // A kept run's end is never dropped: were it lost, the run would run again.
+            return self.inner.behind.push_always(|w| w.push(Write::Ended(Box::new(e))));
+        }
         self.inner.later(Write::Ended(Box::new(e)));
     }
 
@@ -920,6 +933,10 @@ impl Store for Postgres {
 
     fn dropped(&self) -> u64 {
         self.inner.behind.dropped()
+    }
+
+    fn behind(&self) -> bool {
+        self.inner.behind.full()
     }
 
     fn leave(&self) -> Commit<'_> {

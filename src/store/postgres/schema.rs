@@ -144,7 +144,7 @@ pub(super) const STEP_PARKED: &str = "
 WITH mine AS (
     UPDATE wf_executions SET state = 'parked', due_ms = $3, owner = NULL WHERE id = $1 AND owner = $2
     RETURNING id)
-INSERT INTO wf_steps (execution, n, kind, state, result, ended_ms) SELECT id, $4, 'http', 'waiting', $5, $6 FROM mine
+INSERT INTO wf_steps (execution, n, kind, state, result, ended_ms) SELECT id, $4, $7, 'waiting', $5, $6 FROM mine
 ON CONFLICT (execution, n) DO UPDATE SET state = 'waiting', result = EXCLUDED.result, reason = NULL,
     ended_ms = EXCLUDED.ended_ms";
 
