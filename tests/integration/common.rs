@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 /// The secrets the examples read, as `--env` arguments (the values of `examples/secrets`, which
 /// the README's serve command reads).
-pub const EXAMPLE_ENV: [&str; 12] = [
+pub const EXAMPLE_ENV: [&str; 14] = [
     "--env",
     "PSP_PASSWORD=secret",
     "--env",
@@ -22,6 +22,8 @@ pub const EXAMPLE_ENV: [&str; 12] = [
     "TWILIO_AUTH_TOKEN=twilio-token",
     "--env",
     "STANDARD_WEBHOOK_SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+    "--env",
+    "DEPLOY_ANNOUNCE_SECRET=whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
 ];
 
 /// The `wf` binary. Every `wf serve` the tests start keeps nothing (`WF_STORE=memory`) unless
