@@ -72,6 +72,19 @@ pub(crate) struct Readings {
     pub(crate) dropped_writes: u64,
     /// Why the store cannot keep what it is given now.
     pub(crate) store_trouble: Option<String>,
+    /// The runs parked now, by what they wait for.
+    pub(crate) waiting: Vec<(&'static str, u64)>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WaitingLabel {
+    /// `for` is a keyword: the label is `waits_for`.
+    waits_for: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallbackLabel {
+    result: &'static str,
 }
 
 /// Every metric wf serves, and the readiness flag.
@@ -87,6 +100,8 @@ pub(crate) struct Metrics {
     reloads: Family<ReloadLabels, Counter>,
     open_connections: Gauge,
     workflows: Gauge,
+    waiting: Family<WaitingLabel, Gauge>,
+    callbacks: Family<CallbackLabel, Counter>,
     /// Cleared when shutdown begins: `/readyz` then answers 503.
     ready: AtomicBool,
 }
@@ -152,6 +167,18 @@ impl Metrics {
         );
         let workflows = Gauge::default();
         registry.register("workflows", "Workflows being served", workflows.clone());
+        let waiting = Family::<WaitingLabel, Gauge>::default();
+        registry.register(
+            "waiting_runs",
+            "Runs parked in the store, by what they wait for (sleep, callback, retry)",
+            waiting.clone(),
+        );
+        let callbacks = Family::<CallbackLabel, Counter>::default();
+        registry.register(
+            "callback_calls",
+            "Calls to callbacks, by result (taken, gone, unknown, error)",
+            callbacks.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -164,6 +191,8 @@ impl Metrics {
             reloads,
             open_connections,
             workflows,
+            waiting,
+            callbacks,
             ready: AtomicBool::new(true),
         }
     }
@@ -212,6 +241,17 @@ impl Metrics {
         self.workflows.set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
+    /// Counts a call to a callback by the status it got.
+    pub(crate) fn callback_call(&self, status: u16) {
+        let result = match status {
+            200 => "taken",
+            410 => "gone",
+            404 => "unknown",
+            _ => "error",
+        };
+        self.callbacks.get_or_create(&CallbackLabel { result }).inc();
+    }
+
     pub(crate) fn not_ready(&self) {
         self.ready.store(false, Ordering::Relaxed);
     }
@@ -221,6 +261,12 @@ impl Metrics {
         self.queue_depth.set(i64::try_from(now.queue_depth).unwrap_or(i64::MAX));
         self.open_connections.set(i64::try_from(now.open_connections).unwrap_or(i64::MAX));
         self.dropped_writes.set(i64::try_from(now.dropped_writes).unwrap_or(i64::MAX));
+        for what in ["sleep", "callback", "retry"] {
+            let n = now.waiting.iter().find(|(w, _)| *w == what).map_or(0, |(_, n)| *n);
+            self.waiting
+                .get_or_create(&WaitingLabel { waits_for: what })
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
         let mut out = String::with_capacity(4096);
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
             out.clear();

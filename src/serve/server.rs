@@ -231,6 +231,9 @@ impl Ctx {
                 let answering =
                     crate::serve::callback::answer(&this.queue.store, &callbacks, &this.limits, &mut req);
                 let response = Box::pin(answering).await;
+                if let Some(m) = &this.metrics {
+                    m.callback_call(response.status().as_u16());
+                }
                 conn.activity.end();
                 return Ok(response);
             }
@@ -548,17 +551,28 @@ async fn serve_admin(listener: tokio::net::TcpListener, metrics: Arc<Metrics>, g
         };
         let (metrics, gauges) = (metrics.clone(), gauges.clone());
         let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-            let now = crate::serve::metrics::Readings {
-                queue_depth: gauges.queue.max_capacity().saturating_sub(gauges.queue.capacity()),
-                open_connections: gauges.max_connections.saturating_sub(gauges.slots.available_permits()),
-                dropped_writes: gauges.store.dropped(),
-                store_trouble: gauges.store.trouble(),
-            };
-            let (status, content_type, body) = metrics.answer(req.uri().path(), now);
-            let mut r = hyper::Response::new(http_body_util::Full::new(bytes::Bytes::from(body)));
-            *r.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::OK);
-            r.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static(content_type));
-            async move { Ok::<_, Infallible>(r) }
+            let (metrics, gauges) = (metrics.clone(), gauges.clone());
+            async move {
+                // The runs waiting are counted in the store, for `/metrics` only.
+                let waiting = if req.uri().path() == "/metrics" {
+                    gauges.store.waiting().await.unwrap_or_default()
+                } else {
+                    Vec::new()
+                };
+                let now = crate::serve::metrics::Readings {
+                    queue_depth: gauges.queue.max_capacity().saturating_sub(gauges.queue.capacity()),
+                    open_connections: gauges.max_connections.saturating_sub(gauges.slots.available_permits()),
+                    dropped_writes: gauges.store.dropped(),
+                    store_trouble: gauges.store.trouble(),
+                    waiting,
+                };
+                let (status, content_type, body) = metrics.answer(req.uri().path(), now);
+                let mut r = hyper::Response::new(http_body_util::Full::new(bytes::Bytes::from(body)));
+                *r.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::OK);
+                r.headers_mut()
+                    .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static(content_type));
+                Ok::<_, Infallible>(r)
+            }
         });
         tokio::spawn(async move {
             let conn =

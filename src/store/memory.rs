@@ -498,6 +498,25 @@ impl Store for Memory {
         false
     }
 
+    fn waiting(&self) -> Reading<'_, Vec<(&'static str, u64)>> {
+        ready(self.with(|inner| {
+            let mut out: Vec<(&'static str, u64)> = Vec::new();
+            for x in inner.executions.values().filter(|x| x.view.state == State::Parked) {
+                let kind = x
+                    .steps
+                    .values()
+                    .find(|s| s.state == StepState::Waiting)
+                    .map_or("http", |s| s.kind.as_str());
+                let what = super::waits_for(kind);
+                match out.iter_mut().find(|(w, _)| *w == what) {
+                    Some(c) => c.1 += 1,
+                    None => out.push((what, 1)),
+                }
+            }
+            out
+        }))
+    }
+
     fn callback_key(&self) -> Reading<'_, [u8; 32]> {
         let made = self.with(|inner| match inner.callback_key {
             Some(k) => Ok(k),

@@ -276,6 +276,11 @@ pub(crate) trait Store: History {
     fn flush(&self) -> Commit<'_>;
     /// Writes that could not be kept (a full queue of history writes, a failed batch), so far.
     fn dropped(&self) -> u64;
+    /// The runs parked now, by what they wait for (`sleep`, `callback`, `retry`: an `http`
+    /// call's next attempt), for `/metrics`.
+    fn waiting(&self) -> Reading<'_, Vec<(&'static str, u64)>> {
+        Box::pin(std::future::ready(Ok(Vec::new())))
+    }
     /// Whether the writes nobody waits for have piled up past what may wait ([`WAITING`]): a
     /// worker then waits for them to be written before it takes its next run.
     fn behind(&self) -> bool {
@@ -364,6 +369,15 @@ pub(crate) use crate::request::step::now_ms;
 
 fn no_callbacks<'a, T: Send + 'a>() -> Reading<'a, T> {
     Box::pin(std::future::ready(Err("this store keeps no callbacks".to_string())))
+}
+
+/// What a parked run waits for, by the kind of the step that parked it.
+pub(crate) fn waits_for(step_kind: &str) -> &'static str {
+    match step_kind {
+        "sleep" => "sleep",
+        "wait" => "callback",
+        _ => "retry",
+    }
 }
 
 /// An execution id (16 hex digits) as a store's integer key (SQLite's rowid: no second index to

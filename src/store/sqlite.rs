@@ -1047,6 +1047,27 @@ impl Store for Sqlite {
         self.behind.full()
     }
 
+    fn waiting(&self) -> Reading<'_, Vec<(&'static str, u64)>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT coalesce(s.kind, 'http'), count(*) FROM executions e
+                 LEFT JOIN steps s ON s.execution = e.id AND s.state = 'waiting'
+                 WHERE e.state = 'parked' GROUP BY 1",
+            )?;
+            let rows =
+                stmt.query_map([], |r| Ok((super::waits_for(&r.get::<_, String>(0)?), r.get::<_, i64>(1)?)))?;
+            let mut out: Vec<(&'static str, u64)> = Vec::new();
+            for row in rows {
+                let (what, n) = row?;
+                match out.iter_mut().find(|(w, _)| *w == what) {
+                    Some(x) => x.1 += u64::try_from(n).unwrap_or(0),
+                    None => out.push((what, u64::try_from(n).unwrap_or(0))),
+                }
+            }
+            Ok(out)
+        })
+    }
+
     fn trouble(&self) -> Option<String> {
         self.trouble.lock().ok().and_then(|t| t.clone())
     }

@@ -288,6 +288,13 @@ impl Store for Standby {
         self.open.load_full().is_some_and(|s| s.behind())
     }
 
+    fn waiting(&self) -> Reading<'_, Vec<(&'static str, u64)>> {
+        match self.open.load_full() {
+            Some(s) => Box::pin(async move { s.waiting().await }),
+            None => Box::pin(std::future::ready(Ok(Vec::new()))),
+        }
+    }
+
     fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed) + self.open.load_full().map_or(0, |s| s.dropped())
     }

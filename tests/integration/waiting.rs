@@ -8,13 +8,27 @@ use std::time::{Duration, Instant};
 
 /// `wf serve ROOT --store ROOT/state.db`, run in ROOT: started again on the same store.
 fn serve_at(root: &std::path::Path, dir: Dir) -> Server {
+    serve_with(root, dir, &[])
+}
+
+fn serve_with(root: &std::path::Path, dir: Dir, args: &[&str]) -> Server {
     let mut cmd = Command::new(crate::common::wf_bin());
     let store = root.join("state.db");
     cmd.arg("serve")
         .arg(root)
         .args(["--listen", "127.0.0.1:0", "--store", store.to_str().expect("utf8")])
+        .args(args)
         .current_dir(root);
     Server::spawn(cmd, dir)
+}
+
+/// `/metrics` of a server started with `--admin 127.0.0.1:0`.
+fn metrics(s: &Server) -> String {
+    let log = s.wait_log("admin listening on http://");
+    let line = log.lines().find(|l| l.contains("admin listening on http://")).expect("line");
+    let addr: std::net::SocketAddr =
+        line.rsplit("http://").next().expect("addr").trim().parse().expect("address");
+    crate::common::request(addr, "GET", "/metrics", &[], b"").body
 }
 
 fn show(root: &std::path::Path, id: &str) -> serde_json::Value {
@@ -127,7 +141,7 @@ fn a_run_waits_for_its_callback_which_answers_once_even_called_200_times_at_once
     let up = Upstream::start(|_, _| Reply::new(200, "ok"));
     let dir = Dir::new(&[("deploy.wf", &approval(&up, "1h"))]);
     let root = dir.path().to_path_buf();
-    let server = serve_at(&root, dir);
+    let server = serve_with(&root, dir, &["--admin", "127.0.0.1:0"]);
     let id = server.post("/deploy", &[], "").header("x-wf-execution").expect("id").to_string();
     let url = asked(&up);
     let path =
@@ -135,6 +149,9 @@ fn a_run_waits_for_its_callback_which_answers_once_even_called_200_times_at_once
     assert!(path.starts_with("/wf/callback/") && path.len() == "/wf/callback/".len() + 32, "{url}");
     // Waiting: parked, holding nothing, with what it waits for.
     let parked = shown_when(&root, &id, Duration::from_secs(10), |s| s["state"] == "parked");
+    let counted = metrics(&server);
+    assert!(counted.contains("wf_waiting_runs{waits_for=\"callback\"} 1\n"), "{counted}");
+    assert!(counted.contains("wf_waiting_runs{waits_for=\"sleep\"} 0\n"), "{counted}");
     assert!(!parked.to_string().contains(&path["/wf/callback/".len()..]), "the token is not kept: {parked}");
     // Tokens that are not one: 404.
     for bad in ["/wf/callback/", "/wf/callback/zz", "/wf/callback/0123456789abcdef0123456789abcdeg"] {
@@ -169,6 +186,15 @@ fn a_run_waits_for_its_callback_which_answers_once_even_called_200_times_at_once
     assert_eq!(ended["outcome"], "completed", "{ended}");
     assert_eq!(ended["logs"], serde_json::json!(["approved by ada with POST"]), "{ended}");
     assert_eq!(server.post(&path, &[], "").status, 410, "a second call after the end");
+    let counted = metrics(&server);
+    for line in [
+        "wf_callback_calls_total{result=\"taken\"} 1\n",
+        "wf_callback_calls_total{result=\"gone\"} 200\n",
+        "wf_callback_calls_total{result=\"unknown\"} 5\n",
+        "wf_waiting_runs{waits_for=\"callback\"} 0\n",
+    ] {
+        assert!(counted.contains(line), "{line} in {counted}");
+    }
 }
 
 #[test]

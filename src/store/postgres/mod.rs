@@ -939,6 +939,33 @@ impl Store for Postgres {
         self.inner.behind.full()
     }
 
+    fn waiting(&self) -> Reading<'_, Vec<(&'static str, u64)>> {
+        Box::pin(async move {
+            let client = self.inner.client().await?;
+            let rows = client
+                .query(
+                    "SELECT coalesce(s.kind, 'http'), count(*) FROM wf_executions e
+                     LEFT JOIN wf_steps s ON s.execution = e.id AND s.state = 'waiting'
+                     WHERE e.state = 'parked' GROUP BY 1",
+                    &[],
+                )
+                .await
+                .map_err(sql)?;
+            let mut out: Vec<(&'static str, u64)> = Vec::new();
+            for r in &rows {
+                let (what, n) = (
+                    super::waits_for(&r.get::<_, String>(0)),
+                    u64::try_from(r.get::<_, i64>(1)).unwrap_or(0),
+                );
+                match out.iter_mut().find(|(w, _)| *w == what) {
+                    Some(x) => x.1 += n,
+                    None => out.push((what, n)),
+                }
+            }
+            Ok(out)
+        })
+    }
+
     fn leave(&self) -> Commit<'_> {
         Box::pin(self.inner.leave())
     }
