@@ -321,8 +321,11 @@ mod tests {
             open_connections: 2,
             dropped_writes: 0,
             store_trouble: None,
+            waiting: vec![("sleep", 4)],
         });
         assert!(text.contains("wf_requests_total{workflow=\"pay\",status=\"200\"} 2"), "{text}");
+        assert!(text.contains("wf_waiting_runs{waits_for=\"sleep\"} 4"), "{text}");
+        assert!(text.contains("wf_waiting_runs{waits_for=\"callback\"} 0"), "{text}");
         assert!(text.contains("wf_request_duration_seconds_count{workflow=\"pay\"} 2"), "{text}");
         assert!(text.contains("wf_reloads_total{result=\"refused\"} 1"), "{text}");
         assert!(text.contains("wf_async_queue_depth 3"), "{text}");
