@@ -23,7 +23,7 @@
 
 pub mod cli;
 pub(crate) mod effect;
-pub(crate) mod exec;
+pub mod exec;
 pub mod lang;
 pub mod request;
 pub(crate) mod serve;

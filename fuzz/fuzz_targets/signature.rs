@@ -37,8 +37,25 @@ fuzz_target!(|data: &[u8]| {
     let body = lines.next().unwrap_or_default();
     let params = wf::request::form::pairs(body);
     for scheme in [Scheme::Github, Scheme::Stripe, Scheme::Slack, Scheme::Shopify, Scheme::StandardWebhooks, Scheme::Twilio] {
-        let v = Verifier { scheme, secrets: vec![b"fuzz-secret-never-in-input".to_vec()], tolerance_secs: 300, hmac: None };
+        let v = Verifier {
+            scheme,
+            secrets: vec![b"fuzz-secret-never-in-input".to_vec()],
+            tolerance_secs: 300,
+            hmac: None,
+            public_keys: Vec::new(),
+        };
         let r = Signed { headers: &headers, body, url: "http://localhost/p", params: &params, now: 1_700_000_000 };
         assert!(v.verify(&r).is_err(), "{scheme:?} accepted a request not signed with the secret");
     }
+    // Standard Webhooks' `v1a`: a public key (RFC 8032's first test vector) the input cannot sign for.
+    let public = wf::request::signature::standard_public_key("whpk_11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=");
+    let v = Verifier {
+        scheme: Scheme::StandardWebhooks,
+        secrets: Vec::new(),
+        tolerance_secs: 300,
+        hmac: None,
+        public_keys: public.into_iter().collect(),
+    };
+    let r = Signed { headers: &headers, body, url: "http://localhost/p", params: &params, now: 1_700_000_000 };
+    assert!(v.verify(&r).is_err(), "v1a accepted a request not signed with the key");
 });

@@ -20,7 +20,7 @@ pub(crate) struct Callbacks {
 }
 
 /// The SHA-256 of a token's bytes: all a store keeps of it.
-pub(crate) type TokenHash = [u8; 32];
+pub type TokenHash = [u8; 32];
 
 /// The token of the callback step `n` of run `id` makes (32 hex digits), under the store's key.
 pub(crate) fn token(key: &[u8; 32], id: &str, n: u32) -> String {
@@ -42,7 +42,7 @@ impl Callbacks {
 }
 
 /// The hash of a token as written in a URL; `None` for anything that is not 32 hex digits.
-pub(crate) fn hash(token: &str) -> Option<TokenHash> {
+pub fn hash(token: &str) -> Option<TokenHash> {
     if token.len() != 32 {
         return None;
     }
@@ -104,7 +104,7 @@ pub(crate) enum Called {
 
 /// The call as `wait` gives it: `{ method, headers, query, json, text, form }` (lower-case
 /// header names; `json` / `form` are `null` unless the body is JSON / form-urlencoded).
-pub(crate) fn reply(method: &http::Method, uri: &http::Uri, headers: &http::HeaderMap, body: &[u8]) -> Value {
+pub fn reply(method: &http::Method, uri: &http::Uri, headers: &http::HeaderMap, body: &[u8]) -> Value {
     let mut names = Map::new();
     for (name, value) in headers {
         let shown = if crate::request::received::masked(name.as_str()) {

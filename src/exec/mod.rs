@@ -9,7 +9,7 @@
 //! Layering: `serve/` (sockets, reload, drain) uses this; this uses `store/`, `effect/` and
 //! `request/` (which turns HTTP into a frame and an answer, and interprets the workflow).
 
-pub(crate) mod callbacks;
+pub mod callbacks;
 pub(crate) mod journal;
 pub(crate) mod places;
 pub(crate) mod queue;
