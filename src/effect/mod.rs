@@ -40,6 +40,7 @@ pub(crate) fn result_label(kind: &str, result: &Result<serde_json::Value, step::
         Err(step::StepError::Failed(_)) => "error",
         Err(step::StepError::Stopped(step::Stop::Parked)) => "parked",
         Err(step::StepError::Stopped(step::Stop::Fenced)) => "fenced",
+        Err(step::StepError::Stopped(step::Stop::Superseded)) => "superseded",
     }
 }
 
@@ -153,7 +154,9 @@ impl Steps for Live {
             Step::Now | Step::Uuid => return Box::pin(std::future::ready(step::local(&s))),
             Step::Sleep(time) => return self.sleep(n, *time),
             // A kept run's journal makes and waits for callbacks (`exec::journal`).
-            Step::Callback(_) | Step::Wait(_) => return Box::pin(std::future::ready(step::local(&s))),
+            Step::Callback(_) | Step::Wait(_) | Step::Debounce { .. } => {
+                return Box::pin(std::future::ready(step::local(&s)))
+            }
             Step::Http(_) => "http",
             Step::Run(_) => "run",
         };
@@ -196,7 +199,9 @@ impl Live {
         match s {
             Step::Now | Step::Uuid => Box::pin(std::future::ready(step::local(&s))),
             Step::Sleep(time) => self.sleep(n, time),
-            Step::Callback(_) | Step::Wait(_) => Box::pin(std::future::ready(step::local(&s))),
+            Step::Callback(_) | Step::Wait(_) | Step::Debounce { .. } => {
+                Box::pin(std::future::ready(step::local(&s)))
+            }
             Step::Http(req) => Box::pin(async move {
                 let key = crate::store::retry::idempotency_key(&self.id.to_string(), n, self.retries);
                 let waits = match &self.park {

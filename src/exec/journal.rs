@@ -113,6 +113,7 @@ pub(crate) fn summary(served: &Served, s: &Step) -> (&'static str, Value) {
         Step::Sleep(d) => ("sleep", json!({"seconds": d.as_secs_f64()})),
         Step::Callback(timeout) => ("callback", json!({"timeout": timeout.as_secs()})),
         Step::Wait(token) => ("wait", json!({"callback": crate::exec::callbacks::shown_id(token)})),
+        Step::Debounce { key, .. } => ("debounce", json!({"key": shown(key)})),
     }
 }
 
@@ -144,6 +145,48 @@ impl Journaled {
             text = text.replace(t.as_str(), "[token]");
         }
         serde_json::from_str(&text).unwrap_or(Value::Null)
+    }
+
+    /// The trigger's `debounce`: superseded when a newer request with the key came; else
+    /// parked until `wait` after the newest of the series was accepted (at the latest `max`
+    /// after the first), then the series ends and the run goes on.
+    async fn debounce(
+        &mut self,
+        n: u32,
+        key: String,
+        wait: std::time::Duration,
+        max: Option<std::time::Duration>,
+    ) -> Result<Value, StepError> {
+        if let Some(recorded) = self.replay.remove(&n) {
+            return recorded.map_err(StepError::Failed);
+        }
+        if !self.durable {
+            return Ok(Value::Null);
+        }
+        let workflow = self.served.name.clone();
+        let failed = |e: String| StepError::Failed(format!("the debounce series could not be read: {e}"));
+        let Some(series) = self.store.debounce_series(&workflow, &key).await.map_err(failed)? else {
+            return Ok(Value::Null);
+        };
+        if series.latest != self.id {
+            return Err(StepError::Stopped(Stop::Superseded));
+        }
+        let ms = |d: std::time::Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        let due = series
+            .latest_ms
+            .saturating_add(ms(wait))
+            .min(max.map_or(i64::MAX, |m| series.first_ms.saturating_add(ms(m))));
+        if step::now_ms() < due {
+            if let Some(mut slot) = self.parked.as_ref().and_then(|s| s.lock().ok()) {
+                *slot = Some(step::Parked { n, due_ms: due, attempts: 0 });
+            }
+            return self.park("debounce").await;
+        }
+        if let Err(why) = self.store.debounce_done(&workflow, &key, &self.id).await {
+            tracing::warn!(target: "wf::store", execution = %self.id, "the debounce series was not ended: {why}");
+        }
+        self.store.step_value(&self.id, n, "debounce", &Value::Null);
+        Ok(Value::Null)
     }
 
     /// `callback`: made again when a run resumes (its token is derived, never kept), so the
@@ -222,6 +265,7 @@ impl Steps for Journaled {
         match s {
             Step::Callback(timeout) => return Box::pin(self.callback(n, timeout)),
             Step::Wait(token) => return Box::pin(self.wait(n, token)),
+            Step::Debounce { key, wait, max } => return Box::pin(self.debounce(n, key, wait, max)),
             _ => {}
         }
         if let Some(recorded) = self.replay.remove(&n) {
@@ -248,7 +292,7 @@ impl Steps for Journaled {
                 Ok(v) => Ok(v),
                 Err(StepError::Failed(why)) => Err(why),
                 Err(StepError::Stopped(Stop::Parked)) => return self.park(kind).await,
-                Err(stop @ StepError::Stopped(Stop::Fenced)) => return Err(stop),
+                Err(stop @ StepError::Stopped(Stop::Fenced | Stop::Superseded)) => return Err(stop),
             };
             let kept = self.kept(&result);
             let kept = match (&*kept, self.tokens.is_empty()) {

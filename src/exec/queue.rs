@@ -61,9 +61,27 @@ impl Enqueue for Queue {
             // being committed, the run committed is still queued here (not left to a restart).
             let run = runs::new_run(&job, &request, self.keep_body);
             let id = job.id;
+            // A `debounce` key: the run joins its series before it can start.
+            let series = job.served.wf.debounce.as_ref().and_then(|d| {
+                match crate::request::eval::eval(&d.key, &job.frame) {
+                    Ok(k) if !k.is_null() => Some(crate::request::value::render_string(&k)),
+                    _ => None,
+                }
+            });
             let kept = tokio::spawn(async move {
                 let claim = store.accept(run, key).await;
                 if matches!(claim, Ok(crate::store::Claim::First)) {
+                    if let Some(series) = series {
+                        let seen = store.debounce_seen(
+                            &job.served.name,
+                            &series,
+                            &job.id.to_string(),
+                            crate::store::now_ms(),
+                        );
+                        if let Err(why) = seen.await {
+                            tracing::warn!(target: "wf::store", execution = %job.id, "the run did not join its debounce series: {why}");
+                        }
+                    }
                     place.send(job);
                 }
                 claim

@@ -104,6 +104,14 @@ pub enum Setting {
         window: Option<Duration>,
         span: Span,
     },
+    /// `debounce KEY for 30s [max 5m]`: a run starts that long after it was accepted unless a
+    /// newer request with the same key was accepted meanwhile.
+    Debounce {
+        key: Expr,
+        wait: Duration,
+        max: Option<Duration>,
+        span: Span,
+    },
 }
 
 impl Setting {
@@ -116,7 +124,8 @@ impl Setting {
             | Setting::AllowIp(_, s)
             | Setting::Cors(_, s)
             | Setting::Concurrency(_, s)
-            | Setting::Dedupe { span: s, .. } => *s,
+            | Setting::Dedupe { span: s, .. }
+            | Setting::Debounce { span: s, .. } => *s,
             Setting::Auth(a) => a.span,
             Setting::Respond(r) => r.span,
         }

@@ -58,6 +58,8 @@ pub struct Workflow {
     pub concurrency: Option<u32>,
     /// `dedupe EXPR [window D]`: a delivery whose key was seen within the window does not run.
     pub dedupe: Option<Dedupe>,
+    /// `debounce EXPR for D [max D]`.
+    pub debounce: Option<Debounce>,
     pub extracts: Vec<Extraction>,
     pub body: Block,
     /// Size of the per-execution frame.
@@ -248,6 +250,17 @@ pub enum Seg {
 
 pub use crate::lang::types::Type;
 use crate::lang::types::Types;
+
+/// `debounce EXPR for D [max D]`.
+#[derive(Debug)]
+pub struct Debounce {
+    /// Evaluated after extraction; `null` means no key (the run is not debounced).
+    pub key: Expr,
+    /// A run starts this long after it was accepted, unless a newer one with its key came.
+    pub wait: std::time::Duration,
+    /// At the latest this long after the first of a series was accepted.
+    pub max: Option<std::time::Duration>,
+}
 
 /// `dedupe EXPR [window D]`.
 #[derive(Debug)]

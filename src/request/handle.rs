@@ -1158,6 +1158,12 @@ fn ended(
                 Some(at),
             )
         }
+        Outcome::Superseded => (
+            text_response(StatusCode::OK, "ok", id),
+            Ending::Superseded,
+            Some(crate::request::step::Stop::Superseded.describe().to_string()),
+            None,
+        ),
         // Only a kept run's steps stop it (see `run_job`); an execution that cannot be kept
         // and is stopped anyway has not done what it was asked.
         Outcome::Stopped(stop) => {

@@ -21,10 +21,12 @@ pub enum Outcome {
     Preflight,
     /// Ended before it ran on, by `wf runs cancel`.
     Cancelled,
+    /// Ended without running: a newer request with its `debounce` key came.
+    Superseded,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 7] = [
+    pub const ALL: [Outcome; 8] = [
         Outcome::Responded,
         Outcome::Completed,
         Outcome::Failed,
@@ -32,6 +34,7 @@ impl Outcome {
         Outcome::Duplicate,
         Outcome::Preflight,
         Outcome::Cancelled,
+        Outcome::Superseded,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -43,6 +46,7 @@ impl Outcome {
             Outcome::Duplicate => "duplicate",
             Outcome::Preflight => "preflight",
             Outcome::Cancelled => "cancelled",
+            Outcome::Superseded => "superseded",
         }
     }
 

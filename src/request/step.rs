@@ -26,6 +26,13 @@ pub enum Step {
     Callback(Duration),
     /// `wait`: the run waits for the call to the callback whose token this is (hex).
     Wait(String),
+    /// The trigger's `debounce`: the run starts once no newer request with its key came within
+    /// `wait` (at the latest `max` after the first of the series).
+    Debounce {
+        key: String,
+        wait: Duration,
+        max: Option<Duration>,
+    },
 }
 
 /// An `http` call, its expressions evaluated.
@@ -79,12 +86,15 @@ pub enum Stop {
     /// Another process sharing the store took the run over (this one's lease had expired): its
     /// new owner runs it, and nothing more of it is recorded here.
     Fenced,
+    /// A newer request with its `debounce` key came: it ends, superseded, without running.
+    Superseded,
 }
 
 impl Stop {
     pub fn describe(self) -> &'static str {
         match self {
             Stop::Parked => "parked until it is due",
+            Stop::Superseded => "superseded by a newer request with its debounce key",
             Stop::Fenced => {
                 "this instance no longer holds the run (its lease expired; another instance runs it)"
             }
@@ -144,7 +154,7 @@ pub(crate) fn local(step: &Step) -> Result<Value, StepError> {
         Step::Uuid => Ok(uuid()),
         Step::Http(h) => Err(StepError::Failed(format!("`http {} {}` cannot run here", h.method, h.url))),
         Step::Run(r) => Err(StepError::Failed(format!("`run {}` cannot run here", r.program))),
-        Step::Sleep(_) | Step::Callback(_) | Step::Wait(_) => Err(StepError::Failed(
+        Step::Sleep(_) | Step::Callback(_) | Step::Wait(_) | Step::Debounce { .. } => Err(StepError::Failed(
             "an execution that cannot wait cannot `sleep`, make a `callback` or `wait`".into(),
         )),
     }

@@ -262,6 +262,28 @@ pub(crate) async fn callback_contract(store: &dyn Store) {
         .await
         .expect("list");
     assert_eq!(listed.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["00000000000000e3"]);
+    // A debounce series: the newest by acceptance names it, whatever order they are told in;
+    // only the newest ends it.
+    store.debounce_seen("w", "repo-a", "00000000000000d1", 1_000).await.expect("seen");
+    store.debounce_seen("w", "repo-a", "00000000000000d3", 3_000).await.expect("seen");
+    store.debounce_seen("w", "repo-a", "00000000000000d2", 2_000).await.expect("seen");
+    store.debounce_seen("w", "repo-b", "00000000000000d4", 500).await.expect("seen");
+    let series = store.debounce_series("w", "repo-a").await.expect("series").expect("open");
+    assert_eq!(
+        series,
+        super::Series { latest: "00000000000000d3".into(), first_ms: 1_000, latest_ms: 3_000 }
+    );
+    store.debounce_done("w", "repo-a", "00000000000000d2").await.expect("done");
+    assert!(store.debounce_series("w", "repo-a").await.expect("series").is_some(), "only the newest ends it");
+    store.debounce_done("w", "repo-a", "00000000000000d3").await.expect("done");
+    // Ended, it still names its newest (an older run waking later is superseded) ...
+    let ended = store.debounce_series("w", "repo-a").await.expect("series").expect("kept");
+    assert_eq!(ended.latest, "00000000000000d3");
+    // ... and a later request starts a new series.
+    store.debounce_seen("w", "repo-a", "00000000000000d5", 2_500).await.expect("seen");
+    let again = store.debounce_series("w", "repo-a").await.expect("series").expect("open");
+    assert_eq!(again, super::Series { latest: "00000000000000d5".into(), first_ms: 2_500, latest_ms: 2_500 });
+    assert!(store.debounce_series("w", "repo-b").await.expect("series").is_some());
 }
 
 fn key(key: &str, id: &str, expires_ms: i64) -> Key {

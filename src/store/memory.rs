@@ -10,7 +10,7 @@ mod keys;
 use super::retry::{self, Retried};
 use super::{
     Cancel, Claim, Claimed, Commit, Ended, Filter, History, Key, Mode, NewRun, Outcome, Reading, Recorded,
-    RunView, State, StepState, StepView, Store, Unfinished, Version,
+    RunView, Series, State, StepState, StepView, Store, Unfinished, Version,
 };
 use crate::exec::callbacks::{Callback, CallbackState, Called, TokenHash};
 use serde_json::Value;
@@ -131,6 +131,8 @@ struct Inner {
     ended: VecDeque<i64>,
     keys: keys::Keys,
     callbacks: HashMap<TokenHash, Callback>,
+    /// Debounce series, and whether each ended.
+    debounce: HashMap<(String, String), (Series, bool)>,
     /// The callback key: random, made at its first use (nothing outlives the process).
     callback_key: Option<[u8; 32]>,
 }
@@ -496,6 +498,38 @@ impl Store for Memory {
 
     fn durable(&self) -> bool {
         false
+    }
+
+    fn debounce_seen(&self, workflow: &str, key: &str, id: &str, accepted_ms: i64) -> Reading<'_, ()> {
+        self.with(|inner| {
+            let fresh = Series { latest: id.to_string(), first_ms: accepted_ms, latest_ms: accepted_ms };
+            let (s, ended) = inner
+                .debounce
+                .entry((workflow.to_string(), key.to_string()))
+                .or_insert_with(|| (fresh.clone(), false));
+            if *ended {
+                (*s, *ended) = (fresh, false);
+            } else if (accepted_ms, super::key(id)) > (s.latest_ms, super::key(&s.latest)) {
+                (s.latest, s.latest_ms) = (id.to_string(), accepted_ms);
+            }
+            s.first_ms = s.first_ms.min(accepted_ms);
+        });
+        ready(())
+    }
+
+    fn debounce_series(&self, workflow: &str, key: &str) -> Reading<'_, Option<Series>> {
+        ready(self.with(|inner| {
+            inner.debounce.get(&(workflow.to_string(), key.to_string())).map(|(s, _)| s.clone())
+        }))
+    }
+
+    fn debounce_done(&self, workflow: &str, key: &str, id: &str) -> Reading<'_, ()> {
+        self.with(|inner| {
+            if let Some((s, ended)) = inner.debounce.get_mut(&(workflow.to_string(), key.to_string())) {
+                *ended |= s.latest == id;
+            }
+        });
+        ready(())
     }
 
     fn waiting(&self) -> Reading<'_, Vec<(&'static str, u64)>> {

@@ -158,6 +158,15 @@ impl Filter {
     }
 }
 
+/// The runs a `debounce` key has seen since the series began: the newest, and when the first
+/// and the newest were accepted.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Series {
+    pub latest: String,
+    pub first_ms: i64,
+    pub latest_ms: i64,
+}
+
 /// What `wf runs cancel` found.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Cancel {
@@ -276,6 +285,21 @@ pub(crate) trait Store: History {
     fn flush(&self) -> Commit<'_>;
     /// Writes that could not be kept (a full queue of history writes, a failed batch), so far.
     fn dropped(&self) -> u64;
+    /// A run with a `debounce` key was accepted at `accepted_ms`: the key's series names it when
+    /// it is the newest (by acceptance, then id), and keeps the first's time; a series that
+    /// ended starts again with it.
+    fn debounce_seen(&self, _workflow: &str, _key: &str, _id: &str, _accepted_ms: i64) -> Reading<'_, ()> {
+        no_callbacks()
+    }
+    /// A debounce key's series, if one is open.
+    fn debounce_series(&self, _workflow: &str, _key: &str) -> Reading<'_, Option<Series>> {
+        no_callbacks()
+    }
+    /// The series' newest run `id` starts: the series ends (it still names its newest run, so
+    /// an older one that wakes later is superseded; a later request starts a new series).
+    fn debounce_done(&self, _workflow: &str, _key: &str, _id: &str) -> Reading<'_, ()> {
+        no_callbacks()
+    }
     /// The runs parked now, by what they wait for (`sleep`, `callback`, `retry`: an `http`
     /// call's next attempt), for `/metrics`.
     fn waiting(&self) -> Reading<'_, Vec<(&'static str, u64)>> {
@@ -368,7 +392,7 @@ pub(crate) enum Recorded {
 pub(crate) use crate::request::step::now_ms;
 
 fn no_callbacks<'a, T: Send + 'a>() -> Reading<'a, T> {
-    Box::pin(std::future::ready(Err("this store keeps no callbacks".to_string())))
+    Box::pin(std::future::ready(Err("this store keeps no waiting runs".to_string())))
 }
 
 /// What a parked run waits for, by the kind of the step that parked it.

@@ -7,7 +7,7 @@ use super::behind::{Behind, Gather};
 use super::retry::{self, Retried};
 use super::{
     attempts_made, hex, key, Cancel, Claim, Claimed, Commit, Ended, Filter, History, Key, Mode, NewRun,
-    Outcome, Reading, Recorded, RunView, StepState, StepView, Store, Unfinished, Version,
+    Outcome, Reading, Recorded, RunView, Series, StepState, StepView, Store, Unfinished, Version,
 };
 use crate::exec::callbacks::{Callback, CallbackState, Called, TokenHash};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 mod history;
 
 /// The schema this build writes; older files are migrated on open.
-const SCHEMA_VERSION: i64 = 6;
+const SCHEMA_VERSION: i64 = 7;
 
 /// Writes someone waits for (accepts, steps' ends) queued for the writer at most; beyond, they
 /// wait for room.
@@ -74,6 +74,15 @@ CREATE TABLE IF NOT EXISTS callbacks (
     expires_ms INTEGER NOT NULL,
     state      TEXT NOT NULL,
     reply      TEXT
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS debounce (
+    workflow  TEXT NOT NULL,
+    key       TEXT NOT NULL,
+    latest    INTEGER NOT NULL,
+    first_ms  INTEGER NOT NULL,
+    latest_ms INTEGER NOT NULL,
+    ended     INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (workflow, key)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS settings (
     name  TEXT PRIMARY KEY,
@@ -437,6 +446,7 @@ fn migrate(conn: &mut Connection) -> Result<(), String> {
         tx.execute_batch(history::SCHEMA).map_err(sql)?;
         tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}")).map_err(sql)?;
         tx.commit().map_err(sql)?;
+        // 7: debounce series are a new table.
         // 6: callbacks (and the key their tokens are derived from) are new tables.
         // 5: a file made before gives freed pages back too, once rebuilt (once).
         if (1..5).contains(&version) {
@@ -1047,6 +1057,49 @@ impl Store for Sqlite {
         self.behind.full()
     }
 
+    fn debounce_seen(&self, workflow: &str, key: &str, id: &str, accepted_ms: i64) -> Reading<'_, ()> {
+        let (workflow, dkey, id) = (workflow.to_string(), key.to_string(), super::key(id));
+        self.read(move |conn| {
+            conn.execute(
+                "INSERT INTO debounce (workflow, key, latest, first_ms, latest_ms) VALUES (?1, ?2, ?3, ?4, ?4)
+                 ON CONFLICT (workflow, key) DO UPDATE SET
+                     latest = CASE WHEN debounce.ended = 1
+                         OR (excluded.latest_ms, excluded.latest) > (debounce.latest_ms, debounce.latest)
+                         THEN excluded.latest ELSE debounce.latest END,
+                     latest_ms = CASE WHEN debounce.ended = 1 THEN excluded.latest_ms
+                         ELSE max(debounce.latest_ms, excluded.latest_ms) END,
+                     first_ms = CASE WHEN debounce.ended = 1 THEN excluded.first_ms
+                         ELSE min(debounce.first_ms, excluded.first_ms) END,
+                     ended = 0",
+                params![workflow, dkey, id, accepted_ms],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn debounce_series(&self, workflow: &str, key: &str) -> Reading<'_, Option<Series>> {
+        let (workflow, dkey) = (workflow.to_string(), key.to_string());
+        self.read(move |conn| {
+            conn.query_row(
+                "SELECT latest, first_ms, latest_ms FROM debounce WHERE workflow = ?1 AND key = ?2",
+                params![workflow, dkey],
+                |r| Ok(Series { latest: hex(r.get(0)?), first_ms: r.get(1)?, latest_ms: r.get(2)? }),
+            )
+            .optional()
+        })
+    }
+
+    fn debounce_done(&self, workflow: &str, key: &str, id: &str) -> Reading<'_, ()> {
+        let (workflow, dkey, id) = (workflow.to_string(), key.to_string(), super::key(id));
+        self.read(move |conn| {
+            conn.execute(
+                "UPDATE debounce SET ended = 1 WHERE workflow = ?1 AND key = ?2 AND latest = ?3",
+                params![workflow, dkey, id],
+            )?;
+            Ok(())
+        })
+    }
+
     fn waiting(&self) -> Reading<'_, Vec<(&'static str, u64)>> {
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(
@@ -1262,6 +1315,8 @@ fn prune(conn: &Connection, before_ms: i64, batch: usize) -> Result<usize, rusql
         params![before_ms, limit],
     )?;
     tx.execute("DELETE FROM dedupe WHERE expires_ms < ?1", params![super::now_ms()])?;
+    tx.execute("DELETE FROM debounce WHERE ended = 1 AND latest_ms < ?1", params![before_ms])?;
+    tx.execute("DELETE FROM callbacks WHERE state != 'waiting' AND expires_ms < ?1", params![before_ms])?;
     let mut gone = tx.execute(
         "DELETE FROM executions WHERE id IN
          (SELECT id FROM executions WHERE state = 'ended' AND started_ms < ?1 ORDER BY started_ms LIMIT ?2)",

@@ -6,7 +6,7 @@
 use super::retry::Retried;
 use super::sqlite::{self, Lock, Sqlite};
 use super::{
-    Cancel, Claimed, Commit, Ended, Filter, History, Key, NewRun, Reading, Recorded, RunView, Store,
+    Cancel, Claimed, Commit, Ended, Filter, History, Key, NewRun, Reading, Recorded, RunView, Series, Store,
     Unfinished,
 };
 use crate::exec::callbacks::{Callback, Called, TokenHash};
@@ -286,6 +286,30 @@ impl Store for Standby {
 
     fn behind(&self) -> bool {
         self.open.load_full().is_some_and(|s| s.behind())
+    }
+
+    fn debounce_seen(&self, workflow: &str, key: &str, id: &str, accepted_ms: i64) -> Reading<'_, ()> {
+        let (workflow, dkey, id) = (workflow.to_string(), key.to_string(), id.to_string());
+        match self.open.load_full() {
+            Some(s) => Box::pin(async move { s.debounce_seen(&workflow, &dkey, &id, accepted_ms).await }),
+            None => self.not_open(),
+        }
+    }
+
+    fn debounce_series(&self, workflow: &str, key: &str) -> Reading<'_, Option<Series>> {
+        let (workflow, dkey) = (workflow.to_string(), key.to_string());
+        match self.open.load_full() {
+            Some(s) => Box::pin(async move { s.debounce_series(&workflow, &dkey).await }),
+            None => self.not_open(),
+        }
+    }
+
+    fn debounce_done(&self, workflow: &str, key: &str, id: &str) -> Reading<'_, ()> {
+        let (workflow, dkey, id) = (workflow.to_string(), key.to_string(), id.to_string());
+        match self.open.load_full() {
+            Some(s) => Box::pin(async move { s.debounce_done(&workflow, &dkey, &id).await }),
+            None => self.not_open(),
+        }
     }
 
     fn waiting(&self) -> Reading<'_, Vec<(&'static str, u64)>> {

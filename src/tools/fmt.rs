@@ -167,6 +167,13 @@ impl Printer<'_> {
                     }
                     self.line(span, &text);
                 }
+                Setting::Debounce { key, wait, max, span } => {
+                    let mut text = format!("debounce {} for {}", self.expr(key), wait.text);
+                    if let Some(m) = max {
+                        text.push_str(&format!(" max {}", m.text));
+                    }
+                    self.line(span, &text);
+                }
                 Setting::Concurrency(n, span) => {
                     let text =
                         format!("concurrency {}", self.src.get(n.span.start..n.span.end).unwrap_or("1"));

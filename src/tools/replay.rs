@@ -59,8 +59,24 @@ impl Steps for Replayed {
         let (kind, target) = crate::exec::journal::summary(&self.served, &s);
         let recorded = self.recorded(n, kind).cloned();
         let result = match s {
-            // A sleep is over at once: nothing is waited for in a replay.
-            Step::Sleep(_) => Ok(Value::Null),
+            // Nothing is waited for in a replay: a sleep is over at once, a debounced run starts.
+            Step::Sleep(_) | Step::Debounce { .. } => Ok(Value::Null),
+            // A callback as the journal shows it (its token hidden), for `wait` to name.
+            Step::Callback(_) => Ok(match recorded.and_then(|r| r.result) {
+                Some(v) if v.get("url").is_some() => serde_json::json!({
+                    "url": format!("http://replay{}{}", crate::exec::callbacks::PATH, "0".repeat(32)),
+                    "id": v.get("id").cloned().unwrap_or(Value::Null),
+                }),
+                _ => serde_json::json!({
+                    "url": format!("http://replay{}{}", crate::exec::callbacks::PATH, "0".repeat(32)),
+                    "id": "00000000",
+                }),
+            }),
+            // The call the run got, as journaled; none (not called yet): its timeout's `null`.
+            Step::Wait(_) => Ok(recorded
+                .filter(|r| r.state == StepState::Finished)
+                .and_then(|r| r.result)
+                .unwrap_or(Value::Null)),
             Step::Now | Step::Uuid => match recorded.and_then(|r| r.result) {
                 Some(v) => Ok(v),
                 None => step::local(&s),

@@ -290,3 +290,68 @@ fn runs_cancel_ends_a_waiting_run_and_its_callback_is_gone() {
     let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).expect("json");
     assert_eq!(listed.as_array().map(Vec::len), Some(2), "{listed}");
 }
+
+#[test]
+fn a_debounced_series_runs_its_newest_request_once_and_supersedes_the_others() {
+    let wf = r#"workflow build {
+  trigger webhook {
+    path "/push"
+    mode async
+    debounce repo for 2s max 1h
+  }
+  extract {
+    repo = body "repo"
+    n    = body "n"
+  }
+  log "built ${repo ?? "nothing"} at ${n}"
+}"#;
+    let dir = Dir::new(&[("build.wf", wf)]);
+    let root = dir.path().to_path_buf();
+    let server = serve_at(&root, dir);
+    let json = ("Content-Type", "application/json");
+    let post = |repo: &str, n: usize| {
+        let body = if repo.is_empty() {
+            format!(r#"{{"n":{n}}}"#)
+        } else {
+            format!(r#"{{"repo":"{repo}","n":{n}}}"#)
+        };
+        let r = server.post("/push", &[json], &body);
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.header("x-wf-execution").expect("id").to_string()
+    };
+    let a: Vec<String> = (0..20).map(|n| post("a", n)).collect();
+    let b: Vec<String> = (0..3).map(|n| post("b", n)).collect();
+    let none = post("", 0);
+    let all: Vec<&String> = a.iter().chain(&b).chain(std::iter::once(&none)).collect();
+    let ended: Vec<serde_json::Value> = all
+        .iter()
+        .map(|id| shown_when(&root, id, Duration::from_secs(15), |s| s["state"] == "ended"))
+        .collect();
+    let outcome = |i: usize| ended[i]["outcome"].as_str().unwrap_or_default().to_string();
+    // Of each series, the newest ran; every other one ended superseded, without running.
+    for (i, run) in ended.iter().enumerate().take(19) {
+        assert_eq!(outcome(i), "superseded", "{run}");
+        assert_eq!(run["logs"], serde_json::json!([]), "{run}");
+    }
+    assert_eq!(outcome(19), "completed");
+    assert_eq!(ended[19]["logs"], serde_json::json!(["built a at 19"]));
+    assert_eq!(
+        (outcome(20), outcome(21), outcome(22)),
+        ("superseded".into(), "superseded".into(), "completed".into())
+    );
+    assert_eq!(ended[22]["logs"], serde_json::json!(["built b at 2"]));
+    // No key: not debounced.
+    assert_eq!(ended[23]["logs"], serde_json::json!(["built nothing at 0"]));
+    assert!(server.log().matches("built a").count() == 1, "{}", server.log());
+    let listed = crate::common::wf(&[
+        "runs",
+        "--store",
+        root.join("state.db").to_str().expect("utf8"),
+        "--status",
+        "superseded",
+        "--format",
+        "json",
+    ]);
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).expect("json");
+    assert_eq!(listed.as_array().map(Vec::len), Some(21), "{listed}");
+}

@@ -22,6 +22,8 @@ struct Settings<'a> {
     concurrency: Option<u32>,
     /// `dedupe EXPR`, lowered once the extractions are declared.
     dedupe: Option<(&'a ast::Expr, std::time::Duration)>,
+    /// `debounce EXPR for D [max D]`, lowered once the extractions are declared.
+    debounce: Option<(&'a ast::Expr, std::time::Duration, Option<std::time::Duration>, Span)>,
 }
 
 /// How long a `dedupe` key is remembered by default.
@@ -50,6 +52,15 @@ impl Lower<'_> {
         let dedupe = settings.dedupe.take().map(|(key, window)| {
             let key = self.shown(key, "a dedupe key (kept in the store)");
             ir::Dedupe { key, window }
+        });
+        let debounce = settings.debounce.take().map(|(key, wait, max, span)| {
+            if self.mode != ast::Mode::Async {
+                self.err(Kind::WaitInSync, span, "`debounce` in a sync workflow")
+                    .set_label("the caller would wait on an open connection")
+                    .set_help("make the workflow `mode async`: its caller is answered at once and the run waits without holding anything");
+            }
+            let key = self.shown(key, "a debounce key (kept in the store)");
+            ir::Debounce { key, wait, max }
         });
 
         let mut body = Vec::new();
@@ -82,6 +93,7 @@ impl Lower<'_> {
             immediate: settings.immediate,
             concurrency: settings.concurrency,
             dedupe,
+            debounce,
             extracts,
             body,
             slots: self.vars.len(),
@@ -174,6 +186,7 @@ impl Lower<'_> {
         let mut immediate_ast = None;
         let mut concurrency = None;
         let mut dedupe = None;
+        let mut debounce = None;
         let mut seen: HashMap<&'static str, Span> = HashMap::new();
         if let Some(t) = trigger {
             for s in &t.settings {
@@ -188,6 +201,7 @@ impl Lower<'_> {
                     ast::Setting::Respond(_) => "respond",
                     ast::Setting::Concurrency(..) => "concurrency",
                     ast::Setting::Dedupe { .. } => "dedupe",
+                    ast::Setting::Debounce { .. } => "debounce",
                 };
                 if let Some(prev) = seen.insert(kind, s.span()) {
                     let d = Diagnostic::new(
@@ -242,6 +256,31 @@ impl Lower<'_> {
                         };
                         dedupe = Some((key, window));
                     }
+                    ast::Setting::Debounce { key, wait, max, span } => {
+                        let mut time = |d: &ast::Duration| match d
+                            .millis
+                            .filter(|ms| (1_000..=super::MAX_WAIT_MS).contains(ms))
+                        {
+                            Some(ms) => Some(std::time::Duration::from_millis(ms)),
+                            None => {
+                                self.err(
+                                    Kind::WaitTooLong,
+                                    d.span,
+                                    format!("a debounce of {} cannot be used", d.text),
+                                )
+                                .set_label("between 1s and 365d")
+                                .set_help("write how long a run waits for a newer request, e.g. `for 30s`");
+                                None
+                            }
+                        };
+                        let wait = time(wait);
+                        let max = max.as_ref().map(&mut time);
+                        if let (Some(wait), Some(max)) =
+                            (wait, max.unwrap_or(Some(std::time::Duration::ZERO)))
+                        {
+                            debounce = Some((key, wait, (!max.is_zero()).then_some(max), *span));
+                        }
+                    }
                     ast::Setting::Concurrency(n, _) => {
                         match n
                             .value
@@ -285,7 +324,19 @@ impl Lower<'_> {
             (None, Some((k, span))) => (format!("/api/webhook:trigger/{k}"), span),
             (None, None) => (format!("/api/webhook:trigger/{}", name.name), name.span),
         };
-        Settings { path, path_span, methods, allow, cors, auth, signed, immediate, concurrency, dedupe }
+        Settings {
+            path,
+            path_span,
+            methods,
+            allow,
+            cors,
+            auth,
+            signed,
+            immediate,
+            concurrency,
+            dedupe,
+            debounce,
+        }
     }
 
     pub(super) fn literal(&mut self, s: &ast::Str, what: &str) -> Option<String> {

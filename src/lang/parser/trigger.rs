@@ -62,6 +62,21 @@ impl Builder<'_> {
                         settings.push(Setting::Dedupe { key, window, span: cspan });
                     }
                 }
+                Rule::t_debounce => {
+                    let mut key = None;
+                    let mut times = Vec::new();
+                    for x in c.into_inner() {
+                        match x.as_rule() {
+                            Rule::expr => key = Some(self.expr(x)),
+                            Rule::duration => times.push(self.duration(x)),
+                            _ => {}
+                        }
+                    }
+                    let mut times = times.into_iter();
+                    if let (Some(key), Some(wait)) = (key, times.next()) {
+                        settings.push(Setting::Debounce { key, wait, max: times.next(), span: cspan });
+                    }
+                }
                 Rule::t_concurrency => {
                     if let Some(n) = self.child_count(c) {
                         settings.push(Setting::Concurrency(n, cspan));

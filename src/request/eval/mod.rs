@@ -37,6 +37,8 @@ pub(crate) enum Outcome {
     /// A step stopped the run without ending it (parked until a retry is due, or taken over by
     /// another process): nothing is answered or recorded as its end.
     Stopped(step::Stop),
+    /// A newer request with its `debounce` key came: ended without running.
+    Superseded,
 }
 
 pub(crate) const JSON: &str = "application/json";
@@ -53,6 +55,22 @@ pub(crate) async fn run(
     budget: Budget,
 ) -> Outcome {
     let cx = Context::new(steps).with_budget(budget);
+    // `debounce`: the run waits first, and ends superseded if a newer request came.
+    if let Some(d) = &wf.debounce {
+        let key = match ev(&d.key, frame, &cx) {
+            Ok(k) if k.is_null() => None,
+            Ok(k) => Some(value::render_string(&k)),
+            Err(why) => return Outcome::Failed(why, wf.span),
+        };
+        if let Some(key) = key {
+            match cx.perform(Step::Debounce { key, wait: d.wait, max: d.max }).await {
+                Ok(_) => {}
+                Err(StepError::Failed(why)) => return Outcome::Failed(why, wf.span),
+                Err(StepError::Stopped(step::Stop::Superseded)) => return Outcome::Superseded,
+                Err(StepError::Stopped(stop)) => return Outcome::Stopped(stop),
+            }
+        }
+    }
     interpret(&wf.body, frame, logs, &cx).await
 }
 

@@ -16,7 +16,7 @@ use super::behind::Behind;
 use super::retry::{self, Retried};
 use super::{
     attempts_made, hex, key, Cancel, Claim, Claimed, Commit, Ended, Filter, History, Key, Mode, NewRun,
-    Outcome, Reading, Recorded, RunView, State, StepView, Store, Unfinished, Version,
+    Outcome, Reading, Recorded, RunView, Series, State, StepView, Store, Unfinished, Version,
 };
 use crate::exec::callbacks::{Callback, CallbackState, Called, TokenHash};
 use deadpool_postgres::Pool;
@@ -937,6 +937,60 @@ impl Store for Postgres {
 
     fn behind(&self) -> bool {
         self.inner.behind.full()
+    }
+
+    fn debounce_seen(&self, workflow: &str, key: &str, id: &str, accepted_ms: i64) -> Reading<'_, ()> {
+        let (workflow, dkey, id) = (workflow.to_string(), key.to_string(), super::key(id));
+        Box::pin(async move {
+            let client = self.inner.client().await?;
+            client
+                .execute(
+                    "INSERT INTO wf_debounce (workflow, key, latest, first_ms, latest_ms) VALUES ($1, $2, $3, $4, $4)
+                     ON CONFLICT (workflow, key) DO UPDATE SET
+                         latest = CASE WHEN wf_debounce.ended
+                             OR (EXCLUDED.latest_ms, EXCLUDED.latest) > (wf_debounce.latest_ms, wf_debounce.latest)
+                             THEN EXCLUDED.latest ELSE wf_debounce.latest END,
+                         latest_ms = CASE WHEN wf_debounce.ended THEN EXCLUDED.latest_ms
+                             ELSE GREATEST(wf_debounce.latest_ms, EXCLUDED.latest_ms) END,
+                         first_ms = CASE WHEN wf_debounce.ended THEN EXCLUDED.first_ms
+                             ELSE LEAST(wf_debounce.first_ms, EXCLUDED.first_ms) END,
+                         ended = false",
+                    &[&workflow, &dkey, &id, &accepted_ms],
+                )
+                .await
+                .map_err(sql)?;
+            Ok(())
+        })
+    }
+
+    fn debounce_series(&self, workflow: &str, key: &str) -> Reading<'_, Option<Series>> {
+        let (workflow, dkey) = (workflow.to_string(), key.to_string());
+        Box::pin(async move {
+            let client = self.inner.client().await?;
+            let row = client
+                .query_opt(
+                    "SELECT latest, first_ms, latest_ms FROM wf_debounce WHERE workflow = $1 AND key = $2",
+                    &[&workflow, &dkey],
+                )
+                .await
+                .map_err(sql)?;
+            Ok(row.map(|r| Series { latest: hex(r.get(0)), first_ms: r.get(1), latest_ms: r.get(2) }))
+        })
+    }
+
+    fn debounce_done(&self, workflow: &str, key: &str, id: &str) -> Reading<'_, ()> {
+        let (workflow, dkey, id) = (workflow.to_string(), key.to_string(), super::key(id));
+        Box::pin(async move {
+            let client = self.inner.client().await?;
+            client
+                .execute(
+                    "UPDATE wf_debounce SET ended = true WHERE workflow = $1 AND key = $2 AND latest = $3",
+                    &[&workflow, &dkey, &id],
+                )
+                .await
+                .map_err(sql)?;
+            Ok(())
+        })
     }
 
     fn waiting(&self) -> Reading<'_, Vec<(&'static str, u64)>> {

@@ -113,6 +113,13 @@ pub(super) async fn prune(
         .execute("DELETE FROM wf_dedupe WHERE expires_ms < $1", &[&crate::store::now_ms()])
         .await
         .map_err(sql)?;
+    client
+        .batch_execute(&format!(
+            "DELETE FROM wf_debounce WHERE ended AND latest_ms < {before_ms};
+             DELETE FROM wf_callbacks WHERE state <> 'waiting' AND expires_ms < {before_ms};"
+        ))
+        .await
+        .map_err(sql)?;
     // Instances gone for a day are forgotten (their runs were taken long ago).
     client
         .execute("DELETE FROM wf_instances WHERE lease_until < now() - interval '1 day'", &[])

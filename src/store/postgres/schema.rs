@@ -83,6 +83,16 @@ CREATE TABLE IF NOT EXISTS wf_callbacks (
     state      TEXT NOT NULL,
     reply      TEXT
 );
+CREATE TABLE IF NOT EXISTS wf_debounce (
+    workflow  TEXT NOT NULL,
+    key       TEXT NOT NULL,
+    latest    BIGINT NOT NULL,
+    first_ms  BIGINT NOT NULL,
+    latest_ms BIGINT NOT NULL,
+    ended     BOOLEAN NOT NULL DEFAULT false,
+    PRIMARY KEY (workflow, key)
+);
+ALTER TABLE wf_debounce ADD COLUMN IF NOT EXISTS ended BOOLEAN NOT NULL DEFAULT false;
 CREATE TABLE IF NOT EXISTS wf_settings (
     name  TEXT PRIMARY KEY,
     value BYTEA NOT NULL
