@@ -436,3 +436,36 @@ fn serve_one(mut stream: TcpStream, log: &Mutex<Vec<Received>>, script: &Script)
     let _ = stream.write_all(&reply.body);
     let _ = stream.flush();
 }
+
+/// `wf runs --store STORE --follow --format json`, its lines read on a thread of their own, so
+/// that a missing line fails a test instead of hanging it. Kill the child when done.
+pub fn follow(store: &str) -> (Child, std::sync::mpsc::Receiver<String>) {
+    let mut child = Command::new(wf_bin())
+        .args(["runs", "--store", store, "--follow", "--format", "json"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("wf runs --follow");
+    let (tx, lines) = std::sync::mpsc::channel::<String>();
+    let stdout = child.stdout.take().expect("stdout");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (child, lines)
+}
+
+/// `n` POSTs of a JSON `body` to `path` at once, spread over `addrs` in turn: their statuses.
+pub fn post_at_once(addrs: &[SocketAddr], path: &str, n: usize, body: &'static [u8]) -> Vec<u16> {
+    let calls: Vec<_> = (0..n)
+        .map(|i| {
+            let (addr, path) = (addrs[i % addrs.len()], path.to_string());
+            std::thread::spawn(move || {
+                request(addr, "POST", &path, &[("Content-Type", "application/json")], body).status
+            })
+        })
+        .collect();
+    calls.into_iter().map(|c| c.join().expect("call")).collect()
+}

@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 #[test]
 fn runs_retry_by_status_marks_every_failed_execution_and_follow_prints_them_as_they_end() {
-    use std::io::BufRead as _;
     let wf = r#"workflow flaky {
   trigger webhook { path "/flaky" mode async }
   log "ran"
@@ -20,21 +19,7 @@ workflow fine {
     let server = serve(Dir::new(&[("flaky.wf", wf)]), &[]);
     let store = store(&server);
     // Follows the store from now on, as JSON lines.
-    let mut follow = std::process::Command::new(crate::common::wf_bin())
-        .args(["runs", "--store", &store, "--follow", "--format", "json"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("wf runs --follow");
-    // Read on a thread of its own, so that a missing line fails the test instead of hanging it.
-    let (tx, lines) = std::sync::mpsc::channel::<String>();
-    let stdout = follow.stdout.take().expect("stdout");
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let (mut follow, lines) = crate::common::follow(&store);
     std::thread::sleep(Duration::from_millis(700));
     let ids: Vec<String> = (0..3)
         .map(|_| server.post("/flaky", &[], "").header("x-wf-execution").expect("id").to_string())

@@ -378,7 +378,6 @@ fn runs_retry_and_prune_work_on_the_shared_store() {
 
 #[test]
 fn runs_follow_and_replay_read_the_shared_store() {
-    use std::io::BufRead as _;
     let Some(pg) = Cluster::start() else { return };
     let wf = r#"workflow echo {
   trigger webhook { path "/echo" }
@@ -386,20 +385,7 @@ fn runs_follow_and_replay_read_the_shared_store() {
   respond 200 json { n: n }
 }"#;
     let a = instance(wf, &pg.url, &[]);
-    let mut follow = Command::new(crate::common::wf_bin())
-        .args(["runs", "--store", &pg.url, "--follow", "--format", "json"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("wf runs --follow");
-    let (tx, lines) = std::sync::mpsc::channel::<String>();
-    let stdout = follow.stdout.take().expect("stdout");
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let (mut follow, lines) = crate::common::follow(&pg.url);
     std::thread::sleep(Duration::from_millis(700));
     let ids: Vec<String> = (0..3)
         .map(|n| a.post(&format!("/echo?n={n}"), &[], "").header("x-wf-execution").expect("id").to_string())
@@ -463,22 +449,7 @@ fn a_callback_called_on_two_instances_at_once_is_taken_once_and_its_run_goes_on(
         assert!(Instant::now() < deadline, "never parked:\n{}", a.log());
         std::thread::sleep(Duration::from_millis(50));
     }
-    let calls: Vec<_> = (0..40)
-        .map(|i| {
-            let (addr, path) = (if i % 2 == 0 { a.addr } else { b.addr }, path.clone());
-            std::thread::spawn(move || {
-                crate::common::request(
-                    addr,
-                    "POST",
-                    &path,
-                    &[("Content-Type", "application/json")],
-                    br#"{"user":"ada"}"#,
-                )
-                .status
-            })
-        })
-        .collect();
-    let statuses: Vec<u16> = calls.into_iter().map(|c| c.join().expect("call")).collect();
+    let statuses = crate::common::post_at_once(&[a.addr, b.addr], &path, 40, br#"{"user":"ada"}"#);
     assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
     assert_eq!(statuses.iter().filter(|s| **s == 410).count(), 39, "{statuses:?}");
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -162,23 +162,7 @@ fn a_run_waits_for_its_callback_which_answers_once_even_called_200_times_at_once
     let long = format!("/wf/callback/{}", "a".repeat(10_000));
     assert_eq!(server.post(&long, &[], "").status, 404);
     // Called 200 times at once: one is taken, the others are gone.
-    let addr = server.addr;
-    let calls: Vec<_> = (0..200)
-        .map(|_| {
-            let path = path.clone();
-            std::thread::spawn(move || {
-                crate::common::request(
-                    addr,
-                    "POST",
-                    &path,
-                    &[("Content-Type", "application/json")],
-                    br#"{"user":"ada"}"#,
-                )
-                .status
-            })
-        })
-        .collect();
-    let statuses: Vec<u16> = calls.into_iter().map(|c| c.join().expect("call")).collect();
+    let statuses = crate::common::post_at_once(&[server.addr], &path, 200, br#"{"user":"ada"}"#);
     assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
     assert_eq!(statuses.iter().filter(|s| **s == 410).count(), 199, "{statuses:?}");
     // The run goes on with the call.
