@@ -67,6 +67,7 @@ fn routes_lists_every_workflow() {
 METHOD    PATH                                         MODE   AUTH               WORKFLOW          FILE
 POST      /api/webhook:trigger/audit-7f3c9d2e41b8a6f0  async  none               audit_ingest      examples/audit.wf:2
 POST      /hooks/approval                              async  github             approval          examples/approval.wf:5
+POST      /hooks/build                                 async  github             build             examples/build.wf:4
 POST      /hooks/deploy                                async  github             deploy            examples/deploy.wf:4
 POST      /hooks/form                                  sync   none               order_form        examples/form.wf:2
 POST      /hooks/github                                sync   github             github_push       examples/github_push.wf:3
@@ -81,9 +82,9 @@ POST,GET  /hooks/twilio/sms                            sync   twilio            
     assert_eq!(text(&out.stdout), expected);
     let out = wf(&["routes", "--format", "json", "examples"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    assert_eq!(v[6]["path"], "/hooks/payment");
-    assert_eq!(v[6]["auth"], "basic");
-    assert_eq!(v[11]["method"], "POST,GET");
+    assert_eq!(v[7]["path"], "/hooks/payment");
+    assert_eq!(v[7]["auth"], "basic");
+    assert_eq!(v[12]["method"], "POST,GET");
     assert_eq!(v[0]["mode"], "async");
     assert_eq!(v[0]["line"], 2);
 }
