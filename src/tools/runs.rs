@@ -265,13 +265,21 @@ pub(crate) fn show(store: &str, id: &str, format: Format) -> ExitCode {
         Ok(r) => r,
         Err(code) => return code,
     };
+    let waits = waits_for(&run);
     if format == Format::Json {
-        println!("{}", serde_json::to_string_pretty(&run).unwrap_or_default());
+        let mut shown = serde_json::to_value(&run).unwrap_or_default();
+        if let (Some(w), Some(map)) = (&waits, shown.as_object_mut()) {
+            map.insert("waits_for".into(), serde_json::Value::from(w.as_str()));
+        }
+        println!("{}", serde_json::to_string_pretty(&shown).unwrap_or_default());
         return ExitCode::SUCCESS;
     }
     let mut out = String::new();
     let _ = writeln!(out, "execution {} of {} ({})", run.id, run.workflow, run.mode);
     let _ = writeln!(out, "  status    {}", status(&run));
+    if let Some(w) = &waits {
+        let _ = writeln!(out, "  waits for {w}");
+    }
     if let Some(s) = run.status {
         let _ = writeln!(out, "  answer    {s}");
     }
@@ -359,6 +367,23 @@ pub(crate) fn prune(store: &str, older_than: std::time::Duration) -> ExitCode {
     }
     println!("pruned {total} executions");
     ExitCode::SUCCESS
+}
+
+/// What a parked run waits for, from the step that parked it.
+fn waits_for(run: &RunView) -> Option<String> {
+    if run.state != State::Parked {
+        return None;
+    }
+    let s = run.steps.iter().find(|s| s.state == crate::store::StepState::Waiting)?;
+    Some(match s.kind.as_str() {
+        "sleep" => "sleep".to_string(),
+        "wait" => {
+            let id = s.request.as_ref().and_then(|r| r["callback"].as_str()).unwrap_or_default();
+            format!("callback {id}")
+        }
+        "debounce" => "debounce (a newer request with its key supersedes it)".to_string(),
+        _ => format!("retry (step {}'s next attempt)", s.n),
+    })
 }
 
 /// `wf runs cancel ID`: ends a waiting run as `cancelled`.

@@ -91,6 +91,14 @@ fn a_sleep_parks_its_run_which_goes_on_when_due_even_after_kill_9_without_sleepi
         })
         .unwrap_or_default();
     assert_eq!(steps, [("http", "finished"), ("sleep", "waiting")], "{parked}");
+    assert_eq!(parked["waits_for"], "sleep", "{parked}");
+    let out =
+        crate::common::wf(&["runs", "--store", root.join("state.db").to_str().expect("utf8"), "show", &id]);
+    assert!(
+        crate::common::text(&out.stdout).contains("  waits for sleep\n"),
+        "{}",
+        crate::common::text(&out.stdout)
+    );
     // Killed while it sleeps, started again: the run goes on when due, not 3 s after the start.
     let _ = first.child.kill();
     let _ = first.child.wait();
@@ -149,6 +157,7 @@ fn a_run_waits_for_its_callback_which_answers_once_even_called_200_times_at_once
     assert!(path.starts_with("/wf/callback/") && path.len() == "/wf/callback/".len() + 32, "{url}");
     // Waiting: parked, holding nothing, with what it waits for.
     let parked = shown_when(&root, &id, Duration::from_secs(10), |s| s["state"] == "parked");
+    assert!(parked["waits_for"].as_str().is_some_and(|w| w.starts_with("callback ")), "{parked}");
     let counted = metrics(&server);
     assert!(counted.contains("wf_waiting_runs{waits_for=\"callback\"} 1\n"), "{counted}");
     assert!(counted.contains("wf_waiting_runs{waits_for=\"sleep\"} 0\n"), "{counted}");
