@@ -108,10 +108,40 @@ enum Write {
     Claim(Key),
     Answered(Key, String),
     Release(Key),
-    StepStarted { id: String, n: u32, kind: String, request: String, at: i64 },
-    StepEnded { id: String, n: u32, result: Result<String, String>, at: i64 },
-    StepValue { id: String, n: u32, kind: String, value: String, at: i64 },
-    StepParked { id: String, n: u32, kind: String, due_ms: i64, attempts: u32 },
+    StepStarted {
+        id: String,
+        n: u32,
+        kind: String,
+        request: String,
+        at: i64,
+    },
+    StepEnded {
+        id: String,
+        n: u32,
+        result: Result<String, String>,
+        at: i64,
+    },
+    StepValue {
+        id: String,
+        n: u32,
+        kind: String,
+        value: String,
+        at: i64,
+    },
+    StepParked {
+        id: String,
+        n: u32,
+        kind: String,
+        due_ms: i64,
+        attempts: u32,
+    },
+    /// A debounced run joins its key's series (see [`DEBOUNCE_SEEN`]).
+    DebounceSeen {
+        workflow: String,
+        key: String,
+        id: i64,
+        at: i64,
+    },
     Ended(Box<Ended>),
     Flush,
 }
@@ -667,6 +697,20 @@ const TRIM_REJECTED: &str = "DELETE FROM executions WHERE outcome = 'rejected' A
 
 /// Runs a batch of writes in one transaction; gives what each claim found.
 /// An execution's end: its history row (a run kept since its acceptance is updated).
+/// A debounced run joins its key's series: it names the series' newest run when it is newer
+/// (by acceptance, then id); a series that ended starts again with it.
+const DEBOUNCE_SEEN: &str =
+    "INSERT INTO debounce (workflow, key, latest, first_ms, latest_ms) VALUES (?1, ?2, ?3, ?4, ?4)
+     ON CONFLICT (workflow, key) DO UPDATE SET
+         latest = CASE WHEN debounce.ended = 1
+             OR (excluded.latest_ms, excluded.latest) > (debounce.latest_ms, debounce.latest)
+             THEN excluded.latest ELSE debounce.latest END,
+         latest_ms = CASE WHEN debounce.ended = 1 THEN excluded.latest_ms
+             ELSE max(debounce.latest_ms, excluded.latest_ms) END,
+         first_ms = CASE WHEN debounce.ended = 1 THEN excluded.first_ms
+             ELSE min(debounce.first_ms, excluded.first_ms) END,
+         ended = 0";
+
 const ENDED: &str = "INSERT INTO executions (id, workflow, mode, state, started_ms, ended_ms, duration_ms, status, outcome, reason, at, logs, attempts)
      VALUES (?1, ?2, ?3, 'ended', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
      ON CONFLICT (id) DO UPDATE SET state = 'ended', ended_ms = excluded.ended_ms,
@@ -786,6 +830,11 @@ fn apply(
                 .map_err(sql)?;
             }
             Write::Flush => {}
+            Write::DebounceSeen { workflow, key, id, at } => {
+                tx.prepare_cached(DEBOUNCE_SEEN)
+                    .and_then(|mut s| s.execute(params![workflow, key, id, at]))
+                    .map_err(sql)?;
+            }
             Write::StepParked { id, n, kind, due_ms, attempts } => {
                 stepped.insert(key(id));
                 let made = serde_json::json!({"attempts": attempts}).to_string();
@@ -1058,23 +1107,14 @@ impl Store for Sqlite {
     }
 
     fn debounce_seen(&self, workflow: &str, key: &str, id: &str, accepted_ms: i64) -> Reading<'_, ()> {
-        let (workflow, dkey, id) = (workflow.to_string(), key.to_string(), super::key(id));
-        self.read(move |conn| {
-            conn.execute(
-                "INSERT INTO debounce (workflow, key, latest, first_ms, latest_ms) VALUES (?1, ?2, ?3, ?4, ?4)
-                 ON CONFLICT (workflow, key) DO UPDATE SET
-                     latest = CASE WHEN debounce.ended = 1
-                         OR (excluded.latest_ms, excluded.latest) > (debounce.latest_ms, debounce.latest)
-                         THEN excluded.latest ELSE debounce.latest END,
-                     latest_ms = CASE WHEN debounce.ended = 1 THEN excluded.latest_ms
-                         ELSE max(debounce.latest_ms, excluded.latest_ms) END,
-                     first_ms = CASE WHEN debounce.ended = 1 THEN excluded.first_ms
-                         ELSE min(debounce.first_ms, excluded.first_ms) END,
-                     ended = 0",
-                params![workflow, dkey, id, accepted_ms],
-            )?;
-            Ok(())
-        })
+        // Through the writer: committed in the same batch as the runs accepted with it.
+        let write = Write::DebounceSeen {
+            workflow: workflow.into(),
+            key: key.into(),
+            id: super::key(id),
+            at: accepted_ms,
+        };
+        Box::pin(self.durable(write))
     }
 
     fn debounce_series(&self, workflow: &str, key: &str) -> Reading<'_, Option<Series>> {
