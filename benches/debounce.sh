@@ -27,26 +27,10 @@ workflow build {
   log "built"
 }
 WF
-"$WF" serve "$TMP/build.wf" --listen 127.0.0.1:0 --store "$TMP/state.db" --queue-size 65536 >"$TMP/out" 2>"$TMP/log" &
-SERVER=$!
-for _ in $(seq 100); do grep -q listening "$TMP/out" 2>/dev/null && break; sleep 0.1; done
-ADDR=$(sed -n 's|listening on http://||p' "$TMP/out" | head -1)
-cat >"$TMP/fill.lua" <<LUA
-wrk.method = "POST"
-local answered = 0
-response = function(status)
-  answered = answered + 1
-  if answered == $RUNS then
-    io.open("$TMP/filled", "w"):close()
-    wrk.thread:stop()
-  end
-end
-LUA
+. benches/lib/fill.sh
+serve "$TMP/build.wf" --store "$TMP/state.db" --queue-size 65536
 START=$(date +%s.%N)
-wrk -t1 -c16 -d600s -s "$TMP/fill.lua" "http://$ADDR/push" >/dev/null &
-WRK=$!
-while [ ! -e "$TMP/filled" ] && kill -0 "$WRK" 2>/dev/null; do sleep 0.1; done
-kill "$WRK" 2>/dev/null || true; wait "$WRK" 2>/dev/null || true
+fill "$RUNS" /push
 ACCEPTED=$(date +%s.%N)
 python3 - "$TMP/state.db" "$RUNS" "$START" "$ACCEPTED" <<'PY'
 import sqlite3, sys, time

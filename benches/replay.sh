@@ -26,37 +26,22 @@ trap '[ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null; rm -rf "$TMP"' EXIT
 export PSP_PASSWORD=bench-secret
 STORE=$TMP/state.db
 KEEP=$((BODY_KIB + 64))KiB
-"$WF" serve examples/payment.wf --listen 127.0.0.1:0 --store "$STORE" --keep-body "$KEEP" --max-body "$KEEP" \
-  >"$TMP/out" 2>"$TMP/log" &
-SERVER=$!
-for _ in $(seq 100); do grep -q listening "$TMP/out" 2>/dev/null && break; sleep 0.1; done
-ADDR=$(sed -n 's|listening on http://||p' "$TMP/out" | head -1)
+. benches/lib/fill.sh
+serve examples/payment.wf --store "$STORE" --keep-body "$KEEP" --max-body "$KEEP"
 AUTH=$(printf 'psp:%s' "$PSP_PASSWORD" | base64)
-# wrk sends RUNS requests (each with its own order and request id), then says so in a file.
-cat >"$TMP/fill.lua" <<LUA
-wrk.method = "POST"
+# Each request with its own order and request id.
+fill "$RUNS" "" "$(cat <<LUA
 wrk.body   = '{"data":{"status":"paid","amount":12.5,"currency":"EUR"},"pad":"' .. string.rep("x", $BODY_KIB * 1024) .. '"}'
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Basic $AUTH"
-local sent, answered = 0, 0
+local sent = 0
 request = function()
   sent = sent + 1
   wrk.headers["X-Request-Id"] = "r-" .. sent
   return wrk.format(nil, "/hooks/payment?order=" .. sent)
 end
-response = function()
-  answered = answered + 1
-  if answered == $RUNS then
-    io.open("$TMP/filled", "w"):close()
-    wrk.thread:stop()
-  end
-end
 LUA
-wrk -t1 -c8 -d600s -s "$TMP/fill.lua" "http://$ADDR" >/dev/null &
-WRK=$!
-while [ ! -e "$TMP/filled" ] && kill -0 "$WRK" 2>/dev/null; do sleep 0.2; done
-kill "$WRK" 2>/dev/null || true
-wait "$WRK" 2>/dev/null || true
+)"
 kill -TERM "$SERVER"; wait "$SERVER" || true; SERVER=
 STORED=$("$WF" runs --store "$STORE" --limit 10000000 --format json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
 echo "stored: $STORED executions of examples/payment.wf ($(du -h "$STORE" | cut -f1))"

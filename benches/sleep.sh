@@ -29,29 +29,13 @@ workflow nap {
   log "woke"
 }
 WF
-"$WF" serve "$TMP/nap.wf" --listen 127.0.0.1:0 --store "$TMP/state.db" --queue-size 65536 >"$TMP/out" 2>"$TMP/log" &
-SERVER=$!
-for _ in $(seq 100); do grep -q listening "$TMP/out" 2>/dev/null && break; sleep 0.1; done
-ADDR=$(sed -n 's|listening on http://||p' "$TMP/out" | head -1)
+. benches/lib/fill.sh
+serve "$TMP/nap.wf" --store "$TMP/state.db" --queue-size 65536
 rss() { awk '/VmRSS/ {print $2}' "/proc/$SERVER/status"; }
 sleep 1
 IDLE=$(rss)
-cat >"$TMP/fill.lua" <<LUA
-wrk.method = "POST"
-local answered = 0
-response = function(status)
-  answered = answered + 1
-  if answered == $RUNS then
-    io.open("$TMP/filled", "w"):close()
-    wrk.thread:stop()
-  end
-end
-LUA
 START=$(date +%s.%N)
-wrk -t1 -c16 -d600s -s "$TMP/fill.lua" "http://$ADDR/nap" >/dev/null &
-WRK=$!
-while [ ! -e "$TMP/filled" ] && kill -0 "$WRK" 2>/dev/null; do sleep 0.1; done
-kill "$WRK" 2>/dev/null || true; wait "$WRK" 2>/dev/null || true
+fill "$RUNS" /nap
 ACCEPTED=$(date +%s.%N)
 # Every run parked (none queued or running).
 python3 - "$TMP/state.db" <<'PY'
