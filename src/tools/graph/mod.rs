@@ -1,4 +1,5 @@
-//! `wf graph`: a workflow drawn for code review, as Mermaid or Graphviz DOT — the trigger (path,
+//! `wf graph`: a workflow drawn for code review, as Mermaid, Graphviz DOT or an SVG wf lays out
+//! itself (`svg.rs`) — the trigger (path,
 //! methods, auth, mode), the extractions, then the statements in execution order: decisions with
 //! their conditions as written, and every way the execution ends (`respond`, `fail`, the end).
 
@@ -7,11 +8,15 @@ use crate::lang::diagnostic::SourceFile;
 use crate::lang::ir;
 use std::fmt::Write as _;
 
+mod svg;
+
 /// Output formats of `wf graph`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum GraphFormat {
     Mermaid,
     Dot,
+    /// Laid out by wf (the dashboard's workflow page shows it).
+    Svg,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -253,6 +258,7 @@ pub(crate) fn render(
     Ok(match format {
         GraphFormat::Mermaid => mermaid(&drawings),
         GraphFormat::Dot => dot(&drawings),
+        GraphFormat::Svg => svg::svg(&drawings),
     })
 }
 
