@@ -234,9 +234,14 @@ struct ServeArgs {
     /// A proxy (address or CIDR network, repeatable) whose X-Forwarded-For names the caller.
     #[arg(long = "trusted-proxy", value_name = "CIDR", value_parser = parse_network)]
     trusted_proxy: Vec<ipnet::IpNet>,
-    /// Serve /metrics (Prometheus), /healthz and /readyz on this second address (off by default).
+    /// Serve the dashboard (at /), /metrics (Prometheus), /healthz and /readyz on this second
+    /// address (off by default; a loopback address unless --admin-token is given).
     #[arg(long, value_name = "ADDR")]
     admin: Option<String>,
+    /// The secret (its name: an environment variable or a file in --secrets-dir) the dashboard
+    /// and /metrics ask for; required when --admin is not a loopback address.
+    #[arg(long, value_name = "NAME")]
+    admin_token: Option<String>,
     /// Where secret("NAME") finds the file NAME when no environment variable NAME is set.
     #[arg(long, value_name = "DIR")]
     secrets_dir: Option<PathBuf>,
@@ -302,6 +307,7 @@ impl ServeArgs {
             idle_timeout: secs(self.idle_timeout.max(1)),
             trusted_proxies: self.trusted_proxy,
             admin: self.admin,
+            admin_token: self.admin_token,
             secrets_dir: self.secrets_dir,
             max_body_memory: self.max_body_memory,
             keep_body: self.keep_body,

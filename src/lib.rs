@@ -2,7 +2,8 @@
 //!
 //! The layers, each depending only on those below it:
 //! - [`cli`]: the command line (clap definitions only);
-//! - [`tools`] and [`serve`]: each command's body, and the HTTP server with its sockets and logs;
+//! - [`tools`], [`serve`] and `dashboard`: each command's body, the HTTP server with its sockets
+//!   and logs, and the pages its admin listener serves;
 //! - [`effect`]: `http` calls and `run` of programs performed for real (for `serve`);
 //! - `exec`: the execution core: a run from accept to end (queue, workers, journal, parking,
 //!   resuming, retries, dedupe);
@@ -22,6 +23,7 @@
 #![deny(unreachable_pub)]
 
 pub mod cli;
+pub(crate) mod dashboard;
 pub(crate) mod effect;
 pub mod exec;
 pub mod lang;

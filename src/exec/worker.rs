@@ -16,12 +16,16 @@ use tokio::sync::mpsc;
 /// Told of every run that ended (the log line, the metrics).
 pub(crate) type Report = Arc<dyn Fn(&Record) + Send + Sync>;
 
+/// Shown every run's end as the store is given it (the dashboard's live rows), when set.
+pub(crate) type Watch = Option<Arc<dyn Fn(&crate::store::Ended) + Send + Sync>>;
+
 /// Runs accepted async executions one after another until every sender is gone and the queue
 /// (and the runs set aside for a place) is empty. A run whose workflow has no place free is set
 /// aside ([`Waiting`]), not waited for: the worker takes the next run meanwhile.
 pub(crate) async fn worker(
     rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
     report: Report,
+    watch: Watch,
     store: Arc<dyn Store>,
     waiting: Arc<Waiting>,
 ) {
@@ -99,6 +103,9 @@ pub(crate) async fn worker(
                 // (`wf runs retry`) keeps the status its workflow gave this time.
                 if job_mode == crate::lang::ast::Mode::Async {
                     ended.status = answered;
+                }
+                if let Some(w) = &watch {
+                    w(&ended);
                 }
                 store.ended(ended);
                 // Ends are never dropped (the run would run again): when the writes waiting for

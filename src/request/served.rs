@@ -234,7 +234,7 @@ pub fn credentials_directory() -> Option<std::path::PathBuf> {
 
 /// A secret: the environment variable `name`, else the file `name` in `dir` (one trailing newline
 /// dropped, as Docker and Kubernetes write them).
-fn read_secret(
+pub(crate) fn read_secret(
     name: &str,
     env: &dyn Fn(&str) -> Option<String>,
     dir: Option<&std::path::Path>,

@@ -45,8 +45,11 @@ pub(crate) struct Options {
     pub idle_timeout: Duration,
     /// Peers whose `X-Forwarded-For` (and `X-Forwarded-Proto`) are believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
-    /// `--admin ADDR`: the listener for `/metrics`, `/healthz` and `/readyz`.
+    /// `--admin ADDR`: the listener for the dashboard, `/metrics`, `/healthz` and `/readyz`.
     pub admin: Option<String>,
+    /// `--admin-token NAME`: the secret the dashboard and `/metrics` ask for (required when
+    /// `--admin` is not a loopback address).
+    pub admin_token: Option<String>,
     /// `--secrets-dir DIR`: where `secret("NAME")` finds the file NAME (else `$CREDENTIALS_DIRECTORY`).
     pub secrets_dir: Option<PathBuf>,
     /// `--max-body-memory SIZE`: bytes all the bodies being read may hold together.
@@ -211,6 +214,8 @@ struct Ctx {
     needs_peer: std::sync::atomic::AtomicBool,
     /// With `--admin`: what `/metrics` reports.
     metrics: Option<Arc<Metrics>>,
+    /// With `--admin`: the dashboard's live rows.
+    live: Option<crate::dashboard::live::Live>,
 }
 
 impl Ctx {
@@ -252,7 +257,11 @@ impl Ctx {
             }
             if let Some(r) = handled.record {
                 if &*r.workflow != "-" {
-                    this.queue.store.ended(runs::ended(r));
+                    let ended = runs::ended(r);
+                    if let Some(live) = &this.live {
+                        live.ended(&ended);
+                    }
+                    this.queue.store.ended(ended);
                 }
             }
             conn.activity.end();
@@ -261,10 +270,14 @@ impl Ctx {
     }
 }
 
-/// The listeners `wf serve` answers on: the main one, its bound address, and `--admin`'s.
+/// The admin listener and who may use it.
+type AdminListener = (tokio::net::TcpListener, crate::dashboard::Access);
+
+/// The listeners `wf serve` answers on: the main one, its bound address, and `--admin`'s (with
+/// its token: required off loopback).
 async fn bind(
     opts: &Options,
-) -> Result<(tokio::net::TcpListener, SocketAddr, Option<tokio::net::TcpListener>), String> {
+) -> Result<(tokio::net::TcpListener, SocketAddr, Option<AdminListener>), String> {
     let addr: SocketAddr = match opts.listen.parse() {
         Ok(a) => a,
         Err(_) => tokio::net::lookup_host(&opts.listen)
@@ -277,11 +290,27 @@ async fn bind(
         tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let bound = listener.local_addr().map_or(addr, |a| a);
     let admin = match &opts.admin {
-        Some(a) => Some(
-            tokio::net::TcpListener::bind(a.as_str())
+        Some(a) => {
+            let listener = tokio::net::TcpListener::bind(a.as_str())
                 .await
-                .map_err(|e| format!("cannot listen on {a} (--admin): {e}"))?,
-        ),
+                .map_err(|e| format!("cannot listen on {a} (--admin): {e}"))?;
+            let loopback = listener.local_addr().is_ok_and(|l| l.ip().is_loopback());
+            let token = match &opts.admin_token {
+                Some(name) => {
+                    let dir = opts.secrets_dir.clone().or_else(crate::request::served::credentials_directory);
+                    let env = |n: &str| std::env::var(n).ok();
+                    match crate::request::served::read_secret(name, &env, dir.as_deref()) {
+                        Some(t) if !t.is_empty() => Some(t),
+                        _ => return Err(format!("--admin-token {name}: no secret {name} (set the variable {name}, or put a file {name} in --secrets-dir)")),
+                    }
+                }
+                None if !loopback => {
+                    return Err(format!("--admin {a} is not a loopback address: give --admin-token NAME, the name of a secret the dashboard and /metrics then ask for"))
+                }
+                None => None,
+            };
+            Some((listener, crate::dashboard::Access::new(token)))
+        }
         None => None,
     };
     Ok((listener, bound, admin))
@@ -335,7 +364,9 @@ async fn run(opts: Options, router: Router) -> ExitCode {
     if let Some(m) = &metrics {
         m.set_workflows(router.len());
     }
-    let (tx, rx, workers) = start_workers(&opts, metrics.clone(), store.clone());
+    let live = admin.as_ref().map(|_| crate::dashboard::live::Live::default());
+    let shown: worker::Watch = live.clone().map(|l| Arc::new(move |e: &crate::store::Ended| l.ended(e)) as _);
+    let (tx, rx, workers) = start_workers(&opts, metrics.clone(), shown, store.clone());
     let mut seed = [0u8; 8];
     let _ = getrandom::fill(&mut seed);
     let needs_peer = std::sync::atomic::AtomicBool::new(router.needs_peer());
@@ -360,6 +391,7 @@ async fn run(opts: Options, router: Router) -> ExitCode {
     let ctx = Arc::new(Ctx {
         needs_peer,
         metrics: metrics.clone(),
+        live: live.clone(),
         router: ArcSwap::from_pointee(router),
         limits: Limits {
             max_body: opts.max_body,
@@ -430,15 +462,22 @@ async fn run(opts: Options, router: Router) -> ExitCode {
     let shutdown = shutdown_signal(stop);
     tokio::pin!(shutdown);
     let slots = Arc::new(tokio::sync::Semaphore::new(opts.max_connections));
-    let admin_task = match (admin, &metrics) {
-        (Some(listener), Some(m)) => {
+    let admin_task = match (admin, &metrics, live) {
+        (Some((listener, access)), Some(m), Some(live)) => {
             let gauges = Gauges {
                 queue: ctx.queue.tx.clone(),
                 slots: slots.clone(),
                 max_connections: opts.max_connections,
                 store: ctx.queue.store.clone(),
             };
-            Some(tokio::spawn(serve_admin(listener, m.clone(), gauges)))
+            let served_now = ctx.clone();
+            let dashboard = crate::dashboard::Dashboard {
+                store: ctx.queue.store.clone(),
+                current: Arc::new(move || served_now.router.load_full()),
+                live,
+                access,
+            };
+            Some(tokio::spawn(serve_admin(listener, m.clone(), gauges, Arc::new(dashboard))))
         }
         _ => None,
     };
@@ -539,22 +578,41 @@ struct Gauges {
     store: Arc<dyn Store>,
 }
 
-/// The admin listener: `/metrics`, `/healthz`, `/readyz` over HTTP/1.
-async fn serve_admin(listener: tokio::net::TcpListener, metrics: Arc<Metrics>, gauges: Gauges) {
+/// Connections the admin listener serves at once (the dashboard's live pages hold theirs).
+const ADMIN_CONNECTIONS: usize = crate::dashboard::live::WATCHERS + 64;
+
+/// The admin listener over HTTP/1: `/metrics`, `/healthz`, `/readyz` and the dashboard.
+async fn serve_admin(
+    listener: tokio::net::TcpListener,
+    metrics: Arc<Metrics>,
+    gauges: Gauges,
+    dashboard: Arc<crate::dashboard::Dashboard>,
+) {
+    use http_body_util::BodyExt as _;
     let bound = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
-    tracing::info!(target: "wf::server", "admin listening on http://{bound}");
+    tracing::info!(target: "wf::server", "admin listening on http://{bound} (the dashboard is at /)");
     let gauges = Arc::new(gauges);
+    let slots = Arc::new(tokio::sync::Semaphore::new(ADMIN_CONNECTIONS));
     loop {
+        let Ok(slot) = slots.clone().acquire_owned().await else { return };
         let Ok((stream, _)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         };
-        let (metrics, gauges) = (metrics.clone(), gauges.clone());
+        let (metrics, gauges, dashboard) = (metrics.clone(), gauges.clone(), dashboard.clone());
         let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-            let (metrics, gauges) = (metrics.clone(), gauges.clone());
+            let (metrics, gauges, dashboard) = (metrics.clone(), gauges.clone(), dashboard.clone());
             async move {
+                let path = req.uri().path();
+                let open = path == "/healthz" || path == "/readyz";
+                if !(open || path == "/metrics") {
+                    return Ok::<_, Infallible>(dashboard.answer(req).await);
+                }
+                if path == "/metrics" && !dashboard.access.allows(req.headers()) {
+                    return Ok(dashboard.access.refused(&http::Method::POST, req.uri()));
+                }
                 // The runs waiting are counted in the store, for `/metrics` only.
-                let waiting = if req.uri().path() == "/metrics" {
+                let waiting = if path == "/metrics" {
                     gauges.store.waiting().await.unwrap_or_default()
                 } else {
                     Vec::new()
@@ -566,18 +624,20 @@ async fn serve_admin(listener: tokio::net::TcpListener, metrics: Arc<Metrics>, g
                     store_trouble: gauges.store.trouble(),
                     waiting,
                 };
-                let (status, content_type, body) = metrics.answer(req.uri().path(), now);
-                let mut r = hyper::Response::new(http_body_util::Full::new(bytes::Bytes::from(body)));
+                let (status, content_type, body) = metrics.answer(path, now);
+                let mut r = hyper::Response::new(http_body_util::Full::new(bytes::Bytes::from(body)).boxed());
                 *r.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::OK);
                 r.headers_mut()
                     .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static(content_type));
-                Ok::<_, Infallible>(r)
+                Ok(r)
             }
         });
         tokio::spawn(async move {
-            let conn =
-                hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
-            let _ = tokio::time::timeout(Duration::from_secs(30), conn).await;
+            // A request's head within 10 s; a live page's stream lasts as long as the page.
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder.timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(10));
+            let _ = builder.serve_connection(TokioIo::new(stream), service).await;
+            drop(slot);
         });
     }
 }
@@ -588,6 +648,7 @@ async fn serve_admin(listener: tokio::net::TcpListener, metrics: Arc<Metrics>, g
 fn start_workers(
     opts: &Options,
     metrics: Option<Arc<Metrics>>,
+    watch: worker::Watch,
     store: Arc<dyn Store>,
 ) -> (mpsc::Sender<Job>, Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>, tokio::task::JoinSet<()>) {
     let (tx, rx) = mpsc::channel::<Job>(opts.queue_size.max(1));
@@ -601,7 +662,13 @@ fn start_workers(
     let mut workers = tokio::task::JoinSet::new();
     let waiting = Arc::new(crate::exec::places::Waiting::default());
     for _ in 0..opts.workers.max(1) {
-        workers.spawn(worker::worker(rx.clone(), report.clone(), store.clone(), waiting.clone()));
+        workers.spawn(worker::worker(
+            rx.clone(),
+            report.clone(),
+            watch.clone(),
+            store.clone(),
+            waiting.clone(),
+        ));
     }
     (tx, rx, workers)
 }

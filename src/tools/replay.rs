@@ -9,7 +9,7 @@
 
 use crate::request::served::Served;
 use crate::request::step::{self, Pending, Step, StepError, Steps};
-use crate::store::{RunView, StepState, StepView};
+use crate::store::{Outcome, RunView, StepState, StepView};
 use serde_json::Value;
 
 /// An effect as the journal names it: kind, and method and URL or program and arguments.
@@ -234,6 +234,109 @@ fn paths(at: &str, a: &Value, b: &Value, out: &mut Vec<String>) {
             }
         }
         _ => out.push(format!("{at}: {a} → {b}")),
+    }
+}
+
+/// What replaying an execution found.
+#[derive(Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Verdict {
+    Same,
+    Changed,
+    /// Not replayed (and why).
+    Skipped,
+}
+
+impl Verdict {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Same => "same",
+            Verdict::Changed => "changed",
+            Verdict::Skipped => "skipped",
+        }
+    }
+}
+
+/// What became of one execution replayed.
+#[derive(serde::Serialize)]
+pub(crate) struct Replay {
+    pub(crate) id: String,
+    pub(crate) workflow: String,
+    pub(crate) verdict: Verdict,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) why: Option<String>,
+    #[serde(flatten)]
+    pub(crate) difference: Difference,
+}
+
+/// Replays one kept execution through the workflows of `router`.
+pub(crate) async fn replay(router: &crate::request::served::Router, run: &RunView) -> Replay {
+    let skipped = |why: String| Replay {
+        id: run.id.clone(),
+        workflow: run.workflow.clone(),
+        verdict: Verdict::Skipped,
+        why: Some(why),
+        difference: Difference::default(),
+    };
+    let Some(served) = router.workflows().find(|s| *s.name == *run.workflow) else {
+        return skipped(format!("workflow `{}` is not in the files given", run.workflow));
+    };
+    let request = match &run.request {
+        Some(r) if crate::store::retry::kept_whole(Some(r)) => r,
+        _ => return skipped("its request was not kept whole".into()),
+    };
+    if run.outcome == Some(Outcome::Rejected) || run.outcome == Some(Outcome::Duplicate) {
+        return skipped(format!("it never ran ({})", shown_status(run)));
+    }
+    let key = crate::request::handle::ExecId(crate::store::key(&run.id) as u64);
+    let before = journaled(run);
+    let mut steps = Replayed::new(run.steps.clone(), served.clone());
+    let answered = async {
+        let mut frame = crate::request::handle::frame_of_kept(served, request).await?;
+        let started = std::time::Instant::now();
+        let budget = crate::request::eval::Budget::default();
+        let (response, record) =
+            crate::request::handle::execute(served, &mut frame, key, started, &mut steps, budget).await;
+        Ok::<_, String>((
+            response.status().as_u16(),
+            record.outcome,
+            crate::request::handle::answered(&response),
+        ))
+    }
+    .await;
+    let mut difference = Difference::default();
+    match answered {
+        Err(why) => {
+            difference.answer = Some((shown_status(run).to_string(), format!("400 (turned away: {why})")))
+        }
+        Ok((code, outcome, answer)) => {
+            // A sync execution kept its answer: its headers and body compared too.
+            if let Some(kept) = request.get("answer") {
+                difference.answered = crate::tools::replay::answer_diff(kept, &answer);
+            }
+            let (was, now) = if served.wf.mode == crate::lang::ast::Mode::Async {
+                (
+                    run.outcome.map(|o| o.as_str().to_string()).unwrap_or_default(),
+                    outcome.as_str().to_string(),
+                )
+            } else {
+                (run.status.map(|s| s.to_string()).unwrap_or_default(), code.to_string())
+            };
+            if was != now {
+                difference.answer = Some((was, now));
+            }
+        }
+    }
+    (difference.added, difference.removed, difference.sent) = compare(&before, &steps.asked);
+    let verdict = if difference.is_same() { Verdict::Same } else { Verdict::Changed };
+    Replay { id: run.id.clone(), workflow: run.workflow.clone(), verdict, why: None, difference }
+}
+
+/// An execution's status as `wf runs` shows it: its outcome, else its state.
+fn shown_status(r: &RunView) -> &'static str {
+    match r.outcome {
+        Some(o) => o.as_str(),
+        None => r.state.as_str(),
     }
 }
 

@@ -6,6 +6,7 @@ use crate::store::retry::Retried;
 use crate::store::sqlite;
 use crate::store::{Filter, History, Outcome, RunView, State};
 use crate::tools::commands::Format;
+use crate::tools::replay::Verdict;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
@@ -370,7 +371,7 @@ pub(crate) fn prune(store: &str, older_than: std::time::Duration) -> ExitCode {
 }
 
 /// What a parked run waits for, from the step that parked it.
-fn waits_for(run: &RunView) -> Option<String> {
+pub(crate) fn waits_for(run: &RunView) -> Option<String> {
     if run.state != State::Parked {
         return None;
     }
@@ -509,38 +510,6 @@ impl Progress {
     }
 }
 
-/// What replaying an execution found.
-#[derive(Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-enum Verdict {
-    Same,
-    Changed,
-    /// Not replayed (and why).
-    Skipped,
-}
-
-impl Verdict {
-    fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Same => "same",
-            Verdict::Changed => "changed",
-            Verdict::Skipped => "skipped",
-        }
-    }
-}
-
-/// What became of one execution replayed.
-#[derive(serde::Serialize)]
-struct Replay {
-    id: String,
-    workflow: String,
-    verdict: Verdict,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    why: Option<String>,
-    #[serde(flatten)]
-    difference: crate::tools::replay::Difference,
-}
-
 /// `wf runs replay`: see [`crate::tools::replay`]. Exit 1 when any execution changed. The
 /// executions are read a page at a time and each is printed as it is replayed, so memory stays
 /// bounded however many are replayed.
@@ -568,7 +537,7 @@ pub(crate) fn replay(
     let mut out = Verdicts::new(format);
     for id in ids {
         match db.found(id, store) {
-            Ok(run) => out.add(replay_one(&db.rt, &router, &run)),
+            Ok(run) => out.add(db.rt.block_on(crate::tools::replay::replay(&router, &run))),
             Err(code) => return code,
         }
     }
@@ -584,7 +553,7 @@ pub(crate) fn replay(
             }
         };
         for run in &runs {
-            out.add(replay_one(&db.rt, &router, run));
+            out.add(db.rt.block_on(crate::tools::replay::replay(&router, run)));
         }
         left = left.saturating_sub(runs.len());
         // The next page holds about PAGE_BYTES of requests, as large as this page's were.
@@ -603,71 +572,6 @@ fn kept_size(request: &serde_json::Value) -> usize {
     request.get("body").and_then(serde_json::Value::as_str).map_or(0, str::len) + 1024
 }
 
-/// Replays one kept execution through the workflows of `router`.
-fn replay_one(
-    rt: &tokio::runtime::Runtime,
-    router: &crate::request::served::Router,
-    run: &RunView,
-) -> Replay {
-    use crate::tools::replay::{compare, journaled, Difference, Replayed};
-    let skipped = |why: String| Replay {
-        id: run.id.clone(),
-        workflow: run.workflow.clone(),
-        verdict: Verdict::Skipped,
-        why: Some(why),
-        difference: Difference::default(),
-    };
-    let Some(served) = router.workflows().find(|s| *s.name == *run.workflow) else {
-        return skipped(format!("workflow `{}` is not in the files given", run.workflow));
-    };
-    let request = match &run.request {
-        Some(r) if crate::store::retry::kept_whole(Some(r)) => r,
-        _ => return skipped("its request was not kept whole".into()),
-    };
-    if run.outcome == Some(Outcome::Rejected) || run.outcome == Some(Outcome::Duplicate) {
-        return skipped(format!("it never ran ({})", status(run)));
-    }
-    let key = crate::request::handle::ExecId(crate::store::key(&run.id) as u64);
-    let before = journaled(run);
-    let mut steps = Replayed::new(run.steps.clone(), served.clone());
-    let answered = rt.block_on(async {
-        let mut frame = crate::request::handle::frame_of_kept(served, request).await?;
-        let started = std::time::Instant::now();
-        let budget = crate::request::eval::Budget::default();
-        let (response, record) =
-            crate::request::handle::execute(served, &mut frame, key, started, &mut steps, budget).await;
-        Ok::<_, String>((
-            response.status().as_u16(),
-            record.outcome,
-            crate::request::handle::answered(&response),
-        ))
-    });
-    let mut difference = Difference::default();
-    match answered {
-        Err(why) => difference.answer = Some((status(run).to_string(), format!("400 (turned away: {why})"))),
-        Ok((code, outcome, answer)) => {
-            // A sync execution kept its answer: its headers and body compared too.
-            if let Some(kept) = request.get("answer") {
-                difference.answered = crate::tools::replay::answer_diff(kept, &answer);
-            }
-            let (was, now) = if served.wf.mode == crate::lang::ast::Mode::Async {
-                (
-                    run.outcome.map(|o| o.as_str().to_string()).unwrap_or_default(),
-                    outcome.as_str().to_string(),
-                )
-            } else {
-                (run.status.map(|s| s.to_string()).unwrap_or_default(), code.to_string())
-            };
-            if was != now {
-                difference.answer = Some((was, now));
-            }
-        }
-    }
-    (difference.added, difference.removed, difference.sent) = compare(&before, &steps.asked);
-    let verdict = if difference.is_same() { Verdict::Same } else { Verdict::Changed };
-    Replay { id: run.id.clone(), workflow: run.workflow.clone(), verdict, why: None, difference }
-}
-
 /// Replays' verdicts, printed as each is found (JSON: one array, written as it grows), counted
 /// for the summary.
 struct Verdicts {
@@ -683,7 +587,7 @@ impl Verdicts {
         Verdicts { format, out: std::io::BufWriter::new(std::io::stdout()), same: 0, changed: 0, skipped: 0 }
     }
 
-    fn add(&mut self, r: Replay) {
+    fn add(&mut self, r: crate::tools::replay::Replay) {
         use std::io::Write as _;
         let first = self.same + self.changed + self.skipped == 0;
         match r.verdict {
