@@ -4,6 +4,7 @@ mod answers;
 mod bench_scripts;
 mod check;
 mod common;
+mod dashboard;
 mod docs;
 mod effects;
 mod faults;
