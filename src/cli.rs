@@ -119,7 +119,7 @@ enum Command {
     /// List the executions the store keeps (newest first); `runs show ID`, `runs prune`.
     Runs(RunsArgs),
     /// Serve every workflow over HTTP.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
 }
 
 #[derive(clap::Args)]

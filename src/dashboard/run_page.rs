@@ -61,7 +61,7 @@ pub(crate) async fn page(d: &Dashboard, id: &str, done: Option<&str>) -> Answer 
 fn head(_d: &Dashboard, run: &RunView) -> Markup {
     let word = layout::status_word(run);
     let at_link = run.at.as_deref().and_then(|at| {
-        let line = at.rsplitn(3, ':').nth(1)?;
+        let line = at.rsplit(':').nth(1)?;
         line.parse::<u32>().ok().map(|l| format!("/workflows/{}#L{l}", run.workflow))
     });
     html! {

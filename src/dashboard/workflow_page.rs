@@ -80,7 +80,7 @@ pub(crate) async fn page(d: &Dashboard, name: &str) -> Answer {
             None => counts.push((word, 1)),
         }
     }
-    counts.sort_by(|a, b| b.1.cmp(&a.1));
+    counts.sort_by_key(|c| std::cmp::Reverse(c.1));
     let mut took: Vec<i64> = hour.iter().filter_map(|r| r.duration_ms).collect();
     took.sort_unstable();
     let lines: Vec<&str> = s.version.source.lines().collect();

@@ -2,7 +2,9 @@
 //! and its pages in headless Chromium (`tests/browser/dashboard.py`, Selenium), which also
 //! writes the screenshots in `docs/src/screenshots/`.
 
-use crate::common::{have, python_module, raw_request, repo, request, wf, Dir, Reply, Resp, Server, Upstream};
+use crate::common::{
+    have, python_module, raw_request, repo, request, wf, Dir, Reply, Resp, Server, Upstream,
+};
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
@@ -81,7 +83,11 @@ fn dashboard_answers_bad_input_with_its_status_and_escapes_what_was_stored() {
     // Stored hostile text, a body of 1 MiB, a header that is not UTF-8.
     let hostile = r#"<script>alert(1)</script>"><img src=x onerror=alert(2)>"#;
     let body = serde_json::json!({ "name": hostile }).to_string();
-    let sent = server.post("/orders?note=%3Cb%3E", &[("Content-Type", "application/json"), ("X-Note", hostile)], &body);
+    let sent = server.post(
+        "/orders?note=%3Cb%3E",
+        &[("Content-Type", "application/json"), ("X-Note", hostile)],
+        &body,
+    );
     let hostile_id = sent.header("x-wf-execution").expect("id").to_string();
     let big = format!("{{\"name\":\"big\",\"pad\":\"{}\"}}", "a".repeat(1 << 20));
     let big_id = server.post("/orders", &[("Content-Type", "application/json")], &big);
@@ -123,7 +129,8 @@ fn dashboard_answers_bad_input_with_its_status_and_escapes_what_was_stored() {
     // Actions are POSTs with the CSRF token: without it, refused.
     let refused = request(at, "POST", &format!("/runs/{hostile_id}/replay"), &[], b"");
     assert_eq!(refused.status, 403, "{}", refused.body);
-    let token = page.body.split("name=\"csrf\" value=\"").nth(1).and_then(|t| t.split('"').next()).expect("csrf");
+    let token =
+        page.body.split("name=\"csrf\" value=\"").nth(1).and_then(|t| t.split('"').next()).expect("csrf");
     let replayed = request(
         at,
         "POST",
@@ -142,7 +149,8 @@ fn dashboard_answers_bad_input_with_its_status_and_escapes_what_was_stored() {
 #[test]
 fn dashboard_off_loopback_needs_a_token_and_refuses_to_start_without_one() {
     let dir = Dir::new(&[("orders.wf", ORDERS)]);
-    let out = wf(&["serve", dir.path().to_str().expect("utf8"), "--listen", "127.0.0.1:0", "--admin", "0.0.0.0:0"]);
+    let out =
+        wf(&["serve", dir.path().to_str().expect("utf8"), "--listen", "127.0.0.1:0", "--admin", "0.0.0.0:0"]);
     assert_eq!(out.status.code(), Some(2));
     let err = crate::common::text(&out.stderr);
     assert!(err.contains("is not a loopback address: give --admin-token NAME"), "{err}");
@@ -177,12 +185,18 @@ fn dashboard_off_loopback_needs_a_token_and_refuses_to_start_without_one() {
     assert_eq!(request(at, "GET", "/", &[("Authorization", "Bearer tok-admin-planted")], b"").status, 303);
     // The login form: the cookie it sets opens the pages, and is not the token.
     let login = get(at, "/login");
-    let csrf = login.body.split("name=\"csrf\" value=\"").nth(1).and_then(|t| t.split('"').next()).expect("csrf");
+    let csrf =
+        login.body.split("name=\"csrf\" value=\"").nth(1).and_then(|t| t.split('"').next()).expect("csrf");
     let form = [("Content-Type", "application/x-www-form-urlencoded")];
     let wrong = request(at, "POST", "/login", &form, format!("csrf={csrf}&token=nope&next=%2F").as_bytes());
     assert_eq!(wrong.status, 401);
-    let right =
-        request(at, "POST", "/login", &form, format!("csrf={csrf}&token=tok-admin-PLANTED&next=%2Fworkflows").as_bytes());
+    let right = request(
+        at,
+        "POST",
+        "/login",
+        &form,
+        format!("csrf={csrf}&token=tok-admin-PLANTED&next=%2Fworkflows").as_bytes(),
+    );
     assert_eq!((right.status, right.header("location")), (303, Some("/workflows")));
     let cookie = right.header("set-cookie").expect("a cookie").to_string();
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
@@ -190,7 +204,13 @@ fn dashboard_off_loopback_needs_a_token_and_refuses_to_start_without_one() {
     let pair = cookie.split(';').next().expect("pair");
     assert_eq!(request(at, "GET", "/workflows", &[("Cookie", pair)], b"").status, 200);
     // Signing in never sends the browser to another site.
-    let away = request(at, "POST", "/login", &form, format!("csrf={csrf}&token=tok-admin-PLANTED&next=%2F%2Fevil.example").as_bytes());
+    let away = request(
+        at,
+        "POST",
+        "/login",
+        &form,
+        format!("csrf={csrf}&token=tok-admin-PLANTED&next=%2F%2Fevil.example").as_bytes(),
+    );
     assert_eq!(away.header("location"), Some("/"));
 }
 
@@ -247,11 +267,8 @@ fn dot_labels(file: &std::path::Path) -> Vec<Vec<String>> {
             let label = l.split(" [label=\"").nth(1)?;
             let end = label.find("\", ")?;
             let text = label.get(..end)?;
-            let lines = text
-                .replace("\\l", "\n")
-                .replace("\\n", "\n")
-                .replace("\\\"", "\"")
-                .replace("\\\\", "\\");
+            let lines =
+                text.replace("\\l", "\n").replace("\\n", "\n").replace("\\\"", "\"").replace("\\\\", "\\");
             Some(lines.trim_end_matches('\n').split('\n').map(str::to_string).collect())
         })
         .collect()
@@ -259,7 +276,8 @@ fn dot_labels(file: &std::path::Path) -> Vec<Vec<String>> {
 
 #[test]
 fn dashboard_in_chromium() {
-    let chromium = std::path::Path::new("/usr/bin/chromium").exists() && std::path::Path::new("/usr/bin/chromedriver").exists();
+    let chromium = std::path::Path::new("/usr/bin/chromium").exists()
+        && std::path::Path::new("/usr/bin/chromedriver").exists();
     if !have(chromium, "Chromium and ChromeDriver", "apt-get install chromium chromium-driver") {
         return;
     }
@@ -291,7 +309,10 @@ fn dashboard_in_chromium() {
         .expect("python3");
     let said = format!("{}{}", crate::common::text(&out.stdout), crate::common::text(&out.stderr));
     assert!(out.status.success(), "{said}\nserver log:\n{}", server.log());
-    crate::postgres_cluster::skip_line(&format!("dashboard in Chromium: {:.1} s", started.elapsed().as_secs_f64()));
+    crate::postgres_cluster::skip_line(&format!(
+        "dashboard in Chromium: {:.1} s",
+        started.elapsed().as_secs_f64()
+    ));
     // The retry made the second call; nothing else was sent (replay sends nothing).
     assert_eq!(up.received().len(), 2, "{said}");
     for page in ["runs", "run", "workflow", "login"] {

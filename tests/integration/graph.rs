@@ -1,4 +1,4 @@
-//! `wf graph`: golden drawings of every example (Mermaid and DOT, `tests/graph/`; `WF_BLESS=1`
+//! `wf graph`: golden drawings of every example (Mermaid, DOT and SVG, `tests/graph/`; `WF_BLESS=1`
 //! rewrites them), and every DOT drawing renders with Graphviz's `dot -Tsvg`.
 
 use crate::common::{have, repo, text, wf};
@@ -18,7 +18,7 @@ fn examples() -> Vec<String> {
 fn every_example_is_drawn_as_its_golden() {
     let mut failures = Vec::new();
     for name in examples() {
-        for (format, ext) in [("mermaid", "mmd"), ("dot", "dot")] {
+        for (format, ext) in [("mermaid", "mmd"), ("dot", "dot"), ("svg", "svg")] {
             let out = wf(&["graph", &format!("examples/{name}.wf"), "--format", format]);
             assert_eq!(out.status.code(), Some(0), "{name}: {}", text(&out.stderr));
             let actual = text(&out.stdout);

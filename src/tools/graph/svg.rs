@@ -20,11 +20,20 @@ const GAP_X: f64 = 28.0;
 const MARGIN: f64 = 20.0;
 const TITLE_H: f64 = 28.0;
 
+/// A node's place: its rank, size and, once placed, where.
+#[derive(Clone, Default)]
 struct Placed {
+    rank: usize,
     x: f64,
     y: f64,
     w: f64,
     h: f64,
+}
+
+impl Placed {
+    fn centre(&self) -> f64 {
+        self.x + self.w / 2.0
+    }
 }
 
 /// Every drawing laid out, one below the other, as one SVG document.
@@ -37,9 +46,9 @@ pub(super) fn svg(drawings: &[Drawing]) -> String {
         top += h;
     }
     let mut out = String::new();
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"wf-graph\" viewBox=\"0 0 {w:.0} {h:.0}\" width=\"{w:.0}\" height=\"{h:.0}\" role=\"img\">\n",
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"wf-graph\" viewBox=\"0 0 {w:.0} {h:.0}\" width=\"{w:.0}\" height=\"{h:.0}\" role=\"img\">",
         w = width.max(1.0),
         h = top.max(1.0)
     );
@@ -61,66 +70,74 @@ pub(super) fn svg(drawings: &[Drawing]) -> String {
 
 /// Lays out one workflow's drawing at `top`; gives its width and height.
 fn workflow(out: &mut String, d: &Drawing, top: f64) -> (f64, f64) {
-    let n = d.nodes.len();
     let index = |id: &str| d.nodes.iter().position(|node| node.id == id);
     // Edges as node indices; one that goes to an earlier node closes a loop.
     let edges: Vec<(usize, usize, Option<&str>)> =
         d.edges.iter().filter_map(|e| Some((index(&e.from)?, index(&e.to)?, e.label))).collect();
-    let forward = |&&(from, to, _): &&(usize, usize, Option<&str>)| from < to;
-    // Nodes are made in execution order, so every forward edge goes to a later node: one pass
-    // in order gives each node its longest path from the trigger.
-    let mut rank = vec![0usize; n];
-    for &(from, to, _) in edges.iter().filter(forward) {
-        rank[to] = rank[to].max(rank[from] + 1);
-    }
-    let sizes: Vec<(f64, f64)> = d
+    let mut nodes: Vec<Placed> = d
         .nodes
         .iter()
         .map(|node| {
             let chars = node.label.iter().map(|l| l.chars().count()).max().unwrap_or(0) as f64;
-            (chars * CHAR_W + 2.0 * PAD_X, node.label.len().max(1) as f64 * LINE_H + 2.0 * PAD_Y)
+            Placed {
+                w: chars * CHAR_W + 2.0 * PAD_X,
+                h: node.label.len().max(1) as f64 * LINE_H + 2.0 * PAD_Y,
+                ..Placed::default()
+            }
         })
         .collect();
-    let ranks = rank.iter().max().map_or(0, |r| r + 1);
+    // Nodes are made in execution order, so every forward edge goes to a later node: one pass
+    // in order gives each node its longest path from the trigger.
+    for &(from, to, _) in edges.iter().filter(|e| e.0 < e.1) {
+        let next = nodes.get(from).map_or(0, |f| f.rank + 1);
+        if let Some(t) = nodes.get_mut(to) {
+            t.rank = t.rank.max(next);
+        }
+    }
+    let ranks = nodes.iter().map(|p| p.rank + 1).max().unwrap_or(0);
     // Each rank's nodes side by side, in the order of where their parents are.
-    let mut centre = vec![0f64; n];
-    let mut placed: Vec<Option<Placed>> = (0..n).map(|_| None).collect();
     let mut y = top + MARGIN + TITLE_H;
-    let mut right = 0f64;
     for r in 0..ranks {
-        let mut members: Vec<usize> = (0..n).filter(|&i| rank[i] == r).collect();
-        let wish = |i: usize| {
-            let parents: Vec<f64> =
-                edges.iter().filter(forward).filter(|e| e.1 == i).map(|e| centre[e.0]).collect();
-            if parents.is_empty() {
-                0.0
-            } else {
-                parents.iter().sum::<f64>() / parents.len() as f64
-            }
-        };
-        let wishes: Vec<f64> = (0..n).map(|i| if rank[i] == r { wish(i) } else { 0.0 }).collect();
-        members.sort_by(|&a, &b| wishes[a].total_cmp(&wishes[b]).then(a.cmp(&b)));
+        let mut members: Vec<(usize, f64)> = nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.rank == r)
+            .map(|(i, _)| {
+                let parents: Vec<f64> = edges
+                    .iter()
+                    .filter(|e| e.0 < e.1 && e.1 == i)
+                    .filter_map(|e| nodes.get(e.0).map(Placed::centre))
+                    .collect();
+                let wish =
+                    if parents.is_empty() { 0.0 } else { parents.iter().sum::<f64>() / parents.len() as f64 };
+                (i, wish)
+            })
+            .collect();
+        members.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+        let size = |i: usize| nodes.get(i).map_or((0.0, 0.0), |p| (p.w, p.h));
         let total: f64 =
-            members.iter().map(|&i| sizes[i].0).sum::<f64>() + GAP_X * members.len().saturating_sub(1) as f64;
+            members.iter().map(|m| size(m.0).0).sum::<f64>() + GAP_X * members.len().saturating_sub(1) as f64;
         let mean = if members.is_empty() {
             0.0
         } else {
-            members.iter().map(|&i| wishes[i]).sum::<f64>() / members.len() as f64
+            members.iter().map(|m| m.1).sum::<f64>() / members.len() as f64
         };
+        let height = members.iter().map(|m| size(m.0).1).fold(0f64, f64::max);
         let mut x = mean - total / 2.0;
-        let height = members.iter().map(|&i| sizes[i].1).fold(0f64, f64::max);
-        for &i in &members {
-            let (w, h) = sizes[i];
-            centre[i] = x + w / 2.0;
-            placed[i] = Some(Placed { x, y: y + (height - h) / 2.0, w, h });
-            x += w + GAP_X;
+        for (i, _) in members {
+            if let Some(p) = nodes.get_mut(i) {
+                p.x = x;
+                p.y = y + (height - p.h) / 2.0;
+                x += p.w + GAP_X;
+            }
         }
         y += height + GAP_Y;
     }
     // Shift right so the leftmost node is at the margin.
-    let left = placed.iter().flatten().map(|p| p.x).fold(f64::INFINITY, f64::min);
+    let left = nodes.iter().map(|p| p.x).fold(f64::INFINITY, f64::min);
     let shift = if left.is_finite() { MARGIN - left } else { MARGIN };
-    for p in placed.iter_mut().flatten() {
+    let mut right = 0f64;
+    for p in &mut nodes {
         p.x += shift;
         right = right.max(p.x + p.w);
     }
@@ -134,7 +151,7 @@ fn workflow(out: &mut String, d: &Drawing, top: f64) -> (f64, f64) {
     // Back edges run on the right of everything, each a little further out.
     let mut lane = right + 16.0;
     for &(from, to, label) in &edges {
-        let (Some(a), Some(b)) = (&placed[from], &placed[to]) else { continue };
+        let (Some(a), Some(b)) = (nodes.get(from), nodes.get(to)) else { continue };
         if from < to {
             let (x1, y1) = (a.x + a.w / 2.0, a.y + a.h);
             let (x2, y2) = (b.x + b.w / 2.0, b.y);
@@ -171,8 +188,7 @@ fn workflow(out: &mut String, d: &Drawing, top: f64) -> (f64, f64) {
             lane += 12.0;
         }
     }
-    for (i, node) in d.nodes.iter().enumerate() {
-        let Some(p) = &placed[i] else { continue };
+    for (node, p) in d.nodes.iter().zip(&nodes) {
         let (class, radius) = match node.shape {
             Shape::Start => ("start", 14.0),
             Shape::Step => ("step", 3.0),
@@ -236,14 +252,14 @@ mod tests {
     fn y_of(svg: &str, label: &str) -> f64 {
         let at = svg.find(&format!(">{}</text>", super::escape(label))).expect(label);
         let rect = svg[..at].rfind("<rect ").expect("rect");
-        let y = &svg[rect..].split("y=\"").nth(1).expect("y")[..];
+        let y = svg[rect..].split("y=\"").nth(1).expect("y");
         y[..y.find('"').expect("end")].parse().expect("number")
     }
 
     fn x_of(svg: &str, label: &str) -> f64 {
         let at = svg.find(&format!(">{}</text>", super::escape(label))).expect(label);
         let rect = svg[..at].rfind("<rect ").expect("rect");
-        let x = &svg[rect..].split("x=\"").nth(1).expect("x")[..];
+        let x = svg[rect..].split("x=\"").nth(1).expect("x");
         x[..x.find('"').expect("end")].parse().expect("number")
     }
 
