@@ -590,7 +590,8 @@ async fn serve_admin(
 ) {
     use http_body_util::BodyExt as _;
     let bound = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
-    tracing::info!(target: "wf::server", "admin listening on http://{bound} (the dashboard is at /)");
+    tracing::info!(target: "wf::server", "admin listening on http://{bound}");
+    tracing::info!(target: "wf::server", "the dashboard is at http://{bound}/");
     let gauges = Arc::new(gauges);
     let slots = Arc::new(tokio::sync::Semaphore::new(ADMIN_CONNECTIONS));
     loop {

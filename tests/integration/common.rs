@@ -469,3 +469,10 @@ pub fn post_at_once(addrs: &[SocketAddr], path: &str, n: usize, body: &'static [
         .collect();
     calls.into_iter().map(|c| c.join().expect("call")).collect()
 }
+
+/// The address of a server's admin listener (`--admin 127.0.0.1:0`), from its log.
+pub fn admin_addr(s: &Server) -> SocketAddr {
+    let log = s.wait_log("admin listening on http://");
+    let line = log.lines().find(|l| l.contains("admin listening on http://")).expect("line");
+    line.rsplit("http://").next().expect("addr").trim().parse().expect("address")
+}

@@ -42,11 +42,8 @@ fn relay(url: &str) -> String {
     )
 }
 
-/// The admin listener's address, from the server's log.
 fn admin(server: &Server) -> SocketAddr {
-    let log = server.wait_log("admin listening on http://");
-    let at = log.split("admin listening on http://").nth(1).expect("address");
-    at.split_whitespace().next().expect("address").parse().expect("an address")
+    crate::common::admin_addr(server)
 }
 
 fn get(addr: SocketAddr, path: &str) -> Resp {

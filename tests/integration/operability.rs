@@ -46,9 +46,7 @@ fn value(samples: &[(String, serde_json::Value, f64)], name: &str, labels: &[(&s
 }
 
 fn admin_addr(s: &Server) -> std::net::SocketAddr {
-    let log = s.wait_log("admin listening on http://");
-    let line = log.lines().find(|l| l.contains("admin listening on http://")).expect("line");
-    line.rsplit("http://").next().expect("addr").trim().parse().expect("address")
+    crate::common::admin_addr(s)
 }
 
 #[test]

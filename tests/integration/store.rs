@@ -660,12 +660,8 @@ workflow quick {{
     }
 }
 
-/// The admin listener's address, from the log.
 fn admin(server: &Server) -> std::net::SocketAddr {
-    let log = server.wait_log("admin listening on http://");
-    let line = log.lines().find(|l| l.contains("admin listening on http://")).expect("line");
-    let tail = line.split("admin listening on http://").nth(1).expect("address");
-    tail.split_whitespace().next().expect("address").parse().expect("address")
+    crate::common::admin_addr(server)
 }
 
 #[test]

@@ -24,10 +24,7 @@ fn serve_with(root: &std::path::Path, dir: Dir, args: &[&str]) -> Server {
 
 /// `/metrics` of a server started with `--admin 127.0.0.1:0`.
 fn metrics(s: &Server) -> String {
-    let log = s.wait_log("admin listening on http://");
-    let line = log.lines().find(|l| l.contains("admin listening on http://")).expect("line");
-    let addr: std::net::SocketAddr =
-        line.rsplit("http://").next().expect("addr").trim().parse().expect("address");
+    let addr = crate::common::admin_addr(s);
     crate::common::request(addr, "GET", "/metrics", &[], b"").body
 }
 
