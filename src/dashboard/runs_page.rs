@@ -1,5 +1,5 @@
 //! `/`: the runs, newest first, 50 a page. Filters (workflow, status, time range) and the search
-//! of an execution id are a plain `GET` form; the next page is found by the last row's key
+//! of an execution id or a dedupe key are a plain `GET` form; the next page is found by the last row's key
 //! (`after=START-ID`), so a far page costs what the first does. On the first page, the script
 //! adds each run that ends as it ends.
 
@@ -45,18 +45,30 @@ pub(crate) async fn page(d: &Dashboard, q: &Query) -> Answer {
     let mut names: Vec<String> = router.workflows().map(|s| s.name.to_string()).collect();
     names.sort();
     names.dedup();
-    // A search for an execution id goes to its page.
+    // A search for an execution id, or a delivery's dedupe key, goes to its run.
     let mut note = None;
+    let mut keyed = Vec::new();
     if let Some(text) = q.get("q") {
-        let id = text.trim().to_ascii_lowercase();
-        if id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
-            match d.store.show(&id).await {
-                Ok(Some(_)) => return layout::redirect(&format!("/runs/{id}"), None),
-                Ok(None) => note = Some(format!("No execution {id}.")),
-                Err(e) => note = Some(format!("The store could not be read: {e}")),
+        let text = text.trim();
+        let id = text.to_ascii_lowercase();
+        let is_id = id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit());
+        if is_id && matches!(d.store.show(&id).await, Ok(Some(_))) {
+            return layout::redirect(&format!("/runs/{id}"), None);
+        }
+        match d.store.keyed(text).await {
+            Ok(ids) => {
+                match ids.as_slice() {
+                    [one] => return layout::redirect(&format!("/runs/{one}"), None),
+                    [] => note = Some(format!(
+                        "No execution id or dedupe key {text} is kept (a dedupe key is kept for its window)."
+                    )),
+                    _ => {
+                        note = Some(format!("{} runs have the dedupe key {text}:", ids.len()));
+                        keyed = ids;
+                    }
+                }
             }
-        } else {
-            note = Some("Search takes an execution id: 16 hex digits, as in x-wf-execution.".into());
+            Err(e) => note = Some(format!("The store could not be read: {e}")),
         }
     }
     let status = q.get("status").and_then(status_of);
@@ -124,12 +136,14 @@ pub(crate) async fn page(d: &Dashboard, q: &Query) -> Answer {
                     @for r in RANGES { option value=(r.0) selected[selected("since", r.0)] { (r.1) } }
                 }
             }
-            label { "Execution id "
-                input type="search" name="q" value=[q.get("q")] placeholder="16 hex digits" size="18";
+            label { "Execution id or dedupe key "
+                input type="search" name="q" value=[q.get("q")] placeholder="id or key" size="20";
             }
             button type="submit" { "Filter" }
         }
-        @if let Some(n) = &note { p.flash role="status" { (n) } }
+        @if let Some(n) = &note {
+            p.flash role="status" { (n) @for id in &keyed { " " a.mono href={ "/runs/" (id) } { (id) } } }
+        }
         @if !first_page { p { a href={ "/?" (kept) } { "← First page" } } }
         div.scroll {
             table.runs #runs data-live=[live.then(|| if kept.is_empty() { "/events".to_string() } else { format!("/events?{kept}") })] {

@@ -303,6 +303,9 @@ pub(crate) async fn dedupe_contract(store: &dyn Store) {
     );
     assert!(store.show("00000000000000c1").await.expect("show").is_some());
     assert!(store.show("00000000000000c2").await.expect("show").is_none(), "a duplicate is not kept");
+    // The dashboard's search finds a run by its delivery's key.
+    assert_eq!(store.keyed("evt_1").await.expect("keyed"), vec!["00000000000000c1".to_string()]);
+    assert!(store.keyed("evt_none").await.expect("keyed").is_empty());
 
     assert_eq!(store.claim(key("evt_2", "00000000000000d1", later)).await.expect("claim"), Claim::First);
     let busy = store.claim(key("evt_2", "00000000000000d2", later)).await.expect("claim");

@@ -368,6 +368,10 @@ impl History for Memory {
         ready(self.with(|inner| inner.retry(id, from_start)))
     }
 
+    fn keyed(&self, key: &str) -> Reading<'_, Vec<String>> {
+        ready(self.with(|inner| inner.keys.keyed(key)))
+    }
+
     fn cancel(&self, id: &str) -> Reading<'_, Cancel> {
         ready(self.with(|inner| {
             let run = super::key(id);

@@ -221,6 +221,11 @@ pub(crate) trait History: Send + Sync {
     /// Ends a waiting run (parked: sleeping, waiting for a callback or an `http` retry's next
     /// attempt; or marked for a retry) as `cancelled`; its callbacks answer `410` from then on.
     fn cancel(&self, id: &str) -> Reading<'_, Cancel>;
+    /// The executions whose `dedupe` key is `key` (in any workflow), newest first, at most 50:
+    /// the dashboard's search. Keys are kept for their window only.
+    fn keyed(&self, _key: &str) -> Reading<'_, Vec<String>> {
+        Box::pin(std::future::ready(Ok(Vec::new())))
+    }
     /// A page of executions whole (request, steps, logs), as `show` gives each: those `list`
     /// gives for `filter`. `wf runs replay` reads them a page at a time.
     fn whole(&self, filter: &Filter) -> Reading<'_, Vec<RunView>> {

@@ -353,6 +353,18 @@ impl History for ReadOnly {
     fn cancel(&self, id: &str) -> Reading<'_, Cancel> {
         self.now(|conn| cancel_in(conn, id))
     }
+
+    fn keyed(&self, key: &str) -> Reading<'_, Vec<String>> {
+        self.now(|conn| keyed_in(conn, key))
+    }
+}
+
+/// The executions whose `dedupe` key is `key`, newest first (at most 50).
+fn keyed_in(conn: &Connection, key: &str) -> Result<Vec<String>, rusqlite::Error> {
+    let mut stmt =
+        conn.prepare_cached("SELECT execution FROM dedupe WHERE key = ?1 ORDER BY expires_ms DESC LIMIT 50")?;
+    let ids = stmt.query_map([key], |r| r.get::<_, i64>(0))?.collect::<Result<Vec<_>, _>>()?;
+    Ok(ids.into_iter().map(super::hex).collect())
 }
 
 /// Ends waiting run `id` as cancelled, its callbacks with it.
@@ -925,6 +937,11 @@ impl History for Sqlite {
     fn cancel(&self, id: &str) -> Reading<'_, Cancel> {
         let id = id.to_string();
         self.read(move |conn| cancel_in(conn, &id))
+    }
+
+    fn keyed(&self, key: &str) -> Reading<'_, Vec<String>> {
+        let key = key.to_string();
+        self.read(move |conn| keyed_in(conn, &key))
     }
 }
 

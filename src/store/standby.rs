@@ -120,6 +120,14 @@ impl History for Standby {
         }
     }
 
+    fn keyed(&self, key: &str) -> Reading<'_, Vec<String>> {
+        let key = key.to_string();
+        match self.open.load_full() {
+            Some(s) => Box::pin(async move { s.keyed(&key).await }),
+            None => self.not_open(),
+        }
+    }
+
     fn retry(&self, id: &str, from_start: bool) -> Reading<'_, Retried> {
         let id = id.to_string();
         match self.open.load_full() {

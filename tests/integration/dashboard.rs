@@ -23,6 +23,19 @@ const ORDERS: &str = r#"workflow orders {
 }
 "#;
 
+const KEYED: &str = r#"workflow keyed {
+  trigger webhook {
+    path "/keyed"
+    mode sync
+    dedupe delivery
+  }
+  extract {
+    delivery = header "X-Delivery"
+  }
+  respond 200 json { ok: true }
+}
+"#;
+
 fn relay(url: &str) -> String {
     format!(
         r#"workflow relay {{
@@ -66,7 +79,7 @@ fn page_with(addr: SocketAddr, path: &str, needle: &str) -> Resp {
 #[test]
 fn dashboard_answers_bad_input_with_its_status_and_escapes_what_was_stored() {
     let server = Server::start_with_store(
-        Dir::new(&[("orders.wf", ORDERS)]),
+        Dir::new(&[("orders.wf", ORDERS), ("keyed.wf", KEYED)]),
         &["--admin", "127.0.0.1:0", "--keep-body", "2MiB", "--max-body", "4MiB"],
         &[],
     );
@@ -119,9 +132,22 @@ fn dashboard_answers_bad_input_with_its_status_and_escapes_what_was_stored() {
     assert_eq!(get(at, "/runs/0123456789abcdef").status, 404);
     assert_eq!(get(at, "/runs/%3Cscript%3E").status, 404);
     assert_eq!(get(at, "/workflows/nope").status, 404);
-    // A search for an id goes to its run.
+    // A search for an id, or for a delivery's dedupe key, goes to its run.
     let found = get(at, &format!("/?q={hostile_id}"));
     assert_eq!((found.status, found.header("location")), (303, Some(format!("/runs/{hostile_id}").as_str())));
+    let delivered = server.post("/keyed", &[("X-Delivery", "dlv-7f3a")], "");
+    let delivered = delivered.header("x-wf-execution").expect("id").to_string();
+    let by_key = get(at, "/?q=dlv-7f3a");
+    assert_eq!(
+        (by_key.status, by_key.header("location")),
+        (303, Some(format!("/runs/{delivered}").as_str()))
+    );
+    let nothing = get(at, "/?q=%3Cb%3Enothing");
+    assert!(
+        nothing.body.contains("No execution id or dedupe key &lt;b&gt;nothing is kept"),
+        "{}",
+        nothing.body
+    );
 
     // Actions are POSTs with the CSRF token: without it, refused.
     let refused = request(at, "POST", &format!("/runs/{hostile_id}/replay"), &[], b"");

@@ -41,6 +41,19 @@ impl Claimed {
 pub(super) struct Keys(Claimed);
 
 impl Keys {
+    /// The executions that claimed `key` (in any workflow), newest claim first.
+    pub(super) fn keyed(&self, key: &str) -> Vec<String> {
+        let mut found: Vec<(i64, String)> = self
+            .0
+            .keys
+            .iter()
+            .filter(|((_, k), _)| k == key)
+            .map(|(_, (id, expires, _))| (*expires, id.clone()))
+            .collect();
+        found.sort_by(|a, b| b.cmp(a));
+        found.into_iter().take(50).map(|(_, id)| id).collect()
+    }
+
     pub(super) fn claim(&mut self, k: store::Key) -> Claim {
         let claimed = &mut self.0;
         let now = store::now_ms();

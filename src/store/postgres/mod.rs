@@ -715,6 +715,14 @@ impl History for Postgres {
         })
     }
 
+    fn keyed(&self, key: &str) -> Reading<'_, Vec<String>> {
+        let key = key.to_string();
+        Box::pin(async move {
+            let client = self.inner.client().await?;
+            reader::keyed(&client, &key).await
+        })
+    }
+
     fn retry(&self, id: &str, from_start: bool) -> Reading<'_, Retried> {
         let id = id.to_string();
         Box::pin(async move {

@@ -186,6 +186,20 @@ impl History for Reader {
         let id = id.to_string();
         Box::pin(async move { cancel(&mut *self.client.lock().await, &id).await })
     }
+
+    fn keyed(&self, key: &str) -> Reading<'_, Vec<String>> {
+        let key = key.to_string();
+        Box::pin(async move { keyed(&*self.client.lock().await, &key).await })
+    }
+}
+
+/// The executions whose `dedupe` key is `key`, newest first (at most 50).
+pub(super) async fn keyed(client: &tokio_postgres::Client, key: &str) -> Result<Vec<String>, String> {
+    let rows = client
+        .query("SELECT execution FROM wf_dedupe WHERE key = $1 ORDER BY expires_ms DESC LIMIT 50", &[&key])
+        .await
+        .map_err(sql)?;
+    Ok(rows.iter().map(|r| super::super::hex(r.get::<_, i64>(0))).collect())
 }
 
 /// Ends waiting run `id` as cancelled, its callbacks with it (an instance taking it at the
