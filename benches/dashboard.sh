@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# The dashboard with a large store: fills a SQLite store with N executions (wrk against
+# `wf serve`), one of them with 1,000 journaled steps, then serves it with --admin and times, with
+# curl on loopback, the runs page's first page, every page after it by its "Older" link up to page
+# 1,000, and the run page of the run with 1,000 steps. Prints the median and the slowest of each.
+#
+# usage: benches/dashboard.sh [--runs 1000000] [--pages 1000]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=1000000
+PAGES=1000
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --runs) RUNS=$2; shift 2 ;;
+    --pages) PAGES=$2; shift 2 ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+done
+command -v wrk >/dev/null || { echo "dashboard.sh needs wrk (apt-get install wrk)" >&2; exit 2; }
+cargo build --release --quiet --bin wf
+WF=$PWD/target/release/wf
+TMP=$(mktemp -d)
+SERVER=
+trap '[ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null; rm -rf "$TMP"' EXIT
+STORE=$TMP/state.db
+cat >"$TMP/hooks.wf" <<'WF'
+workflow ping {
+  trigger webhook {
+    path "/ping"
+    mode sync
+  }
+  extract {
+    n = query "n"
+  }
+  respond 200 json { ok: true, n: n }
+}
+
+workflow many_steps {
+  trigger webhook {
+    path "/steps"
+    mode sync
+  }
+  extract {
+    items = body "items" as array default []
+  }
+  for i in items {
+    let id = uuid()
+  }
+  respond 200 json { ok: true }
+}
+WF
+. benches/lib/fill.sh
+serve "$TMP/hooks.wf" --store "$STORE"
+fill "$RUNS" "/ping?n=1" 'wrk.headers["Content-Type"] = "application/json"; wrk.body = "{}"'
+ITEMS=$(python3 -c 'import json; print(json.dumps({"items": list(range(1000))}))')
+STEPS_ID=$(curl -s -D - -o /dev/null -H 'Content-Type: application/json' -d "$ITEMS" "http://$ADDR/steps" \
+  | sed -n 's/^x-wf-execution: //Ip' | tr -d '\r')
+kill -TERM "$SERVER"; wait "$SERVER" || true; SERVER=
+"$WF" serve "$TMP/hooks.wf" --store "$STORE" --listen 127.0.0.1:0 --admin 127.0.0.1:0 >"$TMP/out" 2>"$TMP/log" &
+SERVER=$!
+for _ in $(seq 100); do grep -q "admin listening" "$TMP/log" 2>/dev/null && break; sleep 0.1; done
+ADMIN=$(sed -n 's|.*admin listening on http://\([0-9.:]*\).*|\1|p' "$TMP/log" | head -1)
+echo "stored: $(du -h "$STORE" | cut -f1) for $RUNS executions and one of 1,000 steps ($STEPS_ID)"
+time_of() { curl -s -o "$TMP/page" -w '%{time_total}\n' "http://$ADMIN$1"; }
+: >"$TMP/first"
+for _ in $(seq 20); do time_of "/" >>"$TMP/first"; done
+: >"$TMP/pages"
+NEXT="/"
+for _ in $(seq "$PAGES"); do
+  time_of "$NEXT" >>"$TMP/pages"
+  NEXT=$(grep -o 'rel="next" href="[^"]*"' "$TMP/page" | sed 's/.*href="//; s/"$//; s/&amp;/\&/g') || break
+  [ -n "$NEXT" ] || break
+done
+LAST=$(time_of "$NEXT")
+: >"$TMP/run"
+for _ in $(seq 20); do time_of "/runs/$STEPS_ID" >>"$TMP/run"; done
+STEPS=$(grep -o 'class="step"' "$TMP/page" | wc -l)
+python3 - "$TMP/first" "$TMP/pages" "$LAST" "$TMP/run" "$STEPS" <<'PY'
+import statistics, sys
+first = [float(x) * 1000 for x in open(sys.argv[1])]
+pages = [float(x) * 1000 for x in open(sys.argv[2])]
+last = float(sys.argv[3]) * 1000
+run = [float(x) * 1000 for x in open(sys.argv[4])]
+print(f"first page: median {statistics.median(first):.1f} ms, slowest {max(first):.1f} ms (20 requests)")
+print(f"pages 1..{len(pages)} by their Older links: median {statistics.median(pages):.1f} ms, slowest {max(pages):.1f} ms; page {len(pages) + 1}: {last:.1f} ms")
+print(f"a run page with {sys.argv[5]} steps: median {statistics.median(run):.1f} ms, slowest {max(run):.1f} ms (20 requests)")
+PY
