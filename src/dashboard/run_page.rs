@@ -210,7 +210,9 @@ fn steps(run: &RunView) -> Markup {
                         div.step-head {
                             span.n { "#" (s.n) } " " strong { (s.kind) } " "
                             span class={ "badge " (layout::look(tone).1) } { span aria-hidden="true" { (layout::look(tone).0) } " " (word) }
+                            @if let Some(t) = target(s.request.as_ref()) { " " span.mono.target { (t) } }
                             @if let Some(a) = s.request.as_ref().and_then(|r| r.get("attempts")) { " " span.note { (a) " attempts" } }
+                            @if s.took_ms.is_some() { " " span.note { (layout::took(s.took_ms)) } }
                         }
                         @if let Some(r) = &s.request { details { summary { "request" } (value(r)) } }
                         @if let Some(r) = &s.result { details open[s.kind == "http" || s.kind == "run"] { summary { "result" } (value(r)) } }
@@ -220,6 +222,19 @@ fn steps(run: &RunView) -> Markup {
             }
         }
     }
+}
+
+/// Where a step went: an `http` call's method and URL, a `run`'s program and arguments.
+fn target(request: Option<&Value>) -> Option<String> {
+    let r = request?;
+    if let (Some(m), Some(u)) =
+        (r.get("method").and_then(Value::as_str), r.get("url").and_then(Value::as_str))
+    {
+        return Some(format!("{m} {u}"));
+    }
+    let program = r.get("program").and_then(Value::as_str)?;
+    let args = r.get("args").map(Value::to_string).unwrap_or_default();
+    Some(format!("{program} {args}").trim_end().to_string())
 }
 
 pub(crate) async fn retry(d: &Dashboard, id: &str, from_start: bool) -> Answer {

@@ -56,18 +56,18 @@ pub(crate) async fn page(d: &Dashboard, q: &Query) -> Answer {
             return layout::redirect(&format!("/runs/{id}"), None);
         }
         match d.store.keyed(text).await {
-            Ok(ids) => {
-                match ids.as_slice() {
-                    [one] => return layout::redirect(&format!("/runs/{one}"), None),
-                    [] => note = Some(format!(
+            Ok(ids) => match ids.as_slice() {
+                [one] => return layout::redirect(&format!("/runs/{one}"), None),
+                [] => {
+                    note = Some(format!(
                         "No execution id or dedupe key {text} is kept (a dedupe key is kept for its window)."
-                    )),
-                    _ => {
-                        note = Some(format!("{} runs have the dedupe key {text}:", ids.len()));
-                        keyed = ids;
-                    }
+                    ))
                 }
-            }
+                _ => {
+                    note = Some(format!("{} runs have the dedupe key {text}:", ids.len()));
+                    keyed = ids;
+                }
+            },
             Err(e) => note = Some(format!("The store could not be read: {e}")),
         }
     }

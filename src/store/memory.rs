@@ -233,6 +233,7 @@ impl Inner {
                 request: s.request.clone(),
                 result: s.result.clone(),
                 reason: s.reason.clone(),
+                took_ms: None,
             })
             .collect();
         view

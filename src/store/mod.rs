@@ -125,6 +125,10 @@ pub(crate) struct StepView {
     pub request: Option<Value>,
     pub result: Option<Value>,
     pub reason: Option<String>,
+    /// How long it took, from its start to its end, where the store keeps both (the dashboard's
+    /// timeline).
+    #[serde(skip)]
+    pub took_ms: Option<i64>,
 }
 
 /// Which executions `wf runs` lists.

@@ -1333,7 +1333,7 @@ fn show(conn: &Connection, id: &str) -> Result<Option<RunView>, rusqlite::Error>
 /// The journal of execution `id`.
 fn steps(conn: &Connection, id: i64) -> Result<Vec<StepView>, rusqlite::Error> {
     let mut stmt = conn.prepare_cached(
-        "SELECT n, kind, state, request, result, reason FROM steps WHERE execution = ?1 ORDER BY n",
+        "SELECT n, kind, state, request, result, reason, ended_ms - started_ms FROM steps WHERE execution = ?1 ORDER BY n",
     )?;
     let json = |t: Option<String>| t.and_then(|t| serde_json::from_str(&t).ok());
     let rows = stmt.query_map(params![id], |r| {
@@ -1344,6 +1344,7 @@ fn steps(conn: &Connection, id: i64) -> Result<Vec<StepView>, rusqlite::Error> {
             request: json(r.get(3)?),
             result: json(r.get(4)?),
             reason: r.get(5)?,
+            took_ms: r.get(6)?,
         })
     })?;
     rows.collect()

@@ -69,7 +69,7 @@ async fn journals(client: &tokio_postgres::Client, runs: &mut [RunView]) -> Resu
     let ids: Vec<i64> = runs.iter().map(|r| key(&r.id)).collect();
     let steps = client
         .query(
-            "SELECT execution, n, kind, state, request, result, reason FROM wf_steps
+            "SELECT execution, n, kind, state, request, result, reason, ended_ms - started_ms FROM wf_steps
              WHERE execution = ANY($1) ORDER BY execution, n",
             &[&ids],
         )
@@ -86,6 +86,7 @@ async fn journals(client: &tokio_postgres::Client, runs: &mut [RunView]) -> Resu
             request: json(s.get(4)),
             result: json(s.get(5)),
             reason: s.get(6),
+            took_ms: s.get(7),
         });
     }
     Ok(())
