@@ -146,7 +146,10 @@ fn an_answer_whose_json_would_not_fit_the_execution_s_memory_fails_before_it_is_
     server.wait_log("more than --max-memory leaves this execution");
     let peak = peak_mib(server.child.id());
     println!("eight 10 MiB answers at once: peak RSS {peak} MiB");
-    assert!(peak > 0 && peak < 120, "eight such answers at once peaked at {peak} MiB");
+    // Each answer is read whole (10 MiB, and its buffer's growth) but never parsed: parsed, one
+    // would take about 160 MiB (five million values), eight over a GiB. On a loaded machine more
+    // of the eight are read at once (seen: 129 MiB while another build ran).
+    assert!(peak > 0 && peak < 192, "eight such answers at once peaked at {peak} MiB");
     // A small answer within the budget is still a result.
     let small = Upstream::start(|_, _| Reply::new(200, "[0,0,0]"));
     let ok = Server::start(&[("call.wf", &caller(&small.url("/small"), ""))], &["--max-memory", "1MiB"]);
