@@ -133,7 +133,7 @@ struct RunsArgs {
     #[arg(long, global = true)]
     workflow: Option<String>,
     /// Only executions with this outcome (responded, completed, failed, rejected, duplicate,
-    /// preflight, cancelled, superseded) or state (queued, running, parked, ended).
+    /// preflight, cancelled, superseded) or state (queued, running, waiting, ended).
     #[arg(long, global = true, value_parser = crate::store::Status::parse)]
     status: Option<crate::store::Status>,
     /// Only executions started within this long (`1h`, `2d`).

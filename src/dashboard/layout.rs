@@ -126,7 +126,6 @@ pub(crate) fn asset(name: &str) -> Answer {
 pub(crate) fn status_word(r: &RunView) -> &'static str {
     match (r.state, r.outcome) {
         (State::Ended, Some(o)) => o.as_str(),
-        (State::Parked, _) => "waiting",
         (s, _) => s.as_str(),
     }
 }

@@ -92,7 +92,7 @@ fn head(_d: &Dashboard, run: &RunView) -> Markup {
 fn actions(d: &Dashboard, run: &RunView) -> Markup {
     let csrf = d.access.csrf();
     let failed = run.outcome == Some(crate::store::Outcome::Failed);
-    let waiting = run.state == State::Parked;
+    let waiting = run.state == State::Waiting;
     let kept = crate::store::retry::kept_whole(run.request.as_ref());
     html! {
         section.actions {

@@ -20,17 +20,14 @@ const RANGES: [(&str, &str, i64); 4] = [
 
 /// The statuses offered in the filter.
 fn statuses() -> Vec<&'static str> {
-    let mut all = vec!["queued", "running", "waiting"];
+    let mut all: Vec<&str> = State::ALL.iter().filter(|s| **s != State::Ended).map(|s| s.as_str()).collect();
     all.extend(Outcome::ALL.iter().map(|o| o.as_str()));
     all
 }
 
-/// A status word of the filter as the store's: `waiting` is a parked run.
+/// A status word of the filter.
 fn status_of(word: &str) -> Option<Status> {
-    match word {
-        "waiting" => Some(Status::State(State::Parked)),
-        w => Status::parse(w).ok(),
-    }
+    Status::parse(word).ok()
 }
 
 /// `after=START-ID`: a page's key, or `None` when it is not one.

@@ -62,25 +62,39 @@ pub(crate) enum State {
     Queued,
     /// A worker runs it.
     Running,
-    /// Parked until an `http` step's next attempt is due; no worker holds it.
-    Parked,
+    /// Waiting, holding no worker and no memory: a row with a due time (a `sleep`, an `http`
+    /// step's next attempt, a `debounce`) or a callback's token. `wf runs show` says for what.
+    Waiting,
     /// Over: its outcome says how.
     Ended,
 }
 
 impl State {
-    pub(crate) const ALL: [State; 4] = [State::Queued, State::Running, State::Parked, State::Ended];
+    pub(crate) const ALL: [State; 4] = [State::Queued, State::Running, State::Waiting, State::Ended];
 
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             State::Queued => "queued",
             State::Running => "running",
-            State::Parked => "parked",
+            State::Waiting => "waiting",
             State::Ended => "ended",
         }
     }
 
+    /// The word the stores' rows hold: `parked` for a waiting run (the rows of stores written
+    /// before the state was called `waiting` hold it too, so none is rewritten).
+    pub(crate) fn stored(self) -> &'static str {
+        match self {
+            State::Waiting => "parked",
+            s => s.as_str(),
+        }
+    }
+
+    /// A state by its name (`parked`, its earlier name, too).
     pub(crate) fn parse(s: &str) -> Option<State> {
+        if s == "parked" {
+            return Some(State::Waiting);
+        }
         State::ALL.into_iter().find(|o| o.as_str() == s)
     }
 }
@@ -141,6 +155,14 @@ impl Status {
         match self {
             Status::Outcome(o) => o.as_str(),
             Status::State(s) => s.as_str(),
+        }
+    }
+
+    /// The word the stores' rows hold for it (see [`State::stored`]).
+    pub(crate) fn stored(self) -> &'static str {
+        match self {
+            Status::Outcome(o) => o.as_str(),
+            Status::State(s) => s.stored(),
         }
     }
 

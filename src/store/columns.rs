@@ -56,8 +56,10 @@ mod tests {
         let read = |s: &str| conn.query_row("SELECT ?1", [s], |r| r.get::<_, Outcome>(0));
         assert_eq!(read("failed").ok(), Some(Outcome::Failed));
         assert!(read("parked until its next attempt is due").is_err());
+        // A waiting run's rows hold `parked`, its earlier name.
         let state = conn.query_row("SELECT 'parked'", [], |r| r.get::<_, State>(0)).ok();
-        assert_eq!(state, Some(State::Parked));
+        assert_eq!(state, Some(State::Waiting));
+        assert_eq!(State::Waiting.stored(), "parked");
         let marked = conn.query_row("SELECT 'retry'", [], |r| r.get::<_, State>(0)).ok();
         assert_eq!(marked, Some(State::Queued));
         let step = |s: &str| conn.query_row("SELECT ?1", [s], |r| r.get::<_, StepState>(0));

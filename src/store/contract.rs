@@ -173,7 +173,7 @@ pub(crate) async fn parking_contract(store: &dyn Store) {
     store.flush().await.expect("flush");
     store.step_parked("00000000000000f2", 1, "http", now_ms() + 3_600_000, 1).await.expect("park");
     let shown = store.show("00000000000000f2").await.expect("show").expect("kept");
-    assert_eq!((shown.state.as_str(), shown.steps[0].state.as_str()), ("parked", "waiting"));
+    assert_eq!((shown.state.as_str(), shown.steps[0].state.as_str()), ("waiting", "waiting"));
     let taken = store.retried().await.expect("take");
     assert_eq!(
         taken.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),

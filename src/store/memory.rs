@@ -117,7 +117,7 @@ impl Execution {
             return false;
         }
         match self.view.state {
-            State::Parked => self.due_ms.is_some_and(|due| due <= now),
+            State::Waiting => self.due_ms.is_some_and(|due| due <= now),
             State::Ended => false,
             State::Queued | State::Running => all || self.marked,
         }
@@ -284,7 +284,7 @@ impl Inner {
             runs.push(x.unfinished(kept));
             x.marked = false;
             x.due_ms = None;
-            if x.view.state == State::Parked {
+            if x.view.state == State::Waiting {
                 x.view.state = State::Queued;
             }
         }
@@ -379,7 +379,7 @@ impl History for Memory {
             let Some(x) = inner.executions.get_mut(&run).filter(|x| !x.view.workflow.is_empty()) else {
                 return Cancel::Unknown;
             };
-            if x.view.state != State::Parked && !(x.view.state == State::Queued && x.marked) {
+            if x.view.state != State::Waiting && !(x.view.state == State::Queued && x.marked) {
                 return Cancel::NotWaiting(x.view.state);
             }
             let now = super::now_ms();
@@ -453,7 +453,7 @@ impl Store for Memory {
             s.result = Some(serde_json::json!({ "attempts": attempts }));
             s.reason = None;
             let e = inner.entry(id, Mode::Async);
-            e.view.state = State::Parked;
+            e.view.state = State::Waiting;
             e.due_ms = Some(due_ms);
         });
         ready(Recorded::Kept)
@@ -540,7 +540,7 @@ impl Store for Memory {
     fn waiting(&self) -> Reading<'_, Vec<(&'static str, u64)>> {
         ready(self.with(|inner| {
             let mut out: Vec<(&'static str, u64)> = Vec::new();
-            for x in inner.executions.values().filter(|x| x.view.state == State::Parked) {
+            for x in inner.executions.values().filter(|x| x.view.state == State::Waiting) {
                 let kind = x
                     .steps
                     .values()
@@ -595,7 +595,7 @@ impl Store for Memory {
             c.state = CallbackState::Called;
             c.reply = Some(reply);
             let run = super::key(&c.execution);
-            if let Some(e) = inner.executions.get_mut(&run).filter(|e| e.view.state == State::Parked) {
+            if let Some(e) = inner.executions.get_mut(&run).filter(|e| e.view.state == State::Waiting) {
                 e.due_ms = Some(0);
             }
             Called::Taken
@@ -616,7 +616,7 @@ impl Store for Memory {
             s.result = Some(serde_json::json!({ "attempts": 0 }));
             s.reason = None;
             let e = inner.entry(id, Mode::Async);
-            e.view.state = State::Parked;
+            e.view.state = State::Waiting;
             e.due_ms = Some(due);
         });
         ready(Recorded::Kept)

@@ -127,7 +127,7 @@ mod tests {
         for (state, outcome) in [
             (State::Running, None),
             (State::Queued, None),
-            (State::Parked, None),
+            (State::Waiting, None),
             (State::Ended, Some(Outcome::Completed)),
             (State::Ended, Some(Outcome::Duplicate)),
         ] {

@@ -1305,7 +1305,7 @@ fn list(conn: &Connection, f: &Filter) -> Result<Vec<RunView>, rusqlite::Error> 
     let limit = i64::try_from(f.limit.max(1)).unwrap_or(i64::MAX);
     let (after_ms, after_id) = f.after_keys();
     let rows = stmt.query_map(
-        params![f.workflow, f.status.map(|s| s.as_str()), f.since_ms.unwrap_or(0), limit, after_ms, after_id],
+        params![f.workflow, f.status.map(|s| s.stored()), f.since_ms.unwrap_or(0), limit, after_ms, after_id],
         view,
     )?;
     let mut all = rows.collect::<Result<Vec<_>, _>>()?;

@@ -372,7 +372,7 @@ pub(crate) fn prune(store: &str, older_than: std::time::Duration) -> ExitCode {
 
 /// What a parked run waits for, from the step that parked it.
 pub(crate) fn waits_for(run: &RunView) -> Option<String> {
-    if run.state != State::Parked {
+    if run.state != State::Waiting {
         return None;
     }
     let s = run.steps.iter().find(|s| s.state == crate::store::StepState::Waiting)?;

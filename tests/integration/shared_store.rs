@@ -445,7 +445,7 @@ fn a_callback_called_on_two_instances_at_once_is_taken_once_and_its_run_goes_on(
         std::thread::sleep(Duration::from_millis(20));
     };
     let path = format!("/wf/callback/{}", url.rsplit('/').next().unwrap_or_default());
-    while runs(&pg.url, &["show", &id])["state"] != "parked" {
+    while runs(&pg.url, &["show", &id])["state"] != "waiting" {
         assert!(Instant::now() < deadline, "never parked:\n{}", a.log());
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -642,7 +642,7 @@ workflow quick {{
     assert_eq!(first.post("/quick", &[], "").status, 200);
     first.wait_log("quick ran");
     let shown = runs(&store, &["show", &id]);
-    assert_eq!(shown["state"], "parked", "{shown}");
+    assert_eq!(shown["state"], "waiting", "{shown}");
     assert_eq!(shown["steps"][0]["state"], "waiting", "{shown}");
     // A crash while it is parked loses nothing: the next serve runs it when it is due.
     kill9(&mut first);

@@ -80,7 +80,7 @@ fn a_sleep_parks_its_run_which_goes_on_when_due_even_after_kill_9_without_sleepi
     let sent = Instant::now();
     let id = first.post("/later", &[], "").header("x-wf-execution").expect("id").to_string();
     // Parked on its sleep: a row with a due time, its first call done and journaled.
-    let parked = shown_when(&root, &id, Duration::from_secs(10), |s| s["state"] == "parked");
+    let parked = shown_when(&root, &id, Duration::from_secs(10), |s| s["state"] == "waiting");
     let steps: Vec<(&str, &str)> = parked["steps"]
         .as_array()
         .map(|st| {
@@ -153,7 +153,7 @@ fn a_run_waits_for_its_callback_which_answers_once_even_called_200_times_at_once
         url.split_once(&server.addr.to_string()).map(|(_, p)| p.to_string()).expect("this server's URL");
     assert!(path.starts_with("/wf/callback/") && path.len() == "/wf/callback/".len() + 32, "{url}");
     // Waiting: parked, holding nothing, with what it waits for.
-    let parked = shown_when(&root, &id, Duration::from_secs(10), |s| s["state"] == "parked");
+    let parked = shown_when(&root, &id, Duration::from_secs(10), |s| s["state"] == "waiting");
     assert!(parked["waits_for"].as_str().is_some_and(|w| w.starts_with("callback ")), "{parked}");
     let counted = metrics(&server);
     assert!(counted.contains("wf_waiting_runs{waits_for=\"callback\"} 1\n"), "{counted}");
@@ -201,7 +201,7 @@ fn a_callback_survives_kill_9_and_one_not_called_in_time_gives_null() {
     let mut first = serve_at(&root, dir);
     let id = first.post("/deploy", &[], "").header("x-wf-execution").expect("id").to_string();
     let url = asked(&up);
-    shown_when(&root, &id, Duration::from_secs(10), |s| s["state"] == "parked");
+    shown_when(&root, &id, Duration::from_secs(10), |s| s["state"] == "waiting");
     let _ = first.child.kill();
     let _ = first.child.wait();
     let second = serve_at(&root, Dir::new(&[]));
@@ -250,7 +250,7 @@ fn runs_cancel_ends_a_waiting_run_and_its_callback_is_gone() {
     let url = asked(&up);
     let napping = server.post("/nap", &[], "").header("x-wf-execution").expect("id").to_string();
     for id in [&waiting, &napping] {
-        shown_when(&root, id, Duration::from_secs(10), |s| s["state"] == "parked");
+        shown_when(&root, id, Duration::from_secs(10), |s| s["state"] == "waiting");
     }
     for id in [&waiting, &napping] {
         let out = crate::common::wf(&["runs", "--store", &store, "cancel", id]);

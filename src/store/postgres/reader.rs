@@ -38,7 +38,7 @@ pub(super) async fn list(client: &tokio_postgres::Client, f: &Filter) -> Result<
                    AND started_ms >= $3 AND (started_ms, id) < ($5, $6)
                  ORDER BY started_ms DESC, id DESC LIMIT $4"
             ),
-            &[&f.workflow, &f.status.map(|s| s.as_str()), &f.since_ms.unwrap_or(0), &limit, &after_ms, &after_id],
+            &[&f.workflow, &f.status.map(|s| s.stored()), &f.since_ms.unwrap_or(0), &limit, &after_ms, &after_id],
         )
         .await
         .map_err(sql)?;

@@ -182,7 +182,7 @@ pub(super) fn list(conn: &Connection, f: &Filter) -> Result<Vec<RunView>, rusqli
             r.4 >= since
                 && f.is_after(r.4, r.0)
                 && f.workflow.as_ref().is_none_or(|w| *w == r.1)
-                && f.status.is_none_or(|s| s.as_str() == r.3 || s == Status::State(State::Ended))
+                && f.status.is_none_or(|s| s.stored() == r.3 || s == Status::State(State::Ended))
         }));
         if found.len() >= limit {
             found.sort_unstable_by_key(|r| std::cmp::Reverse((r.4, r.0)));
