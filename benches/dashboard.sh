@@ -8,15 +8,19 @@
 # fetching the runs page 10 times a second meanwhile (alternating which goes first); prints the
 # req/s and p99 of each and the median ratio with/without.
 #
-# usage: benches/dashboard.sh [--runs 1000000] [--pages 1000] [--rounds 3] [--duration 5s]
+# With --postgres the store is a throwaway local PostgreSQL cluster (fsync on) instead.
+#
+# usage: benches/dashboard.sh [--runs 1000000] [--pages 1000] [--rounds 3] [--duration 5s] [--postgres]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=1000000
 PAGES=1000
 ROUNDS=3
 DURATION=5s
+POSTGRES=0
 while [ $# -gt 0 ]; do
   case "$1" in
+    --postgres) POSTGRES=1; shift ;;
     --runs) RUNS=$2; shift 2 ;;
     --pages) PAGES=$2; shift 2 ;;
     --rounds) ROUNDS=$2; shift 2 ;;
@@ -31,6 +35,18 @@ TMP=$(mktemp -d)
 SERVER=
 trap '[ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null; rm -rf "$TMP"' EXIT
 STORE=$TMP/state.db
+if [ "$POSTGRES" = 1 ]; then
+  PGBIN=$(dirname "$(ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -1)")
+  [ -x "$PGBIN/initdb" ] || { echo "PostgreSQL is needed: apt-get install postgresql" >&2; exit 2; }
+  as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+  [ "$(id -u)" = 0 ] && chown postgres "$TMP"
+  PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  trap '[ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null; as_pg "$PGBIN/pg_ctl" -D "$TMP/data" -m immediate stop >/dev/null 2>&1; rm -rf "$TMP"' EXIT
+  as_pg "$PGBIN/initdb" -D "$TMP/data" -U postgres --auth=trust --no-sync >/dev/null
+  as_pg "$PGBIN/pg_ctl" -D "$TMP/data" -l "$TMP/pg.log" -w start \
+    -o "-p $PORT -k $TMP -c listen_addresses=127.0.0.1" >/dev/null
+  STORE="postgres://postgres@127.0.0.1:$PORT/postgres"
+fi
 cat >"$TMP/hooks.wf" <<'WF'
 workflow ping {
   trigger webhook {
@@ -69,7 +85,8 @@ SERVER=$!
 for _ in $(seq 100); do grep -q "admin listening" "$TMP/log" 2>/dev/null && break; sleep 0.1; done
 ADDR=$(sed -n 's|listening on http://||p' "$TMP/out" | head -1)
 ADMIN=$(sed -n 's|.*admin listening on http://\([0-9.:]*\).*|\1|p' "$TMP/log" | head -1)
-echo "stored: $(du -h "$STORE" | cut -f1) for $RUNS executions and one of 1,000 steps ($STEPS_ID)"
+SIZE=$([ "$POSTGRES" = 1 ] && echo PostgreSQL || du -h "$STORE" | cut -f1)
+echo "stored ($SIZE): $RUNS executions and one of 1,000 steps ($STEPS_ID)"
 time_of() { curl -s -o "$TMP/page" -w '%{time_total}\n' "http://$ADMIN$1"; }
 : >"$TMP/first"
 for _ in $(seq 20); do time_of "/" >>"$TMP/first"; done
@@ -96,7 +113,18 @@ print(f"a run page with {sys.argv[5]} steps: median {statistics.median(run):.1f}
 PY
 
 # What the dashboard costs the webhook listener.
-poll() { while :; do curl -s -o /dev/null "http://$ADMIN/"; sleep 0.1; done; }
+# A browser-like client: one keep-alive connection, the runs page ten times a second (one
+# process: forking curl ten times a second would take the load generator's core from it).
+poll() {
+  python3 - "$ADMIN" <<'PY'
+import http.client, sys, time
+conn = http.client.HTTPConnection(sys.argv[1])
+while True:
+    conn.request("GET", "/")
+    conn.getresponse().read()
+    time.sleep(0.1)
+PY
+}
 load() {
   taskset -c 1 wrk -t1 -c32 -d"$DURATION" --latency -s /dev/stdin "http://$ADDR/ping?n=1" <<'LUA' | \
     awk '/Requests\/sec/ {r=$2} /^ +99%/ {p=$2} END {print r, p}'
@@ -111,8 +139,9 @@ for round in $(seq "$ROUNDS"); do
     if [ "$which" = polled ]; then
       taskset -c 1 bash -c "$(declare -f poll); ADMIN=$ADMIN; poll" &
       POLLER=$!
+      sleep 0.5
       echo "polled $(load)" >>"$TMP/rounds"
-      kill "$POLLER"; wait "$POLLER" 2>/dev/null || true
+      pkill -P "$POLLER" 2>/dev/null || true; kill "$POLLER" 2>/dev/null; wait "$POLLER" 2>/dev/null || true
     else
       echo "alone $(load)" >>"$TMP/rounds"
     fi
