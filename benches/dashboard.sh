@@ -141,7 +141,7 @@ for round in $(seq "$ROUNDS"); do
       POLLER=$!
       sleep 0.5
       echo "polled $(load)" >>"$TMP/rounds"
-      pkill -P "$POLLER" 2>/dev/null || true; kill "$POLLER" 2>/dev/null; wait "$POLLER" 2>/dev/null || true
+      pkill -P "$POLLER" 2>/dev/null || true; kill "$POLLER" 2>/dev/null || true; wait "$POLLER" 2>/dev/null || true
     else
       echo "alone $(load)" >>"$TMP/rounds"
     fi
