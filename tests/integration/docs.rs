@@ -476,10 +476,12 @@ fn the_readme_s_replay_of_a_change_is_what_wf_runs_replay_prints() {
 #[test]
 fn the_readme_s_waiting_examples_are_the_examples_as_they_are() {
     let readme = std::fs::read_to_string(crate::common::repo().join("README.md")).expect("README");
-    let section = readme.split("## Runs that wait").nth(1).and_then(|s| s.split("\n## ").next()).expect("section");
+    let section =
+        readme.split("## Runs that wait").nth(1).and_then(|s| s.split("\n## ").next()).expect("section");
     let mut examples = String::new();
     for name in ["approval", "build"] {
-        examples += &std::fs::read_to_string(crate::common::repo().join(format!("examples/{name}.wf"))).expect("example");
+        examples += &std::fs::read_to_string(crate::common::repo().join(format!("examples/{name}.wf")))
+            .expect("example");
     }
     let blocks: Vec<&str> = section.split("```wf\n").skip(1).filter_map(|b| b.split("```").next()).collect();
     assert_eq!(blocks.len(), 3);
