@@ -154,7 +154,7 @@ impl Steps for Live {
             Step::Now | Step::Uuid => return Box::pin(std::future::ready(step::local(&s))),
             Step::Sleep(time) => return self.sleep(n, *time),
             // A kept run's journal makes and waits for callbacks (`exec::journal`).
-            Step::Callback(_) | Step::Wait(_) | Step::Debounce { .. } => {
+            Step::Callback(_) | Step::Wait(_) | Step::Debounce { .. } | Step::Order(_) => {
                 return Box::pin(std::future::ready(step::local(&s)))
             }
             Step::Http(_) => "http",
@@ -199,7 +199,7 @@ impl Live {
         match s {
             Step::Now | Step::Uuid => Box::pin(std::future::ready(step::local(&s))),
             Step::Sleep(time) => self.sleep(n, time),
-            Step::Callback(_) | Step::Wait(_) | Step::Debounce { .. } => {
+            Step::Callback(_) | Step::Wait(_) | Step::Debounce { .. } | Step::Order(_) => {
                 Box::pin(std::future::ready(step::local(&s)))
             }
             Step::Http(req) => Box::pin(async move {

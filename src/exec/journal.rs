@@ -31,6 +31,10 @@ pub(crate) struct Journaled {
     tokens: Vec<String>,
 }
 
+/// How long a run waiting for its turn (`order by`) waits before it looks again, in
+/// milliseconds, should the end of the run before it not wake it.
+const ORDER_LOOK: i64 = 5_000;
+
 impl Journaled {
     pub(crate) fn new(
         inner: Box<dyn Steps>,
@@ -114,6 +118,7 @@ pub(crate) fn summary(served: &Served, s: &Step) -> (&'static str, Value) {
         Step::Callback(timeout) => ("callback", json!({"timeout": timeout.as_secs()})),
         Step::Wait(token) => ("wait", json!({"callback": crate::exec::callbacks::shown_id(token)})),
         Step::Debounce { key, .. } => ("debounce", json!({"key": shown(key)})),
+        Step::Order(key) => ("order", json!({"key": shown(key)})),
     }
 }
 
@@ -186,6 +191,29 @@ impl Journaled {
             tracing::warn!(target: "wf::store", execution = %self.id, "the debounce series was not ended: {why}");
         }
         self.store.step_value(&self.id, n, "debounce", &Value::Null);
+        Ok(Value::Null)
+    }
+
+    /// The trigger's `order by`: the run goes on when it is the earliest of its key's line not
+    /// ended; else it parks until the run before it ends (which makes it due at once), looking
+    /// again every [`ORDER_LOOK`] should that word be missed.
+    async fn order(&mut self, n: u32, key: String) -> Result<Value, StepError> {
+        if let Some(recorded) = self.replay.remove(&n) {
+            return recorded.map_err(StepError::Failed);
+        }
+        if !self.durable {
+            return Ok(Value::Null);
+        }
+        let failed = |e: String| StepError::Failed(format!("the order of the runs could not be read: {e}"));
+        let head = self.store.order_head(&self.served.name, &key).await.map_err(failed)?;
+        if head.as_deref().is_some_and(|h| h != self.id) {
+            let due = step::now_ms().saturating_add(ORDER_LOOK);
+            if let Some(mut slot) = self.parked.as_ref().and_then(|s| s.lock().ok()) {
+                *slot = Some(step::Parked { n, due_ms: due, attempts: 0 });
+            }
+            return self.park("order").await;
+        }
+        self.store.step_value(&self.id, n, "order", &Value::Null);
         Ok(Value::Null)
     }
 
@@ -266,6 +294,7 @@ impl Steps for Journaled {
             Step::Callback(timeout) => return Box::pin(self.callback(n, timeout)),
             Step::Wait(token) => return Box::pin(self.wait(n, token)),
             Step::Debounce { key, wait, max } => return Box::pin(self.debounce(n, key, wait, max)),
+            Step::Order(key) => return Box::pin(self.order(n, key)),
             _ => {}
         }
         if let Some(recorded) = self.replay.remove(&n) {

@@ -68,9 +68,27 @@ impl Enqueue for Queue {
                     _ => None,
                 }
             });
+            // An `order by` key: the run joins its key's line.
+            let line = job
+                .served
+                .wf
+                .order
+                .as_ref()
+                .and_then(|o| crate::request::eval::order_key(o, &job.frame).ok().flatten());
             let kept = tokio::spawn(async move {
                 let claim = store.accept(run, key).await;
                 if matches!(claim, Ok(crate::store::Claim::First)) {
+                    if let Some(line) = line {
+                        let joined = store.order_joined(
+                            &job.served.name,
+                            &line,
+                            &job.id.to_string(),
+                            crate::store::now_ms(),
+                        );
+                        if let Err(why) = joined.await {
+                            tracing::warn!(target: "wf::store", execution = %job.id, "the run did not join its order key's line: {why}");
+                        }
+                    }
                     if let Some(series) = series {
                         let seen = store.debounce_seen(
                             &job.served.name,

@@ -16,6 +16,9 @@ use tokio::sync::mpsc;
 /// Told of every run that ended (the log line, the metrics).
 pub(crate) type Report = Arc<dyn Fn(&Record) + Send + Sync>;
 
+/// Wakes the taker of runs due (the next run of an `order by` line is due once a run ends).
+pub(crate) type Wake = Arc<dyn Fn() + Send + Sync>;
+
 /// Shown every run's end as the store is given it (the dashboard's live rows), when set.
 pub(crate) type Watch = Option<Arc<dyn Fn(&crate::store::Ended) + Send + Sync>>;
 
@@ -28,6 +31,7 @@ pub(crate) async fn worker(
     watch: Watch,
     store: Arc<dyn Store>,
     waiting: Arc<Waiting>,
+    wake: Wake,
 ) {
     loop {
         let (job, _running) = match waiting.next() {
@@ -71,6 +75,13 @@ pub(crate) async fn worker(
         // The caller of an async run got the trigger's answer, whatever the run does after.
         let answered = job.served.immediate.as_ref().map_or(200, |a| a.status);
         let job_mode = job.served.wf.mode;
+        // `order by`: the run's key, for the next run on its line to be told when it ends.
+        let line = job
+            .served
+            .wf
+            .order
+            .as_ref()
+            .and_then(|o| crate::request::eval::order_key(o, &job.frame).ok().flatten());
         // `concurrency N` among every process sharing the store: waited for here.
         let placed = match job.served.wf.concurrency {
             Some(limit) => wait_for_place(&store, &job.served.name, limit, &id.to_string()).await,
@@ -108,6 +119,15 @@ pub(crate) async fn worker(
                     w(&ended);
                 }
                 store.ended(ended);
+                if let Some(line) = &line {
+                    match store.order_done(&workflow, line, &id.to_string()).await {
+                        // The taker takes the next run on the line now, not at its next look.
+                        Ok(()) => wake(),
+                        Err(why) => {
+                            tracing::warn!(target: "wf::store", %workflow, execution = %id, "the next run of its order key was not told: {why}")
+                        }
+                    }
+                }
                 // Ends are never dropped (the run would run again): when the writes waiting for
                 // the writer pile up, the next run is taken once they are written.
                 if store.behind() {

@@ -112,6 +112,8 @@ pub enum Setting {
         max: Option<Duration>,
         span: Span,
     },
+    /// `order by KEY`: runs with the same key run one at a time, in the order they were accepted.
+    Order(Expr, Span),
 }
 
 impl Setting {
@@ -124,6 +126,7 @@ impl Setting {
             | Setting::AllowIp(_, s)
             | Setting::Cors(_, s)
             | Setting::Concurrency(_, s)
+            | Setting::Order(_, s)
             | Setting::Dedupe { span: s, .. }
             | Setting::Debounce { span: s, .. } => *s,
             Setting::Auth(a) => a.span,

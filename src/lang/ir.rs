@@ -60,6 +60,8 @@ pub struct Workflow {
     pub dedupe: Option<Dedupe>,
     /// `debounce EXPR for D [max D]`.
     pub debounce: Option<Debounce>,
+    /// `order by EXPR`: evaluated after extraction; `null` means no key (the run is not ordered).
+    pub order: Option<Expr>,
     pub extracts: Vec<Extraction>,
     pub body: Block,
     /// Size of the per-execution frame.

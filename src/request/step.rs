@@ -33,6 +33,9 @@ pub enum Step {
         wait: Duration,
         max: Option<Duration>,
     },
+    /// The trigger's `order by`: the run starts once every run accepted before it with its key
+    /// has ended.
+    Order(String),
 }
 
 /// An `http` call, its expressions evaluated.
@@ -154,9 +157,11 @@ pub(crate) fn local(step: &Step) -> Result<Value, StepError> {
         Step::Uuid => Ok(uuid()),
         Step::Http(h) => Err(StepError::Failed(format!("`http {} {}` cannot run here", h.method, h.url))),
         Step::Run(r) => Err(StepError::Failed(format!("`run {}` cannot run here", r.program))),
-        Step::Sleep(_) | Step::Callback(_) | Step::Wait(_) | Step::Debounce { .. } => Err(StepError::Failed(
-            "an execution that cannot wait cannot `sleep`, make a `callback` or `wait`".into(),
-        )),
+        Step::Sleep(_) | Step::Callback(_) | Step::Wait(_) | Step::Debounce { .. } | Step::Order(_) => {
+            Err(StepError::Failed(
+                "an execution that cannot wait cannot `sleep`, make a `callback` or `wait`".into(),
+            ))
+        }
     }
 }
 

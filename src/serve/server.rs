@@ -366,7 +366,6 @@ async fn run(opts: Options, router: Router) -> ExitCode {
     }
     let live = admin.as_ref().map(|_| crate::dashboard::live::Live::default());
     let shown: worker::Watch = live.clone().map(|l| Arc::new(move |e: &crate::store::Ended| l.ended(e)) as _);
-    let (tx, rx, workers) = start_workers(&opts, metrics.clone(), shown, store.clone());
     let mut seed = [0u8; 8];
     let _ = getrandom::fill(&mut seed);
     let needs_peer = std::sync::atomic::AtomicBool::new(router.needs_peer());
@@ -388,6 +387,9 @@ async fn run(opts: Options, router: Router) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let callbacks = effects.callbacks();
+    let wake: worker::Wake = Arc::new(move || callbacks.called.notify_one());
+    let (tx, rx, workers) = start_workers(&opts, metrics.clone(), shown, wake, store.clone());
     let ctx = Arc::new(Ctx {
         needs_peer,
         metrics: metrics.clone(),
@@ -650,6 +652,7 @@ fn start_workers(
     opts: &Options,
     metrics: Option<Arc<Metrics>>,
     watch: worker::Watch,
+    wake: worker::Wake,
     store: Arc<dyn Store>,
 ) -> (mpsc::Sender<Job>, Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>, tokio::task::JoinSet<()>) {
     let (tx, rx) = mpsc::channel::<Job>(opts.queue_size.max(1));
@@ -669,6 +672,7 @@ fn start_workers(
             watch.clone(),
             store.clone(),
             waiting.clone(),
+            wake.clone(),
         ));
     }
     (tx, rx, workers)

@@ -292,6 +292,41 @@ fn key(key: &str, id: &str, expires_ms: i64) -> Key {
 
 /// The dedupe contract: a key is claimed once within its window, in the same transaction as the
 /// run it belongs to; a sync claim keeps its answer for the duplicates.
+/// `order by` lines: whose turn it is, and the next run due once the one before it ends.
+pub(crate) async fn order_contract(store: &dyn Store) {
+    let (a, b, c, other) = ("0000000000000701", "0000000000000702", "0000000000000703", "0000000000000704");
+    for (id, at) in [(a, 10_000), (b, 10_001), (c, 10_001), (other, 9_000)] {
+        store.accept(run(id, at), None).await.expect("accept");
+    }
+    // Told out of order, as instances sharing a store may: the line is by acceptance, then id.
+    store.order_joined("w", "order-7", c, 10_001).await.expect("joined");
+    store.order_joined("w", "order-7", a, 10_000).await.expect("joined");
+    store.order_joined("w", "order-7", b, 10_001).await.expect("joined");
+    store.order_joined("w", "order-8", other, 9_000).await.expect("joined");
+    assert_eq!(store.order_head("w", "order-7").await.expect("head").as_deref(), Some(a));
+    assert_eq!(store.order_head("w", "order-8").await.expect("head").as_deref(), Some(other));
+    assert_eq!(store.order_head("w", "order-9").await.expect("head"), None);
+    // b waits for its turn, far off; a ends: b is due at once.
+    let parked = store.step_parked(b, 1, "order", now_ms() + 3_600_000, 0).await.expect("parked");
+    assert_eq!(parked, Recorded::Kept);
+    store.ended(ended(a, "async", 10_000, "failed"));
+    store.flush().await.expect("flush");
+    store.order_done("w", "order-7", a).await.expect("done");
+    assert_eq!(store.order_head("w", "order-7").await.expect("head").as_deref(), Some(b));
+    let taken: Vec<String> = store.retried().await.expect("retried").into_iter().map(|u| u.id).collect();
+    assert!(taken.contains(&b.to_string()), "the next run is due once the one before it ended: {taken:?}");
+    // A run that ended without leaving its line (cancelled, a crash) is not waited for.
+    store.ended(ended(b, "async", 10_001, "completed"));
+    store.flush().await.expect("flush");
+    assert_eq!(store.order_head("w", "order-7").await.expect("head").as_deref(), Some(c));
+    for id in [c, other] {
+        store.ended(ended(id, "async", 10_001, "completed"));
+        store.order_done("w", if id == c { "order-7" } else { "order-8" }, id).await.expect("done");
+    }
+    store.flush().await.expect("flush");
+    assert_eq!(store.order_head("w", "order-7").await.expect("head"), None);
+}
+
 pub(crate) async fn dedupe_contract(store: &dyn Store) {
     let later = now_ms() + 60_000;
     let first = store.accept(run("00000000000000c1", 5_000), Some(key("evt_1", "00000000000000c1", later)));
@@ -503,6 +538,7 @@ async fn memory_keeps_the_contract() {
     assert_eq!(ended_kept, memory::KEPT);
     assert_eq!(all[0].id, format!("{:016x}", 0x1000 + memory::KEPT + 9));
     callback_contract(&store).await;
+    order_contract(&store).await;
 }
 
 #[tokio::test]
@@ -533,6 +569,7 @@ async fn sqlite_keeps_the_contract() {
     sync_retry_contract(&store, &reader).await;
     rejected_contract(&store).await;
     callback_contract(&store).await;
+    order_contract(&store).await;
 }
 
 #[tokio::test]
@@ -551,6 +588,7 @@ async fn postgres_keeps_the_contract() {
     sync_retry_contract(&other, &reader).await;
     rejected_contract(&other).await;
     callback_contract(&other).await;
+    order_contract(&other).await;
     // Two `wf runs retry` of one run at once, while an instance takes runs: marked once, run once.
     let id = "00000000000000ea";
     other.accept(run(id, 7_200), None).await.expect("accept");

@@ -133,11 +133,21 @@ struct Inner {
     callbacks: HashMap<TokenHash, Callback>,
     /// Debounce series, and whether each ended.
     debounce: HashMap<(String, String), (Series, bool)>,
+    /// `order by` lines: each key's runs by acceptance (then id), until each ends.
+    orders: HashMap<(String, String), std::collections::BTreeSet<(i64, i64)>>,
     /// The callback key: random, made at its first use (nothing outlives the process).
     callback_key: Option<[u8; 32]>,
 }
 
 impl Inner {
+    /// The earliest run of a key's line that has not ended.
+    fn order_head(&self, workflow: &str, key: &str) -> Option<String> {
+        let line = self.orders.get(&(workflow.to_string(), key.to_string()))?;
+        line.iter()
+            .find(|(_, run)| self.executions.get(run).is_some_and(|x| x.view.state != State::Ended))
+            .map(|(_, run)| super::hex(*run))
+    }
+
     fn entry(&mut self, id: &str, mode: Mode) -> &mut Execution {
         self.executions.entry(super::key(id)).or_insert_with(|| Execution::new(id, "", mode, super::now_ms()))
     }
@@ -518,6 +528,41 @@ impl Store for Memory {
                 (s.latest, s.latest_ms) = (id.to_string(), accepted_ms);
             }
             s.first_ms = s.first_ms.min(accepted_ms);
+        });
+        ready(())
+    }
+
+    fn order_joined(&self, workflow: &str, key: &str, id: &str, accepted_ms: i64) -> Reading<'_, ()> {
+        self.with(|inner| {
+            inner
+                .orders
+                .entry((workflow.to_string(), key.to_string()))
+                .or_default()
+                .insert((accepted_ms, super::key(id)));
+        });
+        ready(())
+    }
+
+    fn order_head(&self, workflow: &str, key: &str) -> Reading<'_, Option<String>> {
+        ready(self.with(|inner| inner.order_head(workflow, key)))
+    }
+
+    fn order_done(&self, workflow: &str, key: &str, id: &str) -> Reading<'_, ()> {
+        self.with(|inner| {
+            let name = (workflow.to_string(), key.to_string());
+            if let Some(line) = inner.orders.get_mut(&name) {
+                line.retain(|(_, run)| *run != super::key(id));
+                if line.is_empty() {
+                    inner.orders.remove(&name);
+                }
+            }
+            if let Some(next) = inner.order_head(workflow, key) {
+                if let Some(x) =
+                    inner.executions.get_mut(&super::key(&next)).filter(|x| x.view.state == State::Waiting)
+                {
+                    x.due_ms = Some(0);
+                }
+            }
         });
         ready(())
     }

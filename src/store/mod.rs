@@ -309,6 +309,21 @@ pub(crate) trait Store: History {
     fn debounce_done(&self, _workflow: &str, _key: &str, _id: &str) -> Reading<'_, ()> {
         no_callbacks()
     }
+    /// A run with an `order by` key was accepted at `accepted_ms`: it joins the key's line
+    /// (SQLite: in the same batch as its accept).
+    fn order_joined(&self, _workflow: &str, _key: &str, _id: &str, _accepted_ms: i64) -> Reading<'_, ()> {
+        no_callbacks()
+    }
+    /// Whose turn it is on a key's line: its earliest accepted run (then lowest id) that has not
+    /// ended. `None` when the line is empty.
+    fn order_head(&self, _workflow: &str, _key: &str) -> Reading<'_, Option<String>> {
+        no_callbacks()
+    }
+    /// Run `id` ended: it leaves its key's line, and the run whose turn it is now, if it waits
+    /// for it, is due at once (PostgreSQL tells every instance).
+    fn order_done(&self, _workflow: &str, _key: &str, _id: &str) -> Reading<'_, ()> {
+        no_callbacks()
+    }
     /// The runs parked now, by what they wait for (`sleep`, `callback`, `retry`: an `http`
     /// call's next attempt), for `/metrics`.
     fn waiting(&self) -> Reading<'_, Vec<(&'static str, u64)>> {
@@ -409,6 +424,8 @@ pub(crate) fn waits_for(step_kind: &str) -> &'static str {
     match step_kind {
         "sleep" => "sleep",
         "wait" => "callback",
+        "debounce" => "debounce",
+        "order" => "order",
         _ => "retry",
     }
 }

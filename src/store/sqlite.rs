@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 mod history;
 
 /// The schema this build writes; older files are migrated on open.
-const SCHEMA_VERSION: i64 = 7;
+const SCHEMA_VERSION: i64 = 8;
 
 /// Writes someone waits for (accepts, steps' ends) queued for the writer at most; beyond, they
 /// wait for room.
@@ -84,6 +84,14 @@ CREATE TABLE IF NOT EXISTS debounce (
     ended     INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (workflow, key)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS orders (
+    workflow    TEXT NOT NULL,
+    key         TEXT NOT NULL,
+    accepted_ms INTEGER NOT NULL,
+    execution   INTEGER NOT NULL,
+    PRIMARY KEY (workflow, key, accepted_ms, execution)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS orders_execution ON orders (execution);
 CREATE TABLE IF NOT EXISTS settings (
     name  TEXT PRIMARY KEY,
     value BLOB NOT NULL
@@ -137,6 +145,13 @@ enum Write {
     },
     /// A debounced run joins its key's series (see [`DEBOUNCE_SEEN`]).
     DebounceSeen {
+        workflow: String,
+        key: String,
+        id: i64,
+        at: i64,
+    },
+    /// An ordered run joins its key's line.
+    OrderJoined {
         workflow: String,
         key: String,
         id: i64,
@@ -357,6 +372,19 @@ impl History for ReadOnly {
     fn keyed(&self, key: &str) -> Reading<'_, Vec<String>> {
         self.now(|conn| keyed_in(conn, key))
     }
+}
+
+/// Whose turn it is on a key's line: its earliest run that has not ended (a run whose row is
+/// gone, pruned, is not waited for).
+fn order_head(conn: &Connection, workflow: &str, okey: &str) -> Result<Option<String>, rusqlite::Error> {
+    conn.prepare_cached(
+        "SELECT o.execution FROM orders o JOIN executions e ON e.id = o.execution
+         WHERE o.workflow = ?1 AND o.key = ?2 AND e.state != 'ended'
+         ORDER BY o.accepted_ms, o.execution LIMIT 1",
+    )?
+    .query_row(params![workflow, okey], |r| r.get::<_, i64>(0))
+    .optional()
+    .map(|id| id.map(hex))
 }
 
 /// The executions whose `dedupe` key is `key`, newest first (at most 50).
@@ -847,6 +875,13 @@ fn apply(
                     .and_then(|mut s| s.execute(params![workflow, key, id, at]))
                     .map_err(sql)?;
             }
+            Write::OrderJoined { workflow, key, id, at } => {
+                tx.prepare_cached(
+                    "INSERT OR IGNORE INTO orders (workflow, key, accepted_ms, execution) VALUES (?1, ?2, ?3, ?4)",
+                )
+                .and_then(|mut s| s.execute(params![workflow, key, at, id]))
+                .map_err(sql)?;
+            }
             Write::StepParked { id, n, kind, due_ms, attempts } => {
                 stepped.insert(key(id));
                 let made = serde_json::json!({"attempts": attempts}).to_string();
@@ -1134,6 +1169,40 @@ impl Store for Sqlite {
         Box::pin(self.durable(write))
     }
 
+    fn order_joined(&self, workflow: &str, key: &str, id: &str, accepted_ms: i64) -> Reading<'_, ()> {
+        // Through the writer: committed in the same batch as the runs accepted with it.
+        let write = Write::OrderJoined {
+            workflow: workflow.into(),
+            key: key.into(),
+            id: super::key(id),
+            at: accepted_ms,
+        };
+        Box::pin(self.durable(write))
+    }
+
+    fn order_head(&self, workflow: &str, key: &str) -> Reading<'_, Option<String>> {
+        let (workflow, okey) = (workflow.to_string(), key.to_string());
+        self.read(move |conn| order_head(conn, &workflow, &okey))
+    }
+
+    fn order_done(&self, workflow: &str, key: &str, id: &str) -> Reading<'_, ()> {
+        let (workflow, okey, id) = (workflow.to_string(), key.to_string(), super::key(id));
+        self.read(move |conn| {
+            let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+            tx.execute(
+                "DELETE FROM orders WHERE workflow = ?1 AND key = ?2 AND execution = ?3",
+                params![workflow, okey, id],
+            )?;
+            if let Some(next) = order_head(&tx, &workflow, &okey)? {
+                tx.execute(
+                    "UPDATE executions SET due_ms = 0 WHERE id = ?1 AND state = 'parked'",
+                    params![super::key(&next)],
+                )?;
+            }
+            tx.commit()
+        })
+    }
+
     fn debounce_series(&self, workflow: &str, key: &str) -> Reading<'_, Option<Series>> {
         let (workflow, dkey) = (workflow.to_string(), key.to_string());
         self.read(move |conn| {
@@ -1374,6 +1443,12 @@ fn prune(conn: &Connection, before_ms: i64, batch: usize) -> Result<usize, rusql
     )?;
     tx.execute("DELETE FROM dedupe WHERE expires_ms < ?1", params![super::now_ms()])?;
     tx.execute("DELETE FROM debounce WHERE ended = 1 AND latest_ms < ?1", params![before_ms])?;
+    // Lines' runs that ended (or are gone) and were not taken off (a run cancelled, a crash).
+    tx.execute(
+        "DELETE FROM orders WHERE accepted_ms < ?1 AND NOT EXISTS
+             (SELECT 1 FROM executions e WHERE e.id = orders.execution AND e.state != 'ended')",
+        params![before_ms],
+    )?;
     tx.execute("DELETE FROM callbacks WHERE state != 'waiting' AND expires_ms < ?1", params![before_ms])?;
     let mut gone = tx.execute(
         "DELETE FROM executions WHERE id IN

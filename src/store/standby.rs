@@ -304,6 +304,30 @@ impl Store for Standby {
         }
     }
 
+    fn order_joined(&self, workflow: &str, key: &str, id: &str, accepted_ms: i64) -> Reading<'_, ()> {
+        let (workflow, okey, id) = (workflow.to_string(), key.to_string(), id.to_string());
+        match self.open.load_full() {
+            Some(s) => Box::pin(async move { s.order_joined(&workflow, &okey, &id, accepted_ms).await }),
+            None => self.not_open(),
+        }
+    }
+
+    fn order_head(&self, workflow: &str, key: &str) -> Reading<'_, Option<String>> {
+        let (workflow, okey) = (workflow.to_string(), key.to_string());
+        match self.open.load_full() {
+            Some(s) => Box::pin(async move { s.order_head(&workflow, &okey).await }),
+            None => self.not_open(),
+        }
+    }
+
+    fn order_done(&self, workflow: &str, key: &str, id: &str) -> Reading<'_, ()> {
+        let (workflow, okey, id) = (workflow.to_string(), key.to_string(), id.to_string());
+        match self.open.load_full() {
+            Some(s) => Box::pin(async move { s.order_done(&workflow, &okey, &id).await }),
+            None => self.not_open(),
+        }
+    }
+
     fn debounce_series(&self, workflow: &str, key: &str) -> Reading<'_, Option<Series>> {
         let (workflow, dkey) = (workflow.to_string(), key.to_string());
         match self.open.load_full() {

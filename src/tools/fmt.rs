@@ -174,6 +174,10 @@ impl Printer<'_> {
                     }
                     self.line(span, &text);
                 }
+                Setting::Order(key, span) => {
+                    let text = format!("order by {}", self.expr(key));
+                    self.line(span, &text);
+                }
                 Setting::Concurrency(n, span) => {
                     let text =
                         format!("concurrency {}", self.src.get(n.span.start..n.span.end).unwrap_or("1"));

@@ -24,6 +24,8 @@ struct Settings<'a> {
     dedupe: Option<(&'a ast::Expr, std::time::Duration)>,
     /// `debounce EXPR for D [max D]`, lowered once the extractions are declared.
     debounce: Option<(&'a ast::Expr, std::time::Duration, Option<std::time::Duration>, Span)>,
+    /// `order by EXPR`, lowered once the extractions are declared.
+    order: Option<(&'a ast::Expr, Span)>,
 }
 
 /// How long a `dedupe` key is remembered by default.
@@ -62,6 +64,14 @@ impl Lower<'_> {
             let key = self.shown(key, "a debounce key (kept in the store)");
             ir::Debounce { key, wait, max }
         });
+        let order = settings.order.take().map(|(key, span)| {
+            if self.mode != ast::Mode::Async {
+                self.err(Kind::WaitInSync, span, "`order by` in a sync workflow")
+                    .set_label("the caller would wait on an open connection for the runs before it")
+                    .set_help("make the workflow `mode async`: its caller is answered at once and the run waits its turn without holding anything");
+            }
+            self.shown(key, "an order key (kept in the store)")
+        });
 
         let mut body = Vec::new();
         let mut ended: Option<Span> = None;
@@ -94,6 +104,7 @@ impl Lower<'_> {
             concurrency: settings.concurrency,
             dedupe,
             debounce,
+            order,
             extracts,
             body,
             slots: self.vars.len(),
@@ -187,6 +198,7 @@ impl Lower<'_> {
         let mut concurrency = None;
         let mut dedupe = None;
         let mut debounce = None;
+        let mut order = None;
         let mut seen: HashMap<&'static str, Span> = HashMap::new();
         if let Some(t) = trigger {
             for s in &t.settings {
@@ -202,6 +214,7 @@ impl Lower<'_> {
                     ast::Setting::Concurrency(..) => "concurrency",
                     ast::Setting::Dedupe { .. } => "dedupe",
                     ast::Setting::Debounce { .. } => "debounce",
+                    ast::Setting::Order(..) => "order by",
                 };
                 if let Some(prev) = seen.insert(kind, s.span()) {
                     let d = Diagnostic::new(
@@ -281,6 +294,7 @@ impl Lower<'_> {
                             debounce = Some((key, wait, (!max.is_zero()).then_some(max), *span));
                         }
                     }
+                    ast::Setting::Order(key, span) => order = Some((key, *span)),
                     ast::Setting::Concurrency(n, _) => {
                         match n
                             .value
@@ -336,6 +350,7 @@ impl Lower<'_> {
             concurrency,
             dedupe,
             debounce,
+            order,
         }
     }
 

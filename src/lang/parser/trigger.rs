@@ -77,6 +77,11 @@ impl Builder<'_> {
                         settings.push(Setting::Debounce { key, wait, max: times.next(), span: cspan });
                     }
                 }
+                Rule::t_order => {
+                    if let Some(x) = c.into_inner().find(|x| x.as_rule() == Rule::expr) {
+                        settings.push(Setting::Order(self.expr(x), cspan));
+                    }
+                }
                 Rule::t_concurrency => {
                     if let Some(n) = self.child_count(c) {
                         settings.push(Setting::Concurrency(n, cspan));

@@ -71,7 +71,28 @@ pub(crate) async fn run(
             }
         }
     }
+    // `order by`: the run waits for its turn.
+    if let Some(o) = &wf.order {
+        match order_key(o, frame) {
+            Ok(None) => {}
+            Ok(Some(key)) => match cx.perform(Step::Order(key)).await {
+                Ok(_) => {}
+                Err(StepError::Failed(why)) => return Outcome::Failed(why, wf.span),
+                Err(StepError::Stopped(stop)) => return Outcome::Stopped(stop),
+            },
+            Err(why) => return Outcome::Failed(why, wf.span),
+        }
+    }
     interpret(&wf.body, frame, logs, &cx).await
+}
+
+/// A run's `order by` key, from its frame: `None` when it is `null` (the run is not ordered).
+pub(crate) fn order_key(key: &Expr, frame: &[Value]) -> Result<Option<String>, String> {
+    match eval(key, frame) {
+        Ok(k) if k.is_null() => Ok(None),
+        Ok(k) => Ok(Some(value::render_string(&k))),
+        Err(why) => Err(why),
+    }
 }
 
 /// Most loop iterations (`for` and comprehensions together) one execution may run.

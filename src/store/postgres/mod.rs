@@ -971,6 +971,57 @@ impl Store for Postgres {
         })
     }
 
+    fn order_joined(&self, workflow: &str, key: &str, id: &str, accepted_ms: i64) -> Reading<'_, ()> {
+        let (workflow, okey, id) = (workflow.to_string(), key.to_string(), super::key(id));
+        Box::pin(async move {
+            let client = self.inner.client().await?;
+            client
+                .execute(
+                    "INSERT INTO wf_orders (workflow, key, accepted_ms, execution) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT DO NOTHING",
+                    &[&workflow, &okey, &accepted_ms, &id],
+                )
+                .await
+                .map_err(sql)?;
+            Ok(())
+        })
+    }
+
+    fn order_head(&self, workflow: &str, key: &str) -> Reading<'_, Option<String>> {
+        let (workflow, okey) = (workflow.to_string(), key.to_string());
+        Box::pin(async move {
+            let client = self.inner.client().await?;
+            order_head(&client, &workflow, &okey).await
+        })
+    }
+
+    fn order_done(&self, workflow: &str, key: &str, id: &str) -> Reading<'_, ()> {
+        let (workflow, okey, id) = (workflow.to_string(), key.to_string(), super::key(id));
+        Box::pin(async move {
+            let mut client = self.inner.client().await?;
+            let tx = client.transaction().await.map_err(sql)?;
+            tx.execute(
+                "DELETE FROM wf_orders WHERE workflow = $1 AND key = $2 AND execution = $3",
+                &[&workflow, &okey, &id],
+            )
+            .await
+            .map_err(sql)?;
+            if let Some(next) = order_head(&tx, &workflow, &okey).await? {
+                let woke = tx
+                    .execute(
+                        "UPDATE wf_executions SET due_ms = 0 WHERE id = $1 AND state = 'parked'",
+                        &[&super::key(&next)],
+                    )
+                    .await
+                    .map_err(sql)?;
+                if woke > 0 {
+                    tx.batch_execute(&format!("NOTIFY {CHANNEL}")).await.map_err(sql)?;
+                }
+            }
+            tx.commit().await.map_err(sql)
+        })
+    }
+
     fn debounce_series(&self, workflow: &str, key: &str) -> Reading<'_, Option<Series>> {
         let (workflow, dkey) = (workflow.to_string(), key.to_string());
         Box::pin(async move {
@@ -1044,6 +1095,24 @@ impl Store for Postgres {
     fn woken(&self) -> Option<Arc<Notify>> {
         Some(self.inner.woken.clone())
     }
+}
+
+/// Whose turn it is on a key's line: its earliest run that has not ended.
+async fn order_head(
+    client: &impl deadpool_postgres::GenericClient,
+    workflow: &str,
+    okey: &str,
+) -> Result<Option<String>, String> {
+    let row = client
+        .query_opt(
+            "SELECT o.execution FROM wf_orders o JOIN wf_executions e ON e.id = o.execution
+             WHERE o.workflow = $1 AND o.key = $2 AND e.state <> 'ended'
+             ORDER BY o.accepted_ms, o.execution LIMIT 1",
+            &[&workflow, &okey],
+        )
+        .await
+        .map_err(sql)?;
+    Ok(row.map(|r| hex(r.get(0))))
 }
 
 #[cfg(test)]

@@ -117,6 +117,8 @@ pub(super) async fn prune(
     client
         .batch_execute(&format!(
             "DELETE FROM wf_debounce WHERE ended AND latest_ms < {before_ms};
+             DELETE FROM wf_orders o WHERE accepted_ms < {before_ms} AND NOT EXISTS
+                 (SELECT 1 FROM wf_executions e WHERE e.id = o.execution AND e.state <> 'ended');
              DELETE FROM wf_callbacks WHERE state <> 'waiting' AND expires_ms < {before_ms};"
         ))
         .await

@@ -93,6 +93,14 @@ CREATE TABLE IF NOT EXISTS wf_debounce (
     PRIMARY KEY (workflow, key)
 );
 ALTER TABLE wf_debounce ADD COLUMN IF NOT EXISTS ended BOOLEAN NOT NULL DEFAULT false;
+CREATE TABLE IF NOT EXISTS wf_orders (
+    workflow    TEXT NOT NULL,
+    key         TEXT NOT NULL,
+    accepted_ms BIGINT NOT NULL,
+    execution   BIGINT NOT NULL,
+    PRIMARY KEY (workflow, key, accepted_ms, execution)
+);
+CREATE INDEX IF NOT EXISTS wf_orders_execution ON wf_orders (execution);
 CREATE TABLE IF NOT EXISTS wf_settings (
     name  TEXT PRIMARY KEY,
     value BYTEA NOT NULL

@@ -234,6 +234,8 @@ const KEYWORDS: &[(&str, &str)] = &[
     ("run", "`run \"program\" [ARGS] { env \"N\" = EXPR  stdin EXPR  dir \"d\"  timeout 60s }`: runs a program without a shell (needs `wf serve --allow-run`); `let r = run ...` keeps `{ code, stdout, stderr }`."),
     ("dedupe", "`dedupe EXPR [window 24h]`: a delivery whose key was seen within the window does not run again; it gets the first answer with x-wf-duplicate-of."),
     ("window", "`window 24h`: how long a `dedupe` key is remembered."),
+    ("debounce", "`debounce EXPR for 30s [max 5m]`: a run starts that long after it was accepted unless a newer request with the same key came; the older run ends `superseded` (async workflows only)."),
+    ("order", "`order by EXPR`: runs with the same key run one at a time, in the order they were accepted, across restarts and instances; a failed run ends and the next goes on (async workflows only)."),
     ("concurrency", "`concurrency N`: at most N executions at once; sync callers beyond it get 429, async runs wait."),
     ("timeout", "`timeout 10s`: per attempt for `http` (default 10s), for the whole program for `run` (default 60s)."),
     ("retry", "`retry N`: attempts after the first (at most 10) on connection errors, timeouts, 408, 429 and 5xx; waits 1s·2^n ±20% or `retry-after`."),
