@@ -345,3 +345,94 @@ fn a_debounced_series_runs_its_newest_request_once_and_supersedes_the_others() {
     let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).expect("json");
     assert_eq!(listed.as_array().map(Vec::len), Some(21), "{listed}");
 }
+
+#[test]
+fn ordered_runs_of_one_key_run_one_at_a_time_in_the_order_accepted_even_across_kill_9() {
+    // The service notes when each call came, and takes 400 ms to answer it.
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(String, Instant)>::new()));
+    let noted = seen.clone();
+    let up = Upstream::start(move |_, r| {
+        let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
+        let tag = format!("{}{}", body["order"].as_str().unwrap_or("-"), body["n"]);
+        noted.lock().expect("lock").push((tag, Instant::now()));
+        Reply::new(200, "ok").after(Duration::from_millis(400))
+    });
+    let wf = format!(
+        r#"workflow shop {{
+  trigger webhook {{
+    path "/shop"
+    mode async
+    order by order_id
+  }}
+  extract {{
+    order_id = body "order"
+    n        = body "n" as integer required
+  }}
+  http POST "{}" {{ json {{ order: order_id, n: n }} }}
+}}"#,
+        up.url("/orders")
+    );
+    let dir = Dir::new(&[("shop.wf", &wf)]);
+    let root = dir.path().to_path_buf();
+    let mut first = serve_at(&root, dir);
+    let post = |s: &Server, order: &str, n: u32| {
+        let body = if order.is_empty() {
+            format!(r#"{{"n": {n}}}"#)
+        } else {
+            format!(r#"{{"order": "{order}", "n": {n}}}"#)
+        };
+        let r = s.post("/shop", &[("Content-Type", "application/json")], &body);
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.header("x-wf-execution").expect("id").to_string()
+    };
+    // Two keys interleaved, and runs with no key (not ordered).
+    let mut ids = Vec::new();
+    for n in 0..4 {
+        ids.push(post(&first, "A", n));
+        ids.push(post(&first, "B", n));
+        ids.push(post(&first, "", n));
+    }
+    // A's second run waits for its turn, saying so; then kill -9 while A's and B's runs are
+    // under way, and start again on the store.
+    let waiting = shown_when(&root, &ids[3], Duration::from_secs(10), |s| s["state"] == "waiting");
+    assert!(waiting["waits_for"].as_str().is_some_and(|w| w.starts_with("order")), "{waiting}");
+    std::thread::sleep(Duration::from_millis(600));
+    let _ = first.child.kill();
+    let _ = first.child.wait();
+    let second = serve_at(&root, Dir::new(&[]));
+    for id in &ids {
+        let ended = shown_when(&root, id, Duration::from_secs(30), |s| s["state"] == "ended");
+        assert_eq!(ended["outcome"], "completed", "{ended}");
+    }
+    drop(second);
+    let seen = seen.lock().expect("lock").clone();
+    for key in ["A", "B"] {
+        let calls: Vec<&(String, Instant)> = seen.iter().filter(|(t, _)| t.starts_with(key)).collect();
+        let tags: Vec<&str> = calls.iter().map(|(t, _)| t.as_str()).collect();
+        // In the order accepted; a call in flight at the kill is made again (its run resumed),
+        // never one of a later run first.
+        let mut firsts: Vec<&str> = tags.clone();
+        firsts.dedup();
+        assert_eq!(
+            firsts,
+            [format!("{key}0"), format!("{key}1"), format!("{key}2"), format!("{key}3")],
+            "{tags:?}"
+        );
+        // One at a time: each call came after the one before it was answered (400 ms), but
+        // for the call made again after the kill.
+        for w in calls.windows(2) {
+            if w[0].0 != w[1].0 {
+                let gap = w[1].1.duration_since(w[0].1);
+                assert!(
+                    gap >= Duration::from_millis(380),
+                    "{} came {gap:?} after {}: {tags:?}",
+                    w[1].0,
+                    w[0].0
+                );
+            }
+        }
+    }
+    // The runs with no key were not ordered: they did not wait for each other.
+    let free: Vec<Instant> = seen.iter().filter(|(t, _)| t.starts_with('-')).map(|(_, at)| *at).collect();
+    assert_eq!(free.len(), 4);
+}
