@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 /// The secrets the examples read, as `--env` arguments (the values of `examples/secrets`, which
 /// the README's serve command reads).
-pub const EXAMPLE_ENV: [&str; 14] = [
+pub const EXAMPLE_ENV: [&str; 16] = [
     "--env",
     "PSP_PASSWORD=secret",
     "--env",
@@ -24,6 +24,8 @@ pub const EXAMPLE_ENV: [&str; 14] = [
     "STANDARD_WEBHOOK_SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
     "--env",
     "DEPLOY_ANNOUNCE_SECRET=whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
+    "--env",
+    "SHOPIFY_WEBHOOK_SECRET=shopify-secret",
 ];
 
 /// The `wf` binary. Every `wf serve` the tests start keeps nothing (`WF_STORE=memory`) unless

@@ -73,6 +73,7 @@ POST      /hooks/form                                  sync   none              
 POST      /hooks/github                                sync   github             github_push       examples/github_push.wf:3
 POST      /hooks/invoices                              async  standard_webhooks  invoice_events    examples/standard_webhooks.wf:3
 POST      /hooks/payment                               sync   basic              payment_callback  examples/payment.wf:2
+POST      /hooks/shopify/orders                        async  shopify            shopify_orders    examples/shopify_orders.wf:5
 POST      /hooks/slack/command                         sync   slack              slack_command     examples/slack_command.wf:3
 POST      /hooks/slack/deploy                          async  slack              slack_deploy      examples/slack_deploy.wf:5
 POST      /hooks/stripe                                sync   stripe             stripe_events     examples/stripe.wf:2
@@ -84,7 +85,7 @@ POST,GET  /hooks/twilio/sms                            sync   twilio            
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(v[7]["path"], "/hooks/payment");
     assert_eq!(v[7]["auth"], "basic");
-    assert_eq!(v[12]["method"], "POST,GET");
+    assert_eq!(v[13]["method"], "POST,GET");
     assert_eq!(v[0]["mode"], "async");
     assert_eq!(v[0]["line"], 2);
 }

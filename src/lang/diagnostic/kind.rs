@@ -172,7 +172,7 @@ kinds! {
     InvalidEffect = "wf::invalid-effect", Error, "an `http` or `run` setting wf cannot use",
         "see `http` and `run` in docs/src/language.md";
     /// `sleep` in a sync workflow (a caller's connection would be held open while it waits).
-    WaitInSync = "wf::wait-in-sync", Error, "a statement that waits, in a sync workflow",
+    WaitInSync = "wf::wait-in-sync", Error, "a statement that waits (`sleep`, `callback`, `wait`) or a trigger setting that makes a run wait (`debounce`, `order by`), in a sync workflow",
         "make the workflow `mode async`: its caller is answered at once and the run waits without holding anything";
     /// `wait` on a value that is not a callback.
     WaitNotCallback = "wf::wait-not-callback", Error, "`wait` on something other than a callback",
