@@ -463,3 +463,73 @@ fn a_callback_called_on_two_instances_at_once_is_taken_once_and_its_run_goes_on(
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn an_order_key_held_by_an_instance_killed_goes_on_on_the_other_after_the_lease_in_order() {
+    let Some(pg) = Cluster::start() else { return };
+    // The service notes when each call came, and takes 300 ms to answer it.
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(String, Instant)>::new()));
+    let noted = seen.clone();
+    let up = Upstream::start(move |_, r| {
+        let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
+        noted.lock().expect("lock").push((format!("A{}", body["n"]), Instant::now()));
+        Reply::new(200, "ok").after(Duration::from_millis(300))
+    });
+    let wf = format!(
+        r#"workflow relay {{
+  trigger webhook {{
+    path "/relay"
+    mode async
+    order by "A"
+  }}
+  extract {{
+    n = body "n" as integer required
+  }}
+  http POST "{}" {{ json {{ n: n }} }}
+}}"#,
+        up.url("/ordered")
+    );
+    let lease = ["--lease", "5s"];
+    let mut doomed = instance(&wf, &pg.url, &lease);
+    let other = instance(&wf, &pg.url, &lease);
+    let send = |s: &Server, n: usize| {
+        let r = s.post("/relay", &[("Content-Type", "application/json")], &format!(r#"{{"n": {n}}}"#));
+        assert_eq!(r.status, 200, "{}", r.body);
+    };
+    // The line's first two runs accepted by the instance to be killed, the next two by the other.
+    send(&doomed, 0);
+    send(&doomed, 1);
+    send(&other, 2);
+    send(&other, 3);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while seen.lock().expect("lock").is_empty() {
+        assert!(Instant::now() < deadline, "the first run never called");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Killed while its run holds the line: the others wait for its lease to expire.
+    let _ = doomed.child.kill();
+    let _ = doomed.child.wait();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !seen.lock().expect("lock").iter().any(|(t, _)| t == "A3") {
+        assert!(
+            Instant::now() < deadline,
+            "the line never went on: {:?}\n{}",
+            seen.lock().map(|s| s.clone()),
+            other.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(400));
+    let calls = seen.lock().expect("lock").clone();
+    let tags: Vec<&str> = calls.iter().map(|(t, _)| t.as_str()).collect();
+    let mut firsts = tags.clone();
+    firsts.dedup();
+    assert_eq!(firsts, ["A0", "A1", "A2", "A3"], "in the order accepted: {tags:?}");
+    // One at a time: a call comes after the one before it was answered.
+    for w in calls.windows(2) {
+        if w[0].0 != w[1].0 {
+            let gap = w[1].1.duration_since(w[0].1);
+            assert!(gap >= Duration::from_millis(280), "{} came {gap:?} after {}: {tags:?}", w[1].0, w[0].0);
+        }
+    }
+}
