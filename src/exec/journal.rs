@@ -211,7 +211,19 @@ impl Journaled {
             if let Some(mut slot) = self.parked.as_ref().and_then(|s| s.lock().ok()) {
                 *slot = Some(step::Parked { n, due_ms: due, attempts: 0 });
             }
-            return self.park("order").await;
+            let parked = self.park("order").await;
+            // The run before it may have ended between the look and the park, and found it not
+            // parked yet: look again now that it is, and take its turn at once if it came.
+            if matches!(parked, Err(StepError::Stopped(Stop::Parked))) {
+                if let Ok(Some(head)) = self.store.order_head(&self.served.name, &key).await {
+                    if head == self.id && self.store.order_done(&self.served.name, &key, "").await.is_ok() {
+                        if let Some(cb) = &self.callbacks {
+                            cb.called.notify_one();
+                        }
+                    }
+                }
+            }
+            return parked;
         }
         self.store.step_value(&self.id, n, "order", &Value::Null);
         Ok(Value::Null)

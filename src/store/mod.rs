@@ -320,7 +320,8 @@ pub(crate) trait Store: History {
         no_callbacks()
     }
     /// Run `id` ended: it leaves its key's line, and the run whose turn it is now, if it waits
-    /// for it, is due at once (PostgreSQL tells every instance).
+    /// for it, is due at once (PostgreSQL tells every instance). With an `id` that names no run
+    /// (`""`), only the latter.
     fn order_done(&self, _workflow: &str, _key: &str, _id: &str) -> Reading<'_, ()> {
         no_callbacks()
     }

@@ -157,6 +157,12 @@ enum Write {
         id: i64,
         at: i64,
     },
+    /// An ordered run ended: it leaves its line, and the next run is due at once.
+    OrderDone {
+        workflow: String,
+        key: String,
+        id: i64,
+    },
     Ended(Box<Ended>),
     Flush,
 }
@@ -875,6 +881,16 @@ fn apply(
                     .and_then(|mut s| s.execute(params![workflow, key, id, at]))
                     .map_err(sql)?;
             }
+            Write::OrderDone { workflow, key: okey, id } => {
+                tx.prepare_cached("DELETE FROM orders WHERE workflow = ?1 AND key = ?2 AND execution = ?3")
+                    .and_then(|mut s| s.execute(params![workflow, okey, id]))
+                    .map_err(sql)?;
+                if let Some(next) = order_head(&tx, workflow, okey).map_err(sql)? {
+                    tx.prepare_cached("UPDATE executions SET due_ms = 0 WHERE id = ?1 AND state = 'parked'")
+                        .and_then(|mut s| s.execute(params![key(&next)]))
+                        .map_err(sql)?;
+                }
+            }
             Write::OrderJoined { workflow, key, id, at } => {
                 tx.prepare_cached(
                     "INSERT OR IGNORE INTO orders (workflow, key, accepted_ms, execution) VALUES (?1, ?2, ?3, ?4)",
@@ -1186,21 +1202,9 @@ impl Store for Sqlite {
     }
 
     fn order_done(&self, workflow: &str, key: &str, id: &str) -> Reading<'_, ()> {
-        let (workflow, okey, id) = (workflow.to_string(), key.to_string(), super::key(id));
-        self.read(move |conn| {
-            let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
-            tx.execute(
-                "DELETE FROM orders WHERE workflow = ?1 AND key = ?2 AND execution = ?3",
-                params![workflow, okey, id],
-            )?;
-            if let Some(next) = order_head(&tx, &workflow, &okey)? {
-                tx.execute(
-                    "UPDATE executions SET due_ms = 0 WHERE id = ?1 AND state = 'parked'",
-                    params![super::key(&next)],
-                )?;
-            }
-            tx.commit()
-        })
+        // Through the writer: the runs that end together hand on their lines in one commit.
+        let write = Write::OrderDone { workflow: workflow.into(), key: key.into(), id: super::key(id) };
+        Box::pin(self.durable(write))
     }
 
     fn debounce_series(&self, workflow: &str, key: &str) -> Reading<'_, Option<Series>> {
