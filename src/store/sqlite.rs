@@ -519,6 +519,11 @@ fn migrate(conn: &mut Connection) -> Result<(), String> {
                 .map_err(sql)?;
         }
         tx.execute_batch(SCHEMA).map_err(sql)?;
+        // 8: waiting runs are found by their due time (the taker looks every second).
+        tx.execute_batch(
+            "CREATE INDEX IF NOT EXISTS executions_due ON executions (due_ms) WHERE state = 'parked'",
+        )
+        .map_err(sql)?;
         tx.execute_batch(history::SCHEMA).map_err(sql)?;
         tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}")).map_err(sql)?;
         tx.commit().map_err(sql)?;
@@ -1153,13 +1158,11 @@ impl Store for Sqlite {
     }
 
     fn unfinished(&self) -> Reading<'_, Vec<Unfinished>> {
-        self.read(|conn| {
-            open_runs(conn, "(e.state NOT IN ('ended', 'parked') OR (e.state = 'parked' AND e.due_ms <= ?1))")
-        })
+        self.read(|conn| open_runs(conn, &format!("e.id IN ({NOT_PARKED} UNION ALL {DUE})")))
     }
 
     fn retried(&self) -> Reading<'_, Vec<Unfinished>> {
-        self.read(|conn| open_runs(conn, "(e.state = 'retry' OR (e.state = 'parked' AND e.due_ms <= ?1))"))
+        self.read(|conn| open_runs(conn, &format!("e.id IN ({MARKED} UNION ALL {DUE})")))
     }
 
     fn flush(&self) -> Commit<'_> {
@@ -1258,11 +1261,18 @@ impl Store for Sqlite {
 
 /// The async runs in `which` state, oldest first, with their finished steps; they are `queued`
 /// from now on, and count one more attempt.
+/// The runs not ended and not waiting (their index: a partial one names `state != 'ended'`).
+const NOT_PARKED: &str = "SELECT id FROM executions WHERE state != 'ended' AND state != 'parked'";
+/// The runs marked for a retry.
+const MARKED: &str = "SELECT id FROM executions WHERE state = 'retry' AND state != 'ended'";
+/// The waiting runs due now (`?1`), found by their due time, not by a look at every run.
+const DUE: &str = "SELECT id FROM executions WHERE state = 'parked' AND due_ms <= ?1";
+
 fn open_runs(conn: &Connection, which: &str) -> Result<Vec<Unfinished>, rusqlite::Error> {
     let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
     let mut runs = Vec::new();
     {
-        let mut stmt = tx.prepare(&format!(
+        let mut stmt = tx.prepare_cached(&format!(
             "SELECT e.id, e.workflow, e.frame, e.started_ms, v.hash, v.file, v.source, e.retries, e.mode, e.request
              FROM executions e LEFT JOIN versions v ON v.hash = e.version
              WHERE {which} AND (v.hash IS NOT NULL OR e.mode = 'sync') ORDER BY e.started_ms, e.id"
@@ -1295,10 +1305,10 @@ fn open_runs(conn: &Connection, which: &str) -> Result<Vec<Unfinished>, rusqlite
         for run in rows {
             runs.push(run?);
         }
-        let mut steps = tx.prepare(
+        let mut steps = tx.prepare_cached(
             "SELECT n, result, state FROM steps WHERE execution = ?1 AND state IN ('finished', 'waiting') ORDER BY n",
         )?;
-        let mut taken = tx.prepare(
+        let mut taken = tx.prepare_cached(
             "UPDATE executions SET state = CASE WHEN state = 'running' THEN state ELSE 'queued' END
              WHERE id = ?1",
         )?;
