@@ -21,7 +21,7 @@ cargo build --release --quiet --bin wf
 WF=$PWD/target/release/wf
 TMP=$(mktemp -d)
 SERVER=
-trap '[ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null; rm -rf "$TMP"' EXIT
+trap '[ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null && wait "$SERVER" 2>/dev/null; rm -rf "$TMP"' EXIT
 for name in ordered unordered; do
   setting=$([ "$name" = ordered ] && echo "order by key" || echo "")
   cat >"$TMP/$name.wf" <<WF
