@@ -69,12 +69,7 @@ impl Enqueue for Queue {
                 }
             });
             // An `order by` key: the run joins its key's line.
-            let line = job
-                .served
-                .wf
-                .order
-                .as_ref()
-                .and_then(|o| crate::request::eval::order_key(o, &job.frame).ok().flatten());
+            let line = job.order_key();
             let kept = tokio::spawn(async move {
                 let claim = store.accept(run, key).await;
                 if matches!(claim, Ok(crate::store::Claim::First)) {

@@ -76,12 +76,7 @@ pub(crate) async fn worker(
         let answered = job.served.immediate.as_ref().map_or(200, |a| a.status);
         let job_mode = job.served.wf.mode;
         // `order by`: the run's key, for the next run on its line to be told when it ends.
-        let line = job
-            .served
-            .wf
-            .order
-            .as_ref()
-            .and_then(|o| crate::request::eval::order_key(o, &job.frame).ok().flatten());
+        let line = job.order_key();
         // `concurrency N` among every process sharing the store: waited for here.
         let placed = match job.served.wf.concurrency {
             Some(limit) => wait_for_place(&store, &job.served.name, limit, &id.to_string()).await,

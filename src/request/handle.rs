@@ -86,6 +86,14 @@ pub struct Job {
     pub dedupe: Option<Box<str>>,
 }
 
+impl Job {
+    /// Its `order by` key, when its workflow orders runs and the key is not `null`.
+    pub(crate) fn order_key(&self) -> Option<String> {
+        let key = self.served.wf.order.as_ref()?;
+        eval::order_key(key, &self.frame).ok().flatten()
+    }
+}
+
 /// The request of an accepted async run, for a store to keep.
 pub struct Accepted<'a> {
     pub head: Head<'a>,

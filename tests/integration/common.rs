@@ -478,3 +478,41 @@ pub fn admin_addr(s: &Server) -> SocketAddr {
     let line = log.lines().find(|l| l.contains("admin listening on http://")).expect("line");
     line.rsplit("http://").next().expect("addr").trim().parse().expect("address")
 }
+
+/// The calls an [`Upstream`] noted: each one's tag and when it came.
+pub type Noted = Arc<Mutex<Vec<(String, Instant)>>>;
+
+/// An upstream that notes when each call came, tagged by `tag` of its JSON body, and answers
+/// `200` after `delay`: enough to tell the order of calls and whether two overlapped.
+pub fn noting_upstream(tag: fn(&serde_json::Value) -> String, delay: Duration) -> (Upstream, Noted) {
+    let seen: Noted = Arc::new(Mutex::new(Vec::new()));
+    let noted = seen.clone();
+    let up = Upstream::start(move |_, r| {
+        let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
+        if let Ok(mut n) = noted.lock() {
+            n.push((tag(&body), Instant::now()));
+        }
+        Reply::new(200, "ok").after(delay)
+    });
+    (up, seen)
+}
+
+/// Asserts that the calls of each tag prefix in `keys` came in order (`K0`, `K1`, ...; a call made
+/// again after a crash may repeat one) and one at a time: each at least `apart` after the one
+/// before it.
+pub fn one_at_a_time_in_order(calls: &[(String, Instant)], keys: &[&str], runs: usize, apart: Duration) {
+    for key in keys {
+        let mine: Vec<&(String, Instant)> = calls.iter().filter(|(t, _)| t.starts_with(key)).collect();
+        let tags: Vec<&str> = mine.iter().map(|(t, _)| t.as_str()).collect();
+        let mut firsts = tags.clone();
+        firsts.dedup();
+        let expected: Vec<String> = (0..runs).map(|n| format!("{key}{n}")).collect();
+        assert_eq!(firsts, expected, "in the order accepted: {tags:?}");
+        for w in mine.windows(2) {
+            if w[0].0 != w[1].0 {
+                let gap = w[1].1.duration_since(w[0].1);
+                assert!(gap >= apart, "{} came {gap:?} after {}: {tags:?}", w[1].0, w[0].0);
+            }
+        }
+    }
+}

@@ -468,13 +468,7 @@ fn a_callback_called_on_two_instances_at_once_is_taken_once_and_its_run_goes_on(
 fn an_order_key_held_by_an_instance_killed_goes_on_on_the_other_after_the_lease_in_order() {
     let Some(pg) = Cluster::start() else { return };
     // The service notes when each call came, and takes 300 ms to answer it.
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(String, Instant)>::new()));
-    let noted = seen.clone();
-    let up = Upstream::start(move |_, r| {
-        let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
-        noted.lock().expect("lock").push((format!("A{}", body["n"]), Instant::now()));
-        Reply::new(200, "ok").after(Duration::from_millis(300))
-    });
+    let (up, seen) = crate::common::noting_upstream(|b| format!("A{}", b["n"]), Duration::from_millis(300));
     let wf = format!(
         r#"workflow relay {{
   trigger webhook {{
@@ -521,15 +515,5 @@ fn an_order_key_held_by_an_instance_killed_goes_on_on_the_other_after_the_lease_
     }
     std::thread::sleep(Duration::from_millis(400));
     let calls = seen.lock().expect("lock").clone();
-    let tags: Vec<&str> = calls.iter().map(|(t, _)| t.as_str()).collect();
-    let mut firsts = tags.clone();
-    firsts.dedup();
-    assert_eq!(firsts, ["A0", "A1", "A2", "A3"], "in the order accepted: {tags:?}");
-    // One at a time: a call comes after the one before it was answered.
-    for w in calls.windows(2) {
-        if w[0].0 != w[1].0 {
-            let gap = w[1].1.duration_since(w[0].1);
-            assert!(gap >= Duration::from_millis(280), "{} came {gap:?} after {}: {tags:?}", w[1].0, w[0].0);
-        }
-    }
+    crate::common::one_at_a_time_in_order(&calls, &["A"], 4, Duration::from_millis(280));
 }

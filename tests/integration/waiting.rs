@@ -349,14 +349,8 @@ fn a_debounced_series_runs_its_newest_request_once_and_supersedes_the_others() {
 #[test]
 fn ordered_runs_of_one_key_run_one_at_a_time_in_the_order_accepted_even_across_kill_9() {
     // The service notes when each call came, and takes 400 ms to answer it.
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(String, Instant)>::new()));
-    let noted = seen.clone();
-    let up = Upstream::start(move |_, r| {
-        let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
-        let tag = format!("{}{}", body["order"].as_str().unwrap_or("-"), body["n"]);
-        noted.lock().expect("lock").push((tag, Instant::now()));
-        Reply::new(200, "ok").after(Duration::from_millis(400))
-    });
+    let tag = |b: &serde_json::Value| format!("{}{}", b["order"].as_str().unwrap_or("-"), b["n"]);
+    let (up, seen) = crate::common::noting_upstream(tag, Duration::from_millis(400));
     let wf = format!(
         r#"workflow shop {{
   trigger webhook {{
@@ -406,32 +400,9 @@ fn ordered_runs_of_one_key_run_one_at_a_time_in_the_order_accepted_even_across_k
     }
     drop(second);
     let seen = seen.lock().expect("lock").clone();
-    for key in ["A", "B"] {
-        let calls: Vec<&(String, Instant)> = seen.iter().filter(|(t, _)| t.starts_with(key)).collect();
-        let tags: Vec<&str> = calls.iter().map(|(t, _)| t.as_str()).collect();
-        // In the order accepted; a call in flight at the kill is made again (its run resumed),
-        // never one of a later run first.
-        let mut firsts: Vec<&str> = tags.clone();
-        firsts.dedup();
-        assert_eq!(
-            firsts,
-            [format!("{key}0"), format!("{key}1"), format!("{key}2"), format!("{key}3")],
-            "{tags:?}"
-        );
-        // One at a time: each call came after the one before it was answered (400 ms), but
-        // for the call made again after the kill.
-        for w in calls.windows(2) {
-            if w[0].0 != w[1].0 {
-                let gap = w[1].1.duration_since(w[0].1);
-                assert!(
-                    gap >= Duration::from_millis(380),
-                    "{} came {gap:?} after {}: {tags:?}",
-                    w[1].0,
-                    w[0].0
-                );
-            }
-        }
-    }
+    // In the order accepted (a call in flight at the kill is made again, its run resumed), one
+    // at a time: each call after the one before it was answered (400 ms).
+    crate::common::one_at_a_time_in_order(&seen, &["A", "B"], 4, Duration::from_millis(380));
     // The runs with no key were not ordered: they did not wait for each other.
     let free: Vec<Instant> = seen.iter().filter(|(t, _)| t.starts_with('-')).map(|(_, at)| *at).collect();
     assert_eq!(free.len(), 4);

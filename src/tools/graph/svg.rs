@@ -224,18 +224,7 @@ fn workflow(out: &mut String, d: &Drawing, top: f64) -> (f64, f64) {
 
 /// Text as SVG character data or an attribute value.
 fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+    crate::request::value::xml_escape(s)
 }
 
 #[cfg(test)]
