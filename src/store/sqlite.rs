@@ -208,8 +208,12 @@ pub(crate) struct Sqlite {
     behind: Arc<Behind<Gathered>>,
     /// Why the last batch could not be written (none once one is): `/readyz` says it.
     trouble: Arc<Mutex<Option<String>>>,
-    /// The reading connection, and the identity of the file it opened.
+    /// The reading connection, and the identity of the file it opened: for reads, and for the
+    /// writes made apart from the writer (a retry marked, runs taken).
     reader: Arc<Mutex<Reader>>,
+    /// A second connection for reads only (whose turn it is, the dashboard's pages): they do not
+    /// wait behind a write of the other's.
+    looker: Arc<Mutex<Reader>>,
     path: PathBuf,
     /// Held while the store is open: the lock that keeps a second `wf serve` out.
     _lock: nix::fcntl::Flock<std::fs::File>,
@@ -258,8 +262,13 @@ impl Sqlite {
         if let Err(e) = spawned {
             return Err((format!("cannot start the store's writer: {e}"), lock));
         }
+        let looker = match connect(path, OpenFlags::SQLITE_OPEN_READ_ONLY) {
+            Ok(r) => r,
+            Err(why) => return Err((why, lock)),
+        };
         let reader = Arc::new(Mutex::new((reader, identity(path))));
-        Ok(Sqlite { tx, behind, trouble, reader, path: path.to_path_buf(), _lock: lock.0 })
+        let looker = Arc::new(Mutex::new((looker, identity(path))));
+        Ok(Sqlite { tx, behind, trouble, reader, looker, path: path.to_path_buf(), _lock: lock.0 })
     }
 
     /// Gathers a write the caller does not wait for (see [`Behind`]).
@@ -290,14 +299,31 @@ impl Sqlite {
         &self,
         f: impl FnOnce(&Connection) -> Result<T, rusqlite::Error> + Send + 'static,
     ) -> Reading<'_, T> {
-        let (reader, path) = (self.reader.clone(), self.path.clone());
+        self.on(&self.reader, OpenFlags::SQLITE_OPEN_READ_WRITE, f)
+    }
+
+    /// Reads only, on the blocking pool, with the connection that never writes.
+    fn look<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, rusqlite::Error> + Send + 'static,
+    ) -> Reading<'_, T> {
+        self.on(&self.looker, OpenFlags::SQLITE_OPEN_READ_ONLY, f)
+    }
+
+    fn on<T: Send + 'static>(
+        &self,
+        conn: &Arc<Mutex<Reader>>,
+        flags: OpenFlags,
+        f: impl FnOnce(&Connection) -> Result<T, rusqlite::Error> + Send + 'static,
+    ) -> Reading<'_, T> {
+        let (reader, path) = (conn.clone(), self.path.clone());
         Box::pin(async move {
             let read = move || {
                 let mut guard = reader.lock().map_err(|_| "the store's reader is unusable".to_string())?;
                 // A store deleted or replaced while open: read the file that is there now.
                 let now = identity(&path);
                 if now != guard.1 {
-                    if let Ok(conn) = connect(&path, OpenFlags::SQLITE_OPEN_READ_WRITE) {
+                    if let Ok(conn) = connect(&path, flags) {
                         *guard = (conn, now);
                     }
                 }
@@ -968,17 +994,17 @@ fn apply(
 impl History for Sqlite {
     fn list(&self, filter: &Filter) -> Reading<'_, Vec<RunView>> {
         let filter = filter.clone();
-        self.read(move |conn| list(conn, &filter))
+        self.look(move |conn| list(conn, &filter))
     }
 
     fn show(&self, id: &str) -> Reading<'_, Option<RunView>> {
         let id = id.to_string();
-        self.read(move |conn| show(conn, &id))
+        self.look(move |conn| show(conn, &id))
     }
 
     fn whole(&self, filter: &Filter) -> Reading<'_, Vec<RunView>> {
         let filter = filter.clone();
-        self.read(move |conn| whole(conn, &filter))
+        self.look(move |conn| whole(conn, &filter))
     }
 
     fn prune(&self, before_ms: i64, batch: usize) -> Reading<'_, usize> {
@@ -1201,7 +1227,7 @@ impl Store for Sqlite {
 
     fn order_head(&self, workflow: &str, key: &str) -> Reading<'_, Option<String>> {
         let (workflow, okey) = (workflow.to_string(), key.to_string());
-        self.read(move |conn| order_head(conn, &workflow, &okey))
+        self.look(move |conn| order_head(conn, &workflow, &okey))
     }
 
     fn order_done(&self, workflow: &str, key: &str, id: &str) -> Reading<'_, ()> {
