@@ -195,6 +195,22 @@ fn draw(w: &ast::Workflow, lowered: &ir::Workflow, file: &SourceFile, index: usi
             lowered.allow.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(" ")
         ));
     }
+    // How runs flow: at most N at once, once per delivery, the newest of a burst, one key at a
+    // time; as written.
+    for item in &w.items {
+        let ast::WfItem::Trigger(t) = item else { continue };
+        for s in &t.settings {
+            if matches!(
+                s,
+                ast::Setting::Concurrency(..)
+                    | ast::Setting::Dedupe { .. }
+                    | ast::Setting::Debounce { .. }
+                    | ast::Setting::Order(..)
+            ) {
+                trigger.push(b.text(s.span()));
+            }
+        }
+    }
     let start = b.node(Shape::Start, trigger, &Vec::new());
     let mut exits: Exits = vec![(start, None)];
     if lowered.mode == Mode::Async {
