@@ -136,6 +136,17 @@ def main():
         until(driver, lambda d: d.get(ADMIN + "/") or len(d.find_elements(By.CSS_SELECTOR, "#runs tbody tr")) >= 5,
               "the runs page lists every run kept")
         shoot(driver, "runs")
+        # Dark mode follows the system's: the page's background turns dark.
+        driver.execute_cdp_cmd("Emulation.setEmulatedMedia",
+                               {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
+        background = driver.execute_script("return getComputedStyle(document.body).backgroundColor")
+        channels = [int(c) for c in background[background.index("(") + 1:-1].split(",")[:3]]
+        check(sum(channels) < 150, f"in dark mode the page is dark ({background})")
+        driver.save_screenshot(os.path.join(SHOTS, "runs-dark-1440.png"))
+        driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
+        background = driver.execute_script("return getComputedStyle(document.body).backgroundColor")
+        channels = [int(c) for c in background[background.index("(") + 1:-1].split(",")[:3]]
+        check(sum(channels) > 600, f"in light mode the page is light ({background})")
 
         # Filters narrow the list.
         driver.get(ADMIN + "/")

@@ -343,4 +343,5 @@ fn dashboard_in_chromium() {
             assert!(shots.join(format!("{page}-{width}.png")).exists(), "{page}-{width}.png");
         }
     }
+    assert!(shots.join("runs-dark-1440.png").exists(), "the dark mode's screenshot");
 }

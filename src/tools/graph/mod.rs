@@ -1,6 +1,6 @@
 //! `wf graph`: a workflow drawn for code review, as Mermaid, Graphviz DOT or an SVG wf lays out
-//! itself (`svg.rs`) — the trigger (path,
-//! methods, auth, mode), the extractions, then the statements in execution order: decisions with
+//! itself (`svg.rs`) — the trigger (path, methods, auth, mode, and the settings that shape how
+//! runs flow), the extractions, then the statements in execution order: decisions with
 //! their conditions as written, and every way the execution ends (`respond`, `fail`, the end).
 
 use crate::lang::ast::{self, Mode, Span, Stmt};
