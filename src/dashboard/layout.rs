@@ -2,7 +2,7 @@
 //! content security policy among them), status badges, times, and the compiled-in assets.
 
 use super::{full, Answer};
-use crate::store::{Outcome, RunView, State};
+use crate::store::{Outcome, RunView, State, Status};
 use maud::{html, Markup, DOCTYPE};
 
 const STYLE: &str = include_str!("assets/style.css");
@@ -122,33 +122,60 @@ pub(crate) fn asset(name: &str) -> Answer {
     a
 }
 
-/// An execution's status as one word: its outcome once ended, else its state.
-pub(crate) fn status_word(r: &RunView) -> &'static str {
+/// An execution's status: its outcome once ended, else its state.
+pub(crate) fn status(r: &RunView) -> Status {
     match (r.state, r.outcome) {
-        (State::Ended, Some(o)) => o.as_str(),
-        (s, _) => s.as_str(),
+        (State::Ended, Some(o)) => Status::Outcome(o),
+        (s, _) => Status::State(s),
     }
 }
 
-/// What a status looks like: a symbol and a tone, so it never depends on colour alone.
-pub(crate) fn look(word: &str) -> (&'static str, &'static str) {
-    let outcome = Outcome::parse(word);
-    match (outcome, word) {
-        (Some(Outcome::Responded | Outcome::Completed), _) => ("✓", "good"),
-        (Some(Outcome::Failed), _) => ("✗", "bad"),
-        (Some(Outcome::Rejected), _) => ("⊘", "warn"),
-        (Some(Outcome::Duplicate | Outcome::Preflight | Outcome::Superseded), _) => ("≡", "quiet"),
-        (Some(Outcome::Cancelled), _) => ("■", "quiet"),
-        (None, "waiting") => ("⏸", "wait"),
-        (None, "running") => ("▶", "wait"),
-        (None, _) => ("…", "wait"),
+/// How a status looks: a symbol beside its word, and a colour, so it never depends on colour
+/// alone.
+#[derive(Clone, Copy)]
+pub(crate) enum Tone {
+    Good,
+    Bad,
+    Warn,
+    Wait,
+    Quiet,
+}
+
+impl Tone {
+    fn class(self) -> &'static str {
+        match self {
+            Tone::Good => "good",
+            Tone::Bad => "bad",
+            Tone::Warn => "warn",
+            Tone::Wait => "wait",
+            Tone::Quiet => "quiet",
+        }
+    }
+}
+
+/// A status's symbol and tone.
+fn look(s: Status) -> (&'static str, Tone) {
+    match s {
+        Status::Outcome(Outcome::Responded | Outcome::Completed) => ("✓", Tone::Good),
+        Status::Outcome(Outcome::Failed) => ("✗", Tone::Bad),
+        Status::Outcome(Outcome::Rejected) => ("⊘", Tone::Warn),
+        Status::Outcome(Outcome::Duplicate | Outcome::Preflight | Outcome::Superseded) => ("≡", Tone::Quiet),
+        Status::Outcome(Outcome::Cancelled) => ("■", Tone::Quiet),
+        Status::State(State::Waiting) => ("⏸", Tone::Wait),
+        Status::State(State::Running) => ("▶", Tone::Wait),
+        Status::State(State::Queued | State::Ended) => ("…", Tone::Wait),
     }
 }
 
 /// A status as a badge: symbol and word, its tone as a class.
-pub(crate) fn badge(word: &str) -> Markup {
-    let (symbol, tone) = look(word);
-    html! { span class={ "badge " (tone) } { span aria-hidden="true" { (symbol) } " " (word) } }
+pub(crate) fn badge(s: Status) -> Markup {
+    let (symbol, tone) = look(s);
+    tagged(symbol, s.as_str(), tone)
+}
+
+/// A badge of a symbol, a word and a tone.
+pub(crate) fn tagged(symbol: &str, word: &str, tone: Tone) -> Markup {
+    html! { span class={ "badge " (tone.class()) } { span aria-hidden="true" { (symbol) } " " (word) } }
 }
 
 /// Milliseconds since the epoch as `2026-12-07 14:03:09Z`.

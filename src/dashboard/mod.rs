@@ -143,6 +143,11 @@ async fn read_form(body: hyper::body::Incoming) -> Result<Query, Answer> {
     }
 }
 
+/// Whether `id` is an execution id as the pages take it: 16 hex digits.
+pub(crate) fn is_id(id: &str) -> bool {
+    id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// A body of bytes as an answer's.
 pub(crate) fn full(bytes: impl Into<Bytes>) -> BoxBody<Bytes, Infallible> {
     http_body_util::Full::new(bytes.into()).boxed()

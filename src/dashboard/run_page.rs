@@ -4,7 +4,8 @@
 //! `POST` with the CSRF token: retry (failed), cancel (waiting), replay against the workflows
 //! served now (the difference shown), and export as a test (`GET`, plain text).
 
-use super::{layout, Answer, Dashboard};
+use super::layout::{self, Tone};
+use super::{Answer, Dashboard};
 use crate::store::{RunView, State, StepState};
 use crate::tools::replay::Verdict;
 use maud::{html, Markup};
@@ -13,13 +14,8 @@ use serde_json::Value;
 /// Bytes of a body (or a step's request or result) shown; a longer one is cut, its size said.
 const SHOWN: usize = 64 * 1024;
 
-/// An execution id as the pages take it: 16 hex digits.
-fn valid(id: &str) -> bool {
-    id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
 async fn find(d: &Dashboard, id: &str) -> Result<RunView, Answer> {
-    if !valid(id) {
+    if !super::is_id(id) {
         return Err(layout::error(404, "No such run", "An execution id is 16 hex digits."));
     }
     match d.store.show(&id.to_ascii_lowercase()).await {
@@ -44,7 +40,7 @@ pub(crate) async fn page(d: &Dashboard, id: &str, done: Option<&str>) -> Answer 
         _ => None,
     };
     let body = html! {
-        (head(d, &run))
+        (head(&run))
         @if let Some(f) = flash { p.flash.good role="status" { "✓ " (f) } }
         (actions(d, &run))
         (request(run.request.as_ref()))
@@ -58,14 +54,13 @@ pub(crate) async fn page(d: &Dashboard, id: &str, done: Option<&str>) -> Answer 
 }
 
 /// The run's heading and facts.
-fn head(_d: &Dashboard, run: &RunView) -> Markup {
-    let word = layout::status_word(run);
+fn head(run: &RunView) -> Markup {
     let at_link = run.at.as_deref().and_then(|at| {
         let line = at.rsplit(':').nth(1)?;
         line.parse::<u32>().ok().map(|l| format!("/workflows/{}#L{l}", run.workflow))
     });
     html! {
-        h1 { "Run " span.mono { (run.id) } " " (layout::badge(word)) }
+        h1 { "Run " span.mono { (run.id) } " " (layout::badge(layout::status(run))) }
         @if let Some(why) = &run.reason {
             section.card.failure role="alert" {
                 h2 { "Why" }
@@ -204,12 +199,11 @@ fn steps(run: &RunView) -> Markup {
             @if run.steps.is_empty() { p.note { "No journaled steps." } }
             ol.timeline {
                 @for s in &run.steps {
-                    @let word = s.state.as_str();
-                    @let tone = match s.state { StepState::Finished => "responded", StepState::Failed => "failed", _ => "waiting" };
+                    @let (symbol, tone) = match s.state { StepState::Finished => ("✓", Tone::Good), StepState::Failed => ("✗", Tone::Bad), _ => ("⏸", Tone::Wait) };
                     li.step data-n=(s.n) {
                         div.step-head {
                             span.n { "#" (s.n) } " " strong { (s.kind) } " "
-                            span class={ "badge " (layout::look(tone).1) } { span aria-hidden="true" { (layout::look(tone).0) } " " (word) }
+                            (layout::tagged(symbol, s.state.as_str(), tone))
                             @if let Some(t) = target(s.request.as_ref()) { " " span.mono.target { (t) } }
                             @if let Some(a) = s.request.as_ref().and_then(|r| r.get("attempts")) { " " span.note { (a) " attempts" } }
                             @if s.took_ms.is_some() { " " span.note { (layout::took(s.took_ms)) } }

@@ -25,16 +25,11 @@ fn statuses() -> Vec<&'static str> {
     all
 }
 
-/// A status word of the filter.
-fn status_of(word: &str) -> Option<Status> {
-    Status::parse(word).ok()
-}
-
 /// `after=START-ID`: a page's key, or `None` when it is not one.
 fn cursor(text: &str) -> Option<(i64, String)> {
     let (ms, id) = text.split_once('-')?;
     let ms: i64 = ms.parse().ok()?;
-    (id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit())).then(|| (ms, id.to_ascii_lowercase()))
+    super::is_id(id).then(|| (ms, id.to_ascii_lowercase()))
 }
 
 pub(crate) async fn page(d: &Dashboard, q: &Query) -> Answer {
@@ -48,7 +43,7 @@ pub(crate) async fn page(d: &Dashboard, q: &Query) -> Answer {
     if let Some(text) = q.get("q") {
         let text = text.trim();
         let id = text.to_ascii_lowercase();
-        let is_id = id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit());
+        let is_id = super::is_id(&id);
         if is_id && matches!(d.store.show(&id).await, Ok(Some(_))) {
             return layout::redirect(&format!("/runs/{id}"), None);
         }
@@ -68,7 +63,7 @@ pub(crate) async fn page(d: &Dashboard, q: &Query) -> Answer {
             Err(e) => note = Some(format!("The store could not be read: {e}")),
         }
     }
-    let status = q.get("status").and_then(status_of);
+    let status = q.get("status").and_then(|w| Status::parse(w).ok());
     let since = q.get("since").and_then(|s| RANGES.iter().find(|r| r.0 == s));
     let after = match q.get("after") {
         None => None,
@@ -164,10 +159,9 @@ pub(crate) async fn page(d: &Dashboard, q: &Query) -> Answer {
 
 /// One run as a row of the table.
 fn row(r: &RunView) -> Markup {
-    let word = layout::status_word(r);
     html! {
         tr data-id=(r.id) {
-            td { (layout::badge(word)) }
+            td { (layout::badge(layout::status(r))) }
             td { a.mono href={ "/runs/" (r.id) } { (r.id) } }
             td { a href={ "/workflows/" (r.workflow) } { (r.workflow) } }
             td { time { (layout::time(r.started_ms)) } }

@@ -72,12 +72,12 @@ pub(crate) async fn page(d: &Dashboard, name: &str) -> Answer {
         ..Filter::default()
     };
     let hour = d.store.list(&filter).await.unwrap_or_default();
-    let mut counts: Vec<(&'static str, usize)> = Vec::new();
+    let mut counts: Vec<(crate::store::Status, usize)> = Vec::new();
     for r in &hour {
-        let word = layout::status_word(r);
-        match counts.iter_mut().find(|(w, _)| *w == word) {
+        let status = layout::status(r);
+        match counts.iter_mut().find(|(s, _)| *s == status) {
             Some((_, n)) => *n += 1,
-            None => counts.push((word, 1)),
+            None => counts.push((status, 1)),
         }
     }
     counts.sort_by_key(|c| std::cmp::Reverse(c.1));
@@ -115,7 +115,7 @@ pub(crate) async fn page(d: &Dashboard, name: &str) -> Answer {
             h2 { "Last hour" }
             @if hour.is_empty() { p.note { "No executions in the last hour." } }
             @else {
-                p.counts { @for (word, n) in &counts { (layout::badge(word)) " " strong { (n) } " " } }
+                p.counts { @for (status, n) in &counts { (layout::badge(*status)) " " strong { (n) } " " } }
                 dl.facts #latency {
                     dt { "p50" } dd { (layout::took(percentile(&took, 50))) }
                     dt { "p95" } dd { (layout::took(percentile(&took, 95))) }
