@@ -1,6 +1,6 @@
 //! The dashboard of `wf serve --admin`: its answers to bad input and its guards, over real TCP;
 //! and its pages in headless Chromium (`tests/browser/dashboard.py`, Selenium), which also
-//! writes the screenshots in `docs/src/screenshots/`.
+//! takes the screenshots (into `docs/src/screenshots/` with `WF_BLESS=1`, else `target/screenshots/`).
 
 use crate::common::{
     have, python_module, raw_request, repo, request, wf, Dir, Reply, Resp, Server, Upstream,
@@ -317,7 +317,13 @@ fn dashboard_in_chromium() {
         &["--admin", "0.0.0.0:0", "--admin-token", "ADMIN_TOKEN"],
         &[("ADMIN_TOKEN", "tok-admin-PLANTED")],
     );
-    let shots = repo().join("docs/src/screenshots");
+    // The docs' screenshots are taken again with `WF_BLESS=1` (as goldens are); otherwise in
+    // target/, so a test run leaves the tree as it was.
+    let shots = if std::env::var_os("WF_BLESS").is_some() {
+        repo().join("docs/src/screenshots")
+    } else {
+        repo().join("target/screenshots")
+    };
     std::fs::create_dir_all(&shots).expect("screenshots folder");
     let started = Instant::now();
     let out = std::process::Command::new("python3")
