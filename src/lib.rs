@@ -23,7 +23,7 @@
 #![deny(unreachable_pub)]
 
 pub mod cli;
-pub(crate) mod dashboard;
+pub mod dashboard;
 pub(crate) mod effect;
 pub mod exec;
 pub mod lang;

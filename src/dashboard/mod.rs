@@ -18,6 +18,33 @@ mod workflow_page;
 
 pub(crate) use access::Access;
 
+/// What the dashboard reads of a request before any store is asked: the query string (first of
+/// each name, a bounded number), a page key, an execution id, a form body, the login cookie and
+/// a bearer header. For the fuzz target: none of it may panic, whatever the bytes; gives how many
+/// of them were taken as valid.
+pub fn read_request(query: &str, form: &[u8], cookie: &[u8], authorization: &[u8]) -> usize {
+    let uri = match format!("/?{}", query.replace(|c: char| !c.is_ascii_graphic(), "")).parse::<http::Uri>() {
+        Ok(u) => u,
+        Err(_) => return 0,
+    };
+    let q = Query::of(&uri);
+    let f = Query::parse(form);
+    let mut headers = http::HeaderMap::new();
+    for (name, value) in [(http::header::COOKIE, cookie), (http::header::AUTHORIZATION, authorization)] {
+        if let Ok(v) = http::HeaderValue::from_bytes(value) {
+            headers.insert(name, v);
+        }
+    }
+    let access = Access::new(Some("fuzz-token".into()));
+    let taken = [
+        q.get("after").and_then(runs_page::cursor).is_some(),
+        q.get("q").is_some_and(is_id),
+        access.csrf_ok(&f),
+        access.allows(&headers),
+    ];
+    taken.iter().filter(|t| **t).count()
+}
+
 use crate::request::served::Router;
 use crate::store::Store;
 use bytes::Bytes;
@@ -144,11 +171,26 @@ async fn read_form(body: hyper::body::Incoming) -> Result<Query, Answer> {
 }
 
 /// Whether `id` is an execution id as the pages take it: 16 hex digits.
-pub(crate) fn is_id(id: &str) -> bool {
+fn is_id(id: &str) -> bool {
     id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// A body of bytes as an answer's.
 pub(crate) fn full(bytes: impl Into<Bytes>) -> BoxBody<Bytes, Infallible> {
     http_body_util::Full::new(bytes.into()).boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn what_a_request_brings_is_taken_only_when_valid() {
+        let good = super::read_request(
+            "after=1-00000000000000ab&q=00000000000000AB",
+            b"",
+            b"",
+            b"Bearer fuzz-token",
+        );
+        assert_eq!(good, 3);
+        assert_eq!(super::read_request("after=x&q=%ff%fe", b"csrf=\xff", b"wf_admin=\xff", b"Basic x"), 0);
+    }
 }

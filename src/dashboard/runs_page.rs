@@ -26,7 +26,7 @@ fn statuses() -> Vec<&'static str> {
 }
 
 /// `after=START-ID`: a page's key, or `None` when it is not one.
-fn cursor(text: &str) -> Option<(i64, String)> {
+pub(super) fn cursor(text: &str) -> Option<(i64, String)> {
     let (ms, id) = text.split_once('-')?;
     let ms: i64 = ms.parse().ok()?;
     super::is_id(id).then(|| (ms, id.to_ascii_lowercase()))
