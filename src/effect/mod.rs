@@ -149,14 +149,36 @@ impl Steps for Live {
         self.made
     }
 
+    fn fork(&self) -> Option<Box<dyn Steps>> {
+        Some(Box::new(Live {
+            effects: self.effects.clone(),
+            id: self.id,
+            workflow: self.workflow.clone(),
+            dir: self.dir.clone(),
+            park: self.park.as_ref().map(|p| Parking {
+                after: p.after,
+                resumed: p.resumed,
+                slot: p.slot.clone(),
+            }),
+            made: 0,
+            retries: self.retries,
+        }))
+    }
+
+    fn join(&mut self, fork: &dyn Steps) {
+        self.made = self.made.saturating_add(fork.attempts());
+    }
+
     fn perform(&mut self, n: u32, s: Step) -> Pending<'_> {
         let kind = match &s {
             Step::Now | Step::Uuid => return Box::pin(std::future::ready(step::local(&s))),
             Step::Sleep(time) => return self.sleep(n, *time),
             // A kept run's journal makes and waits for callbacks (`exec::journal`).
-            Step::Callback(_) | Step::Wait(_) | Step::Debounce { .. } | Step::Order(_) => {
-                return Box::pin(std::future::ready(step::local(&s)))
-            }
+            Step::Callback(_)
+            | Step::Wait(_)
+            | Step::Debounce { .. }
+            | Step::Order(_)
+            | Step::Rate { .. } => return Box::pin(std::future::ready(step::local(&s))),
             Step::Http(_) => "http",
             Step::Run(_) => "run",
         };
@@ -199,9 +221,11 @@ impl Live {
         match s {
             Step::Now | Step::Uuid => Box::pin(std::future::ready(step::local(&s))),
             Step::Sleep(time) => self.sleep(n, time),
-            Step::Callback(_) | Step::Wait(_) | Step::Debounce { .. } | Step::Order(_) => {
-                Box::pin(std::future::ready(step::local(&s)))
-            }
+            Step::Callback(_)
+            | Step::Wait(_)
+            | Step::Debounce { .. }
+            | Step::Order(_)
+            | Step::Rate { .. } => Box::pin(std::future::ready(step::local(&s))),
             Step::Http(req) => Box::pin(async move {
                 let key = crate::store::retry::idempotency_key(&self.id.to_string(), n, self.retries);
                 let waits = match &self.park {

@@ -9,7 +9,7 @@ use crate::request::step::{self, ParkedSlot, Pending, Step, StepError, Steps, St
 use crate::store::{Recorded, Store};
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 pub(crate) struct Journaled {
     inner: Box<dyn Steps>,
@@ -20,8 +20,9 @@ pub(crate) struct Journaled {
     /// An async run waits for each step's end to be kept before the next starts; a sync
     /// execution (never resumed) only notes its steps for the history.
     durable: bool,
-    /// Results of the steps that finished before a restart, by step number.
-    replay: HashMap<u32, Result<Value, String>>,
+    /// Results of the steps that finished before a restart, by step number (shared with the
+    /// forks that perform a `parallel` loop's iterations).
+    replay: Arc<Mutex<HashMap<u32, Result<Value, String>>>>,
     /// Where a step that parks the run leaves its due time (a kept run's steps may park).
     parked: Option<ParkedSlot>,
     /// Where this server's callbacks are called (a kept run may make them).
@@ -45,7 +46,7 @@ impl Journaled {
         parked: Option<ParkedSlot>,
         callbacks: Option<Arc<Callbacks>>,
     ) -> Journaled {
-        let replay = journal.into_iter().collect();
+        let replay = Arc::new(Mutex::new(journal.into_iter().collect()));
         Journaled { inner, store, served, id, durable: true, replay, parked, callbacks, tokens: Vec::new() }
     }
 
@@ -62,7 +63,7 @@ impl Journaled {
             served,
             id,
             durable: false,
-            replay: HashMap::new(),
+            replay: Arc::default(),
             parked: None,
             callbacks: None,
             tokens: Vec::new(),
@@ -119,10 +120,16 @@ pub(crate) fn summary(served: &Served, s: &Step) -> (&'static str, Value) {
         Step::Wait(token) => ("wait", json!({"callback": crate::exec::callbacks::shown_id(token)})),
         Step::Debounce { key, .. } => ("debounce", json!({"key": shown(key)})),
         Step::Order(key) => ("order", json!({"key": shown(key)})),
+        Step::Rate { key, .. } => ("rate", json!({"key": shown(key)})),
     }
 }
 
 impl Journaled {
+    /// The recorded result of step `n`, taken (a step is answered from the journal once).
+    fn recorded(&self, n: u32) -> Option<Result<Value, String>> {
+        self.replay.lock().ok().and_then(|mut r| r.remove(&n))
+    }
+
     /// Keeps the due time a step that parked the run left, and stops the run.
     async fn park(&mut self, kind: &str) -> Result<Value, StepError> {
         let parked = self.parked.as_ref().and_then(|slot| slot.lock().ok().and_then(|mut p| p.take()));
@@ -162,7 +169,7 @@ impl Journaled {
         wait: std::time::Duration,
         max: Option<std::time::Duration>,
     ) -> Result<Value, StepError> {
-        if let Some(recorded) = self.replay.remove(&n) {
+        if let Some(recorded) = self.recorded(n) {
             return recorded.map_err(StepError::Failed);
         }
         if !self.durable {
@@ -198,7 +205,7 @@ impl Journaled {
     /// ended; else it parks until the run before it ends (which makes it due at once), looking
     /// again every [`ORDER_LOOK`] should that word be missed.
     async fn order(&mut self, n: u32, key: String) -> Result<Value, StepError> {
-        if let Some(recorded) = self.replay.remove(&n) {
+        if let Some(recorded) = self.recorded(n) {
             return recorded.map_err(StepError::Failed);
         }
         if !self.durable {
@@ -232,7 +239,7 @@ impl Journaled {
     /// `callback`: made again when a run resumes (its token is derived, never kept), so the
     /// journal keeps it with its token hidden.
     async fn callback(&mut self, n: u32, timeout: std::time::Duration) -> Result<Value, StepError> {
-        self.replay.remove(&n);
+        self.recorded(n);
         let Some(cb) = self.callbacks.clone().filter(|_| self.durable) else {
             return Err(StepError::Failed("a callback needs an async run of `wf serve`".into()));
         };
@@ -258,7 +265,7 @@ impl Journaled {
     /// `wait`: the call when it came (journaled), `null` once the timeout passed, else the run
     /// parks until one of them.
     async fn wait(&mut self, n: u32, token: String) -> Result<Value, StepError> {
-        if let Some(recorded) = self.replay.remove(&n) {
+        if let Some(recorded) = self.recorded(n) {
             return recorded.map_err(StepError::Failed);
         }
         let not_made = || StepError::Failed("`wait` waits for a callback this run made".into());
@@ -301,6 +308,24 @@ impl Steps for Journaled {
         self.inner.attempts()
     }
 
+    fn fork(&self) -> Option<Box<dyn Steps>> {
+        Some(Box::new(Journaled {
+            inner: self.inner.fork()?,
+            store: self.store.clone(),
+            served: self.served.clone(),
+            id: self.id.clone(),
+            durable: self.durable,
+            replay: self.replay.clone(),
+            parked: self.parked.clone(),
+            callbacks: self.callbacks.clone(),
+            tokens: self.tokens.clone(),
+        }))
+    }
+
+    fn join(&mut self, fork: &dyn Steps) {
+        self.inner.join(fork);
+    }
+
     fn perform(&mut self, n: u32, s: Step) -> Pending<'_> {
         match s {
             Step::Callback(timeout) => return Box::pin(self.callback(n, timeout)),
@@ -309,7 +334,7 @@ impl Steps for Journaled {
             Step::Order(key) => return Box::pin(self.order(n, key)),
             _ => {}
         }
-        if let Some(recorded) = self.replay.remove(&n) {
+        if let Some(recorded) = self.recorded(n) {
             return Box::pin(std::future::ready(recorded.map_err(StepError::Failed)));
         }
         let (kind, request) = summary(&self.served, &s);

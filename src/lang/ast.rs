@@ -58,7 +58,7 @@ pub struct Workflow {
 pub enum WfItem {
     Trigger(Trigger),
     Extract(Extract),
-    Stmt(Stmt),
+    Stmt(Box<Stmt>),
 }
 
 impl WfItem {
@@ -114,6 +114,13 @@ pub enum Setting {
     },
     /// `order by KEY`: runs with the same key run one at a time, in the order they were accepted.
     Order(Expr, Span),
+    /// `rate 10 per 1s [by KEY]`: at most that many runs start per window (per key with `by`).
+    Rate {
+        n: Count,
+        per: Duration,
+        key: Option<Expr>,
+        span: Span,
+    },
 }
 
 impl Setting {
@@ -128,6 +135,7 @@ impl Setting {
             | Setting::Concurrency(_, s)
             | Setting::Order(_, s)
             | Setting::Dedupe { span: s, .. }
+            | Setting::Rate { span: s, .. }
             | Setting::Debounce { span: s, .. } => *s,
             Setting::Auth(a) => a.span,
             Setting::Respond(r) => r.span,
@@ -241,11 +249,13 @@ pub enum Stmt {
         span: Span,
     },
     If(If),
-    /// `for NAME in EXPR { }` / `for KEY, VALUE in EXPR { }`.
+    /// `for NAME in EXPR [parallel N] { }` / `for KEY, VALUE in EXPR [parallel N] { }`.
     For {
         key: Option<Ident>,
         value: Ident,
         iter: Expr,
+        /// `parallel N`: up to N iterations at once.
+        parallel: Option<Count>,
         body: Block,
         span: Span,
     },

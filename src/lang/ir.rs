@@ -62,6 +62,8 @@ pub struct Workflow {
     pub debounce: Option<Debounce>,
     /// `order by EXPR`: evaluated after extraction; `null` means no key (the run is not ordered).
     pub order: Option<Expr>,
+    /// `rate N per D [by EXPR]`.
+    pub rate: Option<Rate>,
     pub extracts: Vec<Extraction>,
     pub body: Block,
     /// Size of the per-execution frame.
@@ -264,6 +266,15 @@ pub struct Debounce {
     pub max: Option<std::time::Duration>,
 }
 
+/// `rate N per D [by EXPR]`: at most `n` runs start in any window of `per` (per key with `by`).
+#[derive(Debug)]
+pub struct Rate {
+    pub n: u32,
+    pub per: std::time::Duration,
+    /// Evaluated after extraction; without it, or when it is `null`, the workflow has one window.
+    pub key: Option<Expr>,
+}
+
 /// `dedupe EXPR [window D]`.
 #[derive(Debug)]
 pub struct Dedupe {
@@ -291,7 +302,8 @@ pub enum Stmt {
     If(Vec<(Expr, Block)>, Block),
     /// `for VALUE in ITER { }` / `for KEY, VALUE in ITER { }`: the slots of the names, the
     /// iterable, the block.
-    For { key: Option<Slot>, value: Slot, iter: Expr, body: Block },
+    /// `parallel N` runs up to N iterations at once.
+    For { key: Option<Slot>, value: Slot, iter: Expr, parallel: Option<u32>, body: Block },
     /// `respond STATUS ...`: ends the execution with this answer.
     Respond(Respond),
     /// `log EXPR`.

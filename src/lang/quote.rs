@@ -37,9 +37,8 @@ mod tests {
             let file = crate::lang::diagnostic::SourceFile::new("q.wf", src);
             let ast = crate::lang::parser::parse(&file).expect("parses");
             let crate::lang::ast::Item::Workflow(w) = &ast.items[0] else { panic!("workflow") };
-            let crate::lang::ast::WfItem::Stmt(crate::lang::ast::Stmt::Log(e, _)) = &w.items[1] else {
-                panic!("log")
-            };
+            let crate::lang::ast::WfItem::Stmt(s) = &w.items[1] else { panic!("statement") };
+            let crate::lang::ast::Stmt::Log(e, _) = &**s else { panic!("log") };
             let crate::lang::ast::ExprKind::Str(s) = &e.kind else { panic!("string") };
             assert_eq!(s.literal().as_deref(), Some(text));
         }

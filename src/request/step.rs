@@ -36,6 +36,13 @@ pub enum Step {
     /// The trigger's `order by`: the run starts once every run accepted before it with its key
     /// has ended.
     Order(String),
+    /// The trigger's `rate`: the run starts once fewer than `n` runs with its key started in the
+    /// last `per`.
+    Rate {
+        key: String,
+        n: u32,
+        per: Duration,
+    },
 }
 
 /// An `http` call, its expressions evaluated.
@@ -148,6 +155,16 @@ pub trait Steps: Send {
     fn attempts(&self) -> u32 {
         0
     }
+
+    /// Steps for one iteration of a `parallel` loop, performed beside these (each step with its
+    /// own number). `None` where steps are taken one at a time (`wf test`, replay: their
+    /// iterations run one after another, in order).
+    fn fork(&self) -> Option<Box<dyn Steps>> {
+        None
+    }
+
+    /// Takes back what a fork did (the attempts its effects made) once its iteration ended.
+    fn join(&mut self, _fork: &dyn Steps) {}
 }
 
 /// The result of `now()` or `uuid()` read at once; any other step is refused.
@@ -157,11 +174,14 @@ pub(crate) fn local(step: &Step) -> Result<Value, StepError> {
         Step::Uuid => Ok(uuid()),
         Step::Http(h) => Err(StepError::Failed(format!("`http {} {}` cannot run here", h.method, h.url))),
         Step::Run(r) => Err(StepError::Failed(format!("`run {}` cannot run here", r.program))),
-        Step::Sleep(_) | Step::Callback(_) | Step::Wait(_) | Step::Debounce { .. } | Step::Order(_) => {
-            Err(StepError::Failed(
-                "an execution that cannot wait cannot `sleep`, make a `callback` or `wait`".into(),
-            ))
-        }
+        Step::Sleep(_)
+        | Step::Callback(_)
+        | Step::Wait(_)
+        | Step::Debounce { .. }
+        | Step::Order(_)
+        | Step::Rate { .. } => Err(StepError::Failed(
+            "an execution that cannot wait cannot `sleep`, make a `callback` or `wait`".into(),
+        )),
     }
 }
 

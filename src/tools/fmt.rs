@@ -178,6 +178,14 @@ impl Printer<'_> {
                     let text = format!("order by {}", self.expr(key));
                     self.line(span, &text);
                 }
+                Setting::Rate { n, per, key, span } => {
+                    let count = self.src.get(n.span.start..n.span.end).unwrap_or("1");
+                    let mut text = format!("rate {count} per {}", per.text);
+                    if let Some(k) = key {
+                        text.push_str(&format!(" by {}", self.expr(k)));
+                    }
+                    self.line(span, &text);
+                }
                 Setting::Concurrency(n, span) => {
                     let text =
                         format!("concurrency {}", self.src.get(n.span.start..n.span.end).unwrap_or("1"));
@@ -377,7 +385,7 @@ impl Printer<'_> {
                 }
                 self.close(i.span.end);
             }
-            Stmt::For { key, value, iter, body, span } => {
+            Stmt::For { key, value, iter, parallel, body, span } => {
                 self.open(span.start);
                 match key {
                     Some(k) => self.out.push_str(&format!("for {}, {} in ", k.name, value.name)),
@@ -385,6 +393,10 @@ impl Printer<'_> {
                 }
                 let it = self.expr(iter);
                 self.out.push_str(&it);
+                if let Some(n) = parallel {
+                    let count = self.src.get(n.span.start..n.span.end).unwrap_or("1");
+                    self.out.push_str(&format!(" parallel {count}"));
+                }
                 self.out.push(' ');
                 self.block(body);
                 self.close(span.end);

@@ -173,8 +173,9 @@ impl Mocks {
             }
             // A debounced run starts at once in a test (nothing newer can come).
             Step::Debounce { .. } => Ok(Value::Null),
-            // An ordered run's turn is at once in a test (one request runs at a time).
-            Step::Order(_) => Ok(Value::Null),
+            // An ordered run's turn is at once in a test (one request runs at a time), and a
+            // test's runs are not held back by a `rate`.
+            Step::Order(_) | Step::Rate { .. } => Ok(Value::Null),
             // A `sleep` is over at once; the clock moves on by it.
             Step::Sleep(time) => {
                 let seconds = time.as_secs_f64();

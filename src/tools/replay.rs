@@ -60,7 +60,7 @@ impl Steps for Replayed {
         let recorded = self.recorded(n, kind).cloned();
         let result = match s {
             // Nothing is waited for in a replay: a sleep is over at once, a debounced run starts.
-            Step::Sleep(_) | Step::Debounce { .. } | Step::Order(_) => Ok(Value::Null),
+            Step::Sleep(_) | Step::Debounce { .. } | Step::Order(_) | Step::Rate { .. } => Ok(Value::Null),
             // A callback as the journal shows it (its token hidden), for `wait` to name.
             Step::Callback(_) => Ok(match recorded.and_then(|r| r.result) {
                 Some(v) if v.get("url").is_some() => serde_json::json!({

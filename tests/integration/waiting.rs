@@ -407,3 +407,84 @@ fn ordered_runs_of_one_key_run_one_at_a_time_in_the_order_accepted_even_across_k
     let free: Vec<Instant> = seen.iter().filter(|(t, _)| t.starts_with('-')).map(|(_, at)| *at).collect();
     assert_eq!(free.len(), 4);
 }
+
+#[test]
+fn a_parallel_loop_runs_8_at_once_and_after_kill_9_redoes_only_the_iterations_in_flight() {
+    // Subscribers 0 to 7 answer at once, the others after 3 s: the kill comes while 8 to 15 are
+    // in flight, after 0 to 7 were journaled.
+    let up = Upstream::start(|_, r| {
+        let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
+        let slow = body["to"].as_u64().is_some_and(|n| n >= 8);
+        Reply::new(200, "ok").after(if slow { Duration::from_secs(3) } else { Duration::from_millis(50) })
+    });
+    let wf = format!(
+        r#"workflow fan {{
+  trigger webhook {{ path "/fan" mode async }}
+  extract {{
+    subs = body "subs" as array required
+  }}
+  for s in subs parallel 8 {{
+    let r = http POST "{notify}" {{ json {{ to: s }} }}
+    log "notified ${{s}}"
+  }}
+  http POST "{done}"
+}}"#,
+        notify = up.url("/notify"),
+        done = up.url("/done")
+    );
+    let dir = Dir::new(&[("fan.wf", &wf)]);
+    let root = dir.path().to_path_buf();
+    let mut first = serve_at(&root, dir);
+    let subs: Vec<u32> = (0..20).collect();
+    let body = serde_json::json!({ "subs": subs }).to_string();
+    let id = first
+        .post("/fan", &[("Content-Type", "application/json")], &body)
+        .header("x-wf-execution")
+        .expect("id")
+        .to_string();
+    let calls = |up: &Upstream| -> Vec<(u64, String)> {
+        up.received()
+            .iter()
+            .filter(|r| r.path == "/notify")
+            .map(|r| {
+                let b: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
+                (b["to"].as_u64().unwrap_or(99), r.header("idempotency-key").unwrap_or("").to_string())
+            })
+            .collect()
+    };
+    // 16 calls made: 0 to 7 answered, then 8 to 15 in flight at once.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while calls(&up).len() < 16 {
+        assert!(Instant::now() < deadline, "never 16 calls: {:?}", calls(&up));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(calls(&up).len(), 16, "no more than 8 at once: {:?}", calls(&up));
+    let _ = first.child.kill();
+    let _ = first.child.wait();
+    let before = calls(&up);
+    let _second = serve_at(&root, Dir::new(&[]));
+    let ended = shown_when(&root, &id, Duration::from_secs(30), |s| s["state"] == "ended");
+    assert_eq!(ended["outcome"], "completed", "{ended}");
+    let after = calls(&up);
+    let mut made: std::collections::BTreeMap<u64, Vec<String>> = std::collections::BTreeMap::new();
+    for (to, key) in &after {
+        made.entry(*to).or_default().push(key.clone());
+    }
+    assert_eq!(made.len(), 20, "{after:?}");
+    for (to, keys) in &made {
+        if (8..16).contains(to) {
+            // In flight at the kill: made again, with the same idempotency key.
+            assert_eq!(keys.len(), 2, "subscriber {to}: {keys:?}");
+            assert_eq!(keys[0], keys[1], "subscriber {to}: {keys:?}");
+        } else {
+            assert_eq!(keys.len(), 1, "subscriber {to} once: {keys:?} (before the kill: {before:?})");
+        }
+    }
+    // Each iteration has a step of its own: 20 different idempotency keys.
+    let distinct: std::collections::BTreeSet<&String> = made.values().map(|k| &k[0]).collect();
+    assert_eq!(distinct.len(), 20);
+    let logs = ended["logs"].as_array().map_or(0, Vec::len);
+    assert_eq!(logs, 20, "{ended}");
+    assert_eq!(up.received().iter().filter(|r| r.path == "/done").count(), 1);
+}

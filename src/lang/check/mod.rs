@@ -117,6 +117,8 @@ struct Lower<'a> {
     /// The callbacks made (`let cb = callback`): each slot, where, and whether a `wait` waits
     /// for it.
     callbacks: Vec<(Slot, Span, bool)>,
+    /// Lowering the body of a `for ... parallel N`.
+    in_parallel: bool,
 }
 
 impl<'a> Lower<'a> {
@@ -138,6 +140,7 @@ impl<'a> Lower<'a> {
             const_only: None,
             mode: Mode::Sync,
             callbacks: Vec::new(),
+            in_parallel: false,
         }
     }
 

@@ -77,7 +77,7 @@ impl Lower<'_> {
                 let otherwise = i.otherwise.as_ref().map(|b| self.block(b)).unwrap_or_default();
                 ir::Stmt::If(branches, otherwise)
             }
-            ast::Stmt::For { key, value, iter, body, .. } => {
+            ast::Stmt::For { key, value, iter, parallel, body, .. } => {
                 let (iter_ir, t) = self.typed(iter);
                 self.iterable(iter, t, "`for`");
                 let end = body.span.end;
@@ -88,15 +88,29 @@ impl Lower<'_> {
                 };
                 let key_slot = key.as_ref().map(|k| self.loop_name(k, key_types, end));
                 let value_slot = self.loop_name(value, Types::ANY, end);
+                let at_once = parallel.as_ref().and_then(|n| self.at_once(n));
+                let outer = self.in_parallel;
+                self.in_parallel = outer || parallel.is_some();
                 let body_ir = self.block(body);
+                self.in_parallel = outer;
                 self.end_scope();
                 if key_slot.is_some() {
                     self.end_scope();
                 }
-                ir::Stmt::For { key: key_slot, value: value_slot, iter: iter_ir, body: body_ir }
+                ir::Stmt::For {
+                    key: key_slot,
+                    value: value_slot,
+                    iter: iter_ir,
+                    parallel: at_once,
+                    body: body_ir,
+                }
             }
             ast::Stmt::Respond(r) => {
-                if self.mode == Mode::Async {
+                if self.in_parallel {
+                    self.err(Kind::RespondInParallel, r.span, "`respond` inside a `parallel` loop")
+                        .set_label("iterations run at once: which one answers would be chance")
+                        .set_help("collect what the iterations found, and `respond` after the loop");
+                } else if self.mode == Mode::Async {
                     self.err(Kind::RespondInAsync, r.span, "`respond` in an async workflow")
                         .set_label("the caller has already been answered")
                         .set_help("set the immediate answer with `respond` inside `trigger webhook { }`, or use `mode sync`");
@@ -236,3 +250,19 @@ fn always_ends(s: &ast::Stmt) -> bool {
         | ast::Stmt::Sleep(..) => false,
     }
 }
+
+impl Lower<'_> {
+    /// `parallel N`: how many iterations at once, from 1 to [`MAX_PARALLEL`].
+    fn at_once(&mut self, n: &ast::Count) -> Option<u32> {
+        let at_once = n.value.and_then(|v| u32::try_from(v).ok()).filter(|v| (1..=MAX_PARALLEL).contains(v));
+        if at_once.is_none() {
+            self.err(Kind::InvalidConcurrency, n.span, format!("`parallel` is between 1 and {MAX_PARALLEL}"))
+                .set_label("not a number of iterations at once")
+                .set_help("write how many iterations may run at once, e.g. `parallel 8`");
+        }
+        at_once
+    }
+}
+
+/// Most iterations of a `parallel` loop at once.
+pub(crate) const MAX_PARALLEL: u32 = 64;

@@ -26,7 +26,12 @@ struct Settings<'a> {
     debounce: Option<(&'a ast::Expr, std::time::Duration, Option<std::time::Duration>, Span)>,
     /// `order by EXPR`, lowered once the extractions are declared.
     order: Option<(&'a ast::Expr, Span)>,
+    /// `rate N per D [by EXPR]`, its key lowered once the extractions are declared.
+    rate: Option<(u32, std::time::Duration, Option<&'a ast::Expr>)>,
 }
+
+/// Most runs a `rate` lets start per window (the store keeps each start's time in the window).
+pub(crate) const MAX_RATE: u32 = 10_000;
 
 /// How long a `dedupe` key is remembered by default.
 const DEDUPE_WINDOW: std::time::Duration = std::time::Duration::from_secs(86_400);
@@ -72,6 +77,11 @@ impl Lower<'_> {
             }
             self.shown(key, "an order key (kept in the store)")
         });
+        let rate = settings.rate.take().map(|(n, per, key)| ir::Rate {
+            n,
+            per,
+            key: key.map(|k| self.shown(k, "a rate key (kept in the store)")),
+        });
 
         let mut body = Vec::new();
         let mut ended: Option<Span> = None;
@@ -105,6 +115,7 @@ impl Lower<'_> {
             dedupe,
             debounce,
             order,
+            rate,
             extracts,
             body,
             slots: self.vars.len(),
@@ -199,6 +210,7 @@ impl Lower<'_> {
         let mut dedupe = None;
         let mut debounce = None;
         let mut order = None;
+        let mut rate = None;
         let mut seen: HashMap<&'static str, Span> = HashMap::new();
         if let Some(t) = trigger {
             for s in &t.settings {
@@ -215,6 +227,7 @@ impl Lower<'_> {
                     ast::Setting::Dedupe { .. } => "dedupe",
                     ast::Setting::Debounce { .. } => "debounce",
                     ast::Setting::Order(..) => "order by",
+                    ast::Setting::Rate { .. } => "rate",
                 };
                 if let Some(prev) = seen.insert(kind, s.span()) {
                     let d = Diagnostic::new(
@@ -295,6 +308,34 @@ impl Lower<'_> {
                         }
                     }
                     ast::Setting::Order(key, span) => order = Some((key, *span)),
+                    ast::Setting::Rate { n, per, key, .. } => {
+                        let at_most = n
+                            .value
+                            .and_then(|v| u32::try_from(v).ok())
+                            .filter(|v| (1..=MAX_RATE).contains(v));
+                        if at_most.is_none() {
+                            self.err(
+                                Kind::InvalidConcurrency,
+                                n.span,
+                                format!("`rate` is between 1 and {MAX_RATE} runs per window"),
+                            )
+                            .set_label("not a number of runs")
+                            .set_help("write how many runs may start per window, e.g. `rate 10 per 1s`");
+                        }
+                        let per_ms = per.millis.filter(|ms| (1_000..=super::MAX_WAIT_MS).contains(ms));
+                        if per_ms.is_none() {
+                            self.err(
+                                Kind::WaitTooLong,
+                                per.span,
+                                format!("a rate window of {} cannot be used", per.text),
+                            )
+                            .set_label("between 1s and 365d")
+                            .set_help("write the window the count is for, e.g. `per 1s` or `per 1m`");
+                        }
+                        if let (Some(n), Some(ms)) = (at_most, per_ms) {
+                            rate = Some((n, std::time::Duration::from_millis(ms), key.as_ref()));
+                        }
+                    }
                     ast::Setting::Concurrency(n, _) => {
                         match n
                             .value
@@ -351,6 +392,7 @@ impl Lower<'_> {
             dedupe,
             debounce,
             order,
+            rate,
         }
     }
 

@@ -187,8 +187,11 @@ kinds! {
     ReservedPath = "wf::reserved-path", Error, "a workflow path under `/wf/`, which wf keeps for itself",
         "choose another path, e.g. \"/hooks/...\"";
     /// `concurrency 0`.
-    InvalidConcurrency = "wf::invalid-concurrency", Error, "a `concurrency` that is not between 1 and 100000",
+    InvalidConcurrency = "wf::invalid-concurrency", Error, "a count of runs or iterations out of range (`concurrency` 1 to 100000, `parallel` 1 to 64, `rate` 1 to 10000)",
         "write how many executions may run at once, e.g. `concurrency 4`";
+    /// `respond` inside a `for ... parallel N` loop.
+    RespondInParallel = "wf::respond-in-parallel", Error, "a `respond` inside a `parallel` loop",
+        "collect what the iterations found, and `respond` after the loop";
     /// A `mock` wf cannot use.
     InvalidMock = "wf::invalid-mock", Error, "a `mock` wf cannot use",
         "write mock http POST \"https://api.example/*\" { respond 200 json { ok: true } } or mock run \"deploy.sh\" { code 0 }";

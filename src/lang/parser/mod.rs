@@ -275,7 +275,7 @@ impl Builder<'_> {
                 Rule::extract => items.push(WfItem::Extract(self.extract(c))),
                 _ => {
                     if let Some(s) = self.stmt(c) {
-                        items.push(WfItem::Stmt(s));
+                        items.push(WfItem::Stmt(Box::new(s)));
                     }
                 }
             }
@@ -335,7 +335,8 @@ mod tests {
         let f = parse_src("workflow w { trigger webhook {} let a = 1 let b = a # see (a)\n log b }")
             .expect("parses");
         let Item::Workflow(w) = &f.items[0] else { panic!() };
-        let WfItem::Stmt(Stmt::Let { value, .. }) = &w.items[2] else { panic!() };
+        let WfItem::Stmt(s) = &w.items[2] else { panic!() };
+        let Stmt::Let { value, .. } = &**s else { panic!() };
         assert!(matches!(&value.kind, ExprKind::Var(i) if i.name == "a"), "{value:?}");
         assert_eq!(expr_str("f(a, 1)"), "f(a,1)");
         assert_eq!(expr_str("now()"), "now()");

@@ -66,16 +66,20 @@ impl Builder<'_> {
                 let mut names = Vec::new();
                 let mut iter = None;
                 let mut body = None;
+                let mut parallel = None;
                 for c in p.into_inner() {
                     match c.as_rule() {
                         Rule::ident => names.push(self.ident(c)),
                         Rule::expr => iter = Some(self.expr(c)),
                         Rule::block => body = Some(self.block(c)),
+                        Rule::count => {
+                            parallel = Some(Count { value: c.as_str().parse().ok(), span: self.span_of(&c) })
+                        }
                         _ => {}
                     }
                 }
                 let value = names.pop()?;
-                Stmt::For { key: names.pop(), value, iter: iter?, body: body?, span }
+                Stmt::For { key: names.pop(), value, iter: iter?, parallel, body: body?, span }
             }
             Rule::respond => Stmt::Respond(self.respond(p)),
             Rule::log_stmt => Stmt::Log(self.child_expr(p)?, span),

@@ -82,6 +82,22 @@ impl Builder<'_> {
                         settings.push(Setting::Order(self.expr(x), cspan));
                     }
                 }
+                Rule::t_rate => {
+                    let (mut n, mut per, mut key) = (None, None, None);
+                    for x in c.into_inner() {
+                        match x.as_rule() {
+                            Rule::count => {
+                                n = Some(Count { value: x.as_str().parse().ok(), span: self.span_of(&x) })
+                            }
+                            Rule::duration => per = Some(self.duration(x)),
+                            Rule::expr => key = Some(self.expr(x)),
+                            _ => {}
+                        }
+                    }
+                    if let (Some(n), Some(per)) = (n, per) {
+                        settings.push(Setting::Rate { n, per, key, span: cspan });
+                    }
+                }
                 Rule::t_concurrency => {
                     if let Some(n) = self.child_count(c) {
                         settings.push(Setting::Concurrency(n, cspan));

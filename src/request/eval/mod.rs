@@ -83,6 +83,19 @@ pub(crate) async fn run(
             Err(why) => return Outcome::Failed(why, wf.span),
         }
     }
+    // `rate`: the run waits for a start the window allows.
+    if let Some(r) = &wf.rate {
+        let key = match r.key.as_ref().map(|k| order_key(k, frame)) {
+            None | Some(Ok(None)) => String::new(),
+            Some(Ok(Some(key))) => key,
+            Some(Err(why)) => return Outcome::Failed(why, wf.span),
+        };
+        match cx.perform(Step::Rate { key, n: r.n, per: r.per }).await {
+            Ok(_) => {}
+            Err(StepError::Failed(why)) => return Outcome::Failed(why, wf.span),
+            Err(StepError::Stopped(stop)) => return Outcome::Stopped(stop),
+        }
+    }
     interpret(&wf.body, frame, logs, &cx).await
 }
 
@@ -118,11 +131,38 @@ impl Default for Budget {
 /// counts are read and written with plain loads and stores: no locked instruction per step).
 pub(crate) struct Context<'s> {
     steps: Mutex<Option<&'s mut dyn Steps>>,
+    /// The steps taken here (an iteration of a `parallel` loop counts its own).
     step: AtomicU32,
-    iterations: AtomicU32,
+    /// How the journal numbers the `k`-th step taken here: `k * scale + offset` (see
+    /// [`Context::iteration`]).
+    scale: i64,
+    offset: i64,
+    counts: Counts<'s>,
     budget: Budget,
+}
+
+/// What the bounds of one execution count, shared by the iterations of its `parallel` loops.
+#[derive(Default)]
+struct Counted {
+    iterations: AtomicU32,
     evaluated: AtomicU64,
     built: AtomicU64,
+}
+
+/// An execution's counts, or the ones of the execution an iteration belongs to.
+enum Counts<'s> {
+    Own(Counted),
+    Shared(&'s Counted),
+}
+
+impl std::ops::Deref for Counts<'_> {
+    type Target = Counted;
+    fn deref(&self) -> &Counted {
+        match self {
+            Counts::Own(c) => c,
+            Counts::Shared(c) => c,
+        }
+    }
 }
 
 impl<'s> Context<'s> {
@@ -130,10 +170,30 @@ impl<'s> Context<'s> {
         Context {
             steps: Mutex::new(Some(steps)),
             step: AtomicU32::new(0),
-            iterations: AtomicU32::new(0),
+            scale: 1,
+            offset: 0,
+            counts: Counts::Own(Counted::default()),
             budget: Budget::default(),
-            evaluated: AtomicU64::new(0),
-            built: AtomicU64::new(0),
+        }
+    }
+
+    /// The context of iteration `i` of `of` of a `parallel` loop that starts after this
+    /// context's step `after`: its `k`-th step is numbered as this context's step
+    /// `after + (k - 1) * of + i + 1`, so that the iterations' steps interleave (the first
+    /// steps of all of them, then the second ones, ...) and each has the same number whenever
+    /// the run is resumed, whatever order the iterations ran in.
+    fn iteration<'c>(&'c self, steps: &'c mut dyn Steps, after: u32, i: usize, of: usize) -> Context<'c> {
+        let (i, of) = (i64::try_from(i).unwrap_or(i64::MAX), i64::try_from(of).unwrap_or(i64::MAX));
+        Context {
+            steps: Mutex::new(Some(steps)),
+            step: AtomicU32::new(0),
+            scale: self.scale.saturating_mul(of),
+            offset: self
+                .scale
+                .saturating_mul(i64::from(after).saturating_add(i).saturating_add(1).saturating_sub(of))
+                .saturating_add(self.offset),
+            counts: Counts::Shared(&self.counts),
+            budget: self.budget,
         }
     }
 
@@ -144,8 +204,8 @@ impl<'s> Context<'s> {
 
     /// Counts one evaluation step; an error past the budget.
     fn tick(&self) -> Result<(), String> {
-        let n = self.evaluated.load(Ordering::Relaxed);
-        self.evaluated.store(n + 1, Ordering::Relaxed);
+        let n = self.counts.evaluated.load(Ordering::Relaxed);
+        self.counts.evaluated.store(n + 1, Ordering::Relaxed);
         if n >= self.budget.steps {
             return Err(format!(
                 "more than {} evaluation steps in one execution (--max-steps)",
@@ -192,8 +252,8 @@ impl<'s> Context<'s> {
     /// Counts `bytes` of values built; an error past the budget.
     fn build(&self, bytes: usize) -> Result<(), String> {
         let bytes = u64::try_from(bytes).unwrap_or(u64::MAX);
-        let total = self.built.load(Ordering::Relaxed).saturating_add(bytes);
-        self.built.store(total, Ordering::Relaxed);
+        let total = self.counts.built.load(Ordering::Relaxed).saturating_add(bytes);
+        self.counts.built.store(total, Ordering::Relaxed);
         if total > self.budget.bytes {
             return Err(format!(
                 "the values built by one execution passed {} MiB (--max-memory)",
@@ -205,7 +265,7 @@ impl<'s> Context<'s> {
 
     /// Bytes of values this execution may still build.
     pub(crate) fn room(&self) -> u64 {
-        self.budget.bytes.saturating_sub(self.built.load(Ordering::Relaxed))
+        self.budget.bytes.saturating_sub(self.counts.built.load(Ordering::Relaxed))
     }
 
     /// A value to keep: a borrowed one is copied, and its size counted.
@@ -221,8 +281,8 @@ impl<'s> Context<'s> {
 
     /// Counts one iteration; an error past [`MAX_ITERATIONS`].
     fn iterate(&self) -> Result<(), String> {
-        let next = self.iterations.load(Ordering::Relaxed).saturating_add(1);
-        self.iterations.store(next, Ordering::Relaxed);
+        let next = self.counts.iterations.load(Ordering::Relaxed).saturating_add(1);
+        self.counts.iterations.store(next, Ordering::Relaxed);
         if next > MAX_ITERATIONS {
             Err(format!("more than {MAX_ITERATIONS} loop iterations in one execution"))
         } else {
@@ -230,15 +290,20 @@ impl<'s> Context<'s> {
         }
     }
 
-    fn next_step(&self) -> u32 {
+    /// The journal's number of the next step.
+    fn next_step(&self) -> Result<u32, String> {
         let next = self.step.load(Ordering::Relaxed).saturating_add(1);
         self.step.store(next, Ordering::Relaxed);
-        next
+        i64::from(next)
+            .checked_mul(self.scale)
+            .and_then(|n| n.checked_add(self.offset))
+            .and_then(|n| u32::try_from(n).ok())
+            .ok_or_else(|| "more steps in `parallel` loops than one execution can number".to_string())
     }
 
     /// Takes a step that is answered at once (`now()`, `uuid()`), inside an expression.
     fn perform_now(&self, step: Step) -> Result<Value, String> {
-        let n = self.next_step();
+        let n = self.next_step()?;
         let mut guard = self.steps.lock().map_err(|_| "the execution's steps are unusable".to_string())?;
         let steps = guard.as_mut().ok_or("a step started inside another step")?;
         match steps.perform(n, step).now_or_never() {
@@ -250,7 +315,7 @@ impl<'s> Context<'s> {
 
     /// Takes an effect step and waits for its result.
     async fn perform(&self, step: Step) -> Result<Value, StepError> {
-        let n = self.next_step();
+        let n = self.next_step()?;
         let taken = self.steps.lock().ok().and_then(|mut s| s.take());
         let Some(steps) = taken else { return Err("the execution's steps are unusable".to_string().into()) };
         let result = steps.perform(n, step).await;
@@ -343,7 +408,17 @@ async fn interpret(body: &Block, frame: &mut [Value], logs: &mut Vec<String>, cx
                 at.push(Frame::Block { stmts: b, next: 0 });
                 None
             }),
-            Stmt::For { key, value, iter, body } => {
+            Stmt::For { key, value, iter, parallel: Some(at_once), body } => {
+                match ev(iter, frame, cx).and_then(|v| entries(v.into_owned(), "`for`")) {
+                    Err(why) => Err(why),
+                    Ok(e) => {
+                        let each =
+                            Each { key: *key, value: *value, body, at_once: *at_once as usize, span: s.span };
+                        parallel(each, e, frame, logs, cx).await
+                    }
+                }
+            }
+            Stmt::For { key, value, iter, parallel: None, body } => {
                 ev(iter, frame, cx).and_then(|v| entries(v.into_owned(), "`for`")).map(|e| {
                     at.push(Frame::Loop {
                         entries: e.into_iter(),
@@ -388,6 +463,104 @@ async fn interpret(body: &Block, frame: &mut [Value], logs: &mut Vec<String>, cx
             Err(why) => return Outcome::Failed(why, s.span),
         }
     }
+}
+
+/// A `for ... parallel N` loop: its names' slots, its body, and how many iterations at once.
+struct Each<'w> {
+    key: Option<Slot>,
+    value: Slot,
+    body: &'w Block,
+    at_once: usize,
+    /// The `for` statement's place: an iteration over the budget fails there.
+    span: Span,
+}
+
+/// Runs a `parallel` loop's iterations, up to `at_once` of them at a time, each over its own copy
+/// of the frame (its `let`s are its own) and with its own steps (see [`Context::iteration`]).
+/// The first iteration that fails or stops the run ends the loop with that outcome once the
+/// iterations under way have ended; no iteration starts after it. Logs are kept in the order
+/// iterations end. Where steps cannot be taken side by side, iterations run one at a time.
+async fn parallel(
+    each: Each<'_>,
+    entries: Vec<(Value, Value)>,
+    frame: &[Value],
+    logs: &mut Vec<String>,
+    cx: &Context<'_>,
+) -> Result<Option<Outcome>, String> {
+    use futures_util::stream::{FuturesUnordered, StreamExt as _};
+    let of = entries.len();
+    let after = cx.step.load(Ordering::Relaxed);
+    let taken = cx.steps.lock().ok().and_then(|mut s| s.take());
+    let Some(steps) = taken else { return Err("the execution's steps are unusable".into()) };
+    let each = &each;
+    let mut first: Option<Outcome> = None;
+    let mut most = 0u32;
+    let mut ended = |outcome: Outcome, mut lines: Vec<String>, took: u32| {
+        logs.append(&mut lines);
+        most = most.max(took);
+        // The first failure or stop is the loop's; a later one ends the same run.
+        if !matches!(outcome, Outcome::Completed) && first.is_none() {
+            first = Some(outcome);
+        }
+        first.is_some()
+    };
+    if steps.fork().is_none() {
+        for (i, entry) in entries.into_iter().enumerate() {
+            let (outcome, lines, took) =
+                iteration(each, (i, of, after), entry, frame.to_vec(), &mut *steps, cx).await;
+            if ended(outcome, lines, took) {
+                break;
+            }
+        }
+    } else {
+        let mut pending = entries.into_iter().enumerate();
+        let mut under_way = FuturesUnordered::new();
+        let mut stopping = false;
+        loop {
+            while !stopping && under_way.len() < each.at_once {
+                let Some((i, entry)) = pending.next() else { break };
+                let Some(mut own) = steps.fork() else { break };
+                let copy = frame.to_vec();
+                under_way.push(async move {
+                    let done = iteration(each, (i, of, after), entry, copy, own.as_mut(), cx).await;
+                    (done, own)
+                });
+            }
+            let Some(((outcome, lines, took), own)) = under_way.next().await else { break };
+            steps.join(own.as_ref());
+            stopping = ended(outcome, lines, took);
+        }
+    }
+    if let Ok(mut slot) = cx.steps.lock() {
+        *slot = Some(steps);
+    }
+    let took = u32::try_from(of).ok().and_then(|of| most.checked_mul(of)).and_then(|n| n.checked_add(after));
+    cx.step.store(
+        took.ok_or("more steps in a `parallel` loop than one execution can number")?,
+        Ordering::Relaxed,
+    );
+    Ok(first)
+}
+
+/// One iteration of a `parallel` loop (`at`: its index, the loop's length, and the step the
+/// loop started after) over its own frame: its outcome, its logs and how many steps it took.
+async fn iteration(
+    each: &Each<'_>,
+    at: (usize, usize, u32),
+    (k, v): (Value, Value),
+    mut frame: Vec<Value>,
+    steps: &mut dyn Steps,
+    cx: &Context<'_>,
+) -> (Outcome, Vec<String>, u32) {
+    let (i, of, after) = at;
+    let cx = cx.iteration(steps, after, i, of);
+    let mut logs = Vec::new();
+    let outcome = match bind(each.key, each.value, k, v, &mut frame, &cx) {
+        Err(why) => Outcome::Failed(why, each.span),
+        Ok(()) => Box::pin(interpret(each.body, &mut frame, &mut logs, &cx)).await,
+    };
+    let took = cx.step.load(Ordering::Relaxed);
+    (outcome, logs, took)
 }
 
 /// Runs the statements of `wf`, which has no effects, at once: the interpreter's future is

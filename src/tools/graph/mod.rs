@@ -101,9 +101,10 @@ impl Builder<'_> {
 
     fn stmt(&mut self, s: &Stmt, exits: Exits) -> Exits {
         match s {
-            Stmt::For { iter, body, span, .. } => {
+            Stmt::For { iter, parallel, body, span, .. } => {
                 // The loop: its header, the body, and back to the header for the next element.
-                let head = self.text(crate::lang::ast::Span::new(span.start, iter.span.end));
+                let end = parallel.as_ref().map_or(iter.span.end, |n| n.span.end);
+                let head = self.text(crate::lang::ast::Span::new(span.start, end));
                 let header = self.node(Shape::Decision, vec![head], &exits);
                 let back = self.block(&body.stmts, vec![(header.clone(), Some("each"))]);
                 for (from, label) in back {
@@ -196,7 +197,7 @@ fn draw(w: &ast::Workflow, lowered: &ir::Workflow, file: &SourceFile, index: usi
         ));
     }
     // How runs flow: at most N at once, once per delivery, the newest of a burst, one key at a
-    // time; as written.
+    // time, at most N per window; as written.
     for item in &w.items {
         let ast::WfItem::Trigger(t) = item else { continue };
         for s in &t.settings {
@@ -206,6 +207,7 @@ fn draw(w: &ast::Workflow, lowered: &ir::Workflow, file: &SourceFile, index: usi
                     | ast::Setting::Dedupe { .. }
                     | ast::Setting::Debounce { .. }
                     | ast::Setting::Order(..)
+                    | ast::Setting::Rate { .. }
             ) {
                 trigger.push(b.text(s.span()));
             }
@@ -235,7 +237,7 @@ fn draw(w: &ast::Workflow, lowered: &ir::Workflow, file: &SourceFile, index: usi
     let stmts: Vec<Stmt> = w
         .items
         .iter()
-        .filter_map(|i| if let ast::WfItem::Stmt(s) = i { Some(s.clone()) } else { None })
+        .filter_map(|i| if let ast::WfItem::Stmt(s) = i { Some((**s).clone()) } else { None })
         .collect();
     let exits = b.block(&stmts, exits);
     if !exits.is_empty() {
