@@ -236,6 +236,29 @@ impl Journaled {
         Ok(Value::Null)
     }
 
+    /// The trigger's `rate`: the run starts when its key's window allows one more start; else it
+    /// parks until the window will, and asks again then (another run may have taken the start).
+    async fn rate(&mut self, n: u32, key: String, at_most: u32, per: std::time::Duration) -> Result<Value, StepError> {
+        if let Some(recorded) = self.recorded(n) {
+            return recorded.map_err(StepError::Failed);
+        }
+        if !self.durable {
+            // A sync execution's start was taken before it ran (over the rate: `429`).
+            return Ok(Value::Null);
+        }
+        let window = i64::try_from(per.as_millis()).unwrap_or(i64::MAX);
+        let taking = self.store.rate_take(&self.served.name, &key, at_most, window, step::now_ms());
+        let next = taking.await.map_err(|e| StepError::Failed(format!("the rate's window could not be read: {e}")))?;
+        let Some(due_ms) = next else {
+            self.store.step_value(&self.id, n, "rate", &Value::Null);
+            return Ok(Value::Null);
+        };
+        if let Some(mut slot) = self.parked.as_ref().and_then(|s| s.lock().ok()) {
+            *slot = Some(step::Parked { n, due_ms, attempts: 0 });
+        }
+        self.park("rate").await
+    }
+
     /// `callback`: made again when a run resumes (its token is derived, never kept), so the
     /// journal keeps it with its token hidden.
     async fn callback(&mut self, n: u32, timeout: std::time::Duration) -> Result<Value, StepError> {
@@ -332,6 +355,7 @@ impl Steps for Journaled {
             Step::Wait(token) => return Box::pin(self.wait(n, token)),
             Step::Debounce { key, wait, max } => return Box::pin(self.debounce(n, key, wait, max)),
             Step::Order(key) => return Box::pin(self.order(n, key)),
+            Step::Rate { key, n: at_most, per } => return Box::pin(self.rate(n, key, at_most, per)),
             _ => {}
         }
         if let Some(recorded) = self.recorded(n) {

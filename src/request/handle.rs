@@ -141,6 +141,11 @@ pub type Deciding<'a> =
 pub type Placing<'a> =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<bool, Refused>> + Send + 'a>>;
 
+/// Resolves with `None` once a start of a `rate` window was taken, else when one will be free
+/// (milliseconds since the epoch).
+pub type Rating<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Option<i64>, Refused>> + Send + 'a>>;
+
 /// Why an accepted async run could not be taken: the caller gets `503` with `retry-after`.
 #[derive(Debug)]
 pub enum Refused {
@@ -188,6 +193,13 @@ pub trait Enqueue: Send + Sync {
 
     /// Frees the place execution `id` took.
     fn free_place(&self, _served: &Served, _id: ExecId) {}
+
+    /// `rate N per D`: takes a start of `key`'s window for a sync execution; `Some(ms)`, when
+    /// the next start is allowed, if the window is full. By default (`wf test`) every start is
+    /// taken.
+    fn rate<'a>(&'a self, _served: &'a Served, _key: String) -> Rating<'a> {
+        Box::pin(std::future::ready(Ok(None)))
+    }
 
     /// Where the steps of execution `id` of `served` go. By default there are no effects: the
     /// clock is read, `http` and `run` fail.
@@ -363,6 +375,7 @@ where
         };
         if wf.mode == crate::lang::ast::Mode::Async
             || s.running.is_some()
+            || wf.rate.is_some()
             || dedupe.is_some()
             || plan.heavy
             || plan.effects
@@ -603,6 +616,25 @@ impl<'a> Going<'a> {
                 }
                 Ok(Seen::Duplicate { of, answer: None }) => {
                     return r.reject(Some(s), Rejection::DuplicateInProgress { of });
+                }
+                Err(refused) => return refuse(refused),
+            }
+        }
+
+        // `rate N per D`: a sync caller over it is told when a start is free (after its `dedupe`
+        // key is claimed, so that a duplicate takes no start; a caller turned away lets it go).
+        if let Some(rate) = &wf.rate {
+            let key = match rate.key.as_ref().map(|k| crate::request::eval::order_key(k, &frame)) {
+                None | Some(Ok(None)) => String::new(),
+                Some(Ok(Some(key))) => key,
+                Some(Err(why)) => return r.reject(Some(s), Rejection::RateKey(why)),
+            };
+            match queue.rate(s, key).await {
+                Ok(None) => {}
+                Ok(Some(free_ms)) => {
+                    let wait = free_ms.saturating_sub(crate::request::step::now_ms());
+                    let seconds = u64::try_from(wait.saturating_add(999) / 1000).unwrap_or(1).max(1);
+                    return r.reject(Some(s), Rejection::OverRate { retry_after: seconds });
                 }
                 Err(refused) => return refuse(refused),
             }

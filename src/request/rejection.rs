@@ -51,6 +51,10 @@ pub(crate) enum Rejection {
     StoreUnavailable,
     /// Over the workflow's `concurrency`.
     OverConcurrency,
+    /// Over the workflow's `rate`: a start is free in this many seconds.
+    OverRate { retry_after: u64 },
+    /// The `rate` key could not be computed.
+    RateKey(String),
     /// A duplicate of a sync execution still running.
     DuplicateInProgress { of: String },
     /// An execution on the blocking pool that did not finish.
@@ -77,8 +81,10 @@ impl Rejection {
             | Rejection::FormWithoutFields(_)
             | Rejection::Invalid(_) => StatusCode::BAD_REQUEST,
             Rejection::UnsupportedMedia => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Rejection::DedupeKey(_) | Rejection::Unfinished => StatusCode::INTERNAL_SERVER_ERROR,
-            Rejection::OverConcurrency => StatusCode::TOO_MANY_REQUESTS,
+            Rejection::DedupeKey(_) | Rejection::RateKey(_) | Rejection::Unfinished => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+            Rejection::OverConcurrency | Rejection::OverRate { .. } => StatusCode::TOO_MANY_REQUESTS,
             Rejection::DuplicateInProgress { .. } => StatusCode::CONFLICT,
         }
     }
@@ -111,9 +117,10 @@ impl Rejection {
                 "reason": "the form has none of the fields this workflow reads, and no `payload` field holding JSON (the form a sender of JSON deliveries posts)",
             }),
             Rejection::Invalid(e) => e.to_json(),
-            Rejection::DedupeKey(_) | Rejection::Unfinished => {
+            Rejection::DedupeKey(_) | Rejection::RateKey(_) | Rejection::Unfinished => {
                 json!({"error": "workflow failed", "execution": id.to_string()})
             }
+            Rejection::OverRate { retry_after } => json!({"error": "rate limited", "retry_after": retry_after}),
             Rejection::QueueFull => json!({"error": "queue full"}),
             Rejection::StoreUnavailable => json!({"error": "store unavailable"}),
             Rejection::OverConcurrency => json!({"error": "too many executions"}),
@@ -133,6 +140,7 @@ impl Rejection {
             | Rejection::StoreUnavailable
             | Rejection::OverConcurrency
             | Rejection::DuplicateInProgress { .. } => Some(RETRY),
+            Rejection::OverRate { retry_after } => Some((RETRY_AFTER, HeaderValue::from(*retry_after))),
             _ => None,
         }
     }
@@ -162,6 +170,8 @@ impl Rejection {
             Rejection::QueueFull => "async queue full",
             Rejection::StoreUnavailable => "the store could not keep the run",
             Rejection::OverConcurrency => "over the workflow's concurrency",
+            Rejection::OverRate { .. } => "over the workflow's rate",
+            Rejection::RateKey(why) => return Cow::Owned(format!("the rate key cannot be computed: {why}")),
             Rejection::DuplicateInProgress { .. } => "a duplicate of a running execution",
             Rejection::Unfinished => "execution did not finish",
         })
@@ -191,6 +201,8 @@ mod tests {
             Rejection::QueueFull,
             Rejection::StoreUnavailable,
             Rejection::OverConcurrency,
+            Rejection::OverRate { retry_after: 3 },
+            Rejection::RateKey("boom".into()),
             Rejection::DuplicateInProgress { of: "a".into() },
             Rejection::Unfinished,
         ];

@@ -327,6 +327,32 @@ pub(crate) async fn order_contract(store: &dyn Store) {
     assert_eq!(store.order_head("w", "order-7").await.expect("head"), None);
 }
 
+/// `rate` windows: at most `n` starts per window and key, counted across every process sharing
+/// the store (`one` and `two`), atomically, and through a clock set back.
+pub(crate) async fn rate_contract(one: &dyn Store, two: &dyn Store) {
+    let base = now_ms();
+    for (t, store) in [(base, one), (base + 10, two), (base + 20, one)] {
+        assert_eq!(store.rate_take("w", "acct-1", 3, 1_000, t).await.expect("take"), None);
+    }
+    // The fourth waits until the first start leaves the window; another key has its own.
+    assert_eq!(two.rate_take("w", "acct-1", 3, 1_000, base + 500).await.expect("take"), Some(base + 1_000));
+    assert_eq!(two.rate_take("w", "acct-2", 3, 1_000, base + 500).await.expect("take"), None);
+    assert_eq!(one.rate_take("other", "acct-1", 3, 1_000, base + 500).await.expect("take"), None);
+    assert_eq!(one.rate_take("w", "acct-1", 3, 1_000, base + 1_000).await.expect("take"), None);
+    // The clock set back an hour: no burst, and no stall past one window.
+    let back = base - 3_600_000;
+    assert_eq!(one.rate_take("w", "acct-1", 3, 1_000, back).await.expect("take"), Some(back + 1_000));
+    assert_eq!(two.rate_take("w", "acct-1", 3, 1_000, back + 1_000).await.expect("take"), None);
+    // Twenty takes at once, from both: three starts.
+    let takes = (0..20).map(|i| {
+        let store = if i % 2 == 0 { one } else { two };
+        store.rate_take("w", "burst", 3, 60_000, base)
+    });
+    let taken = futures_util::future::join_all(takes).await;
+    let started = taken.iter().filter(|t| matches!(t, Ok(None))).count();
+    assert_eq!(started, 3, "{taken:?}");
+}
+
 pub(crate) async fn dedupe_contract(store: &dyn Store) {
     let later = now_ms() + 60_000;
     let first = store.accept(run("00000000000000c1", 5_000), Some(key("evt_1", "00000000000000c1", later)));
@@ -539,6 +565,7 @@ async fn memory_keeps_the_contract() {
     assert_eq!(all[0].id, format!("{:016x}", 0x1000 + memory::KEPT + 9));
     callback_contract(&store).await;
     order_contract(&store).await;
+    rate_contract(&store, &store).await;
 }
 
 #[tokio::test]
@@ -570,6 +597,7 @@ async fn sqlite_keeps_the_contract() {
     rejected_contract(&store).await;
     callback_contract(&store).await;
     order_contract(&store).await;
+    rate_contract(&store, &store).await;
 }
 
 #[tokio::test]
@@ -589,6 +617,7 @@ async fn postgres_keeps_the_contract() {
     rejected_contract(&other).await;
     callback_contract(&other).await;
     order_contract(&other).await;
+    rate_contract(&other, &next).await;
     // Two `wf runs retry` of one run at once, while an instance takes runs: marked once, run once.
     let id = "00000000000000ea";
     other.accept(run(id, 7_200), None).await.expect("accept");

@@ -137,6 +137,10 @@ struct Inner {
     orders: HashMap<(String, String), std::collections::BTreeSet<(i64, i64)>>,
     /// The callback key: random, made at its first use (nothing outlives the process).
     callback_key: Option<[u8; 32]>,
+    /// `rate` windows: each key's window and its starts in it.
+    rates: HashMap<(String, String), (i64, Vec<i64>)>,
+    /// How many keys `rates` had when windows that had passed were last let go.
+    rates_pruned: usize,
 }
 
 impl Inner {
@@ -545,6 +549,20 @@ impl Store for Memory {
 
     fn order_head(&self, workflow: &str, key: &str) -> Reading<'_, Option<String>> {
         ready(self.with(|inner| inner.order_head(workflow, key)))
+    }
+
+    fn rate_take(&self, workflow: &str, key: &str, n: u32, window_ms: i64, now_ms: i64) -> Reading<'_, Option<i64>> {
+        ready(self.with(|inner| {
+            // Keys come from requests: windows that have passed are let go as keys pile up.
+            if inner.rates.len() > inner.rates_pruned.saturating_mul(2).max(1_024) {
+                inner.rates.retain(|_, (window, starts)| starts.iter().any(|t| t.saturating_add(*window) > now_ms));
+                inner.rates_pruned = inner.rates.len();
+            }
+            let (window, starts) =
+                inner.rates.entry((workflow.to_string(), key.to_string())).or_insert((window_ms, Vec::new()));
+            *window = window_ms;
+            super::rate::take(starts, n, window_ms, now_ms)
+        }))
     }
 
     fn order_done(&self, workflow: &str, key: &str, id: &str) -> Reading<'_, ()> {

@@ -15,6 +15,7 @@ mod behind;
 mod columns;
 pub(crate) mod memory;
 pub(crate) mod postgres;
+pub(crate) mod rate;
 pub(crate) mod retry;
 pub(crate) mod sqlite;
 pub(crate) mod standby;
@@ -325,6 +326,12 @@ pub(crate) trait Store: History {
     fn order_done(&self, _workflow: &str, _key: &str, _id: &str) -> Reading<'_, ()> {
         no_callbacks()
     }
+    /// `rate N per D`: takes a start for `workflow`'s `key` at `now_ms` when fewer than `n` were
+    /// taken in the `window_ms` before (`None`), else says when one is allowed (see
+    /// [`rate::take`]); atomic across every process sharing the store.
+    fn rate_take(&self, _workflow: &str, _key: &str, _n: u32, _window_ms: i64, _now_ms: i64) -> Reading<'_, Option<i64>> {
+        no_callbacks()
+    }
     /// The runs parked now, by what they wait for (`sleep`, `callback`, `retry`: an `http`
     /// call's next attempt), for `/metrics`.
     fn waiting(&self) -> Reading<'_, Vec<(&'static str, u64)>> {
@@ -427,6 +434,7 @@ pub(crate) fn waits_for(step_kind: &str) -> &'static str {
         "wait" => "callback",
         "debounce" => "debounce",
         "order" => "order",
+        "rate" => "rate",
         _ => "retry",
     }
 }

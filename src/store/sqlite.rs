@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 mod history;
 
 /// The schema this build writes; older files are migrated on open.
-const SCHEMA_VERSION: i64 = 8;
+const SCHEMA_VERSION: i64 = 9;
 
 /// Writes someone waits for (accepts, steps' ends) queued for the writer at most; beyond, they
 /// wait for room.
@@ -92,6 +92,14 @@ CREATE TABLE IF NOT EXISTS orders (
     PRIMARY KEY (workflow, key, accepted_ms, execution)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS orders_execution ON orders (execution);
+CREATE TABLE IF NOT EXISTS rates (
+    workflow  TEXT NOT NULL,
+    key       TEXT NOT NULL,
+    window_ms INTEGER NOT NULL,
+    last_ms   INTEGER NOT NULL,
+    starts    BLOB NOT NULL,
+    PRIMARY KEY (workflow, key)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS settings (
     name  TEXT PRIMARY KEY,
     value BLOB NOT NULL
@@ -553,6 +561,7 @@ fn migrate(conn: &mut Connection) -> Result<(), String> {
         tx.execute_batch(history::SCHEMA).map_err(sql)?;
         tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}")).map_err(sql)?;
         tx.commit().map_err(sql)?;
+        // 9: `rate` windows are a new table.
         // 7: debounce series are a new table.
         // 6: callbacks (and the key their tokens are derived from) are new tables.
         // 5: a file made before gives freed pages back too, once rebuilt (once).
@@ -1236,6 +1245,33 @@ impl Store for Sqlite {
         Box::pin(self.durable(write))
     }
 
+    fn rate_take(&self, workflow: &str, key: &str, n: u32, window_ms: i64, now_ms: i64) -> Reading<'_, Option<i64>> {
+        let (workflow, rkey) = (workflow.to_string(), key.to_string());
+        self.read(move |conn| {
+            let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+            let kept: Option<Vec<u8>> = tx
+                .query_row(
+                    "SELECT starts FROM rates WHERE workflow = ?1 AND key = ?2",
+                    params![workflow, rkey],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let mut starts = kept.map(|b| super::rate::decode(&b)).unwrap_or_default();
+            let before = starts.clone();
+            let next = super::rate::take(&mut starts, n, window_ms, now_ms);
+            // Kept when a start was taken, and when starts were moved back to a clock set back.
+            if starts != before {
+                tx.execute(
+                    "INSERT INTO rates (workflow, key, window_ms, last_ms, starts) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (workflow, key) DO UPDATE SET window_ms = ?3, last_ms = ?4, starts = ?5",
+                    params![workflow, rkey, window_ms, now_ms, super::rate::encode(&starts)],
+                )?;
+            }
+            tx.commit()?;
+            Ok(next)
+        })
+    }
+
     fn debounce_series(&self, workflow: &str, key: &str) -> Reading<'_, Option<Series>> {
         let (workflow, dkey) = (workflow.to_string(), key.to_string());
         self.read(move |conn| {
@@ -1490,6 +1526,7 @@ fn prune(conn: &Connection, before_ms: i64, batch: usize) -> Result<usize, rusql
         params![before_ms],
     )?;
     tx.execute("DELETE FROM callbacks WHERE state != 'waiting' AND expires_ms < ?1", params![before_ms])?;
+    tx.execute("DELETE FROM rates WHERE last_ms + window_ms < ?1", params![super::now_ms()])?;
     let mut gone = tx.execute(
         "DELETE FROM executions WHERE id IN
          (SELECT id FROM executions WHERE state = 'ended' AND started_ms < ?1 ORDER BY started_ms LIMIT ?2)",

@@ -384,6 +384,7 @@ pub(crate) fn waits_for(run: &RunView) -> Option<String> {
         }
         "debounce" => "debounce (a newer request with its key supersedes it)".to_string(),
         "order" => "order (its turn: a run accepted before it with its key has not ended)".to_string(),
+        "rate" => "rate (a start its window allows)".to_string(),
         _ => format!("retry (step {}'s next attempt)", s.n),
     })
 }

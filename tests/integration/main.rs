@@ -18,6 +18,7 @@ mod pgo_wrapper;
 #[path = "../support/postgres.rs"]
 mod postgres_cluster;
 mod providers;
+mod rate;
 mod recovery;
 mod secrets;
 mod serve;

@@ -1022,6 +1022,43 @@ impl Store for Postgres {
         })
     }
 
+    fn rate_take(&self, workflow: &str, key: &str, n: u32, window_ms: i64, now_ms: i64) -> Reading<'_, Option<i64>> {
+        let (workflow, rkey) = (workflow.to_string(), key.to_string());
+        Box::pin(async move {
+            let mut client = self.inner.client().await?;
+            let tx = client.transaction().await.map_err(sql)?;
+            // The key's row, made when missing, then locked: instances take starts one at a time.
+            tx.execute(
+                "INSERT INTO wf_rates (workflow, key, window_ms, last_ms, starts) VALUES ($1, $2, $3, 0, '{}')
+                 ON CONFLICT DO NOTHING",
+                &[&workflow, &rkey, &window_ms],
+            )
+            .await
+            .map_err(sql)?;
+            let row = tx
+                .query_one(
+                    "SELECT starts FROM wf_rates WHERE workflow = $1 AND key = $2 FOR UPDATE",
+                    &[&workflow, &rkey],
+                )
+                .await
+                .map_err(sql)?;
+            let mut starts: Vec<i64> = row.try_get(0).map_err(sql)?;
+            let before = starts.clone();
+            let next = super::rate::take(&mut starts, n, window_ms, now_ms);
+            // Kept when a start was taken, and when starts were moved back to a clock set back.
+            if starts != before {
+                tx.execute(
+                    "UPDATE wf_rates SET window_ms = $3, last_ms = $4, starts = $5 WHERE workflow = $1 AND key = $2",
+                    &[&workflow, &rkey, &window_ms, &now_ms, &starts],
+                )
+                .await
+                .map_err(sql)?;
+            }
+            tx.commit().await.map_err(sql)?;
+            Ok(next)
+        })
+    }
+
     fn debounce_series(&self, workflow: &str, key: &str) -> Reading<'_, Option<Series>> {
         let (workflow, dkey) = (workflow.to_string(), key.to_string());
         Box::pin(async move {

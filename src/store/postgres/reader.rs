@@ -114,12 +114,14 @@ pub(super) async fn prune(
         .execute("DELETE FROM wf_dedupe WHERE expires_ms < $1", &[&crate::store::now_ms()])
         .await
         .map_err(sql)?;
+    let now_ms = crate::store::now_ms();
     client
         .batch_execute(&format!(
             "DELETE FROM wf_debounce WHERE ended AND latest_ms < {before_ms};
              DELETE FROM wf_orders o WHERE accepted_ms < {before_ms} AND NOT EXISTS
                  (SELECT 1 FROM wf_executions e WHERE e.id = o.execution AND e.state <> 'ended');
-             DELETE FROM wf_callbacks WHERE state <> 'waiting' AND expires_ms < {before_ms};"
+             DELETE FROM wf_callbacks WHERE state <> 'waiting' AND expires_ms < {before_ms};
+             DELETE FROM wf_rates WHERE last_ms + window_ms < {now_ms};"
         ))
         .await
         .map_err(sql)?;

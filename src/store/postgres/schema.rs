@@ -101,6 +101,14 @@ CREATE TABLE IF NOT EXISTS wf_orders (
     PRIMARY KEY (workflow, key, accepted_ms, execution)
 );
 CREATE INDEX IF NOT EXISTS wf_orders_execution ON wf_orders (execution);
+CREATE TABLE IF NOT EXISTS wf_rates (
+    workflow  TEXT NOT NULL,
+    key       TEXT NOT NULL,
+    window_ms BIGINT NOT NULL,
+    last_ms   BIGINT NOT NULL,
+    starts    BIGINT[] NOT NULL,
+    PRIMARY KEY (workflow, key)
+);
 CREATE TABLE IF NOT EXISTS wf_settings (
     name  TEXT PRIMARY KEY,
     value BYTEA NOT NULL
