@@ -98,6 +98,8 @@ pub(crate) async fn page(d: &Dashboard, name: &str) -> Answer {
                 @if let Some(n) = w.concurrency { dt { "Concurrency" } dd { (n) } }
                 @if w.dedupe.is_some() { dt { "Dedupe" } dd { "yes (a delivery seen within its window does not run)" } }
                 @if w.debounce.is_some() { dt { "Debounce" } dd { "yes (the newest request of a burst runs)" } }
+                @if w.order.is_some() { dt { "Order" } dd { "yes (runs of one key run one at a time, in the order accepted)" } }
+                @if let Some(r) = &w.rate { dt { "Rate" } dd { (r.n) " per " (humantime::format_duration(r.per)) @if r.key.is_some() { " per key" } } }
             }
         }
         @if !w.extracts.is_empty() {

@@ -238,7 +238,13 @@ impl Journaled {
 
     /// The trigger's `rate`: the run starts when its key's window allows one more start; else it
     /// parks until the window will, and asks again then (another run may have taken the start).
-    async fn rate(&mut self, n: u32, key: String, at_most: u32, per: std::time::Duration) -> Result<Value, StepError> {
+    async fn rate(
+        &mut self,
+        n: u32,
+        key: String,
+        at_most: u32,
+        per: std::time::Duration,
+    ) -> Result<Value, StepError> {
         if let Some(recorded) = self.recorded(n) {
             return recorded.map_err(StepError::Failed);
         }
@@ -248,7 +254,9 @@ impl Journaled {
         }
         let window = i64::try_from(per.as_millis()).unwrap_or(i64::MAX);
         let taking = self.store.rate_take(&self.served.name, &key, at_most, window, step::now_ms());
-        let next = taking.await.map_err(|e| StepError::Failed(format!("the rate's window could not be read: {e}")))?;
+        let next = taking
+            .await
+            .map_err(|e| StepError::Failed(format!("the rate's window could not be read: {e}")))?;
         let Some(due_ms) = next else {
             self.store.step_value(&self.id, n, "rate", &Value::Null);
             return Ok(Value::Null);

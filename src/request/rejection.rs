@@ -120,7 +120,9 @@ impl Rejection {
             Rejection::DedupeKey(_) | Rejection::RateKey(_) | Rejection::Unfinished => {
                 json!({"error": "workflow failed", "execution": id.to_string()})
             }
-            Rejection::OverRate { retry_after } => json!({"error": "rate limited", "retry_after": retry_after}),
+            Rejection::OverRate { retry_after } => {
+                json!({"error": "rate limited", "retry_after": retry_after})
+            }
             Rejection::QueueFull => json!({"error": "queue full"}),
             Rejection::StoreUnavailable => json!({"error": "store unavailable"}),
             Rejection::OverConcurrency => json!({"error": "too many executions"}),

@@ -551,11 +551,20 @@ impl Store for Memory {
         ready(self.with(|inner| inner.order_head(workflow, key)))
     }
 
-    fn rate_take(&self, workflow: &str, key: &str, n: u32, window_ms: i64, now_ms: i64) -> Reading<'_, Option<i64>> {
+    fn rate_take(
+        &self,
+        workflow: &str,
+        key: &str,
+        n: u32,
+        window_ms: i64,
+        now_ms: i64,
+    ) -> Reading<'_, Option<i64>> {
         ready(self.with(|inner| {
             // Keys come from requests: windows that have passed are let go as keys pile up.
             if inner.rates.len() > inner.rates_pruned.saturating_mul(2).max(1_024) {
-                inner.rates.retain(|_, (window, starts)| starts.iter().any(|t| t.saturating_add(*window) > now_ms));
+                inner
+                    .rates
+                    .retain(|_, (window, starts)| starts.iter().any(|t| t.saturating_add(*window) > now_ms));
                 inner.rates_pruned = inner.rates.len();
             }
             let (window, starts) =

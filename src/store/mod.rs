@@ -329,7 +329,14 @@ pub(crate) trait Store: History {
     /// `rate N per D`: takes a start for `workflow`'s `key` at `now_ms` when fewer than `n` were
     /// taken in the `window_ms` before (`None`), else says when one is allowed (see
     /// [`rate::take`]); atomic across every process sharing the store.
-    fn rate_take(&self, _workflow: &str, _key: &str, _n: u32, _window_ms: i64, _now_ms: i64) -> Reading<'_, Option<i64>> {
+    fn rate_take(
+        &self,
+        _workflow: &str,
+        _key: &str,
+        _n: u32,
+        _window_ms: i64,
+        _now_ms: i64,
+    ) -> Reading<'_, Option<i64>> {
         no_callbacks()
     }
     /// The runs parked now, by what they wait for (`sleep`, `callback`, `retry`: an `http`

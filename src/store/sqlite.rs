@@ -1245,7 +1245,14 @@ impl Store for Sqlite {
         Box::pin(self.durable(write))
     }
 
-    fn rate_take(&self, workflow: &str, key: &str, n: u32, window_ms: i64, now_ms: i64) -> Reading<'_, Option<i64>> {
+    fn rate_take(
+        &self,
+        workflow: &str,
+        key: &str,
+        n: u32,
+        window_ms: i64,
+        now_ms: i64,
+    ) -> Reading<'_, Option<i64>> {
         let (workflow, rkey) = (workflow.to_string(), key.to_string());
         self.read(move |conn| {
             let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;

@@ -320,7 +320,14 @@ impl Store for Standby {
         }
     }
 
-    fn rate_take(&self, workflow: &str, key: &str, n: u32, window_ms: i64, now_ms: i64) -> Reading<'_, Option<i64>> {
+    fn rate_take(
+        &self,
+        workflow: &str,
+        key: &str,
+        n: u32,
+        window_ms: i64,
+        now_ms: i64,
+    ) -> Reading<'_, Option<i64>> {
         let (workflow, rkey) = (workflow.to_string(), key.to_string());
         match self.open.load_full() {
             Some(s) => Box::pin(async move { s.rate_take(&workflow, &rkey, n, window_ms, now_ms).await }),

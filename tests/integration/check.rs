@@ -86,7 +86,7 @@ fn every_error_of_a_file_is_reported_in_one_run() {
 fn examples_pass_check() {
     let out = wf(&["check", "--deny-warnings", "examples"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).starts_with("ok: 14 workflows in 14 files"), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).starts_with("ok: 16 workflows in 16 files"), "{}", text(&out.stdout));
 }
 
 #[test]

@@ -479,13 +479,16 @@ fn the_readme_s_waiting_examples_are_the_examples_as_they_are() {
     let section =
         readme.split("## Runs that wait").nth(1).and_then(|s| s.split("\n## ").next()).expect("section");
     let mut examples = String::new();
-    for name in ["approval", "build"] {
+    for name in ["approval", "build", "leads", "incident"] {
         examples += &std::fs::read_to_string(crate::common::repo().join(format!("examples/{name}.wf")))
             .expect("example");
     }
     let blocks: Vec<&str> = section.split("```wf\n").skip(1).filter_map(|b| b.split("```").next()).collect();
-    assert_eq!(blocks.len(), 3);
+    assert_eq!(blocks.len(), 5);
     for b in blocks {
-        assert!(examples.contains(b), "not in examples/approval.wf or build.wf as written:\n{b}");
+        assert!(
+            examples.contains(b),
+            "not in examples/approval.wf, build.wf, leads.wf or incident.wf as written:\n{b}"
+        );
     }
 }

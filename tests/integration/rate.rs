@@ -91,10 +91,26 @@ fn async_runs_over_the_rate_wait_for_a_start_and_no_window_sees_more_than_its_co
         .collect();
     // Some wait, saying for what.
     let store = root.join("state.db");
-    let listed = crate::common::wf(&["runs", "--store", store.to_str().expect("utf8"), "--status", "waiting", "--format", "json"]);
+    let listed = crate::common::wf(&[
+        "runs",
+        "--store",
+        store.to_str().expect("utf8"),
+        "--status",
+        "waiting",
+        "--format",
+        "json",
+    ]);
     let waiting: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap_or_default();
     let one = waiting[0]["id"].as_str().expect("a run waits").to_string();
-    let out = crate::common::wf(&["runs", "--store", store.to_str().expect("utf8"), "--format", "json", "show", &one]);
+    let out = crate::common::wf(&[
+        "runs",
+        "--store",
+        store.to_str().expect("utf8"),
+        "--format",
+        "json",
+        "show",
+        &one,
+    ]);
     let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
     let waits_for = shown["waits_for"].as_str().unwrap_or_default();
     assert!(shown["state"] == "ended" || waits_for.starts_with("rate"), "{shown}");
@@ -120,7 +136,9 @@ fn faketime_library() -> Option<std::path::PathBuf> {
         let p = d.path().join("faketime/libfaketime.so.1");
         p.exists().then_some(p)
     });
-    lib.or_else(|| Some(std::path::PathBuf::from("/usr/lib/faketime/libfaketime.so.1")).filter(|p| p.exists()))
+    lib.or_else(|| {
+        Some(std::path::PathBuf::from("/usr/lib/faketime/libfaketime.so.1")).filter(|p| p.exists())
+    })
 }
 
 #[test]

@@ -104,7 +104,7 @@ fn examples_tests_pass() {
     args.extend(crate::common::EXAMPLE_ENV);
     let out = wf(&args);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
-    assert!(text(&out.stdout).trim_end().ends_with("42 passed, 0 failed"));
+    assert!(text(&out.stdout).trim_end().ends_with("45 passed, 0 failed"));
 }
 
 #[test]

@@ -71,7 +71,9 @@ POST      /hooks/build                                 async  github            
 POST      /hooks/deploy                                async  github             deploy            examples/deploy.wf:4
 POST      /hooks/form                                  sync   none               order_form        examples/form.wf:2
 POST      /hooks/github                                sync   github             github_push       examples/github_push.wf:3
+POST      /hooks/incident                              async  standard_webhooks  incident          examples/incident.wf:4
 POST      /hooks/invoices                              async  standard_webhooks  invoice_events    examples/standard_webhooks.wf:3
+POST      /hooks/leads                                 async  standard_webhooks  leads             examples/leads.wf:4
 POST      /hooks/payment                               sync   basic              payment_callback  examples/payment.wf:2
 POST      /hooks/shopify/orders                        async  shopify            shopify_orders    examples/shopify_orders.wf:5
 POST      /hooks/slack/command                         sync   slack              slack_command     examples/slack_command.wf:3
@@ -83,9 +85,9 @@ POST,GET  /hooks/twilio/sms                            sync   twilio            
     assert_eq!(text(&out.stdout), expected);
     let out = wf(&["routes", "--format", "json", "examples"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    assert_eq!(v[7]["path"], "/hooks/payment");
-    assert_eq!(v[7]["auth"], "basic");
-    assert_eq!(v[13]["method"], "POST,GET");
+    assert_eq!(v[9]["path"], "/hooks/payment");
+    assert_eq!(v[9]["auth"], "basic");
+    assert_eq!(v[15]["method"], "POST,GET");
     assert_eq!(v[0]["mode"], "async");
     assert_eq!(v[0]["line"], 2);
 }

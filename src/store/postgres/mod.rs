@@ -1022,7 +1022,14 @@ impl Store for Postgres {
         })
     }
 
-    fn rate_take(&self, workflow: &str, key: &str, n: u32, window_ms: i64, now_ms: i64) -> Reading<'_, Option<i64>> {
+    fn rate_take(
+        &self,
+        workflow: &str,
+        key: &str,
+        n: u32,
+        window_ms: i64,
+        now_ms: i64,
+    ) -> Reading<'_, Option<i64>> {
         let (workflow, rkey) = (workflow.to_string(), key.to_string());
         Box::pin(async move {
             let mut client = self.inner.client().await?;
