@@ -249,6 +249,20 @@ pub fn standard_key(secret: &str) -> Option<Vec<u8>> {
     base64::engine::general_purpose::STANDARD.decode(b64).ok().filter(|key| !key.is_empty())
 }
 
+/// A Standard Webhooks signing key: `whsk_` + the base64 of an ed25519 seed (32 bytes), or of
+/// the seed followed by its public key (64 bytes, as libsodium keeps it: the public half must
+/// be the seed's).
+pub fn standard_signing_key(key: &str) -> Option<ed25519_dalek::SigningKey> {
+    let bytes = base64::engine::general_purpose::STANDARD.decode(key.strip_prefix("whsk_")?).ok()?;
+    let seed = <[u8; 32]>::try_from(bytes.get(..32)?).ok()?;
+    let signing = ed25519_dalek::SigningKey::from_bytes(&seed);
+    match bytes.len() {
+        32 => Some(signing),
+        64 => (bytes.get(32..) == Some(signing.verifying_key().as_bytes().as_slice())).then_some(signing),
+        _ => None,
+    }
+}
+
 /// Twilio signs the full URL followed by each form parameter, sorted by name, as name+value.
 pub fn twilio_content(url: &str, params: &[(String, String)]) -> String {
     let mut sorted: Vec<&(String, String)> = params.iter().collect();
@@ -318,6 +332,16 @@ pub fn sign(
             let sig = hex::encode(mac(Algorithm::Sha256, key, &[b"v0:", ts.as_bytes(), b":", body]));
             vec![("x-slack-request-timestamp", ts), ("x-slack-signature", format!("v0={sig}"))]
         }
+        Scheme::StandardWebhooks if secret.starts_with("whsk_") => {
+            // An ed25519 signing key: a `v1a` signature, checked with its `whpk_` public key.
+            let id = format!("msg_{now:x}");
+            let sig = standard_signing_key(secret).map_or_else(String::new, |key| {
+                use ed25519_dalek::Signer as _;
+                let content = [id.as_bytes(), b".", ts.as_bytes(), b".", body].concat();
+                b64(key.sign(&content).to_bytes().to_vec())
+            });
+            vec![("webhook-id", id), ("webhook-timestamp", ts), ("webhook-signature", format!("v1a,{sig}"))]
+        }
         Scheme::StandardWebhooks => {
             let id = format!("msg_{now:x}");
             let key = standard_key(secret).unwrap_or_default();
@@ -364,6 +388,32 @@ pub(crate) fn sender_headers(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_signing_key_is_a_seed_or_a_seed_and_its_public_key() {
+        let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+        let seed = [9u8; 32];
+        let key = standard_signing_key(&format!("whsk_{}", b64(&seed))).expect("a seed");
+        let public = key.verifying_key();
+        let both = [seed.as_slice(), public.as_bytes()].concat();
+        assert!(standard_signing_key(&format!("whsk_{}", b64(&both))).is_some());
+        let wrong = [seed.as_slice(), &[1u8; 32]].concat();
+        assert!(
+            standard_signing_key(&format!("whsk_{}", b64(&wrong))).is_none(),
+            "a public half not the seed's"
+        );
+        assert!(standard_signing_key(&b64(&seed)).is_none(), "the prefix says it is a signing key");
+        assert!(standard_signing_key("whsk_AAAA").is_none());
+        // What `sign` makes, the public key checks.
+        let headers =
+            sign(Scheme::StandardWebhooks, &format!("whsk_{}", b64(&seed)), b"{}", "", &[], 1_700_000_000);
+        let given =
+            headers.iter().find(|(n, _)| *n == "webhook-signature").map(|(_, v)| v.clone()).expect("signed");
+        let tags = parse_standard_with(&given, "v1a,").expect("v1a");
+        let sig = ed25519_dalek::Signature::from_slice(&tags[0]).expect("a signature");
+        let id = headers.iter().find(|(n, _)| *n == "webhook-id").map(|(_, v)| v.clone()).expect("id");
+        assert!(public.verify_strict(format!("{id}.1700000000.{{}}").as_bytes(), &sig).is_ok());
+    }
 
     fn verifier(scheme: Scheme, secret: &[u8]) -> Verifier {
         Verifier {

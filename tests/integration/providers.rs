@@ -629,6 +629,32 @@ fn standard_webhooks_v1a_signatures_are_checked_with_the_public_key() {
     assert_eq!(r.status, 401, "a symmetric signature is not the key pair's");
     let r = server.post("/p", &[("Content-Type", "application/json")], body);
     assert_eq!((r.status, r.body.as_str()), (401, r#"{"error":"missing signature"}"#));
+    // `wf test` signs with a `whsk_` signing key (the same key pair's seed, from openssl's
+    // PKCS#8 form); another key's signature is refused.
+    let private = std::process::Command::new("openssl")
+        .args(["pkey", "-in", key.to_str().expect("utf8"), "-outform", "DER"])
+        .output()
+        .expect("openssl");
+    let signing = format!("whsk_{}", b64(&private.stdout[private.stdout.len() - 32..]));
+    let tests = format!(
+        "{src}\ntest \"signed with the key pair\" {{\n  request POST \"/p\" {{\n    sign standard_webhooks secret(\"WH_SIGNING\")\n    json {{ type: \"invoice.paid\" }}\n  }}\n  expect status == 200\n}}\n\ntest \"signed with another key\" {{\n  request POST \"/p\" {{\n    sign standard_webhooks \"whsk_{}\"\n    json {{ type: \"invoice.paid\" }}\n  }}\n  expect status == 401\n}}\n",
+        b64(&[7u8; 32])
+    );
+    let t = Dir::new(&[("p.wf", &tests)]);
+    let out = std::process::Command::new(crate::common::wf_bin())
+        .args(["test", t.path().to_str().expect("utf8")])
+        .env("WH_PUBLIC", &public)
+        .env("WH_SIGNING", &signing)
+        .output()
+        .expect("wf test");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        crate::common::text(&out.stdout),
+        crate::common::text(&out.stderr)
+    );
+    assert!(crate::common::text(&out.stdout).contains("2 passed"), "{}", crate::common::text(&out.stdout));
     // A public key on another form is a check error.
     let bad = Dir::new(&[("g.wf", "workflow g {\n  trigger webhook {\n    path \"/g\"\n    auth github { public_key \"whpk_x\" }\n  }\n}\n")]);
     let out = crate::common::wf(&["check", bad.path().join("g.wf").to_str().expect("utf8")]);
