@@ -30,6 +30,10 @@ pub(crate) struct Journaled {
     /// The tokens of the callbacks this run made: never journaled (a body or a result that
     /// holds one keeps `[token]` instead).
     tokens: Vec<String>,
+    /// The run that handed this one its `order by` turn here (see [`Steps::turn_after`]).
+    after: Option<String>,
+    /// The step the run was parked on when it was taken again, if any.
+    waited: Option<u32>,
 }
 
 /// How long a run waiting for its turn (`order by`) waits before it looks again, in
@@ -47,7 +51,25 @@ impl Journaled {
         callbacks: Option<Arc<Callbacks>>,
     ) -> Journaled {
         let replay = Arc::new(Mutex::new(journal.into_iter().collect()));
-        Journaled { inner, store, served, id, durable: true, replay, parked, callbacks, tokens: Vec::new() }
+        Journaled {
+            inner,
+            store,
+            served,
+            id,
+            durable: true,
+            replay,
+            parked,
+            callbacks,
+            tokens: Vec::new(),
+            after: None,
+            waited: None,
+        }
+    }
+
+    /// A run taken again from its park on step `n`.
+    pub(crate) fn waited(mut self, n: Option<u32>) -> Journaled {
+        self.waited = n;
+        self
     }
 
     /// The steps of a sync execution: recorded for its history, never waited for.
@@ -67,6 +89,8 @@ impl Journaled {
             parked: None,
             callbacks: None,
             tokens: Vec::new(),
+            after: None,
+            waited: None,
         }
     }
 
@@ -212,8 +236,17 @@ impl Journaled {
             return Ok(Value::Null);
         }
         let failed = |e: String| StepError::Failed(format!("the order of the runs could not be read: {e}"));
-        let head = self.store.order_head(&self.served.name, &key).await.map_err(failed)?;
-        if head.as_deref().is_some_and(|h| h != self.id) {
+        let front = self.store.order_front(&self.served.name, &key).await.map_err(failed)?;
+        // Its turn: first on the line, or just behind the run that handed it its turn here
+        // (which ended, its end on its way to the store ahead of anything this run writes).
+        let before = self.after.as_deref();
+        let turn = match front.as_slice() {
+            [] => true,
+            [head, ..] if *head == self.id => true,
+            [head] => Some(head.as_str()) == before,
+            [head, next, ..] => Some(head.as_str()) == before && *next == self.id,
+        };
+        if !turn {
             let due = step::now_ms().saturating_add(ORDER_LOOK);
             if let Some(mut slot) = self.parked.as_ref().and_then(|s| s.lock().ok()) {
                 *slot = Some(step::Parked { n, due_ms: due, attempts: 0 });
@@ -232,7 +265,11 @@ impl Journaled {
             }
             return parked;
         }
-        self.store.step_value(&self.id, n, "order", &Value::Null);
+        // Its turn came at once: nothing to journal (a run taken again looks again). A run that
+        // waited its turn parked has its step end.
+        if self.waited == Some(n) {
+            self.store.step_value(&self.id, n, "order", &Value::Null);
+        }
         Ok(Value::Null)
     }
 
@@ -350,11 +387,17 @@ impl Steps for Journaled {
             parked: self.parked.clone(),
             callbacks: self.callbacks.clone(),
             tokens: self.tokens.clone(),
+            after: None,
+            waited: self.waited,
         }))
     }
 
     fn join(&mut self, fork: &dyn Steps) {
         self.inner.join(fork);
+    }
+
+    fn turn_after(&mut self, before: &str) {
+        self.after = Some(before.to_string());
     }
 
     fn perform(&mut self, n: u32, s: Step) -> Pending<'_> {

@@ -11,6 +11,7 @@
 
 pub mod callbacks;
 pub(crate) mod journal;
+pub(crate) mod lines;
 pub(crate) mod places;
 pub(crate) mod queue;
 pub(crate) mod resume;

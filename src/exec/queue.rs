@@ -71,19 +71,23 @@ impl Enqueue for Queue {
             // An `order by` key: the run joins its key's line.
             let line = job.order_key();
             let kept = tokio::spawn(async move {
-                let claim = store.accept(run, key).await;
-                if matches!(claim, Ok(crate::store::Claim::First)) {
-                    if let Some(line) = line {
-                        let joined = store.order_joined(
-                            &job.served.name,
-                            &line,
-                            &job.id.to_string(),
-                            crate::store::now_ms(),
-                        );
-                        if let Err(why) = joined.await {
-                            tracing::warn!(target: "wf::store", execution = %job.id, "the run did not join its order key's line: {why}");
+                // The run joins its line as it is kept: asked first, so that the store's writer
+                // commits both in one batch (a line's entry for a run not kept, a duplicate, is
+                // passed over and let go).
+                let joining = async {
+                    match &line {
+                        Some(line) => {
+                            let at = crate::store::now_ms();
+                            store.order_joined(&job.served.name, line, &job.id.to_string(), at).await
                         }
+                        None => Ok(()),
                     }
+                };
+                let (joined, claim) = tokio::join!(joining, store.accept(run, key));
+                if let Err(why) = joined {
+                    tracing::warn!(target: "wf::store", execution = %job.id, "the run did not join its order key's line: {why}");
+                }
+                if matches!(claim, Ok(crate::store::Claim::First)) {
                     if let Some(series) = series {
                         let seen = store.debounce_seen(
                             &job.served.name,

@@ -156,15 +156,18 @@ fn job(store: &Arc<dyn Store>, effects: &Arc<Effects>, served: &Arc<Served>, run
     };
     frame.resize(served.wf.slots, Value::Null);
     let (live, parked) = effects.kept_steps(id, served, run.waiting, run.retries);
-    let steps = Box::new(Journaled::new(
-        live,
-        store.clone(),
-        served.clone(),
-        run.id.clone(),
-        run.journal,
-        Some(parked),
-        Some(effects.callbacks()),
-    ));
+    let steps = Box::new(
+        Journaled::new(
+            live,
+            store.clone(),
+            served.clone(),
+            run.id.clone(),
+            run.journal,
+            Some(parked),
+            Some(effects.callbacks()),
+        )
+        .waited(run.waiting.map(|(n, _)| n)),
+    );
     Some(Job {
         served: served.clone(),
         frame,

@@ -31,11 +31,40 @@ pub(crate) async fn worker(
     watch: Watch,
     store: Arc<dyn Store>,
     waiting: Arc<Waiting>,
+    lines: Arc<crate::exec::lines::Lines>,
     wake: Wake,
 ) {
+    // Runs of an `order by` key set aside here that are to be taken now, each with whether its
+    // key's place here is its own already (its turn came when the run before it ended here).
+    let mut turns: std::collections::VecDeque<(Job, bool)> = std::collections::VecDeque::new();
     loop {
-        let (job, _running) = match waiting.next() {
-            Some((job, place)) => (job, Some(place)),
+        let mut turn = false;
+        let taken = match turns.pop_front() {
+            // Its turn: it keeps its key's place here, waiting for a place of its workflow's
+            // `concurrency` in this worker (set aside, it would lose its turn).
+            Some((job, true)) => {
+                turn = true;
+                let place = match job.served.running.clone() {
+                    Some(limit) => limit.acquire_owned().await.ok(),
+                    None => None,
+                };
+                Some((job, place))
+            }
+            Some((job, false)) => match waiting.place(job) {
+                Placed::Now(job, place) => Some((job, place)),
+                Placed::SetAside => continue,
+                Placed::Full(job) => {
+                    let place = match job.served.running.clone() {
+                        Some(limit) => limit.acquire_owned().await.ok(),
+                        None => None,
+                    };
+                    Some((job, place))
+                }
+            },
+            None => None,
+        };
+        let (job, _running) = match taken.or_else(|| waiting.next().map(|(job, place)| (job, Some(place)))) {
+            Some(taken) => taken,
             None => {
                 // The lock is held only while waiting, so the drain can take what is left;
                 // while runs are set aside, let go of it now and then to look for their places.
@@ -75,8 +104,15 @@ pub(crate) async fn worker(
         // The caller of an async run got the trigger's answer, whatever the run does after.
         let answered = job.served.immediate.as_ref().map_or(200, |a| a.status);
         let job_mode = job.served.wf.mode;
-        // `order by`: the run's key, for the next run on its line to be told when it ends.
+        // `order by`: the run's key, for the next run on its line to be told when it ends. A run
+        // of its key under way here goes first: this one is set aside behind it.
         let line = job.order_key();
+        let job = if turn {
+            job
+        } else {
+            let Some(job) = lines.take(job, line.as_deref()) else { continue };
+            job
+        };
         // `concurrency N` among every process sharing the store: waited for here.
         let placed = match job.served.wf.concurrency {
             Some(limit) => wait_for_place(&store, &job.served.name, limit, &id.to_string()).await,
@@ -96,8 +132,11 @@ pub(crate) async fn worker(
         match ran {
             Ok(handle::Ran::Stopped(stop)) => {
                 // Not ended: kept with its due time and taken again then (by any instance), or
-                // taken over by another instance.
+                // taken over by another instance. The runs set aside behind it wait in the store.
                 tracing::info!(target: "wf::server", %workflow, execution = %id, "{}", stop.describe());
+                if let Some(line) = &line {
+                    turns.extend(lines.ended(&workflow, line, true).into_iter().map(|j| (j, false)));
+                }
             }
             Ok(handle::Ran::Ended(record)) => {
                 report(&record);
@@ -115,12 +154,34 @@ pub(crate) async fn worker(
                 }
                 store.ended(ended);
                 if let Some(line) = &line {
-                    match store.order_done(&workflow, line, &id.to_string()).await {
-                        // The taker takes the next run on the line now, not at its next look.
-                        Ok(()) => wake(),
-                        Err(why) => {
-                            tracing::warn!(target: "wf::store", %workflow, execution = %id, "the next run of its order key was not told: {why}")
+                    let next = lines.ended(&workflow, line, false);
+                    let ended_id = id.to_string();
+                    let (store, workflow, line, id) =
+                        (store.clone(), workflow.clone(), line.clone(), ended_id.clone());
+                    let handed = !next.is_empty();
+                    let done = async move {
+                        let done = if handed {
+                            store.order_left(&workflow, &line, &id).await
+                        } else {
+                            store.order_done(&workflow, &line, &id).await
+                        };
+                        if let Err(why) = &done {
+                            tracing::warn!(target: "wf::store", %workflow, execution = %id, "the line of its order key was not told of its end: {why}");
                         }
+                        done.is_ok()
+                    };
+                    if handed {
+                        // The next run set aside here takes its turn now, in this worker, while
+                        // the line is told (see `Steps::turn_after`).
+                        tokio::spawn(done);
+                        turns.extend(next.into_iter().map(|mut j| {
+                            j.steps.turn_after(&ended_id);
+                            (j, true)
+                        }));
+                    } else if done.await {
+                        // The next run on the line, if any, waits parked: the taker takes it
+                        // now, not at its next look.
+                        wake();
                     }
                 }
                 // Ends are never dropped (the run would run again): when the writes waiting for
@@ -132,7 +193,10 @@ pub(crate) async fn worker(
                 }
             }
             Err(_) => {
-                tracing::error!(target: "wf::server", %workflow, execution = %id, "async execution panicked")
+                tracing::error!(target: "wf::server", %workflow, execution = %id, "async execution panicked");
+                if let Some(line) = &line {
+                    turns.extend(lines.ended(&workflow, line, true).into_iter().map(|j| (j, false)));
+                }
             }
         }
     }

@@ -165,6 +165,11 @@ pub trait Steps: Send {
 
     /// Takes back what a fork did (the attempts its effects made) once its iteration ended.
     fn join(&mut self, _fork: &dyn Steps) {}
+
+    /// The run's turn on its `order by` line was handed to it in this process by run `before`,
+    /// which ended here: its end may not be in the store yet, and the run may go once `before`
+    /// is all that is ahead of it on the line.
+    fn turn_after(&mut self, _before: &str) {}
 }
 
 /// The result of `now()` or `uuid()` read at once; any other step is refused.

@@ -665,6 +665,7 @@ fn start_workers(
     });
     let mut workers = tokio::task::JoinSet::new();
     let waiting = Arc::new(crate::exec::places::Waiting::default());
+    let lines = Arc::new(crate::exec::lines::Lines::default());
     for _ in 0..opts.workers.max(1) {
         workers.spawn(worker::worker(
             rx.clone(),
@@ -672,6 +673,7 @@ fn start_workers(
             watch.clone(),
             store.clone(),
             waiting.clone(),
+            lines.clone(),
             wake.clone(),
         ));
     }

@@ -303,6 +303,8 @@ pub(crate) async fn order_contract(store: &dyn Store) {
     store.order_joined("w", "order-7", a, 10_000).await.expect("joined");
     store.order_joined("w", "order-7", b, 10_001).await.expect("joined");
     store.order_joined("w", "order-8", other, 9_000).await.expect("joined");
+    // (SQLite writes the entries with the next batch: the accepts that follow them.)
+    store.flush().await.expect("flush");
     assert_eq!(store.order_head("w", "order-7").await.expect("head").as_deref(), Some(a));
     assert_eq!(store.order_head("w", "order-8").await.expect("head").as_deref(), Some(other));
     assert_eq!(store.order_head("w", "order-9").await.expect("head"), None);

@@ -146,10 +146,17 @@ struct Inner {
 impl Inner {
     /// The earliest run of a key's line that has not ended.
     fn order_head(&self, workflow: &str, key: &str) -> Option<String> {
-        let line = self.orders.get(&(workflow.to_string(), key.to_string()))?;
+        self.order_front(workflow, key, 1).pop()
+    }
+
+    /// The first `n` runs of a key's line that have not ended.
+    fn order_front(&self, workflow: &str, key: &str, n: usize) -> Vec<String> {
+        let Some(line) = self.orders.get(&(workflow.to_string(), key.to_string())) else { return Vec::new() };
         line.iter()
-            .find(|(_, run)| self.executions.get(run).is_some_and(|x| x.view.state != State::Ended))
+            .filter(|(_, run)| self.executions.get(run).is_some_and(|x| x.view.state != State::Ended))
+            .take(n)
             .map(|(_, run)| super::hex(*run))
+            .collect()
     }
 
     fn entry(&mut self, id: &str, mode: Mode) -> &mut Execution {
@@ -549,6 +556,10 @@ impl Store for Memory {
 
     fn order_head(&self, workflow: &str, key: &str) -> Reading<'_, Option<String>> {
         ready(self.with(|inner| inner.order_head(workflow, key)))
+    }
+
+    fn order_front(&self, workflow: &str, key: &str) -> Reading<'_, Vec<String>> {
+        ready(self.with(|inner| inner.order_front(workflow, key, 2)))
     }
 
     fn rate_take(

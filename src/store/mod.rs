@@ -311,7 +311,8 @@ pub(crate) trait Store: History {
         no_callbacks()
     }
     /// A run with an `order by` key was accepted at `accepted_ms`: it joins the key's line
-    /// (SQLite: in the same batch as its accept).
+    /// (SQLite: written with the next batch, so asked for before its accept, it is committed
+    /// with it or before it).
     fn order_joined(&self, _workflow: &str, _key: &str, _id: &str, _accepted_ms: i64) -> Reading<'_, ()> {
         no_callbacks()
     }
@@ -319,6 +320,15 @@ pub(crate) trait Store: History {
     /// ended. `None` when the line is empty.
     fn order_head(&self, _workflow: &str, _key: &str) -> Reading<'_, Option<String>> {
         no_callbacks()
+    }
+    /// The first two runs of a key's line that have not ended, in turn (see `order_head`).
+    fn order_front(&self, _workflow: &str, _key: &str) -> Reading<'_, Vec<String>> {
+        no_callbacks()
+    }
+    /// Run `id` ended and handed its key's turn to the next run in this process: it leaves its
+    /// key's line (nobody needs waking; SQLite writes it with the next batch).
+    fn order_left(&self, workflow: &str, key: &str, id: &str) -> Reading<'_, ()> {
+        self.order_done(workflow, key, id)
     }
     /// Run `id` ended: it leaves its key's line, and the run whose turn it is now, if it waits
     /// for it, is due at once (PostgreSQL tells every instance). With an `id` that names no run

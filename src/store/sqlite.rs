@@ -165,11 +165,13 @@ enum Write {
         id: i64,
         at: i64,
     },
-    /// An ordered run ended: it leaves its line, and the next run is due at once.
+    /// An ordered run ended: it leaves its line, and the next run is due at once (unless
+    /// `handed`: the next run was given its turn in this process).
     OrderDone {
         workflow: String,
         key: String,
         id: i64,
+        handed: bool,
     },
     Ended(Box<Ended>),
     Flush,
@@ -235,8 +237,13 @@ fn sql(e: rusqlite::Error) -> String {
 fn connect(path: &Path, flags: OpenFlags) -> Result<Connection, String> {
     let conn = Connection::open_with_flags(path, flags).map_err(sql)?;
     conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(sql)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENTS);
     Ok(conn)
 }
+
+/// Statements each connection keeps prepared: more than the store uses, so that none is parsed
+/// again (the writer's batches alone use more than the default 16).
+const STATEMENTS: usize = 64;
 
 impl Sqlite {
     /// Opens (creating when needed) the store at `path`, migrating its schema, and starts its
@@ -417,14 +424,23 @@ impl History for ReadOnly {
 /// Whose turn it is on a key's line: its earliest run that has not ended (a run whose row is
 /// gone, pruned, is not waited for).
 fn order_head(conn: &Connection, workflow: &str, okey: &str) -> Result<Option<String>, rusqlite::Error> {
-    conn.prepare_cached(
+    order_front(conn, workflow, okey, 1).map(|mut front| front.pop())
+}
+
+/// The first `n` runs of a key's line that have not ended.
+fn order_front(
+    conn: &Connection,
+    workflow: &str,
+    okey: &str,
+    n: i64,
+) -> Result<Vec<String>, rusqlite::Error> {
+    let mut stmt = conn.prepare_cached(
         "SELECT o.execution FROM orders o JOIN executions e ON e.id = o.execution
          WHERE o.workflow = ?1 AND o.key = ?2 AND e.state != 'ended'
-         ORDER BY o.accepted_ms, o.execution LIMIT 1",
-    )?
-    .query_row(params![workflow, okey], |r| r.get::<_, i64>(0))
-    .optional()
-    .map(|id| id.map(hex))
+         ORDER BY o.accepted_ms, o.execution LIMIT ?3",
+    )?;
+    let ids = stmt.query_map(params![workflow, okey, n], |r| r.get::<_, i64>(0))?;
+    ids.map(|id| id.map(hex)).collect()
 }
 
 /// The executions whose `dedupe` key is `key`, newest first (at most 50).
@@ -921,11 +937,12 @@ fn apply(
                     .and_then(|mut s| s.execute(params![workflow, key, id, at]))
                     .map_err(sql)?;
             }
-            Write::OrderDone { workflow, key: okey, id } => {
+            Write::OrderDone { workflow, key: okey, id, handed } => {
                 tx.prepare_cached("DELETE FROM orders WHERE workflow = ?1 AND key = ?2 AND execution = ?3")
                     .and_then(|mut s| s.execute(params![workflow, okey, id]))
                     .map_err(sql)?;
-                if let Some(next) = order_head(&tx, workflow, okey).map_err(sql)? {
+                let next = if *handed { None } else { order_head(&tx, workflow, okey).map_err(sql)? };
+                if let Some(next) = next {
                     tx.prepare_cached("UPDATE executions SET due_ms = 0 WHERE id = ?1 AND state = 'parked'")
                         .and_then(|mut s| s.execute(params![key(&next)]))
                         .map_err(sql)?;
@@ -1224,14 +1241,16 @@ impl Store for Sqlite {
     }
 
     fn order_joined(&self, workflow: &str, key: &str, id: &str, accepted_ms: i64) -> Reading<'_, ()> {
-        // Through the writer: committed in the same batch as the runs accepted with it.
+        // Gathered, never dropped: the writer takes gathered writes after the commands of a
+        // batch, so the run's accept, sent after this, is committed with it or after it.
         let write = Write::OrderJoined {
             workflow: workflow.into(),
             key: key.into(),
             id: super::key(id),
             at: accepted_ms,
         };
-        Box::pin(self.durable(write))
+        self.behind.push_always(|g| g.writes.push(write));
+        Box::pin(std::future::ready(Ok(())))
     }
 
     fn order_head(&self, workflow: &str, key: &str) -> Reading<'_, Option<String>> {
@@ -1239,10 +1258,30 @@ impl Store for Sqlite {
         self.look(move |conn| order_head(conn, &workflow, &okey))
     }
 
+    fn order_front(&self, workflow: &str, key: &str) -> Reading<'_, Vec<String>> {
+        let (workflow, okey) = (workflow.to_string(), key.to_string());
+        self.look(move |conn| order_front(conn, &workflow, &okey, 2))
+    }
+
     fn order_done(&self, workflow: &str, key: &str, id: &str) -> Reading<'_, ()> {
         // Through the writer: the runs that end together hand on their lines in one commit.
-        let write = Write::OrderDone { workflow: workflow.into(), key: key.into(), id: super::key(id) };
+        let write = Write::OrderDone {
+            workflow: workflow.into(),
+            key: key.into(),
+            id: super::key(id),
+            handed: false,
+        };
         Box::pin(self.durable(write))
+    }
+
+    fn order_left(&self, workflow: &str, key: &str, id: &str) -> Reading<'_, ()> {
+        self.later(Write::OrderDone {
+            workflow: workflow.into(),
+            key: key.into(),
+            id: super::key(id),
+            handed: true,
+        });
+        Box::pin(std::future::ready(Ok(())))
     }
 
     fn rate_take(

@@ -312,6 +312,14 @@ impl Store for Standby {
         }
     }
 
+    fn order_front(&self, workflow: &str, key: &str) -> Reading<'_, Vec<String>> {
+        let (workflow, okey) = (workflow.to_string(), key.to_string());
+        match self.open.load_full() {
+            Some(s) => Box::pin(async move { s.order_front(&workflow, &okey).await }),
+            None => self.not_open(),
+        }
+    }
+
     fn order_head(&self, workflow: &str, key: &str) -> Reading<'_, Option<String>> {
         let (workflow, okey) = (workflow.to_string(), key.to_string());
         match self.open.load_full() {

@@ -995,6 +995,23 @@ impl Store for Postgres {
         })
     }
 
+    fn order_front(&self, workflow: &str, key: &str) -> Reading<'_, Vec<String>> {
+        let (workflow, okey) = (workflow.to_string(), key.to_string());
+        Box::pin(async move {
+            let client = self.inner.client().await?;
+            let rows = client
+                .query(
+                    "SELECT o.execution FROM wf_orders o JOIN wf_executions e ON e.id = o.execution
+                     WHERE o.workflow = $1 AND o.key = $2 AND e.state <> 'ended'
+                     ORDER BY o.accepted_ms, o.execution LIMIT 2",
+                    &[&workflow, &okey],
+                )
+                .await
+                .map_err(sql)?;
+            Ok(rows.iter().map(|r| hex(r.get(0))).collect())
+        })
+    }
+
     fn order_done(&self, workflow: &str, key: &str, id: &str) -> Reading<'_, ()> {
         let (workflow, okey, id) = (workflow.to_string(), key.to_string(), super::key(id));
         Box::pin(async move {
