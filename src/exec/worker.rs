@@ -159,6 +159,7 @@ pub(crate) async fn worker(
                     let (store, workflow, line, id) =
                         (store.clone(), workflow.clone(), line.clone(), ended_id.clone());
                     let handed = !next.is_empty();
+                    let wakes_itself = store.woken().is_some();
                     let done = async move {
                         let done = if handed {
                             store.order_left(&workflow, &line, &id).await
@@ -170,19 +171,20 @@ pub(crate) async fn worker(
                         }
                         done.is_ok()
                     };
-                    if handed {
-                        // The next run set aside here takes its turn now, in this worker, while
-                        // the line is told (see `Steps::turn_after`).
-                        tokio::spawn(done);
-                        turns.extend(next.into_iter().map(|mut j| {
-                            j.steps.turn_after(&ended_id);
-                            (j, true)
-                        }));
-                    } else if done.await {
-                        // The next run on the line, if any, waits parked: the taker takes it
-                        // now, not at its next look.
-                        wake();
-                    }
+                    // The line is told while this worker goes on: the next run set aside here takes
+                    // its turn now (see `Steps::turn_after`); else the next run on the line, if
+                    // any, waits parked, and is taken now, not at the taker's next look (a store
+                    // that says when it made a run due wakes the taker itself).
+                    let wake = wake.clone();
+                    tokio::spawn(async move {
+                        if done.await && !handed && !wakes_itself {
+                            wake();
+                        }
+                    });
+                    turns.extend(next.into_iter().map(|mut j| {
+                        j.steps.turn_after(&ended_id);
+                        (j, true)
+                    }));
                 }
                 // Ends are never dropped (the run would run again): when the writes waiting for
                 // the writer pile up, the next run is taken once they are written.

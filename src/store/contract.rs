@@ -314,6 +314,7 @@ pub(crate) async fn order_contract(store: &dyn Store) {
     store.ended(ended(a, "async", 10_000, "failed"));
     store.flush().await.expect("flush");
     store.order_done("w", "order-7", a).await.expect("done");
+    store.flush().await.expect("flush");
     assert_eq!(store.order_head("w", "order-7").await.expect("head").as_deref(), Some(b));
     let taken: Vec<String> = store.retried().await.expect("retried").into_iter().map(|u| u.id).collect();
     assert!(taken.contains(&b.to_string()), "the next run is due once the one before it ended: {taken:?}");

@@ -331,7 +331,8 @@ pub(crate) trait Store: History {
         self.order_done(workflow, key, id)
     }
     /// Run `id` ended: it leaves its key's line, and the run whose turn it is now, if it waits
-    /// for it, is due at once (PostgreSQL tells every instance). With an `id` that names no run
+    /// for it, is due at once (PostgreSQL tells every instance; SQLite writes it with the next
+    /// batch, with the run's end, and wakes the taker when it made a run due). With an `id` that names no run
     /// (`""`), only the latter.
     fn order_done(&self, _workflow: &str, _key: &str, _id: &str) -> Reading<'_, ()> {
         no_callbacks()

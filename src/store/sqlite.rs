@@ -224,6 +224,8 @@ pub(crate) struct Sqlite {
     /// A second connection for reads only (whose turn it is, the dashboard's pages): they do not
     /// wait behind a write of the other's.
     looker: Arc<Mutex<Reader>>,
+    /// Told when a batch made a parked run due at once (the taker takes it then).
+    woken: Arc<tokio::sync::Notify>,
     path: PathBuf,
     /// Held while the store is open: the lock that keeps a second `wf serve` out.
     _lock: nix::fcntl::Flock<std::fs::File>,
@@ -238,6 +240,10 @@ fn connect(path: &Path, flags: OpenFlags) -> Result<Connection, String> {
     let conn = Connection::open_with_flags(path, flags).map_err(sql)?;
     conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(sql)?;
     conn.set_prepared_statement_cache_capacity(STATEMENTS);
+    // One plan per statement whatever its parameters: without it, a statement on `executions`
+    // with a bound value is prepared again at every use (the planner weighs each value against
+    // the partial index of parked runs), which took most of the writer's time.
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true).map_err(sql)?;
     Ok(conn)
 }
 
@@ -271,9 +277,11 @@ impl Sqlite {
         let trouble: Arc<Mutex<Option<String>>> = Arc::default();
         let told = trouble.clone();
         let file = path.to_path_buf();
+        let woken = Arc::new(tokio::sync::Notify::new());
+        let wakes = woken.clone();
         let spawned = std::thread::Builder::new()
             .name("wf-store".into())
-            .spawn(move || write_loop(writer, &file, rx, &gathered, &told));
+            .spawn(move || write_loop(writer, &file, rx, &gathered, &told, &wakes));
         if let Err(e) = spawned {
             return Err((format!("cannot start the store's writer: {e}"), lock));
         }
@@ -283,7 +291,7 @@ impl Sqlite {
         };
         let reader = Arc::new(Mutex::new((reader, identity(path))));
         let looker = Arc::new(Mutex::new((looker, identity(path))));
-        Ok(Sqlite { tx, behind, trouble, reader, looker, path: path.to_path_buf(), _lock: lock.0 })
+        Ok(Sqlite { tx, behind, trouble, reader, looker, woken, path: path.to_path_buf(), _lock: lock.0 })
     }
 
     /// Gathers a write the caller does not wait for (see [`Behind`]).
@@ -317,12 +325,39 @@ impl Sqlite {
         self.on(&self.reader, OpenFlags::SQLITE_OPEN_READ_WRITE, f)
     }
 
+    /// A run left its `order by` line (`handed`: its turn went to the next run in this process).
+    fn order_out(&self, workflow: &str, key: &str, id: &str, handed: bool) -> Reading<'_, ()> {
+        let write =
+            Write::OrderDone { workflow: workflow.into(), key: key.into(), id: super::key(id), handed };
+        self.behind.push_always(|g| g.writes.push(write));
+        Box::pin(std::future::ready(Ok(())))
+    }
+
     /// Reads only, on the blocking pool, with the connection that never writes.
     fn look<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, rusqlite::Error> + Send + 'static,
     ) -> Reading<'_, T> {
         self.on(&self.looker, OpenFlags::SQLITE_OPEN_READ_ONLY, f)
+    }
+
+    /// A short read (a lookup by an index) with the connection that never writes: made at once
+    /// when that connection is free, else on the blocking pool like [`Sqlite::look`]. Spares a
+    /// read that takes microseconds two thread hand-offs.
+    fn glance<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, rusqlite::Error> + Send + 'static,
+    ) -> Reading<'_, T> {
+        if let Ok(mut guard) = self.looker.try_lock() {
+            let now = identity(&self.path);
+            if now != guard.1 {
+                if let Ok(conn) = connect(&self.path, OpenFlags::SQLITE_OPEN_READ_ONLY) {
+                    *guard = (conn, now);
+                }
+            }
+            return Box::pin(std::future::ready(f(&guard.0).map_err(sql)));
+        }
+        self.look(f)
     }
 
     fn on<T: Send + 'static>(
@@ -424,22 +459,18 @@ impl History for ReadOnly {
 /// Whose turn it is on a key's line: its earliest run that has not ended (a run whose row is
 /// gone, pruned, is not waited for).
 fn order_head(conn: &Connection, workflow: &str, okey: &str) -> Result<Option<String>, rusqlite::Error> {
-    order_front(conn, workflow, okey, 1).map(|mut front| front.pop())
+    order_front(conn, workflow, okey).map(|front| front.into_iter().next())
 }
 
-/// The first `n` runs of a key's line that have not ended.
-fn order_front(
-    conn: &Connection,
-    workflow: &str,
-    okey: &str,
-    n: i64,
-) -> Result<Vec<String>, rusqlite::Error> {
+/// The first two runs of a key's line that have not ended. (The limit is written in the
+/// statement: bound as a parameter, it has SQLite prepare the statement again at every use.)
+fn order_front(conn: &Connection, workflow: &str, okey: &str) -> Result<Vec<String>, rusqlite::Error> {
     let mut stmt = conn.prepare_cached(
         "SELECT o.execution FROM orders o JOIN executions e ON e.id = o.execution
          WHERE o.workflow = ?1 AND o.key = ?2 AND e.state != 'ended'
-         ORDER BY o.accepted_ms, o.execution LIMIT ?3",
+         ORDER BY o.accepted_ms, o.execution LIMIT 2",
     )?;
-    let ids = stmt.query_map(params![workflow, okey, n], |r| r.get::<_, i64>(0))?;
+    let ids = stmt.query_map(params![workflow, okey], |r| r.get::<_, i64>(0))?;
     ids.map(|id| id.map(hex)).collect()
 }
 
@@ -680,7 +711,9 @@ fn write_loop(
     mut rx: mpsc::Receiver<Cmd>,
     behind: &Behind<Gathered>,
     trouble: &Mutex<Option<String>>,
+    woken: &tokio::sync::Notify,
 ) {
+    let mut woke = false;
     let Ok(clock) = tokio::runtime::Builder::new_current_thread().enable_time().build() else { return };
     let mut known: HashSet<String> = HashSet::new();
     // Executions with journaled steps that have not ended yet: a sync one's history record
@@ -727,8 +760,12 @@ fn write_loop(
             })
         };
         let result = reopened.and_then(|()| intact(path)).and_then(|()| {
-            apply(&mut conn, &batch, &[gathered.history.as_slice()], &mut known, &mut stepped)
+            apply(&mut conn, &batch, &[gathered.history.as_slice()], &mut known, &mut stepped, &mut woke)
         });
+        // A run the batch made due at once (the next of an `order by` line) is taken now.
+        if std::mem::take(&mut woke) && result.is_ok() {
+            woken.notify_one();
+        }
         if let Ok(mut t) = trouble.lock() {
             *t = result.as_ref().err().cloned();
         }
@@ -827,6 +864,7 @@ fn apply(
     history: &[&[Ended]],
     known: &mut HashSet<String>,
     stepped: &mut HashSet<i64>,
+    woke: &mut bool,
 ) -> Result<Vec<Claim>, String> {
     // Immediate: the write lock is taken (waiting for another connection's write, within the
     // busy timeout) before anything is read. A deferred transaction that read a `dedupe` key
@@ -943,9 +981,11 @@ fn apply(
                     .map_err(sql)?;
                 let next = if *handed { None } else { order_head(&tx, workflow, okey).map_err(sql)? };
                 if let Some(next) = next {
-                    tx.prepare_cached("UPDATE executions SET due_ms = 0 WHERE id = ?1 AND state = 'parked'")
+                    let due = tx
+                        .prepare_cached("UPDATE executions SET due_ms = 0 WHERE id = ?1 AND state = 'parked'")
                         .and_then(|mut s| s.execute(params![key(&next)]))
                         .map_err(sql)?;
+                    *woke |= due > 0;
                 }
             }
             Write::OrderJoined { workflow, key, id, at } => {
@@ -1253,6 +1293,10 @@ impl Store for Sqlite {
         Box::pin(std::future::ready(Ok(())))
     }
 
+    fn woken(&self) -> Option<Arc<tokio::sync::Notify>> {
+        Some(self.woken.clone())
+    }
+
     fn order_head(&self, workflow: &str, key: &str) -> Reading<'_, Option<String>> {
         let (workflow, okey) = (workflow.to_string(), key.to_string());
         self.look(move |conn| order_head(conn, &workflow, &okey))
@@ -1260,28 +1304,17 @@ impl Store for Sqlite {
 
     fn order_front(&self, workflow: &str, key: &str) -> Reading<'_, Vec<String>> {
         let (workflow, okey) = (workflow.to_string(), key.to_string());
-        self.look(move |conn| order_front(conn, &workflow, &okey, 2))
+        self.glance(move |conn| order_front(conn, &workflow, &okey))
     }
 
     fn order_done(&self, workflow: &str, key: &str, id: &str) -> Reading<'_, ()> {
-        // Through the writer: the runs that end together hand on their lines in one commit.
-        let write = Write::OrderDone {
-            workflow: workflow.into(),
-            key: key.into(),
-            id: super::key(id),
-            handed: false,
-        };
-        Box::pin(self.durable(write))
+        // Gathered, never dropped, like the run's end: the runs that end together hand on their
+        // lines in one commit, and a batch that made a run due wakes the taker (`woken`).
+        self.order_out(workflow, key, id, false)
     }
 
     fn order_left(&self, workflow: &str, key: &str, id: &str) -> Reading<'_, ()> {
-        self.later(Write::OrderDone {
-            workflow: workflow.into(),
-            key: key.into(),
-            id: super::key(id),
-            handed: true,
-        });
-        Box::pin(std::future::ready(Ok(())))
+        self.order_out(workflow, key, id, true)
     }
 
     fn rate_take(
@@ -1618,7 +1651,7 @@ mod tests {
             expires_ms: i64::MAX,
         };
         let batch = [Cmd { write: Write::Claim(key), done: None }];
-        let claims = apply(&mut conn, &batch, &[], &mut HashSet::new(), &mut HashSet::new());
+        let claims = apply(&mut conn, &batch, &[], &mut HashSet::new(), &mut HashSet::new(), &mut false);
         committer.join().expect("committer");
         assert_eq!(claims, Ok(vec![Claim::First]));
     }
