@@ -294,6 +294,19 @@ mod tests {
     }
 
     #[test]
+    fn rate_and_parallel_are_offered_and_explained() {
+        let src = "workflow w {\n  trigger webhook {\n    path \"/w\"\n    \n  }\n  extract { xs = body \"xs\" as array }\n  for x in xs parallel 4 {\n    log x\n  }\n}\n";
+        let d = Document::new("w.wf", src.to_string(), None);
+        let in_trigger = src.find("    \n").unwrap() + 4;
+        let labels: Vec<String> = d.completion(in_trigger).into_iter().map(|c| c.label).collect();
+        assert!(labels.iter().any(|l| l == "rate"), "{labels:?}");
+        let after_iter = src.find("parallel").unwrap();
+        let labels: Vec<String> = d.completion(after_iter).into_iter().map(|c| c.label).collect();
+        assert!(labels.iter().any(|l| l == "parallel"), "{labels:?}");
+        assert!(matches!(d.hover(after_iter + 2), Some(Hover::Keyword("parallel", _))));
+    }
+
+    #[test]
     fn every_prefix_of_every_example_is_answered_without_a_panic() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
         let mut previous: Option<Document> = None;
