@@ -66,3 +66,48 @@ impl Lines {
         next
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::request::handle::ExecId;
+
+    fn job(served: &Arc<crate::request::served::Served>, id: u64) -> Job {
+        Job {
+            served: served.clone(),
+            frame: Vec::new(),
+            id: ExecId(id),
+            accepted: std::time::Instant::now(),
+            steps: Box::new(crate::request::step::Clock),
+            budget: crate::request::eval::Budget::default(),
+            dedupe: None,
+        }
+    }
+
+    #[test]
+    fn runs_of_a_key_under_way_wait_behind_it_in_order_and_a_stop_lets_them_all_go() {
+        let loaded = crate::lang::loader::load_str("w.wf", "workflow w { trigger webhook { path \"/w\" } }");
+        let router = crate::request::served::build(loaded.program, &|_| None).expect("builds");
+        let served = router.workflows().next().cloned().expect("served");
+        let lines = Lines::default();
+        // No key: taken at once, whatever is under way.
+        assert!(lines.take(job(&served, 1), None).is_some());
+        // The first of a key is taken; the next two wait behind it; another key does not.
+        assert!(lines.take(job(&served, 2), Some("a")).is_some());
+        assert!(lines.take(job(&served, 3), Some("a")).is_none());
+        assert!(lines.take(job(&served, 4), Some("a")).is_none());
+        assert!(lines.take(job(&served, 5), Some("b")).is_some());
+        // 2 ends: 3's turn (the key stays under way); 3 ends: 4's.
+        let name = served.name.clone();
+        let next: Vec<u64> = lines.ended(&name, "a", false).iter().map(|j| j.id.0).collect();
+        assert_eq!(next, [3]);
+        assert!(lines.take(job(&served, 6), Some("a")).is_none(), "still under way");
+        // 3 stops (parked): every run behind it goes, to wait its turn in the store.
+        let gone: Vec<u64> = lines.ended(&name, "a", true).iter().map(|j| j.id.0).collect();
+        assert_eq!(gone, [4, 6]);
+        assert!(lines.take(job(&served, 7), Some("a")).is_some(), "the key is free again");
+        // The last run of a key ends: nothing behind it, and the key is free.
+        assert!(lines.ended(&name, "b", false).is_empty());
+        assert!(lines.take(job(&served, 8), Some("b")).is_some());
+    }
+}
