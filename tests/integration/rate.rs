@@ -102,16 +102,7 @@ fn async_runs_over_the_rate_wait_for_a_start_and_no_window_sees_more_than_its_co
     ]);
     let waiting: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap_or_default();
     let one = waiting[0]["id"].as_str().expect("a run waits").to_string();
-    let out = crate::common::wf(&[
-        "runs",
-        "--store",
-        store.to_str().expect("utf8"),
-        "--format",
-        "json",
-        "show",
-        &one,
-    ]);
-    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    let shown = crate::waiting::show(&root, &one);
     let waits_for = shown["waits_for"].as_str().unwrap_or_default();
     assert!(shown["state"] == "ended" || waits_for.starts_with("rate"), "{shown}");
     let deadline = Instant::now() + Duration::from_secs(20);

@@ -28,7 +28,8 @@ fn metrics(s: &Server) -> String {
     crate::common::request(addr, "GET", "/metrics", &[], b"").body
 }
 
-fn show(root: &std::path::Path, id: &str) -> serde_json::Value {
+/// `wf runs --store ROOT/state.db --format json show ID`.
+pub(crate) fn show(root: &std::path::Path, id: &str) -> serde_json::Value {
     let store = root.join("state.db");
     let out = crate::common::wf(&[
         "runs",

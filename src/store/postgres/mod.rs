@@ -999,16 +999,7 @@ impl Store for Postgres {
         let (workflow, okey) = (workflow.to_string(), key.to_string());
         Box::pin(async move {
             let client = self.inner.client().await?;
-            let rows = client
-                .query(
-                    "SELECT o.execution FROM wf_orders o JOIN wf_executions e ON e.id = o.execution
-                     WHERE o.workflow = $1 AND o.key = $2 AND e.state <> 'ended'
-                     ORDER BY o.accepted_ms, o.execution LIMIT 2",
-                    &[&workflow, &okey],
-                )
-                .await
-                .map_err(sql)?;
-            Ok(rows.iter().map(|r| hex(r.get(0))).collect())
+            order_front(&client, &workflow, &okey).await
         })
     }
 
@@ -1164,16 +1155,25 @@ async fn order_head(
     workflow: &str,
     okey: &str,
 ) -> Result<Option<String>, String> {
-    let row = client
-        .query_opt(
+    Ok(order_front(client, workflow, okey).await?.into_iter().next())
+}
+
+/// The first two runs of a key's line that have not ended.
+async fn order_front(
+    client: &impl deadpool_postgres::GenericClient,
+    workflow: &str,
+    okey: &str,
+) -> Result<Vec<String>, String> {
+    let rows = client
+        .query(
             "SELECT o.execution FROM wf_orders o JOIN wf_executions e ON e.id = o.execution
              WHERE o.workflow = $1 AND o.key = $2 AND e.state <> 'ended'
-             ORDER BY o.accepted_ms, o.execution LIMIT 1",
+             ORDER BY o.accepted_ms, o.execution LIMIT 2",
             &[&workflow, &okey],
         )
         .await
         .map_err(sql)?;
-    Ok(row.map(|r| hex(r.get(0))))
+    Ok(rows.iter().map(|r| hex(r.get(0))).collect())
 }
 
 #[cfg(test)]
