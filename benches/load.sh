@@ -12,13 +12,16 @@
 # checks the HMAC by hand with the hmac and sha2 crates.
 #
 # usage: benches/load.sh [--duration 10s] [--warmup 2s] [--rounds 2] [--peers] [--before BIN]
+#                        [--store memory|sqlite]
+#   --store  wf's store (default memory): `sqlite` gives each wf run a new SQLite file, the store
+#            users run by default (the history written as it serves).
 #   --peers  also runs adnanh/webhook (Debian) and Node-RED (npm) from ../shared/peers on the
 #            same scenario, one round each.
 #   --before BIN  also runs another wf binary (a build of an earlier commit) as "wf-before" in
 #            every round, alternated with the others: a change's cost, before/after in one run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DURATION=10s WARMUP=2s ROUNDS=2 PEERS=0 BEFORE=
+DURATION=10s WARMUP=2s ROUNDS=2 PEERS=0 BEFORE= STORE=memory
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) DURATION=$2; shift 2 ;;
@@ -26,6 +29,7 @@ while [ $# -gt 0 ]; do
     --rounds) ROUNDS=$2; shift 2 ;;
     --peers) PEERS=1; shift ;;
     --before) BEFORE=$2; shift 2 ;;
+    --store) STORE=$2; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -42,6 +46,15 @@ cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -r
 trap cleanup EXIT
 
 . benches/proc.sh
+
+# store NAME ROUND : the --store of a wf run: memory, or a new SQLite file.
+store() {
+  case "$STORE" in
+    memory) echo memory ;;
+    sqlite) echo "$TMP/$1-$2.db" ;;
+    *) echo "--store is memory or sqlite, not $STORE" >&2; exit 2 ;;
+  esac
+}
 
 # start NAME CMD... : starts a server on core 0 that prints "listening on http://ADDR" (its log
 # written to a file, as a server's would be); sets PID, ADDR.
@@ -90,8 +103,8 @@ for round in $(seq 1 "$ROUNDS"); do
         for _ in $(seq 1 200); do curl -s -o /dev/null "http://127.0.0.1:19002/" && break; sleep 0.05; done
         ADDR=127.0.0.1:19002 ;;
       own-baseline) start own-baseline "$BASE" 127.0.0.1:0 ;;
-      wf) start wf "$WF" serve benches/payment.wf --listen 127.0.0.1:0 --store memory ;;
-      wf-before) start wf-before "$BEFORE" serve benches/payment.wf --listen 127.0.0.1:0 --store memory ;;
+      wf) start wf "$WF" serve benches/payment.wf --listen 127.0.0.1:0 --store "$(store wf "$round")" ;;
+      wf-before) start wf-before "$BEFORE" serve benches/payment.wf --listen 127.0.0.1:0 --store "$(store wf-before "$round")" ;;
     esac
     measure "$server#$round" "$PID" "http://$ADDR/hooks/payment?order=42"
     kill "$PID"; wait "$PID" 2>/dev/null || true
