@@ -275,13 +275,7 @@ impl Journaled {
 
     /// The trigger's `rate`: the run starts when its key's window allows one more start; else it
     /// parks until the window will, and asks again then (another run may have taken the start).
-    async fn rate(
-        &mut self,
-        n: u32,
-        key: String,
-        at_most: u32,
-        per: std::time::Duration,
-    ) -> Result<Value, StepError> {
+    async fn rate(&mut self, n: u32, key: String, at_most: u32, window: i64) -> Result<Value, StepError> {
         if let Some(recorded) = self.recorded(n) {
             return recorded.map_err(StepError::Failed);
         }
@@ -289,7 +283,6 @@ impl Journaled {
             // A sync execution's start was taken before it ran (over the rate: `429`).
             return Ok(Value::Null);
         }
-        let window = i64::try_from(per.as_millis()).unwrap_or(i64::MAX);
         let taking = self.store.rate_take(&self.served.name, &key, at_most, window, step::now_ms());
         let next = taking
             .await
@@ -406,7 +399,9 @@ impl Steps for Journaled {
             Step::Wait(token) => return Box::pin(self.wait(n, token)),
             Step::Debounce { key, wait, max } => return Box::pin(self.debounce(n, key, wait, max)),
             Step::Order(key) => return Box::pin(self.order(n, key)),
-            Step::Rate { key, n: at_most, per } => return Box::pin(self.rate(n, key, at_most, per)),
+            Step::Rate { key, n: at_most, window_ms } => {
+                return Box::pin(self.rate(n, key, at_most, window_ms))
+            }
             _ => {}
         }
         if let Some(recorded) = self.recorded(n) {

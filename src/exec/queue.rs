@@ -151,9 +151,8 @@ impl Enqueue for Queue {
 
     fn rate<'a>(&'a self, served: &'a Served, key: String) -> crate::request::handle::Rating<'a> {
         let Some(rate) = &served.wf.rate else { return Box::pin(std::future::ready(Ok(None))) };
-        let window = i64::try_from(rate.per.as_millis()).unwrap_or(i64::MAX);
         let now = crate::request::step::now_ms();
-        let taking = self.store.rate_take(&served.name, &key, rate.n, window, now);
+        let taking = self.store.rate_take(&served.name, &key, rate.n, rate.window_ms, now);
         Box::pin(async move {
             taking.await.map_err(|why| {
                 tracing::error!(target: "wf::store", workflow = %served.name, "cannot take a start of the workflow's rate: {why}");

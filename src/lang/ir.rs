@@ -271,6 +271,8 @@ pub struct Debounce {
 pub struct Rate {
     pub n: u32,
     pub per: std::time::Duration,
+    /// `per` in milliseconds, as the stores count a window.
+    pub window_ms: i64,
     /// Evaluated after extraction; without it, or when it is `null`, the workflow has one window.
     pub key: Option<Expr>,
 }

@@ -90,7 +90,7 @@ impl Job {
     /// Its `order by` key, when its workflow orders runs and the key is not `null`.
     pub(crate) fn order_key(&self) -> Option<String> {
         let key = self.served.wf.order.as_ref()?;
-        eval::order_key(key, &self.frame).ok().flatten()
+        eval::key_of(key, &self.frame).ok().flatten()
     }
 }
 
@@ -624,7 +624,7 @@ impl<'a> Going<'a> {
         // `rate N per D`: a sync caller over it is told when a start is free (after its `dedupe`
         // key is claimed, so that a duplicate takes no start; a caller turned away lets it go).
         if let Some(rate) = &wf.rate {
-            let key = match rate.key.as_ref().map(|k| crate::request::eval::order_key(k, &frame)) {
+            let key = match rate.key.as_ref().map(|k| crate::request::eval::key_of(k, &frame)) {
                 None | Some(Ok(None)) => String::new(),
                 Some(Ok(Some(key))) => key,
                 Some(Err(why)) => return r.reject(Some(s), Rejection::RateKey(why)),

@@ -37,11 +37,11 @@ pub enum Step {
     /// has ended.
     Order(String),
     /// The trigger's `rate`: the run starts once fewer than `n` runs with its key started in the
-    /// last `per`.
+    /// last `window_ms` milliseconds.
     Rate {
         key: String,
         n: u32,
-        per: Duration,
+        window_ms: i64,
     },
 }
 

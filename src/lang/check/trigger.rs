@@ -80,6 +80,7 @@ impl Lower<'_> {
         let rate = settings.rate.take().map(|(n, per, key)| ir::Rate {
             n,
             per,
+            window_ms: i64::try_from(per.as_millis()).unwrap_or(i64::MAX),
             key: key.map(|k| self.shown(k, "a rate key (kept in the store)")),
         });
 

@@ -73,7 +73,7 @@ pub(crate) async fn run(
     }
     // `order by`: the run waits for its turn.
     if let Some(o) = &wf.order {
-        match order_key(o, frame) {
+        match key_of(o, frame) {
             Ok(None) => {}
             Ok(Some(key)) => match cx.perform(Step::Order(key)).await {
                 Ok(_) => {}
@@ -85,12 +85,12 @@ pub(crate) async fn run(
     }
     // `rate`: the run waits for a start the window allows.
     if let Some(r) = &wf.rate {
-        let key = match r.key.as_ref().map(|k| order_key(k, frame)) {
+        let key = match r.key.as_ref().map(|k| key_of(k, frame)) {
             None | Some(Ok(None)) => String::new(),
             Some(Ok(Some(key))) => key,
             Some(Err(why)) => return Outcome::Failed(why, wf.span),
         };
-        match cx.perform(Step::Rate { key, n: r.n, per: r.per }).await {
+        match cx.perform(Step::Rate { key, n: r.n, window_ms: r.window_ms }).await {
             Ok(_) => {}
             Err(StepError::Failed(why)) => return Outcome::Failed(why, wf.span),
             Err(StepError::Stopped(stop)) => return Outcome::Stopped(stop),
@@ -99,8 +99,9 @@ pub(crate) async fn run(
     interpret(&wf.body, frame, logs, &cx).await
 }
 
-/// A run's `order by` key, from its frame: `None` when it is `null` (the run is not ordered).
-pub(crate) fn order_key(key: &Expr, frame: &[Value]) -> Result<Option<String>, String> {
+/// A trigger setting's key (`order by`, `rate ... by`), from a run's frame, as text: `None`
+/// when it is `null`.
+pub(crate) fn key_of(key: &Expr, frame: &[Value]) -> Result<Option<String>, String> {
     match eval(key, frame) {
         Ok(k) if k.is_null() => Ok(None),
         Ok(k) => Ok(Some(value::render_string(&k))),
