@@ -89,19 +89,27 @@ fn async_runs_over_the_rate_wait_for_a_start_and_no_window_sees_more_than_its_co
             r.header("x-wf-execution").expect("id").to_string()
         })
         .collect();
-    // Some wait, saying for what.
+    // Some wait, saying for what (looked for until the runs are taken: a busy machine may list
+    // them still queued at first).
     let store = root.join("state.db");
-    let listed = crate::common::wf(&[
-        "runs",
-        "--store",
-        store.to_str().expect("utf8"),
-        "--status",
-        "waiting",
-        "--format",
-        "json",
-    ]);
-    let waiting: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap_or_default();
-    let one = waiting[0]["id"].as_str().expect("a run waits").to_string();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let one = loop {
+        let listed = crate::common::wf(&[
+            "runs",
+            "--store",
+            store.to_str().expect("utf8"),
+            "--status",
+            "waiting",
+            "--format",
+            "json",
+        ]);
+        let waiting: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap_or_default();
+        if let Some(id) = waiting[0]["id"].as_str() {
+            break id.to_string();
+        }
+        assert!(Instant::now() < deadline, "no run ever waited");
+        std::thread::sleep(Duration::from_millis(50));
+    };
     let shown = crate::waiting::show(&root, &one);
     let waits_for = shown["waits_for"].as_str().unwrap_or_default();
     assert!(shown["state"] == "ended" || waits_for.starts_with("rate"), "{shown}");
