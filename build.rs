@@ -1,21 +1,27 @@
-//! Lays out the release binary's code: the functions `wf serve` runs (at start and for each
-//! request, with either store; SQLite's C functions too), listed in `link/functions.txt` by
-//! `benches/link-order.sh`, are placed together at the start of the code, instead of wherever
-//! their crates put them among ~13,000 others. A server then maps far less of the binary at start
-//! (the kernel maps 64 KiB around each page of code it runs for the first time: idle RSS 9.7 →
-//! 6.0 MiB) and a request runs through fewer pages.
+//! Lays out the shipped binary's code (`cargo xtask dist`, which sets `WF_DIST=1`): the
+//! functions `wf serve` runs (at start and for each request, with either store; SQLite's C
+//! functions too), listed in `link/functions.txt` by `benches/link-order.sh`, are placed together
+//! at the start of the code, instead of wherever their crates put them among ~13,000 others. A
+//! server then maps far less of the binary at start (the kernel maps 64 KiB around each page of
+//! code it runs for the first time: idle RSS 9.7 → 6.0 MiB) and a request runs through fewer pages.
 //!
-//! Only where the linker is LLD, which reads the list: release builds for x86_64 Linux (GNU) with
-//! Rust 1.90 or later, whose default linker there is `rust-lld`, and no other linker configured.
-//! The names in the list are the symbols of one toolchain and one set of dependencies; a name not
+//! Other builds (`cargo build --release` included) do nothing here: the list names the symbols of
+//! one toolchain and one set of dependencies, and a changed source must not depend on it. Even in
+//! `dist`, only where the linker is LLD, which reads the list: x86_64 Linux (GNU) with Rust 1.90
+//! or later, whose default linker there is `rust-lld`, and no other linker configured. A name not
 //! in the binary is skipped quietly, so an out-of-date list loses some of its effect, never the
-//! build. `WF_NO_LINK_ORDER=1` turns it off.
+//! build. `WF_NO_LINK_ORDER=1` turns it off there too.
 
 use std::env::var;
 
 fn main() {
+    println!("cargo:rerun-if-env-changed=WF_DIST");
+    if !var("WF_DIST").is_ok_and(|v| v == "1") {
+        println!("cargo:rerun-if-changed=build.rs");
+        return;
+    }
     println!("cargo:rerun-if-changed=link/functions.txt");
-    // The profile link/rustc.sh compiles release builds with: a new one rebuilds wf (its
+    // The profile link/rustc.sh compiles dist builds with: a new one rebuilds wf (its
     // dependencies keep the one they were built with until `cargo clean`).
     println!("cargo:rerun-if-changed=link/wf.profdata");
     println!("cargo:rerun-if-env-changed=WF_NO_LINK_ORDER");

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Writes link/functions.txt: the functions `wf serve` runs, from its start to its stop, with the
-# scenario's requests (benches/payment.wf) in between, hottest first. build.rs hands the list to
-# the linker, which places those functions together at the start of the release binary's code.
+# scenario's requests (benches/payment.wf) in between, hottest first, in the shipped build
+# (`cargo xtask dist`, target/dist/wf). build.rs hands the list to the linker in that build, which
+# places those functions together at the start of the binary's code.
 # Run it again after large changes to the request path (a stale list only loses some effect).
 #
 # usage: benches/link-order.sh [--requests 2000]
-#        benches/link-order.sh --check   how many of the listed functions the release binary has:
+#        benches/link-order.sh --check   how many of the listed functions target/dist/wf has:
 #                                        fewer means the list is out of date
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,14 +19,14 @@ while [ $# -gt 0 ]; do
   esac
 done
 if [ -n "$CHECK" ]; then
-  cargo build --release --quiet --bin wf
+  cargo xtask dist
   listed=$(sort -u link/functions.txt | wc -l)
-  found=$(nm target/release/wf | awk '{print $3}' | sort -u | comm -12 - <(sort -u link/functions.txt) | wc -l)
-  echo "$found of $listed listed functions are in target/release/wf"
+  found=$(nm target/dist/wf | awk '{print $3}' | sort -u | comm -12 - <(sort -u link/functions.txt) | wc -l)
+  echo "$found of $listed listed functions are in target/dist/wf"
   exit 0
 fi
 command -v valgrind >/dev/null || { echo "needs valgrind (apt-get install valgrind)" >&2; exit 2; }
-cargo build --release --quiet --bin wf
+cargo xtask dist
 TMP=$(mktemp -d); PID=
 cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$TMP"; true; }
 trap cleanup EXIT
@@ -33,7 +34,7 @@ trap cleanup EXIT
 profile() {
   local name=$1 port=$2 store=$3
   valgrind --tool=callgrind --demangle=no --callgrind-out-file="$TMP/$name.out" \
-    target/release/wf serve benches/payment.wf --listen "127.0.0.1:$port" --store "$store" >/dev/null 2>"$TMP/$name.err" &
+    target/dist/wf serve benches/payment.wf --listen "127.0.0.1:$port" --store "$store" >/dev/null 2>"$TMP/$name.err" &
   PID=$!
   send "$port"
   kill -TERM "$PID"; wait "$PID" 2>/dev/null || true; PID=
@@ -47,7 +48,7 @@ profile sqlite 8197 "$TMP/state.db"
 # Each function of the binary with its own instructions, hottest first. Callgrind's names carry
 # suffixes of its own (`'2` for a recursion level, `.N` for a name seen twice): the linker's are
 # without them.
-python3 - "$(readlink -f target/release/wf)" "$TMP/memory.out" "$TMP/sqlite.out" >link/functions.txt <<'PY'
+python3 - "$(readlink -f target/dist/wf)" "$TMP/memory.out" "$TMP/sqlite.out" >link/functions.txt <<'PY'
 import collections, re, sys
 binary, files = sys.argv[1], sys.argv[2:]
 total = collections.Counter()

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Writes link/wf.profdata: the profile of `wf serve` answering the benchmark scenarios, which every
-# release build then compiles with (link/rustc.sh, profile-guided optimization), and
+# Writes link/wf.profdata: the profile of `wf serve` answering the benchmark scenarios, which the
+# shipped build (`cargo xtask dist`) then compiles with (link/rustc.sh, profile-guided
+# optimization), and
 # link/wf.profdata.rustc, the compiler it belongs to. Run it again after changes to the request
 # path or a new toolchain or Cargo.lock (an old profile only loses some of its effect). It ends by
 # running benches/link-order.sh: the profile reshapes the code (what is inlined, what is split off

@@ -1,7 +1,8 @@
 #!/bin/sh
-# The compiler as cargo runs it for wf (`.cargo/config.toml`): the command cargo gives, and in an
-# optimized build (release) also `-Cprofile-use=link/wf.profdata`, the profile of `wf serve`
-# answering its benchmark scenarios that `benches/pgo.sh` records (profile-guided optimization).
+# The compiler as `cargo xtask dist` runs it (RUSTC_WRAPPER) for the binary wf ships: the command
+# cargo gives, and in an optimized build also `-Cprofile-use=link/wf.profdata`, the profile of
+# `wf serve` answering its benchmark scenarios that `benches/pgo.sh` records (profile-guided
+# optimization). Plain `cargo build --release` does not run it.
 # LLVM then lays out each function for the paths that run, keeps code that never ran small and out
 # of the way, and inlines by what is called: a request runs through fewer cache lines of code.
 #
