@@ -7,7 +7,9 @@
 
 use crate::request::body_memory::{BodyMemory, OwnedReserved};
 use crate::request::served::Served;
+use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
+use std::borrow::Cow;
 use std::sync::Arc;
 
 /// Default of `--keep-body`: 64 KiB.
@@ -60,6 +62,8 @@ enum Headers<'a> {
     Map(&'a http::HeaderMap),
     /// `(name \0 value \0)*` of a packed request.
     Packed(&'a [u8]),
+    /// Masked already, as the embedded store keeps them.
+    Pairs(&'a [(Cow<'a, str>, Cow<'a, str>)]),
 }
 
 impl serde::Serialize for Headers<'_> {
@@ -85,6 +89,7 @@ impl serde::Serialize for Headers<'_> {
                 });
                 s.collect_map(pairs)
             }
+            Headers::Pairs(pairs) => s.collect_map(pairs.iter().map(|(n, v)| (&**n, &**v))),
         }
     }
 }
@@ -203,8 +208,9 @@ impl Received {
         self
     }
 
-    /// The request as JSON text (see [`json`]).
-    pub(crate) fn to_json(&self) -> String {
+    /// The packed parts: method, target, headers (`(name \0 value \0)*`), and the body when it
+    /// is kept whole.
+    fn parts(&self) -> (&str, &str, &[u8], Option<&[u8]>) {
         let mut parts = self.packed.split(|b| *b == 0);
         let method = std::str::from_utf8(parts.next().unwrap_or_default()).unwrap_or("");
         let target = std::str::from_utf8(parts.next().unwrap_or_default()).unwrap_or("");
@@ -219,11 +225,147 @@ impl Received {
             at += rel + 1;
             fields += 1;
         }
-        let headers = Headers::Packed(self.packed.get(start..at).unwrap_or_default());
+        let headers = self.packed.get(start..at).unwrap_or_default();
         let body =
             if self.body == Body::Whole { Some(self.packed.get(at + 1..).unwrap_or_default()) } else { None };
+        (method, target, headers, body)
+    }
+
+    /// The request as JSON text (see [`json`]).
+    pub(crate) fn to_json(&self) -> String {
+        let (method, target, headers, body) = self.parts();
         let answer = self.answer.as_ref().map(|a| a.to_json(KEEP_BODY));
-        render(method, target, headers, body, self.body, answer, &self.served)
+        render(method, target, Headers::Packed(headers), body, self.body, answer, Some(&self.served))
+    }
+
+    /// Appends the request as the embedded store keeps it ([`STORED`], then postcard's form of
+    /// [`Stored`]): its headers masked and the workflow's secrets redacted as in [`to_json`], but
+    /// nothing escaped or converted, so that the store's writer spends little on each. [`stored_json`]
+    /// reads it back as the same JSON text.
+    pub(crate) fn to_stored(&self, out: &mut Vec<u8>) {
+        let (method, target, packed, body) = self.parts();
+        let served = &*self.served;
+        let mut fields = packed.split(|b| *b == 0);
+        let mut headers = Vec::new();
+        while let Some(name) = fields.next().filter(|n| !n.is_empty()) {
+            let value = fields.next().unwrap_or_default();
+            let name = std::str::from_utf8(name).unwrap_or("");
+            let value = if masked(name) {
+                Cow::Borrowed("[masked]")
+            } else {
+                served.redacted(String::from_utf8_lossy(value))
+            };
+            headers.push((Cow::Borrowed(name), value));
+        }
+        let body = match (self.body, body) {
+            (Body::Whole, Some(bytes)) => match std::str::from_utf8(bytes) {
+                Ok(text) => StoredBody::Text(served.redacted(Cow::Borrowed(text))),
+                Err(_) => StoredBody::Bytes(bytes),
+            },
+            (Body::Digest { size, sha256 }, _) => StoredBody::Digest(size as u64, sha256),
+            (Body::Size(size), _) => StoredBody::Size(size as u64),
+            (Body::Whole, None) => StoredBody::Size(0),
+        };
+        let answer = self.answer.as_ref().map(|a| StoredAnswer {
+            status: a.status,
+            headers: a
+                .headers
+                .iter()
+                .map(|(n, v)| {
+                    (Cow::Borrowed(n.as_str()), served.redacted(String::from_utf8_lossy(v.as_bytes())))
+                })
+                .collect(),
+            body: if a.body.len() > KEEP_BODY {
+                StoredBody::Size(a.body.len() as u64)
+            } else {
+                StoredBody::Text(served.redacted(String::from_utf8_lossy(&a.body)))
+            },
+        });
+        let stored = Stored {
+            method: Cow::Borrowed(method),
+            target: served.redacted(Cow::Borrowed(target)),
+            headers,
+            body,
+            answer,
+        };
+        out.push(STORED);
+        // Strings, bytes and numbers always encode (into a vector, which cannot fail).
+        let _ = postcard::to_io(&stored, out);
+    }
+}
+
+/// The first byte of a request kept by [`Received::to_stored`] (the JSON text the store kept
+/// before starts with `{`).
+const STORED: u8 = 1;
+
+/// A kept request in the embedded store's form.
+#[derive(Serialize, Deserialize)]
+struct Stored<'a> {
+    #[serde(borrow)]
+    method: Cow<'a, str>,
+    #[serde(borrow)]
+    target: Cow<'a, str>,
+    #[serde(borrow)]
+    headers: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    #[serde(borrow)]
+    body: StoredBody<'a>,
+    #[serde(borrow)]
+    answer: Option<StoredAnswer<'a>>,
+}
+
+/// A kept body: its text, its bytes (not UTF-8), its size and SHA-256 (over `--keep-body`), or
+/// its size alone.
+#[derive(Serialize, Deserialize)]
+enum StoredBody<'a> {
+    Text(#[serde(borrow)] Cow<'a, str>),
+    Bytes(&'a [u8]),
+    Digest(u64, [u8; 32]),
+    Size(u64),
+}
+
+/// A sync execution's answer, kept.
+#[derive(Serialize, Deserialize)]
+struct StoredAnswer<'a> {
+    status: u16,
+    #[serde(borrow)]
+    headers: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    #[serde(borrow)]
+    body: StoredBody<'a>,
+}
+
+/// A request the embedded store kept (by [`Received::to_stored`], or as JSON text by earlier
+/// versions) as the JSON text [`Received::to_json`] gives; `None` when it cannot be read.
+pub(crate) fn stored_json(bytes: &[u8]) -> Option<String> {
+    match bytes.split_first() {
+        Some((&STORED, rest)) => {
+            let stored: Stored<'_> = postcard::from_bytes(rest).ok()?;
+            let (body, kept) = match &stored.body {
+                StoredBody::Text(text) => (Some(text.as_bytes()), Body::Whole),
+                StoredBody::Bytes(bytes) => (Some(*bytes), Body::Whole),
+                StoredBody::Digest(size, sha256) => {
+                    (None, Body::Digest { size: *size as usize, sha256: *sha256 })
+                }
+                StoredBody::Size(size) => (None, Body::Size(*size as usize)),
+            };
+            let answer = stored.answer.as_ref().map(|a| {
+                let headers: serde_json::Map<String, serde_json::Value> =
+                    a.headers.iter().map(|(n, v)| (n.to_string(), v.to_string().into())).collect();
+                match &a.body {
+                    StoredBody::Text(text) => {
+                        serde_json::json!({"status": a.status, "headers": headers, "body": text})
+                    }
+                    StoredBody::Bytes(bytes) => {
+                        serde_json::json!({"status": a.status, "headers": headers, "body": String::from_utf8_lossy(bytes)})
+                    }
+                    StoredBody::Digest(size, _) | StoredBody::Size(size) => {
+                        serde_json::json!({"status": a.status, "headers": headers, "body_size": size})
+                    }
+                }
+            });
+            let headers = Headers::Pairs(&stored.headers);
+            Some(render(&stored.method, &stored.target, headers, body, kept, answer, None))
+        }
+        _ => std::str::from_utf8(bytes).ok().map(str::to_string),
     }
 }
 
@@ -256,7 +398,7 @@ pub(crate) fn json(
         Some(body).filter(|_| kept == Body::Whole),
         kept,
         None,
-        served,
+        Some(served),
     )
 }
 
@@ -267,7 +409,7 @@ fn render(
     body: Option<&[u8]>,
     kept: Body,
     answer: Option<serde_json::Value>,
-    served: &Served,
+    served: Option<&Served>,
 ) -> String {
     let (text, body_base64) = match body.map(std::str::from_utf8) {
         Some(Ok(text)) => (Some(text), None),
@@ -286,8 +428,10 @@ fn render(
     // Serializing strings into text cannot fail.
     let mut text = serde_json::to_string(&kept).unwrap_or_else(|_| "{}".into());
     // The workflow's secrets and `env()` values, wherever they are: the target, any header, the
-    // body (in JSON text as in the raw one).
-    served.redact(&mut text);
+    // body (in JSON text as in the raw one). (A request the store kept had them redacted then.)
+    if let Some(served) = served {
+        served.redact(&mut text);
+    }
     text
 }
 
@@ -353,6 +497,32 @@ mod tests {
         assert_eq!(shown["body_size"], 10);
         assert_eq!(shown["body_sha256"], hex::encode(sha2::Sha256::digest(b"aaaaaaaaaa")));
         assert!(shown.get("body").is_none());
+    }
+
+    #[test]
+    fn a_request_kept_by_the_embedded_store_reads_back_as_its_json_text() {
+        let (method, uri, mut headers) = head();
+        headers.insert("x-hub-signature-256", http::HeaderValue::from_static("sha256=abc"));
+        headers.insert(
+            "x-odd",
+            http::HeaderValue::from_bytes(b"caf\xe9").expect("a header value may hold any byte but NUL"),
+        );
+        let waiting = Arc::new(BodyMemory::new(1 << 20));
+        let answer = || Answered {
+            status: 201,
+            headers: vec![(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"))],
+            body: bytes::Bytes::from_static(b"{\"ok\":true}"),
+        };
+        for body in [&b"{\"a\":\"quote \\\" and \\u00e9\"}"[..], b"\xff\xfe not text", b"", &[b'z'; 100]] {
+            let kept = Received::take((&method, &uri, &headers), body, 64, &waiting, &served())
+                .with_answer(answer());
+            let mut stored = Vec::new();
+            kept.to_stored(&mut stored);
+            assert_eq!(stored_json(&stored), Some(kept.to_json()), "{body:?}");
+        }
+        // The JSON text earlier versions kept reads as it is; damaged bytes read as nothing.
+        assert_eq!(stored_json(b"{\"method\":\"GET\"}").as_deref(), Some("{\"method\":\"GET\"}"));
+        assert_eq!(stored_json(&[STORED, 0xff]), None);
     }
 
     #[test]

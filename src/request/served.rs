@@ -76,6 +76,17 @@ impl Served {
         redact(&self.secrets, text);
     }
 
+    /// `text` with every `env()` value of this workflow in it redacted (borrowed when it has
+    /// none).
+    pub(crate) fn redacted<'a>(&self, text: std::borrow::Cow<'a, str>) -> std::borrow::Cow<'a, str> {
+        if !self.secrets.iter().any(|s| text.contains(&**s)) {
+            return text;
+        }
+        let mut owned = text.into_owned();
+        redact(&self.secrets, &mut owned);
+        std::borrow::Cow::Owned(owned)
+    }
+
     /// A value with every `env()` value and secret of this workflow in it redacted (as in its
     /// JSON text): what the store keeps of results and answers.
     pub(crate) fn redact_value(&self, v: serde_json::Value) -> serde_json::Value {

@@ -1,5 +1,6 @@
-//! Accepted runs without a `dedupe` key, gathered and inserted a batch per statement by a few
-//! tasks, each caller answered once its batch has committed.
+//! Accepted runs without a `dedupe` key, gathered and inserted a batch per statement (each
+//! column's values as an array) by a few tasks, each caller answered once its batch has
+//! committed.
 
 use super::*;
 

@@ -283,8 +283,9 @@ impl Inner {
             // could deadlock with it.
             // Within a pass the statements are pipelined (sent in order, not waited for one
             // by one).
-            for pass in 0..3 {
-                let writes = batch.iter().filter(|w| w.pass() == pass).map(|w| apply(&tx, w, &me));
+            runs(&tx, &batch, &me).await.map_err(sql)?;
+            for pass in 1..3 {
+                let writes = batch.iter().filter(|w| w.pass() == pass).map(|w| apply(&tx, w));
                 futures_util::future::try_join_all(writes).await.map_err(sql)?;
             }
             // Each workflow's rejections but the newest `REJECTED_KEPT` go.
@@ -374,32 +375,26 @@ impl Inner {
         Err("the dedupe key kept changing hands".into())
     }
 
-    /// Commits a batch of accepted runs in one transaction, their inserts pipelined.
+    /// Commits a batch of accepted runs in one statement (each column's values as an array).
     async fn accept_batch(&self, batch: &[Accepting]) -> Result<(), String> {
-        let mut client = self.client().await?;
+        let client = self.client().await?;
         for a in batch {
             self.version(&client, &a.run.version).await?;
         }
         let me = self.me.load_full();
-        let tx = client.transaction().await.map_err(sql)?;
-        let st = tx.prepare_cached(INSERT_RUN).await.map_err(sql)?;
-        let inserts = batch.iter().map(|a| {
-            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 8] = [
-                &a.id,
-                &a.run.workflow,
-                &a.run.version.hash,
-                &*me,
-                &a.run.accepted_ms,
-                &a.request,
-                &a.frame,
-                &a.env,
-            ];
-            let st = &st;
-            let tx = &tx;
-            async move { tx.execute(st, &params).await }
-        });
-        futures_util::future::try_join_all(inserts).await.map_err(sql)?;
-        tx.commit().await.map_err(sql)
+        let ids: Vec<i64> = batch.iter().map(|a| a.id).collect();
+        let workflows: Vec<&str> = batch.iter().map(|a| &*a.run.workflow).collect();
+        let versions: Vec<&str> = batch.iter().map(|a| &*a.run.version.hash).collect();
+        let started: Vec<i64> = batch.iter().map(|a| a.run.accepted_ms).collect();
+        let requests: Vec<&str> = batch.iter().map(|a| &*a.request).collect();
+        let frames: Vec<&str> = batch.iter().map(|a| &*a.frame).collect();
+        let envs: Vec<&str> = batch.iter().map(|a| &*a.env).collect();
+        let st = client.prepare_cached(INSERT_RUNS).await.map_err(sql)?;
+        client
+            .execute(&st, &[&ids, &workflows, &versions, &*me, &started, &requests, &frames, &envs])
+            .await
+            .map_err(sql)?;
+        Ok(())
     }
 
     async fn claim(&self, k: Key) -> Result<Claim, String> {
@@ -572,11 +567,63 @@ impl Inner {
 }
 
 /// One gathered write, in the batch's transaction.
-async fn apply(
+/// The runs' rows of a batch (the first pass): which runs started, and which executions ended,
+/// a statement each, their values as arrays.
+async fn runs(
     tx: &deadpool_postgres::Transaction<'_>,
-    write: &Write,
+    batch: &[Write],
     me: &str,
 ) -> Result<(), tokio_postgres::Error> {
+    let running: Vec<i64> =
+        batch.iter().filter_map(|w| if let Write::Running(id) = w { Some(*id) } else { None }).collect();
+    if !running.is_empty() {
+        let st = tx.prepare_cached(RUNNING).await?;
+        tx.execute(&st, &[&running]).await?;
+    }
+    let ended: Vec<&Ended> =
+        batch.iter().filter_map(|w| if let Write::Ended(e) = w { Some(&**e) } else { None }).collect();
+    // One statement may not write a row twice: an execution that ended twice in a batch (a run
+    // retried at once) is written a statement per end, in order.
+    let mut seen = HashSet::with_capacity(ended.len());
+    let groups: Vec<&[&Ended]> =
+        if ended.iter().all(|e| seen.insert(e.id)) { vec![&ended[..]] } else { ended.chunks(1).collect() };
+    let st = tx.prepare_cached(ENDED).await?;
+    for group in groups.into_iter().filter(|g| !g.is_empty()) {
+        let ids: Vec<i64> = group.iter().map(|e| e.id).collect();
+        let workflows: Vec<&str> = group.iter().map(|e| &*e.workflow).collect();
+        let modes: Vec<&str> = group.iter().map(|e| e.mode.as_str()).collect();
+        let started: Vec<i64> = group.iter().map(|e| e.started_ms).collect();
+        let ends: Vec<i64> = group.iter().map(|e| e.started_ms.saturating_add(e.duration_ms)).collect();
+        let durations: Vec<i64> = group.iter().map(|e| e.duration_ms).collect();
+        let statuses: Vec<i32> = group.iter().map(|e| i32::from(e.status)).collect();
+        let outcomes: Vec<&str> = group.iter().map(|e| e.outcome.as_str()).collect();
+        let reasons: Vec<Option<&str>> = group.iter().map(|e| e.reason.as_deref()).collect();
+        let ats: Vec<Option<&str>> = group.iter().map(|e| e.at.as_deref()).collect();
+        let logs: Vec<String> =
+            group.iter().map(|e| serde_json::to_string(&e.logs).unwrap_or_default()).collect();
+        let attempts: Vec<i32> =
+            group.iter().map(|e| i32::try_from(e.attempts).unwrap_or(i32::MAX)).collect();
+        let requests: Vec<Option<String>> =
+            group.iter().map(|e| e.request.as_ref().map(|r| r.to_json())).collect();
+        tx.execute(
+            &st,
+            &[
+                &ids, &workflows, &modes, &started, &ends, &durations, &statuses, &outcomes, &reasons, &ats,
+                &logs, &me, &attempts, &requests,
+            ],
+        )
+        .await?;
+    }
+    // A failed run lets go of its delivery's key: the sender's redelivery runs.
+    let failed = ended.iter().filter(|e| e.outcome == Outcome::Failed && e.mode == Mode::Async);
+    for e in failed {
+        let st = tx.prepare_cached(RELEASE_FAILED).await?;
+        tx.execute(&st, &[&e.id]).await?;
+    }
+    Ok(())
+}
+
+async fn apply(tx: &deadpool_postgres::Transaction<'_>, write: &Write) -> Result<(), tokio_postgres::Error> {
     match write {
         Write::Answered(k, answer) => {
             let st = tx
@@ -599,10 +646,8 @@ async fn apply(
                 tx.prepare_cached("DELETE FROM wf_places WHERE workflow = $1 AND execution = $2").await?;
             tx.execute(&st, &[workflow, id]).await?;
         }
-        Write::Running(id) => {
-            let st = tx.prepare_cached(RUNNING).await?;
-            tx.execute(&st, &[id]).await?;
-        }
+        // Written a batch at a time, by `runs`.
+        Write::Running(_) | Write::Ended(_) => {}
         Write::StepStarted { id, n, kind, request, at } => {
             let st = tx.prepare_cached(STEP_STARTED).await?;
             tx.execute(&st, &[id, n, kind, request, at]).await?;
@@ -618,35 +663,6 @@ async fn apply(
         Write::StepValue { id, n, kind, value, at } => {
             let st = tx.prepare_cached(STEP_VALUE).await?;
             tx.execute(&st, &[id, n, kind, value, at]).await?;
-        }
-        Write::Ended(e) => {
-            let st = tx.prepare_cached(ENDED).await?;
-            let logs = serde_json::to_string(&e.logs).unwrap_or_default();
-            tx.execute(
-                &st,
-                &[
-                    &e.id,
-                    &&*e.workflow,
-                    &e.mode.as_str(),
-                    &e.started_ms,
-                    &e.started_ms.saturating_add(e.duration_ms),
-                    &e.duration_ms,
-                    &i32::from(e.status),
-                    &e.outcome.as_str(),
-                    &e.reason,
-                    &e.at,
-                    &logs,
-                    &me,
-                    &i32::try_from(e.attempts).unwrap_or(i32::MAX),
-                    &e.request.as_ref().map(|r| r.to_json()),
-                ],
-            )
-            .await?;
-            if e.outcome == Outcome::Failed && e.mode == Mode::Async {
-                // A failed run lets go of its delivery's key: the sender's redelivery runs.
-                let st = tx.prepare_cached(RELEASE_FAILED).await?;
-                tx.execute(&st, &[&e.id]).await?;
-            }
         }
     }
     Ok(())

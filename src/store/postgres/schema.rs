@@ -130,9 +130,13 @@ INSERT INTO wf_steps (execution, n, kind, state, result, ended_ms) SELECT id, $4
 ON CONFLICT (execution, n) DO UPDATE SET state = 'waiting', result = EXCLUDED.result, reason = NULL,
     ended_ms = EXCLUDED.ended_ms";
 
-pub(super) const INSERT_RUN: &str = "
+/// A batch of accepted runs in one statement: each column's values as an array.
+pub(super) const INSERT_RUNS: &str = "
 INSERT INTO wf_executions (id, workflow, mode, state, version, owner, started_ms, request, frame, env_names)
-VALUES ($1, $2, 'async', 'queued', $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING";
+SELECT t.id, t.workflow, 'async', 'queued', t.version, $4, t.started_ms, t.request, t.frame, t.env_names
+FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $5::BIGINT[], $6::TEXT[], $7::TEXT[], $8::TEXT[])
+    AS t(id, workflow, version, started_ms, request, frame, env_names)
+ON CONFLICT (id) DO NOTHING";
 
 /// The run and its key in one statement: the run is inserted only when the key was claimed.
 pub(super) const INSERT_KEYED_RUN: &str = "
@@ -192,7 +196,7 @@ ON CONFLICT (execution, n) DO UPDATE SET kind = EXCLUDED.kind, request = EXCLUDE
     attempts = CASE WHEN wf_steps.started_ms IS NULL THEN wf_steps.attempts ELSE wf_steps.attempts + 1 END";
 
 pub(super) const RUNNING: &str =
-    "UPDATE wf_executions SET state = 'running' WHERE id = $1 AND state = 'queued'";
+    "UPDATE wf_executions SET state = 'running' WHERE id = ANY($1) AND state = 'queued'";
 
 pub(super) const STEP_VALUE: &str = "
 INSERT INTO wf_steps (execution, n, kind, state, result, started_ms, ended_ms) VALUES ($1, $2, $3, 'finished', $4, $5, $5)
@@ -201,9 +205,14 @@ ON CONFLICT (execution, n) DO UPDATE SET kind = EXCLUDED.kind, state = 'finished
 
 /// An execution's end: a sync one's whole record; an async run's end only while this instance
 /// owns it.
+/// Each column's values as an array, a row per execution (no id twice).
 pub(super) const ENDED: &str = "
 INSERT INTO wf_executions (id, workflow, mode, state, started_ms, ended_ms, duration_ms, status, outcome, reason, at, logs, attempts, request)
-VALUES ($1, $2, $3, 'ended', $4, $5, $6, $7, $8, $9, $10, $11, $13, $14)
+SELECT t.id, t.workflow, t.mode, 'ended', t.started_ms, t.ended_ms, t.duration_ms, t.status, t.outcome, t.reason, t.at,
+    t.logs, t.attempts, t.request
+FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::BIGINT[], $5::BIGINT[], $6::BIGINT[], $7::INTEGER[], $8::TEXT[],
+    $9::TEXT[], $10::TEXT[], $11::TEXT[], $13::INTEGER[], $14::TEXT[])
+    AS t(id, workflow, mode, started_ms, ended_ms, duration_ms, status, outcome, reason, at, logs, attempts, request)
 ON CONFLICT (id) DO UPDATE SET state = 'ended', ended_ms = EXCLUDED.ended_ms,
     duration_ms = EXCLUDED.duration_ms, status = EXCLUDED.status, outcome = EXCLUDED.outcome,
     reason = EXCLUDED.reason, at = EXCLUDED.at, logs = EXCLUDED.logs,

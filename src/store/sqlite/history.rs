@@ -1,5 +1,5 @@
 //! The history of sync executions in the embedded store: one row per batch (and per block of
-//! 4,096 ids), holding that batch's records one after another in a compact binary form
+//! 4,096 ids, and per 256 records), holding that batch's records one after another in a compact binary form
 //! (`postcard`: numbers as varints, strings as length and bytes), rather than a row per execution.
 //! Under load, SQLite's B-tree work per row was most of the writer's time; a batch's records
 //! cost one insert. `wf runs` reads them back as rows: `list` takes the rows newest first and
@@ -7,6 +7,7 @@
 //! block; `prune` deletes whole rows, and rewrites the one row a cut falls inside.
 
 use super::super::{hex, key, Ended, Filter, Mode, Outcome, RunView, State, Status};
+use crate::request::received::stored_json;
 use rusqlite::{params, Connection, Transaction};
 
 /// Ids whose records share a row when they end in one batch: `id >> BLOCK`.
@@ -33,8 +34,14 @@ CREATE INDEX IF NOT EXISTS history_last ON history (last_ms);
 type Stored = (i64, String, u16, String, i64, i64, Option<String>, Option<String>, Vec<String>, u32);
 
 /// The requests of a row's records, for `show` only (`list` never reads them): (id, request as
-/// JSON text), in the same compact form.
-type Requests = Vec<(i64, String)>;
+/// [`Received::to_stored`] keeps it, or as JSON text in rows written before it), in the same
+/// compact form.
+type Requests = Vec<(i64, Vec<u8>)>;
+
+/// Most records in one row. The writer yields the processor between rows: on a machine whose
+/// cores are busy answering requests, its work then comes in slices short enough not to hold
+/// up a request behind it for long.
+const ROW: usize = 256;
 
 /// A record as schema 3 kept it (without attempts).
 type StoredV3 = (i64, String, u16, String, i64, i64, Option<String>, Option<String>, Vec<String>);
@@ -70,7 +77,10 @@ pub(super) fn write(tx: &Transaction<'_>, ended: &mut [(i64, &Ended, bool)]) -> 
         "INSERT INTO history (block, first_ms, last_ms, count, records, stepped, requests) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?;
     let mut bytes: Vec<u8> = Vec::new();
-    for group in ended.chunk_by(|(a, _, _), (b, _, _)| a >> BLOCK == b >> BLOCK) {
+    let mut requests: Vec<u8> = Vec::new();
+    let mut request: Vec<u8> = Vec::new();
+    let groups = ended.chunk_by(|(a, _, _), (b, _, _)| a >> BLOCK == b >> BLOCK).flat_map(|g| g.chunks(ROW));
+    for (i, group) in groups.enumerate() {
         let (Some((first_id, _, _)), Some(first_ms), Some(last_ms)) = (
             group.first(),
             group.iter().map(|(_, e, _)| e.started_ms).min(),
@@ -78,6 +88,9 @@ pub(super) fn write(tx: &Transaction<'_>, ended: &mut [(i64, &Ended, bool)]) -> 
         ) else {
             continue;
         };
+        if i > 0 {
+            std::thread::yield_now();
+        }
         bytes.clear();
         for (id, e, _) in group {
             let record = (
@@ -95,10 +108,20 @@ pub(super) fn write(tx: &Transaction<'_>, ended: &mut [(i64, &Ended, bool)]) -> 
             // Numbers, strings and options always encode (into a vector, which cannot fail).
             bytes = postcard::to_extend(&record, std::mem::take(&mut bytes)).unwrap_or_default();
         }
-        // Their requests, written as text here, on the writer's thread.
-        let requests: Requests =
-            group.iter().filter_map(|(id, e, _)| e.request.as_ref().map(|r| (*id, r.to_json()))).collect();
-        let requests = (!requests.is_empty()).then(|| postcard::to_stdvec(&requests).unwrap_or_default());
+        // Their requests, in postcard's form of `Requests` (a count, then each id and bytes),
+        // written here on the writer's thread.
+        requests.clear();
+        let count = group.iter().filter(|(_, e, _)| e.request.is_some()).count();
+        varint(&mut requests, count as u64);
+        for (id, e, _) in group {
+            if let Some(r) = &e.request {
+                request.clear();
+                r.to_stored(&mut request);
+                varint(&mut requests, ((id << 1) ^ (id >> 63)) as u64);
+                varint(&mut requests, request.len() as u64);
+                requests.extend_from_slice(&request);
+            }
+        }
         // The executions that journaled steps (kept in the steps table): rare, pruned with them.
         let stepped: Vec<i64> = group.iter().filter(|(_, _, s)| *s).map(|(id, _, _)| *id).collect();
         let stepped = (!stepped.is_empty()).then(|| serde_json::to_string(&stepped).unwrap_or_default());
@@ -109,10 +132,19 @@ pub(super) fn write(tx: &Transaction<'_>, ended: &mut [(i64, &Ended, bool)]) -> 
             group.len() as i64,
             bytes,
             stepped,
-            requests
+            (count > 0).then_some(&requests)
         ])?;
     }
     Ok(())
+}
+
+/// Appends `n` as a varint (seven bits a byte, the lowest first), as postcard writes lengths.
+fn varint(out: &mut Vec<u8>, mut n: u64) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
 }
 
 /// The records a row holds (those before any damage, if it is damaged).
@@ -209,8 +241,8 @@ pub(super) fn show(conn: &Connection, id: &str) -> Result<Option<RunView>, rusql
                     conn,
                     row.get(0)?,
                     |of| of == id,
-                    |_, text| {
-                        shown.request = serde_json::from_str(text).ok();
+                    |_, kept| {
+                        shown.request = stored_json(kept).and_then(|text| serde_json::from_str(&text).ok());
                     },
                 )?;
             }
@@ -239,9 +271,9 @@ pub(super) fn requests(conn: &Connection, runs: &mut [RunView]) -> Result<(), ru
                 conn,
                 rowid,
                 |id| wanted.contains_key(&id),
-                |id, text| {
+                |id, kept| {
                     if let Some(run) = wanted.get(&id).and_then(|&i| runs.get_mut(i)) {
-                        run.request = serde_json::from_str(text).ok();
+                        run.request = stored_json(kept).and_then(|text| serde_json::from_str(&text).ok());
                     }
                 },
             )?;
@@ -251,14 +283,14 @@ pub(super) fn requests(conn: &Connection, runs: &mut [RunView]) -> Result<(), ru
 }
 
 /// Reads the requests row `rowid` keeps (postcard's form of [`Requests`]: a count, then each
-/// id as a zigzag varint and text as a varint length and bytes) a piece at a time, giving
+/// id as a zigzag varint and request as a varint length and bytes) a piece at a time, giving
 /// `found` those `wanted` says to read and skipping the others: a row holding many large
 /// requests costs only the ones read. A damaged row gives what came before the damage.
 fn read_requests(
     conn: &Connection,
     rowid: i64,
     wanted: impl Fn(i64) -> bool,
-    mut found: impl FnMut(i64, &str),
+    mut found: impl FnMut(i64, &[u8]),
 ) -> Result<(), rusqlite::Error> {
     use std::io::Read;
     fn varint(r: &mut impl Read) -> Option<u64> {
@@ -284,13 +316,11 @@ fn read_requests(
             break;
         }
         if wanted(id) {
-            let mut text = vec![0u8; len as usize];
-            if r.read_exact(&mut text).is_err() {
+            let mut kept = vec![0u8; len as usize];
+            if r.read_exact(&mut kept).is_err() {
                 break;
             }
-            if let Ok(text) = std::str::from_utf8(&text) {
-                found(id, text);
-            }
+            found(id, &kept);
         } else if r.seek_relative(len as i64).is_err() {
             break;
         }
@@ -448,14 +478,15 @@ mod tests {
     }
 
     #[test]
-    fn a_batch_is_one_row_per_block_of_ids_and_every_record_is_found_again() {
+    fn a_batch_is_a_row_per_block_of_ids_and_row_size_and_every_record_is_found_again() {
         let mut conn = store();
         // 5,000 ids from one counter, across two blocks, ending out of order; one far away.
         let mut batch: Vec<Ended> =
             (0..5_000u64).rev().map(|i| ended(0x7000_0000_0000_0000 + i, 10_000 + i as i64, "w")).collect();
         batch.push(ended(0x0123, 5, "other"));
         write_batch(&mut conn, &batch);
-        assert_eq!(rows(&conn), 3);
+        // 4,096 ids in the first block, 904 in the second, one in a third: rows of 256 at most.
+        assert_eq!(rows(&conn), (4_096 / ROW + 904usize.div_ceil(ROW) + 1) as i64);
         for id in [
             0x7000_0000_0000_0000u64,
             0x7000_0000_0000_0fff,
