@@ -816,6 +816,11 @@ impl Gathered {
                         self.first = data.copy_to_bytes(n);
                     } else {
                         if self.more.is_empty() {
+                            // Room for the whole body at once when its size is known (its
+                            // `content-length`): growing by doubling would copy it again and again.
+                            let expected = body.size_hint().exact().map_or(0, |e| e as usize);
+                            let whole = self.first.len().saturating_add(n).max(expected.min(max));
+                            self.more.reserve_exact(whole);
                             self.more.extend_from_slice(&self.first);
                         }
                         self.more.put(data);

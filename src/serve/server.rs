@@ -162,6 +162,19 @@ fn prepare_router(paths: &[PathBuf], secrets_dir: Option<&Path>) -> Result<Route
     })
 }
 
+/// Gives the memory freed so far back to the system. Loading and checking the workflows uses
+/// far more than serving them keeps (each file's source, syntax tree and checks: about 17 KiB a
+/// workflow), and the allocator would otherwise hold on to those pages for good: with 10,000
+/// workflows, 199 MiB of a server's memory at rest.
+pub(crate) fn give_back_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: `malloc_trim` only returns free pages of the allocator's heaps to the system; it
+    // takes the allocator's own locks and touches no memory in use.
+    unsafe {
+        nix::libc::malloc_trim(0);
+    }
+}
+
 /// Check errors as a load's error: rendered for people, and as JSON.
 fn invalid_set(diags: &[crate::lang::diagnostic::Diagnostic]) -> LoadError {
     let json = diags.iter().map(crate::lang::diagnostic::Diagnostic::to_json).collect();
@@ -186,6 +199,7 @@ pub(crate) fn serve(opts: Options) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    give_back_memory();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().thread_stack_size(8 << 20).build();
     let runtime = match runtime {
         Ok(r) => r,
@@ -774,7 +788,12 @@ async fn reloader(
         while rx.try_recv().is_ok() {}
         let p = paths.clone();
         let dir = secrets_dir.clone();
-        match tokio::task::spawn_blocking(move || load_router(&p, dir.as_deref(), allow_run)).await {
+        let loaded = move || {
+            let router = load_router(&p, dir.as_deref(), allow_run);
+            give_back_memory();
+            router
+        };
+        match tokio::task::spawn_blocking(loaded).await {
             Ok(Ok(router)) => {
                 let n = router.len();
                 ctx.needs_peer.store(router.needs_peer(), Ordering::Relaxed);
