@@ -21,14 +21,11 @@ while [ $# -gt 0 ]; do
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
-command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 [ -x ../shared/peers/run-hyper-baseline.sh ] || { echo "needs ../shared/peers (the shared hyper server)" >&2; exit 2; }
-cargo build --release --quiet --bin wf
-TMP=$(mktemp -d); PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$TMP"; }
-trap cleanup EXIT
 . benches/proc.sh
 . benches/server.sh
+cargo build --release --quiet --bin wf
+setup
 TICKS=$(getconf CLK_TCK)
 
 # body SIZE FILE: a JSON body of exactly SIZE bytes, the paths read at its end.

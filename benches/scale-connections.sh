@@ -17,17 +17,14 @@ while [ $# -gt 0 ]; do
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
-command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 [ -x ../shared/peers/run-hyper-baseline.sh ] || { echo "needs ../shared/peers (the shared hyper server)" >&2; exit 2; }
 # 10,000 connections need 10,000 descriptors in wrk and in each server.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 [ "$(ulimit -n)" -gt 10100 ] || echo "note: open files are limited to $(ulimit -n): the largest counts will fail to connect" >&2
-cargo build --release --quiet --bin wf
-TMP=$(mktemp -d); PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$TMP"; }
-trap cleanup EXIT
 . benches/proc.sh
 . benches/server.sh
+cargo build --release --quiet --bin wf
+setup
 
 printf '%-10s %-9s %10s %9s %8s %10s %10s\n' server conns req/s p99_ms errors idle_MiB peak_MiB
 i=0

@@ -17,13 +17,10 @@ while [ $# -gt 0 ]; do
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
-command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-cargo build --release --quiet --bin wf
-TMP=$(mktemp -d); PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$TMP"; }
-trap cleanup EXIT
 . benches/proc.sh
 . benches/server.sh
+cargo build --release --quiet --bin wf
+setup
 
 # The workflow alone (its tests are the scenario's, not needed here), named and routed by N.
 workflow=$(sed -n '/^workflow/,/^}/p' benches/payment.wf)

@@ -1,5 +1,12 @@
 # Sourced by the scale benchmarks: starting servers and loading them.
-# Needs TMP (a scratch folder) and PIDS (an array) in the sourcing script.
+
+# setup : wrk (installed from Debian if missing), a scratch folder TMP and the servers started
+# (PIDS), all stopped and removed at exit.
+setup() {
+  command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+  TMP=$(mktemp -d); PIDS=()
+  trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$TMP"' EXIT
+}
 
 # start NAME CPUS CMD... : starts a server (on the CPUs given, taskset's list) that prints
 # "listening on http://ADDR"; sets PID, ADDR and STARTED_MS (from exec to listening).
