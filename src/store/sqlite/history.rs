@@ -1,6 +1,7 @@
 //! The history of sync executions in the embedded store: one row per batch (and per block of
-//! 4,096 ids, and per 256 records), holding that batch's records one after another in a compact binary form
-//! (`postcard`: numbers as varints, strings as length and bytes), rather than a row per execution.
+//! 4,096 ids, and per 256 records), holding that batch's records one after another in a compact
+//! binary form (`postcard`: numbers as varints, strings as length and bytes), rather than a row
+//! per execution.
 //! Under load, SQLite's B-tree work per row was most of the writer's time; a batch's records
 //! cost one insert. `wf runs` reads them back as rows: `list` takes the rows newest first and
 //! stops once no older row can hold a record it would show; `show` looks in the rows of the id's
@@ -601,6 +602,39 @@ mod tests {
         let tx = conn.transaction().expect("tx");
         assert_eq!(prune(&tx, 10_000, 10).expect("prune"), 2);
         assert!(steps(&tx).is_empty());
+    }
+
+    #[test]
+    fn kept_requests_read_back_whole_and_survive_a_row_written_again() {
+        use crate::request::body_memory::BodyMemory;
+        use crate::request::received::Received;
+        let loaded = crate::lang::loader::load_str("w.wf", "workflow w { trigger webhook { path \"/w\" } }");
+        let router = crate::request::served::build(loaded.program, &|_| None).expect("builds");
+        let served = router.workflows().next().cloned().expect("served");
+        let waiting = std::sync::Arc::new(BodyMemory::new(1 << 20));
+        let mut headers = http::HeaderMap::new();
+        headers.insert("x-hub-signature-256", http::HeaderValue::from_static("sha256=abc"));
+        let uri = http::Uri::from_static("/w?n=1");
+        let with = |id: u64, started_ms: i64, body: &str| {
+            let r =
+                Received::take((&http::Method::POST, &uri, &headers), body.as_bytes(), 64, &waiting, &served);
+            Ended { request: Some(std::sync::Arc::new(r)), ..ended(id, started_ms, "w") }
+        };
+        let mut conn = store();
+        write_batch(&mut conn, &[with(1, 100, "{\"a\":1}"), with(2, 200, "é \" \\"), ended(3, 300, "w")]);
+        let request = |conn: &Connection, id: &str| show(conn, id).expect("show").expect("found").request;
+        let second = serde_json::json!({"method": "POST", "target": "/w?n=1",
+            "headers": {"x-hub-signature-256": "[masked]"}, "body": "é \" \\"});
+        assert_eq!(request(&conn, "0000000000000002"), Some(second.clone()));
+        // Pruning the first writes the row again: the others keep their requests.
+        let tx = conn.transaction().expect("tx");
+        assert_eq!(prune(&tx, 150, 10).expect("prune"), 1);
+        tx.commit().expect("commit");
+        assert_eq!(request(&conn, "0000000000000002"), Some(second));
+        assert_eq!(request(&conn, "0000000000000003"), None);
+        let mut runs = list(&conn, &Filter { limit: 10, ..Filter::default() }).expect("list");
+        requests(&conn, &mut runs).expect("requests");
+        assert_eq!(runs.iter().filter(|r| r.request.is_some()).count(), 1);
     }
 
     #[test]
