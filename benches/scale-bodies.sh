@@ -56,16 +56,18 @@ printf '%-10s %9s %10s %9s %12s\n' server body req/s p99_ms cpu_ms/MiB
 for size in $SIZES; do
   body "$size" "$TMP/body.json"
   for server in typed full wf wf-store; do
+    # The baseline serves the scenario's path; benches/bodies.wf one of its own.
+    URL_PATH=/hooks/bodies
     case $server in
-      typed | full) baseline 0 "$server" ;;
+      typed | full) baseline 0 "$server"; URL_PATH=/hooks/payment ;;
       wf) start wf 0 target/release/wf serve benches/bodies.wf --listen 127.0.0.1:0 --store memory --max-body 2MiB ;;
       wf-store) start wf-store 0 target/release/wf serve benches/bodies.wf --listen 127.0.0.1:0 --store "$TMP/state-$size.db" --max-body 2MiB ;;
     esac
-    answer=$(curl -s -X POST -H 'Content-Type: application/json' -H 'X-Request-Id: abc-123' --data-binary "@$TMP/body.json" "http://$ADDR/hooks/payment?order=42")
+    answer=$(curl -s -X POST -H 'Content-Type: application/json' -H 'X-Request-Id: abc-123' --data-binary "@$TMP/body.json" "http://$ADDR$URL_PATH?order=42")
     [ "$answer" = '{"ok":true,"order":"42","request":"abc-123"}' ] || { echo "$server answered wrongly: $answer" >&2; exit 1; }
-    taskset -c 1 env WF_BENCH_BODY="$TMP/body.json" wrk -t1 -c32 -d1s -s benches/body.lua "http://$ADDR/hooks/payment?order=42" >/dev/null 2>&1
+    taskset -c 1 env WF_BENCH_BODY="$TMP/body.json" wrk -t1 -c32 -d1s -s benches/body.lua "http://$ADDR$URL_PATH?order=42" >/dev/null 2>&1
     c0=$(cpu "$PID")
-    out=$(taskset -c 1 env WF_BENCH_BODY="$TMP/body.json" wrk -t1 -c32 -d"$DURATION" --latency -s benches/body.lua "http://$ADDR/hooks/payment?order=42" | sed -n 's/^WRKSUM //p')
+    out=$(taskset -c 1 env WF_BENCH_BODY="$TMP/body.json" wrk -t1 -c32 -d"$DURATION" --latency -s benches/body.lua "http://$ADDR$URL_PATH?order=42" | sed -n 's/^WRKSUM //p')
     c1=$(cpu "$PID")
     [ -n "$out" ] || { echo "wrk failed against $server" >&2; exit 1; }
     per=$(awk -v t=$((c1 - c0)) -v hz="$TICKS" -v n="$(field requests "$out")" -v s="$size" 'BEGIN { printf "%.2f", (t / hz * 1000) / (n * s / 1048576) }')
