@@ -18,6 +18,9 @@ pub(crate) const KEEP_BODY: usize = 64 << 10;
 /// Bytes all sync requests waiting for the store's writer may hold together.
 pub(crate) const WAITING_BODIES: usize = 64 << 20;
 
+/// What a masked header's value reads as in a kept request.
+const MASKED: &str = "[masked]";
+
 /// Headers a kept request never shows: credentials and signatures. (Header names are short: a
 /// plain search of each word costs less than setting up a substring searcher for it.)
 pub(crate) fn masked(name: &str) -> bool {
@@ -70,7 +73,7 @@ impl serde::Serialize for Headers<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let shown = |name: &'_ str, value: &'_ [u8]| -> String {
             if masked(name) {
-                "[masked]".to_string()
+                MASKED.to_string()
             } else {
                 String::from_utf8_lossy(value).into_owned()
             }
@@ -251,7 +254,7 @@ impl Received {
             let value = fields.next().unwrap_or_default();
             let name = std::str::from_utf8(name).unwrap_or("");
             let value = if masked(name) {
-                Cow::Borrowed("[masked]")
+                Cow::Borrowed(MASKED)
             } else {
                 served.redacted(String::from_utf8_lossy(value))
             };
