@@ -259,24 +259,57 @@ RETURNING place";
 pub(super) const COLUMNS: &str =
     "id, workflow, mode, state, outcome, status, started_ms, duration_ms, reason, at, attempts, logs, request";
 
+/// Why a migration did not happen.
+enum Unmigrated {
+    /// PostgreSQL ended a lock wait as a deadlock: an instance already serving held a lock the
+    /// schema's statements wait for. Trying again is right.
+    Deadlock(String),
+    Failed(String),
+}
+
+/// A database error as [`Unmigrated`], by its SQLSTATE.
+fn unmigrated(e: tokio_postgres::Error) -> Unmigrated {
+    if e.code() == Some(&tokio_postgres::error::SqlState::T_R_DEADLOCK_DETECTED) {
+        Unmigrated::Deadlock(sql(e))
+    } else {
+        Unmigrated::Failed(sql(e))
+    }
+}
+
 /// Creates or migrates the schema, under an advisory lock so several instances may start at once.
 pub(super) async fn migrate(pool: &Pool) -> Result<(), String> {
-    let mut client = pool.get().await.map_err(pooled)?;
-    let tx = client.transaction().await.map_err(sql)?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await.map_err(sql)?;
-    tx.batch_execute(SCHEMA).await.map_err(sql)?;
-    let found: Option<i32> =
-        tx.query_opt("SELECT max(version) FROM wf_schema", &[]).await.map_err(sql)?.and_then(|r| r.get(0));
+    let mut tries = 0;
+    loop {
+        match migrate_once(pool).await {
+            Ok(()) => return Ok(()),
+            Err(Unmigrated::Deadlock(_)) if tries < 4 => tries += 1,
+            Err(Unmigrated::Deadlock(why) | Unmigrated::Failed(why)) => return Err(why),
+        }
+    }
+}
+
+async fn migrate_once(pool: &Pool) -> Result<(), Unmigrated> {
+    let mut client = pool.get().await.map_err(|e| Unmigrated::Failed(pooled(e)))?;
+    let tx = client.transaction().await.map_err(unmigrated)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await.map_err(unmigrated)?;
+    tx.batch_execute(SCHEMA).await.map_err(unmigrated)?;
+    let found: Option<i32> = tx
+        .query_opt("SELECT max(version) FROM wf_schema", &[])
+        .await
+        .map_err(unmigrated)?
+        .and_then(|r| r.get(0));
     match found {
         Some(v) if v > SCHEMA_VERSION => {
-            return Err(format!("it has schema {v}, newer than this wf's {SCHEMA_VERSION}; use a newer wf"));
+            return Err(Unmigrated::Failed(format!(
+                "it has schema {v}, newer than this wf's {SCHEMA_VERSION}; use a newer wf"
+            )));
         }
         Some(_) => {}
         None => {
             tx.execute("INSERT INTO wf_schema (version) VALUES ($1)", &[&SCHEMA_VERSION])
                 .await
-                .map_err(sql)?;
+                .map_err(unmigrated)?;
         }
     }
-    tx.commit().await.map_err(sql)
+    tx.commit().await.map_err(unmigrated)
 }
