@@ -19,7 +19,7 @@ pub(super) const ACCEPTS: usize = 16_384;
 /// Most runs in one batch.
 pub(super) const ACCEPT_BATCH: usize = 1_024;
 /// Tasks committing batches of accepted runs at once (each on its own connection).
-pub(super) const ACCEPTERS: usize = 4;
+pub(super) const ACCEPTERS: usize = 1;
 
 /// Takes the accepted runs waiting (as many as there are, up to a batch) and commits them.
 pub(super) async fn accept_batches(

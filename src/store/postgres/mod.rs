@@ -574,14 +574,22 @@ async fn runs(
     batch: &[Write],
     me: &str,
 ) -> Result<(), tokio_postgres::Error> {
-    let running: Vec<i64> =
-        batch.iter().filter_map(|w| if let Write::Running(id) = w { Some(*id) } else { None }).collect();
+    let ended: Vec<&Ended> =
+        batch.iter().filter_map(|w| if let Write::Ended(e) = w { Some(&**e) } else { None }).collect();
+    // A run that also ended in this batch is not marked running first: its end (written after,
+    // whatever the run's state) is all that stays, and the row is rewritten once, not twice.
+    let ending: HashSet<i64> = ended.iter().map(|e| e.id).collect();
+    let running: Vec<i64> = batch
+        .iter()
+        .filter_map(|w| match w {
+            Write::Running(id) if !ending.contains(id) => Some(*id),
+            _ => None,
+        })
+        .collect();
     if !running.is_empty() {
         let st = tx.prepare_cached(RUNNING).await?;
         tx.execute(&st, &[&running]).await?;
     }
-    let ended: Vec<&Ended> =
-        batch.iter().filter_map(|w| if let Write::Ended(e) = w { Some(&**e) } else { None }).collect();
     // One statement may not write a row twice: an execution that ended twice in a batch (a run
     // retried at once) is written a statement per end, in order.
     let mut seen = HashSet::with_capacity(ended.len());
@@ -1325,6 +1333,63 @@ mod shared {
         a.inner.release_in_doubt().await.expect("release");
         let taken = b.retried().await.expect("take");
         assert_eq!(taken.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), [format!("{:016x}", 42)]);
+    }
+
+    fn completed(id: i64) -> Ended {
+        Ended {
+            id,
+            workflow: "w".into(),
+            mode: crate::store::Mode::Async,
+            started_ms: id,
+            duration_ms: 1,
+            status: 200,
+            outcome: crate::store::Outcome::Completed,
+            reason: None,
+            at: None,
+            logs: Vec::new(),
+            attempts: 1,
+            request: None,
+            kept: true,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_run_that_starts_and_ends_in_one_batch_has_its_row_written_once() {
+        let Some(pg) = Cluster::start() else { return };
+        let store = Postgres::connect(&pg.url, Duration::from_secs(30)).await.expect("connect");
+        store.accept(run(21), None).await.expect("accept");
+        store.accept(run(22), None).await.expect("accept");
+        pg.psql(
+            "CREATE TABLE rewrites (id BIGINT NOT NULL);
+             CREATE FUNCTION rewritten() RETURNS trigger LANGUAGE plpgsql AS
+                 $$ BEGIN INSERT INTO rewrites VALUES (NEW.id); RETURN NEW; END $$;
+             CREATE TRIGGER rewritten AFTER UPDATE ON wf_executions FOR EACH ROW EXECUTE FUNCTION rewritten();",
+        );
+        // Run 21 starts its step and ends within one batch; run 22 only starts its step.
+        for id in [21, 22] {
+            store.step_started(&format!("{id:016x}"), 1, "http", json!({}));
+        }
+        store.ended(completed(21));
+        store.flush().await.expect("flush");
+        assert_eq!(pg.psql("SELECT id, count(*) FROM rewrites GROUP BY id ORDER BY id"), "21|1\n22|1");
+        let shown = |id: u64| {
+            let store = &store;
+            async move { store.show(&format!("{id:016x}")).await.expect("show").expect("kept").state }
+        };
+        assert_eq!(shown(21).await, crate::store::State::Ended);
+        assert_eq!(shown(22).await, crate::store::State::Running);
+    }
+
+    #[tokio::test]
+    async fn an_id_already_kept_is_refused_not_acknowledged() {
+        let Some(pg) = Cluster::start() else { return };
+        let store = Postgres::connect(&pg.url, Duration::from_secs(30)).await.expect("connect");
+        store.accept(run(31), None).await.expect("accept");
+        let mut again = run(31);
+        again.workflow = "other".into();
+        assert!(store.accept(again, None).await.is_err(), "the caller is not told its run was kept");
+        assert_eq!(pg.psql("SELECT workflow FROM wf_executions WHERE id = 31"), "w");
+        store.accept(run(32), None).await.expect("the next batch is accepted");
     }
 
     #[tokio::test]

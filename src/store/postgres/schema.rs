@@ -130,13 +130,15 @@ INSERT INTO wf_steps (execution, n, kind, state, result, ended_ms) SELECT id, $4
 ON CONFLICT (execution, n) DO UPDATE SET state = 'waiting', result = EXCLUDED.result, reason = NULL,
     ended_ms = EXCLUDED.ended_ms";
 
-/// A batch of accepted runs in one statement: each column's values as an array.
+/// A batch of accepted runs in one statement: each column's values as an array. A plain insert
+/// (no `ON CONFLICT`, which costs a check and a confirmation per row): ids are new, and an id
+/// already taken fails the batch, whose callers are told 503, rather than answering 202 for a
+/// run that was not kept.
 pub(super) const INSERT_RUNS: &str = "
 INSERT INTO wf_executions (id, workflow, mode, state, version, owner, started_ms, request, frame, env_names)
 SELECT t.id, t.workflow, 'async', 'queued', t.version, $4, t.started_ms, t.request, t.frame, t.env_names
 FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $5::BIGINT[], $6::TEXT[], $7::TEXT[], $8::TEXT[])
-    AS t(id, workflow, version, started_ms, request, frame, env_names)
-ON CONFLICT (id) DO NOTHING";
+    AS t(id, workflow, version, started_ms, request, frame, env_names)";
 
 /// The run and its key in one statement: the run is inserted only when the key was claimed.
 pub(super) const INSERT_KEYED_RUN: &str = "
