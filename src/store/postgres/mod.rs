@@ -1274,21 +1274,7 @@ mod shared {
         // The dead instance wakes up late: what it would record is refused.
         let late = dead.step_ended(&format!("{:016x}", 1), 1, &Ok(json!({"status": 200}))).await;
         assert_eq!(late, Ok(Recorded::Fenced));
-        dead.ended(Ended {
-            id: 1,
-            workflow: "w".into(),
-            mode: crate::store::Mode::Async,
-            started_ms: 1,
-            duration_ms: 1,
-            status: 200,
-            outcome: crate::store::Outcome::Completed,
-            reason: None,
-            at: None,
-            logs: Vec::new(),
-            attempts: 0,
-            request: None,
-            kept: true,
-        });
+        dead.ended(completed(1));
         dead.flush().await.expect("flush");
         let shown = b.show(&format!("{:016x}", 1)).await.expect("show").expect("kept");
         assert_eq!(shown.state, crate::store::State::Queued, "a late end is not recorded");
