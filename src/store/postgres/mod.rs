@@ -117,6 +117,8 @@ struct Inner {
 pub(crate) struct Postgres {
     inner: Arc<Inner>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Dropped with the store: the accepting thread then stops.
+    _accepting: oneshot::Sender<()>,
 }
 
 impl Drop for Postgres {
@@ -147,16 +149,13 @@ impl Postgres {
             woken: Arc::new(Notify::new()),
         });
         inner.register().await?;
-        let mut tasks = vec![
+        let _accepting = accept::start(&target, inner.clone(), accepted)?;
+        let tasks = vec![
             tokio::spawn(heartbeat(inner.clone())),
             tokio::spawn(write_gathered(inner.clone())),
             tokio::spawn(listen(target, inner.woken.clone())),
         ];
-        let accepted = Arc::new(tokio::sync::Mutex::new(accepted));
-        for _ in 0..ACCEPTERS {
-            tasks.push(tokio::spawn(accept_batches(inner.clone(), accepted.clone())));
-        }
-        Ok(Postgres { inner, tasks })
+        Ok(Postgres { inner, tasks, _accepting })
     }
 
     #[cfg(test)]
@@ -326,22 +325,21 @@ impl Inner {
     }
 
     async fn accept(&self, mut run: NewRun, dedupe: Option<Key>) -> Result<Claim, String> {
-        let client = self.client().await?;
-        self.version(&client, &run.version).await?;
         let id = key(&run.id);
         let me = self.me.load_full();
         let (request, frame) = (std::mem::take(&mut run.request), std::mem::take(&mut run.frame));
         let env = serde_json::to_string(&run.env_names).unwrap_or_default();
         let Some(k) = dedupe else {
-            // Without a key, runs are committed in batches (one transaction, its inserts
-            // pipelined) by the accepting tasks.
-            drop(client);
+            // Without a key, runs are committed in batches (a statement each, after their
+            // versions) by the accepting thread.
             let (done, committed) = oneshot::channel();
             let run = Accepting { id, run, request, frame, env, done };
-            self.accepts.send(run).await.map_err(|_| "the store's accepting tasks stopped".to_string())?;
-            committed.await.map_err(|_| "the store's accepting tasks stopped".to_string())??;
+            self.accepts.send(run).await.map_err(|_| "the store's accepting thread stopped".to_string())?;
+            committed.await.map_err(|_| "the store's accepting thread stopped".to_string())??;
             return Ok(Claim::First);
         };
+        let client = self.client().await?;
+        self.version(&client, &run.version).await?;
         let st = client.prepare_cached(INSERT_KEYED_RUN).await.map_err(sql)?;
         // The key's holder may expire between the insert and the look: then try again.
         for _ in 0..3 {
@@ -376,8 +374,8 @@ impl Inner {
     }
 
     /// Commits a batch of accepted runs in one statement (each column's values as an array).
-    async fn accept_batch(&self, batch: &[Accepting]) -> Result<(), String> {
-        let client = self.client().await?;
+    async fn accept_batch(&self, batch: &[Accepting], pool: &Pool) -> Result<(), String> {
+        let client = pool.get().await.map_err(pooled)?;
         for a in batch {
             self.version(&client, &a.run.version).await?;
         }
