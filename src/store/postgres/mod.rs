@@ -1377,6 +1377,21 @@ mod shared {
     }
 
     #[tokio::test]
+    async fn a_store_dropped_stops_accepting_and_closes_its_connections() {
+        let Some(pg) = Cluster::start() else { return };
+        let store = Postgres::connect(&pg.url, Duration::from_secs(30)).await.expect("connect");
+        store.accept(run(41), None).await.expect("accept");
+        let open = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'wf'";
+        assert_ne!(pg.psql(open), "0");
+        drop(store);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while pg.psql(open) != "0" {
+            assert!(std::time::Instant::now() < deadline, "connections still open: {}", pg.psql(open));
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    #[tokio::test]
     async fn instances_starting_at_once_migrate_the_schema_once() {
         let Some(pg) = Cluster::start() else { return };
         let lease = Duration::from_secs(30);
