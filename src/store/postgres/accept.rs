@@ -1,6 +1,6 @@
-//! Accepted runs without a `dedupe` key, gathered and inserted a batch per statement (each
-//! column's values as an array) by a thread of their own, each caller answered once its batch
-//! has committed.
+//! Accepted runs, gathered and inserted a batch per statement (each column's values as an
+//! array; runs with a `dedupe` key in a statement of their own that claims the keys) by a thread
+//! of their own, each caller answered once its batch has committed.
 //!
 //! The thread runs its own single-threaded runtime with its own connection: a batch's commit
 //! is noticed as soon as the database answers, not once the request tasks of the server's
@@ -10,14 +10,15 @@
 use super::connect::{pool, Target};
 use super::*;
 
-/// An accepted run (without a `dedupe` key) waiting for its batch.
+/// An accepted run waiting for its batch.
 pub(super) struct Accepting {
     pub(super) id: i64,
     pub(super) run: NewRun,
     pub(super) request: String,
     pub(super) frame: String,
     pub(super) env: String,
-    pub(super) done: oneshot::Sender<Result<(), String>>,
+    pub(super) key: Option<Key>,
+    pub(super) done: oneshot::Sender<Result<Claim, String>>,
 }
 
 /// Runs waiting for a batch at most; beyond, callers wait.
@@ -56,17 +57,37 @@ pub(super) fn start(
 async fn accept_batches(inner: Arc<Inner>, mut rx: mpsc::Receiver<Accepting>, connections: Pool) {
     let mut batch = Vec::with_capacity(ACCEPT_BATCH);
     while rx.recv_many(&mut batch, ACCEPT_BATCH).await > 0 {
-        let committed = inner.accept_batch(&batch, &connections).await;
-        if committed.is_err() {
+        let (keyed, plain): (Vec<Accepting>, Vec<Accepting>) = batch.drain(..).partition(|a| a.key.is_some());
+        if !plain.is_empty() {
+            let committed =
+                inner.accept_batch(&plain, &connections).await.map(|()| vec![Claim::First; plain.len()]);
+            answer(&inner, plain, committed);
+        }
+        if !keyed.is_empty() {
+            let claims = inner.accept_keyed(&keyed, &connections).await;
+            answer(&inner, keyed, claims);
+        }
+    }
+}
+
+/// Answers each caller of a batch with its claim, or with why the batch failed.
+fn answer(inner: &Inner, batch: Vec<Accepting>, claims: Result<Vec<Claim>, String>) {
+    match claims {
+        Ok(claims) => {
+            for (a, claim) in batch.into_iter().zip(claims) {
+                let _ = a.done.send(Ok(claim));
+            }
+        }
+        Err(why) => {
             // The commit may have happened with its answer lost: such runs would be kept under
             // this instance and never run here (their callers got 503). They are let go once
             // the database answers again, for any instance to take.
             if let Ok(mut doubt) = inner.in_doubt.lock() {
                 doubt.extend(batch.iter().map(|a| a.id));
             }
-        }
-        for a in batch.drain(..) {
-            let _ = a.done.send(committed.clone());
+            for a in batch {
+                let _ = a.done.send(Err(why.clone()));
+            }
         }
     }
 }

@@ -325,21 +325,86 @@ impl Inner {
     }
 
     async fn accept(&self, mut run: NewRun, dedupe: Option<Key>) -> Result<Claim, String> {
+        // Runs are committed in batches (a statement each, after their versions) by the
+        // accepting thread.
         let id = key(&run.id);
-        let me = self.me.load_full();
         let (request, frame) = (std::mem::take(&mut run.request), std::mem::take(&mut run.frame));
         let env = serde_json::to_string(&run.env_names).unwrap_or_default();
-        let Some(k) = dedupe else {
-            // Without a key, runs are committed in batches (a statement each, after their
-            // versions) by the accepting thread.
-            let (done, committed) = oneshot::channel();
-            let run = Accepting { id, run, request, frame, env, done };
-            self.accepts.send(run).await.map_err(|_| "the store's accepting thread stopped".to_string())?;
-            committed.await.map_err(|_| "the store's accepting thread stopped".to_string())??;
-            return Ok(Claim::First);
-        };
-        let client = self.client().await?;
-        self.version(&client, &run.version).await?;
+        let (done, claimed) = oneshot::channel();
+        let run = Accepting { id, run, request, frame, env, key: dedupe, done };
+        self.accepts.send(run).await.map_err(|_| "the store's accepting thread stopped".to_string())?;
+        claimed.await.map_err(|_| "the store's accepting thread stopped".to_string())?
+    }
+
+    /// Claims the keys of a batch of runs with a `dedupe` key and inserts the runs whose key
+    /// was claimed, in one statement; the others (a key seen earlier, or twice in the batch)
+    /// are looked up one by one. A claim for each run, in order.
+    async fn accept_keyed(&self, batch: &[Accepting], pool: &Pool) -> Result<Vec<Claim>, String> {
+        let client = pool.get().await.map_err(pooled)?;
+        for a in batch {
+            self.version(&client, &a.run.version).await?;
+        }
+        // The first run of each key goes into the statement (one statement may not claim a key
+        // twice).
+        let mut seen = HashSet::with_capacity(batch.len());
+        let firsts: Vec<(&Accepting, &Key)> = batch
+            .iter()
+            .filter_map(|a| a.key.as_ref().map(|k| (a, k)))
+            .filter(|(_, k)| seen.insert((&*k.workflow, &*k.key)))
+            .collect();
+        let me = self.me.load_full();
+        let ids: Vec<i64> = firsts.iter().map(|(a, _)| a.id).collect();
+        let workflows: Vec<&str> = firsts.iter().map(|(a, _)| &*a.run.workflow).collect();
+        let versions: Vec<&str> = firsts.iter().map(|(a, _)| &*a.run.version.hash).collect();
+        let started: Vec<i64> = firsts.iter().map(|(a, _)| a.run.accepted_ms).collect();
+        let requests: Vec<&str> = firsts.iter().map(|(a, _)| &*a.request).collect();
+        let frames: Vec<&str> = firsts.iter().map(|(a, _)| &*a.frame).collect();
+        let envs: Vec<&str> = firsts.iter().map(|(a, _)| &*a.env).collect();
+        let key_workflows: Vec<&str> = firsts.iter().map(|(_, k)| &*k.workflow).collect();
+        let keys: Vec<&str> = firsts.iter().map(|(_, k)| &*k.key).collect();
+        let expiries: Vec<i64> = firsts.iter().map(|(_, k)| k.expires_ms).collect();
+        let st = client.prepare_cached(INSERT_KEYED_RUNS).await.map_err(sql)?;
+        let inserted = client
+            .query(
+                &st,
+                &[
+                    &ids,
+                    &workflows,
+                    &versions,
+                    &*me,
+                    &started,
+                    &requests,
+                    &frames,
+                    &envs,
+                    &key_workflows,
+                    &keys,
+                    &expiries,
+                    &super::now_ms(),
+                ],
+            )
+            .await
+            .map_err(sql)?;
+        let first: HashSet<i64> = inserted.iter().map(|r| r.get(0)).collect();
+        let mut claims = Vec::with_capacity(batch.len());
+        for a in batch {
+            claims.push(match &a.key {
+                Some(_) if first.contains(&a.id) => Claim::First,
+                Some(k) => self.accept_keyed_one(&client, a, k).await?,
+                None => return Err("a run without a dedupe key among keyed ones".into()),
+            });
+        }
+        Ok(claims)
+    }
+
+    /// One run with a `dedupe` key whose key was held when its batch was written: claimed
+    /// (should its holder have expired since) or a duplicate of the holder.
+    async fn accept_keyed_one(
+        &self,
+        client: &deadpool_postgres::Object,
+        a: &Accepting,
+        k: &Key,
+    ) -> Result<Claim, String> {
+        let me = self.me.load_full();
         let st = client.prepare_cached(INSERT_KEYED_RUN).await.map_err(sql)?;
         // The key's holder may expire between the insert and the look: then try again.
         for _ in 0..3 {
@@ -347,14 +412,14 @@ impl Inner {
                 .query(
                     &st,
                     &[
-                        &id,
-                        &run.workflow,
-                        &run.version.hash,
+                        &a.id,
+                        &a.run.workflow,
+                        &a.run.version.hash,
                         &*me,
-                        &run.accepted_ms,
-                        &request,
-                        &frame,
-                        &env,
+                        &a.run.accepted_ms,
+                        &a.request,
+                        &a.frame,
+                        &a.env,
                         &k.workflow,
                         &k.key,
                         &k.expires_ms,
@@ -366,7 +431,7 @@ impl Inner {
             if !inserted.is_empty() {
                 return Ok(Claim::First);
             }
-            if let Some(dup) = self.held(&client, &k).await? {
+            if let Some(dup) = self.held(client, k).await? {
                 return Ok(dup);
             }
         }
@@ -1389,6 +1454,42 @@ mod shared {
             assert!(std::time::Instant::now() < deadline, "connections still open: {}", pg.psql(open));
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    #[tokio::test]
+    async fn keyed_runs_accepted_at_once_claim_each_key_once_and_two_instances_never_deadlock() {
+        let Some(pg) = Cluster::start() else { return };
+        let lease = Duration::from_secs(30);
+        let (a, b) = (
+            Postgres::connect(&pg.url, lease).await.expect("connect"),
+            Postgres::connect(&pg.url, lease).await.expect("connect"),
+        );
+        let later = crate::store::now_ms() + 60_000;
+        let keyed = |id: u64, k: &str| {
+            let key =
+                Key { workflow: "w".into(), key: k.into(), id: format!("{id:016x}"), expires_ms: later };
+            (run(id), Some(key))
+        };
+        // Forty runs over ten keys, half on each instance, each instance's keys in another order.
+        let mut accepts = Vec::new();
+        for i in 0..40u64 {
+            let (store, k) = if i % 2 == 0 { (&a, i / 2 % 10) } else { (&b, 9 - i / 2 % 10) };
+            let (run, key) = keyed(100 + i, &format!("evt_{k}"));
+            accepts.push(async move { (100 + i, store.accept(run, key).await) });
+        }
+        let mut firsts = HashSet::new();
+        let mut duplicates = Vec::new();
+        for (id, claim) in futures_util::future::join_all(accepts).await {
+            match claim.expect("accepted, no deadlock") {
+                Claim::First => assert!(firsts.insert(id)),
+                Claim::Duplicate { of, .. } => duplicates.push(of),
+            }
+        }
+        assert_eq!((firsts.len(), duplicates.len()), (10, 30));
+        let ids: HashSet<String> = firsts.iter().map(|id| format!("{id:016x}")).collect();
+        assert!(duplicates.iter().all(|of| ids.contains(of)), "a duplicate names its key's first run");
+        assert_eq!(pg.psql("SELECT count(*) FROM wf_executions"), "10");
+        assert_eq!(pg.psql("SELECT count(DISTINCT execution) FROM wf_dedupe"), "10");
     }
 
     #[tokio::test]

@@ -140,7 +140,7 @@ SELECT t.id, t.workflow, 'async', 'queued', t.version, $4, t.started_ms, t.reque
 FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $5::BIGINT[], $6::TEXT[], $7::TEXT[], $8::TEXT[])
     AS t(id, workflow, version, started_ms, request, frame, env_names)";
 
-/// The run and its key in one statement: the run is inserted only when the key was claimed.
+/// One run and its key in one statement: the run is inserted only when the key was claimed.
 pub(super) const INSERT_KEYED_RUN: &str = "
 WITH k AS (
     INSERT INTO wf_dedupe (workflow, key, execution, expires_ms) VALUES ($9, $10, $1, $11)
@@ -151,6 +151,27 @@ WITH k AS (
 INSERT INTO wf_executions (id, workflow, mode, state, version, owner, started_ms, request, frame, env_names)
 SELECT $1::BIGINT, $2::TEXT, 'async', 'queued', $3::TEXT, $4::TEXT, $5::BIGINT, $6::TEXT, $7::TEXT, $8::TEXT FROM k
 ON CONFLICT (id) DO NOTHING RETURNING id";
+
+/// A batch of runs with `dedupe` keys in one statement (each column's values as an array, no
+/// key twice): each key claimed, in the keys' order (so that two instances claiming the same
+/// keys wait for each other in one order, never in a cycle), and the runs whose key was claimed
+/// inserted.
+pub(super) const INSERT_KEYED_RUNS: &str = "
+WITH t AS (
+    SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $5::BIGINT[], $6::TEXT[], $7::TEXT[], $8::TEXT[],
+        $9::TEXT[], $10::TEXT[], $11::BIGINT[])
+        AS t(id, workflow, version, started_ms, request, frame, env_names, key_workflow, key, expires_ms)),
+k AS (
+    INSERT INTO wf_dedupe (workflow, key, execution, expires_ms)
+    SELECT key_workflow, key, id, expires_ms FROM t ORDER BY key_workflow, key
+    ON CONFLICT (workflow, key) DO UPDATE SET execution = EXCLUDED.execution,
+        expires_ms = EXCLUDED.expires_ms, answer = NULL
+    WHERE wf_dedupe.expires_ms <= $12
+    RETURNING execution)
+INSERT INTO wf_executions (id, workflow, mode, state, version, owner, started_ms, request, frame, env_names)
+SELECT t.id, t.workflow, 'async', 'queued', t.version, $4, t.started_ms, t.request, t.frame, t.env_names
+FROM t JOIN k ON k.execution = t.id
+RETURNING id";
 
 pub(super) const CLAIM_KEY: &str = "
 INSERT INTO wf_dedupe (workflow, key, execution, expires_ms) VALUES ($1, $2, $3, $4)
