@@ -1299,6 +1299,13 @@ mod shared {
         }
     }
 
+    /// Two instances on one database.
+    async fn two_instances(pg: &Cluster) -> (Postgres, Postgres) {
+        let lease = Duration::from_secs(30);
+        let a = Postgres::connect(&pg.url, lease).await.expect("connect");
+        (a, Postgres::connect(&pg.url, lease).await.expect("connect"))
+    }
+
     /// Expires an instance's lease as if it had died.
     fn expire(pg: &Cluster, store: &Postgres) {
         pg.psql(&format!(
@@ -1371,11 +1378,7 @@ mod shared {
     #[tokio::test]
     async fn a_run_whose_commit_answer_was_lost_is_let_go_for_any_instance() {
         let Some(pg) = Cluster::start() else { return };
-        let lease = Duration::from_secs(30);
-        let (a, b) = (
-            Postgres::connect(&pg.url, lease).await.expect("connect"),
-            Postgres::connect(&pg.url, lease).await.expect("connect"),
-        );
+        let (a, b) = two_instances(&pg).await;
         a.accept(run(42), None).await.expect("accept");
         // As if its batch had failed after committing: its caller was told 503.
         a.inner.in_doubt.lock().expect("lock").push(42);
@@ -1459,11 +1462,7 @@ mod shared {
     #[tokio::test]
     async fn keyed_runs_accepted_at_once_claim_each_key_once_and_two_instances_never_deadlock() {
         let Some(pg) = Cluster::start() else { return };
-        let lease = Duration::from_secs(30);
-        let (a, b) = (
-            Postgres::connect(&pg.url, lease).await.expect("connect"),
-            Postgres::connect(&pg.url, lease).await.expect("connect"),
-        );
+        let (a, b) = two_instances(&pg).await;
         let later = crate::store::now_ms() + 60_000;
         let keyed = |id: u64, k: &str| {
             let key =
