@@ -17,10 +17,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 
+mod compressed;
 mod history;
 
 /// The schema this build writes; older files are migrated on open.
-const SCHEMA_VERSION: i64 = 9;
+const SCHEMA_VERSION: i64 = 10;
 
 /// Writes someone waits for (accepts, steps' ends) queued for the writer at most; beyond, they
 /// wait for room.
@@ -597,6 +598,11 @@ fn migrate(conn: &mut Connection) -> Result<(), String> {
         // 4: a run counts the retries asked of it (their calls' idempotency keys differ).
         if (1..4).contains(&version) {
             tx.execute_batch("ALTER TABLE executions ADD COLUMN retries INTEGER NOT NULL DEFAULT 0")
+                .map_err(sql)?;
+        }
+        // 10: history rows are written compressed; those written before stay as they are.
+        if (3..10).contains(&version) {
+            tx.execute_batch("ALTER TABLE history ADD COLUMN form INTEGER NOT NULL DEFAULT 0")
                 .map_err(sql)?;
         }
         tx.execute_batch(SCHEMA).map_err(sql)?;
@@ -1654,6 +1660,62 @@ mod tests {
         let claims = apply(&mut conn, &batch, &[], &mut HashSet::new(), &mut HashSet::new(), &mut false);
         committer.join().expect("committer");
         assert_eq!(claims, Ok(vec![Claim::First]));
+    }
+
+    #[tokio::test]
+    async fn a_schema_9_store_keeps_its_plain_history_beside_rows_written_compressed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("state.db");
+        drop(Sqlite::open(&path).expect("create"));
+        {
+            let conn = Connection::open(&path).expect("open");
+            let record = (
+                5i64,
+                "w",
+                200u16,
+                "responded",
+                1i64,
+                1i64,
+                None::<String>,
+                None::<String>,
+                vec!["hi"],
+                0u32,
+            );
+            conn.execute_batch("ALTER TABLE history DROP COLUMN form; PRAGMA user_version = 9;")
+                .expect("schema 9");
+            conn.execute(
+                "INSERT INTO history (block, first_ms, last_ms, count, records) VALUES (0, 1, 1, 1, ?1)",
+                params![postcard::to_stdvec(&record).expect("encode")],
+            )
+            .expect("a row as schema 9 wrote it");
+        }
+        let store = Sqlite::open(&path).expect("migrated");
+        store.ended(Ended {
+            id: 6,
+            workflow: "w".into(),
+            mode: crate::store::Mode::Sync,
+            started_ms: 2,
+            duration_ms: 1,
+            status: 201,
+            outcome: crate::store::Outcome::Responded,
+            reason: None,
+            at: None,
+            logs: Vec::new(),
+            attempts: 0,
+            request: None,
+            kept: false,
+        });
+        store.flush().await.expect("flush");
+        let listed = store.list(&Filter { limit: 10, ..Filter::default() }).await.expect("list");
+        let shown: Vec<(&str, Option<u16>)> = listed.iter().map(|r| (r.id.as_str(), r.status)).collect();
+        assert_eq!(shown, [("0000000000000006", Some(201)), ("0000000000000005", Some(200))]);
+        let forms: Vec<i64> = store
+            .read(|c| {
+                c.prepare("SELECT form FROM history ORDER BY form")?.query_map([], |r| r.get(0))?.collect()
+            })
+            .await
+            .expect("forms");
+        assert_eq!(forms, [0, 1]);
     }
 
     #[tokio::test]

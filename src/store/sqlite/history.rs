@@ -1,13 +1,14 @@
 //! The history of sync executions in the embedded store: one row per batch (and per block of
 //! 4,096 ids, and per 256 records), holding that batch's records one after another in a compact
-//! binary form (`postcard`: numbers as varints, strings as length and bytes), rather than a row
-//! per execution.
+//! binary form (`postcard`: numbers as varints, strings as length and bytes), compressed
+//! (`compressed.rs`), rather than a row per execution.
 //! Under load, SQLite's B-tree work per row was most of the writer's time; a batch's records
 //! cost one insert. `wf runs` reads them back as rows: `list` takes the rows newest first and
 //! stops once no older row can hold a record it would show; `show` looks in the rows of the id's
 //! block; `prune` deletes whole rows, and rewrites the one row a cut falls inside.
 
 use super::super::{hex, key, Ended, Filter, Mode, Outcome, RunView, State, Status};
+use super::compressed::{self, Frames};
 use crate::request::received::stored_json;
 use rusqlite::{params, Connection, Transaction};
 
@@ -22,7 +23,8 @@ CREATE TABLE IF NOT EXISTS history (
     count    INTEGER NOT NULL,
     records  BLOB NOT NULL,
     stepped  TEXT,
-    requests BLOB
+    requests BLOB,
+    form     INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS history_block ON history (block);
 CREATE INDEX IF NOT EXISTS history_first ON history (first_ms);
@@ -38,6 +40,35 @@ type Stored = (i64, String, u16, String, i64, i64, Option<String>, Option<String
 /// [`Received::to_stored`] keeps it, or as JSON text in rows written before it), in the same
 /// compact form.
 type Requests = Vec<(i64, Vec<u8>)>;
+
+/// How a row's records and requests are written (its `form` column).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Form {
+    /// 0, as schema 3 to 9 wrote them: the records one after another, the requests as
+    /// postcard's form of [`Requests`].
+    Plain,
+    /// 1: compressed (`compressed.rs`), the records in a block, the requests in frames.
+    Compressed,
+}
+
+impl rusqlite::types::FromSql for Form {
+    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        match value.as_i64()? {
+            0 => Ok(Form::Plain),
+            1 => Ok(Form::Compressed),
+            n => Err(rusqlite::types::FromSqlError::OutOfRange(n)),
+        }
+    }
+}
+
+impl rusqlite::ToSql for Form {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(rusqlite::types::ToSqlOutput::from(match self {
+            Form::Plain => 0i64,
+            Form::Compressed => 1,
+        }))
+    }
+}
 
 /// Most records in one row. The writer yields the processor between rows: on a machine whose
 /// cores are busy answering requests, its work then comes in slices short enough not to hold
@@ -75,11 +106,11 @@ pub(super) fn add_attempts(tx: &Transaction<'_>) -> Result<(), rusqlite::Error> 
 pub(super) fn write(tx: &Transaction<'_>, ended: &mut [(i64, &Ended, bool)]) -> Result<(), rusqlite::Error> {
     ended.sort_unstable_by_key(|(id, _, _)| *id);
     let mut statement = tx.prepare_cached(
-        "INSERT INTO history (block, first_ms, last_ms, count, records, stepped, requests) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO history (block, first_ms, last_ms, count, records, stepped, requests, form) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?;
+    let mut raw: Vec<u8> = Vec::new();
     let mut bytes: Vec<u8> = Vec::new();
-    let mut requests: Vec<u8> = Vec::new();
-    let mut request: Vec<u8> = Vec::new();
+    let mut requests = Frames::default();
     let groups = ended.chunk_by(|(a, _, _), (b, _, _)| a >> BLOCK == b >> BLOCK).flat_map(|g| g.chunks(ROW));
     for (i, group) in groups.enumerate() {
         let (Some((first_id, _, _)), Some(first_ms), Some(last_ms)) = (
@@ -92,7 +123,7 @@ pub(super) fn write(tx: &Transaction<'_>, ended: &mut [(i64, &Ended, bool)]) -> 
         if i > 0 {
             std::thread::yield_now();
         }
-        bytes.clear();
+        raw.clear();
         for (id, e, _) in group {
             let record = (
                 id,
@@ -107,20 +138,15 @@ pub(super) fn write(tx: &Transaction<'_>, ended: &mut [(i64, &Ended, bool)]) -> 
                 e.attempts,
             );
             // Numbers, strings and options always encode (into a vector, which cannot fail).
-            bytes = postcard::to_extend(&record, std::mem::take(&mut bytes)).unwrap_or_default();
+            raw = postcard::to_extend(&record, std::mem::take(&mut raw)).unwrap_or_default();
         }
-        // Their requests, in postcard's form of `Requests` (a count, then each id and bytes),
-        // written here on the writer's thread.
+        bytes.clear();
+        compressed::block(&raw, &mut bytes);
+        // Their requests, written here on the writer's thread.
         requests.clear();
-        let count = group.iter().filter(|(_, e, _)| e.request.is_some()).count();
-        varint(&mut requests, count as u64);
         for (id, e, _) in group {
             if let Some(r) = &e.request {
-                request.clear();
-                r.to_stored(&mut request);
-                varint(&mut requests, ((id << 1) ^ (id >> 63)) as u64);
-                varint(&mut requests, request.len() as u64);
-                requests.extend_from_slice(&request);
+                requests.push(*id, |out| r.to_stored(out));
             }
         }
         // The executions that journaled steps (kept in the steps table): rare, pruned with them.
@@ -133,23 +159,23 @@ pub(super) fn write(tx: &Transaction<'_>, ended: &mut [(i64, &Ended, bool)]) -> 
             group.len() as i64,
             bytes,
             stepped,
-            (count > 0).then_some(&requests)
+            requests.finish(),
+            Form::Compressed
         ])?;
     }
     Ok(())
 }
 
-/// Appends `n` as a varint (seven bits a byte, the lowest first), as postcard writes lengths.
-fn varint(out: &mut Vec<u8>, mut n: u64) {
-    while n >= 0x80 {
-        out.push((n as u8) | 0x80);
-        n >>= 7;
+/// The records a row of `form` holds (those before any damage, if it is damaged).
+fn records(form: Form, bytes: &[u8]) -> Vec<Stored> {
+    match form {
+        Form::Plain => plain_records(bytes),
+        Form::Compressed => compressed::unblock(bytes).map(|raw| plain_records(&raw)).unwrap_or_default(),
     }
-    out.push(n as u8);
 }
 
-/// The records a row holds (those before any damage, if it is damaged).
-fn records(mut bytes: &[u8]) -> Vec<Stored> {
+/// Records one after another (those before any damage).
+fn plain_records(mut bytes: &[u8]) -> Vec<Stored> {
     let mut all = Vec::new();
     while !bytes.is_empty() {
         match postcard::take_from_bytes::<Stored>(bytes) {
@@ -163,7 +189,7 @@ fn records(mut bytes: &[u8]) -> Vec<Stored> {
     all
 }
 
-/// Records in a row's form.
+/// Records one after another, as a row of [`Form::Plain`] holds them.
 fn encode(records: &[Stored]) -> Vec<u8> {
     let mut bytes = Vec::new();
     for r in records {
@@ -199,7 +225,7 @@ pub(super) fn list(conn: &Connection, f: &Filter) -> Result<Vec<RunView>, rusqli
     // A row whose first record started after the page's key holds none of the page.
     let (after_ms, _) = f.after_keys();
     let mut statement = conn.prepare(
-        "SELECT last_ms, records FROM history WHERE last_ms >= ?1 AND first_ms <= ?2 ORDER BY last_ms DESC",
+        "SELECT last_ms, records, form FROM history WHERE last_ms >= ?1 AND first_ms <= ?2 ORDER BY last_ms DESC",
     )?;
     let mut rows = statement.query(params![since, after_ms])?;
     let mut found: Vec<Stored> = Vec::new();
@@ -211,7 +237,7 @@ pub(super) fn list(conn: &Connection, f: &Filter) -> Result<Vec<RunView>, rusqli
             break;
         }
         let bytes: Vec<u8> = row.get(1)?;
-        found.extend(records(&bytes).into_iter().filter(|r| {
+        found.extend(records(row.get(2)?, &bytes).into_iter().filter(|r| {
             r.4 >= since
                 && f.is_after(r.4, r.0)
                 && f.workflow.as_ref().is_none_or(|w| *w == r.1)
@@ -231,16 +257,17 @@ pub(super) fn list(conn: &Connection, f: &Filter) -> Result<Vec<RunView>, rusqli
 pub(super) fn show(conn: &Connection, id: &str) -> Result<Option<RunView>, rusqlite::Error> {
     let id = key(id);
     let mut statement =
-        conn.prepare("SELECT rowid, records, requests IS NOT NULL FROM history WHERE block = ?1")?;
+        conn.prepare("SELECT rowid, records, requests IS NOT NULL, form FROM history WHERE block = ?1")?;
     let mut rows = statement.query(params![id >> BLOCK])?;
     while let Some(row) = rows.next()? {
         let bytes: Vec<u8> = row.get(1)?;
-        if let Some(r) = records(&bytes).into_iter().find(|r| r.0 == id) {
+        let form: Form = row.get(3)?;
+        if let Some(r) = records(form, &bytes).into_iter().find(|r| r.0 == id) {
             let mut shown = view(r);
             if row.get::<_, bool>(2)? {
                 read_requests(
                     conn,
-                    row.get(0)?,
+                    (row.get(0)?, form),
                     |of| of == id,
                     |_, kept| {
                         shown.request = stored_json(kept).and_then(|text| serde_json::from_str(&text).ok());
@@ -264,13 +291,14 @@ pub(super) fn requests(conn: &Connection, runs: &mut [RunView]) -> Result<(), ru
         .collect();
     let blocks: std::collections::BTreeSet<i64> = wanted.keys().map(|id| id >> BLOCK).collect();
     let mut statement =
-        conn.prepare_cached("SELECT rowid FROM history WHERE block = ?1 AND requests IS NOT NULL")?;
+        conn.prepare_cached("SELECT rowid, form FROM history WHERE block = ?1 AND requests IS NOT NULL")?;
     for block in blocks {
-        let rows: Vec<i64> = statement.query_map(params![block], |r| r.get(0))?.collect::<Result<_, _>>()?;
-        for rowid in rows {
+        let rows: Vec<(i64, Form)> =
+            statement.query_map(params![block], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+        for row in rows {
             read_requests(
                 conn,
-                rowid,
+                row,
                 |id| wanted.contains_key(&id),
                 |id, kept| {
                     if let Some(run) = wanted.get(&id).and_then(|&i| runs.get_mut(i)) {
@@ -283,36 +311,31 @@ pub(super) fn requests(conn: &Connection, runs: &mut [RunView]) -> Result<(), ru
     Ok(())
 }
 
-/// Reads the requests row `rowid` keeps (postcard's form of [`Requests`]: a count, then each
-/// id as a zigzag varint and request as a varint length and bytes) a piece at a time, giving
-/// `found` those `wanted` says to read and skipping the others: a row holding many large
-/// requests costs only the ones read. A damaged row gives what came before the damage.
+/// Reads the requests row `rowid` of `form` keeps a piece at a time, giving `found` those
+/// `wanted` says to read and skipping the others: a row holding many large requests costs only
+/// the ones read (of [`Form::Compressed`], the frames that hold them). A damaged row gives what
+/// came before the damage.
 fn read_requests(
     conn: &Connection,
-    rowid: i64,
+    (rowid, form): (i64, Form),
     wanted: impl Fn(i64) -> bool,
     mut found: impl FnMut(i64, &[u8]),
 ) -> Result<(), rusqlite::Error> {
+    use compressed::read_varint as varint;
     use std::io::Read;
-    fn varint(r: &mut impl Read) -> Option<u64> {
-        let mut value = 0u64;
-        for shift in (0..64).step_by(7) {
-            let mut byte = [0u8];
-            r.read_exact(&mut byte).ok()?;
-            value |= u64::from(byte[0] & 0x7f) << shift;
-            if byte[0] & 0x80 == 0 {
-                return Some(value);
-            }
-        }
-        None
-    }
     let blob = conn.blob_open(rusqlite::MAIN_DB, c"history", c"requests", rowid, true)?;
     let size = blob.len() as u64;
     let mut r = std::io::BufReader::with_capacity(8 << 10, blob);
+    if form == Form::Compressed {
+        compressed::read_frames(&mut r, size, wanted, found);
+        return Ok(());
+    }
+    // Plain: postcard's form of `Requests`, a count, then each id as a zigzag varint and
+    // request as a varint length and bytes.
     let Some(count) = varint(&mut r) else { return Ok(()) };
     for _ in 0..count {
         let (Some(zigzag), Some(len)) = (varint(&mut r), varint(&mut r)) else { break };
-        let id = ((zigzag >> 1) as i64) ^ -((zigzag & 1) as i64);
+        let id = compressed::unzigzag(zigzag);
         if len > size {
             break;
         }
@@ -329,8 +352,8 @@ fn read_requests(
     Ok(())
 }
 
-/// A row looked at by `prune`: rowid, last_ms, count, records, stepped, requests.
-type PruneRow = (i64, i64, i64, Vec<u8>, Option<String>, Option<Vec<u8>>);
+/// A row looked at by `prune`: rowid, last_ms, count, records, stepped, requests, form.
+type PruneRow = (i64, i64, i64, Vec<u8>, Option<String>, Option<Vec<u8>>, Form);
 
 /// Deletes the records that started before `before_ms`, looking at `rows` rows at most (the
 /// oldest first): a row all of whose records are older goes whole, a row the cut falls inside
@@ -340,16 +363,16 @@ pub(super) fn prune(tx: &Transaction<'_>, before_ms: i64, rows: usize) -> Result
     let limit = i64::try_from(rows).unwrap_or(i64::MAX);
     let old: Vec<PruneRow> = {
         let mut statement = tx.prepare(
-            "SELECT rowid, last_ms, count, records, stepped, requests FROM history WHERE first_ms < ?1 ORDER BY first_ms LIMIT ?2",
+            "SELECT rowid, last_ms, count, records, stepped, requests, form FROM history WHERE first_ms < ?1 ORDER BY first_ms LIMIT ?2",
         )?;
         let found = statement.query_map(params![before_ms, limit], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
         })?;
         found.collect::<Result<_, _>>()?
     };
     let mut gone = 0;
     let mut steps = tx.prepare_cached("DELETE FROM steps WHERE execution = ?1")?;
-    for (rowid, last_ms, count, bytes, stepped, requests) in &old {
+    for (rowid, last_ms, count, bytes, stepped, requests, form) in &old {
         let stepped: Vec<i64> =
             stepped.as_deref().and_then(|s| serde_json::from_str(s).ok()).unwrap_or_default();
         if *last_ms < before_ms {
@@ -361,7 +384,7 @@ pub(super) fn prune(tx: &Transaction<'_>, before_ms: i64, rows: usize) -> Result
             continue;
         }
         let (kept, went): (Vec<Stored>, Vec<Stored>) =
-            records(bytes).into_iter().partition(|r| r.4 >= before_ms);
+            records(*form, bytes).into_iter().partition(|r| r.4 >= before_ms);
         for r in went.iter().filter(|r| stepped.contains(&r.0)) {
             steps.execute(params![r.0])?;
         }
@@ -371,37 +394,43 @@ pub(super) fn prune(tx: &Transaction<'_>, before_ms: i64, rows: usize) -> Result
             tx.execute("DELETE FROM history WHERE rowid = ?1", params![rowid])?;
             continue;
         };
-        rewrite(tx, *rowid, first_ms, &kept, stepped, requests.as_deref())?;
+        rewrite(tx, *rowid, first_ms, &kept, stepped, requests.as_deref().map(|b| (*form, b)))?;
     }
     Ok(gone)
 }
 
-/// Writes row `rowid` again with only the records `kept` (their steps and requests with them).
+/// Writes row `rowid` again, compressed, with only the records `kept` (their steps and
+/// requests with them); `requests` are the row's, of the form given.
 fn rewrite(
     tx: &Transaction<'_>,
     rowid: i64,
     first_ms: i64,
     kept: &[Stored],
     stepped: Vec<i64>,
-    requests: Option<&[u8]>,
+    requests: Option<(Form, &[u8])>,
 ) -> Result<(), rusqlite::Error> {
-    let bytes = encode(kept);
+    let mut bytes = Vec::new();
+    compressed::block(&encode(kept), &mut bytes);
     let stepped: Vec<i64> = stepped.into_iter().filter(|id| kept.iter().any(|r| r.0 == *id)).collect();
     let stepped = (!stepped.is_empty()).then(|| serde_json::to_string(&stepped).unwrap_or_default());
-    let requests: Option<Vec<u8>> = requests
-        .and_then(|b| postcard::from_bytes::<Requests>(b).ok())
-        .map(|all| all.into_iter().filter(|(id, _)| kept.iter().any(|r| r.0 == *id)).collect::<Requests>())
-        .filter(|left| !left.is_empty())
-        .map(|left| postcard::to_stdvec(&left).unwrap_or_default());
+    let all: Requests = match requests {
+        Some((Form::Compressed, b)) => compressed::all_requests(b),
+        Some((Form::Plain, b)) => postcard::from_bytes::<Requests>(b).unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let mut frames = Frames::default();
+    for (id, request) in all.iter().filter(|(id, _)| kept.iter().any(|r| r.0 == *id)) {
+        frames.push(*id, |out| out.extend_from_slice(request));
+    }
     tx.execute(
-        "UPDATE history SET first_ms = ?2, count = ?3, records = ?4, stepped = ?5, requests = ?6 WHERE rowid = ?1",
-        params![rowid, first_ms, kept.len() as i64, bytes, stepped, requests],
+        "UPDATE history SET first_ms = ?2, count = ?3, records = ?4, stepped = ?5, requests = ?6, form = ?7 WHERE rowid = ?1",
+        params![rowid, first_ms, kept.len() as i64, bytes, stepped, frames.finish(), Form::Compressed],
     )?;
     Ok(())
 }
 
-/// A row of an id's block: rowid, records, stepped, requests.
-type BlockRow = (i64, Vec<u8>, Option<String>, Option<Vec<u8>>);
+/// A row of an id's block: rowid, records, stepped, requests, form.
+type BlockRow = (i64, Vec<u8>, Option<String>, Option<Vec<u8>>, Form);
 
 /// Takes the record of execution `id` out of the history (a `wf runs retry` makes it a run the
 /// store keeps as a row of its own): gives it, with its request, if the history had it.
@@ -410,13 +439,14 @@ pub(super) fn take(tx: &Transaction<'_>, id: &str) -> Result<Option<RunView>, ru
     let id = key(id);
     let rows: Vec<BlockRow> = {
         let mut statement =
-            tx.prepare("SELECT rowid, records, stepped, requests FROM history WHERE block = ?1")?;
-        let found = statement
-            .query_map(params![id >> BLOCK], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+            tx.prepare("SELECT rowid, records, stepped, requests, form FROM history WHERE block = ?1")?;
+        let found = statement.query_map(params![id >> BLOCK], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?;
         found.collect::<Result<_, _>>()?
     };
-    for (rowid, bytes, stepped, requests) in rows {
-        let all = records(&bytes);
+    for (rowid, bytes, stepped, requests, form) in rows {
+        let all = records(form, &bytes);
         if !all.iter().any(|r| r.0 == id) {
             continue;
         }
@@ -427,7 +457,7 @@ pub(super) fn take(tx: &Transaction<'_>, id: &str) -> Result<Option<RunView>, ru
         };
         let stepped: Vec<i64> =
             stepped.as_deref().and_then(|s| serde_json::from_str(s).ok()).unwrap_or_default();
-        rewrite(tx, rowid, first_ms, &kept, stepped, requests.as_deref())?;
+        rewrite(tx, rowid, first_ms, &kept, stepped, requests.as_deref().map(|b| (form, b)))?;
     }
     Ok(Some(found))
 }
@@ -638,9 +668,95 @@ mod tests {
     }
 
     #[test]
+    fn rows_written_plain_before_schema_10_read_as_before_and_are_compressed_when_written_again() {
+        use crate::request::body_memory::BodyMemory;
+        use crate::request::received::Received;
+        let loaded = crate::lang::loader::load_str("w.wf", "workflow w { trigger webhook { path \"/w\" } }");
+        let router = crate::request::served::build(loaded.program, &|_| None).expect("builds");
+        let served = router.workflows().next().cloned().expect("served");
+        let waiting = std::sync::Arc::new(BodyMemory::new(1 << 20));
+        let uri = http::Uri::from_static("/w");
+        let kept = |body: &str| {
+            let r = Received::take(
+                (&http::Method::POST, &uri, &http::HeaderMap::new()),
+                body.as_bytes(),
+                64,
+                &waiting,
+                &served,
+            );
+            let mut bytes = Vec::new();
+            r.to_stored(&mut bytes);
+            bytes
+        };
+        let conn = store();
+        let record = |id: i64, started_ms: i64| -> Stored {
+            (
+                id,
+                "w".into(),
+                200,
+                "responded".into(),
+                started_ms,
+                1,
+                None,
+                None,
+                vec![format!("log of {id}")],
+                2,
+            )
+        };
+        let requests: Requests = vec![(1, kept("one")), (2, kept("two"))];
+        conn.execute(
+            "INSERT INTO history (block, first_ms, last_ms, count, records, requests) VALUES (0, 100, 200, 2, ?1, ?2)",
+            params![encode(&[record(1, 100), record(2, 200)]), postcard::to_stdvec(&requests).expect("encode")],
+        )
+        .expect("a plain row");
+        let body = |conn: &Connection, id: &str| {
+            show(conn, id).expect("show").expect("found").request.map(|r| r["body"].clone())
+        };
+        assert_eq!(body(&conn, "0000000000000002"), Some(serde_json::json!("two")));
+        let all = list(&conn, &Filter { limit: 10, ..Filter::default() }).expect("list");
+        assert_eq!(ids(&all), ["0000000000000002", "0000000000000001"]);
+        assert_eq!((all[0].logs.clone(), all[0].attempts), (vec!["log of 2".to_string()], 2));
+        // Pruned, the row is written again compressed, with the request it keeps.
+        let mut conn = conn;
+        let tx = conn.transaction().expect("tx");
+        assert_eq!(prune(&tx, 150, 10).expect("prune"), 1);
+        tx.commit().expect("commit");
+        let form: Form = conn.query_row("SELECT form FROM history", [], |r| r.get(0)).expect("form");
+        assert_eq!(form, Form::Compressed);
+        assert_eq!(body(&conn, "0000000000000002"), Some(serde_json::json!("two")));
+        assert!(show(&conn, "0000000000000001").expect("show").is_none());
+    }
+
+    #[test]
+    fn a_row_is_written_compressed_and_takes_a_fraction_of_its_plain_bytes() {
+        let mut conn = store();
+        let batch: Vec<Ended> = (0..256u64).map(|i| ended(0x7000 + i, 1_000 + i as i64, "payment")).collect();
+        write_batch(&mut conn, &batch);
+        let (form, size): (Form, i64) = conn
+            .query_row("SELECT form, length(records) FROM history", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .expect("one row");
+        let plain: Vec<Stored> = records(
+            form,
+            &conn.query_row("SELECT records FROM history", [], |r| r.get::<_, Vec<u8>>(0)).expect("row"),
+        );
+        assert_eq!((form, plain.len()), (Form::Compressed, 256));
+        let plain_size = encode(&plain).len() as i64;
+        assert!(size * 3 < plain_size, "{size} bytes compressed, {plain_size} plain");
+    }
+
+    #[test]
     fn a_damaged_row_gives_the_records_before_the_damage_and_is_pruned() {
         let mut conn = store();
         write_batch(&mut conn, &[ended(1, 100, "a"), ended(2, 200, "a"), ended(3, 300, "a")]);
+        // A compressed row cut short reads as nothing; a plain one gives what came before.
+        conn.execute_batch("UPDATE history SET records = substr(records, 1, length(records) - 3)")
+            .expect("damage");
+        assert!(list(&conn, &Filter { limit: 10, ..Filter::default() }).expect("list").is_empty());
+        let stored = |id: i64, at: i64| -> Stored {
+            (id, "a".into(), 200, "responded".into(), at, 1, None, None, vec![format!("log of {id}")], 0)
+        };
+        let plain = encode(&[stored(1, 100), stored(2, 200), stored(3, 300)]);
+        conn.execute("UPDATE history SET records = ?1, form = 0", params![plain]).expect("plain");
         conn.execute_batch("UPDATE history SET records = substr(records, 1, length(records) - 3)")
             .expect("damage");
         let left = list(&conn, &Filter { limit: 10, ..Filter::default() }).expect("list");
