@@ -1662,6 +1662,25 @@ mod tests {
         assert_eq!(claims, Ok(vec![Claim::First]));
     }
 
+    /// A sync execution of workflow `w` that answered 200.
+    fn sync_ended(id: i64, started_ms: i64) -> Ended {
+        Ended {
+            id,
+            workflow: "w".into(),
+            mode: crate::store::Mode::Sync,
+            started_ms,
+            duration_ms: 1,
+            status: 200,
+            outcome: crate::store::Outcome::Responded,
+            reason: None,
+            at: None,
+            logs: Vec::new(),
+            attempts: 0,
+            request: None,
+            kept: false,
+        }
+    }
+
     #[tokio::test]
     async fn a_schema_9_store_keeps_its_plain_history_beside_rows_written_compressed() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -1690,21 +1709,7 @@ mod tests {
             .expect("a row as schema 9 wrote it");
         }
         let store = Sqlite::open(&path).expect("migrated");
-        store.ended(Ended {
-            id: 6,
-            workflow: "w".into(),
-            mode: crate::store::Mode::Sync,
-            started_ms: 2,
-            duration_ms: 1,
-            status: 201,
-            outcome: crate::store::Outcome::Responded,
-            reason: None,
-            at: None,
-            logs: Vec::new(),
-            attempts: 0,
-            request: None,
-            kept: false,
-        });
+        store.ended(Ended { status: 201, ..sync_ended(6, 2) });
         store.flush().await.expect("flush");
         let listed = store.list(&Filter { limit: 10, ..Filter::default() }).await.expect("list");
         let shown: Vec<(&str, Option<u16>)> = listed.iter().map(|r| (r.id.as_str(), r.status)).collect();
@@ -1747,21 +1752,7 @@ mod tests {
             store.read(|c| c.query_row("PRAGMA user_version", [], |r| r.get(0))).await.expect("read");
         assert_eq!(version, SCHEMA_VERSION);
         // A sync execution kept as a row before schema 3 is listed with those kept in blocks.
-        let mut later = Ended {
-            id: 9,
-            workflow: "w".into(),
-            mode: crate::store::Mode::Sync,
-            started_ms: 3,
-            duration_ms: 1,
-            status: 200,
-            outcome: crate::store::Outcome::Responded,
-            reason: None,
-            at: None,
-            logs: Vec::new(),
-            attempts: 0,
-            request: None,
-            kept: false,
-        };
+        let mut later = sync_ended(9, 3);
         store.ended(later.clone());
         later.id = 10;
         later.started_ms = 0;

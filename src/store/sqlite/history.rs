@@ -634,14 +634,21 @@ mod tests {
         assert!(steps(&tx).is_empty());
     }
 
-    #[test]
-    fn kept_requests_read_back_whole_and_survive_a_row_written_again() {
-        use crate::request::body_memory::BodyMemory;
-        use crate::request::received::Received;
+    /// Workflow `w` as served, and a budget for the bodies its requests keep.
+    fn served() -> (
+        std::sync::Arc<crate::request::served::Served>,
+        std::sync::Arc<crate::request::body_memory::BodyMemory>,
+    ) {
         let loaded = crate::lang::loader::load_str("w.wf", "workflow w { trigger webhook { path \"/w\" } }");
         let router = crate::request::served::build(loaded.program, &|_| None).expect("builds");
         let served = router.workflows().next().cloned().expect("served");
-        let waiting = std::sync::Arc::new(BodyMemory::new(1 << 20));
+        (served, std::sync::Arc::new(crate::request::body_memory::BodyMemory::new(1 << 20)))
+    }
+
+    #[test]
+    fn kept_requests_read_back_whole_and_survive_a_row_written_again() {
+        use crate::request::received::Received;
+        let (served, waiting) = served();
         let mut headers = http::HeaderMap::new();
         headers.insert("x-hub-signature-256", http::HeaderValue::from_static("sha256=abc"));
         let uri = http::Uri::from_static("/w?n=1");
@@ -669,12 +676,8 @@ mod tests {
 
     #[test]
     fn rows_written_plain_before_schema_10_read_as_before_and_are_compressed_when_written_again() {
-        use crate::request::body_memory::BodyMemory;
         use crate::request::received::Received;
-        let loaded = crate::lang::loader::load_str("w.wf", "workflow w { trigger webhook { path \"/w\" } }");
-        let router = crate::request::served::build(loaded.program, &|_| None).expect("builds");
-        let served = router.workflows().next().cloned().expect("served");
-        let waiting = std::sync::Arc::new(BodyMemory::new(1 << 20));
+        let (served, waiting) = served();
         let uri = http::Uri::from_static("/w");
         let kept = |body: &str| {
             let r = Received::take(
