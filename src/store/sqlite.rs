@@ -1664,21 +1664,7 @@ mod tests {
 
     /// A sync execution of workflow `w` that answered 200.
     fn sync_ended(id: i64, started_ms: i64) -> Ended {
-        Ended {
-            id,
-            workflow: "w".into(),
-            mode: crate::store::Mode::Sync,
-            started_ms,
-            duration_ms: 1,
-            status: 200,
-            outcome: crate::store::Outcome::Responded,
-            reason: None,
-            at: None,
-            logs: Vec::new(),
-            attempts: 0,
-            request: None,
-            kept: false,
-        }
+        history::tests::ended(id as u64, started_ms, "w")
     }
 
     #[tokio::test]

@@ -463,10 +463,10 @@ pub(super) fn take(tx: &Transaction<'_>, id: &str) -> Result<Option<RunView>, ru
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn ended(id: u64, started_ms: i64, workflow: &str) -> Ended {
+    pub(in super::super) fn ended(id: u64, started_ms: i64, workflow: &str) -> Ended {
         Ended {
             id: id as i64,
             workflow: workflow.into(),
