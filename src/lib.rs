@@ -31,3 +31,10 @@ pub mod request;
 pub(crate) mod serve;
 pub(crate) mod store;
 pub mod tools;
+
+/// Reads arbitrary bytes as the embedded store reads a history row, however damaged (the fuzz
+/// target `history_row`): how many records, requests of even ids and requests came back.
+#[doc(hidden)]
+pub fn read_history_row(bytes: &[u8]) -> (usize, usize, usize) {
+    store::sqlite::read_history_row(bytes)
+}

@@ -625,6 +625,11 @@ fn migrate(conn: &mut Connection) -> Result<(), String> {
     Ok(())
 }
 
+/// See [`history::read_any`] (the fuzz target `history_row`).
+pub(crate) fn read_history_row(bytes: &[u8]) -> (usize, usize, usize) {
+    history::read_any(bytes)
+}
+
 /// The held lock of a store: one `wf serve` per store file.
 pub(crate) struct Lock(nix::fcntl::Flock<std::fs::File>);
 
